@@ -1,0 +1,260 @@
+#!/usr/bin/env bun
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
+import { createContext, loadPluginsConfig } from './context.ts'
+import { topUpAddressPool } from './core/addresses.ts'
+import { createApiKey, revokeApiKey } from './core/api-keys.ts'
+import { TollgateError } from './core/errors.ts'
+import { createMerchant } from './core/merchants.ts'
+import { createSigner, newMnemonic } from './core/signer.ts'
+import { openDb } from './db/client.ts'
+import { migrate } from './db/migrate.ts'
+import { rpcAnswers, startAnvil } from './devnet.ts'
+import { type Env, EnvError, parseEnv } from './env.ts'
+import { startWorkers } from './jobs/index.ts'
+import { createLogger } from './log.ts'
+import { loadChains } from './plugins/registry.ts'
+import { startServer } from './server.ts'
+
+const usage = `tollgate — self-hosted crypto payment gateway
+
+Usage:
+  tollgate dev                          API + workers + anvil devnet in one process (embedded defaults)
+  tollgate serve                        the API (GraphQL, health, metrics); holds no keys given TOLLGATE_XPUBS
+  tollgate worker                       background jobs
+  tollgate migrate                      apply database migrations
+  tollgate merchant create --name N [--json]
+  tollgate apikey create --merchant ID [--name N] [--scopes a,b] [--json]
+  tollgate apikey revoke KEY_ID_OR_PREFIX
+  tollgate seed new                     print a new 24-word BIP39 mnemonic
+  tollgate xpub show                    print the account xpubs of the configured chains (needs the seed)
+`
+
+function fail(message: string): never {
+  console.error(message)
+  process.exit(1)
+}
+
+function loadEnv(overrides: Record<string, string | undefined> = {}): Env {
+  try {
+    return parseEnv({ ...process.env, ...overrides })
+  } catch (err) {
+    if (err instanceof EnvError) fail(err.message)
+    throw err
+  }
+}
+
+async function withDb<T>(env: Env, fn: (h: Awaited<ReturnType<typeof openDb>>) => Promise<T>): Promise<T> {
+  const handle = await openDb({ url: env.DATABASE_URL, dataDir: env.TOLLGATE_DATA_DIR, maxConnections: 2 })
+  try {
+    await migrate(handle)
+    return await fn(handle)
+  } finally {
+    await handle.close()
+  }
+}
+
+function onShutdown(stop: () => Promise<void>) {
+  let stopping = false
+  const handler = async () => {
+    if (stopping) return
+    stopping = true
+    await stop()
+    process.exit(0)
+  }
+  process.on('SIGINT', handler)
+  process.on('SIGTERM', handler)
+}
+
+async function serve() {
+  const env = loadEnv()
+  const log = createLogger(env.LOG_LEVEL).child({ role: 'api' })
+  const ctx = await createContext(env, log, { role: 'api' })
+  await Promise.all([...ctx.chains.values()].map((c) => topUpAddressPool(ctx, c)))
+  const server = startServer(ctx)
+  log.info({ url: server.url.href, chains: [...ctx.chains.keys()] }, 'api listening')
+  onShutdown(async () => {
+    await server.stop()
+    await ctx.close()
+  })
+}
+
+async function worker() {
+  const env = loadEnv()
+  const log = createLogger(env.LOG_LEVEL).child({ role: 'worker' })
+  const ctx = await createContext(env, log, { role: 'worker' })
+  const stop = await startWorkers(ctx)
+  log.info({ chains: [...ctx.chains.keys()] }, 'workers started')
+  onShutdown(async () => {
+    await stop()
+    await ctx.close()
+  })
+}
+
+/** The dev seed lives in a file so deposit addresses survive restarts; it is for the devnet only. */
+function devSeedFile(): string {
+  const file = '.tollgate/dev-seed.txt'
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(file, `${newMnemonic()}\n`, { mode: 0o600 })
+  }
+  return file
+}
+
+async function redisReachable(url: string): Promise<boolean> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1500 })
+  redis.on('error', () => {})
+  try {
+    await redis.connect()
+    await redis.ping()
+    return true
+  } catch {
+    return false
+  } finally {
+    redis.disconnect()
+  }
+}
+
+async function dev() {
+  const seedConfigured = process.env.TOLLGATE_SEED || process.env.TOLLGATE_SEED_FILE
+  const env = loadEnv({
+    TOLLGATE_ENV: process.env.TOLLGATE_ENV ?? 'development',
+    TOLLGATE_SEED_FILE: seedConfigured ? process.env.TOLLGATE_SEED_FILE : devSeedFile(),
+  })
+  const log = createLogger(env.LOG_LEVEL).child({ role: 'dev' })
+  if (!(await redisReachable(env.REDIS_URL)))
+    fail(
+      `Redis is not reachable at ${env.REDIS_URL.replace(/\/\/[^@]*@/, '//***@')}.\n` +
+        'Start one (e.g. `redis-server --daemonize yes` or `docker compose up -d redis`) or set REDIS_URL.',
+    )
+  const devnetUrl = process.env.DEVNET_RPC_URL ?? 'http://127.0.0.1:8545'
+  let anvil: Awaited<ReturnType<typeof startAnvil>> | undefined
+  if (!(await rpcAnswers(devnetUrl))) {
+    anvil = await startAnvil({ port: Number(new URL(devnetUrl).port || 8545), blockTime: 1 })
+    log.info({ url: anvil.url }, 'anvil devnet started')
+  }
+  const ctx = await createContext(env, log, { role: 'all', migrate: true })
+  await Promise.all([...ctx.chains.values()].map((c) => topUpAddressPool(ctx, c)))
+  const { merchant, apiKey } = await createMerchant(ctx, { name: 'Demo merchant' })
+  const server = startServer(ctx)
+  const stopWorkers = await startWorkers(ctx)
+  const base = server.url.href.replace(/\/$/, '')
+  console.log(`
+Tollgate is running (development).
+  GraphQL + GraphiQL  ${base}/graphql
+  Health              ${base}/readyz
+  Database            ${env.DATABASE_URL ? 'Postgres (DATABASE_URL)' : `embedded PGlite in ${env.TOLLGATE_DATA_DIR}`}
+  Devnet RPC          ${devnetUrl}
+
+  Demo merchant       ${merchant.id}
+  API key (shown once) ${apiKey.key}
+
+Try it:
+  curl -s ${base}/graphql -H 'content-type: application/json' -H 'authorization: Bearer ${apiKey.key}' \\
+    -d '{"query":"mutation { createPayment(input: {chain: \\"devnet\\", asset: \\"ETH\\", amount: \\"0.05\\"}) { ... on CreatePaymentPayload { payment { id address paymentUri status } } ... on UserError { code message } } }"}'
+`)
+  onShutdown(async () => {
+    await stopWorkers()
+    server.stop()
+    await ctx.close()
+    await anvil?.stop()
+  })
+}
+
+async function main(argv: string[]) {
+  const [command, sub, ...rest] = argv
+  switch (command) {
+    case 'serve':
+      return serve()
+    case 'worker':
+      return worker()
+    case 'dev':
+      return dev()
+    case 'migrate': {
+      const env = loadEnv()
+      await withDb(env, async (h) => console.log(`migrations applied (${h.kind})`))
+      return
+    }
+    case 'merchant': {
+      if (sub !== 'create') fail(usage)
+      const { values } = parseArgs({
+        args: rest,
+        options: { name: { type: 'string' }, json: { type: 'boolean' } },
+      })
+      if (!values.name) fail('merchant create: --name is required')
+      const env = loadEnv()
+      const { merchant, apiKey } = await withDb(env, (h) =>
+        createMerchant(h, { name: values.name as string }),
+      )
+      if (values.json)
+        console.log(JSON.stringify({ merchantId: merchant.id, name: merchant.name, apiKey: apiKey.key }))
+      else console.log(`merchant ${merchant.id} (${merchant.name})\nAPI key (shown once): ${apiKey.key}`)
+      return
+    }
+    case 'apikey': {
+      const env = loadEnv()
+      if (sub === 'create') {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            merchant: { type: 'string' },
+            name: { type: 'string' },
+            scopes: { type: 'string' },
+            json: { type: 'boolean' },
+          },
+        })
+        if (!values.merchant) fail('apikey create: --merchant is required')
+        const key = await withDb(env, (h) =>
+          createApiKey(h, {
+            merchantId: values.merchant as string,
+            name: values.name,
+            scopes: values.scopes?.split(',').map((s) => s.trim()),
+          }),
+        )
+        if (values.json) console.log(JSON.stringify({ id: key.id, apiKey: key.key, scopes: key.scopes }))
+        else console.log(`API key ${key.id} [${key.scopes.join(', ')}] (shown once): ${key.key}`)
+        return
+      }
+      if (sub === 'revoke') {
+        const [id] = rest
+        if (!id) fail('apikey revoke: give the key id (key_…) or its prefix')
+        await withDb(env, (h) => revokeApiKey(h, { keyId: id }))
+        console.log(`revoked ${id}`)
+        return
+      }
+      fail(usage)
+      break
+    }
+    case 'seed': {
+      if (sub !== 'new') fail(usage)
+      console.log(newMnemonic())
+      return
+    }
+    case 'xpub': {
+      if (sub !== 'show') fail(usage)
+      const env = loadEnv()
+      if (!env.seed) fail('xpub show: set TOLLGATE_SEED or TOLLGATE_SEED_FILE')
+      const signer = createSigner(env.seed)
+      const chains = await loadChains(
+        await loadPluginsConfig(env.TOLLGATE_PLUGINS_CONFIG),
+        createLogger('warn'),
+      )
+      const paths = new Map<string, string[]>()
+      for (const c of chains.values())
+        paths.set(c.driver.accountPath, [...(paths.get(c.driver.accountPath) ?? []), c.name])
+      for (const [path, names] of paths) console.log(`${path}  ${signer.xpub(path)}  (${names.join(', ')})`)
+      console.log(`\nTOLLGATE_XPUBS=${[...paths.keys()].map((p) => `${p}=${signer.xpub(p)}`).join(',')}`)
+      return
+    }
+    default:
+      console.log(usage)
+      if (command && command !== 'help' && command !== '--help') process.exit(1)
+  }
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  if (err instanceof TollgateError) fail(`${err.code}: ${err.message}`)
+  fail(err instanceof Error ? (err.stack ?? err.message) : String(err))
+})

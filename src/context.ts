@@ -1,0 +1,86 @@
+import { resolve } from 'node:path'
+import { Redis } from 'ioredis'
+import type { PaymentsContext } from './core/payments.ts'
+import { createSigner, type Signer, xpubSource } from './core/signer.ts'
+import { type Db, type DbHandle, openDb } from './db/client.ts'
+import { migrate } from './db/migrate.ts'
+import type { Env } from './env.ts'
+import type { Logger } from './log.ts'
+import { type ChainRegistry, closeChains, loadChains } from './plugins/registry.ts'
+import type { TollgateConfig } from './plugins/sdk/index.ts'
+
+/** Everything a process works with. Core functions take the parts they need. */
+export type AppContext = PaymentsContext & {
+  env: Env
+  log: Logger
+  db: Db
+  dbHandle: DbHandle
+  chains: ChainRegistry
+  redis: Redis
+  /** Present only where the seed is loaded (signing workers, or the all-in-one dev process). */
+  signer: Signer | undefined
+  close(): Promise<void>
+}
+
+export type ContextOptions = {
+  /** Signing roles load the seed; the API derives from xpubs when they are configured. */
+  role: 'api' | 'worker' | 'all'
+  /** A config object instead of importing `TOLLGATE_PLUGINS_CONFIG`. */
+  config?: TollgateConfig
+  /** Apply pending migrations on start (always done for embedded PGlite). */
+  migrate?: boolean
+}
+
+export async function loadPluginsConfig(path: string): Promise<TollgateConfig> {
+  const mod = (await import(resolve(process.cwd(), path))) as { default?: TollgateConfig }
+  if (!mod.default?.chains)
+    throw new Error(`${path}: the default export must be defineConfig({ chains: { … } })`)
+  return mod.default
+}
+
+/**
+ * Opens the database, loads chain plugins and connects Redis.
+ *
+ * @example
+ * const ctx = await createContext(parseEnv(process.env), createLogger('info'), { role: 'api' })
+ */
+export async function createContext(env: Env, log: Logger, options: ContextOptions): Promise<AppContext> {
+  const config = options.config ?? (await loadPluginsConfig(env.TOLLGATE_PLUGINS_CONFIG))
+  const chains = await loadChains(config, log)
+  const dbHandle = await openDb({
+    url: env.DATABASE_URL,
+    dataDir: env.TOLLGATE_DATA_DIR,
+    maxConnections: env.DATABASE_POOL_SIZE,
+  })
+  if (options.migrate || dbHandle.kind === 'pglite') await migrate(dbHandle)
+  const watchOnly = options.role === 'api' && env.TOLLGATE_XPUBS !== undefined
+  const signer = env.seed && !watchOnly ? createSigner(env.seed) : undefined
+  if (options.role === 'api' && signer)
+    log.warn(
+      'the API process holds the seed; set TOLLGATE_XPUBS (see `tollgate xpub show`) to run it watch-only',
+    )
+  const redis = new Redis(env.REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+  })
+  redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'))
+  redis.connect().catch(() => undefined)
+  return {
+    env,
+    log,
+    db: dbHandle.db,
+    dbHandle,
+    chains,
+    redis,
+    signer,
+    xpubFor: xpubSource({ xpubs: env.TOLLGATE_XPUBS, signer }),
+    addressPoolSize: env.ADDRESS_POOL_SIZE,
+    payments: { defaultExpiresIn: env.PAYMENT_DEFAULT_EXPIRES_IN, maxExpiresIn: env.PAYMENT_MAX_EXPIRES_IN },
+    close: async () => {
+      redis.disconnect()
+      await closeChains(chains)
+      await dbHandle.close()
+    },
+  }
+}

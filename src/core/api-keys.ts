@@ -1,0 +1,127 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { and, eq, isNull } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import { apiKeys } from '../db/schema/index.ts'
+import { invalidInput, notFound, TollgateError } from './errors.ts'
+import { newId, randomSecret } from './ids.ts'
+
+export const apiKeyScopes = [
+  'payments:read',
+  'payments:write',
+  'withdrawals:write',
+  'webhooks:write',
+  'admin',
+] as const
+export type ApiKeyScope = (typeof apiKeyScopes)[number]
+
+/** Who is calling: the key's merchant and what the key may do. */
+export type AuthInfo = { merchantId: string; keyId: string; scopes: ReadonlySet<ApiKeyScope> }
+
+const keyPattern = /^tg_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/
+
+function hashKey(key: string): Buffer {
+  return createHash('sha256').update(key).digest()
+}
+
+function parseScopes(scopes: readonly string[]): ApiKeyScope[] {
+  const unknown = scopes.filter((s) => !(apiKeyScopes as readonly string[]).includes(s))
+  if (unknown.length > 0)
+    throw invalidInput('scopes', `unknown scope(s): ${unknown.join(', ')}; known: ${apiKeyScopes.join(', ')}`)
+  if (scopes.length === 0) throw invalidInput('scopes', 'at least one scope is required')
+  return [...new Set(scopes)] as ApiKeyScope[]
+}
+
+/**
+ * Creates an API key for a merchant. The key is returned once; only its prefix and SHA-256 are stored.
+ *
+ * @example
+ * const { key } = await createApiKey({ db }, { merchantId, name: 'checkout', scopes: ['payments:write'] })
+ */
+export async function createApiKey(
+  ctx: { db: Db },
+  params: { merchantId: string; name?: string; scopes?: readonly string[] },
+): Promise<{ id: string; key: string; prefix: string; scopes: ApiKeyScope[] }> {
+  const scopes = parseScopes(params.scopes ?? apiKeyScopes)
+  const name = params.name ?? 'default'
+  if (name.length === 0 || name.length > 100) throw invalidInput('name', 'name must be 1 to 100 characters')
+  const prefix = randomBytes(8).toString('hex')
+  const key = `tg_${prefix}_${randomSecret(32)}`
+  const id = newId('key')
+  await ctx.db.insert(apiKeys).values({
+    id,
+    merchantId: params.merchantId,
+    name,
+    prefix,
+    secretHash: hashKey(key).toString('hex'),
+    scopes,
+  })
+  return { id, key, prefix, scopes }
+}
+
+/**
+ * Revokes a key of the merchant (by id or prefix); it stops working at once, in every process, because
+ * every request looks the key up.
+ *
+ * @example
+ * await revokeApiKey({ db }, { merchantId, keyId })
+ */
+export async function revokeApiKey(
+  ctx: { db: Db },
+  params: { merchantId?: string; keyId: string },
+): Promise<void> {
+  const match = params.keyId.startsWith('key_')
+    ? eq(apiKeys.id, params.keyId)
+    : eq(apiKeys.prefix, params.keyId)
+  const scope = params.merchantId ? and(match, eq(apiKeys.merchantId, params.merchantId)) : match
+  const rows = await ctx.db
+    .update(apiKeys)
+    .set({ revokedAt: new Date() })
+    .where(and(scope, isNull(apiKeys.revokedAt)))
+    .returning({ id: apiKeys.id })
+  if (rows.length === 0) throw notFound('active API key')
+}
+
+/**
+ * Resolves a bearer token to its merchant and scopes. Missing, malformed, unknown and revoked keys all fail the
+ * same way, so a caller learns nothing about which keys exist.
+ *
+ * @example
+ * const auth = await authenticate({ db }, request.headers.get('authorization'))
+ */
+export async function authenticate(ctx: { db: Db }, authorization: string | null): Promise<AuthInfo> {
+  const token = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined
+  const match = token ? keyPattern.exec(token) : null
+  if (!token || !match)
+    throw new TollgateError('UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer tg_…)')
+  const [row] = await ctx.db
+    .select({
+      id: apiKeys.id,
+      merchantId: apiKeys.merchantId,
+      secretHash: apiKeys.secretHash,
+      scopes: apiKeys.scopes,
+      revokedAt: apiKeys.revokedAt,
+    })
+    .from(apiKeys)
+    .where(eq(apiKeys.prefix, match[1] as string))
+    .limit(1)
+  const valid = row && !row.revokedAt && timingSafeEqual(Buffer.from(row.secretHash, 'hex'), hashKey(token))
+  if (!valid)
+    throw new TollgateError('UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer tg_…)')
+  return { merchantId: row.merchantId, keyId: row.id, scopes: new Set(row.scopes as ApiKeyScope[]) }
+}
+
+/** Lists a merchant's keys (never their secrets). */
+export async function listApiKeys(ctx: { db: Db }, merchantId: string) {
+  return ctx.db
+    .select({
+      id: apiKeys.id,
+      name: apiKeys.name,
+      prefix: apiKeys.prefix,
+      scopes: apiKeys.scopes,
+      createdAt: apiKeys.createdAt,
+      revokedAt: apiKeys.revokedAt,
+    })
+    .from(apiKeys)
+    .where(eq(apiKeys.merchantId, merchantId))
+    .orderBy(apiKeys.id)
+}

@@ -1,0 +1,64 @@
+import { PGlite } from '@electric-sql/pglite'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import * as schema from './schema/index.ts'
+
+export type Schema = typeof schema
+/** The database handle every core function takes: Postgres (postgres.js) or embedded PGlite, same API. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>
+/** A handle inside `db.transaction(...)`. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+
+export type DbHandle = {
+  db: Db
+  kind: 'postgres' | 'pglite'
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+export type DbOptions = {
+  /** Postgres URL; when absent the embedded PGlite is used. */
+  url?: string
+  /** PGlite data directory (`memory://` for an in-memory database). */
+  dataDir?: string
+  /** Postgres pool size. */
+  maxConnections?: number
+}
+
+/**
+ * Opens the database: postgres.js when a URL is given, PGlite in `dataDir` otherwise.
+ *
+ * @example
+ * const { db, close } = await openDb({ url: 'postgres://postgres@127.0.0.1:5432/tollgate' })
+ */
+export async function openDb(options: DbOptions): Promise<DbHandle> {
+  if (options.url) {
+    const client = postgres(options.url, {
+      max: options.maxConnections ?? 10,
+      onnotice: () => {},
+      // numerics stay strings; the column types turn them into bigint
+      types: {},
+    })
+    const db = drizzlePostgres(client, { schema }) as unknown as Db
+    return {
+      db,
+      kind: 'postgres',
+      ping: async () => {
+        await client`select 1`
+      },
+      close: () => client.end({ timeout: 5 }),
+    }
+  }
+  const client = await PGlite.create(options.dataDir ?? 'memory://')
+  const db = drizzlePglite(client, { schema }) as unknown as Db
+  return {
+    db,
+    kind: 'pglite',
+    ping: async () => {
+      await client.query('select 1')
+    },
+    close: () => client.close(),
+  }
+}

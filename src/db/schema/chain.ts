@@ -1,0 +1,53 @@
+import { boolean, index, integer, pgTable, primaryKey, text, timestamp, unique } from 'drizzle-orm/pg-core'
+import { height, money } from './columns.ts'
+
+/** Where each chain's scanner stands. Advanced in the same transaction as the transfers of the range. */
+export const chainCursors = pgTable('chain_cursors', {
+  chain: text('chain').primaryKey(),
+  height: height('height').notNull(),
+  hash: text('hash').notNull(),
+  /** Set when the scanner refuses to go on (e.g. a reorg deeper than finality); cleared by an operator. */
+  haltedReason: text('halted_reason'),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+})
+
+/** Block refs of the unfinalized window, for reorg detection. */
+export const blockRefs = pgTable(
+  'block_refs',
+  {
+    chain: text('chain').notNull(),
+    height: height('height').notNull(),
+    hash: text('hash').notNull(),
+    parentHash: text('parent_hash').notNull(),
+    time: integer('time').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.chain, t.height] })],
+)
+
+/** An on-chain transfer into a watched address; `(chain, txHash, index)` is its identity (exactly-once). */
+export const transfers = pgTable(
+  'transfers',
+  {
+    id: text('id').primaryKey(),
+    chain: text('chain').notNull(),
+    txHash: text('tx_hash').notNull(),
+    index: integer('idx').notNull(),
+    asset: text('asset').notNull(),
+    toAddress: text('to_address').notNull(),
+    fromAddress: text('from_address'),
+    amount: money('amount').notNull(),
+    blockHeight: height('block_height'),
+    blockHash: text('block_hash'),
+    paymentId: text('payment_id'),
+    status: text('status', { enum: ['seen', 'confirmed', 'orphaned'] })
+      .notNull()
+      .default('seen'),
+    late: boolean('late').notNull().default(false),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    unique('transfers_identity_uq').on(t.chain, t.txHash, t.index),
+    index('transfers_payment_idx').on(t.paymentId),
+    index('transfers_chain_height_idx').on(t.chain, t.blockHeight),
+  ],
+)

@@ -1,0 +1,5 @@
+export * from './addresses.ts'
+export * from './chain.ts'
+export * from './ledger.ts'
+export * from './merchants.ts'
+export * from './payments.ts'

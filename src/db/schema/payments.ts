@@ -1,0 +1,71 @@
+import { sql } from 'drizzle-orm'
+import { bigserial, index, integer, jsonb, pgTable, text, timestamp, unique } from 'drizzle-orm/pg-core'
+import { money } from './columns.ts'
+import { merchants } from './merchants.ts'
+
+export const paymentStatuses = [
+  'PENDING',
+  'PARTIALLY_PAID',
+  'PROCESSING',
+  'COMPLETED',
+  'EXPIRED',
+  'UNDERPAID',
+  'HELD',
+] as const
+export type PaymentStatus = (typeof paymentStatuses)[number]
+
+export const payments = pgTable(
+  'payments',
+  {
+    id: text('id').primaryKey(),
+    merchantId: text('merchant_id')
+      .notNull()
+      .references(() => merchants.id),
+    chain: text('chain').notNull(),
+    asset: text('asset').notNull(),
+    amountDue: money('amount_due').notNull(),
+    amountReceived: money('amount_received').notNull().default(sql`0`),
+    amountConfirmed: money('amount_confirmed').notNull().default(sql`0`),
+    status: text('status', { enum: paymentStatuses }).notNull().default('PENDING'),
+    address: text('address').notNull(),
+    confirmationsRequired: integer('confirmations_required').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    orderId: text('order_id'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    idempotencyKey: text('idempotency_key'),
+    /** SHA-256 of the canonical create parameters: same key + other parameters is refused. */
+    requestHash: text('request_hash'),
+    /** Lets a checkout page read this one payment; grants nothing else. */
+    clientSecret: text('client_secret').notNull(),
+    /** Last `payment_events.seq` written for this payment. */
+    eventSeq: integer('event_seq').notNull().default(1),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+  },
+  (t) => [
+    unique('payments_merchant_idempotency_uq').on(t.merchantId, t.idempotencyKey),
+    index('payments_merchant_id_idx').on(t.merchantId, t.id),
+    index('payments_chain_open_idx').on(t.chain, t.status),
+    index('payments_merchant_order_idx').on(t.merchantId, t.orderId),
+  ],
+)
+
+/** Every status change of a payment, numbered per payment; written in the transaction that made the change. */
+export const paymentEvents = pgTable(
+  'payment_events',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    paymentId: text('payment_id')
+      .notNull()
+      .references(() => payments.id),
+    merchantId: text('merchant_id').notNull(),
+    seq: integer('seq').notNull(),
+    type: text('type').notNull(),
+    fromStatus: text('from_status', { enum: paymentStatuses }),
+    toStatus: text('to_status', { enum: paymentStatuses }).notNull(),
+    data: jsonb('data').$type<Record<string, unknown>>(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [unique('payment_events_payment_seq_uq').on(t.paymentId, t.seq)],
+)

@@ -1,0 +1,115 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { z } from 'zod'
+import { isValidMnemonic } from './core/signer.ts'
+
+const xpubPattern = /^[a-zA-Z0-9]{100,120}$/
+const accountPathPattern = /^m(\/[0-9]+')+$/
+
+const booleanString = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
+
+const envSchema = z.object({
+  TOLLGATE_ENV: z.enum(['development', 'production', 'test']).default('production'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  TOLLGATE_DATA_DIR: z.string().min(1).default('.tollgate/pglite'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(10),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// URL')
+    .default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9:_-]{1,64}$/)
+    .default('tollgate'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  TOLLGATE_PLUGINS_CONFIG: z.string().min(1).default('plugins.config.ts'),
+  TOLLGATE_SEED: z.string().refine(isValidMnemonic, 'not a valid BIP39 mnemonic').optional(),
+  TOLLGATE_SEED_FILE: z.string().min(1).optional(),
+  TOLLGATE_XPUBS: z
+    .string()
+    .transform((value, ctx) => {
+      const out: Record<string, string> = {}
+      for (const pair of value
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean)) {
+        const eq = pair.indexOf('=')
+        const path = pair.slice(0, eq)
+        const xpub = pair.slice(eq + 1)
+        if (eq < 0 || !accountPathPattern.test(path) || !xpubPattern.test(xpub)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: "expected comma-separated <account path>=<xpub> pairs, e.g. m/44'/60'/0'=xpub6…",
+          })
+          return z.NEVER
+        }
+        out[path] = xpub
+      }
+      return out
+    })
+    .optional(),
+  ADDRESS_POOL_SIZE: z.coerce.number().int().min(1).max(100_000).default(500),
+  PAYMENT_DEFAULT_EXPIRES_IN: z.coerce.number().int().min(60).default(3600),
+  PAYMENT_MAX_EXPIRES_IN: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(7 * 24 * 3600),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
+  GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).default(10),
+  GRAPHQL_MAX_FIELDS: z.coerce.number().int().min(10).default(500),
+  GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(100).default(2000),
+  GRAPHIQL: booleanString.optional(),
+})
+
+export type Env = z.output<typeof envSchema> & { seed?: string }
+
+/** Every problem with the environment, named variable by variable; values are never echoed. */
+export class EnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'EnvError'
+  }
+}
+
+/**
+ * Parses the environment once. All problems are reported together; no value (seeds, URLs with passwords) is
+ * ever part of a message.
+ *
+ * @example
+ * const env = parseEnv(process.env)
+ */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''))
+  const result = envSchema.safeParse(cleaned)
+  const problems = result.success
+    ? []
+    : result.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`)
+  let seed: string | undefined
+  if (result.success) {
+    const env = result.data
+    if (env.TOLLGATE_SEED && env.TOLLGATE_SEED_FILE)
+      problems.push('TOLLGATE_SEED and TOLLGATE_SEED_FILE: set one, not both')
+    seed = env.TOLLGATE_SEED
+    if (env.TOLLGATE_SEED_FILE) {
+      if (!existsSync(env.TOLLGATE_SEED_FILE)) problems.push('TOLLGATE_SEED_FILE: file does not exist')
+      else {
+        seed = readFileSync(env.TOLLGATE_SEED_FILE, 'utf8').trim()
+        if (!isValidMnemonic(seed))
+          problems.push('TOLLGATE_SEED_FILE: file does not hold a valid BIP39 mnemonic')
+      }
+    }
+    if (env.PAYMENT_DEFAULT_EXPIRES_IN > env.PAYMENT_MAX_EXPIRES_IN)
+      problems.push('PAYMENT_DEFAULT_EXPIRES_IN: must not exceed PAYMENT_MAX_EXPIRES_IN')
+  }
+  if (problems.length > 0 || !result.success) throw new EnvError(problems)
+  return { ...result.data, seed }
+}

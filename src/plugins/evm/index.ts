@@ -1,0 +1,40 @@
+import { type ChainDriver, type DriverContext, defineChainDriver, SDK_API_VERSION } from '../sdk/index.ts'
+import { validateEvmAddress } from './address.ts'
+import { evmAssets } from './assets.ts'
+import { deriveEvmAddress } from './derive.ts'
+import { type EvmOptions, evmOptionsSchema } from './options.ts'
+import { createEvmClient, fetchBlockRef } from './rpc.ts'
+import { evmPaymentUri } from './uri.ts'
+
+/**
+ * One driver for every EVM chain; the chain itself is data in the options.
+ *
+ * @example
+ * const driver = createEvmDriver(evmOptionsSchema.parse({ chain: anvil, rpcUrls: ['http://127.0.0.1:8545'] }), ctx)
+ */
+export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): ChainDriver {
+  const { native, all } = evmAssets(options)
+  const accountPath = `m/44'/60'/${options.account}'`
+  const client = createEvmClient(options)
+  return {
+    chainId: `eip155:${options.chain.id}`,
+    nativeAsset: native,
+    assets: all,
+    confirmations: options.confirmations,
+    finalityDepth: options.finalityDepth,
+    maxOutputs: 1,
+    accountPath,
+    deriveAddress: ({ xpub, index }) => deriveEvmAddress(xpub, accountPath, index),
+    validateAddress: validateEvmAddress,
+    paymentUri: (a) => evmPaymentUri(options.chain.id, a),
+    getTip: () => fetchBlockRef(client, 'latest'),
+    getBlockRef: (height) => fetchBlockRef(client, height),
+  }
+}
+
+export default defineChainDriver({
+  apiVersion: SDK_API_VERSION,
+  name: 'evm',
+  options: evmOptionsSchema,
+  create: createEvmDriver,
+})

@@ -1,0 +1,37 @@
+import { createPublicClient, fallback, http, type PublicClient, webSocket } from 'viem'
+import { type BlockRef, DriverError } from '../sdk/index.ts'
+import type { EvmOptions } from './options.ts'
+
+/** One client over every configured RPC URL; viem's fallback transport fails over in order. */
+export function createEvmClient(options: EvmOptions): PublicClient {
+  const transports = options.rpcUrls.map((url) =>
+    url.startsWith('ws')
+      ? webSocket(url, { timeout: options.timeoutMs, retryCount: 2 })
+      : http(url, { timeout: options.timeoutMs, retryCount: 2 }),
+  )
+  return createPublicClient({ transport: fallback(transports, { rank: false }) }) as PublicClient
+}
+
+export async function fetchBlockRef(client: PublicClient, height: bigint | 'latest'): Promise<BlockRef> {
+  try {
+    const block =
+      height === 'latest'
+        ? await client.getBlock({ blockTag: 'latest' })
+        : await client.getBlock({ blockNumber: height })
+    if (block.number === null || block.hash === null) throw new Error('pending block returned')
+    return {
+      height: block.number,
+      hash: block.hash,
+      parentHash: block.parentHash,
+      time: Number(block.timestamp),
+    }
+  } catch (err) {
+    if (err instanceof DriverError) throw err
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err)
+    const notFound = /could not be found/i.test(String(message))
+    throw new DriverError(notFound ? 'BLOCK_NOT_FOUND' : 'RPC_ERROR', `getBlock(${height}): ${message}`, {
+      retryable: true,
+      cause: err,
+    })
+  }
+}

@@ -1,0 +1,115 @@
+import type { ChainDriver, ChainDriverDefinition, DriverLogger, TollgateConfig } from './sdk/index.ts'
+import { SDK_API_VERSION } from './sdk/index.ts'
+
+/** A loaded chain: its config name and its driver. */
+export type LoadedChain = { name: string; module: string; driver: ChainDriver }
+export type ChainRegistry = ReadonlyMap<string, LoadedChain>
+
+/** Every problem found while loading plugins, reported together so an operator fixes them in one go. */
+export class PluginConfigError extends Error {
+  readonly problems: string[]
+  constructor(problems: string[]) {
+    super(
+      `plugins.config.ts has ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    )
+    this.name = 'PluginConfigError'
+    this.problems = problems
+  }
+}
+
+/** Chain names become GraphQL values, queue names and Redis keys: keep them simple. */
+const chainNamePattern = /^[a-z][a-z0-9-]{0,31}$/
+
+/** The module a loader points at, for messages: the string itself, or the specifier inside `() => import('x')`. */
+export function moduleName(load: string | (() => Promise<unknown>)): string {
+  if (typeof load === 'string') return load
+  const match = /import\(\s*['"`]([^'"`]+)['"`]\s*\)/.exec(load.toString())
+  return match?.[1] ?? '<inline loader>'
+}
+
+function isModuleNotFound(err: unknown): boolean {
+  const text = err instanceof Error ? `${(err as { code?: string }).code ?? ''} ${err.message}` : String(err)
+  return /ERR_MODULE_NOT_FOUND|MODULE_NOT_FOUND|Cannot find (module|package)/i.test(text)
+}
+
+function isDefinition(value: unknown): value is ChainDriverDefinition {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as Record<string, unknown>
+  return (
+    typeof v.apiVersion === 'number' &&
+    typeof v.create === 'function' &&
+    typeof v.options === 'object' &&
+    v.options !== null &&
+    '~standard' in (v.options as object)
+  )
+}
+
+function formatIssuePath(path: ReadonlyArray<PropertyKey | { key: PropertyKey }> | undefined): string {
+  if (!path || path.length === 0) return '(options)'
+  return path.map((p) => String(typeof p === 'object' ? p.key : p)).join('.')
+}
+
+async function importModule(load: string | (() => Promise<unknown>)): Promise<unknown> {
+  return typeof load === 'string' ? import(load) : load()
+}
+
+async function loadChain(name: string, config: TollgateConfig, log: DriverLogger): Promise<LoadedChain> {
+  const entry = config.chains[name]!
+  const module = moduleName(entry.load)
+  const where = `chain "${name}" (module "${module}")`
+  if (!chainNamePattern.test(name))
+    throw new Error(
+      `${where}: the chain name must match ${chainNamePattern} (lowercase letters, digits, dashes)`,
+    )
+  let loaded: unknown
+  try {
+    loaded = await importModule(entry.load)
+  } catch (err) {
+    if (isModuleNotFound(err))
+      throw new Error(`${where}: module not found; install it (bun add ${module}) or fix the path`)
+    throw new Error(
+      `${where}: the module failed to load: ${err instanceof Error ? err.message : String(err)}`,
+    )
+  }
+  const definition = (loaded as { default?: unknown }).default
+  if (!isDefinition(definition))
+    throw new Error(`${where}: the module's default export is not a chain driver (use defineChainDriver)`)
+  if (definition.apiVersion !== SDK_API_VERSION)
+    throw new Error(
+      `${where}: plugin "${definition.name}" targets plugin API version ${definition.apiVersion}, this Tollgate supports version ${SDK_API_VERSION}`,
+    )
+  const result = await definition.options['~standard'].validate(entry.options)
+  if (result.issues) {
+    const details = result.issues.map((i) => `option "${formatIssuePath(i.path)}": ${i.message}`).join('; ')
+    throw new Error(`${where}: invalid options: ${details}`)
+  }
+  const driver = await definition.create(result.value, { chain: name, log })
+  return { name, module, driver }
+}
+
+/**
+ * Loads every chain of the config, checking plugin API versions and options. All problems are collected
+ * and thrown as one `PluginConfigError`.
+ *
+ * @example
+ * const chains = await loadChains((await import('./plugins.config.ts')).default, log)
+ */
+export async function loadChains(
+  config: TollgateConfig,
+  log: DriverLogger & { child?(bindings: object): DriverLogger },
+): Promise<ChainRegistry> {
+  const names = Object.keys(config.chains ?? {})
+  const results = await Promise.allSettled(
+    names.map((name) => loadChain(name, config, log.child?.({ chain: name }) ?? log)),
+  )
+  const problems = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []))
+  if (problems.length > 0) throw new PluginConfigError(problems)
+  const registry = new Map<string, LoadedChain>()
+  for (const r of results) if (r.status === 'fulfilled') registry.set(r.value.name, r.value)
+  return registry
+}
+
+/** Closes every driver (sockets, timers). */
+export async function closeChains(registry: ChainRegistry): Promise<void> {
+  await Promise.allSettled([...registry.values()].map((c) => c.driver.close?.()))
+}

@@ -1,0 +1,54 @@
+import type { ChainDriverDefinition, OptionsSchema } from './types.ts'
+
+/**
+ * Declares a chain-driver plugin. The module's default export must be the result.
+ *
+ * @example
+ * export default defineChainDriver({
+ *   apiVersion: 1,
+ *   name: 'evm',
+ *   options: evmOptionsSchema,
+ *   create: (options, ctx) => createEvmDriver(options, ctx),
+ * })
+ */
+export function defineChainDriver<Options>(
+  definition: ChainDriverDefinition<Options>,
+): ChainDriverDefinition<Options> {
+  return definition
+}
+
+/** How `plugins.config.ts` names the module that drives a chain: a package name or a lazy import. */
+export type ModuleLoader = string | (() => Promise<unknown>)
+
+export type ChainEntry<Options = unknown> = {
+  load: ModuleLoader
+  options: Options
+}
+
+/**
+ * Names the module that drives a chain and the options handed to it (validated by the plugin at boot).
+ *
+ * @example
+ * chain(() => import('./src/plugins/evm'), { chain: { id: 1, name: 'Ethereum', ... }, rpcUrls: [url] })
+ * chain('@acme/tollgate-solana', { rpcUrl: 'http://127.0.0.1:8899' })
+ */
+export function chain<Options>(load: ModuleLoader, options: Options): ChainEntry<Options> {
+  return { load, options }
+}
+
+export type TollgateConfig = {
+  chains: Record<string, ChainEntry>
+}
+
+/**
+ * The shape of `plugins.config.ts`.
+ *
+ * @example
+ * export default defineConfig({ chains: { devnet: chain(() => import('./src/plugins/evm'), devnetOptions) } })
+ */
+export function defineConfig(config: TollgateConfig): TollgateConfig {
+  return config
+}
+
+/** Re-exported so plugins can type their schemas without depending on a validation library. */
+export type { OptionsSchema }

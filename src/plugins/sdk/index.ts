@@ -1,0 +1,13 @@
+/**
+ * The chain-plugin SDK: the only module a chain driver imports from Tollgate.
+ */
+export {
+  type ChainEntry,
+  chain,
+  defineChainDriver,
+  defineConfig,
+  type ModuleLoader,
+  type TollgateConfig,
+} from './define.ts'
+export { DriverError, isDriverError } from './errors.ts'
+export * from './types.ts'

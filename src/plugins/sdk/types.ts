@@ -1,0 +1,101 @@
+/** The plugin API version this SDK speaks. A plugin built for another version is refused at boot. */
+export const SDK_API_VERSION = 1
+
+/** CAIP-19 style asset id, e.g. `eip155:1/slip44:60` or `eip155:1/erc20:0xa0b8…`. */
+export type AssetId = string
+
+/** One asset a chain driver can receive and send. */
+export type AssetInfo = {
+  id: AssetId
+  symbol: string
+  name: string
+  /** Base units per whole unit = 10^decimals. */
+  decimals: number
+  /** True for the chain's own coin (pays fees). */
+  native: boolean
+  /** Token contract, normalized by the driver; absent for the native asset. */
+  contract?: string
+  /** Overrides the chain's confirmation depth for this asset. */
+  confirmations?: number
+}
+
+/** A block as the core tracks it for reorg detection. */
+export type BlockRef = { height: bigint; hash: string; parentHash: string; time: number }
+
+export type AddressValidation = { ok: true; normalized: string } | { ok: false; reason: string }
+
+export type DerivedAddress = { address: string; path: string }
+
+/** Minimal structured logger a driver may use (pino-compatible). */
+export type DriverLogger = {
+  debug(obj: object, msg?: string): void
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+/** What the gateway hands a driver factory. Drivers never see the database, queues or seeds. */
+export type DriverContext = {
+  /** The chain's name in `plugins.config.ts`, e.g. `ethereum`. */
+  chain: string
+  log: DriverLogger
+}
+
+/**
+ * A chain driver: a plain object made by a plugin's `create`. Watch-only parts (derivation, validation,
+ * URIs) are pure; the rest talks to the chain's nodes.
+ */
+export type ChainDriver = {
+  /** CAIP-2 chain id: `eip155:1`, `bip122:000000000019d6689c085ae165831e93`, `tron:0x2b6653dc`. */
+  chainId: string
+  nativeAsset: AssetInfo
+  assets: readonly AssetInfo[]
+  /** Depth at which a deposit counts as final for crediting. */
+  confirmations: number
+  /** Deepest reorg the chain is expected to have; a deeper one halts the scanner. */
+  finalityDepth: number
+  /** Outputs one transaction can pay (1 = no native batching). */
+  maxOutputs: number
+  /** Hardened BIP32 account path whose xpub the gateway derives deposit addresses from, e.g. `m/44'/60'/0'`. */
+  accountPath: string
+  /** Derives the receive address `accountPath/0/index` from the account xpub. Pure; no keys involved. */
+  deriveAddress(a: { xpub: string; index: number }): DerivedAddress
+  /** The only place addresses are normalized. */
+  validateAddress(s: string): AddressValidation
+  /** A wallet URI for paying `amount` base units of `asset` to `address` (EIP-681, BIP21, `tron:`…). */
+  paymentUri(a: { address: string; asset: AssetInfo; amount: bigint }): string
+  getTip(signal?: AbortSignal): Promise<BlockRef>
+  getBlockRef(height: bigint, signal?: AbortSignal): Promise<BlockRef>
+  close?(): Promise<void>
+}
+
+/**
+ * The part of the Standard Schema interface the SDK uses for option validation; zod, valibot and arktype
+ * schemas all satisfy it.
+ */
+export type OptionsSchema<Output> = {
+  readonly '~standard': {
+    readonly version: 1
+    readonly vendor: string
+    readonly validate: (value: unknown) => OptionsValidation<Output> | Promise<OptionsValidation<Output>>
+    readonly types?: { readonly input: unknown; readonly output: Output } | undefined
+  }
+}
+
+export type OptionsValidation<Output> =
+  | { readonly value: Output; readonly issues?: undefined }
+  | {
+      readonly issues: ReadonlyArray<{
+        readonly message: string
+        readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined
+      }>
+    }
+
+/** What a plugin module exports by default. */
+export type ChainDriverDefinition<Options = unknown> = {
+  apiVersion: number
+  /** The plugin's name, for messages (`evm`, `bitcoin`, `@acme/tollgate-solana`). */
+  name: string
+  options: OptionsSchema<Options>
+  create(options: Options, ctx: DriverContext): ChainDriver | Promise<ChainDriver>
+}

@@ -1,0 +1,15 @@
+import { lexicographicSortSchema, printSchema } from 'graphql'
+import { builder } from './builder.ts'
+import './scalars.ts'
+import './errors.ts'
+import './chains.ts'
+import './payments.ts'
+import './merchants.ts'
+
+/** The whole GraphQL schema; built once per process. */
+export const schema = builder.toSchema()
+
+/** The SDL committed as `schema.graphql`; a test fails when it is stale. */
+export function printedSchema(): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`
+}

@@ -1,0 +1,178 @@
+import { assetById, resolveChain } from '../core/chains.ts'
+import { TollgateError } from '../core/errors.ts'
+import { formatAmount } from '../core/money.ts'
+import {
+  createPayment,
+  getPayment,
+  listPaymentEvents,
+  listPayments,
+  type PaymentRow,
+} from '../core/payments.ts'
+import { paymentStatuses } from '../db/schema/index.ts'
+import { builder } from './builder.ts'
+import { AssetRef } from './chains.ts'
+import { requireAuth } from './context.ts'
+
+export const PaymentStatusEnum = builder.enumType('PaymentStatus', { values: paymentStatuses })
+
+type PaymentEventRow = Awaited<ReturnType<typeof listPaymentEvents>>[number]
+
+const PaymentEventRef = builder.objectRef<PaymentEventRow>('PaymentEvent').implement({
+  fields: (t) => ({
+    seq: t.exposeInt('seq', { description: 'Per-payment sequence number, from 1' }),
+    type: t.exposeString('type', { description: 'e.g. payment.created, payment.completed' }),
+    fromStatus: t.field({ type: PaymentStatusEnum, nullable: true, resolve: (e) => e.fromStatus }),
+    toStatus: t.field({ type: PaymentStatusEnum, resolve: (e) => e.toStatus }),
+    data: t.field({ type: 'JSON', nullable: true, resolve: (e) => e.data ?? null }),
+    createdAt: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
+  }),
+})
+
+export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
+  description: 'A request to be paid a fixed amount of one asset at a deposit address of its own.',
+  fields: (t) => {
+    const amount = (pick: (p: PaymentRow) => bigint, description: string) =>
+      t.string({
+        description: `${description}, a decimal string in whole units of the asset`,
+        resolve: (p, _args, ctx) =>
+          formatAmount(pick(p), assetById(ctx.app.chains, p.chain, p.asset).decimals),
+      })
+    return {
+      id: t.exposeID('id'),
+      status: t.field({ type: PaymentStatusEnum, resolve: (p) => p.status }),
+      chain: t.exposeString('chain'),
+      asset: t.field({
+        type: AssetRef,
+        resolve: (p, _a, ctx) => assetById(ctx.app.chains, p.chain, p.asset),
+      }),
+      amountDue: amount((p) => p.amountDue, 'Amount requested'),
+      amountReceived: amount((p) => p.amountReceived, 'Sum of the deposits seen'),
+      amountRemaining: amount(
+        (p) => (p.amountDue > p.amountReceived ? p.amountDue - p.amountReceived : 0n),
+        'What is still to pay',
+      ),
+      address: t.exposeString('address', { description: 'The deposit address, used by this payment only' }),
+      paymentUri: t.string({
+        description: 'Wallet URI for the remaining amount (EIP-681 on EVM chains, BIP21 on Bitcoin)',
+        resolve: (p, _a, ctx) => {
+          const chain = resolveChain(ctx.app.chains, p.chain)
+          const asset = assetById(ctx.app.chains, p.chain, p.asset)
+          const remaining = p.amountDue > p.amountReceived ? p.amountDue - p.amountReceived : p.amountDue
+          return chain.driver.paymentUri({ address: p.address, asset, amount: remaining })
+        },
+      }),
+      confirmationsRequired: t.exposeInt('confirmationsRequired'),
+      expiresAt: t.field({ type: 'DateTime', resolve: (p) => p.expiresAt }),
+      orderId: t.string({ nullable: true, resolve: (p) => p.orderId }),
+      metadata: t.field({ type: 'JSON', nullable: true, resolve: (p) => p.metadata ?? null }),
+      clientSecret: t.exposeString('clientSecret', {
+        description: 'Give this to a checkout frontend: it can read this payment and nothing else',
+      }),
+      createdAt: t.field({ type: 'DateTime', resolve: (p) => p.createdAt }),
+      updatedAt: t.field({ type: 'DateTime', resolve: (p) => p.updatedAt }),
+      completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.completedAt }),
+      events: t.field({
+        type: [PaymentEventRef],
+        description: 'Status history, oldest first',
+        resolve: (p, _a, ctx) => listPaymentEvents(ctx.app, p.id),
+      }),
+    }
+  },
+})
+
+const CreatePaymentInput = builder.inputType('CreatePaymentInput', {
+  fields: (t) => ({
+    chain: t.string({ required: true, description: 'A chain name from `chains`' }),
+    asset: t.string({ required: true, description: 'Asset symbol (e.g. USDC) or CAIP-19 id' }),
+    amount: t.string({ required: true, description: 'Decimal string in whole units, e.g. "12.5"' }),
+    expiresIn: t.int({ description: 'Seconds until the payment expires' }),
+    orderId: t.string({ description: 'Your reference, up to 128 printable ASCII characters' }),
+    metadata: t.field({ type: 'JSON', description: 'A JSON object of up to 4 KiB, returned as given' }),
+    idempotencyKey: t.string({
+      description: 'Retry-safe key: the same key and parameters return the same payment',
+    }),
+  }),
+})
+
+const CreatePaymentPayload = builder
+  .objectRef<{ payment: PaymentRow; replayed: boolean }>('CreatePaymentPayload')
+  .implement({
+    fields: (t) => ({
+      payment: t.field({ type: PaymentRef, resolve: (r) => r.payment }),
+      replayed: t.exposeBoolean('replayed', {
+        description: 'True when an earlier call with the same idempotency key created this payment',
+      }),
+    }),
+  })
+
+builder.mutationField('createPayment', (t) =>
+  t.field({
+    type: CreatePaymentPayload,
+    authScopes: { scope: 'payments:write' },
+    errors: { types: [TollgateError], directResult: true, union: { name: 'CreatePaymentResult' } },
+    args: { input: t.arg({ type: CreatePaymentInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const auth = await requireAuth(ctx)
+      return createPayment(ctx.app, auth.merchantId, input)
+    },
+  }),
+)
+
+builder.queryField('payment', (t) =>
+  t.field({
+    type: PaymentRef,
+    nullable: true,
+    description: "One of your payments; null for an unknown id (or another merchant's)",
+    authScopes: { scope: 'payments:read' },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      const auth = await requireAuth(ctx)
+      return (await getPayment(ctx.app, auth.merchantId, String(id))) ?? null
+    },
+  }),
+)
+
+const PaymentFilter = builder.inputType('PaymentFilter', {
+  fields: (t) => ({
+    status: t.field({ type: PaymentStatusEnum }),
+    chain: t.string(),
+    orderId: t.string(),
+  }),
+})
+
+const cursorOf = (id: string) => Buffer.from(id).toString('base64url')
+const idOfCursor = (cursor: string) => {
+  const id = Buffer.from(cursor, 'base64url').toString()
+  if (!/^pay_[0-9a-f]{32}$/.test(id))
+    throw new TollgateError('INVALID_INPUT', 'after is not a cursor from this API', 'after')
+  return id
+}
+
+builder.queryField('payments', (t) =>
+  t.connection({
+    type: PaymentRef,
+    description: 'Your payments, newest first',
+    authScopes: { scope: 'payments:read' },
+    args: { filter: t.arg({ type: PaymentFilter }) },
+    resolve: async (_root, args, ctx) => {
+      const auth = await requireAuth(ctx)
+      if (args.last != null || args.before != null)
+        throw new TollgateError('INVALID_INPUT', 'paginate forwards with first/after', 'last')
+      const { rows, hasNextPage } = await listPayments(ctx.app, auth.merchantId, {
+        filter: args.filter,
+        first: args.first,
+        after: args.after ? idOfCursor(args.after) : null,
+      })
+      const edges = rows.map((node) => ({ cursor: cursorOf(node.id), node }))
+      return {
+        edges,
+        pageInfo: {
+          hasNextPage,
+          hasPreviousPage: Boolean(args.after),
+          startCursor: edges[0]?.cursor ?? null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
+      }
+    },
+  }),
+)

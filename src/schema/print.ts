@@ -1,0 +1,4 @@
+import { printedSchema } from './index.ts'
+
+await Bun.write('schema.graphql', printedSchema())
+console.log('wrote schema.graphql')
