@@ -159,19 +159,31 @@ async function depositWalletId(ctx: PaymentsContext, chainName: string): Promise
   return id
 }
 
-/** Tops the pool up in the background once a chain has used half of it; one refill per chain at a time. */
-function refillSoon(ctx: PaymentsContext, chainName: string, walletId: string, index: number) {
-  if (index % Math.max(1, Math.floor(ctx.addressPoolSize / 2)) !== 0) return
-  const key = `${walletId}`
-  if (refills.has(key)) return
-  const run = topUpAddressPool(ctx, resolveChain(ctx.chains, chainName))
-    .catch(() => undefined)
-    .finally(() => refills.delete(key))
-  refills.set(key, run)
+/** One pool refill per wallet at a time; callers that find the pool empty wait on the same refill. */
+function refill(ctx: PaymentsContext, chainName: string, walletId: string): Promise<unknown> {
+  let running = refills.get(walletId)
+  if (!running) {
+    running = topUpAddressPool(ctx, resolveChain(ctx.chains, chainName)).finally(() =>
+      refills.delete(walletId),
+    )
+    refills.set(walletId, running)
+  }
+  return running
 }
 
-async function insertPayment(ctx: PaymentsContext, merchantId: string, v: ValidatedPayment, hash: string) {
-  const walletId = await depositWalletId(ctx, v.chainName)
+/** Starts a background refill each time another half of the pool has been handed out. */
+function refillSoon(ctx: PaymentsContext, chainName: string, walletId: string, index: number) {
+  if (index % Math.max(1, Math.floor(ctx.addressPoolSize / 2)) !== 0) return
+  refill(ctx, chainName, walletId).catch(() => undefined)
+}
+
+async function insertPayment(
+  ctx: PaymentsContext,
+  merchantId: string,
+  walletId: string,
+  v: ValidatedPayment,
+  hash: string,
+) {
   const id = newId('pay')
   const now = new Date()
   const created = await ctx.db.transaction(async (tx) => {
@@ -231,9 +243,11 @@ export async function createPayment(
     const existing = await findByIdempotencyKey(ctx.db, merchantId, v.idempotencyKey)
     if (existing) return replayOrRefuse(existing, hash)
   }
-  for (let attempt = 0; attempt < 2; attempt++) {
+  const walletId = await depositWalletId(ctx, v.chainName)
+  // a burst larger than the pool waits for refills; each round derives a whole pool's worth
+  for (let attempt = 0; attempt < 20; attempt++) {
     try {
-      const payment = await insertPayment(ctx, merchantId, v, hash)
+      const payment = await insertPayment(ctx, merchantId, walletId, v, hash)
       if (payment) return { payment, replayed: false }
     } catch (err) {
       if (v.idempotencyKey && isUniqueViolation(err, 'payments_merchant_idempotency_uq')) {
@@ -242,8 +256,7 @@ export async function createPayment(
       }
       throw err
     }
-    // the pool ran dry: derive inline and try once more
-    await topUpAddressPool(ctx, resolveChain(ctx.chains, v.chainName))
+    await refill(ctx, v.chainName, walletId)
   }
   throw new TollgateError('ADDRESS_POOL_EXHAUSTED', 'no deposit address could be allocated; try again')
 }
