@@ -76,7 +76,8 @@ export async function createTestApp(
     logs,
     databaseUrl: testDb.url,
     gql: async (query, variables, apiKey) => {
-      const key = apiKey === undefined ? (defaultKey ??= (await app.merchant('default')).key) : apiKey
+      if (apiKey === undefined && !defaultKey) defaultKey = (await app.merchant('default')).key
+      const key = apiKey === undefined ? defaultKey : apiKey
       const headers: Record<string, string> = { 'content-type': 'application/json' }
       if (key) headers.authorization = `Bearer ${key}`
       const res = await handle(
