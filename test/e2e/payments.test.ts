@@ -298,3 +298,30 @@ test('behavior: every payment has exactly one creation event row', async () => {
   const events = await app.ctx.db.select().from(paymentEvents)
   expect(events.filter((e) => e.seq === 1).length).toBe(rows.length)
 })
+
+describe('watch-only API', () => {
+  test('behavior: given TOLLGATE_XPUBS the API process loads no signer, even with a seed present', async () => {
+    const { createSigner } = await import('../../src/core/signer.ts')
+    const { testMnemonic } = await import('../helpers/app.ts')
+    const xpub = createSigner(testMnemonic).xpub("m/44'/60'/0'")
+    const watchOnly = await createTestApp({ role: 'api', env: { TOLLGATE_XPUBS: `m/44'/60'/0'=${xpub}` } })
+    try {
+      expect(watchOnly.ctx.signer).toBeUndefined()
+      const m = await watchOnly.merchant()
+      const res = await watchOnly.gql(createMutation, { input: { chain: 'devnet', asset: 'ETH', amount: '1' } }, m.key)
+      expect(res.data.createPayment.payment.address).toBe('0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266')
+    } finally {
+      await watchOnly.close()
+    }
+  })
+
+  test('behavior: the API process without xpubs falls back to the seed and says so', async () => {
+    const withSeed = await createTestApp({ role: 'api' })
+    try {
+      expect(withSeed.ctx.signer).toBeDefined()
+      expect(withSeed.logs.some((l) => String(l.msg).includes('TOLLGATE_XPUBS'))).toBe(true)
+    } finally {
+      await withSeed.close()
+    }
+  })
+})

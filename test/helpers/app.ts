@@ -47,7 +47,7 @@ export type TestApp = {
  * afterAll(() => app.close())
  */
 export async function createTestApp(
-  options: { config?: TollgateConfig; env?: Record<string, string> } = {},
+  options: { config?: TollgateConfig; env?: Record<string, string>; role?: 'api' | 'worker' | 'all' } = {},
 ): Promise<TestApp> {
   const testDb = await createTestDatabase()
   const env = parseEnv({
@@ -67,7 +67,7 @@ export async function createTestApp(
     },
   })
   const log = pino({ level: 'info' }, sink)
-  const ctx = await createContext(env, log, { role: 'all', config: options.config ?? testConfig() })
+  const ctx = await createContext(env, log, { role: options.role ?? 'all', config: options.config ?? testConfig() })
   const { handle } = createHttpHandler(ctx)
   let defaultKey: string | undefined
   const app: TestApp = {
