@@ -93,23 +93,19 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   const problems = result.success
     ? []
     : result.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`)
-  let seed: string | undefined
-  if (result.success) {
-    const env = result.data
-    if (env.TOLLGATE_SEED && env.TOLLGATE_SEED_FILE)
-      problems.push('TOLLGATE_SEED and TOLLGATE_SEED_FILE: set one, not both')
-    seed = env.TOLLGATE_SEED
-    if (env.TOLLGATE_SEED_FILE) {
-      if (!existsSync(env.TOLLGATE_SEED_FILE)) problems.push('TOLLGATE_SEED_FILE: file does not exist')
-      else {
-        seed = readFileSync(env.TOLLGATE_SEED_FILE, 'utf8').trim()
-        if (!isValidMnemonic(seed))
-          problems.push('TOLLGATE_SEED_FILE: file does not hold a valid BIP39 mnemonic')
-      }
+  // seed checks read the raw values, so they are reported alongside any other bad variable
+  const seedFile = cleaned.TOLLGATE_SEED_FILE
+  let seed = result.success ? result.data.TOLLGATE_SEED : undefined
+  if (cleaned.TOLLGATE_SEED && seedFile) problems.push('TOLLGATE_SEED and TOLLGATE_SEED_FILE: set one, not both')
+  if (seedFile) {
+    if (!existsSync(seedFile)) problems.push('TOLLGATE_SEED_FILE: file does not exist')
+    else {
+      seed = readFileSync(seedFile, 'utf8').trim()
+      if (!isValidMnemonic(seed)) problems.push('TOLLGATE_SEED_FILE: file does not hold a valid BIP39 mnemonic')
     }
-    if (env.PAYMENT_DEFAULT_EXPIRES_IN > env.PAYMENT_MAX_EXPIRES_IN)
-      problems.push('PAYMENT_DEFAULT_EXPIRES_IN: must not exceed PAYMENT_MAX_EXPIRES_IN')
   }
+  if (result.success && result.data.PAYMENT_DEFAULT_EXPIRES_IN > result.data.PAYMENT_MAX_EXPIRES_IN)
+    problems.push('PAYMENT_DEFAULT_EXPIRES_IN: must not exceed PAYMENT_MAX_EXPIRES_IN')
   if (problems.length > 0 || !result.success) throw new EnvError(problems)
   return { ...result.data, seed }
 }

@@ -27,9 +27,11 @@ export function moduleName(load: string | (() => Promise<unknown>)): string {
   return match?.[1] ?? '<inline loader>'
 }
 
-function isModuleNotFound(err: unknown): boolean {
+/** True when the import failed because `module` itself is missing (not one of its own dependencies). */
+function isModuleNotFound(err: unknown, module: string): boolean {
   const text = err instanceof Error ? `${(err as { code?: string }).code ?? ''} ${err.message}` : String(err)
-  return /ERR_MODULE_NOT_FOUND|MODULE_NOT_FOUND|Cannot find (module|package)/i.test(text)
+  const notFound = /ERR_MODULE_NOT_FOUND|MODULE_NOT_FOUND|Cannot find (module|package)/i.test(text)
+  return notFound && new RegExp(`['"\`]${module.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}['"\`]`).test(text)
 }
 
 function isDefinition(value: unknown): value is ChainDriverDefinition {
@@ -65,7 +67,7 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
   try {
     loaded = await importModule(entry.load)
   } catch (err) {
-    if (isModuleNotFound(err))
+    if (isModuleNotFound(err, module))
       throw new Error(`${where}: module not found; install it (bun add ${module}) or fix the path`)
     throw new Error(
       `${where}: the module failed to load: ${err instanceof Error ? err.message : String(err)}`,
