@@ -96,12 +96,14 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   // seed checks read the raw values, so they are reported alongside any other bad variable
   const seedFile = cleaned.TOLLGATE_SEED_FILE
   let seed = result.success ? result.data.TOLLGATE_SEED : undefined
-  if (cleaned.TOLLGATE_SEED && seedFile) problems.push('TOLLGATE_SEED and TOLLGATE_SEED_FILE: set one, not both')
+  if (cleaned.TOLLGATE_SEED && seedFile)
+    problems.push('TOLLGATE_SEED and TOLLGATE_SEED_FILE: set one, not both')
   if (seedFile) {
     if (!existsSync(seedFile)) problems.push('TOLLGATE_SEED_FILE: file does not exist')
     else {
       seed = readFileSync(seedFile, 'utf8').trim()
-      if (!isValidMnemonic(seed)) problems.push('TOLLGATE_SEED_FILE: file does not hold a valid BIP39 mnemonic')
+      if (!isValidMnemonic(seed))
+        problems.push('TOLLGATE_SEED_FILE: file does not hold a valid BIP39 mnemonic')
     }
   }
   if (result.success && result.data.PAYMENT_DEFAULT_EXPIRES_IN > result.data.PAYMENT_MAX_EXPIRES_IN)

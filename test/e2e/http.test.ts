@@ -28,7 +28,9 @@ describe('GraphQL over HTTP', () => {
   })
 
   test('behavior: every response carries a request id, and a given one is echoed', async () => {
-    const res = await fetch(`http://127.0.0.1:${server.port}/healthz`, { headers: { 'x-request-id': 'req-abc' } })
+    const res = await fetch(`http://127.0.0.1:${server.port}/healthz`, {
+      headers: { 'x-request-id': 'req-abc' },
+    })
     expect(res.headers.get('x-request-id')).toBe('req-abc')
     const other = await fetch(`http://127.0.0.1:${server.port}/healthz`)
     expect(other.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)

@@ -308,7 +308,11 @@ describe('watch-only API', () => {
     try {
       expect(watchOnly.ctx.signer).toBeUndefined()
       const m = await watchOnly.merchant()
-      const res = await watchOnly.gql(createMutation, { input: { chain: 'devnet', asset: 'ETH', amount: '1' } }, m.key)
+      const res = await watchOnly.gql(
+        createMutation,
+        { input: { chain: 'devnet', asset: 'ETH', amount: '1' } },
+        m.key,
+      )
       expect(res.data.createPayment.payment.address).toBe('0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266')
     } finally {
       await watchOnly.close()

@@ -29,7 +29,9 @@ test('behavior: the worker keeps the deposit address pool full through its BullM
     while ((await freeAddresses()) < 25 && Date.now() < deadline) await Bun.sleep(100)
     expect(await freeAddresses()).toBe(25)
     const rows = await app.ctx.db.select().from(addresses)
-    expect(rows.map((r) => r.derivationIndex).sort((a, b) => a - b)).toEqual(Array.from({ length: 25 }, (_, i) => i))
+    expect(rows.map((r) => r.derivationIndex).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 25 }, (_, i) => i),
+    )
     const redis = new Redis(app.ctx.env.REDIS_URL)
     const schedulers = await redis.keys(`${app.ctx.env.REDIS_PREFIX}:address-pool:repeat*`)
     redis.disconnect()

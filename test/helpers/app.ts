@@ -67,7 +67,10 @@ export async function createTestApp(
     },
   })
   const log = pino({ level: 'info' }, sink)
-  const ctx = await createContext(env, log, { role: options.role ?? 'all', config: options.config ?? testConfig() })
+  const ctx = await createContext(env, log, {
+    role: options.role ?? 'all',
+    config: options.config ?? testConfig(),
+  })
   const { handle } = createHttpHandler(ctx)
   let defaultKey: string | undefined
   const app: TestApp = {
