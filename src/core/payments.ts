@@ -49,10 +49,22 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null'
 }
 
+/** Postgres jsonb refuses NUL characters and lone surrogates in strings and keys. */
+function storableJson(value: unknown): boolean {
+  const ok = (s: string) => s.isWellFormed() && !s.includes('\u0000')
+  if (typeof value === 'string') return ok(value)
+  if (Array.isArray(value)) return value.every(storableJson)
+  if (value && typeof value === 'object')
+    return Object.entries(value).every(([k, v]) => ok(k) && storableJson(v))
+  return true
+}
+
 function validateMetadata(metadata: unknown): Record<string, unknown> | null {
   if (metadata === undefined || metadata === null) return null
   if (typeof metadata !== 'object' || Array.isArray(metadata))
     throw invalidInput('metadata', 'metadata must be a JSON object')
+  if (!storableJson(metadata))
+    throw invalidInput('metadata', 'metadata strings must be well-formed Unicode without NUL characters')
   if (Object.keys(metadata).length > maxMetadataKeys)
     throw invalidInput('metadata', `metadata may have at most ${maxMetadataKeys} keys`)
   if (Buffer.byteLength(JSON.stringify(metadata)) > maxMetadataBytes)

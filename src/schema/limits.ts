@@ -18,32 +18,47 @@ export type QueryLimits = {
   maxTokens: number
 }
 
-type Walk = { depth: number; fields: number }
+type Cost = { depth: number; fields: number }
 
-/** Walks a selection set, expanding fragments (each at most once per path, so cycles end). */
-function measure(
+/**
+ * Depth and field count of a selection set with fragments expanded. Each fragment is measured once and
+ * reused, so the work is linear in the document even when fragments fan out exponentially; a spread that
+ * closes a cycle counts as nothing (graphql-js refuses cycles anyway).
+ */
+function cost(
   set: SelectionSetNode,
   fragments: Map<string, FragmentDefinitionNode>,
-  depth: number,
-  seen: Set<string>,
-  budget: QueryLimits,
-  acc: Walk,
-): void {
+  memo: Map<string, Cost>,
+  visiting: Set<string>,
+): Cost {
+  let depth = 0
+  let fields = 0
   for (const sel of set.selections) {
-    if (acc.fields > budget.maxFields || acc.depth > budget.maxDepth) return
+    let inner: Cost
     if (sel.kind === Kind.FIELD) {
-      acc.fields++
-      acc.depth = Math.max(acc.depth, depth + 1)
-      if (sel.selectionSet) measure(sel.selectionSet, fragments, depth + 1, seen, budget, acc)
+      const sub = sel.selectionSet
+        ? cost(sel.selectionSet, fragments, memo, visiting)
+        : { depth: 0, fields: 0 }
+      inner = { depth: sub.depth + 1, fields: sub.fields + 1 }
     } else if (sel.kind === Kind.INLINE_FRAGMENT) {
-      measure(sel.selectionSet, fragments, depth, seen, budget, acc)
+      inner = cost(sel.selectionSet, fragments, memo, visiting)
     } else {
       const name = sel.name.value
       const fragment = fragments.get(name)
-      if (!fragment || seen.has(name)) continue
-      measure(fragment.selectionSet, fragments, depth, new Set(seen).add(name), budget, acc)
+      if (!fragment || visiting.has(name)) continue
+      let known = memo.get(name)
+      if (!known) {
+        visiting.add(name)
+        known = cost(fragment.selectionSet, fragments, memo, visiting)
+        visiting.delete(name)
+        memo.set(name, known)
+      }
+      inner = known
     }
+    depth = Math.max(depth, inner.depth)
+    fields = Math.min(fields + inner.fields, Number.MAX_SAFE_INTEGER)
   }
+  return { depth, fields }
 }
 
 function limitsRule(limits: QueryLimits) {
@@ -52,10 +67,10 @@ function limitsRule(limits: QueryLimits) {
     const fragments = new Map<string, FragmentDefinitionNode>()
     for (const def of doc.definitions)
       if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def)
+    const memo = new Map<string, Cost>()
     return {
       OperationDefinition(op) {
-        const acc: Walk = { depth: 0, fields: 0 }
-        measure(op.selectionSet, fragments, 0, new Set(), limits, acc)
+        const acc = cost(op.selectionSet, fragments, memo, new Set())
         if (acc.depth > limits.maxDepth)
           context.reportError(
             new GraphQLError(`query is nested deeper than ${limits.maxDepth} levels`, {
