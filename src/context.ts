@@ -8,6 +8,7 @@ import type { Env } from './env.ts'
 import type { Logger } from './log.ts'
 import { type ChainRegistry, closeChains, loadChains } from './plugins/registry.ts'
 import type { TollgateConfig } from './plugins/sdk/index.ts'
+import { createPaymentBus, type PaymentBus } from './pubsub.ts'
 
 /** Everything a process works with. Core functions take the parts they need. */
 export type AppContext = PaymentsContext & {
@@ -17,6 +18,8 @@ export type AppContext = PaymentsContext & {
   dbHandle: DbHandle
   chains: ChainRegistry
   redis: Redis
+  /** Payment signals between processes (Redis pub/sub). */
+  bus: PaymentBus
   /** Present only where the seed is loaded (signing workers, or the all-in-one dev process). */
   signer: Signer | undefined
   close(): Promise<void>
@@ -66,6 +69,7 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
   })
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'))
   redis.connect().catch(() => undefined)
+  const bus = createPaymentBus(env.REDIS_URL, env.REDIS_PREFIX)
   return {
     env,
     log,
@@ -73,12 +77,14 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
     dbHandle,
     chains,
     redis,
+    bus,
     signer,
     xpubFor: xpubSource({ xpubs: env.TOLLGATE_XPUBS, signer }),
     addressPoolSize: env.ADDRESS_POOL_SIZE,
     payments: { defaultExpiresIn: env.PAYMENT_DEFAULT_EXPIRES_IN, maxExpiresIn: env.PAYMENT_MAX_EXPIRES_IN },
     close: async () => {
       redis.disconnect()
+      bus.close()
       await closeChains(chains)
       await dbHandle.close()
     },

@@ -1,4 +1,6 @@
+import { isNotNull } from 'drizzle-orm'
 import type { AppContext } from './context.ts'
+import { chainCursors } from './db/schema/index.ts'
 
 export type ReadinessCheck = { name: string; ok: boolean; detail?: string }
 
@@ -28,7 +30,7 @@ async function check(
  * const { ok, checks } = await readiness(ctx)
  */
 export async function readiness(
-  ctx: Pick<AppContext, 'dbHandle' | 'redis' | 'chains'>,
+  ctx: Pick<AppContext, 'db' | 'dbHandle' | 'redis' | 'chains'>,
   timeoutMs = 2000,
 ): Promise<{ ok: boolean; checks: ReadinessCheck[] }> {
   const checks = await Promise.all([
@@ -36,5 +38,12 @@ export async function readiness(
     check('redis', timeoutMs, () => ctx.redis.ping()),
     ...[...ctx.chains.values()].map((c) => check(`chain:${c.name}`, timeoutMs, () => c.driver.getTip())),
   ])
+  // a scanner halted on a too-deep reorg needs an operator: the gateway is not ready until then
+  const halted = await ctx.db
+    .select({ chain: chainCursors.chain, reason: chainCursors.haltedReason })
+    .from(chainCursors)
+    .where(isNotNull(chainCursors.haltedReason))
+    .catch(() => [])
+  for (const h of halted) checks.push({ name: `scanner:${h.chain}`, ok: false, detail: h.reason ?? 'halted' })
   return { ok: checks.every((c) => c.ok), checks }
 }

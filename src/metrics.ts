@@ -1,9 +1,33 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
-/** Prometheus metrics of one process, served at `/metrics`. */
-export function createMetrics() {
+export type ChainStateSource = () => Promise<Array<{ chain: string; height: bigint; halted: boolean }>>
+
+/** Prometheus metrics of one process, served at `/metrics`. Chain gauges are read from the database at scrape. */
+export function createMetrics(chainState?: ChainStateSource) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
+  if (chainState) {
+    const state = { rows: [] as Awaited<ReturnType<ChainStateSource>> }
+    new Gauge({
+      name: 'tollgate_chain_scanned_height',
+      help: 'Last block height the scanner stored, per chain',
+      labelNames: ['chain'] as const,
+      registers: [registry],
+      async collect() {
+        state.rows = await chainState().catch(() => [])
+        for (const r of state.rows) this.set({ chain: r.chain }, Number(r.height))
+      },
+    })
+    new Gauge({
+      name: 'tollgate_chain_halted',
+      help: '1 when the chain scanner halted (e.g. a reorg deeper than finality) and needs an operator',
+      labelNames: ['chain'] as const,
+      registers: [registry],
+      collect() {
+        for (const r of state.rows) this.set({ chain: r.chain }, r.halted ? 1 : 0)
+      },
+    })
+  }
   return {
     registry,
     httpRequests: new Counter({

@@ -1,9 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
+import type { Server } from 'bun'
 import { GraphQLError } from 'graphql'
+import { handleProtocols, makeHandler } from 'graphql-ws/use/bun'
 import { createYoga } from 'graphql-yoga'
 import type { AppContext } from './context.ts'
 import { authenticate } from './core/api-keys.ts'
 import { TollgateError } from './core/errors.ts'
+import { chainCursors } from './db/schema/index.ts'
 import { readiness } from './health.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import type { GraphQLContext } from './schema/context.ts'
@@ -11,6 +14,15 @@ import { schema } from './schema/index.ts'
 import { useQueryLimits } from './schema/limits.ts'
 
 const requestScope = new AsyncLocalStorage<{ requestId: string }>()
+
+function chainState(app: AppContext) {
+  return async () =>
+    (await app.db.select().from(chainCursors)).map((c) => ({
+      chain: c.chain,
+      height: c.height,
+      halted: c.haltedReason !== null,
+    }))
+}
 
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
@@ -42,7 +54,7 @@ function maskError(app: AppContext) {
  * const { handle } = createHttpHandler(ctx)
  * Bun.serve({ port: 4000, fetch: handle })
  */
-export function createHttpHandler(app: AppContext, metrics: Metrics = createMetrics()) {
+export function createHttpHandler(app: AppContext, metrics: Metrics = createMetrics(chainState(app))) {
   const graphiql = app.env.GRAPHIQL ?? app.env.TOLLGATE_ENV === 'development'
   const yoga = createYoga<{ requestId: string }, GraphQLContext>({
     schema,
@@ -70,6 +82,42 @@ export function createHttpHandler(app: AppContext, metrics: Metrics = createMetr
           })
           return pending as Promise<NonNullable<GraphQLContext['resolvedAuth']> | null>
         },
+      }
+    },
+  })
+
+  // graphql-ws: the same schema, plugins and limits as HTTP, through yoga's envelop
+  const websocket = makeHandler<{ authorization?: string }>({
+    execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
+    subscribe: (args) =>
+      (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
+    onSubscribe: async (ctx, _id, params) => {
+      const requestId = crypto.randomUUID()
+      const authorization = ctx.connectionParams?.authorization
+      const request = new Request('http://websocket/graphql', {
+        headers: typeof authorization === 'string' ? { authorization } : {},
+      })
+      const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        ...ctx,
+        request,
+        requestId,
+        params,
+      })
+      let document: ReturnType<typeof parse>
+      try {
+        document = parse(params.query)
+      } catch (err) {
+        return [err instanceof GraphQLError ? err : new GraphQLError('could not parse the document')]
+      }
+      const errors = validate(schema, document)
+      if (errors.length > 0) return errors
+      return {
+        schema,
+        operationName: params.operationName,
+        document,
+        variableValues: params.variables,
+        contextValue: await contextFactory(),
+        rootValue: { execute, subscribe },
       }
     },
   })
@@ -120,7 +168,21 @@ export function createHttpHandler(app: AppContext, metrics: Metrics = createMetr
     return response
   }
 
-  return { handle, yoga }
+  /** `Bun.serve`'s fetch: WebSocket upgrades on /graphql (graphql-transport-ws), everything else by `handle`. */
+  function serve(request: Request, server: Server<undefined>): Promise<Response> | Response | undefined {
+    if (
+      request.headers.get('upgrade')?.toLowerCase() === 'websocket' &&
+      new URL(request.url).pathname === '/graphql'
+    ) {
+      if (!handleProtocols(request.headers.get('sec-websocket-protocol') ?? ''))
+        return json({ error: 'unsupported WebSocket subprotocol (use graphql-transport-ws)' }, 400)
+      if (server.upgrade(request)) return undefined
+      return json({ error: 'WebSocket upgrade failed' }, 400)
+    }
+    return handle(request)
+  }
+
+  return { handle, serve, yoga, websocket }
 }
 
 /**
@@ -131,12 +193,13 @@ export function createHttpHandler(app: AppContext, metrics: Metrics = createMetr
  * console.log(server.url)
  */
 export function startServer(app: AppContext, options: { port?: number; hostname?: string } = {}) {
-  const { handle } = createHttpHandler(app)
+  const { serve, websocket } = createHttpHandler(app)
   return Bun.serve({
+    websocket,
     port: options.port ?? app.env.PORT,
     hostname: options.hostname ?? app.env.HOST,
     maxRequestBodySize: app.env.MAX_BODY_BYTES,
-    fetch: handle,
+    fetch: serve,
     error: (err) => {
       app.log.error({ err }, 'unhandled server error')
       return json({ error: 'internal error' }, 500)

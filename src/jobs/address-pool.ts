@@ -2,13 +2,10 @@ import type { Job } from 'bullmq'
 import type { AppContext } from '../context.ts'
 import { topUpAddressPool } from '../core/addresses.ts'
 import { resolveChain } from '../core/chains.ts'
-import type { AddressPoolJob } from './queues.ts'
+import type { ChainJob } from './queues.ts'
 
 /** Keeps each chain's pool of pre-derived deposit addresses full. */
-export async function processAddressPool(
-  ctx: AppContext,
-  job: Job<AddressPoolJob>,
-): Promise<{ added: number }> {
+export async function processAddressPool(ctx: AppContext, job: Job<ChainJob>): Promise<{ added: number }> {
   const added = await topUpAddressPool(ctx, resolveChain(ctx.chains, job.data.chain))
   if (added > 0) ctx.log.info({ chain: job.data.chain, added }, 'address pool topped up')
   return { added }

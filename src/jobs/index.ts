@@ -1,10 +1,14 @@
-import { Worker } from 'bullmq'
+import { type Processor, Worker } from 'bullmq'
 import type { AppContext } from '../context.ts'
+import { newScannerState } from '../core/chain-sync.ts'
 import { processAddressPool } from './address-pool.ts'
-import { bullConnection, createQueues, queueNames } from './queues.ts'
+import { processExpiry } from './expire.ts'
+import { bullConnection, type ChainJob, createQueues, queueNames } from './queues.ts'
+import { createScanRunner } from './scan.ts'
 
 /**
- * Starts the workers and the recurring job schedulers. Returns a stop function that waits for running jobs.
+ * Starts the workers, the recurring job schedulers and the new-head triggers. Returns a stop function that
+ * waits for running jobs.
  *
  * @example
  * const stop = await startWorkers(ctx)
@@ -14,25 +18,62 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
   const connection = bullConnection(ctx.env.REDIS_URL)
   const prefix = ctx.env.REDIS_PREFIX
   const queues = createQueues(connection, prefix)
-  for (const chain of ctx.chains.keys()) {
+  const scans = createScanRunner(ctx, newScannerState())
+
+  for (const chain of ctx.chains.values()) {
     await queues.addressPool.upsertJobScheduler(
-      `address-pool:${chain}`,
+      `address-pool:${chain.name}`,
       { every: 30_000 },
-      { data: { chain } },
+      { data: { chain: chain.name } },
+    )
+    await queues.scan.upsertJobScheduler(
+      `scan:${chain.name}`,
+      { every: chain.settings.scanIntervalMs },
+      { data: { chain: chain.name }, opts: { removeOnComplete: 100, removeOnFail: 500 } },
     )
   }
+  await queues.expire.upsertJobScheduler(
+    'expire',
+    { every: 5_000 },
+    { data: {}, opts: { removeOnComplete: 100 } },
+  )
+
+  const worker = <T>(name: string, processor: Processor<T>, concurrency = 1) =>
+    new Worker<T>(name, processor, { connection: bullConnection(ctx.env.REDIS_URL), prefix, concurrency })
   const workers = [
-    new Worker(queueNames.addressPool, (job) => processAddressPool(ctx, job), {
-      connection: bullConnection(ctx.env.REDIS_URL),
-      prefix,
-      concurrency: 1,
-    }),
+    worker<ChainJob>(queueNames.addressPool, (job) => processAddressPool(ctx, job)),
+    worker<ChainJob>(
+      queueNames.scan,
+      async (job) => {
+        const r = await scans.trigger(job.data.chain)
+        return {
+          height: r.height.toString(),
+          tip: r.tip.toString(),
+          changes: r.changes.length,
+          halted: r.halted,
+        }
+      },
+      Math.max(1, ctx.chains.size),
+    ),
+    worker(queueNames.expire, () => processExpiry(ctx)),
   ]
-  for (const worker of workers)
-    worker.on('failed', (job, err) =>
-      ctx.log.error({ queue: worker.name, jobId: job?.id, err }, 'job failed'),
-    )
+  for (const w of workers)
+    w.on('failed', (job, err) => ctx.log.error({ queue: w.name, jobId: job?.id, err }, 'job failed'))
+
+  // new heads trigger a scan at once; the scheduler above is the safety net
+  const unwatch = [...ctx.chains.values()].map(
+    (chain) =>
+      chain.driver.watchHeads?.(() => {
+        scans
+          .trigger(chain.name)
+          .catch((err) => ctx.log.warn({ chain: chain.name, err }, 'scan after new head failed'))
+      }) ?? (() => {}),
+  )
+  // payments whose deadline passed while nothing ran expire now, not at the first tick
+  processExpiry(ctx).catch((err) => ctx.log.error({ err }, 'expiry at start failed'))
+
   return async () => {
+    for (const stop of unwatch) stop()
     await Promise.all(workers.map((w) => w.close()))
     await Promise.all(Object.values(queues).map((q) => q.close()))
     connection.disconnect()

@@ -2,9 +2,9 @@ import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 
 /** Queue names. Payloads carry ids only; the database holds the truth. */
-export const queueNames = { addressPool: 'address-pool' } as const
+export const queueNames = { addressPool: 'address-pool', scan: 'scan', expire: 'expire' } as const
 
-export type AddressPoolJob = { chain: string }
+export type ChainJob = { chain: string }
 
 /** BullMQ wants its own connections with `maxRetriesPerRequest: null`. */
 export function bullConnection(redisUrl: string): Redis {
@@ -13,7 +13,9 @@ export function bullConnection(redisUrl: string): Redis {
 
 export function createQueues(connection: Redis, prefix: string) {
   return {
-    addressPool: new Queue<AddressPoolJob>(queueNames.addressPool, { connection, prefix }),
+    addressPool: new Queue<ChainJob>(queueNames.addressPool, { connection, prefix }),
+    scan: new Queue<ChainJob>(queueNames.scan, { connection, prefix }),
+    expire: new Queue<Record<string, never>>(queueNames.expire, { connection, prefix }),
   }
 }
 export type Queues = ReturnType<typeof createQueues>

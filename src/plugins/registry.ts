@@ -1,8 +1,19 @@
-import type { ChainDriver, ChainDriverDefinition, DriverLogger, TollgateConfig } from './sdk/index.ts'
+import type {
+  ChainDriver,
+  ChainDriverDefinition,
+  ChainSettings,
+  DriverLogger,
+  TollgateConfig,
+} from './sdk/index.ts'
 import { SDK_API_VERSION } from './sdk/index.ts'
 
 /** A loaded chain: its config name and its driver. */
-export type LoadedChain = { name: string; module: string; driver: ChainDriver }
+export type LoadedChain = {
+  name: string
+  module: string
+  driver: ChainDriver
+  settings: Required<Omit<ChainSettings, 'startHeight'>> & { startHeight?: number }
+}
 export type ChainRegistry = ReadonlyMap<string, LoadedChain>
 
 /** Every problem found while loading plugins, reported together so an operator fixes them in one go. */
@@ -86,7 +97,18 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
     throw new Error(`${where}: invalid options: ${details}`)
   }
   const driver = await definition.create(result.value, { chain: name, log })
-  return { name, module, driver }
+  const settings = entry.settings ?? {}
+  return {
+    name,
+    module,
+    driver,
+    settings: {
+      startHeight: settings.startHeight,
+      scanIntervalMs: settings.scanIntervalMs ?? 2000,
+      maxRange: settings.maxRange ?? 100,
+      monitoringWindowMs: settings.monitoringWindowMs ?? 24 * 3600 * 1000,
+    },
+  }
 }
 
 /**

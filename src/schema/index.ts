@@ -5,6 +5,7 @@ import './errors.ts'
 import './chains.ts'
 import './payments.ts'
 import './merchants.ts'
+import './subscriptions.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

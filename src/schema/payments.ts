@@ -1,6 +1,7 @@
 import { assetById, resolveChain } from '../core/chains.ts'
 import { TollgateError } from '../core/errors.ts'
 import { formatAmount } from '../core/money.ts'
+import { listPaymentTransfers, type TransferView } from '../core/payment-views.ts'
 import {
   createPayment,
   getPayment,
@@ -28,6 +29,24 @@ const PaymentEventRef = builder.objectRef<PaymentEventRow>('PaymentEvent').imple
   }),
 })
 
+const TransferRef = builder.objectRef<TransferView & { decimals?: number }>('Transfer').implement({
+  description: 'An on-chain deposit into the payment address',
+  fields: (t) => ({
+    txHash: t.exposeString('txHash'),
+    index: t.exposeInt('index', {
+      description: 'Log index (tokens), output index (UTXO chains), or -1 for a native value transfer',
+    }),
+    amount: t.string({ description: 'Base units', resolve: (x) => x.amount.toString() }),
+    blockHeight: t.string({ nullable: true, resolve: (x) => x.blockHeight?.toString() ?? null }),
+    status: t.string({
+      description: 'seen, confirmed or orphaned (removed by a reorg)',
+      resolve: (x) => x.status,
+    }),
+    confirmations: t.exposeInt('confirmations'),
+    late: t.exposeBoolean('late'),
+  }),
+})
+
 export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
   description: 'A request to be paid a fixed amount of one asset at a deposit address of its own.',
   fields: (t) => {
@@ -51,6 +70,29 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
         (p) => (p.amountDue > p.amountReceived ? p.amountDue - p.amountReceived : 0n),
         'What is still to pay',
       ),
+      amountConfirmed: amount((p) => p.amountConfirmed, 'Sum of the deposits at the required depth'),
+      overpaidAmount: amount(
+        (p) => (p.amountReceived > p.amountDue ? p.amountReceived - p.amountDue : 0n),
+        'What arrived beyond the amount due',
+      ),
+      confirmations: t.int({
+        description: 'Depth of the least-confirmed deposit (0 before any), capped at confirmationsRequired',
+        resolve: async (p, _a, ctx) => {
+          const live = (await listPaymentTransfers(ctx.app, p)).filter((x) => x.status !== 'orphaned')
+          if (live.length === 0) return 0
+          return Math.min(p.confirmationsRequired, ...live.map((x) => x.confirmations))
+        },
+      }),
+      late: t.boolean({
+        description: 'Some funds arrived after the deadline (they are credited all the same)',
+        resolve: async (p, _a, ctx) =>
+          (await listPaymentTransfers(ctx.app, p)).some((x) => x.late && x.status !== 'orphaned'),
+      }),
+      transfers: t.field({
+        type: [TransferRef],
+        description: 'Deposits seen for this payment, including ones a reorg orphaned',
+        resolve: (p, _a, ctx) => listPaymentTransfers(ctx.app, p),
+      }),
       address: t.exposeString('address', { description: 'The deposit address, used by this payment only' }),
       paymentUri: t.string({
         description: 'Wallet URI for the remaining amount (EIP-681 on EVM chains, BIP21 on Bitcoin)',
@@ -63,9 +105,15 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
       }),
       confirmationsRequired: t.exposeInt('confirmationsRequired'),
       expiresAt: t.field({ type: 'DateTime', resolve: (p) => p.expiresAt }),
-      orderId: t.string({ nullable: true, resolve: (p) => p.orderId }),
-      metadata: t.field({ type: 'JSON', nullable: true, resolve: (p) => p.metadata ?? null }),
+      orderId: t.string({ nullable: true, authScopes: { authenticated: true }, resolve: (p) => p.orderId }),
+      metadata: t.field({
+        type: 'JSON',
+        nullable: true,
+        authScopes: { authenticated: true },
+        resolve: (p) => p.metadata ?? null,
+      }),
       clientSecret: t.exposeString('clientSecret', {
+        authScopes: { authenticated: true },
         description: 'Give this to a checkout frontend: it can read this payment and nothing else',
       }),
       createdAt: t.field({ type: 'DateTime', resolve: (p) => p.createdAt }),
@@ -73,6 +121,7 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
       completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.completedAt }),
       events: t.field({
         type: [PaymentEventRef],
+        authScopes: { authenticated: true },
         description: 'Status history, oldest first',
         resolve: (p, _a, ctx) => listPaymentEvents(ctx.app, p.id),
       }),

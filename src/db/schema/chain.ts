@@ -8,6 +8,9 @@ export const chainCursors = pgTable('chain_cursors', {
   hash: text('hash').notNull(),
   /** Set when the scanner refuses to go on (e.g. a reorg deeper than finality); cleared by an operator. */
   haltedReason: text('halted_reason'),
+  /** Lease of the one scanner allowed to advance this chain; a crashed holder's lease simply runs out. */
+  leaseOwner: text('lease_owner'),
+  leaseUntil: timestamp('lease_until', { withTimezone: true }),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 })
 
@@ -42,6 +45,7 @@ export const transfers = pgTable(
     status: text('status', { enum: ['seen', 'confirmed', 'orphaned'] })
       .notNull()
       .default('seen'),
+    /** Arrived after the payment's deadline; credited all the same. */
     late: boolean('late').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },

@@ -25,6 +25,8 @@ export const payments = pgTable(
     asset: text('asset').notNull(),
     amountDue: money('amount_due').notNull(),
     amountReceived: money('amount_received').notNull().default(sql`0`),
+    /** Shortfall still accepted as paid in full (base units). */
+    amountTolerance: money('amount_tolerance').notNull().default(sql`0`),
     amountConfirmed: money('amount_confirmed').notNull().default(sql`0`),
     status: text('status', { enum: paymentStatuses }).notNull().default('PENDING'),
     address: text('address').notNull(),

@@ -3,7 +3,8 @@ import { validateEvmAddress } from './address.ts'
 import { evmAssets } from './assets.ts'
 import { deriveEvmAddress } from './derive.ts'
 import { type EvmOptions, evmOptionsSchema } from './options.ts'
-import { createEvmClient, fetchBlockRef } from './rpc.ts'
+import { createEvmClient, fetchBlockRef, watchEvmHeads } from './rpc.ts'
+import { scanEvmRange } from './scan.ts'
 import { evmPaymentUri } from './uri.ts'
 
 /**
@@ -16,6 +17,11 @@ export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): Chain
   const { native, all } = evmAssets(options)
   const accountPath = `m/44'/60'/${options.account}'`
   const client = createEvmClient(options)
+  const scanConfig = {
+    native,
+    tokens: new Map(all.filter((a) => a.contract).map((a) => [(a.contract as string).toLowerCase(), a])),
+    concurrency: options.scanConcurrency,
+  }
   return {
     chainId: `eip155:${options.chain.id}`,
     nativeAsset: native,
@@ -27,8 +33,11 @@ export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): Chain
     deriveAddress: ({ xpub, index }) => deriveEvmAddress(xpub, accountPath, index),
     validateAddress: validateEvmAddress,
     paymentUri: (a) => evmPaymentUri(options.chain.id, a),
+    addressKey: (address) => address.toLowerCase(),
     getTip: () => fetchBlockRef(client, 'latest'),
     getBlockRef: (height) => fetchBlockRef(client, height),
+    scan: (request) => scanEvmRange(client, scanConfig, request),
+    watchHeads: (onHead) => watchEvmHeads(options, onHead),
   }
 }
 

@@ -27,6 +27,10 @@ export const evmOptionsSchema = z.object({
   finalityDepth: z.number().int().min(1).default(64),
   /** BIP44 account index: addresses are m/44'/60'/account'/0/i. */
   account: z.number().int().min(0).max(0x7fffffff).default(0),
+  /** Parallel block fetches while scanning. */
+  scanConcurrency: z.number().int().min(1).max(64).default(6),
+  /** How often to poll for new heads when no WebSocket URL is configured. */
+  headPollMs: z.number().int().min(50).default(1000),
   /** Per-request RPC timeout. */
   timeoutMs: z.number().int().positive().default(10_000),
 })

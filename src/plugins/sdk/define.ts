@@ -20,9 +20,22 @@ export function defineChainDriver<Options>(
 /** How `plugins.config.ts` names the module that drives a chain: a package name or a lazy import. */
 export type ModuleLoader = string | (() => Promise<unknown>)
 
+/** How the gateway runs a chain, whatever drives it. */
+export type ChainSettings = {
+  /** First block to scan when the chain has no cursor yet (default: the tip less the finality depth). */
+  startHeight?: number
+  /** How often the scanner runs without a new-head push (default 2000 ms). */
+  scanIntervalMs?: number
+  /** Most blocks one scan call covers; the scanner adapts below it (default 100). */
+  maxRange?: number
+  /** How long settled payments' addresses stay watched for late funds (default 24 h). */
+  monitoringWindowMs?: number
+}
+
 export type ChainEntry<Options = unknown> = {
   load: ModuleLoader
   options: Options
+  settings: ChainSettings
 }
 
 /**
@@ -30,10 +43,14 @@ export type ChainEntry<Options = unknown> = {
  *
  * @example
  * chain(() => import('./src/plugins/evm'), { chain: { id: 1, name: 'Ethereum', ... }, rpcUrls: [url] })
- * chain('@acme/tollgate-solana', { rpcUrl: 'http://127.0.0.1:8899' })
+ * chain('@acme/tollgate-solana', { rpcUrl: 'http://127.0.0.1:8899' }, { scanIntervalMs: 400 })
  */
-export function chain<Options>(load: ModuleLoader, options: Options): ChainEntry<Options> {
-  return { load, options }
+export function chain<Options>(
+  load: ModuleLoader,
+  options: Options,
+  settings: ChainSettings = {},
+): ChainEntry<Options> {
+  return { load, options, settings }
 }
 
 export type TollgateConfig = {

@@ -3,6 +3,7 @@
  */
 export {
   type ChainEntry,
+  type ChainSettings,
   chain,
   defineChainDriver,
   defineConfig,

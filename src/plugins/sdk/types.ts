@@ -22,6 +22,34 @@ export type AssetInfo = {
 /** A block as the core tracks it for reorg detection. */
 export type BlockRef = { height: bigint; hash: string; parentHash: string; time: number }
 
+/**
+ * Value that arrived at a watched address. `(txHash, index)` identifies it on its chain: `index` is the log
+ * index of a token transfer, the output index (vout) on UTXO chains, and -1 for an account chain's native
+ * value transfer (which cannot collide with a log index of the same transaction).
+ */
+export type Transfer = {
+  txHash: string
+  index: number
+  block: BlockRef
+  asset: AssetId
+  /** The recipient as `addressKey` gives it (the key the watch set holds). */
+  to: string
+  from?: string
+  amount: bigint
+}
+
+export type ScanRequest = {
+  /** First and last height, inclusive. */
+  from: bigint
+  to: bigint
+  /** `addressKey`s of the addresses to report transfers into. */
+  watch: ReadonlySet<string>
+  signal?: AbortSignal
+}
+
+/** Transfers into watched addresses, and the ref of every block of the range (for reorg detection). */
+export type ScanResult = { transfers: Transfer[]; blocks: BlockRef[] }
+
 export type AddressValidation = { ok: true; normalized: string } | { ok: false; reason: string }
 
 export type DerivedAddress = { address: string; path: string }
@@ -64,8 +92,17 @@ export type ChainDriver = {
   validateAddress(s: string): AddressValidation
   /** A wallet URI for paying `amount` base units of `asset` to `address` (EIP-681, BIP21, `tron:`…). */
   paymentUri(a: { address: string; asset: AssetInfo; amount: bigint }): string
+  /**
+   * The canonical key under which an address is compared (EVM: lowercase hex). The core builds watch sets
+   * from `addressKey(normalizedAddress)`; `scan` reports `Transfer.to` as such a key.
+   */
+  addressKey(address: string): string
   getTip(signal?: AbortSignal): Promise<BlockRef>
   getBlockRef(height: bigint, signal?: AbortSignal): Promise<BlockRef>
+  /** Every transfer into a watched address in blocks `from..to`; failed transactions never count. */
+  scan(request: ScanRequest): Promise<ScanResult>
+  /** Optional push of new heads (WebSocket subscription or fast polling); returns an unsubscribe function. */
+  watchHeads?(onHead: (height: bigint) => void): () => void
   close?(): Promise<void>
 }
 

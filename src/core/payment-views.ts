@@ -1,0 +1,62 @@
+import { timingSafeEqual } from 'node:crypto'
+import { and, asc, eq } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import { chainCursors, payments, transfers } from '../db/schema/index.ts'
+import type { PaymentRow } from './payments.ts'
+
+/**
+ * A payment by id for a checkout page holding its client secret; undefined when either does not match
+ * (the same answer, so a wrong secret reveals nothing).
+ *
+ * @example
+ * const payment = await getPaymentForCheckout({ db }, id, clientSecret)
+ */
+export async function getPaymentForCheckout(
+  ctx: { db: Db },
+  id: string,
+  clientSecret: string,
+): Promise<PaymentRow | undefined> {
+  const [row] = await ctx.db.select().from(payments).where(eq(payments.id, id)).limit(1)
+  if (!row) return undefined
+  const a = Buffer.from(row.clientSecret)
+  const b = Buffer.from(clientSecret)
+  return a.length === b.length && timingSafeEqual(a, b) ? row : undefined
+}
+
+export type TransferView = {
+  txHash: string
+  index: number
+  amount: bigint
+  blockHeight: bigint | null
+  status: 'seen' | 'confirmed' | 'orphaned'
+  late: boolean
+  confirmations: number
+}
+
+/** A payment's transfers with their confirmation depth against the scanner's verified height. */
+export async function listPaymentTransfers(
+  ctx: { db: Db },
+  payment: Pick<PaymentRow, 'id' | 'chain'>,
+): Promise<TransferView[]> {
+  const [cursor] = await ctx.db
+    .select({ height: chainCursors.height })
+    .from(chainCursors)
+    .where(eq(chainCursors.chain, payment.chain))
+  const rows = await ctx.db
+    .select()
+    .from(transfers)
+    .where(and(eq(transfers.paymentId, payment.id)))
+    .orderBy(asc(transfers.createdAt))
+  return rows.map((t) => ({
+    txHash: t.txHash,
+    index: t.index,
+    amount: t.amount,
+    blockHeight: t.blockHeight,
+    status: t.status,
+    late: t.late,
+    confirmations:
+      t.status !== 'orphaned' && cursor && t.blockHeight !== null && cursor.height >= t.blockHeight
+        ? Number(cursor.height - t.blockHeight + 1n)
+        : 0,
+  }))
+}

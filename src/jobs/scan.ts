@@ -1,0 +1,42 @@
+import type { AppContext } from '../context.ts'
+import { type ScannerState, type SyncResult, syncChain } from '../core/chain-sync.ts'
+import { resolveChain } from '../core/chains.ts'
+
+/**
+ * Runs a chain's scanner in this process, one run per chain at a time. A trigger that arrives during a run
+ * (a new head, the scheduler) makes the run go again right after, so no head waits for the next tick.
+ */
+export function createScanRunner(ctx: AppContext, scanner: ScannerState) {
+  const running = new Map<string, Promise<SyncResult>>()
+  const again = new Set<string>()
+
+  async function loop(chainName: string): Promise<SyncResult> {
+    const chain = resolveChain(ctx.chains, chainName)
+    let result: SyncResult
+    do {
+      again.delete(chainName)
+      result = await syncChain({ db: ctx.db, log: ctx.log, scanner }, chain, {
+        deadline: Date.now() + 20_000,
+      })
+      if (result.changes.length > 0) ctx.bus.publish(result.changes)
+      if (result.halted) break
+      if (result.height < result.tip && !result.busy) again.add(chainName)
+    } while (again.has(chainName))
+    return result
+  }
+
+  return {
+    /** Starts a run, or asks the current one to go again; resolves with the run's result. */
+    trigger(chainName: string): Promise<SyncResult> {
+      const current = running.get(chainName)
+      if (current) {
+        again.add(chainName)
+        return current
+      }
+      const run = loop(chainName).finally(() => running.delete(chainName))
+      running.set(chainName, run)
+      return run
+    },
+  }
+}
+export type ScanRunner = ReturnType<typeof createScanRunner>
