@@ -7,15 +7,13 @@ export function createMetrics(chainState?: ChainStateSource) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   if (chainState) {
-    const state = { rows: [] as Awaited<ReturnType<ChainStateSource>> }
     new Gauge({
       name: 'tollgate_chain_scanned_height',
       help: 'Last block height the scanner stored, per chain',
       labelNames: ['chain'] as const,
       registers: [registry],
       async collect() {
-        state.rows = await chainState().catch(() => [])
-        for (const r of state.rows) this.set({ chain: r.chain }, Number(r.height))
+        for (const r of await chainState().catch(() => [])) this.set({ chain: r.chain }, Number(r.height))
       },
     })
     new Gauge({
@@ -23,8 +21,8 @@ export function createMetrics(chainState?: ChainStateSource) {
       help: '1 when the chain scanner halted (e.g. a reorg deeper than finality) and needs an operator',
       labelNames: ['chain'] as const,
       registers: [registry],
-      collect() {
-        for (const r of state.rows) this.set({ chain: r.chain }, r.halted ? 1 : 0)
+      async collect() {
+        for (const r of await chainState().catch(() => [])) this.set({ chain: r.chain }, r.halted ? 1 : 0)
       },
     })
   }

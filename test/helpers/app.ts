@@ -3,7 +3,7 @@ import pino from 'pino'
 import { type AppContext, createContext } from '../../src/context.ts'
 import { createMerchant } from '../../src/core/merchants.ts'
 import { parseEnv } from '../../src/env.ts'
-import { chain, defineConfig, type TollgateConfig } from '../../src/plugins/sdk/index.ts'
+import { type ChainSettings, chain, defineConfig, type TollgateConfig } from '../../src/plugins/sdk/index.ts'
 import { createHttpHandler } from '../../src/server.ts'
 import { createTestDatabase } from './db.ts'
 
@@ -11,16 +11,26 @@ import { createTestDatabase } from './db.ts'
 export const testMnemonic = 'test test test test test test test test test test test junk'
 
 /** A devnet chain plus a token, pointing at `rpcUrl` (nothing needs to listen there unless a test asks the chain). */
-export function testConfig(rpcUrl = 'http://127.0.0.1:1'): TollgateConfig {
+export function testConfig(
+  rpcUrl = 'http://127.0.0.1:1',
+  overrides: Record<string, unknown> = {},
+  settings: ChainSettings = {},
+): TollgateConfig {
   return defineConfig({
     chains: {
-      devnet: chain(() => import('../../src/plugins/evm/index.ts'), {
-        chain: { id: 31337, name: 'Anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
-        rpcUrls: [rpcUrl],
-        tokens: [{ symbol: 'USDT', address: '0x5FbDB2315678afecb367f032d93F642f64180aa3', decimals: 6 }],
-        confirmations: 3,
-        timeoutMs: 1000,
-      }),
+      devnet: chain(
+        () => import('../../src/plugins/evm/index.ts'),
+        {
+          chain: { id: 31337, name: 'Anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
+          rpcUrls: [rpcUrl],
+          tokens: [{ symbol: 'USDT', address: '0x5FbDB2315678afecb367f032d93F642f64180aa3', decimals: 6 }],
+          confirmations: 3,
+          timeoutMs: 1000,
+          headPollMs: 100,
+          ...overrides,
+        },
+        { startHeight: 0, scanIntervalMs: 500, ...settings },
+      ),
     },
   })
 }
