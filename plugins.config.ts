@@ -26,6 +26,8 @@ export default defineConfig({
       ],
       confirmations: Number(env.DEVNET_CONFIRMATIONS ?? 2),
       finalityDepth: 32,
+      // a local node: poll for new heads often, so a payment shows up within a fraction of a second
+      headPollMs: 200,
     }),
   },
 })

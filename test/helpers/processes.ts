@@ -1,0 +1,88 @@
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+import { freePort } from './chain.ts'
+
+export const repoRoot = join(import.meta.dir, '../..')
+
+export type GatewayProcess = {
+  proc: Subprocess<'ignore', 'pipe', 'pipe'>
+  output: () => string
+  /** SIGTERM and wait. */
+  stop(): Promise<void>
+  /** SIGKILL: no cleanup of any kind. */
+  kill(): Promise<void>
+}
+
+/** Runs the real CLI (`bun src/cli.ts …`) with exactly the environment given. */
+export function spawnCli(args: string[], env: Record<string, string>): GatewayProcess {
+  const proc = Bun.spawn(['bun', 'src/cli.ts', ...args], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  let out = ''
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder()
+    const reader = stream.getReader()
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return
+      out += decoder.decode(value)
+    }
+  }
+  drain(proc.stdout)
+  drain(proc.stderr)
+  return {
+    proc,
+    output: () => out,
+    stop: async () => {
+      proc.kill('SIGTERM')
+      await proc.exited
+    },
+    kill: async () => {
+      proc.kill('SIGKILL')
+      await proc.exited
+    },
+  }
+}
+
+/** Waits until `check` passes, polling; throws with `what` after the timeout. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await Bun.sleep(50)
+  }
+}
+
+/** `serve` on a free port, once /healthz answers. */
+export async function spawnApi(env: Record<string, string>) {
+  const port = await freePort()
+  const api = spawnCli(['serve'], { ...env, PORT: String(port), HOST: '127.0.0.1' })
+  const url = `http://127.0.0.1:${port}`
+  await waitFor(`API on ${url} (output: ${api.output().slice(-500)})`, async () => {
+    if (api.proc.exitCode !== null) throw new Error(`serve exited: ${api.output()}`)
+    return fetch(`${url}/healthz`)
+      .then((r) => r.ok)
+      .catch(() => false)
+  })
+  return { ...api, url, wsUrl: `ws://127.0.0.1:${port}/graphql` }
+}
+
+/** `worker`, once it says its workers started. */
+export async function spawnWorker(env: Record<string, string>) {
+  const worker = spawnCli(['worker'], env)
+  await waitFor('worker start', () => {
+    if (worker.proc.exitCode !== null) throw new Error(`worker exited: ${worker.output()}`)
+    return worker.output().includes('workers started')
+  })
+  return worker
+}
