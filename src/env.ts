@@ -52,6 +52,7 @@ const envSchema = z.object({
       return out
     })
     .optional(),
+  SCANNER_LEASE_MS: z.coerce.number().int().min(200).default(30_000),
   ADDRESS_POOL_SIZE: z.coerce.number().int().min(1).max(100_000).default(500),
   PAYMENT_DEFAULT_EXPIRES_IN: z.coerce.number().int().min(60).default(3600),
   PAYMENT_MAX_EXPIRES_IN: z.coerce

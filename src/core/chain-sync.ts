@@ -61,9 +61,13 @@ export function newScannerState(): ScannerState {
 
 type Cursor = { height: bigint; hash: string; haltedReason: string | null }
 
+function leaseEnd(ctx: SyncContext, now: Date): Date {
+  return new Date(now.getTime() + (ctx.leaseMs ?? 30_000))
+}
+
 /** Takes (or renews) the chain's lease. Creates the cursor on first run. Undefined when another scanner holds it. */
 async function acquireLease(ctx: SyncContext, chain: LoadedChain, now: Date): Promise<Cursor | undefined> {
-  const until = new Date(now.getTime() + (ctx.leaseMs ?? 30_000))
+  const until = leaseEnd(ctx, now)
   const [row] = await ctx.db
     .update(chainCursors)
     .set({ leaseOwner: ctx.scanner.owner, leaseUntil: until })
@@ -151,7 +155,7 @@ async function rollBack(
       .where(and(eq(blockRefs.chain, chain.name), gt(blockRefs.height, ancestor.height)))
     const fenced = await tx
       .update(chainCursors)
-      .set({ height: ancestor.height, hash: ancestor.hash, updatedAt: now })
+      .set({ height: ancestor.height, hash: ancestor.hash, updatedAt: now, leaseUntil: leaseEnd(ctx, now) })
       .where(and(eq(chainCursors.chain, chain.name), eq(chainCursors.leaseOwner, ctx.scanner.owner)))
       .returning({ chain: chainCursors.chain })
     if (fenced.length === 0) throw new Error(`chain "${chain.name}": lease lost during rollback`)
@@ -249,7 +253,7 @@ async function commitRange(
       )
     const fenced = await tx
       .update(chainCursors)
-      .set({ height: last.height, hash: last.hash, updatedAt: now })
+      .set({ height: last.height, hash: last.hash, updatedAt: now, leaseUntil: leaseEnd(ctx, now) })
       .where(and(eq(chainCursors.chain, chain.name), eq(chainCursors.leaseOwner, ctx.scanner.owner)))
       .returning({ chain: chainCursors.chain })
     if (fenced.length === 0) throw new Error(`chain "${chain.name}": lease lost; another scanner took over`)

@@ -69,11 +69,15 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
           .catch((err) => ctx.log.warn({ chain: chain.name, err }, 'scan after new head failed'))
       }) ?? (() => {}),
   )
+  // catch up at once rather than at the first tick
+  for (const chain of ctx.chains.keys())
+    scans.trigger(chain).catch((err) => ctx.log.warn({ chain, err }, 'scan at start failed'))
   // payments whose deadline passed while nothing ran expire now, not at the first tick
   processExpiry(ctx).catch((err) => ctx.log.error({ err }, 'expiry at start failed'))
 
   return async () => {
     for (const stop of unwatch) stop()
+    scans.stop()
     await Promise.all(workers.map((w) => w.close()))
     await Promise.all(Object.values(queues).map((q) => q.close()))
     connection.disconnect()

@@ -9,33 +9,58 @@ import { resolveChain } from '../core/chains.ts'
 export function createScanRunner(ctx: AppContext, scanner: ScannerState) {
   const running = new Map<string, Promise<SyncResult>>()
   const again = new Set<string>()
+  const timers = new Map<string, Timer>()
+
+  function retryLater(chainName: string) {
+    if (timers.has(chainName)) return
+    const timer = setTimeout(() => {
+      timers.delete(chainName)
+      trigger(chainName).catch((err) => ctx.log.warn({ chain: chainName, err }, 'scan retry failed'))
+    }, ctx.env.SCANNER_LEASE_MS / 2)
+    timers.set(chainName, timer)
+  }
 
   async function loop(chainName: string): Promise<SyncResult> {
     const chain = resolveChain(ctx.chains, chainName)
     let result: SyncResult
     do {
       again.delete(chainName)
-      result = await syncChain({ db: ctx.db, log: ctx.log, scanner }, chain, {
-        deadline: Date.now() + 20_000,
-      })
+      result = await syncChain(
+        { db: ctx.db, log: ctx.log, scanner, leaseMs: ctx.env.SCANNER_LEASE_MS },
+        chain,
+        {
+          deadline: Date.now() + 20_000,
+        },
+      )
       if (result.changes.length > 0) ctx.bus.publish(result.changes)
       if (result.halted) break
-      if (result.height < result.tip && !result.busy) again.add(chainName)
+      if (result.busy) {
+        // another scanner (or a dead one whose lease has not run out) holds the chain: look again later
+        retryLater(chainName)
+        break
+      }
+      if (result.height < result.tip) again.add(chainName)
     } while (again.has(chainName))
     return result
   }
 
+  /** Starts a run, or asks the current one to go again; resolves with the run's result. */
+  function trigger(chainName: string): Promise<SyncResult> {
+    const current = running.get(chainName)
+    if (current) {
+      again.add(chainName)
+      return current
+    }
+    const run = loop(chainName).finally(() => running.delete(chainName))
+    running.set(chainName, run)
+    return run
+  }
+
   return {
-    /** Starts a run, or asks the current one to go again; resolves with the run's result. */
-    trigger(chainName: string): Promise<SyncResult> {
-      const current = running.get(chainName)
-      if (current) {
-        again.add(chainName)
-        return current
-      }
-      const run = loop(chainName).finally(() => running.delete(chainName))
-      running.set(chainName, run)
-      return run
+    trigger,
+    stop() {
+      for (const timer of timers.values()) clearTimeout(timer)
+      timers.clear()
     },
   }
 }

@@ -26,7 +26,11 @@ test('behavior: a worker killed with SIGKILL mid-scan again and again credits ev
   const paid: Array<{ id: string; amount: bigint }> = []
   for (let i = 0; i < 24; i++) {
     const amount = parseEther('0.01') * BigInt(i + 1)
-    const { payment } = await createPayment(app.ctx, merchant.id, { chain: 'devnet', asset: 'ETH', amount: formatEther(amount) })
+    const { payment } = await createPayment(app.ctx, merchant.id, {
+      chain: 'devnet',
+      asset: 'ETH',
+      amount: formatEther(amount),
+    })
     await devnet.payNative(payment.address, amount)
     await devnet.mine(10)
     paid.push({ id: payment.id, amount })
@@ -39,22 +43,26 @@ test('behavior: a worker killed with SIGKILL mid-scan again and again credits ev
     TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/plugins.config.ts',
     TEST_RPC_URL: devnet.url,
     TEST_CONFIRMATIONS: '3',
-    TEST_MAX_RANGE: '4',
+    TEST_MAX_RANGE: '2',
+    SCANNER_LEASE_MS: '500',
     LOG_LEVEL: 'info',
   }
+  const cursorHeight = async () =>
+    (await app.ctx.db.select().from(chainCursors).where(eq(chainCursors.chain, 'devnet')))[0]?.height ?? -2n
   const heights: bigint[] = []
   for (let round = 0; round < 6; round++) {
+    const before = await cursorHeight()
     const worker = await spawnWorker(env)
-    await Bun.sleep(150 + round * 60)
+    // kill it while it is scanning: right after it stored a range, at a random point of the next
+    await waitFor('scanner progress', async () => (await cursorHeight()) > before, 20_000)
+    await Bun.sleep(Math.floor(Math.random() * 40))
     await worker.kill()
-    const [cursor] = await app.ctx.db.select().from(chainCursors).where(eq(chainCursors.chain, 'devnet'))
-    heights.push(cursor?.height ?? -1n)
+    heights.push(await cursorHeight())
   }
-  // the kills landed mid-way: the scanner progressed between kills but had not finished before the last one
-  expect(new Set(heights).size).toBeGreaterThan(2)
+  // every kill landed mid-way: progress between kills, never finished
+  expect(new Set(heights).size).toBe(6)
   expect(heights.at(-1)! < tip).toBe(true)
-  // a restarted worker finishes after the dead one's lease runs out
-  await app.ctx.db.update(chainCursors).set({ leaseUntil: new Date(0) }).where(eq(chainCursors.chain, 'devnet'))
+  // a restarted worker takes over once the dead one's lease (SCANNER_LEASE_MS) runs out
   const last = await spawnWorker(env)
   try {
     await waitFor(
@@ -74,9 +82,9 @@ test('behavior: a worker killed with SIGKILL mid-scan again and again credits ev
   for (const p of paid) {
     const [row] = await app.ctx.db.select().from(payments).where(eq(payments.id, p.id))
     expect(row?.amountReceived).toBe(p.amount)
-    const credits = (await app.ctx.db.select().from(ledgerPostings).where(eq(ledgerPostings.account, 'merchant:available'))).filter(
-      (c) => c.refId.startsWith(p.id),
-    )
+    const credits = (
+      await app.ctx.db.select().from(ledgerPostings).where(eq(ledgerPostings.account, 'merchant:available'))
+    ).filter((c) => c.refId.startsWith(p.id))
     expect(credits.reduce((sum, c) => sum + c.amount, 0n)).toBe(p.amount)
   }
   const [cursor] = await app.ctx.db.select().from(chainCursors).where(eq(chainCursors.chain, 'devnet'))
