@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { evmFixtureDir, loadEvmFixture, startEvmReplay } from '../../../test/helpers/evm-replay.ts'
+import type { ChainDriver, Transfer } from '../sdk/index.ts'
+import definition from './index.ts'
+import { transferTopic } from './scan.ts'
+
+const USDT = '0xdac17f958d2ee523a2206206994597c13d831ec7'
+const USDC = '0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48'
+const heights = [11098450, 15753009]
+
+let replay: ReturnType<typeof startEvmReplay>
+let driver: ChainDriver
+
+beforeAll(async () => {
+  replay = startEvmReplay(heights)
+  const options = await definition.options['~standard'].validate({
+    chain: { id: 1, name: 'Ethereum', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
+    rpcUrls: [replay.url],
+    tokens: [
+      { symbol: 'USDT', address: '0xdAC17F958D2ee523a2206206994597C13D831ec7', decimals: 6 },
+      { symbol: 'USDC', address: '0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48', decimals: 6 },
+    ],
+  })
+  if (options.issues) throw new Error(JSON.stringify(options.issues))
+  driver = await definition.create(options.value, { chain: 'ethereum', log: console as never })
+})
+afterAll(() => replay.stop())
+
+/** What the scan must find, worked out straight from the recordings without the driver's code. */
+function expected(height: number, watch: ReadonlySet<string>) {
+  const { block, receipts } = loadEvmFixture(height)
+  const status = new Map(receipts.map((r) => [r.transactionHash, r.status]))
+  const native = block.transactions
+    .filter(
+      (t) => t.to && watch.has(t.to.toLowerCase()) && BigInt(t.value) > 0n && status.get(t.hash) === '0x1',
+    )
+    .map((t) => `${t.hash}:-1:eip155:1/slip44:60:${t.to!.toLowerCase()}:${BigInt(t.value)}`)
+  const tokens = receipts
+    .filter((r) => r.status === '0x1')
+    .flatMap((r) => r.logs)
+    .filter((l) => [USDT, USDC].includes(l.address) && l.topics[0] === transferTopic && l.topics.length === 3)
+    .map((l) => ({ l, to: `0x${l.topics[2]!.slice(26)}` }))
+    .filter(({ l, to }) => watch.has(to) && BigInt(l.data) > 0n)
+    .map(
+      ({ l, to }) =>
+        `${l.transactionHash}:${BigInt(l.logIndex)}:eip155:1/erc20:${l.address}:${to}:${BigInt(l.data)}`,
+    )
+  return [...native, ...tokens].sort()
+}
+
+/** A watch set from the block itself: every token and native recipient, including ones of failed and unconfigured-token transactions. */
+function watchFor(height: number) {
+  const { block, receipts } = loadEvmFixture(height)
+  const watch = new Set<string>()
+  for (const t of block.transactions) if (t.to && BigInt(t.value) > 0n) watch.add(t.to.toLowerCase())
+  for (const r of receipts)
+    for (const l of r.logs)
+      if (l.topics[0] === transferTopic && l.topics.length === 3) watch.add(`0x${l.topics[2]!.slice(26)}`)
+  return { watch, block, receipts }
+}
+
+const key = (t: Transfer) => `${t.txHash}:${t.index}:${t.asset}:${t.to}:${t.amount}`
+
+describe('EVM scan against real mainnet blocks', () => {
+  for (const height of heights) {
+    test(`default: block ${height}: exactly the USDT/USDC and native transfers into the watch set`, async () => {
+      const { watch, block } = watchFor(height)
+      const result = await driver.scan({ from: BigInt(height), to: BigInt(height), watch })
+      const want = expected(height, watch)
+      expect(want.length).toBeGreaterThan(40)
+      expect(result.transfers.map(key).sort()).toEqual(want)
+      expect(result.blocks).toEqual([
+        {
+          height: BigInt(height),
+          hash: block.hash,
+          parentHash: block.parentHash,
+          time: Number(BigInt(block.timestamp)),
+        },
+      ])
+      for (const t of result.transfers) expect(t.block.hash).toBe(block.hash)
+      // and agrees with the recorded eth_getLogs answer for USDT/USDC (49 and 34 transfers)
+      const recorded = JSON.parse(
+        readFileSync(
+          join(evmFixtureDir, `eth_mainnet_${height}_eth_getLogs_usdt_usdc_transfers.derived.json`),
+          'utf8',
+        ),
+      ) as Array<{ transactionHash: string; logIndex: string; data: string }>
+      const tokenKeys = result.transfers
+        .filter((t) => t.index >= 0)
+        .map((t) => `${t.txHash}:${t.index}:${t.amount}`)
+      expect(tokenKeys.sort()).toEqual(
+        recorded
+          .filter((l) => BigInt(l.data) > 0n)
+          .map((l) => `${l.transactionHash}:${BigInt(l.logIndex)}:${BigInt(l.data)}`)
+          .sort(),
+      )
+    })
+  }
+
+  test('behavior: the failed transaction carrying value to a watched address is ignored', async () => {
+    const { watch, block, receipts } = watchFor(11098450)
+    const failedWithValue = block.transactions.filter(
+      (t) => BigInt(t.value) > 0n && receipts.find((r) => r.transactionHash === t.hash)?.status === '0x0',
+    )
+    expect(failedWithValue.length).toBe(1)
+    expect(watch.has(failedWithValue[0]!.to!.toLowerCase())).toBe(true)
+    const result = await driver.scan({ from: 11098450n, to: 11098450n, watch })
+    expect(result.transfers.some((t) => t.txHash === failedWithValue[0]!.hash)).toBe(false)
+  })
+
+  test('behavior: Transfer logs of tokens not in config never count', async () => {
+    const { watch, receipts } = watchFor(15753009)
+    const others = receipts
+      .flatMap((r) => r.logs)
+      .filter((l) => l.topics[0] === transferTopic && ![USDT, USDC].includes(l.address))
+    expect(others.length).toBeGreaterThan(100)
+    const result = await driver.scan({ from: 15753009n, to: 15753009n, watch })
+    const otherTx = new Set(others.map((l) => `${l.transactionHash}:${BigInt(l.logIndex)}`))
+    expect(result.transfers.filter((t) => otherTx.has(`${t.txHash}:${t.index}`))).toEqual([])
+  })
+
+  test('behavior: receipts are fetched only for matched native transactions', async () => {
+    const before = replay.calls.eth_getTransactionReceipt ?? 0
+    const watch = new Set([USDT]) // a contract: no native value goes to it in these blocks
+    await driver.scan({ from: 15753009n, to: 15753009n, watch })
+    expect((replay.calls.eth_getTransactionReceipt ?? 0) - before).toBe(0)
+  })
+
+  test('args: an empty watch set finds nothing but still reports the block', async () => {
+    const result = await driver.scan({ from: 11098450n, to: 11098450n, watch: new Set() })
+    expect(result.transfers).toEqual([])
+    expect(result.blocks.length).toBe(1)
+  })
+
+  test('error: a block the node does not have is a retryable DriverError', async () => {
+    await expect(driver.scan({ from: 1n, to: 1n, watch: new Set() })).rejects.toMatchObject({
+      name: 'DriverError',
+      retryable: true,
+    })
+    expect(evmFixtureDir).toContain('fixtures/evm')
+  })
+})
