@@ -74,6 +74,7 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
     env,
     log,
     db: dbHandle.db,
+    query: dbHandle.query,
     dbHandle,
     chains,
     redis,

@@ -61,10 +61,10 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true })
 })
 
-async function withDb<T>(fn: (db: Awaited<ReturnType<typeof openDb>>['db']) => Promise<T>): Promise<T> {
+async function withDb<T>(fn: (handle: Awaited<ReturnType<typeof openDb>>) => Promise<T>): Promise<T> {
   const handle = await openDb({ url: testDb.url, maxConnections: 1 })
   try {
-    return await fn(handle.db)
+    return await fn(handle)
   } finally {
     await handle.close()
   }
@@ -117,7 +117,7 @@ describe('tollgate merchant create', () => {
     expect(out.merchantId).toMatch(/^mer_/)
     expect(out.name).toBe('Acme')
     expect(out.apiKey).toMatch(/^tg_[0-9a-f]{16}_/)
-    const auth = await withDb((db) => authenticate({ db }, `Bearer ${out.apiKey}`))
+    const auth = await withDb((h) => authenticate(h, `Bearer ${out.apiKey}`))
     expect(auth.merchantId).toBe(out.merchantId)
     expect([...auth.scopes]).toContain('admin')
   })
@@ -149,13 +149,13 @@ describe('tollgate apikey', () => {
     ) as { id: string; apiKey: string; scopes: string[] }
     expect(created.id).toMatch(/^key_/)
     expect(created.scopes).toEqual(['payments:read'])
-    const auth = await withDb((db) => authenticate({ db }, `Bearer ${created.apiKey}`))
+    const auth = await withDb((h) => authenticate(h, `Bearer ${created.apiKey}`))
     expect(auth).toMatchObject({ merchantId: merchant.merchantId, keyId: created.id })
     expect([...auth.scopes]).toEqual(['payments:read'])
 
     const revoked = ok(await cli(['apikey', 'revoke', created.id], dbEnv))
     expect(revoked.stdout).toContain(`revoked ${created.id}`)
-    const err = await withDb((db) => authenticate({ db }, `Bearer ${created.apiKey}`)).catch(
+    const err = await withDb((h) => authenticate(h, `Bearer ${created.apiKey}`)).catch(
       (e: unknown) => e,
     )
     expect(err).toMatchObject({ code: 'UNAUTHENTICATED' })

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, max, sql } from 'drizzle-orm'
+import { and, eq, max, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/client.ts'
 import { addresses, wallets } from '../db/schema/index.ts'
 import type { ChainDriver } from '../plugins/sdk/index.ts'
@@ -77,29 +77,4 @@ export async function topUpAddressPool(ctx: AddressContext, chain: ChainRef): Pr
       .onConflictDoNothing()
   }
   return rows.length
-}
-
-/**
- * Takes the lowest free pre-derived deposit address for a payment, inside the payment's transaction. Rows
- * locked by concurrent transactions are skipped, and a rolled-back transaction returns its address to the pool,
- * so indexes are handed out without gaps or reuse. Returns undefined when the pool is empty.
- */
-export async function allocateDepositAddress(tx: Tx, params: { walletId: string; paymentId: string }) {
-  const free = tx
-    .select({ id: addresses.id })
-    .from(addresses)
-    .where(and(eq(addresses.walletId, params.walletId), isNull(addresses.paymentId)))
-    .orderBy(asc(addresses.derivationIndex))
-    .limit(1)
-    .for('update', { skipLocked: true })
-  const [row] = await tx
-    .update(addresses)
-    .set({ paymentId: params.paymentId, allocatedAt: new Date() })
-    .where(eq(addresses.id, sql`(${free})`))
-    .returning({
-      address: addresses.address,
-      derivationIndex: addresses.derivationIndex,
-      path: addresses.path,
-    })
-  return row
 }

@@ -1,15 +1,10 @@
 import { createHash } from 'node:crypto'
 import { and, asc, desc, eq, lt, type SQL } from 'drizzle-orm'
-import type { Db } from '../db/client.ts'
+import type { Db, RawQuery } from '../db/client.ts'
 import { type PaymentStatus, paymentEvents, payments } from '../db/schema/index.ts'
 import type { ChainRegistry } from '../plugins/registry.ts'
 import type { AssetInfo } from '../plugins/sdk/index.ts'
-import {
-  type AddressContext,
-  allocateDepositAddress,
-  ensureDepositWallet,
-  topUpAddressPool,
-} from './addresses.ts'
+import { type AddressContext, ensureDepositWallet, topUpAddressPool } from './addresses.ts'
 import { resolveAsset, resolveChain } from './chains.ts'
 import { invalidInput, TollgateError } from './errors.ts'
 import { newId, randomSecret } from './ids.ts'
@@ -17,7 +12,42 @@ import { parseAmount } from './money.ts'
 
 export type PaymentRow = typeof payments.$inferSelect
 
+/** A `payments` row as the driver returns it from a raw statement. */
+type RawPaymentRow = Record<string, unknown>
+
+const toDate = (v: unknown) => (v instanceof Date ? v : new Date(String(v)))
+const toDateOrNull = (v: unknown) => (v === null || v === undefined ? null : toDate(v))
+const toJson = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : (v ?? null))
+
+function paymentFromRaw(r: RawPaymentRow): PaymentRow {
+  return {
+    id: r.id as string,
+    merchantId: r.merchant_id as string,
+    chain: r.chain as string,
+    asset: r.asset as string,
+    amountDue: BigInt(r.amount_due as string),
+    amountReceived: BigInt(r.amount_received as string),
+    amountTolerance: BigInt(r.amount_tolerance as string),
+    amountConfirmed: BigInt(r.amount_confirmed as string),
+    status: r.status as PaymentRow['status'],
+    address: r.address as string,
+    confirmationsRequired: Number(r.confirmations_required),
+    expiresAt: toDate(r.expires_at),
+    orderId: (r.order_id as string | null) ?? null,
+    metadata: toJson(r.metadata),
+    idempotencyKey: (r.idempotency_key as string | null) ?? null,
+    requestHash: (r.request_hash as string | null) ?? null,
+    clientSecret: r.client_secret as string,
+    eventSeq: Number(r.event_seq),
+    createdAt: toDate(r.created_at),
+    updatedAt: toDate(r.updated_at),
+    completedAt: toDateOrNull(r.completed_at),
+  }
+}
+
 export type PaymentsContext = AddressContext & {
+  /** Prepared raw statements for the creation hot path. */
+  query: RawQuery
   chains: ChainRegistry
   /** Default and bounds for `expiresIn`, in seconds. */
   payments: { defaultExpiresIn: number; maxExpiresIn: number }
@@ -189,52 +219,60 @@ function refillSoon(ctx: PaymentsContext, chainName: string, walletId: string, i
   refill(ctx, chainName, walletId).catch(() => undefined)
 }
 
+/**
+ * One statement, so one round trip and atomic without BEGIN/COMMIT: take the lowest free pre-derived address
+ * (rows locked by concurrent creations are skipped), insert the payment on it, and its first event. If any part
+ * fails (e.g. the idempotency key is taken), nothing happened, and the address stays in the pool.
+ */
+const insertPaymentSql = `
+with addr as (
+  update addresses set payment_id = $1, allocated_at = $13::timestamptz
+  where id = (
+    select id from addresses where wallet_id = $2 and payment_id is null
+    order by derivation_index limit 1 for update skip locked
+  )
+  returning address, derivation_index
+), pay as (
+  insert into payments (id, merchant_id, chain, asset, amount_due, status, address, confirmations_required,
+    expires_at, order_id, metadata, idempotency_key, request_hash, client_secret, created_at, updated_at)
+  select $1, $3, $4, $5, $6::numeric, 'PENDING', addr.address, $7, $8::timestamptz, $9, $10::jsonb, $11, $12, $14,
+    $13::timestamptz, $13::timestamptz
+  from addr
+  returning *
+), event as (
+  insert into payment_events (payment_id, merchant_id, seq, type, to_status, created_at)
+  select id, merchant_id, 1, 'payment.created', 'PENDING', created_at from pay
+)
+select pay.*, (select derivation_index from addr) as derivation_index from pay`
+
 async function insertPayment(
   ctx: PaymentsContext,
   merchantId: string,
   walletId: string,
   v: ValidatedPayment,
   hash: string,
-) {
+): Promise<PaymentRow | undefined> {
   const id = newId('pay')
   const now = new Date()
-  const created = await ctx.db.transaction(async (tx) => {
-    const address = await allocateDepositAddress(tx, { walletId, paymentId: id })
-    if (!address) return undefined
-    const [payment] = await tx
-      .insert(payments)
-      .values({
-        id,
-        merchantId,
-        chain: v.chainName,
-        asset: v.asset.id,
-        amountDue: v.amountDue,
-        status: 'PENDING',
-        address: address.address,
-        confirmationsRequired: v.confirmationsRequired,
-        expiresAt: new Date(now.getTime() + v.expiresIn * 1000),
-        orderId: v.orderId,
-        metadata: v.metadata,
-        idempotencyKey: v.idempotencyKey,
-        requestHash: v.idempotencyKey ? hash : null,
-        clientSecret: `${id}_secret_${randomSecret(18)}`,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .returning()
-    await tx.insert(paymentEvents).values({
-      paymentId: id,
-      merchantId,
-      seq: 1,
-      type: 'payment.created',
-      fromStatus: null,
-      toStatus: 'PENDING',
-      createdAt: now,
-    })
-    return { payment: payment!, index: address.derivationIndex }
-  })
-  if (created) refillSoon(ctx, v.chainName, walletId, created.index)
-  return created?.payment
+  const [row] = await ctx.query<RawPaymentRow & { derivation_index: number }>(insertPaymentSql, [
+    id,
+    walletId,
+    merchantId,
+    v.chainName,
+    v.asset.id,
+    v.amountDue.toString(),
+    v.confirmationsRequired,
+    new Date(now.getTime() + v.expiresIn * 1000).toISOString(),
+    v.orderId,
+    v.metadata === null ? null : JSON.stringify(v.metadata),
+    v.idempotencyKey,
+    v.idempotencyKey ? hash : null,
+    now.toISOString(),
+    `${id}_secret_${randomSecret(18)}`,
+  ])
+  if (!row) return undefined
+  refillSoon(ctx, v.chainName, walletId, row.derivation_index)
+  return paymentFromRaw(row)
 }
 
 /**
