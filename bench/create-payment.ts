@@ -1,14 +1,12 @@
 // createPayment throughput and latency at concurrency 32, against a ceiling measured in the same run:
-// the same Bun.serve + yoga stack answering a trivial mutation that does one INSERT.
+// the same server (Bun.serve, yoga, limits, request ids, metrics) answering a trivial mutation that does one INSERT.
 import { sql } from 'drizzle-orm'
 import { GraphQLBoolean, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql'
-import { createYoga } from 'graphql-yoga'
 import { createContext } from '../src/context.ts'
 import { topUpAddressPool } from '../src/core/addresses.ts'
 import { createMerchant } from '../src/core/merchants.ts'
 import { parseEnv } from '../src/env.ts'
 import { createLogger } from '../src/log.ts'
-import { useQueryLimits } from '../src/schema/limits.ts'
 import { startServer } from '../src/server.ts'
 import { testConfig, testMnemonic } from '../test/helpers/app.ts'
 import { createTestDatabase } from '../test/helpers/db.ts'
@@ -32,9 +30,14 @@ const { apiKey } = await createMerchant(ctx, { name: 'Bench' })
 const gateway = startServer(ctx, { port: 0, hostname: '127.0.0.1' })
 
 // the ceiling: same server stack, trivial resolver + one INSERT through the same pool
-await ctx.db.execute(sql`create table if not exists bench_ceiling (id text primary key, created_at timestamptz not null default now())`)
+await ctx.db.execute(
+  sql`create table if not exists bench_ceiling (id text primary key, created_at timestamptz not null default now())`,
+)
 const trivial = new GraphQLSchema({
-  query: new GraphQLObjectType({ name: 'Query', fields: { ok: { type: GraphQLBoolean, resolve: () => true } } }),
+  query: new GraphQLObjectType({
+    name: 'Query',
+    fields: { ok: { type: GraphQLBoolean, resolve: () => true } },
+  }),
   mutation: new GraphQLObjectType({
     name: 'Mutation',
     fields: {
@@ -49,14 +52,7 @@ const trivial = new GraphQLSchema({
     },
   }),
 })
-const ceilingYoga = createYoga({
-  schema: trivial,
-  landingPage: false,
-  graphiql: false,
-  logging: false,
-  plugins: [useQueryLimits({ maxDepth: env.GRAPHQL_MAX_DEPTH, maxFields: env.GRAPHQL_MAX_FIELDS, maxTokens: env.GRAPHQL_MAX_TOKENS })],
-})
-const ceiling = Bun.serve({ port: 0, hostname: '127.0.0.1', maxRequestBodySize: env.MAX_BODY_BYTES, fetch: (r) => ceilingYoga.fetch(r) })
+const ceiling = startServer(ctx, { port: 0, hostname: '127.0.0.1', schema: trivial })
 
 const headers = { 'content-type': 'application/json', authorization: `Bearer ${apiKey.key}` }
 const createBody = JSON.stringify({
@@ -66,17 +62,24 @@ const createBody = JSON.stringify({
 })
 const pingBody = JSON.stringify({ query: 'mutation { ping }' })
 
-const load = (url: string, body: string, n = requests) => runLoad({ url, body, headers, concurrency, requests: n })
+const load = (url: string, body: string, n = requests) =>
+  runLoad({ url, body, headers, concurrency, requests: n })
 await load(`${gateway.url}graphql`, createBody, 500) // warm-up
-await load(`http://127.0.0.1:${ceiling.port}/graphql`, pingBody, 500)
+await load(`${ceiling.url}graphql`, pingBody, 500)
 const results: { create: LoadResult[]; ceiling: LoadResult[] } = { create: [], ceiling: [] }
 for (let round = 0; round < rounds; round++) {
-  results.ceiling.push(await load(`http://127.0.0.1:${ceiling.port}/graphql`, pingBody))
+  results.ceiling.push(await load(`${ceiling.url}graphql`, pingBody))
   results.create.push(await load(`${gateway.url}graphql`, createBody))
 }
 const row = (name: string, rs: LoadResult[]) => {
   const errors = rs.reduce((s, r) => s + r.errors, 0)
-  return [name, fmt(median(rs.map((r) => r.rps)), 0), fmt(median(rs.map((r) => r.p50)), 2), fmt(median(rs.map((r) => r.p99)), 2), errors]
+  return [
+    name,
+    fmt(median(rs.map((r) => r.rps)), 0),
+    fmt(median(rs.map((r) => r.p50)), 2),
+    fmt(median(rs.map((r) => r.p99)), 2),
+    errors,
+  ]
 }
 const ratio = median(results.create.map((r) => r.rps)) / median(results.ceiling.map((r) => r.rps))
 report(

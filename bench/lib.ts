@@ -8,7 +8,10 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 export function median(values: readonly number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50)
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  )
 }
 
 export function table(headers: string[], rows: Array<Array<string | number>>): string {
@@ -23,7 +26,14 @@ export function report(title: string, body: string): void {
   console.log(`${resultMarker}\n## ${title}\n\n${body}\n`)
 }
 
-export type LoadResult = { requests: number; seconds: number; rps: number; p50: number; p99: number; errors: number }
+export type LoadResult = {
+  requests: number
+  seconds: number
+  rps: number
+  p50: number
+  p99: number
+  errors: number
+}
 
 /**
  * Runs the HTTP load generator in a process of its own (so it does not share the server's event loop):
@@ -36,7 +46,10 @@ export async function runLoad(a: {
   concurrency: number
   requests: number
 }): Promise<LoadResult> {
-  const proc = Bun.spawn(['bun', `${import.meta.dir}/loadgen.ts`, JSON.stringify(a)], { stdout: 'pipe', stderr: 'inherit' })
+  const proc = Bun.spawn(['bun', `${import.meta.dir}/loadgen.ts`, JSON.stringify(a)], {
+    stdout: 'pipe',
+    stderr: 'inherit',
+  })
   const out = await new Response(proc.stdout).text()
   await proc.exited
   return JSON.parse(out.trim().split('\n').at(-1) as string)

@@ -5,6 +5,7 @@ import { createSigner, type Signer, xpubSource } from './core/signer.ts'
 import { type Db, type DbHandle, openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
 import type { Env } from './env.ts'
+import { createQueues, type Queues } from './jobs/queues.ts'
 import type { Logger } from './log.ts'
 import { type ChainRegistry, closeChains, loadChains } from './plugins/registry.ts'
 import type { TollgateConfig } from './plugins/sdk/index.ts'
@@ -20,6 +21,8 @@ export type AppContext = PaymentsContext & {
   redis: Redis
   /** Payment signals between processes (Redis pub/sub). */
   bus: PaymentBus
+  /** Queue producers (jobs are added by id; workers consume them). */
+  queues: Queues
   /** Present only where the seed is loaded (signing workers, or the all-in-one dev process). */
   signer: Signer | undefined
   close(): Promise<void>
@@ -70,6 +73,7 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'))
   redis.connect().catch(() => undefined)
   const bus = createPaymentBus(env.REDIS_URL, env.REDIS_PREFIX)
+  const producer = createQueues(redis, env.REDIS_PREFIX)
   return {
     env,
     log,
@@ -79,11 +83,28 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
     chains,
     redis,
     bus,
+    queues: producer,
+    // the worker derives; the API only asks (deduplicated, so a burst asks once)
+    requestPoolRefill:
+      options.role === 'api'
+        ? (chain) => {
+            producer.addressPool
+              .add(
+                'refill',
+                { chain },
+                { deduplication: { id: `refill:${chain}` }, removeOnComplete: true, removeOnFail: 100 },
+              )
+              .catch((err) =>
+                log.warn({ chain, err: (err as Error).message }, 'could not request an address pool refill'),
+              )
+          }
+        : undefined,
     signer,
     xpubFor: xpubSource({ xpubs: env.TOLLGATE_XPUBS, signer }),
     addressPoolSize: env.ADDRESS_POOL_SIZE,
     payments: { defaultExpiresIn: env.PAYMENT_DEFAULT_EXPIRES_IN, maxExpiresIn: env.PAYMENT_MAX_EXPIRES_IN },
     close: async () => {
+      await Promise.all(Object.values(producer).map((q) => q.close()))
       redis.disconnect()
       bus.close()
       await closeChains(chains)

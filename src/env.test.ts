@@ -38,7 +38,8 @@ describe('parseEnv', () => {
       PORT: 4000,
       LOG_LEVEL: 'info',
       TOLLGATE_PLUGINS_CONFIG: 'plugins.config.ts',
-      ADDRESS_POOL_SIZE: 500,
+      ADDRESS_POOL_SIZE: 2000,
+      SCANNER_LEASE_MS: 30_000,
       PAYMENT_DEFAULT_EXPIRES_IN: 3600,
       PAYMENT_MAX_EXPIRES_IN: 7 * 24 * 3600,
       MAX_BODY_BYTES: 64 * 1024,
@@ -65,7 +66,7 @@ describe('parseEnv', () => {
     expect(env.LOG_LEVEL).toBe('debug')
     expect(env.GRAPHIQL).toBe(true)
     expect(env.HOST).toBe('127.0.0.1')
-    expect(env.ADDRESS_POOL_SIZE).toBe(500)
+    expect(env.ADDRESS_POOL_SIZE).toBe(2000)
     expect(parseEnv({ GRAPHIQL: 'false' }).GRAPHIQL).toBe(false)
   })
 

@@ -53,7 +53,7 @@ const envSchema = z.object({
     })
     .optional(),
   SCANNER_LEASE_MS: z.coerce.number().int().min(200).default(30_000),
-  ADDRESS_POOL_SIZE: z.coerce.number().int().min(1).max(100_000).default(500),
+  ADDRESS_POOL_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(2000),
   PAYMENT_DEFAULT_EXPIRES_IN: z.coerce.number().int().min(60).default(3600),
   PAYMENT_MAX_EXPIRES_IN: z.coerce
     .number()

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Server } from 'bun'
-import { GraphQLError } from 'graphql'
+import { GraphQLError, type GraphQLSchema } from 'graphql'
 import { handleProtocols, makeHandler } from 'graphql-ws/use/bun'
 import { createYoga } from 'graphql-yoga'
 import type { AppContext } from './context.ts'
@@ -54,10 +54,14 @@ function maskError(app: AppContext) {
  * const { handle } = createHttpHandler(ctx)
  * Bun.serve({ port: 4000, fetch: handle })
  */
-export function createHttpHandler(app: AppContext, metrics: Metrics = createMetrics(chainState(app))) {
+export function createHttpHandler(
+  app: AppContext,
+  options: { metrics?: Metrics; schema?: GraphQLSchema } = {},
+) {
+  const metrics = options.metrics ?? createMetrics(chainState(app))
   const graphiql = app.env.GRAPHIQL ?? app.env.TOLLGATE_ENV === 'development'
   const yoga = createYoga<{ requestId: string }, GraphQLContext>({
-    schema,
+    schema: options.schema ?? schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: graphiql ? { title: 'Tollgate' } : false,
@@ -192,8 +196,11 @@ export function createHttpHandler(app: AppContext, metrics: Metrics = createMetr
  * const server = startServer(ctx)
  * console.log(server.url)
  */
-export function startServer(app: AppContext, options: { port?: number; hostname?: string } = {}) {
-  const { serve, websocket } = createHttpHandler(app)
+export function startServer(
+  app: AppContext,
+  options: { port?: number; hostname?: string; schema?: GraphQLSchema } = {},
+) {
+  const { serve, websocket } = createHttpHandler(app, { schema: options.schema })
   return Bun.serve({
     websocket,
     port: options.port ?? app.env.PORT,

@@ -155,9 +155,7 @@ describe('tollgate apikey', () => {
 
     const revoked = ok(await cli(['apikey', 'revoke', created.id], dbEnv))
     expect(revoked.stdout).toContain(`revoked ${created.id}`)
-    const err = await withDb((h) => authenticate(h, `Bearer ${created.apiKey}`)).catch(
-      (e: unknown) => e,
-    )
+    const err = await withDb((h) => authenticate(h, `Bearer ${created.apiKey}`)).catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'UNAUTHENTICATED' })
 
     const again = await cli(['apikey', 'revoke', created.id], dbEnv)

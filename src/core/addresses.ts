@@ -1,6 +1,6 @@
-import { and, eq, max, sql } from 'drizzle-orm'
+import { and, count, eq, max } from 'drizzle-orm'
 import type { Db, Tx } from '../db/client.ts'
-import { addresses, wallets } from '../db/schema/index.ts'
+import { addresses, addressPool, wallets } from '../db/schema/index.ts'
 import type { ChainDriver } from '../plugins/sdk/index.ts'
 import { newId } from './ids.ts'
 
@@ -39,8 +39,9 @@ export async function ensureDepositWallet(db: Db | Tx, chain: ChainRef): Promise
 }
 
 /**
- * Derives deposit addresses ahead so that creating a payment never waits on derivation. Concurrent top-ups are
- * harmless: a derivation index maps to one address, and duplicates are ignored by the unique constraint.
+ * Derives deposit addresses ahead so that creating a payment never waits on derivation: records them in
+ * `addresses` and puts them on the pool's free list. Top-ups of one wallet are serialized by a row lock on the
+ * wallet, and only addresses this call really inserted join the pool, so an index is never offered twice.
  * Returns how many addresses were added.
  *
  * @example
@@ -48,33 +49,47 @@ export async function ensureDepositWallet(db: Db | Tx, chain: ChainRef): Promise
  */
 export async function topUpAddressPool(ctx: AddressContext, chain: ChainRef): Promise<number> {
   const walletId = await ensureDepositWallet(ctx.db, chain)
-  const [stats] = await ctx.db
-    .select({
-      free: sql<number>`count(*) filter (where ${addresses.paymentId} is null)`.mapWith(Number),
-      maxIndex: max(addresses.derivationIndex),
-    })
-    .from(addresses)
-    .where(eq(addresses.walletId, walletId))
-  const missing = ctx.addressPoolSize - (stats?.free ?? 0)
-  if (missing <= 0) return 0
+  const [pool] = await ctx.db
+    .select({ free: count() })
+    .from(addressPool)
+    .where(eq(addressPool.walletId, walletId))
+  if (ctx.addressPoolSize - (pool?.free ?? 0) <= 0) return 0
   const xpub = ctx.xpubFor(chain.driver.accountPath)
-  const start = stats?.maxIndex === null || stats?.maxIndex === undefined ? 0 : stats.maxIndex + 1
-  const rows = Array.from({ length: missing }, (_, i) => {
-    const derived = chain.driver.deriveAddress({ xpub, index: start + i })
-    return {
-      id: newId('adr'),
-      walletId,
-      chain: chain.name,
-      derivationIndex: start + i,
-      path: derived.path,
-      address: derived.address,
+  return ctx.db.transaction(async (tx) => {
+    await tx.select({ id: wallets.id }).from(wallets).where(eq(wallets.id, walletId)).for('update')
+    const [stats] = await tx
+      .select({ maxIndex: max(addresses.derivationIndex) })
+      .from(addresses)
+      .where(eq(addresses.walletId, walletId))
+    const [current] = await tx
+      .select({ free: count() })
+      .from(addressPool)
+      .where(eq(addressPool.walletId, walletId))
+    const missing = ctx.addressPoolSize - (current?.free ?? 0)
+    if (missing <= 0) return 0
+    const start = stats?.maxIndex === null || stats?.maxIndex === undefined ? 0 : stats.maxIndex + 1
+    let added = 0
+    for (let offset = 0; offset < missing; offset += 1000) {
+      const rows = Array.from({ length: Math.min(1000, missing - offset) }, (_, i) => {
+        const index = start + offset + i
+        const derived = chain.driver.deriveAddress({ xpub, index })
+        return {
+          id: newId('adr'),
+          walletId,
+          chain: chain.name,
+          derivationIndex: index,
+          path: derived.path,
+          address: derived.address,
+        }
+      })
+      const inserted = await tx
+        .insert(addresses)
+        .values(rows)
+        .onConflictDoNothing()
+        .returning({ derivationIndex: addresses.derivationIndex, address: addresses.address })
+      if (inserted.length > 0) await tx.insert(addressPool).values(inserted.map((r) => ({ walletId, ...r })))
+      added += inserted.length
     }
+    return added
   })
-  for (let i = 0; i < rows.length; i += 1000) {
-    await ctx.db
-      .insert(addresses)
-      .values(rows.slice(i, i + 1000))
-      .onConflictDoNothing()
-  }
-  return rows.length
 }

@@ -88,26 +88,40 @@ export async function revokeApiKey(
  * @example
  * const auth = await authenticate({ query }, request.headers.get('authorization'))
  */
-export async function authenticate(ctx: { query: RawQuery }, authorization: string | null): Promise<AuthInfo> {
+export async function authenticate(
+  ctx: { query: RawQuery },
+  authorization: string | null,
+): Promise<AuthInfo> {
   const token = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined
   const match = token ? keyPattern.exec(token) : null
   if (!token || !match)
     throw new TollgateError('UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer tg_…)')
   // every request looks the key up (a prepared statement), so a revocation counts at once in every process
-  const [row] = await ctx.query<{ id: string; merchant_id: string; secret_hash: string; scopes: string[] | string }>(
-    'select id, merchant_id, secret_hash, scopes from api_keys where prefix = $1 and revoked_at is null',
-    [match[1]],
-  )
+  const [row] = await ctx.query<{
+    id: string
+    merchant_id: string
+    secret_hash: string
+    scopes: string[] | string
+  }>('select id, merchant_id, secret_hash, scopes from api_keys where prefix = $1 and revoked_at is null', [
+    match[1],
+  ])
   const valid = row && timingSafeEqual(Buffer.from(row.secret_hash, 'hex'), hashKey(token))
   if (!valid)
     throw new TollgateError('UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer tg_…)')
-  return { merchantId: row.merchant_id, keyId: row.id, scopes: new Set(parseTextArray(row.scopes) as ApiKeyScope[]) }
+  return {
+    merchantId: row.merchant_id,
+    keyId: row.id,
+    scopes: new Set(parseTextArray(row.scopes) as ApiKeyScope[]),
+  }
 }
 
 /** `text[]` arrives as an array from postgres.js and PGlite; accept the literal form too. */
 function parseTextArray(value: string[] | string): string[] {
   if (Array.isArray(value)) return value
-  return value.replace(/^\{|\}$/g, '').split(',').filter(Boolean)
+  return value
+    .replace(/^\{|\}$/g, '')
+    .split(',')
+    .filter(Boolean)
 }
 
 /** Lists a merchant's keys (never their secrets). */

@@ -31,6 +31,8 @@ function paymentFromRaw(r: RawPaymentRow): PaymentRow {
     amountConfirmed: BigInt(r.amount_confirmed as string),
     status: r.status as PaymentRow['status'],
     address: r.address as string,
+    walletId: r.wallet_id as string,
+    derivationIndex: Number(r.derivation_index),
     confirmationsRequired: Number(r.confirmations_required),
     expiresAt: toDate(r.expires_at),
     orderId: (r.order_id as string | null) ?? null,
@@ -48,6 +50,8 @@ function paymentFromRaw(r: RawPaymentRow): PaymentRow {
 export type PaymentsContext = AddressContext & {
   /** Prepared raw statements for the creation hot path. */
   query: RawQuery
+  /** Hands pool refills to another process (fire and forget); without it this process derives. */
+  requestPoolRefill?: (chain: string) => void
   chains: ChainRegistry
   /** Default and bounds for `expiresIn`, in seconds. */
   payments: { defaultExpiresIn: number; maxExpiresIn: number }
@@ -213,10 +217,15 @@ function refill(ctx: PaymentsContext, chainName: string, walletId: string): Prom
   return running
 }
 
-/** Starts a background refill each time another half of the pool has been handed out. */
+/**
+ * Each time a tenth of the pool has been handed out, asks for a refill. Deriving costs CPU (~0.3 ms an
+ * address), so the request goes to whoever `requestPoolRefill` names (the worker, through its queue); only a
+ * process without one derives here, in the background.
+ */
 function refillSoon(ctx: PaymentsContext, chainName: string, walletId: string, index: number) {
-  if (index % Math.max(1, Math.floor(ctx.addressPoolSize / 2)) !== 0) return
-  refill(ctx, chainName, walletId).catch(() => undefined)
+  if (index % Math.max(1, Math.floor(ctx.addressPoolSize / 10)) !== 0) return
+  if (ctx.requestPoolRefill) ctx.requestPoolRefill(chainName)
+  else refill(ctx, chainName, walletId).catch(() => undefined)
 }
 
 /**
@@ -226,24 +235,25 @@ function refillSoon(ctx: PaymentsContext, chainName: string, walletId: string, i
  */
 const insertPaymentSql = `
 with addr as (
-  update addresses set payment_id = $1, allocated_at = $13::timestamptz
-  where id = (
-    select id from addresses where wallet_id = $2 and payment_id is null
+  delete from address_pool
+  where wallet_id = $2 and derivation_index = (
+    select derivation_index from address_pool where wallet_id = $2
     order by derivation_index limit 1 for update skip locked
   )
   returning address, derivation_index
 ), pay as (
-  insert into payments (id, merchant_id, chain, asset, amount_due, status, address, confirmations_required,
-    expires_at, order_id, metadata, idempotency_key, request_hash, client_secret, created_at, updated_at)
-  select $1, $3, $4, $5, $6::numeric, 'PENDING', addr.address, $7, $8::timestamptz, $9, $10::jsonb, $11, $12, $14,
-    $13::timestamptz, $13::timestamptz
+  insert into payments (id, merchant_id, chain, asset, amount_due, status, address, wallet_id, derivation_index,
+    confirmations_required, expires_at, order_id, metadata, idempotency_key, request_hash, client_secret,
+    created_at, updated_at)
+  select $1, $3, $4, $5, $6::numeric, 'PENDING', addr.address, $2, addr.derivation_index, $7, $8::timestamptz, $9,
+    $10::jsonb, $11, $12, $14, $13::timestamptz, $13::timestamptz
   from addr
   returning *
 ), event as (
   insert into payment_events (payment_id, merchant_id, seq, type, to_status, created_at)
   select id, merchant_id, 1, 'payment.created', 'PENDING', created_at from pay
 )
-select pay.*, (select derivation_index from addr) as derivation_index from pay`
+select * from pay`
 
 async function insertPayment(
   ctx: PaymentsContext,
@@ -254,7 +264,7 @@ async function insertPayment(
 ): Promise<PaymentRow | undefined> {
   const id = newId('pay')
   const now = new Date()
-  const [row] = await ctx.query<RawPaymentRow & { derivation_index: number }>(insertPaymentSql, [
+  const [row] = await ctx.query<RawPaymentRow>(insertPaymentSql, [
     id,
     walletId,
     merchantId,
@@ -271,7 +281,7 @@ async function insertPayment(
     `${id}_secret_${randomSecret(18)}`,
   ])
   if (!row) return undefined
-  refillSoon(ctx, v.chainName, walletId, row.derivation_index)
+  refillSoon(ctx, v.chainName, walletId, Number(row.derivation_index))
   return paymentFromRaw(row)
 }
 

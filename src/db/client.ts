@@ -52,7 +52,8 @@ export async function openDb(options: DbOptions): Promise<DbHandle> {
     const db = drizzlePostgres(client, { schema }) as unknown as Db
     return {
       db,
-      query: async (text, params) => (await client.unsafe(text, params as never[], { prepare: true })) as never,
+      query: async (text, params) =>
+        (await client.unsafe(text, params as never[], { prepare: true })) as never,
       kind: 'postgres',
       ping: async () => {
         await client`select 1`

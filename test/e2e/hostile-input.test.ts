@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { count, isNotNull } from 'drizzle-orm'
-import { addresses, paymentEvents, payments } from '../../src/db/schema/index.ts'
+import { count } from 'drizzle-orm'
+import { addressPool, paymentEvents, payments } from '../../src/db/schema/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 
 // Hostile input for createPayment and the API's request limits: every refusal is a clear, typed error, and
@@ -34,13 +34,13 @@ afterAll(() => app.close())
 const create = (input: Record<string, unknown>, apiKey: string | null = key) =>
   app.gql(createMutation, { input }, apiKey)
 
-type WriteCounts = { payments: number; paymentEvents: number; allocatedAddresses: number }
+type WriteCounts = { payments: number; paymentEvents: number; freeAddresses: number }
 
 async function writeCounts(): Promise<WriteCounts> {
   const [p] = await app.ctx.db.select({ n: count() }).from(payments)
   const [e] = await app.ctx.db.select({ n: count() }).from(paymentEvents)
-  const [a] = await app.ctx.db.select({ n: count() }).from(addresses).where(isNotNull(addresses.paymentId))
-  return { payments: p!.n, paymentEvents: e!.n, allocatedAddresses: a!.n }
+  const [a] = await app.ctx.db.select({ n: count() }).from(addressPool)
+  return { payments: p!.n, paymentEvents: e!.n, freeAddresses: a!.n }
 }
 
 /** Counts the rows a payment creation writes; `expectUnchanged` fails if any of them moved since. */
@@ -93,7 +93,7 @@ test('behavior: the write snapshot sees a successful creation (control for every
   expect(await writeCounts()).toEqual({
     payments: snap.before.payments + 1,
     paymentEvents: snap.before.paymentEvents + 1,
-    allocatedAddresses: snap.before.allocatedAddresses + 1,
+    freeAddresses: snap.before.freeAddresses - 1,
   })
 })
 

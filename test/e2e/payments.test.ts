@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { addresses, paymentEvents, payments } from '../../src/db/schema/index.ts'
+import { addressPool, paymentEvents, payments } from '../../src/db/schema/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 
 const createMutation = /* GraphQL */ `
@@ -74,17 +74,19 @@ describe('createPayment', () => {
       )
       const addrs = results.map((r) => r.data.createPayment.payment.address)
       expect(new Set(addrs).size).toBe(200)
-      const used = await fresh.ctx.db.select().from(addresses)
-      const indexes = used.filter((a) => a.paymentId).map((a) => a.derivationIndex)
+      const used = await fresh.ctx.db.select().from(payments)
+      const indexes = used.map((p) => p.derivationIndex)
       expect(indexes.sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i))
-      // every allocated address is the one derived at its index, and belongs to its payment
-      for (const a of used.filter((x) => x.paymentId)) {
+      // every payment's address is the one derived at its index, and none is still offered by the pool
+      for (const p of used) {
         const derived = fresh.ctx.chains.get('devnet')!.driver.deriveAddress({
           xpub: fresh.ctx.xpubFor("m/44'/60'/0'"),
-          index: a.derivationIndex,
+          index: p.derivationIndex,
         })
-        expect(a.address).toBe(derived.address)
+        expect(p.address).toBe(derived.address)
       }
+      const offered = await fresh.ctx.db.select().from(addressPool)
+      expect(offered.filter((a) => indexes.includes(a.derivationIndex))).toEqual([])
     } finally {
       await fresh.close()
     }
@@ -143,8 +145,16 @@ describe('idempotency', () => {
     expect(results.filter((r) => !r.data.createPayment.replayed).length).toBe(1)
     const rows = await app.ctx.db.select().from(payments).where(eq(payments.idempotencyKey, 'idem-race'))
     expect(rows.length).toBe(1)
-    const allocated = await app.ctx.db.select().from(addresses).where(eq(addresses.paymentId, rows[0]!.id))
-    expect(allocated.length).toBe(1)
+    // the 19 losers gave their addresses back: exactly one index left the pool
+    const offered = await app.ctx.db
+      .select()
+      .from(addressPool)
+      .where(eq(addressPool.derivationIndex, rows[0]!.derivationIndex))
+    expect(offered).toEqual([])
+    const lower = (await app.ctx.db.select().from(addressPool)).filter(
+      (a) => a.derivationIndex < rows[0]!.derivationIndex,
+    )
+    expect(lower).toEqual([])
   })
 
   test('behavior: idempotency keys are per merchant', async () => {

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { isNull } from 'drizzle-orm'
 import { Redis } from 'ioredis'
-import { addresses } from '../../src/db/schema/index.ts'
+import { addresses, addressPool } from '../../src/db/schema/index.ts'
 import { startWorkers } from '../../src/jobs/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 
@@ -18,7 +17,7 @@ afterAll(async () => {
 })
 
 async function freeAddresses() {
-  return (await app.ctx.db.select().from(addresses).where(isNull(addresses.paymentId))).length
+  return (await app.ctx.db.select().from(addressPool)).length
 }
 
 test('behavior: the worker keeps the deposit address pool full through its BullMQ scheduler', async () => {

@@ -1,3 +1,10 @@
+CREATE TABLE "address_pool" (
+	"wallet_id" text NOT NULL,
+	"derivation_index" integer NOT NULL,
+	"address" text NOT NULL,
+	CONSTRAINT "address_pool_wallet_id_derivation_index_pk" PRIMARY KEY("wallet_id","derivation_index")
+);
+--> statement-breakpoint
 CREATE TABLE "addresses" (
 	"id" text PRIMARY KEY NOT NULL,
 	"wallet_id" text NOT NULL,
@@ -5,12 +12,9 @@ CREATE TABLE "addresses" (
 	"derivation_index" integer NOT NULL,
 	"path" text NOT NULL,
 	"address" text NOT NULL,
-	"payment_id" text,
-	"allocated_at" timestamp with time zone,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "addresses_wallet_index_uq" UNIQUE("wallet_id","derivation_index"),
-	CONSTRAINT "addresses_chain_address_uq" UNIQUE("chain","address"),
-	CONSTRAINT "addresses_payment_uq" UNIQUE("payment_id")
+	CONSTRAINT "addresses_chain_address_uq" UNIQUE("chain","address")
 );
 --> statement-breakpoint
 CREATE TABLE "wallets" (
@@ -36,6 +40,8 @@ CREATE TABLE "chain_cursors" (
 	"height" numeric(20, 0) NOT NULL,
 	"hash" text NOT NULL,
 	"halted_reason" text,
+	"lease_owner" text,
+	"lease_until" timestamp with time zone,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
@@ -89,7 +95,6 @@ CREATE TABLE "merchants" (
 );
 --> statement-breakpoint
 CREATE TABLE "payment_events" (
-	"id" bigserial PRIMARY KEY NOT NULL,
 	"payment_id" text NOT NULL,
 	"merchant_id" text NOT NULL,
 	"seq" integer NOT NULL,
@@ -98,7 +103,7 @@ CREATE TABLE "payment_events" (
 	"to_status" text NOT NULL,
 	"data" jsonb,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	CONSTRAINT "payment_events_payment_seq_uq" UNIQUE("payment_id","seq")
+	CONSTRAINT "payment_events_payment_id_seq_pk" PRIMARY KEY("payment_id","seq")
 );
 --> statement-breakpoint
 CREATE TABLE "payments" (
@@ -108,9 +113,12 @@ CREATE TABLE "payments" (
 	"asset" text NOT NULL,
 	"amount_due" numeric(78, 0) NOT NULL,
 	"amount_received" numeric(78, 0) DEFAULT 0 NOT NULL,
+	"amount_tolerance" numeric(78, 0) DEFAULT 0 NOT NULL,
 	"amount_confirmed" numeric(78, 0) DEFAULT 0 NOT NULL,
 	"status" text DEFAULT 'PENDING' NOT NULL,
 	"address" text NOT NULL,
+	"wallet_id" text NOT NULL,
+	"derivation_index" integer NOT NULL,
 	"confirmations_required" integer NOT NULL,
 	"expires_at" timestamp with time zone NOT NULL,
 	"order_id" text,
@@ -121,19 +129,18 @@ CREATE TABLE "payments" (
 	"event_seq" integer DEFAULT 1 NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"completed_at" timestamp with time zone,
-	CONSTRAINT "payments_merchant_idempotency_uq" UNIQUE("merchant_id","idempotency_key")
+	"completed_at" timestamp with time zone
 );
 --> statement-breakpoint
 ALTER TABLE "addresses" ADD CONSTRAINT "addresses_wallet_id_wallets_id_fk" FOREIGN KEY ("wallet_id") REFERENCES "public"."wallets"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "api_keys" ADD CONSTRAINT "api_keys_merchant_id_merchants_id_fk" FOREIGN KEY ("merchant_id") REFERENCES "public"."merchants"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "payment_events" ADD CONSTRAINT "payment_events_payment_id_payments_id_fk" FOREIGN KEY ("payment_id") REFERENCES "public"."payments"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "payments" ADD CONSTRAINT "payments_merchant_id_merchants_id_fk" FOREIGN KEY ("merchant_id") REFERENCES "public"."merchants"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-CREATE INDEX "addresses_free_idx" ON "addresses" USING btree ("wallet_id","derivation_index") WHERE "addresses"."payment_id" is null;--> statement-breakpoint
 CREATE INDEX "transfers_payment_idx" ON "transfers" USING btree ("payment_id");--> statement-breakpoint
 CREATE INDEX "transfers_chain_height_idx" ON "transfers" USING btree ("chain","block_height");--> statement-breakpoint
 CREATE INDEX "ledger_merchant_asset_idx" ON "ledger_postings" USING btree ("merchant_id","chain","asset");--> statement-breakpoint
 CREATE INDEX "api_keys_merchant_idx" ON "api_keys" USING btree ("merchant_id");--> statement-breakpoint
+CREATE UNIQUE INDEX "payments_merchant_idempotency_uq" ON "payments" USING btree ("merchant_id","idempotency_key") WHERE "payments"."idempotency_key" is not null;--> statement-breakpoint
 CREATE INDEX "payments_merchant_id_idx" ON "payments" USING btree ("merchant_id","id");--> statement-breakpoint
 CREATE INDEX "payments_chain_open_idx" ON "payments" USING btree ("chain","status");--> statement-breakpoint
-CREATE INDEX "payments_merchant_order_idx" ON "payments" USING btree ("merchant_id","order_id");
+CREATE INDEX "payments_merchant_order_idx" ON "payments" USING btree ("merchant_id","order_id") WHERE "payments"."order_id" is not null;

@@ -1,5 +1,4 @@
-import { sql } from 'drizzle-orm'
-import { index, integer, pgTable, text, timestamp, unique } from 'drizzle-orm/pg-core'
+import { integer, pgTable, primaryKey, text, timestamp, unique } from 'drizzle-orm/pg-core'
 
 /**
  * An HD account the gateway derives addresses from, per chain and purpose. `accountPath` is the hardened
@@ -17,10 +16,7 @@ export const wallets = pgTable(
   (t) => [unique('wallets_chain_purpose_uq').on(t.chain, t.purpose)],
 )
 
-/**
- * Derived addresses. The deposit pool is pre-derived: a row with a null `paymentId` is free. Allocation takes
- * the lowest free index, so indexes are handed out without gaps and never reused.
- */
+/** Every address the gateway derived, by wallet and index (append-only; written when the pool is topped up). */
 export const addresses = pgTable(
   'addresses',
   {
@@ -32,14 +28,25 @@ export const addresses = pgTable(
     derivationIndex: integer('derivation_index').notNull(),
     path: text('path').notNull(),
     address: text('address').notNull(),
-    paymentId: text('payment_id'),
-    allocatedAt: timestamp('allocated_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     unique('addresses_wallet_index_uq').on(t.walletId, t.derivationIndex),
     unique('addresses_chain_address_uq').on(t.chain, t.address),
-    unique('addresses_payment_uq').on(t.paymentId),
-    index('addresses_free_idx').on(t.walletId, t.derivationIndex).where(sql`${t.paymentId} is null`),
   ],
+)
+
+/**
+ * The free list of pre-derived deposit addresses. Creating a payment deletes the lowest row (skipping rows
+ * locked by concurrent creations), which touches no other index: the cheapest possible allocation. A
+ * rolled-back creation leaves its row in place, so indexes are handed out without gaps and never twice.
+ */
+export const addressPool = pgTable(
+  'address_pool',
+  {
+    walletId: text('wallet_id').notNull(),
+    derivationIndex: integer('derivation_index').notNull(),
+    address: text('address').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.walletId, t.derivationIndex] })],
 )

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { bigserial, index, integer, jsonb, pgTable, text, timestamp, unique } from 'drizzle-orm/pg-core'
+import { index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
 import { money } from './columns.ts'
 import { merchants } from './merchants.ts'
 
@@ -30,6 +30,9 @@ export const payments = pgTable(
     amountConfirmed: money('amount_confirmed').notNull().default(sql`0`),
     status: text('status', { enum: paymentStatuses }).notNull().default('PENDING'),
     address: text('address').notNull(),
+    /** The deposit wallet and index the address was derived at (the signer needs them to sweep). */
+    walletId: text('wallet_id').notNull(),
+    derivationIndex: integer('derivation_index').notNull(),
     confirmationsRequired: integer('confirmations_required').notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
     orderId: text('order_id'),
@@ -46,10 +49,13 @@ export const payments = pgTable(
     completedAt: timestamp('completed_at', { withTimezone: true }),
   },
   (t) => [
-    unique('payments_merchant_idempotency_uq').on(t.merchantId, t.idempotencyKey),
+    // partial indexes: a payment without an idempotency key or order id costs no entry in them
+    uniqueIndex('payments_merchant_idempotency_uq')
+      .on(t.merchantId, t.idempotencyKey)
+      .where(sql`${t.idempotencyKey} is not null`),
     index('payments_merchant_id_idx').on(t.merchantId, t.id),
     index('payments_chain_open_idx').on(t.chain, t.status),
-    index('payments_merchant_order_idx').on(t.merchantId, t.orderId),
+    index('payments_merchant_order_idx').on(t.merchantId, t.orderId).where(sql`${t.orderId} is not null`),
   ],
 )
 
@@ -57,7 +63,6 @@ export const payments = pgTable(
 export const paymentEvents = pgTable(
   'payment_events',
   {
-    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
     paymentId: text('payment_id')
       .notNull()
       .references(() => payments.id),
@@ -69,5 +74,5 @@ export const paymentEvents = pgTable(
     data: jsonb('data').$type<Record<string, unknown>>(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [unique('payment_events_payment_seq_uq').on(t.paymentId, t.seq)],
+  (t) => [primaryKey({ columns: [t.paymentId, t.seq] })],
 )
