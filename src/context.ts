@@ -1,5 +1,6 @@
 import { resolve } from 'node:path'
 import { Redis } from 'ioredis'
+import { type AuthCache, createAuthCache, listenForRevocations } from './core/api-keys.ts'
 import type { PaymentsContext } from './core/payments.ts'
 import { createSigner, type Signer, xpubSource } from './core/signer.ts'
 import { type Db, type DbHandle, openDb } from './db/client.ts'
@@ -19,6 +20,8 @@ export type AppContext = PaymentsContext & {
   dbHandle: DbHandle
   chains: ChainRegistry
   redis: Redis
+  /** Authenticated keys, evicted on every revocation (Postgres NOTIFY). */
+  authCache: AuthCache
   /** Payment signals between processes (Redis pub/sub). */
   bus: PaymentBus
   /** Queue producers (jobs are added by id; workers consume them). */
@@ -73,12 +76,15 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'))
   redis.connect().catch(() => undefined)
   const bus = createPaymentBus(env.REDIS_URL, env.REDIS_PREFIX)
+  const authCache = createAuthCache()
+  await listenForRevocations(dbHandle, authCache)
   const producer = createQueues(redis, env.REDIS_PREFIX)
   return {
     env,
     log,
     db: dbHandle.db,
     query: dbHandle.query,
+    authCache,
     dbHandle,
     chains,
     redis,

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { and, eq, isNull } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import type { Db, RawQuery } from '../db/client.ts'
 import { apiKeys } from '../db/schema/index.ts'
 import { invalidInput, notFound, TollgateError } from './errors.ts'
@@ -63,22 +63,92 @@ export async function createApiKey(
  * every request looks the key up.
  *
  * @example
- * await revokeApiKey({ db }, { merchantId, keyId })
+ * await revokeApiKey({ query }, { merchantId, keyId })
  */
 export async function revokeApiKey(
-  ctx: { db: Db },
+  ctx: { query: RawQuery; authCache?: AuthCache },
   params: { merchantId?: string; keyId: string },
 ): Promise<void> {
-  const match = params.keyId.startsWith('key_')
-    ? eq(apiKeys.id, params.keyId)
-    : eq(apiKeys.prefix, params.keyId)
-  const scope = params.merchantId ? and(match, eq(apiKeys.merchantId, params.merchantId)) : match
-  const rows = await ctx.db
-    .update(apiKeys)
-    .set({ revokedAt: new Date() })
-    .where(and(scope, isNull(apiKeys.revokedAt)))
-    .returning({ id: apiKeys.id })
+  const column = params.keyId.startsWith('key_') ? 'id' : 'prefix'
+  // the NOTIFY is delivered at commit, to every API process's cache
+  const rows = await ctx.query<{ id: string }>(
+    `with revoked as (
+       update api_keys set revoked_at = now()
+       where ${column} = $1 and revoked_at is null and ($2::text is null or merchant_id = $2)
+       returning id
+     )
+     select id, pg_notify('${revocationChannel}', id) from revoked`,
+    [params.keyId, params.merchantId ?? null],
+  )
   if (rows.length === 0) throw notFound('active API key')
+  for (const row of rows) ctx.authCache?.evict(row.id)
+}
+
+/** Postgres channel on which revocations are announced. */
+export const revocationChannel = 'tollgate_api_key_revoked'
+
+/**
+ * Remembers keys that authenticated, so a request costs no key lookup. Correct only while it hears every
+ * revocation: `listenForRevocations` evicts on each NOTIFY and empties the cache whenever the subscription is
+ * (re)established; entries also expire after `ttlMs` as a backstop.
+ */
+export type AuthCache = {
+  get(tokenHash: string): AuthInfo | undefined
+  set(tokenHash: string, auth: AuthInfo): void
+  evict(keyId: string): void
+  clear(): void
+  /** False until the revocation subscription is up: nothing is cached before that. */
+  active: boolean
+}
+
+export function createAuthCache(ttlMs = 60_000, maxEntries = 10_000): AuthCache {
+  const entries = new Map<string, { auth: AuthInfo; until: number }>()
+  const cache: AuthCache = {
+    active: false,
+    get(tokenHash) {
+      const entry = entries.get(tokenHash)
+      if (!entry) return undefined
+      if (entry.until < Date.now()) {
+        entries.delete(tokenHash)
+        return undefined
+      }
+      return entry.auth
+    },
+    set(tokenHash, auth) {
+      if (!cache.active) return
+      if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string)
+      entries.set(tokenHash, { auth, until: Date.now() + ttlMs })
+    },
+    evict(keyId) {
+      for (const [hash, entry] of entries) if (entry.auth.keyId === keyId) entries.delete(hash)
+    },
+    clear() {
+      entries.clear()
+    },
+  }
+  return cache
+}
+
+/**
+ * Keeps an auth cache honest across processes: every revocation anywhere evicts the key here.
+ *
+ * @example
+ * await listenForRevocations(dbHandle, authCache)
+ */
+export async function listenForRevocations(
+  db: {
+    listen(channel: string, onNotify: (payload: string) => void, onListening: () => void): Promise<void>
+  },
+  cache: AuthCache,
+): Promise<void> {
+  await db.listen(
+    revocationChannel,
+    (keyId) => cache.evict(keyId),
+    () => {
+      cache.clear()
+      cache.active = true
+    },
+  )
 }
 
 /**
@@ -96,7 +166,6 @@ export async function authenticate(
   const match = token ? keyPattern.exec(token) : null
   if (!token || !match)
     throw new TollgateError('UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer tg_…)')
-  // every request looks the key up (a prepared statement), so a revocation counts at once in every process
   const [row] = await ctx.query<{
     id: string
     merchant_id: string

@@ -12,41 +12,6 @@ import { parseAmount } from './money.ts'
 
 export type PaymentRow = typeof payments.$inferSelect
 
-/** A `payments` row as the driver returns it from a raw statement. */
-type RawPaymentRow = Record<string, unknown>
-
-const toDate = (v: unknown) => (v instanceof Date ? v : new Date(String(v)))
-const toDateOrNull = (v: unknown) => (v === null || v === undefined ? null : toDate(v))
-const toJson = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : (v ?? null))
-
-function paymentFromRaw(r: RawPaymentRow): PaymentRow {
-  return {
-    id: r.id as string,
-    merchantId: r.merchant_id as string,
-    chain: r.chain as string,
-    asset: r.asset as string,
-    amountDue: BigInt(r.amount_due as string),
-    amountReceived: BigInt(r.amount_received as string),
-    amountTolerance: BigInt(r.amount_tolerance as string),
-    amountConfirmed: BigInt(r.amount_confirmed as string),
-    status: r.status as PaymentRow['status'],
-    address: r.address as string,
-    walletId: r.wallet_id as string,
-    derivationIndex: Number(r.derivation_index),
-    confirmationsRequired: Number(r.confirmations_required),
-    expiresAt: toDate(r.expires_at),
-    orderId: (r.order_id as string | null) ?? null,
-    metadata: toJson(r.metadata),
-    idempotencyKey: (r.idempotency_key as string | null) ?? null,
-    requestHash: (r.request_hash as string | null) ?? null,
-    clientSecret: r.client_secret as string,
-    eventSeq: Number(r.event_seq),
-    createdAt: toDate(r.created_at),
-    updatedAt: toDate(r.updated_at),
-    completedAt: toDateOrNull(r.completed_at),
-  }
-}
-
 export type PaymentsContext = AddressContext & {
   /** Prepared raw statements for the creation hot path. */
   query: RawQuery
@@ -248,23 +213,26 @@ with addr as (
   select $1, $3, $4, $5, $6::numeric, 'PENDING', addr.address, $2, addr.derivation_index, $7, $8::timestamptz, $9,
     $10::jsonb, $11, $12, $14, $13::timestamptz, $13::timestamptz
   from addr
-  returning *
+  returning id, merchant_id, created_at
 ), event as (
   insert into payment_events (payment_id, merchant_id, seq, type, to_status, created_at)
   select id, merchant_id, 1, 'payment.created', 'PENDING', created_at from pay
 )
-select * from pay`
+select addr.address, addr.derivation_index from addr join pay on true`
 
 async function insertPayment(
   ctx: PaymentsContext,
   merchantId: string,
   walletId: string,
   v: ValidatedPayment,
-  hash: string,
+  hash: () => string,
 ): Promise<PaymentRow | undefined> {
   const id = newId('pay')
   const now = new Date()
-  const [row] = await ctx.query<RawPaymentRow>(insertPaymentSql, [
+  const expiresAt = new Date(now.getTime() + v.expiresIn * 1000)
+  const clientSecret = `${id}_secret_${randomSecret(18)}`
+  const requestHash = v.idempotencyKey ? hash() : null
+  const [row] = await ctx.query<{ address: string; derivation_index: number | string }>(insertPaymentSql, [
     id,
     walletId,
     merchantId,
@@ -272,17 +240,43 @@ async function insertPayment(
     v.asset.id,
     v.amountDue.toString(),
     v.confirmationsRequired,
-    new Date(now.getTime() + v.expiresIn * 1000).toISOString(),
+    expiresAt.toISOString(),
     v.orderId,
     v.metadata === null ? null : JSON.stringify(v.metadata),
     v.idempotencyKey,
-    v.idempotencyKey ? hash : null,
+    requestHash,
     now.toISOString(),
-    `${id}_secret_${randomSecret(18)}`,
+    clientSecret,
   ])
   if (!row) return undefined
-  refillSoon(ctx, v.chainName, walletId, Number(row.derivation_index))
-  return paymentFromRaw(row)
+  const derivationIndex = Number(row.derivation_index)
+  refillSoon(ctx, v.chainName, walletId, derivationIndex)
+  // everything else of the row is what was just written
+  return {
+    id,
+    merchantId,
+    chain: v.chainName,
+    asset: v.asset.id,
+    amountDue: v.amountDue,
+    amountReceived: 0n,
+    amountTolerance: 0n,
+    amountConfirmed: 0n,
+    status: 'PENDING',
+    address: row.address,
+    walletId,
+    derivationIndex,
+    confirmationsRequired: v.confirmationsRequired,
+    expiresAt,
+    orderId: v.orderId,
+    metadata: v.metadata,
+    idempotencyKey: v.idempotencyKey,
+    requestHash,
+    clientSecret,
+    eventSeq: 1,
+    createdAt: now,
+    updatedAt: now,
+    completedAt: null,
+  }
 }
 
 /**
@@ -298,10 +292,14 @@ export async function createPayment(
   input: CreatePaymentInput,
 ): Promise<{ payment: PaymentRow; replayed: boolean }> {
   const v = validateCreatePayment(ctx, input)
-  const hash = requestHash(v)
+  let hashed: string | undefined
+  const hash = () => {
+    hashed ??= requestHash(v)
+    return hashed
+  }
   if (v.idempotencyKey) {
     const existing = await findByIdempotencyKey(ctx.db, merchantId, v.idempotencyKey)
-    if (existing) return replayOrRefuse(existing, hash)
+    if (existing) return replayOrRefuse(existing, hash())
   }
   const walletId = await depositWalletId(ctx, v.chainName)
   // a burst larger than the pool waits for refills; each round derives a whole pool's worth
@@ -312,7 +310,7 @@ export async function createPayment(
     } catch (err) {
       if (v.idempotencyKey && isUniqueViolation(err, 'payments_merchant_idempotency_uq')) {
         const existing = await findByIdempotencyKey(ctx.db, merchantId, v.idempotencyKey)
-        if (existing) return replayOrRefuse(existing, hash)
+        if (existing) return replayOrRefuse(existing, hash())
       }
       throw err
     }

@@ -21,6 +21,11 @@ export type RawQuery = <T = Record<string, unknown>>(text: string, params: unkno
 export type DbHandle = {
   db: Db
   query: RawQuery
+  /**
+   * Subscribes to a Postgres NOTIFY channel. `onListening` runs each time the subscription is (re)established:
+   * notifications sent while it was down are lost, so callers resynchronize there.
+   */
+  listen(channel: string, onNotify: (payload: string) => void, onListening: () => void): Promise<void>
   kind: 'postgres' | 'pglite'
   ping(): Promise<void>
   close(): Promise<void>
@@ -54,6 +59,9 @@ export async function openDb(options: DbOptions): Promise<DbHandle> {
       db,
       query: async (text, params) =>
         (await client.unsafe(text, params as never[], { prepare: true })) as never,
+      listen: async (channel, onNotify, onListening) => {
+        await client.listen(channel, onNotify, onListening)
+      },
       kind: 'postgres',
       ping: async () => {
         await client`select 1`
@@ -66,6 +74,10 @@ export async function openDb(options: DbOptions): Promise<DbHandle> {
   return {
     db,
     query: async (text, params) => (await client.query(text, params)).rows as never,
+    listen: async (channel, onNotify, onListening) => {
+      await client.listen(channel, onNotify)
+      onListening()
+    },
     kind: 'pglite',
     ping: async () => {
       await client.query('select 1')

@@ -274,6 +274,24 @@ describe('API keys', () => {
     expect(after.data).toBeNull()
   })
 
+  test('behavior: a key revoked in another process stops working here as soon as the revocation commits', async () => {
+    const m = await app.merchant('Elsewhere')
+    const me = () => app.gql(`{ me { id } }`, {}, m.key)
+    expect((await me()).data.me.id).toBe(m.id) // now cached in this process
+    const { openDb } = await import('../../src/db/client.ts')
+    const other = await openDb({ url: app.databaseUrl, maxConnections: 1 })
+    const { revokeApiKey } = await import('../../src/core/api-keys.ts')
+    await revokeApiKey(other, { keyId: m.key.split('_')[1]! })
+    await other.close()
+    const deadline = Date.now() + 2000
+    let res = await me()
+    while (!res.errors && Date.now() < deadline) {
+      await Bun.sleep(5)
+      res = await me()
+    }
+    expect(res.errors[0].extensions.code).toBe('UNAUTHENTICATED')
+  })
+
   test('error: a key without payments:write cannot create payments, and nothing is written', async () => {
     const m = await app.merchant('Scoped')
     const created = await app.gql(
