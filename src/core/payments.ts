@@ -9,6 +9,7 @@ import { resolveAsset, resolveChain } from './chains.ts'
 import { invalidInput, TollgateError } from './errors.ts'
 import { newId, randomSecret } from './ids.ts'
 import { parseAmount } from './money.ts'
+import { insertPayment } from './payment-insert.ts'
 
 export type PaymentRow = typeof payments.$inferSelect
 
@@ -193,34 +194,7 @@ function refillSoon(ctx: PaymentsContext, chainName: string, walletId: string, i
   else refill(ctx, chainName, walletId).catch(() => undefined)
 }
 
-/**
- * One statement, so one round trip and atomic without BEGIN/COMMIT: take the lowest free pre-derived address
- * (rows locked by concurrent creations are skipped), insert the payment on it, and its first event. If any part
- * fails (e.g. the idempotency key is taken), nothing happened, and the address stays in the pool.
- */
-const insertPaymentSql = `
-with addr as (
-  delete from address_pool
-  where wallet_id = $2 and derivation_index = (
-    select derivation_index from address_pool where wallet_id = $2
-    order by derivation_index limit 1 for update skip locked
-  )
-  returning address, derivation_index
-), pay as (
-  insert into payments (id, merchant_id, chain, asset, amount_due, status, address, wallet_id, derivation_index,
-    confirmations_required, expires_at, order_id, metadata, idempotency_key, request_hash, client_secret,
-    created_at, updated_at)
-  select $1, $3, $4, $5, $6::numeric, 'PENDING', addr.address, $2, addr.derivation_index, $7, $8::timestamptz, $9,
-    $10::jsonb, $11, $12, $14, $13::timestamptz, $13::timestamptz
-  from addr
-  returning id, merchant_id, created_at
-), event as (
-  insert into payment_events (payment_id, merchant_id, seq, type, to_status, created_at)
-  select id, merchant_id, 1, 'payment.created', 'PENDING', created_at from pay
-)
-select addr.address, addr.derivation_index from addr join pay on true`
-
-async function insertPayment(
+async function insertNewPayment(
   ctx: PaymentsContext,
   merchantId: string,
   walletId: string,
@@ -232,24 +206,23 @@ async function insertPayment(
   const expiresAt = new Date(now.getTime() + v.expiresIn * 1000)
   const clientSecret = `${id}_secret_${randomSecret(18)}`
   const requestHash = v.idempotencyKey ? hash() : null
-  const [row] = await ctx.query<{ address: string; derivation_index: number | string }>(insertPaymentSql, [
+  const row = await insertPayment(ctx.query, walletId, {
     id,
-    walletId,
     merchantId,
-    v.chainName,
-    v.asset.id,
-    v.amountDue.toString(),
-    v.confirmationsRequired,
-    expiresAt.toISOString(),
-    v.orderId,
-    v.metadata === null ? null : JSON.stringify(v.metadata),
-    v.idempotencyKey,
+    chain: v.chainName,
+    asset: v.asset.id,
+    amountDue: v.amountDue,
+    confirmationsRequired: v.confirmationsRequired,
+    expiresAt,
+    orderId: v.orderId,
+    metadata: v.metadata,
+    idempotencyKey: v.idempotencyKey,
     requestHash,
-    now.toISOString(),
     clientSecret,
-  ])
+    createdAt: now,
+  })
   if (!row) return undefined
-  const derivationIndex = Number(row.derivation_index)
+  const { derivationIndex } = row
   refillSoon(ctx, v.chainName, walletId, derivationIndex)
   // everything else of the row is what was just written
   return {
@@ -305,7 +278,7 @@ export async function createPayment(
   // a burst larger than the pool waits for refills; each round derives a whole pool's worth
   for (let attempt = 0; attempt < 20; attempt++) {
     try {
-      const payment = await insertPayment(ctx, merchantId, walletId, v, hash)
+      const payment = await insertNewPayment(ctx, merchantId, walletId, v, hash)
       if (payment) return { payment, replayed: false }
     } catch (err) {
       if (v.idempotencyKey && isUniqueViolation(err, 'payments_merchant_idempotency_uq')) {

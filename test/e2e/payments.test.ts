@@ -157,6 +157,22 @@ describe('idempotency', () => {
     expect(lower).toEqual([])
   })
 
+  test('behavior: creations grouped in one statement still fail alone: a key clash refuses only the clashing call', async () => {
+    const m = await app.merchant('Batch')
+    const inputs = Array.from({ length: 12 }, (_, i) => ({ chain: 'devnet', asset: 'ETH', amount: `${i + 1}` }))
+    // two new calls share a key with different amounts: they land in the same group, which must then split up
+    inputs[3] = { ...inputs[3]!, idempotencyKey: 'clash' } as never
+    inputs[4] = { ...inputs[4]!, idempotencyKey: 'clash' } as never
+    const results = await Promise.all(inputs.map((input) => create(input, m.key)))
+    const outcomes = results.map((r) => r.data.createPayment.__typename)
+    expect(outcomes.filter((o) => o === 'CreatePaymentPayload').length).toBe(11)
+    const refused = results.find((r) => r.data.createPayment.__typename === 'UserError')
+    expect(refused?.data.createPayment.code).toBe('IDEMPOTENCY_KEY_REUSED')
+    const rows = await app.ctx.db.select().from(payments).where(eq(payments.merchantId, m.id))
+    expect(rows.length).toBe(11)
+    expect(new Set(rows.map((r) => r.address)).size).toBe(11)
+  })
+
   test('behavior: idempotency keys are per merchant', async () => {
     const other = await app.merchant('Other')
     const a = await create({ chain: 'devnet', asset: 'ETH', amount: '5', idempotencyKey: 'shared' })
