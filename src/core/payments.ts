@@ -206,7 +206,7 @@ async function insertNewPayment(
   const expiresAt = new Date(now.getTime() + v.expiresIn * 1000)
   const clientSecret = `${id}_secret_${randomSecret(18)}`
   const requestHash = v.idempotencyKey ? hash() : null
-  const row = await insertPayment(ctx.query, walletId, {
+  const written = {
     id,
     merchantId,
     chain: v.chainName,
@@ -220,33 +220,20 @@ async function insertNewPayment(
     requestHash,
     clientSecret,
     createdAt: now,
-  })
-  if (!row) return undefined
-  const { derivationIndex } = row
-  refillSoon(ctx, v.chainName, walletId, derivationIndex)
-  // everything else of the row is what was just written
+  }
+  const placed = await insertPayment(ctx.query, walletId, written)
+  if (!placed) return undefined
+  refillSoon(ctx, v.chainName, walletId, placed.derivationIndex)
+  // the rest of the row is what the table's defaults hold for a new payment
   return {
-    id,
-    merchantId,
-    chain: v.chainName,
-    asset: v.asset.id,
-    amountDue: v.amountDue,
+    ...written,
+    ...placed,
+    walletId,
     amountReceived: 0n,
     amountTolerance: 0n,
     amountConfirmed: 0n,
     status: 'PENDING',
-    address: row.address,
-    walletId,
-    derivationIndex,
-    confirmationsRequired: v.confirmationsRequired,
-    expiresAt,
-    orderId: v.orderId,
-    metadata: v.metadata,
-    idempotencyKey: v.idempotencyKey,
-    requestHash,
-    clientSecret,
     eventSeq: 1,
-    createdAt: now,
     updatedAt: now,
     completedAt: null,
   }

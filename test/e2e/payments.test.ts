@@ -159,7 +159,11 @@ describe('idempotency', () => {
 
   test('behavior: creations grouped in one statement still fail alone: a key clash refuses only the clashing call', async () => {
     const m = await app.merchant('Batch')
-    const inputs = Array.from({ length: 12 }, (_, i) => ({ chain: 'devnet', asset: 'ETH', amount: `${i + 1}` }))
+    const inputs = Array.from({ length: 12 }, (_, i) => ({
+      chain: 'devnet',
+      asset: 'ETH',
+      amount: `${i + 1}`,
+    }))
     // two new calls share a key with different amounts: they land in the same group, which must then split up
     inputs[3] = { ...inputs[3]!, idempotencyKey: 'clash' } as never
     inputs[4] = { ...inputs[4]!, idempotencyKey: 'clash' } as never

@@ -1,20 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { RpcLog } from '../../src/plugins/evm/scan.ts'
 
 /** The real mainnet recordings this server replays (see shared fixtures' SOURCES.md). */
 export const evmFixtureDir = join(import.meta.dir, '../../../shared/fixtures/evm')
 
 export type FixtureTx = { hash: string; from: string; to: string | null; value: string; blockHash: string }
-export type FixtureLog = {
-  address: string
-  topics: string[]
-  data: string
-  blockNumber: string
-  blockHash: string
-  transactionHash: string
-  logIndex: string
-  removed?: boolean
-}
+export type FixtureLog = RpcLog
 export type FixtureReceipt = {
   transactionHash: string
   status: string

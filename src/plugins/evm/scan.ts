@@ -13,7 +13,7 @@ export const transferTopic = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a116
 
 type RpcTx = { hash: string; from: string; to: string | null; value: string }
 type RpcBlock = { number: string; hash: string; parentHash: string; timestamp: string; transactions: RpcTx[] }
-type RpcLog = {
+export type RpcLog = {
   address: string
   topics: string[]
   data: string
