@@ -6,16 +6,18 @@ import { Redis } from 'ioredis'
 import { createContext, loadPluginsConfig } from './context.ts'
 import { topUpAddressPool } from './core/addresses.ts'
 import { createApiKey, revokeApiKey } from './core/api-keys.ts'
+import { resumeChain } from './core/chain-sync.ts'
 import { TollgateError } from './core/errors.ts'
 import { createMerchant } from './core/merchants.ts'
 import { createSigner, newMnemonic } from './core/signer.ts'
 import { openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
+import { chainCursors } from './db/schema/index.ts'
 import { rpcAnswers, startAnvil } from './devnet.ts'
 import { type Env, EnvError, parseEnv } from './env.ts'
 import { startWorkers } from './jobs/index.ts'
 import { createLogger } from './log.ts'
-import { loadChains } from './plugins/registry.ts'
+import { closeChains, loadChains } from './plugins/registry.ts'
 import { startServer } from './server.ts'
 
 const usage = `tollgate — self-hosted crypto payment gateway
@@ -28,6 +30,8 @@ Usage:
   tollgate merchant create --name N [--json]
   tollgate apikey create --merchant ID [--name N] [--scopes a,b] [--json]
   tollgate apikey revoke KEY_ID_OR_PREFIX
+  tollgate chain status                 each chain's scanned height, the node's tip, and any halt
+  tollgate chain resume NAME --from H   rescan NAME from height H (the way out of a halt)
   tollgate seed new                     print a new 24-word BIP39 mnemonic
   tollgate xpub show                    print the account xpubs of the configured chains (needs the seed)
 `
@@ -223,6 +227,47 @@ async function main(argv: string[]) {
         await withDb(env, (h) => revokeApiKey(h, { keyId: id }))
         console.log(`revoked ${id}`)
         return
+      }
+      fail(usage)
+      break
+    }
+    case 'chain': {
+      const env = loadEnv()
+      const chains = await loadChains(
+        await loadPluginsConfig(env.TOLLGATE_PLUGINS_CONFIG),
+        createLogger('warn'),
+      )
+      try {
+        if (sub === 'status') {
+          const cursors = await withDb(env, (h) => h.db.select().from(chainCursors))
+          for (const c of chains.values()) {
+            const cursor = cursors.find((x) => x.chain === c.name)
+            const tip = await c.driver.getTip().then(
+              (t) => t.height.toString(),
+              (err: Error) => `unreachable (${err.message.split('\n')[0]})`,
+            )
+            const state = cursor?.haltedReason ? `HALTED: ${cursor.haltedReason}` : 'ok'
+            console.log(`${c.name}  scanned ${cursor?.height ?? 'not started'}  tip ${tip}  ${state}`)
+          }
+          return
+        }
+        if (sub === 'resume') {
+          const { values, positionals } = parseArgs({
+            args: rest,
+            options: { from: { type: 'string' } },
+            allowPositionals: true,
+          })
+          const chain = chains.get(positionals[0] ?? '')
+          if (!chain) fail(`chain resume: name one of: ${[...chains.keys()].join(', ')}`)
+          if (!values.from || !/^[0-9]+$/.test(values.from)) fail('chain resume: --from HEIGHT is required')
+          const changes = await withDb(env, (h) => resumeChain(h, chain, BigInt(values.from as string)))
+          console.log(
+            `${chain.name}: resumes from ${values.from}; ${changes.length} payment(s) moved back until rescanned`,
+          )
+          return
+        }
+      } finally {
+        await closeChains(chains)
       }
       fail(usage)
       break

@@ -61,7 +61,7 @@ export function newScannerState(): ScannerState {
 
 type Cursor = { height: bigint; hash: string; haltedReason: string | null }
 
-function leaseEnd(ctx: SyncContext, now: Date): Date {
+function leaseEnd(ctx: Pick<SyncContext, 'leaseMs'>, now: Date): Date {
   return new Date(now.getTime() + (ctx.leaseMs ?? 30_000))
 }
 
@@ -139,10 +139,12 @@ async function findCommonAncestor(
 
 /** Moves the chain back to `ancestor`: transfers above it are orphaned and their payments recomputed. */
 async function rollBack(
-  ctx: SyncContext,
+  ctx: Pick<SyncContext, 'db' | 'leaseMs'>,
   chain: LoadedChain,
   ancestor: { height: bigint; hash: string },
   now: Date,
+  /** The scanner doing it (its lease fences the write), or undefined for an operator's resume. */
+  owner: string | undefined,
 ) {
   return ctx.db.transaction(async (tx) => {
     const orphaned = await tx
@@ -153,15 +155,50 @@ async function rollBack(
     await tx
       .delete(blockRefs)
       .where(and(eq(blockRefs.chain, chain.name), gt(blockRefs.height, ancestor.height)))
-    const fenced = await tx
+    const moved = await tx
       .update(chainCursors)
-      .set({ height: ancestor.height, hash: ancestor.hash, updatedAt: now, leaseUntil: leaseEnd(ctx, now) })
-      .where(and(eq(chainCursors.chain, chain.name), eq(chainCursors.leaseOwner, ctx.scanner.owner)))
+      .set(
+        owner
+          ? { height: ancestor.height, hash: ancestor.hash, updatedAt: now, leaseUntil: leaseEnd(ctx, now) }
+          : {
+              height: ancestor.height,
+              hash: ancestor.hash,
+              updatedAt: now,
+              haltedReason: null,
+              leaseUntil: null,
+            },
+      )
+      .where(
+        owner
+          ? and(eq(chainCursors.chain, chain.name), eq(chainCursors.leaseOwner, owner))
+          : eq(chainCursors.chain, chain.name),
+      )
       .returning({ chain: chainCursors.chain })
-    if (fenced.length === 0) throw new Error(`chain "${chain.name}": lease lost during rollback`)
+    if (moved.length === 0)
+      throw new Error(`chain "${chain.name}": cursor not moved (lease lost, or no cursor yet)`)
     const ids = orphaned.flatMap((o) => (o.paymentId ? [o.paymentId] : []))
     return refreshPayments(tx, { paymentIds: ids, tips: new Map([[chain.name, ancestor.height]]), now })
   })
+}
+
+/**
+ * An operator's way out of a halt (or a deliberate rescan): everything from `fromHeight` on is treated as not
+ * yet seen: its transfers are orphaned and their payments recomputed, the cursor moves to the node's block
+ * before it, and the scanner resumes there. Transfers still on the node's chain are found again and revived,
+ * never doubled.
+ *
+ * @example
+ * await resumeChain({ db }, chains.get('ethereum')!, 19_000_000n)
+ */
+export async function resumeChain(
+  ctx: { db: Db; now?: () => Date },
+  chain: LoadedChain,
+  fromHeight: bigint,
+): Promise<PaymentChange[]> {
+  if (fromHeight < 0n) throw new Error('fromHeight must be 0 or more')
+  const ancestor =
+    fromHeight === 0n ? { height: -1n, hash: '' } : await chain.driver.getBlockRef(fromHeight - 1n)
+  return rollBack(ctx, chain, ancestor, ctx.now?.() ?? new Date(), undefined)
 }
 
 /** Blocks must chain onto the cursor and onto each other; otherwise the node reorganized under us. */
@@ -313,7 +350,7 @@ export async function syncChain(
         { chain: chain.name, reorg_depth: depth, ancestor: ancestor.height.toString() },
         'reorg: rolling back',
       )
-      result.changes.push(...(await rollBack(ctx, chain, ancestor, now())))
+      result.changes.push(...(await rollBack(ctx, chain, ancestor, now(), ctx.scanner.owner)))
       result.reorgDepth = depth
       cursor = { ...cursor, height: ancestor.height, hash: ancestor.hash }
     }

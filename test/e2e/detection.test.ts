@@ -235,5 +235,25 @@ describe('reorgs', () => {
     expect(metrics).toContain('tollgate_chain_halted{chain="devnet"} 1')
     // and it stays halted rather than guessing
     expect((await sync()).halted).toBeTruthy()
+
+    // the operator resumes from a height below the fork: the scanner goes on, ready again
+    const { resumeChain } = await import('../../src/core/chain-sync.ts')
+    await resumeChain(app.ctx, app.ctx.chains.get('devnet')!, cursor!.height - 10n)
+    const resumed = await sync()
+    expect(resumed.halted).toBeUndefined()
+    expect(resumed.height).toBe(await devnet.height())
+    expect((await app.fetch(new Request('http://t/readyz'))).status).toBe(200)
+    // every payment completed before the fork is still completed, credited once
+    const credited = await app.ctx.db
+      .select()
+      .from(ledgerPostings)
+      .where(eq(ledgerPostings.account, 'merchant:available'))
+    const byPayment = new Map<string, bigint>()
+    for (const c of credited) {
+      const id = c.refId.split('#')[0]!
+      byPayment.set(id, (byPayment.get(id) ?? 0n) + c.amount)
+    }
+    for (const p of await app.ctx.db.select().from(payments).where(eq(payments.status, 'COMPLETED')))
+      expect(byPayment.get(p.id)).toBe(p.amountConfirmed)
   })
 })

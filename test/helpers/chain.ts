@@ -124,7 +124,7 @@ export async function startDevnet(options: { blockTime?: number } = {}) {
         params: [depth, include.map((raw) => [raw, 0])] as never,
       }),
     mine: (blocks = 1) => test.mine({ blocks }),
-    height: () => pub.getBlockNumber(),
+    height: () => pub.getBlockNumber({ cacheTime: 0 }),
     /** Replaces the last `depth` blocks with empty ones (anvil_reorg). */
     reorg: (depth: number) => test.request({ method: 'anvil_reorg' as never, params: [depth, []] as never }),
     stop: () => anvil.stop(),
