@@ -108,7 +108,11 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
     signer,
     xpubFor: xpubSource({ xpubs: env.TOLLGATE_XPUBS, signer }),
     addressPoolSize: env.ADDRESS_POOL_SIZE,
-    payments: { defaultExpiresIn: env.PAYMENT_DEFAULT_EXPIRES_IN, maxExpiresIn: env.PAYMENT_MAX_EXPIRES_IN },
+    payments: {
+      defaultExpiresIn: env.PAYMENT_DEFAULT_EXPIRES_IN,
+      maxExpiresIn: env.PAYMENT_MAX_EXPIRES_IN,
+      toleranceBps: env.PAYMENT_TOLERANCE_BPS,
+    },
     close: async () => {
       await Promise.all(Object.values(producer).map((q) => q.close()))
       redis.disconnect()

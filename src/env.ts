@@ -60,6 +60,8 @@ const envSchema = z.object({
     .int()
     .min(60)
     .default(7 * 24 * 3600),
+  /** Shortfall accepted as paid in full, in basis points of the amount due (50 = 0.5 %). */
+  PAYMENT_TOLERANCE_BPS: z.coerce.number().int().min(0).max(1000).default(0),
   MAX_BODY_BYTES: z.coerce
     .number()
     .int()

@@ -7,6 +7,7 @@ export type NewPayment = {
   chain: string
   asset: string
   amountDue: bigint
+  amountTolerance: bigint
   confirmationsRequired: number
   expiresAt: Date
   orderId: string | null
@@ -28,9 +29,9 @@ export type AllocatedAddress = { address: string; derivationIndex: number }
 const insertBatchSql = `
 with req as (
   select * from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $16::text[])
     with ordinality as r(id, merchant_id, chain, asset, amount_due, confirmations_required, expires_at, order_id,
-      metadata, idempotency_key, request_hash, client_secret, created_at, ord)
+      metadata, idempotency_key, request_hash, client_secret, created_at, amount_tolerance, ord)
 ), addr as (
   delete from address_pool
   where wallet_id = $1 and derivation_index in (
@@ -41,10 +42,11 @@ with req as (
 ), numbered as (
   select address, derivation_index, row_number() over (order by derivation_index) as ord from addr
 ), pay as (
-  insert into payments (id, merchant_id, chain, asset, amount_due, status, address, wallet_id, derivation_index,
+  insert into payments (id, merchant_id, chain, asset, amount_due, amount_tolerance, status, address, wallet_id, derivation_index,
     confirmations_required, expires_at, order_id, metadata, idempotency_key, request_hash, client_secret,
     created_at, updated_at)
-  select req.id, req.merchant_id, req.chain, req.asset, req.amount_due::numeric, 'PENDING', numbered.address, $1,
+  select req.id, req.merchant_id, req.chain, req.asset, req.amount_due::numeric, req.amount_tolerance::numeric,
+    'PENDING', numbered.address, $1,
     numbered.derivation_index, req.confirmations_required::int, req.expires_at::timestamptz, req.order_id,
     req.metadata::jsonb, req.idempotency_key, req.request_hash, req.client_secret, req.created_at::timestamptz,
     req.created_at::timestamptz
@@ -76,6 +78,7 @@ async function insertBatch(query: RawQuery, walletId: string, batch: readonly Ne
       column((p) => p.clientSecret),
       column((p) => p.createdAt.toISOString()),
       batch.length,
+      column((p) => p.amountTolerance.toString()),
     ],
   )
   return new Map(rows.map((r) => [r.id, { address: r.address, derivationIndex: Number(r.derivation_index) }]))

@@ -20,7 +20,7 @@ export type PaymentsContext = AddressContext & {
   requestPoolRefill?: (chain: string) => void
   chains: ChainRegistry
   /** Default and bounds for `expiresIn`, in seconds. */
-  payments: { defaultExpiresIn: number; maxExpiresIn: number }
+  payments: { defaultExpiresIn: number; maxExpiresIn: number; toleranceBps: number }
 }
 
 export type CreatePaymentInput = {
@@ -212,6 +212,8 @@ async function insertNewPayment(
     chain: v.chainName,
     asset: v.asset.id,
     amountDue: v.amountDue,
+    // rounded down: the tolerance never exceeds the configured share
+    amountTolerance: (v.amountDue * BigInt(ctx.payments.toleranceBps)) / 10_000n,
     confirmationsRequired: v.confirmationsRequired,
     expiresAt,
     orderId: v.orderId,
@@ -230,7 +232,6 @@ async function insertNewPayment(
     ...placed,
     walletId,
     amountReceived: 0n,
-    amountTolerance: 0n,
     amountConfirmed: 0n,
     status: 'PENDING',
     eventSeq: 1,

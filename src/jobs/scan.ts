@@ -10,14 +10,24 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState) {
   const running = new Map<string, Promise<SyncResult>>()
   const again = new Set<string>()
   const timers = new Map<string, Timer>()
+  const failures = new Map<string, number>()
 
-  function retryLater(chainName: string) {
+  function retryLater(chainName: string, delayMs: number) {
     if (timers.has(chainName)) return
     const timer = setTimeout(() => {
       timers.delete(chainName)
-      trigger(chainName).catch((err) => ctx.log.warn({ chain: chainName, err }, 'scan retry failed'))
-    }, ctx.env.SCANNER_LEASE_MS / 2)
+      trigger(chainName).catch(() => {})
+    }, delayMs)
     timers.set(chainName, timer)
+  }
+
+  /** After a failed run (node down, timeouts): try again with exponential backoff and jitter, up to 30 s. */
+  function backOff(chainName: string, err: unknown) {
+    const n = (failures.get(chainName) ?? 0) + 1
+    failures.set(chainName, n)
+    const delay = Math.min(30_000, 250 * 2 ** (n - 1)) * (0.5 + Math.random() / 2)
+    ctx.log.warn({ chain: chainName, attempt: n, retryInMs: Math.round(delay), err }, 'scan failed; retrying')
+    retryLater(chainName, delay)
   }
 
   async function loop(chainName: string): Promise<SyncResult> {
@@ -36,7 +46,7 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState) {
       if (result.halted) break
       if (result.busy) {
         // another scanner (or a dead one whose lease has not run out) holds the chain: look again later
-        retryLater(chainName)
+        retryLater(chainName, ctx.env.SCANNER_LEASE_MS / 2)
         break
       }
       if (result.height < result.tip) again.add(chainName)
@@ -51,7 +61,16 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState) {
       again.add(chainName)
       return current
     }
-    const run = loop(chainName).finally(() => running.delete(chainName))
+    const run = loop(chainName)
+      .then((result) => {
+        failures.delete(chainName)
+        return result
+      })
+      .catch((err) => {
+        backOff(chainName, err)
+        throw err
+      })
+      .finally(() => running.delete(chainName))
     running.set(chainName, run)
     return run
   }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { parseEther } from 'viem'
 import { newScannerState, type ScannerState, syncChain } from '../../src/core/chain-sync.ts'
+import { newMnemonic } from '../../src/core/signer.ts'
 import {
   chainCursors,
   ledgerPostings,
@@ -149,6 +150,43 @@ describe('native payments', () => {
     await devnet.payNative('0x000000000000000000000000000000000000dEaD', parseEther('1'))
     await sync()
     expect((await app.ctx.db.select().from(transfers)).length).toBe(before)
+  })
+})
+
+describe('tolerance', () => {
+  test('behavior: with PAYMENT_TOLERANCE_BPS=100 a payment 1 % short completes, 1.1 % short does not', async () => {
+    const tolerant = await createTestApp({
+      config: testConfig(devnet.url),
+      // a seed of its own: this app scans from block 0 and must not see the other app's deposits
+      env: { TOLLGATE_SEED: newMnemonic(), PAYMENT_TOLERANCE_BPS: '100' },
+    })
+    try {
+      const m = await tolerant.merchant()
+      const make = async () =>
+        (
+          await tolerant.gql(
+            `mutation { createPayment(input: {chain: "devnet", asset: "ETH", amount: "1"}) { ... on CreatePaymentPayload { payment { id address } } } }`,
+            {},
+            m.key,
+          )
+        ).data.createPayment.payment
+      const enough = await make()
+      const short = await make()
+      await devnet.payNative(enough.address, parseEther('0.99'))
+      await devnet.payNative(short.address, parseEther('0.989'))
+      await devnet.mine(3)
+      const s = newScannerState()
+      await syncChain(
+        { db: tolerant.ctx.db, log: tolerant.ctx.log, scanner: s },
+        tolerant.ctx.chains.get('devnet')!,
+      )
+      const status = async (id: string) =>
+        (await tolerant.ctx.db.select().from(payments).where(eq(payments.id, id)))[0]!.status
+      expect(await status(enough.id)).toBe('COMPLETED')
+      expect(await status(short.id)).toBe('PARTIALLY_PAID')
+    } finally {
+      await tolerant.close()
+    }
   })
 })
 

@@ -2,14 +2,20 @@ import { createPublicClient, fallback, http, type PublicClient, webSocket } from
 import { type BlockRef, DriverError } from '../sdk/index.ts'
 import type { EvmOptions } from './options.ts'
 
-/** One client over every configured RPC URL; viem's fallback transport fails over in order. */
+/**
+ * One client over every configured RPC URL. With several, a failed call moves straight on to the next URL
+ * (no retries against a dead one first), and the fallback retries the whole list with backoff.
+ */
 export function createEvmClient(options: EvmOptions): PublicClient {
+  const retryCount = options.rpcUrls.length > 1 ? 0 : 2
   const transports = options.rpcUrls.map((url) =>
     url.startsWith('ws')
-      ? webSocket(url, { timeout: options.timeoutMs, retryCount: 2 })
-      : http(url, { timeout: options.timeoutMs, retryCount: 2 }),
+      ? webSocket(url, { timeout: options.timeoutMs, retryCount })
+      : http(url, { timeout: options.timeoutMs, retryCount }),
   )
-  return createPublicClient({ transport: fallback(transports, { rank: false }) }) as PublicClient
+  return createPublicClient({
+    transport: fallback(transports, { rank: false, retryCount: 2 }),
+  }) as PublicClient
 }
 
 export async function fetchBlockRef(client: PublicClient, height: bigint | 'latest'): Promise<BlockRef> {

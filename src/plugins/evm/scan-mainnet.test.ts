@@ -134,6 +134,21 @@ describe('EVM scan against real mainnet blocks', () => {
     expect(result.blocks.length).toBe(1)
   })
 
+  test('behavior: a dead first RPC URL fails over to the next one', async () => {
+    const options = await definition.options['~standard'].validate({
+      chain: { id: 1, name: 'Ethereum', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
+      rpcUrls: ['http://127.0.0.1:9', replay.url],
+      tokens: [{ symbol: 'USDT', address: '0xdAC17F958D2ee523a2206206994597C13D831ec7', decimals: 6 }],
+      timeoutMs: 1000,
+    })
+    if (options.issues) throw new Error(JSON.stringify(options.issues))
+    const failover = await definition.create(options.value, { chain: 'ethereum', log: console as never })
+    const { watch } = watchFor(15753009)
+    const result = await failover.scan({ from: 15753009n, to: 15753009n, watch })
+    expect(result.blocks[0]?.height).toBe(15753009n)
+    expect(result.transfers.length).toBeGreaterThan(10)
+  })
+
   test('error: a block the node does not have is a retryable DriverError', async () => {
     await expect(driver.scan({ from: 1n, to: 1n, watch: new Set() })).rejects.toMatchObject({
       name: 'DriverError',
