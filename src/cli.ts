@@ -13,7 +13,7 @@ import { createSigner, newMnemonic } from './core/signer.ts'
 import { openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
 import { chainCursors } from './db/schema/index.ts'
-import { rpcAnswers, startAnvil } from './devnet.ts'
+import { deployDevToken, devSandboxFile, devTokenAddress, rpcAnswers, startAnvil } from './devnet.ts'
 import { type Env, EnvError, parseEnv } from './env.ts'
 import { startWorkers } from './jobs/index.ts'
 import { createLogger } from './log.ts'
@@ -139,12 +139,19 @@ async function dev() {
     anvil = await startAnvil({ port: Number(new URL(devnetUrl).port || 8545), blockTime: 1 })
     log.info({ url: anvil.url }, 'anvil devnet started')
   }
+  if (await deployDevToken(devnetUrl)) log.info({ address: devTokenAddress }, 'devnet USDT deployed')
   const ctx = await createContext(env, log, { role: 'all', migrate: true })
   await Promise.all([...ctx.chains.values()].map((c) => topUpAddressPool(ctx, c)))
   const { merchant, apiKey } = await createMerchant(ctx, { name: 'Demo merchant' })
   const server = startServer(ctx)
   const stopWorkers = await startWorkers(ctx)
   const base = server.url.href.replace(/\/$/, '')
+  // what `bun run demo` needs to act as a client of this sandbox
+  writeFileSync(
+    devSandboxFile,
+    `${JSON.stringify({ graphqlUrl: `${base}/graphql`, apiKey: apiKey.key, rpcUrl: devnetUrl }, null, 2)}\n`,
+    { mode: 0o600 },
+  )
   console.log(`
 Tollgate is running (development).
   GraphQL + GraphiQL  ${base}/graphql
@@ -155,7 +162,9 @@ Tollgate is running (development).
   Demo merchant       ${merchant.id}
   API key (shown once) ${apiKey.key}
 
-Try it:
+See a payment complete (in another terminal):  bun run demo
+
+Or try it yourself:
   curl -s ${base}/graphql -H 'content-type: application/json' -H 'authorization: Bearer ${apiKey.key}' \\
     -d '{"query":"mutation { createPayment(input: {chain: \\"devnet\\", asset: \\"ETH\\", amount: \\"0.05\\"}) { ... on CreatePaymentPayload { payment { id address paymentUri status } } ... on UserError { code message } } }"}'
 `)

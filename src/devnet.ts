@@ -74,3 +74,49 @@ export async function rpcAnswers(url: string): Promise<boolean> {
     return false
   }
 }
+
+/** Written by `tollgate dev` for `bun run demo`: the sandbox's GraphQL URL, its demo API key and devnet RPC. */
+export const devSandboxFile = '.tollgate/dev-sandbox.json'
+
+/** anvil's well-known development mnemonic: its accounts are prefunded on every anvil devnet. */
+export const anvilMnemonic = 'test test test test test test test test test test test junk'
+/** Where anvil's first account deploys its first contract; the default config lists the devnet USDT there. */
+export const devTokenAddress = '0x5FbDB2315678afecb367f032d93F642f64180aa3'
+
+/**
+ * Deploys the devnet's test USDT (6 decimals) from anvil's account 0 when nothing is at `devTokenAddress` yet,
+ * and gives anvil's accounts 1–3 a million each. Devnet only: it signs with anvil's public development keys.
+ *
+ * @example
+ * await deployDevToken('http://127.0.0.1:8545')
+ */
+export async function deployDevToken(rpcUrl: string): Promise<boolean> {
+  const { createPublicClient, createWalletClient, http, parseAbi } = await import('viem')
+  const { mnemonicToAccount } = await import('viem/accounts')
+  const { foundry } = await import('viem/chains')
+  const token = (await import('../contracts/TestToken.json')).default
+  const chain = { ...foundry, rpcUrls: { default: { http: [rpcUrl] } } }
+  const client = createPublicClient({ chain, transport: http(rpcUrl) })
+  if ((await client.getCode({ address: devTokenAddress })) !== undefined) return false
+  const deployer = mnemonicToAccount(anvilMnemonic, { addressIndex: 0 })
+  if ((await client.getTransactionCount({ address: deployer.address })) !== 0) return false
+  const wallet = createWalletClient({ account: deployer, chain, transport: http(rpcUrl) })
+  const hash = await wallet.deployContract({
+    abi: token.abi,
+    bytecode: token.bytecode as `0x${string}`,
+    args: ['Tether USD (devnet)', 'USDT', 6],
+  })
+  await client.waitForTransactionReceipt({ hash, pollingInterval: 100 })
+  const abi = parseAbi(['function mint(address to, uint256 value)'])
+  for (const addressIndex of [1, 2, 3]) {
+    const to = mnemonicToAccount(anvilMnemonic, { addressIndex }).address
+    const minted = await wallet.writeContract({
+      address: devTokenAddress,
+      abi,
+      functionName: 'mint',
+      args: [to, 10n ** 12n],
+    })
+    await client.waitForTransactionReceipt({ hash: minted, pollingInterval: 100 })
+  }
+  return true
+}

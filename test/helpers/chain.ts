@@ -10,8 +10,8 @@ import {
   publicActions,
 } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
+import token from '../../contracts/TestToken.json'
 import { type Anvil, startAnvil } from '../../src/devnet.ts'
-import token from '../contracts/TestToken.json'
 
 export const devnetChain = defineChain({
   id: 31337,

@@ -14,9 +14,19 @@ export type GatewayProcess = {
 }
 
 /** Runs the real CLI (`bun src/cli.ts …`) with exactly the environment given. */
-export function spawnCli(args: string[], env: Record<string, string>): GatewayProcess {
-  const proc = Bun.spawn(['bun', 'src/cli.ts', ...args], {
-    cwd: repoRoot,
+export function spawnCli(args: string[], env: Record<string, string>, cwd = repoRoot): GatewayProcess {
+  return spawnScript(join(repoRoot, 'src/cli.ts'), args, env, cwd)
+}
+
+/** Runs a script of the repository with exactly the environment given, collecting its output. */
+export function spawnScript(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd = repoRoot,
+): GatewayProcess {
+  const proc = Bun.spawn(['bun', script, ...args], {
+    cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
     stdin: 'ignore',
     stdout: 'pipe',

@@ -1,5 +1,5 @@
 // Compiles TestToken.sol with solc from npm and writes its ABI and bytecode next to it.
-// Run after changing the source: bun test/contracts/build.ts
+// Run after changing the source: bun contracts/build.ts
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import solc from 'solc'
