@@ -37,7 +37,9 @@ async function createPayment(asset: string, amount: string): Promise<Payment> {
       variables: { input: { chain: 'devnet', asset, amount, orderId: `demo-${Date.now()}` } },
     }),
   }).catch(() => undefined)
-  const body = (await res?.json().catch(() => undefined)) as any
+  const body = (await res?.json().catch(() => undefined)) as
+    | { data?: { createPayment?: { payment?: Payment } } }
+    | undefined
   const result = body?.data?.createPayment
   if (!result?.payment)
     throw new Error(
