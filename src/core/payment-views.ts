@@ -60,3 +60,30 @@ export async function listPaymentTransfers(
         : 0,
   }))
 }
+
+/** What is still to pay (0 once enough arrived). */
+export function amountRemaining(p: Pick<PaymentRow, 'amountDue' | 'amountReceived'>): bigint {
+  return p.amountDue > p.amountReceived ? p.amountDue - p.amountReceived : 0n
+}
+
+/** What arrived beyond the amount due. */
+export function overpaidAmount(p: Pick<PaymentRow, 'amountDue' | 'amountReceived'>): bigint {
+  return p.amountReceived > p.amountDue ? p.amountReceived - p.amountDue : 0n
+}
+
+/** The amount a wallet URI should ask for: what remains, or the whole amount once nothing does. */
+export function amountToRequest(p: Pick<PaymentRow, 'amountDue' | 'amountReceived'>): bigint {
+  return amountRemaining(p) || p.amountDue
+}
+
+/** Depth of the least-confirmed live deposit (0 before any), capped at the required depth. */
+export function paymentConfirmations(transfers: readonly TransferView[], required: number): number {
+  const live = transfers.filter((t) => t.status !== 'orphaned')
+  if (live.length === 0) return 0
+  return Math.min(required, ...live.map((t) => t.confirmations))
+}
+
+/** Whether any live deposit arrived after the deadline. */
+export function arrivedLate(transfers: readonly TransferView[]): boolean {
+  return transfers.some((t) => t.late && t.status !== 'orphaned')
+}

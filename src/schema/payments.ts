@@ -1,7 +1,15 @@
 import { assetById, resolveChain } from '../core/chains.ts'
 import { TollgateError } from '../core/errors.ts'
 import { formatAmount } from '../core/money.ts'
-import { listPaymentTransfers, type TransferView } from '../core/payment-views.ts'
+import {
+  amountRemaining,
+  amountToRequest,
+  arrivedLate,
+  listPaymentTransfers,
+  overpaidAmount,
+  paymentConfirmations,
+  type TransferView,
+} from '../core/payment-views.ts'
 import {
   createPayment,
   getPayment,
@@ -66,27 +74,17 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
       }),
       amountDue: amount((p) => p.amountDue, 'Amount requested'),
       amountReceived: amount((p) => p.amountReceived, 'Sum of the deposits seen'),
-      amountRemaining: amount(
-        (p) => (p.amountDue > p.amountReceived ? p.amountDue - p.amountReceived : 0n),
-        'What is still to pay',
-      ),
+      amountRemaining: amount(amountRemaining, 'What is still to pay'),
       amountConfirmed: amount((p) => p.amountConfirmed, 'Sum of the deposits at the required depth'),
-      overpaidAmount: amount(
-        (p) => (p.amountReceived > p.amountDue ? p.amountReceived - p.amountDue : 0n),
-        'What arrived beyond the amount due',
-      ),
+      overpaidAmount: amount(overpaidAmount, 'What arrived beyond the amount due'),
       confirmations: t.int({
         description: 'Depth of the least-confirmed deposit (0 before any), capped at confirmationsRequired',
-        resolve: async (p, _a, ctx) => {
-          const live = (await listPaymentTransfers(ctx.app, p)).filter((x) => x.status !== 'orphaned')
-          if (live.length === 0) return 0
-          return Math.min(p.confirmationsRequired, ...live.map((x) => x.confirmations))
-        },
+        resolve: async (p, _a, ctx) =>
+          paymentConfirmations(await listPaymentTransfers(ctx.app, p), p.confirmationsRequired),
       }),
       late: t.boolean({
         description: 'Some funds arrived after the deadline (they are credited all the same)',
-        resolve: async (p, _a, ctx) =>
-          (await listPaymentTransfers(ctx.app, p)).some((x) => x.late && x.status !== 'orphaned'),
+        resolve: async (p, _a, ctx) => arrivedLate(await listPaymentTransfers(ctx.app, p)),
       }),
       transfers: t.field({
         type: [TransferRef],
@@ -99,8 +97,7 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
         resolve: (p, _a, ctx) => {
           const chain = resolveChain(ctx.app.chains, p.chain)
           const asset = assetById(ctx.app.chains, p.chain, p.asset)
-          const remaining = p.amountDue > p.amountReceived ? p.amountDue - p.amountReceived : p.amountDue
-          return chain.driver.paymentUri({ address: p.address, asset, amount: remaining })
+          return chain.driver.paymentUri({ address: p.address, asset, amount: amountToRequest(p) })
         },
       }),
       confirmationsRequired: t.exposeInt('confirmationsRequired'),
