@@ -3,6 +3,7 @@ import { Redis } from 'ioredis'
 import { type AuthCache, createAuthCache, listenForRevocations } from './core/api-keys.ts'
 import type { PaymentsContext } from './core/payments.ts'
 import { createSigner, type Signer, xpubSource } from './core/signer.ts'
+import type { WebhookContext } from './core/webhooks.ts'
 import { type Db, type DbHandle, openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
 import type { Env } from './env.ts'
@@ -13,23 +14,24 @@ import type { TollgateConfig } from './plugins/sdk/index.ts'
 import { createPaymentBus, type PaymentBus } from './pubsub.ts'
 
 /** Everything a process works with. Core functions take the parts they need. */
-export type AppContext = PaymentsContext & {
-  env: Env
-  log: Logger
-  db: Db
-  dbHandle: DbHandle
-  chains: ChainRegistry
-  redis: Redis
-  /** Authenticated keys, evicted on every revocation (Postgres NOTIFY). */
-  authCache: AuthCache
-  /** Payment signals between processes (Redis pub/sub). */
-  bus: PaymentBus
-  /** Queue producers (jobs are added by id; workers consume them). */
-  queues: Queues
-  /** Present only where the seed is loaded (signing workers, or the all-in-one dev process). */
-  signer: Signer | undefined
-  close(): Promise<void>
-}
+export type AppContext = PaymentsContext &
+  WebhookContext & {
+    env: Env
+    log: Logger
+    db: Db
+    dbHandle: DbHandle
+    chains: ChainRegistry
+    redis: Redis
+    /** Authenticated keys, evicted on every revocation (Postgres NOTIFY). */
+    authCache: AuthCache
+    /** Payment signals between processes (Redis pub/sub). */
+    bus: PaymentBus
+    /** Queue producers (jobs are added by id; workers consume them). */
+    queues: Queues
+    /** Present only where the seed is loaded (signing workers, or the all-in-one dev process). */
+    signer: Signer | undefined
+    close(): Promise<void>
+  }
 
 export type ContextOptions = {
   /** Signing roles load the seed; the API derives from xpubs when they are configured. */
@@ -108,6 +110,11 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
     signer,
     xpubFor: xpubSource({ xpubs: env.TOLLGATE_XPUBS, signer }),
     addressPoolSize: env.ADDRESS_POOL_SIZE,
+    webhooks: {
+      allowInternal: env.WEBHOOK_ALLOW_PRIVATE ?? env.TOLLGATE_ENV === 'development',
+      retrySchedule: env.WEBHOOK_RETRY_SCHEDULE,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    },
     payments: {
       defaultExpiresIn: env.PAYMENT_DEFAULT_EXPIRES_IN,
       maxExpiresIn: env.PAYMENT_MAX_EXPIRES_IN,

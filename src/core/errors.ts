@@ -9,6 +9,7 @@ export const errorCodes = [
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'ADDRESS_POOL_EXHAUSTED',
+  'URL_NOT_ALLOWED',
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 

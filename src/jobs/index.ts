@@ -3,8 +3,9 @@ import type { AppContext } from '../context.ts'
 import { newScannerState } from '../core/chain-sync.ts'
 import { processAddressPool } from './address-pool.ts'
 import { processExpiry } from './expire.ts'
-import { bullConnection, type ChainJob, createQueues, queueNames } from './queues.ts'
+import { bullConnection, type ChainJob, createQueues, type DeliveryJob, queueNames } from './queues.ts'
 import { createScanRunner } from './scan.ts'
+import { processDelivery, processDispatch, processSweep } from './webhooks.ts'
 
 /**
  * Starts the workers, the recurring job schedulers and the new-head triggers. Returns a stop function that
@@ -23,7 +24,7 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
   for (const chain of ctx.chains.values()) {
     await queues.addressPool.upsertJobScheduler(
       `address-pool:${chain.name}`,
-      { every: 30_000 },
+      { every: 10_000 },
       { data: { chain: chain.name } },
     )
     await queues.scan.upsertJobScheduler(
@@ -36,6 +37,17 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
     'expire',
     { every: 5_000 },
     { data: {}, opts: { removeOnComplete: 100 } },
+  )
+  // the outbox is read every second; every 10 s due deliveries are re-woken from the database
+  await queues.webhookDispatch.upsertJobScheduler(
+    'dispatch',
+    { every: 1_000 },
+    { name: 'dispatch', data: {}, opts: { removeOnComplete: 100 } },
+  )
+  await queues.webhookDispatch.upsertJobScheduler(
+    'sweep',
+    { every: 10_000 },
+    { name: 'sweep', data: {}, opts: { removeOnComplete: 100 } },
   )
 
   const worker = <T>(name: string, processor: Processor<T>, concurrency = 1) =>
@@ -56,6 +68,11 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
       Math.max(1, ctx.chains.size),
     ),
     worker(queueNames.expire, () => processExpiry(ctx)),
+    worker(queueNames.webhookDispatch, (job) =>
+      job.name === 'sweep' ? processSweep(ctx, queues) : processDispatch(ctx, queues),
+    ),
+    // many at once: a slow receiver holds one slot, not the queue
+    worker<DeliveryJob>(queueNames.webhook, (job) => processDelivery(ctx, queues, job.data.deliveryId), 16),
   ]
   for (const w of workers)
     w.on('failed', (job, err) => ctx.log.error({ queue: w.name, jobId: job?.id, err }, 'job failed'))
@@ -74,6 +91,8 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
     scans.trigger(chain).catch((err) => ctx.log.warn({ chain, err }, 'scan at start failed'))
   // payments whose deadline passed while nothing ran expire now, not at the first tick
   processExpiry(ctx).catch((err) => ctx.log.error({ err }, 'expiry at start failed'))
+  // deliveries that were due while nothing ran go out now
+  processSweep(ctx, queues).catch((err) => ctx.log.error({ err }, 'webhook sweep at start failed'))
 
   return async () => {
     for (const stop of unwatch) stop()

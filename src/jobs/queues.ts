@@ -2,7 +2,15 @@ import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 
 /** Queue names. Payloads carry ids only; the database holds the truth. */
-export const queueNames = { addressPool: 'address-pool', scan: 'scan', expire: 'expire' } as const
+export const queueNames = {
+  addressPool: 'address-pool',
+  scan: 'scan',
+  expire: 'expire',
+  webhookDispatch: 'webhook-dispatch',
+  webhook: 'webhook',
+} as const
+
+export type DeliveryJob = { deliveryId: string }
 
 export type ChainJob = { chain: string }
 
@@ -16,6 +24,8 @@ export function createQueues(connection: Redis, prefix: string) {
     addressPool: new Queue<ChainJob>(queueNames.addressPool, { connection, prefix }),
     scan: new Queue<ChainJob>(queueNames.scan, { connection, prefix }),
     expire: new Queue<Record<string, never>>(queueNames.expire, { connection, prefix }),
+    webhookDispatch: new Queue<Record<string, never>>(queueNames.webhookDispatch, { connection, prefix }),
+    webhook: new Queue<DeliveryJob>(queueNames.webhook, { connection, prefix }),
   }
 }
 export type Queues = ReturnType<typeof createQueues>

@@ -6,6 +6,7 @@ import './chains.ts'
 import './payments.ts'
 import './merchants.ts'
 import './subscriptions.ts'
+import './webhooks.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

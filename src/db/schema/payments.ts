@@ -1,5 +1,15 @@
 import { sql } from 'drizzle-orm'
-import { index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
+import {
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core'
 import { money } from './columns.ts'
 
 export const paymentStatuses = [
@@ -71,7 +81,12 @@ export const paymentEvents = pgTable(
     fromStatus: text('from_status', { enum: paymentStatuses }),
     toStatus: text('to_status', { enum: paymentStatuses }).notNull(),
     data: jsonb('data').$type<Record<string, unknown>>(),
+    /** The event is also the webhook outbox: false until its deliveries exist. */
+    dispatched: boolean('dispatched').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.paymentId, t.seq] })],
+  (t) => [
+    primaryKey({ columns: [t.paymentId, t.seq] }),
+    index('payment_events_undispatched_idx').on(t.createdAt).where(sql`not ${t.dispatched}`),
+  ],
 )

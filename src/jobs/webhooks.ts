@@ -1,0 +1,50 @@
+import type { AppContext } from '../context.ts'
+import { attemptDelivery, dispatchWebhookEvents, dueDeliveries } from '../core/webhooks.ts'
+import type { Queues } from './queues.ts'
+
+/**
+ * A job per scheduled attempt: the id (delivery, attempt, due time) makes adding the same attempt twice (sweeper
+ * and retry) a no-op, while a redelivery (a new due time) gets a job of its own.
+ */
+export function enqueueDelivery(queues: Queues, deliveryId: string, attempts: number, dueAt: Date) {
+  return queues.webhook.add(
+    'deliver',
+    { deliveryId },
+    {
+      jobId: `${deliveryId}-${attempts}-${dueAt.getTime()}`,
+      delay: Math.max(0, dueAt.getTime() - Date.now()),
+      removeOnComplete: 1000,
+      removeOnFail: 1000,
+    },
+  )
+}
+
+/** Outbox → deliveries → queue. Safe to run anywhere, any number of times. */
+export async function processDispatch(ctx: AppContext, queues: Queues): Promise<{ deliveries: number }> {
+  let total = 0
+  for (;;) {
+    const ids = await dispatchWebhookEvents(ctx)
+    await Promise.all(ids.map((d) => enqueueDelivery(queues, d.id, 0, d.nextAttemptAt)))
+    total += ids.length
+    if (ids.length === 0) return { deliveries: total }
+  }
+}
+
+/** One attempt; a retry is queued with its delay (the database also holds it, for the sweeper). */
+export async function processDelivery(ctx: AppContext, queues: Queues, deliveryId: string) {
+  const outcome = await attemptDelivery(ctx, deliveryId)
+  if (outcome.kind === 'retry') await enqueueDelivery(queues, deliveryId, outcome.attempt, outcome.at)
+  if (outcome.kind === 'failed')
+    ctx.log.warn(
+      { deliveryId, statusCode: outcome.statusCode, error: outcome.error },
+      'webhook delivery failed for good',
+    )
+  return outcome
+}
+
+/** Re-wakes due deliveries from the database: after a restart, or when Redis lost every job. */
+export async function processSweep(ctx: AppContext, queues: Queues): Promise<{ requeued: number }> {
+  const due = await dueDeliveries(ctx)
+  await Promise.all(due.map((d) => enqueueDelivery(queues, d.id, d.attempts, d.nextAttemptAt)))
+  return { requeued: due.length }
+}

@@ -1,0 +1,224 @@
+import { TollgateError } from '../core/errors.ts'
+import {
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  type EndpointRow,
+  listWebhookAttempts,
+  listWebhookDeliveries,
+  listWebhookEndpoints,
+  redeliverWebhook,
+  rotateWebhookSecret,
+  updateWebhookEndpoint,
+  webhookEventTypes,
+} from '../core/webhooks.ts'
+import type { webhookDeliveries } from '../db/schema/index.ts'
+import { enqueueDelivery } from '../jobs/webhooks.ts'
+import { builder } from './builder.ts'
+import { requireAuth } from './context.ts'
+
+const WebhookEventTypeEnum = builder.enumType('WebhookEventType', {
+  values: Object.fromEntries(webhookEventTypes.map((t) => [t.replace('.', '_').toUpperCase(), { value: t }])),
+})
+
+const WebhookEndpointRef = builder.objectRef<EndpointRow>('WebhookEndpoint').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    url: t.exposeString('url'),
+    description: t.string({ nullable: true, resolve: (e) => e.description }),
+    events: t.field({ type: [WebhookEventTypeEnum], resolve: (e) => e.events as never }),
+    enabled: t.exposeBoolean('enabled'),
+    failingSince: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'Set when a delivery used up its retries; cleared by the next success',
+      resolve: (e) => e.failingSince,
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
+  }),
+})
+
+type DeliveryRow = typeof webhookDeliveries.$inferSelect
+type AttemptRow = Awaited<ReturnType<typeof listWebhookAttempts>>[number]
+
+const WebhookAttemptRef = builder.objectRef<AttemptRow>('WebhookAttempt').implement({
+  fields: (t) => ({
+    attempt: t.exposeInt('attempt'),
+    statusCode: t.int({ nullable: true, resolve: (a) => a.statusCode }),
+    error: t.string({ nullable: true, resolve: (a) => a.error }),
+    latencyMs: t.exposeInt('latencyMs'),
+    responseBody: t.string({
+      nullable: true,
+      description: 'First 1 KiB of the answer',
+      resolve: (a) => a.responseBody,
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (a) => a.createdAt }),
+  }),
+})
+
+const WebhookDeliveryRef = builder.objectRef<DeliveryRow>('WebhookDelivery').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    eventId: t.exposeString('eventId', { description: 'The webhook-id header: the same on every attempt' }),
+    eventType: t.exposeString('eventType'),
+    status: t.string({ description: 'pending, succeeded or failed', resolve: (d) => d.status }),
+    attempts: t.exposeInt('attempts'),
+    nextAttemptAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      resolve: (d) => (d.status === 'pending' ? d.nextAttemptAt : null),
+    }),
+    deliveredAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.deliveredAt }),
+    payload: t.field({ type: 'JSON', resolve: (d) => d.payload }),
+    attemptLog: t.field({
+      type: [WebhookAttemptRef],
+      resolve: (d, _a, ctx) => listWebhookAttempts(ctx.app, d.id),
+    }),
+  }),
+})
+
+const EndpointInput = builder.inputType('CreateWebhookEndpointInput', {
+  fields: (t) => ({
+    url: t.string({ required: true }),
+    events: t.field({ type: [WebhookEventTypeEnum], required: true }),
+    description: t.string(),
+  }),
+})
+
+const UpdateEndpointInput = builder.inputType('UpdateWebhookEndpointInput', {
+  fields: (t) => ({
+    url: t.string(),
+    events: t.field({ type: [WebhookEventTypeEnum] }),
+    description: t.string(),
+    enabled: t.boolean(),
+  }),
+})
+
+const EndpointWithSecret = builder
+  .objectRef<{ endpoint: EndpointRow; secret: string }>('WebhookEndpointWithSecret')
+  .implement({
+    fields: (t) => ({
+      endpoint: t.field({ type: WebhookEndpointRef, resolve: (r) => r.endpoint }),
+      secret: t.exposeString('secret', {
+        description: 'The signing secret (whsec_…). Shown only here, once.',
+      }),
+    }),
+  })
+
+/** Expected failures of a webhook mutation, as its result union. */
+const errors = (name: string) => ({ types: [TollgateError], directResult: true, union: { name } })
+
+builder.mutationField('createWebhookEndpoint', (t) =>
+  t.field({
+    type: EndpointWithSecret,
+    authScopes: { scope: 'webhooks:write' },
+    errors: errors('CreateWebhookEndpointResult'),
+    args: { input: t.arg({ type: EndpointInput, required: true }) },
+    resolve: async (_r, { input }, ctx) => {
+      const auth = await requireAuth(ctx)
+      return createWebhookEndpoint(ctx.app, auth.merchantId, { ...input, events: input.events as string[] })
+    },
+  }),
+)
+
+builder.mutationField('updateWebhookEndpoint', (t) =>
+  t.field({
+    type: WebhookEndpointRef,
+    authScopes: { scope: 'webhooks:write' },
+    errors: errors('UpdateWebhookEndpointResult'),
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateEndpointInput, required: true }) },
+    resolve: async (_r, { id, input }, ctx) => {
+      const auth = await requireAuth(ctx)
+      return updateWebhookEndpoint(ctx.app, auth.merchantId, String(id), {
+        ...input,
+        events: input.events as string[] | null,
+      })
+    },
+  }),
+)
+
+const Deleted = builder.objectRef<{ id: string }>('WebhookEndpointDeleted').implement({
+  fields: (t) => ({ id: t.exposeID('id') }),
+})
+
+builder.mutationField('deleteWebhookEndpoint', (t) =>
+  t.field({
+    type: Deleted,
+    authScopes: { scope: 'webhooks:write' },
+    errors: errors('DeleteWebhookEndpointResult'),
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_r, { id }, ctx) => {
+      const auth = await requireAuth(ctx)
+      await deleteWebhookEndpoint(ctx.app, auth.merchantId, String(id))
+      return { id: String(id) }
+    },
+  }),
+)
+
+builder.mutationField('rotateWebhookSecret', (t) =>
+  t.field({
+    type: EndpointWithSecret,
+    authScopes: { scope: 'webhooks:write' },
+    errors: errors('RotateWebhookSecretResult'),
+    description: 'A new secret; the old one keeps signing too for overlapSeconds (default one day)',
+    args: { id: t.arg.id({ required: true }), overlapSeconds: t.arg.int() },
+    resolve: async (_r, { id, overlapSeconds }, ctx) => {
+      const auth = await requireAuth(ctx)
+      return rotateWebhookSecret(ctx.app, auth.merchantId, String(id), overlapSeconds ?? undefined)
+    },
+  }),
+)
+
+builder.mutationField('redeliverWebhook', (t) =>
+  t.field({
+    type: WebhookDeliveryRef,
+    authScopes: { scope: 'webhooks:write' },
+    errors: errors('RedeliverWebhookResult'),
+    description: 'Sends a delivery again (same event id), with a fresh retry schedule',
+    args: { deliveryId: t.arg.id({ required: true }) },
+    resolve: async (_r, { deliveryId }, ctx) => {
+      const auth = await requireAuth(ctx)
+      const row = await redeliverWebhook(ctx.app, auth.merchantId, String(deliveryId))
+      await enqueueDelivery(ctx.app.queues, row.id, row.attempts, row.nextAttemptAt)
+      return row
+    },
+  }),
+)
+
+builder.queryField('webhookEndpoints', (t) =>
+  t.field({
+    type: [WebhookEndpointRef],
+    authScopes: { scope: 'webhooks:write' },
+    resolve: async (_r, _a, ctx) => listWebhookEndpoints(ctx.app, (await requireAuth(ctx)).merchantId),
+  }),
+)
+
+builder.queryField('webhookDeliveries', (t) =>
+  t.connection({
+    type: WebhookDeliveryRef,
+    description: "An endpoint's deliveries, newest first",
+    authScopes: { scope: 'webhooks:write' },
+    args: { endpointId: t.arg.id({ required: true }) },
+    resolve: async (_r, args, ctx) => {
+      const auth = await requireAuth(ctx)
+      const { rows, hasNextPage } = await listWebhookDeliveries(
+        ctx.app,
+        auth.merchantId,
+        String(args.endpointId),
+        {
+          first: args.first,
+          after: args.after ? Buffer.from(args.after, 'base64url').toString() : null,
+        },
+      )
+      const edges = rows.map((node) => ({ cursor: Buffer.from(node.id).toString('base64url'), node }))
+      return {
+        edges,
+        pageInfo: {
+          hasNextPage,
+          hasPreviousPage: Boolean(args.after),
+          startCursor: edges[0]?.cursor ?? null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
+      }
+    },
+  }),
+)
