@@ -63,10 +63,10 @@ const envSchema = z.object({
   /** Shortfall accepted as paid in full, in basis points of the amount due (50 = 0.5 %). */
   PAYMENT_TOLERANCE_BPS: z.coerce.number().int().min(0).max(1000).default(0),
   WEBHOOK_ALLOW_PRIVATE: booleanString.optional(),
-  /** Delays before each retry (`100ms`, `5s`, `2m`, `6h`…); the default spans about 3.4 days. */
+  /** Delays before each retry (`100ms`, `5s`, `2m`, `6h`…); the default spans about 3.9 days. */
   WEBHOOK_RETRY_SCHEDULE: z
     .string()
-    .default('5s,1m,5m,30m,2h,6h,12h,24h,24h')
+    .default('5s,1m,5m,30m,2h,6h,12h,24h,24h,24h')
     .transform((value, ctx) => {
       const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
       const out: number[] = []

@@ -19,7 +19,11 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
   const connection = bullConnection(ctx.env.REDIS_URL)
   const prefix = ctx.env.REDIS_PREFIX
   const queues = createQueues(connection, prefix)
-  const scans = createScanRunner(ctx, newScannerState())
+  // status changes made here reach webhooks at once, not at the next dispatch tick
+  const dispatchSoon = () => {
+    processDispatch(ctx, queues).catch((err) => ctx.log.warn({ err }, 'webhook dispatch failed'))
+  }
+  const scans = createScanRunner(ctx, newScannerState(), dispatchSoon)
 
   for (const chain of ctx.chains.values()) {
     await queues.addressPool.upsertJobScheduler(
@@ -67,7 +71,11 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
       },
       Math.max(1, ctx.chains.size),
     ),
-    worker(queueNames.expire, () => processExpiry(ctx)),
+    worker(queueNames.expire, async () => {
+      const result = await processExpiry(ctx)
+      if (result.expired > 0) dispatchSoon()
+      return result
+    }),
     worker(queueNames.webhookDispatch, (job) =>
       job.name === 'sweep' ? processSweep(ctx, queues) : processDispatch(ctx, queues),
     ),

@@ -6,7 +6,7 @@ import { resolveChain } from '../core/chains.ts'
  * Runs a chain's scanner in this process, one run per chain at a time. A trigger that arrives during a run
  * (a new head, the scheduler) makes the run go again right after, so no head waits for the next tick.
  */
-export function createScanRunner(ctx: AppContext, scanner: ScannerState) {
+export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChanges: () => void = () => {}) {
   const running = new Map<string, Promise<SyncResult>>()
   const again = new Set<string>()
   const timers = new Map<string, Timer>()
@@ -42,7 +42,10 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState) {
           deadline: Date.now() + 20_000,
         },
       )
-      if (result.changes.length > 0) ctx.bus.publish(result.changes)
+      if (result.changes.length > 0) {
+        ctx.bus.publish(result.changes)
+        onChanges()
+      }
       if (result.halted) break
       if (result.busy) {
         // another scanner (or a dead one whose lease has not run out) holds the chain: look again later

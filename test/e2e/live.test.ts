@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createClient } from 'graphql-ws'
+import { Webhook } from 'standardwebhooks'
 import { parseEther } from 'viem'
 import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
@@ -23,6 +24,7 @@ beforeAll(async () => {
     TEST_RPC_URL: devnet.url,
     TEST_CONFIRMATIONS: '2',
     LOG_LEVEL: 'info',
+    WEBHOOK_ALLOW_PRIVATE: 'true',
   }
   const created = spawnCli(['merchant', 'create', '--name', 'Live shop', '--json'], env)
   await created.proc.exited
@@ -123,6 +125,52 @@ describe('live status with real processes', () => {
     unsubscribe()
     await merchantClient.dispose()
     expect(watch.seen.at(-1)?.amountReceived).toBe('25')
+  }, 30_000)
+
+  test('default: the merchant server gets signed webhooks for every status the worker moved the payment through', async () => {
+    const received: Array<{ body: string; headers: Record<string, string> }> = []
+    const server = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      async fetch(req) {
+        received.push({ body: await req.text(), headers: Object.fromEntries(req.headers) })
+        return new Response('ok')
+      },
+    })
+    try {
+      const created = await gql(
+        `mutation ($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { ... on WebhookEndpointWithSecret { secret } } }`,
+        {
+          input: {
+            url: `http://127.0.0.1:${server.port}/`,
+            events: ['PAYMENT_CREATED', 'PAYMENT_PROCESSING', 'PAYMENT_COMPLETED'],
+          },
+        },
+      )
+      const secret = created.data.createWebhookEndpoint.secret
+      const p = await createPayment('ETH', '0.2')
+      await devnet.payNative(p.address, parseEther('0.2'))
+      await waitFor('processing', async () => {
+        const r = await gql(`query ($id: ID!) { payment(id: $id) { status } }`, { id: p.id })
+        return r.data.payment.status === 'PROCESSING'
+      })
+      await devnet.mine(1)
+      const mine = () =>
+        received
+          .map((r) => new Webhook(secret).verify(r.body, r.headers) as any)
+          .filter((e) => e.data.id === p.id)
+      await waitFor('three webhooks', () => mine().length >= 3, 15_000)
+      const events = mine().sort((a, b) => a.sequence - b.sequence)
+      expect(events.map((e) => e.type)).toEqual([
+        'payment.created',
+        'payment.processing',
+        'payment.completed',
+      ])
+      expect(events.map((e) => e.sequence)).toEqual([1, 2, 3])
+      expect(events[2].data).toMatchObject({ status: 'COMPLETED', amountReceived: '0.2' })
+    } finally {
+      server.stop(true)
+    }
   }, 30_000)
 
   test('behavior: SSE delivers the current state to a late subscriber', async () => {

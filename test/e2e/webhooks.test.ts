@@ -15,13 +15,17 @@ type Received = { headers: Record<string, string>; body: string; at: number }
 /** A real HTTP receiver; `mode` decides how it answers. */
 function receiver() {
   const received: Received[] = []
-  const state = { mode: 'ok' as 'ok' | 'fail' | 'slow' }
+  const state = { mode: 'ok' as 'ok' | 'fail' | 'slow' | 'redirect' }
   const server = Bun.serve({
     port: 0,
     hostname: '127.0.0.1',
     async fetch(req) {
       const body = await req.text()
       if (state.mode === 'fail') return new Response('nope', { status: 500 })
+      if (state.mode === 'redirect') {
+        received.push({ headers: Object.fromEntries(req.headers), body, at: Date.now() })
+        return Response.redirect('http://127.0.0.1:9/elsewhere', 302)
+      }
       if (state.mode === 'slow') await Bun.sleep(3000)
       received.push({ headers: Object.fromEntries(req.headers), body, at: Date.now() })
       return new Response('ok')
@@ -178,6 +182,27 @@ describe('delivery', () => {
       .where(eq(webhookEndpoints.id, endpointId))
     expect(after?.failingSince).toBeNull()
   }, 30_000)
+
+  test('behavior: a redirect is not followed and counts as a failed attempt', async () => {
+    const r = newReceiver()
+    r.state.mode = 'redirect'
+    const m = await app.merchant('Redirect')
+    const created = await addEndpoint(r.url, ['PAYMENT_CREATED'], m.key)
+    await createPayment(m.key)
+    await waitFor(
+      'retried',
+      async () => {
+        const [d] = await app.ctx.db
+          .select()
+          .from(webhookDeliveries)
+          .where(eq(webhookDeliveries.endpointId, created.endpoint.id))
+        return d && d.attempts >= 2 && d.lastStatusCode === 302
+      },
+      10_000,
+    )
+    // every request reached this receiver: nothing was sent on to the redirect target
+    expect(r.received.every((x) => x.headers['webhook-id'])).toBe(true)
+  }, 20_000)
 
   test('behavior: a slow receiver does not hold up another', async () => {
     const slow = newReceiver()
