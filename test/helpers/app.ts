@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream'
+import { Redis } from 'ioredis'
 import pino from 'pino'
 import { type AppContext, createContext } from '../../src/context.ts'
 import { createMerchant } from '../../src/core/merchants.ts'
@@ -109,6 +110,11 @@ export async function createTestApp(
     close: async () => {
       await ctx.close()
       await testDb.drop()
+      // leave nothing behind in the shared Redis
+      const redis = new Redis(env.REDIS_URL)
+      const keys = await redis.keys(`${env.REDIS_PREFIX}:*`)
+      if (keys.length > 0) await redis.del(...keys)
+      redis.disconnect()
     },
   }
   return app
