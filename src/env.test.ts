@@ -189,6 +189,8 @@ describe('TOLLGATE_XPUBS', () => {
 test('behavior: the default webhook retry schedule spans more than three days', () => {
   const schedule = parseEnv({}).WEBHOOK_RETRY_SCHEDULE
   expect(schedule.reduce((a, b) => a + b, 0)).toBeGreaterThan(3 * 24 * 3600 * 1000)
-  expect(parseEnv({ WEBHOOK_RETRY_SCHEDULE: '100ms,2s,1m' }).WEBHOOK_RETRY_SCHEDULE).toEqual([100, 2000, 60_000])
+  expect(parseEnv({ WEBHOOK_RETRY_SCHEDULE: '100ms,2s,1m' }).WEBHOOK_RETRY_SCHEDULE).toEqual([
+    100, 2000, 60_000,
+  ])
   expect(() => parseEnv({ WEBHOOK_RETRY_SCHEDULE: '5 minutes' })).toThrow(/WEBHOOK_RETRY_SCHEDULE/)
 })
