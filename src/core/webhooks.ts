@@ -278,7 +278,8 @@ export async function attemptDelivery(
   deliveryId: string,
   now = new Date(),
 ): Promise<DeliveryOutcome> {
-  const claimFor = ctx.webhooks.timeoutMs + 30_000
+  // long enough for one attempt to finish and be recorded; a dead worker's claim runs out soon after
+  const claimFor = ctx.webhooks.timeoutMs + 5_000
   const [delivery] = await ctx.db
     .update(webhookDeliveries)
     .set({ lockedUntil: new Date(now.getTime() + claimFor) })

@@ -6,12 +6,18 @@ import type { Queues } from './queues.ts'
  * A job per scheduled attempt: the id (delivery, attempt, due time) makes adding the same attempt twice (sweeper
  * and retry) a no-op, while a redelivery (a new due time) gets a job of its own.
  */
-export function enqueueDelivery(queues: Queues, deliveryId: string, attempts: number, dueAt: Date) {
+export function enqueueDelivery(
+  queues: Queues,
+  deliveryId: string,
+  attempts: number,
+  dueAt: Date,
+  wake = '',
+) {
   return queues.webhook.add(
     'deliver',
     { deliveryId },
     {
-      jobId: `${deliveryId}-${attempts}-${dueAt.getTime()}`,
+      jobId: `${deliveryId}-${attempts}-${dueAt.getTime()}${wake}`,
       delay: Math.max(0, dueAt.getTime() - Date.now()),
       removeOnComplete: 1000,
       removeOnFail: 1000,
@@ -42,9 +48,14 @@ export async function processDelivery(ctx: AppContext, queues: Queues, deliveryI
   return outcome
 }
 
-/** Re-wakes due deliveries from the database: after a restart, or when Redis lost every job. */
+/**
+ * Re-wakes due, unclaimed deliveries from the database: after a restart, when Redis lost every job, or when a
+ * worker died holding one (its job is stuck as active). Each sweep adds jobs of its own; a delivery that another
+ * job sends first is simply skipped by the claim, so nothing goes out twice at once.
+ */
 export async function processSweep(ctx: AppContext, queues: Queues): Promise<{ requeued: number }> {
   const due = await dueDeliveries(ctx)
-  await Promise.all(due.map((d) => enqueueDelivery(queues, d.id, d.attempts, d.nextAttemptAt)))
+  const wake = `-w${Date.now()}`
+  await Promise.all(due.map((d) => enqueueDelivery(queues, d.id, d.attempts, d.nextAttemptAt, wake)))
   return { requeued: due.length }
 }
