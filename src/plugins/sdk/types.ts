@@ -38,6 +38,7 @@ export type Transfer = {
   amount: bigint
 }
 
+/** What `ChainDriver.scan` is asked: a height range and the watch set to report transfers into. */
 export type ScanRequest = {
   /** First and last height, inclusive. */
   from: bigint
