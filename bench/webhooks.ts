@@ -77,3 +77,4 @@ worker does after its own status changes.`,
 await stop()
 receiver.stop(true)
 await app.close()
+process.exit(0)
