@@ -12,8 +12,10 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
   const timers = new Map<string, Timer>()
   const failures = new Map<string, number>()
 
+  let stopped = false
+
   function retryLater(chainName: string, delayMs: number) {
-    if (timers.has(chainName)) return
+    if (stopped || timers.has(chainName)) return
     const timer = setTimeout(() => {
       timers.delete(chainName)
       trigger(chainName).catch(() => {})
@@ -81,6 +83,7 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
   return {
     trigger,
     stop() {
+      stopped = true
       for (const timer of timers.values()) clearTimeout(timer)
       timers.clear()
     },
