@@ -14,3 +14,13 @@ builder.objectType(TollgateError, {
     field: t.string({ nullable: true, resolve: (e) => e.field ?? null }),
   }),
 })
+
+/**
+ * The `errors` option of a mutation: expected failures become `UserError` members of its result union.
+ *
+ * @example
+ * builder.mutationField('createPayment', (t) => t.field({ errors: userErrors('CreatePaymentResult'), ... }))
+ */
+export function userErrors(unionName: string) {
+  return { types: [TollgateError], directResult: true, union: { name: unionName } }
+}

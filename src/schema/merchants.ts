@@ -1,8 +1,8 @@
 import { apiKeyScopes, createApiKey, listApiKeys, revokeApiKey } from '../core/api-keys.ts'
-import { TollgateError } from '../core/errors.ts'
 import { getMerchant } from '../core/merchants.ts'
 import { builder } from './builder.ts'
 import { requireAuth } from './context.ts'
+import { userErrors } from './errors.ts'
 
 const ApiKeyScopeEnum = builder.enumType('ApiKeyScope', {
   values: Object.fromEntries(apiKeyScopes.map((s) => [s.replace(':', '_').toUpperCase(), { value: s }])),
@@ -60,7 +60,7 @@ builder.mutationField('createApiKey', (t) =>
   t.field({
     type: ApiKeyCreated,
     authScopes: { scope: 'admin' },
-    errors: { types: [TollgateError], directResult: true, union: { name: 'CreateApiKeyResult' } },
+    errors: userErrors('CreateApiKeyResult'),
     args: {
       name: t.arg.string({ required: true }),
       scopes: t.arg({ type: [ApiKeyScopeEnum], required: true }),
@@ -86,7 +86,7 @@ builder.mutationField('revokeApiKey', (t) =>
   t.field({
     type: RevokeApiKeyPayload,
     authScopes: { scope: 'admin' },
-    errors: { types: [TollgateError], directResult: true, union: { name: 'RevokeApiKeyResult' } },
+    errors: userErrors('RevokeApiKeyResult'),
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
       const auth = await requireAuth(ctx)

@@ -1,5 +1,4 @@
 import { assetById, resolveChain } from '../core/chains.ts'
-import { TollgateError } from '../core/errors.ts'
 import { formatAmount } from '../core/money.ts'
 import {
   amountRemaining,
@@ -20,7 +19,9 @@ import {
 import { paymentStatuses } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
+import { afterId, toConnection } from './connection.ts'
 import { requireAuth } from './context.ts'
+import { userErrors } from './errors.ts'
 
 export const PaymentStatusEnum = builder.enumType('PaymentStatus', { values: paymentStatuses })
 
@@ -155,7 +156,7 @@ builder.mutationField('createPayment', (t) =>
   t.field({
     type: CreatePaymentPayload,
     authScopes: { scope: 'payments:write' },
-    errors: { types: [TollgateError], directResult: true, union: { name: 'CreatePaymentResult' } },
+    errors: userErrors('CreatePaymentResult'),
     args: { input: t.arg({ type: CreatePaymentInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const auth = await requireAuth(ctx)
@@ -186,14 +187,6 @@ const PaymentFilter = builder.inputType('PaymentFilter', {
   }),
 })
 
-const cursorOf = (id: string) => Buffer.from(id).toString('base64url')
-const idOfCursor = (cursor: string) => {
-  const id = Buffer.from(cursor, 'base64url').toString()
-  if (!/^pay_[0-9a-f]{32}$/.test(id))
-    throw new TollgateError('INVALID_INPUT', 'after is not a cursor from this API', 'after')
-  return id
-}
-
 builder.queryField('payments', (t) =>
   t.connection({
     type: PaymentRef,
@@ -202,23 +195,11 @@ builder.queryField('payments', (t) =>
     args: { filter: t.arg({ type: PaymentFilter }) },
     resolve: async (_root, args, ctx) => {
       const auth = await requireAuth(ctx)
-      if (args.last != null || args.before != null)
-        throw new TollgateError('INVALID_INPUT', 'paginate forwards with first/after', 'last')
-      const { rows, hasNextPage } = await listPayments(ctx.app, auth.merchantId, {
-        filter: args.filter,
-        first: args.first,
-        after: args.after ? idOfCursor(args.after) : null,
-      })
-      const edges = rows.map((node) => ({ cursor: cursorOf(node.id), node }))
-      return {
-        edges,
-        pageInfo: {
-          hasNextPage,
-          hasPreviousPage: Boolean(args.after),
-          startCursor: edges[0]?.cursor ?? null,
-          endCursor: edges.at(-1)?.cursor ?? null,
-        },
-      }
+      const after = afterId(args, 'pay')
+      return toConnection(
+        await listPayments(ctx.app, auth.merchantId, { filter: args.filter, first: args.first, after }),
+        after,
+      )
     },
   }),
 )

@@ -1,4 +1,3 @@
-import { TollgateError } from '../core/errors.ts'
 import {
   createWebhookEndpoint,
   deleteWebhookEndpoint,
@@ -14,7 +13,9 @@ import {
 import type { webhookDeliveries } from '../db/schema/index.ts'
 import { enqueueDelivery } from '../jobs/webhooks.ts'
 import { builder } from './builder.ts'
+import { afterId, toConnection } from './connection.ts'
 import { requireAuth } from './context.ts'
+import { userErrors } from './errors.ts'
 
 const WebhookEventTypeEnum = builder.enumType('WebhookEventType', {
   values: Object.fromEntries(webhookEventTypes.map((t) => [t.replace('.', '_').toUpperCase(), { value: t }])),
@@ -104,14 +105,11 @@ const EndpointWithSecret = builder
     }),
   })
 
-/** Expected failures of a webhook mutation, as its result union. */
-const errors = (name: string) => ({ types: [TollgateError], directResult: true, union: { name } })
-
 builder.mutationField('createWebhookEndpoint', (t) =>
   t.field({
     type: EndpointWithSecret,
     authScopes: { scope: 'webhooks:write' },
-    errors: errors('CreateWebhookEndpointResult'),
+    errors: userErrors('CreateWebhookEndpointResult'),
     args: { input: t.arg({ type: EndpointInput, required: true }) },
     resolve: async (_r, { input }, ctx) => {
       const auth = await requireAuth(ctx)
@@ -124,7 +122,7 @@ builder.mutationField('updateWebhookEndpoint', (t) =>
   t.field({
     type: WebhookEndpointRef,
     authScopes: { scope: 'webhooks:write' },
-    errors: errors('UpdateWebhookEndpointResult'),
+    errors: userErrors('UpdateWebhookEndpointResult'),
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateEndpointInput, required: true }) },
     resolve: async (_r, { id, input }, ctx) => {
       const auth = await requireAuth(ctx)
@@ -144,7 +142,7 @@ builder.mutationField('deleteWebhookEndpoint', (t) =>
   t.field({
     type: Deleted,
     authScopes: { scope: 'webhooks:write' },
-    errors: errors('DeleteWebhookEndpointResult'),
+    errors: userErrors('DeleteWebhookEndpointResult'),
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_r, { id }, ctx) => {
       const auth = await requireAuth(ctx)
@@ -158,7 +156,7 @@ builder.mutationField('rotateWebhookSecret', (t) =>
   t.field({
     type: EndpointWithSecret,
     authScopes: { scope: 'webhooks:write' },
-    errors: errors('RotateWebhookSecretResult'),
+    errors: userErrors('RotateWebhookSecretResult'),
     description: 'A new secret; the old one keeps signing too for overlapSeconds (default one day)',
     args: { id: t.arg.id({ required: true }), overlapSeconds: t.arg.int() },
     resolve: async (_r, { id, overlapSeconds }, ctx) => {
@@ -172,7 +170,7 @@ builder.mutationField('redeliverWebhook', (t) =>
   t.field({
     type: WebhookDeliveryRef,
     authScopes: { scope: 'webhooks:write' },
-    errors: errors('RedeliverWebhookResult'),
+    errors: userErrors('RedeliverWebhookResult'),
     description: 'Sends a delivery again (same event id), with a fresh retry schedule',
     args: { deliveryId: t.arg.id({ required: true }) },
     resolve: async (_r, { deliveryId }, ctx) => {
@@ -200,25 +198,14 @@ builder.queryField('webhookDeliveries', (t) =>
     args: { endpointId: t.arg.id({ required: true }) },
     resolve: async (_r, args, ctx) => {
       const auth = await requireAuth(ctx)
-      const { rows, hasNextPage } = await listWebhookDeliveries(
-        ctx.app,
-        auth.merchantId,
-        String(args.endpointId),
-        {
+      const after = afterId(args, 'whd')
+      return toConnection(
+        await listWebhookDeliveries(ctx.app, auth.merchantId, String(args.endpointId), {
           first: args.first,
-          after: args.after ? Buffer.from(args.after, 'base64url').toString() : null,
-        },
+          after,
+        }),
+        after,
       )
-      const edges = rows.map((node) => ({ cursor: Buffer.from(node.id).toString('base64url'), node }))
-      return {
-        edges,
-        pageInfo: {
-          hasNextPage,
-          hasPreviousPage: Boolean(args.after),
-          startCursor: edges[0]?.cursor ?? null,
-          endCursor: edges.at(-1)?.cursor ?? null,
-        },
-      }
     },
   }),
 )
