@@ -55,7 +55,7 @@ export async function startDevnet(options: { blockTime?: number } = {}) {
   const payer = mnemonicToAccount(anvilMnemonic, { addressIndex: 1 })
   const test = createTestClient({ mode: 'anvil', chain, transport: http(anvil.url) }).extend(publicActions)
   const wallet = (account = payer) => createWalletClient({ account, chain, transport: http(anvil.url) })
-  const pub = createPublicClient({ chain, transport: http(anvil.url) })
+  const pub = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 })
 
   const deployHash = await wallet(deployer).deployContract({
     abi: [
