@@ -97,6 +97,8 @@ export type AuthCache = {
   set(tokenHash: string, auth: AuthInfo): void
   evict(keyId: string): void
   clear(): void
+  /** Bumped by every evict/clear: a lookup that started before one must not cache its result. */
+  generation: number
   /** False until the revocation subscription is up: nothing is cached before that. */
   active: boolean
 }
@@ -105,6 +107,7 @@ export function createAuthCache(ttlMs = 60_000, maxEntries = 10_000): AuthCache 
   const entries = new Map<string, { auth: AuthInfo; until: number }>()
   const cache: AuthCache = {
     active: false,
+    generation: 0,
     get(tokenHash) {
       const entry = entries.get(tokenHash)
       if (!entry) return undefined
@@ -120,9 +123,11 @@ export function createAuthCache(ttlMs = 60_000, maxEntries = 10_000): AuthCache 
       entries.set(tokenHash, { auth, until: Date.now() + ttlMs })
     },
     evict(keyId) {
+      cache.generation++
       for (const [hash, entry] of entries) if (entry.auth.keyId === keyId) entries.delete(hash)
     },
     clear() {
+      cache.generation++
       entries.clear()
     },
   }
@@ -159,13 +164,18 @@ export async function listenForRevocations(
  * const auth = await authenticate({ query }, request.headers.get('authorization'))
  */
 export async function authenticate(
-  ctx: { query: RawQuery },
+  ctx: { query: RawQuery; authCache?: AuthCache },
   authorization: string | null,
 ): Promise<AuthInfo> {
   const token = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined
   const match = token ? keyPattern.exec(token) : null
   if (!token || !match)
     throw new TollgateError('UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer tg_…)')
+  const tokenHash = hashKey(token)
+  const cacheKey = tokenHash.toString('hex')
+  const cached = ctx.authCache?.get(cacheKey)
+  if (cached) return cached
+  const generation = ctx.authCache?.generation
   const [row] = await ctx.query<{
     id: string
     merchant_id: string
@@ -174,14 +184,17 @@ export async function authenticate(
   }>('select id, merchant_id, secret_hash, scopes from api_keys where prefix = $1 and revoked_at is null', [
     match[1],
   ])
-  const valid = row && timingSafeEqual(Buffer.from(row.secret_hash, 'hex'), hashKey(token))
+  const valid = row && timingSafeEqual(Buffer.from(row.secret_hash, 'hex'), tokenHash)
   if (!valid)
     throw new TollgateError('UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer tg_…)')
-  return {
+  const auth = {
     merchantId: row.merchant_id,
     keyId: row.id,
     scopes: new Set(parseTextArray(row.scopes) as ApiKeyScope[]),
   }
+  // a revocation heard while this lookup ran may concern this very key: do not remember it then
+  if (ctx.authCache && ctx.authCache.generation === generation) ctx.authCache.set(cacheKey, auth)
+  return auth
 }
 
 /** `text[]` arrives as an array from postgres.js and PGlite; accept the literal form too. */

@@ -20,7 +20,7 @@ import { paymentStatuses } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
 import { afterId, toConnection } from './connection.ts'
-import { requireAuth } from './context.ts'
+import { requireAuth, requireScope } from './context.ts'
 import { userErrors } from './errors.ts'
 
 export const PaymentStatusEnum = builder.enumType('PaymentStatus', { values: paymentStatuses })
@@ -155,11 +155,11 @@ const CreatePaymentPayload = builder
 builder.mutationField('createPayment', (t) =>
   t.field({
     type: CreatePaymentPayload,
-    authScopes: { scope: 'payments:write' },
+    description: 'Needs the payments:write scope',
     errors: userErrors('CreatePaymentResult'),
     args: { input: t.arg({ type: CreatePaymentInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const auth = await requireAuth(ctx)
+      const auth = await requireScope(ctx, 'payments:write')
       return createPayment(ctx.app, auth.merchantId, input)
     },
   }),
