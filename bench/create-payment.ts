@@ -3,7 +3,6 @@
 // masking, request ids and metrics) answering a trivial schema whose one mutation does exactly one INSERT, as a
 // prepared statement, through the same postgres.js pool. Both receive the same Authorization header.
 import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql'
-import { Redis } from 'ioredis'
 import { createContext } from '../src/context.ts'
 import { topUpAddressPool } from '../src/core/addresses.ts'
 import { createMerchant } from '../src/core/merchants.ts'
@@ -13,6 +12,7 @@ import { createLogger } from '../src/log.ts'
 import { createHttpHandler } from '../src/server.ts'
 import { testConfig, testMnemonic } from '../test/helpers/app.ts'
 import { createTestDatabase } from '../test/helpers/db.ts'
+import { clearRedisPrefix } from '../test/helpers/redis.ts'
 import { fmt, type LoadResult, median, report, runLoad, table } from './lib.ts'
 
 const concurrency = 32
@@ -154,7 +154,4 @@ for (const server of Object.values(servers)) server.stop(true)
 await ctx.close()
 await testDb.drop()
 // leave nothing behind in the shared Redis (refill requests queued for a worker that does not run here)
-const redis = new Redis(env.REDIS_URL)
-const keys = await redis.keys(`${env.REDIS_PREFIX}:*`)
-if (keys.length > 0) await redis.del(...keys)
-redis.disconnect()
+await clearRedisPrefix(env.REDIS_URL, env.REDIS_PREFIX)

@@ -2,9 +2,8 @@ import SchemaBuilder from '@pothos/core'
 import ErrorsPlugin from '@pothos/plugin-errors'
 import RelayPlugin from '@pothos/plugin-relay'
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth'
-import { GraphQLError } from 'graphql'
 import type { ApiKeyScope } from '../core/api-keys.ts'
-import type { GraphQLContext } from './context.ts'
+import { authError, type GraphQLContext, hasScope } from './context.ts'
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext
@@ -23,17 +22,11 @@ export const builder = new SchemaBuilder<{
       ctx.resolvedAuth = auth
       return {
         authenticated: auth !== null,
-        scope: (scope) => auth !== null && (auth.scopes.has(scope) || auth.scopes.has('admin')),
+        scope: (scope) => hasScope(auth, scope),
       }
     },
     unauthorizedError: (_parent, ctx, _info, result) =>
-      ctx.resolvedAuth === null
-        ? new GraphQLError('a valid API key is required (Authorization: Bearer tg_…)', {
-            extensions: { code: 'UNAUTHENTICATED', requestId: ctx.requestId },
-          })
-        : new GraphQLError(`this API key lacks the scope for this field (${result.message})`, {
-            extensions: { code: 'FORBIDDEN', requestId: ctx.requestId },
-          }),
+      authError(ctx, ctx.resolvedAuth ?? null, result.message),
   },
   relay: { clientMutationId: 'omit', cursorType: 'String' },
   errors: { defaultTypes: [] },

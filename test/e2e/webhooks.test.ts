@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { Redis } from 'ioredis'
 import { Webhook } from 'standardwebhooks'
 import { expireDuePayments } from '../../src/core/chain-sync.ts'
 import { attemptDelivery } from '../../src/core/webhooks.ts'
@@ -9,6 +8,7 @@ import { startWorkers } from '../../src/jobs/index.ts'
 import { processSweep } from '../../src/jobs/webhooks.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 import { waitFor } from '../helpers/processes.ts'
+import { clearRedisPrefix } from '../helpers/redis.ts'
 
 type Received = { headers: Record<string, string>; body: string; at: number }
 
@@ -59,10 +59,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopWorkers?.()
   for (const r of receivers) r.stop()
-  const redis = new Redis(app.ctx.env.REDIS_URL)
-  const keys = await redis.keys(`${app.ctx.env.REDIS_PREFIX}:*`)
-  if (keys.length) await redis.del(...keys)
-  redis.disconnect()
   await app.close()
 })
 
@@ -257,10 +253,7 @@ describe('delivery', () => {
       await createPayment(m.key)
       const { processDispatch } = await import('../../src/jobs/webhooks.ts')
       await processDispatch(app.ctx, app.ctx.queues)
-      const redis = new Redis(app.ctx.env.REDIS_URL)
-      const keys = await redis.keys(`${app.ctx.env.REDIS_PREFIX}:*`)
-      if (keys.length) await redis.del(...keys)
-      redis.disconnect()
+      await clearRedisPrefix(app.ctx.env.REDIS_URL, app.ctx.env.REDIS_PREFIX)
       const requeued = await processSweep(app.ctx, app.ctx.queues)
       expect(requeued.requeued).toBeGreaterThanOrEqual(2)
       stopWorkers = await startWorkers(app.ctx)

@@ -9,10 +9,6 @@ beforeAll(async () => {
   app = await createTestApp({ env: { ADDRESS_POOL_SIZE: '25' } })
 })
 afterAll(async () => {
-  const redis = new Redis(app.ctx.env.REDIS_URL)
-  const keys = await redis.keys(`${app.ctx.env.REDIS_PREFIX}:*`)
-  if (keys.length) await redis.del(...keys)
-  redis.disconnect()
   await app.close()
 })
 

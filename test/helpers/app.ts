@@ -1,5 +1,4 @@
 import { Writable } from 'node:stream'
-import { Redis } from 'ioredis'
 import pino from 'pino'
 import { type AppContext, createContext } from '../../src/context.ts'
 import { createMerchant } from '../../src/core/merchants.ts'
@@ -7,6 +6,7 @@ import { parseEnv } from '../../src/env.ts'
 import { type ChainSettings, chain, defineConfig, type TollgateConfig } from '../../src/plugins/sdk/index.ts'
 import { createHttpHandler } from '../../src/server.ts'
 import { createTestDatabase } from './db.ts'
+import { clearRedisPrefix } from './redis.ts'
 
 /** anvil's well-known development mnemonic; its m/44'/60'/0'/0/i addresses are public knowledge. */
 export const testMnemonic = 'test test test test test test test test test test test junk'
@@ -111,10 +111,7 @@ export async function createTestApp(
       await ctx.close()
       await testDb.drop()
       // leave nothing behind in the shared Redis
-      const redis = new Redis(env.REDIS_URL)
-      const keys = await redis.keys(`${env.REDIS_PREFIX}:*`)
-      if (keys.length > 0) await redis.del(...keys)
-      redis.disconnect()
+      await clearRedisPrefix(env.REDIS_URL, env.REDIS_PREFIX)
     },
   }
   return app
