@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RpcLog } from '../../src/plugins/evm/scan.ts'
 
-/** The real mainnet recordings this server replays (see shared fixtures' SOURCES.md). */
-export const evmFixtureDir = join(import.meta.dir, '../../../shared/fixtures/evm')
+/** The real mainnet recordings this server replays (see test/fixtures/chain-data/SOURCES.md). */
+export const evmFixtureDir = join(import.meta.dir, '../fixtures/chain-data/evm')
 
 export type FixtureTx = { hash: string; from: string; to: string | null; value: string; blockHash: string }
 export type FixtureLog = RpcLog
