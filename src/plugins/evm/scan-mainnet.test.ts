@@ -154,6 +154,5 @@ describe('EVM scan against real mainnet blocks', () => {
       name: 'DriverError',
       retryable: true,
     })
-    expect(evmFixtureDir).toContain('fixtures/evm')
   })
 })
