@@ -25,6 +25,12 @@ const envSchema = z.object({
     .default('tollgate'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  /** Base URL payers reach this server at, for checkout links (default: http://HOST:PORT). */
+  PUBLIC_URL: z
+    .string()
+    .regex(/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/, 'must be an http(s) URL without query or fragment')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   TOLLGATE_PLUGINS_CONFIG: z.string().min(1).default('plugins.config.ts'),
   TOLLGATE_SEED: z.string().refine(isValidMnemonic, 'not a valid BIP39 mnemonic').optional(),

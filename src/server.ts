@@ -4,6 +4,7 @@ import type { Server } from 'bun'
 import { execute, GraphQLError, type GraphQLSchema, subscribe } from 'graphql'
 import { handleProtocols, makeHandler } from 'graphql-ws/use/bun'
 import { createYoga } from 'graphql-yoga'
+import { handleCheckout } from './checkout/routes.ts'
 import type { AppContext } from './context.ts'
 import { authenticate } from './core/api-keys.ts'
 import { TollgateError } from './core/errors.ts'
@@ -48,7 +49,7 @@ function maskError(app: AppContext) {
 }
 
 /**
- * The HTTP surface: `/graphql`, `/healthz`, `/readyz`, `/metrics`. `handle` is a fetch handler, usable with
+ * The HTTP surface: `/graphql`, the hosted checkout under `/pay/`, `/healthz`, `/readyz`, `/metrics`. `handle` is a fetch handler, usable with
  * `Bun.serve` or called directly in tests.
  *
  * @example
@@ -148,6 +149,7 @@ export function createHttpHandler(
           headers: { 'content-type': metrics.registry.contentType },
         })
       default:
+        if (path.startsWith('/pay/')) return handleCheckout(app, request, path)
         return json({ error: 'not found' }, 404)
     }
   }
@@ -156,7 +158,11 @@ export function createHttpHandler(
     const started = performance.now()
     const requestId = request.headers.get('x-request-id')?.slice(0, 64) || crypto.randomUUID()
     const path = new URL(request.url).pathname
-    const routeLabel = ['/graphql', '/healthz', '/readyz', '/metrics'].includes(path) ? path : 'other'
+    const routeLabel = ['/graphql', '/healthz', '/readyz', '/metrics'].includes(path)
+      ? path
+      : path.startsWith('/pay/')
+        ? '/pay'
+        : 'other'
     let response: Response
     try {
       response = await route(request, requestId, path)

@@ -1,3 +1,4 @@
+import { checkoutLink } from '../checkout/link.ts'
 import { assetById, resolveChain } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
 import {
@@ -94,7 +95,8 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
       }),
       address: t.exposeString('address', { description: 'The deposit address, used by this payment only' }),
       paymentUri: t.string({
-        description: 'Wallet URI for the remaining amount (EIP-681 on EVM chains, BIP21 on Bitcoin)',
+        description:
+          'Wallet URI for the remaining amount (EIP-681 on EVM chains, BIP21 on Bitcoin, tron: on Tron)',
         resolve: (p, _a, ctx) => {
           const chain = resolveChain(ctx.app.chains, p.chain)
           const asset = assetById(ctx.app.chains, p.chain, p.asset)
@@ -113,6 +115,11 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
       clientSecret: t.exposeString('clientSecret', {
         authScopes: { authenticated: true },
         description: 'Give this to a checkout frontend: it can read this payment and nothing else',
+      }),
+      checkoutUrl: t.string({
+        authScopes: { authenticated: true },
+        description: 'The hosted checkout page for this payment (send the payer there, or embed it)',
+        resolve: (p, _a, ctx) => checkoutLink(ctx.app.env, p),
       }),
       createdAt: t.field({ type: 'DateTime', resolve: (p) => p.createdAt }),
       updatedAt: t.field({ type: 'DateTime', resolve: (p) => p.updatedAt }),
