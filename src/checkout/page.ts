@@ -34,6 +34,7 @@ export function renderCheckoutPage(
 <meta name="robots" content="noindex">
 <title>Pay ${e(view.amountDue)} ${e(asset.symbol)}</title>
 <link rel="stylesheet" href="/pay/assets/checkout.css">
+<link rel="icon" href="data:,">
 </head>
 <body${options.embed ? ' class="embed"' : ''}>
 <main class="checkout" aria-labelledby="checkout-title">
@@ -63,6 +64,7 @@ export function renderCheckoutPage(
   </div>
   <p class="expiry" id="expiry">Expires <time id="countdown" datetime="${e(view.expiresAt)}">${e(new Date(view.expiresAt).toUTCString())}</time></p>
   <p class="live" id="live" hidden></p>
+  <p class="live" id="copied" aria-live="polite"></p>
 </main>
 <script type="application/json" id="checkout-state">${jsonForScript(state)}</script>
 <script src="/pay/assets/checkout.js" defer></script>

@@ -74,8 +74,8 @@ export async function waitFor<T>(
 }
 
 /** `serve` on a free port, once /healthz answers. */
-export async function spawnApi(env: Record<string, string>) {
-  const port = await freePort()
+export async function spawnApi(env: Record<string, string>, listenPort?: number) {
+  const port = listenPort ?? (await freePort())
   const api = spawnCli(['serve'], { ...env, PORT: String(port), HOST: '127.0.0.1' })
   const url = `http://127.0.0.1:${port}`
   await waitFor(`API on ${url} (output: ${api.output().slice(-500)})`, async () => {

@@ -149,10 +149,11 @@
         document.execCommand('copy')
       }
       button.textContent = 'Copied'
-      live(`${button.dataset.copy === 'address' ? 'Address' : 'Amount'} copied`)
+      $('copied').textContent = `${button.dataset.copy === 'address' ? 'Address' : 'Amount'} copied`
       setTimeout(() => {
         button.textContent = 'Copy'
-      }, 2000)
+        $('copied').textContent = ''
+      }, 3000)
     })
   }
 
