@@ -1,0 +1,29 @@
+import { z } from 'zod'
+
+/** Options of the Bitcoin driver (watch-only part: derivation, validation, scanning). */
+export const bitcoinOptionsSchema = z.object({
+  network: z.enum(['mainnet', 'testnet', 'regtest']),
+  /**
+   * Bitcoin Core or bcoin JSON-RPC endpoints, tried in order with failover. Credentials may sit in the URL
+   * (`http://user:pass@host:8332`, Core's cookie as `__cookie__:<hex>`).
+   */
+  rpcUrls: z.array(z.url({ protocol: /^https?$/ })).min(1, 'at least one RPC URL is required'),
+  /** Basic-auth user and password for URLs without credentials (bcoin: any user, the API key as password). */
+  rpcUser: z.string().optional(),
+  rpcPassword: z.string().optional(),
+  confirmations: z.number().int().min(1).default(2),
+  finalityDepth: z.number().int().min(1).default(6),
+  /** Outputs one payout transaction may have. */
+  maxOutputs: z.number().int().min(1).max(10_000).default(100),
+  /** BIP84 account index: addresses are m/84'/coin'/account'/0/i. */
+  account: z.number().int().min(0).max(0x7fffffff).default(0),
+  /** Parallel block fetches while scanning. */
+  scanConcurrency: z.number().int().min(1).max(32).default(4),
+  /** How often `watchHeads` polls the node's block count. */
+  headPollMs: z.number().int().min(50).default(2000),
+  /** Per-request RPC timeout (a full block can be several MB). */
+  timeoutMs: z.number().int().positive().default(30_000),
+})
+
+export type BitcoinOptions = z.output<typeof bitcoinOptionsSchema>
+export type BitcoinOptionsInput = z.input<typeof bitcoinOptionsSchema>
