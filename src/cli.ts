@@ -3,12 +3,14 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
+import { checkoutLink } from './checkout/link.ts'
 import { createContext, loadPluginsConfig } from './context.ts'
 import { topUpAddressPool } from './core/addresses.ts'
 import { createApiKey, revokeApiKey } from './core/api-keys.ts'
 import { resumeChain } from './core/chain-sync.ts'
 import { TollgateError } from './core/errors.ts'
 import { createMerchant } from './core/merchants.ts'
+import { createPayment } from './core/payments.ts'
 import { createSigner, newMnemonic } from './core/signer.ts'
 import { openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
@@ -146,6 +148,16 @@ async function dev() {
   const server = startServer(ctx)
   const stopWorkers = await startWorkers(ctx)
   const base = server.url.href.replace(/\/$/, '')
+  // a payment to look at in a browser right away (pay it from any anvil account, or with `bun run demo`)
+  const [firstChain] = ctx.chains.values()
+  const sample = firstChain
+    ? await createPayment(ctx, merchant.id, {
+        chain: firstChain.name,
+        asset: firstChain.driver.nativeAsset.symbol,
+        amount: '0.01',
+      }).catch(() => undefined)
+    : undefined
+  const checkout = sample && checkoutLink({ ...env, PUBLIC_URL: env.PUBLIC_URL ?? base }, sample.payment)
   // what `bun run demo` needs to act as a client of this sandbox
   writeFileSync(
     devSandboxFile,
@@ -161,7 +173,7 @@ Tollgate is running (development).
 
   Demo merchant       ${merchant.id}
   API key (shown once) ${apiKey.key}
-
+${checkout ? `  Checkout page       ${checkout}\n` : ''}
 See a payment complete (in another terminal):  bun run demo
 
 Or try it yourself:

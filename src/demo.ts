@@ -1,16 +1,17 @@
 #!/usr/bin/env bun
-// `bun run demo`: against a running `tollgate dev` sandbox, acts as a merchant's backend and frontend (creates
-// payments through the public API and follows them over graphql-ws) and as a payer (an anvil account), and prints
-// each status as it arrives.
+// `bun run demo`: against a running `tollgate dev` sandbox, acts as a merchant's backend (creates payments through
+// the public API and receives their signed webhooks on a local endpoint), as their checkout frontend (follows them
+// over graphql-ws) and as a payer (an anvil account), and prints each status and webhook as it arrives.
 import { existsSync, readFileSync } from 'node:fs'
 import { createClient } from 'graphql-ws'
 import { createWalletClient, http, parseAbi, parseUnits } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { foundry } from 'viem/chains'
+import { verifyWebhook } from './core/webhook-signing.ts'
 import { anvilMnemonic, devSandboxFile, devTokenAddress } from './devnet.ts'
 
 type Sandbox = { graphqlUrl: string; apiKey: string; rpcUrl: string }
-type Payment = { id: string; address: string; clientSecret: string; paymentUri: string }
+type Payment = { id: string; address: string; clientSecret: string; paymentUri: string; checkoutUrl: string }
 
 if (!existsSync(devSandboxFile)) {
   console.error(
@@ -26,26 +27,96 @@ const wallet = createWalletClient({
   transport: http(sandbox.rpcUrl),
 })
 
-async function createPayment(asset: string, amount: string): Promise<Payment> {
+async function gql<T>(query: string, variables: Record<string, unknown>): Promise<T | undefined> {
   const res = await fetch(sandbox.graphqlUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${sandbox.apiKey}` },
-    body: JSON.stringify({
-      query: `mutation ($input: CreatePaymentInput!) { createPayment(input: $input) {
-        ... on CreatePaymentPayload { payment { id address clientSecret paymentUri } }
-        ... on UserError { code message } } }`,
-      variables: { input: { chain: 'devnet', asset, amount, orderId: `demo-${Date.now()}` } },
-    }),
+    body: JSON.stringify({ query, variables }),
   }).catch(() => undefined)
-  const body = (await res?.json().catch(() => undefined)) as
-    | { data?: { createPayment?: { payment?: Payment } } }
-    | undefined
-  const result = body?.data?.createPayment
-  if (!result?.payment)
+  return (await res?.json().catch(() => undefined)) as T | undefined
+}
+
+async function createPayment(asset: string, amount: string): Promise<Payment> {
+  const body = await gql<{ data?: { createPayment?: { payment?: Payment } } }>(
+    `mutation ($input: CreatePaymentInput!) { createPayment(input: $input) {
+      ... on CreatePaymentPayload { payment { id address clientSecret paymentUri checkoutUrl } }
+      ... on UserError { code message } } }`,
+    { input: { chain: 'devnet', asset, amount, orderId: `demo-${Date.now()}` } },
+  )
+  const payment = body?.data?.createPayment?.payment
+  if (!payment)
     throw new Error(
       `createPayment failed (is \`bun run dev\` still running?): ${JSON.stringify(body ?? 'no answer')}`,
     )
-  return result.payment
+  return payment
+}
+
+type Delivery = { headers: Headers; body: string }
+const deliveries: Delivery[] = []
+const deliveryArrived = new Set<() => void>()
+// the merchant's webhook receiver, on this machine
+const receiver = Bun.serve({
+  port: 0,
+  hostname: '127.0.0.1',
+  async fetch(request) {
+    deliveries.push({ headers: request.headers, body: await request.text() })
+    for (const wake of deliveryArrived) wake()
+    return new Response(null, { status: 204 })
+  },
+})
+
+async function registerWebhook(): Promise<{ id: string; secret: string }> {
+  const body = await gql<{
+    data?: { createWebhookEndpoint?: { endpoint?: { id: string }; secret?: string } }
+  }>(
+    `mutation ($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) {
+      ... on WebhookEndpointWithSecret { endpoint { id } secret } ... on UserError { code message } } }`,
+    {
+      input: {
+        url: `http://127.0.0.1:${receiver.port}/webhooks`,
+        events: ['PAYMENT_COMPLETED'],
+        description: 'demo',
+      },
+    },
+  )
+  const created = body?.data?.createWebhookEndpoint
+  if (!created?.endpoint || !created.secret)
+    throw new Error(`createWebhookEndpoint failed: ${JSON.stringify(body ?? 'no answer')}`)
+  return { id: created.endpoint.id, secret: created.secret }
+}
+
+/** Waits for the payment's `payment.completed` delivery, checks its signature, and prints it. */
+async function showWebhook(payment: Payment, secret: string): Promise<void> {
+  const find = () =>
+    deliveries.find((d) => {
+      const event = JSON.parse(d.body) as { type: string; data: { id: string } }
+      return event.type === 'payment.completed' && event.data.id === payment.id
+    })
+  const deadline = Date.now() + 30_000
+  let delivery = find()
+  while (!delivery && Date.now() < deadline) {
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        deliveryArrived.delete(wake)
+        resolve()
+      }
+      deliveryArrived.add(wake)
+      setTimeout(wake, 500)
+    })
+    delivery = find()
+  }
+  if (!delivery) throw new Error('no payment.completed webhook within 30 s')
+  const verified = verifyWebhook({ headers: delivery.headers, body: delivery.body, secret })
+  if (!verified) throw new Error('the webhook signature did not verify')
+  const event = JSON.parse(delivery.body) as {
+    id: string
+    type: string
+    data: { status: string; amountReceived: string }
+  }
+  console.log(`  webhook ${event.type} (${event.id}) received, signature verified`)
+  console.log(`    webhook-id: ${delivery.headers.get('webhook-id')}`)
+  console.log(`    webhook-signature: ${delivery.headers.get('webhook-signature')?.slice(0, 24)}…`)
+  console.log(`    data: status ${event.data.status}, amountReceived ${event.data.amountReceived}`)
 }
 
 const ws = createClient({
@@ -92,10 +163,10 @@ function follow(payment: Payment, started: number): Promise<void> {
   })
 }
 
-async function demo(asset: 'ETH' | 'USDT', amount: string) {
+async function demo(asset: 'ETH' | 'USDT', amount: string, webhookSecret: string) {
   const payment = await createPayment(asset, amount)
   console.log(
-    `\n${amount} ${asset}: payment ${payment.id}\n  pay to ${payment.address}\n  ${payment.paymentUri}`,
+    `\n${amount} ${asset}: payment ${payment.id}\n  pay to ${payment.address}\n  ${payment.paymentUri}\n  checkout page: ${payment.checkoutUrl}`,
   )
   const started = performance.now()
   const done = follow(payment, started)
@@ -111,15 +182,25 @@ async function demo(asset: 'ETH' | 'USDT', amount: string) {
     })
   console.log(`  paid from ${payer.address}`)
   await done
+  await showWebhook(payment, webhookSecret)
 }
 
+let webhook: { id: string; secret: string } | undefined
 try {
-  await demo('ETH', '0.05')
-  await demo('USDT', '12.5')
+  webhook = await registerWebhook()
+  console.log(
+    `Webhook endpoint ${webhook.id} receives payment.completed at http://127.0.0.1:${receiver.port}/webhooks`,
+  )
+  await demo('ETH', '0.05', webhook.secret)
+  await demo('USDT', '12.5', webhook.secret)
   console.log('\nBoth payments completed.')
   await ws.dispose()
+  // the receiver goes away with this process; so does its endpoint
+  await gql('mutation ($id: ID!) { deleteWebhookEndpoint(id: $id) { __typename } }', { id: webhook.id })
   process.exit(0)
 } catch (err) {
   console.error(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}`)
+  if (webhook)
+    await gql('mutation ($id: ID!) { deleteWebhookEndpoint(id: $id) { __typename } }', { id: webhook.id })
   process.exit(1)
 }

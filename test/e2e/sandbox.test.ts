@@ -32,14 +32,28 @@ test('default: `tollgate dev` starts a sandbox on embedded defaults and `bun run
   )
   expect(dev.output()).toContain('embedded PGlite')
   expect(dev.output()).toMatch(/API key \(shown once\) tg_[0-9a-f]{16}_/)
+  // the printed checkout link opens a page for a real payment
+  const checkout = /Checkout page\s+(\S+)/.exec(dev.output())?.[1]
+  expect(checkout).toMatch(/\/pay\/pay_[0-9a-f]+\?secret=/)
+  const page = await fetch(checkout!)
+  expect(page.status).toBe(200)
+  expect(await page.text()).toContain('Pay <span data-field="amountDue">0.01</span> ETH')
   const demo = spawnScript(join(repoRoot, 'src/demo.ts'), [], env, dir)
   const code = await demo.proc.exited
   expect(demo.output()).toContain('Both payments completed.')
   expect(code).toBe(0)
   // each payment is followed from its first state to COMPLETED (PROCESSING shows when the scan lands between blocks)
-  const statuses = demo.output().match(/PENDING|PROCESSING|COMPLETED/g) ?? []
+  const statuses = [...demo.output().matchAll(/^ +[\d.]+s +(PENDING|PROCESSING|COMPLETED)/gm)].map(
+    (m) => m[1],
+  )
   expect(statuses.filter((s) => s === 'PENDING').length).toBe(2)
   expect(statuses.filter((s) => s === 'COMPLETED').length).toBe(2)
   expect(statuses[0]).toBe('PENDING')
   expect(statuses.at(-1)).toBe('COMPLETED')
+  // and the merchant's side: each completion arrived as a signed webhook that verified
+  expect(
+    demo.output().match(/webhook payment\.completed \(evt_[0-9a-f]+_\d+\) received, signature verified/g)
+      ?.length,
+  ).toBe(2)
+  expect(demo.output()).toContain('checkout page: http://')
 }, 60_000)
