@@ -1,0 +1,291 @@
+import { describe, expect, test } from 'bun:test'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { isDriverError } from '../sdk/index.ts'
+import { scriptType } from './address.ts'
+import { bitcoinNetworks } from './networks.ts'
+import { parseBlock, parseTransaction } from './parse.ts'
+import { findSpends } from './spends.ts'
+
+const dir = join(import.meta.dir, '../../../test/fixtures/chain-data/bitcoin')
+const mainnet = bitcoinNetworks.mainnet
+const testnet = bitcoinNetworks.testnet
+
+/** A `.hex` fixture by file-name prefix, with the hash its name ends with. */
+function fixture(sub: 'blocks' | 'txs', prefix: string): { hex: string; id: string } {
+  const name = readdirSync(join(dir, sub)).find((f) => f.startsWith(prefix) && f.endsWith('.hex'))
+  if (!name) throw new Error(`no fixture ${sub}/${prefix}*`)
+  return { hex: readFileSync(join(dir, sub, name), 'utf8').trim(), id: name.slice(-68, -4) }
+}
+
+/** Exact satoshis of a JSON number as written (`50.635175`, `1e-08`, `2.55e-05`): digits and exponent, no floats. */
+function decimalToSats(text: string): bigint {
+  const m = /^(\d+)(?:\.(\d+))?(?:e([-+]?\d+))?$/i.exec(text)
+  if (!m) throw new Error(`not a decimal: ${text}`)
+  const digits = BigInt(`${m[1]}${m[2] ?? ''}`)
+  const shift = 8 - (m[2]?.length ?? 0) + Number(m[3] ?? 0)
+  if (shift >= 0) return digits * 10n ** BigInt(shift)
+  const base = 10n ** BigInt(-shift)
+  if (digits % base !== 0n) throw new Error(`${text} has more than 8 decimals`)
+  return digits / base
+}
+
+type VerboseTx = {
+  txid: string
+  hash: string
+  hex: string
+  vin: Array<{ txid?: string; vout?: number; coinbase?: string }>
+  vout: Array<{ value: string; n: number; scriptPubKey: { hex: string; type: string; addresses?: string[] } }>
+}
+type VerboseBlock = {
+  hash: string
+  version: number
+  previousblockhash: string
+  merkleroot: string
+  time: number
+  bits: string
+  nonce: number
+  nTx: number
+  tx: VerboseTx[]
+}
+
+/** Block 200000 as Bitcoin Core's `getblock 2` wrote it, with every `value` kept as its exact source text. */
+function block200000(): VerboseBlock {
+  const text = readFileSync(join(dir, 'rpc_json/btc_mainnet_200000_getblock_verbosity2.result.json'), 'utf8')
+  return JSON.parse(text.replace(/"value": ([-+.\deE]+)/g, '"value": "$1"'))
+}
+
+const le32 = (n: number) => {
+  const b = Buffer.alloc(4)
+  b.writeUInt32LE(n >>> 0)
+  return b.toString('hex')
+}
+const rev = (h: string) => Buffer.from(h, 'hex').reverse().toString('hex')
+const varint = (n: number) =>
+  n < 0xfd ? n.toString(16).padStart(2, '0') : `fd${Buffer.from([n & 0xff, n >> 8]).toString('hex')}`
+
+/** The raw block rebuilt from the verbose JSON: header fields, tx count, every transaction's `hex`. */
+function rawFromVerbose(b: VerboseBlock): string {
+  const header =
+    le32(b.version) +
+    rev(b.previousblockhash) +
+    rev(b.merkleroot) +
+    le32(b.time) +
+    rev(b.bits) +
+    le32(b.nonce)
+  return header + varint(b.tx.length) + b.tx.map((t) => t.hex).join('')
+}
+
+describe('parseBlock against Bitcoin Core (block 200000, all 388 transactions)', () => {
+  const verbose = block200000()
+  const parsed = parseBlock(rawFromVerbose(verbose), mainnet)
+
+  test('default: the block rebuilt from the JSON hashes to the hash Core reports, with its 388 transactions', () => {
+    expect(verbose.nTx).toBe(388)
+    expect(parsed.hash).toBe(verbose.hash)
+    expect(parsed.prevHash).toBe(verbose.previousblockhash)
+    expect(parsed.merkleRoot).toBe(verbose.merkleroot)
+    expect(parsed.time).toBe(verbose.time)
+    expect(parsed.txs.length).toBe(388)
+  })
+
+  test('behavior: every txid, wtxid, prevout, output value (exact satoshis), script and address agrees', () => {
+    let outputs = 0
+    let withAddress = 0
+    verbose.tx.forEach((tx, i) => {
+      const mine = parsed.txs[i]!
+      expect(mine.txid).toBe(tx.txid)
+      expect(mine.wtxid).toBe(tx.hash)
+      expect(mine.coinbase).toBe(i === 0)
+      expect(mine.prevouts).toEqual(tx.vin.flatMap((v) => (v.coinbase ? [] : [`${v.txid}:${v.vout}`])))
+      expect(mine.outputs.length).toBe(tx.vout.length)
+      tx.vout.forEach((o, n) => {
+        const out = mine.outputs[n]!
+        expect(out.index).toBe(o.n)
+        expect(out.value).toBe(decimalToSats(o.value))
+        expect(out.script).toBe(o.scriptPubKey.hex)
+        // Core lists the P2PKH address; a P2PK output has none (the key is not an address)
+        const expected = o.scriptPubKey.type === 'pubkeyhash' ? o.scriptPubKey.addresses?.[0] : undefined
+        expect(out.address).toBe(expected)
+        outputs++
+        if (expected) withAddress++
+      })
+    })
+    expect(outputs).toBe(822)
+    expect(withAddress).toBe(820)
+  })
+
+  test('behavior: the exact values include sub-satoshi-looking JSON like 1e-08 (one satoshi)', () => {
+    const values = verbose.tx.flatMap((t) => t.vout.map((o) => o.value))
+    expect(values).toContain('1e-08')
+    const all = parsed.txs.flatMap((t) => t.outputs.map((o) => o.value))
+    expect(all).toContain(1n)
+    expect(all.reduce((s, v) => s + v, 0n)).toBe(values.reduce((s, v) => s + decimalToSats(v), 0n))
+  })
+
+  test('behavior: findSpends reports exactly the owned outpoints the block spends, with the spending input', () => {
+    const tx = verbose.tx[1]!
+    const owned = new Set([
+      `${tx.vin[0]!.txid}:${tx.vin[0]!.vout}`,
+      `${tx.vin[0]!.txid}:99`,
+      `${'ab'.repeat(32)}:0`,
+    ])
+    expect(findSpends(parsed, owned)).toEqual([
+      { outpoint: `${tx.vin[0]!.txid}:${tx.vin[0]!.vout}`, txid: tx.txid, inputIndex: 0 },
+    ])
+    expect(findSpends(parsed, new Set())).toEqual([])
+    // every input of the block, owned: one spend per non-coinbase input
+    const everything = new Set(parsed.txs.flatMap((t) => t.prevouts))
+    const inputs = verbose.tx.reduce((n, t) => n + t.vin.filter((v) => !v.coinbase).length, 0)
+    expect(findSpends(parsed, everything).length).toBe(inputs)
+  })
+})
+
+describe('parseBlock on raw blocks', () => {
+  test('default: block 542213 (4 txs) hashes to its file name; transactions with witness data have a distinct wtxid', () => {
+    const { hex, id } = fixture('blocks', 'btc_mainnet_542213_')
+    const block = parseBlock(hex, mainnet)
+    expect(block.hash).toBe(id)
+    expect(block.txs.length).toBe(4)
+    // the coinbase (witness reserved value) and tx 2 (its P2SH-wrapped segwit inputs) carry witness data
+    expect(block.txs.flatMap((t, i) => (t.wtxid !== t.txid ? [i] : []))).toEqual([0, 2])
+    // P2SH-wrapped segwit spends: the outputs are still standard base58 or bech32 addresses
+    expect(block.txs[0]!.outputs.some((o) => o.script.startsWith('6a24aa21a9ed'))).toBe(true) // witness commitment
+  })
+
+  test('behavior: block 481829 parses all 2020 transactions and reports its speed', () => {
+    const { hex, id } = fixture('blocks', 'btc_mainnet_481829_')
+    parseBlock(hex, mainnet, { addresses: false }) // warm-up
+    const started = performance.now()
+    const block = parseBlock(hex, mainnet, { addresses: false })
+    const ms = performance.now() - started
+    const withAddresses = performance.now()
+    const full = parseBlock(hex, mainnet)
+    const fullMs = performance.now() - withAddresses
+    expect(block.hash).toBe(id)
+    expect(block.txs.length).toBe(2020)
+    expect(new Set(block.txs.map((t) => t.txid)).size).toBe(2020)
+    // just after activation: only the coinbase (with the witness commitment) has witness data
+    expect(block.txs.flatMap((t, i) => (t.wtxid !== t.txid ? [i] : []))).toEqual([0])
+    expect(block.txs[0]!.outputs.some((o) => o.script.startsWith('6a24aa21a9ed'))).toBe(true)
+    expect(full.txs.flatMap((t) => t.outputs).length).toBe(block.txs.flatMap((t) => t.outputs).length)
+    console.info(
+      `block 481829: ${block.txs.length} txs in ${ms.toFixed(0)} ms (${Math.round((block.txs.length / ms) * 1000)} tx/s) scripts only, ${fullMs.toFixed(0)} ms with addresses`,
+    )
+    expect(ms).toBeLessThan(2000)
+  })
+
+  test('behavior: testnet3 block 924634 (15 txs) parses with testnet addresses', () => {
+    const { hex, id } = fixture('blocks', 'btc_testnet3_924634_')
+    const block = parseBlock(hex, testnet)
+    expect(block.hash).toBe(id)
+    expect(block.txs.length).toBe(15)
+    const addresses = block.txs.flatMap((t) => t.outputs.flatMap((o) => (o.address ? [o.address] : [])))
+    expect(addresses.length).toBeGreaterThan(0)
+    for (const a of addresses) expect(a).toMatch(/^(tb1|[mn2])/)
+  })
+
+  test('behavior: the ten BIP158 testnet3 blocks hash to the hashes listed with them', () => {
+    const rows = JSON.parse(
+      readFileSync(join(dir, 'blocks/bip158_testnet3_blocks_testnet-19.json'), 'utf8'),
+    ) as unknown[][]
+    const blocks = rows.filter((r) => typeof r[0] === 'number') as Array<[number, string, string]>
+    expect(blocks.length).toBe(10)
+    for (const [height, hash, raw] of blocks) {
+      const block = parseBlock(raw, testnet)
+      expect(block.hash).toBe(hash)
+      if (height === 0) expect(block.hash).toBe(testnet.genesisHash)
+    }
+  })
+
+  test('error: a truncated block, trailing bytes, bad hex and a changed output are BAD_BLOCK_DATA (retryable)', () => {
+    const { hex } = fixture('blocks', 'btc_mainnet_542213_')
+    const tampered = (() => {
+      const block = parseBlock(hex, mainnet)
+      // change one byte of the coinbase's first output value: the merkle root no longer matches
+      const value = block.txs[0]!.outputs[0]!.value
+      const le = Buffer.alloc(8)
+      le.writeBigUInt64LE(value)
+      const at = hex.indexOf(le.toString('hex'))
+      expect(at).toBeGreaterThan(160)
+      le.writeBigUInt64LE(value + 1n)
+      return hex.slice(0, at) + le.toString('hex') + hex.slice(at + 16)
+    })()
+    for (const [label, raw, message] of [
+      ['truncated', hex.slice(0, hex.length - 20), /does not parse/],
+      ['trailing', `${hex}00`, /trailing/],
+      ['odd hex', hex.slice(0, -1), /does not parse/],
+      ['header only', hex.slice(0, 160), /no transactions/],
+      ['tampered', tampered, /merkle root/],
+    ] as const) {
+      let err: unknown
+      try {
+        parseBlock(raw, mainnet)
+      } catch (e) {
+        err = e
+      }
+      expect(isDriverError(err), label).toBe(true)
+      expect(err).toMatchObject({ code: 'BAD_BLOCK_DATA', retryable: true })
+      expect((err as Error).message).toMatch(message)
+    }
+  })
+})
+
+describe('parseTransaction', () => {
+  test('default: legacy P2PKH spend: txid is the file name, outputs are base58 P2PKH addresses', () => {
+    const { hex, id } = fixture('txs', 'btc_mainnet_legacy_p2pkh_')
+    const tx = parseTransaction(hex, mainnet)
+    expect(tx.txid).toBe(id)
+    expect(tx.wtxid).toBe(id)
+    expect(tx.coinbase).toBe(false)
+    expect(tx.prevouts.length).toBeGreaterThan(0)
+    for (const o of tx.outputs) {
+      expect(scriptType(Buffer.from(o.script, 'hex'))).toBe('p2pkh')
+      expect(o.address).toMatch(/^1[1-9A-HJ-NP-Za-km-z]{25,34}$/)
+    }
+  })
+
+  test('behavior: P2WSH 2-of-3 spend: txid is the file name and the witness gives a different wtxid', () => {
+    const { hex, id } = fixture('txs', 'btc_mainnet_p2wsh_2of3_multisig_spend_')
+    const tx = parseTransaction(hex, mainnet)
+    expect(tx.txid).toBe(id)
+    expect(tx.wtxid).not.toBe(id)
+    expect(tx.wtxid).toMatch(/^[0-9a-f]{64}$/)
+    for (const o of tx.outputs) if (o.address) expect(o.address).toMatch(/^(bc1q|[13])/)
+  })
+
+  test('behavior: a P2WPKH spend creating a P2TR output decodes that output to a bc1p address', () => {
+    const { hex, id } = fixture('txs', 'btc_mainnet_p2wpkh_spend_creating_p2tr_output_')
+    const tx = parseTransaction(hex, mainnet)
+    expect(tx.txid).toBe(id)
+    const p2tr = tx.outputs.filter((o) => o.script.startsWith('5120'))
+    expect(p2tr.length).toBe(1)
+    expect(p2tr[0]!.address).toMatch(/^bc1p[02-9ac-hj-np-z]{58}$/)
+    expect(p2tr[0]!.value).toBe(88_480n)
+    // the other output is an OP_RETURN: no address, zero value
+    const opReturn = tx.outputs.find((o) => o.script.startsWith('6a'))!
+    expect(opReturn.address).toBeUndefined()
+    expect(opReturn.value).toBe(0n)
+  })
+
+  test('behavior: taproot key-path spends: txids match, outputs are bc1p addresses', () => {
+    const first = fixture('txs', 'btc_mainnet_first_taproot_keypath_spend_')
+    const tx = parseTransaction(first.hex, mainnet)
+    expect(tx.txid).toBe(first.id)
+    expect(tx.txid).toBe('33e794d097969002ee05d336686fc03c9e15a597c1b9827669460fac98799036')
+    expect(tx.wtxid).not.toBe(tx.txid)
+
+    const two = fixture('txs', 'btc_unknownnet_taproot_keypath_spend_2xp2tr_out_')
+    const spend = parseTransaction(two.hex, mainnet)
+    expect(spend.txid).toBe(two.id)
+    expect(spend.outputs.map((o) => o.address?.slice(0, 4))).toEqual(['bc1p', 'bc1p'])
+    // the same outputs on regtest: same scripts, bcrt1p addresses
+    const onRegtest = parseTransaction(two.hex, bitcoinNetworks.regtest)
+    expect(onRegtest.outputs.map((o) => o.script)).toEqual(spend.outputs.map((o) => o.script))
+    for (const o of onRegtest.outputs) expect(o.address).toMatch(/^bcrt1p/)
+  })
+
+  test('error: garbage is a BAD_BLOCK_DATA DriverError', () => {
+    expect(() => parseTransaction('00', mainnet)).toThrow(/does not parse/)
+  })
+})
