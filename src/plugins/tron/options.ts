@@ -1,0 +1,48 @@
+import { z } from 'zod'
+import { tronBase58ToHex } from './address.ts'
+
+const base58Address = z
+  .string()
+  .refine((s) => tronBase58ToHex(s) !== undefined, 'must be a base58check Tron address (T…)')
+
+export const tronTokenSchema = z.object({
+  symbol: z.string().min(1).max(16),
+  name: z.string().min(1).optional(),
+  /** The TRC-20 contract, base58 (e.g. USDT: `TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t`). */
+  address: base58Address,
+  decimals: z.number().int().min(0).max(36),
+  confirmations: z.number().int().min(1).optional(),
+})
+
+/** CAIP-2 references of the public Tron networks (the last 4 bytes of each genesis block id). */
+export const tronNetworks = { mainnet: '0x2b6653dc', shasta: '0x94a9059e', nile: '0xcd8690dc' } as const
+
+/** Options of the Tron driver. */
+export const tronOptionsSchema = z.object({
+  /** Which network: only names the chain (`tron:0x2b6653dc`…); the nodes decide what is scanned. */
+  network: z.enum(['mainnet', 'shasta', 'nile']).default('mainnet'),
+  /** java-tron HTTP full-node base URLs (TronGrid or own nodes), tried in order; a failing one fails over. */
+  fullHosts: z.array(z.url({ protocol: /^https?$/ })).min(1, 'at least one full-node URL is required'),
+  /** Solidity-node base URL (`/walletsolidity/*`); optional, not used by detection (the core counts depth). */
+  solidityUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** TronGrid API key, sent as the `TRON-PRO-API-KEY` header. */
+  apiKey: z.string().min(1).optional(),
+  tokens: z.array(tronTokenSchema).default([]),
+  /** 19 blocks = the depth at which java-tron's solidity node considers a block irreversible. */
+  confirmations: z.number().int().min(1).default(19),
+  finalityDepth: z.number().int().min(1).default(27),
+  /** BIP44 account index: addresses are m/44'/195'/account'/0/i. */
+  account: z.number().int().min(0).max(0x7fffffff).default(0),
+  /** Per-request timeout. */
+  timeoutMs: z.number().int().positive().default(10_000),
+  /** Rounds over the whole URL list before a call fails (each round waits `backoffMs` × 2^round first). */
+  retryRounds: z.number().int().min(1).max(10).default(3),
+  backoffMs: z.number().int().min(0).default(250),
+  /** Parallel block fetches while scanning. */
+  scanConcurrency: z.number().int().min(1).max(32).default(4),
+  /** How often to poll `getnowblock` for new heads. */
+  headPollMs: z.number().int().min(50).default(3000),
+})
+
+export type TronOptions = z.output<typeof tronOptionsSchema>
+export type TronOptionsInput = z.input<typeof tronOptionsSchema>
