@@ -18,8 +18,8 @@ const coinbaseMaturity = 100
 
 /**
  * What runs in the child `node` process: patches bcoin's regtest prefixes to Bitcoin Core's before any bcoin
- * object exists, starts an in-memory full node with its HTTP JSON-RPC on `port`, prints READY, and exits when
- * its stdin closes (the test process ended, however it ended).
+ * object exists, starts an in-memory full node with its HTTP JSON-RPC on `port` and no peers, prints READY,
+ * and exits when its stdin closes (the test process ended, however it ended).
  */
 const childSource = `
 const bcoinDir = process.env.BCOIN_DIR;
@@ -29,9 +29,11 @@ r.keyPrefix = Object.assign({}, r.keyPrefix, {
   privkey: 0xef, xpubkey: 0x043587cf, xprivkey: 0x04358394, xpubkey58: 'tpub', xprivkey58: 'tprv', coinType: 1
 });
 r.addressPrefix = Object.assign({}, r.addressPrefix, { pubkeyhash: 0x6f, scripthash: 0xc4, bech32: 'bcrt' });
+// no peers: nothing to dial
+r.seeds = [];
 const FullNode = require(bcoinDir + '/lib/node/fullnode');
 const node = new FullNode({
-  network: 'regtest', memory: true, workers: false, listen: false, indexTX: true,
+  network: 'regtest', memory: true, workers: false, listen: false, maxOutbound: 1, indexTX: true,
   httpHost: '127.0.0.1', httpPort: Number(process.env.BCOIN_HTTP_PORT), apiKey: process.env.BCOIN_API_KEY,
   logLevel: 'error', logConsole: true
 });
@@ -42,6 +44,9 @@ process.stdin.resume();
 (async () => {
   await node.ensure();
   await node.open();
+  // the pool must be "connected" (with no peers): its chain-reset handler throws otherwise, and that stops
+  // the mempool from following an invalidateblock
+  await node.connect();
   process.stdout.write('READY ' + node.network.type + ' ' + node.network.addressPrefix.bech32 + '\\n');
 })().catch((err) => { process.stderr.write(String(err && err.stack || err) + '\\n'); process.exit(1); });
 `
