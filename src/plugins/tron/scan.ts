@@ -209,6 +209,7 @@ export async function scanTronRange(
       if (c?.type !== 'TransferContract' || tx.ret?.[0]?.contractRet !== 'SUCCESS') continue
       const to = String(c.parameter.value.to_address ?? '').toLowerCase()
       if (!req.watch.has(to)) continue
+      // java-tron prints int64 as JSON numbers: exact up to 2^53 sun (9e9 TRX), far above any deposit
       const amount = BigInt(c.parameter.value.amount as number)
       if (amount <= 0n) continue
       transfers.push({
