@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import {
   bitcoinAddressKey,
   decodeBitcoinAddress,
+  type ScriptType,
   scriptToAddress,
   validateBitcoinAddress,
 } from './address.ts'
@@ -14,7 +15,7 @@ const bytes = (hex: string) => Buffer.from(hex, 'hex')
 
 describe('validateBitcoinAddress: BIP173/BIP350 valid vectors', () => {
   // address, network, scriptPubKey (from the BIPs' test vectors), type
-  const valid: Array<[string, BitcoinNetworkName, string, string]> = [
+  const valid: Array<[string, BitcoinNetworkName, string, ScriptType]> = [
     [
       'BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4',
       'mainnet',

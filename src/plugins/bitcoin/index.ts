@@ -10,7 +10,9 @@ import { type BitcoinScanRequest, type BitcoinScanResult, scanBitcoinRange } fro
 import { bitcoinPaymentUri } from './uri.ts'
 
 /** The Bitcoin driver: `ChainDriver` whose `scan` also takes `watchOutpoints` and then returns `spends`. */
-export type BitcoinDriver = ChainDriver & { scan(request: BitcoinScanRequest): Promise<BitcoinScanResult> }
+export type BitcoinDriver = Omit<ChainDriver, 'scan'> & {
+  scan(request: BitcoinScanRequest): Promise<BitcoinScanResult>
+}
 
 /**
  * Bitcoin (mainnet, testnet, regtest) over Bitcoin Core or bcoin JSON-RPC: BIP84 P2WPKH deposit addresses,
