@@ -10,6 +10,10 @@ export const errorCodes = [
   'FORBIDDEN',
   'ADDRESS_POOL_EXHAUSTED',
   'URL_NOT_ALLOWED',
+  'INVALID_ADDRESS',
+  'INSUFFICIENT_BALANCE',
+  'PAYOUTS_UNSUPPORTED',
+  'INVALID_STATE',
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 

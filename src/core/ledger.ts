@@ -6,6 +6,80 @@ import { ledgerPostings } from '../db/schema/index.ts'
 export const merchantAvailable = 'merchant:available'
 /** Counter-account of payment credits: what deposits brought in. */
 export const depositsReceived = 'gateway:deposits'
+/** Merchant funds held for withdrawals in flight. */
+export const merchantReserved = 'merchant:reserved'
+/** What withdrawals paid out of the gateway's wallets. */
+export const payoutsSent = 'gateway:payouts'
+/** Network fees the gateway paid (native asset). */
+export const networkFees = 'gateway:network-fees'
+/** Counter-account of network fees: the gateway's own funds that paid them. */
+export const operatorFunds = 'operator:funds'
+
+type Posting = { account: string; amount: bigint; merchantId: string | null }
+
+/** Writes balanced postings for one business event; `(refType, refId, account)` makes a re-run a no-op. */
+async function post(
+  tx: Tx,
+  ref: { chain: string; asset: string; refType: string; refId: string },
+  postings: readonly Posting[],
+): Promise<void> {
+  if (postings.reduce((sum, p) => sum + p.amount, 0n) !== 0n) throw new Error('unbalanced postings')
+  await tx
+    .insert(ledgerPostings)
+    .values(postings.map((p) => ({ ...ref, ...p })))
+    .onConflictDoNothing()
+}
+
+type WithdrawalRef = { id: string; merchantId: string; chain: string; asset: string; amount: bigint }
+
+/**
+ * Moves a withdrawal's amount from available to reserved at request time.
+ *
+ * @example
+ * await postWithdrawalReserve(tx, withdrawal)
+ */
+export function postWithdrawalReserve(tx: Tx, w: WithdrawalRef): Promise<void> {
+  return post(tx, { chain: w.chain, asset: w.asset, refType: 'withdrawal', refId: `${w.id}#reserve` }, [
+    { account: merchantAvailable, amount: -w.amount, merchantId: w.merchantId },
+    { account: merchantReserved, amount: w.amount, merchantId: w.merchantId },
+  ])
+}
+
+/**
+ * Returns a canceled or failed withdrawal's reserve to available.
+ *
+ * @example
+ * await postWithdrawalRelease(tx, withdrawal)
+ */
+export function postWithdrawalRelease(tx: Tx, w: WithdrawalRef): Promise<void> {
+  return post(tx, { chain: w.chain, asset: w.asset, refType: 'withdrawal', refId: `${w.id}#release` }, [
+    { account: merchantReserved, amount: -w.amount, merchantId: w.merchantId },
+    { account: merchantAvailable, amount: w.amount, merchantId: w.merchantId },
+  ])
+}
+
+/**
+ * Settles a confirmed withdrawal: the reserve leaves the merchant's books as a payout, and the network fee
+ * (in the chain's native asset) is the gateway's expense.
+ *
+ * @example
+ * await postWithdrawalSettle(tx, withdrawal, { nativeAsset: 'eip155:1/slip44:60', fee: 42_000_000_000_000n })
+ */
+export async function postWithdrawalSettle(
+  tx: Tx,
+  w: WithdrawalRef,
+  fee: { nativeAsset: string; amount: bigint },
+): Promise<void> {
+  await post(tx, { chain: w.chain, asset: w.asset, refType: 'withdrawal', refId: `${w.id}#settle` }, [
+    { account: merchantReserved, amount: -w.amount, merchantId: w.merchantId },
+    { account: payoutsSent, amount: w.amount, merchantId: null },
+  ])
+  if (fee.amount > 0n)
+    await post(tx, { chain: w.chain, asset: fee.nativeAsset, refType: 'withdrawal', refId: `${w.id}#fee` }, [
+      { account: networkFees, amount: fee.amount, merchantId: null },
+      { account: operatorFunds, amount: -fee.amount, merchantId: null },
+    ])
+}
 
 /**
  * Brings what the ledger credits a merchant for a payment to `target`, by posting the difference (credit or

@@ -3,6 +3,7 @@ import type { AppContext } from '../context.ts'
 import { newScannerState } from '../core/chain-sync.ts'
 import { processAddressPool } from './address-pool.ts'
 import { processExpiry } from './expire.ts'
+import { processPayouts } from './payouts.ts'
 import { bullConnection, type ChainJob, createQueues, type DeliveryJob, queueNames } from './queues.ts'
 import { createScanRunner } from './scan.ts'
 import { processDelivery, processDispatch, processSweep } from './webhooks.ts'
@@ -26,6 +27,12 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
   const scans = createScanRunner(ctx, newScannerState(), dispatchSoon)
 
   for (const chain of ctx.chains.values()) {
+    if (ctx.signer && chain.driver.payouts)
+      await queues.payouts.upsertJobScheduler(
+        `payouts:${chain.name}`,
+        { every: chain.settings.payouts.intervalMs },
+        { data: { chain: chain.name }, opts: { removeOnComplete: 100, removeOnFail: 500 } },
+      )
     await queues.addressPool.upsertJobScheduler(
       `address-pool:${chain.name}`,
       { every: 10_000 },
@@ -81,6 +88,10 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
     ),
     // many at once: a slow receiver holds one slot, not the queue
     worker<DeliveryJob>(queueNames.webhook, (job) => processDelivery(ctx, queues, job.data.deliveryId), 16),
+    // only a process holding the signer sends; one pass per chain at a time (one sender per address)
+    ...(ctx.signer
+      ? [worker<ChainJob>(queueNames.payouts, (job) => processPayouts(ctx, job.data.chain))]
+      : []),
   ]
   for (const w of workers)
     w.on('failed', (job, err) => ctx.log.error({ queue: w.name, jobId: job?.id, err }, 'job failed'))

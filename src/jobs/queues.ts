@@ -8,6 +8,7 @@ export const queueNames = {
   expire: 'expire',
   webhookDispatch: 'webhook-dispatch',
   webhook: 'webhook',
+  payouts: 'payouts',
 } as const
 
 export type DeliveryJob = { deliveryId: string }
@@ -26,6 +27,7 @@ export function createQueues(connection: Redis, prefix: string) {
     expire: new Queue<Record<string, never>>(queueNames.expire, { connection, prefix }),
     webhookDispatch: new Queue<Record<string, never>>(queueNames.webhookDispatch, { connection, prefix }),
     webhook: new Queue<DeliveryJob>(queueNames.webhook, { connection, prefix }),
+    payouts: new Queue<ChainJob>(queueNames.payouts, { connection, prefix }),
   }
 }
 export type Queues = ReturnType<typeof createQueues>

@@ -1,8 +1,10 @@
+import { parseAmount } from '../core/money.ts'
 import type {
   ChainDriver,
   ChainDriverDefinition,
   ChainSettings,
   DriverLogger,
+  PayoutSettings,
   TollgateConfig,
 } from './sdk/index.ts'
 import { SDK_API_VERSION } from './sdk/index.ts'
@@ -12,7 +14,43 @@ export type LoadedChain = {
   name: string
   module: string
   driver: ChainDriver
-  settings: Required<Omit<ChainSettings, 'startHeight'>> & { startHeight?: number }
+  settings: Required<Omit<ChainSettings, 'startHeight' | 'payouts'>> & {
+    startHeight?: number
+    payouts: ResolvedPayoutSettings
+  }
+}
+
+export type ResolvedPayoutSettings = Required<Omit<PayoutSettings, 'approvalAbove'>> & {
+  /** Base units by asset id; a withdrawal above it waits for approval. */
+  approvalAbove: ReadonlyMap<string, bigint>
+}
+
+/** Fills payout defaults and turns approval thresholds into base units of the driver's assets. */
+function resolvePayoutSettings(driver: ChainDriver, settings: PayoutSettings = {}): ResolvedPayoutSettings {
+  const approvalAbove = new Map<string, bigint>()
+  for (const [symbol, amount] of Object.entries(settings.approvalAbove ?? {})) {
+    const asset = driver.assets.find((a) => a.symbol === symbol || a.id === symbol)
+    if (!asset) throw new Error(`payouts.approvalAbove: unknown asset "${symbol}"`)
+    try {
+      approvalAbove.set(asset.id, parseAmount(amount, asset.decimals))
+    } catch (err) {
+      throw new Error(`payouts.approvalAbove.${symbol}: ${(err as Error).message}`)
+    }
+  }
+  const positive = (v: number | undefined, fallback: number, what: string) => {
+    const n = v ?? fallback
+    if (!Number.isInteger(n) || n < 0) throw new Error(`payouts.${what} must be a non-negative integer`)
+    return n
+  }
+  return {
+    mode: settings.mode ?? 'batch',
+    maxBatch: Math.max(1, positive(settings.maxBatch, 50, 'maxBatch')),
+    windowMs: positive(settings.windowMs, 0, 'windowMs'),
+    intervalMs: Math.max(100, positive(settings.intervalMs, 2000, 'intervalMs')),
+    stuckAfterBlocks: Math.max(1, positive(settings.stuckAfterBlocks, 10, 'stuckAfterBlocks')),
+    feeBumpPercent: Math.max(111, positive(settings.feeBumpPercent, 125, 'feeBumpPercent')),
+    approvalAbove,
+  }
 }
 export type ChainRegistry = ReadonlyMap<string, LoadedChain>
 
@@ -107,6 +145,7 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
       scanIntervalMs: settings.scanIntervalMs ?? 2000,
       maxRange: settings.maxRange ?? 100,
       monitoringWindowMs: settings.monitoringWindowMs ?? 24 * 3600 * 1000,
+      payouts: resolvePayoutSettings(driver, settings.payouts),
     },
   }
 }

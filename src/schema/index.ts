@@ -7,6 +7,7 @@ import './payments.ts'
 import './merchants.ts'
 import './subscriptions.ts'
 import './webhooks.ts'
+import './withdrawals.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

@@ -3,6 +3,7 @@ import { validateEvmAddress } from './address.ts'
 import { evmAssets } from './assets.ts'
 import { deriveEvmAddress } from './derive.ts'
 import { type EvmOptions, evmOptionsSchema } from './options.ts'
+import { createEvmPayouts } from './payouts.ts'
 import { createEvmClient, fetchBlockRef, watchEvmHeads } from './rpc.ts'
 import { scanEvmRange } from './scan.ts'
 import { evmPaymentUri } from './uri.ts'
@@ -38,6 +39,7 @@ export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): Chain
     getBlockRef: (height) => fetchBlockRef(client, height),
     scan: (request) => scanEvmRange(client, scanConfig, request),
     watchHeads: (onHead) => watchEvmHeads(options, onHead),
+    payouts: createEvmPayouts(client, options),
   }
 }
 

@@ -31,6 +31,12 @@ export const evmOptionsSchema = z.object({
   scanConcurrency: z.number().int().min(1).max(64).default(6),
   /** How often to poll for new heads when no WebSocket URL is configured. */
   headPollMs: z.number().int().min(50).default(1000),
+  /** Fee ceiling for outbound transactions, wei per gas (decimal string); above it sending waits. */
+  maxFeePerGas: z
+    .string()
+    .regex(/^[0-9]{1,30}$/, 'must be a decimal integer string (wei per gas)')
+    .transform((v) => BigInt(v))
+    .optional(),
   /** Per-request RPC timeout. */
   timeoutMs: z.number().int().positive().default(10_000),
 })

@@ -30,6 +30,25 @@ export type ChainSettings = {
   maxRange?: number
   /** How long settled payments' addresses stay watched for late funds (default 24 h). */
   monitoringWindowMs?: number
+  /** Withdrawals on this chain. */
+  payouts?: PayoutSettings
+}
+
+export type PayoutSettings = {
+  /** `none`: each withdrawal is sent as soon as it is queued; `batch`: queued ones are grouped (default `batch`). */
+  mode?: 'none' | 'batch'
+  /** Most withdrawals one batch takes (default 50); on chains with `maxOutputs` 1, that many sequential sends. */
+  maxBatch?: number
+  /** How long a batch waits for more withdrawals after the oldest queued one (default 0: at the next run). */
+  windowMs?: number
+  /** How often the payout job runs (default 2000 ms). */
+  intervalMs?: number
+  /** Withdrawals above these amounts (decimal strings by asset symbol) wait for an admin's approval. */
+  approvalAbove?: Record<string, string>
+  /** A sent transaction not mined after this many blocks is replaced with a higher fee (default 10). */
+  stuckAfterBlocks?: number
+  /** Fee increase per replacement, in percent (default 125: +25 %). */
+  feeBumpPercent?: number
 }
 
 export type ChainEntry<Options = unknown> = {

@@ -8,6 +8,7 @@ export {
   defineChainDriver,
   defineConfig,
   type ModuleLoader,
+  type PayoutSettings,
   type TollgateConfig,
 } from './define.ts'
 export { DriverError, isDriverError } from './errors.ts'

@@ -104,7 +104,62 @@ export type ChainDriver = {
   scan(request: ScanRequest): Promise<ScanResult>
   /** Optional push of new heads (WebSocket subscription or fast polling); returns an unsubscribe function. */
   watchHeads?(onHead: (height: bigint) => void): () => void
+  /** Sending: present on drivers that can move funds (sweeps, withdrawals). */
+  payouts?: PayoutDriver
   close?(): Promise<void>
+}
+
+/** What a driver's signing step may use: digests signed by derivation path. The seed never reaches a driver. */
+export type DigestSigner = {
+  signDigest(path: string, digest: Uint8Array): { signature: Uint8Array; recovery: number }
+  publicKey(path: string): Uint8Array
+}
+
+/** One payment inside an outbound transaction. */
+export type PayoutOutput = { to: string; amount: bigint }
+
+/** A transaction to build: `outputs.length <= maxOutputs`, all of one asset, from one gateway address. */
+export type BuildRequest = {
+  from: { address: string; path: string }
+  asset: AssetInfo
+  outputs: readonly PayoutOutput[]
+  /** Account chains: the nonce the core allocated for this sender. */
+  nonce?: bigint
+  /** Fee multiplier in percent for a replacement (e.g. 125 = 25 % above the network's current price). */
+  feeBumpPercent?: number
+  /** The fee terms of the transaction being replaced; a replacement must outbid them. */
+  replaces?: UnsignedTx
+}
+
+/**
+ * A built, unsigned transaction. `payload` is the driver's own, JSON-safe (bigints as decimal strings), stored
+ * before signing; `maxFee` is the most it can cost in the native asset's base units.
+ */
+export type UnsignedTx = { payload: Record<string, unknown>; maxFee: bigint }
+
+/** Signed bytes as the node takes them, and the hash the chain will know them by. */
+export type SignedTx = { raw: string; hash: string }
+
+export type TxStatus =
+  | { state: 'unknown' }
+  | { state: 'pending' }
+  /** Included; `success: false` when it ran and failed (fee still paid). */
+  | { state: 'mined'; success: boolean; blockHeight: bigint; fee: bigint }
+
+/**
+ * The sending half of a driver. Drivers build, sign and broadcast; the core persists every step between them
+ * (build → persist → sign → persist raw bytes and hash → broadcast → track) and owns nonces.
+ */
+export type PayoutDriver = {
+  build(request: BuildRequest, signal?: AbortSignal): Promise<UnsignedTx>
+  sign(tx: UnsignedTx, from: { path: string }, signer: DigestSigner): Promise<SignedTx>
+  /** Sends signed bytes; a node that already has them counts as success. */
+  broadcast(tx: SignedTx, signal?: AbortSignal): Promise<void>
+  status(hash: string, signal?: AbortSignal): Promise<TxStatus>
+  /** Account chains: the next nonce the chain expects from `address` (mined transactions only). */
+  confirmedNonce?(address: string, signal?: AbortSignal): Promise<bigint>
+  /** Spendable balance of `address` in `asset`'s base units. */
+  balance(address: string, asset: AssetInfo, signal?: AbortSignal): Promise<bigint>
 }
 
 /**

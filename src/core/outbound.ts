@@ -1,0 +1,302 @@
+import { and, eq, inArray, ne } from 'drizzle-orm'
+import type { Db, Tx } from '../db/client.ts'
+import { outboundTxs, withdrawals } from '../db/schema/index.ts'
+import type { LoadedChain } from '../plugins/registry.ts'
+import { type DigestSigner, isDriverError, type PayoutDriver, type TxStatus } from '../plugins/sdk/index.ts'
+import { resolveAsset } from './chains.ts'
+import { newId } from './ids.ts'
+import { postWithdrawalRelease, postWithdrawalSettle } from './ledger.ts'
+import { transitionWithdrawal } from './withdrawals.ts'
+
+export type OutboundRow = typeof outboundTxs.$inferSelect
+export type OutboundContext = { db: Db; signer?: DigestSigner }
+
+/** Counts of what one pass did, for logs and tests. */
+export type OutboundProgress = {
+  signed: number
+  broadcast: number
+  confirmed: number
+  failed: number
+  replaced: number
+}
+
+async function setStatus(
+  db: Db | Tx,
+  row: OutboundRow,
+  to: OutboundRow['status'],
+  changes: Partial<OutboundRow> = {},
+): Promise<boolean> {
+  const updated = await db
+    .update(outboundTxs)
+    .set({ ...changes, status: to, updatedAt: new Date() })
+    .where(and(eq(outboundTxs.id, row.id), eq(outboundTxs.status, row.status)))
+    .returning({ id: outboundTxs.id })
+  return updated.length > 0
+}
+
+/** Step 3 of invariant 5: sign what was persisted, then persist the raw bytes and hash before anything is sent. */
+async function signStep(ctx: OutboundContext, payouts: PayoutDriver, row: OutboundRow): Promise<boolean> {
+  if (!ctx.signer) return false
+  const signed = await payouts.sign(
+    { payload: row.unsigned, maxFee: row.maxFee },
+    { path: row.fromPath },
+    ctx.signer,
+  )
+  return setStatus(ctx.db, row, 'signed', { raw: signed.raw, hash: signed.hash })
+}
+
+/**
+ * Step 5: send the persisted bytes. Sending them again after a crash is harmless ("already known" is success;
+ * a used nonce is checked against the chain before anything else is concluded).
+ */
+async function broadcastStep(ctx: OutboundContext, chain: LoadedChain, row: OutboundRow): Promise<boolean> {
+  const payouts = chain.driver.payouts as PayoutDriver
+  const tip = await chain.driver.getTip()
+  try {
+    await payouts.broadcast({ raw: row.raw as string, hash: row.hash as string })
+  } catch (err) {
+    if (!isDriverError(err) || err.code !== 'NONCE_USED') {
+      await ctx.db
+        .update(outboundTxs)
+        .set({ attempts: row.attempts + 1, lastError: String((err as Error).message).slice(0, 500) })
+        .where(eq(outboundTxs.id, row.id))
+      throw err
+    }
+    // the nonce is taken: by these very bytes (then tracking finds them mined) or by something else (tracking
+    // finds none of this nonce's transactions and fails it)
+  }
+  const moved = await setStatus(ctx.db, row, 'broadcast', {
+    broadcastHeight: tip.height,
+    attempts: row.attempts + 1,
+  })
+  if (moved && row.purpose === 'withdrawal')
+    await ctx.db.transaction(async (tx) => {
+      const ids = await withdrawalIdsOf(tx, row)
+      for (const id of ids)
+        await transitionWithdrawal(tx, id, ['BATCHED'], 'BROADCAST', {}, { hash: row.hash })
+    })
+  return moved
+}
+
+async function withdrawalIdsOf(db: Db | Tx, row: Pick<OutboundRow, 'id'>): Promise<string[]> {
+  const rows = await db
+    .select({ id: withdrawals.id })
+    .from(withdrawals)
+    .where(eq(withdrawals.outboundTxId, row.id))
+  return rows.map((r) => r.id)
+}
+
+/** Every transaction of the same (sender, nonce): the live one and the ones it replaced. */
+async function nonceGroup(db: Db, row: OutboundRow): Promise<OutboundRow[]> {
+  if (row.nonce === null) return [row]
+  return db
+    .select()
+    .from(outboundTxs)
+    .where(
+      and(
+        eq(outboundTxs.chain, row.chain),
+        eq(outboundTxs.fromAddress, row.fromAddress),
+        eq(outboundTxs.nonce, row.nonce),
+      ),
+    )
+}
+
+/**
+ * Settles a mined transaction once it is deep enough: the winner of its nonce group becomes `confirmed` (even
+ * if it is an older, replaced one: only one of them can be mined), its withdrawals CONFIRMED or FAILED, and the
+ * ledger settles or releases them. One database transaction.
+ */
+async function settle(
+  ctx: OutboundContext,
+  chain: LoadedChain,
+  live: OutboundRow,
+  winner: OutboundRow,
+  status: Extract<TxStatus, { state: 'mined' }>,
+): Promise<'confirmed' | 'failed'> {
+  const outcome = status.success ? 'confirmed' : 'failed'
+  await ctx.db.transaction(async (tx) => {
+    if (winner.id !== live.id) {
+      // the replaced transaction was mined after all: it is the one that paid
+      await tx
+        .update(outboundTxs)
+        .set({ status: 'replaced', updatedAt: new Date() })
+        .where(eq(outboundTxs.id, live.id))
+      await tx
+        .update(withdrawals)
+        .set({ outboundTxId: winner.id })
+        .where(eq(withdrawals.outboundTxId, live.id))
+    }
+    await tx
+      .update(outboundTxs)
+      .set({ status: outcome, fee: status.fee, blockHeight: status.blockHeight, updatedAt: new Date() })
+      .where(eq(outboundTxs.id, winner.id))
+    if (winner.purpose !== 'withdrawal') return
+    const rows = await tx.select().from(withdrawals).where(eq(withdrawals.outboundTxId, winner.id))
+    // one fee per transaction, split over its withdrawals (the first takes the remainder)
+    const share = rows.length ? status.fee / BigInt(rows.length) : 0n
+    for (const [i, w] of rows.entries()) {
+      const fee = i === 0 ? status.fee - share * BigInt(rows.length - 1) : share
+      const moved = await transitionWithdrawal(
+        tx,
+        w.id,
+        ['BATCHED', 'BROADCAST'],
+        status.success ? 'CONFIRMED' : 'FAILED',
+        status.success
+          ? { networkFee: fee }
+          : { networkFee: fee, failureReason: 'the transaction failed on chain' },
+        { hash: winner.hash, blockHeight: status.blockHeight.toString() },
+      )
+      if (!moved) continue
+      if (status.success)
+        await postWithdrawalSettle(tx, moved, { nativeAsset: chain.driver.nativeAsset.id, amount: fee })
+      else await postWithdrawalRelease(tx, moved)
+    }
+  })
+  return outcome
+}
+
+/** Gives a transaction up (its nonce was used by something else): its withdrawals fail and are released. */
+async function abandon(ctx: OutboundContext, row: OutboundRow, reason: string): Promise<void> {
+  await ctx.db.transaction(async (tx) => {
+    const rows = await tx
+      .update(outboundTxs)
+      .set({ status: 'failed', lastError: reason, updatedAt: new Date() })
+      .where(and(eq(outboundTxs.id, row.id), eq(outboundTxs.status, 'broadcast')))
+      .returning({ id: outboundTxs.id })
+    if (rows.length === 0) return
+    for (const id of await withdrawalIdsOf(tx, row)) {
+      const moved = await transitionWithdrawal(tx, id, ['BATCHED', 'BROADCAST'], 'FAILED', {
+        failureReason: reason,
+      })
+      if (moved) await postWithdrawalRelease(tx, moved)
+    }
+  })
+}
+
+/**
+ * Replaces a stuck transaction with the same nonce and a higher fee: a new `built` row (signed and sent by the
+ * next steps) and the old one `replaced`, in one database transaction. The old bytes may still be mined;
+ * tracking watches every hash of the nonce, and only one of them can ever be included.
+ */
+async function replace(chain: LoadedChain, ctx: OutboundContext, row: OutboundRow): Promise<void> {
+  const payouts = chain.driver.payouts as PayoutDriver
+  const asset = resolveAsset(chain, row.asset)
+  const outputs = await ctx.db
+    .select({ to: withdrawals.toAddress, amount: withdrawals.amount })
+    .from(withdrawals)
+    .where(eq(withdrawals.outboundTxId, row.id))
+  if (outputs.length === 0) return
+  const unsigned = await payouts.build({
+    from: { address: row.fromAddress, path: row.fromPath },
+    asset,
+    outputs,
+    nonce: row.nonce ?? undefined,
+    feeBumpPercent: chain.settings.payouts.feeBumpPercent,
+    replaces: { payload: row.unsigned, maxFee: row.maxFee },
+  })
+  await ctx.db.transaction(async (tx) => {
+    const old = await tx
+      .update(outboundTxs)
+      .set({ status: 'replaced', updatedAt: new Date() })
+      .where(and(eq(outboundTxs.id, row.id), eq(outboundTxs.status, 'broadcast')))
+      .returning({ id: outboundTxs.id })
+    if (old.length === 0) return
+    const id = newId('otx')
+    await tx.insert(outboundTxs).values({
+      id,
+      chain: row.chain,
+      purpose: row.purpose,
+      fromAddress: row.fromAddress,
+      fromPath: row.fromPath,
+      asset: row.asset,
+      nonce: row.nonce,
+      status: 'built',
+      unsigned: unsigned.payload,
+      maxFee: unsigned.maxFee,
+      replaces: row.id,
+    })
+    await tx.update(withdrawals).set({ outboundTxId: id }).where(eq(withdrawals.outboundTxId, row.id))
+  })
+}
+
+/** Step 6: follow a sent transaction until it is deep enough, replacing it when it is stuck. */
+async function trackStep(
+  ctx: OutboundContext,
+  chain: LoadedChain,
+  row: OutboundRow,
+  tipHeight: bigint,
+): Promise<'confirmed' | 'failed' | 'replaced' | 'waiting'> {
+  const payouts = chain.driver.payouts as PayoutDriver
+  const group = await nonceGroup(ctx.db, row)
+  for (const candidate of group) {
+    if (!candidate.hash) continue
+    const status = await payouts.status(candidate.hash)
+    if (status.state !== 'mined') continue
+    const depth = tipHeight - status.blockHeight + 1n
+    if (depth < BigInt(chain.driver.confirmations)) return 'waiting'
+    return settle(ctx, chain, row, candidate, status)
+  }
+  const own = row.hash ? await payouts.status(row.hash) : { state: 'unknown' as const }
+  if (row.nonce !== null && payouts.confirmedNonce) {
+    const next = await payouts.confirmedNonce(row.fromAddress)
+    // the chain moved past this nonce and none of our transactions for it is mined: someone else used it
+    if (next > row.nonce) {
+      await abandon(ctx, row, `nonce ${row.nonce} was used by a transaction the gateway did not send`)
+      return 'failed'
+    }
+  }
+  if (own.state === 'unknown') {
+    // dropped from the mempool (or never arrived): the same bytes again
+    await payouts.broadcast({ raw: row.raw as string, hash: row.hash as string }).catch(() => {})
+  }
+  const stuckFor = tipHeight - (row.broadcastHeight ?? tipHeight)
+  if (stuckFor >= BigInt(chain.settings.payouts.stuckAfterBlocks)) {
+    await replace(chain, ctx, row)
+    return 'replaced'
+  }
+  return 'waiting'
+}
+
+/**
+ * One pass over a chain's open outbound transactions, oldest first: sign what is built (when this process holds
+ * the signer), broadcast what is signed, track what is sent. Each step persists before the next runs, so a
+ * process killed at any line resumes from the last persisted step and never sends different bytes for a nonce.
+ *
+ * @example
+ * const progress = await advanceOutbound({ db, signer }, chain)
+ */
+export async function advanceOutbound(ctx: OutboundContext, chain: LoadedChain): Promise<OutboundProgress> {
+  const progress: OutboundProgress = { signed: 0, broadcast: 0, confirmed: 0, failed: 0, replaced: 0 }
+  const payouts = chain.driver.payouts
+  if (!payouts) return progress
+  const open = await ctx.db
+    .select()
+    .from(outboundTxs)
+    .where(
+      and(
+        eq(outboundTxs.chain, chain.name),
+        inArray(outboundTxs.status, ['built', 'signed', 'broadcast']),
+        ne(outboundTxs.status, 'replaced'),
+      ),
+    )
+    .orderBy(outboundTxs.fromAddress, outboundTxs.nonce, outboundTxs.createdAt)
+  if (open.length === 0) return progress
+  const tip = await chain.driver.getTip()
+  for (let row of open) {
+    if (row.status === 'built') {
+      if (!(await signStep(ctx, payouts, row))) continue
+      progress.signed++
+      row = (await ctx.db.select().from(outboundTxs).where(eq(outboundTxs.id, row.id)))[0] as OutboundRow
+    }
+    if (row.status === 'signed') {
+      if (!(await broadcastStep(ctx, chain, row))) continue
+      progress.broadcast++
+      continue
+    }
+    if (row.status === 'broadcast') {
+      const outcome = await trackStep(ctx, chain, row, tip.height)
+      if (outcome !== 'waiting') progress[outcome]++
+    }
+  }
+  return progress
+}

@@ -1,0 +1,112 @@
+import { and, asc, eq, sql } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import { outboundTxs, senderNonces, withdrawals } from '../db/schema/index.ts'
+import type { LoadedChain } from '../plugins/registry.ts'
+import { resolveAsset } from './chains.ts'
+import { newId } from './ids.ts'
+import { roleWallet } from './wallet-roles.ts'
+import { transitionWithdrawal, type WithdrawalRow } from './withdrawals.ts'
+
+export type PayoutContext = { db: Db; xpubFor(accountPath: string): string }
+
+/**
+ * Makes sure the database knows the next nonce of a sender, starting from what the chain says; afterwards the
+ * database is the authority (the chain cannot know about transactions persisted but not yet broadcast).
+ */
+export async function ensureSenderNonce(
+  ctx: PayoutContext,
+  chain: LoadedChain,
+  address: string,
+): Promise<void> {
+  const [row] = await ctx.db
+    .select()
+    .from(senderNonces)
+    .where(and(eq(senderNonces.chain, chain.name), eq(senderNonces.address, address)))
+  if (row || !chain.driver.payouts?.confirmedNonce) return
+  const next = await chain.driver.payouts.confirmedNonce(address)
+  await ctx.db.insert(senderNonces).values({ chain: chain.name, address, next }).onConflictDoNothing()
+}
+
+/** Which queued withdrawals go out now: per asset, the oldest first, unless a batch window is still open. */
+function pickBatches(queued: WithdrawalRow[], chain: LoadedChain, now: number): WithdrawalRow[][] {
+  const { mode, maxBatch, windowMs } = chain.settings.payouts
+  const byAsset = new Map<string, WithdrawalRow[]>()
+  for (const w of queued) byAsset.set(w.asset, [...(byAsset.get(w.asset) ?? []), w])
+  const out: WithdrawalRow[][] = []
+  for (const group of byAsset.values()) {
+    const oldest = group[0] as WithdrawalRow
+    const windowOpen =
+      mode === 'batch' && group.length < maxBatch && oldest.createdAt.getTime() + windowMs > now
+    if (!windowOpen) out.push(group.slice(0, maxBatch))
+  }
+  return out
+}
+
+/**
+ * Turns queued withdrawals into outbound transactions from the treasury: per (chain, asset) up to `maxBatch`
+ * at a time, `maxOutputs` outputs per transaction, nonces taken from the database in the same transaction that
+ * stores the unsigned transactions and marks the withdrawals BATCHED. A crash anywhere leaves either all of that
+ * or none of it.
+ *
+ * @example
+ * const made = await batchWithdrawals(ctx, chain) // number of outbound transactions built
+ */
+export async function batchWithdrawals(
+  ctx: PayoutContext,
+  chain: LoadedChain,
+  now = Date.now(),
+): Promise<number> {
+  const payouts = chain.driver.payouts
+  if (!payouts) return 0
+  const treasury = roleWallet(ctx, chain, 'treasury')
+  await ensureSenderNonce(ctx, chain, treasury.address)
+  return ctx.db.transaction(async (tx) => {
+    const queued = await tx
+      .select()
+      .from(withdrawals)
+      .where(and(eq(withdrawals.chain, chain.name), eq(withdrawals.status, 'QUEUED')))
+      .orderBy(asc(withdrawals.createdAt), asc(withdrawals.id))
+      .limit(chain.settings.payouts.maxBatch * 4)
+      .for('update', { skipLocked: true })
+    let built = 0
+    for (const batch of pickBatches(queued, chain, now)) {
+      const asset = resolveAsset(chain, (batch[0] as WithdrawalRow).asset)
+      for (let i = 0; i < batch.length; i += chain.driver.maxOutputs) {
+        const group = batch.slice(i, i + chain.driver.maxOutputs)
+        let nonce: bigint | undefined
+        if (payouts.confirmedNonce) {
+          // the row lock makes this the only sender of the treasury until commit
+          const [row] = await tx
+            .update(senderNonces)
+            .set({ next: sql`${senderNonces.next} + 1` })
+            .where(and(eq(senderNonces.chain, chain.name), eq(senderNonces.address, treasury.address)))
+            .returning({ next: senderNonces.next })
+          nonce = (row?.next as bigint) - 1n
+        }
+        const unsigned = await payouts.build({
+          from: treasury,
+          asset,
+          outputs: group.map((w) => ({ to: w.toAddress, amount: w.amount })),
+          nonce,
+        })
+        const id = newId('otx')
+        await tx.insert(outboundTxs).values({
+          id,
+          chain: chain.name,
+          purpose: 'withdrawal',
+          fromAddress: treasury.address,
+          fromPath: treasury.path,
+          asset: asset.id,
+          nonce: nonce ?? null,
+          status: 'built',
+          unsigned: unsigned.payload,
+          maxFee: unsigned.maxFee,
+        })
+        for (const w of group)
+          await transitionWithdrawal(tx, w.id, ['QUEUED'], 'BATCHED', { outboundTxId: id })
+        built++
+      }
+    }
+    return built
+  })
+}

@@ -1,0 +1,125 @@
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core'
+import { money } from './columns.ts'
+
+export const withdrawalStatuses = [
+  'AWAITING_APPROVAL',
+  'QUEUED',
+  'BATCHED',
+  'BROADCAST',
+  'CONFIRMED',
+  'FAILED',
+  'CANCELED',
+] as const
+export type WithdrawalStatus = (typeof withdrawalStatuses)[number]
+
+/** A merchant's request to be paid out; its amount is reserved in the ledger from request to settlement. */
+export const withdrawals = pgTable(
+  'withdrawals',
+  {
+    id: text('id').primaryKey(),
+    merchantId: text('merchant_id').notNull(),
+    chain: text('chain').notNull(),
+    asset: text('asset').notNull(),
+    /** As the driver normalized it. */
+    toAddress: text('to_address').notNull(),
+    amount: money('amount').notNull(),
+    status: text('status', { enum: withdrawalStatuses }).notNull(),
+    idempotencyKey: text('idempotency_key').notNull(),
+    requestHash: text('request_hash').notNull(),
+    outboundTxId: text('outbound_tx_id'),
+    /** Network fee paid by the transaction that settled it (native base units). */
+    networkFee: money('network_fee'),
+    failureReason: text('failure_reason'),
+    approvedByKey: text('approved_by_key'),
+    eventSeq: integer('event_seq').notNull().default(1),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('withdrawals_merchant_idempotency_uq').on(t.merchantId, t.idempotencyKey),
+    index('withdrawals_merchant_id_idx').on(t.merchantId, t.id),
+    index('withdrawals_queue_idx').on(t.chain, t.asset, t.status, t.createdAt),
+  ],
+)
+
+/** Every status change of a withdrawal, numbered per withdrawal, written with the change. */
+export const withdrawalEvents = pgTable(
+  'withdrawal_events',
+  {
+    withdrawalId: text('withdrawal_id')
+      .notNull()
+      .references(() => withdrawals.id),
+    merchantId: text('merchant_id').notNull(),
+    seq: integer('seq').notNull(),
+    type: text('type').notNull(),
+    fromStatus: text('from_status', { enum: withdrawalStatuses }),
+    toStatus: text('to_status', { enum: withdrawalStatuses }).notNull(),
+    data: jsonb('data').$type<Record<string, unknown>>(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.withdrawalId, t.seq] })],
+)
+
+export const outboundStatuses = ['built', 'signed', 'broadcast', 'confirmed', 'failed', 'replaced'] as const
+export type OutboundStatus = (typeof outboundStatuses)[number]
+
+/**
+ * Every transaction the gateway sends, persisted before it is signed and again (raw bytes + hash) before it is
+ * broadcast. A replacement (higher fee, same nonce) is a new row pointing at the one it replaces; at most one
+ * row per (chain, sender, nonce) is not `replaced`.
+ */
+export const outboundTxs = pgTable(
+  'outbound_txs',
+  {
+    id: text('id').primaryKey(),
+    chain: text('chain').notNull(),
+    purpose: text('purpose', { enum: ['withdrawal', 'sweep', 'gas'] }).notNull(),
+    fromAddress: text('from_address').notNull(),
+    fromPath: text('from_path').notNull(),
+    asset: text('asset').notNull(),
+    nonce: bigint('nonce', { mode: 'bigint' }),
+    status: text('status', { enum: outboundStatuses }).notNull(),
+    unsigned: jsonb('unsigned').$type<Record<string, unknown>>().notNull(),
+    maxFee: money('max_fee').notNull(),
+    raw: text('raw'),
+    hash: text('hash'),
+    fee: money('fee'),
+    blockHeight: bigint('block_height', { mode: 'bigint' }),
+    /** Chain height when it was (last) broadcast: a replacement is due `stuckAfterBlocks` later. */
+    broadcastHeight: bigint('broadcast_height', { mode: 'bigint' }),
+    replaces: text('replaces'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('outbound_live_nonce_uq')
+      .on(t.chain, t.fromAddress, t.nonce)
+      .where(sql`${t.status} <> 'replaced' and ${t.nonce} is not null`),
+    index('outbound_open_idx').on(t.chain, t.status),
+    uniqueIndex('outbound_hash_uq').on(t.chain, t.hash).where(sql`${t.hash} is not null`),
+  ],
+)
+
+/** The next nonce per sender, owned by the database; the row lock serializes senders of one address. */
+export const senderNonces = pgTable(
+  'sender_nonces',
+  {
+    chain: text('chain').notNull(),
+    address: text('address').notNull(),
+    next: bigint('next', { mode: 'bigint' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.chain, t.address] })],
+)

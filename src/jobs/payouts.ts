@@ -1,0 +1,20 @@
+import type { AppContext } from '../context.ts'
+import { resolveChain } from '../core/chains.ts'
+import { advanceOutbound } from '../core/outbound.ts'
+import { batchWithdrawals } from '../core/payout-batches.ts'
+
+/**
+ * One payout pass for a chain: queued withdrawals become outbound transactions, then every open transaction
+ * moves one persisted step further (sign, broadcast, track). Runs only where the signer lives.
+ *
+ * @example
+ * await processPayouts(ctx, 'ethereum')
+ */
+export async function processPayouts(ctx: AppContext, chainName: string) {
+  const chain = resolveChain(ctx.chains, chainName)
+  const batched = await batchWithdrawals(ctx, chain)
+  const progress = await advanceOutbound(ctx, chain)
+  if (batched > 0 || Object.values(progress).some((n) => n > 0))
+    ctx.log.info({ chain: chainName, batched, ...progress }, 'payouts advanced')
+  return { batched, ...progress }
+}

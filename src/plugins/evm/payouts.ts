@@ -1,0 +1,211 @@
+import {
+  encodeFunctionData,
+  type Hex,
+  keccak256,
+  type PublicClient,
+  parseAbi,
+  serializeTransaction,
+  type TransactionSerializableEIP1559,
+} from 'viem'
+import {
+  type AssetInfo,
+  type BuildRequest,
+  type DigestSigner,
+  DriverError,
+  type PayoutDriver,
+  type SignedTx,
+  type TxStatus,
+  type UnsignedTx,
+} from '../sdk/index.ts'
+import type { EvmOptions } from './options.ts'
+
+const erc20 = parseAbi([
+  'function transfer(address to, uint256 value) returns (bool)',
+  'function balanceOf(address) view returns (uint256)',
+])
+
+/** The EIP-1559 fields the core stores before signing (bigints as decimal strings, so the row is plain JSON). */
+type EvmPayload = {
+  chainId: number
+  nonce: string
+  to: Hex
+  value: string
+  data: Hex
+  gas: string
+  maxFeePerGas: string
+  maxPriorityFeePerGas: string
+}
+
+function rpcError(what: string, err: unknown, retryable = true): DriverError {
+  if (err instanceof DriverError) return err
+  const message = err instanceof Error ? err.message.split('\n')[0] : String(err)
+  return new DriverError('RPC_ERROR', `${what}: ${message}`, { retryable, cause: err })
+}
+
+function toSerializable(p: EvmPayload): TransactionSerializableEIP1559 {
+  return {
+    type: 'eip1559',
+    chainId: p.chainId,
+    nonce: Number(p.nonce),
+    to: p.to,
+    value: BigInt(p.value),
+    data: p.data,
+    gas: BigInt(p.gas),
+    maxFeePerGas: BigInt(p.maxFeePerGas),
+    maxPriorityFeePerGas: BigInt(p.maxPriorityFeePerGas),
+  }
+}
+
+/** The fee terms: the node's suggestion, raised by `feeBumpPercent`, never below 110 % of a replaced tx's. */
+async function feeTerms(client: PublicClient, options: EvmOptions, request: BuildRequest) {
+  const fees = await client.estimateFeesPerGas().catch((err) => {
+    throw rpcError('estimateFeesPerGas', err)
+  })
+  const bump = BigInt(request.feeBumpPercent ?? 100)
+  let maxFeePerGas = (fees.maxFeePerGas * bump) / 100n
+  let maxPriorityFeePerGas = ((fees.maxPriorityFeePerGas ?? 0n) * bump) / 100n
+  const replaced = request.replaces?.payload as EvmPayload | undefined
+  if (replaced) {
+    // nodes accept a replacement only at least 10 % above both fee caps of the one it replaces
+    const floor = (v: string) => (BigInt(v) * 110n + 99n) / 100n
+    if (maxFeePerGas < floor(replaced.maxFeePerGas)) maxFeePerGas = floor(replaced.maxFeePerGas)
+    if (maxPriorityFeePerGas < floor(replaced.maxPriorityFeePerGas))
+      maxPriorityFeePerGas = floor(replaced.maxPriorityFeePerGas)
+  }
+  if (maxPriorityFeePerGas > maxFeePerGas) maxFeePerGas = maxPriorityFeePerGas
+  if (options.maxFeePerGas !== undefined && maxFeePerGas > options.maxFeePerGas)
+    throw new DriverError(
+      'FEE_TOO_HIGH',
+      `network fee ${maxFeePerGas} wei/gas is above the configured ceiling ${options.maxFeePerGas}`,
+      { retryable: true },
+    )
+  return { maxFeePerGas, maxPriorityFeePerGas }
+}
+
+async function build(client: PublicClient, options: EvmOptions, request: BuildRequest): Promise<UnsignedTx> {
+  if (request.outputs.length !== 1)
+    throw new DriverError('TOO_MANY_OUTPUTS', 'an EVM transaction pays exactly one output', {
+      retryable: false,
+    })
+  if (request.nonce === undefined)
+    throw new DriverError('NONCE_REQUIRED', 'EVM transactions need a nonce', { retryable: false })
+  const [output] = request.outputs as [{ to: string; amount: bigint }]
+  const { asset } = request
+  const to = (asset.native ? output.to : asset.contract) as Hex
+  const value = asset.native ? output.amount : 0n
+  const data: Hex = asset.native
+    ? '0x'
+    : encodeFunctionData({ abi: erc20, functionName: 'transfer', args: [output.to as Hex, output.amount] })
+  const from = request.from.address as Hex
+  const replaced = request.replaces?.payload as EvmPayload | undefined
+  // a replacement keeps the gas limit: the same call needs the same gas
+  const gas = replaced
+    ? BigInt(replaced.gas)
+    : asset.native
+      ? 21_000n
+      : await client.estimateGas({ account: from, to, data, value }).then(
+          (g) => (g * 120n) / 100n,
+          (err) => {
+            throw rpcError('estimateGas', err, false)
+          },
+        )
+  const fees = await feeTerms(client, options, request)
+  const payload: EvmPayload = {
+    chainId: options.chain.id,
+    nonce: request.nonce.toString(),
+    to,
+    value: value.toString(),
+    data,
+    gas: gas.toString(),
+    maxFeePerGas: fees.maxFeePerGas.toString(),
+    maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
+  }
+  return { payload, maxFee: gas * fees.maxFeePerGas }
+}
+
+async function sign(tx: UnsignedTx, from: { path: string }, signer: DigestSigner): Promise<SignedTx> {
+  const serializable = toSerializable(tx.payload as EvmPayload)
+  const digest = keccak256(serializeTransaction(serializable), 'bytes')
+  const { signature, recovery } = signer.signDigest(from.path, digest)
+  const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString('hex')}` as Hex
+  const raw = serializeTransaction(serializable, {
+    r: hex(signature.subarray(0, 32)),
+    s: hex(signature.subarray(32, 64)),
+    yParity: recovery,
+  })
+  return { raw, hash: keccak256(raw) }
+}
+
+async function broadcast(client: PublicClient, tx: SignedTx): Promise<void> {
+  try {
+    await client.request({ method: 'eth_sendRawTransaction', params: [tx.raw as Hex] })
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err)
+    // the node has these exact bytes already (a retry after a crash): success
+    if (/already known|already imported|known transaction/i.test(message)) return
+    // the nonce is used: by these bytes (mined) or by another transaction; status() tells which
+    if (/nonce too low|nonce has already been used/i.test(message))
+      throw new DriverError('NONCE_USED', message.split('\n')[0] ?? message, { retryable: false, cause: err })
+    if (/replacement transaction underpriced|underpriced/i.test(message))
+      throw new DriverError('UNDERPRICED', message.split('\n')[0] ?? message, { retryable: true, cause: err })
+    if (/insufficient funds/i.test(message))
+      throw new DriverError('INSUFFICIENT_FUNDS', message.split('\n')[0] ?? message, {
+        retryable: true,
+        cause: err,
+      })
+    throw rpcError('eth_sendRawTransaction', err)
+  }
+}
+
+async function status(client: PublicClient, hash: string): Promise<TxStatus> {
+  try {
+    const receipt = await client.request({ method: 'eth_getTransactionReceipt', params: [hash as Hex] })
+    if (receipt?.blockNumber)
+      return {
+        state: 'mined',
+        success: receipt.status === '0x1',
+        blockHeight: BigInt(receipt.blockNumber),
+        fee: BigInt(receipt.gasUsed) * BigInt(receipt.effectiveGasPrice),
+      }
+    const tx = await client.request({ method: 'eth_getTransactionByHash', params: [hash as Hex] })
+    return tx ? { state: 'pending' } : { state: 'unknown' }
+  } catch (err) {
+    throw rpcError('transaction status', err)
+  }
+}
+
+async function balance(client: PublicClient, address: string, asset: AssetInfo): Promise<bigint> {
+  try {
+    if (asset.native) return await client.getBalance({ address: address as Hex, blockTag: 'latest' })
+    return await client.readContract({
+      address: asset.contract as Hex,
+      abi: erc20,
+      functionName: 'balanceOf',
+      args: [address as Hex],
+    })
+  } catch (err) {
+    throw rpcError('balance', err)
+  }
+}
+
+/**
+ * Sending on EVM chains: one output per transaction (EIP-1559, ERC-20 `transfer` for tokens), signed through
+ * the gateway's digest signer, nonces chosen by the core.
+ *
+ * @example
+ * const payouts = createEvmPayouts(client, options)
+ * const tx = await payouts.build({ from, asset, outputs: [{ to, amount }], nonce: 0n })
+ */
+export function createEvmPayouts(client: PublicClient, options: EvmOptions): PayoutDriver {
+  return {
+    build: (request) => build(client, options, request),
+    sign,
+    broadcast: (tx) => broadcast(client, tx),
+    status: (hash) => status(client, hash),
+    confirmedNonce: (address) =>
+      client.getTransactionCount({ address: address as Hex, blockTag: 'latest' }).then(BigInt, (err) => {
+        throw rpcError('getTransactionCount', err)
+      }),
+    balance: (address, asset) => balance(client, address, asset),
+  }
+}

@@ -1,0 +1,213 @@
+import { eq } from 'drizzle-orm'
+import { getBalances } from '../core/balances.ts'
+import { assetById, resolveChain } from '../core/chains.ts'
+import { formatAmount } from '../core/money.ts'
+import {
+  cancelWithdrawal,
+  decideWithdrawal,
+  getWithdrawal,
+  listWithdrawalEvents,
+  listWithdrawals,
+  requestWithdrawal,
+  type WithdrawalRow,
+} from '../core/withdrawals.ts'
+import { outboundTxs, withdrawalStatuses } from '../db/schema/index.ts'
+import { builder } from './builder.ts'
+import { AssetRef } from './chains.ts'
+import { afterId, toConnection } from './connection.ts'
+import { requireAuth, requireScope } from './context.ts'
+import { userErrors } from './errors.ts'
+
+const WithdrawalStatusEnum = builder.enumType('WithdrawalStatus', { values: withdrawalStatuses })
+
+type EventRow = Awaited<ReturnType<typeof listWithdrawalEvents>>[number]
+
+const WithdrawalEventRef = builder.objectRef<EventRow>('WithdrawalEvent').implement({
+  fields: (t) => ({
+    seq: t.exposeInt('seq'),
+    type: t.exposeString('type', { description: 'e.g. withdrawal.requested, withdrawal.confirmed' }),
+    fromStatus: t.field({ type: WithdrawalStatusEnum, nullable: true, resolve: (e) => e.fromStatus }),
+    toStatus: t.field({ type: WithdrawalStatusEnum, resolve: (e) => e.toStatus }),
+    data: t.field({ type: 'JSON', nullable: true, resolve: (e) => e.data ?? null }),
+    createdAt: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
+  }),
+})
+
+export const WithdrawalRef = builder.objectRef<WithdrawalRow>('Withdrawal').implement({
+  description: 'A payout of a merchant balance to an external address.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    status: t.field({ type: WithdrawalStatusEnum, resolve: (w) => w.status }),
+    chain: t.exposeString('chain'),
+    asset: t.field({ type: AssetRef, resolve: (w, _a, ctx) => assetById(ctx.app.chains, w.chain, w.asset) }),
+    to: t.exposeString('toAddress', { description: 'The destination, as the chain driver normalized it' }),
+    amount: t.string({
+      description: 'Decimal string in whole units of the asset',
+      resolve: (w, _a, ctx) => formatAmount(w.amount, assetById(ctx.app.chains, w.chain, w.asset).decimals),
+    }),
+    networkFee: t.string({
+      nullable: true,
+      description:
+        "The network fee paid for it, in whole units of the chain's native asset (the gateway pays it)",
+      resolve: (w, _a, ctx) =>
+        w.networkFee === null
+          ? null
+          : formatAmount(w.networkFee, resolveChain(ctx.app.chains, w.chain).driver.nativeAsset.decimals),
+    }),
+    txHash: t.string({
+      nullable: true,
+      description: 'The transaction that pays it, once signed',
+      resolve: async (w, _a, ctx) => {
+        if (!w.outboundTxId) return null
+        const [tx] = await ctx.app.db
+          .select({ hash: outboundTxs.hash })
+          .from(outboundTxs)
+          .where(eq(outboundTxs.id, w.outboundTxId))
+        return tx?.hash ?? null
+      },
+    }),
+    failureReason: t.string({ nullable: true, resolve: (w) => w.failureReason }),
+    idempotencyKey: t.exposeString('idempotencyKey'),
+    events: t.field({
+      type: [WithdrawalEventRef],
+      description: 'Status history, oldest first',
+      resolve: (w, _a, ctx) => listWithdrawalEvents(ctx.app, w.id),
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (w) => w.createdAt }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (w) => w.updatedAt }),
+  }),
+})
+
+type BalanceView = { chain: string; asset: string; available: bigint; reserved: bigint }
+
+const BalanceRef = builder.objectRef<BalanceView>('Balance').implement({
+  description:
+    'What the ledger owes a merchant in one asset (sums of postings, never stored apart from them).',
+  fields: (t) => {
+    const amount = (pick: (b: BalanceView) => bigint, description: string) =>
+      t.string({
+        description: `${description}, a decimal string in whole units`,
+        resolve: (b, _a, ctx) => formatAmount(pick(b), assetById(ctx.app.chains, b.chain, b.asset).decimals),
+      })
+    return {
+      chain: t.exposeString('chain'),
+      asset: t.field({
+        type: AssetRef,
+        resolve: (b, _a, ctx) => assetById(ctx.app.chains, b.chain, b.asset),
+      }),
+      available: amount((b) => b.available, 'Can be withdrawn now'),
+      reserved: amount((b) => b.reserved, 'Held for withdrawals on their way'),
+    }
+  },
+})
+
+builder.queryField('balances', (t) =>
+  t.field({
+    type: [BalanceRef],
+    description: 'Your balances per chain and asset',
+    authScopes: { scope: 'payments:read' },
+    resolve: async (_root, _args, ctx) => {
+      const auth = await requireAuth(ctx)
+      return getBalances(ctx.app, auth.merchantId)
+    },
+  }),
+)
+
+builder.queryField('withdrawal', (t) =>
+  t.field({
+    type: WithdrawalRef,
+    nullable: true,
+    description: "One of your withdrawals; null for an unknown id (or another merchant's)",
+    authScopes: { scope: 'payments:read' },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      const auth = await requireAuth(ctx)
+      return (await getWithdrawal(ctx.app, auth.merchantId, String(id))) ?? null
+    },
+  }),
+)
+
+builder.queryField('withdrawals', (t) =>
+  t.connection({
+    type: WithdrawalRef,
+    description: 'Your withdrawals, newest first',
+    authScopes: { scope: 'payments:read' },
+    args: { status: t.arg({ type: WithdrawalStatusEnum }) },
+    resolve: async (_root, args, ctx) => {
+      const auth = await requireAuth(ctx)
+      const after = afterId(args, 'wd')
+      return toConnection(
+        await listWithdrawals(ctx.app, auth.merchantId, { first: args.first, after, status: args.status }),
+        after,
+      )
+    },
+  }),
+)
+
+const RequestWithdrawalInput = builder.inputType('RequestWithdrawalInput', {
+  fields: (t) => ({
+    chain: t.string({ required: true }),
+    asset: t.string({ required: true, description: 'Asset symbol or CAIP-19 id' }),
+    to: t.string({ required: true, description: 'Destination address on that chain' }),
+    amount: t.string({ required: true, description: 'Decimal string in whole units, e.g. "25.5"' }),
+    idempotencyKey: t.string({
+      required: true,
+      description: 'Required: the same key and parameters return the same withdrawal, never a second one',
+    }),
+  }),
+})
+
+const RequestWithdrawalPayload = builder
+  .objectRef<{ withdrawal: WithdrawalRow; replayed: boolean }>('RequestWithdrawalPayload')
+  .implement({
+    fields: (t) => ({
+      withdrawal: t.field({ type: WithdrawalRef, resolve: (r) => r.withdrawal }),
+      replayed: t.exposeBoolean('replayed'),
+    }),
+  })
+
+builder.mutationField('requestWithdrawal', (t) =>
+  t.field({
+    type: RequestWithdrawalPayload,
+    description: 'Reserves the amount and queues the payout (needs withdrawals:write)',
+    errors: userErrors('RequestWithdrawalResult'),
+    args: { input: t.arg({ type: RequestWithdrawalInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const auth = await requireScope(ctx, 'withdrawals:write')
+      return requestWithdrawal(ctx.app, auth.merchantId, input)
+    },
+  }),
+)
+
+builder.mutationField('cancelWithdrawal', (t) =>
+  t.field({
+    type: WithdrawalRef,
+    description:
+      'Cancels a withdrawal not yet picked for sending and releases its reserve (needs withdrawals:write)',
+    errors: userErrors('CancelWithdrawalResult'),
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      const auth = await requireScope(ctx, 'withdrawals:write')
+      return cancelWithdrawal(ctx.app, auth.merchantId, String(id))
+    },
+  }),
+)
+
+for (const [name, approve] of [
+  ['approveWithdrawal', true],
+  ['rejectWithdrawal', false],
+] as const)
+  builder.mutationField(name, (t) =>
+    t.field({
+      type: WithdrawalRef,
+      description: approve
+        ? 'Lets a withdrawal held above the approval threshold go out (needs admin)'
+        : 'Refuses a held withdrawal and releases its reserve (needs admin)',
+      errors: userErrors(`${name[0]?.toUpperCase()}${name.slice(1)}Result`),
+      args: { id: t.arg.id({ required: true }) },
+      resolve: async (_root, { id }, ctx) => {
+        const auth = await requireScope(ctx, 'admin')
+        return decideWithdrawal(ctx.app, auth.merchantId, String(id), { approve, keyId: auth.keyId })
+      },
+    }),
+  )
