@@ -1,0 +1,301 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
+import { type Hex, parseEther } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { getBalances } from '../../src/core/balances.ts'
+import { newScannerState, type ScannerState, syncChain } from '../../src/core/chain-sync.ts'
+import { roleWallet } from '../../src/core/wallet-roles.ts'
+import { ledgerPostings, outboundTxs, withdrawals } from '../../src/db/schema/index.ts'
+import { processPayouts } from '../../src/jobs/payouts.ts'
+import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
+import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+
+let devnet: Devnet
+let app: TestApp
+let merchant: { id: string; key: string }
+let other: { id: string; key: string }
+let scanner: ScannerState
+let treasury: { address: string; path: string }
+
+const recipients = Array.from(
+  { length: 12 },
+  (_, i) => privateKeyToAccount(`0x${(i + 1).toString(16).padStart(64, '7')}` as Hex).address,
+)
+
+beforeAll(async () => {
+  devnet = await startDevnet()
+  app = await createTestApp({
+    config: testConfig(
+      devnet.url,
+      { confirmations: 2 },
+      { payouts: { mode: 'batch', maxBatch: 50, approvalAbove: { ETH: '5' } } },
+    ),
+    env: { TOLLGATE_SEED: gatewayMnemonic },
+  })
+  merchant = await app.merchant('Payout shop')
+  other = await app.merchant('Other shop')
+  scanner = newScannerState()
+  const chain = app.ctx.chains.get('devnet')!
+  treasury = roleWallet(app.ctx, chain, 'treasury')
+  // deposits are credited through the real path: paid on chain, scanned, confirmed
+  await payAndComplete(merchant.key, 'ETH', '10', parseEther('10'))
+  await payAndComplete(merchant.key, 'USDT', '1000', 1_000_000_000n)
+  // the operator funds the hot wallet (sweeps into it are a separate step)
+  await devnet.payNative(treasury.address, parseEther('20'))
+  await devnet.payToken(treasury.address, 2_000_000_000n)
+}, 60_000)
+afterAll(async () => {
+  await app.close()
+  await devnet.stop()
+})
+
+const sync = () => syncChain({ db: app.ctx.db, log: app.ctx.log, scanner }, app.ctx.chains.get('devnet')!)
+
+async function payAndComplete(key: string, asset: string, amount: string, units: bigint) {
+  const res = await app.gql(
+    `mutation ($input: CreatePaymentInput!) { createPayment(input: $input) { ... on CreatePaymentPayload { payment { id address } } } }`,
+    { input: { chain: 'devnet', asset, amount } },
+    key,
+  )
+  const p = res.data.createPayment.payment as { id: string; address: string }
+  if (asset === 'ETH') await devnet.payNative(p.address, units)
+  else await devnet.payToken(p.address, units)
+  await devnet.mine(2)
+  await sync()
+}
+
+const requestMutation = `mutation ($input: RequestWithdrawalInput!) { requestWithdrawal(input: $input) {
+  __typename ... on RequestWithdrawalPayload { replayed withdrawal { id status amount to asset { symbol } } }
+  ... on UserError { code field message } } }`
+
+const request = (input: Record<string, unknown>, key = merchant.key) =>
+  app.gql(requestMutation, { input }, key)
+
+async function balances(merchantId = merchant.id) {
+  const rows = await getBalances(app.ctx, merchantId)
+  return Object.fromEntries(rows.map((b) => [b.asset.endsWith('slip44:60') ? 'ETH' : 'USDT', b]))
+}
+
+/** Runs the payout job and mines until every given withdrawal is settled. */
+async function driveUntilSettled(ids: string[]) {
+  for (let i = 0; i < 60; i++) {
+    await processPayouts(app.ctx, 'devnet')
+    const rows = await app.ctx.db.select().from(withdrawals)
+    const open = rows.filter(
+      (w) => ids.includes(w.id) && !['CONFIRMED', 'FAILED', 'CANCELED'].includes(w.status),
+    )
+    if (open.length === 0) return
+    await devnet.mine(1)
+  }
+  throw new Error('withdrawals did not settle')
+}
+
+const tokenBalance = (address: string) =>
+  devnet.client.readContract({
+    address: devnet.tokenAddress,
+    abi: tokenAbi,
+    functionName: 'balanceOf',
+    args: [address as Hex],
+  })
+
+describe('withdrawals on anvil', () => {
+  test('default: 12 withdrawals (ETH and USDT) are batched, sent with sequential nonces and confirmed; ledger and chain agree', async () => {
+    const before = await balances()
+    const treasuryEthBefore = await devnet.client.getBalance({ address: treasury.address as Hex })
+    const treasuryUsdtBefore = await tokenBalance(treasury.address)
+    const nonceBefore = await devnet.client.getTransactionCount({ address: treasury.address as Hex })
+    const ids: string[] = []
+    for (const [i, to] of recipients.entries()) {
+      const asset = i % 2 === 0 ? 'ETH' : 'USDT'
+      const amount = asset === 'ETH' ? `0.0${i + 1}` : `${i + 1}.5`
+      const res = await request({ chain: 'devnet', asset, to, amount, idempotencyKey: `payout-${i}` })
+      expect(res.data.requestWithdrawal.__typename).toBe('RequestWithdrawalPayload')
+      expect(res.data.requestWithdrawal.withdrawal.status).toBe('QUEUED')
+      ids.push(res.data.requestWithdrawal.withdrawal.id)
+    }
+    const reserved = await balances()
+    const ethTotal = recipients.reduce((s, _, i) => (i % 2 === 0 ? s + parseEther(`0.0${i + 1}`) : s), 0n)
+    const usdtTotal = recipients.reduce(
+      (s, _, i) => (i % 2 === 1 ? s + BigInt(i + 1) * 1_000_000n + 500_000n : s),
+      0n,
+    )
+    expect(reserved.ETH?.available).toBe((before.ETH?.available ?? 0n) - ethTotal)
+    expect(reserved.ETH?.reserved).toBe(ethTotal)
+    expect(reserved.USDT?.reserved).toBe(usdtTotal)
+
+    await driveUntilSettled(ids)
+
+    const rows = await app.ctx.db.select().from(withdrawals)
+    expect(rows.filter((w) => ids.includes(w.id)).map((w) => w.status)).toEqual(ids.map(() => 'CONFIRMED'))
+    for (const [i, to] of recipients.entries()) {
+      if (i % 2 === 0) expect(await devnet.client.getBalance({ address: to })).toBe(parseEther(`0.0${i + 1}`))
+      else expect(await tokenBalance(to)).toBe(BigInt(i + 1) * 1_000_000n + 500_000n)
+    }
+    const sent = await app.ctx.db
+      .select()
+      .from(outboundTxs)
+      .where(eq(outboundTxs.fromAddress, treasury.address))
+    const nonces = sent.map((t) => t.nonce as bigint).sort((a, b) => (a < b ? -1 : 1))
+    expect(nonces).toEqual(ids.map((_, i) => BigInt(nonceBefore) + BigInt(i)))
+    expect(await devnet.client.getTransactionCount({ address: treasury.address as Hex })).toBe(
+      nonceBefore + 12,
+    )
+    // the treasury lost exactly the payouts plus the fees the ledger recorded
+    const fees = sent.reduce((s, t) => s + (t.fee as bigint), 0n)
+    const recordedFees = rows
+      .filter((w) => ids.includes(w.id))
+      .reduce((s, w) => s + (w.networkFee as bigint), 0n)
+    expect(recordedFees).toBe(fees)
+    expect(await devnet.client.getBalance({ address: treasury.address as Hex })).toBe(
+      treasuryEthBefore - ethTotal - fees,
+    )
+    expect(await tokenBalance(treasury.address)).toBe(treasuryUsdtBefore - usdtTotal)
+    const after = await balances()
+    expect(after.ETH?.reserved).toBe(0n)
+    expect(after.USDT?.reserved).toBe(0n)
+    expect(after.ETH?.available).toBe((before.ETH?.available ?? 0n) - ethTotal)
+    expect(after.USDT?.available).toBe((before.USDT?.available ?? 0n) - usdtTotal)
+    // every posting balances per (chain, asset)
+    const postings = await app.ctx.db.select().from(ledgerPostings)
+    const sums = new Map<string, bigint>()
+    for (const p of postings) sums.set(p.asset, (sums.get(p.asset) ?? 0n) + p.amount)
+    expect([...sums.values()].every((v) => v === 0n)).toBe(true)
+  }, 60_000)
+
+  test('behavior: a replayed idempotency key returns the same withdrawal and reserves nothing more', async () => {
+    const input = {
+      chain: 'devnet',
+      asset: 'USDT',
+      to: recipients[0],
+      amount: '1',
+      idempotencyKey: 'replay-1',
+    }
+    const first = await request(input)
+    const reserved = (await balances()).USDT?.reserved
+    const again = await request(input)
+    expect(again.data.requestWithdrawal.replayed).toBe(true)
+    expect(again.data.requestWithdrawal.withdrawal.id).toBe(first.data.requestWithdrawal.withdrawal.id)
+    expect((await balances()).USDT?.reserved).toBe(reserved!)
+    const canceled = await app.gql(
+      'mutation ($id: ID!) { cancelWithdrawal(id: $id) { __typename ... on Withdrawal { status } } }',
+      { id: first.data.requestWithdrawal.withdrawal.id },
+      merchant.key,
+    )
+    expect(canceled.data.cancelWithdrawal.status).toBe('CANCELED')
+    expect((await balances()).USDT?.reserved).toBe(reserved! - 1_000_000n)
+  })
+
+  test('behavior: above the approval threshold a withdrawal waits for an admin; approved, it is sent', async () => {
+    const res = await request({
+      chain: 'devnet',
+      asset: 'ETH',
+      to: recipients[1],
+      amount: '6',
+      idempotencyKey: 'big-1',
+    })
+    // merchant keys from app.merchant() carry every scope, admin included; a payouts-only key cannot approve
+    const w = res.data.requestWithdrawal.withdrawal
+    expect(w.status).toBe('AWAITING_APPROVAL')
+    await processPayouts(app.ctx, 'devnet')
+    const [held] = await app.ctx.db.select().from(withdrawals).where(eq(withdrawals.id, w.id))
+    expect(held?.status).toBe('AWAITING_APPROVAL')
+    const approved = await app.gql(
+      'mutation ($id: ID!) { approveWithdrawal(id: $id) { __typename ... on Withdrawal { status } } }',
+      { id: w.id },
+      merchant.key,
+    )
+    expect(approved.data.approveWithdrawal.status).toBe('QUEUED')
+    const before = await devnet.client.getBalance({ address: recipients[1] as Hex })
+    await driveUntilSettled([w.id])
+    expect(await devnet.client.getBalance({ address: recipients[1] as Hex })).toBe(before + parseEther('6'))
+  }, 60_000)
+})
+
+describe('hostile withdrawal input', () => {
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['garbage address', { to: 'not-an-address' }, 'INVALID_ADDRESS'],
+    ['bad checksum', { to: '0x52908400098527886e0F7030069857D2E4169EE7' }, 'INVALID_ADDRESS'],
+    ['a Bitcoin address', { to: 'bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu' }, 'INVALID_ADDRESS'],
+    ['a Tron address', { to: 'TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH' }, 'INVALID_ADDRESS'],
+    ['zero', { amount: '0' }, 'INVALID_AMOUNT'],
+    ['negative', { amount: '-1' }, 'INVALID_AMOUNT'],
+    ['too precise', { amount: '0.0000001' }, 'INVALID_AMOUNT'],
+    ['exponent', { amount: '1e3' }, 'INVALID_AMOUNT'],
+    ['more than the balance', { amount: '1000000' }, 'INSUFFICIENT_BALANCE'],
+    ['unknown asset', { asset: 'DOGE' }, 'UNKNOWN_ASSET'],
+    ['unknown chain', { chain: 'solana' }, 'UNKNOWN_CHAIN'],
+    ['empty idempotency key', { idempotencyKey: '' }, 'INVALID_INPUT'],
+  ]
+  for (const [name, patch, code] of cases)
+    test(`error: ${name} is ${code} and reserves nothing`, async () => {
+      const before = await balances()
+      const count = (await app.ctx.db.select().from(withdrawals)).length
+      const res = await request({
+        chain: 'devnet',
+        asset: 'USDT',
+        to: recipients[2],
+        amount: '1',
+        idempotencyKey: `hostile-${name}`,
+        ...patch,
+      })
+      expect(res.data.requestWithdrawal).toMatchObject({ __typename: 'UserError', code })
+      expect(await balances()).toEqual(before)
+      expect((await app.ctx.db.select().from(withdrawals)).length).toBe(count)
+    })
+
+  test('error: an idempotency key reused with other parameters is refused', async () => {
+    const base = { chain: 'devnet', asset: 'USDT', to: recipients[3], amount: '2', idempotencyKey: 'reuse-1' }
+    expect((await request(base)).data.requestWithdrawal.__typename).toBe('RequestWithdrawalPayload')
+    const before = await balances()
+    const res = await request({ ...base, amount: '3' })
+    expect(res.data.requestWithdrawal).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' })
+    expect(await balances()).toEqual(before)
+  })
+
+  test('error: another merchant can neither see, cancel nor approve a withdrawal; a merchant without funds cannot withdraw', async () => {
+    const mine = await request({
+      chain: 'devnet',
+      asset: 'USDT',
+      to: recipients[4],
+      amount: '1',
+      idempotencyKey: 'iso-1',
+    })
+    const id = mine.data.requestWithdrawal.withdrawal.id
+    const seen = await app.gql('query ($id: ID!) { withdrawal(id: $id) { id } }', { id }, other.key)
+    expect(seen.data.withdrawal).toBeNull()
+    for (const op of ['cancelWithdrawal', 'approveWithdrawal'])
+      expect(
+        (
+          await app.gql(
+            `mutation ($id: ID!) { ${op}(id: $id) { ... on UserError { code } } }`,
+            { id },
+            other.key,
+          )
+        ).data[op],
+      ).toEqual({ code: 'NOT_FOUND' })
+    const broke = await request(
+      { chain: 'devnet', asset: 'USDT', to: recipients[4], amount: '1', idempotencyKey: 'x' },
+      other.key,
+    )
+    expect(broke.data.requestWithdrawal).toMatchObject({ code: 'INSUFFICIENT_BALANCE' })
+    expect(await balances(other.id)).toEqual({})
+  })
+
+  test('error: keys without the scope get FORBIDDEN and change nothing', async () => {
+    const created = await app.gql(
+      `mutation { createApiKey(name: "read only", scopes: [PAYMENTS_READ]) { ... on ApiKeyCreated { key } } }`,
+      {},
+      merchant.key,
+    )
+    const readOnly = created.data.createApiKey.key as string
+    const before = await balances()
+    const res = await request(
+      { chain: 'devnet', asset: 'USDT', to: recipients[5], amount: '1', idempotencyKey: 'scope-1' },
+      readOnly,
+    )
+    expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
+    expect(await balances()).toEqual(before)
+    const visible = await app.gql('{ balances { available asset { symbol } } }', {}, readOnly)
+    expect(visible.data.balances.length).toBe(2)
+  })
+})
