@@ -118,11 +118,37 @@ export type DigestSigner = {
 /** One payment inside an outbound transaction. */
 export type PayoutOutput = { to: string; amount: bigint }
 
-/** A transaction to build: `outputs.length <= maxOutputs`, all of one asset, from one gateway address. */
+/** A coin the gateway controls on a UTXO chain, offered to `build` to spend. */
+export type Coin = {
+  txid: string
+  vout: number
+  amount: bigint
+  /** The output's scriptPubKey, hex. */
+  script: string
+  /** Derivation path of the key that spends it. */
+  path: string
+}
+
+/** A gateway address and the derivation path of its key. */
+export type WalletAddress = { address: string; path: string }
+
+/**
+ * A transaction to build: `outputs.length <= maxOutputs`, all of one asset. Account chains send from `from`;
+ * UTXO chains spend from `inputs` (choosing a subset unless `sweepAll`) and return change to `change`.
+ */
 export type BuildRequest = {
-  from: { address: string; path: string }
+  from: WalletAddress
   asset: AssetInfo
   outputs: readonly PayoutOutput[]
+  /** UTXO chains: the coins the core offers. */
+  inputs?: readonly Coin[]
+  /** UTXO chains: where change goes (a fresh internal address). */
+  change?: WalletAddress
+  /**
+   * A sweep: send everything (`from`'s whole balance of the asset, or all `inputs`) to `outputs[0].to`;
+   * for the native asset the fee comes out of it, and `outputs[0].amount` is ignored.
+   */
+  sweepAll?: boolean
   /** Account chains: the nonce the core allocated for this sender. */
   nonce?: bigint
   /** Fee multiplier in percent for a replacement (e.g. 125 = 25 % above the network's current price). */
@@ -135,7 +161,25 @@ export type BuildRequest = {
  * A built, unsigned transaction. `payload` is the driver's own, JSON-safe (bigints as decimal strings), stored
  * before signing; `maxFee` is the most it can cost in the native asset's base units.
  */
-export type UnsignedTx = { payload: Record<string, unknown>; maxFee: bigint }
+export type UnsignedTx = {
+  payload: Record<string, unknown>
+  maxFee: bigint
+  /** What the outputs pay, per output, as built (a sweep's amount is known only here). */
+  amounts?: readonly bigint[]
+  /** UTXO chains: the coins it spends (`txid:vout`), so the core can lock them. */
+  spends?: readonly string[]
+  /** UTXO chains: the change output it creates, if any. */
+  change?: { vout: number; amount: bigint }
+}
+
+/** What an address must hold before a token can leave it, in the chain's own resources. */
+export type SweepNeed = {
+  /** Native base units the sender must hold to pay the fee (already including a safety margin). */
+  native: bigint
+  /** Tron: energy and bandwidth the transfer consumes (a delegation can provide them instead of TRX). */
+  energy?: bigint
+  bandwidth?: bigint
+}
 
 /** Signed bytes as the node takes them, and the hash the chain will know them by. */
 export type SignedTx = { raw: string; hash: string }
@@ -160,6 +204,23 @@ export type PayoutDriver = {
   confirmedNonce?(address: string, signal?: AbortSignal): Promise<bigint>
   /** Spendable balance of `address` in `asset`'s base units. */
   balance(address: string, asset: AssetInfo, signal?: AbortSignal): Promise<bigint>
+  /**
+   * Account chains with tokens: what `address` still needs before it can send `amount` of the token to `to`
+   * (null when it already holds enough). The core then has the gas tank fund it with `buildFunding`.
+   */
+  sweepNeed?(a: { address: string; asset: AssetInfo; amount: bigint; to: string }): Promise<SweepNeed | null>
+  /**
+   * The gas tank's transaction that covers `need` at `to`: a native transfer (EVM, Tron), or a resource
+   * delegation (Tron, when configured).
+   */
+  buildFunding?(a: { from: WalletAddress; to: string; need: SweepNeed; nonce?: bigint }): Promise<UnsignedTx>
+  /** Takes back a funding that can be reclaimed (Tron: undelegate) after the sweep it paid for; null if none. */
+  buildDefunding?(a: {
+    from: WalletAddress
+    to: string
+    need: SweepNeed
+    nonce?: bigint
+  }): Promise<UnsignedTx | null>
 }
 
 /**
