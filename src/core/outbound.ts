@@ -1,9 +1,10 @@
-import { and, eq, inArray, ne } from 'drizzle-orm'
+import { and, eq, inArray } from 'drizzle-orm'
 import type { Db, Tx } from '../db/client.ts'
 import { outboundTxs, withdrawals } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { type DigestSigner, isDriverError, type PayoutDriver, type TxStatus } from '../plugins/sdk/index.ts'
 import { resolveAsset } from './chains.ts'
+import { crashPoint } from './crash-points.ts'
 import { newId } from './ids.ts'
 import { postWithdrawalRelease, postWithdrawalSettle } from './ledger.ts'
 import { transitionWithdrawal } from './withdrawals.ts'
@@ -18,6 +19,7 @@ export type OutboundProgress = {
   confirmed: number
   failed: number
   replaced: number
+  errors: Array<{ id: string; error: string }>
 }
 
 async function setStatus(
@@ -42,7 +44,9 @@ async function signStep(ctx: OutboundContext, payouts: PayoutDriver, row: Outbou
     { path: row.fromPath },
     ctx.signer,
   )
-  return setStatus(ctx.db, row, 'signed', { raw: signed.raw, hash: signed.hash })
+  const moved = await setStatus(ctx.db, row, 'signed', { raw: signed.raw, hash: signed.hash })
+  crashPoint('outbound:signed')
+  return moved
 }
 
 /**
@@ -65,6 +69,7 @@ async function broadcastStep(ctx: OutboundContext, chain: LoadedChain, row: Outb
     // the nonce is taken: by these very bytes (then tracking finds them mined) or by something else (tracking
     // finds none of this nonce's transactions and fails it)
   }
+  crashPoint('outbound:broadcast')
   const moved = await setStatus(ctx.db, row, 'broadcast', {
     broadcastHeight: tip.height,
     attempts: row.attempts + 1,
@@ -266,37 +271,56 @@ async function trackStep(
  * const progress = await advanceOutbound({ db, signer }, chain)
  */
 export async function advanceOutbound(ctx: OutboundContext, chain: LoadedChain): Promise<OutboundProgress> {
-  const progress: OutboundProgress = { signed: 0, broadcast: 0, confirmed: 0, failed: 0, replaced: 0 }
+  const progress: OutboundProgress = {
+    signed: 0,
+    broadcast: 0,
+    confirmed: 0,
+    failed: 0,
+    replaced: 0,
+    errors: [],
+  }
   const payouts = chain.driver.payouts
   if (!payouts) return progress
   const open = await ctx.db
     .select()
     .from(outboundTxs)
     .where(
-      and(
-        eq(outboundTxs.chain, chain.name),
-        inArray(outboundTxs.status, ['built', 'signed', 'broadcast']),
-        ne(outboundTxs.status, 'replaced'),
-      ),
+      and(eq(outboundTxs.chain, chain.name), inArray(outboundTxs.status, ['built', 'signed', 'broadcast'])),
     )
     .orderBy(outboundTxs.fromAddress, outboundTxs.nonce, outboundTxs.createdAt)
   if (open.length === 0) return progress
   const tip = await chain.driver.getTip()
-  for (let row of open) {
-    if (row.status === 'built') {
-      if (!(await signStep(ctx, payouts, row))) continue
-      progress.signed++
-      row = (await ctx.db.select().from(outboundTxs).where(eq(outboundTxs.id, row.id)))[0] as OutboundRow
-    }
-    if (row.status === 'signed') {
-      if (!(await broadcastStep(ctx, chain, row))) continue
-      progress.broadcast++
-      continue
-    }
-    if (row.status === 'broadcast') {
-      const outcome = await trackStep(ctx, chain, row, tip.height)
-      if (outcome !== 'waiting') progress[outcome]++
+  for (const row of open) {
+    try {
+      await advanceOne(ctx, chain, payouts, row, tip.height, progress)
+    } catch (err) {
+      // one transaction's trouble (a node refusing it, a timeout) must not hold up the others
+      progress.errors.push({ id: row.id, error: err instanceof Error ? err.message : String(err) })
     }
   }
   return progress
+}
+
+async function advanceOne(
+  ctx: OutboundContext,
+  chain: LoadedChain,
+  payouts: PayoutDriver,
+  first: OutboundRow,
+  tipHeight: bigint,
+  progress: OutboundProgress,
+): Promise<void> {
+  let row = first
+  if (row.status === 'built') {
+    if (!(await signStep(ctx, payouts, row))) return
+    progress.signed++
+    row = (await ctx.db.select().from(outboundTxs).where(eq(outboundTxs.id, row.id)))[0] as OutboundRow
+  }
+  if (row.status === 'signed') {
+    if (await broadcastStep(ctx, chain, row)) progress.broadcast++
+    return
+  }
+  if (row.status === 'broadcast') {
+    const outcome = await trackStep(ctx, chain, row, tipHeight)
+    if (outcome !== 'waiting') progress[outcome]++
+  }
 }

@@ -3,6 +3,7 @@ import type { Db } from '../db/client.ts'
 import { outboundTxs, senderNonces, withdrawals } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { resolveAsset } from './chains.ts'
+import { crashPoint } from './crash-points.ts'
 import { newId } from './ids.ts'
 import { roleWallet } from './wallet-roles.ts'
 import { transitionWithdrawal, type WithdrawalRow } from './withdrawals.ts'
@@ -60,7 +61,7 @@ export async function batchWithdrawals(
   if (!payouts) return 0
   const treasury = roleWallet(ctx, chain, 'treasury')
   await ensureSenderNonce(ctx, chain, treasury.address)
-  return ctx.db.transaction(async (tx) => {
+  const built = await ctx.db.transaction(async (tx) => {
     const queued = await tx
       .select()
       .from(withdrawals)
@@ -109,4 +110,6 @@ export async function batchWithdrawals(
     }
     return built
   })
+  if (built > 0) crashPoint('outbound:built')
+  return built
 }

@@ -14,7 +14,10 @@ export async function processPayouts(ctx: AppContext, chainName: string) {
   const chain = resolveChain(ctx.chains, chainName)
   const batched = await batchWithdrawals(ctx, chain)
   const progress = await advanceOutbound(ctx, chain)
-  if (batched > 0 || Object.values(progress).some((n) => n > 0))
-    ctx.log.info({ chain: chainName, batched, ...progress }, 'payouts advanced')
-  return { batched, ...progress }
+  const { errors, ...counts } = progress
+  for (const e of errors)
+    ctx.log.warn({ chain: chainName, outboundTxId: e.id, error: e.error }, 'outbound step failed')
+  if (batched > 0 || Object.values(counts).some((n) => n > 0))
+    ctx.log.info({ chain: chainName, batched, ...counts }, 'payouts advanced')
+  return { batched, ...counts, errors: errors.length }
 }
