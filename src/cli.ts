@@ -12,6 +12,7 @@ import { TollgateError } from './core/errors.ts'
 import { createMerchant } from './core/merchants.ts'
 import { createPayment } from './core/payments.ts'
 import { createSigner, newMnemonic } from './core/signer.ts'
+import { roleAccountPath } from './core/wallet-roles.ts'
 import { openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
 import { chainCursors } from './db/schema/index.ts'
@@ -27,7 +28,9 @@ const usage = `tollgate — self-hosted crypto payment gateway
 Usage:
   tollgate dev                          API + workers + anvil devnet in one process (embedded defaults)
   tollgate serve                        the API (GraphQL, health, metrics); holds no keys given TOLLGATE_XPUBS
-  tollgate worker                       background jobs
+  tollgate worker [--role all|chain|signer]
+                                        background jobs; chain = no keys (scanning, expiry, webhooks),
+                                        signer = payouts only (the one process holding the seed)
   tollgate migrate                      apply database migrations
   tollgate merchant create --name N [--json]
   tollgate apikey create --merchant ID [--name N] [--scopes a,b] [--json]
@@ -87,12 +90,22 @@ async function serve() {
   })
 }
 
-async function worker() {
+async function worker(args: string[]) {
+  const { values } = parseArgs({ args, options: { role: { type: 'string', default: 'all' } } })
+  const role = values.role
+  if (role !== 'all' && role !== 'chain' && role !== 'signer')
+    fail(
+      'worker --role must be all (default), chain (no keys: scanning, expiry, webhooks) or signer (payouts only)',
+    )
   const env = loadEnv()
-  const log = createLogger(env.LOG_LEVEL).child({ role: 'worker' })
-  const ctx = await createContext(env, log, { role: 'worker' })
-  const stop = await startWorkers(ctx)
-  log.info({ chains: [...ctx.chains.keys()] }, 'workers started')
+  const log = createLogger(env.LOG_LEVEL).child({ role: role === 'all' ? 'worker' : `worker:${role}` })
+  const ctx = await createContext(env, log, {
+    role: role === 'chain' ? 'worker-chain' : role === 'signer' ? 'signer' : 'worker',
+  })
+  const stop = await startWorkers(ctx, { chainJobs: role !== 'signer', payouts: role !== 'chain' })
+  if (role === 'all' && !ctx.signer)
+    log.warn('no seed: payouts are not sent by this worker (run `worker --role signer`)')
+  log.info({ chains: [...ctx.chains.keys()], role, signs: ctx.signer !== undefined }, 'workers started')
   onShutdown(async () => {
     await stop()
     await ctx.close()
@@ -194,7 +207,7 @@ async function main(argv: string[]) {
     case 'serve':
       return serve()
     case 'worker':
-      return worker()
+      return worker([sub, ...rest].filter((a): a is string => a !== undefined))
     case 'dev':
       return dev()
     case 'migrate': {
@@ -308,8 +321,12 @@ async function main(argv: string[]) {
         createLogger('warn'),
       )
       const paths = new Map<string, string[]>()
-      for (const c of chains.values())
-        paths.set(c.driver.accountPath, [...(paths.get(c.driver.accountPath) ?? []), c.name])
+      const add = (path: string, label: string) => paths.set(path, [...(paths.get(path) ?? []), label])
+      for (const c of chains.values()) {
+        add(c.driver.accountPath, `${c.name} deposits`)
+        for (const role of ['treasury', 'gas'] as const)
+          add(roleAccountPath(c.driver.accountPath, role), `${c.name} ${role}`)
+      }
       for (const [path, names] of paths) console.log(`${path}  ${signer.xpub(path)}  (${names.join(', ')})`)
       console.log(`\nTOLLGATE_XPUBS=${[...paths.keys()].map((p) => `${p}=${signer.xpub(p)}`).join(',')}`)
       return

@@ -34,8 +34,11 @@ export type AppContext = PaymentsContext &
   }
 
 export type ContextOptions = {
-  /** Signing roles load the seed; the API derives from xpubs when they are configured. */
-  role: 'api' | 'worker' | 'all'
+  /**
+   * Which process this is. `worker-chain` never loads the seed (it derives from `TOLLGATE_XPUBS`); `signer` must
+   * have it; the API loads it only when no xpubs are configured (with a warning).
+   */
+  role: 'api' | 'worker' | 'worker-chain' | 'signer' | 'all'
   /** A config object instead of importing `TOLLGATE_PLUGINS_CONFIG`. */
   config?: TollgateConfig
   /** Apply pending migrations on start (always done for embedded PGlite). */
@@ -64,8 +67,11 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
     maxConnections: env.DATABASE_POOL_SIZE,
   })
   if (options.migrate || dbHandle.kind === 'pglite') await migrate(dbHandle)
-  const watchOnly = options.role === 'api' && env.TOLLGATE_XPUBS !== undefined
+  const watchOnly =
+    options.role === 'worker-chain' || (options.role === 'api' && env.TOLLGATE_XPUBS !== undefined)
   const signer = env.seed && !watchOnly ? createSigner(env.seed) : undefined
+  if (options.role === 'signer' && !signer)
+    throw new Error('the signer role needs the seed (TOLLGATE_SEED or TOLLGATE_SEED_FILE)')
   if (options.role === 'api' && signer)
     log.warn(
       'the API process holds the seed; set TOLLGATE_XPUBS (see `tollgate xpub show`) to run it watch-only',

@@ -197,13 +197,17 @@ describe('tollgate seed / xpub', () => {
     const lines = run.stdout.split('\n').filter(Boolean)
     const xpubLine = lines.find((l) => l.startsWith(`${account0}  `))
     expect(xpubLine).toBeDefined()
-    const [, xpub, chains] = xpubLine!.split(/\s+/)
+    const [, xpub] = xpubLine!.split(/\s+/)
     expect(xpub).toMatch(/^xpub[1-9A-HJ-NP-Za-km-z]{107}$/)
-    expect(chains).toBe('(devnet)')
+    expect(xpubLine).toEndWith('(devnet deposits)')
+    // the treasury and gas tank are accounts of their own next to the deposit account
+    expect(lines.some((l) => l.startsWith("m/44'/60'/1'  xpub") && l.endsWith('(devnet treasury)'))).toBe(true)
+    expect(lines.some((l) => l.startsWith("m/44'/60'/2'  xpub") && l.endsWith('(devnet gas)'))).toBe(true)
     const envLine = lines.find((l) => l.startsWith('TOLLGATE_XPUBS='))
     expect(envLine).toBeDefined()
     const parsed = parseEnv({ TOLLGATE_XPUBS: envLine!.slice('TOLLGATE_XPUBS='.length) }).TOLLGATE_XPUBS!
-    expect(parsed).toEqual({ [account0]: xpub! })
+    expect(parsed[account0]).toBe(xpub!)
+    expect(Object.keys(parsed).sort()).toEqual([account0, "m/44'/60'/1'", "m/44'/60'/2'"])
     for (let i = 0; i < 5; i++)
       expect(deriveEvmAddress(xpub!, account0, i).address).toBe(
         publicKeyToEvmAddress(signer.publicKey(`${account0}/0/${i}`)),

@@ -16,7 +16,14 @@ import { processDelivery, processDispatch, processSweep } from './webhooks.ts'
  * const stop = await startWorkers(ctx)
  * process.on('SIGTERM', stop)
  */
-export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>> {
+export async function startWorkers(
+  ctx: AppContext,
+  options: { chainJobs?: boolean; payouts?: boolean } = {},
+): Promise<() => Promise<void>> {
+  // payouts need the signer; everything else (scanning, expiry, webhooks, the address pool) needs no key
+  const chainJobs = options.chainJobs ?? true
+  const payouts = (options.payouts ?? true) && ctx.signer !== undefined
+  if (!chainJobs) return startPayoutWorkers(ctx)
   const connection = bullConnection(ctx.env.REDIS_URL)
   const prefix = ctx.env.REDIS_PREFIX
   const queues = createQueues(connection, prefix)
@@ -27,12 +34,6 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
   const scans = createScanRunner(ctx, newScannerState(), dispatchSoon)
 
   for (const chain of ctx.chains.values()) {
-    if (ctx.signer && chain.driver.payouts)
-      await queues.payouts.upsertJobScheduler(
-        `payouts:${chain.name}`,
-        { every: chain.settings.payouts.intervalMs },
-        { data: { chain: chain.name }, opts: { removeOnComplete: 100, removeOnFail: 500 } },
-      )
     await queues.addressPool.upsertJobScheduler(
       `address-pool:${chain.name}`,
       { every: 10_000 },
@@ -88,10 +89,6 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
     ),
     // many at once: a slow receiver holds one slot, not the queue
     worker<DeliveryJob>(queueNames.webhook, (job) => processDelivery(ctx, queues, job.data.deliveryId), 16),
-    // only a process holding the signer sends; one pass per chain at a time (one sender per address)
-    ...(ctx.signer
-      ? [worker<ChainJob>(queueNames.payouts, (job) => processPayouts(ctx, job.data.chain))]
-      : []),
   ]
   for (const w of workers)
     w.on('failed', (job, err) => ctx.log.error({ queue: w.name, jobId: job?.id, err }, 'job failed'))
@@ -113,11 +110,41 @@ export async function startWorkers(ctx: AppContext): Promise<() => Promise<void>
   // deliveries that were due while nothing ran go out now
   processSweep(ctx, queues).catch((err) => ctx.log.error({ err }, 'webhook sweep at start failed'))
 
+  const stopPayouts = payouts ? await startPayoutWorkers(ctx) : async () => {}
   return async () => {
+    await stopPayouts()
     for (const stop of unwatch) stop()
     scans.stop()
     await Promise.all(workers.map((w) => w.close()))
     await Promise.all(Object.values(queues).map((q) => q.close()))
+    connection.disconnect()
+  }
+}
+
+/**
+ * The sending side alone (`worker --role signer`): the payout scheduler per chain and its worker. One pass per
+ * chain at a time in this process; the database's row locks keep several signer processes from colliding.
+ */
+async function startPayoutWorkers(ctx: AppContext): Promise<() => Promise<void>> {
+  if (!ctx.signer) throw new Error('payouts need the signer (a seed)')
+  const connection = bullConnection(ctx.env.REDIS_URL)
+  const prefix = ctx.env.REDIS_PREFIX
+  const queue = createQueues(connection, prefix).payouts
+  for (const chain of ctx.chains.values())
+    if (chain.driver.payouts)
+      await queue.upsertJobScheduler(
+        `payouts:${chain.name}`,
+        { every: chain.settings.payouts.intervalMs },
+        { data: { chain: chain.name }, opts: { removeOnComplete: 100, removeOnFail: 500 } },
+      )
+  const worker = new Worker<ChainJob>(queueNames.payouts, (job) => processPayouts(ctx, job.data.chain), {
+    connection: bullConnection(ctx.env.REDIS_URL),
+    prefix,
+  })
+  worker.on('failed', (job, err) => ctx.log.error({ queue: worker.name, jobId: job?.id, err }, 'job failed'))
+  return async () => {
+    await worker.close()
+    await queue.close()
     connection.disconnect()
   }
 }

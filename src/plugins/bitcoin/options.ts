@@ -1,6 +1,6 @@
 import { z } from 'zod'
 
-/** Options of the Bitcoin driver (watch-only part: derivation, validation, scanning). */
+/** Options of the Bitcoin driver: derivation, validation, scanning, and payouts (fees). */
 export const bitcoinOptionsSchema = z.object({
   network: z.enum(['mainnet', 'testnet', 'regtest']),
   /**
@@ -23,6 +23,22 @@ export const bitcoinOptionsSchema = z.object({
   headPollMs: z.number().int().min(50).default(2000),
   /** Per-request RPC timeout (a full block can be several MB). */
   timeoutMs: z.number().int().positive().default(30_000),
+  /** Payouts: confirmation target (blocks) asked of `estimatesmartfee`. */
+  feeTargetBlocks: z.number().int().min(1).max(1008).default(6),
+  /** Payouts: sat/vB used when the node has no fee estimate (a fresh node, regtest). */
+  fallbackFeeRate: z.number().positive().max(100_000).default(2),
+  /** Payouts: the highest sat/vB the driver builds with; above it building fails with `FEE_TOO_HIGH`. */
+  maxFeeRate: z.number().positive().max(100_000).default(500),
+  /**
+   * Payouts: sat/vB floor, and BIP125's incremental relay fee a replacement adds on top of the fee it replaces
+   * (Bitcoin Core's `minrelaytxfee` and `incrementalrelayfee`, both 1 sat/vB by default).
+   */
+  minRelayFeeRate: z.number().positive().max(100_000).default(1),
+  /**
+   * Payouts: how long `broadcast` waits for the transaction to show in the node's mempool (bcoin accepts it
+   * asynchronously and reports no rejection).
+   */
+  broadcastWaitMs: z.number().int().min(0).default(5000),
 })
 
 export type BitcoinOptions = z.output<typeof bitcoinOptionsSchema>

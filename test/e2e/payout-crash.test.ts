@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
+import { type Hex, parseEther } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { getBalances } from '../../src/core/balances.ts'
+import { newScannerState, syncChain } from '../../src/core/chain-sync.ts'
+import { createPayment } from '../../src/core/payments.ts'
+import { roleWallet } from '../../src/core/wallet-roles.ts'
+import { requestWithdrawal } from '../../src/core/withdrawals.ts'
+import { outboundTxs, withdrawals } from '../../src/db/schema/index.ts'
+import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
+import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import { spawnCli, waitFor } from '../helpers/processes.ts'
+
+let devnet: Devnet
+let app: TestApp
+let merchantId: string
+let treasury: { address: string; path: string }
+let env: Record<string, string>
+
+beforeAll(async () => {
+  devnet = await startDevnet()
+  app = await createTestApp({
+    config: testConfig(devnet.url, { confirmations: 2 }),
+    env: { TOLLGATE_SEED: gatewayMnemonic },
+  })
+  merchantId = (await app.merchant('Crash payouts')).id
+  const chain = app.ctx.chains.get('devnet')!
+  treasury = roleWallet(app.ctx, chain, 'treasury')
+  const { payment } = await createPayment(app.ctx, merchantId, {
+    chain: 'devnet',
+    asset: 'USDT',
+    amount: '100',
+  })
+  await devnet.payToken(payment.address, 100_000_000n)
+  await devnet.mine(2)
+  await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner: newScannerState() }, chain)
+  await devnet.payNative(treasury.address, parseEther('5'))
+  await devnet.payToken(treasury.address, 500_000_000n)
+  env = {
+    DATABASE_URL: app.databaseUrl,
+    REDIS_PREFIX: app.ctx.env.REDIS_PREFIX,
+    TOLLGATE_SEED: gatewayMnemonic,
+    TOLLGATE_ENV: 'test',
+    TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/plugins.config.ts',
+    TEST_RPC_URL: devnet.url,
+    TEST_CONFIRMATIONS: '2',
+    TEST_PAYOUT_INTERVAL_MS: '200',
+    LOG_LEVEL: 'info',
+  }
+}, 60_000)
+afterAll(async () => {
+  await app?.close()
+  await devnet?.stop()
+})
+
+const tokenBalance = (address: string) =>
+  devnet.client.readContract({
+    address: devnet.tokenAddress,
+    abi: [
+      {
+        type: 'function',
+        name: 'balanceOf',
+        stateMutability: 'view',
+        inputs: [{ type: 'address' }],
+        outputs: [{ type: 'uint256' }],
+      },
+    ],
+    functionName: 'balanceOf',
+    args: [address as Hex],
+  })
+
+async function withdrawal(id: string) {
+  const [w] = await app.ctx.db.select().from(withdrawals).where(eq(withdrawals.id, id))
+  return w!
+}
+
+/** What each crash point leaves behind, before the restart. */
+const expectedAfterCrash: Record<string, { outbound: string; withdrawal: string }> = {
+  'outbound:built': { outbound: 'built', withdrawal: 'BATCHED' },
+  'outbound:signed': { outbound: 'signed', withdrawal: 'BATCHED' },
+  'outbound:broadcast': { outbound: 'signed', withdrawal: 'BATCHED' },
+}
+
+describe('signer killed with SIGKILL at each step of a withdrawal', () => {
+  for (const [i, point] of Object.keys(expectedAfterCrash).entries())
+    test(`behavior: killed at ${point}, restarted: the payout is sent exactly once`, async () => {
+      const to = privateKeyToAccount(`0x${(i + 11).toString(16).padStart(64, 'd')}` as Hex).address
+      const nonceBefore = await devnet.client.getTransactionCount({ address: treasury.address as Hex })
+      const treasuryBefore = await tokenBalance(treasury.address)
+      const balancesBefore = await getBalances(app.ctx, merchantId)
+      const { withdrawal: w } = await requestWithdrawal(app.ctx, merchantId, {
+        chain: 'devnet',
+        asset: 'USDT',
+        to,
+        amount: `${i + 1}.25`,
+        idempotencyKey: `crash-${point}`,
+      })
+      const amount = BigInt(i + 1) * 1_000_000n + 250_000n
+
+      const doomed = spawnCli(['worker', '--role', 'signer'], { ...env, TOLLGATE_CRASH_AT: point })
+      const code = await doomed.proc.exited
+      expect(doomed.proc.signalCode).toBe('SIGKILL')
+      expect(code).not.toBe(0)
+      const crashed = await withdrawal(w.id)
+      const [row] = await app.ctx.db
+        .select()
+        .from(outboundTxs)
+        .where(eq(outboundTxs.id, crashed.outboundTxId!))
+      expect({ outbound: row?.status, withdrawal: crashed.status }).toEqual(expectedAfterCrash[point]!)
+      if (point === 'outbound:broadcast')
+        // the bytes reached the node before the kill (anvil mined them at once)
+        expect(await devnet.client.getTransactionCount({ address: treasury.address as Hex })).toBe(
+          nonceBefore + 1,
+        )
+
+      const worker = spawnCli(['worker', '--role', 'signer'], env)
+      try {
+        await waitFor(
+          `withdrawal after a crash at ${point} to confirm`,
+          async () => {
+            if (worker.proc.exitCode !== null) throw new Error(`worker exited: ${worker.output()}`)
+            await devnet.mine(1)
+            return (await withdrawal(w.id)).status === 'CONFIRMED'
+          },
+          20_000,
+        )
+      } finally {
+        await worker.stop()
+      }
+      expect(await tokenBalance(to)).toBe(amount)
+      expect(await tokenBalance(treasury.address)).toBe(treasuryBefore - amount)
+      expect(await devnet.client.getTransactionCount({ address: treasury.address as Hex })).toBe(
+        nonceBefore + 1,
+      )
+      const rows = await app.ctx.db
+        .select()
+        .from(outboundTxs)
+        .where(eq(outboundTxs.id, crashed.outboundTxId!))
+      expect(rows.map((r) => r.status)).toEqual(['confirmed'])
+      const after = await getBalances(app.ctx, merchantId)
+      const usdt = (list: typeof after) => list.find((b) => b.asset.includes('erc20'))!
+      expect(usdt(after).available).toBe(usdt(balancesBefore).available - amount)
+      expect(usdt(after).reserved).toBe(0n)
+    }, 60_000)
+})
