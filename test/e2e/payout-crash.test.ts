@@ -107,7 +107,9 @@ describe('signer killed with SIGKILL at each step of a withdrawal', () => {
         .select()
         .from(outboundTxs)
         .where(eq(outboundTxs.id, crashed.outboundTxId!))
-      expect({ outbound: row?.status, withdrawal: crashed.status }).toEqual(expectedAfterCrash[point]!)
+      expect({ outbound: row?.status as string, withdrawal: crashed.status as string }).toEqual(
+        expectedAfterCrash[point]!,
+      )
       if (point === 'outbound:broadcast')
         // the bytes reached the node before the kill (anvil mined them at once)
         expect(await devnet.client.getTransactionCount({ address: treasury.address as Hex })).toBe(
