@@ -55,7 +55,10 @@ function checkedCoins(coins: readonly Coin[]): Coin[] {
     if (!/^[0-9a-f]{64}$/.test(c.txid) || !Number.isInteger(c.vout) || c.vout < 0)
       throw refuse('BAD_COIN', `coin ${key} is not an outpoint`)
     if (scriptType(Buffer.from(c.script, 'hex')) !== 'p2wpkh' || !/^[0-9a-f]+$/.test(c.script))
-      throw refuse('BAD_COIN', `coin ${key} is not a P2WPKH output (script ${c.script}): only P2WPKH is spent`)
+      throw refuse(
+        'BAD_COIN',
+        `coin ${key} is not a P2WPKH output (script ${c.script}): only P2WPKH is spent`,
+      )
     if (c.amount <= 0n) throw refuse('BAD_COIN', `coin ${key} has no value`)
   }
   return [...coins]
@@ -159,7 +162,11 @@ function spend(
     change: { scriptLength: change.script.length / 2, dust: change.dust },
     minFee,
   })
-  const outputs = recipients.map((r) => ({ address: r.address, script: r.script, amount: r.amount.toString() }))
+  const outputs = recipients.map((r) => ({
+    address: r.address,
+    script: r.script,
+    amount: r.amount.toString(),
+  }))
   const changeOut = selection.change === null ? null : { ...change, amount: selection.change }
   const payload = payloadOf(selection.inputs, outputs, changeOut, selection, false, feeRate)
   return {
@@ -211,7 +218,10 @@ function replacement(request: BuildRequest, config: BuildConfig): UnsignedTx {
     .sort()
   const had = recipients.map((r) => key(r.script, r.amount)).sort()
   if (wanted.join() !== had.join())
-    throw refuse('REPLACEMENT_MISMATCH', 'the outputs requested differ from those of the transaction replaced')
+    throw refuse(
+      'REPLACEMENT_MISMATCH',
+      'the outputs requested differ from those of the transaction replaced',
+    )
   const change = old.change
     ? { ...changeOf({ address: old.change.address, path: old.change.path }, config.network) }
     : changeOf(request.change, config.network)

@@ -88,11 +88,7 @@ export type FeePolicy = {
  * chooseFeeRate(undefined, { fallback: 2000n, max: 100_000n, minRelay: 1000n }) // 2000n
  * chooseFeeRate(4000n, { fallback: 2000n, max: 100_000n, minRelay: 1000n }, 125) // 5000n
  */
-export function chooseFeeRate(
-  estimate: FeeRate | undefined,
-  policy: FeePolicy,
-  bumpPercent = 100,
-): FeeRate {
+export function chooseFeeRate(estimate: FeeRate | undefined, policy: FeePolicy, bumpPercent = 100): FeeRate {
   if (!Number.isInteger(bumpPercent) || bumpPercent < 100)
     throw new DriverError('BAD_REQUEST', `feeBumpPercent must be an integer ≥ 100, got ${bumpPercent}`, {
       retryable: false,

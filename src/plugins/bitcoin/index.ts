@@ -5,6 +5,7 @@ import { fetchBlockRef, fetchTip, pollHeads } from './blocks.ts'
 import { bip84AccountPath, deriveReceiveAddress } from './derive.ts'
 import { bip122ChainId, bitcoinNetworks } from './networks.ts'
 import { type BitcoinOptions, bitcoinOptionsSchema } from './options.ts'
+import { createBitcoinPayouts } from './payouts.ts'
 import { createBitcoinRpc } from './rpc.ts'
 import { type BitcoinScanRequest, type BitcoinScanResult, scanBitcoinRange } from './scan.ts'
 import { bitcoinPaymentUri } from './uri.ts'
@@ -49,6 +50,7 @@ export function createBitcoinDriver(options: BitcoinOptions, _ctx: DriverContext
     getBlockRef: (height, signal) => fetchBlockRef(rpc, height, signal),
     scan: (request) => scanBitcoinRange(rpc, scanConfig, request),
     watchHeads: (onHead) => pollHeads(rpc, options.headPollMs, onHead),
+    payouts: createBitcoinPayouts(rpc, network, options),
   }
 }
 

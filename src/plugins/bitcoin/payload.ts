@@ -69,7 +69,8 @@ export function readPayload(payload: unknown): BitcoinPayload {
   if (!isSats(p.fee) || !Number.isInteger(p.vsize) || !Number.isInteger(p.weight)) throw bad('malformed fee')
   const inputs = p.inputs.reduce((s, i) => s + BigInt(i.amount), 0n)
   const outputs = p.outputs.reduce((s, o) => s + BigInt(o.amount), 0n)
-  if (inputs - outputs !== BigInt(p.fee)) throw bad(`inputs − outputs = ${inputs - outputs}, fee says ${p.fee}`)
+  if (inputs - outputs !== BigInt(p.fee))
+    throw bad(`inputs − outputs = ${inputs - outputs}, fee says ${p.fee}`)
   return p
 }
 

@@ -59,7 +59,10 @@ export async function signPayout(tx: UnsignedTx, signer: DigestSigner): Promise<
     const digest = unsigned.hashForWitnessV0(index, scriptCode, BigInt(input.amount), Transaction.SIGHASH_ALL)
     const signature = lowS(signer.signDigest(input.path, digest).signature)
     if (!secp256k1.verify(signature, digest, publicKey, { prehash: false, lowS: true }))
-      throw refuse('BAD_SIGNATURE', `the signature of input ${index} does not verify against ${input.path}'s key`)
+      throw refuse(
+        'BAD_SIGNATURE',
+        `the signature of input ${index} does not verify against ${input.path}'s key`,
+      )
     return [btcScript.signature.encode(signature, Transaction.SIGHASH_ALL), publicKey]
   })
   witnesses.forEach((w, i) => {
