@@ -102,8 +102,10 @@ export async function broadcastPayout(
     throw new DriverError('REJECTED', message, { retryable: false, cause: err })
   }
   const deadline = performance.now() + waitMs
-  for (let pause = 10; ; pause = Math.min(pause * 2, 250)) {
+  for (let pause = 10, round = 0; ; pause = Math.min(pause * 2, 250), round++) {
     if (await inMempool(rpc, signed.hash, signal)) return
+    // bytes sent again after they were mined: the node has them in a block
+    if (round === 0 && (await transactionStatus(rpc, signed.hash, signal)).state === 'mined') return
     if (performance.now() >= deadline) break
     await new Promise((resolve) => setTimeout(resolve, pause))
   }
