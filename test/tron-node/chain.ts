@@ -178,6 +178,8 @@ export function createChain(
   const blocks: Block[] = []
   const txs = new Map<string, StoredTx>()
   let pending: StoredTx[] = []
+  /** Stake 2.0 delegations by `${owner}|${receiver}` (41-hex), sun per resource, as `getdelegatedresourcev2` lists them. */
+  const delegations = new Map<string, { energy: bigint; net: bigint }>()
 
   const head = () => blocks[blocks.length - 1] as Block
 
@@ -386,6 +388,8 @@ export function createChain(
         throw contractError('delegateBalance must be greater than or equal to 1 TRX')
       const energy = d.resource === 1
       const plan = planBandwidth(owner, bytes, false, now)
+      const pairKey = `${hex(d.owner)}|${hex(d.receiver)}`
+      const pair = delegations.get(pairKey) ?? { energy: 0n, net: 0n }
       if (type === 'DelegateResourceContract') {
         const available = energy
           ? owner.frozenEnergy - owner.delegatedEnergy
@@ -396,13 +400,21 @@ export function createChain(
         if (energy) {
           owner.delegatedEnergy += d.balance
           receiver.acquiredEnergy += d.balance
+          pair.energy += d.balance
         } else {
           owner.delegatedNet += d.balance
           receiver.acquiredNet += d.balance
+          pair.net += d.balance
         }
+        delegations.set(pairKey, pair)
       } else {
-        const delegated = energy ? receiver.acquiredEnergy : receiver.acquiredNet
+        // java-tron takes back only what this owner delegated to this receiver
+        const delegated = energy ? pair.energy : pair.net
         if (d.balance > delegated) throw contractError('insufficient delegatedFrozenBalance')
+        if (energy) pair.energy -= d.balance
+        else pair.net -= d.balance
+        if (pair.energy === 0n && pair.net === 0n) delegations.delete(pairKey)
+        else delegations.set(pairKey, pair)
         chargeBandwidth(owner, plan, bytes)
         if (energy) {
           owner.delegatedEnergy -= d.balance
@@ -542,6 +554,7 @@ export function createChain(
     txs,
     tokens: tokenMap,
     accounts,
+    delegations,
     head,
     account,
     createAccount,

@@ -311,6 +311,101 @@ describe('tronweb against the stand-in', () => {
   })
 })
 
+/** The serialized signed `Transaction` (raw_data, signatures) that `/wallet/broadcasthex` takes. */
+function signedHex(tx: { raw_data_hex: string; signature: string[] }): string {
+  const field = (tag: number, hex: string) => {
+    let n = hex.length / 2
+    const len: number[] = []
+    while (n >= 0x80) {
+      len.push((n & 0x7f) | 0x80)
+      n >>= 7
+    }
+    len.push(n)
+    return tag.toString(16).padStart(2, '0') + Buffer.from(len).toString('hex') + hex
+  }
+  return field(0x0a, tx.raw_data_hex) + tx.signature.map((s) => field(0x12, s)).join('')
+}
+
+describe('sending endpoints added for the payout driver', () => {
+  test('default: broadcasthex takes the serialized transaction; code and text message like java-tron; pending pool until mined', async () => {
+    const signed = await sendTrx(gina, carol.address, 1_000)
+    const res = await post('/wallet/broadcasthex', { transaction: signedHex(signed) })
+    expect(res).toMatchObject({ result: true, code: 'SUCCESS', txid: signed.txID, message: '' })
+    const pending = await post('/wallet/gettransactionfrompending', { value: signed.txID })
+    expect(pending.txID).toBe(signed.txID)
+    expect(pending.raw_data_hex).toBe(signed.raw_data_hex)
+    expect(await post('/wallet/gettransactionbyid', { value: signed.txID })).toEqual({})
+    const dup = await post('/wallet/broadcasthex', { transaction: signedHex(signed) })
+    expect(dup).toMatchObject({ result: false, code: 'DUP_TRANSACTION_ERROR', message: 'Dup transaction.' })
+    node.mine()
+    expect(await post('/wallet/gettransactionfrompending', { value: signed.txID })).toEqual({})
+    expect((await post('/wallet/gettransactionbyid', { value: signed.txID })).txID).toBe(signed.txID)
+    const forged = { ...signed, signature: [`${(signed.signature[0] as string).slice(0, 120)}0000000000`] }
+    const bad = await post('/wallet/broadcasthex', { transaction: signedHex(forged) })
+    expect(bad).toMatchObject({ result: false, code: 'SIGERROR' })
+    expect(bad.message).toStartWith('Validate signature error')
+    expect(await post('/wallet/broadcasthex', { transaction: 'zz' })).toHaveProperty('Error')
+  })
+
+  test('default: getchainparameters lists the fee parameters the stand-in charges', async () => {
+    const { chainParameter } = await post('/wallet/getchainparameters')
+    const byKey = Object.fromEntries(chainParameter.map((p: any) => [p.key, p.value]))
+    expect(byKey).toMatchObject({
+      getEnergyFee: 210,
+      getTransactionFee: 1000,
+      getCreateAccountFee: 100_000,
+      getCreateNewAccountFeeInSystemContract: 1_000_000,
+      getFreeNetLimit: 600,
+    })
+  })
+
+  test("behavior: getdelegatedresourcev2 lists one owner's delegation to one receiver; totals agree with java-tron's energy formula", async () => {
+    const owner = wallet(9)
+    const receiver = wallet(10)
+    node.fund(owner.address, 10_000_000n)
+    node.stake(owner.address, { frozenEnergySun: 3_000_000_000n })
+    node.fund(receiver.address, 1n)
+    const delegate = async (path: string, balance: number) => {
+      const tx = await post(path, {
+        owner_address: owner.address,
+        receiver_address: receiver.address,
+        balance,
+        resource: 'ENERGY',
+      })
+      const signed = await tw.trx.sign(tx, owner.key)
+      expect((await post('/wallet/broadcasthex', { transaction: signedHex(signed) })).result).toBe(true)
+      node.mine()
+    }
+    await delegate('/wallet/delegateresource', 2_000_000_000)
+    const listed = await post('/wallet/getdelegatedresourcev2', {
+      fromAddress: owner.address,
+      toAddress: receiver.address,
+      visible: true,
+    })
+    expect(listed).toEqual({
+      delegatedResource: [
+        { from: owner.address, to: receiver.address, frozen_balance_for_energy: 2_000_000_000 },
+      ],
+    })
+    const res = await post('/wallet/getaccountresource', { address: receiver.address })
+    expect(res.EnergyLimit).toBe(Math.floor((2000 * res.TotalEnergyLimit) / res.TotalEnergyWeight))
+    // another owner's delegation cannot be taken back by this one
+    expect(
+      await post('/wallet/getdelegatedresourcev2', {
+        fromAddress: alice.address,
+        toAddress: receiver.address,
+      }),
+    ).toEqual({})
+    await delegate('/wallet/undelegateresource', 2_000_000_000)
+    expect(
+      await post('/wallet/getdelegatedresourcev2', {
+        fromAddress: owner.address,
+        toAddress: receiver.address,
+      }),
+    ).toEqual({})
+  })
+})
+
 describe('shapes of build endpoints', () => {
   test('default: createtransaction and triggersmartcontract (visible) answer like Shasta', async () => {
     const recorded = (shasta as any[]).find((i) => i.uri.endsWith('/createtransaction')).response_body

@@ -207,6 +207,15 @@ export function decodeRaw(bytes: Uint8Array): RawTransaction {
   }
 }
 
+/** Parses a serialized signed `Transaction` (what `/wallet/broadcasthex` takes): raw bytes and signatures. */
+export function decodeTransaction(bytes: Uint8Array): { rawHex: string; signatures: string[] } {
+  const tx = fields(bytes)
+  const raw = tx.get(1) ?? []
+  if (raw.length !== 1 || !(raw[0] instanceof Uint8Array)) throw new Error('transaction without raw_data')
+  const signatures = (tx.get(2) ?? []).map((s) => Buffer.from(s as Uint8Array).toString('hex'))
+  return { rawHex: Buffer.from(raw[0]).toString('hex'), signatures }
+}
+
 export function decodeTransfer(bytes: Uint8Array): TransferValue {
   const f = fields(bytes)
   return { owner: bytesOf(f, 1), to: bytesOf(f, 2), amount: intOf(f, 3) }

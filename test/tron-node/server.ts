@@ -16,6 +16,7 @@ import {
 import {
   type ContractTypeName,
   decodeDelegate,
+  decodeTransaction,
   decodeTransfer,
   decodeTrigger,
   encodeDelegate,
@@ -245,11 +246,13 @@ export async function startTronNode(options: TronNodeOptions = {}): Promise<Tron
 
   function resourceJson(address: string) {
     const a = chain.account(address)
+    // mainnet limits; the weights (staked TRX network-wide) chosen so that java-tron's per-account formula
+    // floor(stakedTrx × TotalLimit / TotalWeight) gives the stand-in's energyPerTrx / netPerTrx
     const total = {
       TotalNetLimit: 43_200_000_000,
-      TotalNetWeight: 27_907_349_371,
+      TotalNetWeight: Math.floor(43_200_000_000 / num(chain.params.netPerTrx)),
       TotalEnergyLimit: 180_000_000_000,
-      TotalEnergyWeight: 16_307_687_034,
+      TotalEnergyWeight: Math.floor(180_000_000_000 / num(chain.params.energyPerTrx)),
     }
     if (!a) return { freeNetLimit: num(chain.params.freeNetLimit), ...total }
     chain.recover(a, chain.head().timestamp)
@@ -400,6 +403,77 @@ export async function startTronNode(options: TronNodeOptions = {}): Promise<Tron
           return {
             Error: `class org.tron.core.exception.ContractValidateException : ${(err as Error).message}`,
           }
+        }
+      }
+      case 'broadcasthex': {
+        // java-tron's BroadcastHexServlet: the serialized Transaction; the answer carries `code` always and the
+        // message as text (not hex)
+        let rawHex = ''
+        let sigs: string[] = []
+        try {
+          const decoded = decodeTransaction(unhex(String(body.transaction ?? '')))
+          rawHex = decoded.rawHex
+          sigs = decoded.signatures
+        } catch (err) {
+          return {
+            Error: `class com.google.protobuf.InvalidProtocolBufferException : ${(err as Error).message}`,
+          }
+        }
+        const txid = txIdOf(rawHex)
+        try {
+          chain.broadcast(rawHex, sigs)
+          return {
+            result: true,
+            code: 'SUCCESS',
+            txid,
+            message: '',
+            transaction: JSON.stringify({ raw_data_hex: rawHex, signature: sigs }),
+          }
+        } catch (err) {
+          if (!(err instanceof NodeRejection)) throw err
+          return {
+            result: false,
+            code: err.code,
+            txid,
+            message: err.message,
+            transaction: JSON.stringify({ raw_data_hex: rawHex, signature: sigs }),
+          }
+        }
+      }
+      case 'gettransactionfrompending': {
+        const tx = chain.pending().find((t) => t.txID === String(body.value ?? '').toLowerCase())
+        return tx ? txJson(tx, visible) : {}
+      }
+      case 'getchainparameters':
+        return {
+          chainParameter: [
+            { key: 'getMaintenanceTimeInterval', value: 21_600_000 },
+            { key: 'getCreateAccountFee', value: num(chain.params.createAccountNetFee) },
+            { key: 'getTransactionFee', value: num(chain.params.bandwidthPrice) },
+            { key: 'getCreateNewAccountFeeInSystemContract', value: num(chain.params.createAccountFee) },
+            { key: 'getCreateNewAccountBandwidthRate', value: 1 },
+            { key: 'getEnergyFee', value: num(chain.params.energyPrice) },
+            { key: 'getFreeNetLimit', value: num(chain.params.freeNetLimit) },
+            { key: 'getTotalEnergyLimit', value: 180_000_000_000 },
+            { key: 'getMaxFeeLimit', value: 15_000_000_000 },
+            { key: 'getAllowTvmFreezeV2', value: 1 },
+            { key: 'getUnfreezeDelayDays', value: 14 },
+          ],
+        }
+      case 'getdelegatedresourcev2': {
+        const from = toHex41(String(body.fromAddress))
+        const to = toHex41(String(body.toAddress))
+        const d = chain.delegations.get(`${from}|${to}`)
+        if (!d) return {}
+        return {
+          delegatedResource: [
+            {
+              from: showAddress(from, visible),
+              to: showAddress(to, visible),
+              ...(d.net ? { frozen_balance_for_bandwidth: num(d.net) } : {}),
+              ...(d.energy ? { frozen_balance_for_energy: num(d.energy) } : {}),
+            },
+          ],
         }
       }
       case 'broadcasttransaction': {

@@ -52,7 +52,9 @@ export function broadcastOutcome(res: TronBroadcastResult): DriverError | null {
       return new DriverError('INSUFFICIENT_FUNDS', `broadcast refused: ${code}: ${text}`, { retryable: true })
     case 'CONTRACT_VALIDATE_ERROR':
       if (/balance is not sufficient|insufficient balance|balance.*(not enough|insufficient)/i.test(text))
-        return new DriverError('INSUFFICIENT_FUNDS', `broadcast refused: ${code}: ${text}`, { retryable: true })
+        return new DriverError('INSUFFICIENT_FUNDS', `broadcast refused: ${code}: ${text}`, {
+          retryable: true,
+        })
       return refused(code, text, false)
     case 'SIGERROR':
     case 'CONTRACT_EXE_ERROR':

@@ -4,6 +4,7 @@ import { tokensByLogAddress, tronAssets } from './assets.ts'
 import { deriveTronAddress } from './derive.ts'
 import { createTronClient } from './http.ts'
 import { type TronOptions, tronOptionsSchema } from './options.ts'
+import { createTronPayouts } from './payouts.ts'
 import { scanTronRange, type TronBlock, tronBlockRef } from './scan.ts'
 import { tronPaymentUri } from './uri.ts'
 
@@ -24,7 +25,8 @@ export function tronAddressKey(address: string): string {
 }
 
 /**
- * The Tron chain driver (detection): TRX and configured TRC-20 tokens over java-tron's HTTP API.
+ * The Tron chain driver: detection and sending (payouts, sweep funding by the gas tank) of TRX and configured
+ * TRC-20 tokens over java-tron's HTTP API.
  *
  * @example
  * const driver = createTronDriver(tronOptionsSchema.parse({ fullHosts: ['https://api.trongrid.io'] }), ctx)
@@ -54,6 +56,7 @@ export function createTronDriver(options: TronOptions, _ctx: DriverContext): Cha
         height,
       ),
     scan: (request) => scanTronRange(client, scanConfig, request),
+    payouts: createTronPayouts(client, options),
     watchHeads: (onHead) => {
       let last = -1n
       const timer = setInterval(async () => {

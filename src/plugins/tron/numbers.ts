@@ -15,9 +15,13 @@ export function int64Of(value: unknown, what: string): bigint {
   if (value === undefined || value === null) return 0n
   if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value)
   if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value.toString())
-  throw new DriverError('UNSAFE_NUMBER', `${what}: ${String(value)} is not an exact integer (JSON numbers are exact to 2^53)`, {
-    retryable: false,
-  })
+  throw new DriverError(
+    'UNSAFE_NUMBER',
+    `${what}: ${String(value)} is not an exact integer (JSON numbers are exact to 2^53)`,
+    {
+      retryable: false,
+    },
+  )
 }
 
 /** `ceil(a / b)` for non-negative bigints. */

@@ -42,6 +42,31 @@ export const tronOptionsSchema = z.object({
   scanConcurrency: z.number().int().min(1).max(32).default(4),
   /** How often to poll `getnowblock` for new heads. */
   headPollMs: z.number().int().min(50).default(3000),
+  /**
+   * Sending: how long a built transaction stays valid, counted from its reference block's time (java-tron
+   * refuses an expiration more than 24 h past the head). A transaction not mined by then can never be; the core
+   * may build a replacement only after it.
+   */
+  expirationMs: z
+    .number()
+    .int()
+    .min(3_000)
+    .max(24 * 3600 * 1000)
+    .default(60_000),
+  /** Sending: sun per energy unit for `fee_limit`; default the network's `getEnergyFee` chain parameter. */
+  energyPrice: z.coerce.bigint().positive().optional(),
+  /** Sending: multiplier on the estimated energy (TRC-20 `fee_limit`, sweep funding and delegations). */
+  energyMargin: z.number().min(1).max(10).default(1.2),
+  /** Sending: the highest `fee_limit` (sun) a TRC-20 transfer may carry; above it `build` throws `FEE_TOO_HIGH`. */
+  maxFeeLimit: z.coerce.bigint().positive().max(15_000_000_000n).default(100_000_000n),
+  /**
+   * Sweeps: how the gas tank covers a deposit address's TRC-20 sweep. `burn`: it sends the TRX the sweep burns
+   * for energy and bandwidth (activating the address when needed). `delegate`: it delegates energy from its
+   * Stake 2.0 frozen TRX (taken back by `buildDefunding` after the sweep), falling back to `burn` when a
+   * delegation alone cannot do (the address is not activated yet, or it must also burn TRX for bandwidth it
+   * does not have).
+   */
+  funding: z.enum(['burn', 'delegate']).default('burn'),
 })
 
 export type TronOptions = z.output<typeof tronOptionsSchema>

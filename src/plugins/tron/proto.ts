@@ -19,7 +19,9 @@ export type TronContractType = keyof typeof TRON_CONTRACT_TYPES
 /** `ResourceCode`: what a delegation moves. */
 export const TRON_RESOURCE = { BANDWIDTH: 0, ENERGY: 1 } as const
 
-type Field = [number, 'varint', bigint | number | boolean | undefined] | [number, 'bytes', Uint8Array | undefined]
+type Field =
+  | [number, 'varint', bigint | number | boolean | undefined]
+  | [number, 'bytes', Uint8Array | undefined]
 
 function varint(n: bigint, out: number[]): void {
   // int64 fields: negative values are written as their 64-bit two's complement (never the case here)

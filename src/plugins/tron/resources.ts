@@ -11,6 +11,8 @@ export type TronChainParameters = {
   createAccountFee: bigint
   /** Burned by the actuator of a transfer that creates an account (`getCreateNewAccountFeeInSystemContract`, 1 TRX). */
   createNewAccountFee: bigint
+  /** Free bandwidth bytes every existing account gets per day (`getFreeNetLimit`, 600). */
+  freeNetLimit: bigint
 }
 
 const PARAMETER_KEYS = {
@@ -18,6 +20,7 @@ const PARAMETER_KEYS = {
   transactionFee: 'getTransactionFee',
   createAccountFee: 'getCreateAccountFee',
   createNewAccountFee: 'getCreateNewAccountFeeInSystemContract',
+  freeNetLimit: 'getFreeNetLimit',
 } as const
 
 /** Mainnet values, used for a parameter the node does not list. */
@@ -26,6 +29,7 @@ const MAINNET_DEFAULTS: TronChainParameters = {
   transactionFee: 1000n,
   createAccountFee: 100_000n,
   createNewAccountFee: 1_000_000n,
+  freeNetLimit: 600n,
 }
 
 /**
@@ -103,7 +107,10 @@ export async function fetchAccountState(
   const frozenEnergy = (account.frozenV2 ?? [])
     .filter((f) => f.type === 'ENERGY')
     .reduce((n, f) => n + int64Of(f.amount, 'frozenV2 energy'), 0n)
-  const delegated = int64Of(account.account_resource?.delegated_frozenV2_balance_for_energy, 'delegated energy')
+  const delegated = int64Of(
+    account.account_resource?.delegated_frozenV2_balance_for_energy,
+    'delegated energy',
+  )
   const left = (limit: number | undefined, used: number | undefined, what: string) =>
     maxBig(0n, int64Of(limit, what) - int64Of(used, what))
   return {
@@ -153,7 +160,11 @@ const SUN_PER_TRX = 1_000_000n
  * @example
  * energyDelegationSun(17_580n, 180_000_000_000n, 16_363_636_363n) // 1_600_000_000n (1600 TRX)
  */
-export function energyDelegationSun(energy: bigint, totalEnergyLimit: bigint, totalEnergyWeight: bigint): bigint {
+export function energyDelegationSun(
+  energy: bigint,
+  totalEnergyLimit: bigint,
+  totalEnergyWeight: bigint,
+): bigint {
   if (totalEnergyLimit <= 0n) return SUN_PER_TRX
   const trx = ceilDiv(energy * totalEnergyWeight, totalEnergyLimit) + 1n
   return trx * SUN_PER_TRX

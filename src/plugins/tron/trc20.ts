@@ -39,13 +39,19 @@ async function constantCall(
     signal,
   )
   const failed =
-    res.result?.result !== true || res.result.code !== undefined || res.transaction?.ret?.[0]?.ret === 'FAILED'
+    res.result?.result !== true ||
+    res.result.code !== undefined ||
+    res.transaction?.ret?.[0]?.ret === 'FAILED'
   if (failed) {
     const raw = res.result?.message ?? ''
     const text = /^([0-9a-fA-F]{2})+$/.test(raw) ? Buffer.from(raw, 'hex').toString('utf8') : raw
-    throw new DriverError('CALL_FAILED', `${a.selector} on ${a.contract} failed: ${res.result?.code ?? 'REVERT'} ${text}`, {
-      retryable: false,
-    })
+    throw new DriverError(
+      'CALL_FAILED',
+      `${a.selector} on ${a.contract} failed: ${res.result?.code ?? 'REVERT'} ${text}`,
+      {
+        retryable: false,
+      },
+    )
   }
   return { energy: int64Of(res.energy_used, 'energy_used'), output: res.constant_result?.[0] ?? '' }
 }
