@@ -11,7 +11,7 @@ const alreadyKnown =
 const inputsSpent =
   /missing.?inputs|bad-txns-inputs-missingorspent|bad-txns-inputs-spent|inputs-missingorspent/i
 const underpriced =
-  /insufficient fee|rejecting replacement|min relay fee not met|mempool min fee not met|txn-mempool-conflict|replacement/i
+  /insufficient fee|rejecting replacement|min relay fee not met|mempool min fee not met|txn-mempool-conflict/i
 
 const outpointsOf = (tx: Transaction) =>
   tx.ins.map((i) => `${Buffer.from(i.hash).reverse().toString('hex')}:${i.index}`)

@@ -3,9 +3,11 @@
  * floating-point arithmetic.
  *
  * JSON-RPC nodes write BTC amounts and fee rates as decimal literals (`0.00012345`); `JSON.parse` turns them
- * into the nearest double. `String(value)` gives back the shortest decimal that maps to that same double, which
- * for every literal of at most 15 significant digits is the literal itself (ECMAScript Number::toString), so
- * the digits are read from that string — mantissa and exponent (`1e-7`, `1.5e-8`) — and scaled with bigints.
+ * into the nearest double. `String(value)` gives back the shortest decimal that maps to that same double
+ * (ECMAScript Number::toString). That is the literal itself whenever no other literal of as many decimals maps
+ * to the same double: always for 15 significant digits or fewer, and for every BTC amount up to 21 M with 8
+ * decimals (near 2^24 BTC doubles are 2^-28 apart, under half of 10^-8). So the digits are read from that
+ * string — mantissa and exponent (`1e-7`, `1.5e-8`) — and scaled with bigints; no float arithmetic happens.
  * Digits beyond `scale` are not dropped silently: `rounding` says whether to round up (`ceil`, for fee rates: a
  * rate a hair too high never underpays) or to refuse them (`exact`, the default).
  *
