@@ -402,7 +402,12 @@ describe('TRC-20 payouts', () => {
     expect(err.message).toContain('TRANSACTION_EXPIRATION_ERROR')
     const replacement = await payouts.build(request)
     expect(payloadOf(replacement).txID).not.toBe(signed.hash)
-    expect(await payouts.status(await send(payouts, replacement, treasury))).toMatchObject({ state: 'mined' })
+    const replaced = await send(payouts, replacement, treasury)
+    expect(await payouts.status(replaced)).toMatchObject({ state: 'mined' })
+    // one that was mined needs no replacement, even after its expiration
+    node.mine(21)
+    const again = await rejection(payouts.build({ ...request, replaces: replacement }))
+    expect(again).toMatchObject({ code: 'REPLACED_TX_MINED', retryable: true })
 
     // TAPOS: built against another chain's block
     const other = await startTronNode()
@@ -618,6 +623,7 @@ describe('sweep funding', () => {
       amount: String(sun),
       to: deposit.address,
     })
+    expect(funding!.amounts).toEqual([0n])
     await send(delegating, funding!, tank)
     const got = await post('/wallet/getaccountresource', { address: deposit.address, visible: true })
     expect(got.EnergyLimit).toBe(1600 * 11)

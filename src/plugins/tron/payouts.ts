@@ -40,9 +40,15 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 /**
  * A replacement is built only once the transaction it replaces can no longer be included: Tron has no nonce, so
  * two live transactions would both pay. The replaced one is dead when the head block's time has reached its
- * expiration (java-tron refuses `expiration <= head time`).
+ * expiration (java-tron refuses `expiration <= head time`) and it is not in a block up to that head — looked up
+ * after the head was read, so an inclusion in between cannot slip through.
  */
-function assertReplaceable(request: BuildRequest, ref: TronRefBlock): void {
+async function assertReplaceable(
+  ctx: TronPayoutContext,
+  request: BuildRequest,
+  ref: TronRefBlock,
+  signal?: AbortSignal,
+): Promise<void> {
   const replaced = request.replaces?.payload as TronPayload | undefined
   if (!replaced?.expiration) return
   const expiration = Number(replaced.expiration)
@@ -50,6 +56,17 @@ function assertReplaceable(request: BuildRequest, ref: TronRefBlock): void {
     throw new DriverError(
       'NOT_EXPIRED',
       `transaction ${replaced.txID} can still be included until ${new Date(expiration).toISOString()}; a replacement now could pay twice`,
+      { retryable: true },
+    )
+  const info = await ctx.client.call<TronTxInfo>(
+    '/wallet/gettransactioninfobyid',
+    { value: replaced.txID },
+    signal,
+  )
+  if (info.blockNumber !== undefined)
+    throw new DriverError(
+      'REPLACED_TX_MINED',
+      `transaction ${replaced.txID} was mined in block ${info.blockNumber}; it needs no replacement`,
       { retryable: true },
     )
 }
@@ -205,7 +222,7 @@ async function build(
     fetchRefBlock(ctx.client, signal),
     fetchChainParameters(ctx.client, signal),
   ])
-  assertReplaceable(request, ref)
+  await assertReplaceable(ctx, request, ref, signal)
   const common = { from, to, amount: output.amount, sweepAll: request.sweepAll === true, ref, params }
   if (request.asset.native) return buildTrx(ctx, common, signal)
   if (!request.asset.contract)
@@ -277,7 +294,14 @@ async function status(ctx: TronPayoutContext, hash: string, signal?: AbortSignal
 /** TRX from `getaccount` (0 for an account that does not exist), a token from `balanceOf`. */
 async function balance(ctx: TronPayoutContext, address: string, asset: AssetInfo, signal?: AbortSignal) {
   const owner = hex41(address)
-  if (asset.native) return (await fetchAccountState(ctx.client, owner, signal)).balance
+  if (asset.native) {
+    const account = await ctx.client.call<{ balance?: number }>(
+      '/wallet/getaccount',
+      { address: owner, visible: false },
+      signal,
+    )
+    return int64Of(account.balance, 'balance')
+  }
   if (!asset.contract)
     throw new DriverError('UNKNOWN_ASSET', `${asset.id} has no contract`, { retryable: false })
   return trc20Balance(ctx.client, { owner, contract: hex41(asset.contract) }, signal)

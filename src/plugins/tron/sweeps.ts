@@ -165,7 +165,8 @@ function delegation(
       fee_limit: '0',
       ref_block: b.ref.number.toString(),
     },
-    { maxFee: transactionBandwidth(tx.rawHex.length / 2) * b.params.transactionFee },
+    // no TRX changes hands: `amounts` says so, for a core that books what a funding moved
+    { maxFee: transactionBandwidth(tx.rawHex.length / 2) * b.params.transactionFee, amount: 0n },
   )
 }
 
