@@ -201,7 +201,9 @@ describe('tollgate seed / xpub', () => {
     expect(xpub).toMatch(/^xpub[1-9A-HJ-NP-Za-km-z]{107}$/)
     expect(xpubLine).toEndWith('(devnet deposits)')
     // the treasury and gas tank are accounts of their own next to the deposit account
-    expect(lines.some((l) => l.startsWith("m/44'/60'/1'  xpub") && l.endsWith('(devnet treasury)'))).toBe(true)
+    expect(lines.some((l) => l.startsWith("m/44'/60'/1'  xpub") && l.endsWith('(devnet treasury)'))).toBe(
+      true,
+    )
     expect(lines.some((l) => l.startsWith("m/44'/60'/2'  xpub") && l.endsWith('(devnet gas)'))).toBe(true)
     const envLine = lines.find((l) => l.startsWith('TOLLGATE_XPUBS='))
     expect(envLine).toBeDefined()

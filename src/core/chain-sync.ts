@@ -223,17 +223,24 @@ async function commitRange(
 ): Promise<PaymentChange[]> {
   const last = blocks.at(-1)!
   return ctx.db.transaction(async (tx) => {
-    const matched = found.flatMap((t) => {
+    const candidates = found.flatMap((t) => {
       const paymentId = watch.byKey.get(t.to)
       return paymentId ? [{ t, paymentId }] : []
     })
     const deadlines = new Map<string, Date>()
-    if (matched.length > 0) {
+    let matched = candidates
+    if (candidates.length > 0) {
       const rows = await tx
-        .select({ id: payments.id, expiresAt: payments.expiresAt })
+        .select({ id: payments.id, expiresAt: payments.expiresAt, asset: payments.asset })
         .from(payments)
-        .where(inArray(payments.id, [...new Set(matched.map((m) => m.paymentId))]))
+        .where(inArray(payments.id, [...new Set(candidates.map((m) => m.paymentId))]))
       for (const r of rows) deadlines.set(r.id, r.expiresAt)
+      // only the payment's own asset pays it: the gas tank's top-up of a token payment's address (or any other
+      // coin sent there) is not a payment
+      const assetOf = new Map(rows.map((r) => [r.id, r.asset]))
+      matched = candidates.filter(({ t, paymentId }) => assetOf.get(paymentId) === t.asset)
+    }
+    if (matched.length > 0) {
       for (let i = 0; i < matched.length; i += 500) {
         await tx
           .insert(transfers)

@@ -8,11 +8,20 @@ export const merchantAvailable = 'merchant:available'
 export const depositsReceived = 'gateway:deposits'
 /** Merchant funds held for withdrawals in flight. */
 export const merchantReserved = 'merchant:reserved'
-/** What withdrawals paid out of the gateway's wallets. */
-export const payoutsSent = 'gateway:payouts'
-/** Network fees the gateway paid (native asset). */
-export const networkFees = 'gateway:network-fees'
-/** Counter-account of network fees: the gateway's own funds that paid them. */
+/**
+ * What the gateway holds, per wallet role, in the ledger's sign: a holding of X is a balance of -X (the same
+ * side as `gateway:deposits`), so merchant balances and holdings sum to zero with the operator's accounts.
+ */
+export const holdings = {
+  deposits: depositsReceived,
+  treasury: 'gateway:treasury',
+  gas: 'gateway:gas',
+  cold: 'gateway:cold',
+} as const
+export type HoldingRole = keyof typeof holdings
+/** Network fees the gateway paid: the operator's expense (native asset). */
+export const operatorFees = 'operator:fees'
+/** Funds the operator put into the gateway's own wallets (treasury float, gas tank). */
 export const operatorFunds = 'operator:funds'
 
 type Posting = { account: string; amount: bigint; merchantId: string | null }
@@ -72,13 +81,53 @@ export async function postWithdrawalSettle(
 ): Promise<void> {
   await post(tx, { chain: w.chain, asset: w.asset, refType: 'withdrawal', refId: `${w.id}#settle` }, [
     { account: merchantReserved, amount: -w.amount, merchantId: w.merchantId },
-    { account: payoutsSent, amount: w.amount, merchantId: null },
+    { account: holdings.treasury, amount: w.amount, merchantId: null },
   ])
-  if (fee.amount > 0n)
-    await post(tx, { chain: w.chain, asset: fee.nativeAsset, refType: 'withdrawal', refId: `${w.id}#fee` }, [
-      { account: networkFees, amount: fee.amount, merchantId: null },
-      { account: operatorFunds, amount: -fee.amount, merchantId: null },
-    ])
+  await postFee(
+    tx,
+    { chain: w.chain, asset: fee.nativeAsset, refType: 'withdrawal', refId: `${w.id}#fee` },
+    'treasury',
+    fee.amount,
+  )
+}
+
+type Ref = { chain: string; asset: string; refType: string; refId: string }
+
+/** A network fee paid from a gateway wallet: the holding shrinks, the operator bears it. */
+export function postFee(tx: Tx, ref: Ref, paidBy: HoldingRole, amount: bigint): Promise<void> {
+  if (amount === 0n) return Promise.resolve()
+  return post(tx, ref, [
+    { account: holdings[paidBy], amount, merchantId: null },
+    { account: operatorFees, amount: -amount, merchantId: null },
+  ])
+}
+
+/**
+ * Value moved between two of the gateway's own wallets (a sweep, a gas top-up, treasury excess to cold).
+ *
+ * @example
+ * await postInternalMove(tx, { chain, asset, refType: 'sweep', refId: `${sweep.id}#move` }, 'deposits', 'treasury', amount)
+ */
+export function postInternalMove(
+  tx: Tx,
+  ref: Ref,
+  from: HoldingRole,
+  to: HoldingRole,
+  amount: bigint,
+): Promise<void> {
+  if (amount === 0n) return Promise.resolve()
+  return post(tx, ref, [
+    { account: holdings[from], amount, merchantId: null },
+    { account: holdings[to], amount: -amount, merchantId: null },
+  ])
+}
+
+/** Funds that reached a gateway wallet from outside (the operator topping up the treasury or the gas tank). */
+export function postOperatorFunding(tx: Tx, ref: Ref, to: HoldingRole, amount: bigint): Promise<void> {
+  return post(tx, ref, [
+    { account: holdings[to], amount: -amount, merchantId: null },
+    { account: operatorFunds, amount, merchantId: null },
+  ])
 }
 
 /**

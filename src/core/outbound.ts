@@ -1,5 +1,6 @@
 import { and, eq, inArray } from 'drizzle-orm'
 import type { Db, Tx } from '../db/client.ts'
+import type { OutboundRow } from '../db/schema/index.ts'
 import { outboundTxs, withdrawals } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { type DigestSigner, isDriverError, type PayoutDriver, type TxStatus } from '../plugins/sdk/index.ts'
@@ -9,7 +10,6 @@ import { newId } from './ids.ts'
 import { postWithdrawalRelease, postWithdrawalSettle } from './ledger.ts'
 import { transitionWithdrawal } from './withdrawals.ts'
 
-export type OutboundRow = typeof outboundTxs.$inferSelect
 export type OutboundContext = { db: Db; signer?: DigestSigner }
 
 /** Counts of what one pass did, for logs and tests. */

@@ -1,32 +1,14 @@
-import { and, asc, eq, sql } from 'drizzle-orm'
+import { and, asc, eq } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
-import { outboundTxs, senderNonces, withdrawals } from '../db/schema/index.ts'
+import { withdrawals } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { resolveAsset } from './chains.ts'
 import { crashPoint } from './crash-points.ts'
-import { newId } from './ids.ts'
+import { ensureSenderNonce, insertOutbound, takeNonce } from './outbound-create.ts'
 import { roleWallet } from './wallet-roles.ts'
 import { transitionWithdrawal, type WithdrawalRow } from './withdrawals.ts'
 
 export type PayoutContext = { db: Db; xpubFor(accountPath: string): string }
-
-/**
- * Makes sure the database knows the next nonce of a sender, starting from what the chain says; afterwards the
- * database is the authority (the chain cannot know about transactions persisted but not yet broadcast).
- */
-export async function ensureSenderNonce(
-  ctx: PayoutContext,
-  chain: LoadedChain,
-  address: string,
-): Promise<void> {
-  const [row] = await ctx.db
-    .select()
-    .from(senderNonces)
-    .where(and(eq(senderNonces.chain, chain.name), eq(senderNonces.address, address)))
-  if (row || !chain.driver.payouts?.confirmedNonce) return
-  const next = await chain.driver.payouts.confirmedNonce(address)
-  await ctx.db.insert(senderNonces).values({ chain: chain.name, address, next }).onConflictDoNothing()
-}
 
 /** Which queued withdrawals go out now: per asset, the oldest first, unless a batch window is still open. */
 function pickBatches(queued: WithdrawalRow[], chain: LoadedChain, now: number): WithdrawalRow[][] {
@@ -74,34 +56,19 @@ export async function batchWithdrawals(
       const asset = resolveAsset(chain, (batch[0] as WithdrawalRow).asset)
       for (let i = 0; i < batch.length; i += chain.driver.maxOutputs) {
         const group = batch.slice(i, i + chain.driver.maxOutputs)
-        let nonce: bigint | undefined
-        if (payouts.confirmedNonce) {
-          // the row lock makes this the only sender of the treasury until commit
-          const [row] = await tx
-            .update(senderNonces)
-            .set({ next: sql`${senderNonces.next} + 1` })
-            .where(and(eq(senderNonces.chain, chain.name), eq(senderNonces.address, treasury.address)))
-            .returning({ next: senderNonces.next })
-          nonce = (row?.next as bigint) - 1n
-        }
+        const nonce = await takeNonce(tx, chain, treasury.address)
         const unsigned = await payouts.build({
           from: treasury,
           asset,
           outputs: group.map((w) => ({ to: w.toAddress, amount: w.amount })),
           nonce,
         })
-        const id = newId('otx')
-        await tx.insert(outboundTxs).values({
-          id,
-          chain: chain.name,
+        const id = await insertOutbound(tx, chain, {
           purpose: 'withdrawal',
-          fromAddress: treasury.address,
-          fromPath: treasury.path,
+          from: treasury,
           asset: asset.id,
-          nonce: nonce ?? null,
-          status: 'built',
-          unsigned: unsigned.payload,
-          maxFee: unsigned.maxFee,
+          nonce,
+          unsigned,
         })
         for (const w of group)
           await transitionWithdrawal(tx, w.id, ['QUEUED'], 'BATCHED', { outboundTxId: id })

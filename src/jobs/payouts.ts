@@ -2,9 +2,10 @@ import type { AppContext } from '../context.ts'
 import { resolveChain } from '../core/chains.ts'
 import { advanceOutbound } from '../core/outbound.ts'
 import { batchWithdrawals } from '../core/payout-batches.ts'
+import { advanceSweeps } from '../core/sweeps.ts'
 
 /**
- * One payout pass for a chain: queued withdrawals become outbound transactions, then every open transaction
+ * One payout pass for a chain: queued withdrawals and due sweeps become outbound transactions, then every open transaction
  * moves one persisted step further (sign, broadcast, track). Runs only where the signer lives.
  *
  * @example
@@ -13,11 +14,15 @@ import { batchWithdrawals } from '../core/payout-batches.ts'
 export async function processPayouts(ctx: AppContext, chainName: string) {
   const chain = resolveChain(ctx.chains, chainName)
   const batched = await batchWithdrawals(ctx, chain)
+  const swept = await advanceSweeps(ctx, chain)
   const progress = await advanceOutbound(ctx, chain)
   const { errors, ...counts } = progress
   for (const e of errors)
     ctx.log.warn({ chain: chainName, outboundTxId: e.id, error: e.error }, 'outbound step failed')
-  if (batched > 0 || Object.values(counts).some((n) => n > 0))
-    ctx.log.info({ chain: chainName, batched, ...counts }, 'payouts advanced')
-  return { batched, ...counts, errors: errors.length }
+  const sweepCounts = Object.fromEntries(
+    Object.entries(swept).map(([k, v]) => [`sweeps${k[0]?.toUpperCase()}${k.slice(1)}`, v]),
+  )
+  if (batched > 0 || [...Object.values(counts), ...Object.values(swept)].some((n) => n > 0))
+    ctx.log.info({ chain: chainName, batched, ...counts, ...sweepCounts }, 'payouts advanced')
+  return { batched, ...counts, sweeps: swept, errors: errors.length }
 }

@@ -5,6 +5,7 @@ import type {
   ChainSettings,
   DriverLogger,
   PayoutSettings,
+  SweepSettings,
   TollgateConfig,
 } from './sdk/index.ts'
 import { SDK_API_VERSION } from './sdk/index.ts'
@@ -14,9 +15,43 @@ export type LoadedChain = {
   name: string
   module: string
   driver: ChainDriver
-  settings: Required<Omit<ChainSettings, 'startHeight' | 'payouts'>> & {
+  settings: Required<Omit<ChainSettings, 'startHeight' | 'payouts' | 'sweeps'>> & {
     startHeight?: number
     payouts: ResolvedPayoutSettings
+    sweeps: ResolvedSweepSettings
+  }
+}
+
+export type ResolvedSweepSettings = {
+  enabled: boolean
+  maxFeeShareBps: number
+  /** Base units by asset id. */
+  minAmount: ReadonlyMap<string, bigint>
+}
+
+/** Decimal amounts by asset symbol (or id) → base units by asset id; `what` names the setting in errors. */
+function amountsByAsset(driver: ChainDriver, amounts: Record<string, string> = {}, what: string) {
+  const out = new Map<string, bigint>()
+  for (const [symbol, amount] of Object.entries(amounts)) {
+    const asset = driver.assets.find((a) => a.symbol === symbol || a.id === symbol)
+    if (!asset) throw new Error(`${what}: unknown asset "${symbol}"`)
+    try {
+      out.set(asset.id, parseAmount(amount, asset.decimals))
+    } catch (err) {
+      throw new Error(`${what}.${symbol}: ${(err as Error).message}`)
+    }
+  }
+  return out
+}
+
+function resolveSweepSettings(driver: ChainDriver, settings: SweepSettings = {}): ResolvedSweepSettings {
+  const share = settings.maxFeeShareBps ?? 1000
+  if (!Number.isInteger(share) || share < 0 || share > 10_000)
+    throw new Error('sweeps.maxFeeShareBps must be an integer from 0 to 10000')
+  return {
+    enabled: (settings.enabled ?? true) && driver.payouts !== undefined,
+    maxFeeShareBps: share,
+    minAmount: amountsByAsset(driver, settings.minAmount, 'sweeps.minAmount'),
   }
 }
 
@@ -27,16 +62,7 @@ export type ResolvedPayoutSettings = Required<Omit<PayoutSettings, 'approvalAbov
 
 /** Fills payout defaults and turns approval thresholds into base units of the driver's assets. */
 function resolvePayoutSettings(driver: ChainDriver, settings: PayoutSettings = {}): ResolvedPayoutSettings {
-  const approvalAbove = new Map<string, bigint>()
-  for (const [symbol, amount] of Object.entries(settings.approvalAbove ?? {})) {
-    const asset = driver.assets.find((a) => a.symbol === symbol || a.id === symbol)
-    if (!asset) throw new Error(`payouts.approvalAbove: unknown asset "${symbol}"`)
-    try {
-      approvalAbove.set(asset.id, parseAmount(amount, asset.decimals))
-    } catch (err) {
-      throw new Error(`payouts.approvalAbove.${symbol}: ${(err as Error).message}`)
-    }
-  }
+  const approvalAbove = amountsByAsset(driver, settings.approvalAbove, 'payouts.approvalAbove')
   const positive = (v: number | undefined, fallback: number, what: string) => {
     const n = v ?? fallback
     if (!Number.isInteger(n) || n < 0) throw new Error(`payouts.${what} must be a non-negative integer`)
@@ -146,6 +172,7 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
       maxRange: settings.maxRange ?? 100,
       monitoringWindowMs: settings.monitoringWindowMs ?? 24 * 3600 * 1000,
       payouts: resolvePayoutSettings(driver, settings.payouts),
+      sweeps: resolveSweepSettings(driver, settings.sweeps),
     },
   }
 }

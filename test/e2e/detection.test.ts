@@ -210,6 +210,22 @@ describe('token payments', () => {
     expect((await payment(p.id)).status).toBe('PENDING')
     expect(await app.ctx.db.select().from(transfers).where(eq(transfers.paymentId, p.id))).toEqual([])
   })
+
+  test('behavior: another asset sent to the address (a gas top-up in ETH) does not pay a USDT payment', async () => {
+    const p = await createPayment('USDT', '3')
+    await devnet.payNative(p.address, parseEther('3'))
+    await devnet.mine(3)
+    await sync()
+    const row = await payment(p.id)
+    expect(row.status).toBe('PENDING')
+    expect(row.amountReceived).toBe(0n)
+    await devnet.payToken(p.address, 3_000_000n)
+    await devnet.mine(2)
+    await sync()
+    const done = await payment(p.id)
+    expect(done.status).toBe('COMPLETED')
+    expect(done.amountReceived).toBe(3_000_000n)
+  })
 })
 
 describe('reorgs', () => {

@@ -24,7 +24,7 @@ beforeAll(async () => {
     config: testConfig(
       devnet.url,
       { confirmations: 2 },
-      { payouts: { stuckAfterBlocks: 3, feeBumpPercent: 125 } },
+      { payouts: { stuckAfterBlocks: 3, feeBumpPercent: 125 }, sweeps: { enabled: false } },
     ),
     env: { TOLLGATE_SEED: gatewayMnemonic },
   })

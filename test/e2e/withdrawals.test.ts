@@ -28,7 +28,11 @@ beforeAll(async () => {
     config: testConfig(
       devnet.url,
       { confirmations: 2 },
-      { payouts: { mode: 'batch', maxBatch: 50, approvalAbove: { ETH: '5' } } },
+      {
+        payouts: { mode: 'batch', maxBatch: 50, approvalAbove: { ETH: '5' } },
+        // this file looks at the treasury's payouts alone; sweeps have their own tests
+        sweeps: { enabled: false },
+      },
     ),
     env: { TOLLGATE_SEED: gatewayMnemonic },
   })

@@ -84,7 +84,7 @@ export const outboundTxs = pgTable(
   {
     id: text('id').primaryKey(),
     chain: text('chain').notNull(),
-    purpose: text('purpose', { enum: ['withdrawal', 'sweep', 'gas'] }).notNull(),
+    purpose: text('purpose', { enum: ['withdrawal', 'sweep', 'gas', 'defund', 'cold'] }).notNull(),
     fromAddress: text('from_address').notNull(),
     fromPath: text('from_path').notNull(),
     asset: text('asset').notNull(),
@@ -123,3 +123,38 @@ export const senderNonces = pgTable(
   },
   (t) => [primaryKey({ columns: [t.chain, t.address] })],
 )
+
+export const sweepStatuses = ['pending', 'funding', 'sweeping', 'defunding', 'done', 'skipped'] as const
+export type SweepStatus = (typeof sweepStatuses)[number]
+
+/**
+ * Moving a completed payment's funds from its deposit address to the treasury: for tokens, first the gas tank
+ * funds the address (`fundingTxId`), then the address sends (`sweepTxId`), then any funding that can be taken
+ * back is (`defundingTxId`). Each step is an outbound transaction; this row only says which step is next.
+ */
+export const sweeps = pgTable(
+  'sweeps',
+  {
+    id: text('id').primaryKey(),
+    chain: text('chain').notNull(),
+    paymentId: text('payment_id').notNull(),
+    asset: text('asset').notNull(),
+    fromAddress: text('from_address').notNull(),
+    fromPath: text('from_path').notNull(),
+    status: text('status', { enum: sweepStatuses }).notNull(),
+    fundingTxId: text('funding_tx_id'),
+    sweepTxId: text('sweep_tx_id'),
+    defundingTxId: text('defunding_tx_id'),
+    /** What reached the treasury (known once built; a native sweep's fee comes out of it). */
+    amount: money('amount'),
+    /** The gas tank's funding, kept to undo it. */
+    need: jsonb('need').$type<Record<string, string>>(),
+    skipReason: text('skip_reason'),
+    attempts: integer('attempts').notNull().default(0),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('sweeps_payment_uq').on(t.paymentId), index('sweeps_open_idx').on(t.chain, t.status)],
+)
+
+export type OutboundRow = typeof outboundTxs.$inferSelect

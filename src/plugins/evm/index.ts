@@ -39,7 +39,7 @@ export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): Chain
     getBlockRef: (height) => fetchBlockRef(client, height),
     scan: (request) => scanEvmRange(client, scanConfig, request),
     watchHeads: (onHead) => watchEvmHeads(options, onHead),
-    payouts: createEvmPayouts(client, options),
+    payouts: createEvmPayouts(client, options, native),
   }
 }
 

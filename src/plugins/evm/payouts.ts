@@ -14,6 +14,7 @@ import {
   DriverError,
   type PayoutDriver,
   type SignedTx,
+  type SweepNeed,
   type TxStatus,
   type UnsignedTx,
 } from '../sdk/index.ts'
@@ -91,36 +92,83 @@ async function build(client: PublicClient, options: EvmOptions, request: BuildRe
     throw new DriverError('NONCE_REQUIRED', 'EVM transactions need a nonce', { retryable: false })
   const [output] = request.outputs as [{ to: string; amount: bigint }]
   const { asset } = request
-  const to = (asset.native ? output.to : asset.contract) as Hex
-  const value = asset.native ? output.amount : 0n
-  const data: Hex = asset.native
-    ? '0x'
-    : encodeFunctionData({ abi: erc20, functionName: 'transfer', args: [output.to as Hex, output.amount] })
   const from = request.from.address as Hex
+  let amount = request.sweepAll ? await balance(client, from, asset) : output.amount
+  if (amount <= 0n)
+    throw new DriverError('NOTHING_TO_SEND', `${from} holds no ${asset.symbol}`, { retryable: false })
+  const to = (asset.native ? output.to : asset.contract) as Hex
+  const transferData = (units: bigint): Hex =>
+    asset.native
+      ? '0x'
+      : encodeFunctionData({ abi: erc20, functionName: 'transfer', args: [output.to as Hex, units] })
   const replaced = request.replaces?.payload as EvmPayload | undefined
   // a replacement keeps the gas limit: the same call needs the same gas
   const gas = replaced
     ? BigInt(replaced.gas)
     : asset.native
       ? 21_000n
-      : await client.estimateGas({ account: from, to, data, value }).then(
+      : await client.estimateGas({ account: from, to, data: transferData(amount) }).then(
           (g) => (g * 120n) / 100n,
           (err) => {
             throw rpcError('estimateGas', err, false)
           },
         )
   const fees = await feeTerms(client, options, request)
+  if (request.sweepAll && asset.native) {
+    // with the tip equal to the cap the price paid is exactly the cap, so the fee is exactly gas × cap and
+    // nothing is left behind at the address
+    fees.maxPriorityFeePerGas = fees.maxFeePerGas
+    const fee = gas * fees.maxFeePerGas
+    if (amount <= fee)
+      throw new DriverError('BELOW_FEE', `${from}'s ${amount} wei do not cover the ${fee} wei fee`, {
+        retryable: false,
+      })
+    amount -= fee
+  }
+  if (!asset.native) {
+    // a token sender funded for the fee at an earlier price: never ask for more gas money than it holds
+    const native = await balance(client, from, { ...asset, native: true })
+    const cap = native / gas
+    if (cap > 0n && fees.maxFeePerGas > cap) {
+      fees.maxFeePerGas = cap
+      if (fees.maxPriorityFeePerGas > cap) fees.maxPriorityFeePerGas = cap
+    }
+  }
   const payload: EvmPayload = {
     chainId: options.chain.id,
     nonce: request.nonce.toString(),
     to,
-    value: value.toString(),
-    data,
+    value: (asset.native ? amount : 0n).toString(),
+    data: transferData(amount),
     gas: gas.toString(),
     maxFeePerGas: fees.maxFeePerGas.toString(),
     maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
   }
-  return { payload, maxFee: gas * fees.maxFeePerGas }
+  return { payload, maxFee: gas * fees.maxFeePerGas, amounts: [amount] }
+}
+
+/** What a token holder needs in native coin before it can send: the transfer's gas at today's price, with margin. */
+async function sweepNeed(
+  client: PublicClient,
+  options: EvmOptions,
+  a: { address: string; asset: AssetInfo; amount: bigint; to: string },
+): Promise<SweepNeed | null> {
+  if (a.asset.native) return null
+  const data = encodeFunctionData({ abi: erc20, functionName: 'transfer', args: [a.to as Hex, a.amount] })
+  const gas = await client.estimateGas({ account: a.address as Hex, to: a.asset.contract as Hex, data }).then(
+    (g) => (g * 120n) / 100n,
+    (err) => {
+      throw rpcError('estimateGas', err, false)
+    },
+  )
+  const { maxFeePerGas } = await feeTerms(client, options, {
+    from: { address: a.address, path: '' },
+    asset: a.asset,
+    outputs: [],
+  })
+  const required = gas * maxFeePerGas
+  const has = await balance(client, a.address, { ...a.asset, native: true })
+  return has >= required ? null : { native: required - has }
 }
 
 async function sign(tx: UnsignedTx, from: { path: string }, signer: DigestSigner): Promise<SignedTx> {
@@ -196,7 +244,11 @@ async function balance(client: PublicClient, address: string, asset: AssetInfo):
  * const payouts = createEvmPayouts(client, options)
  * const tx = await payouts.build({ from, asset, outputs: [{ to, amount }], nonce: 0n })
  */
-export function createEvmPayouts(client: PublicClient, options: EvmOptions): PayoutDriver {
+export function createEvmPayouts(
+  client: PublicClient,
+  options: EvmOptions,
+  nativeAsset: AssetInfo,
+): PayoutDriver {
   return {
     build: (request) => build(client, options, request),
     sign,
@@ -207,5 +259,10 @@ export function createEvmPayouts(client: PublicClient, options: EvmOptions): Pay
         throw rpcError('getTransactionCount', err)
       }),
     balance: (address, asset) => balance(client, address, asset),
+    sweepNeed: (a) => sweepNeed(client, options, a),
+    // the gas tank pays the fee money over as a plain transfer of the native coin
+    buildFunding: ({ from, to, need, nonce }) =>
+      build(client, options, { from, asset: nativeAsset, outputs: [{ to, amount: need.native }], nonce }),
+    buildDefunding: async () => null,
   }
 }

@@ -32,6 +32,17 @@ export type ChainSettings = {
   monitoringWindowMs?: number
   /** Withdrawals on this chain. */
   payouts?: PayoutSettings
+  /** Moving completed payments' funds from deposit addresses to the treasury. */
+  sweeps?: SweepSettings
+}
+
+export type SweepSettings = {
+  /** Default true wherever the driver can send. */
+  enabled?: boolean
+  /** Skip a native deposit whose sweep fee would exceed this share of it, in basis points (default 1000 = 10 %). */
+  maxFeeShareBps?: number
+  /** Token deposits below these amounts (decimal strings by asset symbol) stay where they are. */
+  minAmount?: Record<string, string>
 }
 
 export type PayoutSettings = {

@@ -9,6 +9,7 @@ export {
   defineConfig,
   type ModuleLoader,
   type PayoutSettings,
+  type SweepSettings,
   type TollgateConfig,
 } from './define.ts'
 export { DriverError, isDriverError } from './errors.ts'

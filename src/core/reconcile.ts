@@ -1,0 +1,121 @@
+import { and, eq, inArray, sql } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import { ledgerPostings, outboundTxs, payments } from '../db/schema/index.ts'
+import type { LoadedChain } from '../plugins/registry.ts'
+import { newId } from './ids.ts'
+import { type HoldingRole, holdings, postOperatorFunding } from './ledger.ts'
+import { roleWallet } from './wallet-roles.ts'
+
+export type ReconciliationLine = {
+  asset: string
+  role: Exclude<HoldingRole, 'cold'>
+  /** What the ledger says the gateway holds there. */
+  ledger: bigint
+  /** What the chain says. */
+  onChain: bigint
+  /** onChain - ledger: positive = more on chain than booked, negative = missing. */
+  difference: bigint
+}
+
+export type Reconciliation = {
+  chain: string
+  /** False while transactions are in flight: the chain may show effects the ledger books only at confirmation. */
+  settled: boolean
+  lines: ReconciliationLine[]
+  /** Treasury or gas-tank surpluses booked as the operator's funding in this run. */
+  funding: Array<{ asset: string; role: HoldingRole; amount: bigint }>
+  /** Lines that do not agree (after funding was booked). Empty means the books and the chain agree exactly. */
+  discrepancies: ReconciliationLine[]
+}
+
+/**
+ * Compares what the ledger says the gateway holds on a chain (per asset: the deposit addresses of completed
+ * payments, the treasury, the gas tank) with the chain's balances. When nothing is in flight, a surplus in the
+ * treasury or the gas tank is money the operator put there and is booked as such; any other difference,
+ * and every shortfall, is a discrepancy to investigate.
+ *
+ * @example
+ * const report = await reconcileChain(ctx, chain)
+ * if (report.discrepancies.length) alert(report)
+ */
+export async function reconcileChain(
+  ctx: { db: Db; xpubFor(accountPath: string): string },
+  chain: LoadedChain,
+  options: { bookFunding?: boolean } = {},
+): Promise<Reconciliation> {
+  const payouts = chain.driver.payouts
+  if (!payouts) throw new Error(`${chain.name}: the driver cannot report balances`)
+  const [flying] = await ctx.db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(outboundTxs)
+    .where(
+      and(eq(outboundTxs.chain, chain.name), inArray(outboundTxs.status, ['built', 'signed', 'broadcast'])),
+    )
+  const settled = (flying?.n ?? 0) === 0
+  const depositAddresses = (
+    await ctx.db
+      .selectDistinct({ address: payments.address })
+      .from(payments)
+      .where(and(eq(payments.chain, chain.name), eq(payments.status, 'COMPLETED')))
+  ).map((r) => r.address)
+  const wallets = { treasury: roleWallet(ctx, chain, 'treasury'), gas: roleWallet(ctx, chain, 'gas') }
+  const booked = await ctx.db
+    .select({
+      asset: ledgerPostings.asset,
+      account: ledgerPostings.account,
+      total: sql<string>`sum(${ledgerPostings.amount})`,
+    })
+    .from(ledgerPostings)
+    .where(
+      and(
+        eq(ledgerPostings.chain, chain.name),
+        inArray(ledgerPostings.account, [holdings.deposits, holdings.treasury, holdings.gas]),
+      ),
+    )
+    .groupBy(ledgerPostings.asset, ledgerPostings.account)
+  const ledgerOf = (asset: string, role: HoldingRole) =>
+    -BigInt(booked.find((b) => b.asset === asset && b.account === holdings[role])?.total ?? '0')
+
+  const lines: ReconciliationLine[] = []
+  for (const asset of chain.driver.assets) {
+    let deposits = 0n
+    for (const address of depositAddresses) deposits += await payouts.balance(address, asset)
+    const onChain = {
+      deposits,
+      treasury: await payouts.balance(wallets.treasury.address, asset),
+      gas: await payouts.balance(wallets.gas.address, asset),
+    }
+    for (const role of ['deposits', 'treasury', 'gas'] as const) {
+      const ledger = ledgerOf(asset.id, role)
+      lines.push({
+        asset: asset.id,
+        role,
+        ledger,
+        onChain: onChain[role],
+        difference: onChain[role] - ledger,
+      })
+    }
+  }
+
+  const funding: Reconciliation['funding'] = []
+  if (settled && (options.bookFunding ?? true)) {
+    const surplus = lines.filter((l) => l.role !== 'deposits' && l.difference > 0n)
+    if (surplus.length)
+      await ctx.db.transaction(async (tx) => {
+        for (const line of surplus) {
+          const ref = { chain: chain.name, asset: line.asset, refType: 'funding', refId: newId('fund') }
+          await postOperatorFunding(tx, ref, line.role, line.difference)
+          funding.push({ asset: line.asset, role: line.role, amount: line.difference })
+          line.ledger += line.difference
+          line.difference = 0n
+        }
+      })
+  }
+  return {
+    chain: chain.name,
+    settled,
+    lines,
+    funding,
+    discrepancies: lines.filter((l) => l.difference !== 0n),
+  }
+}

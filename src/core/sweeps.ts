@@ -1,0 +1,365 @@
+import { and, eq, inArray, isNull } from 'drizzle-orm'
+import type { Db, Tx } from '../db/client.ts'
+import { type OutboundRow, outboundTxs, payments, sweeps } from '../db/schema/index.ts'
+import type { LoadedChain } from '../plugins/registry.ts'
+import {
+  type AssetInfo,
+  type BuildRequest,
+  isDriverError,
+  type PayoutDriver,
+  type SweepNeed,
+  type UnsignedTx,
+  type WalletAddress,
+} from '../plugins/sdk/index.ts'
+import { resolveAsset } from './chains.ts'
+import { newId } from './ids.ts'
+import { postFee, postInternalMove } from './ledger.ts'
+import { ensureSenderNonce, insertOutbound, takeNonce } from './outbound-create.ts'
+import { roleWallet } from './wallet-roles.ts'
+
+export type SweepRow = typeof sweeps.$inferSelect
+export type SweepContext = { db: Db; xpubFor(accountPath: string): string }
+export type SweepProgress = { found: number; funded: number; sent: number; done: number; skipped: number }
+
+/**
+ * Opens a sweep for every COMPLETED payment of the chain that has none yet (account chains: one deposit address
+ * per payment, so one sweep per payment).
+ */
+export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Promise<number> {
+  if (!chain.settings.sweeps.enabled || !chain.driver.payouts?.confirmedNonce) return 0
+  const due = await ctx.db
+    .select({
+      id: payments.id,
+      asset: payments.asset,
+      address: payments.address,
+      index: payments.derivationIndex,
+    })
+    .from(payments)
+    .leftJoin(sweeps, eq(sweeps.paymentId, payments.id))
+    .where(and(eq(payments.chain, chain.name), eq(payments.status, 'COMPLETED'), isNull(sweeps.id)))
+    .limit(500)
+  if (due.length === 0) return 0
+  const inserted = await ctx.db
+    .insert(sweeps)
+    .values(
+      due.map((p) => ({
+        id: newId('swp'),
+        chain: chain.name,
+        paymentId: p.id,
+        asset: p.asset,
+        fromAddress: p.address,
+        fromPath: `${chain.driver.accountPath}/0/${p.index}`,
+        status: 'pending' as const,
+      })),
+    )
+    .onConflictDoNothing()
+    .returning({ id: sweeps.id })
+  return inserted.length
+}
+
+/** Builds one outbound transaction from `from` and records it, with the sweep's next state, atomically. */
+async function send(
+  ctx: SweepContext,
+  chain: LoadedChain,
+  sweep: SweepRow,
+  a: {
+    purpose: OutboundRow['purpose']
+    from: WalletAddress
+    asset: AssetInfo
+    build: (nonce: bigint | undefined) => Promise<UnsignedTx>
+    next: (tx: Tx, outboundId: string, unsigned: UnsignedTx) => Promise<void>
+  },
+): Promise<void> {
+  await ensureSenderNonce(ctx, chain, a.from.address)
+  await ctx.db.transaction(async (tx) => {
+    // the sweep row is claimed first: two passes cannot both build its next transaction
+    const [claimed] = await tx
+      .update(sweeps)
+      .set({ updatedAt: new Date() })
+      .where(and(eq(sweeps.id, sweep.id), eq(sweeps.status, sweep.status)))
+      .returning({ id: sweeps.id })
+    if (!claimed) return
+    const nonce = await takeNonce(tx, chain, a.from.address)
+    const unsigned = await a.build(nonce)
+    const id = await insertOutbound(tx, chain, {
+      purpose: a.purpose,
+      from: a.from,
+      asset: a.asset.id,
+      nonce,
+      unsigned,
+    })
+    await a.next(tx, id, unsigned)
+  })
+}
+
+async function setSweep(tx: Db | Tx, id: string, changes: Partial<SweepRow>): Promise<void> {
+  await tx
+    .update(sweeps)
+    .set({ ...changes, updatedAt: new Date() })
+    .where(eq(sweeps.id, id))
+}
+
+/** The first step: skip dust, fund the gas a token transfer needs, or send straight away. */
+async function start(
+  ctx: SweepContext,
+  chain: LoadedChain,
+  payouts: PayoutDriver,
+  sweep: SweepRow,
+): Promise<string> {
+  const asset = resolveAsset(chain, sweep.asset)
+  const deposit = { address: sweep.fromAddress, path: sweep.fromPath }
+  const treasury = roleWallet(ctx, chain, 'treasury')
+  const held = await payouts.balance(deposit.address, asset)
+  if (held === 0n) {
+    await setSweep(ctx.db, sweep.id, { status: 'skipped', skipReason: 'nothing to sweep' })
+    return 'skipped'
+  }
+  const request: BuildRequest = {
+    from: deposit,
+    asset,
+    outputs: [{ to: treasury.address, amount: held }],
+    sweepAll: true,
+  }
+  if (asset.native) {
+    // the fee comes out of the deposit: skip when it would eat more than the configured share of it
+    const probe = await payouts.build({ ...request, nonce: 0n }).catch((err) => {
+      if (isDriverError(err) && err.code === 'BELOW_FEE') return undefined
+      throw err
+    })
+    if (!probe || probe.maxFee * 10_000n > held * BigInt(chain.settings.sweeps.maxFeeShareBps)) {
+      await setSweep(ctx.db, sweep.id, {
+        status: 'skipped',
+        skipReason: `the fee${probe ? ` ${probe.maxFee}` : ''} is too large a share of ${held}`,
+      })
+      return 'skipped'
+    }
+    await sendSweep(ctx, chain, payouts, sweep, request)
+    return 'sent'
+  }
+  const minimum = chain.settings.sweeps.minAmount.get(asset.id)
+  if (minimum !== undefined && held < minimum) {
+    await setSweep(ctx.db, sweep.id, {
+      status: 'skipped',
+      skipReason: `${held} is below the sweep minimum ${minimum}`,
+    })
+    return 'skipped'
+  }
+  const need = await payouts.sweepNeed?.({
+    address: deposit.address,
+    asset,
+    amount: held,
+    to: treasury.address,
+  })
+  if (!need) {
+    await sendSweep(ctx, chain, payouts, sweep, request)
+    return 'sent'
+  }
+  if (!payouts.buildFunding)
+    throw new Error(`${chain.name}: a token sweep needs funding the driver cannot build`)
+  const gas = roleWallet(ctx, chain, 'gas')
+  const buildFunding = payouts.buildFunding
+  await send(ctx, chain, sweep, {
+    purpose: 'gas',
+    from: gas,
+    asset: chain.driver.nativeAsset,
+    build: (nonce) => buildFunding({ from: gas, to: deposit.address, need, nonce }),
+    next: (tx, id, unsigned) =>
+      setSweep(tx, sweep.id, {
+        status: 'funding',
+        fundingTxId: id,
+        // what the gas tank actually moves (a resource delegation moves no coin)
+        need: { ...needJson(need), funded: String(unsigned.amounts?.[0] ?? need.native) },
+        attempts: sweep.attempts + 1,
+      }),
+  })
+  return 'funded'
+}
+
+function needJson(need: SweepNeed): Record<string, string> {
+  return Object.fromEntries(Object.entries(need).map(([k, v]) => [k, String(v)]))
+}
+
+function needOf(sweep: SweepRow): SweepNeed {
+  const raw = sweep.need ?? {}
+  return {
+    native: BigInt(raw.native ?? '0'),
+    ...(raw.energy ? { energy: BigInt(raw.energy) } : {}),
+    ...(raw.bandwidth ? { bandwidth: BigInt(raw.bandwidth) } : {}),
+  }
+}
+
+function sendSweep(
+  ctx: SweepContext,
+  chain: LoadedChain,
+  payouts: PayoutDriver,
+  sweep: SweepRow,
+  request: BuildRequest,
+) {
+  return send(ctx, chain, sweep, {
+    purpose: 'sweep',
+    from: request.from,
+    asset: request.asset,
+    build: (nonce) => payouts.build({ ...request, nonce }),
+    next: (tx, id, unsigned) =>
+      setSweep(tx, sweep.id, { status: 'sweeping', sweepTxId: id, amount: unsigned.amounts?.[0] ?? null }),
+  })
+}
+
+async function outbound(db: Db, id: string | null): Promise<OutboundRow | undefined> {
+  if (!id) return undefined
+  const [row] = await db.select().from(outboundTxs).where(eq(outboundTxs.id, id))
+  return row
+}
+
+/**
+ * Moves each open sweep of the chain one step: start it (skip dust, fund gas, or send), send the token once its
+ * funding is confirmed, book what reached the treasury once the sweep is confirmed, and take back a reclaimable
+ * funding. Every transaction goes through the outbound pipeline (persisted before it is signed and sent); the
+ * ledger moves in the transaction that records each confirmed step.
+ *
+ * @example
+ * const progress = await advanceSweeps(ctx, chain)
+ */
+export async function advanceSweeps(ctx: SweepContext, chain: LoadedChain): Promise<SweepProgress> {
+  const progress: SweepProgress = { found: 0, funded: 0, sent: 0, done: 0, skipped: 0 }
+  const payouts = chain.driver.payouts
+  if (!payouts || !chain.settings.sweeps.enabled) return progress
+  progress.found = await discoverSweeps(ctx, chain)
+  const open = await ctx.db
+    .select()
+    .from(sweeps)
+    .where(
+      and(
+        eq(sweeps.chain, chain.name),
+        inArray(sweeps.status, ['pending', 'funding', 'sweeping', 'defunding']),
+      ),
+    )
+  for (const sweep of open) {
+    const outcome = await step(ctx, chain, payouts, sweep)
+    if (outcome === 'funded') progress.funded++
+    else if (outcome === 'sent') progress.sent++
+    else if (outcome === 'done') progress.done++
+    else if (outcome === 'skipped') progress.skipped++
+  }
+  return progress
+}
+
+async function step(
+  ctx: SweepContext,
+  chain: LoadedChain,
+  payouts: PayoutDriver,
+  sweep: SweepRow,
+): Promise<string> {
+  const native = chain.driver.nativeAsset.id
+  const ref = (suffix: string, asset = sweep.asset) => ({
+    chain: chain.name,
+    asset,
+    refType: 'sweep',
+    refId: `${sweep.id}#${suffix}`,
+  })
+  if (sweep.status === 'pending') return start(ctx, chain, payouts, sweep)
+
+  if (sweep.status === 'funding') {
+    const funding = await outbound(ctx.db, sweep.fundingTxId)
+    if (funding?.status === 'failed') {
+      await setSweep(ctx.db, sweep.id, { status: 'pending', fundingTxId: null })
+      return 'retry'
+    }
+    if (funding?.status !== 'confirmed') return 'waiting'
+    const asset = resolveAsset(chain, sweep.asset)
+    const treasury = roleWallet(ctx, chain, 'treasury')
+    const deposit = { address: sweep.fromAddress, path: sweep.fromPath }
+    const held = await payouts.balance(deposit.address, asset)
+    await send(ctx, chain, sweep, {
+      purpose: 'sweep',
+      from: deposit,
+      asset,
+      build: (nonce) =>
+        payouts.build({
+          from: deposit,
+          asset,
+          outputs: [{ to: treasury.address, amount: held }],
+          sweepAll: true,
+          nonce,
+        }),
+      next: async (tx, id, unsigned) => {
+        // the gas tank's coin now sits at the deposit address, and the gas tank paid the funding's fee
+        await postInternalMove(
+          tx,
+          ref('funding', native),
+          'gas',
+          'deposits',
+          BigInt(sweep.need?.funded ?? '0'),
+        )
+        await postFee(tx, ref('funding-fee', native), 'gas', funding.fee ?? 0n)
+        await setSweep(tx, sweep.id, {
+          status: 'sweeping',
+          sweepTxId: id,
+          amount: unsigned.amounts?.[0] ?? null,
+        })
+      },
+    })
+    return 'sent'
+  }
+
+  if (sweep.status === 'sweeping') {
+    const sent = await outbound(ctx.db, sweep.sweepTxId)
+    if (sent?.status === 'failed') {
+      // its fee was spent all the same (paid from the deposit address)
+      await ctx.db.transaction(async (tx) => {
+        await postFee(tx, ref(`failed-${sent.id}`, native), 'deposits', sent.fee ?? 0n)
+        await setSweep(tx, sweep.id, { status: 'pending', sweepTxId: null, attempts: sweep.attempts + 1 })
+      })
+      return 'retry'
+    }
+    if (sent?.status !== 'confirmed') return 'waiting'
+    const defund =
+      sweep.fundingTxId && payouts.buildDefunding
+        ? await payouts.buildDefunding({
+            from: roleWallet(ctx, chain, 'gas'),
+            to: sweep.fromAddress,
+            need: needOf(sweep),
+            nonce: 0n,
+          })
+        : null
+    const settle = async (tx: Tx) => {
+      await postInternalMove(tx, ref('move'), 'deposits', 'treasury', sweep.amount ?? 0n)
+      await postFee(tx, ref('fee', native), 'deposits', sent.fee ?? 0n)
+    }
+    if (!defund) {
+      await ctx.db.transaction(async (tx) => {
+        await settle(tx)
+        await setSweep(tx, sweep.id, { status: 'done' })
+      })
+      return 'done'
+    }
+    const gas = roleWallet(ctx, chain, 'gas')
+    const buildDefunding = payouts.buildDefunding as NonNullable<PayoutDriver['buildDefunding']>
+    await send(ctx, chain, sweep, {
+      purpose: 'defund',
+      from: gas,
+      asset: chain.driver.nativeAsset,
+      build: async (nonce) =>
+        (await buildDefunding({
+          from: gas,
+          to: sweep.fromAddress,
+          need: needOf(sweep),
+          nonce,
+        })) as UnsignedTx,
+      next: async (tx, id) => {
+        await settle(tx)
+        await setSweep(tx, sweep.id, { status: 'defunding', defundingTxId: id })
+      },
+    })
+    return 'sent'
+  }
+
+  // defunding
+  const defunding = await outbound(ctx.db, sweep.defundingTxId)
+  if (defunding?.status !== 'confirmed' && defunding?.status !== 'failed') return 'waiting'
+  await ctx.db.transaction(async (tx) => {
+    await postFee(tx, ref('defund-fee', native), 'gas', defunding.fee ?? 0n)
+    await setSweep(tx, sweep.id, { status: 'done' })
+  })
+  return 'done'
+}
