@@ -1,8 +1,8 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/client.ts'
-import { type OutboundRow, outboundTxs, senderNonces } from '../db/schema/index.ts'
+import { type OutboundRow, outboundTxs, type StoredRequest, senderNonces } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
-import type { UnsignedTx, WalletAddress } from '../plugins/sdk/index.ts'
+import type { PayoutOutput, UnsignedTx, WalletAddress } from '../plugins/sdk/index.ts'
 import { newId } from './ids.ts'
 
 /**
@@ -50,6 +50,7 @@ export async function insertOutbound(
     asset: string
     nonce: bigint | undefined
     unsigned: UnsignedTx
+    request: StoredRequest
   },
 ): Promise<string> {
   const id = newId('otx')
@@ -63,7 +64,23 @@ export async function insertOutbound(
     nonce: a.nonce ?? null,
     status: 'built',
     unsigned: a.unsigned.payload,
+    request: a.request,
+    amount: a.unsigned.amounts?.reduce((sum, v) => sum + v, 0n) ?? null,
     maxFee: a.unsigned.maxFee,
   })
   return id
+}
+
+/**
+ * The part of a transfer request worth storing with it (bigints as strings): enough to rebuild it later.
+ *
+ * @example
+ * storedTransfer({ outputs: [{ to, amount: 5n }] }) // { kind: 'transfer', outputs: [{ to, amount: '5' }] }
+ */
+export function storedTransfer(r: { outputs: readonly PayoutOutput[]; sweepAll?: boolean }): StoredRequest {
+  return {
+    kind: 'transfer',
+    outputs: r.outputs.map((o) => ({ to: o.to, amount: o.amount.toString() })),
+    ...(r.sweepAll ? { sweepAll: true } : {}),
+  }
 }

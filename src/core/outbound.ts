@@ -1,13 +1,13 @@
 import { and, eq, inArray } from 'drizzle-orm'
 import type { Db, Tx } from '../db/client.ts'
 import type { OutboundRow } from '../db/schema/index.ts'
-import { outboundTxs, withdrawals } from '../db/schema/index.ts'
+import { outboundTxs, sweeps, withdrawals } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { type DigestSigner, isDriverError, type PayoutDriver, type TxStatus } from '../plugins/sdk/index.ts'
 import { resolveAsset } from './chains.ts'
 import { crashPoint } from './crash-points.ts'
-import { newId } from './ids.ts'
 import { postWithdrawalRelease, postWithdrawalSettle } from './ledger.ts'
+import { insertOutbound } from './outbound-create.ts'
 import { transitionWithdrawal } from './withdrawals.ts'
 
 export type OutboundContext = { db: Db; signer?: DigestSigner }
@@ -59,15 +59,30 @@ async function broadcastStep(ctx: OutboundContext, chain: LoadedChain, row: Outb
   try {
     await payouts.broadcast({ raw: row.raw as string, hash: row.hash as string })
   } catch (err) {
-    if (!isDriverError(err) || err.code !== 'NONCE_USED') {
+    const refused = isDriverError(err) && err.code !== 'NONCE_USED' && !err.retryable
+    const known = refused ? await payouts.status(row.hash as string) : undefined
+    if (isDriverError(err) && err.code === 'NONCE_USED') {
+      // the nonce is taken: by these very bytes (then tracking finds them mined) or by something else
+      // (tracking finds none of this nonce's transactions and fails it)
+    } else if (known && known.state !== 'unknown') {
+      // refused now because the chain already has these bytes (an expired or spent-input answer to a resend)
+    } else {
       await ctx.db
         .update(outboundTxs)
         .set({ attempts: row.attempts + 1, lastError: String((err as Error).message).slice(0, 500) })
         .where(eq(outboundTxs.id, row.id))
+      if (refused && err.code === 'EXPIRED') {
+        // these bytes can never be included and the chain does not have them: build them again
+        await replace(chain, ctx, row, ['signed'])
+        return false
+      }
+      if (refused) {
+        // the node will never take these bytes (bad signature, spent inputs, invalid contract call)
+        await abandon(ctx, row, `refused by the node: ${err.message}`.slice(0, 500), ['signed'])
+        return false
+      }
       throw err
     }
-    // the nonce is taken: by these very bytes (then tracking finds them mined) or by something else (tracking
-    // finds none of this nonce's transactions and fails it)
   }
   crashPoint('outbound:broadcast')
   const moved = await setStatus(ctx.db, row, 'broadcast', {
@@ -91,19 +106,39 @@ async function withdrawalIdsOf(db: Db | Tx, row: Pick<OutboundRow, 'id'>): Promi
   return rows.map((r) => r.id)
 }
 
-/** Every transaction of the same (sender, nonce): the live one and the ones it replaced. */
-async function nonceGroup(db: Db, row: OutboundRow): Promise<OutboundRow[]> {
-  if (row.nonce === null) return [row]
-  return db
-    .select()
-    .from(outboundTxs)
-    .where(
-      and(
-        eq(outboundTxs.chain, row.chain),
-        eq(outboundTxs.fromAddress, row.fromAddress),
-        eq(outboundTxs.nonce, row.nonce),
-      ),
-    )
+/**
+ * Every transaction that pays the same thing: the live one and the ones it replaced (same sender and nonce on
+ * account chains; on chains without nonces, the chain of `replaces` links). Only one of them can be included.
+ */
+async function replacementGroup(db: Db, row: OutboundRow): Promise<OutboundRow[]> {
+  if (row.nonce !== null)
+    return db
+      .select()
+      .from(outboundTxs)
+      .where(
+        and(
+          eq(outboundTxs.chain, row.chain),
+          eq(outboundTxs.fromAddress, row.fromAddress),
+          eq(outboundTxs.nonce, row.nonce),
+        ),
+      )
+  const group = [row]
+  let previous = row.replaces
+  while (previous) {
+    const [older] = await db.select().from(outboundTxs).where(eq(outboundTxs.id, previous))
+    if (!older) break
+    group.push(older)
+    previous = older.replaces
+  }
+  return group
+}
+
+/** Points whatever waited on one outbound transaction (withdrawals, sweep steps) at another. */
+async function moveReferences(tx: Tx, fromId: string, toId: string): Promise<void> {
+  await tx.update(withdrawals).set({ outboundTxId: toId }).where(eq(withdrawals.outboundTxId, fromId))
+  await tx.update(sweeps).set({ sweepTxId: toId }).where(eq(sweeps.sweepTxId, fromId))
+  await tx.update(sweeps).set({ fundingTxId: toId }).where(eq(sweeps.fundingTxId, fromId))
+  await tx.update(sweeps).set({ defundingTxId: toId }).where(eq(sweeps.defundingTxId, fromId))
 }
 
 /**
@@ -126,10 +161,7 @@ async function settle(
         .update(outboundTxs)
         .set({ status: 'replaced', updatedAt: new Date() })
         .where(eq(outboundTxs.id, live.id))
-      await tx
-        .update(withdrawals)
-        .set({ outboundTxId: winner.id })
-        .where(eq(withdrawals.outboundTxId, live.id))
+      await moveReferences(tx, live.id, winner.id)
     }
     await tx
       .update(outboundTxs)
@@ -161,12 +193,17 @@ async function settle(
 }
 
 /** Gives a transaction up (its nonce was used by something else): its withdrawals fail and are released. */
-async function abandon(ctx: OutboundContext, row: OutboundRow, reason: string): Promise<void> {
+async function abandon(
+  ctx: OutboundContext,
+  row: OutboundRow,
+  reason: string,
+  from: readonly OutboundRow['status'][] = ['broadcast'],
+): Promise<void> {
   await ctx.db.transaction(async (tx) => {
     const rows = await tx
       .update(outboundTxs)
       .set({ status: 'failed', lastError: reason, updatedAt: new Date() })
-      .where(and(eq(outboundTxs.id, row.id), eq(outboundTxs.status, 'broadcast')))
+      .where(and(eq(outboundTxs.id, row.id), inArray(outboundTxs.status, [...from])))
       .returning({ id: outboundTxs.id })
     if (rows.length === 0) return
     for (const id of await withdrawalIdsOf(tx, row)) {
@@ -179,48 +216,47 @@ async function abandon(ctx: OutboundContext, row: OutboundRow, reason: string): 
 }
 
 /**
- * Replaces a stuck transaction with the same nonce and a higher fee: a new `built` row (signed and sent by the
- * next steps) and the old one `replaced`, in one database transaction. The old bytes may still be mined;
- * tracking watches every hash of the nonce, and only one of them can ever be included.
+ * Builds a stuck (or expired) transaction again with the same nonce and a higher fee: a new `built` row (signed
+ * and sent by the next steps) and the old one `replaced`, in one database transaction. The old bytes may still
+ * be mined; tracking watches every transaction of the group, and only one of them can ever be included.
+ * Fundings and defundings are not rebuilt (they are small and their driver call takes no fee bump): they wait.
  */
-async function replace(chain: LoadedChain, ctx: OutboundContext, row: OutboundRow): Promise<void> {
+async function replace(
+  chain: LoadedChain,
+  ctx: OutboundContext,
+  row: OutboundRow,
+  from: readonly OutboundRow['status'][] = ['broadcast'],
+): Promise<boolean> {
   const payouts = chain.driver.payouts as PayoutDriver
-  const asset = resolveAsset(chain, row.asset)
-  const outputs = await ctx.db
-    .select({ to: withdrawals.toAddress, amount: withdrawals.amount })
-    .from(withdrawals)
-    .where(eq(withdrawals.outboundTxId, row.id))
-  if (outputs.length === 0) return
+  const request = row.request
+  if (request?.kind !== 'transfer' || !request.outputs) return false
   const unsigned = await payouts.build({
     from: { address: row.fromAddress, path: row.fromPath },
-    asset,
-    outputs,
+    asset: resolveAsset(chain, row.asset),
+    outputs: request.outputs.map((o) => ({ to: o.to, amount: BigInt(o.amount) })),
+    sweepAll: request.sweepAll,
     nonce: row.nonce ?? undefined,
     feeBumpPercent: chain.settings.payouts.feeBumpPercent,
     replaces: { payload: row.unsigned, maxFee: row.maxFee },
   })
-  await ctx.db.transaction(async (tx) => {
+  return ctx.db.transaction(async (tx) => {
     const old = await tx
       .update(outboundTxs)
       .set({ status: 'replaced', updatedAt: new Date() })
-      .where(and(eq(outboundTxs.id, row.id), eq(outboundTxs.status, 'broadcast')))
+      .where(and(eq(outboundTxs.id, row.id), inArray(outboundTxs.status, [...from])))
       .returning({ id: outboundTxs.id })
-    if (old.length === 0) return
-    const id = newId('otx')
-    await tx.insert(outboundTxs).values({
-      id,
-      chain: row.chain,
+    if (old.length === 0) return false
+    const id = await insertOutbound(tx, chain, {
       purpose: row.purpose,
-      fromAddress: row.fromAddress,
-      fromPath: row.fromPath,
+      from: { address: row.fromAddress, path: row.fromPath },
       asset: row.asset,
-      nonce: row.nonce,
-      status: 'built',
-      unsigned: unsigned.payload,
-      maxFee: unsigned.maxFee,
-      replaces: row.id,
+      nonce: row.nonce ?? undefined,
+      unsigned,
+      request,
     })
-    await tx.update(withdrawals).set({ outboundTxId: id }).where(eq(withdrawals.outboundTxId, row.id))
+    await tx.update(outboundTxs).set({ replaces: row.id }).where(eq(outboundTxs.id, id))
+    await moveReferences(tx, row.id, id)
+    return true
   })
 }
 
@@ -232,7 +268,7 @@ async function trackStep(
   tipHeight: bigint,
 ): Promise<'confirmed' | 'failed' | 'replaced' | 'waiting'> {
   const payouts = chain.driver.payouts as PayoutDriver
-  const group = await nonceGroup(ctx.db, row)
+  const group = await replacementGroup(ctx.db, row)
   for (const candidate of group) {
     if (!candidate.hash) continue
     const status = await payouts.status(candidate.hash)
@@ -255,10 +291,8 @@ async function trackStep(
     await payouts.broadcast({ raw: row.raw as string, hash: row.hash as string }).catch(() => {})
   }
   const stuckFor = tipHeight - (row.broadcastHeight ?? tipHeight)
-  if (stuckFor >= BigInt(chain.settings.payouts.stuckAfterBlocks)) {
-    await replace(chain, ctx, row)
+  if (stuckFor >= BigInt(chain.settings.payouts.stuckAfterBlocks) && (await replace(chain, ctx, row)))
     return 'replaced'
-  }
   return 'waiting'
 }
 

@@ -4,7 +4,7 @@ import { withdrawals } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { resolveAsset } from './chains.ts'
 import { crashPoint } from './crash-points.ts'
-import { ensureSenderNonce, insertOutbound, takeNonce } from './outbound-create.ts'
+import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './outbound-create.ts'
 import { roleWallet } from './wallet-roles.ts'
 import { transitionWithdrawal, type WithdrawalRow } from './withdrawals.ts'
 
@@ -57,18 +57,15 @@ export async function batchWithdrawals(
       for (let i = 0; i < batch.length; i += chain.driver.maxOutputs) {
         const group = batch.slice(i, i + chain.driver.maxOutputs)
         const nonce = await takeNonce(tx, chain, treasury.address)
-        const unsigned = await payouts.build({
-          from: treasury,
-          asset,
-          outputs: group.map((w) => ({ to: w.toAddress, amount: w.amount })),
-          nonce,
-        })
+        const outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
+        const unsigned = await payouts.build({ from: treasury, asset, outputs, nonce })
         const id = await insertOutbound(tx, chain, {
           purpose: 'withdrawal',
           from: treasury,
           asset: asset.id,
           nonce,
           unsigned,
+          request: storedTransfer({ outputs }),
         })
         for (const w of group)
           await transitionWithdrawal(tx, w.id, ['QUEUED'], 'BATCHED', { outboundTxId: id })

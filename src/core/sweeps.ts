@@ -1,6 +1,6 @@
 import { and, eq, inArray, isNull } from 'drizzle-orm'
 import type { Db, Tx } from '../db/client.ts'
-import { type OutboundRow, outboundTxs, payments, sweeps } from '../db/schema/index.ts'
+import { type OutboundRow, outboundTxs, payments, type StoredRequest, sweeps } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import {
   type AssetInfo,
@@ -14,7 +14,7 @@ import {
 import { resolveAsset } from './chains.ts'
 import { newId } from './ids.ts'
 import { postFee, postInternalMove } from './ledger.ts'
-import { ensureSenderNonce, insertOutbound, takeNonce } from './outbound-create.ts'
+import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './outbound-create.ts'
 import { roleWallet } from './wallet-roles.ts'
 
 export type SweepRow = typeof sweeps.$inferSelect
@@ -66,6 +66,7 @@ async function send(
     purpose: OutboundRow['purpose']
     from: WalletAddress
     asset: AssetInfo
+    request: StoredRequest
     build: (nonce: bigint | undefined) => Promise<UnsignedTx>
     next: (tx: Tx, outboundId: string, unsigned: UnsignedTx) => Promise<void>
   },
@@ -87,6 +88,7 @@ async function send(
       asset: a.asset.id,
       nonce,
       unsigned,
+      request: a.request,
     })
     await a.next(tx, id, unsigned)
   })
@@ -162,6 +164,7 @@ async function start(
     purpose: 'gas',
     from: gas,
     asset: chain.driver.nativeAsset,
+    request: { kind: 'funding', to: deposit.address, need: needJson(need) },
     build: (nonce) => buildFunding({ from: gas, to: deposit.address, need, nonce }),
     next: (tx, id, unsigned) =>
       setSweep(tx, sweep.id, {
@@ -199,6 +202,7 @@ function sendSweep(
     purpose: 'sweep',
     from: request.from,
     asset: request.asset,
+    request: storedTransfer(request),
     build: (nonce) => payouts.build({ ...request, nonce }),
     next: (tx, id, unsigned) =>
       setSweep(tx, sweep.id, { status: 'sweeping', sweepTxId: id, amount: unsigned.amounts?.[0] ?? null }),
@@ -270,18 +274,13 @@ async function step(
     const treasury = roleWallet(ctx, chain, 'treasury')
     const deposit = { address: sweep.fromAddress, path: sweep.fromPath }
     const held = await payouts.balance(deposit.address, asset)
+    const outputs = [{ to: treasury.address, amount: held }]
     await send(ctx, chain, sweep, {
       purpose: 'sweep',
       from: deposit,
       asset,
-      build: (nonce) =>
-        payouts.build({
-          from: deposit,
-          asset,
-          outputs: [{ to: treasury.address, amount: held }],
-          sweepAll: true,
-          nonce,
-        }),
+      request: storedTransfer({ outputs, sweepAll: true }),
+      build: (nonce) => payouts.build({ from: deposit, asset, outputs, sweepAll: true, nonce }),
       next: async (tx, id, unsigned) => {
         // the gas tank's coin now sits at the deposit address, and the gas tank paid the funding's fee
         await postInternalMove(
@@ -323,7 +322,8 @@ async function step(
           })
         : null
     const settle = async (tx: Tx) => {
-      await postInternalMove(tx, ref('move'), 'deposits', 'treasury', sweep.amount ?? 0n)
+      // the confirmed transaction's own amount: a replacement may have been built for a different one
+      await postInternalMove(tx, ref('move'), 'deposits', 'treasury', sent.amount ?? sweep.amount ?? 0n)
       await postFee(tx, ref('fee', native), 'deposits', sent.fee ?? 0n)
     }
     if (!defund) {
@@ -339,6 +339,7 @@ async function step(
       purpose: 'defund',
       from: gas,
       asset: chain.driver.nativeAsset,
+      request: { kind: 'defunding', to: sweep.fromAddress, need: sweep.need ?? {} },
       build: async (nonce) =>
         (await buildDefunding({
           from: gas,

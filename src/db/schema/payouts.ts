@@ -71,6 +71,15 @@ export const withdrawalEvents = pgTable(
   (t) => [primaryKey({ columns: [t.withdrawalId, t.seq] })],
 )
 
+/** The part of a build request worth keeping: enough to build the same transfer again. */
+export type StoredRequest = {
+  kind: 'transfer' | 'funding' | 'defunding'
+  outputs?: Array<{ to: string; amount: string }>
+  sweepAll?: boolean
+  to?: string
+  need?: Record<string, string>
+}
+
 export const outboundStatuses = ['built', 'signed', 'broadcast', 'confirmed', 'failed', 'replaced'] as const
 export type OutboundStatus = (typeof outboundStatuses)[number]
 
@@ -91,6 +100,10 @@ export const outboundTxs = pgTable(
     nonce: bigint('nonce', { mode: 'bigint' }),
     status: text('status', { enum: outboundStatuses }).notNull(),
     unsigned: jsonb('unsigned').$type<Record<string, unknown>>().notNull(),
+    /** What was asked of the driver (outputs, sweep-all), so a stuck transaction can be rebuilt with a higher fee. */
+    request: jsonb('request').$type<StoredRequest>(),
+    /** What its outputs pay in total, as built (a sweep's amount is known only once built). */
+    amount: money('amount'),
     maxFee: money('max_fee').notNull(),
     raw: text('raw'),
     hash: text('hash'),
