@@ -1,14 +1,17 @@
 import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm'
-import type { Db } from '../db/client.ts'
+import type { Db, Tx } from '../db/client.ts'
 import {
+  outboundTxs,
   paymentEvents,
   payments,
   webhookAttempts,
   webhookDeliveries,
   webhookEndpoints,
+  withdrawalEvents,
+  withdrawals,
 } from '../db/schema/index.ts'
 import type { ChainRegistry } from '../plugins/registry.ts'
-import { assetById } from './chains.ts'
+import { assetById, resolveChain } from './chains.ts'
 import { invalidInput, notFound } from './errors.ts'
 import { newId } from './ids.ts'
 import { formatAmount } from './money.ts'
@@ -16,6 +19,7 @@ import { overpaidAmount } from './payment-views.ts'
 import type { PaymentRow } from './payments.ts'
 import { newWebhookSecret, signWebhook } from './webhook-signing.ts'
 import { checkWebhookUrl } from './webhook-url.ts'
+import type { WithdrawalRow } from './withdrawals.ts'
 
 export const webhookEventTypes = [
   'payment.created',
@@ -26,6 +30,12 @@ export const webhookEventTypes = [
   'payment.underpaid',
   'payment.reverted',
   'payment.held',
+  'withdrawal.requested',
+  'withdrawal.queued',
+  'withdrawal.broadcast',
+  'withdrawal.confirmed',
+  'withdrawal.failed',
+  'withdrawal.canceled',
 ] as const
 
 export type WebhookSettings = {
@@ -181,56 +191,125 @@ export function paymentJson(chains: ChainRegistry, p: PaymentRow) {
   }
 }
 
+/** A merchant's withdrawal as webhooks carry it (amounts as decimal strings in whole units). */
+export function withdrawalJson(chains: ChainRegistry, w: WithdrawalRow, hash: string | null) {
+  const asset = assetById(chains, w.chain, w.asset)
+  const native = resolveChain(chains, w.chain).driver.nativeAsset
+  return {
+    object: 'withdrawal',
+    id: w.id,
+    status: w.status,
+    chain: w.chain,
+    asset: { id: asset.id, symbol: asset.symbol, decimals: asset.decimals },
+    to: w.toAddress,
+    amount: formatAmount(w.amount, asset.decimals),
+    networkFee: w.networkFee === null ? null : formatAmount(w.networkFee, native.decimals),
+    txHash: hash,
+    failureReason: w.failureReason,
+    idempotencyKey: w.idempotencyKey,
+    createdAt: w.createdAt.toISOString(),
+    updatedAt: w.updatedAt.toISOString(),
+  }
+}
+
+type OutboxEvent = { objectId: string; merchantId: string; seq: number; type: string; createdAt: Date }
+type Endpoint = typeof webhookEndpoints.$inferSelect
+
+/** One delivery per (event, endpoint of its merchant that wants its type); the event id is stable per event. */
+function deliveriesFor(
+  events: readonly OutboxEvent[],
+  endpoints: readonly Endpoint[],
+  data: Map<string, unknown>,
+) {
+  return events.flatMap((e) => {
+    const object = data.get(e.objectId)
+    if (!object) return []
+    const eventId = `evt_${e.objectId.replace(/^[a-z]+_/, '')}_${e.seq}`
+    return endpoints
+      .filter((w) => w.merchantId === e.merchantId && w.events.includes(e.type))
+      .map((w) => ({
+        id: newId('whd'),
+        endpointId: w.id,
+        merchantId: e.merchantId,
+        eventId,
+        eventType: e.type,
+        payload: {
+          id: eventId,
+          type: e.type,
+          createdAt: e.createdAt.toISOString(),
+          sequence: e.seq,
+          data: object,
+        },
+      }))
+  })
+}
+
+async function endpointsOf(tx: Tx, merchantIds: readonly string[]): Promise<Endpoint[]> {
+  if (merchantIds.length === 0) return []
+  return tx
+    .select()
+    .from(webhookEndpoints)
+    .where(
+      and(
+        inArray(webhookEndpoints.merchantId, [...new Set(merchantIds)]),
+        eq(webhookEndpoints.enabled, true),
+      ),
+    )
+}
+
 /**
- * Turns undispatched payment events (the outbox, written with each status change) into deliveries for every
- * enabled endpoint of the merchant that wants the type, and marks them dispatched, in one transaction.
- * Returns the new delivery ids.
+ * Turns undispatched payment and withdrawal events (the outboxes, written with each status change) into
+ * deliveries for every enabled endpoint of the merchant that wants the type, and marks them dispatched, in one
+ * transaction. Returns the new delivery ids.
  */
 export async function dispatchWebhookEvents(
   ctx: WebhookContext,
   limit = 500,
 ): Promise<Array<{ id: string; nextAttemptAt: Date }>> {
   return ctx.db.transaction(async (tx) => {
-    const events = await tx
+    const paymentOutbox = await tx
       .select()
       .from(paymentEvents)
       .where(sql`not ${paymentEvents.dispatched}`)
       .orderBy(paymentEvents.createdAt)
       .limit(limit)
       .for('update', { skipLocked: true })
-    if (events.length === 0) return []
-    const merchantIds = [...new Set(events.map((e) => e.merchantId))]
-    const endpoints = await tx
+    const withdrawalOutbox = await tx
       .select()
-      .from(webhookEndpoints)
-      .where(and(inArray(webhookEndpoints.merchantId, merchantIds), eq(webhookEndpoints.enabled, true)))
-    const paymentRows = endpoints.length
-      ? await tx
-          .select()
-          .from(payments)
-          .where(inArray(payments.id, [...new Set(events.map((e) => e.paymentId))]))
-      : []
-    const byId = new Map(paymentRows.map((p) => [p.id, p]))
-    const rows = events.flatMap((e) => {
-      const payment = byId.get(e.paymentId)
-      if (!payment) return []
-      return endpoints
-        .filter((w) => w.merchantId === e.merchantId && w.events.includes(e.type))
-        .map((w) => ({
-          id: newId('whd'),
-          endpointId: w.id,
-          merchantId: e.merchantId,
-          eventId: `evt_${e.paymentId.slice(4)}_${e.seq}`,
-          eventType: e.type,
-          payload: {
-            id: `evt_${e.paymentId.slice(4)}_${e.seq}`,
-            type: e.type,
-            createdAt: e.createdAt.toISOString(),
-            sequence: e.seq,
-            data: paymentJson(ctx.chains, payment),
-          },
-        }))
-    })
+      .from(withdrawalEvents)
+      .where(sql`not ${withdrawalEvents.dispatched}`)
+      .orderBy(withdrawalEvents.createdAt)
+      .limit(limit)
+      .for('update', { skipLocked: true })
+    if (paymentOutbox.length === 0 && withdrawalOutbox.length === 0) return []
+    const endpoints = await endpointsOf(tx, [
+      ...paymentOutbox.map((e) => e.merchantId),
+      ...withdrawalOutbox.map((e) => e.merchantId),
+    ])
+    const data = new Map<string, unknown>()
+    if (endpoints.length && paymentOutbox.length) {
+      const rows = await tx
+        .select()
+        .from(payments)
+        .where(inArray(payments.id, [...new Set(paymentOutbox.map((e) => e.paymentId))]))
+      for (const p of rows) data.set(p.id, paymentJson(ctx.chains, p))
+    }
+    if (endpoints.length && withdrawalOutbox.length) {
+      const rows = await tx
+        .select({ withdrawal: withdrawals, hash: outboundTxs.hash })
+        .from(withdrawals)
+        .leftJoin(outboundTxs, eq(outboundTxs.id, withdrawals.outboundTxId))
+        .where(inArray(withdrawals.id, [...new Set(withdrawalOutbox.map((e) => e.withdrawalId))]))
+      for (const r of rows) data.set(r.withdrawal.id, withdrawalJson(ctx.chains, r.withdrawal, r.hash))
+    }
+    const rows = deliveriesFor(
+      [
+        ...paymentOutbox.map((e) => ({ ...e, objectId: e.paymentId })),
+        ...withdrawalOutbox.map((e) => ({ ...e, objectId: e.withdrawalId })),
+      ],
+      endpoints,
+      data,
+    )
     const inserted = rows.length
       ? await tx
           .insert(webhookDeliveries)
@@ -238,11 +317,16 @@ export async function dispatchWebhookEvents(
           .onConflictDoNothing()
           .returning({ id: webhookDeliveries.id, nextAttemptAt: webhookDeliveries.nextAttemptAt })
       : []
-    for (const e of events)
+    for (const e of paymentOutbox)
       await tx
         .update(paymentEvents)
         .set({ dispatched: true })
         .where(and(eq(paymentEvents.paymentId, e.paymentId), eq(paymentEvents.seq, e.seq)))
+    for (const e of withdrawalOutbox)
+      await tx
+        .update(withdrawalEvents)
+        .set({ dispatched: true })
+        .where(and(eq(withdrawalEvents.withdrawalId, e.withdrawalId), eq(withdrawalEvents.seq, e.seq)))
     return inserted
   })
 }

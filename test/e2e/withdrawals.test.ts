@@ -34,7 +34,7 @@ beforeAll(async () => {
         sweeps: { enabled: false },
       },
     ),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
+    env: { TOLLGATE_SEED: gatewayMnemonic, WEBHOOK_ALLOW_PRIVATE: 'true' },
   })
   merchant = await app.merchant('Payout shop')
   other = await app.merchant('Other shop')
@@ -212,6 +212,63 @@ describe('withdrawals on anvil', () => {
     const before = await devnet.client.getBalance({ address: recipients[1] as Hex })
     await driveUntilSettled([w.id])
     expect(await devnet.client.getBalance({ address: recipients[1] as Hex })).toBe(before + parseEther('6'))
+  }, 60_000)
+})
+
+describe('withdrawal webhooks', () => {
+  test('default: the merchant receives signed withdrawal.requested, withdrawal.broadcast and withdrawal.confirmed', async () => {
+    const received: Array<{ headers: Headers; body: string }> = []
+    const receiver = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: async (req) => {
+        received.push({ headers: req.headers, body: await req.text() })
+        return new Response(null, { status: 204 })
+      },
+    })
+    try {
+      const created = await app.gql(
+        `mutation ($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) {
+          ... on WebhookEndpointWithSecret { secret } ... on UserError { code message } } }`,
+        {
+          input: {
+            url: `http://127.0.0.1:${receiver.port}/hooks`,
+            events: ['WITHDRAWAL_REQUESTED', 'WITHDRAWAL_BROADCAST', 'WITHDRAWAL_CONFIRMED'],
+          },
+        },
+        merchant.key,
+      )
+      const secret = created.data.createWebhookEndpoint.secret as string
+      const res = await request({
+        chain: 'devnet',
+        asset: 'USDT',
+        to: recipients[6],
+        amount: '3',
+        idempotencyKey: 'hook-1',
+      })
+      const id = res.data.requestWithdrawal.withdrawal.id as string
+      await driveUntilSettled([id])
+      const { dispatchWebhookEvents, attemptDelivery } = await import('../../src/core/webhooks.ts')
+      for (const d of await dispatchWebhookEvents(app.ctx)) await attemptDelivery(app.ctx, d.id)
+      const events = received.map((r) => JSON.parse(r.body)).filter((e) => e.data.id === id)
+      expect(events.map((e) => e.type)).toEqual([
+        'withdrawal.requested',
+        'withdrawal.broadcast',
+        'withdrawal.confirmed',
+      ])
+      const confirmed = events.at(-1)
+      expect(confirmed.data).toMatchObject({
+        object: 'withdrawal',
+        status: 'CONFIRMED',
+        amount: '3',
+        to: recipients[6],
+      })
+      expect(confirmed.data.txHash).toMatch(/^0x[0-9a-f]{64}$/)
+      const { verifyWebhook } = await import('../../src/core/webhook-signing.ts')
+      for (const r of received) expect(verifyWebhook({ headers: r.headers, body: r.body, secret })).toBe(true)
+    } finally {
+      receiver.stop(true)
+    }
   }, 60_000)
 })
 

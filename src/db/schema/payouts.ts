@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import {
   bigint,
+  boolean,
   index,
   integer,
   jsonb,
@@ -66,9 +67,14 @@ export const withdrawalEvents = pgTable(
     fromStatus: text('from_status', { enum: withdrawalStatuses }),
     toStatus: text('to_status', { enum: withdrawalStatuses }).notNull(),
     data: jsonb('data').$type<Record<string, unknown>>(),
+    /** The webhook outbox flag, as on payment events. */
+    dispatched: boolean('dispatched').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.withdrawalId, t.seq] })],
+  (t) => [
+    primaryKey({ columns: [t.withdrawalId, t.seq] }),
+    index('withdrawal_events_undispatched_idx').on(t.createdAt).where(sql`not ${t.dispatched}`),
+  ],
 )
 
 /** The part of a build request worth keeping: enough to build the same transfer again. */

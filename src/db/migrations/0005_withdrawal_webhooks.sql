@@ -1,0 +1,2 @@
+ALTER TABLE "withdrawal_events" ADD COLUMN "dispatched" boolean DEFAULT false NOT NULL;--> statement-breakpoint
+CREATE INDEX "withdrawal_events_undispatched_idx" ON "withdrawal_events" USING btree ("created_at") WHERE not "withdrawal_events"."dispatched";
