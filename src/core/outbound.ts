@@ -6,7 +6,7 @@ import type { LoadedChain } from '../plugins/registry.ts'
 import { type DigestSigner, isDriverError, type PayoutDriver, type TxStatus } from '../plugins/sdk/index.ts'
 import { resolveAsset } from './chains.ts'
 import { crashPoint } from './crash-points.ts'
-import { postWithdrawalRelease, postWithdrawalSettle } from './ledger.ts'
+import { postFee, postInternalMove, postWithdrawalRelease, postWithdrawalSettle } from './ledger.ts'
 import { insertOutbound } from './outbound-create.ts'
 import { transitionWithdrawal } from './withdrawals.ts'
 
@@ -167,7 +167,22 @@ async function settle(
       .update(outboundTxs)
       .set({ status: outcome, fee: status.fee, blockHeight: status.blockHeight, updatedAt: new Date() })
       .where(eq(outboundTxs.id, winner.id))
+    const native = chain.driver.nativeAsset.id
+    const ref = (suffix: string, asset = winner.asset) => ({
+      chain: chain.name,
+      asset,
+      refType: 'outbound',
+      refId: `${winner.id}#${suffix}`,
+    })
+    if (winner.purpose === 'cold') {
+      // treasury excess that reached cold storage; the treasury paid the fee either way
+      if (status.success) await postInternalMove(tx, ref('move'), 'treasury', 'cold', winner.amount ?? 0n)
+      await postFee(tx, ref('fee', native), 'treasury', status.fee)
+      return
+    }
     if (winner.purpose !== 'withdrawal') return
+    // a transaction that ran and failed still burned its fee
+    if (!status.success) await postFee(tx, ref('fee', native), 'treasury', status.fee)
     const rows = await tx.select().from(withdrawals).where(eq(withdrawals.outboundTxId, winner.id))
     // one fee per transaction, split over its withdrawals (the first takes the remainder)
     const share = rows.length ? status.fee / BigInt(rows.length) : 0n

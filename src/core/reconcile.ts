@@ -8,7 +8,7 @@ import { roleWallet } from './wallet-roles.ts'
 
 export type ReconciliationLine = {
   asset: string
-  role: Exclude<HoldingRole, 'cold'>
+  role: HoldingRole
   /** What the ledger says the gateway holds there. */
   ledger: bigint
   /** What the chain says. */
@@ -30,7 +30,7 @@ export type Reconciliation = {
 
 /**
  * Compares what the ledger says the gateway holds on a chain (per asset: the deposit addresses of completed
- * payments, the treasury, the gas tank) with the chain's balances. When nothing is in flight, a surplus in the
+ * payments, the treasury, the gas tank, and cold storage when configured) with the chain's balances. When nothing is in flight, a surplus in the
  * treasury or the gas tank is money the operator put there and is booked as such; any other difference,
  * and every shortfall, is a discrepancy to investigate.
  *
@@ -69,7 +69,7 @@ export async function reconcileChain(
     .where(
       and(
         eq(ledgerPostings.chain, chain.name),
-        inArray(ledgerPostings.account, [holdings.deposits, holdings.treasury, holdings.gas]),
+        inArray(ledgerPostings.account, [holdings.deposits, holdings.treasury, holdings.gas, holdings.cold]),
       ),
     )
     .groupBy(ledgerPostings.asset, ledgerPostings.account)
@@ -95,11 +95,17 @@ export async function reconcileChain(
         difference: onChain[role] - ledger,
       })
     }
+    const cold = chain.settings.cold
+    if (cold) {
+      const ledger = ledgerOf(asset.id, 'cold')
+      const held = await payouts.balance(cold.address, asset)
+      lines.push({ asset: asset.id, role: 'cold', ledger, onChain: held, difference: held - ledger })
+    }
   }
 
   const funding: Reconciliation['funding'] = []
   if (settled && (options.bookFunding ?? true)) {
-    const surplus = lines.filter((l) => l.role !== 'deposits' && l.difference > 0n)
+    const surplus = lines.filter((l) => (l.role === 'treasury' || l.role === 'gas') && l.difference > 0n)
     if (surplus.length)
       await ctx.db.transaction(async (tx) => {
         for (const line of surplus) {
@@ -116,6 +122,7 @@ export async function reconcileChain(
     settled,
     lines,
     funding,
-    discrepancies: lines.filter((l) => l.difference !== 0n),
+    // cold storage is outside the gateway's keys and may receive other money: only a shortfall there is suspect
+    discrepancies: lines.filter((l) => (l.role === 'cold' ? l.difference < 0n : l.difference !== 0n)),
   }
 }

@@ -1,5 +1,6 @@
 import type { AppContext } from '../context.ts'
 import { resolveChain } from '../core/chains.ts'
+import { moveExcessToCold } from '../core/cold-storage.ts'
 import { advanceOutbound } from '../core/outbound.ts'
 import { batchWithdrawals } from '../core/payout-batches.ts'
 import { advanceSweeps } from '../core/sweeps.ts'
@@ -15,6 +16,7 @@ export async function processPayouts(ctx: AppContext, chainName: string) {
   const chain = resolveChain(ctx.chains, chainName)
   const batched = await batchWithdrawals(ctx, chain)
   const swept = await advanceSweeps(ctx, chain)
+  const toCold = await moveExcessToCold(ctx, chain)
   const progress = await advanceOutbound(ctx, chain)
   const { errors, ...counts } = progress
   for (const e of errors)
@@ -22,7 +24,7 @@ export async function processPayouts(ctx: AppContext, chainName: string) {
   const sweepCounts = Object.fromEntries(
     Object.entries(swept).map(([k, v]) => [`sweeps${k[0]?.toUpperCase()}${k.slice(1)}`, v]),
   )
-  if (batched > 0 || [...Object.values(counts), ...Object.values(swept)].some((n) => n > 0))
-    ctx.log.info({ chain: chainName, batched, ...counts, ...sweepCounts }, 'payouts advanced')
-  return { batched, ...counts, sweeps: swept, errors: errors.length }
+  if (batched + toCold > 0 || [...Object.values(counts), ...Object.values(swept)].some((n) => n > 0))
+    ctx.log.info({ chain: chainName, batched, toCold, ...counts, ...sweepCounts }, 'payouts advanced')
+  return { batched, toCold, ...counts, sweeps: swept, errors: errors.length }
 }

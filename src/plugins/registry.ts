@@ -3,6 +3,7 @@ import type {
   ChainDriver,
   ChainDriverDefinition,
   ChainSettings,
+  ColdSettings,
   DriverLogger,
   PayoutSettings,
   SweepSettings,
@@ -15,10 +16,33 @@ export type LoadedChain = {
   name: string
   module: string
   driver: ChainDriver
-  settings: Required<Omit<ChainSettings, 'startHeight' | 'payouts' | 'sweeps'>> & {
+  settings: Required<Omit<ChainSettings, 'startHeight' | 'payouts' | 'sweeps' | 'cold'>> & {
     startHeight?: number
     payouts: ResolvedPayoutSettings
     sweeps: ResolvedSweepSettings
+    cold: ResolvedColdSettings | null
+  }
+}
+
+export type ResolvedColdSettings = {
+  /** Normalized by the driver. */
+  address: string
+  /** Base units by asset id. */
+  float: ReadonlyMap<string, bigint>
+  minMove: ReadonlyMap<string, bigint>
+}
+
+function resolveColdSettings(
+  driver: ChainDriver,
+  settings: ColdSettings | undefined,
+): ResolvedColdSettings | null {
+  if (!settings) return null
+  const checked = driver.validateAddress(settings.address)
+  if (!checked.ok) throw new Error(`cold.address: ${checked.reason}`)
+  return {
+    address: checked.normalized,
+    float: amountsByAsset(driver, settings.float, 'cold.float'),
+    minMove: amountsByAsset(driver, settings.minMove, 'cold.minMove'),
   }
 }
 
@@ -173,6 +197,7 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
       monitoringWindowMs: settings.monitoringWindowMs ?? 24 * 3600 * 1000,
       payouts: resolvePayoutSettings(driver, settings.payouts),
       sweeps: resolveSweepSettings(driver, settings.sweeps),
+      cold: resolveColdSettings(driver, settings.cold),
     },
   }
 }

@@ -151,3 +151,54 @@ describe('sweeps on anvil', () => {
     expect(again.discrepancies.map((l) => [l.role, l.difference])).toEqual([['treasury', -parseEther('0.1')]])
   }, 60_000)
 })
+
+describe('cold storage', () => {
+  test('default: treasury funds above the float move to the cold address; the ledger follows them there exactly', async () => {
+    const { newMnemonic } = await import('../../src/core/signer.ts')
+    const coldAddress = '0x00000000000000000000000000000000c01dc01d'
+    // a gateway of its own (its own seed, so its own treasury and nonces)
+    const second = await createTestApp({
+      config: testConfig(
+        devnet.url,
+        { confirmations: 2 },
+        { sweeps: { enabled: false }, cold: { address: coldAddress, float: { ETH: '1', USDT: '10' } } },
+      ),
+      env: { TOLLGATE_SEED: newMnemonic() },
+    })
+    try {
+      const ownChain = second.ctx.chains.get('devnet')!
+      const ownTreasury = roleWallet(second.ctx, ownChain, 'treasury')
+      await devnet.payNative(ownTreasury.address, parseEther('5'))
+      await devnet.payToken(ownTreasury.address, 30_000_000n)
+      // the operator's funding of the hot wallet is booked first
+      expect((await reconcileChain(second.ctx, ownChain)).funding.length).toBe(2)
+      for (let i = 0; i < 20; i++) {
+        await processPayouts(second.ctx, 'devnet')
+        const open = (await second.ctx.db.select().from(outboundTxs)).filter((t) => t.status !== 'confirmed')
+        const sent = await second.ctx.db.select().from(outboundTxs)
+        if (sent.length === 2 && open.length === 0) break
+        await devnet.mine(1)
+      }
+      const moves = await second.ctx.db.select().from(outboundTxs)
+      expect(moves.map((m) => [m.purpose, m.status])).toEqual([
+        ['cold', 'confirmed'],
+        ['cold', 'confirmed'],
+      ])
+      expect(await eth(coldAddress)).toBe(parseEther('4'))
+      expect(await usdt(coldAddress)).toBe(20_000_000n)
+      const ethFee = moves.reduce((s, m) => s + (m.fee ?? 0n), 0n)
+      expect(await eth(ownTreasury.address)).toBe(parseEther('1') - ethFee)
+      expect(await usdt(ownTreasury.address)).toBe(10_000_000n)
+      const report = await reconcileChain(second.ctx, ownChain)
+      expect(report.discrepancies).toEqual([])
+      expect(report.lines.find((l) => l.role === 'cold' && l.asset.endsWith('slip44:60'))?.ledger).toBe(
+        parseEther('4'),
+      )
+      // nothing more moves while the treasury sits at its float
+      await processPayouts(second.ctx, 'devnet')
+      expect((await second.ctx.db.select().from(outboundTxs)).length).toBe(2)
+    } finally {
+      await second.close()
+    }
+  }, 60_000)
+})

@@ -810,7 +810,7 @@ export function runDriverConformance<Options>(
         })
 
         check(
-          'a native payout: build, sign, broadcast twice, mined with success and a fee, recipient paid',
+          'a native payout: build, sign, broadcast twice, mined with success and a fee, recipient paid (scan, balance)',
           async () => {
             const d = live()
             const payouts = payoutsOf()
@@ -940,6 +940,25 @@ export function runDriverConformance<Options>(
               t.amount === amount && t.asset === asset.id,
               `the recipient got ${show(t)}, expected ${amount}n`,
             )
+
+            // balance: the recipient holds at least the payout, or the driver cannot tell (a UTXO chain's balance
+            // is the coins the core tracks) and says so with a non-retryable DriverError
+            let held: bigint | undefined
+            let refusal: unknown
+            try {
+              held = await payouts.balance(recipient.address, asset)
+            } catch (err) {
+              refusal = err
+            }
+            if (refusal === undefined)
+              ensure(
+                typeof held === 'bigint' && held >= amount,
+                `balance(${recipient.address}) is ${show(held)} after it was paid ${amount}n`,
+              )
+            else {
+              const err = await driverErrorOf(Promise.reject(refusal), `balance(${recipient.address})`)
+              ensure(!err.retryable, `balance failed with a retryable ${err.code}: ${err.message}`)
+            }
           },
         )
       })

@@ -34,6 +34,17 @@ export type ChainSettings = {
   payouts?: PayoutSettings
   /** Moving completed payments' funds from deposit addresses to the treasury. */
   sweeps?: SweepSettings
+  /** Cold storage: an address the gateway holds no key for; treasury funds above the float go there. */
+  cold?: ColdSettings
+}
+
+export type ColdSettings = {
+  /** Validated by the driver at boot. */
+  address: string
+  /** What the treasury keeps for payouts, per asset symbol (decimal strings); the excess moves to `address`. */
+  float: Record<string, string>
+  /** Move only when the excess is at least this much, per asset symbol (default: any excess). */
+  minMove?: Record<string, string>
 }
 
 export type SweepSettings = {

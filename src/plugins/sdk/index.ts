@@ -4,6 +4,7 @@
 export {
   type ChainEntry,
   type ChainSettings,
+  type ColdSettings,
   chain,
   defineChainDriver,
   defineConfig,

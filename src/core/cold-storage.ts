@@ -1,0 +1,70 @@
+import { and, eq, inArray, sql } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import { outboundTxs, withdrawals } from '../db/schema/index.ts'
+import type { LoadedChain } from '../plugins/registry.ts'
+import { resolveAsset } from './chains.ts'
+import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './outbound-create.ts'
+import { roleWallet } from './wallet-roles.ts'
+
+/**
+ * Sends what the treasury holds above its float (and above what queued and in-flight withdrawals still need) to
+ * the configured cold address, one transfer per asset at a time. The ledger moves the amount from treasury to
+ * cold when the transfer confirms. Returns the number of transfers built.
+ *
+ * @example
+ * await moveExcessToCold(ctx, chain) // with cold: { address: '0xCold…', float: { USDT: '10000' } }
+ */
+export async function moveExcessToCold(
+  ctx: { db: Db; xpubFor(accountPath: string): string },
+  chain: LoadedChain,
+): Promise<number> {
+  const cold = chain.settings.cold
+  const payouts = chain.driver.payouts
+  if (!cold || !payouts) return 0
+  const treasury = roleWallet(ctx, chain, 'treasury')
+  let built = 0
+  for (const [assetId, float] of cold.float) {
+    const [open] = await ctx.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(outboundTxs)
+      .where(
+        and(
+          eq(outboundTxs.chain, chain.name),
+          eq(outboundTxs.asset, assetId),
+          eq(outboundTxs.purpose, 'cold'),
+          inArray(outboundTxs.status, ['built', 'signed', 'broadcast']),
+        ),
+      )
+    if ((open?.n ?? 0) > 0) continue
+    const [owed] = await ctx.db
+      .select({ total: sql<string>`coalesce(sum(${withdrawals.amount}), 0)` })
+      .from(withdrawals)
+      .where(
+        and(
+          eq(withdrawals.chain, chain.name),
+          eq(withdrawals.asset, assetId),
+          inArray(withdrawals.status, ['AWAITING_APPROVAL', 'QUEUED', 'BATCHED', 'BROADCAST']),
+        ),
+      )
+    const asset = resolveAsset(chain, assetId)
+    const held = await payouts.balance(treasury.address, asset)
+    const excess = held - BigInt(owed?.total ?? '0') - float
+    if (excess <= 0n || excess < (cold.minMove.get(assetId) ?? 1n)) continue
+    const outputs = [{ to: cold.address, amount: excess }]
+    await ensureSenderNonce(ctx, chain, treasury.address)
+    await ctx.db.transaction(async (tx) => {
+      const nonce = await takeNonce(tx, chain, treasury.address)
+      const unsigned = await payouts.build({ from: treasury, asset, outputs, nonce })
+      await insertOutbound(tx, chain, {
+        purpose: 'cold',
+        from: treasury,
+        asset: asset.id,
+        nonce,
+        unsigned,
+        request: storedTransfer({ outputs }),
+      })
+    })
+    built++
+  }
+  return built
+}
