@@ -1,22 +1,24 @@
-/** The SDK's conformance suite against the Tron driver on the stand-in java-tron HTTP node. */
+/**
+ * The SDK's conformance suite against the Tron driver on the stand-in java-tron HTTP node. Deposits are made
+ * through the node's own API (createtransaction / triggersmartcontract, then broadcasttransaction), signed here
+ * with the payer's key; no tronweb, whose protobuf modules race when loaded next to other test files.
+ */
 import { startTronNode, type TronNode, USDT_MAINNET } from '../../../test/tron-node/server.ts'
 import { createSigner } from '../../core/signer.ts'
 import { runDriverConformance } from '../sdk/conformance.ts'
-import definition from './index.ts'
-
-// loaded after the static imports: tronweb's generated protobuf code races when loaded alongside other modules
-const { TronWeb } = await import('tronweb')
+import { publicKeyToTronAddress } from './derive.ts'
+import definition, { tronAddressKey } from './index.ts'
 
 const mnemonic =
   'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about'
-/** Pays deposits: an account of another BIP44 account than the gateway's. */
-const payer = TronWeb.fromMnemonic(mnemonic, "m/44'/195'/1'/0/0")
-const payerKey = payer.privateKey.slice(2)
+const signer = createSigner(mnemonic)
+/** Pays deposits: a key of another BIP44 account than the gateway's (m/44'/195'/0'). */
+const payerPath = "m/44'/195'/1'/0/0"
+const payer = publicKeyToTronAddress(signer.publicKey(payerPath))
 const usdtHex = '41a614f803b6fd780986a42c78ec9c7f77e6ded13c'
 const usdtToken = { symbol: 'USDT', address: USDT_MAINNET, decimals: 6 }
 
 let node: TronNode
-let tw: InstanceType<typeof TronWeb>
 let deadPort = 0
 
 async function freePort(): Promise<number> {
@@ -26,12 +28,25 @@ async function freePort(): Promise<number> {
   return port
 }
 
+async function post(path: string, body: unknown): Promise<any> {
+  const res = await fetch(`${node.url}${path}`, { method: 'POST', body: JSON.stringify(body) })
+  return res.json()
+}
+
+/** Signs an unsigned transaction the node built (r‖s‖v over the txID) and broadcasts it as JSON. */
+async function signAndBroadcast(tx: { txID: string; raw_data_hex: string }): Promise<string> {
+  const { signature, recovery } = signer.signDigest(payerPath, Buffer.from(tx.txID, 'hex'))
+  const sig = Buffer.concat([Buffer.from(signature), Buffer.from([recovery])]).toString('hex')
+  const sent = await post('/wallet/broadcasttransaction', { ...tx, signature: [sig] })
+  if (sent.result !== true) throw new Error(`the stand-in node refused the funding: ${JSON.stringify(sent)}`)
+  return tx.txID
+}
+
 runDriverConformance(definition, {
   async setup() {
     node = await startTronNode()
-    tw = new TronWeb({ fullHost: node.url })
-    node.fund(payer.address, 1_000_000_000_000n)
-    node.mint(USDT_MAINNET, payer.address, 1_000_000_000_000n)
+    node.fund(payer, 1_000_000_000_000n)
+    node.mint(USDT_MAINNET, payer, 1_000_000_000_000n)
     deadPort = await freePort()
   },
   teardown: () => node?.stop(),
@@ -52,8 +67,8 @@ runDriverConformance(definition, {
   get unreachableOptions() {
     return { fullHosts: [`http://127.0.0.1:${deadPort}`], retryRounds: 1, backoffMs: 0, timeoutMs: 500 }
   },
-  signer: createSigner(mnemonic),
-  validAddresses: [USDT_MAINNET, usdtHex, `0x${usdtHex}`, payer.address],
+  signer,
+  validAddresses: [USDT_MAINNET, usdtHex, `0x${usdtHex}`, payer],
   invalidAddresses: [
     // base58check with a broken checksum
     'TR7NHqjeKQxGTCi8q8ZY4pxL7dSU6Vqj6t',
@@ -64,29 +79,28 @@ runDriverConformance(definition, {
   ],
   sameAddress: [[USDT_MAINNET, usdtHex, usdtHex.toUpperCase(), `0x${usdtHex}`]],
   async fund(address, asset, amount) {
-    let signed: { txID: string }
-    if (asset.native) {
-      signed = await tw.trx.sign(
-        await tw.transactionBuilder.sendTrx(address, Number(amount), payer.address),
-        payerKey,
-      )
-    } else {
-      const { transaction } = await tw.transactionBuilder.triggerSmartContract(
-        asset.contract as string,
-        'transfer(address,uint256)',
-        { feeLimit: 100_000_000 },
-        [
-          { type: 'address', value: address },
-          { type: 'uint256', value: amount.toString() },
-        ],
-        payer.address,
-      )
-      signed = await tw.trx.sign(transaction, payerKey)
-    }
-    const sent = await tw.trx.sendRawTransaction(signed as never)
-    if (!sent.result) throw new Error(`the stand-in node refused the funding: ${JSON.stringify(sent)}`)
+    const owner = tronAddressKey(payer)
+    const to = tronAddressKey(address)
+    const unsigned = asset.native
+      ? await post('/wallet/createtransaction', {
+          owner_address: owner,
+          to_address: to,
+          amount: Number(amount),
+        })
+      : (
+          await post('/wallet/triggersmartcontract', {
+            owner_address: owner,
+            contract_address: tronAddressKey(asset.contract as string),
+            function_selector: 'transfer(address,uint256)',
+            parameter: to.slice(2).padStart(64, '0') + amount.toString(16).padStart(64, '0'),
+            fee_limit: 100_000_000,
+          })
+        ).transaction
+    if (!unsigned?.txID)
+      throw new Error(`the stand-in node built no transaction: ${JSON.stringify(unsigned)}`)
+    const txID = await signAndBroadcast(unsigned)
     node.mine(1)
-    return signed.txID
+    return txID
   },
   async mine(blocks) {
     node.mine(blocks)
