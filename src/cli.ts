@@ -10,7 +10,9 @@ import { createApiKey, revokeApiKey } from './core/api-keys.ts'
 import { resumeChain } from './core/chain-sync.ts'
 import { TollgateError } from './core/errors.ts'
 import { createMerchant } from './core/merchants.ts'
+import { formatAmount } from './core/money.ts'
 import { createPayment } from './core/payments.ts'
+import { reconcileChain } from './core/reconcile.ts'
 import { createSigner, newMnemonic } from './core/signer.ts'
 import { roleAccountPath } from './core/wallet-roles.ts'
 import { openDb } from './db/client.ts'
@@ -36,6 +38,8 @@ Usage:
   tollgate apikey create --merchant ID [--name N] [--scopes a,b] [--json]
   tollgate apikey revoke KEY_ID_OR_PREFIX
   tollgate chain status                 each chain's scanned height, the node's tip, and any halt
+  tollgate reconcile [--chain N] [--json]
+                                        ledger vs chain per wallet and asset; exit 2 on a difference
   tollgate chain resume NAME --from H   rescan NAME from height H (the way out of a halt)
   tollgate seed new                     print a new 24-word BIP39 mnemonic
   tollgate xpub show                    print the account xpubs of the configured chains (needs the seed)
@@ -264,6 +268,45 @@ async function main(argv: string[]) {
       }
       fail(usage)
       break
+    }
+    case 'reconcile': {
+      const { values } = parseArgs({
+        args: [sub, ...rest].filter((a): a is string => a !== undefined),
+        options: { chain: { type: 'string' }, json: { type: 'boolean', default: false } },
+      })
+      const env = loadEnv()
+      const ctx = await createContext(env, createLogger('warn'), { role: 'worker' })
+      try {
+        const chains = [...ctx.chains.values()].filter(
+          (c) => c.driver.payouts && (!values.chain || c.name === values.chain),
+        )
+        if (values.chain && chains.length === 0)
+          fail(`reconcile: no chain "${values.chain}" that can report balances`)
+        let problems = 0
+        for (const chain of chains) {
+          const report = await reconcileChain(ctx, chain)
+          problems += report.discrepancies.length
+          if (values.json) {
+            console.log(JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)))
+            continue
+          }
+          console.log(`${chain.name}${report.settled ? '' : '  (transactions in flight: figures may move)'}`)
+          for (const l of report.lines) {
+            const asset = chain.driver.assets.find((a) => a.id === l.asset)
+            const fmt = (v: bigint) => formatAmount(v, asset?.decimals ?? 0)
+            const mark = report.discrepancies.includes(l) ? '  <-- DIFFERS' : ''
+            console.log(
+              `  ${(asset?.symbol ?? l.asset).padEnd(8)} ${l.role.padEnd(9)} ledger ${fmt(l.ledger)}  chain ${fmt(l.onChain)}${mark}`,
+            )
+          }
+          for (const f of report.funding)
+            console.log(`  booked operator funding: ${f.role} ${f.asset} ${f.amount}`)
+        }
+        process.exitCode = problems > 0 ? 2 : 0
+      } finally {
+        await ctx.close()
+      }
+      return
     }
     case 'chain': {
       const env = loadEnv()

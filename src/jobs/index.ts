@@ -5,6 +5,7 @@ import { processAddressPool } from './address-pool.ts'
 import { processExpiry } from './expire.ts'
 import { processPayouts } from './payouts.ts'
 import { bullConnection, type ChainJob, createQueues, type DeliveryJob, queueNames } from './queues.ts'
+import { processReconcile } from './reconcile.ts'
 import { createScanRunner } from './scan.ts'
 import { processDelivery, processDispatch, processSweep } from './webhooks.ts'
 
@@ -34,6 +35,12 @@ export async function startWorkers(
   const scans = createScanRunner(ctx, newScannerState(), dispatchSoon)
 
   for (const chain of ctx.chains.values()) {
+    if (chain.driver.payouts)
+      await queues.reconcile.upsertJobScheduler(
+        `reconcile:${chain.name}`,
+        { every: ctx.env.RECONCILE_INTERVAL_MS },
+        { data: { chain: chain.name }, opts: { removeOnComplete: 20, removeOnFail: 100 } },
+      )
     await queues.addressPool.upsertJobScheduler(
       `address-pool:${chain.name}`,
       { every: 10_000 },
@@ -87,6 +94,7 @@ export async function startWorkers(
     worker(queueNames.webhookDispatch, (job) =>
       job.name === 'sweep' ? processSweep(ctx, queues) : processDispatch(ctx, queues),
     ),
+    worker<ChainJob>(queueNames.reconcile, (job) => processReconcile(ctx, job.data.chain)),
     // many at once: a slow receiver holds one slot, not the queue
     worker<DeliveryJob>(queueNames.webhook, (job) => processDelivery(ctx, queues, job.data.deliveryId), 16),
   ]

@@ -9,6 +9,7 @@ export const queueNames = {
   webhookDispatch: 'webhook-dispatch',
   webhook: 'webhook',
   payouts: 'payouts',
+  reconcile: 'reconcile',
 } as const
 
 export type DeliveryJob = { deliveryId: string }
@@ -28,6 +29,7 @@ export function createQueues(connection: Redis, prefix: string) {
     webhookDispatch: new Queue<Record<string, never>>(queueNames.webhookDispatch, { connection, prefix }),
     webhook: new Queue<DeliveryJob>(queueNames.webhook, { connection, prefix }),
     payouts: new Queue<ChainJob>(queueNames.payouts, { connection, prefix }),
+    reconcile: new Queue<ChainJob>(queueNames.reconcile, { connection, prefix }),
   }
 }
 export type Queues = ReturnType<typeof createQueues>

@@ -88,8 +88,8 @@ export async function spawnApi(env: Record<string, string>, listenPort?: number)
 }
 
 /** `worker`, once it says its workers started. */
-export async function spawnWorker(env: Record<string, string>) {
-  const worker = spawnCli(['worker'], env)
+export async function spawnWorker(env: Record<string, string>, args: string[] = []) {
+  const worker = spawnCli(['worker', ...args], env)
   await waitFor('worker start', () => {
     if (worker.proc.exitCode !== null) throw new Error(`worker exited: ${worker.output()}`)
     return worker.output().includes('workers started')

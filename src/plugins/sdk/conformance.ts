@@ -31,13 +31,38 @@ import {
   type UnsignedTx,
 } from './types.ts'
 
-/** The gateway's signer as the suite needs it: digests by path (payouts) and account xpubs (derivation). */
+/**
+ * The gateway's signer as the suite needs it: digests by path (payouts) and account xpubs (derivation).
+ *
+ * @example
+ * // a BIP32 wallet over a test mnemonic (Tollgate's own tests use `createSigner` from src/core/signer.ts)
+ * const root = HDKey.fromMasterSeed(mnemonicToSeedSync('test test test test test test test test test test test junk'))
+ * const signer: ConformanceSigner = {
+ *   xpub: (path) => root.derive(path).publicExtendedKey,
+ *   publicKey: (path) => root.derive(path).publicKey!,
+ *   signDigest: (path, digest) => {
+ *     const sig = secp256k1.sign(digest, root.derive(path).privateKey!, { prehash: false, format: 'recovered' })
+ *     return { signature: sig.subarray(1), recovery: sig[0]! } // noble puts the recovery byte first
+ *   },
+ * }
+ */
 export type ConformanceSigner = DigestSigner & {
   /** The extended public key of a hardened account path (the suite asks for the driver's `accountPath`). */
   xpub(accountPath: string): string
 }
 
-/** What the payout checks need beyond the driver (omit with `payouts: false` on a watch-only driver). */
+/**
+ * What the payout checks need beyond the driver (`payouts: false` instead on a watch-only driver).
+ *
+ * @example
+ * // an account chain (nonce from confirmedNonce): nothing to add
+ * const accountChain: PayoutHarness = {}
+ * // a UTXO chain whose addressKey is the scriptPubKey: each reported transfer is a coin
+ * const utxoChain: PayoutHarness = {
+ *   coins: (owner, received) =>
+ *     received.map((t) => ({ txid: t.txHash, vout: t.index, amount: t.amount, script: t.to, path: owner.path })),
+ * }
+ */
 export type PayoutHarness = {
   /**
    * UTXO chains: the `Coin`s that `received` (the transfers `scan` reported into `owner`) make. When given, the
@@ -59,6 +84,21 @@ export type PayoutHarness = {
  * `fund`) can be getters or close over variables that `setup` assigns. Which optional checks exist is decided
  * when the suite registers its tests, by whether the keys `token`, `sameAddress` and `unreachableOptions` are
  * present, and by `payouts` being an object (a plain value, not a getter).
+ *
+ * @example
+ * let node: Devnet
+ * const harness: ConformanceHarness = {
+ *   setup: async () => { node = await startDevnet() },
+ *   teardown: () => node.stop(),
+ *   get options() { return { rpcUrl: node.url } },
+ *   invalidOptions: [{}, { rpcUrl: 'ftp://x' }],
+ *   signer,
+ *   validAddresses: [someAddress],
+ *   invalidAddresses: ['bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq'],
+ *   fund: (address, asset, amount) => node.pay(address, asset, amount), // resolves to the tx hash once mined
+ *   mine: (n) => node.mine(n),
+ *   payouts: {},
+ * }
  */
 export type ConformanceHarness = {
   /** Starts the node (and whatever `fund` needs); runs in `beforeAll`. */
@@ -101,7 +141,12 @@ export type ConformanceHarness = {
   timeoutMs?: number
 }
 
-/** A broken expectation of the driver contract. */
+/**
+ * A broken expectation of the driver contract: what each failing conformance test throws.
+ *
+ * @example
+ * throw new ConformanceError('transfer amount is "1000001n", fund sent 1000000n')
+ */
 export class ConformanceError extends Error {
   constructor(message: string) {
     super(message)
@@ -284,8 +329,8 @@ export function runDriverConformance<Options>(
     return asset
   }
 
-  /** Funds `address` and scans the blocks the funding added, watching `watch` (default: the funded address). */
-  async function fundAndScan(address: string, asset: AssetInfo, amount: bigint, watch?: ReadonlySet<string>) {
+  /** Funds `address` and scans the blocks the funding added, watching that address. */
+  async function fundAndScan(address: string, asset: AssetInfo, amount: bigint) {
     const d = live()
     const before = (await d.getTip()).height
     const txHash = await harness.fund(address, asset, amount)
@@ -295,7 +340,7 @@ export function runDriverConformance<Options>(
       `fund(${address}) returned, but the tip stayed at ${before}: fund must return once mined`,
     )
     const from = before + 1n
-    const request = { from, to: after, watch: watch ?? new Set([keyOf(address)]) }
+    const request = { from, to: after, watch: new Set([keyOf(address)]) }
     const result = checkScanResult(await d.scan(request), from, after, `scan(${from}..${after})`)
     return { txHash: typeof txHash === 'string' && txHash ? txHash : undefined, from, to: after, result }
   }
@@ -311,9 +356,15 @@ export function runDriverConformance<Options>(
       try {
         driver = await definition.create(checked.value, ctx())
         created = driver
-        xpub = harness.signer.xpub(driver.accountPath)
       } catch (err) {
         created = { createThrew: err instanceof Error ? err.message : String(err) }
+        return
+      }
+      // a signer that cannot derive the driver's account path fails every test that derives, with this reason
+      try {
+        xpub = harness.signer.xpub(driver.accountPath)
+      } catch (err) {
+        created = { signerXpubThrew: err instanceof Error ? err.message : String(err) }
         driver = undefined
       }
     }, 120_000)

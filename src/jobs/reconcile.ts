@@ -1,0 +1,40 @@
+import type { AppContext } from '../context.ts'
+import { resolveChain } from '../core/chains.ts'
+import { reconcileChain } from '../core/reconcile.ts'
+
+/**
+ * The scheduled reconciliation of one chain: differences are logged at error level (every run until resolved),
+ * operator funding found in the treasury or gas tank is booked.
+ *
+ * @example
+ * await processReconcile(ctx, 'ethereum')
+ */
+export async function processReconcile(ctx: AppContext, chainName: string) {
+  const report = await reconcileChain(ctx, resolveChain(ctx.chains, chainName))
+  const show = (v: bigint) => v.toString()
+  for (const f of report.funding)
+    ctx.log.info(
+      { chain: chainName, role: f.role, asset: f.asset, amount: show(f.amount) },
+      'operator funding booked',
+    )
+  // while transactions are in flight the chain runs ahead of the books: only a settled difference is an alarm
+  const log = report.settled ? ctx.log.error.bind(ctx.log) : ctx.log.debug.bind(ctx.log)
+  for (const d of report.discrepancies)
+    log(
+      {
+        chain: chainName,
+        role: d.role,
+        asset: d.asset,
+        ledger: show(d.ledger),
+        onChain: show(d.onChain),
+        difference: show(d.difference),
+        settled: report.settled,
+      },
+      'ledger and chain disagree',
+    )
+  return {
+    settled: report.settled,
+    discrepancies: report.discrepancies.length,
+    funding: report.funding.length,
+  }
+}

@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { type Hex, parseEther } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+import { createTestDatabase } from '../helpers/db.ts'
+import { type GatewayProcess, spawnApi, spawnCli, spawnWorker, waitFor } from '../helpers/processes.ts'
+
+// The whole money path with real processes, keys in one place: an API and a chain worker that derive from
+// xpubs only, a signer that alone holds the seed, anvil as the chain.
+let devnet: Devnet
+let db: Awaited<ReturnType<typeof createTestDatabase>>
+let api: Awaited<ReturnType<typeof spawnApi>>
+let chainWorker: GatewayProcess
+let signer: GatewayProcess
+let env: Record<string, string>
+let apiKey: string
+let miner: ReturnType<typeof setInterval> | undefined
+
+beforeAll(async () => {
+  ;[devnet, db] = await Promise.all([startDevnet(), createTestDatabase()])
+  env = {
+    DATABASE_URL: db.url,
+    REDIS_PREFIX: `money-${crypto.randomUUID().slice(0, 8)}`,
+    TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/plugins.config.ts',
+    TEST_RPC_URL: devnet.url,
+    TEST_CONFIRMATIONS: '2',
+    TEST_PAYOUT_INTERVAL_MS: '200',
+    TEST_PAYOUT_MAX_BATCH: '50',
+    LOG_LEVEL: 'info',
+  }
+  const shown = spawnCli(['xpub', 'show'], { ...env, TOLLGATE_SEED: gatewayMnemonic })
+  await shown.proc.exited
+  const xpubs = /TOLLGATE_XPUBS=(\S+)/.exec(shown.output())?.[1]
+  expect(xpubs).toBeDefined()
+  const created = spawnCli(['merchant', 'create', '--name', 'Money shop', '--json'], env)
+  await created.proc.exited
+  apiKey = JSON.parse(created.output().trim().split('\n').at(-1)!).apiKey
+  const watchOnly = { ...env, TOLLGATE_XPUBS: xpubs! }
+  ;[api, chainWorker, signer] = await Promise.all([
+    spawnApi(watchOnly),
+    spawnWorker({ ...watchOnly, LOG_LEVEL: 'info' }, ['--role', 'chain']),
+    spawnWorker({ ...env, TOLLGATE_SEED: gatewayMnemonic }, ['--role', 'signer']),
+  ])
+  // blocks keep coming, as on a real chain
+  miner = setInterval(() => devnet.mine(1).catch(() => {}), 250)
+}, 60_000)
+
+afterAll(async () => {
+  if (miner) clearInterval(miner)
+  await Promise.all([api?.stop(), chainWorker?.stop(), signer?.stop()])
+  await devnet?.stop()
+  await db?.drop()
+})
+
+async function gql(query: string, variables: Record<string, unknown> = {}) {
+  const res = await fetch(`${api.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify({ query, variables }),
+  })
+  return (await res.json()) as any
+}
+
+const usdtOf = (address: string) =>
+  devnet.client.readContract({
+    address: devnet.tokenAddress,
+    abi: tokenAbi,
+    functionName: 'balanceOf',
+    args: [address as Hex],
+  })
+
+test('default: pay ETH and USDT → COMPLETED → swept (USDT after a gas top-up) → 50 withdrawals confirmed → ledger and chain agree exactly', async () => {
+  // the API holds no key, and only the signer can send
+  expect(api.output()).not.toContain('holds the seed')
+  expect(chainWorker.output()).toContain('"signs":false')
+  expect(signer.output()).toContain('"signs":true')
+
+  // the operator fills the gas tank (its address comes from `xpub show`'s accounts; here, from the seed)
+  const { createSigner } = await import('../../src/core/signer.ts')
+  const { deriveEvmAddress } = await import('../../src/plugins/evm/derive.ts')
+  const seed = createSigner(gatewayMnemonic)
+  const gasTank = deriveEvmAddress(seed.xpub("m/44'/60'/2'"), "m/44'/60'/2'", 0).address
+  const treasury = deriveEvmAddress(seed.xpub("m/44'/60'/1'"), "m/44'/60'/1'", 0).address
+  await devnet.payNative(gasTank, parseEther('1'))
+
+  const create = async (asset: string, amount: string) =>
+    (
+      await gql(
+        `mutation ($input: CreatePaymentInput!) { createPayment(input: $input) { ... on CreatePaymentPayload { payment { id address } } } }`,
+        { input: { chain: 'devnet', asset, amount } },
+      )
+    ).data.createPayment.payment as { id: string; address: string }
+  const ethPayment = await create('ETH', '3')
+  const usdtPayment = await create('USDT', '500')
+  await devnet.payNative(ethPayment.address, parseEther('3'))
+  await devnet.payToken(usdtPayment.address, 500_000_000n)
+  await waitFor(
+    'both payments COMPLETED and swept to the treasury',
+    async () => {
+      const eth = await devnet.client.getBalance({ address: ethPayment.address as Hex })
+      const usdt = await usdtOf(usdtPayment.address)
+      return eth === 0n && usdt === 0n && (await usdtOf(treasury)) === 500_000_000n
+    },
+    30_000,
+  )
+  const balances = (await gql('{ balances { asset { symbol } available reserved } }')).data.balances
+  const bySymbol = (list: Array<{ asset: { symbol: string } }>) =>
+    [...list].sort((a, b) => a.asset.symbol.localeCompare(b.asset.symbol))
+  expect(bySymbol(balances)).toEqual([
+    { asset: { symbol: 'ETH' }, available: '3', reserved: '0' },
+    { asset: { symbol: 'USDT' }, available: '500', reserved: '0' },
+  ])
+
+  // 50 withdrawals to fresh addresses, half ETH and half USDT
+  const recipients = Array.from(
+    { length: 50 },
+    (_, i) => privateKeyToAccount(`0x${(i + 1).toString(16).padStart(64, 'e')}` as Hex).address,
+  )
+  const ids: string[] = []
+  for (const [i, to] of recipients.entries()) {
+    const asset = i % 2 === 0 ? 'ETH' : 'USDT'
+    const amount = asset === 'ETH' ? `0.0${(i % 9) + 1}` : `${(i % 10) + 1}`
+    const res = await gql(
+      `mutation ($input: RequestWithdrawalInput!) { requestWithdrawal(input: $input) {
+        ... on RequestWithdrawalPayload { withdrawal { id status } } ... on UserError { code message } } }`,
+      { input: { chain: 'devnet', asset, to, amount, idempotencyKey: `w-${i}` } },
+    )
+    expect(res.data.requestWithdrawal).toMatchObject({ withdrawal: { status: 'QUEUED' } })
+    ids.push(res.data.requestWithdrawal.withdrawal.id)
+  }
+  await waitFor(
+    '50 withdrawals CONFIRMED',
+    async () => {
+      const page = await gql('{ withdrawals(first: 100) { edges { node { id status } } } }')
+      const statuses = page.data.withdrawals.edges.map((e: { node: { status: string } }) => e.node.status)
+      return statuses.length === 50 && statuses.every((s: string) => s === 'CONFIRMED')
+    },
+    60_000,
+  )
+  for (const [i, to] of recipients.entries()) {
+    if (i % 2 === 0)
+      expect(await devnet.client.getBalance({ address: to })).toBe(parseEther(`0.0${(i % 9) + 1}`))
+    else expect(await usdtOf(to)).toBe(BigInt((i % 10) + 1) * 1_000_000n)
+  }
+  const ethOut = recipients.reduce((s, _, i) => (i % 2 === 0 ? s + parseEther(`0.0${(i % 9) + 1}`) : s), 0n)
+  const usdtOut = recipients.reduce((s, _, i) => (i % 2 === 1 ? s + BigInt((i % 10) + 1) * 1_000_000n : s), 0n)
+  const after = (await gql('{ balances { asset { symbol } available reserved } }')).data.balances
+  const { formatEther, formatUnits } = await import('viem')
+  expect(bySymbol(after)).toEqual([
+    { asset: { symbol: 'ETH' }, available: formatEther(parseEther('3') - ethOut), reserved: '0' },
+    { asset: { symbol: 'USDT' }, available: formatUnits(500_000_000n - usdtOut, 6), reserved: '0' },
+  ])
+
+  // the operator's reconciliation: every wallet's on-chain balance equals the ledger's figure
+  clearInterval(miner)
+  miner = undefined
+  const run = spawnCli(['reconcile', '--json'], { ...env, TOLLGATE_SEED: gatewayMnemonic })
+  const code = await run.proc.exited
+  const report = JSON.parse(run.output().trim().split('\n').at(-1)!)
+  expect(report.settled).toBe(true)
+  expect(report.discrepancies).toEqual([])
+  expect(code).toBe(0)
+  const line = (role: string, asset: string) =>
+    report.lines.find((l: { role: string; asset: string }) => l.role === role && l.asset.includes(asset))
+  expect(BigInt(line('treasury', 'erc20').onChain)).toBe(500_000_000n - usdtOut)
+  expect(BigInt(line('treasury', 'erc20').ledger)).toBe(500_000_000n - usdtOut)
+  expect(line('treasury', 'slip44').ledger).toBe(line('treasury', 'slip44').onChain)
+  expect(line('gas', 'slip44').ledger).toBe(
+    String(await devnet.client.getBalance({ address: gasTank as Hex })),
+  )
+}, 120_000)
