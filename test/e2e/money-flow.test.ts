@@ -104,7 +104,8 @@ test('default: pay ETH and USDT → COMPLETED → swept (USDT after a gas top-up
     30_000,
   )
   const balances = (await gql('{ balances { asset { symbol } available reserved } }')).data.balances
-  const bySymbol = (list: Array<{ asset: { symbol: string } }>) =>
+  type BalanceView = { asset: { symbol: string }; available: string; reserved: string }
+  const bySymbol = (list: BalanceView[]) =>
     [...list].sort((a, b) => a.asset.symbol.localeCompare(b.asset.symbol))
   expect(bySymbol(balances)).toEqual([
     { asset: { symbol: 'ETH' }, available: '3', reserved: '0' },
@@ -143,7 +144,10 @@ test('default: pay ETH and USDT → COMPLETED → swept (USDT after a gas top-up
     else expect(await usdtOf(to)).toBe(BigInt((i % 10) + 1) * 1_000_000n)
   }
   const ethOut = recipients.reduce((s, _, i) => (i % 2 === 0 ? s + parseEther(`0.0${(i % 9) + 1}`) : s), 0n)
-  const usdtOut = recipients.reduce((s, _, i) => (i % 2 === 1 ? s + BigInt((i % 10) + 1) * 1_000_000n : s), 0n)
+  const usdtOut = recipients.reduce(
+    (s, _, i) => (i % 2 === 1 ? s + BigInt((i % 10) + 1) * 1_000_000n : s),
+    0n,
+  )
   const after = (await gql('{ balances { asset { symbol } available reserved } }')).data.balances
   const { formatEther, formatUnits } = await import('viem')
   expect(bySymbol(after)).toEqual([
