@@ -448,7 +448,7 @@ export function runDriverConformance<Options>(
         const listed = d.assets.find((a) => a.id === d.nativeAsset.id)
         ensure(listed, `nativeAsset ${d.nativeAsset.id} is not in assets ${show(d.assets.map((a) => a.id))}`)
         ensure(
-          show(listed) === show(d.nativeAsset),
+          Bun.deepEquals(listed, d.nativeAsset),
           `assets' entry ${show(listed)} differs from nativeAsset ${show(d.nativeAsset)}`,
         )
         const natives = d.assets.filter((a) => a.native)
@@ -493,6 +493,8 @@ export function runDriverConformance<Options>(
           Number.isInteger(confirmations) && confirmations >= 1,
           `confirmations must be an integer >= 1, got ${show(confirmations)}`,
         )
+        // plausibility, not safety: crediting at a depth beyond the deepest reorg the driver expects means one of
+        // the two numbers is wrong
         ensure(
           Number.isInteger(finalityDepth) && finalityDepth >= confirmations,
           `finalityDepth must be an integer >= confirmations (${confirmations}), got ${show(finalityDepth)}`,
@@ -790,6 +792,9 @@ export function runDriverConformance<Options>(
           ensure(none.transfers.length === 0, `an empty watch set gave transfers: ${show(none.transfers)}`)
         })
 
+      // the contract is silent on from > to. It is the empty range: "the ref of every block of the range" is then
+      // none, so an empty answer is right; refusing it as a caller's bug is too, but not as retryable (the core
+      // would retry a bug forever). Blocks or transfers for it are wrong.
       check(
         'an inverted range (from > to) gives no blocks and no transfers, or a non-retryable DriverError',
         async () => {
@@ -818,6 +823,8 @@ export function runDriverConformance<Options>(
         },
       )
 
+      // a scan the caller gave up on must not resolve as if it had run; it rejects with a DriverError, the only
+      // error the core classifies (retryable or not is the driver's choice: the built-ins say ABORTED, retryable)
       check('an already-aborted signal makes scan reject with a DriverError', async () => {
         const d = live()
         const tip = await d.getTip()
