@@ -53,9 +53,13 @@ async function signStep(ctx: OutboundContext, payouts: PayoutDriver, row: Outbou
  * Step 5: send the persisted bytes. Sending them again after a crash is harmless ("already known" is success;
  * a used nonce is checked against the chain before anything else is concluded).
  */
-async function broadcastStep(ctx: OutboundContext, chain: LoadedChain, row: OutboundRow): Promise<boolean> {
+async function broadcastStep(
+  ctx: OutboundContext,
+  chain: LoadedChain,
+  row: OutboundRow,
+  tipHeight: bigint,
+): Promise<boolean> {
   const payouts = chain.driver.payouts as PayoutDriver
-  const tip = await chain.driver.getTip()
   try {
     await payouts.broadcast({ raw: row.raw as string, hash: row.hash as string })
   } catch (err) {
@@ -86,7 +90,7 @@ async function broadcastStep(ctx: OutboundContext, chain: LoadedChain, row: Outb
   }
   crashPoint('outbound:broadcast')
   const moved = await setStatus(ctx.db, row, 'broadcast', {
-    broadcastHeight: tip.height,
+    broadcastHeight: tipHeight,
     attempts: row.attempts + 1,
   })
   if (moved && row.purpose === 'withdrawal')
@@ -365,7 +369,7 @@ async function advanceOne(
     row = (await ctx.db.select().from(outboundTxs).where(eq(outboundTxs.id, row.id)))[0] as OutboundRow
   }
   if (row.status === 'signed') {
-    if (await broadcastStep(ctx, chain, row)) progress.broadcast++
+    if (await broadcastStep(ctx, chain, row, tipHeight)) progress.broadcast++
     return
   }
   if (row.status === 'broadcast') {

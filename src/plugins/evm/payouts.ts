@@ -57,11 +57,27 @@ function toSerializable(p: EvmPayload): TransactionSerializableEIP1559 {
   }
 }
 
+type Quote = { maxFeePerGas: bigint; maxPriorityFeePerGas?: bigint }
+// a batch builds hundreds of transactions in a second: one fee quote serves them all (a block is seconds long)
+const quoteTtlMs = 1000
+const quotes = new WeakMap<PublicClient, { at: number; quote: Promise<Quote> }>()
+
+function currentFees(client: PublicClient): Promise<Quote> {
+  const cached = quotes.get(client)
+  if (cached && performance.now() - cached.at < quoteTtlMs) return cached.quote
+  const quote = client.estimateFeesPerGas().catch((err) => {
+    quotes.delete(client)
+    throw rpcError('estimateFeesPerGas', err)
+  }) as Promise<Quote>
+  quotes.set(client, { at: performance.now(), quote })
+  return quote
+}
+
 /** The fee terms: the node's suggestion, raised by `feeBumpPercent`, never below 110 % of a replaced tx's. */
 async function feeTerms(client: PublicClient, options: EvmOptions, request: BuildRequest) {
-  const fees = await client.estimateFeesPerGas().catch((err) => {
-    throw rpcError('estimateFeesPerGas', err)
-  })
+  // a replacement asks the node afresh: it exists because the last quote was not enough
+  if (request.replaces) quotes.delete(client)
+  const fees = await currentFees(client)
   const bump = BigInt(request.feeBumpPercent ?? 100)
   let maxFeePerGas = (fees.maxFeePerGas * bump) / 100n
   let maxPriorityFeePerGas = ((fees.maxPriorityFeePerGas ?? 0n) * bump) / 100n
@@ -125,7 +141,7 @@ async function build(client: PublicClient, options: EvmOptions, request: BuildRe
       })
     amount -= fee
   }
-  if (!asset.native) {
+  if (request.sweepAll && !asset.native) {
     // a token sender funded for the fee at an earlier price: never ask for more gas money than it holds
     const native = await balance(client, from, { ...asset, native: true })
     const cap = native / gas
