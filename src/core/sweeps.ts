@@ -12,6 +12,7 @@ import {
   type WalletAddress,
 } from '../plugins/sdk/index.ts'
 import { resolveAsset } from './chains.ts'
+import { crashPoint } from './crash-points.ts'
 import { newId } from './ids.ts'
 import { postFee, postInternalMove } from './ledger.ts'
 import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './outbound-create.ts'
@@ -72,14 +73,14 @@ async function send(
   },
 ): Promise<void> {
   await ensureSenderNonce(ctx, chain, a.from.address)
-  await ctx.db.transaction(async (tx) => {
+  const built = await ctx.db.transaction(async (tx) => {
     // the sweep row is claimed first: two passes cannot both build its next transaction
     const [claimed] = await tx
       .update(sweeps)
       .set({ updatedAt: new Date() })
       .where(and(eq(sweeps.id, sweep.id), eq(sweeps.status, sweep.status)))
       .returning({ id: sweeps.id })
-    if (!claimed) return
+    if (!claimed) return false
     const nonce = await takeNonce(tx, chain, a.from.address)
     const unsigned = await a.build(nonce)
     const id = await insertOutbound(tx, chain, {
@@ -91,7 +92,9 @@ async function send(
       request: a.request,
     })
     await a.next(tx, id, unsigned)
+    return true
   })
+  if (built) crashPoint('outbound:built')
 }
 
 async function setSweep(tx: Db | Tx, id: string, changes: Partial<SweepRow>): Promise<void> {

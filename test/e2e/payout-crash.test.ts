@@ -7,7 +7,7 @@ import { newScannerState, syncChain } from '../../src/core/chain-sync.ts'
 import { createPayment } from '../../src/core/payments.ts'
 import { roleWallet } from '../../src/core/wallet-roles.ts'
 import { requestWithdrawal } from '../../src/core/withdrawals.ts'
-import { outboundTxs, withdrawals } from '../../src/db/schema/index.ts'
+import { outboundTxs, sweeps, withdrawals } from '../../src/db/schema/index.ts'
 import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
 import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
 import { spawnCli, waitFor } from '../helpers/processes.ts'
@@ -17,6 +17,8 @@ let app: TestApp
 let merchantId: string
 let treasury: { address: string; path: string }
 let env: Record<string, string>
+// one scanner for the file: the chain's scan lease belongs to it
+const scanner = newScannerState()
 
 beforeAll(async () => {
   devnet = await startDevnet()
@@ -34,7 +36,7 @@ beforeAll(async () => {
   })
   await devnet.payToken(payment.address, 100_000_000n)
   await devnet.mine(2)
-  await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner: newScannerState() }, chain)
+  await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner }, chain)
   await devnet.payNative(treasury.address, parseEther('5'))
   await devnet.payToken(treasury.address, 500_000_000n)
   env = {
@@ -146,5 +148,75 @@ describe('signer killed with SIGKILL at each step of a withdrawal', () => {
       const usdt = (list: typeof after) => list.find((b) => b.asset.includes('erc20'))!
       expect(usdt(after).available).toBe(usdt(balancesBefore).available - amount)
       expect(usdt(after).reserved).toBe(0n)
+    }, 60_000)
+})
+
+describe('signer killed with SIGKILL at each step of a token sweep (gas top-up, then the token)', () => {
+  beforeAll(async () => {
+    // earlier payments are swept first, so each test below watches its own sweep alone
+    const chain = app.ctx.chains.get('devnet')!
+    await devnet.payNative(roleWallet(app.ctx, chain, 'gas').address, parseEther('1'))
+    const { processPayouts } = await import('../../src/jobs/payouts.ts')
+    await waitFor('earlier sweeps', async () => {
+      await processPayouts(app.ctx, 'devnet')
+      await devnet.mine(1)
+      const open = (await app.ctx.db.select().from(sweeps)).filter((w) => w.status !== 'done')
+      return open.length === 0 && (await app.ctx.db.select().from(sweeps)).length > 0
+    })
+  }, 60_000)
+
+  const points = ['outbound:built', 'outbound:signed', 'outbound:broadcast'].flatMap((p) => [
+    // the gas tank's top-up is the sweep's first transaction, the token transfer its second
+    { crashAt: p, step: 'top-up', expect: 'funding' },
+    { crashAt: `${p}#2`, step: 'token transfer', expect: 'sweeping' },
+  ])
+  for (const [i, { crashAt, step, expect: stateAfterCrash }] of points.entries())
+    test(`behavior: killed at ${crashAt.split('#')[0]} of the ${step}, restarted: each send happens once`, async () => {
+      const chain = app.ctx.chains.get('devnet')!
+      const gasTank = roleWallet(app.ctx, chain, 'gas')
+      const amount = BigInt(i + 1) * 7_000_000n
+      const { payment } = await createPayment(app.ctx, merchantId, {
+        chain: 'devnet',
+        asset: 'USDT',
+        amount: String(Number(amount / 1_000_000n)),
+      })
+      await devnet.payToken(payment.address, amount)
+      await devnet.mine(2)
+      await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner }, chain)
+      const treasuryBefore = await tokenBalance(treasury.address)
+      const gasNonceBefore = await devnet.client.getTransactionCount({ address: gasTank.address as Hex })
+      const sweepEnv = { ...env, TEST_SWEEPS: 'true' }
+
+      const doomed = spawnCli(['worker', '--role', 'signer'], { ...sweepEnv, TOLLGATE_CRASH_AT: crashAt })
+      // the second transaction waits for the first to confirm: blocks keep coming until the crash
+      const mining = setInterval(() => devnet.mine(1).catch(() => {}), 100)
+      await doomed.proc.exited
+      clearInterval(mining)
+      expect(doomed.proc.signalCode).toBe('SIGKILL')
+      const [crashed] = await app.ctx.db.select().from(sweeps).where(eq(sweeps.paymentId, payment.id))
+      expect(crashed?.status as string).toBe(stateAfterCrash)
+
+      const worker = spawnCli(['worker', '--role', 'signer'], sweepEnv)
+      try {
+        await waitFor(
+          `the sweep after a crash at ${crashAt} to finish`,
+          async () => {
+            if (worker.proc.exitCode !== null) throw new Error(`worker exited: ${worker.output()}`)
+            await devnet.mine(1)
+            const [row] = await app.ctx.db.select().from(sweeps).where(eq(sweeps.paymentId, payment.id))
+            return row?.status === 'done'
+          },
+          20_000,
+        )
+      } finally {
+        await worker.stop()
+      }
+      // one top-up from the gas tank, one token transfer from the deposit address, nothing twice
+      expect(await devnet.client.getTransactionCount({ address: gasTank.address as Hex })).toBe(
+        gasNonceBefore + 1,
+      )
+      expect(await devnet.client.getTransactionCount({ address: payment.address as Hex })).toBe(1)
+      expect(await tokenBalance(payment.address)).toBe(0n)
+      expect(await tokenBalance(treasury.address)).toBe(treasuryBefore + amount)
     }, 60_000)
 })
