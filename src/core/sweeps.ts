@@ -27,7 +27,8 @@ export type SweepProgress = { found: number; funded: number; sent: number; done:
  * per payment, so one sweep per payment).
  */
 export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Promise<number> {
-  if (!chain.settings.sweeps.enabled || !chain.driver.payouts?.confirmedNonce) return 0
+  // account chains: one deposit address per payment, swept on its own (UTXO chains consolidate coins instead)
+  if (!chain.settings.sweeps.enabled || !chain.driver.payouts || chain.driver.payouts.utxo) return 0
   const due = await ctx.db
     .select({
       id: payments.id,

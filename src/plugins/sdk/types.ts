@@ -195,6 +195,11 @@ export type TxStatus =
  * (build → persist → sign → persist raw bytes and hash → broadcast → track) and owns nonces.
  */
 export type PayoutDriver = {
+  /**
+   * UTXO chains: `build` spends the coins the core offers in `inputs` (the core tracks the gateway's coins) and
+   * sweeps are consolidations; absent or false on account chains (EVM, Tron).
+   */
+  utxo?: boolean
   build(request: BuildRequest, signal?: AbortSignal): Promise<UnsignedTx>
   sign(tx: UnsignedTx, from: { path: string }, signer: DigestSigner): Promise<SignedTx>
   /** Sends signed bytes; a node that already has them counts as success. */
