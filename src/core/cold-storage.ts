@@ -20,7 +20,8 @@ export async function moveExcessToCold(
 ): Promise<number> {
   const cold = chain.settings.cold
   const payouts = chain.driver.payouts
-  if (!cold || !payouts) return 0
+  // UTXO chains keep no per-address balance: their cold transfers are a follow-up (see docs/decisions.md)
+  if (!cold || !payouts || payouts.utxo) return 0
   const treasury = roleWallet(ctx, chain, 'treasury')
   let built = 0
   for (const [assetId, float] of cold.float) {

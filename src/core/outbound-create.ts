@@ -66,6 +66,10 @@ export async function insertOutbound(
     unsigned: a.unsigned.payload,
     request: a.request,
     amount: a.unsigned.amounts?.reduce((sum, v) => sum + v, 0n) ?? null,
+    amounts: a.unsigned.amounts?.map(String) ?? null,
+    spends: a.unsigned.spends ? [...a.unsigned.spends] : null,
+    changeVout: a.unsigned.change?.vout ?? null,
+    changeAmount: a.unsigned.change?.amount ?? null,
     maxFee: a.unsigned.maxFee,
   })
   return id

@@ -5,12 +5,13 @@ import { outboundTxs, sweeps, withdrawals } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { type DigestSigner, isDriverError, type PayoutDriver, type TxStatus } from '../plugins/sdk/index.ts'
 import { resolveAsset } from './chains.ts'
+import { coinsLockedBy, isUtxoChain, lockCoins, settleCoins, spendableCoins, unlockCoins } from './coins.ts'
 import { crashPoint } from './crash-points.ts'
 import { postFee, postInternalMove, postWithdrawalRelease, postWithdrawalSettle } from './ledger.ts'
 import { insertOutbound } from './outbound-create.ts'
 import { transitionWithdrawal } from './withdrawals.ts'
 
-export type OutboundContext = { db: Db; signer?: DigestSigner }
+export type OutboundContext = { db: Db; signer?: DigestSigner; xpubFor(accountPath: string): string }
 
 /** Counts of what one pass did, for logs and tests. */
 export type OutboundProgress = {
@@ -156,6 +157,7 @@ async function settle(
   live: OutboundRow,
   winner: OutboundRow,
   status: Extract<TxStatus, { state: 'mined' }>,
+  group: readonly OutboundRow[],
 ): Promise<'confirmed' | 'failed'> {
   const outcome = status.success ? 'confirmed' : 'failed'
   await ctx.db.transaction(async (tx) => {
@@ -178,6 +180,16 @@ async function settle(
       refType: 'outbound',
       refId: `${winner.id}#${suffix}`,
     })
+    if (isUtxoChain(chain)) {
+      await settleCoins(tx, ctx, chain, group, winner, status.success ? (winner.spends ?? []) : [])
+      if (winner.purpose === 'sweep') {
+        // a consolidation: the deposit coins' value reached the treasury less the fee
+        if (status.success)
+          await postInternalMove(tx, ref('move'), 'deposits', 'treasury', winner.amount ?? 0n)
+        await postFee(tx, ref('fee', native), 'deposits', status.fee)
+        return
+      }
+    }
     if (winner.purpose === 'cold') {
       // treasury excess that reached cold storage; the treasury paid the fee either way
       if (status.success) await postInternalMove(tx, ref('move'), 'treasury', 'cold', winner.amount ?? 0n)
@@ -225,6 +237,7 @@ async function abandon(
       .where(and(eq(outboundTxs.id, row.id), inArray(outboundTxs.status, [...from])))
       .returning({ id: outboundTxs.id })
     if (rows.length === 0) return
+    await unlockCoins(tx, [row.id])
     for (const id of await withdrawalIdsOf(tx, row)) {
       const moved = await transitionWithdrawal(tx, id, ['BATCHED', 'BROADCAST'], 'FAILED', {
         failureReason: reason,
@@ -249,12 +262,22 @@ async function replace(
   const payouts = chain.driver.payouts as PayoutDriver
   const request = row.request
   if (request?.kind !== 'transfer' || !request.outputs) return false
+  // UTXO chains: the replacement spends the same coins again (and more of the treasury's if the bump needs them)
+  const utxo = isUtxoChain(chain)
+  const inputs = utxo
+    ? [
+        ...(await coinsLockedBy(ctx.db, [row.id])),
+        ...(row.purpose === 'sweep' ? [] : await spendableCoins(ctx.db, chain, 'treasury')),
+      ]
+    : undefined
   const unsigned = await payouts.build({
     from: { address: row.fromAddress, path: row.fromPath },
     asset: resolveAsset(chain, row.asset),
     outputs: request.outputs.map((o) => ({ to: o.to, amount: BigInt(o.amount) })),
     sweepAll: request.sweepAll,
     nonce: row.nonce ?? undefined,
+    inputs,
+    change: request.change,
     feeBumpPercent: chain.settings.payouts.feeBumpPercent,
     replaces: { payload: row.unsigned, maxFee: row.maxFee },
   })
@@ -275,6 +298,7 @@ async function replace(
     })
     await tx.update(outboundTxs).set({ replaces: row.id }).where(eq(outboundTxs.id, id))
     await moveReferences(tx, row.id, id)
+    if (utxo) await lockCoins(tx, chain, unsigned.spends ?? [], id, row.id)
     return true
   })
 }
@@ -294,7 +318,7 @@ async function trackStep(
     if (status.state !== 'mined') continue
     const depth = tipHeight - status.blockHeight + 1n
     if (depth < BigInt(chain.driver.confirmations)) return 'waiting'
-    return settle(ctx, chain, row, candidate, status)
+    return settle(ctx, chain, row, candidate, status, group)
   }
   const own = row.hash ? await payouts.status(row.hash) : { state: 'unknown' as const }
   if (row.nonce !== null && payouts.confirmedNonce) {

@@ -3,6 +3,7 @@ import type { Db } from '../db/client.ts'
 import { withdrawals } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { resolveAsset } from './chains.ts'
+import { freshChangeAddress, isUtxoChain, lockCoins, spendableCoins } from './coins.ts'
 import { crashPoint } from './crash-points.ts'
 import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './outbound-create.ts'
 import { roleWallet } from './wallet-roles.ts'
@@ -58,15 +59,20 @@ export async function batchWithdrawals(
         const group = batch.slice(i, i + chain.driver.maxOutputs)
         const nonce = await takeNonce(tx, chain, treasury.address)
         const outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
-        const unsigned = await payouts.build({ from: treasury, asset, outputs, nonce })
+        // UTXO chains: the treasury's coins pay, change goes to a fresh internal address of the treasury
+        const utxo = isUtxoChain(chain)
+        const change = utxo ? await freshChangeAddress(ctx, tx, chain) : undefined
+        const inputs = utxo ? await spendableCoins(tx, chain, 'treasury') : undefined
+        const unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })
         const id = await insertOutbound(tx, chain, {
           purpose: 'withdrawal',
           from: treasury,
           asset: asset.id,
           nonce,
           unsigned,
-          request: storedTransfer({ outputs }),
+          request: { ...storedTransfer({ outputs }), ...(change ? { change } : {}) },
         })
+        await lockCoins(tx, chain, unsigned.spends ?? [], id)
         for (const w of group)
           await transitionWithdrawal(tx, w.id, ['QUEUED'], 'BATCHED', { outboundTxId: id })
         built++

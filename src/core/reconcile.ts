@@ -1,7 +1,8 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
-import { ledgerPostings, outboundTxs, payments } from '../db/schema/index.ts'
+import { coins, ledgerPostings, outboundTxs, payments } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
+import { collectDepositCoins, isUtxoChain } from './coins.ts'
 import { newId } from './ids.ts'
 import { type HoldingRole, holdings, postOperatorFunding } from './ledger.ts'
 import { roleWallet } from './wallet-roles.ts'
@@ -77,7 +78,8 @@ export async function reconcileChain(
     -BigInt(booked.find((b) => b.asset === asset && b.account === holdings[role])?.total ?? '0')
 
   const lines: ReconciliationLine[] = []
-  for (const asset of chain.driver.assets) {
+  if (isUtxoChain(chain)) lines.push(...(await utxoLines(ctx, chain, ledgerOf)))
+  for (const asset of isUtxoChain(chain) ? [] : chain.driver.assets) {
     let deposits = 0n
     for (const address of depositAddresses) deposits += await payouts.balance(address, asset)
     const onChain = {
@@ -125,4 +127,32 @@ export async function reconcileChain(
     // cold storage is outside the gateway's keys and may receive other money: only a shortfall there is suspect
     discrepancies: lines.filter((l) => (l.role === 'cold' ? l.difference < 0n : l.difference !== 0n)),
   }
+}
+
+/**
+ * UTXO chains have no per-address balance: what the chain holds for the gateway is the value of the coins the
+ * core tracks (deposits of completed payments, treasury outputs and change), each confirmed unspent by the node.
+ */
+async function utxoLines(
+  ctx: { db: Db },
+  chain: LoadedChain,
+  ledgerOf: (asset: string, role: HoldingRole) => bigint,
+): Promise<ReconciliationLine[]> {
+  const payouts = chain.driver.payouts as NonNullable<LoadedChain['driver']['payouts']>
+  if (!payouts.unspent) throw new Error(`${chain.name}: the UTXO driver cannot report unspent coins`)
+  await collectDepositCoins(ctx, chain)
+  const tracked = await ctx.db
+    .select()
+    .from(coins)
+    .where(and(eq(coins.chain, chain.name), inArray(coins.status, ['available', 'locked'])))
+  const values = await payouts.unspent(tracked.map((c) => `${c.txid}:${c.vout}`))
+  const asset = chain.driver.nativeAsset.id
+  return (['deposits', 'treasury'] as const).map((role) => {
+    const coinRole = role === 'deposits' ? 'deposit' : 'treasury'
+    const onChain = tracked
+      .filter((c) => c.role === coinRole)
+      .reduce((sum, c) => sum + (values.get(`${c.txid}:${c.vout}`) ?? 0n), 0n)
+    const ledger = ledgerOf(asset, role)
+    return { asset, role, ledger, onChain, difference: onChain - ledger }
+  })
 }

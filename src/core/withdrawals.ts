@@ -75,6 +75,13 @@ function validate(ctx: WithdrawalsContext, input: RequestWithdrawalInput) {
   if (!address.ok)
     throw new TollgateError('INVALID_ADDRESS', `not a valid ${chain.name} address: ${address.reason}`, 'to')
   const amount = parseAmount(input.amount, asset.decimals)
+  const minimum = chain.driver.payouts.minOutput?.(address.normalized, asset) ?? 0n
+  if (amount < minimum)
+    throw new TollgateError(
+      'INVALID_AMOUNT',
+      `amount is below the smallest output this chain relays to that address (${minimum} base units)`,
+      'amount',
+    )
   const key = input.idempotencyKey
   if (typeof key !== 'string' || key.length === 0 || key.length > 255 || !printable.test(key))
     throw invalidInput('idempotencyKey', 'idempotencyKey must be 1 to 255 printable ASCII characters')

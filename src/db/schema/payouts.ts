@@ -82,6 +82,8 @@ export type StoredRequest = {
   kind: 'transfer' | 'funding' | 'defunding'
   outputs?: Array<{ to: string; amount: string }>
   sweepAll?: boolean
+  /** UTXO chains: where change went (a fresh internal address of the treasury account). */
+  change?: { address: string; path: string }
   to?: string
   need?: Record<string, string>
 }
@@ -110,6 +112,12 @@ export const outboundTxs = pgTable(
     request: jsonb('request').$type<StoredRequest>(),
     /** What its outputs pay in total, as built (a sweep's amount is known only once built). */
     amount: money('amount'),
+    /** Per output, as built (decimal strings). */
+    amounts: jsonb('amounts').$type<string[]>(),
+    /** UTXO chains: the coins it spends (`txid:vout`) and the change output it creates. */
+    spends: jsonb('spends').$type<string[]>(),
+    changeVout: integer('change_vout'),
+    changeAmount: money('change_amount'),
     maxFee: money('max_fee').notNull(),
     raw: text('raw'),
     hash: text('hash'),
@@ -177,3 +185,33 @@ export const sweeps = pgTable(
 )
 
 export type OutboundRow = typeof outboundTxs.$inferSelect
+
+export const coinStatuses = ['available', 'locked', 'spent'] as const
+
+/**
+ * UTXO chains: the gateway's own coins. Deposits of completed payments become `deposit` coins; consolidations
+ * and change create `treasury` coins. A coin is `locked` by the outbound transaction that spends it from the
+ * moment that transaction is persisted, and `spent` when it confirms (or `available` again if it fails).
+ */
+export const coins = pgTable(
+  'coins',
+  {
+    chain: text('chain').notNull(),
+    txid: text('txid').notNull(),
+    vout: integer('vout').notNull(),
+    amount: money('amount').notNull(),
+    /** scriptPubKey hex (the UTXO driver's address key). */
+    script: text('script').notNull(),
+    address: text('address').notNull(),
+    path: text('path').notNull(),
+    role: text('role', { enum: ['deposit', 'treasury'] }).notNull(),
+    status: text('status', { enum: coinStatuses }).notNull().default('available'),
+    lockedBy: text('locked_by'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.chain, t.txid, t.vout] }),
+    index('coins_spendable_idx').on(t.chain, t.role, t.status),
+    index('coins_locked_by_idx').on(t.lockedBy),
+  ],
+)

@@ -2,7 +2,7 @@ import { type ChainDriver, type DriverContext, defineChainDriver, SDK_API_VERSIO
 import { bitcoinAddressKey, validateBitcoinAddress } from './address.ts'
 import { bitcoinAsset } from './assets.ts'
 import { fetchBlockRef, fetchTip, pollHeads } from './blocks.ts'
-import { bip84AccountPath, deriveReceiveAddress } from './derive.ts'
+import { bip84AccountPath, deriveChangeAddress, deriveReceiveAddress } from './derive.ts'
 import { bip122ChainId, bitcoinNetworks } from './networks.ts'
 import { type BitcoinOptions, bitcoinOptionsSchema } from './options.ts'
 import { createBitcoinPayouts } from './payouts.ts'
@@ -43,6 +43,7 @@ export function createBitcoinDriver(options: BitcoinOptions, _ctx: DriverContext
     maxOutputs: options.maxOutputs,
     accountPath,
     deriveAddress: ({ xpub, index }) => deriveReceiveAddress(xpub, accountPath, network, index),
+    deriveChangeAddress: ({ xpub, index }) => deriveChangeAddress(xpub, accountPath, network, index),
     validateAddress: (s) => validateBitcoinAddress(s, network),
     paymentUri: bitcoinPaymentUri,
     addressKey: (address) => bitcoinAddressKey(address, network),

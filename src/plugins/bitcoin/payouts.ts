@@ -1,10 +1,12 @@
 import { DriverError, type PayoutDriver } from '../sdk/index.ts'
+import { decodeBitcoinAddress } from './address.ts'
 import { broadcastPayout } from './broadcast.ts'
 import { buildPayout } from './build.ts'
+import { dustLimit } from './dust.ts'
 import { chooseFeeRate, estimateFeeRate, type FeePolicy, feeRateFromSatPerVb } from './fees.ts'
 import type { BitcoinNetwork } from './networks.ts'
 import type { BitcoinOptions } from './options.ts'
-import type { BitcoinRpc } from './rpc.ts'
+import { type BitcoinRpc, btcToSats } from './rpc.ts'
 import { signPayout } from './sign.ts'
 import { transactionStatus } from './tx-status.ts'
 
@@ -52,6 +54,22 @@ export function createBitcoinPayouts(
     sign: (tx, _from, signer) => signPayout(tx, signer),
     broadcast: (tx, signal) => broadcastPayout(rpc, tx, options.broadcastWaitMs, signal),
     status: (hash, signal) => transactionStatus(rpc, hash, signal),
+    minOutput(address) {
+      const decoded = decodeBitcoinAddress(address, network)
+      return decoded.ok ? dustLimit[decoded.value.type] : 0n
+    },
+    async unspent(outpoints, signal) {
+      const out = new Map<string, bigint | null>()
+      for (const outpoint of outpoints) {
+        const [txid, vout] = outpoint.split(':')
+        // include_mempool: a coin a pending transaction spends is no longer ours to count
+        const coin = (await rpc.call('gettxout', [txid, Number(vout), true], signal)) as {
+          value?: number
+        } | null
+        out.set(outpoint, coin && typeof coin.value === 'number' ? btcToSats(coin.value) : null)
+      }
+      return out
+    },
     async balance() {
       throw new DriverError(
         'UNSUPPORTED',

@@ -89,6 +89,8 @@ export type ChainDriver = {
   accountPath: string
   /** Derives the receive address `accountPath/0/index` from the account xpub. Pure; no keys involved. */
   deriveAddress(a: { xpub: string; index: number }): DerivedAddress
+  /** UTXO chains: the change address `…/1/index` of the account whose xpub is given (internal chain). */
+  deriveChangeAddress?(a: { xpub: string; index: number }): DerivedAddress
   /** The only place addresses are normalized. */
   validateAddress(s: string): AddressValidation
   /** A wallet URI for paying `amount` base units of `asset` to `address` (EIP-681, BIP21, `tron:`…). */
@@ -209,6 +211,13 @@ export type PayoutDriver = {
   confirmedNonce?(address: string, signal?: AbortSignal): Promise<bigint>
   /** Spendable balance of `address` in `asset`'s base units. */
   balance(address: string, asset: AssetInfo, signal?: AbortSignal): Promise<bigint>
+  /**
+   * UTXO chains: the node's word on coins (`txid:vout`): their value while unspent (mempool spends count as
+   * spent), null once spent or unknown. Reconciliation checks the coins the core tracks with it.
+   */
+  unspent?(outpoints: readonly string[], signal?: AbortSignal): Promise<Map<string, bigint | null>>
+  /** The smallest amount an output to `address` may carry (UTXO dust limits); requests below it are refused. */
+  minOutput?(address: string, asset: AssetInfo): bigint
   /**
    * Account chains with tokens: what `address` still needs before it can send `amount` of the token to `to`
    * (null when it already holds enough). The core then has the gas tank fund it with `buildFunding`.
