@@ -26,6 +26,7 @@ beforeAll(async () => {
     TEST_CONFIRMATIONS: '2',
     TEST_PAYOUT_INTERVAL_MS: '200',
     TEST_PAYOUT_MAX_BATCH: '50',
+    TEST_SWEEPS: 'true',
     LOG_LEVEL: 'info',
   }
   const shown = spawnCli(['xpub', 'show'], { ...env, TOLLGATE_SEED: gatewayMnemonic })

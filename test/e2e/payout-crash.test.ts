@@ -48,8 +48,6 @@ beforeAll(async () => {
     TEST_RPC_URL: devnet.url,
     TEST_CONFIRMATIONS: '2',
     TEST_PAYOUT_INTERVAL_MS: '200',
-    // the payouts alone: a sweep of the same treasury would blur the exact balances asserted here
-    TEST_SWEEPS: 'false',
     LOG_LEVEL: 'info',
   }
 }, 60_000)
