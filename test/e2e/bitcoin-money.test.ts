@@ -4,7 +4,15 @@ import postgres from 'postgres'
 import { type Bcoin, regtestKey, startBcoin } from '../helpers/bcoin.ts'
 import { gatewayMnemonic } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
-import { type GatewayProcess, spawnApi, spawnCli, spawnWorker, waitFor } from '../helpers/processes.ts'
+import {
+  createMerchantWithCli,
+  type GatewayProcess,
+  graphqlClient,
+  spawnApi,
+  spawnCli,
+  spawnWorker,
+  waitFor,
+} from '../helpers/processes.ts'
 
 // Bitcoin's whole money path with real gateway processes on a bcoin regtest node: payments complete at depth,
 // their deposits are consolidated into the treasury in one transaction, twenty withdrawals go out as one
@@ -30,9 +38,7 @@ beforeAll(async () => {
     TEST_BTC_START: String(await node.height()),
     LOG_LEVEL: 'info',
   }
-  const created = spawnCli(['merchant', 'create', '--name', 'Bitcoin shop', '--json'], env)
-  await created.proc.exited
-  apiKey = JSON.parse(created.output().trim().split('\n').at(-1)!).apiKey
+  apiKey = await createMerchantWithCli(env, 'Bitcoin shop')
   ;[api, chainWorker, signer] = await Promise.all([
     spawnApi(env),
     spawnWorker(env, ['--role', 'chain']),
@@ -47,14 +53,8 @@ afterAll(async () => {
   await db?.drop()
 })
 
-async function gql(query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(`${api.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify({ query, variables }),
-  })
-  return (await res.json()) as any
-}
+const gql = (query: string, variables: Record<string, unknown> = {}) =>
+  graphqlClient(api.url, apiKey)(query, variables)
 
 test('default: payments → COMPLETED → consolidated → 20 payouts in one transaction → ledger and node agree', async () => {
   const create = async (amount: string) =>

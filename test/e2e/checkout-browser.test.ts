@@ -8,7 +8,14 @@ import { parseEther } from 'viem'
 import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
 import { type Devnet, freePort, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
-import { type GatewayProcess, spawnApi, spawnCli, spawnWorker, waitFor } from '../helpers/processes.ts'
+import {
+  createMerchantWithCli,
+  type GatewayProcess,
+  graphqlClient,
+  spawnApi,
+  spawnWorker,
+  waitFor,
+} from '../helpers/processes.ts'
 
 let devnet: Devnet
 let db: Awaited<ReturnType<typeof createTestDatabase>>
@@ -30,9 +37,7 @@ beforeAll(async () => {
     TEST_CONFIRMATIONS: '2',
     LOG_LEVEL: 'info',
   }
-  const created = spawnCli(['merchant', 'create', '--name', 'Browser shop', '--json'], env)
-  await created.proc.exited
-  apiKey = JSON.parse(created.output().trim().split('\n').at(-1)!).apiKey
+  apiKey = await createMerchantWithCli(env, 'Browser shop')
   const port = await freePort()
   ;[api, worker] = await Promise.all([
     spawnApi({ ...env, PUBLIC_URL: `http://127.0.0.1:${port}` }, port),
@@ -47,14 +52,8 @@ afterAll(async () => {
   await db?.drop()
 })
 
-async function gql(query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(`${api.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify({ query, variables }),
-  })
-  return (await res.json()) as any
-}
+const gql = (query: string, variables: Record<string, unknown> = {}) =>
+  graphqlClient(api.url, apiKey)(query, variables)
 
 async function createPayment(asset: string, amount: string): Promise<Payment> {
   const res = await gql(

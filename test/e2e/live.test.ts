@@ -4,7 +4,15 @@ import { Webhook } from 'standardwebhooks'
 import { parseEther } from 'viem'
 import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
-import { type GatewayProcess, spawnApi, spawnCli, spawnWorker, waitFor } from '../helpers/processes.ts'
+import {
+  createMerchantWithCli,
+  type GatewayProcess,
+  graphqlClient,
+  spawnApi,
+  spawnCli,
+  spawnWorker,
+  waitFor,
+} from '../helpers/processes.ts'
 
 let devnet: Devnet
 let db: Awaited<ReturnType<typeof createTestDatabase>>
@@ -26,9 +34,7 @@ beforeAll(async () => {
     LOG_LEVEL: 'info',
     WEBHOOK_ALLOW_PRIVATE: 'true',
   }
-  const created = spawnCli(['merchant', 'create', '--name', 'Live shop', '--json'], env)
-  await created.proc.exited
-  apiKey = JSON.parse(created.output().trim().split('\n').at(-1)!).apiKey
+  apiKey = await createMerchantWithCli(env, 'Live shop')
   ;[api, worker] = await Promise.all([spawnApi(env), spawnWorker(env)])
 }, 60_000)
 
@@ -38,14 +44,8 @@ afterAll(async () => {
   await db?.drop()
 })
 
-async function gql(query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(`${api.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify({ query, variables }),
-  })
-  return (await res.json()) as any
-}
+const gql = (query: string, variables: Record<string, unknown> = {}) =>
+  graphqlClient(api.url, apiKey)(query, variables)
 
 async function createPayment(asset: string, amount: string) {
   const res = await gql(

@@ -3,7 +3,15 @@ import { type Hex, parseEther } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
-import { type GatewayProcess, spawnApi, spawnCli, spawnWorker, waitFor } from '../helpers/processes.ts'
+import {
+  createMerchantWithCli,
+  type GatewayProcess,
+  graphqlClient,
+  spawnApi,
+  spawnCli,
+  spawnWorker,
+  waitFor,
+} from '../helpers/processes.ts'
 
 // The whole money path with real processes, keys in one place: an API and a chain worker that derive from
 // xpubs only, a signer that alone holds the seed, anvil as the chain.
@@ -33,9 +41,7 @@ beforeAll(async () => {
   await shown.proc.exited
   const xpubs = /TOLLGATE_XPUBS=(\S+)/.exec(shown.output())?.[1]
   expect(xpubs).toBeDefined()
-  const created = spawnCli(['merchant', 'create', '--name', 'Money shop', '--json'], env)
-  await created.proc.exited
-  apiKey = JSON.parse(created.output().trim().split('\n').at(-1)!).apiKey
+  apiKey = await createMerchantWithCli(env, 'Money shop')
   const watchOnly = { ...env, TOLLGATE_XPUBS: xpubs! }
   ;[api, chainWorker, signer] = await Promise.all([
     spawnApi(watchOnly),
@@ -53,14 +59,8 @@ afterAll(async () => {
   await db?.drop()
 })
 
-async function gql(query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(`${api.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify({ query, variables }),
-  })
-  return (await res.json()) as any
-}
+const gql = (query: string, variables: Record<string, unknown> = {}) =>
+  graphqlClient(api.url, apiKey)(query, variables)
 
 const usdtOf = (address: string) =>
   devnet.client.readContract({

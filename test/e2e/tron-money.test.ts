@@ -6,7 +6,15 @@ import type { AssetInfo, ChainDriver } from '../../src/plugins/sdk/index.ts'
 import tronPlugin from '../../src/plugins/tron/index.ts'
 import { gatewayMnemonic } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
-import { type GatewayProcess, spawnApi, spawnCli, spawnWorker, waitFor } from '../helpers/processes.ts'
+import {
+  createMerchantWithCli,
+  type GatewayProcess,
+  graphqlClient,
+  spawnApi,
+  spawnCli,
+  spawnWorker,
+  waitFor,
+} from '../helpers/processes.ts'
 import { startTronNode, type TronNode, USDT_MAINNET } from '../tron-node/server.ts'
 
 // Tron's whole money path with real gateway processes against the stand-in node: TRX and USDT payments complete,
@@ -43,9 +51,7 @@ beforeAll(async () => {
     chain: 'payer',
     log: { debug() {}, info() {}, warn() {}, error() {} },
   })
-  const created = spawnCli(['merchant', 'create', '--name', 'Tron shop', '--json'], env)
-  await created.proc.exited
-  apiKey = JSON.parse(created.output().trim().split('\n').at(-1)!).apiKey
+  apiKey = await createMerchantWithCli(env, 'Tron shop')
   ;[api, chainWorker, signer] = await Promise.all([
     spawnApi(env),
     spawnWorker(env, ['--role', 'chain']),
@@ -61,14 +67,8 @@ afterAll(async () => {
   await db?.drop()
 })
 
-async function gql(query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(`${api.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify({ query, variables }),
-  })
-  return (await res.json()) as any
-}
+const gql = (query: string, variables: Record<string, unknown> = {}) =>
+  graphqlClient(api.url, apiKey)(query, variables)
 
 /** A payer wallet outside the gateway, sending with the driver's own offline-built, signed transactions. */
 async function pay(to: string, asset: AssetInfo, amount: bigint) {

@@ -96,3 +96,33 @@ export async function spawnWorker(env: Record<string, string>, args: string[] = 
   })
   return worker
 }
+
+/**
+ * A merchant created with the CLI, as an operator would; returns its first API key.
+ *
+ * @example
+ * const apiKey = await createMerchantWithCli(env, 'Shop')
+ */
+export async function createMerchantWithCli(env: Record<string, string>, name: string): Promise<string> {
+  const created = spawnCli(['merchant', 'create', '--name', name, '--json'], env)
+  await created.proc.exited
+  return JSON.parse(created.output().trim().split('\n').at(-1) as string).apiKey
+}
+
+/**
+ * POSTs GraphQL operations to a running API with an API key, as a merchant's backend would.
+ *
+ * @example
+ * const gql = graphqlClient(api.url, apiKey)
+ * const { data } = await gql('{ me { id } }')
+ */
+export function graphqlClient(url: string, apiKey: string) {
+  return async (query: string, variables: Record<string, unknown> = {}): Promise<any> => {
+    const res = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+      body: JSON.stringify({ query, variables }),
+    })
+    return res.json()
+  }
+}

@@ -6,6 +6,7 @@ import {
   type ScanResult,
   type Transfer,
 } from '../sdk/index.ts'
+import { mapLimit } from '../sdk/map-limit.ts'
 import { blockHashAt, lookupBlock } from './blocks.ts'
 import type { BitcoinNetwork } from './networks.ts'
 import { parseBlock } from './parse.ts'
@@ -31,26 +32,6 @@ export type BitcoinScanConfig = {
 function checkAborted(signal: AbortSignal | undefined, where: string) {
   if (signal?.aborted)
     throw new DriverError('ABORTED', `${where}: aborted`, { retryable: true, cause: signal.reason })
-}
-
-/** `fn` over `items`, at most `limit` at a time, results in order; stops handing out work after a failure. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  let failed = false
-  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
-    while (!failed && next < items.length) {
-      const i = next++
-      try {
-        out[i] = await fn(items[i] as T)
-      } catch (err) {
-        failed = true
-        throw err
-      }
-    }
-  })
-  await Promise.all(workers)
-  return out
 }
 
 type ScannedBlock = { ref: BlockRef; transfers: Transfer[]; spends: BlockSpend[] }

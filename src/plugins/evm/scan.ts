@@ -7,6 +7,7 @@ import {
   type ScanResult,
   type Transfer,
 } from '../sdk/index.ts'
+import { mapLimit } from '../sdk/map-limit.ts'
 
 /** keccak256("Transfer(address,address,uint256)") */
 export const transferTopic = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef'
@@ -102,26 +103,6 @@ async function call<T>(
   } catch (err) {
     throw rpcError(method, err, signal)
   }
-}
-
-/** `fn` over `items`, at most `limit` at a time, in order; stops handing out work after the first failure. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  let failed = false
-  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
-    while (!failed && next < items.length) {
-      const i = next++
-      try {
-        out[i] = await fn(items[i] as T)
-      } catch (err) {
-        failed = true
-        throw err
-      }
-    }
-  })
-  await Promise.all(workers)
-  return out
 }
 
 /** `Transfer` logs of `addresses` in `from..to`, in chunks of `chunk` blocks; a range a node refuses is halved. */

@@ -14,4 +14,5 @@ export {
   type TollgateConfig,
 } from './define.ts'
 export { DriverError, isDriverError } from './errors.ts'
+export { mapLimit } from './map-limit.ts'
 export * from './types.ts'

@@ -6,6 +6,7 @@ import {
   type ScanResult,
   type Transfer,
 } from '../sdk/index.ts'
+import { mapLimit } from '../sdk/map-limit.ts'
 import { tronHexToBase58 } from './address.ts'
 import type { TronClient } from './http.ts'
 
@@ -129,26 +130,6 @@ export type TronScanConfig = {
   /** Configured tokens by the 20-byte lowercase hex a log's `address` carries; other contracts never count. */
   tokens: ReadonlyMap<string, AssetInfo>
   concurrency: number
-}
-
-/** `fn` over `items`, at most `limit` at a time, results in order; the first failure stops handing out work. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  let failed = false
-  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
-    while (!failed && next < items.length) {
-      const i = next++
-      try {
-        out[i] = await fn(items[i] as T)
-      } catch (err) {
-        failed = true
-        throw err
-      }
-    }
-  })
-  await Promise.all(workers)
-  return out
 }
 
 const inconsistent = (message: string) => new DriverError('INCONSISTENT_RANGE', message, { retryable: true })
