@@ -14,11 +14,18 @@ import { formatAmount } from './core/money.ts'
 import { createPayment } from './core/payments.ts'
 import { reconcileChain } from './core/reconcile.ts'
 import { createSigner, newMnemonic } from './core/signer.ts'
-import { roleAccountPath } from './core/wallet-roles.ts'
+import { roleAccountPath, roleWallet } from './core/wallet-roles.ts'
 import { openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
 import { chainCursors } from './db/schema/index.ts'
-import { deployDevToken, devSandboxFile, devTokenAddress, rpcAnswers, startAnvil } from './devnet.ts'
+import {
+  deployDevToken,
+  devSandboxFile,
+  devTokenAddress,
+  fundDevWallet,
+  rpcAnswers,
+  startAnvil,
+} from './devnet.ts'
 import { type Env, EnvError, parseEnv } from './env.ts'
 import { startWorkers } from './jobs/index.ts'
 import { createLogger } from './log.ts'
@@ -161,6 +168,10 @@ async function dev() {
   if (await deployDevToken(devnetUrl)) log.info({ address: devTokenAddress }, 'devnet USDT deployed')
   const ctx = await createContext(env, log, { role: 'all', migrate: true })
   await Promise.all([...ctx.chains.values()].map((c) => topUpAddressPool(ctx, c)))
+  // the sandbox's gas tank pays token sweeps' fees from the first payment on
+  const devChain = ctx.chains.get('devnet')
+  if (devChain && ctx.signer && (await fundDevWallet(devnetUrl, roleWallet(ctx, devChain, 'gas').address)))
+    log.info('devnet gas tank funded with 10 ETH')
   const { merchant, apiKey } = await createMerchant(ctx, { name: 'Demo merchant' })
   const server = startServer(ctx)
   const stopWorkers = await startWorkers(ctx)

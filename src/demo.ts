@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 // `bun run demo`: against a running `tollgate dev` sandbox, acts as a merchant's backend (creates payments through
 // the public API and receives their signed webhooks on a local endpoint), as their checkout frontend (follows them
-// over graphql-ws) and as a payer (an anvil account), and prints each status and webhook as it arrives.
+// over graphql-ws) and as a payer (an anvil account), prints each status and webhook as it arrives, then withdraws
+// part of the balance and follows the payout to its confirmation.
 import { existsSync, readFileSync } from 'node:fs'
 import { createClient } from 'graphql-ws'
 import { createWalletClient, http, parseAbi, parseUnits } from 'viem'
@@ -185,6 +186,40 @@ async function demo(asset: 'ETH' | 'USDT', amount: string, webhookSecret: string
   await showWebhook(payment, webhookSecret)
 }
 
+/** The merchant withdraws part of its balance; the gateway sweeps deposits to its treasury and pays from there. */
+async function withdraw(amount: string): Promise<void> {
+  const to = mnemonicToAccount(anvilMnemonic, { addressIndex: 4 }).address
+  const key = `demo-withdrawal-${Date.now()}`
+  const body = await gql<{ data?: { requestWithdrawal?: { withdrawal?: { id: string; status: string } } } }>(
+    `mutation ($input: RequestWithdrawalInput!) { requestWithdrawal(input: $input) {
+      ... on RequestWithdrawalPayload { withdrawal { id status } } ... on UserError { code message } } }`,
+    { input: { chain: 'devnet', asset: 'ETH', to, amount, idempotencyKey: key } },
+  )
+  const withdrawal = body?.data?.requestWithdrawal?.withdrawal
+  if (!withdrawal) throw new Error(`requestWithdrawal failed: ${JSON.stringify(body ?? 'no answer')}`)
+  console.log(`\nWithdrawal of ${amount} ETH to ${to}: ${withdrawal.id}`)
+  const started = performance.now()
+  let last = ''
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    const page = await gql<{
+      data?: { withdrawal?: { status: string; txHash: string | null; networkFee: string | null } }
+    }>('query ($id: ID!) { withdrawal(id: $id) { status txHash networkFee } }', { id: withdrawal.id })
+    const w = page?.data?.withdrawal
+    if (w && w.status !== last) {
+      last = w.status
+      const t = ((performance.now() - started) / 1000).toFixed(1).padStart(5)
+      console.log(
+        `  ${t}s  ${w.status.padEnd(15)}${w.txHash ? ` tx ${w.txHash}` : ''}${w.networkFee ? ` fee ${w.networkFee} ETH` : ''}`,
+      )
+    }
+    if (w?.status === 'CONFIRMED') return
+    if (w?.status === 'FAILED') throw new Error('the withdrawal failed')
+    await Bun.sleep(250)
+  }
+  throw new Error('no CONFIRMED withdrawal within 60 s')
+}
+
 let webhook: { id: string; secret: string } | undefined
 try {
   webhook = await registerWebhook()
@@ -194,6 +229,7 @@ try {
   await demo('ETH', '0.05', webhook.secret)
   await demo('USDT', '12.5', webhook.secret)
   console.log('\nBoth payments completed.')
+  await withdraw('0.01')
   await ws.dispose()
   // the receiver goes away with this process; so does its endpoint
   await gql('mutation ($id: ID!) { deleteWebhookEndpoint(id: $id) { __typename } }', { id: webhook.id })

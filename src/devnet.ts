@@ -120,3 +120,27 @@ export async function deployDevToken(rpcUrl: string): Promise<boolean> {
   }
   return true
 }
+
+/**
+ * Sandbox only: gives a gateway wallet (the gas tank) 10 devnet ETH when it has less than 1, so token sweeps work
+ * from the first payment. The reconciliation books it as the operator's funding, as it would a real top-up.
+ *
+ * @example
+ * await fundDevWallet('http://127.0.0.1:8545', gasTankAddress)
+ */
+export async function fundDevWallet(rpcUrl: string, address: string): Promise<boolean> {
+  const call = async (method: string, params: unknown[]) => {
+    const res = await fetch(rpcUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+    })
+    const body = (await res.json()) as { result?: string; error?: { message: string } }
+    if (body.error) throw new Error(`${method}: ${body.error.message}`)
+    return body.result
+  }
+  const balance = BigInt((await call('eth_getBalance', [address, 'latest'])) ?? '0x0')
+  if (balance >= 10n ** 18n) return false
+  await call('anvil_setBalance', [address, `0x${(10n * 10n ** 18n).toString(16)}`])
+  return true
+}

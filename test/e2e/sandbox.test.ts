@@ -56,4 +56,7 @@ test('default: `tollgate dev` starts a sandbox on embedded defaults and `bun run
       ?.length,
   ).toBe(2)
   expect(demo.output()).toContain('checkout page: http://')
-}, 60_000)
+  // and the money goes out again: a withdrawal from the balance, paid from the treasury the sweeps filled
+  expect(demo.output()).toMatch(/Withdrawal of 0\.01 ETH to 0x[0-9a-fA-F]{40}: wd_/)
+  expect(demo.output()).toMatch(/CONFIRMED\s+tx 0x[0-9a-f]{64} fee 0\.\d+ ETH/)
+}, 120_000)
