@@ -3,7 +3,13 @@ import type { Db, Tx } from '../db/client.ts'
 import type { OutboundRow } from '../db/schema/index.ts'
 import { outboundTxs, sweeps, withdrawals } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
-import { type DigestSigner, isDriverError, type PayoutDriver, type TxStatus } from '../plugins/sdk/index.ts'
+import {
+  type DigestSigner,
+  isDriverError,
+  type PayoutDriver,
+  type TxStatus,
+  type UnsignedTx,
+} from '../plugins/sdk/index.ts'
 import { resolveAsset } from './chains.ts'
 import { coinsLockedBy, isUtxoChain, lockCoins, settleCoins, spendableCoins, unlockCoins } from './coins.ts'
 import { crashPoint } from './crash-points.ts'
@@ -261,6 +267,8 @@ async function replace(
 ): Promise<boolean> {
   const payouts = chain.driver.payouts as PayoutDriver
   const request = row.request
+  if (request?.kind === 'funding' || request?.kind === 'defunding')
+    return replaceFunding(chain, ctx, row, from)
   if (request?.kind !== 'transfer' || !request.outputs) return false
   // UTXO chains: the replacement spends the same coins again (and more of the treasury's if the bump needs them)
   const utxo = isUtxoChain(chain)
@@ -281,26 +289,71 @@ async function replace(
     feeBumpPercent: chain.settings.payouts.feeBumpPercent,
     replaces: { payload: row.unsigned, maxFee: row.maxFee },
   })
+  const id = await storeReplacement(ctx, chain, row, from, unsigned, (tx, newId) =>
+    // the replacement spends the same coins again: their locks move to it
+    utxo ? lockCoins(tx, chain, unsigned.spends ?? [], newId, row.id) : Promise.resolve(),
+  )
+  return id !== undefined
+}
+
+/** Stores a rebuilt transaction in place of `row` (now `replaced`), moving what waited on it; false if it moved on. */
+async function storeReplacement(
+  ctx: OutboundContext,
+  chain: LoadedChain,
+  row: OutboundRow,
+  from: readonly OutboundRow['status'][],
+  unsigned: UnsignedTx,
+  also?: (tx: Tx, id: string) => Promise<void>,
+): Promise<string | undefined> {
   return ctx.db.transaction(async (tx) => {
     const old = await tx
       .update(outboundTxs)
       .set({ status: 'replaced', updatedAt: new Date() })
       .where(and(eq(outboundTxs.id, row.id), inArray(outboundTxs.status, [...from])))
       .returning({ id: outboundTxs.id })
-    if (old.length === 0) return false
+    if (old.length === 0) return undefined
     const id = await insertOutbound(tx, chain, {
       purpose: row.purpose,
       from: { address: row.fromAddress, path: row.fromPath },
       asset: row.asset,
       nonce: row.nonce ?? undefined,
       unsigned,
-      request,
+      request: row.request as NonNullable<OutboundRow['request']>,
     })
     await tx.update(outboundTxs).set({ replaces: row.id }).where(eq(outboundTxs.id, id))
     await moveReferences(tx, row.id, id)
-    if (utxo) await lockCoins(tx, chain, unsigned.spends ?? [], id, row.id)
-    return true
+    await also?.(tx, id)
+    return id
   })
+}
+
+/** A stuck gas-tank funding (or defunding) rebuilt with the same nonce and a higher fee. */
+async function replaceFunding(
+  chain: LoadedChain,
+  ctx: OutboundContext,
+  row: OutboundRow,
+  from: readonly OutboundRow['status'][],
+): Promise<boolean> {
+  const payouts = chain.driver.payouts as PayoutDriver
+  const request = row.request as NonNullable<OutboundRow['request']>
+  const build = request.kind === 'funding' ? payouts.buildFunding : payouts.buildDefunding
+  if (!build || !request.to) return false
+  const raw = request.need ?? {}
+  const need = {
+    native: BigInt(raw.native ?? '0'),
+    ...(raw.energy ? { energy: BigInt(raw.energy) } : {}),
+    ...(raw.bandwidth ? { bandwidth: BigInt(raw.bandwidth) } : {}),
+  }
+  const unsigned = await build({
+    from: { address: row.fromAddress, path: row.fromPath },
+    to: request.to,
+    need,
+    nonce: row.nonce ?? undefined,
+    feeBumpPercent: chain.settings.payouts.feeBumpPercent,
+    replaces: { payload: row.unsigned, maxFee: row.maxFee },
+  })
+  if (!unsigned) return false
+  return (await storeReplacement(ctx, chain, row, from, unsigned)) !== undefined
 }
 
 /** Step 6: follow a sent transaction until it is deep enough, replacing it when it is stuck. */

@@ -270,14 +270,53 @@ async function step(
   if (sweep.status === 'funding') {
     const funding = await outbound(ctx.db, sweep.fundingTxId)
     if (funding?.status === 'failed') {
-      await setSweep(ctx.db, sweep.id, { status: 'pending', fundingTxId: null })
+      await ctx.db.transaction(async (tx) => {
+        await postFee(tx, ref(`funding-fee:${funding.id}`, native), 'gas', funding.fee ?? 0n)
+        await setSweep(tx, sweep.id, { status: 'pending', fundingTxId: null })
+      })
       return 'retry'
     }
     if (funding?.status !== 'confirmed') return 'waiting'
+    // the gas tank's coin now sits at the deposit address, and the gas tank paid the funding's fee (booked once per
+    // funding: a fee spike may call for another before the sweep can go)
+    await ctx.db.transaction(async (tx) => {
+      await postInternalMove(
+        tx,
+        ref(`funding:${funding.id}`, native),
+        'gas',
+        'deposits',
+        funding.amount ?? 0n,
+      )
+      await postFee(tx, ref(`funding-fee:${funding.id}`, native), 'gas', funding.fee ?? 0n)
+    })
     const asset = resolveAsset(chain, sweep.asset)
     const treasury = roleWallet(ctx, chain, 'treasury')
     const deposit = { address: sweep.fromAddress, path: sweep.fromPath }
     const held = await payouts.balance(deposit.address, asset)
+    const more = await payouts.sweepNeed?.({
+      address: deposit.address,
+      asset,
+      amount: held,
+      to: treasury.address,
+    })
+    if (more && payouts.buildFunding) {
+      // fees rose since the top-up: top up the difference rather than send a transfer that cannot be mined
+      const gas = roleWallet(ctx, chain, 'gas')
+      const buildFunding = payouts.buildFunding
+      await send(ctx, chain, sweep, {
+        purpose: 'gas',
+        from: gas,
+        asset: chain.driver.nativeAsset,
+        request: { kind: 'funding', to: deposit.address, need: needJson(more) },
+        build: (nonce) => buildFunding({ from: gas, to: deposit.address, need: more, nonce }),
+        next: (tx, id, unsigned) =>
+          setSweep(tx, sweep.id, {
+            fundingTxId: id,
+            need: { ...needJson(more), funded: String(unsigned.amounts?.[0] ?? more.native) },
+          }),
+      })
+      return 'funded'
+    }
     const outputs = [{ to: treasury.address, amount: held }]
     await send(ctx, chain, sweep, {
       purpose: 'sweep',
@@ -285,22 +324,8 @@ async function step(
       asset,
       request: storedTransfer({ outputs, sweepAll: true }),
       build: (nonce) => payouts.build({ from: deposit, asset, outputs, sweepAll: true, nonce }),
-      next: async (tx, id, unsigned) => {
-        // the gas tank's coin now sits at the deposit address, and the gas tank paid the funding's fee
-        await postInternalMove(
-          tx,
-          ref('funding', native),
-          'gas',
-          'deposits',
-          BigInt(sweep.need?.funded ?? '0'),
-        )
-        await postFee(tx, ref('funding-fee', native), 'gas', funding.fee ?? 0n)
-        await setSweep(tx, sweep.id, {
-          status: 'sweeping',
-          sweepTxId: id,
-          amount: unsigned.amounts?.[0] ?? null,
-        })
-      },
+      next: (tx, id, unsigned) =>
+        setSweep(tx, sweep.id, { status: 'sweeping', sweepTxId: id, amount: unsigned.amounts?.[0] ?? null }),
     })
     return 'sent'
   }

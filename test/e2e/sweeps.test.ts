@@ -25,7 +25,7 @@ beforeAll(async () => {
     config: testConfig(
       devnet.url,
       { confirmations: 2 },
-      { sweeps: { maxFeeShareBps: 500, minAmount: { USDT: '1' } } },
+      { sweeps: { maxFeeShareBps: 500, minAmount: { USDT: '1' } }, payouts: { stuckAfterBlocks: 3 } },
     ),
     env: { TOLLGATE_SEED: gatewayMnemonic },
   })
@@ -149,6 +149,57 @@ describe('sweeps on anvil', () => {
     // a shortfall is never booked away: it stays until someone looks
     const again = await reconcileChain(app.ctx, chain())
     expect(again.discrepancies.map((l) => [l.role, l.difference])).toEqual([['treasury', -parseEther('0.1')]])
+  }, 60_000)
+})
+
+describe('stuck gas top-up', () => {
+  test('behavior: a top-up priced under a base-fee jump is replaced with the same nonce; one top-up lands, the sweep finishes', async () => {
+    const rpc = (method: string, params: unknown[]) =>
+      devnet.test.request({ method: method as never, params: params as never })
+    const payment = await paid('USDT', '5', 5_000_000n)
+    const gasNonce = await devnet.client.getTransactionCount({ address: gasTank.address as Hex })
+    await rpc('evm_setAutomine', [false])
+    try {
+      await processPayouts(app.ctx, 'devnet')
+      const [funding] = await app.ctx.db.select().from(sweeps).where(eq(sweeps.paymentId, payment.id))
+      expect(funding?.status).toBe('funding')
+      await rpc('anvil_setNextBlockBaseFeePerGas', [`0x${(500n * 10n ** 9n).toString(16)}`])
+      for (let i = 0; i < 4; i++) {
+        await devnet.mine(1)
+        await processPayouts(app.ctx, 'devnet')
+      }
+    } finally {
+      await rpc('evm_setAutomine', [true])
+    }
+    // fees come back down (so the run ends in seconds, not after the base fee decays block by block)
+    await rpc('anvil_setNextBlockBaseFeePerGas', ['0x3b9aca00'])
+    const [sweep] = await driveSweeps([payment.id])
+    expect(sweep?.status).toBe('done')
+    const tops = await app.ctx.db
+      .select()
+      .from(outboundTxs)
+      .where(eq(outboundTxs.nonce, BigInt(gasNonce)))
+    expect(
+      tops
+        .filter((t) => t.fromAddress === gasTank.address)
+        .map((t) => t.status)
+        .sort(),
+    ).toEqual(['confirmed', 'replaced'])
+    // the replaced top-up never landed; a second one may have followed if fees were still high when it confirmed
+    const landed = await devnet.client.getTransactionCount({ address: gasTank.address as Hex })
+    expect(landed - gasNonce).toBe(
+      (await app.ctx.db.select().from(outboundTxs)).filter(
+        (t) =>
+          t.fromAddress === gasTank.address &&
+          t.status === 'confirmed' &&
+          (t.nonce as bigint) >= BigInt(gasNonce),
+      ).length,
+    )
+    expect(await usdt(payment.address)).toBe(0n)
+    // and every top-up is in the books: the chain and the ledger agree
+    expect(
+      (await reconcileChain(app.ctx, chain())).discrepancies.filter((l) => l.role !== 'treasury'),
+    ).toEqual([])
   }, 60_000)
 })
 

@@ -277,8 +277,15 @@ export function createEvmPayouts(
     balance: (address, asset) => balance(client, address, asset),
     sweepNeed: (a) => sweepNeed(client, options, a),
     // the gas tank pays the fee money over as a plain transfer of the native coin
-    buildFunding: ({ from, to, need, nonce }) =>
-      build(client, options, { from, asset: nativeAsset, outputs: [{ to, amount: need.native }], nonce }),
+    buildFunding: ({ from, to, need, nonce, feeBumpPercent, replaces }) =>
+      build(client, options, {
+        from,
+        asset: nativeAsset,
+        outputs: [{ to, amount: need.native }],
+        nonce,
+        feeBumpPercent,
+        replaces,
+      }),
     buildDefunding: async () => null,
   }
 }

@@ -159,6 +159,16 @@ export type BuildRequest = {
   replaces?: UnsignedTx
 }
 
+/** What a gas-tank funding (or its undoing) is built from; `replaces` + `feeBumpPercent` when it is stuck. */
+export type FundingRequest = {
+  from: WalletAddress
+  to: string
+  need: SweepNeed
+  nonce?: bigint
+  feeBumpPercent?: number
+  replaces?: UnsignedTx
+}
+
 /**
  * A built, unsigned transaction. `payload` is the driver's own, JSON-safe (bigints as decimal strings), stored
  * before signing; `maxFee` is the most it can cost in the native asset's base units.
@@ -227,14 +237,9 @@ export type PayoutDriver = {
    * The gas tank's transaction that covers `need` at `to`: a native transfer (EVM, Tron), or a resource
    * delegation (Tron, when configured).
    */
-  buildFunding?(a: { from: WalletAddress; to: string; need: SweepNeed; nonce?: bigint }): Promise<UnsignedTx>
+  buildFunding?(a: FundingRequest): Promise<UnsignedTx>
   /** Takes back a funding that can be reclaimed (Tron: undelegate) after the sweep it paid for; null if none. */
-  buildDefunding?(a: {
-    from: WalletAddress
-    to: string
-    need: SweepNeed
-    nonce?: bigint
-  }): Promise<UnsignedTx | null>
+  buildDefunding?(a: FundingRequest): Promise<UnsignedTx | null>
 }
 
 /**
