@@ -13,7 +13,13 @@ import {
 import { resolveAsset } from './chains.ts'
 import { coinsLockedBy, isUtxoChain, lockCoins, settleCoins, spendableCoins, unlockCoins } from './coins.ts'
 import { crashPoint } from './crash-points.ts'
-import { postFee, postInternalMove, postWithdrawalRelease, postWithdrawalSettle } from './ledger.ts'
+import {
+  type HoldingRole,
+  postFee,
+  postInternalMove,
+  postWithdrawalRelease,
+  postWithdrawalSettle,
+} from './ledger.ts'
 import { insertOutbound } from './outbound-create.ts'
 import { transitionWithdrawal } from './withdrawals.ts'
 
@@ -175,10 +181,15 @@ async function settle(
         .where(eq(outboundTxs.id, live.id))
       await moveReferences(tx, live.id, winner.id)
     }
-    await tx
+    const settled = await tx
       .update(outboundTxs)
       .set({ status: outcome, fee: status.fee, blockHeight: status.blockHeight, updatedAt: new Date() })
-      .where(eq(outboundTxs.id, winner.id))
+      .where(
+        and(eq(outboundTxs.id, winner.id), inArray(outboundTxs.status, ['broadcast', 'replaced', 'signed'])),
+      )
+      .returning({ id: outboundTxs.id })
+    // another pass settled it first: nothing more to do (and nothing to book twice)
+    if (settled.length === 0) return
     const native = chain.driver.nativeAsset.id
     const ref = (suffix: string, asset = winner.asset) => ({
       chain: chain.name,
@@ -186,23 +197,24 @@ async function settle(
       refType: 'outbound',
       refId: `${winner.id}#${suffix}`,
     })
-    if (isUtxoChain(chain)) {
+    if (isUtxoChain(chain))
       await settleCoins(tx, ctx, chain, group, winner, status.success ? (winner.spends ?? []) : [])
-      if (winner.purpose === 'sweep') {
-        // a consolidation: the deposit coins' value reached the treasury less the fee
-        if (status.success)
-          await postInternalMove(tx, ref('move'), 'deposits', 'treasury', winner.amount ?? 0n)
-        await postFee(tx, ref('fee', native), 'deposits', status.fee)
-        return
-      }
+    // every confirmed transaction books what it moved between the gateway's wallets, and its fee, here: in the
+    // transaction that marks it confirmed, so the books never lag the chain once nothing is in flight
+    const moves: Record<OutboundRow['purpose'], { from: HoldingRole; to?: HoldingRole } | undefined> = {
+      sweep: { from: 'deposits', to: 'treasury' },
+      gas: { from: 'gas', to: 'deposits' },
+      defund: { from: 'gas' },
+      cold: { from: 'treasury', to: 'cold' },
+      withdrawal: undefined,
     }
-    if (winner.purpose === 'cold') {
-      // treasury excess that reached cold storage; the treasury paid the fee either way
-      if (status.success) await postInternalMove(tx, ref('move'), 'treasury', 'cold', winner.amount ?? 0n)
-      await postFee(tx, ref('fee', native), 'treasury', status.fee)
+    const move = moves[winner.purpose]
+    if (move) {
+      if (status.success && move.to)
+        await postInternalMove(tx, ref('move'), move.from, move.to, winner.amount ?? 0n)
+      await postFee(tx, ref('fee', native), move.from, status.fee)
       return
     }
-    if (winner.purpose !== 'withdrawal') return
     // a transaction that ran and failed still burned its fee
     if (!status.success) await postFee(tx, ref('fee', native), 'treasury', status.fee)
     const rows = await tx.select().from(withdrawals).where(eq(withdrawals.outboundTxId, winner.id))

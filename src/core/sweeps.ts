@@ -14,7 +14,6 @@ import {
 import { resolveAsset } from './chains.ts'
 import { crashPoint } from './crash-points.ts'
 import { newId } from './ids.ts'
-import { postFee, postInternalMove } from './ledger.ts'
 import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './outbound-create.ts'
 import { roleWallet } from './wallet-roles.ts'
 
@@ -59,6 +58,11 @@ export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Pro
   return inserted.length
 }
 
+class SweepMovedOn extends Error {}
+
+/** Failed fundings or transfers before a sweep is given up (and left for an operator). */
+const maxAttempts = 5
+
 /** Builds one outbound transaction from `from` and records it, with the sweep's next state, atomically. */
 async function send(
   ctx: SweepContext,
@@ -70,39 +74,54 @@ async function send(
     asset: AssetInfo
     request: StoredRequest
     build: (nonce: bigint | undefined) => Promise<UnsignedTx>
-    next: (tx: Tx, outboundId: string, unsigned: UnsignedTx) => Promise<void>
+    /** Records the sweep's next step; false (it moved on meanwhile) undoes the whole transaction. */
+    next: (tx: Tx, outboundId: string, unsigned: UnsignedTx) => Promise<boolean>
   },
 ): Promise<void> {
   await ensureSenderNonce(ctx, chain, a.from.address)
-  const built = await ctx.db.transaction(async (tx) => {
-    // the sweep row is claimed first: two passes cannot both build its next transaction
-    const [claimed] = await tx
-      .update(sweeps)
-      .set({ updatedAt: new Date() })
-      .where(and(eq(sweeps.id, sweep.id), eq(sweeps.status, sweep.status)))
-      .returning({ id: sweeps.id })
-    if (!claimed) return false
-    const nonce = await takeNonce(tx, chain, a.from.address)
-    const unsigned = await a.build(nonce)
-    const id = await insertOutbound(tx, chain, {
-      purpose: a.purpose,
-      from: a.from,
-      asset: a.asset.id,
-      nonce,
-      unsigned,
-      request: a.request,
+  const built = await ctx.db
+    .transaction(async (tx) => {
+      // the sweep row is claimed first: two passes cannot both build its next transaction
+      if (!(await setSweep(tx, sweep, {}))) return false
+      const nonce = await takeNonce(tx, chain, a.from.address)
+      const unsigned = await a.build(nonce)
+      const id = await insertOutbound(tx, chain, {
+        purpose: a.purpose,
+        from: a.from,
+        asset: a.asset.id,
+        nonce,
+        unsigned,
+        request: a.request,
+      })
+      if (!(await a.next(tx, id, unsigned))) throw new SweepMovedOn()
+      return true
     })
-    await a.next(tx, id, unsigned)
-    return true
-  })
+    .catch((err) => {
+      // another pass moved this sweep on first: what this one built is rolled back, unsent
+      if (err instanceof SweepMovedOn) return false
+      throw err
+    })
   if (built) crashPoint('outbound:built')
 }
 
-async function setSweep(tx: Db | Tx, id: string, changes: Partial<SweepRow>): Promise<void> {
-  await tx
+/**
+ * Moves a sweep on, only if it is still as `seen` was read (status and step ids): a pass working from an older
+ * read changes nothing. Returns whether it moved.
+ */
+async function setSweep(tx: Db | Tx, seen: SweepRow, changes: Partial<SweepRow>): Promise<boolean> {
+  const moved = await tx
     .update(sweeps)
     .set({ ...changes, updatedAt: new Date() })
-    .where(eq(sweeps.id, id))
+    .where(
+      and(
+        eq(sweeps.id, seen.id),
+        eq(sweeps.status, seen.status),
+        seen.fundingTxId === null ? isNull(sweeps.fundingTxId) : eq(sweeps.fundingTxId, seen.fundingTxId),
+        seen.sweepTxId === null ? isNull(sweeps.sweepTxId) : eq(sweeps.sweepTxId, seen.sweepTxId),
+      ),
+    )
+    .returning({ id: sweeps.id })
+  return moved.length > 0
 }
 
 /** The first step: skip dust, fund the gas a token transfer needs, or send straight away. */
@@ -117,7 +136,7 @@ async function start(
   const treasury = roleWallet(ctx, chain, 'treasury')
   const held = await payouts.balance(deposit.address, asset)
   if (held === 0n) {
-    await setSweep(ctx.db, sweep.id, { status: 'skipped', skipReason: 'nothing to sweep' })
+    await setSweep(ctx.db, sweep, { status: 'skipped', skipReason: 'nothing to sweep' })
     return 'skipped'
   }
   const request: BuildRequest = {
@@ -133,7 +152,7 @@ async function start(
       throw err
     })
     if (!probe || probe.maxFee * 10_000n > held * BigInt(chain.settings.sweeps.maxFeeShareBps)) {
-      await setSweep(ctx.db, sweep.id, {
+      await setSweep(ctx.db, sweep, {
         status: 'skipped',
         skipReason: `the fee${probe ? ` ${probe.maxFee}` : ''} is too large a share of ${held}`,
       })
@@ -144,7 +163,7 @@ async function start(
   }
   const minimum = chain.settings.sweeps.minAmount.get(asset.id)
   if (minimum !== undefined && held < minimum) {
-    await setSweep(ctx.db, sweep.id, {
+    await setSweep(ctx.db, sweep, {
       status: 'skipped',
       skipReason: `${held} is below the sweep minimum ${minimum}`,
     })
@@ -171,7 +190,7 @@ async function start(
     request: { kind: 'funding', to: deposit.address, need: needJson(need) },
     build: (nonce) => buildFunding({ from: gas, to: deposit.address, need, nonce }),
     next: (tx, id, unsigned) =>
-      setSweep(tx, sweep.id, {
+      setSweep(tx, sweep, {
         status: 'funding',
         fundingTxId: id,
         // what the gas tank actually moves (a resource delegation moves no coin)
@@ -209,7 +228,7 @@ function sendSweep(
     request: storedTransfer(request),
     build: (nonce) => payouts.build({ ...request, nonce }),
     next: (tx, id, unsigned) =>
-      setSweep(tx, sweep.id, { status: 'sweeping', sweepTxId: id, amount: unsigned.amounts?.[0] ?? null }),
+      setSweep(tx, sweep, { status: 'sweeping', sweepTxId: id, amount: unsigned.amounts?.[0] ?? null }),
   })
 }
 
@@ -258,37 +277,26 @@ async function step(
   payouts: PayoutDriver,
   sweep: SweepRow,
 ): Promise<string> {
-  const native = chain.driver.nativeAsset.id
-  const ref = (suffix: string, asset = sweep.asset) => ({
-    chain: chain.name,
-    asset,
-    refType: 'sweep',
-    refId: `${sweep.id}#${suffix}`,
-  })
-  if (sweep.status === 'pending') return start(ctx, chain, payouts, sweep)
+  if (sweep.status === 'pending') {
+    if (sweep.attempts >= maxAttempts) {
+      // failing again and again (a paused token, a transfer that reverts): stop spending the gas tank on it
+      await setSweep(ctx.db, sweep, {
+        status: 'skipped',
+        skipReason: `gave up after ${sweep.attempts} attempts`,
+      })
+      return 'skipped'
+    }
+    return start(ctx, chain, payouts, sweep)
+  }
 
   if (sweep.status === 'funding') {
     const funding = await outbound(ctx.db, sweep.fundingTxId)
     if (funding?.status === 'failed') {
-      await ctx.db.transaction(async (tx) => {
-        await postFee(tx, ref(`funding-fee:${funding.id}`, native), 'gas', funding.fee ?? 0n)
-        await setSweep(tx, sweep.id, { status: 'pending', fundingTxId: null })
-      })
+      await setSweep(ctx.db, sweep, { status: 'pending', fundingTxId: null, attempts: sweep.attempts + 1 })
       return 'retry'
     }
+    // confirmed: settlement booked the coin it moved and its fee; a fee spike may call for another top-up
     if (funding?.status !== 'confirmed') return 'waiting'
-    // the gas tank's coin now sits at the deposit address, and the gas tank paid the funding's fee (booked once per
-    // funding: a fee spike may call for another before the sweep can go)
-    await ctx.db.transaction(async (tx) => {
-      await postInternalMove(
-        tx,
-        ref(`funding:${funding.id}`, native),
-        'gas',
-        'deposits',
-        funding.amount ?? 0n,
-      )
-      await postFee(tx, ref(`funding-fee:${funding.id}`, native), 'gas', funding.fee ?? 0n)
-    })
     const asset = resolveAsset(chain, sweep.asset)
     const treasury = roleWallet(ctx, chain, 'treasury')
     const deposit = { address: sweep.fromAddress, path: sweep.fromPath }
@@ -310,7 +318,7 @@ async function step(
         request: { kind: 'funding', to: deposit.address, need: needJson(more) },
         build: (nonce) => buildFunding({ from: gas, to: deposit.address, need: more, nonce }),
         next: (tx, id, unsigned) =>
-          setSweep(tx, sweep.id, {
+          setSweep(tx, sweep, {
             fundingTxId: id,
             need: { ...needJson(more), funded: String(unsigned.amounts?.[0] ?? more.native) },
           }),
@@ -325,7 +333,7 @@ async function step(
       request: storedTransfer({ outputs, sweepAll: true }),
       build: (nonce) => payouts.build({ from: deposit, asset, outputs, sweepAll: true, nonce }),
       next: (tx, id, unsigned) =>
-        setSweep(tx, sweep.id, { status: 'sweeping', sweepTxId: id, amount: unsigned.amounts?.[0] ?? null }),
+        setSweep(tx, sweep, { status: 'sweeping', sweepTxId: id, amount: unsigned.amounts?.[0] ?? null }),
     })
     return 'sent'
   }
@@ -333,11 +341,8 @@ async function step(
   if (sweep.status === 'sweeping') {
     const sent = await outbound(ctx.db, sweep.sweepTxId)
     if (sent?.status === 'failed') {
-      // its fee was spent all the same (paid from the deposit address)
-      await ctx.db.transaction(async (tx) => {
-        await postFee(tx, ref(`failed-${sent.id}`, native), 'deposits', sent.fee ?? 0n)
-        await setSweep(tx, sweep.id, { status: 'pending', sweepTxId: null, attempts: sweep.attempts + 1 })
-      })
+      // its fee was booked at settlement (paid from the deposit address); try again from the start
+      await setSweep(ctx.db, sweep, { status: 'pending', sweepTxId: null, attempts: sweep.attempts + 1 })
       return 'retry'
     }
     if (sent?.status !== 'confirmed') return 'waiting'
@@ -350,16 +355,9 @@ async function step(
             nonce: 0n,
           })
         : null
-    const settle = async (tx: Tx) => {
-      // the confirmed transaction's own amount: a replacement may have been built for a different one
-      await postInternalMove(tx, ref('move'), 'deposits', 'treasury', sent.amount ?? sweep.amount ?? 0n)
-      await postFee(tx, ref('fee', native), 'deposits', sent.fee ?? 0n)
-    }
     if (!defund) {
-      await ctx.db.transaction(async (tx) => {
-        await settle(tx)
-        await setSweep(tx, sweep.id, { status: 'done' })
-      })
+      // settlement booked the move to the treasury and the fee when the transfer confirmed
+      await setSweep(ctx.db, sweep, { status: 'done' })
       return 'done'
     }
     const gas = roleWallet(ctx, chain, 'gas')
@@ -376,10 +374,7 @@ async function step(
           need: needOf(sweep),
           nonce,
         })) as UnsignedTx,
-      next: async (tx, id) => {
-        await settle(tx)
-        await setSweep(tx, sweep.id, { status: 'defunding', defundingTxId: id })
-      },
+      next: (tx, id) => setSweep(tx, sweep, { status: 'defunding', defundingTxId: id }),
     })
     return 'sent'
   }
@@ -387,9 +382,6 @@ async function step(
   // defunding
   const defunding = await outbound(ctx.db, sweep.defundingTxId)
   if (defunding?.status !== 'confirmed' && defunding?.status !== 'failed') return 'waiting'
-  await ctx.db.transaction(async (tx) => {
-    await postFee(tx, ref('defund-fee', native), 'gas', defunding.fee ?? 0n)
-    await setSweep(tx, sweep.id, { status: 'done' })
-  })
+  await setSweep(ctx.db, sweep, { status: 'done' })
   return 'done'
 }
