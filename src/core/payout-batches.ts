@@ -1,15 +1,74 @@
-import { and, asc, eq } from 'drizzle-orm'
-import type { Db } from '../db/client.ts'
-import { withdrawals } from '../db/schema/index.ts'
+import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import type { Db, Tx } from '../db/client.ts'
+import { outboundTxs, withdrawals } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
+import {
+  type AssetInfo,
+  type DriverError,
+  isDriverError,
+  type PayoutDriver,
+  type WalletAddress,
+} from '../plugins/sdk/index.ts'
 import { resolveAsset } from './chains.ts'
 import { freshChangeAddress, isUtxoChain, lockCoins, spendableCoins } from './coins.ts'
 import { crashPoint } from './crash-points.ts'
+import { postWithdrawalRelease } from './ledger.ts'
 import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './outbound-create.ts'
 import { roleWallet } from './wallet-roles.ts'
 import { transitionWithdrawal, type WithdrawalRow } from './withdrawals.ts'
 
 export type PayoutContext = { db: Db; xpubFor(accountPath: string): string }
+
+/** Non-retryable build failures before a withdrawal is failed and its reserve released. */
+const maxBuildAttempts = 3
+
+/**
+ * What the treasury can still pay in `asset`: its balance less what built but unconfirmed transactions will take
+ * (UTXO chains: its coins nothing is spending yet).
+ */
+async function treasuryAvailable(
+  tx: Tx,
+  chain: LoadedChain,
+  payouts: PayoutDriver,
+  treasury: WalletAddress,
+  asset: AssetInfo,
+): Promise<bigint> {
+  if (isUtxoChain(chain))
+    return (await spendableCoins(tx, chain, 'treasury', 10_000)).reduce((sum, c) => sum + c.amount, 0n)
+  const [pending] = await tx
+    .select({ total: sql<string>`coalesce(sum(${outboundTxs.amount}), 0)` })
+    .from(outboundTxs)
+    .where(
+      and(
+        eq(outboundTxs.chain, chain.name),
+        eq(outboundTxs.fromAddress, treasury.address),
+        eq(outboundTxs.asset, asset.id),
+        inArray(outboundTxs.status, ['built', 'signed', 'broadcast']),
+      ),
+    )
+  return (await payouts.balance(treasury.address, asset)) - BigInt(pending?.total ?? '0')
+}
+
+/**
+ * A group whose transaction could not be built stays QUEUED with the error; after `maxBuildAttempts`
+ * non-retryable failures (the destination refuses the token, say) each of its withdrawals fails and is released.
+ */
+async function recordBuildFailure(tx: Tx, group: readonly WithdrawalRow[], err: DriverError): Promise<void> {
+  for (const w of group) {
+    const attempts = w.buildAttempts + 1
+    if (!err.retryable && attempts >= maxBuildAttempts) {
+      const failed = await transitionWithdrawal(tx, w.id, ['QUEUED'], 'FAILED', {
+        failureReason: `its transaction cannot be built: ${err.message}`.slice(0, 500),
+      })
+      if (failed) await postWithdrawalRelease(tx, failed)
+      continue
+    }
+    await tx
+      .update(withdrawals)
+      .set({ buildAttempts: attempts, lastError: err.message.slice(0, 500) })
+      .where(eq(withdrawals.id, w.id))
+  }
+}
 
 /** Which queued withdrawals go out now: per asset, the oldest first, unless a batch window is still open. */
 function pickBatches(queued: WithdrawalRow[], chain: LoadedChain, now: number): WithdrawalRow[][] {
@@ -57,25 +116,36 @@ export async function batchWithdrawals(
       const asset = resolveAsset(chain, (batch[0] as WithdrawalRow).asset)
       for (let i = 0; i < batch.length; i += chain.driver.maxOutputs) {
         const group = batch.slice(i, i + chain.driver.maxOutputs)
-        const nonce = await takeNonce(tx, chain, treasury.address)
-        const outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
-        // UTXO chains: the treasury's coins pay, change goes to a fresh internal address of the treasury
-        const utxo = isUtxoChain(chain)
-        const change = utxo ? await freshChangeAddress(ctx, tx, chain) : undefined
-        const inputs = utxo ? await spendableCoins(tx, chain, 'treasury') : undefined
-        const unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })
-        const id = await insertOutbound(tx, chain, {
-          purpose: 'withdrawal',
-          from: treasury,
-          asset: asset.id,
-          nonce,
-          unsigned,
-          request: { ...storedTransfer({ outputs }), ...(change ? { change } : {}) },
-        })
-        await lockCoins(tx, chain, unsigned.spends ?? [], id)
-        for (const w of group)
-          await transitionWithdrawal(tx, w.id, ['QUEUED'], 'BATCHED', { outboundTxId: id })
-        built++
+        // the treasury may not hold it yet (the sweeps that fill it are on their way): wait, do not fail
+        const total = group.reduce((sum, w) => sum + w.amount, 0n)
+        if ((await treasuryAvailable(tx, chain, payouts, treasury, asset)) < total) continue
+        try {
+          // a savepoint per transaction: one that cannot be built rolls back alone (its nonce included)
+          await tx.transaction(async (sp) => {
+            const nonce = await takeNonce(sp, chain, treasury.address)
+            const outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
+            // UTXO chains: the treasury's coins pay, change goes to a fresh internal address of the treasury
+            const utxo = isUtxoChain(chain)
+            const change = utxo ? await freshChangeAddress(ctx, sp, chain) : undefined
+            const inputs = utxo ? await spendableCoins(sp, chain, 'treasury') : undefined
+            const unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })
+            const id = await insertOutbound(sp, chain, {
+              purpose: 'withdrawal',
+              from: treasury,
+              asset: asset.id,
+              nonce,
+              unsigned,
+              request: { ...storedTransfer({ outputs }), ...(change ? { change } : {}) },
+            })
+            await lockCoins(sp, chain, unsigned.spends ?? [], id)
+            for (const w of group)
+              await transitionWithdrawal(sp, w.id, ['QUEUED'], 'BATCHED', { outboundTxId: id })
+          })
+          built++
+        } catch (err) {
+          if (!isDriverError(err)) throw err
+          await recordBuildFailure(tx, group, err)
+        }
       }
     }
     return built

@@ -19,7 +19,14 @@ import { roleWallet } from './wallet-roles.ts'
 
 export type SweepRow = typeof sweeps.$inferSelect
 export type SweepContext = { db: Db; xpubFor(accountPath: string): string }
-export type SweepProgress = { found: number; funded: number; sent: number; done: number; skipped: number }
+export type SweepProgress = {
+  found: number
+  funded: number
+  sent: number
+  done: number
+  skipped: number
+  failed: number
+}
 
 /**
  * Opens a sweep for every COMPLETED payment of the chain that has none yet (account chains: one deposit address
@@ -248,7 +255,7 @@ async function outbound(db: Db, id: string | null): Promise<OutboundRow | undefi
  * const progress = await advanceSweeps(ctx, chain)
  */
 export async function advanceSweeps(ctx: SweepContext, chain: LoadedChain): Promise<SweepProgress> {
-  const progress: SweepProgress = { found: 0, funded: 0, sent: 0, done: 0, skipped: 0 }
+  const progress: SweepProgress = { found: 0, funded: 0, sent: 0, done: 0, skipped: 0, failed: 0 }
   const payouts = chain.driver.payouts
   if (!payouts || !chain.settings.sweeps.enabled) return progress
   progress.found = await discoverSweeps(ctx, chain)
@@ -262,8 +269,10 @@ export async function advanceSweeps(ctx: SweepContext, chain: LoadedChain): Prom
       ),
     )
   for (const sweep of open) {
-    const outcome = await step(ctx, chain, payouts, sweep)
-    if (outcome === 'funded') progress.funded++
+    // one sweep's trouble (a token that reverts, a fee spike) must not hold up the others
+    const outcome = await step(ctx, chain, payouts, sweep).catch(() => 'failed' as const)
+    if (outcome === 'failed') progress.failed++
+    else if (outcome === 'funded') progress.funded++
     else if (outcome === 'sent') progress.sent++
     else if (outcome === 'done') progress.done++
     else if (outcome === 'skipped') progress.skipped++

@@ -4,22 +4,40 @@ import { moveExcessToCold } from '../core/cold-storage.ts'
 import { consolidateDeposits } from '../core/consolidate.ts'
 import { advanceOutbound } from '../core/outbound.ts'
 import { batchWithdrawals } from '../core/payout-batches.ts'
-import { advanceSweeps } from '../core/sweeps.ts'
+import { advanceSweeps, type SweepProgress } from '../core/sweeps.ts'
 
 /**
- * One payout pass for a chain: queued withdrawals and due sweeps become outbound transactions, then every open transaction
- * moves one persisted step further (sign, broadcast, track). Runs only where the signer lives.
+ * One payout pass for a chain: due sweeps and consolidations, then queued withdrawals, then cold transfers become
+ * outbound transactions, and every open transaction moves one persisted step further (sign, broadcast, track).
+ * Each stage runs even if an earlier one failed (a fee spike in batching must not stop the sweeps that would fund
+ * it, nor the tracking of what is already sent). Runs only where the signer lives.
  *
  * @example
  * await processPayouts(ctx, 'ethereum')
  */
 export async function processPayouts(ctx: AppContext, chainName: string) {
   const chain = resolveChain(ctx.chains, chainName)
-  const batched = await batchWithdrawals(ctx, chain)
-  const swept = await advanceSweeps(ctx, chain)
-  const consolidated = await consolidateDeposits(ctx, chain)
-  const toCold = await moveExcessToCold(ctx, chain)
-  const progress = await advanceOutbound(ctx, chain)
+  const stage = async <T>(name: string, run: () => Promise<T>, fallback: T): Promise<T> => {
+    try {
+      return await run()
+    } catch (err) {
+      ctx.log.warn({ chain: chainName, stage: name, err }, 'payout stage failed; the next pass retries it')
+      return fallback
+    }
+  }
+  const noSweeps: SweepProgress = { found: 0, funded: 0, sent: 0, done: 0, skipped: 0, failed: 0 }
+  const swept = await stage('sweeps', () => advanceSweeps(ctx, chain), noSweeps)
+  const consolidated = await stage('consolidation', () => consolidateDeposits(ctx, chain), 0)
+  const batched = await stage('batching', () => batchWithdrawals(ctx, chain), 0)
+  const toCold = await stage('cold storage', () => moveExcessToCold(ctx, chain), 0)
+  const progress = await stage('outbound', () => advanceOutbound(ctx, chain), {
+    signed: 0,
+    broadcast: 0,
+    confirmed: 0,
+    failed: 0,
+    replaced: 0,
+    errors: [],
+  })
   const { errors, ...counts } = progress
   for (const e of errors)
     ctx.log.warn({ chain: chainName, outboundTxId: e.id, error: e.error }, 'outbound step failed')

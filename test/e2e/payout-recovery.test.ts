@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { type Hex, parseEther, parseGwei } from 'viem'
+import { type Hex, parseAbi, parseEther, parseGwei } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { getBalances } from '../../src/core/balances.ts'
 import { newScannerState, syncChain } from '../../src/core/chain-sync.ts'
@@ -16,6 +16,8 @@ let devnet: Devnet
 let app: TestApp
 let merchantId: string
 let treasury: { address: string; path: string }
+// one scanner for the file: the chain's scan lease belongs to it
+const scanner = newScannerState()
 const chain = () => app.ctx.chains.get('devnet')!
 
 beforeAll(async () => {
@@ -35,7 +37,7 @@ beforeAll(async () => {
   const { payment } = await createPayment(app.ctx, merchantId, { chain: 'devnet', asset: 'ETH', amount: '5' })
   await devnet.payNative(payment.address, parseEther('5'))
   await devnet.mine(2)
-  await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner: newScannerState() }, chain())
+  await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner }, chain())
   await devnet.payNative(treasury.address, parseEther('10'))
 }, 60_000)
 afterAll(async () => {
@@ -170,5 +172,52 @@ describe('stuck and dropped transactions', () => {
     expect(hash).toBeDefined()
     // the reserve went back: the merchant can withdraw it again
     expect(await getBalances(app.ctx, merchantId)).toEqual(before)
+  }, 60_000)
+
+  test('behavior: a withdrawal the treasury cannot pay yet waits QUEUED without holding up the others, then goes out once funded', async () => {
+    const { createPayment } = await import('../../src/core/payments.ts')
+    const { payment } = await createPayment(app.ctx, merchantId, {
+      chain: 'devnet',
+      asset: 'USDT',
+      amount: '20',
+    })
+    await devnet.payToken(payment.address, 20_000_000n)
+    await devnet.mine(2)
+    await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner }, chain())
+    const usdtTo = privateKeyToAccount(`0x${'d4'.repeat(32)}`).address
+    const ethTo = privateKeyToAccount(`0x${'e5'.repeat(32)}`).address
+    // the merchant's USDT is credited, but nothing has moved it to the treasury (sweeps are off in this file)
+    const { withdrawal: waiting } = await requestWithdrawal(app.ctx, merchantId, {
+      chain: 'devnet',
+      asset: 'USDT',
+      to: usdtTo,
+      amount: '3',
+      idempotencyKey: 'unfunded-1',
+    })
+    const eth = await withdraw(ethTo, '0.1', 'funded-1')
+    for (let i = 0; i < 4; i++) {
+      await batchWithdrawals(app.ctx, chain())
+      await advanceOutbound(app.ctx, chain())
+      await devnet.mine(1)
+    }
+    expect((await rowsFor(eth.id)).withdrawal.status).toBe('CONFIRMED')
+    const stillWaiting = (await rowsFor(waiting.id)).withdrawal
+    expect(stillWaiting.status).toBe('QUEUED')
+    expect(stillWaiting.buildAttempts).toBe(0)
+    // the operator (or a sweep) brings USDT to the treasury: the waiting withdrawal goes out
+    await devnet.payToken(treasury.address, 10_000_000n)
+    for (let i = 0; i < 6 && (await rowsFor(waiting.id)).withdrawal.status !== 'CONFIRMED'; i++) {
+      await batchWithdrawals(app.ctx, chain())
+      await advanceOutbound(app.ctx, chain())
+      await devnet.mine(1)
+    }
+    expect((await rowsFor(waiting.id)).withdrawal.status).toBe('CONFIRMED')
+    const held = await devnet.client.readContract({
+      address: devnet.tokenAddress,
+      abi: parseAbi(['function balanceOf(address) view returns (uint256)']),
+      functionName: 'balanceOf',
+      args: [usdtTo],
+    })
+    expect(held).toBe(3_000_000n)
   }, 60_000)
 })

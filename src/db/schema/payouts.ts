@@ -43,6 +43,9 @@ export const withdrawals = pgTable(
     networkFee: money('network_fee'),
     failureReason: text('failure_reason'),
     approvedByKey: text('approved_by_key'),
+    /** Failed attempts to build its transaction, and the last error (it stays QUEUED until it gives up). */
+    buildAttempts: integer('build_attempts').notNull().default(0),
+    lastError: text('last_error'),
     eventSeq: integer('event_seq').notNull().default(1),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
