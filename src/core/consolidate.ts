@@ -44,21 +44,28 @@ export async function consolidateDeposits(
   const treasury = roleWallet(ctx, chain, 'treasury')
   const outputs = [{ to: treasury.address, amount: total }]
   const asset = chain.driver.nativeAsset
-  const built = await ctx.db.transaction(async (tx) => {
-    const change = await freshChangeAddress(ctx, tx, chain)
-    const unsigned = await payouts.build({ from: treasury, asset, outputs, inputs, change, sweepAll: true })
-    if (unsigned.maxFee * 10_000n > total * BigInt(chain.settings.sweeps.maxFeeShareBps)) return false
-    const id = await insertOutbound(tx, chain, {
-      purpose: 'sweep',
-      from: treasury,
-      asset: asset.id,
-      nonce: undefined,
-      unsigned,
-      request: { ...storedTransfer({ outputs, sweepAll: true }), change },
+  const tooExpensive = new Error('fee too large a share')
+  const built = await ctx.db
+    .transaction(async (tx) => {
+      const change = await freshChangeAddress(ctx, tx, chain)
+      const unsigned = await payouts.build({ from: treasury, asset, outputs, inputs, change, sweepAll: true })
+      // waiting for cheaper fees: thrown so the change address taken above is given back with the rest
+      if (unsigned.maxFee * 10_000n > total * BigInt(chain.settings.sweeps.maxFeeShareBps)) throw tooExpensive
+      const id = await insertOutbound(tx, chain, {
+        purpose: 'sweep',
+        from: treasury,
+        asset: asset.id,
+        nonce: undefined,
+        unsigned,
+        request: { ...storedTransfer({ outputs, sweepAll: true }), change },
+      })
+      await lockCoins(tx, chain, unsigned.spends ?? [], id)
+      return true
     })
-    await lockCoins(tx, chain, unsigned.spends ?? [], id)
-    return true
-  })
+    .catch((err) => {
+      if (err === tooExpensive) return false
+      throw err
+    })
   if (built) crashPoint('outbound:built')
   return built ? 1 : 0
 }

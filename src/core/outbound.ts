@@ -77,17 +77,25 @@ async function broadcastStep(
     await payouts.broadcast({ raw: row.raw as string, hash: row.hash as string })
   } catch (err) {
     const refused = isDriverError(err) && err.code !== 'NONCE_USED' && !err.retryable
-    const known = refused ? await payouts.status(row.hash as string) : undefined
+    // refused: first see whether the chain has these bytes or any transaction they replace (an expired or
+    // spent-input answer to a resend, or the older version was mined meanwhile); then tracking settles it
+    const known = refused ? await groupOnChain(payouts, await replacementGroup(ctx.db, row)) : false
     if (isDriverError(err) && err.code === 'NONCE_USED') {
       // the nonce is taken: by these very bytes (then tracking finds them mined) or by something else
       // (tracking finds none of this nonce's transactions and fails it)
-    } else if (known && known.state !== 'unknown') {
-      // refused now because the chain already has these bytes (an expired or spent-input answer to a resend)
+    } else if (known) {
+      // tracking takes it from here and settles whichever of the group was mined
     } else {
+      const attempts = row.attempts + 1
       await ctx.db
         .update(outboundTxs)
-        .set({ attempts: row.attempts + 1, lastError: String((err as Error).message).slice(0, 500) })
+        .set({ attempts, lastError: String((err as Error).message).slice(0, 500) })
         .where(eq(outboundTxs.id, row.id))
+      if (!refused && attempts >= maxSendAttempts && (await replace(chain, ctx, row, ['signed']))) {
+        // a node that keeps refusing the same bytes for a reason it calls temporary (a fee cap, funds that
+        // never come): rebuilt like a stuck one, same nonce, more fee; whichever lands wins
+        return false
+      }
       if (refused && err.code === 'EXPIRED') {
         // these bytes can never be included and the chain does not have them: build them again
         await replace(chain, ctx, row, ['signed'])
@@ -308,6 +316,18 @@ async function replace(
   return id !== undefined
 }
 
+/** Whether the chain knows any transaction of the group (mined or waiting in a mempool). */
+async function groupOnChain(payouts: PayoutDriver, group: readonly OutboundRow[]): Promise<boolean> {
+  for (const member of group) {
+    if (!member.hash) continue
+    if ((await payouts.status(member.hash)).state !== 'unknown') return true
+  }
+  return false
+}
+
+/** Sends that a node refuses as temporarily impossible before the transaction is rebuilt with more fee. */
+const maxSendAttempts = 10
+
 /** Stores a rebuilt transaction in place of `row` (now `replaced`), moving what waited on it; false if it moved on. */
 async function storeReplacement(
   ctx: OutboundContext,
@@ -317,6 +337,9 @@ async function storeReplacement(
   unsigned: UnsignedTx,
   also?: (tx: Tx, id: string) => Promise<void>,
 ): Promise<string | undefined> {
+  // a "replacement" with the same terms (fees capped by what the sender holds) would be the same bytes: keep
+  // tracking the original instead
+  if (JSON.stringify(unsigned.payload) === JSON.stringify(row.unsigned)) return undefined
   return ctx.db.transaction(async (tx) => {
     const old = await tx
       .update(outboundTxs)
@@ -377,22 +400,25 @@ async function trackStep(
 ): Promise<'confirmed' | 'failed' | 'replaced' | 'waiting'> {
   const payouts = chain.driver.payouts as PayoutDriver
   const group = await replacementGroup(ctx.db, row)
+  // the chain's nonce is read BEFORE the statuses: a transaction mined in between then shows as mined, so a used
+  // nonce below is never one of ours
+  const next =
+    row.nonce !== null && payouts.confirmedNonce ? await payouts.confirmedNonce(row.fromAddress) : undefined
+  let pending = false
   for (const candidate of group) {
     if (!candidate.hash) continue
     const status = await payouts.status(candidate.hash)
+    if (status.state === 'pending') pending = true
     if (status.state !== 'mined') continue
     const depth = tipHeight - status.blockHeight + 1n
     if (depth < BigInt(chain.driver.confirmations)) return 'waiting'
     return settle(ctx, chain, row, candidate, status, group)
   }
   const own = row.hash ? await payouts.status(row.hash) : { state: 'unknown' as const }
-  if (row.nonce !== null && payouts.confirmedNonce) {
-    const next = await payouts.confirmedNonce(row.fromAddress)
-    // the chain moved past this nonce and none of our transactions for it is mined: someone else used it
-    if (next > row.nonce) {
-      await abandon(ctx, row, `nonce ${row.nonce} was used by a transaction the gateway did not send`)
-      return 'failed'
-    }
+  // the chain moved past this nonce and none of our transactions for it is mined or waiting: someone else used it
+  if (next !== undefined && row.nonce !== null && next > row.nonce && !pending) {
+    await abandon(ctx, row, `nonce ${row.nonce} was used by a transaction the gateway did not send`)
+    return 'failed'
   }
   if (own.state === 'unknown') {
     // dropped from the mempool (or never arrived): the same bytes again

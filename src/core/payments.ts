@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { and, asc, desc, eq, lt, type SQL } from 'drizzle-orm'
 import type { Db, RawQuery } from '../db/client.ts'
+import { isUniqueViolation } from '../db/errors.ts'
 import { type PaymentStatus, paymentEvents, payments } from '../db/schema/index.ts'
 import type { ChainRegistry } from '../plugins/registry.ts'
 import type { AssetInfo } from '../plugins/sdk/index.ts'
@@ -143,15 +144,6 @@ function replayOrRefuse(existing: PaymentRow, hash: string): { payment: PaymentR
       'idempotencyKey',
     )
   return { payment: existing, replayed: true }
-}
-
-function isUniqueViolation(err: unknown, constraint: string): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    const pg = e as { code?: string; constraint_name?: string; constraint?: string; message?: string }
-    if (pg.code === '23505' && (pg.constraint_name ?? pg.constraint ?? pg.message ?? '').includes(constraint))
-      return true
-  }
-  return false
 }
 
 const walletIds = new WeakMap<Db, Map<string, string>>()

@@ -110,7 +110,41 @@ export async function reconcileChain(
     const surplus = lines.filter((l) => (l.role === 'treasury' || l.role === 'gas') && l.difference > 0n)
     if (surplus.length)
       await ctx.db.transaction(async (tx) => {
+        // one booking run per chain at a time, and only while still nothing is in flight: a second run (the CLI
+        // next to the job) waits here and then finds the surplus already booked by looking again
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`reconcile|${chain.name}`}, 0))`)
+        const [still] = await tx
+          .select({ n: sql<number>`count(*)::int` })
+          .from(outboundTxs)
+          .where(
+            and(
+              eq(outboundTxs.chain, chain.name),
+              inArray(outboundTxs.status, ['built', 'signed', 'broadcast']),
+            ),
+          )
+        if ((still?.n ?? 0) > 0) return
+        const now = await tx
+          .select({
+            asset: ledgerPostings.asset,
+            account: ledgerPostings.account,
+            total: sql<string>`sum(${ledgerPostings.amount})`,
+          })
+          .from(ledgerPostings)
+          .where(
+            and(
+              eq(ledgerPostings.chain, chain.name),
+              inArray(ledgerPostings.account, [holdings.treasury, holdings.gas]),
+            ),
+          )
+          .groupBy(ledgerPostings.asset, ledgerPostings.account)
         for (const line of surplus) {
+          const booked = -BigInt(
+            now.find((b) => b.asset === line.asset && b.account === holdings[line.role])?.total ?? '0',
+          )
+          // what another run booked since this one read the ledger is not booked again
+          line.difference = line.onChain - booked
+          line.ledger = booked
+          if (line.difference <= 0n) continue
           const ref = { chain: chain.name, asset: line.asset, refType: 'funding', refId: newId('fund') }
           await postOperatorFunding(tx, ref, line.role, line.difference)
           funding.push({ asset: line.asset, role: line.role, amount: line.difference })

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { and, asc, desc, eq, lt, type SQL, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/client.ts'
+import { isUniqueViolation } from '../db/errors.ts'
 import { type WithdrawalStatus, withdrawalEvents, withdrawals } from '../db/schema/index.ts'
 import type { ChainRegistry } from '../plugins/registry.ts'
 import { availableBalance, lockBalance } from './balances.ts'
@@ -108,54 +109,66 @@ export async function requestWithdrawal(
   const threshold = v.chain.settings.payouts.approvalAbove.get(v.asset.id)
   const status: WithdrawalStatus =
     threshold !== undefined && v.amount > threshold ? 'AWAITING_APPROVAL' : 'QUEUED'
-  return ctx.db.transaction(async (tx) => {
-    await lockBalance(tx, merchantId, v.chain.name, v.asset.id)
-    const [existing] = await tx
+  const replayOf = async (db: Db | Tx) => {
+    const [existing] = await db
       .select()
       .from(withdrawals)
       .where(and(eq(withdrawals.merchantId, merchantId), eq(withdrawals.idempotencyKey, v.key)))
-    if (existing) {
-      if (existing.requestHash !== v.requestHash)
-        throw new TollgateError(
-          'IDEMPOTENCY_KEY_REUSED',
-          'this idempotencyKey was used with different parameters',
-          'idempotencyKey',
-        )
-      return { withdrawal: existing, replayed: true }
-    }
-    const available = await availableBalance(tx, merchantId, v.chain.name, v.asset.id)
-    if (available < v.amount)
+    if (!existing) return undefined
+    if (existing.requestHash !== v.requestHash)
       throw new TollgateError(
-        'INSUFFICIENT_BALANCE',
-        'the available balance does not cover this amount',
-        'amount',
+        'IDEMPOTENCY_KEY_REUSED',
+        'this idempotencyKey was used with different parameters',
+        'idempotencyKey',
       )
-    const [withdrawal] = await tx
-      .insert(withdrawals)
-      .values({
-        id: newId('wd'),
+    return { withdrawal: existing, replayed: true }
+  }
+  return ctx.db
+    .transaction(async (tx) => {
+      await lockBalance(tx, merchantId, v.chain.name, v.asset.id)
+      const replay = await replayOf(tx)
+      if (replay) return replay
+      const available = await availableBalance(tx, merchantId, v.chain.name, v.asset.id)
+      if (available < v.amount)
+        throw new TollgateError(
+          'INSUFFICIENT_BALANCE',
+          'the available balance does not cover this amount',
+          'amount',
+        )
+      const [withdrawal] = await tx
+        .insert(withdrawals)
+        .values({
+          id: newId('wd'),
+          merchantId,
+          chain: v.chain.name,
+          asset: v.asset.id,
+          toAddress: v.to,
+          amount: v.amount,
+          status,
+          idempotencyKey: v.key,
+          requestHash: v.requestHash,
+        })
+        .returning()
+      const row = withdrawal as WithdrawalRow
+      await tx.insert(withdrawalEvents).values({
+        withdrawalId: row.id,
         merchantId,
-        chain: v.chain.name,
-        asset: v.asset.id,
-        toAddress: v.to,
-        amount: v.amount,
-        status,
-        idempotencyKey: v.key,
-        requestHash: v.requestHash,
+        seq: 1,
+        type: 'withdrawal.requested',
+        fromStatus: null,
+        toStatus: status,
       })
-      .returning()
-    const row = withdrawal as WithdrawalRow
-    await tx.insert(withdrawalEvents).values({
-      withdrawalId: row.id,
-      merchantId,
-      seq: 1,
-      type: 'withdrawal.requested',
-      fromStatus: null,
-      toStatus: status,
+      await postWithdrawalReserve(tx, row)
+      return { withdrawal: row, replayed: false }
     })
-    await postWithdrawalReserve(tx, row)
-    return { withdrawal: row, replayed: false }
-  })
+    .catch(async (err) => {
+      // the same key at the same moment for another chain or asset (which takes another balance lock): the first
+      // one's row decides, as if it had come first
+      if (!isUniqueViolation(err, 'withdrawals_merchant_idempotency_uq')) throw err
+      const replay = await replayOf(ctx.db)
+      if (!replay) throw err
+      return replay
+    })
 }
 
 /**

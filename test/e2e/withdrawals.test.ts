@@ -304,6 +304,34 @@ describe('hostile withdrawal input', () => {
       expect((await app.ctx.db.select().from(withdrawals)).length).toBe(count)
     })
 
+  test('error: the same key sent for two assets at the same moment: one is taken, the other refused, nothing else', async () => {
+    const before = await balances()
+    const [a, b] = await Promise.all([
+      request({ chain: 'devnet', asset: 'USDT', to: recipients[7], amount: '1', idempotencyKey: 'race-1' }),
+      request({
+        chain: 'devnet',
+        asset: 'ETH',
+        to: recipients[7],
+        amount: '0.001',
+        idempotencyKey: 'race-1',
+      }),
+    ])
+    const results = [a, b].map((r) => r.data.requestWithdrawal)
+    expect(results.map((r) => r.__typename ?? r.code).sort()).toEqual([
+      'RequestWithdrawalPayload',
+      'UserError',
+    ])
+    expect(results.find((r) => r.__typename === 'UserError')).toMatchObject({
+      code: 'IDEMPOTENCY_KEY_REUSED',
+    })
+    const after = await balances()
+    const taken = results.find((r) => r.__typename === 'RequestWithdrawalPayload').withdrawal
+    const symbol = taken.asset.symbol as 'ETH' | 'USDT'
+    const other = symbol === 'ETH' ? 'USDT' : 'ETH'
+    expect(after[other]).toEqual(before[other])
+    expect(after[symbol]!.reserved).toBeGreaterThan(before[symbol]!.reserved)
+  })
+
   test('error: an idempotency key reused with other parameters is refused', async () => {
     const base = { chain: 'devnet', asset: 'USDT', to: recipients[3], amount: '2', idempotencyKey: 'reuse-1' }
     expect((await request(base)).data.requestWithdrawal.__typename).toBe('RequestWithdrawalPayload')
