@@ -122,7 +122,7 @@ async function build(client: PublicClient, options: EvmOptions, request: BuildRe
   const gas = replaced
     ? BigInt(replaced.gas)
     : asset.native
-      ? 21_000n
+      ? await nativeTransferGas(client, from, to, amount)
       : await client.estimateGas({ account: from, to, data: transferData(amount) }).then(
           (g) => (g * 120n) / 100n,
           (err) => {
@@ -161,6 +161,18 @@ async function build(client: PublicClient, options: EvmOptions, request: BuildRe
     maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
   }
   return { payload, maxFee: gas * fees.maxFeePerGas, amounts: [amount] }
+}
+
+/**
+ * Gas for a plain native transfer: 21,000 to an ordinary account on L1, more where the chain charges more
+ * (L2s) or the recipient is a contract, as the node estimates. No margin: a sweep of the whole balance pays
+ * exactly gas × price, so the limit must be what the transfer uses.
+ */
+async function nativeTransferGas(client: PublicClient, from: Hex, to: Hex, value: bigint): Promise<bigint> {
+  const estimate = await client.estimateGas({ account: from, to, value }).catch((err) => {
+    throw rpcError('estimateGas', err)
+  })
+  return estimate > 21_000n ? estimate : 21_000n
 }
 
 /** What a token holder needs in native coin before it can send: the transfer's gas at today's price, with margin. */
