@@ -36,6 +36,30 @@ export async function takeNonce(tx: Tx, chain: LoadedChain, address: string): Pr
 }
 
 /**
+ * The sender's next nonce without taking it, locking the counter row until the transaction ends: build with it
+ * and the ones after it, then `commitNonce` the next free one (a build that fails costs no nonce).
+ */
+export async function peekNonce(tx: Tx, chain: LoadedChain, address: string): Promise<bigint | undefined> {
+  if (!chain.driver.payouts?.confirmedNonce) return undefined
+  const [row] = await tx
+    .select({ next: senderNonces.next })
+    .from(senderNonces)
+    .where(and(eq(senderNonces.chain, chain.name), eq(senderNonces.address, address)))
+    .for('update')
+  if (!row) throw new Error(`no nonce row for ${chain.name} ${address}: call ensureSenderNonce first`)
+  return row.next
+}
+
+/** Records `next` as the sender's next nonce (after the transactions built with the ones before it). */
+export async function commitNonce(tx: Tx, chain: LoadedChain, address: string, next: bigint | undefined) {
+  if (next === undefined) return
+  await tx
+    .update(senderNonces)
+    .set({ next })
+    .where(and(eq(senderNonces.chain, chain.name), eq(senderNonces.address, address)))
+}
+
+/**
  * Stores a built transaction as `built` (step 2 of invariant 5: persisted before anything signs it).
  *
  * @example

@@ -50,8 +50,12 @@ async function setStatus(
 }
 
 /** Step 3 of invariant 5: sign what was persisted, then persist the raw bytes and hash before anything is sent. */
-async function signStep(ctx: OutboundContext, payouts: PayoutDriver, row: OutboundRow): Promise<boolean> {
-  if (!ctx.signer) return false
+async function signStep(
+  ctx: OutboundContext,
+  payouts: PayoutDriver,
+  row: OutboundRow,
+): Promise<OutboundRow | undefined> {
+  if (!ctx.signer) return undefined
   const signed = await payouts.sign(
     { payload: row.unsigned, maxFee: row.maxFee },
     { path: row.fromPath },
@@ -59,7 +63,7 @@ async function signStep(ctx: OutboundContext, payouts: PayoutDriver, row: Outbou
   )
   const moved = await setStatus(ctx.db, row, 'signed', { raw: signed.raw, hash: signed.hash })
   crashPoint('outbound:signed')
-  return moved
+  return moved ? { ...row, status: 'signed', raw: signed.raw, hash: signed.hash } : undefined
 }
 
 /**
@@ -110,17 +114,17 @@ async function broadcastStep(
     }
   }
   crashPoint('outbound:broadcast')
-  const moved = await setStatus(ctx.db, row, 'broadcast', {
-    broadcastHeight: tipHeight,
-    attempts: row.attempts + 1,
-  })
-  if (moved && row.purpose === 'withdrawal')
-    await ctx.db.transaction(async (tx) => {
-      const ids = await withdrawalIdsOf(tx, row)
-      for (const id of ids)
-        await transitionWithdrawal(tx, id, ['BATCHED'], 'BROADCAST', {}, { hash: row.hash })
+  // the row and its withdrawals move together: a crash cannot leave the event behind
+  return ctx.db.transaction(async (tx) => {
+    const moved = await setStatus(tx, row, 'broadcast', {
+      broadcastHeight: tipHeight,
+      attempts: row.attempts + 1,
     })
-  return moved
+    if (moved && row.purpose === 'withdrawal')
+      for (const id of await withdrawalIdsOf(tx, row))
+        await transitionWithdrawal(tx, id, ['BATCHED'], 'BROADCAST', {}, { hash: row.hash })
+    return moved
+  })
 }
 
 async function withdrawalIdsOf(db: Db | Tx, row: Pick<OutboundRow, 'id'>): Promise<string[]> {
@@ -479,9 +483,10 @@ async function advanceOne(
 ): Promise<void> {
   let row = first
   if (row.status === 'built') {
-    if (!(await signStep(ctx, payouts, row))) return
+    const signed = await signStep(ctx, payouts, row)
+    if (!signed) return
     progress.signed++
-    row = (await ctx.db.select().from(outboundTxs).where(eq(outboundTxs.id, row.id)))[0] as OutboundRow
+    row = signed
   }
   if (row.status === 'signed') {
     if (await broadcastStep(ctx, chain, row, tipHeight)) progress.broadcast++

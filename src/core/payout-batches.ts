@@ -7,13 +7,20 @@ import {
   type DriverError,
   isDriverError,
   type PayoutDriver,
+  type UnsignedTx,
   type WalletAddress,
 } from '../plugins/sdk/index.ts'
 import { resolveAsset } from './chains.ts'
 import { freshChangeAddress, isUtxoChain, lockCoins, spendableCoins } from './coins.ts'
 import { crashPoint } from './crash-points.ts'
 import { postWithdrawalRelease } from './ledger.ts'
-import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './outbound-create.ts'
+import {
+  commitNonce,
+  ensureSenderNonce,
+  insertOutbound,
+  peekNonce,
+  storedTransfer,
+} from './outbound-create.ts'
 import { roleWallet } from './wallet-roles.ts'
 import { transitionWithdrawal, type WithdrawalRow } from './withdrawals.ts'
 
@@ -112,42 +119,49 @@ export async function batchWithdrawals(
       .limit(chain.settings.payouts.maxBatch * 4)
       .for('update', { skipLocked: true })
     let built = 0
+    // the treasury's nonce row stays locked until this transaction ends: it is the only sender meanwhile
+    let nextNonce = await peekNonce(tx, chain, treasury.address)
     for (const batch of pickBatches(queued, chain, now)) {
       const asset = resolveAsset(chain, (batch[0] as WithdrawalRow).asset)
+      // asked once per asset and pass, then spent down as transactions are built
+      let available = await treasuryAvailable(tx, chain, payouts, treasury, asset)
       for (let i = 0; i < batch.length; i += chain.driver.maxOutputs) {
         const group = batch.slice(i, i + chain.driver.maxOutputs)
         // the treasury may not hold it yet (the sweeps that fill it are on their way): wait, do not fail
         const total = group.reduce((sum, w) => sum + w.amount, 0n)
-        if ((await treasuryAvailable(tx, chain, payouts, treasury, asset)) < total) continue
+        if (available < total) continue
+        // the driver builds first; only a transaction that could be built is stored and takes a nonce
+        const nonce = nextNonce
+        const outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
+        // UTXO chains: the treasury's coins pay, change goes to a fresh internal address of the treasury
+        const utxo = isUtxoChain(chain)
+        const change = utxo ? await freshChangeAddress(ctx, tx, chain) : undefined
+        const inputs = utxo ? await spendableCoins(tx, chain, 'treasury') : undefined
+        let unsigned: UnsignedTx
         try {
-          // a savepoint per transaction: one that cannot be built rolls back alone (its nonce included)
-          await tx.transaction(async (sp) => {
-            const nonce = await takeNonce(sp, chain, treasury.address)
-            const outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
-            // UTXO chains: the treasury's coins pay, change goes to a fresh internal address of the treasury
-            const utxo = isUtxoChain(chain)
-            const change = utxo ? await freshChangeAddress(ctx, sp, chain) : undefined
-            const inputs = utxo ? await spendableCoins(sp, chain, 'treasury') : undefined
-            const unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })
-            const id = await insertOutbound(sp, chain, {
-              purpose: 'withdrawal',
-              from: treasury,
-              asset: asset.id,
-              nonce,
-              unsigned,
-              request: { ...storedTransfer({ outputs }), ...(change ? { change } : {}) },
-            })
-            await lockCoins(sp, chain, unsigned.spends ?? [], id)
-            for (const w of group)
-              await transitionWithdrawal(sp, w.id, ['QUEUED'], 'BATCHED', { outboundTxId: id })
-          })
-          built++
+          unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })
         } catch (err) {
           if (!isDriverError(err)) throw err
           await recordBuildFailure(tx, group, err)
+          continue
         }
+        if (nextNonce !== undefined) nextNonce++
+        const id = await insertOutbound(tx, chain, {
+          purpose: 'withdrawal',
+          from: treasury,
+          asset: asset.id,
+          nonce,
+          unsigned,
+          request: { ...storedTransfer({ outputs }), ...(change ? { change } : {}) },
+        })
+        await lockCoins(tx, chain, unsigned.spends ?? [], id)
+        for (const w of group)
+          await transitionWithdrawal(tx, w.id, ['QUEUED'], 'BATCHED', { outboundTxId: id })
+        built++
+        available -= total
       }
     }
+    await commitNonce(tx, chain, treasury.address, nextNonce)
     return built
   })
   if (built > 0) crashPoint('outbound:built')
