@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import type { Db } from '../db/client.ts'
+import type { Db, Tx } from '../db/client.ts'
 import { coins, ledgerPostings, outboundTxs, payments } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { collectDepositCoins, isUtxoChain } from './coins.ts'
@@ -60,20 +60,7 @@ export async function reconcileChain(
       .where(and(eq(payments.chain, chain.name), eq(payments.status, 'COMPLETED')))
   ).map((r) => r.address)
   const wallets = { treasury: roleWallet(ctx, chain, 'treasury'), gas: roleWallet(ctx, chain, 'gas') }
-  const booked = await ctx.db
-    .select({
-      asset: ledgerPostings.asset,
-      account: ledgerPostings.account,
-      total: sql<string>`sum(${ledgerPostings.amount})`,
-    })
-    .from(ledgerPostings)
-    .where(
-      and(
-        eq(ledgerPostings.chain, chain.name),
-        inArray(ledgerPostings.account, [holdings.deposits, holdings.treasury, holdings.gas, holdings.cold]),
-      ),
-    )
-    .groupBy(ledgerPostings.asset, ledgerPostings.account)
+  const booked = await holdingTotals(ctx.db, chain.name, ['deposits', 'treasury', 'gas', 'cold'])
   const ledgerOf = (asset: string, role: HoldingRole) =>
     -BigInt(booked.find((b) => b.asset === asset && b.account === holdings[role])?.total ?? '0')
 
@@ -123,20 +110,7 @@ export async function reconcileChain(
             ),
           )
         if ((still?.n ?? 0) > 0) return
-        const now = await tx
-          .select({
-            asset: ledgerPostings.asset,
-            account: ledgerPostings.account,
-            total: sql<string>`sum(${ledgerPostings.amount})`,
-          })
-          .from(ledgerPostings)
-          .where(
-            and(
-              eq(ledgerPostings.chain, chain.name),
-              inArray(ledgerPostings.account, [holdings.treasury, holdings.gas]),
-            ),
-          )
-          .groupBy(ledgerPostings.asset, ledgerPostings.account)
+        const now = await holdingTotals(tx, chain.name, ['treasury', 'gas'])
         for (const line of surplus) {
           const booked = -BigInt(
             now.find((b) => b.asset === line.asset && b.account === holdings[line.role])?.total ?? '0',
@@ -189,4 +163,25 @@ async function utxoLines(
     const ledger = ledgerOf(asset, role)
     return { asset, role, ledger, onChain, difference: onChain - ledger }
   })
+}
+
+/** Sums of the holding accounts of these roles on a chain, per asset and account. */
+function holdingTotals(db: Db | Tx, chain: string, roles: readonly HoldingRole[]) {
+  return db
+    .select({
+      asset: ledgerPostings.asset,
+      account: ledgerPostings.account,
+      total: sql<string>`sum(${ledgerPostings.amount})`,
+    })
+    .from(ledgerPostings)
+    .where(
+      and(
+        eq(ledgerPostings.chain, chain),
+        inArray(
+          ledgerPostings.account,
+          roles.map((r) => holdings[r]),
+        ),
+      ),
+    )
+    .groupBy(ledgerPostings.asset, ledgerPostings.account)
 }

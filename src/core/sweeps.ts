@@ -186,26 +186,38 @@ async function start(
     await sendSweep(ctx, chain, payouts, sweep, request)
     return 'sent'
   }
-  if (!payouts.buildFunding)
-    throw new Error(`${chain.name}: a token sweep needs funding the driver cannot build`)
-  const gas = roleWallet(ctx, chain, 'gas')
+  await sendFunding(ctx, chain, payouts, sweep, deposit.address, need, { status: 'funding' })
+  return 'funded'
+}
+
+/** The gas tank's transaction that gives a deposit address what its token transfer needs; the sweep points at it. */
+async function sendFunding(
+  ctx: SweepContext,
+  chain: LoadedChain,
+  payouts: PayoutDriver,
+  sweep: SweepRow,
+  to: string,
+  need: SweepNeed,
+  changes: Partial<SweepRow>,
+): Promise<void> {
   const buildFunding = payouts.buildFunding
+  if (!buildFunding) throw new Error(`${chain.name}: a token sweep needs funding the driver cannot build`)
+  const gas = roleWallet(ctx, chain, 'gas')
   await send(ctx, chain, sweep, {
     purpose: 'gas',
     from: gas,
     asset: chain.driver.nativeAsset,
-    request: { kind: 'funding', to: deposit.address, need: needJson(need) },
-    build: (nonce) => buildFunding({ from: gas, to: deposit.address, need, nonce }),
+    request: { kind: 'funding', to, need: needJson(need) },
+    build: (nonce) => buildFunding({ from: gas, to, need, nonce }),
     next: (tx, id, unsigned) =>
       setSweep(tx, sweep, {
-        status: 'funding',
+        ...changes,
         fundingTxId: id,
+        attempts: sweep.attempts + (changes.status === 'funding' ? 1 : 0),
         // what the gas tank actually moves (a resource delegation moves no coin)
         need: { ...needJson(need), funded: String(unsigned.amounts?.[0] ?? need.native) },
-        attempts: sweep.attempts + 1,
       }),
   })
-  return 'funded'
 }
 
 function needJson(need: SweepNeed): Record<string, string> {
@@ -316,22 +328,9 @@ async function step(
       amount: held,
       to: treasury.address,
     })
-    if (more && payouts.buildFunding) {
+    if (more) {
       // fees rose since the top-up: top up the difference rather than send a transfer that cannot be mined
-      const gas = roleWallet(ctx, chain, 'gas')
-      const buildFunding = payouts.buildFunding
-      await send(ctx, chain, sweep, {
-        purpose: 'gas',
-        from: gas,
-        asset: chain.driver.nativeAsset,
-        request: { kind: 'funding', to: deposit.address, need: needJson(more) },
-        build: (nonce) => buildFunding({ from: gas, to: deposit.address, need: more, nonce }),
-        next: (tx, id, unsigned) =>
-          setSweep(tx, sweep, {
-            fundingTxId: id,
-            need: { ...needJson(more), funded: String(unsigned.amounts?.[0] ?? more.native) },
-          }),
-      })
+      await sendFunding(ctx, chain, payouts, sweep, deposit.address, more, {})
       return 'funded'
     }
     const outputs = [{ to: treasury.address, amount: held }]
