@@ -18,7 +18,7 @@ import { fmt, type LoadResult, median, report, runLoad, table } from './lib.ts'
 const concurrency = 32
 const requests = Number(process.env.BENCH_REQUESTS ?? 3000)
 const warmup = 500
-const rounds = 3
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
 const dbPoolSize = Number(process.env.BENCH_DB_POOL ?? 10)
 const accountPath = "m/44'/60'/0'"
 const addressPoolSize = Math.max(20_000, warmup + rounds * requests + 1000)
