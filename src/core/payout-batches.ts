@@ -129,7 +129,18 @@ export async function batchWithdrawals(
         const group = batch.slice(i, i + chain.driver.maxOutputs)
         // the treasury may not hold it yet (the sweeps that fill it are on their way): wait, do not fail
         const total = group.reduce((sum, w) => sum + w.amount, 0n)
-        if (available < total) continue
+        if (available < total) {
+          await tx
+            .update(withdrawals)
+            .set({ lastError: `waiting for the treasury to hold ${total} base units of ${asset.symbol}` })
+            .where(
+              inArray(
+                withdrawals.id,
+                group.map((w) => w.id),
+              ),
+            )
+          continue
+        }
         // the driver builds first; only a transaction that could be built is stored and takes a nonce
         const nonce = nextNonce
         const outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))

@@ -67,6 +67,12 @@ export const WithdrawalRef = builder.objectRef<WithdrawalRow>('Withdrawal').impl
       },
     }),
     failureReason: t.string({ nullable: true, resolve: (w) => w.failureReason }),
+    waitingReason: t.string({
+      nullable: true,
+      description:
+        'Why a QUEUED withdrawal has not gone out yet (its last failed attempt to build a transaction)',
+      resolve: (w) => (w.status === 'QUEUED' ? w.lastError : null),
+    }),
     idempotencyKey: t.exposeString('idempotencyKey'),
     events: t.field({
       type: [WithdrawalEventRef],

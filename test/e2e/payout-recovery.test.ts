@@ -204,6 +204,8 @@ describe('stuck and dropped transactions', () => {
     const stillWaiting = (await rowsFor(waiting.id)).withdrawal
     expect(stillWaiting.status).toBe('QUEUED')
     expect(stillWaiting.buildAttempts).toBe(0)
+    // and says why (the merchant sees it as waitingReason)
+    expect(stillWaiting.lastError).toBe('waiting for the treasury to hold 3000000 base units of USDT')
     // the operator (or a sweep) brings USDT to the treasury: the waiting withdrawal goes out
     await devnet.payToken(treasury.address, 10_000_000n)
     for (let i = 0; i < 6 && (await rowsFor(waiting.id)).withdrawal.status !== 'CONFIRMED'; i++) {
