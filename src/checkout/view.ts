@@ -3,10 +3,10 @@ import { assetById, resolveChain } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
 import {
   amountRemaining,
-  amountToRequest,
   getPaymentForCheckout,
   listPaymentTransfers,
   paymentConfirmations,
+  paymentUriOf,
 } from '../core/payment-views.ts'
 import type { PaymentRow } from '../core/payments.ts'
 
@@ -65,11 +65,7 @@ export async function loadCheckoutView(
     confirmations: paymentConfirmations(transfers, payment.confirmationsRequired),
     confirmationsRequired: payment.confirmationsRequired,
     address: payment.address,
-    paymentUri: chain.driver.paymentUri({
-      address: payment.address,
-      asset,
-      amount: amountToRequest(payment),
-    }),
+    paymentUri: paymentUriOf(app.chains, payment),
     expiresAt: payment.expiresAt.toISOString(),
   }
 }

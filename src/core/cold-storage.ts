@@ -3,6 +3,7 @@ import type { Db } from '../db/client.ts'
 import { outboundTxs, withdrawals } from '../db/schema/index.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { resolveAsset } from './chains.ts'
+import { isUtxoChain } from './coins.ts'
 import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './outbound-create.ts'
 import { roleWallet } from './wallet-roles.ts'
 
@@ -23,7 +24,7 @@ export async function moveExcessToCold(
   const cold = chain.settings.cold
   const payouts = chain.driver.payouts
   // UTXO chains keep no per-address balance: their cold transfers are a follow-up (see docs/decisions.md)
-  if (!cold || !payouts || payouts.utxo) return 0
+  if (!cold || !payouts || isUtxoChain(chain)) return 0
   const treasury = roleWallet(ctx, chain, 'treasury')
   await ensureSenderNonce(ctx, chain, treasury.address)
   let built = 0

@@ -21,6 +21,7 @@ import {
   postWithdrawalSettle,
 } from './ledger.ts'
 import { insertOutbound } from './outbound-create.ts'
+import { needFromJson } from './sweep-need.ts'
 import { transitionWithdrawal } from './withdrawals.ts'
 
 export type OutboundContext = { db: Db; signer?: DigestSigner; xpubFor(accountPath: string): string }
@@ -377,12 +378,7 @@ async function replaceFunding(
   const request = row.request as NonNullable<OutboundRow['request']>
   const build = request.kind === 'funding' ? payouts.buildFunding : payouts.buildDefunding
   if (!build || !request.to) return false
-  const raw = request.need ?? {}
-  const need = {
-    native: BigInt(raw.native ?? '0'),
-    ...(raw.energy ? { energy: BigInt(raw.energy) } : {}),
-    ...(raw.bandwidth ? { bandwidth: BigInt(raw.bandwidth) } : {}),
-  }
+  const need = needFromJson(request.need)
   const unsigned = await build({
     from: { address: row.fromAddress, path: row.fromPath },
     to: request.to,

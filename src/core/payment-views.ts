@@ -2,6 +2,8 @@ import { timingSafeEqual } from 'node:crypto'
 import { and, asc, eq } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { chainCursors, payments, transfers } from '../db/schema/index.ts'
+import type { ChainRegistry } from '../plugins/registry.ts'
+import { assetById, resolveChain } from './chains.ts'
 import type { PaymentRow } from './payments.ts'
 
 /**
@@ -86,4 +88,16 @@ export function paymentConfirmations(transfers: readonly TransferView[], require
 /** Whether any live deposit arrived after the deadline. */
 export function arrivedLate(transfers: readonly TransferView[]): boolean {
   return transfers.some((t) => t.late && t.status !== 'orphaned')
+}
+
+/**
+ * The wallet URI (EIP-681, BIP21, `tron:`) for what is still to pay on a payment, as its chain's driver writes it.
+ *
+ * @example
+ * paymentUriOf(ctx.chains, payment) // 'ethereum:0x…@1?value=5e16'
+ */
+export function paymentUriOf(chains: ChainRegistry, p: PaymentRow): string {
+  const chain = resolveChain(chains, p.chain)
+  const asset = assetById(chains, p.chain, p.asset)
+  return chain.driver.paymentUri({ address: p.address, asset, amount: amountToRequest(p) })
 }

@@ -8,6 +8,7 @@ import type { AssetInfo } from '../plugins/sdk/index.ts'
 import { type AddressContext, ensureDepositWallet, topUpAddressPool } from './addresses.ts'
 import { resolveAsset, resolveChain } from './chains.ts'
 import { invalidInput, TollgateError } from './errors.ts'
+import { checkIdempotencyKey, isPrintable } from './idempotency.ts'
 import { newId, randomSecret } from './ids.ts'
 import { parseAmount } from './money.ts'
 import { insertPayment } from './payment-insert.ts'
@@ -37,7 +38,6 @@ export type CreatePaymentInput = {
 const minExpiresIn = 60
 const maxMetadataBytes = 4096
 const maxMetadataKeys = 50
-const printable = /^[\x20-\x7e]+$/
 
 /** JSON with keys sorted at every level, so equal parameters hash equally. */
 function canonicalJson(value: unknown): string {
@@ -95,14 +95,9 @@ function validateCreatePayment(ctx: PaymentsContext, input: CreatePaymentInput):
       `expiresIn must be whole seconds from ${minExpiresIn} to ${ctx.payments.maxExpiresIn}`,
     )
   const orderId = input.orderId ?? null
-  if (orderId !== null && (orderId.length === 0 || orderId.length > 128 || !printable.test(orderId)))
+  if (orderId !== null && !isPrintable(orderId, 128))
     throw invalidInput('orderId', 'orderId must be 1 to 128 printable ASCII characters')
-  const idempotencyKey = input.idempotencyKey ?? null
-  if (
-    idempotencyKey !== null &&
-    (idempotencyKey.length === 0 || idempotencyKey.length > 255 || !printable.test(idempotencyKey))
-  )
-    throw invalidInput('idempotencyKey', 'idempotencyKey must be 1 to 255 printable ASCII characters')
+  const idempotencyKey = input.idempotencyKey == null ? null : checkIdempotencyKey(input.idempotencyKey)
   return {
     chainName: chain.name,
     asset,

@@ -12,9 +12,11 @@ import {
   type WalletAddress,
 } from '../plugins/sdk/index.ts'
 import { resolveAsset } from './chains.ts'
+import { isUtxoChain } from './coins.ts'
 import { crashPoint } from './crash-points.ts'
 import { newId } from './ids.ts'
 import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './outbound-create.ts'
+import { needFromJson, needToJson } from './sweep-need.ts'
 import { roleWallet } from './wallet-roles.ts'
 
 export type SweepRow = typeof sweeps.$inferSelect
@@ -34,7 +36,7 @@ export type SweepProgress = {
  */
 export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Promise<number> {
   // account chains: one deposit address per payment, swept on its own (UTXO chains consolidate coins instead)
-  if (!chain.settings.sweeps.enabled || !chain.driver.payouts || chain.driver.payouts.utxo) return 0
+  if (!chain.settings.sweeps.enabled || !chain.driver.payouts || isUtxoChain(chain)) return 0
   const due = await ctx.db
     .select({
       id: payments.id,
@@ -207,7 +209,7 @@ async function sendFunding(
     purpose: 'gas',
     from: gas,
     asset: chain.driver.nativeAsset,
-    request: { kind: 'funding', to, need: needJson(need) },
+    request: { kind: 'funding', to, need: needToJson(need) },
     build: (nonce) => buildFunding({ from: gas, to, need, nonce }),
     next: (tx, id, unsigned) =>
       setSweep(tx, sweep, {
@@ -215,22 +217,9 @@ async function sendFunding(
         fundingTxId: id,
         attempts: sweep.attempts + (changes.status === 'funding' ? 1 : 0),
         // what the gas tank actually moves (a resource delegation moves no coin)
-        need: { ...needJson(need), funded: String(unsigned.amounts?.[0] ?? need.native) },
+        need: { ...needToJson(need), funded: String(unsigned.amounts?.[0] ?? need.native) },
       }),
   })
-}
-
-function needJson(need: SweepNeed): Record<string, string> {
-  return Object.fromEntries(Object.entries(need).map(([k, v]) => [k, String(v)]))
-}
-
-function needOf(sweep: SweepRow): SweepNeed {
-  const raw = sweep.need ?? {}
-  return {
-    native: BigInt(raw.native ?? '0'),
-    ...(raw.energy ? { energy: BigInt(raw.energy) } : {}),
-    ...(raw.bandwidth ? { bandwidth: BigInt(raw.bandwidth) } : {}),
-  }
 }
 
 function sendSweep(
@@ -359,7 +348,7 @@ async function step(
         ? await payouts.buildDefunding({
             from: roleWallet(ctx, chain, 'gas'),
             to: sweep.fromAddress,
-            need: needOf(sweep),
+            need: needFromJson(sweep.need),
             nonce: 0n,
           })
         : null
@@ -379,7 +368,7 @@ async function step(
         (await buildDefunding({
           from: gas,
           to: sweep.fromAddress,
-          need: needOf(sweep),
+          need: needFromJson(sweep.need),
           nonce,
         })) as UnsignedTx,
       next: (tx, id) => setSweep(tx, sweep, { status: 'defunding', defundingTxId: id }),

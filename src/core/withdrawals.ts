@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto'
 import { and, asc, desc, eq, lt, type SQL, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/client.ts'
 import { isUniqueViolation } from '../db/errors.ts'
-import { type WithdrawalStatus, withdrawalEvents, withdrawals } from '../db/schema/index.ts'
+import { outboundTxs, type WithdrawalStatus, withdrawalEvents, withdrawals } from '../db/schema/index.ts'
 import type { ChainRegistry } from '../plugins/registry.ts'
 import { availableBalance, lockBalance } from './balances.ts'
 import { resolveAsset, resolveChain } from './chains.ts'
 import { invalidInput, TollgateError } from './errors.ts'
+import { checkIdempotencyKey } from './idempotency.ts'
 import { newId } from './ids.ts'
 import { postWithdrawalRelease, postWithdrawalReserve } from './ledger.ts'
 import { parseAmount } from './money.ts'
@@ -21,8 +22,6 @@ export type RequestWithdrawalInput = {
   amount: string
   idempotencyKey: string
 }
-
-const printable = /^[\x20-\x7e]+$/
 
 /**
  * Moves a withdrawal to `to` and records the event, inside the caller's transaction. Returns undefined (and
@@ -83,9 +82,7 @@ function validate(ctx: WithdrawalsContext, input: RequestWithdrawalInput) {
       `amount is below the smallest output this chain relays to that address (${minimum} base units)`,
       'amount',
     )
-  const key = input.idempotencyKey
-  if (typeof key !== 'string' || key.length === 0 || key.length > 255 || !printable.test(key))
-    throw invalidInput('idempotencyKey', 'idempotencyKey must be 1 to 255 printable ASCII characters')
+  const key = checkIdempotencyKey(input.idempotencyKey)
   const requestHash = createHash('sha256')
     .update(JSON.stringify([chain.name, asset.id, address.normalized, amount.toString()]))
     .digest('hex')
@@ -285,4 +282,24 @@ export async function listWithdrawalEvents(ctx: { db: Db }, withdrawalId: string
     .from(withdrawalEvents)
     .where(eq(withdrawalEvents.withdrawalId, withdrawalId))
     .orderBy(asc(withdrawalEvents.seq))
+}
+
+/**
+ * The hash of the transaction that pays a withdrawal, once it is signed (null before).
+ *
+ * @example
+ * await withdrawalTxHash({ db }, withdrawal) // '0x…'
+ */
+export async function withdrawalTxHash(ctx: { db: Db }, w: Pick<WithdrawalRow, 'outboundTxId'>) {
+  if (!w.outboundTxId) return null
+  const [tx] = await ctx.db
+    .select({ hash: outboundTxs.hash })
+    .from(outboundTxs)
+    .where(eq(outboundTxs.id, w.outboundTxId))
+  return tx?.hash ?? null
+}
+
+/** Why a QUEUED withdrawal has not gone out yet (the treasury short of funds, the last build error); else null. */
+export function waitingReason(w: Pick<WithdrawalRow, 'status' | 'lastError'>): string | null {
+  return w.status === 'QUEUED' ? w.lastError : null
 }

@@ -1,13 +1,13 @@
 import { checkoutLink } from '../checkout/link.ts'
-import { assetById, resolveChain } from '../core/chains.ts'
+import { assetById } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
 import {
   amountRemaining,
-  amountToRequest,
   arrivedLate,
   listPaymentTransfers,
   overpaidAmount,
   paymentConfirmations,
+  paymentUriOf,
   type TransferView,
 } from '../core/payment-views.ts'
 import {
@@ -97,11 +97,7 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
       paymentUri: t.string({
         description:
           'Wallet URI for the remaining amount (EIP-681 on EVM chains, BIP21 on Bitcoin, tron: on Tron)',
-        resolve: (p, _a, ctx) => {
-          const chain = resolveChain(ctx.app.chains, p.chain)
-          const asset = assetById(ctx.app.chains, p.chain, p.asset)
-          return chain.driver.paymentUri({ address: p.address, asset, amount: amountToRequest(p) })
-        },
+        resolve: (p, _a, ctx) => paymentUriOf(ctx.app.chains, p),
       }),
       confirmationsRequired: t.exposeInt('confirmationsRequired'),
       expiresAt: t.field({ type: 'DateTime', resolve: (p) => p.expiresAt }),

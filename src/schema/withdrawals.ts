@@ -1,4 +1,3 @@
-import { eq } from 'drizzle-orm'
 import { getBalances } from '../core/balances.ts'
 import { assetById, resolveChain } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
@@ -10,8 +9,10 @@ import {
   listWithdrawals,
   requestWithdrawal,
   type WithdrawalRow,
+  waitingReason,
+  withdrawalTxHash,
 } from '../core/withdrawals.ts'
-import { outboundTxs, withdrawalStatuses } from '../db/schema/index.ts'
+import { withdrawalStatuses } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
 import { afterId, toConnection } from './connection.ts'
@@ -57,21 +58,14 @@ export const WithdrawalRef = builder.objectRef<WithdrawalRow>('Withdrawal').impl
     txHash: t.string({
       nullable: true,
       description: 'The transaction that pays it, once signed',
-      resolve: async (w, _a, ctx) => {
-        if (!w.outboundTxId) return null
-        const [tx] = await ctx.app.db
-          .select({ hash: outboundTxs.hash })
-          .from(outboundTxs)
-          .where(eq(outboundTxs.id, w.outboundTxId))
-        return tx?.hash ?? null
-      },
+      resolve: (w, _a, ctx) => withdrawalTxHash(ctx.app, w),
     }),
     failureReason: t.string({ nullable: true, resolve: (w) => w.failureReason }),
     waitingReason: t.string({
       nullable: true,
       description:
         'Why a QUEUED withdrawal has not gone out yet (its last failed attempt to build a transaction)',
-      resolve: (w) => (w.status === 'QUEUED' ? w.lastError : null),
+      resolve: (w) => waitingReason(w),
     }),
     idempotencyKey: t.exposeString('idempotencyKey'),
     events: t.field({
