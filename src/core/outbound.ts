@@ -405,22 +405,23 @@ async function trackStep(
   const next =
     row.nonce !== null && payouts.confirmedNonce ? await payouts.confirmedNonce(row.fromAddress) : undefined
   let pending = false
+  let ownState: TxStatus['state'] = 'unknown'
   for (const candidate of group) {
     if (!candidate.hash) continue
     const status = await payouts.status(candidate.hash)
+    if (candidate.id === row.id) ownState = status.state
     if (status.state === 'pending') pending = true
     if (status.state !== 'mined') continue
     const depth = tipHeight - status.blockHeight + 1n
     if (depth < BigInt(chain.driver.confirmations)) return 'waiting'
     return settle(ctx, chain, row, candidate, status, group)
   }
-  const own = row.hash ? await payouts.status(row.hash) : { state: 'unknown' as const }
   // the chain moved past this nonce and none of our transactions for it is mined or waiting: someone else used it
   if (next !== undefined && row.nonce !== null && next > row.nonce && !pending) {
     await abandon(ctx, row, `nonce ${row.nonce} was used by a transaction the gateway did not send`)
     return 'failed'
   }
-  if (own.state === 'unknown') {
+  if (ownState === 'unknown') {
     // dropped from the mempool (or never arrived): the same bytes again
     await payouts.broadcast({ raw: row.raw as string, hash: row.hash as string }).catch(() => {})
   }

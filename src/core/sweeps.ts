@@ -67,12 +67,20 @@ export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Pro
   return inserted.length
 }
 
-class SweepMovedOn extends Error {}
+/** Why `send` built nothing: another pass moved the sweep on, or the build declined (dust, nothing to undo). */
+class NotSent extends Error {}
 
 /** Failed fundings or transfers before a sweep is given up (and left for an operator). */
 const maxAttempts = 5
 
-/** Builds one outbound transaction from `from` and records it, with the sweep's next state, atomically. */
+/** What a `send` build may answer instead of a transaction: the reason not to send one. */
+type Decline = { decline: string }
+
+/**
+ * Builds one outbound transaction from `from` and records it, with the sweep's next state, atomically. The build
+ * may decline (the fee is too large a share, nothing to take back); then nothing is stored, the nonce included,
+ * and the reason comes back.
+ */
 async function send(
   ctx: SweepContext,
   chain: LoadedChain,
@@ -82,18 +90,23 @@ async function send(
     from: WalletAddress
     asset: AssetInfo
     request: StoredRequest
-    build: (nonce: bigint | undefined) => Promise<UnsignedTx>
+    build: (nonce: bigint | undefined) => Promise<UnsignedTx | Decline>
     /** Records the sweep's next step; false (it moved on meanwhile) undoes the whole transaction. */
     next: (tx: Tx, outboundId: string, unsigned: UnsignedTx) => Promise<boolean>
   },
-): Promise<void> {
+): Promise<'sent' | 'moved on' | Decline> {
   await ensureSenderNonce(ctx, chain, a.from.address)
+  let declined: Decline | undefined
   const built = await ctx.db
     .transaction(async (tx) => {
       // the sweep row is claimed first: two passes cannot both build its next transaction
       if (!(await setSweep(tx, sweep, {}))) return false
       const nonce = await takeNonce(tx, chain, a.from.address)
       const unsigned = await a.build(nonce)
+      if ('decline' in unsigned) {
+        declined = unsigned
+        throw new NotSent()
+      }
       const id = await insertOutbound(tx, chain, {
         purpose: a.purpose,
         from: a.from,
@@ -102,15 +115,16 @@ async function send(
         unsigned,
         request: a.request,
       })
-      if (!(await a.next(tx, id, unsigned))) throw new SweepMovedOn()
+      if (!(await a.next(tx, id, unsigned))) throw new NotSent()
       return true
     })
     .catch((err) => {
-      // another pass moved this sweep on first: what this one built is rolled back, unsent
-      if (err instanceof SweepMovedOn) return false
+      // declined, or another pass moved this sweep on first: what this one built is rolled back, unsent
+      if (err instanceof NotSent) return false
       throw err
     })
   if (built) crashPoint('outbound:built')
+  return built ? 'sent' : (declined ?? 'moved on')
 }
 
 /**
@@ -156,18 +170,14 @@ async function start(
   }
   if (asset.native) {
     // the fee comes out of the deposit: skip when it would eat more than the configured share of it
-    const probe = await payouts.build({ ...request, nonce: 0n }).catch((err) => {
-      if (isDriverError(err) && err.code === 'BELOW_FEE') return undefined
-      throw err
-    })
-    if (!probe || probe.maxFee * 10_000n > held * BigInt(chain.settings.sweeps.maxFeeShareBps)) {
-      await setSweep(ctx.db, sweep, {
-        status: 'skipped',
-        skipReason: `the fee${probe ? ` ${probe.maxFee}` : ''} is too large a share of ${held}`,
-      })
+    const share = BigInt(chain.settings.sweeps.maxFeeShareBps)
+    const sent = await sendSweep(ctx, chain, payouts, sweep, request, (u) =>
+      u.maxFee * 10_000n > held * share ? `the fee ${u.maxFee} is too large a share of ${held}` : undefined,
+    )
+    if (typeof sent === 'object') {
+      await setSweep(ctx.db, sweep, { status: 'skipped', skipReason: sent.decline })
       return 'skipped'
     }
-    await sendSweep(ctx, chain, payouts, sweep, request)
     return 'sent'
   }
   const minimum = chain.settings.sweeps.minAmount.get(asset.id)
@@ -228,13 +238,24 @@ function sendSweep(
   payouts: PayoutDriver,
   sweep: SweepRow,
   request: BuildRequest,
+  tooCostly: (unsigned: UnsignedTx) => string | undefined = () => undefined,
 ) {
   return send(ctx, chain, sweep, {
     purpose: 'sweep',
     from: request.from,
     asset: request.asset,
     request: storedTransfer(request),
-    build: (nonce) => payouts.build({ ...request, nonce }),
+    build: async (nonce) => {
+      const unsigned = await payouts.build({ ...request, nonce }).catch((err) => {
+        // the whole balance does not cover the fee: dust, like a fee too large a share of it
+        if (isDriverError(err) && err.code === 'BELOW_FEE')
+          return { decline: `the fee is too large a share of ${request.outputs[0]?.amount}` }
+        throw err
+      })
+      if ('decline' in unsigned) return unsigned
+      const reason = tooCostly(unsigned)
+      return reason ? { decline: reason } : unsigned
+    },
     next: (tx, id, unsigned) =>
       setSweep(tx, sweep, { status: 'sweeping', sweepTxId: id, amount: unsigned.amounts?.[0] ?? null }),
   })
@@ -343,36 +364,32 @@ async function step(
       return 'retry'
     }
     if (sent?.status !== 'confirmed') return 'waiting'
-    const defund =
-      sweep.fundingTxId && payouts.buildDefunding
-        ? await payouts.buildDefunding({
-            from: roleWallet(ctx, chain, 'gas'),
-            to: sweep.fromAddress,
-            need: needFromJson(sweep.need),
-            nonce: 0n,
+    const gas = roleWallet(ctx, chain, 'gas')
+    const buildDefunding = payouts.buildDefunding
+    // a funding that can be taken back (a Tron delegation) is; otherwise settlement already booked everything
+    const defunded =
+      sweep.fundingTxId && buildDefunding
+        ? await send(ctx, chain, sweep, {
+            purpose: 'defund',
+            from: gas,
+            asset: chain.driver.nativeAsset,
+            request: { kind: 'defunding', to: sweep.fromAddress, need: sweep.need ?? {} },
+            build: async (nonce) =>
+              (await buildDefunding({
+                from: gas,
+                to: sweep.fromAddress,
+                need: needFromJson(sweep.need),
+                nonce,
+              })) ?? {
+                decline: 'nothing to take back',
+              },
+            next: (tx, id) => setSweep(tx, sweep, { status: 'defunding', defundingTxId: id }),
           })
-        : null
-    if (!defund) {
-      // settlement booked the move to the treasury and the fee when the transfer confirmed
+        : { decline: 'nothing to take back' }
+    if (typeof defunded === 'object') {
       await setSweep(ctx.db, sweep, { status: 'done' })
       return 'done'
     }
-    const gas = roleWallet(ctx, chain, 'gas')
-    const buildDefunding = payouts.buildDefunding as NonNullable<PayoutDriver['buildDefunding']>
-    await send(ctx, chain, sweep, {
-      purpose: 'defund',
-      from: gas,
-      asset: chain.driver.nativeAsset,
-      request: { kind: 'defunding', to: sweep.fromAddress, need: sweep.need ?? {} },
-      build: async (nonce) =>
-        (await buildDefunding({
-          from: gas,
-          to: sweep.fromAddress,
-          need: needFromJson(sweep.need),
-          nonce,
-        })) as UnsignedTx,
-      next: (tx, id) => setSweep(tx, sweep, { status: 'defunding', defundingTxId: id }),
-    })
     return 'sent'
   }
 

@@ -28,8 +28,20 @@ export function roleWallet(
   ctx: { xpubFor(accountPath: string): string },
   chain: Pick<LoadedChain, 'driver'>,
   role: WalletRole,
-): { address: string; path: string; accountPath: string } {
+): RoleWallet {
   const accountPath = roleAccountPath(chain.driver.accountPath, role)
-  const { address } = chain.driver.deriveAddress({ xpub: ctx.xpubFor(accountPath), index: 0 })
-  return { address, path: `${accountPath}/0/0`, accountPath }
+  const xpub = ctx.xpubFor(accountPath)
+  // every payout pass, sweep and settlement asks: derive once per driver and account key
+  const cache = derived.get(chain.driver) ?? new Map<string, RoleWallet>()
+  derived.set(chain.driver, cache)
+  let wallet = cache.get(xpub)
+  if (!wallet) {
+    const { address } = chain.driver.deriveAddress({ xpub, index: 0 })
+    wallet = { address, path: `${accountPath}/0/0`, accountPath }
+    cache.set(xpub, wallet)
+  }
+  return wallet
 }
+
+type RoleWallet = { address: string; path: string; accountPath: string }
+const derived = new WeakMap<object, Map<string, RoleWallet>>()
