@@ -5,10 +5,8 @@ import { newScannerState, type ScannerState, syncChain } from '../../src/core/ch
 import { paymentEvents, payments, transfers } from '../../src/db/schema/index.ts'
 import { chain, defineConfig } from '../../src/plugins/sdk/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
+import { TronWeb } from '../helpers/tronweb.ts'
 import { startTronNode, type TronNode, USDT_MAINNET } from '../tron-node/server.ts'
-
-// loaded after the static imports: tronweb's generated protobuf code races when loaded alongside other modules
-const { TronWeb } = await import('tronweb')
 
 const payerMnemonic =
   'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about'

@@ -4,12 +4,10 @@ import trongrid from '../fixtures/chain-data/tron/trongrid_v1/ledger_v1_accounts
 import shasta from '../fixtures/chain-data/tron/wallet_http/aiotx_shasta_wallet_http_interactions.json'
 import resources from '../fixtures/chain-data/tron/wallet_http/ledger_getaccountresource_mainnet.json'
 import infos from '../fixtures/chain-data/tron/wallet_http/ledger_gettransactioninfobyid_mainnet_SUBSET.json'
+import { TronWeb } from '../helpers/tronweb.ts'
 import { recoverSigner, transactionBytes, txIdOf } from './chain.ts'
 import { decodeRaw, encodeRaw } from './proto.ts'
 import { startTronNode, type TronNode, USDT_MAINNET } from './server.ts'
-
-// loaded after the static imports: tronweb's generated protobuf code races when loaded alongside other modules
-const { TronWeb } = await import('tronweb')
 
 const mnemonic =
   'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about'

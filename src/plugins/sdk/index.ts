@@ -14,5 +14,6 @@ export {
   type TollgateConfig,
 } from './define.ts'
 export { DriverError, isDriverError } from './errors.ts'
+export { childPublicKey, keccakAccountId } from './hd.ts'
 export { mapLimit } from './map-limit.ts'
 export * from './types.ts'

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sha256 } from '@noble/hashes/sha2.js'
 import trongrid from '../../../test/fixtures/chain-data/tron/trongrid_v1/ledger_v1_accounts_TL24LCps_transactions_trc20_SUBSET.json'
+import { TronWeb } from '../../../test/helpers/tronweb.ts'
 import { recoverSigner, transactionBytes } from '../../../test/tron-node/chain.ts'
 import {
   decodeRaw,
@@ -28,9 +29,6 @@ import type { TronPayload } from './payload.ts'
 import { encodeTransferContract } from './proto.ts'
 import { energyDelegationSun } from './resources.ts'
 import { buildRawTransaction, transactionBandwidth } from './transaction.ts'
-
-// loaded after the static imports: tronweb's generated protobuf code races when loaded alongside other modules
-const { TronWeb } = await import('tronweb')
 
 const mnemonic =
   'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about'

@@ -4,14 +4,12 @@ import { mnemonicToSeedSync } from '@scure/bip39'
 import type { TronWeb as TronWebClient } from 'tronweb'
 import trongrid from '../../../test/fixtures/chain-data/tron/trongrid_v1/ledger_v1_accounts_TL24LCps_transactions_trc20_SUBSET.json'
 import infos from '../../../test/fixtures/chain-data/tron/wallet_http/ledger_gettransactioninfobyid_mainnet_SUBSET.json'
+import { TronWeb } from '../../../test/helpers/tronweb.ts'
 import { startTronNode, type TronNode, USDT_MAINNET } from '../../../test/tron-node/server.ts'
 import { isDriverError } from '../sdk/index.ts'
 import { createTronDriver, tronAddressKey } from './index.ts'
 import { tronOptionsSchema } from './options.ts'
 import { decodeTransactionInfo, type TronTxInfo } from './scan.ts'
-
-// loaded after the static imports: tronweb's generated protobuf code races when loaded alongside other modules
-const { TronWeb } = await import('tronweb')
 
 const mnemonic =
   'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about'
