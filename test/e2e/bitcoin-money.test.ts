@@ -4,15 +4,7 @@ import postgres from 'postgres'
 import { type Bcoin, regtestKey, startBcoin } from '../helpers/bcoin.ts'
 import { gatewayMnemonic } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
-import {
-  createMerchantWithCli,
-  type GatewayProcess,
-  graphqlClient,
-  spawnApi,
-  spawnCli,
-  spawnWorker,
-  waitFor,
-} from '../helpers/processes.ts'
+import { type SplitGateway, spawnCli, startSplitGateway, waitFor } from '../helpers/processes.ts'
 
 // Bitcoin's whole money path with real gateway processes on a bcoin regtest node: payments complete at depth,
 // their deposits are consolidated into the treasury in one transaction, twenty withdrawals go out as one
@@ -20,11 +12,8 @@ import {
 // coin the ledger counts unspent on the node, to the satoshi.
 let node: Bcoin
 let db: Awaited<ReturnType<typeof createTestDatabase>>
-let api: Awaited<ReturnType<typeof spawnApi>>
-let chainWorker: GatewayProcess
-let signer: GatewayProcess
+let gateway: SplitGateway
 let env: Record<string, string>
-let apiKey: string
 let miner: ReturnType<typeof setInterval> | undefined
 
 beforeAll(async () => {
@@ -38,23 +27,17 @@ beforeAll(async () => {
     TEST_BTC_START: String(await node.height()),
     LOG_LEVEL: 'info',
   }
-  apiKey = await createMerchantWithCli(env, 'Bitcoin shop')
-  ;[api, chainWorker, signer] = await Promise.all([
-    spawnApi(env),
-    spawnWorker(env, ['--role', 'chain']),
-    spawnWorker(env, ['--role', 'signer']),
-  ])
+  gateway = await startSplitGateway(env, { merchant: 'Bitcoin shop' })
 }, 90_000)
 
 afterAll(async () => {
   if (miner) clearInterval(miner)
-  await Promise.all([api?.stop(), chainWorker?.stop(), signer?.stop()])
+  await gateway?.stop()
   await node?.stop()
   await db?.drop()
 })
 
-const gql = (query: string, variables: Record<string, unknown> = {}) =>
-  graphqlClient(api.url, apiKey)(query, variables)
+const gql = (query: string, variables: Record<string, unknown> = {}) => gateway.gql(query, variables)
 
 test('default: payments → COMPLETED → consolidated → 20 payouts in one transaction → ledger and node agree', async () => {
   const create = async (amount: string) =>

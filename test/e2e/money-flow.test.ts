@@ -3,25 +3,14 @@ import { type Hex, parseEther } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
-import {
-  createMerchantWithCli,
-  type GatewayProcess,
-  graphqlClient,
-  spawnApi,
-  spawnCli,
-  spawnWorker,
-  waitFor,
-} from '../helpers/processes.ts'
+import { type SplitGateway, spawnCli, startSplitGateway, waitFor } from '../helpers/processes.ts'
 
 // The whole money path with real processes, keys in one place: an API and a chain worker that derive from
 // xpubs only, a signer that alone holds the seed, anvil as the chain.
 let devnet: Devnet
 let db: Awaited<ReturnType<typeof createTestDatabase>>
-let api: Awaited<ReturnType<typeof spawnApi>>
-let chainWorker: GatewayProcess
-let signer: GatewayProcess
+let gateway: SplitGateway
 let env: Record<string, string>
-let apiKey: string
 let miner: ReturnType<typeof setInterval> | undefined
 
 beforeAll(async () => {
@@ -41,26 +30,23 @@ beforeAll(async () => {
   await shown.proc.exited
   const xpubs = /TOLLGATE_XPUBS=(\S+)/.exec(shown.output())?.[1]
   expect(xpubs).toBeDefined()
-  apiKey = await createMerchantWithCli(env, 'Money shop')
-  const watchOnly = { ...env, TOLLGATE_XPUBS: xpubs! }
-  ;[api, chainWorker, signer] = await Promise.all([
-    spawnApi(watchOnly),
-    spawnWorker({ ...watchOnly, LOG_LEVEL: 'info' }, ['--role', 'chain']),
-    spawnWorker({ ...env, TOLLGATE_SEED: gatewayMnemonic }, ['--role', 'signer']),
-  ])
+  gateway = await startSplitGateway(env, {
+    merchant: 'Money shop',
+    keylessEnv: { ...env, TOLLGATE_XPUBS: xpubs! },
+    signerEnv: { ...env, TOLLGATE_SEED: gatewayMnemonic },
+  })
   // blocks keep coming, as on a real chain
   miner = setInterval(() => devnet.mine(1).catch(() => {}), 250)
 }, 60_000)
 
 afterAll(async () => {
   if (miner) clearInterval(miner)
-  await Promise.all([api?.stop(), chainWorker?.stop(), signer?.stop()])
+  await gateway?.stop()
   await devnet?.stop()
   await db?.drop()
 })
 
-const gql = (query: string, variables: Record<string, unknown> = {}) =>
-  graphqlClient(api.url, apiKey)(query, variables)
+const gql = (query: string, variables: Record<string, unknown> = {}) => gateway.gql(query, variables)
 
 const usdtOf = (address: string) =>
   devnet.client.readContract({
@@ -72,9 +58,9 @@ const usdtOf = (address: string) =>
 
 test('default: pay ETH and USDT → COMPLETED → swept (USDT after a gas top-up) → 50 withdrawals confirmed → ledger and chain agree exactly', async () => {
   // the API holds no key, and only the signer can send
-  expect(api.output()).not.toContain('holds the seed')
-  expect(chainWorker.output()).toContain('"signs":false')
-  expect(signer.output()).toContain('"signs":true')
+  expect(gateway.api.output()).not.toContain('holds the seed')
+  expect(gateway.chainWorker.output()).toContain('"signs":false')
+  expect(gateway.signer.output()).toContain('"signs":true')
 
   // the operator fills the gas tank (its address comes from `xpub show`'s accounts; here, from the seed)
   const { createSigner } = await import('../../src/core/signer.ts')

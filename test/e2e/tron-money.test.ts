@@ -6,15 +6,7 @@ import type { AssetInfo, ChainDriver } from '../../src/plugins/sdk/index.ts'
 import tronPlugin from '../../src/plugins/tron/index.ts'
 import { gatewayMnemonic } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
-import {
-  createMerchantWithCli,
-  type GatewayProcess,
-  graphqlClient,
-  spawnApi,
-  spawnCli,
-  spawnWorker,
-  waitFor,
-} from '../helpers/processes.ts'
+import { type SplitGateway, spawnCli, startSplitGateway, waitFor } from '../helpers/processes.ts'
 import { startTronNode, type TronNode, USDT_MAINNET } from '../tron-node/server.ts'
 
 // Tron's whole money path with real gateway processes against the stand-in node: TRX and USDT payments complete,
@@ -22,11 +14,8 @@ import { startTronNode, type TronNode, USDT_MAINNET } from '../tron-node/server.
 // energy and takes it back), ten payouts confirm, and the reconciliation finds every wallet equal to the ledger.
 let node: TronNode
 let db: Awaited<ReturnType<typeof createTestDatabase>>
-let api: Awaited<ReturnType<typeof spawnApi>>
-let chainWorker: GatewayProcess
-let signer: GatewayProcess
+let gateway: SplitGateway
 let env: Record<string, string>
-let apiKey: string
 let driver: ChainDriver
 let miner: ReturnType<typeof setInterval> | undefined
 const payerSigner = createSigner(newMnemonic())
@@ -51,24 +40,18 @@ beforeAll(async () => {
     chain: 'payer',
     log: { debug() {}, info() {}, warn() {}, error() {} },
   })
-  apiKey = await createMerchantWithCli(env, 'Tron shop')
-  ;[api, chainWorker, signer] = await Promise.all([
-    spawnApi(env),
-    spawnWorker(env, ['--role', 'chain']),
-    spawnWorker(env, ['--role', 'signer']),
-  ])
+  gateway = await startSplitGateway(env, { merchant: 'Tron shop' })
   miner = setInterval(() => node.mine(1), 100)
 }, 60_000)
 
 afterAll(async () => {
   if (miner) clearInterval(miner)
-  await Promise.all([api?.stop(), chainWorker?.stop(), signer?.stop()])
+  await gateway?.stop()
   await node?.stop()
   await db?.drop()
 })
 
-const gql = (query: string, variables: Record<string, unknown> = {}) =>
-  graphqlClient(api.url, apiKey)(query, variables)
+const gql = (query: string, variables: Record<string, unknown> = {}) => gateway.gql(query, variables)
 
 /** A payer wallet outside the gateway, sending with the driver's own offline-built, signed transactions. */
 async function pay(to: string, asset: AssetInfo, amount: bigint) {

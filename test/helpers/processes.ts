@@ -126,3 +126,37 @@ export function graphqlClient(url: string, apiKey: string) {
     return res.json()
   }
 }
+
+export type SplitGateway = Awaited<ReturnType<typeof startSplitGateway>>
+
+/**
+ * The production layout as real processes: an API and a keyless chain worker (`keylessEnv`, e.g. with
+ * TOLLGATE_XPUBS), and a signer (`signerEnv`, with the seed); plus a merchant made with the CLI and a GraphQL
+ * client holding its key.
+ *
+ * @example
+ * const gateway = await startSplitGateway(env, { merchant: 'Shop' })
+ * afterAll(() => gateway.stop())
+ */
+export async function startSplitGateway(
+  env: Record<string, string>,
+  options: { merchant: string; keylessEnv?: Record<string, string>; signerEnv?: Record<string, string> },
+) {
+  const apiKey = await createMerchantWithCli(env, options.merchant)
+  const keyless = options.keylessEnv ?? env
+  const [api, chainWorker, signer] = await Promise.all([
+    spawnApi(keyless),
+    spawnWorker(keyless, ['--role', 'chain']),
+    spawnWorker(options.signerEnv ?? env, ['--role', 'signer']),
+  ])
+  return {
+    api,
+    chainWorker,
+    signer,
+    apiKey,
+    gql: graphqlClient(api.url, apiKey),
+    stop: async () => {
+      await Promise.all([api.stop(), chainWorker.stop(), signer.stop()])
+    },
+  }
+}
