@@ -147,6 +147,19 @@ async function setSweep(tx: Db | Tx, seen: SweepRow, changes: Partial<SweepRow>)
   return moved.length > 0
 }
 
+/** Everything the deposit address holds of the sweep's asset, to the treasury. */
+async function sweepRequest(ctx: SweepContext, chain: LoadedChain, payouts: PayoutDriver, sweep: SweepRow) {
+  const asset = resolveAsset(chain, sweep.asset)
+  const held = await payouts.balance(sweep.fromAddress, asset)
+  const request: BuildRequest = {
+    from: { address: sweep.fromAddress, path: sweep.fromPath },
+    asset,
+    outputs: [{ to: roleWallet(ctx, chain, 'treasury').address, amount: held }],
+    sweepAll: true,
+  }
+  return { request, held }
+}
+
 /** The first step: skip dust, fund the gas a token transfer needs, or send straight away. */
 async function start(
   ctx: SweepContext,
@@ -154,19 +167,11 @@ async function start(
   payouts: PayoutDriver,
   sweep: SweepRow,
 ): Promise<string> {
-  const asset = resolveAsset(chain, sweep.asset)
-  const deposit = { address: sweep.fromAddress, path: sweep.fromPath }
-  const treasury = roleWallet(ctx, chain, 'treasury')
-  const held = await payouts.balance(deposit.address, asset)
+  const { request, held } = await sweepRequest(ctx, chain, payouts, sweep)
+  const { asset } = request
   if (held === 0n) {
     await setSweep(ctx.db, sweep, { status: 'skipped', skipReason: 'nothing to sweep' })
     return 'skipped'
-  }
-  const request: BuildRequest = {
-    from: deposit,
-    asset,
-    outputs: [{ to: treasury.address, amount: held }],
-    sweepAll: true,
   }
   if (asset.native) {
     // the fee comes out of the deposit: skip when it would eat more than the configured share of it
@@ -188,17 +193,33 @@ async function start(
     })
     return 'skipped'
   }
+  return fundOrSend(ctx, chain, payouts, sweep, request, { status: 'funding' })
+}
+
+/**
+ * A token sweep's next transaction: the transfer itself when the deposit address can pay for it, otherwise the
+ * gas tank's top-up of what it lacks (first, or again when fees rose meanwhile).
+ */
+async function fundOrSend(
+  ctx: SweepContext,
+  chain: LoadedChain,
+  payouts: PayoutDriver,
+  sweep: SweepRow,
+  request: BuildRequest,
+  onFunding: Partial<SweepRow>,
+): Promise<'sent' | 'funded'> {
+  const output = request.outputs[0] as { to: string; amount: bigint }
   const need = await payouts.sweepNeed?.({
-    address: deposit.address,
-    asset,
-    amount: held,
-    to: treasury.address,
+    address: request.from.address,
+    asset: request.asset,
+    amount: output.amount,
+    to: output.to,
   })
   if (!need) {
     await sendSweep(ctx, chain, payouts, sweep, request)
     return 'sent'
   }
-  await sendFunding(ctx, chain, payouts, sweep, deposit.address, need, { status: 'funding' })
+  await sendFunding(ctx, chain, payouts, sweep, request.from.address, need, onFunding)
   return 'funded'
 }
 
@@ -328,32 +349,15 @@ async function step(
     }
     // confirmed: settlement booked the coin it moved and its fee; a fee spike may call for another top-up
     if (funding?.status !== 'confirmed') return 'waiting'
-    const asset = resolveAsset(chain, sweep.asset)
-    const treasury = roleWallet(ctx, chain, 'treasury')
-    const deposit = { address: sweep.fromAddress, path: sweep.fromPath }
-    const held = await payouts.balance(deposit.address, asset)
-    const more = await payouts.sweepNeed?.({
-      address: deposit.address,
-      asset,
-      amount: held,
-      to: treasury.address,
-    })
-    if (more) {
-      // fees rose since the top-up: top up the difference rather than send a transfer that cannot be mined
-      await sendFunding(ctx, chain, payouts, sweep, deposit.address, more, {})
-      return 'funded'
-    }
-    const outputs = [{ to: treasury.address, amount: held }]
-    await send(ctx, chain, sweep, {
-      purpose: 'sweep',
-      from: deposit,
-      asset,
-      request: storedTransfer({ outputs, sweepAll: true }),
-      build: (nonce) => payouts.build({ from: deposit, asset, outputs, sweepAll: true, nonce }),
-      next: (tx, id, unsigned) =>
-        setSweep(tx, sweep, { status: 'sweeping', sweepTxId: id, amount: unsigned.amounts?.[0] ?? null }),
-    })
-    return 'sent'
+    // fees may have risen since the top-up: then top up the difference rather than send what cannot be mined
+    return fundOrSend(
+      ctx,
+      chain,
+      payouts,
+      sweep,
+      (await sweepRequest(ctx, chain, payouts, sweep)).request,
+      {},
+    )
   }
 
   if (sweep.status === 'sweeping') {
