@@ -5,6 +5,7 @@ import type { LoadedChain } from '../plugins/registry.ts'
 import { collectDepositCoins, freshChangeAddress, isUtxoChain, lockCoins, spendableCoins } from './coins.ts'
 import { crashPoint } from './crash-points.ts'
 import { insertOutbound, storedTransfer } from './outbound-create.ts'
+import { transactionUnlessRolledBack } from './rollback.ts'
 import { roleWallet } from './wallet-roles.ts'
 
 /** Most deposit coins one consolidation spends (keeps the transaction far below standardness limits). */
@@ -44,28 +45,22 @@ export async function consolidateDeposits(
   const treasury = roleWallet(ctx, chain, 'treasury')
   const outputs = [{ to: treasury.address, amount: total }]
   const asset = chain.driver.nativeAsset
-  const tooExpensive = new Error('fee too large a share')
-  const built = await ctx.db
-    .transaction(async (tx) => {
-      const change = await freshChangeAddress(ctx, tx, chain)
-      const unsigned = await payouts.build({ from: treasury, asset, outputs, inputs, change, sweepAll: true })
-      // waiting for cheaper fees: thrown so the change address taken above is given back with the rest
-      if (unsigned.maxFee * 10_000n > total * BigInt(chain.settings.sweeps.maxFeeShareBps)) throw tooExpensive
-      const id = await insertOutbound(tx, chain, {
-        purpose: 'sweep',
-        from: treasury,
-        asset: asset.id,
-        nonce: undefined,
-        unsigned,
-        request: { ...storedTransfer({ outputs, sweepAll: true }), change },
-      })
-      await lockCoins(tx, chain, unsigned.spends ?? [], id)
-      return true
+  const built = await transactionUnlessRolledBack(ctx.db, async (tx, rollback) => {
+    const change = await freshChangeAddress(ctx, tx, chain)
+    const unsigned = await payouts.build({ from: treasury, asset, outputs, inputs, change, sweepAll: true })
+    // waiting for cheaper fees: rolled back, so the change address taken above is given back with the rest
+    if (unsigned.maxFee * 10_000n > total * BigInt(chain.settings.sweeps.maxFeeShareBps)) return rollback()
+    const id = await insertOutbound(tx, chain, {
+      purpose: 'sweep',
+      from: treasury,
+      asset: asset.id,
+      nonce: undefined,
+      unsigned,
+      request: { ...storedTransfer({ outputs, sweepAll: true }), change },
     })
-    .catch((err) => {
-      if (err === tooExpensive) return false
-      throw err
-    })
+    await lockCoins(tx, chain, unsigned.spends ?? [], id)
+    return true
+  })
   if (built) crashPoint('outbound:built')
   return built ? 1 : 0
 }

@@ -16,6 +16,7 @@ import { isUtxoChain } from './coins.ts'
 import { crashPoint } from './crash-points.ts'
 import { newId } from './ids.ts'
 import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './outbound-create.ts'
+import { transactionUnlessRolledBack } from './rollback.ts'
 import { needFromJson, needToJson } from './sweep-need.ts'
 import { roleWallet } from './wallet-roles.ts'
 
@@ -67,9 +68,6 @@ export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Pro
   return inserted.length
 }
 
-/** Why `send` built nothing: another pass moved the sweep on, or the build declined (dust, nothing to undo). */
-class NotSent extends Error {}
-
 /** Failed fundings or transfers before a sweep is given up (and left for an operator). */
 const maxAttempts = 5
 
@@ -97,32 +95,27 @@ async function send(
 ): Promise<'sent' | 'moved on' | Decline> {
   await ensureSenderNonce(ctx, chain, a.from.address)
   let declined: Decline | undefined
-  const built = await ctx.db
-    .transaction(async (tx) => {
-      // the sweep row is claimed first: two passes cannot both build its next transaction
-      if (!(await setSweep(tx, sweep, {}))) return false
-      const nonce = await takeNonce(tx, chain, a.from.address)
-      const unsigned = await a.build(nonce)
-      if ('decline' in unsigned) {
-        declined = unsigned
-        throw new NotSent()
-      }
-      const id = await insertOutbound(tx, chain, {
-        purpose: a.purpose,
-        from: a.from,
-        asset: a.asset.id,
-        nonce,
-        unsigned,
-        request: a.request,
-      })
-      if (!(await a.next(tx, id, unsigned))) throw new NotSent()
-      return true
+  // declined, or another pass moved this sweep on first: `rollback` undoes what this one built, unsent
+  const built = await transactionUnlessRolledBack(ctx.db, async (tx, rollback) => {
+    // the sweep row is claimed first: two passes cannot both build its next transaction
+    if (!(await setSweep(tx, sweep, {}))) return false
+    const nonce = await takeNonce(tx, chain, a.from.address)
+    const unsigned = await a.build(nonce)
+    if ('decline' in unsigned) {
+      declined = unsigned
+      return rollback()
+    }
+    const id = await insertOutbound(tx, chain, {
+      purpose: a.purpose,
+      from: a.from,
+      asset: a.asset.id,
+      nonce,
+      unsigned,
+      request: a.request,
     })
-    .catch((err) => {
-      // declined, or another pass moved this sweep on first: what this one built is rolled back, unsent
-      if (err instanceof NotSent) return false
-      throw err
-    })
+    if (!(await a.next(tx, id, unsigned))) return rollback()
+    return true
+  })
   if (built) crashPoint('outbound:built')
   return built ? 'sent' : (declined ?? 'moved on')
 }
