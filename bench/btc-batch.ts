@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Block, Transaction } from 'bitcoinjs-lib'
-import { createSigner } from '../src/core/signer.ts'
+import { createSigner } from '../src/core/payouts/signer.ts'
 import { bitcoinAddressKey, scriptToAddress } from '../src/plugins/bitcoin/address.ts'
 import { bitcoinAsset } from '../src/plugins/bitcoin/assets.ts'
 import { type BuildConfig, buildPayout } from '../src/plugins/bitcoin/build.ts'

@@ -4,9 +4,9 @@
 // prepared statement, through the same postgres.js pool. Both receive the same Authorization header.
 import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql'
 import { createContext } from '../src/context.ts'
-import { topUpAddressPool } from '../src/core/addresses.ts'
-import { createMerchant } from '../src/core/merchants.ts'
-import { createSigner } from '../src/core/signer.ts'
+import { createMerchant } from '../src/core/access/merchants.ts'
+import { topUpAddressPool } from '../src/core/payments/addresses.ts'
+import { createSigner } from '../src/core/payouts/signer.ts'
 import { parseEnv } from '../src/env.ts'
 import { createLogger } from '../src/log.ts'
 import { createHttpHandler } from '../src/server.ts'

@@ -1,6 +1,6 @@
 // Deposit address derivation rate (watch-only, from the account xpub), against the createPayment rate it must
 // not cap: the pool makes derivation background work, and this shows how much of it one core can do.
-import { createSigner } from '../src/core/signer.ts'
+import { createSigner } from '../src/core/payouts/signer.ts'
 import { deriveEvmAddress } from '../src/plugins/evm/derive.ts'
 import { fmt, report, table } from './lib.ts'
 

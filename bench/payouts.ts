@@ -2,9 +2,9 @@
 // same number of ERC-20 transfers sent straight from a local wallet (sequential nonces, no database, no checks).
 import { type Hex, parseAbi } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { newScannerState, syncChain } from '../src/core/chain-sync.ts'
-import { createPayment } from '../src/core/payments.ts'
-import { roleWallet } from '../src/core/wallet-roles.ts'
+import { createPayment } from '../src/core/payments/payments.ts'
+import { roleWallet } from '../src/core/payouts/wallet-roles.ts'
+import { newScannerState, syncChain } from '../src/core/scanning/sync.ts'
 import { withdrawals } from '../src/db/schema/index.ts'
 import { processPayouts } from '../src/jobs/payouts.ts'
 import { createTestApp, testConfig } from '../test/helpers/app.ts'
@@ -80,8 +80,8 @@ for (const [i, to] of recipients.entries()) {
     throw new Error(`request failed: ${JSON.stringify(res)}`)
 }
 const requestedSeconds = (performance.now() - started) / 1000
-const { batchWithdrawals } = await import('../src/core/payout-batches.ts')
-const { advanceOutbound } = await import('../src/core/outbound.ts')
+const { batchWithdrawals } = await import('../src/core/payouts/batches.ts')
+const { advanceOutbound } = await import('../src/core/payouts/outbound.ts')
 const phase = { batch: 0, send: 0, track: 0, passes: 0 }
 let mark = performance.now()
 await batchWithdrawals(app.ctx, chain)

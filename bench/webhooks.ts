@@ -1,7 +1,7 @@
 // Webhook throughput and latency: payment events → signed deliveries to a local receiver, through the real
 // pipeline (outbox dispatch, BullMQ delivery jobs, HTTP), with the worker in this process.
 import { eq, sql } from 'drizzle-orm'
-import { createPayment } from '../src/core/payments.ts'
+import { createPayment } from '../src/core/payments/payments.ts'
 import { paymentEvents, webhookDeliveries } from '../src/db/schema/index.ts'
 import { startWorkers } from '../src/jobs/index.ts'
 import { processDispatch } from '../src/jobs/webhooks.ts'
@@ -23,7 +23,7 @@ const receiver = Bun.serve({
   },
 })
 const merchant = await app.merchant('Bench')
-const { createWebhookEndpoint } = await import('../src/core/webhooks.ts')
+const { createWebhookEndpoint } = await import('../src/core/webhooks/webhooks.ts')
 await createWebhookEndpoint(app.ctx, merchant.id, {
   url: `http://127.0.0.1:${receiver.port}/`,
   events: ['payment.created'],

@@ -1,17 +1,17 @@
 import { resolve } from 'node:path'
 import { Redis } from 'ioredis'
-import { type AuthCache, createAuthCache, listenForRevocations } from './core/api-keys.ts'
-import type { PaymentsContext } from './core/payments.ts'
-import { createSigner, type Signer, xpubSource } from './core/signer.ts'
-import type { WebhookContext } from './core/webhooks.ts'
+import { type AuthCache, createAuthCache, listenForRevocations } from './core/access/api-keys.ts'
+import type { PaymentsContext } from './core/payments/payments.ts'
+import { createSigner, type Signer, xpubSource } from './core/payouts/signer.ts'
+import type { WebhookContext } from './core/webhooks/webhooks.ts'
 import { type Db, type DbHandle, openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
 import type { Env } from './env.ts'
-import { createQueues, type Queues } from './jobs/queues.ts'
 import type { Logger } from './log.ts'
 import { type ChainRegistry, closeChains, loadChains } from './plugins/registry.ts'
 import type { TollgateConfig } from './plugins/sdk/index.ts'
 import { createPaymentBus, type PaymentBus } from './pubsub.ts'
+import { createQueues, type Queues } from './queues.ts'
 
 /** Everything a process works with. Core functions take the parts they need. */
 export type AppContext = PaymentsContext &

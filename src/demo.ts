@@ -8,7 +8,7 @@ import { createClient } from 'graphql-ws'
 import { createWalletClient, http, parseAbi, parseUnits } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { foundry } from 'viem/chains'
-import { verifyWebhook } from './core/webhook-signing.ts'
+import { verifyWebhook } from './core/webhooks/signing.ts'
 import { anvilMnemonic, devSandboxFile, devTokenAddress } from './devnet.ts'
 
 type Sandbox = { graphqlUrl: string; apiKey: string; rpcUrl: string }

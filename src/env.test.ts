@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createSigner } from './core/signer.ts'
+import { createSigner } from './core/payouts/signer.ts'
 import { EnvError, parseEnv } from './env.ts'
 
 const anvilMnemonic = 'test test test test test test test test test test test junk'

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { z } from 'zod'
-import { isValidMnemonic } from './core/signer.ts'
+import { isValidMnemonic } from './core/payouts/signer.ts'
 
 const xpubPattern = /^[a-zA-Z0-9]{100,120}$/
 const accountPathPattern = /^m(\/[0-9]+')+$/

@@ -1,7 +1,7 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target'
 import { createPubSub } from 'graphql-yoga'
 import { Redis } from 'ioredis'
-import type { PaymentChange } from './core/payment-refresh.ts'
+import type { PaymentChange } from './core/payments/refresh.ts'
 
 /** What travels between processes: ids only. Subscribers read the payment itself from the database. */
 export type PaymentSignal = { paymentId: string; seq: number; type: string }

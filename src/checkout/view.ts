@@ -1,14 +1,14 @@
 import type { AppContext } from '../context.ts'
 import { assetById, resolveChain } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
+import type { PaymentRow } from '../core/payments/payments.ts'
 import {
   amountRemaining,
   getPaymentForCheckout,
   listPaymentTransfers,
   paymentConfirmations,
   paymentUriOf,
-} from '../core/payment-views.ts'
-import type { PaymentRow } from '../core/payments.ts'
+} from '../core/payments/views.ts'
 
 /**
  * What a payer's page shows. The field names are the GraphQL `Payment` fields the page subscribes to, so the

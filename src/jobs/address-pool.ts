@@ -1,8 +1,8 @@
 import type { Job } from 'bullmq'
 import type { AppContext } from '../context.ts'
-import { topUpAddressPool } from '../core/addresses.ts'
 import { resolveChain } from '../core/chains.ts'
-import type { ChainJob } from './queues.ts'
+import { topUpAddressPool } from '../core/payments/addresses.ts'
+import type { ChainJob } from '../queues.ts'
 
 /** Keeps each chain's pool of pre-derived deposit addresses full. */
 export async function processAddressPool(ctx: AppContext, job: Job<ChainJob>): Promise<{ added: number }> {

@@ -1,10 +1,10 @@
 import type { AppContext } from '../context.ts'
 import { resolveChain } from '../core/chains.ts'
-import { moveExcessToCold } from '../core/cold-storage.ts'
-import { consolidateDeposits } from '../core/consolidate.ts'
-import { advanceOutbound } from '../core/outbound.ts'
-import { batchWithdrawals } from '../core/payout-batches.ts'
-import { advanceSweeps, type SweepProgress } from '../core/sweeps.ts'
+import { batchWithdrawals } from '../core/payouts/batches.ts'
+import { moveExcessToCold } from '../core/payouts/cold-storage.ts'
+import { consolidateDeposits } from '../core/payouts/consolidation.ts'
+import { advanceOutbound } from '../core/payouts/outbound.ts'
+import { advanceSweeps, type SweepProgress } from '../core/payouts/sweeps.ts'
 
 /**
  * One payout pass for a chain: due sweeps and consolidations, then queued withdrawals, then cold transfers become

@@ -1,6 +1,6 @@
 import type { AppContext } from '../context.ts'
 import { resolveChain } from '../core/chains.ts'
-import { reconcileChain } from '../core/reconcile.ts'
+import { reconcileChain } from '../core/payouts/reconcile.ts'
 
 /**
  * The scheduled reconciliation of one chain: differences are logged at error level (every run until resolved),

@@ -1,6 +1,6 @@
 import type { AppContext } from '../context.ts'
-import { type ScannerState, type SyncResult, syncChain } from '../core/chain-sync.ts'
 import { resolveChain } from '../core/chains.ts'
+import { type ScannerState, type SyncResult, syncChain } from '../core/scanning/sync.ts'
 
 /**
  * Runs a chain's scanner in this process, one run per chain at a time. A trigger that arrives during a run

@@ -1,6 +1,6 @@
 import type { AppContext } from '../context.ts'
-import { attemptDelivery, dispatchWebhookEvents, dueDeliveries } from '../core/webhooks.ts'
-import type { Queues } from './queues.ts'
+import { attemptDelivery, dispatchWebhookEvents, dueDeliveries } from '../core/webhooks/webhooks.ts'
+import type { Queues } from '../queues.ts'
 
 /**
  * A job per scheduled attempt: the id (delivery, attempt, due time) makes adding the same attempt twice (sweeper

@@ -2,7 +2,7 @@ import SchemaBuilder from '@pothos/core'
 import ErrorsPlugin from '@pothos/plugin-errors'
 import RelayPlugin from '@pothos/plugin-relay'
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth'
-import type { ApiKeyScope } from '../core/api-keys.ts'
+import type { ApiKeyScope } from '../core/access/api-keys.ts'
 import { authError, type GraphQLContext, hasScope } from './context.ts'
 
 export const builder = new SchemaBuilder<{

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql'
 import type { AppContext } from '../context.ts'
-import type { ApiKeyScope, AuthInfo } from '../core/api-keys.ts'
+import type { ApiKeyScope, AuthInfo } from '../core/access/api-keys.ts'
 
 /** Per-request GraphQL context. `auth()` looks the API key up once, on first need. */
 export type GraphQLContext = {

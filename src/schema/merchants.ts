@@ -1,5 +1,5 @@
-import { apiKeyScopes, createApiKey, listApiKeys, revokeApiKey } from '../core/api-keys.ts'
-import { getMerchant } from '../core/merchants.ts'
+import { apiKeyScopes, createApiKey, listApiKeys, revokeApiKey } from '../core/access/api-keys.ts'
+import { getMerchant } from '../core/access/merchants.ts'
 import { builder } from './builder.ts'
 import { requireAuth } from './context.ts'
 import { userErrors } from './errors.ts'

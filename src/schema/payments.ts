@@ -2,6 +2,13 @@ import { checkoutLink } from '../checkout/link.ts'
 import { assetById } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
 import {
+  createPayment,
+  getPayment,
+  listPaymentEvents,
+  listPayments,
+  type PaymentRow,
+} from '../core/payments/payments.ts'
+import {
   amountRemaining,
   arrivedLate,
   listPaymentTransfers,
@@ -9,14 +16,7 @@ import {
   paymentConfirmations,
   paymentUriOf,
   type TransferView,
-} from '../core/payment-views.ts'
-import {
-  createPayment,
-  getPayment,
-  listPaymentEvents,
-  listPayments,
-  type PaymentRow,
-} from '../core/payments.ts'
+} from '../core/payments/views.ts'
 import { paymentStatuses } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'

@@ -1,6 +1,6 @@
 import { TollgateError } from '../core/errors.ts'
-import { getPaymentForCheckout } from '../core/payment-views.ts'
-import { getPayment, type PaymentRow } from '../core/payments.ts'
+import { getPayment, type PaymentRow } from '../core/payments/payments.ts'
+import { getPaymentForCheckout } from '../core/payments/views.ts'
 import { builder } from './builder.ts'
 import { requireAuth } from './context.ts'
 import { PaymentRef } from './payments.ts'

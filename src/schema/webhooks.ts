@@ -9,7 +9,7 @@ import {
   rotateWebhookSecret,
   updateWebhookEndpoint,
   webhookEventTypes,
-} from '../core/webhooks.ts'
+} from '../core/webhooks/webhooks.ts'
 import type { webhookDeliveries } from '../db/schema/index.ts'
 import { enqueueDelivery } from '../jobs/webhooks.ts'
 import { builder } from './builder.ts'

@@ -1,5 +1,5 @@
-import { getBalances } from '../core/balances.ts'
 import { assetById, resolveChain } from '../core/chains.ts'
+import { getBalances } from '../core/ledger/balances.ts'
 import { formatAmount } from '../core/money.ts'
 import {
   cancelWithdrawal,
@@ -11,7 +11,7 @@ import {
   type WithdrawalRow,
   waitingReason,
   withdrawalTxHash,
-} from '../core/withdrawals.ts'
+} from '../core/payouts/withdrawals.ts'
 import { withdrawalStatuses } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { newScannerState, type ScannerState, syncChain } from '../../src/core/chain-sync.ts'
+import { newScannerState, type ScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { paymentEvents, payments, transfers } from '../../src/db/schema/index.ts'
 import { bitcoinAddressKey } from '../../src/plugins/bitcoin/address.ts'
 import { bitcoinNetworks } from '../../src/plugins/bitcoin/networks.ts'

@@ -63,7 +63,7 @@ test('default: pay ETH and USDT → COMPLETED → swept (USDT after a gas top-up
   expect(gateway.signer.output()).toContain('"signs":true')
 
   // the operator fills the gas tank (its address comes from `xpub show`'s accounts; here, from the seed)
-  const { createSigner } = await import('../../src/core/signer.ts')
+  const { createSigner } = await import('../../src/core/payouts/signer.ts')
   const { deriveEvmAddress } = await import('../../src/plugins/evm/derive.ts')
   const seed = createSigner(gatewayMnemonic)
   const gasTank = deriveEvmAddress(seed.xpub("m/44'/60'/2'"), "m/44'/60'/2'", 0).address

@@ -300,7 +300,7 @@ describe('API keys', () => {
     expect((await me()).data.me.id).toBe(m.id) // now cached in this process
     const { openDb } = await import('../../src/db/client.ts')
     const other = await openDb({ url: app.databaseUrl, maxConnections: 1 })
-    const { revokeApiKey } = await import('../../src/core/api-keys.ts')
+    const { revokeApiKey } = await import('../../src/core/access/api-keys.ts')
     await revokeApiKey(other, { keyId: m.key.split('_')[1]! })
     await other.close()
     const deadline = Date.now() + 2000
@@ -350,7 +350,7 @@ test('behavior: every payment has exactly one creation event row', async () => {
 
 describe('watch-only API', () => {
   test('behavior: given TOLLGATE_XPUBS the API process loads no signer, even with a seed present', async () => {
-    const { createSigner } = await import('../../src/core/signer.ts')
+    const { createSigner } = await import('../../src/core/payouts/signer.ts')
     const { testMnemonic } = await import('../helpers/app.ts')
     const xpub = createSigner(testMnemonic).xpub("m/44'/60'/0'")
     const watchOnly = await createTestApp({ role: 'api', env: { TOLLGATE_XPUBS: `m/44'/60'/0'=${xpub}` } })

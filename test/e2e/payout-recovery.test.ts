@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { type Hex, parseAbi, parseEther, parseGwei } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { getBalances } from '../../src/core/balances.ts'
-import { newScannerState, syncChain } from '../../src/core/chain-sync.ts'
-import { advanceOutbound } from '../../src/core/outbound.ts'
-import { batchWithdrawals } from '../../src/core/payout-batches.ts'
-import { roleWallet } from '../../src/core/wallet-roles.ts'
-import { requestWithdrawal } from '../../src/core/withdrawals.ts'
+import { getBalances } from '../../src/core/ledger/balances.ts'
+import { batchWithdrawals } from '../../src/core/payouts/batches.ts'
+import { advanceOutbound } from '../../src/core/payouts/outbound.ts'
+import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
+import { requestWithdrawal } from '../../src/core/payouts/withdrawals.ts'
+import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { outboundTxs, withdrawals } from '../../src/db/schema/index.ts'
 import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
 import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
@@ -33,7 +33,7 @@ beforeAll(async () => {
   merchantId = (await app.merchant('Recovery shop')).id
   treasury = roleWallet(app.ctx, chain(), 'treasury')
   // a credited balance through the real path, and a funded hot wallet
-  const { createPayment } = await import('../../src/core/payments.ts')
+  const { createPayment } = await import('../../src/core/payments/payments.ts')
   const { payment } = await createPayment(app.ctx, merchantId, { chain: 'devnet', asset: 'ETH', amount: '5' })
   await devnet.payNative(payment.address, parseEther('5'))
   await devnet.mine(2)
@@ -175,7 +175,7 @@ describe('stuck and dropped transactions', () => {
   }, 60_000)
 
   test('behavior: a withdrawal the treasury cannot pay yet waits QUEUED without holding up the others, then goes out once funded', async () => {
-    const { createPayment } = await import('../../src/core/payments.ts')
+    const { createPayment } = await import('../../src/core/payments/payments.ts')
     const { payment } = await createPayment(app.ctx, merchantId, {
       chain: 'devnet',
       asset: 'USDT',

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { type Hex, parseEther } from 'viem'
-import { getBalances } from '../../src/core/balances.ts'
-import { newScannerState, type ScannerState, syncChain } from '../../src/core/chain-sync.ts'
-import { createPayment } from '../../src/core/payments.ts'
-import { reconcileChain } from '../../src/core/reconcile.ts'
-import { roleWallet } from '../../src/core/wallet-roles.ts'
+import { getBalances } from '../../src/core/ledger/balances.ts'
+import { createPayment } from '../../src/core/payments/payments.ts'
+import { reconcileChain } from '../../src/core/payouts/reconcile.ts'
+import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
+import { newScannerState, type ScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { outboundTxs, sweeps } from '../../src/db/schema/index.ts'
 import { processPayouts } from '../../src/jobs/payouts.ts'
 import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
@@ -205,7 +205,7 @@ describe('stuck gas top-up', () => {
 
 describe('cold storage', () => {
   test('default: treasury funds above the float move to the cold address; the ledger follows them there exactly', async () => {
-    const { newMnemonic } = await import('../../src/core/signer.ts')
+    const { newMnemonic } = await import('../../src/core/payouts/signer.ts')
     const coldAddress = '0x00000000000000000000000000000000c01dc01d'
     // a gateway of its own (its own seed, so its own treasury and nonces)
     const second = await createTestApp({

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import type { TronWeb as TronWebClient } from 'tronweb'
-import { newScannerState, type ScannerState, syncChain } from '../../src/core/chain-sync.ts'
+import { newScannerState, type ScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { paymentEvents, payments, transfers } from '../../src/db/schema/index.ts'
 import { chain, defineConfig } from '../../src/plugins/sdk/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { type Hex, parseEther } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { getBalances } from '../../src/core/balances.ts'
-import { newScannerState, type ScannerState, syncChain } from '../../src/core/chain-sync.ts'
-import { roleWallet } from '../../src/core/wallet-roles.ts'
+import { getBalances } from '../../src/core/ledger/balances.ts'
+import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
+import { newScannerState, type ScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { ledgerPostings, outboundTxs, withdrawals } from '../../src/db/schema/index.ts'
 import { processPayouts } from '../../src/jobs/payouts.ts'
 import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
@@ -248,7 +248,7 @@ describe('withdrawal webhooks', () => {
       })
       const id = res.data.requestWithdrawal.withdrawal.id as string
       await driveUntilSettled([id])
-      const { dispatchWebhookEvents, attemptDelivery } = await import('../../src/core/webhooks.ts')
+      const { dispatchWebhookEvents, attemptDelivery } = await import('../../src/core/webhooks/webhooks.ts')
       for (const d of await dispatchWebhookEvents(app.ctx)) await attemptDelivery(app.ctx, d.id)
       const events = received.map((r) => JSON.parse(r.body)).filter((e) => e.data.id === id)
       expect(events.map((e) => e.type)).toEqual([
@@ -264,7 +264,7 @@ describe('withdrawal webhooks', () => {
         to: recipients[6],
       })
       expect(confirmed.data.txHash).toMatch(/^0x[0-9a-f]{64}$/)
-      const { verifyWebhook } = await import('../../src/core/webhook-signing.ts')
+      const { verifyWebhook } = await import('../../src/core/webhooks/signing.ts')
       for (const r of received) expect(verifyWebhook({ headers: r.headers, body: r.body, secret })).toBe(true)
     } finally {
       receiver.stop(true)

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import { type AppContext, createContext } from '../../src/context.ts'
-import { createMerchant } from '../../src/core/merchants.ts'
+import { createMerchant } from '../../src/core/access/merchants.ts'
 import { parseEnv } from '../../src/env.ts'
 import { type ChainSettings, chain, defineConfig, type TollgateConfig } from '../../src/plugins/sdk/index.ts'
 import { createHttpHandler } from '../../src/server.ts'

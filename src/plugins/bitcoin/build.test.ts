@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { Transaction } from 'bitcoinjs-lib'
-import { createSigner } from '../../core/signer.ts'
+import { createSigner } from '../../core/payouts/signer.ts'
 import type { BuildRequest, Coin, UnsignedTx } from '../sdk/index.ts'
 import { bitcoinAddressKey, scriptToAddress } from './address.ts'
 import { bitcoinAsset } from './assets.ts'

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { createSigner } from '../../core/signer.ts'
+import { createSigner } from '../../core/payouts/signer.ts'
 import { type ChainDriver, type DriverLogger, SDK_API_VERSION } from '../sdk/index.ts'
 import { bitcoinAsset } from './assets.ts'
 import definition from './index.ts'

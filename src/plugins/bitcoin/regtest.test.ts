@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { type Bcoin, regtestKey, segwitActivationHeight, startBcoin } from '../../../test/helpers/bcoin.ts'
-import { createSigner } from '../../core/signer.ts'
+import { createSigner } from '../../core/payouts/signer.ts'
 import { isDriverError } from '../sdk/index.ts'
 import { bitcoinAddressKey, scriptToAddress } from './address.ts'
 import { type BitcoinDriver, createBitcoinDriver } from './index.ts'

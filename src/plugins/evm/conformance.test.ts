@@ -11,7 +11,7 @@ import {
   startDevnet,
   tokenAbi,
 } from '../../../test/helpers/chain.ts'
-import { createSigner } from '../../core/signer.ts'
+import { createSigner } from '../../core/payouts/signer.ts'
 import { runDriverConformance } from '../sdk/conformance.ts'
 import definition from './index.ts'
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { createSigner } from '../../core/signer.ts'
+import { createSigner } from '../../core/payouts/signer.ts'
 import { type Anvil, startAnvil } from '../../devnet.ts'
 import { type ChainDriver, type DriverLogger, isDriverError, SDK_API_VERSION } from '../sdk/index.ts'
 import { validateEvmAddress } from './address.ts'

@@ -11,7 +11,7 @@ import {
   encodeTransfer,
 } from '../../../test/tron-node/proto.ts'
 import { startTronNode, type TronNode, USDT_MAINNET } from '../../../test/tron-node/server.ts'
-import { createSigner } from '../../core/signer.ts'
+import { createSigner } from '../../core/payouts/signer.ts'
 import {
   type AssetInfo,
   type ChainDriver,

@@ -1,0 +1,168 @@
+import { and, eq, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { ledgerPostings } from '../../db/schema/index.ts'
+
+/** The merchant's spendable balance of an asset. */
+export const merchantAvailable = 'merchant:available'
+/** Counter-account of payment credits: what deposits brought in. */
+export const depositsReceived = 'gateway:deposits'
+/** Merchant funds held for withdrawals in flight. */
+export const merchantReserved = 'merchant:reserved'
+/**
+ * What the gateway holds, per wallet role, in the ledger's sign: a holding of X is a balance of -X (the same
+ * side as `gateway:deposits`), so merchant balances and holdings sum to zero with the operator's accounts.
+ */
+export const holdings = {
+  deposits: depositsReceived,
+  treasury: 'gateway:treasury',
+  gas: 'gateway:gas',
+  cold: 'gateway:cold',
+} as const
+export type HoldingRole = keyof typeof holdings
+/** Network fees the gateway paid: the operator's expense (native asset). */
+export const operatorFees = 'operator:fees'
+/** Funds the operator put into the gateway's own wallets (treasury float, gas tank). */
+export const operatorFunds = 'operator:funds'
+
+type Posting = { account: string; amount: bigint; merchantId: string | null }
+
+/** Writes balanced postings for one business event; `(refType, refId, account)` makes a re-run a no-op. */
+async function post(
+  tx: Tx,
+  ref: { chain: string; asset: string; refType: string; refId: string },
+  postings: readonly Posting[],
+): Promise<void> {
+  if (postings.reduce((sum, p) => sum + p.amount, 0n) !== 0n) throw new Error('unbalanced postings')
+  await tx
+    .insert(ledgerPostings)
+    .values(postings.map((p) => ({ ...ref, ...p })))
+    .onConflictDoNothing()
+}
+
+type WithdrawalRef = { id: string; merchantId: string; chain: string; asset: string; amount: bigint }
+
+/**
+ * Moves a withdrawal's amount from available to reserved at request time.
+ *
+ * @example
+ * await postWithdrawalReserve(tx, withdrawal)
+ */
+export function postWithdrawalReserve(tx: Tx, w: WithdrawalRef): Promise<void> {
+  return post(tx, { chain: w.chain, asset: w.asset, refType: 'withdrawal', refId: `${w.id}#reserve` }, [
+    { account: merchantAvailable, amount: -w.amount, merchantId: w.merchantId },
+    { account: merchantReserved, amount: w.amount, merchantId: w.merchantId },
+  ])
+}
+
+/**
+ * Returns a canceled or failed withdrawal's reserve to available.
+ *
+ * @example
+ * await postWithdrawalRelease(tx, withdrawal)
+ */
+export function postWithdrawalRelease(tx: Tx, w: WithdrawalRef): Promise<void> {
+  return post(tx, { chain: w.chain, asset: w.asset, refType: 'withdrawal', refId: `${w.id}#release` }, [
+    { account: merchantReserved, amount: -w.amount, merchantId: w.merchantId },
+    { account: merchantAvailable, amount: w.amount, merchantId: w.merchantId },
+  ])
+}
+
+/**
+ * Settles a confirmed withdrawal: the reserve leaves the merchant's books as a payout, and the network fee
+ * (in the chain's native asset) is the gateway's expense.
+ *
+ * @example
+ * await postWithdrawalSettle(tx, withdrawal, { nativeAsset: 'eip155:1/slip44:60', fee: 42_000_000_000_000n })
+ */
+export async function postWithdrawalSettle(
+  tx: Tx,
+  w: WithdrawalRef,
+  fee: { nativeAsset: string; amount: bigint },
+): Promise<void> {
+  await post(tx, { chain: w.chain, asset: w.asset, refType: 'withdrawal', refId: `${w.id}#settle` }, [
+    { account: merchantReserved, amount: -w.amount, merchantId: w.merchantId },
+    { account: holdings.treasury, amount: w.amount, merchantId: null },
+  ])
+  await postFee(
+    tx,
+    { chain: w.chain, asset: fee.nativeAsset, refType: 'withdrawal', refId: `${w.id}#fee` },
+    'treasury',
+    fee.amount,
+  )
+}
+
+type Ref = { chain: string; asset: string; refType: string; refId: string }
+
+/** A network fee paid from a gateway wallet: the holding shrinks, the operator bears it. */
+export function postFee(tx: Tx, ref: Ref, paidBy: HoldingRole, amount: bigint): Promise<void> {
+  if (amount === 0n) return Promise.resolve()
+  return post(tx, ref, [
+    { account: holdings[paidBy], amount, merchantId: null },
+    { account: operatorFees, amount: -amount, merchantId: null },
+  ])
+}
+
+/**
+ * Value moved between two of the gateway's own wallets (a sweep, a gas top-up, treasury excess to cold).
+ *
+ * @example
+ * await postInternalMove(tx, { chain, asset, refType: 'sweep', refId: `${sweep.id}#move` }, 'deposits', 'treasury', amount)
+ */
+export function postInternalMove(
+  tx: Tx,
+  ref: Ref,
+  from: HoldingRole,
+  to: HoldingRole,
+  amount: bigint,
+): Promise<void> {
+  if (amount === 0n) return Promise.resolve()
+  return post(tx, ref, [
+    { account: holdings[from], amount, merchantId: null },
+    { account: holdings[to], amount: -amount, merchantId: null },
+  ])
+}
+
+/** Funds that reached a gateway wallet from outside (the operator topping up the treasury or the gas tank). */
+export function postOperatorFunding(tx: Tx, ref: Ref, to: HoldingRole, amount: bigint): Promise<void> {
+  return post(tx, ref, [
+    { account: holdings[to], amount: -amount, merchantId: null },
+    { account: operatorFunds, amount, merchantId: null },
+  ])
+}
+
+/**
+ * Brings what the ledger credits a merchant for a payment to `target`, by posting the difference (credit or
+ * reversal) as a balanced pair. `refId` makes a re-run of the same step a no-op.
+ */
+export async function syncPaymentCredit(
+  tx: Tx,
+  p: { paymentId: string; merchantId: string; chain: string; asset: string; target: bigint; refId: string },
+): Promise<bigint> {
+  const [row] = await tx
+    .select({ credited: sql<string>`coalesce(sum(${ledgerPostings.amount}), 0)` })
+    .from(ledgerPostings)
+    .where(
+      and(
+        eq(ledgerPostings.refType, 'payment'),
+        sql`${ledgerPostings.refId} like ${`${p.paymentId}#%`}`,
+        eq(ledgerPostings.account, merchantAvailable),
+      ),
+    )
+  const delta = p.target - BigInt(row?.credited ?? '0')
+  if (delta === 0n) return 0n
+  const common = {
+    merchantId: p.merchantId,
+    chain: p.chain,
+    asset: p.asset,
+    refType: 'payment',
+    refId: p.refId,
+  }
+  await tx
+    .insert(ledgerPostings)
+    .values([
+      { ...common, account: merchantAvailable, amount: delta },
+      { ...common, account: depositsReceived, amount: -delta },
+    ])
+    .onConflictDoNothing()
+  return delta
+}

@@ -1,0 +1,321 @@
+import { createHash } from 'node:crypto'
+import { and, asc, desc, eq, lt, type SQL } from 'drizzle-orm'
+import type { Db, RawQuery } from '../../db/client.ts'
+import { isUniqueViolation } from '../../db/errors.ts'
+import { type PaymentStatus, paymentEvents, payments } from '../../db/schema/index.ts'
+import type { ChainRegistry } from '../../plugins/registry.ts'
+import type { AssetInfo } from '../../plugins/sdk/index.ts'
+import { checkIdempotencyKey, isPrintable } from '../access/idempotency.ts'
+import { resolveAsset, resolveChain } from '../chains.ts'
+import { invalidInput, TollgateError } from '../errors.ts'
+import { newId, randomSecret } from '../ids.ts'
+import { parseAmount } from '../money.ts'
+import { type AddressContext, ensureDepositWallet, topUpAddressPool } from './addresses.ts'
+import { insertPayment } from './insert.ts'
+
+export type PaymentRow = typeof payments.$inferSelect
+
+export type PaymentsContext = AddressContext & {
+  /** Prepared raw statements for the creation hot path. */
+  query: RawQuery
+  /** Hands pool refills to another process (fire and forget); without it this process derives. */
+  requestPoolRefill?: (chain: string) => void
+  chains: ChainRegistry
+  /** Default and bounds for `expiresIn`, in seconds. */
+  payments: { defaultExpiresIn: number; maxExpiresIn: number; toleranceBps: number }
+}
+
+export type CreatePaymentInput = {
+  chain: string
+  asset: string
+  amount: string
+  expiresIn?: number | null
+  orderId?: string | null
+  metadata?: unknown
+  idempotencyKey?: string | null
+}
+
+const minExpiresIn = 60
+const maxMetadataBytes = 4096
+const maxMetadataKeys = 50
+
+/** JSON with keys sorted at every level, so equal parameters hash equally. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value && typeof value === 'object')
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`
+  return JSON.stringify(value) ?? 'null'
+}
+
+/** Postgres jsonb refuses NUL characters and lone surrogates in strings and keys. */
+function storableJson(value: unknown): boolean {
+  const ok = (s: string) => s.isWellFormed() && !s.includes('\u0000')
+  if (typeof value === 'string') return ok(value)
+  if (Array.isArray(value)) return value.every(storableJson)
+  if (value && typeof value === 'object')
+    return Object.entries(value).every(([k, v]) => ok(k) && storableJson(v))
+  return true
+}
+
+function validateMetadata(metadata: unknown): Record<string, unknown> | null {
+  if (metadata === undefined || metadata === null) return null
+  if (typeof metadata !== 'object' || Array.isArray(metadata))
+    throw invalidInput('metadata', 'metadata must be a JSON object')
+  if (!storableJson(metadata))
+    throw invalidInput('metadata', 'metadata strings must be well-formed Unicode without NUL characters')
+  if (Object.keys(metadata).length > maxMetadataKeys)
+    throw invalidInput('metadata', `metadata may have at most ${maxMetadataKeys} keys`)
+  if (Buffer.byteLength(JSON.stringify(metadata)) > maxMetadataBytes)
+    throw invalidInput('metadata', `metadata may be at most ${maxMetadataBytes} bytes of JSON`)
+  return metadata as Record<string, unknown>
+}
+
+type ValidatedPayment = {
+  chainName: string
+  asset: AssetInfo
+  amountDue: bigint
+  expiresIn: number
+  orderId: string | null
+  metadata: Record<string, unknown> | null
+  idempotencyKey: string | null
+  confirmationsRequired: number
+}
+
+function validateCreatePayment(ctx: PaymentsContext, input: CreatePaymentInput): ValidatedPayment {
+  const chain = resolveChain(ctx.chains, input.chain)
+  const asset = resolveAsset(chain, input.asset)
+  const amountDue = parseAmount(input.amount, asset.decimals)
+  const expiresIn = input.expiresIn ?? ctx.payments.defaultExpiresIn
+  if (!Number.isSafeInteger(expiresIn) || expiresIn < minExpiresIn || expiresIn > ctx.payments.maxExpiresIn)
+    throw invalidInput(
+      'expiresIn',
+      `expiresIn must be whole seconds from ${minExpiresIn} to ${ctx.payments.maxExpiresIn}`,
+    )
+  const orderId = input.orderId ?? null
+  if (orderId !== null && !isPrintable(orderId, 128))
+    throw invalidInput('orderId', 'orderId must be 1 to 128 printable ASCII characters')
+  const idempotencyKey = input.idempotencyKey == null ? null : checkIdempotencyKey(input.idempotencyKey)
+  return {
+    chainName: chain.name,
+    asset,
+    amountDue,
+    expiresIn,
+    orderId,
+    metadata: validateMetadata(input.metadata),
+    idempotencyKey,
+    confirmationsRequired: asset.confirmations ?? chain.driver.confirmations,
+  }
+}
+
+function requestHash(v: ValidatedPayment): string {
+  const canonical = canonicalJson({
+    chain: v.chainName,
+    asset: v.asset.id,
+    amount: v.amountDue.toString(),
+    expiresIn: v.expiresIn,
+    orderId: v.orderId,
+    metadata: v.metadata,
+  })
+  return createHash('sha256').update(canonical).digest('hex')
+}
+
+async function findByIdempotencyKey(db: Db, merchantId: string, key: string) {
+  const [row] = await db
+    .select()
+    .from(payments)
+    .where(and(eq(payments.merchantId, merchantId), eq(payments.idempotencyKey, key)))
+    .limit(1)
+  return row
+}
+
+function replayOrRefuse(existing: PaymentRow, hash: string): { payment: PaymentRow; replayed: true } {
+  if (existing.requestHash !== hash)
+    throw new TollgateError(
+      'IDEMPOTENCY_KEY_REUSED',
+      'this idempotencyKey was used with different parameters',
+      'idempotencyKey',
+    )
+  return { payment: existing, replayed: true }
+}
+
+const walletIds = new WeakMap<Db, Map<string, string>>()
+const refills = new Map<string, Promise<unknown>>()
+
+async function depositWalletId(ctx: PaymentsContext, chainName: string): Promise<string> {
+  let cache = walletIds.get(ctx.db)
+  if (!cache) {
+    cache = new Map()
+    walletIds.set(ctx.db, cache)
+  }
+  let id = cache.get(chainName)
+  if (!id) {
+    id = await ensureDepositWallet(ctx.db, resolveChain(ctx.chains, chainName))
+    cache.set(chainName, id)
+  }
+  return id
+}
+
+/** One pool refill per wallet at a time; callers that find the pool empty wait on the same refill. */
+function refill(ctx: PaymentsContext, chainName: string, walletId: string): Promise<unknown> {
+  let running = refills.get(walletId)
+  if (!running) {
+    running = topUpAddressPool(ctx, resolveChain(ctx.chains, chainName)).finally(() =>
+      refills.delete(walletId),
+    )
+    refills.set(walletId, running)
+  }
+  return running
+}
+
+/**
+ * Each time a tenth of the pool has been handed out, asks for a refill. Deriving costs CPU (~0.3 ms an
+ * address), so the request goes to whoever `requestPoolRefill` names (the worker, through its queue); only a
+ * process without one derives here, in the background.
+ */
+function refillSoon(ctx: PaymentsContext, chainName: string, walletId: string, index: number) {
+  if (index % Math.max(1, Math.floor(ctx.addressPoolSize / 10)) !== 0) return
+  if (ctx.requestPoolRefill) ctx.requestPoolRefill(chainName)
+  else refill(ctx, chainName, walletId).catch(() => undefined)
+}
+
+async function insertNewPayment(
+  ctx: PaymentsContext,
+  merchantId: string,
+  walletId: string,
+  v: ValidatedPayment,
+  hash: () => string,
+): Promise<PaymentRow | undefined> {
+  const id = newId('pay')
+  const now = new Date()
+  const expiresAt = new Date(now.getTime() + v.expiresIn * 1000)
+  const clientSecret = `${id}_secret_${randomSecret(18)}`
+  const requestHash = v.idempotencyKey ? hash() : null
+  const written = {
+    id,
+    merchantId,
+    chain: v.chainName,
+    asset: v.asset.id,
+    amountDue: v.amountDue,
+    // rounded down: the tolerance never exceeds the configured share
+    amountTolerance: (v.amountDue * BigInt(ctx.payments.toleranceBps)) / 10_000n,
+    confirmationsRequired: v.confirmationsRequired,
+    expiresAt,
+    orderId: v.orderId,
+    metadata: v.metadata,
+    idempotencyKey: v.idempotencyKey,
+    requestHash,
+    clientSecret,
+    createdAt: now,
+  }
+  const placed = await insertPayment(ctx.query, walletId, written)
+  if (!placed) return undefined
+  refillSoon(ctx, v.chainName, walletId, placed.derivationIndex)
+  // the rest of the row is what the table's defaults hold for a new payment
+  return {
+    ...written,
+    ...placed,
+    walletId,
+    amountReceived: 0n,
+    amountConfirmed: 0n,
+    status: 'PENDING',
+    eventSeq: 1,
+    updatedAt: now,
+    completedAt: null,
+  }
+}
+
+/**
+ * Creates a payment with its own deposit address. With an idempotency key, the same key and parameters return
+ * the first payment (`replayed: true`); the same key with other parameters is `IDEMPOTENCY_KEY_REUSED`.
+ *
+ * @example
+ * const { payment } = await createPayment(ctx, merchantId, { chain: 'ethereum', asset: 'USDC', amount: '12.5' })
+ */
+export async function createPayment(
+  ctx: PaymentsContext,
+  merchantId: string,
+  input: CreatePaymentInput,
+): Promise<{ payment: PaymentRow; replayed: boolean }> {
+  const v = validateCreatePayment(ctx, input)
+  let hashed: string | undefined
+  const hash = () => {
+    hashed ??= requestHash(v)
+    return hashed
+  }
+  if (v.idempotencyKey) {
+    const existing = await findByIdempotencyKey(ctx.db, merchantId, v.idempotencyKey)
+    if (existing) return replayOrRefuse(existing, hash())
+  }
+  const walletId = await depositWalletId(ctx, v.chainName)
+  // a burst larger than the pool waits for refills; each round derives a whole pool's worth
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const payment = await insertNewPayment(ctx, merchantId, walletId, v, hash)
+      if (payment) return { payment, replayed: false }
+    } catch (err) {
+      if (v.idempotencyKey && isUniqueViolation(err, 'payments_merchant_idempotency_uq')) {
+        const existing = await findByIdempotencyKey(ctx.db, merchantId, v.idempotencyKey)
+        if (existing) return replayOrRefuse(existing, hash())
+      }
+      throw err
+    }
+    await refill(ctx, v.chainName, walletId)
+  }
+  throw new TollgateError('ADDRESS_POOL_EXHAUSTED', 'no deposit address could be allocated; try again')
+}
+
+/** A merchant's payment, or undefined for an unknown id or another merchant's payment. */
+export async function getPayment(
+  ctx: { db: Db },
+  merchantId: string,
+  id: string,
+): Promise<PaymentRow | undefined> {
+  const [row] = await ctx.db
+    .select()
+    .from(payments)
+    .where(and(eq(payments.id, id), eq(payments.merchantId, merchantId)))
+    .limit(1)
+  return row
+}
+
+export type PaymentFilter = { status?: PaymentStatus | null; chain?: string | null; orderId?: string | null }
+
+/**
+ * A page of a merchant's payments, newest first, by keyset on the time-ordered id.
+ *
+ * @example
+ * const { rows, hasNextPage } = await listPayments({ db }, merchantId, { first: 20 })
+ */
+export async function listPayments(
+  ctx: { db: Db },
+  merchantId: string,
+  params: { filter?: PaymentFilter | null; first?: number | null; after?: string | null },
+): Promise<{ rows: PaymentRow[]; hasNextPage: boolean }> {
+  const first = params.first ?? 20
+  if (!Number.isInteger(first) || first < 1 || first > 100)
+    throw invalidInput('first', 'first must be 1 to 100')
+  const conditions: SQL[] = [eq(payments.merchantId, merchantId)]
+  if (params.after) conditions.push(lt(payments.id, params.after))
+  if (params.filter?.status) conditions.push(eq(payments.status, params.filter.status))
+  if (params.filter?.chain) conditions.push(eq(payments.chain, params.filter.chain))
+  if (params.filter?.orderId) conditions.push(eq(payments.orderId, params.filter.orderId))
+  const rows = await ctx.db
+    .select()
+    .from(payments)
+    .where(and(...conditions))
+    .orderBy(desc(payments.id))
+    .limit(first + 1)
+  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
+}
+
+/** The status history of a payment, oldest first. */
+export async function listPaymentEvents(ctx: { db: Db }, paymentId: string) {
+  return ctx.db
+    .select()
+    .from(paymentEvents)
+    .where(eq(paymentEvents.paymentId, paymentId))
+    .orderBy(asc(paymentEvents.seq))
+}

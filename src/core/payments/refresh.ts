@@ -1,0 +1,140 @@
+import { and, eq, inArray, ne, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import {
+  chainCursors,
+  type PaymentStatus,
+  paymentEvents,
+  payments,
+  transfers,
+} from '../../db/schema/index.ts'
+import { syncPaymentCredit } from '../ledger/postings.ts'
+import { deriveStatus, transitionEvent } from './status.ts'
+
+/** A committed status change, to announce after the transaction. */
+export type PaymentChange = {
+  paymentId: string
+  merchantId: string
+  seq: number
+  type: string
+  from: PaymentStatus
+  to: PaymentStatus
+}
+
+/**
+ * Recomputes amounts and status of the given payments from their transfers, inside the caller's transaction:
+ * the payment row, its `payment_events` row and the ledger postings change together or not at all.
+ * `tips` gives chains' verified heights for confirmation depth; missing ones are read from the cursors.
+ */
+export async function refreshPayments(
+  tx: Tx,
+  params: { paymentIds: readonly string[]; tips?: ReadonlyMap<string, bigint>; now: Date },
+): Promise<PaymentChange[]> {
+  if (params.paymentIds.length === 0) return []
+  const ids = [...new Set(params.paymentIds)].sort()
+  // lock in a fixed order so concurrent refreshers cannot deadlock
+  const rows = await tx
+    .select()
+    .from(payments)
+    .where(inArray(payments.id, ids))
+    .orderBy(payments.id)
+    .for('update')
+  const live = await tx
+    .select({
+      paymentId: transfers.paymentId,
+      amount: transfers.amount,
+      blockHeight: transfers.blockHeight,
+      status: transfers.status,
+    })
+    .from(transfers)
+    .where(and(inArray(transfers.paymentId, ids), ne(transfers.status, 'orphaned')))
+  const tips = new Map(params.tips ?? [])
+  const unknown = [...new Set(rows.map((r) => r.chain))].filter((c) => !tips.has(c))
+  if (unknown.length > 0) {
+    // the scanner's cursor is the highest block checked against reorgs: count confirmations up to it only
+    const cursors = await tx
+      .select({ chain: chainCursors.chain, height: chainCursors.height })
+      .from(chainCursors)
+      .where(inArray(chainCursors.chain, unknown))
+    for (const c of cursors) tips.set(c.chain, c.height)
+  }
+  const changes: PaymentChange[] = []
+  for (const p of rows) {
+    const tip = tips.get(p.chain)
+    let received = 0n
+    let confirmed = 0n
+    for (const t of live) {
+      if (t.paymentId !== p.id) continue
+      received += t.amount
+      const depth = tip !== undefined && t.blockHeight !== null ? tip - t.blockHeight + 1n : 0n
+      if (depth >= BigInt(p.confirmationsRequired)) confirmed += t.amount
+    }
+    const derived = deriveStatus({
+      amountDue: p.amountDue,
+      amountTolerance: p.amountTolerance,
+      received,
+      confirmed,
+      expiresAt: p.expiresAt,
+      now: params.now,
+    })
+    // a held payment waits for an operator's decision whatever the amounts say
+    const status: PaymentStatus = p.status === 'HELD' ? 'HELD' : derived
+    if (tip !== undefined)
+      await tx
+        .update(transfers)
+        .set({ status: 'confirmed' })
+        .where(
+          and(
+            eq(transfers.paymentId, p.id),
+            eq(transfers.status, 'seen'),
+            sql`${transfers.blockHeight} <= ${(tip - BigInt(p.confirmationsRequired) + 1n).toString()}`,
+          ),
+        )
+    if (status === p.status && received === p.amountReceived && confirmed === p.amountConfirmed) continue
+    const seq = status === p.status ? p.eventSeq : p.eventSeq + 1
+    await tx
+      .update(payments)
+      .set({
+        status,
+        amountReceived: received,
+        amountConfirmed: confirmed,
+        eventSeq: seq,
+        updatedAt: params.now,
+        completedAt: status === 'COMPLETED' ? (p.completedAt ?? params.now) : null,
+      })
+      .where(eq(payments.id, p.id))
+    if (status !== p.status) {
+      const type = transitionEvent(p.status, status)
+      await tx.insert(paymentEvents).values({
+        paymentId: p.id,
+        merchantId: p.merchantId,
+        seq,
+        type,
+        fromStatus: p.status,
+        toStatus: status,
+        data: { amountReceived: received.toString(), amountConfirmed: confirmed.toString() },
+        createdAt: params.now,
+      })
+      changes.push({ paymentId: p.id, merchantId: p.merchantId, seq, type, from: p.status, to: status })
+    }
+    await syncPaymentCredit(tx, {
+      paymentId: p.id,
+      merchantId: p.merchantId,
+      chain: p.chain,
+      asset: p.asset,
+      target: status === 'COMPLETED' ? confirmed : 0n,
+      refId: `${p.id}#${seq}:${confirmed}`,
+    })
+  }
+  return changes
+}
+
+/** Ids of a chain's payments whose transfers are not all confirmed yet (they need a look at every new tip). */
+export async function paymentsAwaitingConfirmations(tx: Tx, chain: string): Promise<string[]> {
+  const rows = await tx
+    .selectDistinct({ id: transfers.paymentId })
+    .from(transfers)
+    .where(
+      and(eq(transfers.chain, chain), eq(transfers.status, 'seen'), sql`${transfers.paymentId} is not null`),
+    )
+  return rows.map((r) => r.id as string)
+}

@@ -1,0 +1,54 @@
+import type { PaymentStatus } from '../../db/schema/index.ts'
+
+export type PaymentTotals = {
+  amountDue: bigint
+  amountTolerance: bigint
+  /** Sum of the payment's transfers that are not orphaned. */
+  received: bigint
+  /** Sum of those transfers at or past the required depth. */
+  confirmed: bigint
+  expiresAt: Date
+  now: Date
+}
+
+/**
+ * The status the amounts imply. A payment is paid once what arrived covers the amount due less the tolerance,
+ * and completed once that much is confirmed; the deadline only matters while not enough has arrived, so funds
+ * that come late still complete the payment.
+ *
+ * @example
+ * deriveStatus({ amountDue: 10n, amountTolerance: 0n, received: 4n, confirmed: 0n, expiresAt, now }) // 'PARTIALLY_PAID'
+ */
+export function deriveStatus(t: PaymentTotals): PaymentStatus {
+  const threshold = t.amountDue - t.amountTolerance
+  if (t.confirmed >= threshold) return 'COMPLETED'
+  if (t.received >= threshold) return 'PROCESSING'
+  const expired = t.now.getTime() >= t.expiresAt.getTime()
+  if (t.received > 0n) return expired ? 'UNDERPAID' : 'PARTIALLY_PAID'
+  return expired ? 'EXPIRED' : 'PENDING'
+}
+
+const progress: Record<PaymentStatus, number> = {
+  PENDING: 0,
+  EXPIRED: 0,
+  PARTIALLY_PAID: 1,
+  UNDERPAID: 1,
+  PROCESSING: 2,
+  HELD: 2,
+  COMPLETED: 3,
+}
+
+/**
+ * The event a status change emits: `payment.reverted` when the payment lost ground (a reorg took funds away),
+ * otherwise `payment.<new status>`.
+ *
+ * @example
+ * transitionEvent('COMPLETED', 'PROCESSING') // 'payment.reverted'
+ */
+export function transitionEvent(from: PaymentStatus, to: PaymentStatus): string {
+  if (progress[to] < progress[from]) return 'payment.reverted'
+  return `payment.${to.toLowerCase()}`
+}
+
+/** Statuses from which no further money is expected (the address is still watched for a while). */
+export const settledStatuses: readonly PaymentStatus[] = ['COMPLETED', 'EXPIRED', 'UNDERPAID']

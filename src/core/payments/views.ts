@@ -1,0 +1,103 @@
+import { timingSafeEqual } from 'node:crypto'
+import { and, asc, eq } from 'drizzle-orm'
+import type { Db } from '../../db/client.ts'
+import { chainCursors, payments, transfers } from '../../db/schema/index.ts'
+import type { ChainRegistry } from '../../plugins/registry.ts'
+import { assetById, resolveChain } from '../chains.ts'
+import type { PaymentRow } from './payments.ts'
+
+/**
+ * A payment by id for a checkout page holding its client secret; undefined when either does not match
+ * (the same answer, so a wrong secret reveals nothing).
+ *
+ * @example
+ * const payment = await getPaymentForCheckout({ db }, id, clientSecret)
+ */
+export async function getPaymentForCheckout(
+  ctx: { db: Db },
+  id: string,
+  clientSecret: string,
+): Promise<PaymentRow | undefined> {
+  const [row] = await ctx.db.select().from(payments).where(eq(payments.id, id)).limit(1)
+  if (!row) return undefined
+  const a = Buffer.from(row.clientSecret)
+  const b = Buffer.from(clientSecret)
+  return a.length === b.length && timingSafeEqual(a, b) ? row : undefined
+}
+
+export type TransferView = {
+  txHash: string
+  index: number
+  amount: bigint
+  blockHeight: bigint | null
+  status: 'seen' | 'confirmed' | 'orphaned'
+  late: boolean
+  confirmations: number
+}
+
+/** A payment's transfers with their confirmation depth against the scanner's verified height. */
+export async function listPaymentTransfers(
+  ctx: { db: Db },
+  payment: Pick<PaymentRow, 'id' | 'chain'>,
+): Promise<TransferView[]> {
+  const [cursor] = await ctx.db
+    .select({ height: chainCursors.height })
+    .from(chainCursors)
+    .where(eq(chainCursors.chain, payment.chain))
+  const rows = await ctx.db
+    .select()
+    .from(transfers)
+    .where(and(eq(transfers.paymentId, payment.id)))
+    .orderBy(asc(transfers.createdAt))
+  return rows.map((t) => ({
+    txHash: t.txHash,
+    index: t.index,
+    amount: t.amount,
+    blockHeight: t.blockHeight,
+    status: t.status,
+    late: t.late,
+    confirmations:
+      t.status !== 'orphaned' && cursor && t.blockHeight !== null && cursor.height >= t.blockHeight
+        ? Number(cursor.height - t.blockHeight + 1n)
+        : 0,
+  }))
+}
+
+/** What is still to pay (0 once enough arrived). */
+export function amountRemaining(p: Pick<PaymentRow, 'amountDue' | 'amountReceived'>): bigint {
+  return p.amountDue > p.amountReceived ? p.amountDue - p.amountReceived : 0n
+}
+
+/** What arrived beyond the amount due. */
+export function overpaidAmount(p: Pick<PaymentRow, 'amountDue' | 'amountReceived'>): bigint {
+  return p.amountReceived > p.amountDue ? p.amountReceived - p.amountDue : 0n
+}
+
+/** The amount a wallet URI should ask for: what remains, or the whole amount once nothing does. */
+export function amountToRequest(p: Pick<PaymentRow, 'amountDue' | 'amountReceived'>): bigint {
+  return amountRemaining(p) || p.amountDue
+}
+
+/** Depth of the least-confirmed live deposit (0 before any), capped at the required depth. */
+export function paymentConfirmations(transfers: readonly TransferView[], required: number): number {
+  const live = transfers.filter((t) => t.status !== 'orphaned')
+  if (live.length === 0) return 0
+  return Math.min(required, ...live.map((t) => t.confirmations))
+}
+
+/** Whether any live deposit arrived after the deadline. */
+export function arrivedLate(transfers: readonly TransferView[]): boolean {
+  return transfers.some((t) => t.late && t.status !== 'orphaned')
+}
+
+/**
+ * The wallet URI (EIP-681, BIP21, `tron:`) for what is still to pay on a payment, as its chain's driver writes it.
+ *
+ * @example
+ * paymentUriOf(ctx.chains, payment) // 'ethereum:0x…@1?value=5e16'
+ */
+export function paymentUriOf(chains: ChainRegistry, p: PaymentRow): string {
+  const chain = resolveChain(chains, p.chain)
+  const asset = assetById(chains, p.chain, p.asset)
+  return chain.driver.paymentUri({ address: p.address, asset, amount: amountToRequest(p) })
+}

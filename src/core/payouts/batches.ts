@@ -1,0 +1,174 @@
+import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import type { Db, Tx } from '../../db/client.ts'
+import { outboundTxs, withdrawals } from '../../db/schema/index.ts'
+import type { LoadedChain } from '../../plugins/registry.ts'
+import {
+  type AssetInfo,
+  type DriverError,
+  isDriverError,
+  type PayoutDriver,
+  type UnsignedTx,
+  type WalletAddress,
+} from '../../plugins/sdk/index.ts'
+import { resolveAsset } from '../chains.ts'
+import { crashPoint } from '../crash-points.ts'
+import { postWithdrawalRelease } from '../ledger/postings.ts'
+import { freshChangeAddress, isUtxoChain, lockCoins, spendableCoins } from './coins.ts'
+import { commitNonce, ensureSenderNonce, insertOutbound, peekNonce, storedTransfer } from './nonces.ts'
+import { roleWallet } from './wallet-roles.ts'
+import { transitionWithdrawal, type WithdrawalRow } from './withdrawals.ts'
+
+export type PayoutContext = { db: Db; xpubFor(accountPath: string): string }
+
+/** Non-retryable build failures before a withdrawal is failed and its reserve released. */
+const maxBuildAttempts = 3
+
+/**
+ * What the treasury can still pay in `asset`: its balance less what built but unconfirmed transactions will take
+ * (UTXO chains: its coins nothing is spending yet).
+ */
+async function treasuryAvailable(
+  tx: Tx,
+  chain: LoadedChain,
+  payouts: PayoutDriver,
+  treasury: WalletAddress,
+  asset: AssetInfo,
+): Promise<bigint> {
+  if (isUtxoChain(chain))
+    return (await spendableCoins(tx, chain, 'treasury', 10_000)).reduce((sum, c) => sum + c.amount, 0n)
+  const [pending] = await tx
+    .select({ total: sql<string>`coalesce(sum(${outboundTxs.amount}), 0)` })
+    .from(outboundTxs)
+    .where(
+      and(
+        eq(outboundTxs.chain, chain.name),
+        eq(outboundTxs.fromAddress, treasury.address),
+        eq(outboundTxs.asset, asset.id),
+        inArray(outboundTxs.status, ['built', 'signed', 'broadcast']),
+      ),
+    )
+  return (await payouts.balance(treasury.address, asset)) - BigInt(pending?.total ?? '0')
+}
+
+/**
+ * A group whose transaction could not be built stays QUEUED with the error; after `maxBuildAttempts`
+ * non-retryable failures (the destination refuses the token, say) each of its withdrawals fails and is released.
+ */
+async function recordBuildFailure(tx: Tx, group: readonly WithdrawalRow[], err: DriverError): Promise<void> {
+  for (const w of group) {
+    const attempts = w.buildAttempts + 1
+    if (!err.retryable && attempts >= maxBuildAttempts) {
+      const failed = await transitionWithdrawal(tx, w.id, ['QUEUED'], 'FAILED', {
+        failureReason: `its transaction cannot be built: ${err.message}`.slice(0, 500),
+      })
+      if (failed) await postWithdrawalRelease(tx, failed)
+      continue
+    }
+    await tx
+      .update(withdrawals)
+      .set({ buildAttempts: attempts, lastError: err.message.slice(0, 500) })
+      .where(eq(withdrawals.id, w.id))
+  }
+}
+
+/** Which queued withdrawals go out now: per asset, the oldest first, unless a batch window is still open. */
+function pickBatches(queued: WithdrawalRow[], chain: LoadedChain, now: number): WithdrawalRow[][] {
+  const { mode, maxBatch, windowMs } = chain.settings.payouts
+  const byAsset = new Map<string, WithdrawalRow[]>()
+  for (const w of queued) byAsset.set(w.asset, [...(byAsset.get(w.asset) ?? []), w])
+  const out: WithdrawalRow[][] = []
+  for (const group of byAsset.values()) {
+    const oldest = group[0] as WithdrawalRow
+    const windowOpen =
+      mode === 'batch' && group.length < maxBatch && oldest.createdAt.getTime() + windowMs > now
+    if (!windowOpen) out.push(group.slice(0, maxBatch))
+  }
+  return out
+}
+
+/**
+ * Turns queued withdrawals into outbound transactions from the treasury: per (chain, asset) up to `maxBatch`
+ * at a time, `maxOutputs` outputs per transaction, nonces taken from the database in the same transaction that
+ * stores the unsigned transactions and marks the withdrawals BATCHED. A crash anywhere leaves either all of that
+ * or none of it.
+ *
+ * @example
+ * const made = await batchWithdrawals(ctx, chain) // number of outbound transactions built
+ */
+export async function batchWithdrawals(
+  ctx: PayoutContext,
+  chain: LoadedChain,
+  now = Date.now(),
+): Promise<number> {
+  const payouts = chain.driver.payouts
+  if (!payouts) return 0
+  const treasury = roleWallet(ctx, chain, 'treasury')
+  await ensureSenderNonce(ctx, chain, treasury.address)
+  const built = await ctx.db.transaction(async (tx) => {
+    const queued = await tx
+      .select()
+      .from(withdrawals)
+      .where(and(eq(withdrawals.chain, chain.name), eq(withdrawals.status, 'QUEUED')))
+      .orderBy(asc(withdrawals.createdAt), asc(withdrawals.id))
+      .limit(chain.settings.payouts.maxBatch * 4)
+      .for('update', { skipLocked: true })
+    let built = 0
+    // the treasury's nonce row stays locked until this transaction ends: it is the only sender meanwhile
+    let nextNonce = await peekNonce(tx, chain, treasury.address)
+    for (const batch of pickBatches(queued, chain, now)) {
+      const asset = resolveAsset(chain, (batch[0] as WithdrawalRow).asset)
+      // asked once per asset and pass, then spent down as transactions are built
+      let available = await treasuryAvailable(tx, chain, payouts, treasury, asset)
+      for (let i = 0; i < batch.length; i += chain.driver.maxOutputs) {
+        const group = batch.slice(i, i + chain.driver.maxOutputs)
+        // the treasury may not hold it yet (the sweeps that fill it are on their way): wait, do not fail
+        const total = group.reduce((sum, w) => sum + w.amount, 0n)
+        if (available < total) {
+          await tx
+            .update(withdrawals)
+            .set({ lastError: `waiting for the treasury to hold ${total} base units of ${asset.symbol}` })
+            .where(
+              inArray(
+                withdrawals.id,
+                group.map((w) => w.id),
+              ),
+            )
+          continue
+        }
+        // the driver builds first; only a transaction that could be built is stored and takes a nonce
+        const nonce = nextNonce
+        const outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
+        // UTXO chains: the treasury's coins pay, change goes to a fresh internal address of the treasury
+        const utxo = isUtxoChain(chain)
+        const change = utxo ? await freshChangeAddress(ctx, tx, chain) : undefined
+        const inputs = utxo ? await spendableCoins(tx, chain, 'treasury') : undefined
+        let unsigned: UnsignedTx
+        try {
+          unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })
+        } catch (err) {
+          if (!isDriverError(err)) throw err
+          await recordBuildFailure(tx, group, err)
+          continue
+        }
+        if (nextNonce !== undefined) nextNonce++
+        const id = await insertOutbound(tx, chain, {
+          purpose: 'withdrawal',
+          from: treasury,
+          asset: asset.id,
+          nonce,
+          unsigned,
+          request: { ...storedTransfer({ outputs }), ...(change ? { change } : {}) },
+        })
+        await lockCoins(tx, chain, unsigned.spends ?? [], id)
+        for (const w of group)
+          await transitionWithdrawal(tx, w.id, ['QUEUED'], 'BATCHED', { outboundTxId: id })
+        built++
+        available -= total
+      }
+    }
+    await commitNonce(tx, chain, treasury.address, nextNonce)
+    return built
+  })
+  if (built > 0) crashPoint('outbound:built')
+  return built
+}

@@ -1,0 +1,227 @@
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
+import type { Db, Tx } from '../../db/client.ts'
+import { coins, type OutboundRow, payments, senderNonces, transfers } from '../../db/schema/index.ts'
+import type { LoadedChain } from '../../plugins/registry.ts'
+import type { Coin } from '../../plugins/sdk/index.ts'
+import { roleWallet } from './wallet-roles.ts'
+
+type CoinRow = typeof coins.$inferSelect
+
+/** Whether the chain sends by spending coins the core tracks (Bitcoin) rather than from account balances. */
+export function isUtxoChain(chain: LoadedChain): boolean {
+  return chain.driver.payouts?.utxo === true
+}
+
+const outpoint = (c: { txid: string; vout: number }) => `${c.txid}:${c.vout}`
+
+/**
+ * Records the deposits of completed payments as the gateway's coins (each output once, by its outpoint): the
+ * confirmed transfers into a payment's address, spendable with the key at the payment's derivation path.
+ *
+ * @example
+ * await collectDepositCoins(ctx, bitcoin) // number of new coins
+ */
+export async function collectDepositCoins(ctx: { db: Db }, chain: LoadedChain): Promise<number> {
+  const due = await ctx.db
+    .select({
+      txid: transfers.txHash,
+      vout: transfers.index,
+      amount: transfers.amount,
+      script: transfers.toAddress,
+      address: payments.address,
+      index: payments.derivationIndex,
+    })
+    .from(transfers)
+    .innerJoin(payments, eq(payments.id, transfers.paymentId))
+    .leftJoin(
+      coins,
+      and(
+        eq(coins.chain, transfers.chain),
+        eq(coins.txid, transfers.txHash),
+        eq(coins.vout, transfers.index),
+      ),
+    )
+    .where(
+      and(
+        eq(transfers.chain, chain.name),
+        eq(transfers.status, 'confirmed'),
+        eq(payments.status, 'COMPLETED'),
+        isNull(coins.txid),
+      ),
+    )
+    .limit(1000)
+  if (due.length === 0) return 0
+  const inserted = await ctx.db
+    .insert(coins)
+    .values(
+      due.map((d) => ({
+        chain: chain.name,
+        txid: d.txid,
+        vout: d.vout,
+        amount: d.amount,
+        script: d.script,
+        address: d.address,
+        path: `${chain.driver.accountPath}/0/${d.index}`,
+        role: 'deposit' as const,
+      })),
+    )
+    .onConflictDoNothing()
+    .returning({ txid: coins.txid })
+  return inserted.length
+}
+
+/** The coins of a role that nothing is spending yet, oldest first, as the driver takes them. */
+export async function spendableCoins(
+  db: Db | Tx,
+  chain: LoadedChain,
+  role: CoinRow['role'],
+  limit = 500,
+): Promise<Coin[]> {
+  const rows = await db
+    .select()
+    .from(coins)
+    .where(and(eq(coins.chain, chain.name), eq(coins.role, role), eq(coins.status, 'available')))
+    .orderBy(asc(coins.createdAt), asc(coins.txid), asc(coins.vout))
+    .limit(limit)
+  return rows.map((c) => ({ txid: c.txid, vout: c.vout, amount: c.amount, script: c.script, path: c.path }))
+}
+
+/**
+ * Marks the coins a built transaction spends as locked by it, in the transaction that stores it. Throws if any
+ * is no longer available (a concurrent builder took it): the caller's transaction then stores nothing.
+ */
+export async function lockCoins(
+  tx: Tx,
+  chain: LoadedChain,
+  spends: readonly string[],
+  outboundId: string,
+  alsoFrom?: string,
+): Promise<void> {
+  if (spends.length === 0) return
+  const pairs = spends.map((s) => {
+    const [txid, vout] = s.split(':')
+    return sql`(${txid}, ${Number(vout)})`
+  })
+  const locked = await tx
+    .update(coins)
+    .set({ status: 'locked', lockedBy: outboundId })
+    .where(
+      and(
+        eq(coins.chain, chain.name),
+        sql`(${coins.txid}, ${coins.vout}) in (${sql.join(pairs, sql`, `)})`,
+        alsoFrom
+          ? sql`(${coins.status} = 'available' or ${coins.lockedBy} = ${alsoFrom})`
+          : eq(coins.status, 'available'),
+      ),
+    )
+    .returning({ txid: coins.txid })
+  if (locked.length !== spends.length)
+    throw new Error(`${spends.length - locked.length} of the coins to spend are no longer available`)
+}
+
+/** Coins locked by these transactions, as the driver takes them (a replacement must spend them again). */
+export async function coinsLockedBy(db: Db | Tx, outboundIds: readonly string[]): Promise<Coin[]> {
+  if (outboundIds.length === 0) return []
+  const rows = await db
+    .select()
+    .from(coins)
+    .where(and(inArray(coins.lockedBy, [...outboundIds]), eq(coins.status, 'locked')))
+  return rows.map((c) => ({ txid: c.txid, vout: c.vout, amount: c.amount, script: c.script, path: c.path }))
+}
+
+/** A transaction that will not be mined frees the coins it locked. */
+export async function unlockCoins(tx: Db | Tx, outboundIds: readonly string[]): Promise<void> {
+  if (outboundIds.length === 0) return
+  await tx
+    .update(coins)
+    .set({ status: 'available', lockedBy: null })
+    .where(and(inArray(coins.lockedBy, [...outboundIds]), eq(coins.status, 'locked')))
+}
+
+/**
+ * A mined transaction of a replacement group settles the coins: what it spent is spent; what the others locked
+ * and it did not spend is free again; its outputs to the treasury (a consolidation) and its change become
+ * treasury coins.
+ */
+export async function settleCoins(
+  tx: Tx,
+  ctx: { xpubFor(accountPath: string): string },
+  chain: LoadedChain,
+  group: readonly OutboundRow[],
+  winner: OutboundRow,
+  spentByWinner: readonly string[],
+): Promise<void> {
+  const ids = group.map((r) => r.id)
+  const locked = await tx
+    .select()
+    .from(coins)
+    .where(and(inArray(coins.lockedBy, ids), eq(coins.status, 'locked')))
+  const spent = new Set(spentByWinner)
+  for (const c of locked)
+    await tx
+      .update(coins)
+      .set(
+        spent.has(outpoint(c))
+          ? { status: 'spent', lockedBy: winner.id }
+          : { status: 'available', lockedBy: null },
+      )
+      .where(and(eq(coins.chain, c.chain), eq(coins.txid, c.txid), eq(coins.vout, c.vout)))
+  const treasury = roleWallet(ctx, chain, 'treasury')
+  const created: Array<{ address: string; path: string; vout: number; amount: bigint }> = []
+  const outputs = winner.request?.outputs ?? []
+  for (const [vout, o] of outputs.entries()) {
+    if (o.to !== treasury.address) continue
+    const amount = BigInt(winner.amounts?.[vout] ?? o.amount)
+    created.push({ address: treasury.address, path: treasury.path, vout, amount })
+  }
+  const change = winner.request?.change
+  if (change && winner.changeVout !== null && winner.changeAmount !== null)
+    created.push({
+      address: change.address,
+      path: change.path,
+      vout: winner.changeVout,
+      amount: winner.changeAmount,
+    })
+  if (created.length === 0) return
+  await tx
+    .insert(coins)
+    .values(
+      created.map((c) => ({
+        chain: chain.name,
+        txid: winner.hash as string,
+        vout: c.vout,
+        amount: c.amount,
+        script: chain.driver.addressKey(c.address),
+        address: c.address,
+        path: c.path,
+        role: 'treasury' as const,
+      })),
+    )
+    .onConflictDoNothing()
+}
+
+/**
+ * A new change address of the treasury account's internal chain (`…/1'/1/i`), its index taken from a counter in
+ * the caller's transaction so no two transactions share one.
+ */
+export async function freshChangeAddress(
+  ctx: { xpubFor(accountPath: string): string },
+  tx: Tx,
+  chain: LoadedChain,
+): Promise<{ address: string; path: string }> {
+  const derive = chain.driver.deriveChangeAddress
+  if (!derive) throw new Error(`${chain.name}: the driver derives no change addresses`)
+  const treasury = roleWallet(ctx, chain, 'treasury')
+  const key = `${treasury.address}#change`
+  const [row] = await tx
+    .insert(senderNonces)
+    .values({ chain: chain.name, address: key, next: 1n })
+    .onConflictDoUpdate({
+      target: [senderNonces.chain, senderNonces.address],
+      set: { next: sql`${senderNonces.next} + 1` },
+    })
+    .returning({ next: senderNonces.next })
+  const index = Number((row?.next ?? 1n) - 1n)
+  const { address } = derive({ xpub: ctx.xpubFor(treasury.accountPath), index })
+  return { address, path: `${treasury.accountPath}/1/${index}` }
+}

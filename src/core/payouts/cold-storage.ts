@@ -1,0 +1,92 @@
+import { and, eq, inArray, sql } from 'drizzle-orm'
+import type { Db } from '../../db/client.ts'
+import { outboundTxs, withdrawals } from '../../db/schema/index.ts'
+import type { LoadedChain } from '../../plugins/registry.ts'
+import { resolveAsset } from '../chains.ts'
+import { transactionUnlessRolledBack } from '../rollback.ts'
+import { isUtxoChain } from './coins.ts'
+import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './nonces.ts'
+import { roleWallet } from './wallet-roles.ts'
+
+/**
+ * Sends what the treasury holds above its float (and above what queued and in-flight withdrawals still need) to
+ * the configured cold address, one transfer per asset at a time. The ledger moves the amount from treasury to
+ * cold when the transfer confirms. Returns the number of transfers built.
+ *
+ * @example
+ * await moveExcessToCold(ctx, chain) // with cold: { address: '0xCold…', float: { USDT: '10000' } }
+ */
+export async function moveExcessToCold(
+  ctx: { db: Db; xpubFor(accountPath: string): string },
+  chain: LoadedChain,
+): Promise<number> {
+  const cold = chain.settings.cold
+  const payouts = chain.driver.payouts
+  // UTXO chains keep no per-address balance: their cold transfers are a follow-up (see docs/decisions.md)
+  if (!cold || !payouts || isUtxoChain(chain)) return 0
+  const treasury = roleWallet(ctx, chain, 'treasury')
+  await ensureSenderNonce(ctx, chain, treasury.address)
+  let built = 0
+  for (const [assetId, float] of cold.float) {
+    const asset = resolveAsset(chain, assetId)
+    // checked and built under the treasury's nonce row lock: two passes cannot both move the same excess
+    // nothing to move: `rollback` gives back the nonce taken above with the rest
+    const made = await transactionUnlessRolledBack(ctx.db, async (tx, rollback) => {
+      const nonce = await takeNonce(tx, chain, treasury.address)
+      const [open] = await tx
+        .select({ n: sql<number>`count(*)::int` })
+        .from(outboundTxs)
+        .where(
+          and(
+            eq(outboundTxs.chain, chain.name),
+            eq(outboundTxs.asset, assetId),
+            eq(outboundTxs.purpose, 'cold'),
+            inArray(outboundTxs.status, ['built', 'signed', 'broadcast']),
+          ),
+        )
+      if ((open?.n ?? 0) > 0) return rollback()
+      const [owed] = await tx
+        .select({ total: sql<string>`coalesce(sum(${withdrawals.amount}), 0)` })
+        .from(withdrawals)
+        .where(
+          and(
+            eq(withdrawals.chain, chain.name),
+            eq(withdrawals.asset, assetId),
+            inArray(withdrawals.status, ['AWAITING_APPROVAL', 'QUEUED', 'BATCHED', 'BROADCAST']),
+          ),
+        )
+      const held = await payouts.balance(treasury.address, asset)
+      const room = held - BigInt(owed?.total ?? '0') - float
+      let amount = room
+      let unsigned = await payouts.build({
+        from: treasury,
+        asset,
+        outputs: [{ to: cold.address, amount }],
+        nonce,
+      })
+      if (asset.native) {
+        // the transfer's own fee comes out of the treasury too: what leaves must fit above the float with it
+        amount = room - unsigned.maxFee
+        if (amount > 0n)
+          unsigned = await payouts.build({
+            from: treasury,
+            asset,
+            outputs: [{ to: cold.address, amount }],
+            nonce,
+          })
+      }
+      if (amount <= 0n || amount < (cold.minMove.get(assetId) ?? 1n)) return rollback()
+      await insertOutbound(tx, chain, {
+        purpose: 'cold',
+        from: treasury,
+        asset: asset.id,
+        nonce,
+        unsigned,
+        request: storedTransfer({ outputs: [{ to: cold.address, amount }] }),
+      })
+      return 1
+    })
+    built += made ?? 0
+  }
+  return built
+}

@@ -1,0 +1,305 @@
+import { createHash } from 'node:crypto'
+import { and, asc, desc, eq, lt, type SQL, sql } from 'drizzle-orm'
+import type { Db, Tx } from '../../db/client.ts'
+import { isUniqueViolation } from '../../db/errors.ts'
+import { outboundTxs, type WithdrawalStatus, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
+import type { ChainRegistry } from '../../plugins/registry.ts'
+import { checkIdempotencyKey } from '../access/idempotency.ts'
+import { resolveAsset, resolveChain } from '../chains.ts'
+import { invalidInput, TollgateError } from '../errors.ts'
+import { newId } from '../ids.ts'
+import { availableBalance, lockBalance } from '../ledger/balances.ts'
+import { postWithdrawalRelease, postWithdrawalReserve } from '../ledger/postings.ts'
+import { parseAmount } from '../money.ts'
+
+export type WithdrawalRow = typeof withdrawals.$inferSelect
+export type WithdrawalsContext = { db: Db; chains: ChainRegistry }
+
+export type RequestWithdrawalInput = {
+  chain: string
+  asset: string
+  to: string
+  amount: string
+  idempotencyKey: string
+}
+
+/**
+ * Moves a withdrawal to `to` and records the event, inside the caller's transaction. Returns undefined (and
+ * changes nothing) when the withdrawal is no longer in one of the `from` statuses, so concurrent steps cannot
+ * both move it.
+ */
+export async function transitionWithdrawal(
+  tx: Tx,
+  id: string,
+  from: readonly WithdrawalStatus[],
+  to: WithdrawalStatus,
+  changes: Partial<
+    Pick<WithdrawalRow, 'outboundTxId' | 'networkFee' | 'failureReason' | 'approvedByKey'>
+  > = {},
+  data?: Record<string, unknown>,
+): Promise<WithdrawalRow | undefined> {
+  const [row] = await tx
+    .update(withdrawals)
+    .set({ ...changes, status: to, eventSeq: sql`${withdrawals.eventSeq} + 1`, updatedAt: new Date() })
+    .where(
+      and(
+        eq(withdrawals.id, id),
+        sql`${withdrawals.status} in (${sql.join(
+          from.map((s) => sql`${s}`),
+          sql`, `,
+        )})`,
+      ),
+    )
+    .returning()
+  if (!row) return undefined
+  await tx.insert(withdrawalEvents).values({
+    withdrawalId: id,
+    merchantId: row.merchantId,
+    seq: row.eventSeq,
+    type: `withdrawal.${to.toLowerCase()}`,
+    fromStatus: from.length === 1 ? from[0] : null,
+    toStatus: to,
+    data: data ?? null,
+  })
+  return row
+}
+
+function validate(ctx: WithdrawalsContext, input: RequestWithdrawalInput) {
+  const chain = resolveChain(ctx.chains, input.chain)
+  const asset = resolveAsset(chain, input.asset)
+  if (!chain.driver.payouts)
+    throw new TollgateError('PAYOUTS_UNSUPPORTED', `the ${chain.name} driver cannot send funds`, 'chain')
+  if (typeof input.to !== 'string' || input.to.length === 0 || input.to.length > 200)
+    throw new TollgateError('INVALID_ADDRESS', 'to must be an address of the chain', 'to')
+  const address = chain.driver.validateAddress(input.to)
+  if (!address.ok)
+    throw new TollgateError('INVALID_ADDRESS', `not a valid ${chain.name} address: ${address.reason}`, 'to')
+  const amount = parseAmount(input.amount, asset.decimals)
+  const minimum = chain.driver.payouts.minOutput?.(address.normalized, asset) ?? 0n
+  if (amount < minimum)
+    throw new TollgateError(
+      'INVALID_AMOUNT',
+      `amount is below the smallest output this chain relays to that address (${minimum} base units)`,
+      'amount',
+    )
+  const key = checkIdempotencyKey(input.idempotencyKey)
+  const requestHash = createHash('sha256')
+    .update(JSON.stringify([chain.name, asset.id, address.normalized, amount.toString()]))
+    .digest('hex')
+  return { chain, asset, to: address.normalized, amount, key, requestHash }
+}
+
+/**
+ * Validates a withdrawal, checks and reserves the merchant's balance, and queues it (or holds it for an
+ * admin's approval above the chain's threshold). The same idempotency key and parameters return the same
+ * withdrawal; the same key with other parameters is refused. Any refusal reserves nothing.
+ *
+ * @example
+ * const { withdrawal } = await requestWithdrawal(ctx, merchantId, { chain: 'ethereum', asset: 'USDC', to: '0x…', amount: '25', idempotencyKey: 'payout-7' })
+ */
+export async function requestWithdrawal(
+  ctx: WithdrawalsContext,
+  merchantId: string,
+  input: RequestWithdrawalInput,
+): Promise<{ withdrawal: WithdrawalRow; replayed: boolean }> {
+  const v = validate(ctx, input)
+  const threshold = v.chain.settings.payouts.approvalAbove.get(v.asset.id)
+  const status: WithdrawalStatus =
+    threshold !== undefined && v.amount > threshold ? 'AWAITING_APPROVAL' : 'QUEUED'
+  const replayOf = async (db: Db | Tx) => {
+    const [existing] = await db
+      .select()
+      .from(withdrawals)
+      .where(and(eq(withdrawals.merchantId, merchantId), eq(withdrawals.idempotencyKey, v.key)))
+    if (!existing) return undefined
+    if (existing.requestHash !== v.requestHash)
+      throw new TollgateError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'this idempotencyKey was used with different parameters',
+        'idempotencyKey',
+      )
+    return { withdrawal: existing, replayed: true }
+  }
+  return ctx.db
+    .transaction(async (tx) => {
+      await lockBalance(tx, merchantId, v.chain.name, v.asset.id)
+      const replay = await replayOf(tx)
+      if (replay) return replay
+      const available = await availableBalance(tx, merchantId, v.chain.name, v.asset.id)
+      if (available < v.amount)
+        throw new TollgateError(
+          'INSUFFICIENT_BALANCE',
+          'the available balance does not cover this amount',
+          'amount',
+        )
+      const [withdrawal] = await tx
+        .insert(withdrawals)
+        .values({
+          id: newId('wd'),
+          merchantId,
+          chain: v.chain.name,
+          asset: v.asset.id,
+          toAddress: v.to,
+          amount: v.amount,
+          status,
+          idempotencyKey: v.key,
+          requestHash: v.requestHash,
+        })
+        .returning()
+      const row = withdrawal as WithdrawalRow
+      await tx.insert(withdrawalEvents).values({
+        withdrawalId: row.id,
+        merchantId,
+        seq: 1,
+        type: 'withdrawal.requested',
+        fromStatus: null,
+        toStatus: status,
+      })
+      await postWithdrawalReserve(tx, row)
+      return { withdrawal: row, replayed: false }
+    })
+    .catch(async (err) => {
+      // the same key at the same moment for another chain or asset (which takes another balance lock): the first
+      // one's row decides, as if it had come first
+      if (!isUniqueViolation(err, 'withdrawals_merchant_idempotency_uq')) throw err
+      const replay = await replayOf(ctx.db)
+      if (!replay) throw err
+      return replay
+    })
+}
+
+/**
+ * Cancels a withdrawal that has not been picked for sending (QUEUED or AWAITING_APPROVAL) and releases its
+ * reserve; later ones are on their way to the chain and can no longer be stopped.
+ *
+ * @example
+ * await cancelWithdrawal(ctx, merchantId, 'wd_…')
+ */
+export async function cancelWithdrawal(
+  ctx: { db: Db },
+  merchantId: string,
+  id: string,
+): Promise<WithdrawalRow> {
+  return ctx.db.transaction(async (tx) => {
+    const current = await getWithdrawalIn(tx, merchantId, id)
+    const row = await transitionWithdrawal(tx, current.id, ['QUEUED', 'AWAITING_APPROVAL'], 'CANCELED')
+    if (!row)
+      throw new TollgateError(
+        'INVALID_STATE',
+        `a ${current.status} withdrawal can no longer be canceled`,
+        'id',
+      )
+    await postWithdrawalRelease(tx, row)
+    return row
+  })
+}
+
+/**
+ * An admin's approval (or rejection) of a withdrawal held above the approval threshold.
+ *
+ * @example
+ * await decideWithdrawal(ctx, merchantId, 'wd_…', { approve: true, keyId: 'key_…' })
+ */
+export async function decideWithdrawal(
+  ctx: { db: Db },
+  merchantId: string,
+  id: string,
+  decision: { approve: boolean; keyId: string },
+): Promise<WithdrawalRow> {
+  return ctx.db.transaction(async (tx) => {
+    const current = await getWithdrawalIn(tx, merchantId, id)
+    const to = decision.approve ? 'QUEUED' : 'CANCELED'
+    const row = await transitionWithdrawal(tx, current.id, ['AWAITING_APPROVAL'], to, {
+      approvedByKey: decision.approve ? decision.keyId : null,
+    })
+    if (!row)
+      throw new TollgateError(
+        'INVALID_STATE',
+        `a ${current.status} withdrawal is not awaiting approval`,
+        'id',
+      )
+    if (!decision.approve) await postWithdrawalRelease(tx, row)
+    return row
+  })
+}
+
+async function getWithdrawalIn(db: Db | Tx, merchantId: string, id: string): Promise<WithdrawalRow> {
+  const [row] = await db
+    .select()
+    .from(withdrawals)
+    .where(and(eq(withdrawals.id, id), eq(withdrawals.merchantId, merchantId)))
+  if (!row) throw new TollgateError('NOT_FOUND', 'withdrawal not found', 'id')
+  return row
+}
+
+/**
+ * One of the merchant's withdrawals; undefined for an unknown id or another merchant's.
+ *
+ * @example
+ * const w = await getWithdrawal({ db }, merchantId, 'wd_…')
+ */
+export async function getWithdrawal(
+  ctx: { db: Db },
+  merchantId: string,
+  id: string,
+): Promise<WithdrawalRow | undefined> {
+  return getWithdrawalIn(ctx.db, merchantId, id).catch((err) => {
+    if (err instanceof TollgateError) return undefined
+    throw err
+  })
+}
+
+/**
+ * The merchant's withdrawals, newest first (keyset pagination by id).
+ *
+ * @example
+ * const { rows, hasNextPage } = await listWithdrawals({ db }, merchantId, { first: 20 })
+ */
+export async function listWithdrawals(
+  ctx: { db: Db },
+  merchantId: string,
+  params: { first?: number | null; after?: string | null; status?: WithdrawalStatus | null },
+): Promise<{ rows: WithdrawalRow[]; hasNextPage: boolean }> {
+  const first = params.first ?? 20
+  if (!Number.isInteger(first) || first < 1 || first > 100)
+    throw invalidInput('first', 'first must be 1 to 100')
+  const conditions: SQL[] = [eq(withdrawals.merchantId, merchantId)]
+  if (params.after) conditions.push(lt(withdrawals.id, params.after))
+  if (params.status) conditions.push(eq(withdrawals.status, params.status))
+  const rows = await ctx.db
+    .select()
+    .from(withdrawals)
+    .where(and(...conditions))
+    .orderBy(desc(withdrawals.id))
+    .limit(first + 1)
+  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
+}
+
+/** A withdrawal's status history, oldest first. */
+export async function listWithdrawalEvents(ctx: { db: Db }, withdrawalId: string) {
+  return ctx.db
+    .select()
+    .from(withdrawalEvents)
+    .where(eq(withdrawalEvents.withdrawalId, withdrawalId))
+    .orderBy(asc(withdrawalEvents.seq))
+}
+
+/**
+ * The hash of the transaction that pays a withdrawal, once it is signed (null before).
+ *
+ * @example
+ * await withdrawalTxHash({ db }, withdrawal) // '0x…'
+ */
+export async function withdrawalTxHash(ctx: { db: Db }, w: Pick<WithdrawalRow, 'outboundTxId'>) {
+  if (!w.outboundTxId) return null
+  const [tx] = await ctx.db
+    .select({ hash: outboundTxs.hash })
+    .from(outboundTxs)
+    .where(eq(outboundTxs.id, w.outboundTxId))
+  return tx?.hash ?? null
+}
+
+/** Why a QUEUED withdrawal has not gone out yet (the treasury short of funds, the last build error); else null. */
+export function waitingReason(w: Pick<WithdrawalRow, 'status' | 'lastError'>): string | null {
+  return w.status === 'QUEUED' ? w.lastError : null
+}
