@@ -1,4 +1,3 @@
-import { parseAmount } from '../core/money.ts'
 import type {
   ChainDriver,
   ChainDriverDefinition,
@@ -9,7 +8,7 @@ import type {
   SweepSettings,
   TollgateConfig,
 } from './sdk/index.ts'
-import { SDK_API_VERSION } from './sdk/index.ts'
+import { parseUnits, SDK_API_VERSION } from './sdk/index.ts'
 
 /** A loaded chain: its config name and its driver. */
 export type LoadedChain = {
@@ -59,11 +58,9 @@ function amountsByAsset(driver: ChainDriver, amounts: Record<string, string> = {
   for (const [symbol, amount] of Object.entries(amounts)) {
     const asset = driver.assets.find((a) => a.symbol === symbol || a.id === symbol)
     if (!asset) throw new Error(`${what}: unknown asset "${symbol}"`)
-    try {
-      out.set(asset.id, parseAmount(amount, asset.decimals))
-    } catch (err) {
-      throw new Error(`${what}.${symbol}: ${(err as Error).message}`)
-    }
+    const parsed = parseUnits(amount, asset.decimals)
+    if (!parsed.ok) throw new Error(`${what}.${symbol}: ${parsed.reason}`)
+    out.set(asset.id, parsed.units)
   }
   return out
 }
