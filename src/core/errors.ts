@@ -1,3 +1,6 @@
+import { PluginConfigError } from '../plugins/registry.ts'
+import { isDriverError } from '../plugins/sdk/index.ts'
+
 /** Codes of expected failures; the API shows them as typed error results. */
 export const errorCodes = [
   'INVALID_INPUT',
@@ -18,10 +21,25 @@ export const errorCodes = [
 export type ErrorCode = (typeof errorCodes)[number]
 
 /**
- * An expected failure with a stable code and, for input problems, the offending field. Anything else that
- * escapes is a bug: it is logged and masked.
+ * How a failure is handled, decided from its type alone:
+ * - `user`: the caller's input or request was refused; nothing changed. Shown to the caller, never retried.
+ * - `retryable`: a passing condition (a node or the database unreachable, a lease or lock taken by another
+ *   process). Retried later; logged as a warning.
+ * - `permanent`: retrying cannot help until an operator acts (configuration, a driver that lacks a capability,
+ *   a node refusing a transaction for good). Not retried; logged as an error.
+ * - `bug`: a rule the code relies on was broken. Not retried; reported loudly; masked from API callers.
+ */
+export type ErrorKind = 'user' | 'retryable' | 'permanent' | 'bug'
+
+/**
+ * An expected failure with a stable code and, for input problems, the offending field. The API shows it as a
+ * `UserError`; anything else that escapes a resolver is logged and masked.
+ *
+ * @example
+ * throw new TollgateError('UNKNOWN_ASSET', 'unknown asset on ethereum; configured: ETH, USDT', 'asset')
  */
 export class TollgateError extends Error {
+  readonly kind = 'user' as const
   readonly code: ErrorCode
   readonly field: string | undefined
   constructor(code: ErrorCode, message: string, field?: string) {
@@ -32,6 +50,72 @@ export class TollgateError extends Error {
   }
 }
 
+/**
+ * An internal failure of a room, with a code of that room (`LEASE_LOST`, `NONCE_ROW_MISSING`…) and its kind.
+ * Rooms make them through their own `errors.ts`, so each code is named once.
+ *
+ * @example
+ * throw new GatewayError('retryable', 'LEASE_LOST', 'chain "ethereum": another scanner took over')
+ */
+export class GatewayError extends Error {
+  readonly kind: Exclude<ErrorKind, 'user'>
+  readonly code: string
+  constructor(
+    kind: Exclude<ErrorKind, 'user'>,
+    code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'GatewayError'
+    this.kind = kind
+    this.code = code
+  }
+}
+
+/**
+ * The kind of any thrown value. Driver errors say themselves whether a retry can help; errors of no known
+ * type (a dropped connection, a timeout in a library) count as retryable, since a bug of ours is thrown as a
+ * `GatewayError` of kind `bug`.
+ *
+ * @example
+ * if (errorKind(err) === 'user') return err // shown to the caller
+ */
+export function errorKind(err: unknown): ErrorKind {
+  if (err instanceof TollgateError) return 'user'
+  if (err instanceof GatewayError) return err.kind
+  if (isDriverError(err)) return err.retryable ? 'retryable' : 'permanent'
+  if (err instanceof PluginConfigError) return 'permanent'
+  return 'retryable'
+}
+
+/** The stable code of a failure, where it has one (for logs and metrics). */
+export function errorCode(err: unknown): string | undefined {
+  if (err instanceof TollgateError || err instanceof GatewayError || isDriverError(err)) return err.code
+  return undefined
+}
+
 export const invalidInput = (field: string, message: string) =>
   new TollgateError('INVALID_INPUT', message, field)
 export const notFound = (what: string) => new TollgateError('NOT_FOUND', `${what} not found`)
+
+/**
+ * A rule the code relies on was broken (a bug, not bad input or bad luck).
+ *
+ * @example
+ * if (sum !== 0n) throw invariantBroken('UNBALANCED_POSTINGS', 'postings must sum to zero')
+ */
+export const invariantBroken = (code: string, message: string) => new GatewayError('bug', code, message)
+
+/**
+ * The configured driver cannot do what this step needs: an operator must change the configuration.
+ *
+ * @example
+ * if (!payouts.unspent) throw driverLacks(chain.name, 'unspent', 'report unspent coins')
+ */
+export const driverLacks = (chain: string, capability: string, what: string) =>
+  new GatewayError(
+    'permanent',
+    'DRIVER_CAPABILITY_MISSING',
+    `${chain}: the driver cannot ${what} (${capability})`,
+  )
