@@ -14,10 +14,10 @@ import { createPayment } from './core/payments/payments.ts'
 import { reconcileChain } from './core/payouts/reconcile.ts'
 import { createSigner, newMnemonic } from './core/payouts/signer.ts'
 import { roleAccountPath, roleWallet } from './core/payouts/wallet-roles.ts'
-import { resumeChain } from './core/scanning/sync.ts'
+import { chainProgress } from './core/scanning/cursors.ts'
+import { resumeChain } from './core/scanning/reorg.ts'
 import { openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
-import { chainCursors } from './db/schema/index.ts'
 import {
   deployDevToken,
   devSandboxFile,
@@ -327,7 +327,7 @@ async function main(argv: string[]) {
       )
       try {
         if (sub === 'status') {
-          const cursors = await withDb(env, (h) => h.db.select().from(chainCursors))
+          const cursors = await withDb(env, (h) => chainProgress(h.db))
           for (const c of chains.values()) {
             const cursor = cursors.find((x) => x.chain === c.name)
             const tip = await c.driver.getTip().then(

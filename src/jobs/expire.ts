@@ -1,5 +1,5 @@
 import type { AppContext } from '../context.ts'
-import { expireDuePayments } from '../core/scanning/sync.ts'
+import { expireDuePayments } from '../core/payments/expiry.ts'
 
 /** Expires every payment whose deadline passed, in batches, and announces the changes. */
 export async function processExpiry(ctx: AppContext): Promise<{ expired: number }> {

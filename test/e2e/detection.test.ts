@@ -123,7 +123,7 @@ describe('native payments', () => {
       .set({ expiresAt: new Date(Date.now() - 1000) })
       .where(eq(payments.id, p.id))
     await sync()
-    const { expireDuePayments } = await import('../../src/core/scanning/sync.ts')
+    const { expireDuePayments } = await import('../../src/core/payments/expiry.ts')
     await expireDuePayments(app.ctx)
     expect((await payment(p.id)).status).toBe('EXPIRED')
     await devnet.payNative(p.address, parseEther('0.1'))
@@ -291,7 +291,7 @@ describe('reorgs', () => {
     expect((await sync()).halted).toBeTruthy()
 
     // the operator resumes from a height below the fork: the scanner goes on, ready again
-    const { resumeChain } = await import('../../src/core/scanning/sync.ts')
+    const { resumeChain } = await import('../../src/core/scanning/reorg.ts')
     await resumeChain(app.ctx, app.ctx.chains.get('devnet')!, cursor!.height - 10n)
     const resumed = await sync()
     expect(resumed.halted).toBeUndefined()

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { Webhook } from 'standardwebhooks'
-import { expireDuePayments } from '../../src/core/scanning/sync.ts'
+import { expireDuePayments } from '../../src/core/payments/expiry.ts'
 import { attemptDelivery } from '../../src/core/webhooks/webhooks.ts'
 import { payments, webhookDeliveries, webhookEndpoints } from '../../src/db/schema/index.ts'
 import { startWorkers } from '../../src/jobs/index.ts'
