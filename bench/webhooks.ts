@@ -23,7 +23,7 @@ const receiver = Bun.serve({
   },
 })
 const merchant = await app.merchant('Bench')
-const { createWebhookEndpoint } = await import('../src/core/webhooks/webhooks.ts')
+const { createWebhookEndpoint } = await import('../src/core/webhooks/endpoints.ts')
 await createWebhookEndpoint(app.ctx, merchant.id, {
   url: `http://127.0.0.1:${receiver.port}/`,
   events: ['payment.created'],

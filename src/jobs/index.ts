@@ -7,7 +7,7 @@ import { processExpiry } from './expire.ts'
 import { processPayouts } from './payouts.ts'
 import { processReconcile } from './reconcile.ts'
 import { createScanRunner } from './scan.ts'
-import { processDelivery, processDispatch, processSweep } from './webhooks.ts'
+import { processDelivery, processDispatch, processRewake } from './webhooks.ts'
 
 /**
  * Starts the workers, the recurring job schedulers and the new-head triggers. Returns a stop function that
@@ -64,10 +64,12 @@ export async function startWorkers(
     { name: 'dispatch', data: {}, opts: { removeOnComplete: 100 } },
   )
   await queues.webhookDispatch.upsertJobScheduler(
-    'sweep',
+    'rewake',
     { every: 10_000 },
-    { name: 'sweep', data: {}, opts: { removeOnComplete: 100 } },
+    { name: 'rewake', data: {}, opts: { removeOnComplete: 100 } },
   )
+  // the pass was once scheduled under another name; a scheduler left from then would only dispatch
+  await queues.webhookDispatch.removeJobScheduler('sweep')
 
   const worker = <T>(name: string, processor: Processor<T>, concurrency = 1) =>
     new Worker<T>(name, processor, { connection: bullConnection(ctx.env.REDIS_URL), prefix, concurrency })
@@ -92,7 +94,7 @@ export async function startWorkers(
       return result
     }),
     worker(queueNames.webhookDispatch, (job) =>
-      job.name === 'sweep' ? processSweep(ctx, queues) : processDispatch(ctx, queues),
+      job.name === 'rewake' ? processRewake(ctx, queues) : processDispatch(ctx, queues),
     ),
     worker<ChainJob>(queueNames.reconcile, (job) => processReconcile(ctx, job.data.chain)),
     // many at once: a slow receiver holds one slot, not the queue
@@ -116,7 +118,7 @@ export async function startWorkers(
   // payments whose deadline passed while nothing ran expire now, not at the first tick
   processExpiry(ctx).catch((err) => ctx.log.error({ err }, 'expiry at start failed'))
   // deliveries that were due while nothing ran go out now
-  processSweep(ctx, queues).catch((err) => ctx.log.error({ err }, 'webhook sweep at start failed'))
+  processRewake(ctx, queues).catch((err) => ctx.log.error({ err }, 'webhook re-wake at start failed'))
 
   const stopPayouts = payouts ? await startPayoutWorkers(ctx) : async () => {}
   return async () => {

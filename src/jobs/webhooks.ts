@@ -1,10 +1,11 @@
 import type { AppContext } from '../context.ts'
-import { attemptDelivery, dispatchWebhookEvents, dueDeliveries } from '../core/webhooks/webhooks.ts'
+import { attemptDelivery, dueDeliveries } from '../core/webhooks/delivery.ts'
+import { dispatchWebhookEvents } from '../core/webhooks/dispatch.ts'
 import type { Queues } from '../queues.ts'
 
 /**
- * A job per scheduled attempt: the id (delivery, attempt, due time) makes adding the same attempt twice (sweeper
- * and retry) a no-op, while a redelivery (a new due time) gets a job of its own.
+ * A job per scheduled attempt: the id (delivery, attempt, due time) makes adding the same attempt twice (re-wake
+ * pass and retry) a no-op, while a redelivery (a new due time) gets a job of its own.
  */
 export function enqueueDelivery(
   queues: Queues,
@@ -36,7 +37,7 @@ export async function processDispatch(ctx: AppContext, queues: Queues): Promise<
   }
 }
 
-/** One attempt; a retry is queued with its delay (the database also holds it, for the sweeper). */
+/** One attempt; a retry is queued with its delay (the database also holds it, for the re-wake pass). */
 export async function processDelivery(ctx: AppContext, queues: Queues, deliveryId: string) {
   const outcome = await attemptDelivery(ctx, deliveryId)
   if (outcome.kind === 'retry') await enqueueDelivery(queues, deliveryId, outcome.attempt, outcome.at)
@@ -50,10 +51,10 @@ export async function processDelivery(ctx: AppContext, queues: Queues, deliveryI
 
 /**
  * Re-wakes due, unclaimed deliveries from the database: after a restart, when Redis lost every job, or when a
- * worker died holding one (its job is stuck as active). Each sweep adds jobs of its own; a delivery that another
+ * worker died holding one (its job is stuck as active). Each pass adds jobs of its own; a delivery that another
  * job sends first is simply skipped by the claim, so nothing goes out twice at once.
  */
-export async function processSweep(ctx: AppContext, queues: Queues): Promise<{ requeued: number }> {
+export async function processRewake(ctx: AppContext, queues: Queues): Promise<{ requeued: number }> {
   const due = await dueDeliveries(ctx)
   const wake = `-w${Date.now()}`
   await Promise.all(due.map((d) => enqueueDelivery(queues, d.id, d.attempts, d.nextAttemptAt, wake)))

@@ -1,15 +1,17 @@
 import {
+  listWebhookAttempts,
+  listWebhookDeliveries,
+  redeliverWebhook,
+} from '../core/webhooks/delivery-log.ts'
+import {
   createWebhookEndpoint,
   deleteWebhookEndpoint,
   type EndpointRow,
-  listWebhookAttempts,
-  listWebhookDeliveries,
   listWebhookEndpoints,
-  redeliverWebhook,
   rotateWebhookSecret,
   updateWebhookEndpoint,
-  webhookEventTypes,
-} from '../core/webhooks/webhooks.ts'
+} from '../core/webhooks/endpoints.ts'
+import { webhookEventTypes } from '../core/webhooks/events.ts'
 import type { webhookDeliveries } from '../db/schema/index.ts'
 import { enqueueDelivery } from '../jobs/webhooks.ts'
 import { builder } from './builder.ts'

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { createPayment } from '../../src/core/payments/payments.ts'
-import { createWebhookEndpoint } from '../../src/core/webhooks/webhooks.ts'
+import { createWebhookEndpoint } from '../../src/core/webhooks/endpoints.ts'
 import { webhookDeliveries } from '../../src/db/schema/index.ts'
 import { createTestApp, type TestApp, testMnemonic } from '../helpers/app.ts'
 import { spawnWorker, waitFor } from '../helpers/processes.ts'

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { Webhook } from 'standardwebhooks'
 import { expireDuePayments } from '../../src/core/payments/expiry.ts'
-import { attemptDelivery } from '../../src/core/webhooks/webhooks.ts'
+import { attemptDelivery } from '../../src/core/webhooks/delivery.ts'
 import { payments, webhookDeliveries, webhookEndpoints } from '../../src/db/schema/index.ts'
 import { startWorkers } from '../../src/jobs/index.ts'
-import { processSweep } from '../../src/jobs/webhooks.ts'
+import { processRewake } from '../../src/jobs/webhooks.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { clearRedisPrefix } from '../helpers/redis.ts'
@@ -254,7 +254,7 @@ describe('delivery', () => {
       const { processDispatch } = await import('../../src/jobs/webhooks.ts')
       await processDispatch(app.ctx, app.ctx.queues)
       await clearRedisPrefix(app.ctx.env.REDIS_URL, app.ctx.env.REDIS_PREFIX)
-      const requeued = await processSweep(app.ctx, app.ctx.queues)
+      const requeued = await processRewake(app.ctx, app.ctx.queues)
       expect(requeued.requeued).toBeGreaterThanOrEqual(2)
       stopWorkers = await startWorkers(app.ctx)
       await waitFor('delivered after the flush', () => r.received.length >= 2, 10_000)

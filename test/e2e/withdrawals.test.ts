@@ -248,7 +248,8 @@ describe('withdrawal webhooks', () => {
       })
       const id = res.data.requestWithdrawal.withdrawal.id as string
       await driveUntilSettled([id])
-      const { dispatchWebhookEvents, attemptDelivery } = await import('../../src/core/webhooks/webhooks.ts')
+      const { dispatchWebhookEvents } = await import('../../src/core/webhooks/dispatch.ts')
+      const { attemptDelivery } = await import('../../src/core/webhooks/delivery.ts')
       for (const d of await dispatchWebhookEvents(app.ctx)) await attemptDelivery(app.ctx, d.id)
       const events = received.map((r) => JSON.parse(r.body)).filter((e) => e.data.id === id)
       expect(events.map((e) => e.type)).toEqual([

@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { ledgerPostings } from '../../db/schema/index.ts'
+import { invariantBroken } from '../errors.ts'
 
 /** The merchant's spendable balance of an asset. */
 export const merchantAvailable = 'merchant:available'
@@ -32,7 +33,8 @@ async function post(
   ref: { chain: string; asset: string; refType: string; refId: string },
   postings: readonly Posting[],
 ): Promise<void> {
-  if (postings.reduce((sum, p) => sum + p.amount, 0n) !== 0n) throw new Error('unbalanced postings')
+  if (postings.reduce((sum, p) => sum + p.amount, 0n) !== 0n)
+    throw invariantBroken('UNBALANCED_POSTINGS', 'unbalanced postings')
   await tx
     .insert(ledgerPostings)
     .values(postings.map((p) => ({ ...ref, ...p })))

@@ -3,6 +3,7 @@ import type { Db, Tx } from '../../db/client.ts'
 import { addresses, addressPool, wallets } from '../../db/schema/index.ts'
 import type { ChainDriver } from '../../plugins/sdk/index.ts'
 import { newId } from '../ids.ts'
+import { accountPathChanged } from './errors.ts'
 
 export type AddressContext = {
   db: Db
@@ -21,9 +22,7 @@ export async function ensureDepositWallet(db: Db | Tx, chain: ChainRef): Promise
     .where(and(eq(wallets.chain, chain.name), eq(wallets.purpose, 'deposit')))
   if (existing) {
     if (existing.accountPath !== chain.driver.accountPath)
-      throw new Error(
-        `chain "${chain.name}": deposit account path changed from ${existing.accountPath} to ${chain.driver.accountPath}; refusing to mix derivation accounts`,
-      )
+      throw accountPathChanged(chain.name, existing.accountPath, chain.driver.accountPath)
     return existing.id
   }
   await db

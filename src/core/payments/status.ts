@@ -49,6 +49,3 @@ export function transitionEvent(from: PaymentStatus, to: PaymentStatus): string 
   if (progress[to] < progress[from]) return 'payment.reverted'
   return `payment.${to.toLowerCase()}`
 }
-
-/** Statuses from which no further money is expected (the address is still watched for a while). */
-export const settledStatuses: readonly PaymentStatus[] = ['COMPLETED', 'EXPIRED', 'UNDERPAID']

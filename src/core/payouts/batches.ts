@@ -13,8 +13,9 @@ import {
 import { resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
 import { postWithdrawalRelease } from '../ledger/postings.ts'
+import { insertOutbound, storedTransfer } from './built-tx.ts'
 import { freshChangeAddress, isUtxoChain, lockCoins, spendableCoins } from './coins.ts'
-import { commitNonce, ensureSenderNonce, insertOutbound, peekNonce, storedTransfer } from './nonces.ts'
+import { commitNonce, ensureSenderNonce, peekNonce } from './nonces.ts'
 import { roleWallet } from './wallet-roles.ts'
 import { transitionWithdrawal, type WithdrawalRow } from './withdrawals.ts'
 

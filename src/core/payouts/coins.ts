@@ -3,6 +3,8 @@ import type { Db, Tx } from '../../db/client.ts'
 import { coins, type OutboundRow, payments, senderNonces, transfers } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import type { Coin } from '../../plugins/sdk/index.ts'
+import { driverLacks } from '../errors.ts'
+import { coinsUnavailable } from './errors.ts'
 import { roleWallet } from './wallet-roles.ts'
 
 type CoinRow = typeof coins.$inferSelect
@@ -115,8 +117,7 @@ export async function lockCoins(
       ),
     )
     .returning({ txid: coins.txid })
-  if (locked.length !== spends.length)
-    throw new Error(`${spends.length - locked.length} of the coins to spend are no longer available`)
+  if (locked.length !== spends.length) throw coinsUnavailable(spends.length - locked.length)
 }
 
 /** Coins locked by these transactions, as the driver takes them (a replacement must spend them again). */
@@ -210,7 +211,7 @@ export async function freshChangeAddress(
   chain: LoadedChain,
 ): Promise<{ address: string; path: string }> {
   const derive = chain.driver.deriveChangeAddress
-  if (!derive) throw new Error(`${chain.name}: the driver derives no change addresses`)
+  if (!derive) throw driverLacks(chain.name, 'deriveChangeAddress', 'derive change addresses')
   const treasury = roleWallet(ctx, chain, 'treasury')
   const key = `${treasury.address}#change`
   const [row] = await tx

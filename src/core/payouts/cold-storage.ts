@@ -4,8 +4,9 @@ import { outboundTxs, withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { resolveAsset } from '../chains.ts'
 import { transactionUnlessRolledBack } from '../rollback.ts'
+import { insertOutbound, storedTransfer } from './built-tx.ts'
 import { isUtxoChain } from './coins.ts'
-import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './nonces.ts'
+import { ensureSenderNonce, takeNonce } from './nonces.ts'
 import { roleWallet } from './wallet-roles.ts'
 
 /**

@@ -4,8 +4,8 @@ import { outboundTxs } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { crashPoint } from '../crash-points.ts'
 import { transactionUnlessRolledBack } from '../rollback.ts'
+import { insertOutbound, storedTransfer } from './built-tx.ts'
 import { collectDepositCoins, freshChangeAddress, isUtxoChain, lockCoins, spendableCoins } from './coins.ts'
-import { insertOutbound, storedTransfer } from './nonces.ts'
 import { roleWallet } from './wallet-roles.ts'
 
 /** Most deposit coins one consolidation spends (keeps the transaction far below standardness limits). */

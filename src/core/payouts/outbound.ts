@@ -19,8 +19,8 @@ import {
   postWithdrawalRelease,
   postWithdrawalSettle,
 } from '../ledger/postings.ts'
+import { insertOutbound } from './built-tx.ts'
 import { coinsLockedBy, isUtxoChain, lockCoins, settleCoins, spendableCoins, unlockCoins } from './coins.ts'
-import { insertOutbound } from './nonces.ts'
 import { needFromJson } from './sweep-need.ts'
 import { transitionWithdrawal } from './withdrawals.ts'
 

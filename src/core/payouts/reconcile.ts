@@ -2,6 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { coins, ledgerPostings, outboundTxs, payments } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
+import { driverLacks } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { type HoldingRole, holdings, postOperatorFunding } from '../ledger/postings.ts'
 import { collectDepositCoins, isUtxoChain } from './coins.ts'
@@ -45,7 +46,7 @@ export async function reconcileChain(
   options: { bookFunding?: boolean } = {},
 ): Promise<Reconciliation> {
   const payouts = chain.driver.payouts
-  if (!payouts) throw new Error(`${chain.name}: the driver cannot report balances`)
+  if (!payouts) throw driverLacks(chain.name, 'payouts.balance', 'report balances')
   const [flying] = await ctx.db
     .select({ n: sql<number>`count(*)::int` })
     .from(outboundTxs)
@@ -147,7 +148,7 @@ async function utxoLines(
   ledgerOf: (asset: string, role: HoldingRole) => bigint,
 ): Promise<ReconciliationLine[]> {
   const payouts = chain.driver.payouts as NonNullable<LoadedChain['driver']['payouts']>
-  if (!payouts.unspent) throw new Error(`${chain.name}: the UTXO driver cannot report unspent coins`)
+  if (!payouts.unspent) throw driverLacks(chain.name, 'payouts.unspent', 'report unspent coins')
   await collectDepositCoins(ctx, chain)
   const tracked = await ctx.db
     .select()

@@ -2,6 +2,8 @@ import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { HDKey } from '@scure/bip32'
 import { generateMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/bip39'
 import { wordlist } from '@scure/bip39/wordlists/english.js'
+import { invariantBroken } from '../errors.ts'
+import { keyUnavailable } from './errors.ts'
 
 /**
  * Holds the seed and signs digests by derivation path. It is the only code that sees private keys; it never
@@ -44,7 +46,7 @@ function normalizeMnemonic(phrase: string): string {
  */
 export function createSigner(mnemonic: string): Signer {
   const phrase = normalizeMnemonic(mnemonic)
-  if (!validateMnemonic(phrase, wordlist)) throw new Error('the seed is not a valid BIP39 mnemonic')
+  if (!validateMnemonic(phrase, wordlist)) throw keyUnavailable('the seed is not a valid BIP39 mnemonic')
   const root = HDKey.fromMasterSeed(mnemonicToSeedSync(phrase))
   const nodes = new Map<string, HDKey>()
   const node = (path: string) => {
@@ -59,13 +61,13 @@ export function createSigner(mnemonic: string): Signer {
     xpub: (accountPath) => node(accountPath).publicExtendedKey,
     publicKey: (path) => {
       const key = node(path).publicKey
-      if (!key) throw new Error(`no public key at ${path}`)
+      if (!key) throw keyUnavailable(`no public key at ${path}`)
       return key
     },
     signDigest: (path, digest) => {
-      if (digest.length !== 32) throw new Error('a digest is 32 bytes')
+      if (digest.length !== 32) throw invariantBroken('BAD_DIGEST', 'a digest is 32 bytes')
       const key = node(path).privateKey
-      if (!key) throw new Error(`no private key at ${path}`)
+      if (!key) throw keyUnavailable(`no private key at ${path}`)
       const sig = secp256k1.sign(digest, key, { prehash: false, format: 'recovered' })
       // noble's recovered format is recovery byte first, then r||s
       return { signature: sig.subarray(1), recovery: sig[0] as number }
@@ -87,6 +89,6 @@ export function xpubSource(params: {
     const configured = params.xpubs?.[accountPath]
     if (configured) return configured
     if (params.signer) return params.signer.xpub(accountPath)
-    throw new Error(`no xpub configured for account ${accountPath} (set TOLLGATE_XPUBS or a seed)`)
+    throw keyUnavailable(`no xpub configured for account ${accountPath} (set TOLLGATE_XPUBS or a seed)`)
   }
 }

@@ -13,10 +13,12 @@ import {
 } from '../../plugins/sdk/index.ts'
 import { resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
+import { driverLacks } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { transactionUnlessRolledBack } from '../rollback.ts'
+import { insertOutbound, storedTransfer } from './built-tx.ts'
 import { isUtxoChain } from './coins.ts'
-import { ensureSenderNonce, insertOutbound, storedTransfer, takeNonce } from './nonces.ts'
+import { ensureSenderNonce, takeNonce } from './nonces.ts'
 import { needFromJson, needToJson } from './sweep-need.ts'
 import { roleWallet } from './wallet-roles.ts'
 
@@ -227,7 +229,7 @@ async function sendFunding(
   changes: Partial<SweepRow>,
 ): Promise<void> {
   const buildFunding = payouts.buildFunding
-  if (!buildFunding) throw new Error(`${chain.name}: a token sweep needs funding the driver cannot build`)
+  if (!buildFunding) throw driverLacks(chain.name, 'payouts.buildFunding', 'fund a token sweep')
   const gas = roleWallet(ctx, chain, 'gas')
   await send(ctx, chain, sweep, {
     purpose: 'gas',

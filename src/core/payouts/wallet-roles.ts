@@ -1,4 +1,5 @@
 import type { LoadedChain } from '../../plugins/registry.ts'
+import { badAccountPath } from './errors.ts'
 
 /** Gateway wallets besides per-payment deposit addresses. */
 export type WalletRole = 'treasury' | 'gas'
@@ -14,7 +15,7 @@ const accountOffset: Record<WalletRole, number> = { treasury: 1, gas: 2 }
  */
 export function roleAccountPath(depositAccountPath: string, role: WalletRole): string {
   const match = /^(.*\/)(\d+)'$/.exec(depositAccountPath)
-  if (!match) throw new Error(`not a hardened account path: ${depositAccountPath}`)
+  if (!match) throw badAccountPath(depositAccountPath)
   return `${match[1]}${Number(match[2]) + accountOffset[role]}'`
 }
 

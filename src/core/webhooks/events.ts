@@ -1,0 +1,29 @@
+import type { Db } from '../../db/client.ts'
+import type { ChainRegistry } from '../../plugins/registry.ts'
+
+export const webhookEventTypes = [
+  'payment.created',
+  'payment.partially_paid',
+  'payment.processing',
+  'payment.completed',
+  'payment.expired',
+  'payment.underpaid',
+  'payment.reverted',
+  'payment.held',
+  'withdrawal.requested',
+  'withdrawal.queued',
+  'withdrawal.broadcast',
+  'withdrawal.confirmed',
+  'withdrawal.failed',
+  'withdrawal.canceled',
+] as const
+
+export type WebhookSettings = {
+  /** Development: let endpoints point at loopback and private addresses. */
+  allowInternal: boolean
+  /** Delay before each retry; its length is the number of retries. */
+  retrySchedule: readonly number[]
+  timeoutMs: number
+}
+
+export type WebhookContext = { db: Db; chains: ChainRegistry; webhooks: WebhookSettings }

@@ -1,0 +1,52 @@
+import type { ChainRegistry } from '../../plugins/registry.ts'
+import { assetById, resolveChain } from '../chains.ts'
+import { formatAmount } from '../money.ts'
+import type { PaymentRow } from '../payments/payments.ts'
+import { overpaidAmount } from '../payments/views.ts'
+import type { WithdrawalRow } from '../payouts/withdrawals.ts'
+
+/** The payment as receivers see it: amounts as decimal strings in whole units. */
+export function paymentJson(chains: ChainRegistry, p: PaymentRow) {
+  const asset = assetById(chains, p.chain, p.asset)
+  const amount = (v: bigint) => formatAmount(v, asset.decimals)
+  return {
+    object: 'payment',
+    id: p.id,
+    status: p.status,
+    chain: p.chain,
+    asset: { id: asset.id, symbol: asset.symbol, decimals: asset.decimals },
+    amountDue: amount(p.amountDue),
+    amountReceived: amount(p.amountReceived),
+    amountConfirmed: amount(p.amountConfirmed),
+    overpaidAmount: amount(overpaidAmount(p)),
+    address: p.address,
+    confirmationsRequired: p.confirmationsRequired,
+    expiresAt: p.expiresAt.toISOString(),
+    orderId: p.orderId,
+    metadata: p.metadata ?? null,
+    createdAt: p.createdAt.toISOString(),
+    updatedAt: p.updatedAt.toISOString(),
+    completedAt: p.completedAt?.toISOString() ?? null,
+  }
+}
+
+/** A merchant's withdrawal as webhooks carry it (amounts as decimal strings in whole units). */
+export function withdrawalJson(chains: ChainRegistry, w: WithdrawalRow, hash: string | null) {
+  const asset = assetById(chains, w.chain, w.asset)
+  const native = resolveChain(chains, w.chain).driver.nativeAsset
+  return {
+    object: 'withdrawal',
+    id: w.id,
+    status: w.status,
+    chain: w.chain,
+    asset: { id: asset.id, symbol: asset.symbol, decimals: asset.decimals },
+    to: w.toAddress,
+    amount: formatAmount(w.amount, asset.decimals),
+    networkFee: w.networkFee === null ? null : formatAmount(w.networkFee, native.decimals),
+    txHash: hash,
+    failureReason: w.failureReason,
+    idempotencyKey: w.idempotencyKey,
+    createdAt: w.createdAt.toISOString(),
+    updatedAt: w.updatedAt.toISOString(),
+  }
+}
