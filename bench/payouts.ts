@@ -2,7 +2,7 @@
 // same number of ERC-20 transfers sent straight from a local wallet (sequential nonces, no database, no checks).
 import { type Hex, parseAbi } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { createPayment } from '../src/core/payments/payments.ts'
+import { createPayment } from '../src/core/payments/create.ts'
 import { roleWallet } from '../src/core/payouts/wallet-roles.ts'
 import { newScannerState, syncChain } from '../src/core/scanning/sync.ts'
 import { withdrawals } from '../src/db/schema/index.ts'

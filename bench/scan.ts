@@ -1,7 +1,7 @@
 // Scan throughput on a pre-mined anvil chain (1,000+ blocks of 20–50 mixed native/ERC-20 transactions) with
 // 100k watched addresses, side by side with a raw JSON-RPC fetch of the same blocks and logs in the same run.
 import { privateKeyToAccount } from 'viem/accounts'
-import { createPayment } from '../src/core/payments/payments.ts'
+import { createPayment } from '../src/core/payments/create.ts'
 import { newScannerState, syncChain } from '../src/core/scanning/sync.ts'
 import { payments } from '../src/db/schema/index.ts'
 import { createTestApp, testConfig } from '../test/helpers/app.ts'

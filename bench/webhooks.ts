@@ -1,7 +1,7 @@
 // Webhook throughput and latency: payment events → signed deliveries to a local receiver, through the real
 // pipeline (outbox dispatch, BullMQ delivery jobs, HTTP), with the worker in this process.
 import { eq, sql } from 'drizzle-orm'
-import { createPayment } from '../src/core/payments/payments.ts'
+import { createPayment } from '../src/core/payments/create.ts'
 import { paymentEvents, webhookDeliveries } from '../src/db/schema/index.ts'
 import { startWorkers } from '../src/jobs/index.ts'
 import { processDispatch } from '../src/jobs/webhooks.ts'

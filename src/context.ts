@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { Redis } from 'ioredis'
 import { type AuthCache, createAuthCache, listenForRevocations } from './core/access/api-keys.ts'
-import type { PaymentsContext } from './core/payments/payments.ts'
+import type { PaymentsContext } from './core/payments/create.ts'
 import { createSigner, type Signer, xpubSource } from './core/payouts/signer.ts'
 import type { WebhookContext } from './core/webhooks/events.ts'
 import { type Db, type DbHandle, openDb } from './db/client.ts'

@@ -1,7 +1,7 @@
 import type { AppContext } from '../context.ts'
 import { assetById, resolveChain } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
-import type { PaymentRow } from '../core/payments/payments.ts'
+import type { PaymentRow } from '../core/payments/queries.ts'
 import {
   amountRemaining,
   getPaymentForCheckout,

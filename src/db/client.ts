@@ -69,7 +69,16 @@ export async function openDb(options: DbOptions): Promise<DbHandle> {
       close: () => client.end({ timeout: 5 }),
     }
   }
-  const client = await PGlite.create(options.dataDir ?? 'memory://')
+  return pgliteHandle(await PGlite.create(options.dataDir ?? 'memory://'))
+}
+
+/**
+ * The handle over an open PGlite instance (what `openDb` answers without a URL).
+ *
+ * @example
+ * const handle = pgliteHandle(await PGlite.create({ loadDataDir: snapshot }))
+ */
+export function pgliteHandle(client: PGlite): DbHandle {
   const db = drizzlePglite(client, { schema }) as unknown as Db
   return {
     db,

@@ -1,13 +1,8 @@
 import { checkoutLink } from '../checkout/link.ts'
 import { assetById } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
-import {
-  createPayment,
-  getPayment,
-  listPaymentEvents,
-  listPayments,
-  type PaymentRow,
-} from '../core/payments/payments.ts'
+import { createPayment } from '../core/payments/create.ts'
+import { getPayment, listPaymentEvents, listPayments, type PaymentRow } from '../core/payments/queries.ts'
 import {
   amountRemaining,
   arrivedLate,

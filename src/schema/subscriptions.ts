@@ -1,5 +1,5 @@
 import { TollgateError } from '../core/errors.ts'
-import { getPayment, type PaymentRow } from '../core/payments/payments.ts'
+import { getPayment, type PaymentRow } from '../core/payments/queries.ts'
 import { getPaymentForCheckout } from '../core/payments/views.ts'
 import { builder } from './builder.ts'
 import { requireAuth } from './context.ts'

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { formatEther, parseEther } from 'viem'
-import { createPayment } from '../../src/core/payments/payments.ts'
+import { createPayment } from '../../src/core/payments/create.ts'
 import { chainCursors, ledgerPostings, payments, transfers } from '../../src/db/schema/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'

@@ -33,7 +33,7 @@ beforeAll(async () => {
   merchantId = (await app.merchant('Recovery shop')).id
   treasury = roleWallet(app.ctx, chain(), 'treasury')
   // a credited balance through the real path, and a funded hot wallet
-  const { createPayment } = await import('../../src/core/payments/payments.ts')
+  const { createPayment } = await import('../../src/core/payments/create.ts')
   const { payment } = await createPayment(app.ctx, merchantId, { chain: 'devnet', asset: 'ETH', amount: '5' })
   await devnet.payNative(payment.address, parseEther('5'))
   await devnet.mine(2)
@@ -175,7 +175,7 @@ describe('stuck and dropped transactions', () => {
   }, 60_000)
 
   test('behavior: a withdrawal the treasury cannot pay yet waits QUEUED without holding up the others, then goes out once funded', async () => {
-    const { createPayment } = await import('../../src/core/payments/payments.ts')
+    const { createPayment } = await import('../../src/core/payments/create.ts')
     const { payment } = await createPayment(app.ctx, merchantId, {
       chain: 'devnet',
       asset: 'USDT',

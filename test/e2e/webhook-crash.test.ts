@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { createPayment } from '../../src/core/payments/payments.ts'
+import { createPayment } from '../../src/core/payments/create.ts'
 import { createWebhookEndpoint } from '../../src/core/webhooks/endpoints.ts'
 import { webhookDeliveries } from '../../src/db/schema/index.ts'
 import { createTestApp, type TestApp, testMnemonic } from '../helpers/app.ts'

@@ -4,7 +4,7 @@ import type { Db } from '../../db/client.ts'
 import { chainCursors, payments, transfers } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
 import { assetById, resolveChain } from '../chains.ts'
-import type { PaymentRow } from './payments.ts'
+import type { PaymentRow } from './queries.ts'
 
 /**
  * A payment by id for a checkout page holding its client secret; undefined when either does not match

@@ -1,7 +1,7 @@
 import type { ChainRegistry } from '../../plugins/registry.ts'
 import { assetById, resolveChain } from '../chains.ts'
 import { formatAmount } from '../money.ts'
-import type { PaymentRow } from '../payments/payments.ts'
+import type { PaymentRow } from '../payments/queries.ts'
 import { overpaidAmount } from '../payments/views.ts'
 import type { WithdrawalRow } from '../payouts/withdrawals.ts'
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
-import { and, asc, desc, eq, lt, type SQL } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import type { Db, RawQuery } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
-import { type PaymentStatus, paymentEvents, payments } from '../../db/schema/index.ts'
+import { payments } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
 import type { AssetInfo } from '../../plugins/sdk/index.ts'
 import { checkIdempotencyKey, isPrintable } from '../access/idempotency.ts'
@@ -12,8 +12,7 @@ import { newId, randomSecret } from '../ids.ts'
 import { parseAmount } from '../money.ts'
 import { type AddressContext, ensureDepositWallet, topUpAddressPool } from './addresses.ts'
 import { insertPayment } from './insert.ts'
-
-export type PaymentRow = typeof payments.$inferSelect
+import type { PaymentRow } from './queries.ts'
 
 export type PaymentsContext = AddressContext & {
   /** Prepared raw statements for the creation hot path. */
@@ -265,57 +264,4 @@ export async function createPayment(
     await refill(ctx, v.chainName, walletId)
   }
   throw new TollgateError('ADDRESS_POOL_EXHAUSTED', 'no deposit address could be allocated; try again')
-}
-
-/** A merchant's payment, or undefined for an unknown id or another merchant's payment. */
-export async function getPayment(
-  ctx: { db: Db },
-  merchantId: string,
-  id: string,
-): Promise<PaymentRow | undefined> {
-  const [row] = await ctx.db
-    .select()
-    .from(payments)
-    .where(and(eq(payments.id, id), eq(payments.merchantId, merchantId)))
-    .limit(1)
-  return row
-}
-
-export type PaymentFilter = { status?: PaymentStatus | null; chain?: string | null; orderId?: string | null }
-
-/**
- * A page of a merchant's payments, newest first, by keyset on the time-ordered id.
- *
- * @example
- * const { rows, hasNextPage } = await listPayments({ db }, merchantId, { first: 20 })
- */
-export async function listPayments(
-  ctx: { db: Db },
-  merchantId: string,
-  params: { filter?: PaymentFilter | null; first?: number | null; after?: string | null },
-): Promise<{ rows: PaymentRow[]; hasNextPage: boolean }> {
-  const first = params.first ?? 20
-  if (!Number.isInteger(first) || first < 1 || first > 100)
-    throw invalidInput('first', 'first must be 1 to 100')
-  const conditions: SQL[] = [eq(payments.merchantId, merchantId)]
-  if (params.after) conditions.push(lt(payments.id, params.after))
-  if (params.filter?.status) conditions.push(eq(payments.status, params.filter.status))
-  if (params.filter?.chain) conditions.push(eq(payments.chain, params.filter.chain))
-  if (params.filter?.orderId) conditions.push(eq(payments.orderId, params.filter.orderId))
-  const rows = await ctx.db
-    .select()
-    .from(payments)
-    .where(and(...conditions))
-    .orderBy(desc(payments.id))
-    .limit(first + 1)
-  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
-}
-
-/** The status history of a payment, oldest first. */
-export async function listPaymentEvents(ctx: { db: Db }, paymentId: string) {
-  return ctx.db
-    .select()
-    .from(paymentEvents)
-    .where(eq(paymentEvents.paymentId, paymentId))
-    .orderBy(asc(paymentEvents.seq))
 }
