@@ -1,5 +1,5 @@
 import type { ChainRegistry, LoadedChain } from '../plugins/registry.ts'
-import type { AssetInfo } from '../plugins/sdk/index.ts'
+import { type AssetInfo, type DriverCapability, driverCapabilities } from '../plugins/sdk/index.ts'
 import { TollgateError } from './errors.ts'
 
 /** The configured chain of that name, or an `UNKNOWN_CHAIN` error. */
@@ -29,4 +29,21 @@ export function resolveAsset(chain: LoadedChain, asset: string): AssetInfo {
 /** The asset of a stored payment (its CAIP-19 id); throws if config no longer lists it. */
 export function assetById(chains: ChainRegistry, chainName: string, assetId: string): AssetInfo {
   return resolveAsset(resolveChain(chains, chainName), assetId)
+}
+
+const capabilityCache = new WeakMap<LoadedChain['driver'], ReadonlySet<DriverCapability>>()
+
+/**
+ * Whether the chain's driver has a capability; the core branches on these, never on a chain family.
+ *
+ * @example
+ * if (can(chain, 'coins')) await consolidateDeposits(ctx, chain)
+ */
+export function can(chain: LoadedChain, capability: DriverCapability): boolean {
+  let found = capabilityCache.get(chain.driver)
+  if (!found) {
+    found = driverCapabilities(chain.driver)
+    capabilityCache.set(chain.driver, found)
+  }
+  return found.has(capability)
 }

@@ -10,11 +10,11 @@ import {
   type UnsignedTx,
   type WalletAddress,
 } from '../../plugins/sdk/index.ts'
-import { resolveAsset } from '../chains.ts'
+import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
 import { postWithdrawalRelease } from '../ledger/postings.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
-import { freshChangeAddress, isUtxoChain, lockCoins, spendableCoins } from './coins.ts'
+import { freshChangeAddress, lockCoins, spendableCoins } from './coins.ts'
 import { commitNonce, ensureSenderNonce, peekNonce } from './nonces.ts'
 import { roleWallet } from './wallet-roles.ts'
 import { transitionWithdrawal, type WithdrawalRow } from './withdrawals.ts'
@@ -35,7 +35,7 @@ async function treasuryAvailable(
   treasury: WalletAddress,
   asset: AssetInfo,
 ): Promise<bigint> {
-  if (isUtxoChain(chain))
+  if (can(chain, 'coins'))
     return (await spendableCoins(tx, chain, 'treasury', 10_000)).reduce((sum, c) => sum + c.amount, 0n)
   const [pending] = await tx
     .select({ total: sql<string>`coalesce(sum(${outboundTxs.amount}), 0)` })
@@ -140,9 +140,9 @@ export async function batchWithdrawals(
         const nonce = nextNonce
         const outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
         // UTXO chains: the treasury's coins pay, change goes to a fresh internal address of the treasury
-        const utxo = isUtxoChain(chain)
-        const change = utxo ? await freshChangeAddress(ctx, tx, chain) : undefined
-        const inputs = utxo ? await spendableCoins(tx, chain, 'treasury') : undefined
+        const spendsCoins = can(chain, 'coins')
+        const change = spendsCoins ? await freshChangeAddress(ctx, tx, chain) : undefined
+        const inputs = spendsCoins ? await spendableCoins(tx, chain, 'treasury') : undefined
         let unsigned: UnsignedTx
         try {
           unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })

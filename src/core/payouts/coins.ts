@@ -9,11 +9,6 @@ import { roleWallet } from './wallet-roles.ts'
 
 type CoinRow = typeof coins.$inferSelect
 
-/** Whether the chain sends by spending coins the core tracks (Bitcoin) rather than from account balances. */
-export function isUtxoChain(chain: LoadedChain): boolean {
-  return chain.driver.payouts?.utxo === true
-}
-
 const outpoint = (c: { txid: string; vout: number }) => `${c.txid}:${c.vout}`
 
 /**

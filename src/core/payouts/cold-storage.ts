@@ -2,10 +2,9 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { outboundTxs, withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
-import { resolveAsset } from '../chains.ts'
+import { can, resolveAsset } from '../chains.ts'
 import { transactionUnlessRolledBack } from '../rollback.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
-import { isUtxoChain } from './coins.ts'
 import { ensureSenderNonce, takeNonce } from './nonces.ts'
 import { roleWallet } from './wallet-roles.ts'
 
@@ -24,7 +23,7 @@ export async function moveExcessToCold(
   const cold = chain.settings.cold
   const payouts = chain.driver.payouts
   // UTXO chains keep no per-address balance: their cold transfers are a follow-up (see docs/decisions.md)
-  if (!cold || !payouts || isUtxoChain(chain)) return 0
+  if (!cold || !payouts || can(chain, 'coins')) return 0
   const treasury = roleWallet(ctx, chain, 'treasury')
   await ensureSenderNonce(ctx, chain, treasury.address)
   let built = 0

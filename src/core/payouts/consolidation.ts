@@ -2,10 +2,11 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { outboundTxs } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
+import { can } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
 import { transactionUnlessRolledBack } from '../rollback.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
-import { collectDepositCoins, freshChangeAddress, isUtxoChain, lockCoins, spendableCoins } from './coins.ts'
+import { collectDepositCoins, freshChangeAddress, lockCoins, spendableCoins } from './coins.ts'
 import { roleWallet } from './wallet-roles.ts'
 
 /** Most deposit coins one consolidation spends (keeps the transaction far below standardness limits). */
@@ -26,7 +27,7 @@ export async function consolidateDeposits(
   chain: LoadedChain,
 ): Promise<number> {
   const payouts = chain.driver.payouts
-  if (!payouts || !isUtxoChain(chain) || !chain.settings.sweeps.enabled) return 0
+  if (!payouts || !can(chain, 'coins') || !chain.settings.sweeps.enabled) return 0
   await collectDepositCoins(ctx, chain)
   const [open] = await ctx.db
     .select({ n: sql<number>`count(*)::int` })

@@ -10,7 +10,7 @@ import {
   type TxStatus,
   type UnsignedTx,
 } from '../../plugins/sdk/index.ts'
-import { resolveAsset } from '../chains.ts'
+import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
 import {
   type HoldingRole,
@@ -20,7 +20,7 @@ import {
   postWithdrawalSettle,
 } from '../ledger/postings.ts'
 import { insertOutbound } from './built-tx.ts'
-import { coinsLockedBy, isUtxoChain, lockCoins, settleCoins, spendableCoins, unlockCoins } from './coins.ts'
+import { coinsLockedBy, lockCoins, settleCoins, spendableCoins, unlockCoins } from './coins.ts'
 import { needFromJson } from './sweep-need.ts'
 import { transitionWithdrawal } from './withdrawals.ts'
 
@@ -210,7 +210,7 @@ async function settle(
       refType: 'outbound',
       refId: `${winner.id}#${suffix}`,
     })
-    if (isUtxoChain(chain))
+    if (can(chain, 'coins'))
       await settleCoins(tx, ctx, chain, group, winner, status.success ? (winner.spends ?? []) : [])
     // every confirmed transaction books what it moved between the gateway's wallets, and its fee, here: in the
     // transaction that marks it confirmed, so the books never lag the chain once nothing is in flight
@@ -296,8 +296,8 @@ async function replace(
     return replaceFunding(chain, ctx, row, from)
   if (request?.kind !== 'transfer' || !request.outputs) return false
   // UTXO chains: the replacement spends the same coins again (and more of the treasury's if the bump needs them)
-  const utxo = isUtxoChain(chain)
-  const inputs = utxo
+  const spendsCoins = can(chain, 'coins')
+  const inputs = spendsCoins
     ? [
         ...(await coinsLockedBy(ctx.db, [row.id])),
         ...(row.purpose === 'sweep' ? [] : await spendableCoins(ctx.db, chain, 'treasury')),
@@ -316,7 +316,7 @@ async function replace(
   })
   const id = await storeReplacement(ctx, chain, row, from, unsigned, (tx, newId) =>
     // the replacement spends the same coins again: their locks move to it
-    utxo ? lockCoins(tx, chain, unsigned.spends ?? [], newId, row.id) : Promise.resolve(),
+    spendsCoins ? lockCoins(tx, chain, unsigned.spends ?? [], newId, row.id) : Promise.resolve(),
   )
   return id !== undefined
 }

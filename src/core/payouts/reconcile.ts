@@ -2,10 +2,11 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { coins, ledgerPostings, outboundTxs, payments } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
+import { can } from '../chains.ts'
 import { driverLacks } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { type HoldingRole, holdings, postOperatorFunding } from '../ledger/postings.ts'
-import { collectDepositCoins, isUtxoChain } from './coins.ts'
+import { collectDepositCoins } from './coins.ts'
 import { roleWallet } from './wallet-roles.ts'
 
 export type ReconciliationLine = {
@@ -66,8 +67,8 @@ export async function reconcileChain(
     -BigInt(booked.find((b) => b.asset === asset && b.account === holdings[role])?.total ?? '0')
 
   const lines: ReconciliationLine[] = []
-  if (isUtxoChain(chain)) lines.push(...(await utxoLines(ctx, chain, ledgerOf)))
-  for (const asset of isUtxoChain(chain) ? [] : chain.driver.assets) {
+  if (can(chain, 'coins')) lines.push(...(await coinLines(ctx, chain, ledgerOf)))
+  for (const asset of can(chain, 'coins') ? [] : chain.driver.assets) {
     let deposits = 0n
     for (const address of depositAddresses) deposits += await payouts.balance(address, asset)
     const onChain = {
@@ -142,7 +143,7 @@ export async function reconcileChain(
  * UTXO chains have no per-address balance: what the chain holds for the gateway is the value of the coins the
  * core tracks (deposits of completed payments, treasury outputs and change), each confirmed unspent by the node.
  */
-async function utxoLines(
+async function coinLines(
   ctx: { db: Db },
   chain: LoadedChain,
   ledgerOf: (asset: string, role: HoldingRole) => bigint,

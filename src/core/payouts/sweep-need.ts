@@ -1,26 +1,33 @@
 import type { SweepNeed } from '../../plugins/sdk/index.ts'
 
+/** Keys of a stored need that are the core's own; every other key is a driver resource. */
+const coreKeys = new Set(['native', 'funded'])
+
 /**
- * A driver's `SweepNeed` as a row stores it (decimal strings; extra keys such as `funded` are kept by callers).
+ * A driver's `SweepNeed` as a row stores it: decimal strings, the driver's resources flat beside `native`
+ * (extra keys such as `funded` are added by callers).
  *
  * @example
- * needToJson({ native: 5n }) // { native: '5' }
+ * needToJson({ native: 5n, resources: { energy: 7n } }) // { native: '5', energy: '7' }
  */
 export function needToJson(need: SweepNeed): Record<string, string> {
-  return Object.fromEntries(Object.entries(need).map(([k, v]) => [k, String(v)]))
+  const resources = Object.entries(need.resources ?? {}).filter(([name]) => !coreKeys.has(name))
+  return { native: String(need.native), ...Object.fromEntries(resources.map(([k, v]) => [k, String(v)])) }
 }
 
 /**
- * The `SweepNeed` a row stored.
+ * The `SweepNeed` a row stored; the driver's resources come back under the names it gave them.
  *
  * @example
- * needFromJson({ native: '5', funded: '5' }) // { native: 5n }
+ * needFromJson({ native: '5', energy: '7', funded: '5' }) // { native: 5n, resources: { energy: 7n } }
  */
 export function needFromJson(raw: Record<string, string> | null | undefined): SweepNeed {
   const json = raw ?? {}
+  const resources = Object.entries(json).filter(([name]) => !coreKeys.has(name))
   return {
     native: BigInt(json.native ?? '0'),
-    ...(json.energy ? { energy: BigInt(json.energy) } : {}),
-    ...(json.bandwidth ? { bandwidth: BigInt(json.bandwidth) } : {}),
+    ...(resources.length > 0
+      ? { resources: Object.fromEntries(resources.map(([k, v]) => [k, BigInt(v)])) }
+      : {}),
   }
 }

@@ -11,13 +11,12 @@ import {
   type UnsignedTx,
   type WalletAddress,
 } from '../../plugins/sdk/index.ts'
-import { resolveAsset } from '../chains.ts'
+import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
 import { driverLacks } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { transactionUnlessRolledBack } from '../rollback.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
-import { isUtxoChain } from './coins.ts'
 import { ensureSenderNonce, takeNonce } from './nonces.ts'
 import { needFromJson, needToJson } from './sweep-need.ts'
 import { roleWallet } from './wallet-roles.ts'
@@ -39,7 +38,7 @@ export type SweepProgress = {
  */
 export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Promise<number> {
   // account chains: one deposit address per payment, swept on its own (UTXO chains consolidate coins instead)
-  if (!chain.settings.sweeps.enabled || !chain.driver.payouts || isUtxoChain(chain)) return 0
+  if (!chain.settings.sweeps.enabled || !chain.driver.payouts || can(chain, 'coins')) return 0
   const due = await ctx.db
     .select({
       id: payments.id,

@@ -45,7 +45,7 @@ export function createBitcoinPayouts(
 ): PayoutDriver {
   const policy = feePolicyOf(options)
   return {
-    utxo: true,
+    spendsCoins: true,
     async build(request, signal) {
       const estimate = await estimateFeeRate(rpc, options.feeTargetBlocks, signal)
       const feeRate = chooseFeeRate(estimate, policy, request.feeBumpPercent ?? 100)

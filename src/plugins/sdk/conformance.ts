@@ -11,6 +11,7 @@
  * It is a separate entry from `tollgate/sdk` because it imports `bun:test`, which the gateway never loads.
  */
 import { afterAll, beforeAll, describe, test } from 'bun:test'
+import { capabilityGaps } from './capabilities.ts'
 import { isDriverError } from './errors.ts'
 import {
   type AssetId,
@@ -507,6 +508,11 @@ export function runDriverConformance<Options>(
           Number.isInteger(maxOutputs) && maxOutputs >= 1,
           `maxOutputs must be >= 1, got ${show(maxOutputs)}`,
         )
+      })
+
+      check('capabilities come in working sets (see driverCapabilities)', () => {
+        const gaps = capabilityGaps(live())
+        ensure(gaps.length === 0, `capabilities missing their partners: ${gaps.join('; ')}`)
       })
 
       check('accountPath is a hardened BIP32 path', () => {

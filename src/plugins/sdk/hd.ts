@@ -1,6 +1,7 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { HDKey } from '@scure/bip32'
+import { DriverError } from './errors.ts'
 
 const branches = new Map<string, HDKey>()
 
@@ -19,7 +20,8 @@ export function childPublicKey(xpub: string, branch: 0 | 1, index: number): Uint
     branches.set(key, node)
   }
   const child = node.deriveChild(index)
-  if (!child.publicKey) throw new Error('xpub derivation produced no public key')
+  if (!child.publicKey)
+    throw new DriverError('DERIVATION_FAILED', 'xpub derivation produced no public key', { retryable: false })
   return child.publicKey
 }
 

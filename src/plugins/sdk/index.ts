@@ -1,6 +1,8 @@
 /**
  * The chain-plugin SDK: the only module a chain driver imports from Tollgate.
  */
+
+export { capabilityGaps, type DriverCapability, driverCapabilities } from './capabilities.ts'
 export {
   type ChainEntry,
   type ChainSettings,

@@ -188,9 +188,12 @@ export type UnsignedTx = {
 export type SweepNeed = {
   /** Native base units the sender must hold to pay the fee (already including a safety margin). */
   native: bigint
-  /** Tron: energy and bandwidth the transfer consumes (a delegation can provide them instead of TRX). */
-  energy?: bigint
-  bandwidth?: bigint
+  /**
+   * Chain resources the funding may provide instead of native coin, under the driver's own names (Tron:
+   * `energy` and `bandwidth`, which a delegation can provide). The core stores them and hands them back to
+   * `buildFunding` / `buildDefunding`; it never reads them.
+   */
+  resources?: Readonly<Record<string, bigint>>
 }
 
 /** Signed bytes as the node takes them, and the hash the chain will know them by. */
@@ -208,10 +211,12 @@ export type TxStatus =
  */
 export type PayoutDriver = {
   /**
-   * UTXO chains: `build` spends the coins the core offers in `inputs` (the core tracks the gateway's coins) and
-   * sweeps are consolidations; absent or false on account chains (EVM, Tron).
+   * The driver spends coins the core tracks (UTXO chains): `build` spends from the `inputs` the core offers
+   * and returns change to the fresh `change` address. The core then keeps the gateway's coin set, consolidates
+   * deposits instead of sweeping each address, and reconciles coin by coin (`unspent`). Absent or false on
+   * account chains (EVM, Tron), which send from address balances.
    */
-  utxo?: boolean
+  spendsCoins?: boolean
   build(request: BuildRequest, signal?: AbortSignal): Promise<UnsignedTx>
   sign(tx: UnsignedTx, from: { path: string }, signer: DigestSigner): Promise<SignedTx>
   /** Sends signed bytes; a node that already has them counts as success. */

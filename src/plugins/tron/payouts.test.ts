@@ -85,7 +85,7 @@ async function rejection(promise: Promise<unknown>): Promise<DriverError> {
     if (isDriverError(err)) return err
     throw err
   }
-  throw new Error('expected a DriverError')
+  expect.unreachable('expected a DriverError')
 }
 
 beforeAll(async () => {
@@ -542,7 +542,7 @@ describe('sweep funding', () => {
     const ask = { address: deposit.address, asset: usdt, amount: 7_000_000n, to: treasury.address }
     const need = await payouts.sweepNeed?.(ask)
     // the treasury holds USDT: 14,650 energy; the account to be created gets the free 600 bytes
-    expect(need).toEqual({ native: 3_691_800n, energy: 14_650n, bandwidth: 0n })
+    expect(need).toEqual({ native: 3_691_800n, resources: { energy: 14_650n, bandwidth: 0n } })
     const funding = await payouts.buildFunding?.({ from: gasTank, to: deposit.address, need: need! })
     expect(payloadOf(funding!)).toMatchObject({
       type: 'TransferContract',
@@ -606,9 +606,9 @@ describe('sweep funding', () => {
     // second deposit: the address exists; its free bandwidth is used up by the first sweep, its TRX pays it
     node.mint(USDT_MAINNET, deposit.address, 4_000_000n)
     const need = await delegating.sweepNeed?.({ ...ask, amount: 4_000_000n })
-    expect(need?.energy).toBe(14_650n)
+    expect(need?.resources?.energy).toBe(14_650n)
     const leftover = await trxOf(deposit.address)
-    expect(leftover).toBeGreaterThanOrEqual((need!.bandwidth ?? 0n) * 1000n)
+    expect(leftover).toBeGreaterThanOrEqual((need!.resources?.bandwidth ?? 0n) * 1000n)
     const funding = await delegating.buildFunding?.({ from: tank, to: deposit.address, need: need! })
     const p = payloadOf(funding!)
     // ceil(14,650 × 1.2) = 17,580 energy at 11 energy/TRX (the stand-in's TotalEnergyLimit / TotalEnergyWeight)

@@ -31,9 +31,9 @@ const unhex = (h: string) => Uint8Array.from(Buffer.from(h, 'hex'))
  * What a deposit address still needs before it can send `amount` of a TRC-20 token to `to` (null when nothing).
  *
  * - energy: the node's estimate of that very call from the deposit address (`triggerconstantcontract`), less the
- *   energy the address has from staked or delegated TRX → `energy` (the shortfall);
+ *   energy the address has from staked or delegated TRX → `resources.energy` (the shortfall);
  * - bandwidth: the size of the sweep transaction (345 bytes for a USDT transfer), unless the address's staked or
- *   free daily bandwidth covers it → `bandwidth` (0 or the full size: java-tron never mixes sources);
+ *   free daily bandwidth covers it → `resources.bandwidth` (0 or the full size: java-tron never mixes sources);
  * - `native`: the TRX burning those would take — `ceil(energy × price × margin) + bandwidth × getTransactionFee` —
  *   less the TRX the address already holds.
  *
@@ -88,7 +88,7 @@ async function sweepNeed(
   // cannot happen for a token transfer (it always takes energy), but an account must exist to send
   if (!state.exists && native === 0n) native = 1n
   if (native === 0n) return null
-  return { native, energy: energyShort, bandwidth: bandwidthShort }
+  return { native, resources: { energy: energyShort, bandwidth: bandwidthShort } }
 }
 
 type Built = { ref: TronRefBlock; params: TronChainParameters; timestamp: number }
@@ -179,7 +179,7 @@ async function prepare(ctx: TronPayoutContext): Promise<Built> {
  * The gas tank's one transaction that lets `to` sweep.
  *
  * - `burn`: a TRX transfer of `need.native`.
- * - `delegate`: a `DelegateResourceContract` of ENERGY for `need.energy × margin`, the sun to delegate from the
+ * - `delegate`: a `DelegateResourceContract` of ENERGY for `need.resources.energy × margin`, the sun to delegate from the
  *   network's totals in the tank's `getaccountresource` (see `energyDelegationSun`: whole TRX =
  *   `ceil(energy × TotalEnergyWeight / TotalEnergyLimit) + 1`). A delegation alone is enough only when the
  *   address exists (java-tron refuses to delegate to an account that does not) and can pay its bandwidth (free
@@ -194,8 +194,8 @@ async function buildFunding(
   const tank = hex41(a.from.address)
   const to = hex41(a.to)
   const [b, target] = await Promise.all([prepare(ctx), fetchAccountState(ctx.client, to)])
-  const energy = a.need.energy ?? 0n
-  const bandwidthBurn = (a.need.bandwidth ?? 0n) * b.params.transactionFee
+  const energy = a.need.resources?.energy ?? 0n
+  const bandwidthBurn = (a.need.resources?.bandwidth ?? 0n) * b.params.transactionFee
   if (ctx.options.funding === 'delegate' && target.exists && energy > 0n && target.balance >= bandwidthBurn) {
     const tankState = await fetchAccountState(ctx.client, tank)
     const balance = energyDelegationSun(
