@@ -7,7 +7,7 @@ import { checkoutLink } from './checkout/link.ts'
 import { createContext, loadPluginsConfig } from './context.ts'
 import { createApiKey, revokeApiKey } from './core/access/api-keys.ts'
 import { createMerchant } from './core/access/merchants.ts'
-import { TollgateError } from './core/errors.ts'
+import { errorCode, errorKind } from './core/errors.ts'
 import { formatAmount } from './core/money.ts'
 import { topUpAddressPool } from './core/payments/addresses.ts'
 import { createPayment } from './core/payments/create.ts'
@@ -392,6 +392,8 @@ async function main(argv: string[]) {
 }
 
 main(process.argv.slice(2)).catch((err) => {
-  if (err instanceof TollgateError) fail(`${err.code}: ${err.message}`)
+  // the operator's input or configuration: the code and message say what to fix; anything else shows its stack
+  const kind = errorKind(err)
+  if (kind === 'user' || kind === 'permanent') fail(`${errorCode(err) ?? 'ERROR'}: ${(err as Error).message}`)
   fail(err instanceof Error ? (err.stack ?? err.message) : String(err))
 })

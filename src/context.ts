@@ -2,13 +2,14 @@ import { resolve } from 'node:path'
 import { Redis } from 'ioredis'
 import { type AuthCache, createAuthCache, listenForRevocations } from './core/access/api-keys.ts'
 import type { PaymentsContext } from './core/payments/create.ts'
+import { keyUnavailable } from './core/payouts/errors.ts'
 import { createSigner, type Signer, xpubSource } from './core/payouts/signer.ts'
 import type { WebhookContext } from './core/webhooks/events.ts'
 import { type Db, type DbHandle, openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
 import type { Env } from './env.ts'
 import type { Logger } from './log.ts'
-import { type ChainRegistry, closeChains, loadChains } from './plugins/registry.ts'
+import { type ChainRegistry, closeChains, loadChains, PluginConfigError } from './plugins/registry.ts'
 import type { TollgateConfig } from './plugins/sdk/index.ts'
 import { createPaymentBus, type PaymentBus } from './pubsub.ts'
 import { createQueues, type Queues } from './queues.ts'
@@ -48,7 +49,7 @@ export type ContextOptions = {
 export async function loadPluginsConfig(path: string): Promise<TollgateConfig> {
   const mod = (await import(resolve(process.cwd(), path))) as { default?: TollgateConfig }
   if (!mod.default?.chains)
-    throw new Error(`${path}: the default export must be defineConfig({ chains: { … } })`)
+    throw new PluginConfigError([`${path}: the default export must be defineConfig({ chains: { … } })`])
   return mod.default
 }
 
@@ -71,7 +72,7 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
     options.role === 'worker-chain' || (options.role === 'api' && env.TOLLGATE_XPUBS !== undefined)
   const signer = env.seed && !watchOnly ? createSigner(env.seed) : undefined
   if (options.role === 'signer' && !signer)
-    throw new Error('the signer role needs the seed (TOLLGATE_SEED or TOLLGATE_SEED_FILE)')
+    throw keyUnavailable('the signer role needs the seed (TOLLGATE_SEED or TOLLGATE_SEED_FILE)')
   if (options.role === 'api' && signer)
     log.warn(
       'the API process holds the seed; set TOLLGATE_XPUBS (see `tollgate xpub show`) to run it watch-only',

@@ -7,7 +7,7 @@ import { createYoga } from 'graphql-yoga'
 import { handleCheckout } from './checkout/routes.ts'
 import type { AppContext } from './context.ts'
 import { authenticate } from './core/access/api-keys.ts'
-import { TollgateError } from './core/errors.ts'
+import { errorCode, errorKind, TollgateError } from './core/errors.ts'
 import { chainCursors } from './db/schema/index.ts'
 import { readiness } from './health.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
@@ -30,11 +30,15 @@ function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
 }
 
-/** Expected errors keep their code; anything unexpected is logged with the request id and masked. */
+/**
+ * Decided from the error's type: a user error keeps its code and message; anything else is logged with the
+ * request id and its kind, and masked (a retryable one says so, so clients know to try again).
+ */
 function maskError(app: AppContext) {
   return (error: unknown): Error => {
     const requestId = requestScope.getStore()?.requestId
     const original = error instanceof GraphQLError ? error.originalError : error
+    const kind = errorKind(original)
     if (original instanceof TollgateError)
       return new GraphQLError(original.message, {
         nodes: (error as GraphQLError).nodes,
@@ -43,8 +47,17 @@ function maskError(app: AppContext) {
       })
     if (error instanceof GraphQLError && (!original || original instanceof GraphQLError))
       return original instanceof GraphQLError ? original : error
-    app.log.error({ err: original, requestId }, 'unexpected error in a GraphQL operation')
-    return new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } })
+    app.log[kind === 'retryable' ? 'warn' : 'error'](
+      { err: original, requestId, errorKind: kind, errorCode: errorCode(original) },
+      'unexpected error in a GraphQL operation',
+    )
+    return new GraphQLError('Unexpected error.', {
+      extensions: {
+        code: 'INTERNAL_SERVER_ERROR',
+        requestId,
+        ...(kind === 'retryable' ? { retryable: true } : {}),
+      },
+    })
   }
 }
 
@@ -85,7 +98,7 @@ export function createHttpHandler(
         requestId,
         auth: () => {
           pending ??= authenticate(app, request.headers.get('authorization')).catch((err) => {
-            if (err instanceof TollgateError) return null
+            if (errorKind(err) === 'user') return null
             throw err
           })
           return pending as Promise<NonNullable<GraphQLContext['resolvedAuth']> | null>

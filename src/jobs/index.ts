@@ -1,9 +1,11 @@
 import { type Processor, Worker } from 'bullmq'
 import type { AppContext } from '../context.ts'
+import { keyUnavailable } from '../core/payouts/errors.ts'
 import { newScannerState } from '../core/scanning/sync.ts'
 import { bullConnection, type ChainJob, createQueues, type DeliveryJob, queueNames } from '../queues.ts'
 import { processAddressPool } from './address-pool.ts'
 import { processExpiry } from './expire.ts'
+import { decideRetry } from './failures.ts'
 import { processPayouts } from './payouts.ts'
 import { processReconcile } from './reconcile.ts'
 import { createScanRunner } from './scan.ts'
@@ -72,7 +74,11 @@ export async function startWorkers(
   await queues.webhookDispatch.removeJobScheduler('sweep')
 
   const worker = <T>(name: string, processor: Processor<T>, concurrency = 1) =>
-    new Worker<T>(name, processor, { connection: bullConnection(ctx.env.REDIS_URL), prefix, concurrency })
+    new Worker<T>(name, (job) => decideRetry(ctx.log, { queue: name, jobId: job.id }, () => processor(job)), {
+      connection: bullConnection(ctx.env.REDIS_URL),
+      prefix,
+      concurrency,
+    })
   const workers = [
     worker<ChainJob>(queueNames.addressPool, (job) => processAddressPool(ctx, job)),
     worker<ChainJob>(
@@ -100,8 +106,6 @@ export async function startWorkers(
     // many at once: a slow receiver holds one slot, not the queue
     worker<DeliveryJob>(queueNames.webhook, (job) => processDelivery(ctx, queues, job.data.deliveryId), 16),
   ]
-  for (const w of workers)
-    w.on('failed', (job, err) => ctx.log.error({ queue: w.name, jobId: job?.id, err }, 'job failed'))
 
   // new heads trigger a scan at once; the scheduler above is the safety net
   const unwatch = [...ctx.chains.values()].map(
@@ -136,7 +140,7 @@ export async function startWorkers(
  * chain at a time in this process; the database's row locks keep several signer processes from colliding.
  */
 async function startPayoutWorkers(ctx: AppContext): Promise<() => Promise<void>> {
-  if (!ctx.signer) throw new Error('payouts need the signer (a seed)')
+  if (!ctx.signer) throw keyUnavailable('payouts need the signer (a seed)')
   const connection = bullConnection(ctx.env.REDIS_URL)
   const prefix = ctx.env.REDIS_PREFIX
   const queue = createQueues(connection, prefix).payouts
@@ -147,11 +151,14 @@ async function startPayoutWorkers(ctx: AppContext): Promise<() => Promise<void>>
         { every: chain.settings.payouts.intervalMs },
         { data: { chain: chain.name }, opts: { removeOnComplete: 100, removeOnFail: 500 } },
       )
-  const worker = new Worker<ChainJob>(queueNames.payouts, (job) => processPayouts(ctx, job.data.chain), {
-    connection: bullConnection(ctx.env.REDIS_URL),
-    prefix,
-  })
-  worker.on('failed', (job, err) => ctx.log.error({ queue: worker.name, jobId: job?.id, err }, 'job failed'))
+  const worker = new Worker<ChainJob>(
+    queueNames.payouts,
+    (job) =>
+      decideRetry(ctx.log, { queue: queueNames.payouts, jobId: job.id }, () =>
+        processPayouts(ctx, job.data.chain),
+      ),
+    { connection: bullConnection(ctx.env.REDIS_URL), prefix },
+  )
   return async () => {
     await worker.close()
     await queue.close()

@@ -5,6 +5,7 @@ import { moveExcessToCold } from '../core/payouts/cold-storage.ts'
 import { consolidateDeposits } from '../core/payouts/consolidation.ts'
 import { advanceOutbound } from '../core/payouts/outbound.ts'
 import { advanceSweeps, type SweepProgress } from '../core/payouts/sweeps.ts'
+import { reportFailure } from './failures.ts'
 
 /**
  * One payout pass for a chain: due sweeps and consolidations, then queued withdrawals, then cold transfers become
@@ -21,7 +22,12 @@ export async function processPayouts(ctx: AppContext, chainName: string) {
     try {
       return await run()
     } catch (err) {
-      ctx.log.warn({ chain: chainName, stage: name, err }, 'payout stage failed; the next pass retries it')
+      reportFailure(
+        ctx.log,
+        err,
+        { chain: chainName, stage: name },
+        'payout stage failed; the next pass retries it',
+      )
       return fallback
     }
   }

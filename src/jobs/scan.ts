@@ -1,6 +1,8 @@
 import type { AppContext } from '../context.ts'
 import { resolveChain } from '../core/chains.ts'
+import { errorKind } from '../core/errors.ts'
 import { type ScannerState, type SyncResult, syncChain } from '../core/scanning/sync.ts'
+import { reportFailure } from './failures.ts'
 
 /**
  * Runs a chain's scanner in this process, one run per chain at a time. A trigger that arrives during a run
@@ -27,8 +29,15 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
   function backOff(chainName: string, err: unknown) {
     const n = (failures.get(chainName) ?? 0) + 1
     failures.set(chainName, n)
-    const delay = Math.min(30_000, 250 * 2 ** (n - 1)) * (0.5 + Math.random() / 2)
-    ctx.log.warn({ chain: chainName, attempt: n, retryInMs: Math.round(delay), err }, 'scan failed; retrying')
+    // what retrying cannot fix (configuration, a bug) is tried again only at the slowest pace
+    const ceiling = errorKind(err) === 'retryable' ? Math.min(30_000, 250 * 2 ** (n - 1)) : 30_000
+    const delay = ceiling * (0.5 + Math.random() / 2)
+    reportFailure(
+      ctx.log,
+      err,
+      { chain: chainName, attempt: n, retryInMs: Math.round(delay) },
+      'scan failed; retrying',
+    )
     retryLater(chainName, delay)
   }
 

@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql'
 import type { AppContext } from '../context.ts'
 import type { ApiKeyScope, AuthInfo } from '../core/access/api-keys.ts'
+import { invariantBroken } from '../core/errors.ts'
 
 /** Per-request GraphQL context. `auth()` looks the API key up once, on first need. */
 export type GraphQLContext = {
@@ -14,7 +15,7 @@ export type GraphQLContext = {
 /** The authenticated merchant; resolvers behind an auth scope can rely on it. */
 export async function requireAuth(ctx: GraphQLContext): Promise<AuthInfo> {
   const auth = await ctx.auth()
-  if (!auth) throw new Error('resolver reached without authentication')
+  if (!auth) throw invariantBroken('AUTH_MISSING', 'resolver reached without authentication')
   return auth
 }
 

@@ -1,5 +1,6 @@
 import { apiKeyScopes, createApiKey, listApiKeys, revokeApiKey } from '../core/access/api-keys.ts'
 import { getMerchant } from '../core/access/merchants.ts'
+import { notFound } from '../core/errors.ts'
 import { builder } from './builder.ts'
 import { requireAuth } from './context.ts'
 import { userErrors } from './errors.ts'
@@ -43,7 +44,7 @@ builder.queryField('me', (t) =>
     resolve: async (_root, _args, ctx) => {
       const auth = await requireAuth(ctx)
       const merchant = await getMerchant(ctx.app, auth.merchantId)
-      if (!merchant) throw new Error('authenticated merchant vanished')
+      if (!merchant) throw notFound('merchant')
       return merchant
     },
   }),
