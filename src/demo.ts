@@ -14,6 +14,30 @@ import { anvilMnemonic, devSandboxFile, devTokenAddress } from './devnet.ts'
 type Sandbox = { graphqlUrl: string; apiKey: string; rpcUrl: string }
 type Payment = { id: string; address: string; clientSecret: string; paymentUri: string; checkoutUrl: string }
 
+/**
+ * A demo step that did not go as planned, with a code naming the step and what went wrong.
+ *
+ * @example
+ * throw new DemoError('WEBHOOK_NOT_DELIVERED', 'no payment.completed webhook within 30 s')
+ */
+class DemoError extends Error {
+  readonly code:
+    | 'CREATE_PAYMENT_FAILED'
+    | 'WEBHOOK_REGISTRATION_FAILED'
+    | 'WEBHOOK_NOT_DELIVERED'
+    | 'WEBHOOK_SIGNATURE_INVALID'
+    | 'PAYMENT_NOT_COMPLETED'
+    | 'SUBSCRIPTION_FAILED'
+    | 'WITHDRAWAL_REQUEST_FAILED'
+    | 'WITHDRAWAL_FAILED'
+    | 'WITHDRAWAL_NOT_CONFIRMED'
+  constructor(code: DemoError['code'], message: string) {
+    super(message)
+    this.name = 'DemoError'
+    this.code = code
+  }
+}
+
 if (!existsSync(devSandboxFile)) {
   console.error(
     'No sandbox found: start it first with `bun run dev` (in another terminal), then run `bun run demo`.',
@@ -46,7 +70,8 @@ async function createPayment(asset: string, amount: string): Promise<Payment> {
   )
   const payment = body?.data?.createPayment?.payment
   if (!payment)
-    throw new Error(
+    throw new DemoError(
+      'CREATE_PAYMENT_FAILED',
       `createPayment failed (is \`bun run dev\` still running?): ${JSON.stringify(body ?? 'no answer')}`,
     )
   return payment
@@ -82,7 +107,10 @@ async function registerWebhook(): Promise<{ id: string; secret: string }> {
   )
   const created = body?.data?.createWebhookEndpoint
   if (!created?.endpoint || !created.secret)
-    throw new Error(`createWebhookEndpoint failed: ${JSON.stringify(body ?? 'no answer')}`)
+    throw new DemoError(
+      'WEBHOOK_REGISTRATION_FAILED',
+      `createWebhookEndpoint failed: ${JSON.stringify(body ?? 'no answer')}`,
+    )
   return { id: created.endpoint.id, secret: created.secret }
 }
 
@@ -106,9 +134,9 @@ async function showWebhook(payment: Payment, secret: string): Promise<void> {
     })
     delivery = find()
   }
-  if (!delivery) throw new Error('no payment.completed webhook within 30 s')
+  if (!delivery) throw new DemoError('WEBHOOK_NOT_DELIVERED', 'no payment.completed webhook within 30 s')
   const verified = verifyWebhook({ headers: delivery.headers, body: delivery.body, secret })
-  if (!verified) throw new Error('the webhook signature did not verify')
+  if (!verified) throw new DemoError('WEBHOOK_SIGNATURE_INVALID', 'the webhook signature did not verify')
   const event = JSON.parse(delivery.body) as {
     id: string
     type: string
@@ -129,7 +157,10 @@ const ws = createClient({
 /** Follows a payment like a checkout page would, printing each status, until it completes. */
 function follow(payment: Payment, started: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no COMPLETED within 60 s')), 60_000)
+    const timer = setTimeout(
+      () => reject(new DemoError('PAYMENT_NOT_COMPLETED', 'no COMPLETED within 60 s')),
+      60_000,
+    )
     ws.subscribe<{
       paymentUpdated: {
         status: string
@@ -145,7 +176,7 @@ function follow(payment: Payment, started: number): Promise<void> {
       },
       {
         next: ({ data, errors }) => {
-          if (errors) return reject(new Error(JSON.stringify(errors)))
+          if (errors) return reject(new DemoError('SUBSCRIPTION_FAILED', JSON.stringify(errors)))
           const p = data?.paymentUpdated
           if (!p) return
           const t = ((performance.now() - started) / 1000).toFixed(1).padStart(5)
@@ -196,7 +227,11 @@ async function withdraw(amount: string): Promise<void> {
     { input: { chain: 'devnet', asset: 'ETH', to, amount, idempotencyKey: key } },
   )
   const withdrawal = body?.data?.requestWithdrawal?.withdrawal
-  if (!withdrawal) throw new Error(`requestWithdrawal failed: ${JSON.stringify(body ?? 'no answer')}`)
+  if (!withdrawal)
+    throw new DemoError(
+      'WITHDRAWAL_REQUEST_FAILED',
+      `requestWithdrawal failed: ${JSON.stringify(body ?? 'no answer')}`,
+    )
   console.log(`\nWithdrawal of ${amount} ETH to ${to}: ${withdrawal.id}`)
   const started = performance.now()
   let last = ''
@@ -214,10 +249,10 @@ async function withdraw(amount: string): Promise<void> {
       )
     }
     if (w?.status === 'CONFIRMED') return
-    if (w?.status === 'FAILED') throw new Error('the withdrawal failed')
+    if (w?.status === 'FAILED') throw new DemoError('WITHDRAWAL_FAILED', 'the withdrawal failed')
     await Bun.sleep(250)
   }
-  throw new Error('no CONFIRMED withdrawal within 60 s')
+  throw new DemoError('WITHDRAWAL_NOT_CONFIRMED', 'no CONFIRMED withdrawal within 60 s')
 }
 
 let webhook: { id: string; secret: string } | undefined

@@ -2,6 +2,21 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type { Subprocess } from 'bun'
 
+/**
+ * What the devnet helpers throw: anvil missing or not starting, or the devnet refusing a JSON-RPC call.
+ *
+ * @example
+ * throw new DevnetError('ANVIL_DID_NOT_START', 'anvil did not start on port 8545: address already in use')
+ */
+export class DevnetError extends Error {
+  readonly code: 'ANVIL_NOT_INSTALLED' | 'ANVIL_DID_NOT_START' | 'RPC_ERROR'
+  constructor(code: DevnetError['code'], message: string) {
+    super(message)
+    this.name = 'DevnetError'
+    this.code = code
+  }
+}
+
 /** Path of the anvil binary shipped in the platform package of `@foundry-rs/anvil`. */
 export function anvilBinary(): string {
   const arch = process.arch === 'x64' ? 'amd64' : process.arch
@@ -9,7 +24,10 @@ export function anvilBinary(): string {
   try {
     return join(dirname(createRequire(import.meta.url).resolve(pkg)), 'bin', 'anvil')
   } catch {
-    throw new Error(`anvil is not installed for ${process.platform}-${arch} (bun install installs ${pkg})`)
+    throw new DevnetError(
+      'ANVIL_NOT_INSTALLED',
+      `anvil is not installed for ${process.platform}-${arch} (bun install installs ${pkg})`,
+    )
   }
 }
 
@@ -44,7 +62,10 @@ export async function startAnvil(
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill()
       const stderr = await new Response(proc.stderr).text()
-      throw new Error(`anvil did not start on port ${port}: ${stderr.trim().slice(0, 500)}`)
+      throw new DevnetError(
+        'ANVIL_DID_NOT_START',
+        `anvil did not start on port ${port}: ${stderr.trim().slice(0, 500)}`,
+      )
     }
     await Bun.sleep(50)
   }
@@ -136,7 +157,7 @@ export async function fundDevWallet(rpcUrl: string, address: string): Promise<bo
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
     })
     const body = (await res.json()) as { result?: string; error?: { message: string } }
-    if (body.error) throw new Error(`${method}: ${body.error.message}`)
+    if (body.error) throw new DevnetError('RPC_ERROR', `${method}: ${body.error.message}`)
     return body.result
   }
   const balance = BigInt((await call('eth_getBalance', [address, 'latest'])) ?? '0x0')

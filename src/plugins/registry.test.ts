@@ -1,7 +1,16 @@
 import { describe, expect, test } from 'bun:test'
+import { z } from 'zod'
 import { created } from '../../test/fixtures/plugins/recording.ts'
 import { loadChains, moduleName, PluginConfigError } from './registry.ts'
-import { chain, type DriverLogger, SDK_API_VERSION, type TollgateConfig } from './sdk/index.ts'
+import {
+  type ChainSettings,
+  chain,
+  DriverError,
+  type DriverLogger,
+  defineChainDriver,
+  SDK_API_VERSION,
+  type TollgateConfig,
+} from './sdk/index.ts'
 
 const silent: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -223,6 +232,75 @@ describe('loadChains', () => {
     expect(err.problems.find((p) => p.startsWith('chain "broken"'))).toContain(
       'at least one RPC URL is required',
     )
+  })
+})
+
+describe('loadChains settings', () => {
+  const devnet = (settings: ChainSettings) => ({
+    chains: { devnet: chain(() => import('./evm/index.ts'), evmOptions, settings) },
+  })
+
+  const bad: Array<[label: string, settings: ChainSettings, problem: string | RegExp]> = [
+    [
+      'a sweep fee share above 100%',
+      { sweeps: { maxFeeShareBps: 10_001 } },
+      'sweeps.maxFeeShareBps must be an integer from 0 to 10000',
+    ],
+    [
+      'an approval threshold in an unknown asset',
+      { payouts: { approvalAbove: { DOGE: '1' } } },
+      'payouts.approvalAbove: unknown asset "DOGE"',
+    ],
+    [
+      'a sweep minimum that is not an amount',
+      { sweeps: { minAmount: { ETH: 'lots' } } },
+      /^sweeps\.minAmount\.ETH: /,
+    ],
+    ['a cold address the driver refuses', { cold: { address: 'nowhere', float: {} } }, /^cold\.address: /],
+    [
+      'a negative payout batch size',
+      { payouts: { maxBatch: -1 } },
+      'payouts.maxBatch must be a non-negative integer',
+    ],
+  ]
+  for (const [label, settings, expected] of bad) {
+    test(`error: ${label} is reported as it is`, async () => {
+      const problem = await problemOf(devnet(settings))
+      if (typeof expected === 'string') expect(problem).toBe(expected)
+      else expect(problem).toMatch(expected)
+    })
+  }
+})
+
+describe('loadChains driver failures', () => {
+  /** A plugin whose `create` rejects with `reason`. */
+  const refusing = (reason: unknown) =>
+    chain(
+      async () => ({
+        default: defineChainDriver({
+          apiVersion: SDK_API_VERSION,
+          name: 'refusing',
+          options: z.object({}),
+          create: () => Promise.reject(reason),
+        }),
+      }),
+      {},
+    )
+
+  test('error: a driver whose create throws is reported under the chain and its module, its message kept', async () => {
+    const problem = await problemOf({
+      chains: {
+        btc: refusing(
+          new DriverError('INVALID_RPC_URL', 'RPC URL must be http(s), got ftp:', { retryable: false }),
+        ),
+      },
+    })
+    expect(problem).toBe('chain "btc" (module "<inline loader>"): RPC URL must be http(s), got ftp:')
+  })
+
+  test('error: a driver whose create rejects with a non-Error is reported by its text', async () => {
+    const problem = await problemOf({ chains: { odd: refusing('no node configured') } })
+    expect(problem).toBe('chain "odd" (module "<inline loader>"): no node configured')
   })
 })
 

@@ -23,6 +23,20 @@ export type LoadedChain = {
   }
 }
 
+/**
+ * One problem with one chain's entry in plugins.config.ts. `loadChains` reports its message as it is;
+ * anything else a chain throws while loading (its driver's `create`, say) is reported under the chain's name.
+ *
+ * @example
+ * throw new ConfigProblem('sweeps.maxFeeShareBps must be an integer from 0 to 10000')
+ */
+export class ConfigProblem extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ConfigProblem'
+  }
+}
+
 export type ResolvedColdSettings = {
   /** Normalized by the driver. */
   address: string
@@ -37,7 +51,7 @@ function resolveColdSettings(
 ): ResolvedColdSettings | null {
   if (!settings) return null
   const checked = driver.validateAddress(settings.address)
-  if (!checked.ok) throw new Error(`cold.address: ${checked.reason}`)
+  if (!checked.ok) throw new ConfigProblem(`cold.address: ${checked.reason}`)
   return {
     address: checked.normalized,
     float: amountsByAsset(driver, settings.float, 'cold.float'),
@@ -57,9 +71,9 @@ function amountsByAsset(driver: ChainDriver, amounts: Record<string, string> = {
   const out = new Map<string, bigint>()
   for (const [symbol, amount] of Object.entries(amounts)) {
     const asset = driver.assets.find((a) => a.symbol === symbol || a.id === symbol)
-    if (!asset) throw new Error(`${what}: unknown asset "${symbol}"`)
+    if (!asset) throw new ConfigProblem(`${what}: unknown asset "${symbol}"`)
     const parsed = parseUnits(amount, asset.decimals)
-    if (!parsed.ok) throw new Error(`${what}.${symbol}: ${parsed.reason}`)
+    if (!parsed.ok) throw new ConfigProblem(`${what}.${symbol}: ${parsed.reason}`)
     out.set(asset.id, parsed.units)
   }
   return out
@@ -68,7 +82,7 @@ function amountsByAsset(driver: ChainDriver, amounts: Record<string, string> = {
 function resolveSweepSettings(driver: ChainDriver, settings: SweepSettings = {}): ResolvedSweepSettings {
   const share = settings.maxFeeShareBps ?? 1000
   if (!Number.isInteger(share) || share < 0 || share > 10_000)
-    throw new Error('sweeps.maxFeeShareBps must be an integer from 0 to 10000')
+    throw new ConfigProblem('sweeps.maxFeeShareBps must be an integer from 0 to 10000')
   return {
     enabled: (settings.enabled ?? true) && driver.payouts !== undefined,
     maxFeeShareBps: share,
@@ -86,7 +100,8 @@ function resolvePayoutSettings(driver: ChainDriver, settings: PayoutSettings = {
   const approvalAbove = amountsByAsset(driver, settings.approvalAbove, 'payouts.approvalAbove')
   const positive = (v: number | undefined, fallback: number, what: string) => {
     const n = v ?? fallback
-    if (!Number.isInteger(n) || n < 0) throw new Error(`payouts.${what} must be a non-negative integer`)
+    if (!Number.isInteger(n) || n < 0)
+      throw new ConfigProblem(`payouts.${what} must be a non-negative integer`)
     return n
   }
   return {
@@ -151,12 +166,23 @@ async function importModule(load: string | (() => Promise<unknown>)): Promise<un
   return typeof load === 'string' ? import(load) : load()
 }
 
+/** How problems name a chain: `chain "tron" (module "@acme/tollgate-tron")`. */
+function chainLabel(name: string, config: TollgateConfig): string {
+  return `chain "${name}" (module "${moduleName(config.chains[name]!.load)}")`
+}
+
+/** The problem line of a chain that failed to load. */
+function problemOf(name: string, config: TollgateConfig, reason: unknown): string {
+  if (reason instanceof ConfigProblem) return reason.message
+  return `${chainLabel(name, config)}: ${reason instanceof Error ? reason.message : String(reason)}`
+}
+
 async function loadChain(name: string, config: TollgateConfig, log: DriverLogger): Promise<LoadedChain> {
   const entry = config.chains[name]!
   const module = moduleName(entry.load)
-  const where = `chain "${name}" (module "${module}")`
+  const where = chainLabel(name, config)
   if (!chainNamePattern.test(name))
-    throw new Error(
+    throw new ConfigProblem(
       `${where}: the chain name must match ${chainNamePattern} (lowercase letters, digits, dashes)`,
     )
   let loaded: unknown
@@ -164,22 +190,24 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
     loaded = await importModule(entry.load)
   } catch (err) {
     if (isModuleNotFound(err, module))
-      throw new Error(`${where}: module not found; install it (bun add ${module}) or fix the path`)
-    throw new Error(
+      throw new ConfigProblem(`${where}: module not found; install it (bun add ${module}) or fix the path`)
+    throw new ConfigProblem(
       `${where}: the module failed to load: ${err instanceof Error ? err.message : String(err)}`,
     )
   }
   const definition = (loaded as { default?: unknown }).default
   if (!isDefinition(definition))
-    throw new Error(`${where}: the module's default export is not a chain driver (use defineChainDriver)`)
+    throw new ConfigProblem(
+      `${where}: the module's default export is not a chain driver (use defineChainDriver)`,
+    )
   if (definition.apiVersion !== SDK_API_VERSION)
-    throw new Error(
+    throw new ConfigProblem(
       `${where}: plugin "${definition.name}" targets plugin API version ${definition.apiVersion}, this Tollgate supports version ${SDK_API_VERSION}`,
     )
   const result = await definition.options['~standard'].validate(entry.options)
   if (result.issues) {
     const details = result.issues.map((i) => `option "${formatIssuePath(i.path)}": ${i.message}`).join('; ')
-    throw new Error(`${where}: invalid options: ${details}`)
+    throw new ConfigProblem(`${where}: invalid options: ${details}`)
   }
   const driver = await definition.create(result.value, { chain: name, log })
   const settings = entry.settings ?? {}
@@ -201,7 +229,8 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
 
 /**
  * Loads every chain of the config, checking plugin API versions and options. All problems are collected
- * and thrown as one `PluginConfigError`.
+ * and thrown as one `PluginConfigError`: each `ConfigProblem` as it is, anything else a chain threw (its
+ * driver's `create` refusing, say) prefixed with the chain and its module.
  *
  * @example
  * const chains = await loadChains((await import('./plugins.config.ts')).default, log)
@@ -214,7 +243,9 @@ export async function loadChains(
   const results = await Promise.allSettled(
     names.map((name) => loadChain(name, config, log.child?.({ chain: name }) ?? log)),
   )
-  const problems = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []))
+  const problems = results.flatMap((r, i) =>
+    r.status === 'rejected' ? [problemOf(names[i]!, config, r.reason)] : [],
+  )
   if (problems.length > 0) throw new PluginConfigError(problems)
   const registry = new Map<string, LoadedChain>()
   for (const r of results) if (r.status === 'fulfilled') registry.set(r.value.name, r.value)

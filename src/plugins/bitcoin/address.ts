@@ -1,5 +1,5 @@
 import { address as btcAddress } from 'bitcoinjs-lib'
-import type { AddressValidation } from '../sdk/index.ts'
+import { type AddressValidation, DriverError } from '../sdk/index.ts'
 import { type BitcoinNetwork, bitcoinNetworks } from './networks.ts'
 
 /** The output types the driver gives addresses for (and accepts addresses of). */
@@ -188,6 +188,9 @@ export function validateBitcoinAddress(input: string, network: BitcoinNetwork): 
  */
 export function bitcoinAddressKey(address: string, network: BitcoinNetwork): string {
   const result = decodeBitcoinAddress(address, network)
-  if (!result.ok) throw new Error(`not a ${network.name} address: ${result.reason}`)
+  if (!result.ok)
+    throw new DriverError('INVALID_ADDRESS', `not a ${network.name} address: ${result.reason}`, {
+      retryable: false,
+    })
   return hex(result.value.script)
 }

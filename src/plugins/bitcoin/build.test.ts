@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { Transaction } from 'bitcoinjs-lib'
 import { createSigner } from '../../core/payouts/signer.ts'
-import type { BuildRequest, Coin, UnsignedTx } from '../sdk/index.ts'
+import { type BuildRequest, type Coin, isDriverError, type UnsignedTx } from '../sdk/index.ts'
 import { bitcoinAddressKey, scriptToAddress } from './address.ts'
 import { bitcoinAsset } from './assets.ts'
 import { type BuildConfig, buildPayout } from './build.ts'
@@ -254,5 +254,16 @@ describe('signPayout', () => {
     expect(Buffer.from(lowS(high)).toString('hex')).toBe(`${r.toString('hex')}${'0'.repeat(63)}5`)
     const low = Buffer.concat([r, Buffer.alloc(32, 1)])
     expect(lowS(low)).toBe(low)
+  })
+
+  test('error: lowS of a signature that is not 64 bytes is a non-retryable BAD_SIGNATURE', () => {
+    let err: unknown
+    try {
+      lowS(new Uint8Array(63))
+    } catch (e) {
+      err = e
+    }
+    expect(isDriverError(err)).toBe(true)
+    expect(err).toMatchObject({ code: 'BAD_SIGNATURE', retryable: false })
   })
 })

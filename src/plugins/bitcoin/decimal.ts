@@ -1,3 +1,7 @@
+import { DriverError } from '../sdk/index.ts'
+
+const invalid = (message: string) => new DriverError('INVALID_DECIMAL', message, { retryable: false })
+
 /**
  * The exact decimal a JSON number was written as, scaled to an integer: `value × 10^scale`, without
  * floating-point arithmetic.
@@ -9,7 +13,8 @@
  * decimals (near 2^24 BTC doubles are 2^-28 apart, under half of 10^-8). So the digits are read from that
  * string — mantissa and exponent (`1e-7`, `1.5e-8`) — and scaled with bigints; no float arithmetic happens.
  * Digits beyond `scale` are not dropped silently: `rounding` says whether to round up (`ceil`, for fee rates: a
- * rate a hair too high never underpays) or to refuse them (`exact`, the default).
+ * rate a hair too high never underpays) or to refuse them (`exact`, the default). What cannot be read (not
+ * finite, too many decimals) is a non-retryable `INVALID_DECIMAL` DriverError.
  *
  * @example
  * scaledDecimal(0.00012345, 8) // 12345n  (BTC → satoshis)
@@ -18,10 +23,10 @@
  * scaledDecimal(0.000012345, 8, 'ceil') // 1235n
  */
 export function scaledDecimal(value: number, scale: number, rounding: 'exact' | 'ceil' = 'exact'): bigint {
-  if (!Number.isFinite(value)) throw new Error(`not a finite number: ${value}`)
+  if (!Number.isFinite(value)) throw invalid(`not a finite number: ${value}`)
   const text = String(value)
   const match = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/.exec(text)
-  if (!match) throw new Error(`not a decimal number: ${text}`)
+  if (!match) throw invalid(`not a decimal number: ${text}`)
   const [, sign, whole, fraction = '', exponent = '0'] = match
   // value = digits × 10^(exp − fraction length)
   const digits = BigInt(`${whole}${fraction}`)
@@ -32,7 +37,7 @@ export function scaledDecimal(value: number, scale: number, rounding: 'exact' | 
     const divisor = 10n ** BigInt(-shift)
     scaled = digits / divisor
     if (scaled * divisor !== digits) {
-      if (rounding === 'exact') throw new Error(`${text} has more than ${scale} decimals`)
+      if (rounding === 'exact') throw invalid(`${text} has more than ${scale} decimals`)
       // ceil of the magnitude; a negative value rounds towards zero, which is up as well
       if (sign !== '-') scaled += 1n
     }

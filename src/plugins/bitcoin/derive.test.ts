@@ -35,7 +35,7 @@ function thrown(fn: () => unknown): unknown {
   } catch (err) {
     return err
   }
-  throw new Error('expected a throw')
+  expect.unreachable('expected a throw')
 }
 
 describe('BIP84 derivation (official test vectors)', () => {
@@ -131,5 +131,15 @@ describe('BIP84 derivation (official test vectors)', () => {
         code: 'BAD_INDEX',
       })
     expect(deriveReceiveAddress(zpub, mainPath, mainnet, 0x7fffffff).path).toBe("m/84'/0'/0'/0/2147483647")
+  })
+
+  test('error: a public key that is not 33 bytes (uncompressed, truncated) is a non-retryable INVALID_PUBLIC_KEY', () => {
+    const key = HDKey.fromExtendedKey(accountKey(mainPath, extendedKeyVersion.xpub)).deriveChild(0).publicKey!
+    expect(p2wpkhAddress(key, mainnet)).toMatch(/^bc1q/)
+    for (const bad of [new Uint8Array(65).fill(4), key.subarray(0, 32)]) {
+      const err = thrown(() => p2wpkhAddress(bad, mainnet))
+      expect(isDriverError(err), `${bad.length} bytes`).toBe(true)
+      expect(err).toMatchObject({ code: 'INVALID_PUBLIC_KEY', retryable: false })
+    }
   })
 })

@@ -65,7 +65,10 @@ function branch(xpub: string, network: BitcoinNetwork, chain: 0 | 1): HDKey {
 
 /** The P2WPKH (bech32, witness v0) address of a compressed public key. */
 export function p2wpkhAddress(publicKey: Uint8Array, network: BitcoinNetwork): string {
-  if (publicKey.length !== 33) throw new Error('P2WPKH needs a 33-byte compressed public key')
+  if (publicKey.length !== 33)
+    throw new DriverError('INVALID_PUBLIC_KEY', 'P2WPKH needs a 33-byte compressed public key', {
+      retryable: false,
+    })
   return btcAddress.toBech32(ripemd160(sha256(publicKey)), 0, network.bech32)
 }
 
@@ -81,7 +84,8 @@ function derive(
       retryable: false,
     })
   const child = branch(xpub, network, chain).deriveChild(index)
-  if (!child.publicKey) throw new Error('xpub derivation produced no public key')
+  if (!child.publicKey)
+    throw new DriverError('DERIVATION_FAILED', 'xpub derivation produced no public key', { retryable: false })
   return { address: p2wpkhAddress(child.publicKey, network), path: `${accountPath}/${chain}/${index}` }
 }
 

@@ -1,19 +1,29 @@
 import { describe, expect, test } from 'bun:test'
 import { createSigner } from '../../core/payouts/signer.ts'
-import { type ChainDriver, type DriverLogger, SDK_API_VERSION } from '../sdk/index.ts'
+import { type ChainDriver, type DriverLogger, isDriverError, SDK_API_VERSION } from '../sdk/index.ts'
 import { bitcoinAsset } from './assets.ts'
 import definition from './index.ts'
 import { bitcoinNetworks } from './networks.ts'
-import { btcToSats } from './rpc.ts'
+import { btcToSats, createBitcoinRpc } from './rpc.ts'
 import { bitcoinPaymentUri, formatUnits } from './uri.ts'
 
 const silent: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} }
 /** CAIP-19: chain_id "/" asset_namespace ":" asset_reference. */
 const caip19 = /^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}\/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}$/
 
+/** What `fn` throws; fails the test when it returns. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (err) {
+    return err
+  }
+  expect.unreachable('expected a throw')
+}
+
 async function driverFrom(input: unknown): Promise<ChainDriver> {
   const result = await definition.options['~standard'].validate(input)
-  if (result.issues) throw new Error(`options refused: ${JSON.stringify(result.issues)}`)
+  if (result.issues) expect.unreachable(`options refused: ${JSON.stringify(result.issues)}`)
   return definition.create(result.value, { chain: 'bitcoin', log: silent })
 }
 
@@ -89,6 +99,48 @@ describe('Bitcoin driver definition', () => {
     const empty = await definition.options['~standard'].validate({ network: 'mainnet', rpcUrls: [] })
     expect(empty.issues?.[0]?.message).toMatch(/at least one RPC URL/)
   })
+
+  test('error: addressKey of an address of another network is a non-retryable INVALID_ADDRESS', async () => {
+    const driver = await driverFrom({ network: 'mainnet', rpcUrls: ['http://127.0.0.1:8332'] })
+    const err = thrown(() => driver.addressKey('tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx'))
+    expect(isDriverError(err)).toBe(true)
+    expect(err).toMatchObject({ code: 'INVALID_ADDRESS', retryable: false })
+    expect((err as Error).message).toStartWith('not a mainnet address: ')
+  })
+})
+
+describe('RPC client', () => {
+  test('error: an RPC URL that is not http(s) is a non-retryable INVALID_RPC_URL', () => {
+    const err = thrown(() => createBitcoinRpc({ urls: ['ftp://127.0.0.1:8332'], timeoutMs: 1000 }))
+    expect(isDriverError(err)).toBe(true)
+    expect(err).toMatchObject({
+      code: 'INVALID_RPC_URL',
+      retryable: false,
+      message: 'RPC URL must be http(s), got ftp:',
+    })
+  })
+
+  test('error: no RPC URL at all is a non-retryable INVALID_OPTIONS', () => {
+    const err = thrown(() => createBitcoinRpc({ urls: [], timeoutMs: 1000 }))
+    expect(isDriverError(err)).toBe(true)
+    expect(err).toMatchObject({ code: 'INVALID_OPTIONS', retryable: false })
+  })
+
+  test('error: a node answering HTTP 500 without a JSON-RPC body is a retryable RPC_ERROR', async () => {
+    const node = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: () => new Response('overloaded', { status: 500 }),
+    })
+    try {
+      const rpc = createBitcoinRpc({ urls: [`http://127.0.0.1:${node.port}/`], timeoutMs: 2000 })
+      const err = await rpc.call('getblockcount').catch((e: unknown) => e)
+      expect(isDriverError(err)).toBe(true)
+      expect(err).toMatchObject({ code: 'RPC_ERROR', retryable: true })
+    } finally {
+      await node.stop(true)
+    }
+  })
 })
 
 describe('BIP21 and amounts', () => {
@@ -115,6 +167,12 @@ describe('BIP21 and amounts', () => {
     expect(() => bitcoinPaymentUri({ address, asset: btc, amount: -1n })).toThrow(/negative/)
   })
 
+  test('error: a negative payment amount is a non-retryable INVALID_AMOUNT', () => {
+    const err = thrown(() => bitcoinPaymentUri({ address, asset: btc, amount: -1n }))
+    expect(isDriverError(err)).toBe(true)
+    expect(err).toMatchObject({ code: 'INVALID_AMOUNT', retryable: false })
+  })
+
   test('behavior: btcToSats reads JSON BTC numbers exactly', () => {
     expect(btcToSats(0.1)).toBe(10_000_000n)
     expect(btcToSats(50.635175)).toBe(5_063_517_500n)
@@ -122,5 +180,13 @@ describe('BIP21 and amounts', () => {
     expect(btcToSats(0.00001)).toBe(1000n)
     expect(btcToSats(20999999.9769)).toBe(2_099_999_997_690_000n)
     expect(() => btcToSats(Number.NaN)).toThrow()
+  })
+
+  test('error: btcToSats of a number that is not finite is a non-retryable INVALID_AMOUNT', () => {
+    for (const value of [Number.NaN, Number.NEGATIVE_INFINITY]) {
+      const err = thrown(() => btcToSats(value))
+      expect(isDriverError(err), String(value)).toBe(true)
+      expect(err, String(value)).toMatchObject({ code: 'INVALID_AMOUNT', retryable: false })
+    }
   })
 })

@@ -1,6 +1,17 @@
 import { describe, expect, test } from 'bun:test'
+import { isDriverError } from '../sdk/index.ts'
 import { scaledDecimal } from './decimal.ts'
 import { chooseFeeRate, feeFor, feeRateFromBtcPerKvB, feeRateFromSatPerVb, formatRate } from './fees.ts'
+
+/** What `fn` throws; fails the test when it returns. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (err) {
+    return err
+  }
+  expect.unreachable('expected a throw')
+}
 
 describe('decimal reading of JSON numbers', () => {
   test('default: BTC amounts and rates as nodes write them become exact satoshis', () => {
@@ -26,6 +37,14 @@ describe('decimal reading of JSON numbers', () => {
     expect(scaledDecimal(0.000012345, 8, 'ceil')).toBe(1235n)
     expect(scaledDecimal(1.5e-9, 8, 'ceil')).toBe(1n)
     expect(() => scaledDecimal(Number.NaN, 8)).toThrow(/finite/)
+  })
+
+  test('error: a value that is not finite or has too many decimals is a non-retryable INVALID_DECIMAL', () => {
+    for (const value of [Number.NaN, Number.POSITIVE_INFINITY, 0.000000001]) {
+      const err = thrown(() => scaledDecimal(value, 8))
+      expect(isDriverError(err), String(value)).toBe(true)
+      expect(err, String(value)).toMatchObject({ code: 'INVALID_DECIMAL', retryable: false })
+    }
   })
 })
 
@@ -53,5 +72,14 @@ describe('fee rates', () => {
     )
     expect(() => chooseFeeRate(9000n, policy, 120)).toThrow(expect.objectContaining({ code: 'FEE_TOO_HIGH' }))
     expect(() => chooseFeeRate(1000n, policy, 90)).toThrow(expect.objectContaining({ code: 'BAD_REQUEST' }))
+  })
+
+  test('error: a configured fee rate that is not positive is a non-retryable INVALID_FEE_RATE', () => {
+    for (const rate of [0, -1, Number.NaN]) {
+      const err = thrown(() => feeRateFromSatPerVb(rate))
+      expect(isDriverError(err), String(rate)).toBe(true)
+      expect(err, String(rate)).toMatchObject({ code: 'INVALID_FEE_RATE', retryable: false })
+      expect((err as Error).message).toBe(`a fee rate must be positive, got ${rate}`)
+    }
   })
 })

@@ -16,7 +16,10 @@ export type FeeRate = bigint
  * feeRateFromSatPerVb(1.5) // 1500n
  */
 export function feeRateFromSatPerVb(satPerVb: number): FeeRate {
-  if (!(satPerVb > 0)) throw new Error(`a fee rate must be positive, got ${satPerVb}`)
+  if (!(satPerVb > 0))
+    throw new DriverError('INVALID_FEE_RATE', `a fee rate must be positive, got ${satPerVb}`, {
+      retryable: false,
+    })
   return scaledDecimal(satPerVb, 3, 'ceil')
 }
 

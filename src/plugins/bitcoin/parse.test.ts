@@ -14,19 +14,19 @@ const testnet = bitcoinNetworks.testnet
 /** A `.hex` fixture by file-name prefix, with the hash its name ends with. */
 function fixture(sub: 'blocks' | 'txs', prefix: string): { hex: string; id: string } {
   const name = readdirSync(join(dir, sub)).find((f) => f.startsWith(prefix) && f.endsWith('.hex'))
-  if (!name) throw new Error(`no fixture ${sub}/${prefix}*`)
+  if (!name) expect.unreachable(`no fixture ${sub}/${prefix}*`)
   return { hex: readFileSync(join(dir, sub, name), 'utf8').trim(), id: name.slice(-68, -4) }
 }
 
 /** Exact satoshis of a JSON number as written (`50.635175`, `1e-08`, `2.55e-05`): digits and exponent, no floats. */
 function decimalToSats(text: string): bigint {
   const m = /^(\d+)(?:\.(\d+))?(?:e([-+]?\d+))?$/i.exec(text)
-  if (!m) throw new Error(`not a decimal: ${text}`)
+  if (!m) expect.unreachable(`not a decimal: ${text}`)
   const digits = BigInt(`${m[1]}${m[2] ?? ''}`)
   const shift = 8 - (m[2]?.length ?? 0) + Number(m[3] ?? 0)
   if (shift >= 0) return digits * 10n ** BigInt(shift)
   const base = 10n ** BigInt(-shift)
-  if (digits % base !== 0n) throw new Error(`${text} has more than 8 decimals`)
+  if (digits % base !== 0n) expect.unreachable(`${text} has more than 8 decimals`)
   return digits / base
 }
 
@@ -228,6 +228,23 @@ describe('parseBlock on raw blocks', () => {
       expect(err).toMatchObject({ code: 'BAD_BLOCK_DATA', retryable: true })
       expect((err as Error).message).toMatch(message)
     }
+  })
+
+  test('error: hex of odd length is BAD_BLOCK_DATA caused by a non-retryable INVALID_HEX DriverError', () => {
+    let err: unknown
+    try {
+      parseBlock('abc', mainnet)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toMatchObject({ code: 'BAD_BLOCK_DATA', retryable: true })
+    const cause = (err as Error).cause
+    expect(isDriverError(cause)).toBe(true)
+    expect(cause).toMatchObject({
+      code: 'INVALID_HEX',
+      retryable: false,
+      message: 'not an even-length hex string',
+    })
   })
 })
 

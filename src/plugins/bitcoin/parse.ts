@@ -123,7 +123,7 @@ export function parseBlock(
   try {
     bytes = typeof raw === 'string' ? Buffer.from(raw, 'hex') : raw
     if (typeof raw === 'string' && bytes.length * 2 !== raw.length)
-      throw new Error('not an even-length hex string')
+      throw new DriverError('INVALID_HEX', 'not an even-length hex string', { retryable: false })
     block = Block.fromBuffer(bytes)
   } catch (err) {
     throw badData(`block does not parse: ${err instanceof Error ? err.message : String(err)}`, err)

@@ -109,7 +109,7 @@ async function submitBlockWith(raws: readonly string[]): Promise<string> {
   block.nonce = 0
   while (!block.checkProofOfWork()) block.nonce++
   const answer = await node.rpc<string | null>('submitblock', [block.toHex()])
-  if (answer !== null) throw new Error(`submitblock: ${answer}`)
+  if (answer !== null) expect.unreachable(`submitblock: ${answer}`)
   return block.getId()
 }
 

@@ -40,7 +40,9 @@ const inWarmup = -28
 function endpoint(raw: string, user?: string, password?: string): Endpoint {
   const url = new URL(raw)
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new Error(`RPC URL must be http(s), got ${url.protocol}`)
+    throw new DriverError('INVALID_RPC_URL', `RPC URL must be http(s), got ${url.protocol}`, {
+      retryable: false,
+    })
   let authorization: string | undefined
   const u = url.username ? decodeURIComponent(url.username) : user
   const p = url.password ? decodeURIComponent(url.password) : password
@@ -142,7 +144,8 @@ async function request<T>(
  * const height = await rpc.call<number>('getblockcount')
  */
 export function createBitcoinRpc(options: BitcoinRpcOptions): BitcoinRpc {
-  if (options.urls.length === 0) throw new Error('at least one RPC URL is required')
+  if (options.urls.length === 0)
+    throw new DriverError('INVALID_OPTIONS', 'at least one RPC URL is required', { retryable: false })
   const endpoints = options.urls.map((u) => endpoint(u, options.user, options.password))
   let preferred = 0
   return {
@@ -170,7 +173,8 @@ export function createBitcoinRpc(options: BitcoinRpcOptions): BitcoinRpc {
 
 /** Satoshis from a BTC amount as a JSON number, exactly for every amount with at most 8 decimals. */
 export function btcToSats(value: number): bigint {
-  if (!Number.isFinite(value)) throw new Error(`not a BTC amount: ${value}`)
+  if (!Number.isFinite(value))
+    throw new DriverError('INVALID_AMOUNT', `not a BTC amount: ${value}`, { retryable: false })
   const [whole, fraction = ''] = Math.abs(value).toFixed(8).split('.')
   const sats = BigInt(whole as string) * 100_000_000n + BigInt(fraction.padEnd(8, '0'))
   return value < 0 ? -sats : sats

@@ -18,7 +18,10 @@ const to32 = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex')
  * non-standard transactions.
  */
 export function lowS(signature: Uint8Array): Uint8Array {
-  if (signature.length !== 64) throw new Error(`a compact signature is 64 bytes, got ${signature.length}`)
+  if (signature.length !== 64)
+    throw new DriverError('BAD_SIGNATURE', `a compact signature is 64 bytes, got ${signature.length}`, {
+      retryable: false,
+    })
   const s = toBigInt(signature.subarray(32))
   if (s <= halfOrder) return signature
   const out = new Uint8Array(64)

@@ -1,4 +1,4 @@
-import type { AssetInfo } from '../sdk/index.ts'
+import { type AssetInfo, DriverError } from '../sdk/index.ts'
 
 /**
  * Base units as a decimal string, exactly (bigint arithmetic only), without trailing zeros.
@@ -24,7 +24,8 @@ export function formatUnits(amount: bigint, decimals: number): string {
  * bitcoinPaymentUri({ address: 'bc1q…', asset: btc, amount: 150_000n }) // 'bitcoin:bc1q…?amount=0.0015'
  */
 export function bitcoinPaymentUri(a: { address: string; asset: AssetInfo; amount: bigint }): string {
-  if (a.amount < 0n) throw new Error('a payment amount cannot be negative')
+  if (a.amount < 0n)
+    throw new DriverError('INVALID_AMOUNT', 'a payment amount cannot be negative', { retryable: false })
   if (a.amount === 0n) return `bitcoin:${a.address}`
   return `bitcoin:${a.address}?amount=${formatUnits(a.amount, a.asset.decimals)}`
 }

@@ -2,6 +2,7 @@
  * The SDK's conformance suite against the EVM driver on a real anvil (automine off, so a broadcast payout waits
  * in the pool until `mine`, and re-broadcasting the same bytes meets a node that already has them).
  */
+import { expect } from 'bun:test'
 import { createWalletClient, type Hex, http } from 'viem'
 import {
   type Devnet,
@@ -26,7 +27,7 @@ async function payAndMine(send: () => Promise<Hex>): Promise<string> {
   const hash = await send()
   await devnet.mine(1)
   const receipt = await devnet.client.waitForTransactionReceipt({ hash })
-  if (receipt.status !== 'success') throw new Error(`funding transaction ${hash} reverted`)
+  if (receipt.status !== 'success') expect.unreachable(`funding transaction ${hash} reverted`)
   return hash
 }
 

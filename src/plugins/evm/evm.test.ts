@@ -28,7 +28,7 @@ function optionsInput(overrides: Partial<EvmOptionsInput> = {}): EvmOptionsInput
 /** Makes a driver the way the registry does: validate through Standard Schema, then `create`. */
 async function driverFrom(input: unknown): Promise<ChainDriver> {
   const result = await definition.options['~standard'].validate(input)
-  if (result.issues) throw new Error(`options refused: ${JSON.stringify(result.issues)}`)
+  if (result.issues) expect.unreachable(`options refused: ${JSON.stringify(result.issues)}`)
   return definition.create(result.value, { chain: 'devnet', log: silent })
 }
 
@@ -268,5 +268,33 @@ describe('EVM driver against a dead node', () => {
     expect(isDriverError(err)).toBe(true)
     expect(err).toMatchObject({ name: 'DriverError', code: 'RPC_ERROR', retryable: true })
     expect((err as Error).message).toMatch(/^getBlock\(latest\): /)
+  })
+})
+
+describe('EVM driver against a node answering a pending block', () => {
+  test('error: a block without number or hash is a retryable PENDING_BLOCK naming the call', async () => {
+    const node = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: async (req) => {
+        const { id } = (await req.json()) as { id: number }
+        const pending = { number: null, hash: null, parentHash: `0x${'11'.repeat(32)}`, timestamp: '0x1' }
+        return Response.json({ jsonrpc: '2.0', id, result: pending })
+      },
+    })
+    try {
+      const driver = await driverFrom(
+        optionsInput({ rpcUrls: [`http://127.0.0.1:${node.port}`], timeoutMs: 1000 }),
+      )
+      const err = await driver.getTip().catch((e: unknown) => e)
+      expect(isDriverError(err)).toBe(true)
+      expect(err).toMatchObject({
+        code: 'PENDING_BLOCK',
+        retryable: true,
+        message: 'getBlock(latest): pending block returned',
+      })
+    } finally {
+      await node.stop(true)
+    }
   })
 })

@@ -24,7 +24,10 @@ export async function fetchBlockRef(client: PublicClient, height: bigint | 'late
       height === 'latest'
         ? await client.getBlock({ blockTag: 'latest' })
         : await client.getBlock({ blockNumber: height })
-    if (block.number === null || block.hash === null) throw new Error('pending block returned')
+    if (block.number === null || block.hash === null)
+      throw new DriverError('PENDING_BLOCK', `getBlock(${height}): pending block returned`, {
+        retryable: true,
+      })
     return {
       height: block.number,
       hash: block.hash,

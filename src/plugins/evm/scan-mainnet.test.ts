@@ -23,7 +23,7 @@ beforeAll(async () => {
       { symbol: 'USDC', address: '0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48', decimals: 6 },
     ],
   })
-  if (options.issues) throw new Error(JSON.stringify(options.issues))
+  if (options.issues) expect.unreachable(JSON.stringify(options.issues))
   driver = await definition.create(options.value, { chain: 'ethereum', log: console as never })
 })
 afterAll(() => replay.stop())
@@ -141,7 +141,7 @@ describe('EVM scan against real mainnet blocks', () => {
       tokens: [{ symbol: 'USDT', address: '0xdAC17F958D2ee523a2206206994597C13D831ec7', decimals: 6 }],
       timeoutMs: 1000,
     })
-    if (options.issues) throw new Error(JSON.stringify(options.issues))
+    if (options.issues) expect.unreachable(JSON.stringify(options.issues))
     const failover = await definition.create(options.value, { chain: 'ethereum', log: console as never })
     const { watch } = watchFor(15753009)
     const result = await failover.scan({ from: 15753009n, to: 15753009n, watch })

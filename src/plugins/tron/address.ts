@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js'
-import type { AddressValidation } from '../sdk/index.ts'
+import { type AddressValidation, DriverError } from '../sdk/index.ts'
 
 const alphabet = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 const alphabetIndex = new Map([...alphabet].map((c, i) => [c, BigInt(i)]))
@@ -49,7 +49,7 @@ const checksum = (payload: Uint8Array) => sha256(sha256(payload)).subarray(0, 4)
 export function tronHexToBase58(hex: string): string {
   const bytes = fromHex(hex.replace(/^0x/, ''))
   if (bytes.length !== 21 || bytes[0] !== TRON_ADDRESS_PREFIX)
-    throw new Error(`not a 41-prefixed Tron address: ${hex}`)
+    throw new DriverError('INVALID_ADDRESS', `not a 41-prefixed Tron address: ${hex}`, { retryable: false })
   return base58Encode(Uint8Array.from([...bytes, ...checksum(bytes)]))
 }
 

@@ -3,6 +3,7 @@
  * through the node's own API (createtransaction / triggersmartcontract, then broadcasttransaction), signed here
  * with the payer's key; no tronweb, whose protobuf modules race when loaded next to other test files.
  */
+import { expect } from 'bun:test'
 import { startTronNode, type TronNode, USDT_MAINNET } from '../../../test/tron-node/server.ts'
 import { createSigner } from '../../core/payouts/signer.ts'
 import { runDriverConformance } from '../sdk/conformance.ts'
@@ -38,7 +39,8 @@ async function signAndBroadcast(tx: { txID: string; raw_data_hex: string }): Pro
   const { signature, recovery } = signer.signDigest(payerPath, Buffer.from(tx.txID, 'hex'))
   const sig = Buffer.concat([Buffer.from(signature), Buffer.from([recovery])]).toString('hex')
   const sent = await post('/wallet/broadcasttransaction', { ...tx, signature: [sig] })
-  if (sent.result !== true) throw new Error(`the stand-in node refused the funding: ${JSON.stringify(sent)}`)
+  if (sent.result !== true)
+    expect.unreachable(`the stand-in node refused the funding: ${JSON.stringify(sent)}`)
   return tx.txID
 }
 
@@ -97,7 +99,7 @@ runDriverConformance(definition, {
           })
         ).transaction
     if (!unsigned?.txID)
-      throw new Error(`the stand-in node built no transaction: ${JSON.stringify(unsigned)}`)
+      expect.unreachable(`the stand-in node built no transaction: ${JSON.stringify(unsigned)}`)
     const txID = await signAndBroadcast(unsigned)
     node.mine(1)
     return txID

@@ -24,9 +24,15 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 /**
  * Failover over `fullHosts`: a call goes to the host that answered last; a network error, a timeout
- * (`timeoutMs`), HTTP 429/5xx, a body that is not JSON or a java-tron `{"Error": …}` moves it to the next host at
- * once. After a whole round of failures it waits `backoffMs × 2^round` and goes round again, `retryRounds`
- * times, then throws a retryable `RPC_ERROR`. A call is never skipped: the caller gets the answer or an error.
+ * (`timeoutMs`), an HTTP error status, a body that is not JSON or a java-tron `{"Error": …}` moves it to the
+ * next host at once. After a whole round of failures it waits `backoffMs × 2^round` and goes round again,
+ * `retryRounds` times, then throws a retryable `RPC_ERROR` whose `cause` is the last failure
+ * (`RPC_HTTP_ERROR`, retryable for 429/5xx; `NODE_ERROR`; a network or parse error). A call is never skipped:
+ * the caller gets the answer or an error.
+ *
+ * @example
+ * const client = createTronClient({ fullHosts: [url], timeoutMs: 10_000, retryRounds: 3, backoffMs: 500 })
+ * const block = await client.call<TronBlock>('/wallet/getnowblock', {})
  */
 export function createTronClient(options: Options): TronClient {
   const hosts = options.fullHosts.map((h) => h.replace(/\/+$/, ''))
@@ -43,10 +49,13 @@ export function createTronClient(options: Options): TronClient {
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     })
     const text = await res.text()
-    if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`)
+    if (!res.ok)
+      throw new DriverError('RPC_HTTP_ERROR', `HTTP ${res.status}: ${text.slice(0, 200)}`, {
+        retryable: res.status === 429 || res.status >= 500,
+      })
     const json = JSON.parse(text) as unknown
     if (json && typeof json === 'object' && 'Error' in json)
-      throw new Error(`node error: ${String(json.Error)}`)
+      throw new DriverError('NODE_ERROR', `node error: ${String(json.Error)}`, { retryable: true })
     return json
   }
 
@@ -54,6 +63,7 @@ export function createTronClient(options: Options): TronClient {
     async call<T>(path: string, payload: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
       const body = JSON.stringify(payload)
       const failures: string[] = []
+      let last: unknown
       for (let round = 0; round < options.retryRounds; round++) {
         if (round > 0) await sleep(options.backoffMs * 2 ** (round - 1), signal)
         for (let k = 0; k < hosts.length; k++) {
@@ -68,6 +78,7 @@ export function createTronClient(options: Options): TronClient {
           } catch (err) {
             if (signal?.aborted)
               throw new DriverError('ABORTED', `${path}: aborted`, { retryable: true, cause: signal.reason })
+            last = err
             const e = err as Error
             failures.push(
               `${host}: ${e.name === 'TimeoutError' ? `timed out after ${options.timeoutMs} ms` : e.message}`,
@@ -78,9 +89,7 @@ export function createTronClient(options: Options): TronClient {
       throw new DriverError(
         'RPC_ERROR',
         `${path} failed on every node: ${failures.slice(-hosts.length).join('; ')}`,
-        {
-          retryable: true,
-        },
+        { retryable: true, cause: last },
       )
     },
   }

@@ -1,4 +1,10 @@
-import { type ChainDriver, type DriverContext, defineChainDriver, SDK_API_VERSION } from '../sdk/index.ts'
+import {
+  type ChainDriver,
+  type DriverContext,
+  DriverError,
+  defineChainDriver,
+  SDK_API_VERSION,
+} from '../sdk/index.ts'
 import { tronBase58ToHex, validateTronAddress } from './address.ts'
 import { tokensByLogAddress, tronAssets } from './assets.ts'
 import { deriveTronAddress } from './derive.ts'
@@ -20,7 +26,7 @@ import { tronPaymentUri } from './uri.ts'
 export function tronAddressKey(address: string): string {
   if (/^(0x)?41[0-9a-fA-F]{40}$/.test(address)) return address.replace(/^0x/, '').toLowerCase()
   const hex = tronBase58ToHex(address)
-  if (!hex) throw new Error(`not a Tron address: ${address}`)
+  if (!hex) throw new DriverError('INVALID_ADDRESS', `not a Tron address: ${address}`, { retryable: false })
   return hex
 }
 

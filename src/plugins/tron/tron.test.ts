@@ -7,6 +7,8 @@ import infos from '../../../test/fixtures/chain-data/tron/wallet_http/ledger_get
 import { TronWeb } from '../../../test/helpers/tronweb.ts'
 import { startTronNode, type TronNode, USDT_MAINNET } from '../../../test/tron-node/server.ts'
 import { isDriverError } from '../sdk/index.ts'
+import { tronHexToBase58 } from './address.ts'
+import { createTronClient } from './http.ts'
 import { createTronDriver, tronAddressKey } from './index.ts'
 import { tronOptionsSchema } from './options.ts'
 import { decodeTransactionInfo, type TronTxInfo } from './scan.ts'
@@ -83,6 +85,85 @@ describe('addresses', () => {
       `tron:${to}?contract=${USDT_MAINNET}&amount=12.000001`,
     )
     expect(driver.confirmations).toBe(19)
+  })
+
+  test('error: keys and base58 of addresses that are not Tron ones are non-retryable INVALID_ADDRESS', () => {
+    const refusals = [
+      () => tronAddressKey('0xa614f803b6fd780986a42c78ec9c7f77e6ded13c'),
+      () => tronAddressKey('TR7NHqjeKQxGTCi8q8ZY4pxL7dSU6Vqj6t'),
+      () => driver.addressKey('junk'),
+      () => tronHexToBase58('42a614f803b6fd780986a42c78ec9c7f77e6ded13c'),
+      () => tronHexToBase58('41a614'),
+    ]
+    for (const refuse of refusals) {
+      let err: unknown
+      try {
+        refuse()
+      } catch (e) {
+        err = e
+      }
+      expect(isDriverError(err), String(refuse)).toBe(true)
+      expect(err).toMatchObject({ code: 'INVALID_ADDRESS', retryable: false })
+    }
+  })
+})
+
+describe('java-tron HTTP failures', () => {
+  /** One stand-in full node per path prefix: `/s500` answers HTTP 500, `/error` a java-tron `Error`. */
+  const server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch: (req) => {
+      const prefix = new URL(req.url).pathname.split('/')[1]
+      if (prefix === 'error') return Response.json({ Error: 'class java.lang.NullPointerException : null' })
+      if (prefix === 'ok') return Response.json({ blockID: '00' })
+      return new Response('refused', { status: Number(prefix?.slice(1)) })
+    },
+  })
+  afterAll(() => server.stop(true))
+  const host = (prefix: string) => `http://127.0.0.1:${server.port}/${prefix}`
+  const client = (...prefixes: string[]) =>
+    createTronClient({ fullHosts: prefixes.map(host), timeoutMs: 1000, retryRounds: 1, backoffMs: 1 })
+  const failure = async (...prefixes: string[]) => {
+    const err = await client(...prefixes)
+      .call('/wallet/getnowblock', {})
+      .catch((e: unknown) => e)
+    expect(isDriverError(err)).toBe(true)
+    expect(err).toMatchObject({ code: 'RPC_ERROR', retryable: true })
+    return (err as Error).cause
+  }
+
+  test('error: HTTP 500 and 429 from every node: RPC_ERROR caused by a retryable RPC_HTTP_ERROR', async () => {
+    for (const status of [500, 503, 429]) {
+      const cause = await failure(`s${status}`)
+      expect(isDriverError(cause)).toBe(true)
+      expect(cause).toMatchObject({
+        code: 'RPC_HTTP_ERROR',
+        retryable: true,
+        message: `HTTP ${status}: refused`,
+      })
+    }
+  })
+
+  test('error: HTTP 400 from every node: RPC_ERROR caused by a non-retryable RPC_HTTP_ERROR', async () => {
+    const cause = await failure('s400')
+    expect(isDriverError(cause)).toBe(true)
+    expect(cause).toMatchObject({ code: 'RPC_HTTP_ERROR', retryable: false })
+  })
+
+  test('error: a java-tron Error answer from every node: RPC_ERROR caused by a NODE_ERROR', async () => {
+    const cause = await failure('error')
+    expect(isDriverError(cause)).toBe(true)
+    expect(cause).toMatchObject({
+      code: 'NODE_ERROR',
+      retryable: true,
+      message: 'node error: class java.lang.NullPointerException : null',
+    })
+  })
+
+  test('behavior: an HTTP error status or an Error answer still fails over to the next node', async () => {
+    for (const first of ['s500', 's400', 's429', 'error'])
+      expect(await client(first, 'ok').call('/wallet/getnowblock', {})).toEqual({ blockID: '00' })
   })
 })
 
