@@ -8,6 +8,7 @@ import {
   DriverError,
   type DriverLogger,
   defineChainDriver,
+  driverCapabilities,
   SDK_API_VERSION,
   type TollgateConfig,
 } from './sdk/index.ts'
@@ -327,5 +328,49 @@ describe('moduleName', () => {
 
   test('behavior: a loader without an import() is an inline loader', () => {
     expect(moduleName(async () => ({ default: {} }))).toBe('<inline loader>')
+  })
+})
+
+describe('loadChains capabilities', () => {
+  /** A plugin wrapping the EVM driver with its payouts changed by `change`. */
+  const altered = (change: (payouts: Record<string, unknown>) => void) =>
+    chain(async () => {
+      const evm = (await import('./evm/index.ts')).default
+      return {
+        default: defineChainDriver({
+          ...evm,
+          create: async (options, ctx) => {
+            const driver = await evm.create(options, ctx)
+            const payouts = { ...driver.payouts } as Record<string, unknown>
+            change(payouts)
+            return { ...driver, payouts: payouts as never }
+          },
+        }),
+      }
+    }, evmOptions)
+
+  test('error: a driver claiming to spend coins without change addresses or an unspent report is refused at boot', async () => {
+    const problem = await problemOf({
+      chains: { utxoish: altered((p) => Object.assign(p, { spendsCoins: true })) },
+    })
+    expect(problem).toContain('chain "utxoish"')
+    expect(problem).toContain('coins needs changeAddresses (deriveChangeAddress)')
+    expect(problem).toContain('coins needs unspentReport (payouts.unspent)')
+  })
+
+  test('error: token funding with only half of its members is refused at boot', async () => {
+    const problem = await problemOf({
+      chains: { halfway: altered((p) => Object.assign(p, { buildFunding: undefined })) },
+    })
+    expect(problem).toContain('tokenFunding needs both payouts.sweepNeed and payouts.buildFunding')
+  })
+
+  test('default: the built-in EVM driver has payouts, nonces and token funding, and no coin set or funding to reclaim', async () => {
+    const chains = await loadChains(
+      { chains: { anvil: chain(() => import('./evm/index.ts'), evmOptions) } },
+      silent,
+    )
+    const caps = driverCapabilities(chains.get('anvil')!.driver)
+    expect([...caps].sort()).toEqual(['nonces', 'payouts', 'pushHeads', 'tokenFunding'])
   })
 })

@@ -8,7 +8,7 @@ import type {
   SweepSettings,
   TollgateConfig,
 } from './sdk/index.ts'
-import { parseUnits, SDK_API_VERSION } from './sdk/index.ts'
+import { capabilityGaps, parseUnits, SDK_API_VERSION } from './sdk/index.ts'
 
 /** A loaded chain: its config name and its driver. */
 export type LoadedChain = {
@@ -210,6 +210,9 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
     throw new ConfigProblem(`${where}: invalid options: ${details}`)
   }
   const driver = await definition.create(result.value, { chain: name, log })
+  const gaps = capabilityGaps(driver)
+  if (gaps.length > 0)
+    throw new ConfigProblem(`${where}: the driver's capabilities are incomplete: ${gaps.join('; ')}`)
   const settings = entry.settings ?? {}
   return {
     name,

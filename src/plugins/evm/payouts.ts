@@ -298,6 +298,5 @@ export function createEvmPayouts(
         feeBumpPercent,
         replaces,
       }),
-    buildDefunding: async () => null,
   }
 }
