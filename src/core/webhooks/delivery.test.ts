@@ -1,0 +1,331 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
+import { Webhook } from 'standardwebhooks'
+import { openUnitDb, toyChain, unitMerchant } from '../../../test/helpers/unit.ts'
+import type { DbHandle } from '../../db/client.ts'
+import { webhookAttempts, webhookDeliveries, webhookEndpoints } from '../../db/schema/index.ts'
+import { newId } from '../ids.ts'
+import { attemptDelivery, dueDeliveries } from './delivery.ts'
+import {
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  rotateWebhookSecret,
+  updateWebhookEndpoint,
+} from './endpoints.ts'
+import type { WebhookContext } from './events.ts'
+import { newWebhookSecret } from './signing.ts'
+
+/** What the receiver saw of one request. */
+type Received = { path: string; headers: Record<string, string>; body: string }
+
+let handle: DbHandle
+let ctx: WebhookContext
+let merchantId: string
+let server: ReturnType<typeof Bun.serve>
+const received: Received[] = []
+
+beforeAll(async () => {
+  handle = await openUnitDb()
+  ctx = {
+    db: handle.db,
+    chains: new Map([['toy', toyChain().chain]]),
+    webhooks: { allowInternal: true, retrySchedule: [10, 10], timeoutMs: 5000 },
+  }
+  merchantId = await unitMerchant(handle, 'Receiver Shop')
+  // a merchant's receiver: answers by path
+  server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch: async (req) => {
+      const path = new URL(req.url).pathname.split('/')[1] ?? ''
+      received.push({ path, headers: Object.fromEntries(req.headers), body: await req.text() })
+      if (path === 'ok') return new Response('thanks')
+      if (path === 'fail') return new Response('oops', { status: 500 })
+      if (path === 'redirect')
+        return Response.redirect(`http://127.0.0.1:${server.port}/ok/after-redirect`, 302)
+      if (path === 'big') return new Response('x'.repeat(5000))
+      if (path === 'slow')
+        // never answers in time: the gateway gives up after timeoutMs
+        return new Promise<Response>((resolve) => {
+          req.signal.addEventListener('abort', () => resolve(new Response('late')))
+        })
+      return new Response('no such path', { status: 404 })
+    },
+  })
+}, 30_000)
+afterAll(async () => {
+  server.stop(true)
+  await handle.close()
+})
+
+/** An endpoint on the receiver at `/path/<unique>` and one pending, due delivery to it. */
+async function deliveryTo(path: string, fields: Partial<typeof webhookDeliveries.$inferInsert> = {}) {
+  const tag = newId('t')
+  const { endpoint, secret } = await createWebhookEndpoint(ctx, merchantId, {
+    url: `http://127.0.0.1:${server.port}/${path}/${tag}`,
+    events: ['payment.completed'],
+  })
+  const id = newId('whd')
+  const eventId = `evt_${tag}_2`
+  const payload = {
+    id: eventId,
+    type: 'payment.completed',
+    sequence: 2,
+    data: { object: 'payment', amount: '1.5' },
+  }
+  await handle.db.insert(webhookDeliveries).values({
+    id,
+    endpointId: endpoint.id,
+    merchantId,
+    eventId,
+    eventType: 'payment.completed',
+    payload,
+    nextAttemptAt: new Date(Date.now() - 1000),
+    ...fields,
+  })
+  const requests = () => received.filter((r) => r.headers['webhook-id'] === eventId)
+  return { endpoint, secret, id, eventId, payload, requests }
+}
+
+const deliveryRow = async (id: string) =>
+  (await handle.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id)))[0]!
+const endpointRow = async (id: string) =>
+  (await handle.db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id)))[0]!
+const attemptsOf = (id: string) =>
+  handle.db
+    .select()
+    .from(webhookAttempts)
+    .where(eq(webhookAttempts.deliveryId, id))
+    .orderBy(webhookAttempts.id)
+
+/** Whether a receiver holding `secret` accepts the request (Standard Webhooks, as a merchant would check). */
+function verifies(request: Received, secret: string): boolean {
+  try {
+    new Webhook(secret).verify(request.body, request.headers)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const signatures = (request: Received) =>
+  (request.headers['webhook-signature'] ?? '').split(' ').filter(Boolean)
+
+describe('attemptDelivery', () => {
+  test('default: a 2xx marks the delivery succeeded once; the receiver gets the payload, signed', async () => {
+    const d = await deliveryTo('ok')
+    expect(await attemptDelivery(ctx, d.id)).toEqual({ kind: 'succeeded', statusCode: 200 })
+    const [request] = d.requests()
+    expect(d.requests()).toHaveLength(1)
+    expect(request!.headers['content-type']).toBe('application/json')
+    expect(request!.headers['webhook-id']).toBe(d.eventId)
+    expect(JSON.parse(request!.body)).toEqual(d.payload)
+    expect(new Webhook(d.secret).verify(request!.body, request!.headers)).toEqual(d.payload)
+    expect(signatures(request!)).toHaveLength(1)
+    const row = await deliveryRow(d.id)
+    expect(row).toMatchObject({ status: 'succeeded', attempts: 1, lastStatusCode: 200, lockedUntil: null })
+    expect(row.deliveredAt).toBeInstanceOf(Date)
+    const attempts = await attemptsOf(d.id)
+    expect(attempts.map((a) => [a.attempt, a.statusCode, a.error, a.responseBody])).toEqual([
+      [1, 200, null, 'thanks'],
+    ])
+    // done is done: a second wake-up sends nothing and records nothing
+    expect(await attemptDelivery(ctx, d.id)).toEqual({ kind: 'skipped' })
+    expect(d.requests()).toHaveLength(1)
+    expect(await attemptsOf(d.id)).toHaveLength(1)
+    expect(await deliveryRow(d.id)).toEqual(row)
+  })
+
+  test('behavior: a 500 schedules a retry; after the last retry the delivery fails and the endpoint is flagged', async () => {
+    const d = await deliveryTo('fail')
+    const before = new Date()
+    const first = await attemptDelivery(ctx, d.id)
+    expect(first).toMatchObject({ kind: 'retry', attempt: 1, statusCode: 500 })
+    if (first.kind !== 'retry') throw new Error('expected a retry')
+    expect(first.at.getTime()).toBeGreaterThan(before.getTime())
+    expect(await deliveryRow(d.id)).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      lastStatusCode: 500,
+      nextAttemptAt: first.at,
+      lockedUntil: null,
+    })
+    // not due yet: a wake-up before its time sends nothing
+    expect(await attemptDelivery(ctx, d.id, new Date(first.at.getTime() - 1))).toEqual({ kind: 'skipped' })
+    expect(d.requests()).toHaveLength(1)
+
+    const second = await attemptDelivery(ctx, d.id, first.at)
+    expect(second).toMatchObject({ kind: 'retry', attempt: 2, statusCode: 500 })
+    if (second.kind !== 'retry') throw new Error('expected a retry')
+    expect(second.at.getTime()).toBeGreaterThan(first.at.getTime())
+    expect((await endpointRow(d.endpoint.id)).failingSince).toBeNull()
+
+    // the schedule has two retries: the third attempt is the last
+    expect(await attemptDelivery(ctx, d.id, second.at)).toEqual({
+      kind: 'failed',
+      statusCode: 500,
+      error: undefined,
+    })
+    expect(await deliveryRow(d.id)).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+      lastStatusCode: 500,
+      lockedUntil: null,
+    })
+    expect((await endpointRow(d.endpoint.id)).failingSince).toBeInstanceOf(Date)
+    expect((await attemptsOf(d.id)).map((a) => [a.attempt, a.statusCode])).toEqual([
+      [1, 500],
+      [2, 500],
+      [3, 500],
+    ])
+    expect(d.requests()).toHaveLength(3)
+    // failed is final
+    expect(await attemptDelivery(ctx, d.id, new Date(Date.now() + 3_600_000))).toEqual({ kind: 'skipped' })
+    expect(d.requests()).toHaveLength(3)
+  })
+
+  test('behavior: a success clears the endpoint’s failing flag', async () => {
+    const d = await deliveryTo('ok')
+    await handle.db
+      .update(webhookEndpoints)
+      .set({ failingSince: new Date(Date.now() - 60_000) })
+      .where(eq(webhookEndpoints.id, d.endpoint.id))
+    expect((await attemptDelivery(ctx, d.id)).kind).toBe('succeeded')
+    expect((await endpointRow(d.endpoint.id)).failingSince).toBeNull()
+  })
+
+  test('behavior: a delivery claimed by another worker is skipped: nothing sent, nothing recorded', async () => {
+    const now = new Date()
+    const d = await deliveryTo('ok', { lockedUntil: new Date(now.getTime() + 60_000) })
+    expect(await attemptDelivery(ctx, d.id, now)).toEqual({ kind: 'skipped' })
+    expect(d.requests()).toEqual([])
+    expect(await attemptsOf(d.id)).toEqual([])
+    expect(await deliveryRow(d.id)).toMatchObject({ status: 'pending', attempts: 0 })
+    // once that worker's claim has run out (it died), the delivery is sent
+    expect((await attemptDelivery(ctx, d.id, new Date(now.getTime() + 60_001))).kind).toBe('succeeded')
+    expect(d.requests()).toHaveLength(1)
+  })
+
+  test('behavior: two workers woken for the same delivery at once send it once', async () => {
+    const d = await deliveryTo('ok')
+    const outcomes = await Promise.all([attemptDelivery(ctx, d.id), attemptDelivery(ctx, d.id)])
+    expect(outcomes.map((o) => o.kind).sort()).toEqual(['skipped', 'succeeded'])
+    expect(d.requests()).toHaveLength(1)
+    expect(await attemptsOf(d.id)).toHaveLength(1)
+  })
+
+  test('behavior: during a rotation’s overlap the body is signed with both secrets; each verifies', async () => {
+    const d = await deliveryTo('ok')
+    const { secret: current } = await rotateWebhookSecret(handle, merchantId, d.endpoint.id, 3600)
+    expect((await attemptDelivery(ctx, d.id)).kind).toBe('succeeded')
+    const [request] = d.requests()
+    expect(signatures(request!)).toHaveLength(2)
+    expect(verifies(request!, d.secret)).toBe(true)
+    expect(verifies(request!, current)).toBe(true)
+    expect(verifies(request!, newWebhookSecret())).toBe(false)
+  })
+
+  test('behavior: after a rotation without overlap only the new secret verifies', async () => {
+    const d = await deliveryTo('ok')
+    const { secret: current } = await rotateWebhookSecret(handle, merchantId, d.endpoint.id, 0)
+    expect((await attemptDelivery(ctx, d.id)).kind).toBe('succeeded')
+    const [request] = d.requests()
+    expect(signatures(request!)).toHaveLength(1)
+    expect(verifies(request!, current)).toBe(true)
+    expect(verifies(request!, d.secret)).toBe(false)
+  })
+
+  test('behavior: once the overlap has ended the previous secret no longer signs', async () => {
+    const d = await deliveryTo('ok')
+    const { secret: current } = await rotateWebhookSecret(handle, merchantId, d.endpoint.id, 3600)
+    await handle.db
+      .update(webhookEndpoints)
+      .set({ previousSecretExpiresAt: new Date(Date.now() - 1000) })
+      .where(eq(webhookEndpoints.id, d.endpoint.id))
+    expect((await attemptDelivery(ctx, d.id)).kind).toBe('succeeded')
+    const [request] = d.requests()
+    expect(signatures(request!)).toHaveLength(1)
+    expect(verifies(request!, current)).toBe(true)
+    expect(verifies(request!, d.secret)).toBe(false)
+  })
+
+  test('behavior: a redirect is not followed; it counts as a failed attempt', async () => {
+    const d = await deliveryTo('redirect')
+    const outcome = await attemptDelivery(ctx, d.id)
+    expect(outcome).toMatchObject({ kind: 'retry', attempt: 1, statusCode: 302 })
+    expect(received.some((r) => r.path === 'ok' && r.headers['webhook-id'] === d.eventId)).toBe(false)
+  })
+
+  test('behavior: a receiver that does not answer in time is a retry with the error recorded', async () => {
+    const d = await deliveryTo('slow')
+    const impatient = { ...ctx, webhooks: { ...ctx.webhooks, timeoutMs: 200 } }
+    const outcome = await attemptDelivery(impatient, d.id)
+    expect(outcome.kind).toBe('retry')
+    if (outcome.kind !== 'retry') throw new Error('expected a retry')
+    expect(outcome.statusCode).toBeUndefined()
+    expect(outcome.error).toBeTruthy()
+    const [attempt] = await attemptsOf(d.id)
+    expect(attempt).toMatchObject({ attempt: 1, statusCode: null, error: outcome.error })
+  })
+
+  test('behavior: at most 1024 characters of the answer are kept', async () => {
+    const d = await deliveryTo('big')
+    expect((await attemptDelivery(ctx, d.id)).kind).toBe('succeeded')
+    const [attempt] = await attemptsOf(d.id)
+    expect(attempt!.responseBody).toBe('x'.repeat(1024))
+  })
+
+  test('error: a disabled or deleted endpoint fails the delivery without sending', async () => {
+    const disabled = await deliveryTo('ok')
+    await updateWebhookEndpoint(ctx, merchantId, disabled.endpoint.id, { enabled: false })
+    expect(await attemptDelivery(ctx, disabled.id)).toEqual({
+      kind: 'failed',
+      statusCode: undefined,
+      error: 'endpoint disabled or deleted',
+    })
+    expect(disabled.requests()).toEqual([])
+    expect((await deliveryRow(disabled.id)).status).toBe('failed')
+
+    const deleted = await deliveryTo('ok')
+    await handle.db.delete(webhookEndpoints).where(eq(webhookEndpoints.id, deleted.endpoint.id))
+    expect((await attemptDelivery(ctx, deleted.id)).kind).toBe('failed')
+    expect(deleted.requests()).toEqual([])
+  })
+
+  test('error: a URL that now points inside the network is checked again before sending and not called', async () => {
+    const d = await deliveryTo('ok')
+    const strict = { ...ctx, webhooks: { ...ctx.webhooks, allowInternal: false } }
+    const outcome = await attemptDelivery(strict, d.id)
+    expect(outcome.kind).toBe('retry')
+    if (outcome.kind !== 'retry') throw new Error('expected a retry')
+    expect(outcome.error).toContain('loopback')
+    expect(d.requests()).toEqual([])
+  })
+
+  test('error: an unknown delivery id is skipped', async () => {
+    expect(await attemptDelivery(ctx, 'whd_unknown')).toEqual({ kind: 'skipped' })
+  })
+})
+
+describe('dueDeliveries', () => {
+  test('default: pending, due and unclaimed deliveries only', async () => {
+    const now = new Date()
+    const due = await deliveryTo('ok', { nextAttemptAt: new Date(now.getTime() - 1) })
+    const dueNow = await deliveryTo('ok', { nextAttemptAt: now })
+    const later = await deliveryTo('ok', { nextAttemptAt: new Date(now.getTime() + 60_000) })
+    const claimed = await deliveryTo('ok', { lockedUntil: new Date(now.getTime() + 60_000) })
+    const claimExpired = await deliveryTo('ok', { lockedUntil: new Date(now.getTime() - 1) })
+    const done = await deliveryTo('ok', { status: 'succeeded' })
+    const given = await deliveryTo('ok', { status: 'failed' })
+    const ids = new Set((await dueDeliveries(handle, now)).map((d) => d.id))
+    for (const d of [due, dueNow, claimExpired]) expect(ids.has(d.id)).toBe(true)
+    for (const d of [later, claimed, done, given]) expect(ids.has(d.id)).toBe(false)
+  })
+
+  test('behavior: an endpoint deleted with pending deliveries leaves none of them due', async () => {
+    const d = await deliveryTo('ok')
+    await deleteWebhookEndpoint(handle, merchantId, d.endpoint.id)
+    const ids = new Set((await dueDeliveries(handle)).map((r) => r.id))
+    expect(ids.has(d.id)).toBe(false)
+  })
+})
