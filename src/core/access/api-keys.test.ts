@@ -62,6 +62,13 @@ async function listeningCache(): Promise<AuthCache> {
 }
 
 describe('createApiKey', () => {
+  test('error: a key for a merchant that does not exist is NOT_FOUND, and no key is stored', async () => {
+    const before = await keyCount()
+    const err = await rejection(createApiKey(handle, { merchantId: 'mer_does_not_exist' }))
+    expect(err.code).toBe('NOT_FOUND')
+    expect(await keyCount()).toBe(before)
+  })
+
   test('default: the key is shown once; the table holds its SHA-256 and public prefix, never the key or its secret', async () => {
     const created = await createApiKey(handle, { merchantId, name: 'checkout', scopes: ['payments:write'] })
     expect(created.key).toMatch(/^tg_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/)

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { eq } from 'drizzle-orm'
 import type { Db, RawQuery } from '../../db/client.ts'
-import { apiKeys } from '../../db/schema/index.ts'
+import { apiKeys, merchants } from '../../db/schema/index.ts'
 import { invalidInput, notFound, TollgateError } from '../errors.ts'
 import { newId, randomSecret } from '../ids.ts'
 
@@ -44,6 +44,11 @@ export async function createApiKey(
   const scopes = parseScopes(params.scopes ?? apiKeyScopes)
   const name = params.name ?? 'default'
   if (name.length === 0 || name.length > 100) throw invalidInput('name', 'name must be 1 to 100 characters')
+  const [merchant] = await ctx.db
+    .select({ id: merchants.id })
+    .from(merchants)
+    .where(eq(merchants.id, params.merchantId))
+  if (!merchant) throw notFound('merchant')
   const prefix = randomBytes(8).toString('hex')
   const key = `tg_${prefix}_${randomSecret(32)}`
   const id = newId('key')
