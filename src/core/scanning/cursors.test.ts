@@ -1,0 +1,161 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
+import { openUnitDb, toyChain, unitKeys, unitMerchant } from '../../../test/helpers/unit.ts'
+import { blockRefs, chainCursors, payments, transfers } from '../../db/schema/index.ts'
+import { GatewayError } from '../errors.ts'
+import { formatAmount } from '../money.ts'
+import { createPayment, type PaymentsContext } from '../payments/create.ts'
+import { acquireLease, advanceCursor, chainProgress, haltChain } from './cursors.ts'
+import { newScannerState, type SyncContext, syncChain } from './sync.ts'
+
+const handle = await openUnitDb()
+afterAll(() => handle.close())
+const db = handle.db
+const merchantId = await unitMerchant(handle)
+const { xpubFor } = unitKeys()
+const log = { info() {}, warn() {}, error() {} }
+let chains = 0
+
+function setup(options: Parameters<typeof toyChain>[0] = {}) {
+  const toy = toyChain({ ...options, name: `lease${++chains}` })
+  const payCtx: PaymentsContext = {
+    db,
+    query: handle.query,
+    xpubFor,
+    addressPoolSize: 5,
+    requestPoolRefill: () => {},
+    chains: new Map([[toy.chain.name, toy.chain]]),
+    payments: { defaultExpiresIn: 3600, maxExpiresIn: 86_400, toleranceBps: 0 },
+  }
+  const create = async (amount: bigint) =>
+    (
+      await createPayment(payCtx, merchantId, {
+        chain: toy.chain.name,
+        asset: 'TOY',
+        amount: formatAmount(amount, toy.native.decimals),
+      })
+    ).payment
+  return { toy, create }
+}
+
+const cursorOf = async (chain: string) =>
+  (await db.select().from(chainCursors).where(eq(chainCursors.chain, chain)))[0]
+const t0 = new Date('2026-03-01T00:00:00Z')
+const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000)
+
+describe('acquireLease', () => {
+  test('default: the first scanner creates the cursor before genesis and holds the lease', async () => {
+    const { toy } = setup()
+    const cursor = await acquireLease({ db, owner: 'scn_a', leaseMs: 30_000 }, toy.chain, t0)
+    expect(cursor).toEqual({ height: -1n, hash: '', haltedReason: null })
+    expect(await cursorOf(toy.chain.name)).toMatchObject({ leaseOwner: 'scn_a', leaseUntil: at(30) })
+  })
+
+  test('behavior: a cursor starts at the configured height, on the node block before it', async () => {
+    const { toy } = setup({ settings: { startHeight: 4 } })
+    toy.mineEmpty(6)
+    const cursor = await acquireLease({ db, owner: 'scn_a' }, toy.chain, t0)
+    expect(cursor).toEqual({ height: 3n, hash: toy.blocks[3]!.hash, haltedReason: null })
+  })
+
+  test('behavior: another owner is refused while the lease runs, and takes over once it ran out', async () => {
+    const { toy } = setup()
+    await acquireLease({ db, owner: 'scn_a', leaseMs: 30_000 }, toy.chain, t0)
+    expect(await acquireLease({ db, owner: 'scn_b' }, toy.chain, at(29))).toBeUndefined()
+    expect(await acquireLease({ db, owner: 'scn_a', leaseMs: 30_000 }, toy.chain, at(29))).toBeDefined()
+    expect(await acquireLease({ db, owner: 'scn_b' }, toy.chain, at(58))).toBeUndefined() // renewed to 59 s
+    expect(await acquireLease({ db, owner: 'scn_b', leaseMs: 30_000 }, toy.chain, at(60))).toBeDefined()
+    expect(await acquireLease({ db, owner: 'scn_a' }, toy.chain, at(61))).toBeUndefined()
+    expect(await cursorOf(toy.chain.name)).toMatchObject({ leaseOwner: 'scn_b', leaseUntil: at(90) })
+  })
+})
+
+describe('advanceCursor', () => {
+  test('default: the holder moves the cursor and renews its lease', async () => {
+    const { toy } = setup()
+    toy.mineEmpty(2)
+    const holder = { db, owner: 'scn_a', leaseMs: 30_000 }
+    await acquireLease(holder, toy.chain, t0)
+    await db.transaction((tx) => advanceCursor(tx, holder, toy.chain, toy.blocks[2]!, at(10)))
+    expect(await cursorOf(toy.chain.name)).toMatchObject({
+      height: 2n,
+      hash: toy.blocks[2]!.hash,
+      leaseUntil: at(40),
+      updatedAt: at(10),
+    })
+  })
+
+  test('error: a scanner whose lease was taken over gets LEASE_LOST and the cursor stays', async () => {
+    const { toy } = setup()
+    toy.mineEmpty(2)
+    const a = { db, owner: 'scn_a', leaseMs: 30_000 }
+    await acquireLease(a, toy.chain, t0)
+    await acquireLease({ db, owner: 'scn_b' }, toy.chain, at(31))
+    const err = await db
+      .transaction((tx) => advanceCursor(tx, a, toy.chain, toy.blocks[2]!, at(32)))
+      .catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(GatewayError)
+    expect(err).toMatchObject({ code: 'LEASE_LOST', kind: 'retryable' })
+    expect(await cursorOf(toy.chain.name)).toMatchObject({ height: -1n, hash: '', leaseOwner: 'scn_b' })
+  })
+})
+
+describe('syncChain and the lease', () => {
+  test('behavior: a second scanner with another owner is busy and scans nothing', async () => {
+    const { toy } = setup()
+    toy.mineEmpty(3)
+    const first: SyncContext = { db, log, scanner: newScannerState() }
+    const second: SyncContext = { db, log, scanner: newScannerState() }
+    await syncChain(first, toy.chain)
+    const scans = toy.scans.length
+    toy.mineEmpty(2)
+    const result = await syncChain(second, toy.chain)
+    expect(result).toMatchObject({ busy: true, blocks: 0, changes: [] })
+    expect(toy.scans.length).toBe(scans)
+    expect(await cursorOf(toy.chain.name)).toMatchObject({ height: 3n, leaseOwner: first.scanner.owner })
+    // the holder carries on
+    expect(await syncChain(first, toy.chain)).toMatchObject({ height: 5n, blocks: 2 })
+  })
+
+  test('error: a scanner whose lease is taken over mid-run throws LEASE_LOST and stores nothing of its range', async () => {
+    const { toy, create } = setup({ confirmations: 1 })
+    const p = await create(100n)
+    toy.mineEmpty(2)
+    toy.mine([{ txHash: '0x11', index: -1, asset: toy.native.id, to: p.address, amount: 100n }])
+    const slow: SyncContext = { db, log, scanner: newScannerState(), leaseMs: 30_000 }
+    const other = newScannerState()
+    // while the slow scanner waits on its node, its lease runs out and another scanner takes the chain
+    const stalled = {
+      ...toy.chain,
+      driver: {
+        ...toy.chain.driver,
+        scan: async (request: Parameters<typeof toy.chain.driver.scan>[0]) => {
+          await acquireLease({ db, owner: other.owner }, toy.chain, new Date(Date.now() + 60_000))
+          return toy.chain.driver.scan(request)
+        },
+      },
+    }
+    const err = await syncChain(slow, stalled).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(GatewayError)
+    expect(err).toMatchObject({ code: 'LEASE_LOST', kind: 'retryable' })
+    expect(await cursorOf(toy.chain.name)).toMatchObject({ height: -1n, hash: '', leaseOwner: other.owner })
+    expect(await db.select().from(transfers).where(eq(transfers.chain, toy.chain.name))).toEqual([])
+    expect(await db.select().from(blockRefs).where(eq(blockRefs.chain, toy.chain.name))).toEqual([])
+    const [row] = await db.select().from(payments).where(eq(payments.id, p.id))
+    expect(row).toMatchObject({ status: 'PENDING', amountReceived: 0n, eventSeq: 1 })
+  })
+
+  test('behavior: a halted chain is not scanned, and chainProgress says why', async () => {
+    const { toy } = setup()
+    toy.mineEmpty(2)
+    const ctx: SyncContext = { db, log, scanner: newScannerState() }
+    await syncChain(ctx, toy.chain)
+    await haltChain(db, toy.chain.name, 'operator says stop')
+    toy.mineEmpty(2)
+    const scans = toy.scans.length
+    expect(await syncChain(ctx, toy.chain)).toMatchObject({ halted: 'operator says stop', blocks: 0 })
+    expect(toy.scans.length).toBe(scans)
+    const progress = (await chainProgress(db)).find((c) => c.chain === toy.chain.name)
+    expect(progress).toMatchObject({ height: 2n, haltedReason: 'operator says stop' })
+  })
+})
