@@ -44,7 +44,7 @@ export async function matchDeposits(
 /**
  * Stores deposits once per `(chain, txHash, index)`: a transfer seen again (the same range rescanned, or
  * re-included after a reorg) is revived and moved to its new block, never stored twice. A deposit in a block
- * mined after its payment's deadline is marked late.
+ * mined after its payment's deadline is marked late (judged again when it moves to another block).
  *
  * @example
  * await recordDeposits(tx, chain, deposits, deadlines)
@@ -81,6 +81,8 @@ export async function recordDeposits(
           status: sql`case when ${transfers.status} = 'orphaned' then 'seen' else ${transfers.status} end`,
           blockHeight: sql`excluded.block_height`,
           blockHash: sql`excluded.block_hash`,
+          // lateness belongs to the block the transfer is in now
+          late: sql`excluded.late`,
         },
       })
   }

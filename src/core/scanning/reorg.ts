@@ -12,23 +12,23 @@ import { leaseLost, noCursor, ReorgTooDeepError } from './errors.ts'
 export type Ancestor = { height: bigint; hash: string }
 
 /**
- * The highest stored block the node still agrees with, at most `finalityDepth` below the cursor; a
- * `ReorgTooDeepError` when none is.
+ * The highest stored block the node still agrees with, at most `finalityDepth` below the cursor (a reorg of
+ * `finalityDepth` blocks is still followed); a `ReorgTooDeepError` when none is.
  *
  * @example
  * const ancestor = await findCommonAncestor(db, chain, cursor)
  */
 export async function findCommonAncestor(db: Db, chain: LoadedChain, cursor: Cursor): Promise<Ancestor> {
   const floor = cursor.height - BigInt(chain.driver.finalityDepth)
-  const ours = await storedHashesAbove(db, chain.name, floor < -1n ? -1n : floor)
-  for (let h = cursor.height - 1n; h > floor && h >= -1n; h--) {
+  const ours = await storedHashesAbove(db, chain.name, floor - 1n < -1n ? -1n : floor - 1n)
+  for (let h = cursor.height - 1n; h >= floor && h >= -1n; h--) {
     if (h === -1n) return { height: -1n, hash: '' }
     const hash = ours.get(h)
     if (hash === undefined) break
     const theirs = await chain.driver.getBlockRef(h)
     if (theirs.hash === hash) return { height: theirs.height, hash: theirs.hash }
   }
-  throw new ReorgTooDeepError(chain.name, Number(cursor.height - floor))
+  throw new ReorgTooDeepError(chain.name, chain.driver.finalityDepth + 1)
 }
 
 /**
@@ -99,6 +99,17 @@ export async function resumeChain(
   fromHeight: bigint,
 ): Promise<PaymentChange[]> {
   if (fromHeight < 0n) throw invalidInput('fromHeight', 'fromHeight must be 0 or more')
+  const [cursor] = await ctx.db
+    .select({ height: chainCursors.height })
+    .from(chainCursors)
+    .where(eq(chainCursors.chain, chain.name))
+  if (!cursor) throw noCursor(chain.name)
+  // resuming above the next unscanned block would skip blocks nobody scanned, and their deposits with them
+  if (fromHeight > cursor.height + 1n)
+    throw invalidInput(
+      'fromHeight',
+      `fromHeight must be at most ${cursor.height + 1n}, the next block not scanned yet on ${chain.name}`,
+    )
   const ancestor =
     fromHeight === 0n ? { height: -1n, hash: '' } : await chain.driver.getBlockRef(fromHeight - 1n)
   return rollBack(
