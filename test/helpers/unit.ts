@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
 import { PGlite } from '@electric-sql/pglite'
 import { createMerchant } from '../../src/core/access/merchants.ts'
+import { newId } from '../../src/core/ids.ts'
+import { syncPaymentCredit } from '../../src/core/ledger/postings.ts'
 import { createSigner, type Signer, xpubSource } from '../../src/core/payouts/signer.ts'
 import { type DbHandle, pgliteHandle } from '../../src/db/client.ts'
 import { migrate } from '../../src/db/migrate.ts'
@@ -56,6 +58,34 @@ export function unitKeys(): { signer: Signer; xpubFor: (path: string) => string 
 export async function unitMerchant(handle: DbHandle, name = 'Unit Shop'): Promise<string> {
   const { merchant } = await createMerchant({ db: handle.db }, { name })
   return merchant.id
+}
+
+/**
+ * Gives a merchant `amount` base units of an asset to spend, booked as a completed payment is (the ledger's
+ * payment credit, under a payment id of its own); returns that payment id.
+ *
+ * @example
+ * await unitCredit(db, merchantId, toy.chain.name, toy.native.id, 1_000_000n)
+ */
+export async function unitCredit(
+  handle: DbHandle,
+  merchantId: string,
+  chain: string,
+  asset: string,
+  amount: bigint,
+): Promise<string> {
+  const paymentId = newId('pay')
+  await handle.db.transaction((tx) =>
+    syncPaymentCredit(tx, {
+      paymentId,
+      merchantId,
+      chain,
+      asset,
+      target: amount,
+      refId: `${paymentId}#1:${amount}`,
+    }),
+  )
+  return paymentId
 }
 
 const hash = (text: string) => `0x${createHash('sha256').update(text).digest('hex')}`
