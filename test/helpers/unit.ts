@@ -82,7 +82,6 @@ export async function unitCredit(
       chain,
       asset,
       target: amount,
-      refId: `${paymentId}#1:${amount}`,
     }),
   )
   return paymentId

@@ -27,18 +27,35 @@ export const operatorFunds = 'operator:funds'
 
 type Posting = { account: string; amount: bigint; merchantId: string | null }
 
-/** Writes balanced postings for one business event; `(refType, refId, account)` makes a re-run a no-op. */
+/**
+ * Writes balanced postings for one business event; `(refType, refId, account)` makes a re-run a no-op. Postings
+ * to one account are merged first (a move from a wallet to itself moves nothing). The set is written whole or
+ * not at all: a reference already used for part of it is a bug, never a half-written ledger.
+ */
 async function post(
   tx: Tx,
   ref: { chain: string; asset: string; refType: string; refId: string },
   postings: readonly Posting[],
 ): Promise<void> {
-  if (postings.reduce((sum, p) => sum + p.amount, 0n) !== 0n)
+  const merged = new Map<string, Posting>()
+  for (const p of postings) {
+    const prior = merged.get(p.account)
+    merged.set(p.account, prior ? { ...prior, amount: prior.amount + p.amount } : p)
+  }
+  const rows = [...merged.values()].filter((p) => p.amount !== 0n)
+  if (rows.reduce((sum, p) => sum + p.amount, 0n) !== 0n)
     throw invariantBroken('UNBALANCED_POSTINGS', 'unbalanced postings')
-  await tx
+  if (rows.length === 0) return
+  const written = await tx
     .insert(ledgerPostings)
-    .values(postings.map((p) => ({ ...ref, ...p })))
+    .values(rows.map((p) => ({ ...ref, ...p })))
     .onConflictDoNothing()
+    .returning({ account: ledgerPostings.account })
+  if (written.length !== 0 && written.length !== rows.length)
+    throw invariantBroken(
+      'PARTIAL_POSTINGS',
+      `postings ${ref.refType}/${ref.refId}: ${rows.length - written.length} of ${rows.length} already existed`,
+    )
 }
 
 type WithdrawalRef = { id: string; merchantId: string; chain: string; asset: string; amount: bigint }
@@ -134,14 +151,22 @@ export function postOperatorFunding(tx: Tx, ref: Ref, to: HoldingRole, amount: b
 
 /**
  * Brings what the ledger credits a merchant for a payment to `target`, by posting the difference (credit or
- * reversal) as a balanced pair. `refId` makes a re-run of the same step a no-op.
+ * reversal) as a balanced pair. A re-run finds nothing to post. Each adjustment has a reference of its own
+ * (`<payment>#c<n>`, the n-th posting of the payment's credit): the same amounts can recur (credited, reversed
+ * by a reorg, credited again) and every one of those moves must be written. Callers hold the payment's row lock.
+ *
+ * @example
+ * await syncPaymentCredit(tx, { paymentId, merchantId, chain, asset, target: payment.amountConfirmed })
  */
 export async function syncPaymentCredit(
   tx: Tx,
-  p: { paymentId: string; merchantId: string; chain: string; asset: string; target: bigint; refId: string },
+  p: { paymentId: string; merchantId: string; chain: string; asset: string; target: bigint },
 ): Promise<bigint> {
   const [row] = await tx
-    .select({ credited: sql<string>`coalesce(sum(${ledgerPostings.amount}), 0)` })
+    .select({
+      credited: sql<string>`coalesce(sum(${ledgerPostings.amount}), 0)`,
+      count: sql<string>`count(*)`,
+    })
     .from(ledgerPostings)
     .where(
       and(
@@ -152,19 +177,15 @@ export async function syncPaymentCredit(
     )
   const delta = p.target - BigInt(row?.credited ?? '0')
   if (delta === 0n) return 0n
-  const common = {
-    merchantId: p.merchantId,
+  const ref = {
     chain: p.chain,
     asset: p.asset,
     refType: 'payment',
-    refId: p.refId,
+    refId: `${p.paymentId}#c${BigInt(row?.count ?? '0') + 1n}`,
   }
-  await tx
-    .insert(ledgerPostings)
-    .values([
-      { ...common, account: merchantAvailable, amount: delta },
-      { ...common, account: depositsReceived, amount: -delta },
-    ])
-    .onConflictDoNothing()
+  await post(tx, ref, [
+    { account: merchantAvailable, amount: delta, merchantId: p.merchantId },
+    { account: depositsReceived, amount: -delta, merchantId: p.merchantId },
+  ])
   return delta
 }

@@ -122,7 +122,6 @@ export async function refreshPayments(
       chain: p.chain,
       asset: p.asset,
       target: status === 'COMPLETED' ? confirmed : 0n,
-      refId: `${p.id}#${seq}:${confirmed}`,
     })
   }
   return changes
