@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { createMerchant } from '../../src/core/access/merchants.ts'
 import { newId } from '../../src/core/ids.ts'
 import { syncPaymentCredit } from '../../src/core/ledger/postings.ts'
 import { createSigner, type Signer, xpubSource } from '../../src/core/payouts/signer.ts'
 import { type DbHandle, pgliteHandle } from '../../src/db/client.ts'
-import { migrate } from '../../src/db/migrate.ts'
+import { migrate, migrationsFolder } from '../../src/db/migrate.ts'
 import type { LoadedChain } from '../../src/plugins/registry.ts'
 import type {
   AssetInfo,
@@ -27,18 +30,32 @@ import type {
  * afterAll(() => db.close())
  */
 export async function openUnitDb(): Promise<DbHandle> {
-  template ??= (async () => {
-    const client = await PGlite.create('memory://')
-    await migrate(pgliteHandle(client))
-    const dump = await client.dumpDataDir('none')
-    await client.close()
-    return dump
-  })()
+  template ??= migratedSnapshot()
   return pgliteHandle(await PGlite.create({ loadDataDir: await template }))
 }
 
-/** The migrated database, dumped once per test process and loaded by every unit test file. */
-let template: Promise<File | Blob> | undefined
+let template: Promise<Blob> | undefined
+
+/**
+ * The migrated data directory as a snapshot, kept on disk per migration set so test files (and runs) share it:
+ * migrating takes seconds, loading a snapshot a fraction of one.
+ */
+async function migratedSnapshot(): Promise<Blob> {
+  const hash = createHash('sha256')
+  for (const file of readdirSync(migrationsFolder).sort())
+    if (file.endsWith('.sql')) hash.update(file).update(readFileSync(join(migrationsFolder, file)))
+  const path = join(tmpdir(), `tollgate-unit-db-${hash.digest('hex').slice(0, 16)}.tar`)
+  if (existsSync(path)) return new Blob([readFileSync(path)])
+  const client = await PGlite.create('memory://')
+  await migrate(pgliteHandle(client))
+  const dump = await client.dumpDataDir('none')
+  await client.close()
+  // written beside and renamed: a concurrent reader sees the whole file or none
+  const partial = `${path}.${process.pid}.partial`
+  writeFileSync(partial, new Uint8Array(await dump.arrayBuffer()))
+  renameSync(partial, path)
+  return dump
+}
 
 export const unitMnemonic =
   'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about'
