@@ -36,7 +36,7 @@ import {
  * The gateway's signer as the suite needs it: digests by path (payouts) and account xpubs (derivation).
  *
  * @example
- * // a BIP32 wallet over a test mnemonic (Tollgate's own tests use `createSigner` from src/core/signer.ts)
+ * // a BIP32 wallet over a test mnemonic (Tollgate's own tests use `createSigner` from src/core/payouts/signer.ts)
  * const root = HDKey.fromMasterSeed(mnemonicToSeedSync('test test test test test test test test test test test junk'))
  * const signer: ConformanceSigner = {
  *   xpub: (path) => root.derive(path).publicExtendedKey,
