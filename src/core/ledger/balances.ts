@@ -5,14 +5,20 @@ import { merchantAvailable, merchantReserved } from './postings.ts'
 
 export type Balance = { chain: string; asset: string; available: bigint; reserved: bigint }
 
+/** The sum of one account's postings for one chain and asset. */
+export type AccountTotal = { chain: string; asset: string; account: string; total: bigint }
+
 /**
- * A merchant's balances per (chain, asset), summed from the ledger's postings (never stored apart from them).
+ * Sums of the postings of `accounts`, per chain, asset and account, narrowed to one merchant or one chain.
  *
  * @example
- * const balances = await getBalances({ db }, merchantId) // [{ chain: 'ethereum', asset: 'eip155:1/…', available: 5n, reserved: 0n }]
+ * const held = await accountTotals(db, { chain: 'ethereum', accounts: [holdings.treasury] })
  */
-export async function getBalances(ctx: { db: Db | Tx }, merchantId: string): Promise<Balance[]> {
-  const rows = await ctx.db
+export async function accountTotals(
+  db: Db | Tx,
+  filter: { accounts: readonly string[]; merchantId?: string; chain?: string },
+): Promise<AccountTotal[]> {
+  const rows = await db
     .select({
       chain: ledgerPostings.chain,
       asset: ledgerPostings.asset,
@@ -22,17 +28,29 @@ export async function getBalances(ctx: { db: Db | Tx }, merchantId: string): Pro
     .from(ledgerPostings)
     .where(
       and(
-        eq(ledgerPostings.merchantId, merchantId),
-        inArray(ledgerPostings.account, [merchantAvailable, merchantReserved]),
+        inArray(ledgerPostings.account, [...filter.accounts]),
+        filter.merchantId === undefined ? undefined : eq(ledgerPostings.merchantId, filter.merchantId),
+        filter.chain === undefined ? undefined : eq(ledgerPostings.chain, filter.chain),
       ),
     )
     .groupBy(ledgerPostings.chain, ledgerPostings.asset, ledgerPostings.account)
+  return rows.map((r) => ({ ...r, total: BigInt(r.total) }))
+}
+
+/**
+ * A merchant's balances per (chain, asset), summed from the ledger's postings (never stored apart from them).
+ *
+ * @example
+ * const balances = await getBalances({ db }, merchantId) // [{ chain: 'ethereum', asset: 'eip155:1/…', available: 5n, reserved: 0n }]
+ */
+export async function getBalances(ctx: { db: Db | Tx }, merchantId: string): Promise<Balance[]> {
+  const rows = await accountTotals(ctx.db, { merchantId, accounts: [merchantAvailable, merchantReserved] })
   const byKey = new Map<string, Balance>()
   for (const r of rows) {
     const key = `${r.chain}\u0000${r.asset}`
     const b = byKey.get(key) ?? { chain: r.chain, asset: r.asset, available: 0n, reserved: 0n }
-    if (r.account === merchantAvailable) b.available = BigInt(r.total)
-    else b.reserved = BigInt(r.total)
+    if (r.account === merchantAvailable) b.available = r.total
+    else b.reserved = r.total
     byKey.set(key, b)
   }
   return [...byKey.values()].sort((a, b) => (a.chain + a.asset < b.chain + b.asset ? -1 : 1))

@@ -1,10 +1,11 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import type { Db, Tx } from '../../db/client.ts'
-import { coins, ledgerPostings, outboundTxs, payments } from '../../db/schema/index.ts'
+import type { Db } from '../../db/client.ts'
+import { coins, outboundTxs, payments } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can } from '../chains.ts'
 import { driverLacks } from '../errors.ts'
 import { newId } from '../ids.ts'
+import { accountTotals } from '../ledger/balances.ts'
 import { type HoldingRole, holdings, postOperatorFunding } from '../ledger/postings.ts'
 import { collectDepositCoins } from './coins.ts'
 import { roleWallet } from './wallet-roles.ts'
@@ -62,9 +63,12 @@ export async function reconcileChain(
       .where(and(eq(payments.chain, chain.name), eq(payments.status, 'COMPLETED')))
   ).map((r) => r.address)
   const wallets = { treasury: roleWallet(ctx, chain, 'treasury'), gas: roleWallet(ctx, chain, 'gas') }
-  const booked = await holdingTotals(ctx.db, chain.name, ['deposits', 'treasury', 'gas', 'cold'])
+  const booked = await accountTotals(ctx.db, {
+    chain: chain.name,
+    accounts: rolesAccounts(['deposits', 'treasury', 'gas', 'cold']),
+  })
   const ledgerOf = (asset: string, role: HoldingRole) =>
-    -BigInt(booked.find((b) => b.asset === asset && b.account === holdings[role])?.total ?? '0')
+    -(booked.find((b) => b.asset === asset && b.account === holdings[role])?.total ?? 0n)
 
   const lines: ReconciliationLine[] = []
   if (can(chain, 'coins')) lines.push(...(await coinLines(ctx, chain, ledgerOf)))
@@ -112,10 +116,13 @@ export async function reconcileChain(
             ),
           )
         if ((still?.n ?? 0) > 0) return
-        const now = await holdingTotals(tx, chain.name, ['treasury', 'gas'])
+        const now = await accountTotals(tx, {
+          chain: chain.name,
+          accounts: rolesAccounts(['treasury', 'gas']),
+        })
         for (const line of surplus) {
-          const booked = -BigInt(
-            now.find((b) => b.asset === line.asset && b.account === holdings[line.role])?.total ?? '0',
+          const booked = -(
+            now.find((b) => b.asset === line.asset && b.account === holdings[line.role])?.total ?? 0n
           )
           // what another run booked since this one read the ledger is not booked again
           line.difference = line.onChain - booked
@@ -167,23 +174,4 @@ async function coinLines(
   })
 }
 
-/** Sums of the holding accounts of these roles on a chain, per asset and account. */
-function holdingTotals(db: Db | Tx, chain: string, roles: readonly HoldingRole[]) {
-  return db
-    .select({
-      asset: ledgerPostings.asset,
-      account: ledgerPostings.account,
-      total: sql<string>`sum(${ledgerPostings.amount})`,
-    })
-    .from(ledgerPostings)
-    .where(
-      and(
-        eq(ledgerPostings.chain, chain),
-        inArray(
-          ledgerPostings.account,
-          roles.map((r) => holdings[r]),
-        ),
-      ),
-    )
-    .groupBy(ledgerPostings.asset, ledgerPostings.account)
-}
+const rolesAccounts = (roles: readonly HoldingRole[]) => roles.map((r) => holdings[r])
