@@ -1,15 +1,34 @@
+import { afterAll, expect } from 'bun:test'
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
+import { and, asc, eq, like } from 'drizzle-orm'
 import { createMerchant } from '../../src/core/access/merchants.ts'
+import { TollgateError } from '../../src/core/errors.ts'
 import { newId } from '../../src/core/ids.ts'
-import { syncPaymentCredit } from '../../src/core/ledger/postings.ts'
+import { merchantAvailable, syncPaymentCredit } from '../../src/core/ledger/postings.ts'
+import { formatAmount } from '../../src/core/money.ts'
+import {
+  type CreatePaymentInput,
+  createPayment,
+  type PaymentsContext,
+} from '../../src/core/payments/create.ts'
+import type { PaymentRow } from '../../src/core/payments/queries.ts'
 import { createSigner, type Signer, xpubSource } from '../../src/core/payouts/signer.ts'
-import { type DbHandle, pgliteHandle } from '../../src/db/client.ts'
+import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
+import {
+  newScannerState,
+  type SyncContext,
+  type SyncLogger,
+  syncChain,
+} from '../../src/core/scanning/sync.ts'
+import type { WebhookContext, WebhookSettings } from '../../src/core/webhooks/events.ts'
+import { type Db, type DbHandle, pgliteHandle } from '../../src/db/client.ts'
 import { migrate, migrationsFolder } from '../../src/db/migrate.ts'
-import type { LoadedChain } from '../../src/plugins/registry.ts'
+import * as schema from '../../src/db/schema/index.ts'
+import type { ChainRegistry, LoadedChain } from '../../src/plugins/registry.ts'
 import type {
   AssetInfo,
   BlockRef,
@@ -314,4 +333,240 @@ export function toyPayouts() {
       statuses.set(txHash, { state: 'mined', success, blockHeight, fee })
     },
   }
+}
+
+/** A logger that says nothing, for the scanner and the jobs under test. */
+export const silentLog: SyncLogger = { info() {}, warn() {}, error() {} }
+
+/** The unit keys, derived once (deriving the seed is the slow part) for every context built here. */
+let sharedKeys: ReturnType<typeof unitKeys> | undefined
+const keysOnce = () => (sharedKeys ??= unitKeys())
+
+/** Where a test's payments context differs from the usual one (defaults in brackets). */
+export type UnitPaymentsOptions = {
+  /** Free addresses kept derived per chain [5]. */
+  addressPoolSize?: number
+  /** Accepted shortfall in basis points [0]. */
+  toleranceBps?: number
+  /** Seconds a payment is open for when its request names none [3600]; at most a day. */
+  defaultExpiresIn?: number
+  /** The xpub of an account path [the unit keys']. */
+  xpubFor?: (path: string) => string
+}
+
+/**
+ * A payments context on `handle` over `chains` (each under its name), deriving addresses with the unit keys in
+ * this process (no pool refill is handed elsewhere).
+ *
+ * @example
+ * const ctx = unitPaymentsContext(db, [toy.chain], { addressPoolSize: 3 })
+ */
+export function unitPaymentsContext(
+  handle: DbHandle,
+  chains: readonly LoadedChain[],
+  options: UnitPaymentsOptions = {},
+): PaymentsContext {
+  return {
+    db: handle.db,
+    query: handle.query,
+    xpubFor: options.xpubFor ?? keysOnce().xpubFor,
+    addressPoolSize: options.addressPoolSize ?? 5,
+    requestPoolRefill: () => {},
+    chains: new Map(chains.map((chain) => [chain.name, chain])),
+    payments: {
+      defaultExpiresIn: options.defaultExpiresIn ?? 3600,
+      maxExpiresIn: 86_400,
+      toleranceBps: options.toleranceBps ?? 0,
+    },
+  }
+}
+
+/** How a scene's toy chain and payments context are set up; see {@link unitScene}. */
+export type UnitSceneOptions = Omit<NonNullable<Parameters<typeof toyChain>[0]>, 'name'> &
+  UnitPaymentsOptions & {
+    /** Start of the chain's name, which a counter makes unique [`scene`]. */
+    name?: string
+  }
+
+let scenes = 0
+
+/**
+ * A fresh toy chain (a name of its own, so its own cursor, wallet and addresses), a payments context and a
+ * scanner on it, and the steps a test of the scanning and payments rooms takes: create a payment of the
+ * merchant's, pay into its address in a mined block, sync the chain.
+ *
+ * @example
+ * const { toy, create, pay, sync } = unitScene(db, { merchantId, name: 'sync', confirmations: 2 })
+ * const p = await create(100n)
+ * toy.mine([pay(p, '0x01', 100n)])
+ * await sync()
+ */
+export function unitScene(handle: DbHandle, options: UnitSceneOptions & { merchantId: string }) {
+  const {
+    merchantId,
+    name = 'scene',
+    addressPoolSize,
+    toleranceBps,
+    defaultExpiresIn,
+    xpubFor,
+    ...chain
+  } = options
+  const toy = toyChain({ ...chain, name: `${name}${++scenes}` })
+  const payCtx = unitPaymentsContext(handle, [toy.chain], {
+    addressPoolSize,
+    toleranceBps,
+    defaultExpiresIn,
+    xpubFor,
+  })
+  const syncCtx: SyncContext = { db: handle.db, log: silentLog, scanner: newScannerState() }
+  return {
+    toy,
+    payCtx,
+    syncCtx,
+    /** Creates a payment of `amount` base units of `asset` (the native coin); `input` adds to the request. */
+    create: async (amount: bigint, asset: AssetInfo = toy.native, input: Partial<CreatePaymentInput> = {}) =>
+      (
+        await createPayment(payCtx, merchantId, {
+          chain: toy.chain.name,
+          asset: asset.id,
+          amount: formatAmount(amount, asset.decimals),
+          ...input,
+        })
+      ).payment,
+    /** A transfer of `amount` base units of `asset` (the native coin) into the payment's address, to mine. */
+    pay: (
+      payment: PaymentRow,
+      txHash: string,
+      amount: bigint,
+      asset: AssetInfo = toy.native,
+    ): ToyTransfer => ({
+      txHash,
+      index: -1,
+      asset: asset.id,
+      to: payment.address,
+      amount,
+    }),
+    /** One scanner pass over the chain; at `now` when given, else on the clock. */
+    sync: (now?: Date) => syncChain(now ? { ...syncCtx, now: () => now } : syncCtx, toy.chain),
+  }
+}
+
+export type UnitScene = ReturnType<typeof unitScene>
+
+/**
+ * What a unit test file of the scanning and payments rooms starts from: a database of its own (closed after
+ * the file's tests), a merchant in it, and `scene` building that merchant's {@link unitScene}s, their chains
+ * named `<name><n>`.
+ *
+ * @example
+ * const { db, scene } = await unitStage('sync')
+ * const { toy, create, pay, sync } = scene({ confirmations: 2 })
+ */
+export async function unitStage(name = 'scene') {
+  const handle = await openUnitDb()
+  afterAll(() => handle.close())
+  const merchantId = await unitMerchant(handle)
+  return {
+    handle,
+    db: handle.db,
+    merchantId,
+    scene: (options: UnitSceneOptions = {}) => unitScene(handle, { name, ...options, merchantId }),
+  }
+}
+
+/** A payment as stored. */
+export const paymentRow = async (db: Db, id: string) =>
+  (await db.select().from(schema.payments).where(eq(schema.payments.id, id)))[0]!
+
+/** A payment's stored transfers, by block height, then transaction and index. */
+export const transfersOf = (db: Db, paymentId: string) =>
+  db
+    .select()
+    .from(schema.transfers)
+    .where(eq(schema.transfers.paymentId, paymentId))
+    .orderBy(asc(schema.transfers.blockHeight), asc(schema.transfers.txHash), asc(schema.transfers.index))
+
+/** The types of a payment's events, in order. */
+export const eventTypes = async (db: Db, paymentId: string) =>
+  (
+    await db
+      .select({ type: schema.paymentEvents.type })
+      .from(schema.paymentEvents)
+      .where(eq(schema.paymentEvents.paymentId, paymentId))
+      .orderBy(asc(schema.paymentEvents.seq))
+  ).map((e) => e.type)
+
+/** The ledger postings booked for a payment (its references `<payment>#…`). */
+export const postingsOf = (db: Db, paymentId: string) =>
+  db
+    .select()
+    .from(schema.ledgerPostings)
+    .where(
+      and(eq(schema.ledgerPostings.refType, 'payment'), like(schema.ledgerPostings.refId, `${paymentId}#%`)),
+    )
+
+/** What the ledger credits the merchant for a payment (its `merchant:available` postings, summed). */
+export const creditOf = async (db: Db, paymentId: string) =>
+  (await postingsOf(db, paymentId))
+    .filter((p) => p.account === merchantAvailable)
+    .reduce((sum, p) => sum + p.amount, 0n)
+
+/** A chain's scan cursor as stored. */
+export const cursorOf = async (db: Db, chain: string) =>
+  (await db.select().from(schema.chainCursors).where(eq(schema.chainCursors.chain, chain)))[0]!
+
+/**
+ * The TollgateError `promise` rejects with; the test fails if it resolves or rejects with anything else.
+ *
+ * @example
+ * expect((await rejection(ownEndpoint(db, merchantId, 'whe_nope'))).code).toBe('NOT_FOUND')
+ */
+export async function rejection(promise: Promise<unknown>): Promise<TollgateError> {
+  try {
+    await promise
+  } catch (err) {
+    expect(err).toBeInstanceOf(TollgateError)
+    return err as TollgateError
+  }
+  throw new Error('expected a rejection')
+}
+
+/**
+ * A webhooks context on `handle` over `chains` [a toy chain `toy`], refusing internal addresses, retrying twice
+ * after 10 s and waiting 1 s for a receiver unless `webhooks` says otherwise.
+ *
+ * @example
+ * const ctx = unitWebhookContext(db, { allowInternal: true })
+ */
+export function unitWebhookContext(
+  handle: DbHandle,
+  webhooks: Partial<WebhookSettings> = {},
+  chains: ChainRegistry = new Map([['toy', toyChain().chain]]),
+): WebhookContext {
+  return {
+    db: handle.db,
+    chains,
+    webhooks: { allowInternal: false, retrySchedule: [10, 10], timeoutMs: 1000, ...webhooks },
+  }
+}
+
+/**
+ * A toy chain named `name` (its own outbound rows, nonces and withdrawals) with the toy payout driver, whose
+ * treasury holds `treasuryHolds` TOY base units [10¹²] on chain, and a merchant `<name> shop` holding `credit`.
+ *
+ * @example
+ * const { payouts, toy, treasury, merchantId } = await unitPayoutScene(db, 'batch', { credit: 10n ** 9n })
+ */
+export async function unitPayoutScene(
+  handle: DbHandle,
+  name: string,
+  options: { credit: bigint; treasuryHolds?: bigint; confirmations?: number },
+) {
+  const payouts = toyPayouts()
+  const toy = toyChain({ name, payouts: payouts.driver, confirmations: options.confirmations })
+  const treasury = roleWallet(keysOnce(), toy.chain, 'treasury')
+  payouts.balances.set(`${treasury.address}/${toy.native.id}`, options.treasuryHolds ?? 10n ** 12n)
+  const merchantId = await unitMerchant(handle, `${name} shop`)
+  await unitCredit(handle, merchantId, name, toy.native.id, options.credit)
+  return { payouts, toy, treasury, merchantId }
 }

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
 import { count, eq } from 'drizzle-orm'
-import { openUnitDb, unitMerchant } from '../../../test/helpers/unit.ts'
+import { openUnitDb, rejection, unitMerchant } from '../../../test/helpers/unit.ts'
 import type { DbHandle, RawQuery } from '../../db/client.ts'
 import { apiKeys } from '../../db/schema/index.ts'
-import { TollgateError } from '../errors.ts'
 import {
   type AuthCache,
   apiKeyScopes,
@@ -28,16 +27,6 @@ beforeAll(async () => {
 afterAll(() => handle.close())
 
 const bearer = (key: string) => `Bearer ${key}`
-
-async function rejection(promise: Promise<unknown>): Promise<TollgateError> {
-  try {
-    await promise
-  } catch (err) {
-    expect(err).toBeInstanceOf(TollgateError)
-    return err as TollgateError
-  }
-  throw new Error('expected a rejection')
-}
 
 async function keyCount() {
   const [row] = await handle.db.select({ n: count() }).from(apiKeys)

@@ -1,30 +1,17 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { openUnitDb, toyChain, unitKeys, unitMerchant } from '../../../test/helpers/unit.ts'
+import { toyChain, unitPaymentsContext, unitStage } from '../../../test/helpers/unit.ts'
 import { addresses, addressPool, payments } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { GatewayError } from '../errors.ts'
 import { ensureDepositWallet, topUpAddressPool } from './addresses.ts'
-import { createPayment, type PaymentsContext } from './create.ts'
+import { createPayment } from './create.ts'
 
-const handle = await openUnitDb()
-afterAll(() => handle.close())
-const db = handle.db
-const merchantId = await unitMerchant(handle)
-const { xpubFor } = unitKeys()
+const { handle, db, merchantId } = await unitStage()
 
 function context(name: string, addressPoolSize: number) {
   const toy = toyChain({ name })
-  const ctx: PaymentsContext = {
-    db,
-    query: handle.query,
-    xpubFor,
-    addressPoolSize,
-    requestPoolRefill: () => {},
-    chains: new Map([[name, toy.chain]]),
-    payments: { defaultExpiresIn: 3600, maxExpiresIn: 86_400, toleranceBps: 0 },
-  }
-  return { toy, ctx }
+  return { toy, ctx: unitPaymentsContext(handle, [toy.chain], { addressPoolSize }) }
 }
 
 /** The free derivation indexes of a chain's deposit wallet, ascending. */

@@ -1,26 +1,14 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { asc, count, eq } from 'drizzle-orm'
-import { openUnitDb, toyChain, unitKeys, unitMerchant } from '../../../test/helpers/unit.ts'
+import { toyChain, unitMerchant, unitPaymentsContext, unitStage } from '../../../test/helpers/unit.ts'
 import { addressPool, paymentEvents, payments } from '../../db/schema/index.ts'
 import { TollgateError } from '../errors.ts'
-import { type CreatePaymentInput, createPayment, type PaymentsContext } from './create.ts'
+import { type CreatePaymentInput, createPayment } from './create.ts'
 
-const handle = await openUnitDb()
-afterAll(() => handle.close())
-const db = handle.db
-const merchantId = await unitMerchant(handle)
+const { handle, db, merchantId } = await unitStage()
 const otherMerchantId = await unitMerchant(handle, 'Other Shop')
-const { xpubFor } = unitKeys()
 const toy = toyChain({ name: 'create', confirmations: 3 })
-const ctx: PaymentsContext = {
-  db,
-  query: handle.query,
-  xpubFor,
-  addressPoolSize: 5,
-  requestPoolRefill: () => {},
-  chains: new Map([[toy.chain.name, toy.chain]]),
-  payments: { defaultExpiresIn: 900, maxExpiresIn: 86_400, toleranceBps: 50 },
-}
+const ctx = unitPaymentsContext(handle, [toy.chain], { defaultExpiresIn: 900, toleranceBps: 50 })
 const base: CreatePaymentInput = { chain: 'create', asset: 'TOY', amount: '1.5' }
 
 /** How many rows creation touches: a refused request must leave all of them as they were. */

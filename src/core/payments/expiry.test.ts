@@ -1,75 +1,37 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { asc, eq } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import {
+  eventTypes,
   openUnitDb,
-  type ToyChain,
-  type ToyTransfer,
-  toyChain,
-  unitKeys,
+  type UnitScene,
   unitMerchant,
+  unitScene,
 } from '../../../test/helpers/unit.ts'
 import type { DbHandle } from '../../db/client.ts'
-import { paymentEvents, payments } from '../../db/schema/index.ts'
-import { formatAmount } from '../money.ts'
-import { newScannerState, syncChain } from '../scanning/sync.ts'
-import { createPayment, type PaymentsContext } from './create.ts'
+import { payments } from '../../db/schema/index.ts'
 import { expireDuePayments } from './expiry.ts'
 import type { PaymentRow } from './queries.ts'
-
-const { xpubFor } = unitKeys()
-const log = { info() {}, warn() {}, error() {} }
 
 // expiry looks at every payment in the database: each test gets its own
 let handle: DbHandle
 let merchantId: string
-let toy: ToyChain
-let ctx: PaymentsContext
+let scene: UnitScene
+let toy: UnitScene['toy']
 beforeEach(async () => {
   handle = await openUnitDb()
   merchantId = await unitMerchant(handle)
-  toy = toyChain({ name: 'expiry', confirmations: 3 })
-  ctx = {
-    db: handle.db,
-    query: handle.query,
-    xpubFor,
-    addressPoolSize: 5,
-    requestPoolRefill: () => {},
-    chains: new Map([['expiry', toy.chain]]),
-    payments: { defaultExpiresIn: 600, maxExpiresIn: 86_400, toleranceBps: 0 },
-  }
+  scene = unitScene(handle, { merchantId, name: 'expiry', confirmations: 3, defaultExpiresIn: 600 })
+  toy = scene.toy
 })
 afterEach(() => handle.close())
 
-const create = async (amount: bigint, expiresIn = 600) =>
-  (
-    await createPayment(ctx, merchantId, {
-      chain: 'expiry',
-      asset: 'TOY',
-      amount: formatAmount(amount, toy.native.decimals),
-      expiresIn,
-    })
-  ).payment
-const pay = (p: PaymentRow, txHash: string, amount: bigint): ToyTransfer => ({
-  txHash,
-  index: -1,
-  asset: toy.native.id,
-  to: p.address,
-  amount,
-})
-const sync = (now = new Date()) =>
-  syncChain({ db: handle.db, log, scanner: newScannerState(), now: () => now }, toy.chain)
+const create = (amount: bigint, expiresIn = 600) => scene.create(amount, toy.native, { expiresIn })
+const pay = (p: PaymentRow, txHash: string, amount: bigint) => scene.pay(p, txHash, amount)
+const sync = (now = new Date()) => scene.sync(now)
 const expire = (now: Date, limit?: number) => expireDuePayments({ db: handle.db, now: () => now }, limit)
 const after = (p: PaymentRow, ms = 1000) => new Date(p.expiresAt.getTime() + ms)
 const statusOf = async (id: string) =>
   (await handle.db.select({ status: payments.status }).from(payments).where(eq(payments.id, id)))[0]!.status
-const eventTypes = async (id: string) =>
-  (
-    await handle.db
-      .select({ type: paymentEvents.type })
-      .from(paymentEvents)
-      .where(eq(paymentEvents.paymentId, id))
-      .orderBy(asc(paymentEvents.seq))
-  ).map((e) => e.type)
 
 describe('expireDuePayments', () => {
   test('default: a PENDING payment past its deadline becomes EXPIRED, exactly once', async () => {
@@ -80,7 +42,7 @@ describe('expireDuePayments', () => {
     ])
     expect(await expire(after(p, 2000))).toEqual([])
     expect(await statusOf(p.id)).toBe('EXPIRED')
-    expect(await eventTypes(p.id)).toEqual(['payment.created', 'payment.expired'])
+    expect(await eventTypes(handle.db, p.id)).toEqual(['payment.created', 'payment.expired'])
   })
 
   test('behavior: a partially paid payment past its deadline becomes UNDERPAID, exactly once', async () => {
@@ -93,7 +55,11 @@ describe('expireDuePayments', () => {
       [p.id, 'payment.underpaid', 'PARTIALLY_PAID', 'UNDERPAID'],
     ])
     expect(await expire(after(p, 2000))).toEqual([])
-    expect(await eventTypes(p.id)).toEqual(['payment.created', 'payment.partially_paid', 'payment.underpaid'])
+    expect(await eventTypes(handle.db, p.id)).toEqual([
+      'payment.created',
+      'payment.partially_paid',
+      'payment.underpaid',
+    ])
   })
 
   test('behavior: payments not yet due, at their deadline, or paid in full are left alone', async () => {
@@ -107,7 +73,7 @@ describe('expireDuePayments', () => {
     expect(changes.map((c) => c.paymentId)).toEqual([due.id])
     expect(await statusOf(later.id)).toBe('PENDING')
     expect(await statusOf(paid.id)).toBe('PROCESSING')
-    expect(await eventTypes(paid.id)).toEqual(['payment.created', 'payment.processing'])
+    expect(await eventTypes(handle.db, paid.id)).toEqual(['payment.created', 'payment.processing'])
   })
 
   test('behavior: at most `limit` per call; repeating finishes the rest', async () => {
@@ -129,6 +95,10 @@ describe('expireDuePayments', () => {
     toy.mineEmpty(2)
     await sync(after(p, 60_000))
     expect(await statusOf(p.id)).toBe('COMPLETED')
-    expect(await eventTypes(p.id)).toEqual(['payment.created', 'payment.expired', 'payment.completed'])
+    expect(await eventTypes(handle.db, p.id)).toEqual([
+      'payment.created',
+      'payment.expired',
+      'payment.completed',
+    ])
   })
 })

@@ -1,73 +1,28 @@
-import { afterAll, describe, expect, test } from 'bun:test'
-import { and, asc, eq, like } from 'drizzle-orm'
-import { openUnitDb, type ToyTransfer, toyChain, unitKeys, unitMerchant } from '../../../test/helpers/unit.ts'
-import { ledgerPostings, paymentEvents, payments, transfers } from '../../db/schema/index.ts'
-import { merchantAvailable } from '../ledger/postings.ts'
-import { formatAmount } from '../money.ts'
-import { newScannerState, type SyncContext, syncChain } from '../scanning/sync.ts'
-import { createPayment, type PaymentsContext } from './create.ts'
+import { describe, expect, test } from 'bun:test'
+import { asc, eq } from 'drizzle-orm'
+import { creditOf, paymentRow, postingsOf, unitStage } from '../../../test/helpers/unit.ts'
+import { paymentEvents, payments, transfers } from '../../db/schema/index.ts'
 import type { PaymentRow } from './queries.ts'
 import { paymentsAwaitingConfirmations, refreshPayments } from './refresh.ts'
 
-const handle = await openUnitDb()
-afterAll(() => handle.close())
-const db = handle.db
-const merchantId = await unitMerchant(handle)
-const { xpubFor } = unitKeys()
-const log = { info() {}, warn() {}, error() {} }
-let chains = 0
+const { db, scene } = await unitStage('refresh')
 
 function setup(options: { confirmations?: number; toleranceBps?: number } = {}) {
-  const toy = toyChain({ name: `refresh${++chains}`, confirmations: options.confirmations ?? 1 })
-  const payCtx: PaymentsContext = {
-    db,
-    query: handle.query,
-    xpubFor,
-    addressPoolSize: 5,
-    requestPoolRefill: () => {},
-    chains: new Map([[toy.chain.name, toy.chain]]),
-    payments: { defaultExpiresIn: 3600, maxExpiresIn: 86_400, toleranceBps: options.toleranceBps ?? 0 },
-  }
-  const syncCtx: SyncContext = { db, log, scanner: newScannerState() }
-  const create = async (amount: bigint) =>
-    (
-      await createPayment(payCtx, merchantId, {
-        chain: toy.chain.name,
-        asset: 'TOY',
-        amount: formatAmount(amount, toy.native.decimals),
-      })
-    ).payment
-  const pay = (p: PaymentRow, txHash: string, amount: bigint): ToyTransfer => ({
-    txHash,
-    index: -1,
-    asset: toy.native.id,
-    to: p.address,
-    amount,
-  })
+  const { toy, create, pay, sync } = scene(options)
   /** Syncs and answers the payment as stored. */
   const syncedRow = async (p: PaymentRow) => {
-    await syncChain(syncCtx, toy.chain)
-    return paymentRow(p.id)
+    await sync()
+    return paymentRow(db, p.id)
   }
   return { toy, create, pay, syncedRow }
 }
 
-const paymentRow = async (id: string) => (await db.select().from(payments).where(eq(payments.id, id)))[0]!
 const eventsOf = (paymentId: string) =>
   db
     .select({ seq: paymentEvents.seq, type: paymentEvents.type, data: paymentEvents.data })
     .from(paymentEvents)
     .where(eq(paymentEvents.paymentId, paymentId))
     .orderBy(asc(paymentEvents.seq))
-const postingsOf = (paymentId: string) =>
-  db
-    .select()
-    .from(ledgerPostings)
-    .where(and(eq(ledgerPostings.refType, 'payment'), like(ledgerPostings.refId, `${paymentId}#%`)))
-const creditOf = async (paymentId: string) =>
-  (await postingsOf(paymentId))
-    .filter((p) => p.account === merchantAvailable)
-    .reduce((sum, p) => sum + p.amount, 0n)
 const refresh = (paymentIds: string[], tips?: Map<string, bigint>) =>
   db.transaction((tx) => refreshPayments(tx, { paymentIds, now: new Date(), ...(tips ? { tips } : {}) }))
 
@@ -89,7 +44,7 @@ describe('refreshPayments through the scanner', () => {
 
     toy.mineEmpty(1) // tip 3: the first transfer has 3 confirmations, the second 2
     expect(await syncedRow(p)).toMatchObject({ status: 'PROCESSING', amountConfirmed: 40n })
-    expect(await creditOf(p.id)).toBe(0n)
+    expect(await creditOf(db, p.id)).toBe(0n)
 
     toy.mineEmpty(1) // tip 4: both deep enough
     const done = await syncedRow(p)
@@ -102,7 +57,7 @@ describe('refreshPayments through the scanner', () => {
       [4, 'payment.completed'],
     ])
     expect((await eventsOf(p.id)).at(-1)!.data).toEqual({ amountReceived: '100', amountConfirmed: '100' })
-    expect(await creditOf(p.id)).toBe(100n)
+    expect(await creditOf(db, p.id)).toBe(100n)
     const rows = await db.select().from(transfers).where(eq(transfers.paymentId, p.id))
     expect(rows.map((t) => t.status)).toEqual(['confirmed', 'confirmed'])
   })
@@ -113,8 +68,8 @@ describe('refreshPayments through the scanner', () => {
     const short = await create(1000n)
     toy.mine([pay(enough, '0x03', 990n), pay(short, '0x04', 989n)])
     expect(await syncedRow(enough)).toMatchObject({ status: 'COMPLETED', amountReceived: 990n })
-    expect(await paymentRow(short.id)).toMatchObject({ status: 'PARTIALLY_PAID', amountReceived: 989n })
-    expect(await creditOf(enough.id)).toBe(990n)
+    expect(await paymentRow(db, short.id)).toMatchObject({ status: 'PARTIALLY_PAID', amountReceived: 989n })
+    expect(await creditOf(db, enough.id)).toBe(990n)
   })
 
   test('behavior: an overpayment after completion is credited once it is confirmed', async () => {
@@ -129,10 +84,10 @@ describe('refreshPayments through the scanner', () => {
       amountReceived: 150n,
       amountConfirmed: 100n,
     })
-    expect(await creditOf(p.id)).toBe(100n)
+    expect(await creditOf(db, p.id)).toBe(100n)
     toy.mineEmpty(1)
     expect(await syncedRow(p)).toMatchObject({ status: 'COMPLETED', amountConfirmed: 150n })
-    expect(await creditOf(p.id)).toBe(150n)
+    expect(await creditOf(db, p.id)).toBe(150n)
     expect((await eventsOf(p.id)).map((e) => e.type)).toEqual(['payment.created', 'payment.completed'])
   })
 
@@ -143,7 +98,7 @@ describe('refreshPayments through the scanner', () => {
     toy.mine([pay(p, '0x07', 100n)])
     expect(await syncedRow(p)).toMatchObject({ status: 'HELD', amountReceived: 100n, amountConfirmed: 100n })
     expect((await eventsOf(p.id)).map((e) => e.type)).toEqual(['payment.created'])
-    expect(await creditOf(p.id)).toBe(0n)
+    expect(await creditOf(db, p.id)).toBe(0n)
   })
 })
 
@@ -153,12 +108,12 @@ describe('refreshPayments', () => {
     const p = await create(100n)
     toy.mine([pay(p, '0x08', 100n)])
     const before = await syncedRow(p)
-    const postings = await postingsOf(p.id)
+    const postings = await postingsOf(db, p.id)
     expect(await refresh([p.id, p.id])).toEqual([])
     expect(await refresh([p.id])).toEqual([])
-    expect(await paymentRow(p.id)).toEqual(before)
+    expect(await paymentRow(db, p.id)).toEqual(before)
     expect(await eventsOf(p.id)).toHaveLength(2)
-    expect(await postingsOf(p.id)).toEqual(postings)
+    expect(await postingsOf(db, p.id)).toEqual(postings)
   })
 
   test("behavior: without tips, confirmations count up to the chain's cursor, never the node's tip", async () => {
@@ -168,7 +123,7 @@ describe('refreshPayments', () => {
     expect(await syncedRow(p)).toMatchObject({ status: 'PROCESSING' })
     toy.mineEmpty(5) // the node is far ahead; the scanner has not checked these blocks yet
     expect(await refresh([p.id])).toEqual([])
-    expect(await paymentRow(p.id)).toMatchObject({ status: 'PROCESSING', amountConfirmed: 0n })
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'PROCESSING', amountConfirmed: 0n })
     expect(await syncedRow(p)).toMatchObject({ status: 'COMPLETED', amountConfirmed: 100n })
   })
 

@@ -1,39 +1,23 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { and, asc, eq } from 'drizzle-orm'
-import {
-  openUnitDb,
-  toyChain,
-  toyPayouts,
-  unitCredit,
-  unitKeys,
-  unitMerchant,
-} from '../../../test/helpers/unit.ts'
-import type { DbHandle } from '../../db/client.ts'
+import { openUnitDb, unitKeys, unitPayoutScene } from '../../../test/helpers/unit.ts'
 import { outboundTxs, senderNonces, withdrawals } from '../../db/schema/index.ts'
 import { DriverError } from '../../plugins/sdk/index.ts'
 import { getBalances } from '../ledger/balances.ts'
 import { batchWithdrawals } from './batches.ts'
-import { roleWallet } from './wallet-roles.ts'
 import { requestWithdrawal, type WithdrawalRow } from './withdrawals.ts'
 
-let handle: DbHandle
-const keys = unitKeys()
-
-// the first database of a test process migrates the template: seconds on a busy machine
-beforeAll(async () => {
-  handle = await openUnitDb()
-}, 30_000)
+const handle = await openUnitDb()
 afterAll(() => handle.close())
+const keys = unitKeys()
 
 /** A toy chain of its own with a treasury holding `treasuryHolds` TOY base units and a merchant holding plenty. */
 async function setup(name: string, treasuryHolds = 10n ** 12n, chainNonce = 5n) {
-  const payouts = toyPayouts()
-  const toy = toyChain({ name, payouts: payouts.driver })
-  const treasury = roleWallet(keys, toy.chain, 'treasury')
-  payouts.balances.set(`${treasury.address}/${toy.native.id}`, treasuryHolds)
+  const { payouts, toy, treasury, merchantId } = await unitPayoutScene(handle, name, {
+    treasuryHolds,
+    credit: 10n ** 9n,
+  })
   payouts.nonces.set(treasury.address, chainNonce)
-  const merchantId = await unitMerchant(handle, `${name} shop`)
-  await unitCredit(handle, merchantId, name, toy.native.id, 10n ** 9n)
   const ctx = { db: handle.db, xpubFor: keys.xpubFor }
   let keyNo = 0
   return {

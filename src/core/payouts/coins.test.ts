@@ -1,20 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { asc, eq } from 'drizzle-orm'
 import { openUnitDb, toyChain, unitKeys } from '../../../test/helpers/unit.ts'
-import type { DbHandle } from '../../db/client.ts'
 import { coins, type OutboundRow } from '../../db/schema/index.ts'
 import { GatewayError } from '../errors.ts'
 import { coinsLockedBy, lockCoins, settleCoins, spendableCoins, unlockCoins } from './coins.ts'
 import { roleWallet } from './wallet-roles.ts'
 
-let handle: DbHandle
-const keys = unitKeys()
-
-// the first database of a test process migrates the template: seconds on a busy machine
-beforeAll(async () => {
-  handle = await openUnitDb()
-}, 30_000)
+const handle = await openUnitDb()
 afterAll(() => handle.close())
+const keys = unitKeys()
 
 /** A chain of its own holding treasury coins `c0…` of the given amounts. */
 async function setup(name: string, amounts: bigint[]) {

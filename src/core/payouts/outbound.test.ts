@@ -1,14 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { asc, eq, like, sql } from 'drizzle-orm'
-import {
-  openUnitDb,
-  toyChain,
-  toyPayouts,
-  unitCredit,
-  unitKeys,
-  unitMerchant,
-} from '../../../test/helpers/unit.ts'
-import type { DbHandle } from '../../db/client.ts'
+import { openUnitDb, unitKeys, unitPayoutScene } from '../../../test/helpers/unit.ts'
 import { ledgerPostings, type OutboundRow, outboundTxs, withdrawals } from '../../db/schema/index.ts'
 import type { DigestSigner, SignedTx } from '../../plugins/sdk/index.ts'
 import { DriverError } from '../../plugins/sdk/index.ts'
@@ -16,17 +8,11 @@ import { getBalances } from '../ledger/balances.ts'
 import { holdings, operatorFees } from '../ledger/postings.ts'
 import { batchWithdrawals } from './batches.ts'
 import { advanceOutbound } from './outbound.ts'
-import { roleWallet } from './wallet-roles.ts'
 import { listWithdrawalEvents, requestWithdrawal, type WithdrawalRow } from './withdrawals.ts'
 
-let handle: DbHandle
-const keys = unitKeys()
-
-// the first database of a test process migrates the template: seconds on a busy machine
-beforeAll(async () => {
-  handle = await openUnitDb()
-}, 30_000)
+const handle = await openUnitDb()
 afterAll(() => handle.close())
+const keys = unitKeys()
 
 const credit = 1_000_000n
 const amount = 300_000n
@@ -36,10 +22,10 @@ const amount = 300_000n
  * a merchant holding `credit`, and a signer that counts its signatures.
  */
 async function setup(name: string) {
-  const payouts = toyPayouts()
-  const toy = toyChain({ name, payouts: payouts.driver, confirmations: 2 })
-  const treasury = roleWallet(keys, toy.chain, 'treasury')
-  payouts.balances.set(`${treasury.address}/${toy.native.id}`, 10n ** 12n)
+  const { payouts, toy, treasury, merchantId } = await unitPayoutScene(handle, name, {
+    credit,
+    confirmations: 2,
+  })
   const signatures: string[] = []
   const signer: DigestSigner = {
     publicKey: keys.signer.publicKey,
@@ -54,8 +40,6 @@ async function setup(name: string) {
     broadcasts.push(tx)
     return broadcast(tx)
   }
-  const merchantId = await unitMerchant(handle, `${name} shop`)
-  await unitCredit(handle, merchantId, name, toy.native.id, credit)
   const ctx = { db: handle.db, signer, xpubFor: keys.xpubFor }
   return {
     payouts,

@@ -1,45 +1,14 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { openUnitDb, toyChain, unitKeys, unitMerchant } from '../../../test/helpers/unit.ts'
-import { blockRefs, chainCursors, payments, transfers } from '../../db/schema/index.ts'
+import { cursorOf, silentLog, unitStage } from '../../../test/helpers/unit.ts'
+import { blockRefs, payments, transfers } from '../../db/schema/index.ts'
 import { GatewayError } from '../errors.ts'
-import { formatAmount } from '../money.ts'
-import { createPayment, type PaymentsContext } from '../payments/create.ts'
 import { acquireLease, advanceCursor, chainProgress, haltChain } from './cursors.ts'
 import { newScannerState, type SyncContext, syncChain } from './sync.ts'
 
-const handle = await openUnitDb()
-afterAll(() => handle.close())
-const db = handle.db
-const merchantId = await unitMerchant(handle)
-const { xpubFor } = unitKeys()
-const log = { info() {}, warn() {}, error() {} }
-let chains = 0
+const { db, scene: setup } = await unitStage('lease')
+const log = silentLog
 
-function setup(options: Parameters<typeof toyChain>[0] = {}) {
-  const toy = toyChain({ ...options, name: `lease${++chains}` })
-  const payCtx: PaymentsContext = {
-    db,
-    query: handle.query,
-    xpubFor,
-    addressPoolSize: 5,
-    requestPoolRefill: () => {},
-    chains: new Map([[toy.chain.name, toy.chain]]),
-    payments: { defaultExpiresIn: 3600, maxExpiresIn: 86_400, toleranceBps: 0 },
-  }
-  const create = async (amount: bigint) =>
-    (
-      await createPayment(payCtx, merchantId, {
-        chain: toy.chain.name,
-        asset: 'TOY',
-        amount: formatAmount(amount, toy.native.decimals),
-      })
-    ).payment
-  return { toy, create }
-}
-
-const cursorOf = async (chain: string) =>
-  (await db.select().from(chainCursors).where(eq(chainCursors.chain, chain)))[0]
 const t0 = new Date('2026-03-01T00:00:00Z')
 const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000)
 
@@ -48,7 +17,7 @@ describe('acquireLease', () => {
     const { toy } = setup()
     const cursor = await acquireLease({ db, owner: 'scn_a', leaseMs: 30_000 }, toy.chain, t0)
     expect(cursor).toEqual({ height: -1n, hash: '', haltedReason: null })
-    expect(await cursorOf(toy.chain.name)).toMatchObject({ leaseOwner: 'scn_a', leaseUntil: at(30) })
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ leaseOwner: 'scn_a', leaseUntil: at(30) })
   })
 
   test('behavior: a cursor starts at the configured height, on the node block before it', async () => {
@@ -66,7 +35,7 @@ describe('acquireLease', () => {
     expect(await acquireLease({ db, owner: 'scn_b' }, toy.chain, at(58))).toBeUndefined() // renewed to 59 s
     expect(await acquireLease({ db, owner: 'scn_b', leaseMs: 30_000 }, toy.chain, at(60))).toBeDefined()
     expect(await acquireLease({ db, owner: 'scn_a' }, toy.chain, at(61))).toBeUndefined()
-    expect(await cursorOf(toy.chain.name)).toMatchObject({ leaseOwner: 'scn_b', leaseUntil: at(90) })
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ leaseOwner: 'scn_b', leaseUntil: at(90) })
   })
 })
 
@@ -77,7 +46,7 @@ describe('advanceCursor', () => {
     const holder = { db, owner: 'scn_a', leaseMs: 30_000 }
     await acquireLease(holder, toy.chain, t0)
     await db.transaction((tx) => advanceCursor(tx, holder, toy.chain, toy.blocks[2]!, at(10)))
-    expect(await cursorOf(toy.chain.name)).toMatchObject({
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({
       height: 2n,
       hash: toy.blocks[2]!.hash,
       leaseUntil: at(40),
@@ -96,7 +65,7 @@ describe('advanceCursor', () => {
       .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(GatewayError)
     expect(err).toMatchObject({ code: 'LEASE_LOST', kind: 'retryable' })
-    expect(await cursorOf(toy.chain.name)).toMatchObject({ height: -1n, hash: '', leaseOwner: 'scn_b' })
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ height: -1n, hash: '', leaseOwner: 'scn_b' })
   })
 })
 
@@ -112,7 +81,7 @@ describe('syncChain and the lease', () => {
     const result = await syncChain(second, toy.chain)
     expect(result).toMatchObject({ busy: true, blocks: 0, changes: [] })
     expect(toy.scans.length).toBe(scans)
-    expect(await cursorOf(toy.chain.name)).toMatchObject({ height: 3n, leaseOwner: first.scanner.owner })
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ height: 3n, leaseOwner: first.scanner.owner })
     // the holder carries on
     expect(await syncChain(first, toy.chain)).toMatchObject({ height: 5n, blocks: 2 })
   })
@@ -138,7 +107,11 @@ describe('syncChain and the lease', () => {
     const err = await syncChain(slow, stalled).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(GatewayError)
     expect(err).toMatchObject({ code: 'LEASE_LOST', kind: 'retryable' })
-    expect(await cursorOf(toy.chain.name)).toMatchObject({ height: -1n, hash: '', leaseOwner: other.owner })
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({
+      height: -1n,
+      hash: '',
+      leaseOwner: other.owner,
+    })
     expect(await db.select().from(transfers).where(eq(transfers.chain, toy.chain.name))).toEqual([])
     expect(await db.select().from(blockRefs).where(eq(blockRefs.chain, toy.chain.name))).toEqual([])
     const [row] = await db.select().from(payments).where(eq(payments.id, p.id))

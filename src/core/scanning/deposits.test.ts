@@ -1,40 +1,16 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { openUnitDb, toyChain, unitKeys, unitMerchant } from '../../../test/helpers/unit.ts'
+import { transfersOf, unitStage } from '../../../test/helpers/unit.ts'
 import { transfers } from '../../db/schema/index.ts'
-import type { AssetInfo, BlockRef, Transfer } from '../../plugins/sdk/index.ts'
-import { formatAmount } from '../money.ts'
-import { createPayment, type PaymentsContext } from '../payments/create.ts'
+import type { BlockRef, Transfer } from '../../plugins/sdk/index.ts'
 import type { PaymentRow } from '../payments/queries.ts'
 import { matchDeposits, recordDeposits } from './deposits.ts'
 import type { WatchSet } from './watch-set.ts'
 
-const handle = await openUnitDb()
-afterAll(() => handle.close())
-const db = handle.db
-const merchantId = await unitMerchant(handle)
-const { xpubFor } = unitKeys()
-let chains = 0
+const { db, scene } = await unitStage('dep')
 
 function setup() {
-  const toy = toyChain({ name: `dep${++chains}` })
-  const payCtx: PaymentsContext = {
-    db,
-    query: handle.query,
-    xpubFor,
-    addressPoolSize: 5,
-    requestPoolRefill: () => {},
-    chains: new Map([[toy.chain.name, toy.chain]]),
-    payments: { defaultExpiresIn: 3600, maxExpiresIn: 86_400, toleranceBps: 0 },
-  }
-  const create = async (amount: bigint, asset: AssetInfo = toy.native) =>
-    (
-      await createPayment(payCtx, merchantId, {
-        chain: toy.chain.name,
-        asset: asset.id,
-        amount: formatAmount(amount, asset.decimals),
-      })
-    ).payment
+  const { toy, create } = scene()
   const watching = (...ps: PaymentRow[]): WatchSet => ({
     chain: toy.chain.name,
     byKey: new Map(ps.map((p) => [toy.chain.driver.addressKey(p.address), p.id])),
@@ -58,9 +34,6 @@ function setup() {
     })
   return { toy, create, watching, block, transfer, store }
 }
-
-const transfersOf = (paymentId: string) =>
-  db.select().from(transfers).where(eq(transfers.paymentId, paymentId))
 
 describe('matchDeposits', () => {
   test("default: a transfer into a watched address in the payment's asset is a deposit, with its deadline", async () => {
@@ -93,7 +66,7 @@ describe('recordDeposits', () => {
     const { toy, create, watching, block, transfer, store } = setup()
     const p = await create(100n)
     await store(watching(p), [transfer(p, '0x10', 100n, block(4n))])
-    expect(await transfersOf(p.id)).toEqual([
+    expect(await transfersOf(db, p.id)).toEqual([
       expect.objectContaining({
         chain: toy.chain.name,
         txHash: '0x10',
@@ -114,10 +87,10 @@ describe('recordDeposits', () => {
     const p = await create(100n)
     const t = transfer(p, '0x11', 100n, block(4n))
     await store(watching(p), [t])
-    const [first] = await transfersOf(p.id)
+    const [first] = await transfersOf(db, p.id)
     await store(watching(p), [t])
     await store(watching(p), [t, { ...t, index: 0 }])
-    const rows = await transfersOf(p.id)
+    const rows = await transfersOf(db, p.id)
     expect(rows.map((r) => [r.txHash, r.index])).toEqual([
       ['0x11', -1],
       ['0x11', 0],
@@ -139,10 +112,10 @@ describe('recordDeposits', () => {
       transfer(orphaned, '0x12', 100n, block(6n)),
       transfer(confirmed, '0x13', 100n, block(4n)),
     ])
-    expect(await transfersOf(orphaned.id)).toEqual([
+    expect(await transfersOf(db, orphaned.id)).toEqual([
       expect.objectContaining({ status: 'seen', blockHeight: 6n, blockHash: '0xblock6' }),
     ])
-    expect(await transfersOf(confirmed.id)).toEqual([
+    expect(await transfersOf(db, confirmed.id)).toEqual([
       expect.objectContaining({ status: 'confirmed', blockHeight: 4n }),
     ])
   })
@@ -156,7 +129,7 @@ describe('recordDeposits', () => {
       transfer(p, '0x15', 10n, block(5n, Math.floor(deadline))),
       transfer(p, '0x16', 10n, block(6n, Math.floor(deadline) + 1)),
     ])
-    const rows = await transfersOf(p.id)
+    const rows = await transfersOf(db, p.id)
     const late = new Map(rows.map((r) => [r.txHash, r.late]))
     expect(Object.fromEntries(late)).toEqual({ '0x14': false, '0x15': false, '0x16': true })
   })

@@ -1,65 +1,10 @@
-import { afterAll, describe, expect, test } from 'bun:test'
-import { and, eq, like } from 'drizzle-orm'
-import { openUnitDb, type ToyTransfer, toyChain, unitKeys, unitMerchant } from '../../../test/helpers/unit.ts'
-import { chainCursors, ledgerPostings, payments, transfers } from '../../db/schema/index.ts'
-import { merchantAvailable } from '../ledger/postings.ts'
-import { formatAmount } from '../money.ts'
-import { createPayment, type PaymentsContext } from '../payments/create.ts'
-import type { PaymentRow } from '../payments/queries.ts'
+import { describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
+import { creditOf, paymentRow, unitStage } from '../../../test/helpers/unit.ts'
+import { chainCursors, transfers } from '../../db/schema/index.ts'
 import { resumeChain } from './reorg.ts'
-import { newScannerState, type SyncContext, syncChain } from './sync.ts'
 
-const handle = await openUnitDb()
-afterAll(() => handle.close())
-const db = handle.db
-const merchantId = await unitMerchant(handle)
-const { xpubFor } = unitKeys()
-const log = { info() {}, warn() {}, error() {} }
-let chains = 0
-
-function setup(options: Parameters<typeof toyChain>[0] = {}) {
-  const toy = toyChain({ ...options, name: `edge${++chains}` })
-  const payCtx: PaymentsContext = {
-    db,
-    query: handle.query,
-    xpubFor,
-    addressPoolSize: 5,
-    requestPoolRefill: () => {},
-    chains: new Map([[toy.chain.name, toy.chain]]),
-    payments: { defaultExpiresIn: 3600, maxExpiresIn: 86_400, toleranceBps: 0 },
-  }
-  const syncCtx: SyncContext = { db, log, scanner: newScannerState() }
-  const create = async (amount: bigint) =>
-    (
-      await createPayment(payCtx, merchantId, {
-        chain: toy.chain.name,
-        asset: 'TOY',
-        amount: formatAmount(amount, 8),
-      })
-    ).payment
-  const pay = (p: PaymentRow, txHash: string, amount: bigint): ToyTransfer => ({
-    txHash,
-    index: -1,
-    asset: toy.native.id,
-    to: p.address,
-    amount,
-  })
-  return { toy, syncCtx, create, pay, sync: () => syncChain(syncCtx, toy.chain) }
-}
-const paymentRow = async (id: string) => (await db.select().from(payments).where(eq(payments.id, id)))[0]!
-const creditOf = async (paymentId: string) =>
-  (
-    await db
-      .select({ amount: ledgerPostings.amount })
-      .from(ledgerPostings)
-      .where(
-        and(
-          eq(ledgerPostings.refType, 'payment'),
-          like(ledgerPostings.refId, `${paymentId}#%`),
-          eq(ledgerPostings.account, merchantAvailable),
-        ),
-      )
-  ).reduce((s, p) => s + p.amount, 0n)
+const { db, scene: setup } = await unitStage('edge')
 
 describe('scanning edges', () => {
   test('behavior: a reorg that takes away a confirmed overpayment takes its credit back', async () => {
@@ -70,11 +15,11 @@ describe('scanning edges', () => {
     await sync() // COMPLETED, credited 100 under ref `#2:100`
     toy.mine([pay(p, '0x02', 50n)])
     await sync() // COMPLETED, confirmed 150, credited 150 (ref `#2:150`)
-    expect(await creditOf(p.id)).toBe(150n)
+    expect(await creditOf(db, p.id)).toBe(150n)
     toy.reorg(1, [[], []]) // the overpayment vanishes: confirmed back to 100, same status, same seq
     await sync()
-    expect(await paymentRow(p.id)).toMatchObject({ status: 'COMPLETED', amountConfirmed: 100n })
-    expect(await creditOf(p.id)).toBe(100n)
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'COMPLETED', amountConfirmed: 100n })
+    expect(await creditOf(db, p.id)).toBe(100n)
   })
 
   test('behavior: a transfer re-included in a block after the deadline is late', async () => {
@@ -114,6 +59,6 @@ describe('scanning edges', () => {
     expect(cursor!.height).toBe(2n)
     await resumeChain(syncCtx, toy.chain, 3n) // the next unscanned block is allowed
     await sync()
-    expect(await paymentRow(p.id)).toMatchObject({ amountReceived: 100n })
+    expect(await paymentRow(db, p.id)).toMatchObject({ amountReceived: 100n })
   })
 })

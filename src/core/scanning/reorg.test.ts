@@ -1,64 +1,13 @@
-import { afterAll, describe, expect, test } from 'bun:test'
-import { and, asc, eq, like } from 'drizzle-orm'
-import { openUnitDb, type ToyTransfer, toyChain, unitKeys, unitMerchant } from '../../../test/helpers/unit.ts'
-import {
-  blockRefs,
-  chainCursors,
-  ledgerPostings,
-  paymentEvents,
-  payments,
-  transfers,
-} from '../../db/schema/index.ts'
+import { describe, expect, test } from 'bun:test'
+import { asc, eq } from 'drizzle-orm'
+import { creditOf, cursorOf, paymentRow, transfersOf, unitStage } from '../../../test/helpers/unit.ts'
+import { blockRefs, chainCursors, paymentEvents } from '../../db/schema/index.ts'
 import { GatewayError, TollgateError } from '../errors.ts'
-import { merchantAvailable } from '../ledger/postings.ts'
-import { formatAmount } from '../money.ts'
-import { createPayment, type PaymentsContext } from '../payments/create.ts'
-import type { PaymentRow } from '../payments/queries.ts'
 import { ReorgTooDeepError } from './errors.ts'
 import { findCommonAncestor, resumeChain } from './reorg.ts'
-import { newScannerState, type SyncContext, syncChain } from './sync.ts'
 
-const handle = await openUnitDb()
-afterAll(() => handle.close())
-const db = handle.db
-const merchantId = await unitMerchant(handle)
-const { xpubFor } = unitKeys()
-const log = { info() {}, warn() {}, error() {} }
-let chains = 0
+const { db, scene: setup } = await unitStage('reorg')
 
-function setup(options: Parameters<typeof toyChain>[0] = {}) {
-  const toy = toyChain({ ...options, name: `reorg${++chains}` })
-  const payCtx: PaymentsContext = {
-    db,
-    query: handle.query,
-    xpubFor,
-    addressPoolSize: 5,
-    requestPoolRefill: () => {},
-    chains: new Map([[toy.chain.name, toy.chain]]),
-    payments: { defaultExpiresIn: 3600, maxExpiresIn: 86_400, toleranceBps: 0 },
-  }
-  const syncCtx: SyncContext = { db, log, scanner: newScannerState() }
-  const create = async (amount: bigint) =>
-    (
-      await createPayment(payCtx, merchantId, {
-        chain: toy.chain.name,
-        asset: 'TOY',
-        amount: formatAmount(amount, toy.native.decimals),
-      })
-    ).payment
-  const pay = (p: PaymentRow, txHash: string, amount: bigint): ToyTransfer => ({
-    txHash,
-    index: -1,
-    asset: toy.native.id,
-    to: p.address,
-    amount,
-  })
-  return { toy, syncCtx, create, pay, sync: () => syncChain(syncCtx, toy.chain) }
-}
-
-const paymentRow = async (id: string) => (await db.select().from(payments).where(eq(payments.id, id)))[0]!
-const transfersOf = (paymentId: string) =>
-  db.select().from(transfers).where(eq(transfers.paymentId, paymentId)).orderBy(asc(transfers.txHash))
 const eventsOf = (paymentId: string) =>
   db
     .select({
@@ -70,21 +19,6 @@ const eventsOf = (paymentId: string) =>
     .from(paymentEvents)
     .where(eq(paymentEvents.paymentId, paymentId))
     .orderBy(asc(paymentEvents.seq))
-const creditOf = async (paymentId: string) =>
-  (
-    await db
-      .select({ amount: ledgerPostings.amount })
-      .from(ledgerPostings)
-      .where(
-        and(
-          eq(ledgerPostings.refType, 'payment'),
-          like(ledgerPostings.refId, `${paymentId}#%`),
-          eq(ledgerPostings.account, merchantAvailable),
-        ),
-      )
-  ).reduce((sum, p) => sum + p.amount, 0n)
-const cursorOf = async (chain: string) =>
-  (await db.select().from(chainCursors).where(eq(chainCursors.chain, chain)))[0]!
 const storedRefs = async (chain: string) =>
   new Map(
     (await db.select().from(blockRefs).where(eq(blockRefs.chain, chain))).map((b) => [b.height, b.hash]),
@@ -99,8 +33,8 @@ describe('a shallow reorg', () => {
     toy.mine([pay(lost, '0x02', 100n)]) // height 2
     toy.mineEmpty(1)
     await sync()
-    expect(await paymentRow(lost.id)).toMatchObject({ status: 'COMPLETED' })
-    expect(await creditOf(lost.id)).toBe(100n)
+    expect(await paymentRow(db, lost.id)).toMatchObject({ status: 'COMPLETED' })
+    expect(await creditOf(db, lost.id)).toBe(100n)
 
     toy.reorg(2, [[], [], []]) // heights 2..3 replaced by 2'..4', without the payment
     const result = await sync()
@@ -108,26 +42,26 @@ describe('a shallow reorg', () => {
     expect(result.changes.map((c) => [c.paymentId, c.type, c.from, c.to])).toEqual([
       [lost.id, 'payment.reverted', 'COMPLETED', 'PENDING'],
     ])
-    expect((await transfersOf(lost.id)).map((t) => t.status)).toEqual(['orphaned'])
-    expect((await transfersOf(kept.id)).map((t) => t.status)).toEqual(['confirmed'])
-    expect(await paymentRow(lost.id)).toMatchObject({
+    expect((await transfersOf(db, lost.id)).map((t) => t.status)).toEqual(['orphaned'])
+    expect((await transfersOf(db, kept.id)).map((t) => t.status)).toEqual(['confirmed'])
+    expect(await paymentRow(db, lost.id)).toMatchObject({
       status: 'PENDING',
       amountReceived: 0n,
       amountConfirmed: 0n,
       completedAt: null,
     })
-    expect(await paymentRow(kept.id)).toMatchObject({ status: 'COMPLETED', amountReceived: 100n })
+    expect(await paymentRow(db, kept.id)).toMatchObject({ status: 'COMPLETED', amountReceived: 100n })
     expect((await eventsOf(lost.id)).at(-1)).toMatchObject({
       type: 'payment.reverted',
       from: 'COMPLETED',
       to: 'PENDING',
     })
-    expect(await creditOf(lost.id)).toBe(0n)
-    expect(await creditOf(kept.id)).toBe(100n)
+    expect(await creditOf(db, lost.id)).toBe(0n)
+    expect(await creditOf(db, kept.id)).toBe(100n)
     // the stored window follows the node's new branch
     const refs = await storedRefs(toy.chain.name)
     for (const b of toy.blocks) expect(refs.get(b.height)).toBe(b.hash)
-    expect(await cursorOf(toy.chain.name)).toMatchObject({ height: 4n, hash: toy.blocks[4]!.hash })
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ height: 4n, hash: toy.blocks[4]!.hash })
   })
 
   test('behavior: a PROCESSING payment whose funds leave the chain goes back with payment.reverted', async () => {
@@ -136,11 +70,11 @@ describe('a shallow reorg', () => {
     toy.mineEmpty(1)
     toy.mine([pay(p, '0x03', 100n)])
     await sync()
-    expect(await paymentRow(p.id)).toMatchObject({ status: 'PROCESSING', amountReceived: 100n })
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'PROCESSING', amountReceived: 100n })
 
     toy.reorg(1, [[], []])
     await sync()
-    expect(await paymentRow(p.id)).toMatchObject({ status: 'PENDING', amountReceived: 0n })
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'PENDING', amountReceived: 0n })
     expect(await eventsOf(p.id)).toEqual([
       { seq: 1, type: 'payment.created', from: null, to: 'PENDING' },
       { seq: 2, type: 'payment.processing', from: 'PENDING', to: 'PROCESSING' },
@@ -155,13 +89,13 @@ describe('a shallow reorg', () => {
     toy.mine([pay(p, '0x04', 100n)]) // height 2
     toy.mineEmpty(1)
     await sync()
-    const [before] = await transfersOf(p.id)
-    expect(await paymentRow(p.id)).toMatchObject({ status: 'COMPLETED' })
+    const [before] = await transfersOf(db, p.id)
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'COMPLETED' })
 
     toy.reorg(2, [[], [pay(p, '0x04', 100n)], []]) // the same transaction, now at height 3
     const result = await sync()
     expect(result.reorgDepth).toBe(2)
-    const rows = await transfersOf(p.id)
+    const rows = await transfersOf(db, p.id)
     expect(rows).toHaveLength(1)
     expect(rows[0]).toMatchObject({
       id: before!.id,
@@ -170,7 +104,7 @@ describe('a shallow reorg', () => {
       blockHash: toy.blocks[3]!.hash,
       amount: 100n,
     })
-    expect(await paymentRow(p.id)).toMatchObject({
+    expect(await paymentRow(db, p.id)).toMatchObject({
       status: 'COMPLETED',
       amountReceived: 100n,
       amountConfirmed: 100n,
@@ -181,7 +115,7 @@ describe('a shallow reorg', () => {
       'payment.reverted',
       'payment.completed',
     ])
-    expect(await creditOf(p.id)).toBe(100n)
+    expect(await creditOf(db, p.id)).toBe(100n)
   })
 })
 
@@ -193,7 +127,7 @@ describe('a reorg deeper than the finality depth', () => {
     toy.mine([pay(p, '0x05', 100n)]) // height 2
     toy.mineEmpty(3)
     await sync()
-    const cursor = await cursorOf(toy.chain.name)
+    const cursor = await cursorOf(db, toy.chain.name)
     expect(cursor.height).toBe(5n)
 
     toy.reorg(4, [[], [], [], [], []]) // heights 2..5 replaced: the fork is 4 blocks deep
@@ -204,13 +138,13 @@ describe('a reorg deeper than the finality depth', () => {
     const result = await sync()
     expect(result.halted).toContain('reorg deeper than the finality depth')
     expect(result.blocks).toBe(0)
-    expect(await cursorOf(toy.chain.name)).toMatchObject({
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({
       height: 5n,
       hash: cursor.hash,
       haltedReason: result.halted,
     })
-    expect((await transfersOf(p.id)).map((t) => t.status)).toEqual(['confirmed'])
-    expect(await paymentRow(p.id)).toMatchObject({ status: 'COMPLETED' })
+    expect((await transfersOf(db, p.id)).map((t) => t.status)).toEqual(['confirmed'])
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'COMPLETED' })
 
     // halted: later runs neither scan nor roll back
     const scans = toy.scans.length
@@ -220,7 +154,7 @@ describe('a reorg deeper than the finality depth', () => {
     // the operator resumes below the fork: its transfers are orphaned, the halt cleared, the new branch scanned
     const changes = await resumeChain(syncCtx, toy.chain, 2n)
     expect(changes.map((c) => [c.paymentId, c.type, c.to])).toEqual([[p.id, 'payment.reverted', 'PENDING']])
-    expect(await cursorOf(toy.chain.name)).toMatchObject({
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({
       height: 1n,
       hash: toy.blocks[1]!.hash,
       haltedReason: null,
@@ -228,9 +162,9 @@ describe('a reorg deeper than the finality depth', () => {
     const resumed = await sync()
     expect(resumed).toMatchObject({ height: 6n, blocks: 5 })
     expect(resumed.halted).toBeUndefined()
-    expect((await transfersOf(p.id)).map((t) => t.status)).toEqual(['orphaned'])
-    expect(await paymentRow(p.id)).toMatchObject({ status: 'PENDING', amountReceived: 0n })
-    expect(await creditOf(p.id)).toBe(0n)
+    expect((await transfersOf(db, p.id)).map((t) => t.status)).toEqual(['orphaned'])
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'PENDING', amountReceived: 0n })
+    expect(await creditOf(db, p.id)).toBe(0n)
   })
 
   test('behavior: a reorg one block shallower than the finality depth is followed, not halted', async () => {

@@ -1,73 +1,19 @@
-import { afterAll, describe, expect, test } from 'bun:test'
-import { and, asc, eq, like } from 'drizzle-orm'
-import { openUnitDb, type ToyTransfer, toyChain, unitKeys, unitMerchant } from '../../../test/helpers/unit.ts'
-import { chainCursors, ledgerPostings, paymentEvents, payments, transfers } from '../../db/schema/index.ts'
-import type { AssetInfo } from '../../plugins/sdk/index.ts'
-import { merchantAvailable } from '../ledger/postings.ts'
-import { formatAmount } from '../money.ts'
-import { createPayment, type PaymentsContext } from '../payments/create.ts'
-import type { PaymentRow } from '../payments/queries.ts'
+import { describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
+import {
+  creditOf,
+  cursorOf,
+  eventTypes,
+  paymentRow,
+  postingsOf,
+  transfersOf,
+  unitStage,
+} from '../../../test/helpers/unit.ts'
+import { transfers } from '../../db/schema/index.ts'
 import { resumeChain } from './reorg.ts'
-import { newScannerState, type SyncContext, syncChain } from './sync.ts'
+import { syncChain } from './sync.ts'
 
-const handle = await openUnitDb()
-afterAll(() => handle.close())
-const db = handle.db
-const merchantId = await unitMerchant(handle)
-const { xpubFor } = unitKeys()
-const log = { info() {}, warn() {}, error() {} }
-let chains = 0
-
-/** A fresh toy chain (its own cursor, wallet and addresses), a scanner for it and a way to create payments on it. */
-function setup(options: Parameters<typeof toyChain>[0] = {}) {
-  const toy = toyChain({ ...options, name: `sync${++chains}` })
-  const payCtx: PaymentsContext = {
-    db,
-    query: handle.query,
-    xpubFor,
-    addressPoolSize: 5,
-    requestPoolRefill: () => {},
-    chains: new Map([[toy.chain.name, toy.chain]]),
-    payments: { defaultExpiresIn: 3600, maxExpiresIn: 86_400, toleranceBps: 0 },
-  }
-  const syncCtx: SyncContext = { db, log, scanner: newScannerState() }
-  const create = async (amount: bigint, asset: AssetInfo = toy.native) => {
-    const input = { chain: toy.chain.name, asset: asset.id, amount: formatAmount(amount, asset.decimals) }
-    return (await createPayment(payCtx, merchantId, input)).payment
-  }
-  const pay = (p: PaymentRow, txHash: string, amount: bigint, asset = toy.native): ToyTransfer => ({
-    txHash,
-    index: -1,
-    asset: asset.id,
-    to: p.address,
-    amount,
-  })
-  return { toy, syncCtx, create, pay, sync: () => syncChain(syncCtx, toy.chain) }
-}
-
-const paymentRow = async (id: string) => (await db.select().from(payments).where(eq(payments.id, id)))[0]!
-const transfersOf = (paymentId: string) =>
-  db.select().from(transfers).where(eq(transfers.paymentId, paymentId)).orderBy(asc(transfers.blockHeight))
-const eventTypes = async (paymentId: string) =>
-  (
-    await db
-      .select({ type: paymentEvents.type })
-      .from(paymentEvents)
-      .where(eq(paymentEvents.paymentId, paymentId))
-      .orderBy(asc(paymentEvents.seq))
-  ).map((e) => e.type)
-const postingsOf = (paymentId: string) =>
-  db
-    .select()
-    .from(ledgerPostings)
-    .where(and(eq(ledgerPostings.refType, 'payment'), like(ledgerPostings.refId, `${paymentId}#%`)))
-/** What the ledger credits the merchant for a payment (its `merchant:available` postings, summed). */
-const creditOf = async (paymentId: string) =>
-  (await postingsOf(paymentId))
-    .filter((p) => p.account === merchantAvailable)
-    .reduce((sum, p) => sum + p.amount, 0n)
-const cursorOf = async (chain: string) =>
-  (await db.select().from(chainCursors).where(eq(chainCursors.chain, chain)))[0]!
+const { db, scene: setup } = await unitStage('sync')
 
 describe('syncChain: exactly-once crediting', () => {
   test('default: a deposit is stored once, completes its payment and is credited once', async () => {
@@ -78,16 +24,16 @@ describe('syncChain: exactly-once crediting', () => {
     const result = await sync()
     expect(result).toMatchObject({ height: 2n, tip: 2n, blocks: 3, transfers: 1 })
     expect(result.changes.map((c) => [c.paymentId, c.to])).toEqual([[p.id, 'COMPLETED']])
-    const [row] = await transfersOf(p.id)
+    const [row] = await transfersOf(db, p.id)
     expect(row).toMatchObject({ txHash: '0xa1', amount: 100n, blockHeight: 1n, status: 'confirmed' })
-    expect(await paymentRow(p.id)).toMatchObject({
+    expect(await paymentRow(db, p.id)).toMatchObject({
       status: 'COMPLETED',
       amountReceived: 100n,
       amountConfirmed: 100n,
     })
-    expect(await creditOf(p.id)).toBe(100n)
+    expect(await creditOf(db, p.id)).toBe(100n)
     // balanced: what the merchant is credited, the gateway's deposits account holds
-    expect((await postingsOf(p.id)).reduce((sum, x) => sum + x.amount, 0n)).toBe(0n)
+    expect((await postingsOf(db, p.id)).reduce((sum, x) => sum + x.amount, 0n)).toBe(0n)
   })
 
   test('behavior: running again over the same tip stores nothing new and credits nothing more', async () => {
@@ -95,15 +41,15 @@ describe('syncChain: exactly-once crediting', () => {
     const p = await create(100n)
     toy.mine([pay(p, '0xa2', 100n)])
     await sync()
-    const postings = (await postingsOf(p.id)).length
+    const postings = (await postingsOf(db, p.id)).length
     const again = await sync()
     const thrice = await sync()
     expect(again).toMatchObject({ blocks: 0, transfers: 0, changes: [] })
     expect(thrice).toMatchObject({ blocks: 0, transfers: 0, changes: [] })
-    expect(await transfersOf(p.id)).toHaveLength(1)
-    expect(await eventTypes(p.id)).toEqual(['payment.created', 'payment.completed'])
-    expect((await postingsOf(p.id)).length).toBe(postings)
-    expect(await creditOf(p.id)).toBe(100n)
+    expect(await transfersOf(db, p.id)).toHaveLength(1)
+    expect(await eventTypes(db, p.id)).toEqual(['payment.created', 'payment.completed'])
+    expect((await postingsOf(db, p.id)).length).toBe(postings)
+    expect(await creditOf(db, p.id)).toBe(100n)
   })
 
   test('behavior: a rescanned range stores each transfer once and the payment is credited once', async () => {
@@ -113,23 +59,23 @@ describe('syncChain: exactly-once crediting', () => {
     toy.mine([pay(p, '0xa3', 60n), { ...pay(p, '0xa3', 40n), index: 1 }])
     toy.mineEmpty(2)
     await sync()
-    expect(await creditOf(p.id)).toBe(100n)
+    expect(await creditOf(db, p.id)).toBe(100n)
 
     // an operator's rescan of the whole range: every transfer is found again
     await resumeChain(syncCtx, toy.chain, 0n)
     const rescan = await sync()
     expect(rescan).toMatchObject({ height: 5n, blocks: 6, transfers: 2 })
-    const rows = await transfersOf(p.id)
+    const rows = await transfersOf(db, p.id)
     expect(rows.map((t) => [t.txHash, t.index, t.amount, t.status])).toEqual([
       ['0xa3', -1, 60n, 'confirmed'],
       ['0xa3', 1, 40n, 'confirmed'],
     ])
-    expect(await paymentRow(p.id)).toMatchObject({
+    expect(await paymentRow(db, p.id)).toMatchObject({
       status: 'COMPLETED',
       amountReceived: 100n,
       amountConfirmed: 100n,
     })
-    expect(await creditOf(p.id)).toBe(100n)
+    expect(await creditOf(db, p.id)).toBe(100n)
   })
 })
 
@@ -144,12 +90,12 @@ describe('syncChain: what pays a payment', () => {
       pay(token, '0xb3', 500n, toy.token),
     ])
     await sync()
-    expect(await transfersOf(native.id)).toEqual([])
-    expect(await paymentRow(native.id)).toMatchObject({ status: 'PENDING', amountReceived: 0n })
-    expect((await transfersOf(token.id)).map((t) => t.txHash)).toEqual(['0xb3'])
-    expect(await paymentRow(token.id)).toMatchObject({ status: 'COMPLETED', amountReceived: 500n })
-    expect(await creditOf(native.id)).toBe(0n)
-    expect(await creditOf(token.id)).toBe(500n)
+    expect(await transfersOf(db, native.id)).toEqual([])
+    expect(await paymentRow(db, native.id)).toMatchObject({ status: 'PENDING', amountReceived: 0n })
+    expect((await transfersOf(db, token.id)).map((t) => t.txHash)).toEqual(['0xb3'])
+    expect(await paymentRow(db, token.id)).toMatchObject({ status: 'COMPLETED', amountReceived: 500n })
+    expect(await creditOf(db, native.id)).toBe(0n)
+    expect(await creditOf(db, token.id)).toBe(500n)
   })
 
   test('behavior: a transfer in a block after the deadline is late, and still counts', async () => {
@@ -161,12 +107,12 @@ describe('syncChain: what pays a payment', () => {
     toy.mine([])
     toy.mine([pay(p, '0xc2', 60n)])
     await sync()
-    const rows = await transfersOf(p.id)
+    const rows = await transfersOf(db, p.id)
     expect(rows.map((t) => [t.txHash, t.late])).toEqual([
       ['0xc1', false],
       ['0xc2', true],
     ])
-    expect(await paymentRow(p.id)).toMatchObject({ status: 'COMPLETED', amountReceived: 100n })
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'COMPLETED', amountReceived: 100n })
   })
 
   test('behavior: a transfer into an address nobody watches is not stored', async () => {
@@ -189,7 +135,7 @@ describe('syncChain: the cursor moves only with its range', () => {
     expect(toy.scans[0]![0]).toBe(0n)
     expect(toy.scans.at(-1)![1]).toBe(40n)
     for (let i = 1; i < toy.scans.length; i++) expect(toy.scans[i]![0]).toBe(toy.scans[i - 1]![1] + 1n)
-    expect(await cursorOf(toy.chain.name)).toMatchObject({ height: 40n, hash: toy.blocks[40]!.hash })
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ height: 40n, hash: toy.blocks[40]!.hash })
   })
 
   test('behavior: a range whose scan fails leaves the cursor after the last stored range, and the next run resumes there', async () => {
@@ -210,16 +156,16 @@ describe('syncChain: the cursor moves only with its range', () => {
       },
     }
     await expect(syncChain(syncCtx, flaky)).rejects.toThrow('node timed out')
-    expect(await cursorOf(toy.chain.name)).toMatchObject({ height: 9n, hash: toy.blocks[9]!.hash })
-    expect((await transfersOf(p.id)).map((t) => t.txHash)).toEqual(['0xe1'])
-    expect(await paymentRow(p.id)).toMatchObject({ status: 'PARTIALLY_PAID', amountReceived: 30n })
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ height: 9n, hash: toy.blocks[9]!.hash })
+    expect((await transfersOf(db, p.id)).map((t) => t.txHash)).toEqual(['0xe1'])
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'PARTIALLY_PAID', amountReceived: 30n })
 
     const scansBefore = toy.scans.length
     const result = await syncChain(syncCtx, toy.chain)
     expect(result).toMatchObject({ height: 14n, blocks: 5 })
     expect(toy.scans.slice(scansBefore)).toEqual([[10n, 14n]]) // from where it stopped; 0..9 is not scanned again
-    expect((await transfersOf(p.id)).map((t) => t.txHash)).toEqual(['0xe1', '0xe2'])
-    expect(await paymentRow(p.id)).toMatchObject({ status: 'COMPLETED', amountReceived: 100n })
+    expect((await transfersOf(db, p.id)).map((t) => t.txHash)).toEqual(['0xe1', '0xe2'])
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'COMPLETED', amountReceived: 100n })
   })
 
   test('behavior: blocks that do not link onto the cursor stop the run without moving it', async () => {
@@ -227,7 +173,7 @@ describe('syncChain: the cursor moves only with its range', () => {
     const p = await create(100n)
     toy.mineEmpty(3)
     await sync()
-    const before = await cursorOf(toy.chain.name)
+    const before = await cursorOf(db, toy.chain.name)
     toy.mineEmpty(3)
     // the node reorganizes between the tip request and the scan: the scanned blocks hang off another block 3
     const racing = {
@@ -242,13 +188,13 @@ describe('syncChain: the cursor moves only with its range', () => {
     }
     const stopped = await syncChain(syncCtx, racing)
     expect(stopped).toMatchObject({ height: 3n, blocks: 0, transfers: 0, changes: [] })
-    expect(await cursorOf(toy.chain.name)).toMatchObject({ height: 3n, hash: before.hash })
-    expect(await transfersOf(p.id)).toEqual([])
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ height: 3n, hash: before.hash })
+    expect(await transfersOf(db, p.id)).toEqual([])
 
     // the next run sees the reorg, rolls back to block 2 and scans the new branch
     const next = await sync()
     expect(next).toMatchObject({ reorgDepth: 1, height: 6n, transfers: 1 })
-    expect(await cursorOf(toy.chain.name)).toMatchObject({ height: 6n, hash: toy.blocks[6]!.hash })
-    expect(await paymentRow(p.id)).toMatchObject({ status: 'COMPLETED', amountReceived: 100n })
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ height: 6n, hash: toy.blocks[6]!.hash })
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'COMPLETED', amountReceived: 100n })
   })
 })

@@ -1,29 +1,14 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { openUnitDb, toyChain, unitKeys, unitMerchant } from '../../../test/helpers/unit.ts'
+import { toyChain, unitPaymentsContext, unitStage } from '../../../test/helpers/unit.ts'
 import { payments } from '../../db/schema/index.ts'
-import { createPayment, type PaymentsContext } from '../payments/create.ts'
+import { createPayment } from '../payments/create.ts'
 import { refreshWatchSet } from './watch-set.ts'
 
-const handle = await openUnitDb()
-afterAll(() => handle.close())
-const db = handle.db
-const merchantId = await unitMerchant(handle)
-const { xpubFor } = unitKeys()
+const { handle, db, merchantId } = await unitStage()
 const toy = toyChain({ name: 'watched' })
 const elsewhere = toyChain({ name: 'elsewhere' })
-const ctx: PaymentsContext = {
-  db,
-  query: handle.query,
-  xpubFor,
-  addressPoolSize: 5,
-  requestPoolRefill: () => {},
-  chains: new Map([
-    ['watched', toy.chain],
-    ['elsewhere', elsewhere.chain],
-  ]),
-  payments: { defaultExpiresIn: 3600, maxExpiresIn: 86_400, toleranceBps: 0 },
-}
+const ctx = unitPaymentsContext(handle, [toy.chain, elsewhere.chain])
 const create = async (chain = 'watched') =>
   (await createPayment(ctx, merchantId, { chain, asset: 'TOY', amount: '1' })).payment
 const hour = 3600_000

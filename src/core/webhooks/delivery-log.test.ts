@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { openUnitDb, toyChain, unitMerchant } from '../../../test/helpers/unit.ts'
+import { openUnitDb, rejection, unitMerchant, unitWebhookContext } from '../../../test/helpers/unit.ts'
 import type { DbHandle } from '../../db/client.ts'
 import { webhookAttempts, webhookDeliveries } from '../../db/schema/index.ts'
-import { TollgateError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { listWebhookAttempts, listWebhookDeliveries, redeliverWebhook } from './delivery-log.ts'
 import { createWebhookEndpoint } from './endpoints.ts'
@@ -16,25 +15,11 @@ let otherMerchantId: string
 
 beforeAll(async () => {
   handle = await openUnitDb()
-  ctx = {
-    db: handle.db,
-    chains: new Map([['toy', toyChain().chain]]),
-    webhooks: { allowInternal: false, retrySchedule: [10, 10], timeoutMs: 1000 },
-  }
+  ctx = unitWebhookContext(handle)
   merchantId = await unitMerchant(handle, 'Log Shop')
   otherMerchantId = await unitMerchant(handle, 'Other Shop')
 }, 30_000)
 afterAll(() => handle.close())
-
-async function rejection(promise: Promise<unknown>): Promise<TollgateError> {
-  try {
-    await promise
-  } catch (err) {
-    expect(err).toBeInstanceOf(TollgateError)
-    return err as TollgateError
-  }
-  throw new Error('expected a rejection')
-}
 
 async function endpointOf(owner: string) {
   const { endpoint } = await createWebhookEndpoint(ctx, owner, {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { Webhook } from 'standardwebhooks'
-import { openUnitDb, toyChain, unitMerchant } from '../../../test/helpers/unit.ts'
+import { openUnitDb, unitMerchant, unitWebhookContext } from '../../../test/helpers/unit.ts'
 import type { DbHandle } from '../../db/client.ts'
 import { webhookAttempts, webhookDeliveries, webhookEndpoints } from '../../db/schema/index.ts'
 import { newId } from '../ids.ts'
@@ -26,11 +26,7 @@ const received: Received[] = []
 
 beforeAll(async () => {
   handle = await openUnitDb()
-  ctx = {
-    db: handle.db,
-    chains: new Map([['toy', toyChain().chain]]),
-    webhooks: { allowInternal: true, retrySchedule: [10, 10], timeoutMs: 5000 },
-  }
+  ctx = unitWebhookContext(handle, { allowInternal: true, timeoutMs: 5000 })
   merchantId = await unitMerchant(handle, 'Receiver Shop')
   // a merchant's receiver: answers by path
   server = Bun.serve({

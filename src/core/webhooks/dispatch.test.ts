@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { and, eq, inArray } from 'drizzle-orm'
-import { openUnitDb, toyChain, unitMerchant } from '../../../test/helpers/unit.ts'
+import {
+  openUnitDb,
+  toyChain,
+  unitMerchant,
+  unitPaymentsContext,
+  unitWebhookContext,
+} from '../../../test/helpers/unit.ts'
 import type { DbHandle } from '../../db/client.ts'
 import { paymentEvents, webhookDeliveries, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
 import { newId } from '../ids.ts'
@@ -16,21 +22,11 @@ let payCtx: PaymentsContext
 
 beforeAll(async () => {
   handle = await openUnitDb()
-  const chains = new Map([['toy', toy.chain]])
-  ctx = {
-    db: handle.db,
-    chains,
-    webhooks: { allowInternal: true, retrySchedule: [10, 10], timeoutMs: 1000 },
-  }
-  payCtx = {
-    db: handle.db,
-    query: handle.query,
-    chains,
-    xpubFor: () => 'xpub-unused-by-the-toy-driver',
+  ctx = unitWebhookContext(handle, { allowInternal: true }, new Map([['toy', toy.chain]]))
+  payCtx = unitPaymentsContext(handle, [toy.chain], {
     addressPoolSize: 20,
-    requestPoolRefill: () => {},
-    payments: { defaultExpiresIn: 3600, maxExpiresIn: 86_400, toleranceBps: 0 },
-  }
+    xpubFor: () => 'xpub-unused-by-the-toy-driver',
+  })
 }, 30_000)
 afterAll(() => handle.close())
 

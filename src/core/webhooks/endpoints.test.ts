@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { count, eq } from 'drizzle-orm'
-import { openUnitDb, toyChain, unitMerchant } from '../../../test/helpers/unit.ts'
+import { openUnitDb, rejection, unitMerchant, unitWebhookContext } from '../../../test/helpers/unit.ts'
 import type { DbHandle } from '../../db/client.ts'
 import { webhookDeliveries, webhookEndpoints } from '../../db/schema/index.ts'
-import { type ErrorCode, TollgateError } from '../errors.ts'
+import type { ErrorCode } from '../errors.ts'
 import { newId } from '../ids.ts'
 import {
   createWebhookEndpoint,
@@ -23,25 +23,11 @@ const publicUrl = 'https://93.184.215.14/hooks'
 
 beforeAll(async () => {
   handle = await openUnitDb()
-  ctx = {
-    db: handle.db,
-    chains: new Map([['toy', toyChain().chain]]),
-    webhooks: { allowInternal: false, retrySchedule: [10, 10], timeoutMs: 1000 },
-  }
+  ctx = unitWebhookContext(handle)
   merchantId = await unitMerchant(handle, 'Hook Shop')
   otherMerchantId = await unitMerchant(handle, 'Other Shop')
 }, 30_000)
 afterAll(() => handle.close())
-
-async function rejection(promise: Promise<unknown>): Promise<TollgateError> {
-  try {
-    await promise
-  } catch (err) {
-    expect(err).toBeInstanceOf(TollgateError)
-    return err as TollgateError
-  }
-  throw new Error('expected a rejection')
-}
 
 async function endpointCount() {
   const [row] = await handle.db.select({ n: count() }).from(webhookEndpoints)
