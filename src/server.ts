@@ -2,13 +2,13 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { useEngine } from '@envelop/core'
 import type { Server } from 'bun'
 import { execute, GraphQLError, type GraphQLSchema, subscribe } from 'graphql'
-import { handleProtocols, makeHandler } from 'graphql-ws/use/bun'
 import { createYoga } from 'graphql-yoga'
 import { handleCheckout } from './checkout/routes.ts'
 import type { AppContext } from './context.ts'
 import { authenticate } from './core/access/api-keys.ts'
 import { errorCode, errorKind, TollgateError } from './core/errors.ts'
-import { chainCursors } from './db/schema/index.ts'
+import { chainProgress } from './core/scanning/cursors.ts'
+import { createWebSocketHandler, isWebSocketUpgrade, upgradeWebSocket } from './graphql-ws.ts'
 import { readiness } from './health.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import type { GraphQLContext } from './schema/context.ts'
@@ -19,7 +19,7 @@ const requestScope = new AsyncLocalStorage<{ requestId: string }>()
 
 function chainState(app: AppContext) {
   return async () =>
-    (await app.db.select().from(chainCursors)).map((c) => ({
+    (await chainProgress(app.db)).map((c) => ({
       chain: c.chain,
       height: c.height,
       halted: c.haltedReason !== null,
@@ -107,41 +107,7 @@ export function createHttpHandler(
     },
   })
 
-  // graphql-ws: the same schema, plugins and limits as HTTP, through yoga's envelop
-  const websocket = makeHandler<{ authorization?: string }>({
-    execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
-    subscribe: (args) =>
-      (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
-    onSubscribe: async (ctx, _id, params) => {
-      const requestId = crypto.randomUUID()
-      const authorization = ctx.connectionParams?.authorization
-      const request = new Request('http://websocket/graphql', {
-        headers: typeof authorization === 'string' ? { authorization } : {},
-      })
-      const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-        ...ctx,
-        request,
-        requestId,
-        params,
-      })
-      let document: ReturnType<typeof parse>
-      try {
-        document = parse(params.query)
-      } catch (err) {
-        return [err instanceof GraphQLError ? err : new GraphQLError('could not parse the document')]
-      }
-      const errors = validate(schema, document)
-      if (errors.length > 0) return errors
-      return {
-        schema,
-        operationName: params.operationName,
-        document,
-        variableValues: params.variables,
-        contextValue: await contextFactory(),
-        rootValue: { execute, subscribe },
-      }
-    },
-  })
+  const websocket = createWebSocketHandler(yoga)
 
   async function route(request: Request, requestId: string, path: string): Promise<Response> {
     switch (path) {
@@ -196,15 +162,7 @@ export function createHttpHandler(
 
   /** `Bun.serve`'s fetch: WebSocket upgrades on /graphql (graphql-transport-ws), everything else by `handle`. */
   function serve(request: Request, server: Server<undefined>): Promise<Response> | Response | undefined {
-    if (
-      request.headers.get('upgrade')?.toLowerCase() === 'websocket' &&
-      new URL(request.url).pathname === '/graphql'
-    ) {
-      if (!handleProtocols(request.headers.get('sec-websocket-protocol') ?? ''))
-        return json({ error: 'unsupported WebSocket subprotocol (use graphql-transport-ws)' }, 400)
-      if (server.upgrade(request)) return undefined
-      return json({ error: 'WebSocket upgrade failed' }, 400)
-    }
+    if (isWebSocketUpgrade(request)) return upgradeWebSocket(request, server)
     return handle(request)
   }
 

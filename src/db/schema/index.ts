@@ -1,4 +1,5 @@
 export * from './addresses.ts'
+export * from './audit.ts'
 export * from './chain.ts'
 export * from './ledger.ts'
 export * from './merchants.ts'

@@ -9,7 +9,7 @@ export const merchants = pgTable('merchants', {
 
 /**
  * API keys are shown once. Only `prefix` (the public lookup part) and the SHA-256 of the whole key are kept;
- * a key is valid while `revokedAt` is null.
+ * a key is valid while `revokedAt` is null and `expiresAt`, if set, is ahead.
  */
 export const apiKeys = pgTable(
   'api_keys',
@@ -24,6 +24,8 @@ export const apiKeys = pgTable(
     scopes: text('scopes').array().notNull().default(sql`'{}'::text[]`),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    /** Optional end of validity; the key stops working then as if revoked. */
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
   },
   (t) => [index('api_keys_merchant_idx').on(t.merchantId)],
 )

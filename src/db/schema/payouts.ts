@@ -43,6 +43,8 @@ export const withdrawals = pgTable(
     networkFee: money('network_fee'),
     failureReason: text('failure_reason'),
     approvedByKey: text('approved_by_key'),
+    /** The API key that requested it (it may not approve its own request). */
+    requestedByKey: text('requested_by_key'),
     /** Failed attempts to build its transaction, and the last error (it stays QUEUED until it gives up). */
     buildAttempts: integer('build_attempts').notNull().default(0),
     lastError: text('last_error'),

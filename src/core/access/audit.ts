@@ -1,0 +1,69 @@
+import { and, desc, eq, lt } from 'drizzle-orm'
+import type { Db, Tx } from '../../db/client.ts'
+import { auditLog } from '../../db/schema/index.ts'
+import { invalidInput } from '../errors.ts'
+import { newId } from '../ids.ts'
+
+/** Admin actions the audit log records. */
+export const auditActions = [
+  'apikey.created',
+  'apikey.revoked',
+  'withdrawal.approved',
+  'withdrawal.rejected',
+  'webhook.secret_rotated',
+] as const
+export type AuditAction = (typeof auditActions)[number]
+
+/** Who did it: an API key (its id) or an operator at the command line. */
+export type AuditActor = { keyId: string; requestId?: string } | { cli: true }
+
+export type AuditEntry = {
+  merchantId: string | null
+  actor: AuditActor
+  action: AuditAction
+  target: { type: string; id: string }
+  /** What the action carried (a reason, the scopes granted); never a secret. */
+  data?: Record<string, unknown>
+}
+
+/**
+ * Records an admin action in the caller's transaction, so the action and its record commit together.
+ *
+ * @example
+ * await recordAudit(tx, { merchantId, actor: { keyId, requestId }, action: 'withdrawal.approved', target: { type: 'withdrawal', id } })
+ */
+export async function recordAudit(db: Db | Tx, entry: AuditEntry): Promise<void> {
+  await db.insert(auditLog).values({
+    id: newId('aud'),
+    merchantId: entry.merchantId,
+    actor: 'cli' in entry.actor ? 'cli' : entry.actor.keyId,
+    action: entry.action,
+    targetType: entry.target.type,
+    targetId: entry.target.id,
+    requestId: 'cli' in entry.actor ? null : (entry.actor.requestId ?? null),
+    data: entry.data ?? null,
+  })
+}
+
+/**
+ * A page of a merchant's audit log, newest first.
+ *
+ * @example
+ * const { rows, hasNextPage } = await listAuditLog({ db }, merchantId, { first: 50 })
+ */
+export async function listAuditLog(
+  ctx: { db: Db },
+  merchantId: string,
+  params: { first?: number | null; after?: string | null },
+) {
+  const first = params.first ?? 50
+  if (!Number.isInteger(first) || first < 1 || first > 100)
+    throw invalidInput('first', 'first must be 1 to 100')
+  const rows = await ctx.db
+    .select()
+    .from(auditLog)
+    .where(and(eq(auditLog.merchantId, merchantId), params.after ? lt(auditLog.id, params.after) : undefined))
+    .orderBy(desc(auditLog.id))
+    .limit(first + 1)
+  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
+}
