@@ -97,6 +97,10 @@ const envSchema = z.object({
   GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).default(10),
   GRAPHQL_MAX_FIELDS: z.coerce.number().int().min(10).default(500),
   GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(100).default(2000),
+  /** Most cost points one operation may have (fields × the list sizes they repeat under), refused before it runs. */
+  GRAPHQL_MAX_COST: z.coerce.number().int().min(100).max(10_000_000).default(20_000),
+  /** Cost points each API key may spend per minute, shared by every API process through Redis. */
+  GRAPHQL_COST_BUDGET: z.coerce.number().int().min(100).max(1_000_000_000).default(200_000),
   GRAPHIQL: booleanString.optional(),
 })
 
