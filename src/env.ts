@@ -102,6 +102,12 @@ const envSchema = z.object({
   /** Cost points each API key may spend per minute, shared by every API process through Redis. */
   GRAPHQL_COST_BUDGET: z.coerce.number().int().min(100).max(1_000_000_000).default(200_000),
   GRAPHIQL: booleanString.optional(),
+  /** Open graphql-ws sockets one client IP may hold; the next upgrade is refused with 429. */
+  WS_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(100),
+  /** Subscriptions one graphql-ws socket may run at once. */
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
+  /** Subscriptions one client IP may run at once, over graphql-ws and server-sent events together. */
+  SUBSCRIPTIONS_MAX_PER_IP: z.coerce.number().int().min(1).default(200),
 })
 
 export type Env = z.output<typeof envSchema> & { seed?: string }
