@@ -1,9 +1,11 @@
 import SchemaBuilder from '@pothos/core'
+import ComplexityPlugin from '@pothos/plugin-complexity'
 import ErrorsPlugin from '@pothos/plugin-errors'
 import RelayPlugin from '@pothos/plugin-relay'
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth'
 import type { ApiKeyScope } from '../core/access/api-keys.ts'
 import { authError, type GraphQLContext, hasScope } from './context.ts'
+import { assumedListSize, relayCostOptions } from './cost.ts'
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext
@@ -14,7 +16,7 @@ export const builder = new SchemaBuilder<{
   }
   DefaultFieldNullability: false
 }>({
-  plugins: [ScopeAuthPlugin, ErrorsPlugin, RelayPlugin],
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, RelayPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     authScopes: async (ctx) => {
@@ -28,8 +30,15 @@ export const builder = new SchemaBuilder<{
     unauthorizedError: (_parent, ctx, _info, result) =>
       authError(ctx, ctx.resolvedAuth ?? null, result.message),
   },
-  relay: { clientMutationId: 'omit', cursorType: 'String' },
+  relay: { clientMutationId: 'omit', cursorType: 'String', ...relayCostOptions },
   errors: { defaultTypes: [] },
+  complexity: {
+    defaultComplexity: 1,
+    defaultListMultiplier: assumedListSize,
+    // the fields carry their prices; the limit is enforced once per operation, before anything runs, by
+    // useQueryLimits (limits.ts), not by the plugin at each root field
+    disabled: true,
+  },
 })
 
 builder.queryType({})

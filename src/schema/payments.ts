@@ -2,11 +2,10 @@ import { checkoutLink } from '../checkout/link.ts'
 import { assetById } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
 import { createPayment } from '../core/payments/create.ts'
-import { getPayment, listPaymentEvents, listPayments, type PaymentRow } from '../core/payments/queries.ts'
+import { getPayment, listPayments, type PaymentEventRow, type PaymentRow } from '../core/payments/queries.ts'
 import {
   amountRemaining,
   arrivedLate,
-  listPaymentTransfers,
   overpaidAmount,
   paymentConfirmations,
   paymentUriOf,
@@ -17,11 +16,11 @@ import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
 import { afterId, toConnection } from './connection.ts'
 import { requireAuth, requireScope } from './context.ts'
+import { connectionCost, defaultPageSize, readCost, readListCost } from './cost.ts'
 import { userErrors } from './errors.ts'
+import { paymentEvents, paymentTransfers } from './loaders.ts'
 
 export const PaymentStatusEnum = builder.enumType('PaymentStatus', { values: paymentStatuses })
-
-type PaymentEventRow = Awaited<ReturnType<typeof listPaymentEvents>>[number]
 
 const PaymentEventRef = builder.objectRef<PaymentEventRow>('PaymentEvent').implement({
   fields: (t) => ({
@@ -76,17 +75,20 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
       overpaidAmount: amount(overpaidAmount, 'What arrived beyond the amount due'),
       confirmations: t.int({
         description: 'Depth of the least-confirmed deposit (0 before any), capped at confirmationsRequired',
+        complexity: readCost,
         resolve: async (p, _a, ctx) =>
-          paymentConfirmations(await listPaymentTransfers(ctx.app, p), p.confirmationsRequired),
+          paymentConfirmations(await paymentTransfers(ctx).load(p), p.confirmationsRequired),
       }),
       late: t.boolean({
         description: 'Some funds arrived after the deadline (they are credited all the same)',
-        resolve: async (p, _a, ctx) => arrivedLate(await listPaymentTransfers(ctx.app, p)),
+        complexity: readCost,
+        resolve: async (p, _a, ctx) => arrivedLate(await paymentTransfers(ctx).load(p)),
       }),
       transfers: t.field({
         type: [TransferRef],
         description: 'Deposits seen for this payment, including ones a reorg orphaned',
-        resolve: (p, _a, ctx) => listPaymentTransfers(ctx.app, p),
+        complexity: readListCost,
+        resolve: (p, _a, ctx) => paymentTransfers(ctx).load(p),
       }),
       address: t.exposeString('address', { description: 'The deposit address, used by this payment only' }),
       paymentUri: t.string({
@@ -119,7 +121,8 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
         type: [PaymentEventRef],
         authScopes: { authenticated: true },
         description: 'Status history, oldest first',
-        resolve: (p, _a, ctx) => listPaymentEvents(ctx.app, p.id),
+        complexity: readListCost,
+        resolve: (p, _a, ctx) => paymentEvents(ctx).load(p),
       }),
     }
   },
@@ -191,11 +194,13 @@ builder.queryField('payments', (t) =>
     description: 'Your payments, newest first',
     authScopes: { scope: 'payments:read' },
     args: { filter: t.arg({ type: PaymentFilter }) },
+    complexity: connectionCost,
     resolve: async (_root, args, ctx) => {
       const auth = await requireAuth(ctx)
       const after = afterId(args, 'pay')
+      const first = args.first ?? defaultPageSize
       return toConnection(
-        await listPayments(ctx.app, auth.merchantId, { filter: args.filter, first: args.first, after }),
+        await listPayments(ctx.app, auth.merchantId, { filter: args.filter, first, after }),
         after,
       )
     },

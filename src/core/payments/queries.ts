@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, lt, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, lt, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { type PaymentStatus, paymentEvents, payments } from '../../db/schema/index.ts'
 import { invalidInput } from '../errors.ts'
@@ -49,11 +49,32 @@ export async function listPayments(
   return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
 }
 
+export type PaymentEventRow = typeof paymentEvents.$inferSelect
+
 /** The status history of a payment, oldest first. */
-export async function listPaymentEvents(ctx: { db: Db }, paymentId: string) {
-  return ctx.db
+export async function listPaymentEvents(ctx: { db: Db }, paymentId: string): Promise<PaymentEventRow[]> {
+  return (await listPaymentEventsFor(ctx, [paymentId])).get(paymentId) ?? []
+}
+
+/**
+ * The status histories of many payments in one statement (for a page of them), each oldest first. Every id
+ * asked for has an entry; ids repeated are read once.
+ *
+ * @example
+ * const byPayment = await listPaymentEventsFor({ db }, page.map((p) => p.id))
+ * byPayment.get(page[0].id)?.[0]?.type // 'payment.created'
+ */
+export async function listPaymentEventsFor(
+  ctx: { db: Db },
+  paymentIds: readonly string[],
+): Promise<Map<string, PaymentEventRow[]>> {
+  const byPayment = new Map<string, PaymentEventRow[]>(paymentIds.map((id) => [id, []]))
+  if (byPayment.size === 0) return byPayment
+  const rows = await ctx.db
     .select()
     .from(paymentEvents)
-    .where(eq(paymentEvents.paymentId, paymentId))
-    .orderBy(asc(paymentEvents.seq))
+    .where(inArray(paymentEvents.paymentId, [...byPayment.keys()]))
+    .orderBy(asc(paymentEvents.paymentId), asc(paymentEvents.seq))
+  for (const row of rows) byPayment.get(row.paymentId)?.push(row)
+  return byPayment
 }

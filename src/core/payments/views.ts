@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
-import { and, asc, eq } from 'drizzle-orm'
+import { asc, eq, inArray } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { chainCursors, payments, transfers } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
@@ -35,32 +35,59 @@ export type TransferView = {
   confirmations: number
 }
 
-/** A payment's transfers with their confirmation depth against the scanner's verified height. */
+/**
+ * A payment's transfers with their confirmation depth against the scanner's verified height, oldest first.
+ *
+ * @example
+ * const transfers = await listPaymentTransfers({ db }, payment)
+ */
 export async function listPaymentTransfers(
   ctx: { db: Db },
-  payment: Pick<PaymentRow, 'id' | 'chain'>,
+  payment: Pick<PaymentRow, 'id'>,
 ): Promise<TransferView[]> {
-  const [cursor] = await ctx.db
-    .select({ height: chainCursors.height })
-    .from(chainCursors)
-    .where(eq(chainCursors.chain, payment.chain))
+  return (await listPaymentTransfersFor(ctx, [payment.id])).get(payment.id) ?? []
+}
+
+/**
+ * The transfers of many payments in one statement (for a page of them), each payment's oldest first, with
+ * their confirmation depth against their chain's verified height. Every id asked for has an entry, empty when
+ * nothing arrived; ids repeated are read once.
+ *
+ * @example
+ * const byPayment = await listPaymentTransfersFor({ db }, page.map((p) => p.id))
+ * byPayment.get(page[0].id) // TransferView[]
+ */
+export async function listPaymentTransfersFor(
+  ctx: { db: Db },
+  paymentIds: readonly string[],
+): Promise<Map<string, TransferView[]>> {
+  const byPayment = new Map<string, TransferView[]>(paymentIds.map((id) => [id, []]))
+  if (byPayment.size === 0) return byPayment
   const rows = await ctx.db
-    .select()
+    .select({ transfer: transfers, cursorHeight: chainCursors.height })
     .from(transfers)
-    .where(and(eq(transfers.paymentId, payment.id)))
-    .orderBy(asc(transfers.createdAt))
-  return rows.map((t) => ({
-    txHash: t.txHash,
-    index: t.index,
-    amount: t.amount,
-    blockHeight: t.blockHeight,
-    status: t.status,
-    late: t.late,
-    confirmations:
-      t.status !== 'orphaned' && cursor && t.blockHeight !== null && cursor.height >= t.blockHeight
-        ? Number(cursor.height - t.blockHeight + 1n)
-        : 0,
-  }))
+    // a deposit is on its payment's chain, so the transfer's chain names the cursor to count depth against
+    .leftJoin(chainCursors, eq(chainCursors.chain, transfers.chain))
+    .where(inArray(transfers.paymentId, [...byPayment.keys()]))
+    // ids are time-ordered: they break ties between transfers recorded in one transaction
+    .orderBy(asc(transfers.paymentId), asc(transfers.createdAt), asc(transfers.id))
+  for (const { transfer: t, cursorHeight } of rows)
+    byPayment.get(t.paymentId as string)?.push({
+      txHash: t.txHash,
+      index: t.index,
+      amount: t.amount,
+      blockHeight: t.blockHeight,
+      status: t.status,
+      late: t.late,
+      confirmations:
+        t.status !== 'orphaned' &&
+        cursorHeight !== null &&
+        t.blockHeight !== null &&
+        cursorHeight >= t.blockHeight
+          ? Number(cursorHeight - t.blockHeight + 1n)
+          : 0,
+    })
+  return byPayment
 }
 
 /** What is still to pay (0 once enough arrived). */
