@@ -17,6 +17,14 @@ export const errorCodes = [
   'INSUFFICIENT_BALANCE',
   'PAYOUTS_UNSUPPORTED',
   'INVALID_STATE',
+  /** A withdrawal to one of the gateway's own addresses (a wallet role, the cold address, a deposit address). */
+  'OWN_ADDRESS',
+  /** A withdrawal to an address nobody controls (the zero address, a known burn address). */
+  'BURN_ADDRESS',
+  /** A withdrawal the destination would refuse (a contract that reverts the transfer). */
+  'DESTINATION_REJECTED',
+  /** An approval by the key that requested the withdrawal: another admin key must approve it. */
+  'SELF_APPROVAL',
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 

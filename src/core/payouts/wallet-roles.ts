@@ -2,7 +2,8 @@ import type { LoadedChain } from '../../plugins/registry.ts'
 import { badAccountPath } from './errors.ts'
 
 /** Gateway wallets besides per-payment deposit addresses. */
-export type WalletRole = 'treasury' | 'gas'
+export const walletRoles = ['treasury', 'gas'] as const
+export type WalletRole = (typeof walletRoles)[number]
 
 /** Each role is its own hardened account next to the deposit account (deposit `…/0'`, treasury `…/1'`, gas `…/2'`). */
 const accountOffset: Record<WalletRole, number> = { treasury: 1, gas: 2 }

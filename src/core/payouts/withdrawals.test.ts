@@ -1,11 +1,33 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { createHash } from 'node:crypto'
 import { eq, sql } from 'drizzle-orm'
-import { openUnitDb, toyChain, toyPayouts, unitCredit, unitMerchant } from '../../../test/helpers/unit.ts'
+import {
+  openUnitDb,
+  toyChain,
+  toyPayouts,
+  unitCredit,
+  unitKeys,
+  unitMerchant,
+  unitPaymentsContext,
+} from '../../../test/helpers/unit.ts'
 import type { DbHandle, Tx } from '../../db/client.ts'
-import { ledgerPostings, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
+import {
+  addressPool,
+  auditLog,
+  ledgerPostings,
+  outboundTxs,
+  withdrawalEvents,
+  withdrawals,
+} from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
+import { type DestinationCheck, DriverError } from '../../plugins/sdk/index.ts'
+import { listAuditLog } from '../access/audit.ts'
 import { type ErrorCode, TollgateError } from '../errors.ts'
+import { newId } from '../ids.ts'
 import { getBalances } from '../ledger/balances.ts'
+import { createPayment } from '../payments/create.ts'
+import { freshChangeAddress } from './coins.ts'
+import { roleWallet } from './wallet-roles.ts'
 import { cancelWithdrawal, decideWithdrawal, listWithdrawalEvents, requestWithdrawal } from './withdrawals.ts'
 
 let handle: DbHandle
@@ -18,12 +40,13 @@ const chains: ChainRegistry = new Map([
   [toy.chain.name, toy.chain],
   [bare.chain.name, bare.chain],
 ])
-let ctx: { db: DbHandle['db']; chains: ChainRegistry }
+const keys = unitKeys()
+let ctx: { db: DbHandle['db']; chains: ChainRegistry; xpubFor: (path: string) => string }
 
 // the first database of a test process migrates the template: seconds on a busy machine
 beforeAll(async () => {
   handle = await openUnitDb()
-  ctx = { db: handle.db, chains }
+  ctx = { db: handle.db, chains, xpubFor: keys.xpubFor }
 }, 30_000)
 afterAll(() => handle.close())
 
@@ -55,16 +78,25 @@ async function footprint(merchantId: string) {
   }
 }
 
-let keys = 0
-const request = (merchantId: string, input: Partial<Parameters<typeof requestWithdrawal>[2]> = {}) =>
-  requestWithdrawal(ctx, merchantId, {
-    chain: 'toy',
-    asset: 'TOY',
-    to: 'toy42',
-    amount: '0.003',
-    idempotencyKey: `key-${++keys}`,
-    ...input,
-  })
+let keyNo = 0
+const request = (
+  merchantId: string,
+  input: Partial<Parameters<typeof requestWithdrawal>[2]> = {},
+  requestedBy?: { keyId: string },
+) =>
+  requestWithdrawal(
+    ctx,
+    merchantId,
+    {
+      chain: 'toy',
+      asset: 'TOY',
+      to: 'toy42',
+      amount: '0.003',
+      idempotencyKey: `key-${++keyNo}`,
+      ...input,
+    },
+    requestedBy,
+  )
 
 const failure = (p: Promise<unknown>) =>
   p.then(
@@ -349,5 +381,336 @@ describe('cancel and approval', () => {
     })
     expect(await balance(merchantId)).toEqual({ available: 1_000_000n, reserved: 0n })
     expect(await footprint(merchantId)).toEqual({ withdrawals: 1, events: 2, postings: 6 })
+  })
+})
+
+/**
+ * A toy chain whose addresses depend on the account key, as real ones do (the plain toy chain derives `toy<i>`
+ * for every account): its treasury, gas tank, change and deposit addresses all differ.
+ */
+function keyedToy(name: string, coinType: number) {
+  const payouts = toyPayouts()
+  const toy = toyChain({ name, payouts: payouts.driver })
+  const driver = toy.chain.driver
+  driver.accountPath = `m/44'/${coinType}'/0'`
+  const tag = (xpub: string) => createHash('sha256').update(xpub).digest('hex').slice(0, 12)
+  driver.deriveAddress = ({ xpub, index }) => ({
+    address: `toy${tag(xpub)}r${index}`,
+    path: `${driver.accountPath}/0/${index}`,
+  })
+  driver.deriveChangeAddress = ({ xpub, index }) => ({
+    address: `toy${tag(xpub)}c${index}`,
+    path: `${driver.accountPath}/1/${index}`,
+  })
+  return { toy, payouts }
+}
+
+describe('destinations', () => {
+  const own = keyedToy('own', 7)
+  const elsewhere = keyedToy('elsewhere', 8)
+  own.toy.chain.settings.cold = { address: 'toycoldvault', float: new Map(), minMove: new Map() }
+  const checks: Array<{ from: string; to: string; amount: bigint }> = []
+  own.payouts.driver.checkDestination = async (a): Promise<DestinationCheck> => {
+    checks.push({ from: a.from, to: a.to, amount: a.amount })
+    if (a.to === 'toydead') return { ok: false, code: 'BURN_ADDRESS', reason: 'toydead burns what it gets' }
+    if (a.to === 'toyrefuses')
+      return { ok: false, code: 'DESTINATION_REJECTED', reason: 'a transfer to toyrefuses reverts' }
+    if (a.to === 'toystrange')
+      return { ok: false, code: 'SOMETHING_ELSE', reason: 'a code the core does not know' } as never
+    if (a.to === 'toynodedown') throw new DriverError('RPC_ERROR', 'node unreachable', { retryable: true })
+    return { ok: true }
+  }
+  const ownChains: ChainRegistry = new Map([
+    ['own', own.toy.chain],
+    ['elsewhere', elsewhere.toy.chain],
+  ])
+  const ownCtx = () => ({ db: handle.db, chains: ownChains, xpubFor: keys.xpubFor })
+  let merchantId: string
+  let n = 0
+  const ask = (to: string, amount = '0.001') =>
+    requestWithdrawal(ownCtx(), merchantId, {
+      chain: 'own',
+      asset: 'TOY',
+      to,
+      amount,
+      idempotencyKey: `own-${++n}`,
+    })
+
+  beforeAll(async () => {
+    merchantId = await unitMerchant(handle, 'Destination Shop')
+    await unitCredit(handle, merchantId, 'own', own.toy.native.id, 10n ** 9n)
+  })
+
+  /** Every address of the gateway's own on both chains, named. */
+  async function ownAddresses(): Promise<Array<[string, string]>> {
+    const payCtx = unitPaymentsContext(handle, [own.toy.chain, elsewhere.toy.chain], {
+      xpubFor: keys.xpubFor,
+      addressPoolSize: 3,
+    })
+    const otherMerchant = await unitMerchant(handle, 'Neighbour Shop')
+    const pay = (chain: string, by: string) =>
+      createPayment(payCtx, by, { chain, asset: 'TOY', amount: '1' }).then((r) => r.payment.address)
+    const theirs = await pay('own', otherMerchant)
+    const mine = await pay('own', merchantId)
+    const elsewhereDeposit = await pay('elsewhere', otherMerchant)
+    const [pooled] = await handle.db
+      .select({ address: addressPool.address })
+      .from(addressPool)
+      .where(sql`${addressPool.address} not in (${theirs}, ${mine}, ${elsewhereDeposit})`)
+      .limit(1)
+    // a change address handed out with the transaction that pays it
+    const change = await handle.db.transaction(async (tx) => {
+      const address = await freshChangeAddress(keys, tx, own.toy.chain)
+      await tx.insert(outboundTxs).values({
+        id: newId('otx'),
+        chain: 'own',
+        purpose: 'withdrawal',
+        fromAddress: roleWallet(keys, own.toy.chain, 'treasury').address,
+        fromPath: "m/44'/7'/1'/0/0",
+        asset: own.toy.native.id,
+        status: 'built',
+        unsigned: {},
+        request: { kind: 'transfer', outputs: [{ to: 'toy42', amount: '1' }], change: address },
+        maxFee: 21n,
+      })
+      return address.address
+    })
+    return [
+      ['the treasury', roleWallet(keys, own.toy.chain, 'treasury').address],
+      ['the gas tank', roleWallet(keys, own.toy.chain, 'gas').address],
+      ['the cold address', 'toycoldvault'],
+      ['a change address', change],
+      ["another merchant's deposit address", theirs],
+      ["the merchant's own deposit address", mine],
+      ['a deposit address still in the pool', pooled!.address],
+      ["another chain's treasury", roleWallet(keys, elsewhere.toy.chain, 'treasury').address],
+      ["another chain's gas tank", roleWallet(keys, elsewhere.toy.chain, 'gas').address],
+      ['a deposit address on another chain', elsewhereDeposit],
+    ]
+  }
+
+  test('error: every address of the gateway’s own, in every spelling, is OWN_ADDRESS and reserves nothing', async () => {
+    const addresses = await ownAddresses()
+    const before = { ...(await footprint(merchantId)), ...(await balance(merchantId, own.toy.native.id)) }
+    const asked = checks.length
+    for (const [what, address] of addresses)
+      for (const spelling of [
+        address,
+        address.toUpperCase(),
+        `${address[0]}${address.slice(1).toUpperCase()}`,
+      ]) {
+        const err = await failure(ask(spelling))
+        expect({ what, spelling, err }).toMatchObject({ what, spelling, err: expect.any(TollgateError) })
+        expect({
+          what,
+          spelling,
+          code: (err as TollgateError).code,
+          field: (err as TollgateError).field,
+        }).toEqual({ what, spelling, code: 'OWN_ADDRESS', field: 'to' })
+      }
+    expect({ ...(await footprint(merchantId)), ...(await balance(merchantId, own.toy.native.id)) }).toEqual(
+      before,
+    )
+    // refused before the driver is asked anything
+    expect(checks.length).toBe(asked)
+  })
+
+  test('default: an ordinary address is accepted after the driver checked it as the treasury would send it', async () => {
+    const { withdrawal } = await ask('toyfriend', '0.25')
+    expect(withdrawal).toMatchObject({ toAddress: 'toyfriend', status: 'QUEUED', amount: 25_000_000n })
+    expect(checks.at(-1)).toEqual({
+      from: roleWallet(keys, own.toy.chain, 'treasury').address,
+      to: 'toyfriend',
+      amount: 25_000_000n,
+    })
+  })
+
+  test('error: what the driver refuses is BURN_ADDRESS or DESTINATION_REJECTED and reserves nothing', async () => {
+    const before = { ...(await footprint(merchantId)), ...(await balance(merchantId, own.toy.native.id)) }
+    const cases: Array<[string, ErrorCode]> = [
+      ['toydead', 'BURN_ADDRESS'],
+      ['TOYDEAD', 'BURN_ADDRESS'],
+      ['toyrefuses', 'DESTINATION_REJECTED'],
+      // a third-party driver's own code is shown as a refusal, never passed through
+      ['toystrange', 'DESTINATION_REJECTED'],
+    ]
+    for (const [to, code] of cases) {
+      const err = await failure(ask(to))
+      expect({ to, err }).toMatchObject({ to, err: expect.any(TollgateError) })
+      expect({ to, code: (err as TollgateError).code, field: (err as TollgateError).field }).toEqual({
+        to,
+        code,
+        field: 'to',
+      })
+    }
+    expect(((await failure(ask('toyrefuses'))) as Error).message).toContain('reverts')
+    expect({ ...(await footprint(merchantId)), ...(await balance(merchantId, own.toy.native.id)) }).toEqual(
+      before,
+    )
+  })
+
+  test('error: a node that cannot be asked fails the request as retryable and reserves nothing', async () => {
+    const before = { ...(await footprint(merchantId)), ...(await balance(merchantId, own.toy.native.id)) }
+    const err = await failure(ask('toynodedown'))
+    expect(err).toBeInstanceOf(DriverError)
+    expect(err).toMatchObject({ code: 'RPC_ERROR', retryable: true })
+    expect({ ...(await footprint(merchantId)), ...(await balance(merchantId, own.toy.native.id)) }).toEqual(
+      before,
+    )
+  })
+})
+
+describe('approval by a second key, and the audit log', () => {
+  /** The merchant's audit entries about withdrawals, oldest first (creating a merchant records its key too). */
+  const auditOf = async (merchantId: string) =>
+    (await listAuditLog({ db: handle.db }, merchantId, { first: 100 })).rows
+      .filter((e) => e.targetType === 'withdrawal')
+      .reverse()
+
+  test('default: the requesting key is stored with the withdrawal', async () => {
+    const merchantId = await funded('Requester Shop', 1_000_000n)
+    const { withdrawal } = await request(merchantId, {}, { keyId: 'key_requester' })
+    expect(withdrawal.requestedByKey).toBe('key_requester')
+  })
+
+  test('error: the key that requested a withdrawal cannot approve it; nothing changes', async () => {
+    const merchantId = await funded('Self Approval Shop', 2_000_000n)
+    const { withdrawal } = await request(merchantId, { amount: '0.006' }, { keyId: 'key_both' })
+    expect(withdrawal.status).toBe('AWAITING_APPROVAL')
+    const before = { ...(await footprint(merchantId)), ...(await balance(merchantId)) }
+    const err = await failure(
+      decideWithdrawal({ db: handle.db }, merchantId, withdrawal.id, { approve: true, keyId: 'key_both' }),
+    )
+    expect(err).toBeInstanceOf(TollgateError)
+    expect(err).toMatchObject({ code: 'SELF_APPROVAL', field: 'id' })
+    const [row] = await handle.db.select().from(withdrawals).where(eq(withdrawals.id, withdrawal.id))
+    expect(row).toMatchObject({ status: 'AWAITING_APPROVAL', approvedByKey: null })
+    expect({ ...(await footprint(merchantId)), ...(await balance(merchantId)) }).toEqual(before)
+    expect(await auditOf(merchantId)).toEqual([])
+    // another admin key can
+    const approved = await decideWithdrawal({ db: handle.db }, merchantId, withdrawal.id, {
+      approve: true,
+      keyId: 'key_second',
+    })
+    expect(approved).toMatchObject({ status: 'QUEUED', approvedByKey: 'key_second' })
+  })
+
+  test('behavior: the requesting key may reject its own request (as it may cancel it)', async () => {
+    const merchantId = await funded('Self Reject Shop', 2_000_000n)
+    const { withdrawal } = await request(merchantId, { amount: '0.006' }, { keyId: 'key_both' })
+    const rejected = await decideWithdrawal({ db: handle.db }, merchantId, withdrawal.id, {
+      approve: false,
+      keyId: 'key_both',
+    })
+    expect(rejected.status).toBe('CANCELED')
+    expect(await balance(merchantId)).toEqual({ available: 2_000_000n, reserved: 0n })
+  })
+
+  test('default: approvals and rejections are in the audit log with key, request and reason', async () => {
+    const merchantId = await funded('Audited Shop', 3_000_000n)
+    const a = await request(merchantId, { amount: '0.006' }, { keyId: 'key_req' })
+    const b = await request(merchantId, { amount: '0.007' }, { keyId: 'key_req' })
+    await decideWithdrawal({ db: handle.db }, merchantId, a.withdrawal.id, {
+      approve: true,
+      keyId: 'key_admin',
+      requestId: 'req-1',
+    })
+    await decideWithdrawal({ db: handle.db }, merchantId, b.withdrawal.id, {
+      approve: false,
+      keyId: 'key_admin',
+      requestId: 'req-2',
+      reason: 'unknown recipient\nasked the owner',
+    })
+    expect(
+      (await auditOf(merchantId)).map((e) => ({
+        merchantId: e.merchantId,
+        actor: e.actor,
+        action: e.action,
+        targetType: e.targetType,
+        targetId: e.targetId,
+        requestId: e.requestId,
+        data: e.data,
+      })),
+    ).toEqual([
+      {
+        merchantId,
+        actor: 'key_admin',
+        action: 'withdrawal.approved',
+        targetType: 'withdrawal',
+        targetId: a.withdrawal.id,
+        requestId: 'req-1',
+        data: null,
+      },
+      {
+        merchantId,
+        actor: 'key_admin',
+        action: 'withdrawal.rejected',
+        targetType: 'withdrawal',
+        targetId: b.withdrawal.id,
+        requestId: 'req-2',
+        data: { reason: 'unknown recipient\nasked the owner' },
+      },
+    ])
+  })
+
+  test('error: a decision that is refused leaves no audit entry', async () => {
+    const merchantId = await funded('Refused Decision Shop', 2_000_000n)
+    const queued = await request(merchantId, { amount: '0.001' })
+    const stranger = await funded('Stranger Decision Shop', 1n)
+    for (const [by, id] of [
+      [merchantId, queued.withdrawal.id],
+      [merchantId, 'wd_00000000000000000000000000000000'],
+      [stranger, queued.withdrawal.id],
+    ] as const)
+      for (const approve of [true, false])
+        expect(
+          await failure(decideWithdrawal({ db: handle.db }, by, id, { approve, keyId: 'key_admin' })),
+        ).toBeInstanceOf(TollgateError)
+    expect(await auditOf(merchantId)).toEqual([])
+    expect(await auditOf(stranger)).toEqual([])
+  })
+
+  test('error: a hostile reason is INVALID_INPUT and changes nothing', async () => {
+    const merchantId = await funded('Hostile Reason Shop', 2_000_000n)
+    const { withdrawal } = await request(merchantId, { amount: '0.006' }, { keyId: 'key_req' })
+    const before = { ...(await footprint(merchantId)), ...(await balance(merchantId)) }
+    const reasons: unknown[] = [
+      'x'.repeat(501),
+      'nul\u0000byte',
+      'bell\u0007',
+      'escape \u001b[31mred',
+      'carriage\rreturn',
+      'delete\u007f',
+      'c1 \u0085 control',
+      'bidi \u202e override',
+      'isolate \u2066x\u2069',
+      'line\u2028separator',
+      42,
+      { reason: 'nested' },
+    ]
+    for (const approve of [true, false])
+      for (const reason of reasons) {
+        const err = await failure(
+          decideWithdrawal({ db: handle.db }, merchantId, withdrawal.id, {
+            approve,
+            keyId: 'key_admin',
+            reason: reason as string,
+          }),
+        )
+        expect({ reason, err }).toMatchObject({ reason, err: expect.any(TollgateError) })
+        expect({ reason, code: (err as TollgateError).code, field: (err as TollgateError).field }).toEqual({
+          reason,
+          code: 'INVALID_INPUT',
+          field: 'reason',
+        })
+      }
+    const [row] = await handle.db.select().from(withdrawals).where(eq(withdrawals.id, withdrawal.id))
+    expect(row?.status).toBe('AWAITING_APPROVAL')
+    expect({ ...(await footprint(merchantId)), ...(await balance(merchantId)) }).toEqual(before)
+    const [audit] = await handle.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(auditLog)
+      .where(eq(auditLog.targetId, withdrawal.id))
+    expect(audit?.n).toBe(0)
   })
 })

@@ -3,7 +3,7 @@ import { and, asc, desc, eq, lt, type SQL, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { outboundTxs, type WithdrawalStatus, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
-import type { ChainRegistry } from '../../plugins/registry.ts'
+import { recordAudit } from '../access/audit.ts'
 import { checkIdempotencyKey } from '../access/idempotency.ts'
 import { resolveAsset, resolveChain } from '../chains.ts'
 import { invalidInput, TollgateError } from '../errors.ts'
@@ -11,9 +11,10 @@ import { newId } from '../ids.ts'
 import { availableBalance, lockBalance } from '../ledger/balances.ts'
 import { postWithdrawalRelease, postWithdrawalReserve } from '../ledger/postings.ts'
 import { parseAmount } from '../money.ts'
+import { type DestinationContext, screenDestination } from './destinations.ts'
 
 export type WithdrawalRow = typeof withdrawals.$inferSelect
-export type WithdrawalsContext = { db: Db; chains: ChainRegistry }
+export type WithdrawalsContext = DestinationContext
 
 export type RequestWithdrawalInput = {
   chain: string
@@ -90,19 +91,24 @@ function validate(ctx: WithdrawalsContext, input: RequestWithdrawalInput) {
 }
 
 /**
- * Validates a withdrawal, checks and reserves the merchant's balance, and queues it (or holds it for an
- * admin's approval above the chain's threshold). The same idempotency key and parameters return the same
- * withdrawal; the same key with other parameters is refused. Any refusal reserves nothing.
+ * Validates a withdrawal, refuses destinations it would never arrive at (the gateway's own addresses, burn
+ * addresses, contracts that refuse it: see `screenDestination`), checks and reserves the merchant's balance,
+ * and queues it (or holds it for an admin's approval above the chain's threshold). The same idempotency key
+ * and parameters return the same withdrawal; the same key with other parameters is refused. Any refusal
+ * reserves nothing. `requestedBy` is the API key asking; it may not approve its own request.
  *
  * @example
- * const { withdrawal } = await requestWithdrawal(ctx, merchantId, { chain: 'ethereum', asset: 'USDC', to: '0x…', amount: '25', idempotencyKey: 'payout-7' })
+ * const { withdrawal } = await requestWithdrawal(ctx, merchantId, { chain: 'ethereum', asset: 'USDC', to: '0x…', amount: '25', idempotencyKey: 'payout-7' }, { keyId })
  */
 export async function requestWithdrawal(
   ctx: WithdrawalsContext,
   merchantId: string,
   input: RequestWithdrawalInput,
+  requestedBy?: { keyId: string },
 ): Promise<{ withdrawal: WithdrawalRow; replayed: boolean }> {
   const v = validate(ctx, input)
+  // before the transaction: the driver may ask its node, and no balance lock is held meanwhile
+  await screenDestination(ctx, v.chain, v.asset, v.to, v.amount)
   const threshold = v.chain.settings.payouts.approvalAbove.get(v.asset.id)
   const status: WithdrawalStatus =
     threshold !== undefined && v.amount > threshold ? 'AWAITING_APPROVAL' : 'QUEUED'
@@ -144,6 +150,7 @@ export async function requestWithdrawal(
           status,
           idempotencyKey: v.key,
           requestHash: v.requestHash,
+          requestedByKey: requestedBy?.keyId ?? null,
         })
         .returning()
       const row = withdrawal as WithdrawalRow
@@ -194,20 +201,49 @@ export async function cancelWithdrawal(
   })
 }
 
+/** Who decides a held withdrawal, and why (kept in the audit log). */
+export type WithdrawalDecision = {
+  approve: boolean
+  /** The admin key deciding; an approval by the key that requested the withdrawal is refused. */
+  keyId: string
+  /** The API request it came in, for the audit log. */
+  requestId?: string
+  reason?: string | null
+}
+
+function checkReason(reason: string | null | undefined): string | undefined {
+  if (reason == null) return undefined
+  if (typeof reason !== 'string' || reason.length > 500)
+    throw invalidInput('reason', 'reason is text of at most 500 characters')
+  // it is shown in logs and consoles: no control or bidirectional-override characters (line breaks and tabs are fine)
+  if (/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(reason.replace(/[\n\t]/g, '')))
+    throw invalidInput('reason', 'reason contains control characters')
+  return reason.trim() === '' ? undefined : reason
+}
+
 /**
- * An admin's approval (or rejection) of a withdrawal held above the approval threshold.
+ * An admin's approval (or rejection) of a withdrawal held above the approval threshold, recorded in the audit
+ * log in the same transaction (`withdrawal.approved` / `withdrawal.rejected`, with the reason if given). The
+ * key that requested a withdrawal cannot approve it (`SELF_APPROVAL`): above the threshold two keys must agree.
  *
  * @example
- * await decideWithdrawal(ctx, merchantId, 'wd_…', { approve: true, keyId: 'key_…' })
+ * await decideWithdrawal(ctx, merchantId, 'wd_…', { approve: true, keyId: 'key_…', requestId, reason: 'invoice 42' })
  */
 export async function decideWithdrawal(
   ctx: { db: Db },
   merchantId: string,
   id: string,
-  decision: { approve: boolean; keyId: string },
+  decision: WithdrawalDecision,
 ): Promise<WithdrawalRow> {
+  const reason = checkReason(decision.reason)
   return ctx.db.transaction(async (tx) => {
     const current = await getWithdrawalIn(tx, merchantId, id)
+    if (decision.approve && current.requestedByKey !== null && current.requestedByKey === decision.keyId)
+      throw new TollgateError(
+        'SELF_APPROVAL',
+        'the key that requested this withdrawal cannot approve it; another admin key must',
+        'id',
+      )
     const to = decision.approve ? 'QUEUED' : 'CANCELED'
     const row = await transitionWithdrawal(tx, current.id, ['AWAITING_APPROVAL'], to, {
       approvedByKey: decision.approve ? decision.keyId : null,
@@ -219,6 +255,13 @@ export async function decideWithdrawal(
         'id',
       )
     if (!decision.approve) await postWithdrawalRelease(tx, row)
+    await recordAudit(tx, {
+      merchantId,
+      actor: { keyId: decision.keyId, requestId: decision.requestId },
+      action: decision.approve ? 'withdrawal.approved' : 'withdrawal.rejected',
+      target: { type: 'withdrawal', id: row.id },
+      ...(reason ? { data: { reason } } : {}),
+    })
     return row
   })
 }

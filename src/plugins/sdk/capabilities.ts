@@ -15,6 +15,8 @@ import type { ChainDriver } from './types.ts'
  * - `changeAddresses`: `deriveChangeAddress` — fresh internal addresses for change.
  * - `unspentReport`: `payouts.unspent` — the node's word on tracked coins, for reconciliation.
  * - `dustLimit`: `payouts.minOutput` — outputs below a minimum are refused when a withdrawal is requested.
+ * - `destinationCheck`: `payouts.checkDestination` — the driver screens a withdrawal's destination when it is
+ *   requested (burn addresses, transfers the chain would revert).
  * - `pushHeads`: `watchHeads` — new blocks are pushed, so scans start at once instead of on the next tick.
  */
 export type DriverCapability =
@@ -26,6 +28,7 @@ export type DriverCapability =
   | 'changeAddresses'
   | 'unspentReport'
   | 'dustLimit'
+  | 'destinationCheck'
   | 'pushHeads'
 
 /**
@@ -45,6 +48,7 @@ export function driverCapabilities(driver: ChainDriver): ReadonlySet<DriverCapab
     ['changeAddresses', driver.deriveChangeAddress],
     ['unspentReport', p?.unspent],
     ['dustLimit', p?.minOutput],
+    ['destinationCheck', p?.checkDestination],
     ['pushHeads', driver.watchHeads],
   ]
   return new Set(found.flatMap(([name, present]) => (present ? [name] : [])))

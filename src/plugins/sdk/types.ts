@@ -206,6 +206,15 @@ export type TxStatus =
   | { state: 'mined'; success: boolean; blockHeight: bigint; fee: bigint }
 
 /**
+ * A driver's word on a withdrawal's destination. `BURN_ADDRESS`: nobody controls it (the zero address, a known
+ * burn address); `DESTINATION_REJECTED`: the transfer would fail there (a contract that reverts it). `reason` is
+ * shown to the merchant.
+ */
+export type DestinationCheck =
+  | { ok: true }
+  | { ok: false; code: 'BURN_ADDRESS' | 'DESTINATION_REJECTED'; reason: string }
+
+/**
  * The sending half of a driver. Drivers build, sign and broadcast; the core persists every step between them
  * (build → persist → sign → persist raw bytes and hash → broadcast → track) and owns nonces.
  */
@@ -233,6 +242,17 @@ export type PayoutDriver = {
   unspent?(outpoints: readonly string[], signal?: AbortSignal): Promise<Map<string, bigint | null>>
   /** The smallest amount an output to `address` may carry (UTXO dust limits); requests below it are refused. */
   minOutput?(address: string, asset: AssetInfo): bigint
+  /**
+   * Whether a withdrawal of `amount` of `asset` to `to` (normalized) can arrive, asked when it is requested,
+   * before anything is reserved; `from` is the address that will send it (the treasury). Refuse what is certain
+   * to be lost or to fail — a burn address, a transfer the chain would revert — and nothing that depends on what
+   * `from` holds right now. A node that cannot be asked is a retryable `DriverError` (the request is refused
+   * and may be sent again). Without it, a destination is checked by `validateAddress` alone.
+   */
+  checkDestination?(
+    a: { from: string; to: string; asset: AssetInfo; amount: bigint },
+    signal?: AbortSignal,
+  ): Promise<DestinationCheck>
   /**
    * Account chains with tokens: what `address` still needs before it can send `amount` of the token to `to`
    * (null when it already holds enough). The core then has the gas tank fund it with `buildFunding`.

@@ -1,0 +1,115 @@
+import { and, eq, or, type SQL, sql } from 'drizzle-orm'
+import type { Db } from '../../db/client.ts'
+import { addresses, outboundTxs } from '../../db/schema/index.ts'
+import type { ChainRegistry, LoadedChain } from '../../plugins/registry.ts'
+import type { AssetInfo } from '../../plugins/sdk/index.ts'
+import { can } from '../chains.ts'
+import { TollgateError } from '../errors.ts'
+import { roleWallet, walletRoles } from './wallet-roles.ts'
+
+export type DestinationContext = {
+  db: Db
+  chains: ChainRegistry
+  /**
+   * Account xpubs, to derive the treasury and gas tank. Every process context has it; without it (unit tests of
+   * later payout steps) those two roles and the driver's own check are not asked.
+   */
+  xpubFor?(accountPath: string): string
+}
+
+/** Which of the gateway's own addresses a string is, and on which chain. */
+export type OwnAddress = {
+  chain: string
+  role: 'treasury' | 'gas tank' | 'cold storage' | 'change' | 'deposit'
+}
+
+const roleNames = { treasury: 'treasury', gas: 'gas tank' } as const
+
+/**
+ * Whether `to` is an address the gateway itself holds on any configured chain: a wallet role (treasury, gas
+ * tank), the cold address, a UTXO change address it handed out, or a deposit address of any merchant (every
+ * derived one, handed out or still in the pool). Each chain compares in its own normalized form and address
+ * key, so every spelling of an address (checksum or lowercase, base58 or hex) is the same address. Chains
+ * whose address format `to` does not fit are skipped.
+ *
+ * @example
+ * await ownAddress(ctx, '0xab5801a7d398351b8be11c439e05c5b3259aec9b') // { chain: 'ethereum', role: 'treasury' }
+ */
+export async function ownAddress(ctx: DestinationContext, to: string): Promise<OwnAddress | undefined> {
+  const stored: SQL[] = []
+  const change: SQL[] = []
+  for (const chain of ctx.chains.values()) {
+    const valid = chain.driver.validateAddress(to)
+    if (!valid.ok) continue
+    const key = chain.driver.addressKey(valid.normalized)
+    const same = (address: string) => chain.driver.addressKey(address) === key
+    if (ctx.xpubFor && chain.driver.payouts)
+      for (const role of walletRoles)
+        if (same(roleWallet({ xpubFor: ctx.xpubFor }, chain, role).address))
+          return { chain: chain.name, role: roleNames[role] }
+    if (chain.settings.cold && same(chain.settings.cold.address))
+      return { chain: chain.name, role: 'cold storage' }
+    // derived addresses are stored in normalized form (the driver conformance suite holds drivers to it)
+    stored.push(and(eq(addresses.chain, chain.name), eq(addresses.address, valid.normalized)) as SQL)
+    if (can(chain, 'changeAddresses'))
+      change.push(
+        and(
+          eq(outboundTxs.chain, chain.name),
+          sql`${outboundTxs.request} -> 'change' ->> 'address' = ${valid.normalized}`,
+        ) as SQL,
+      )
+  }
+  if (stored.length > 0) {
+    const [deposit] = await ctx.db
+      .select({ chain: addresses.chain })
+      .from(addresses)
+      .where(or(...stored))
+      .limit(1)
+    if (deposit) return { chain: deposit.chain, role: 'deposit' }
+  }
+  // every change address is handed out inside the transaction that stores the outbound transaction paying it
+  if (change.length > 0) {
+    const [spent] = await ctx.db
+      .select({ chain: outboundTxs.chain })
+      .from(outboundTxs)
+      .where(or(...change))
+      .limit(1)
+    if (spent) return { chain: spent.chain, role: 'change' }
+  }
+  return undefined
+}
+
+/**
+ * Refuses a withdrawal's destination (already validated and normalized by the chain's driver) that the
+ * merchant would never be paid at: one of the gateway's own addresses (`OWN_ADDRESS`; the payout would come
+ * back to the gateway, booked as the operator's), or what the driver refuses (`BURN_ADDRESS`,
+ * `DESTINATION_REJECTED`). Reads only; the caller has written nothing yet.
+ *
+ * @example
+ * await screenDestination(ctx, chain, asset, '0x0000000000000000000000000000000000000000', 10n) // throws BURN_ADDRESS
+ */
+export async function screenDestination(
+  ctx: DestinationContext,
+  chain: LoadedChain,
+  asset: AssetInfo,
+  to: string,
+  amount: bigint,
+): Promise<void> {
+  const own = await ownAddress(ctx, to)
+  if (own)
+    throw new TollgateError(
+      'OWN_ADDRESS',
+      own.role === 'deposit'
+        ? `to is a deposit address of this gateway (${own.chain}); a withdrawal there would not reach you`
+        : `to is this gateway's own ${own.role} address (${own.chain}); a withdrawal there would not reach you`,
+      'to',
+    )
+  const check = chain.driver.payouts?.checkDestination
+  if (!check || !ctx.xpubFor) return
+  const from = roleWallet({ xpubFor: ctx.xpubFor }, chain, 'treasury').address
+  const verdict = await check({ from, to, asset, amount })
+  if (verdict.ok) return
+  // a third-party driver's code is not trusted to be one of ours: anything but a burn is a refusal
+  const code = verdict.code === 'BURN_ADDRESS' ? 'BURN_ADDRESS' : 'DESTINATION_REJECTED'
+  throw new TollgateError(code, String(verdict.reason).slice(0, 500), 'to')
+}
