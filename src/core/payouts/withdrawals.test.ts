@@ -19,8 +19,14 @@ import {
   withdrawalEvents,
   withdrawals,
 } from '../../db/schema/index.ts'
-import type { ChainRegistry } from '../../plugins/registry.ts'
-import { type DestinationCheck, DriverError } from '../../plugins/sdk/index.ts'
+import { createBitcoinDriver } from '../../plugins/bitcoin/index.ts'
+import { bitcoinOptionsSchema } from '../../plugins/bitcoin/options.ts'
+import { createEvmDriver } from '../../plugins/evm/index.ts'
+import { evmOptionsSchema } from '../../plugins/evm/options.ts'
+import type { ChainRegistry, LoadedChain } from '../../plugins/registry.ts'
+import { type ChainDriver, type DestinationCheck, DriverError } from '../../plugins/sdk/index.ts'
+import { createTronDriver, tronAddressKey } from '../../plugins/tron/index.ts'
+import { tronOptionsSchema } from '../../plugins/tron/options.ts'
 import { listAuditLog } from '../access/audit.ts'
 import { type ErrorCode, TollgateError } from '../errors.ts'
 import { newId } from '../ids.ts'
@@ -712,5 +718,131 @@ describe('approval by a second key, and the audit log', () => {
       .from(auditLog)
       .where(eq(auditLog.targetId, withdrawal.id))
     expect(audit?.n).toBe(0)
+  })
+})
+
+describe('destinations in the built-in drivers’ address formats', () => {
+  const silentDriverLog = { debug() {}, info() {}, warn() {}, error() {} }
+  // no node listens at these URLs: an own address and a burn address are refused before any node is asked
+  const drivers: Record<string, ChainDriver> = {
+    evm: createEvmDriver(
+      evmOptionsSchema.parse({
+        chain: { id: 31337, name: 'Anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
+        rpcUrls: ['http://127.0.0.1:1'],
+      }),
+      { chain: 'evm', log: silentDriverLog },
+    ),
+    tron: createTronDriver(tronOptionsSchema.parse({ fullHosts: ['http://127.0.0.1:1'] }), {
+      chain: 'tron',
+      log: silentDriverLog,
+    }),
+    btc: createBitcoinDriver(
+      bitcoinOptionsSchema.parse({ network: 'regtest', rpcUrls: ['http://127.0.0.1:1'] }),
+      { chain: 'btc', log: silentDriverLog },
+    ),
+  }
+  const loaded = (name: string): LoadedChain => ({
+    ...toyChain({ name }).chain,
+    module: name,
+    driver: drivers[name] as ChainDriver,
+  })
+  const real: ChainRegistry = new Map(['evm', 'tron', 'btc'].map((name) => [name, loaded(name)]))
+  const realCtx = () => ({ db: handle.db, chains: real, xpubFor: keys.xpubFor })
+  let merchantId: string
+  let n = 0
+  const ask = (chain: string, to: string, amount: string) =>
+    requestWithdrawal(realCtx(), merchantId, {
+      chain,
+      asset: drivers[chain]!.nativeAsset.symbol,
+      to,
+      amount,
+      idempotencyKey: `real-${++n}`,
+    })
+
+  beforeAll(async () => {
+    merchantId = await unitMerchant(handle, 'Real Formats Shop')
+    for (const [name, driver] of Object.entries(drivers))
+      await unitCredit(handle, merchantId, name, driver.nativeAsset.id, 10n ** 20n)
+  })
+
+  async function expectRefused(chain: string, spellings: string[], code: ErrorCode) {
+    const before = await footprint(merchantId)
+    for (const to of spellings) {
+      const err = await failure(ask(chain, to, '0.01'))
+      expect({ chain, to, err }).toMatchObject({ chain, to, err: expect.any(TollgateError) })
+      expect({ chain, to, code: (err as TollgateError).code, field: (err as TollgateError).field }).toEqual({
+        chain,
+        to,
+        code,
+        field: 'to',
+      })
+    }
+    expect(await footprint(merchantId)).toEqual(before)
+  }
+
+  test('error: EVM: the treasury and gas tank are OWN_ADDRESS checksummed, lowercase and uppercase', async () => {
+    for (const role of ['treasury', 'gas'] as const) {
+      const address = roleWallet(keys, real.get('evm')!, role).address
+      expect(address).toMatch(/^0x[0-9a-fA-F]{40}$/)
+      await expectRefused(
+        'evm',
+        [address, address.toLowerCase(), `0x${address.slice(2).toUpperCase()}`],
+        'OWN_ADDRESS',
+      )
+    }
+  })
+
+  test('error: EVM: the zero address and 0x…dEaD are BURN_ADDRESS', async () => {
+    await expectRefused(
+      'evm',
+      [
+        '0x0000000000000000000000000000000000000000',
+        '0x000000000000000000000000000000000000dEaD',
+        '0x000000000000000000000000000000000000dead',
+        '0x000000000000000000000000000000000000DEAD',
+      ],
+      'BURN_ADDRESS',
+    )
+  })
+
+  test('error: Tron: the treasury and gas tank are OWN_ADDRESS in base58 and in hex (with or without 0x, any case)', async () => {
+    for (const role of ['treasury', 'gas'] as const) {
+      const address = roleWallet(keys, real.get('tron')!, role).address
+      const hex = tronAddressKey(address)
+      await expectRefused('tron', [address, hex, hex.toUpperCase(), `0x${hex}`], 'OWN_ADDRESS')
+    }
+  })
+
+  test('error: Tron: the black hole is BURN_ADDRESS in base58 and in hex', async () => {
+    const hex = '410000000000000000000000000000000000000000'
+    await expectRefused('tron', ['T9yD14Nj9j7xAB4dbGeiX9h8unkKHxuWwb', hex, `0x${hex}`], 'BURN_ADDRESS')
+  })
+
+  test('error: Bitcoin: the treasury, gas and a change address are OWN_ADDRESS in lower- and uppercase bech32', async () => {
+    const btc = real.get('btc')!
+    const change = await handle.db.transaction(async (tx) => {
+      const address = await freshChangeAddress(keys, tx, btc)
+      await tx.insert(outboundTxs).values({
+        id: newId('otx'),
+        chain: 'btc',
+        purpose: 'withdrawal',
+        fromAddress: roleWallet(keys, btc, 'treasury').address,
+        fromPath: roleWallet(keys, btc, 'treasury').path,
+        asset: btc.driver.nativeAsset.id,
+        status: 'broadcast',
+        unsigned: {},
+        request: { kind: 'transfer', outputs: [{ to: 'bcrt1qexample', amount: '1' }], change: address },
+        maxFee: 200n,
+      })
+      return address.address
+    })
+    for (const address of [
+      roleWallet(keys, btc, 'treasury').address,
+      roleWallet(keys, btc, 'gas').address,
+      change,
+    ]) {
+      expect(address).toMatch(/^bcrt1/)
+      await expectRefused('btc', [address, address.toUpperCase()], 'OWN_ADDRESS')
+    }
   })
 })

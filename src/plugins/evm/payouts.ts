@@ -1,4 +1,6 @@
 import {
+  BaseError,
+  ExecutionRevertedError,
   encodeFunctionData,
   type Hex,
   keccak256,
@@ -10,6 +12,7 @@ import {
 import {
   type AssetInfo,
   type BuildRequest,
+  type DestinationCheck,
   type DigestSigner,
   DriverError,
   type PayoutDriver,
@@ -170,9 +173,76 @@ async function build(client: PublicClient, options: EvmOptions, request: BuildRe
  */
 async function nativeTransferGas(client: PublicClient, from: Hex, to: Hex, value: bigint): Promise<bigint> {
   const estimate = await client.estimateGas({ account: from, to, value }).catch((err) => {
-    throw rpcError('estimateGas', err)
+    // a recipient that reverts the transfer (a contract that takes no ETH) will not change its mind
+    throw rpcError('estimateGas', err, !isRevert(err))
   })
   return estimate > 21_000n ? estimate : 21_000n
+}
+
+/** True when the node ran the call and it reverted (as opposed to the node failing to answer). */
+function isRevert(err: unknown): boolean {
+  return err instanceof BaseError && err.walk((e) => e instanceof ExecutionRevertedError) !== null
+}
+
+/**
+ * Addresses nobody holds a key to, by their lowercase form: the zero address, and 0x…dEaD, which wallets and
+ * token contracts use as the conventional burn address.
+ */
+const burnAddresses = new Set([
+  '0x0000000000000000000000000000000000000000',
+  '0x000000000000000000000000000000000000dead',
+])
+
+/**
+ * Refuses burn addresses, a token's own contract (tokens sent there are stuck for good), and a destination at
+ * which the transfer reverts: the call is run on the node as `from` (the treasury) would send it. A native
+ * transfer runs with `from`'s balance raised by a state override, so only the recipient decides; a token
+ * transfer runs with what `from` holds, up to `amount` (with nothing held there is nothing to run, and the
+ * build refuses a reverting transfer later).
+ */
+async function checkDestination(
+  client: PublicClient,
+  a: { from: string; to: string; asset: AssetInfo; amount: bigint },
+): Promise<DestinationCheck> {
+  const to = a.to.toLowerCase() as Hex
+  if (burnAddresses.has(to))
+    return { ok: false, code: 'BURN_ADDRESS', reason: `${a.to} is a burn address: no one can spend from it` }
+  if (!a.asset.native && to === a.asset.contract?.toLowerCase())
+    return {
+      ok: false,
+      code: 'DESTINATION_REJECTED',
+      reason: `${a.to} is the ${a.asset.symbol} contract itself: tokens sent to it are lost`,
+    }
+  const from = a.from as Hex
+  let call: Parameters<PublicClient['call']>[0]
+  if (a.asset.native)
+    call = {
+      account: from,
+      to,
+      value: a.amount,
+      stateOverride: [{ address: from, balance: a.amount + 10n ** 24n }],
+    }
+  else {
+    const units = await balance(client, from, a.asset).then((held) => (held < a.amount ? held : a.amount))
+    if (units === 0n) return { ok: true }
+    call = {
+      account: from,
+      to: a.asset.contract as Hex,
+      data: encodeFunctionData({ abi: erc20, functionName: 'transfer', args: [to, units] }),
+    }
+  }
+  try {
+    await client.call(call)
+    return { ok: true }
+  } catch (err) {
+    if (!isRevert(err)) throw rpcError('eth_call (destination check)', err)
+    const why = err instanceof BaseError ? err.shortMessage : 'execution reverted'
+    return {
+      ok: false,
+      code: 'DESTINATION_REJECTED',
+      reason: `a ${a.asset.symbol} transfer to ${a.to} reverts (${why}); the address does not accept it`,
+    }
+  }
 }
 
 /** What a token holder needs in native coin before it can send: the transfer's gas at today's price, with margin. */
@@ -287,6 +357,7 @@ export function createEvmPayouts(
         throw rpcError('getTransactionCount', err)
       }),
     balance: (address, asset) => balance(client, address, asset),
+    checkDestination: (a) => checkDestination(client, a),
     sweepNeed: (a) => sweepNeed(client, options, a),
     // the gas tank pays the fee money over as a plain transfer of the native coin
     buildFunding: ({ from, to, need, nonce, feeBumpPercent, replaces }) =>

@@ -2,6 +2,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import {
   type AssetInfo,
   type BuildRequest,
+  type DestinationCheck,
   type DigestSigner,
   DriverError,
   type PayoutDriver,
@@ -291,6 +292,33 @@ async function status(ctx: TronPayoutContext, hash: string, signal?: AbortSignal
   return pending.txID ? { state: 'pending' } : { state: 'unknown' }
 }
 
+/**
+ * The address of 21 zero bytes (`410000…00`, base58 T9yD14Nj9j7xAB4dbGeiX9h8unkKHxuWwb): Tron's black hole,
+ * where burned TRX and tokens go; no one holds its key.
+ */
+export const tronBlackHole = '410000000000000000000000000000000000000000'
+
+/**
+ * Refuses the black hole and a TRC-20 token's own contract (tokens sent there are stuck for good). Both are
+ * decided from the address alone; the node is not asked.
+ */
+async function checkDestination(a: { to: string; asset: AssetInfo }): Promise<DestinationCheck> {
+  const to = hex41(a.to)
+  if (to === tronBlackHole)
+    return {
+      ok: false,
+      code: 'BURN_ADDRESS',
+      reason: `${base58(to)} is Tron's black hole: no one can spend from it`,
+    }
+  if (!a.asset.native && a.asset.contract && to === hex41(a.asset.contract))
+    return {
+      ok: false,
+      code: 'DESTINATION_REJECTED',
+      reason: `${base58(to)} is the ${a.asset.symbol} contract itself: tokens sent to it are lost`,
+    }
+  return { ok: true }
+}
+
 /** TRX from `getaccount` (0 for an account that does not exist), a token from `balanceOf`. */
 async function balance(ctx: TronPayoutContext, address: string, asset: AssetInfo, signal?: AbortSignal) {
   const owner = hex41(address)
@@ -325,6 +353,7 @@ export function createTronPayouts(client: TronClient, options: TronOptions): Pay
     broadcast: (tx, signal) => broadcast(ctx, tx, signal),
     status: (hash, signal) => status(ctx, hash, signal),
     balance: (address, asset, signal) => balance(ctx, address, asset, signal),
+    checkDestination,
     ...createTronSweeps(ctx),
   }
 }
