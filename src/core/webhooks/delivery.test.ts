@@ -14,6 +14,7 @@ import {
 } from './endpoints.ts'
 import type { WebhookContext } from './events.ts'
 import { newWebhookSecret } from './signing.ts'
+import type { HostResolver } from './url-guard.ts'
 
 /** What the receiver saw of one request. */
 type Received = { path: string; headers: Record<string, string>; body: string }
@@ -22,7 +23,10 @@ let handle: DbHandle
 let ctx: WebhookContext
 let merchantId: string
 let server: ReturnType<typeof Bun.serve>
+/** Another receiver on the same port of another loopback address: what reaches it went to 127.0.0.2. */
+let elsewhere: ReturnType<typeof Bun.serve>
 const received: Received[] = []
+const receivedElsewhere: Received[] = []
 
 beforeAll(async () => {
   handle = await openUnitDb()
@@ -48,17 +52,33 @@ beforeAll(async () => {
       return new Response('no such path', { status: 404 })
     },
   })
+  elsewhere = Bun.serve({
+    port: server.port,
+    hostname: '127.0.0.2',
+    fetch: async (req) => {
+      receivedElsewhere.push({ path: '', headers: Object.fromEntries(req.headers), body: await req.text() })
+      return new Response('wrong place', { status: 500 })
+    },
+  })
 }, 30_000)
 afterAll(async () => {
   server.stop(true)
+  elsewhere.stop(true)
   await handle.close()
 })
 
-/** An endpoint on the receiver at `/path/<unique>` and one pending, due delivery to it. */
-async function deliveryTo(path: string, fields: Partial<typeof webhookDeliveries.$inferInsert> = {}) {
+/**
+ * An endpoint on the receiver at `/path/<unique>` and one pending, due delivery to it; the URL's host is
+ * `host` [127.0.0.1] (a name only an injected resolver knows, for the pinning tests).
+ */
+async function deliveryTo(
+  path: string,
+  fields: Partial<typeof webhookDeliveries.$inferInsert> = {},
+  host = '127.0.0.1',
+) {
   const tag = newId('t')
   const { endpoint, secret } = await createWebhookEndpoint(ctx, merchantId, {
-    url: `http://127.0.0.1:${server.port}/${path}/${tag}`,
+    url: `http://${host}:${server.port}/${path}/${tag}`,
     events: ['payment.completed'],
   })
   const id = newId('whd')
@@ -80,7 +100,8 @@ async function deliveryTo(path: string, fields: Partial<typeof webhookDeliveries
     ...fields,
   })
   const requests = () => received.filter((r) => r.headers['webhook-id'] === eventId)
-  return { endpoint, secret, id, eventId, payload, requests }
+  const requestsElsewhere = () => receivedElsewhere.filter((r) => r.headers['webhook-id'] === eventId)
+  return { endpoint, secret, id, eventId, payload, requests, requestsElsewhere }
 }
 
 const deliveryRow = async (id: string) =>
@@ -102,6 +123,17 @@ function verifies(request: Received, secret: string): boolean {
   } catch {
     return false
   }
+}
+
+/** A resolver answering `answers[i]` on its i-th call (the last one from then on), recording the names asked. */
+function scriptedResolver(...answers: string[][]): HostResolver & { calls: string[] } {
+  const calls: string[] = []
+  const resolve = async (hostname: string) => {
+    calls.push(hostname)
+    const answer = answers[Math.min(calls.length, answers.length) - 1] ?? []
+    return answer.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }))
+  }
+  return Object.assign(resolve, { calls })
 }
 
 const signatures = (request: Received) =>
@@ -245,6 +277,40 @@ describe('attemptDelivery', () => {
     expect(verifies(request!, d.secret)).toBe(false)
   })
 
+  test('behavior: the POST goes to the address the guard checked; a name answering differently later is not asked again', async () => {
+    const d = await deliveryTo('ok', {}, 'hooks.rebind.test')
+    // the first answer is checked and used; any second lookup would be sent to 127.0.0.2
+    const resolveHost = scriptedResolver(['127.0.0.1'], ['127.0.0.2'])
+    expect(await attemptDelivery({ ...ctx, resolveHost }, d.id)).toEqual({
+      kind: 'succeeded',
+      statusCode: 200,
+    })
+    expect(resolveHost.calls).toEqual(['hooks.rebind.test'])
+    expect(d.requestsElsewhere()).toEqual([])
+    const [request] = d.requests()
+    expect(d.requests()).toHaveLength(1)
+    expect(request!.headers.host).toBe(`hooks.rebind.test:${server.port}`)
+    expect(verifies(request!, d.secret)).toBe(true)
+    expect((await attemptsOf(d.id)).map((a) => [a.statusCode, a.responseBody])).toEqual([[200, 'thanks']])
+  })
+
+  test('behavior: each attempt resolves once and goes where that answer points, on a connection of its own', async () => {
+    const d = await deliveryTo('ok', {}, 'hooks.rebind.test')
+    const resolveHost = scriptedResolver(['127.0.0.2'], ['127.0.0.1'])
+    const first = await attemptDelivery({ ...ctx, resolveHost }, d.id)
+    expect(first).toMatchObject({ kind: 'retry', attempt: 1, statusCode: 500 })
+    if (first.kind !== 'retry') throw new Error('expected a retry')
+    expect(d.requestsElsewhere()).toHaveLength(1)
+    expect(d.requests()).toEqual([])
+    expect(await attemptDelivery({ ...ctx, resolveHost }, d.id, first.at)).toEqual({
+      kind: 'succeeded',
+      statusCode: 200,
+    })
+    expect(d.requests()).toHaveLength(1)
+    expect(d.requestsElsewhere()).toHaveLength(1)
+    expect(resolveHost.calls).toEqual(['hooks.rebind.test', 'hooks.rebind.test'])
+  })
+
   test('behavior: a redirect is not followed; it counts as a failed attempt', async () => {
     const d = await deliveryTo('redirect')
     const outcome = await attemptDelivery(ctx, d.id)
@@ -296,6 +362,26 @@ describe('attemptDelivery', () => {
     if (outcome.kind !== 'retry') throw new Error('expected a retry')
     expect(outcome.error).toContain('loopback')
     expect(d.requests()).toEqual([])
+  })
+
+  test('error: in production a name answering with an internal address is refused before sending', async () => {
+    for (const answer of [
+      ['127.0.0.1'],
+      ['93.184.215.14', '127.0.0.1'],
+      ['::ffff:7f00:1'],
+      ['64:ff9b::7f00:1'],
+    ]) {
+      const d = await deliveryTo('ok', {}, 'hooks.rebind.test')
+      const resolveHost = scriptedResolver(answer)
+      const strict = { ...ctx, webhooks: { ...ctx.webhooks, allowInternal: false }, resolveHost }
+      const outcome = await attemptDelivery(strict, d.id)
+      expect({ answer, kind: outcome.kind }).toEqual({ answer, kind: 'retry' })
+      if (outcome.kind !== 'retry') throw new Error('expected a retry')
+      expect(outcome.error).toContain('not public')
+      expect(d.requests()).toEqual([])
+      expect(d.requestsElsewhere()).toEqual([])
+      expect(resolveHost.calls).toEqual(['hooks.rebind.test'])
+    }
   })
 
   test('error: an unknown delivery id is skipped', async () => {

@@ -2,23 +2,12 @@ import { and, eq, lt, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { webhookAttempts, webhookDeliveries, webhookEndpoints } from '../../db/schema/index.ts'
 import type { WebhookContext } from './events.ts'
+import { postToPinnedAddress } from './pinned-post.ts'
 import { signWebhook } from './signing.ts'
-import { checkWebhookUrl } from './url-guard.ts'
+import { type HostResolver, resolveWebhookTarget } from './url-guard.ts'
 
-async function readCapped(res: Response, maxBytes: number): Promise<string> {
-  if (!res.body) return ''
-  const reader = res.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  while (size < maxBytes) {
-    const { done, value } = await reader.read()
-    if (done) break
-    chunks.push(value)
-    size += value.byteLength
-  }
-  await reader.cancel().catch(() => {})
-  return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8')
-}
+/** What delivery runs on: the webhooks context, and (tests) the resolver the URL guard asks. */
+export type DeliveryContext = WebhookContext & { resolveHost?: HostResolver }
 
 export type DeliveryOutcome =
   | { kind: 'skipped' }
@@ -32,7 +21,7 @@ export type DeliveryOutcome =
  * once). Every attempt is recorded; after the last one the delivery fails and the endpoint is flagged.
  */
 export async function attemptDelivery(
-  ctx: WebhookContext,
+  ctx: DeliveryContext,
   deliveryId: string,
   now = new Date(),
 ): Promise<DeliveryOutcome> {
@@ -63,7 +52,11 @@ export async function attemptDelivery(
   if (!endpoint?.enabled) error = 'endpoint disabled or deleted'
   else {
     try {
-      const url = await checkWebhookUrl(endpoint.url, { allowInternal: ctx.webhooks.allowInternal })
+      // checked and resolved once, just before sending; the request goes to that very address
+      const target = await resolveWebhookTarget(endpoint.url, {
+        allowInternal: ctx.webhooks.allowInternal,
+        resolve: ctx.resolveHost,
+      })
       const body = JSON.stringify(delivery.payload)
       const secrets = [endpoint.secret]
       if (
@@ -78,15 +71,14 @@ export async function attemptDelivery(
         body,
         secrets,
       })
-      const res = await fetch(url, {
-        method: 'POST',
+      const answer = await postToPinnedAddress(target, {
         headers: { 'content-type': 'application/json', 'user-agent': 'Tollgate-Webhooks/1', ...headers },
         body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(ctx.webhooks.timeoutMs),
+        timeoutMs: ctx.webhooks.timeoutMs,
+        maxResponseBytes: 1024,
       })
-      statusCode = res.status
-      responseBody = await readCapped(res, 1024)
+      statusCode = answer.statusCode
+      responseBody = answer.body
     } catch (err) {
       error = err instanceof Error ? err.message.slice(0, 500) : String(err)
     }
