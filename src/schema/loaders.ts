@@ -2,6 +2,14 @@ import { createContextCache } from '@pothos/core'
 import DataLoader from 'dataloader'
 import { listPaymentEventsFor, type PaymentEventRow, type PaymentRow } from '../core/payments/queries.ts'
 import { listPaymentTransfersFor, type TransferView } from '../core/payments/views.ts'
+import {
+  listWithdrawalEventsFor,
+  outboundTxHashesFor,
+  type WithdrawalEventRow,
+} from '../core/payouts/withdrawal-history.ts'
+import type { WithdrawalRow } from '../core/payouts/withdrawals.ts'
+import { listWebhookAttemptsFor, type WebhookAttemptRow } from '../core/webhooks/delivery-attempts.ts'
+import type { webhookDeliveries } from '../db/schema/index.ts'
 import type { GraphQLContext } from './context.ts'
 
 // Per-request batching of what a field reads for its parent row: every payment of a page asks in the same tick,
@@ -32,22 +40,20 @@ function rowCache<Row extends object, V>() {
 }
 
 /**
- * A per-request loader of one value per row, from a function that reads many rows' values by id at once and
- * answers every id it was asked for.
+ * A per-request loader of one value per row, from a function that reads many rows' values at once by the key
+ * `keyOf` gives (the row's id, or an id it refers to) and answers every key it was asked for.
  */
-function perRowLoader<Row extends { id: string }, V>(
-  read: (ctx: GraphQLContext, ids: string[]) => Promise<Map<string, V>>,
+function perRowLoader<Row extends object, V>(
+  keyOf: (row: Row) => string,
+  read: (ctx: GraphQLContext, keys: string[]) => Promise<Map<string, V>>,
   missing: () => V,
 ) {
   return createContextCache(
     (ctx: GraphQLContext) =>
       new DataLoader<Row, V, Row>(
         async (rows) => {
-          const byId = await read(
-            ctx,
-            rows.map((r) => r.id),
-          )
-          return rows.map((r) => byId.get(r.id) ?? missing())
+          const byKey = await read(ctx, rows.map(keyOf))
+          return rows.map((r) => byKey.get(keyOf(r)) ?? missing())
         },
         { cacheMap: rowCache<Row, V>(), maxBatchSize },
       ),
@@ -61,6 +67,7 @@ function perRowLoader<Row extends { id: string }, V>(
  * const transfers = await paymentTransfers(ctx).load(payment)
  */
 export const paymentTransfers = perRowLoader<PaymentRow, TransferView[]>(
+  (p) => p.id,
   (ctx, ids) => listPaymentTransfersFor(ctx.app, ids),
   () => [],
 )
@@ -72,6 +79,44 @@ export const paymentTransfers = perRowLoader<PaymentRow, TransferView[]>(
  * const events = await paymentEvents(ctx).load(payment)
  */
 export const paymentEvents = perRowLoader<PaymentRow, PaymentEventRow[]>(
+  (p) => p.id,
   (ctx, ids) => listPaymentEventsFor(ctx.app, ids),
+  () => [],
+)
+
+/**
+ * A withdrawal's status history, batched over the request.
+ *
+ * @example
+ * const events = await withdrawalEvents(ctx).load(withdrawal)
+ */
+export const withdrawalEvents = perRowLoader<WithdrawalRow, WithdrawalEventRow[]>(
+  (w) => w.id,
+  (ctx, ids) => listWithdrawalEventsFor(ctx.app, ids),
+  () => [],
+)
+
+/**
+ * The hash of the transaction paying a withdrawal (null before it is signed), batched over the request. Only
+ * for withdrawals that have an outbound transaction.
+ *
+ * @example
+ * const hash = w.outboundTxId ? await withdrawalTxHashes(ctx).load(w) : null
+ */
+export const withdrawalTxHashes = perRowLoader<WithdrawalRow, string | null>(
+  (w) => w.outboundTxId ?? '',
+  (ctx, ids) => outboundTxHashesFor(ctx.app, ids),
+  () => null,
+)
+
+/**
+ * A webhook delivery's attempts, batched over the request.
+ *
+ * @example
+ * const attempts = await webhookAttempts(ctx).load(delivery)
+ */
+export const webhookAttempts = perRowLoader<typeof webhookDeliveries.$inferSelect, WebhookAttemptRow[]>(
+  (d) => d.id,
+  (ctx, ids) => listWebhookAttemptsFor(ctx.app, ids),
   () => [],
 )

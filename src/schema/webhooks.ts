@@ -1,8 +1,5 @@
-import {
-  listWebhookAttempts,
-  listWebhookDeliveries,
-  redeliverWebhook,
-} from '../core/webhooks/delivery-log.ts'
+import type { WebhookAttemptRow } from '../core/webhooks/delivery-attempts.ts'
+import { listWebhookDeliveries, redeliverWebhook } from '../core/webhooks/delivery-log.ts'
 import {
   createWebhookEndpoint,
   deleteWebhookEndpoint,
@@ -17,7 +14,9 @@ import { enqueueDelivery } from '../jobs/webhooks.ts'
 import { builder } from './builder.ts'
 import { afterId, toConnection } from './connection.ts'
 import { requireAuth } from './context.ts'
+import { connectionCost, defaultPageSize, readListCost } from './cost.ts'
 import { userErrors } from './errors.ts'
+import { webhookAttempts } from './loaders.ts'
 
 const WebhookEventTypeEnum = builder.enumType('WebhookEventType', {
   values: Object.fromEntries(webhookEventTypes.map((t) => [t.replace('.', '_').toUpperCase(), { value: t }])),
@@ -41,7 +40,7 @@ const WebhookEndpointRef = builder.objectRef<EndpointRow>('WebhookEndpoint').imp
 })
 
 type DeliveryRow = typeof webhookDeliveries.$inferSelect
-type AttemptRow = Awaited<ReturnType<typeof listWebhookAttempts>>[number]
+type AttemptRow = WebhookAttemptRow
 
 const WebhookAttemptRef = builder.objectRef<AttemptRow>('WebhookAttempt').implement({
   fields: (t) => ({
@@ -74,7 +73,8 @@ const WebhookDeliveryRef = builder.objectRef<DeliveryRow>('WebhookDelivery').imp
     payload: t.field({ type: 'JSON', resolve: (d) => d.payload }),
     attemptLog: t.field({
       type: [WebhookAttemptRef],
-      resolve: (d, _a, ctx) => listWebhookAttempts(ctx.app, d.id),
+      complexity: readListCost,
+      resolve: (d, _a, ctx) => webhookAttempts(ctx).load(d),
     }),
   }),
 })
@@ -198,12 +198,13 @@ builder.queryField('webhookDeliveries', (t) =>
     description: "An endpoint's deliveries, newest first",
     authScopes: { scope: 'webhooks:write' },
     args: { endpointId: t.arg.id({ required: true }) },
+    complexity: connectionCost,
     resolve: async (_r, args, ctx) => {
       const auth = await requireAuth(ctx)
       const after = afterId(args, 'whd')
       return toConnection(
         await listWebhookDeliveries(ctx.app, auth.merchantId, String(args.endpointId), {
-          first: args.first,
+          first: args.first ?? defaultPageSize,
           after,
         }),
         after,

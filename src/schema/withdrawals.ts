@@ -5,19 +5,20 @@ import {
   cancelWithdrawal,
   decideWithdrawal,
   getWithdrawal,
-  listWithdrawalEvents,
+  type listWithdrawalEvents,
   listWithdrawals,
   requestWithdrawal,
   type WithdrawalRow,
   waitingReason,
-  withdrawalTxHash,
 } from '../core/payouts/withdrawals.ts'
 import { withdrawalStatuses } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
 import { afterId, toConnection } from './connection.ts'
 import { requireAuth, requireScope } from './context.ts'
+import { connectionCost, defaultPageSize, readCost, readListCost } from './cost.ts'
 import { userErrors } from './errors.ts'
+import { withdrawalEvents, withdrawalTxHashes } from './loaders.ts'
 
 const WithdrawalStatusEnum = builder.enumType('WithdrawalStatus', { values: withdrawalStatuses })
 
@@ -58,7 +59,8 @@ export const WithdrawalRef = builder.objectRef<WithdrawalRow>('Withdrawal').impl
     txHash: t.string({
       nullable: true,
       description: 'The transaction that pays it, once signed',
-      resolve: (w, _a, ctx) => withdrawalTxHash(ctx.app, w),
+      complexity: readCost,
+      resolve: (w, _a, ctx) => (w.outboundTxId ? withdrawalTxHashes(ctx).load(w) : null),
     }),
     failureReason: t.string({ nullable: true, resolve: (w) => w.failureReason }),
     waitingReason: t.string({
@@ -71,7 +73,8 @@ export const WithdrawalRef = builder.objectRef<WithdrawalRow>('Withdrawal').impl
     events: t.field({
       type: [WithdrawalEventRef],
       description: 'Status history, oldest first',
-      resolve: (w, _a, ctx) => listWithdrawalEvents(ctx.app, w.id),
+      complexity: readListCost,
+      resolve: (w, _a, ctx) => withdrawalEvents(ctx).load(w),
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (w) => w.createdAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (w) => w.updatedAt }),
@@ -133,11 +136,13 @@ builder.queryField('withdrawals', (t) =>
     description: 'Your withdrawals, newest first',
     authScopes: { scope: 'payments:read' },
     args: { status: t.arg({ type: WithdrawalStatusEnum }) },
+    complexity: connectionCost,
     resolve: async (_root, args, ctx) => {
       const auth = await requireAuth(ctx)
       const after = afterId(args, 'wd')
+      const first = args.first ?? defaultPageSize
       return toConnection(
-        await listWithdrawals(ctx.app, auth.merchantId, { first: args.first, after, status: args.status }),
+        await listWithdrawals(ctx.app, auth.merchantId, { first, after, status: args.status }),
         after,
       )
     },

@@ -132,3 +132,263 @@ describe('batching', () => {
     expect(withTransfers).toBeGreaterThan(20)
   })
 })
+
+/** Every field of a Payment, as a merchant's full listing would ask for it. */
+const everyPaymentField = `id status chain asset { id symbol decimals } amountDue amountReceived amountRemaining
+  amountConfirmed overpaidAmount confirmations late
+  transfers { txHash index amount blockHeight status confirmations late }
+  address paymentUri confirmationsRequired expiresAt orderId metadata clientSecret checkoutUrl createdAt updatedAt
+  completedAt events { seq type fromStatus toStatus data createdAt }`
+
+describe('normal operations', () => {
+  test('default: the README examples run (createPayment, chains, payment, payments with a filter, me)', async () => {
+    const created = await app.gql(
+      `mutation {
+        createPayment(input: { chain: "devnet", asset: "USDT", amount: "12.5", orderId: "A-1001", idempotencyKey: "A-1001" }) {
+          ... on CreatePaymentPayload { replayed payment { id status address paymentUri amountDue expiresAt clientSecret } }
+          ... on UserError { code field message }
+        }
+      }`,
+      {},
+      merchant.key,
+    )
+    expect(created.errors).toBeUndefined()
+    const id = created.data.createPayment.payment.id
+    const reads = [
+      '{ chains { name assets { id symbol decimals } } }',
+      `{ payment(id: "${id}") { ${everyPaymentField} } }`,
+      '{ payments(first: 20, filter: { status: PENDING, chain: "devnet", orderId: "A-1001" }) { edges { cursor node { id status } } pageInfo { hasNextPage endCursor } } }',
+      '{ me { id name createdAt } }',
+    ]
+    for (const query of reads) {
+      const res = await app.gql(query, {}, merchant.key)
+      expect(res.errors).toBeUndefined()
+    }
+  })
+
+  test('default: a page of 100 payments selecting every field runs under the default GRAPHQL_MAX_COST', async () => {
+    const res = await app.gql(
+      `{ payments(first: 100) { edges { cursor node { ${everyPaymentField} } } pageInfo { hasNextPage endCursor } } }`,
+      {},
+      merchant.key,
+    )
+    expect(res.errors).toBeUndefined()
+    expect(res.data.payments.edges.length).toBe(100)
+    expect(res.data.payments.pageInfo.hasNextPage).toBe(true)
+  })
+
+  test("default: the checkout's subscription (server-sent events, no key) gets the payment", async () => {
+    const { payment } = await createPayment(app.ctx, merchant.id, {
+      chain: 'devnet',
+      asset: 'USDT',
+      amount: '3',
+    })
+    const text = await firstEvent(
+      // the checkout page's own document (src/checkout/assets/checkout.js)
+      'subscription ($id: ID!, $secret: String!) { paymentUpdated(id: $id, clientSecret: $secret) { ' +
+        'status amountDue amountReceived amountRemaining confirmations confirmationsRequired paymentUri expiresAt } }',
+      { id: payment.id, secret: payment.clientSecret },
+    )
+    expect(text).toContain('"status":"PENDING"')
+    expect(text).not.toContain('errors')
+  })
+
+  test("behavior: a subscription's later events read the payment's transfers afresh (loaders do not keep them for the subscription's life)", async () => {
+    const { payment } = await createPayment(app.ctx, merchant.id, {
+      chain: 'devnet',
+      asset: 'USDT',
+      amount: '3',
+    })
+    const controller = new AbortController()
+    const res = await app.fetch(
+      new Request('http://tollgate.test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({
+          query:
+            'subscription ($id: ID!, $secret: String!) { paymentUpdated(id: $id, clientSecret: $secret) { updatedAt late transfers { txHash } } }',
+          variables: { id: payment.id, secret: payment.clientSecret },
+        }),
+        signal: controller.signal,
+      }),
+    )
+    const reader = res.body!.getReader()
+    let text = ''
+    const readUntil = async (needle: string) => {
+      while (!text.includes(needle)) text += new TextDecoder().decode((await reader.read()).value)
+    }
+    await readUntil('"transfers":[]')
+    const txHash = `0x${'ab'.repeat(32)}`
+    await app.ctx.db.insert(transfers).values({
+      id: newId('trf'),
+      chain: 'devnet',
+      txHash,
+      index: 0,
+      asset: payment.asset,
+      toAddress: payment.address,
+      amount: 1n,
+      paymentId: payment.id,
+      late: true,
+    })
+    // the row changes (as a refresh would change it) and the bus says "look again"
+    await app.ctx.query("update payments set updated_at = now() + interval '1 second' where id = $1", [
+      payment.id,
+    ])
+    // the subscriber may still be starting to listen: say it until the event comes
+    const signal = setInterval(
+      () => app.ctx.bus.publish([{ paymentId: payment.id, merchantId: merchant.id, seq: 1, type: 'test' }]),
+      100,
+    )
+    try {
+      await readUntil(txHash)
+    } finally {
+      clearInterval(signal)
+      controller.abort()
+    }
+    expect(text).toContain(`"late":true,"transfers":[{"txHash":"${txHash}"}]`)
+  })
+})
+
+/** The first event of a subscription over server-sent events, as text. */
+async function firstEvent(query: string, variables: Record<string, unknown>, key?: string): Promise<string> {
+  const controller = new AbortController()
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' }
+  if (key) headers.authorization = `Bearer ${key}`
+  const res = await app.fetch(
+    new Request('http://tollgate.test/graphql', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ query, variables }),
+      signal: controller.signal,
+    }),
+  )
+  const reader = res.body!.getReader()
+  let text = ''
+  while (!/\n\n/.test(text.replace(/^:.*\n\n/gm, '')))
+    text += new TextDecoder().decode((await reader.read()).value)
+  controller.abort()
+  return text
+}
+
+describe('hostile documents', () => {
+  const costly = async (query: string, variables: Record<string, unknown> = {}, operationName?: string) => {
+    log.reset()
+    const res = await gqlNamed(query, variables, operationName)
+    const error = onlyError(res)
+    expect(error.extensions?.code).toBe('QUERY_TOO_COSTLY')
+    expect(error.extensions?.cost as number).toBeGreaterThan(error.extensions?.maxCost as number)
+    expect(log.statements).toEqual([])
+    return error
+  }
+  const invalidFirst = async (first: number) => {
+    const res = await app.gql(`{ payments(first: ${first}) { edges { node { id } } } }`, {}, merchant.key)
+    const error = onlyError(res)
+    expect(error.extensions).toMatchObject({ code: 'INVALID_INPUT', field: 'first' })
+  }
+
+  test('error: first: 2147483647 (the largest Int) is QUERY_TOO_COSTLY, priced at its word', async () => {
+    const error = await costly('{ payments(first: 2147483647) { edges { node { id } } } }')
+    expect(error.extensions?.cost as number).toBeGreaterThan(2147483647)
+  })
+
+  test('error: first: 2147483648 (past Int) is refused by validation before it is priced', async () => {
+    const res = await app.gql('{ payments(first: 2147483648) { edges { node { id } } } }', {}, merchant.key)
+    expect(onlyError(res).message).toContain('Int cannot represent')
+  })
+
+  test('error: first: 1.5e9 (a float) is refused by validation', async () => {
+    const res = await app.gql('{ payments(first: 1.5e9) { edges { node { id } } } }', {}, merchant.key)
+    expect(onlyError(res).message).toContain('Int cannot represent')
+  })
+
+  for (const first of [-1, -2147483648, 0, 101])
+    test(`error: first: ${first} is INVALID_INPUT on field first`, async () => {
+      await invalidFirst(first)
+    })
+
+  test('error: a huge first in a variable is QUERY_TOO_COSTLY (variables are priced too)', async () => {
+    await costly('query ($n: Int) { payments(first: $n) { edges { node { id } } } }', { n: 1_000_000 })
+  })
+
+  test("error: a huge first in a variable's default is QUERY_TOO_COSTLY", async () => {
+    await costly('query ($n: Int = 5000000) { payments(first: $n) { edges { node { id } } } }')
+  })
+
+  test('error: a first variable of the wrong type is refused as a bad variable, before anything runs', async () => {
+    log.reset()
+    const res = await app.gql(
+      'query ($n: Int) { payments(first: $n) { edges { node { id } } } }',
+      { n: '100' },
+      merchant.key,
+    )
+    expect(onlyError(res).message).toContain('$n')
+    expect(log.statements).toEqual([])
+  })
+
+  test('error: 20 aliased pages of 100 payments with their events are QUERY_TOO_COSTLY', async () => {
+    await costly(aliased(20, 'payments(first: 100) { edges { node { events { seq type } } } }'))
+  })
+
+  test('error: the attack hidden in a fragment is priced the same and refused', async () => {
+    const inner = Array.from(
+      { length: 50 },
+      (_, i) =>
+        `a${i}: payments(first: 100) { edges { node { id confirmations late transfers { txHash } } } }`,
+    ).join(' ')
+    await costly(`{ ...Attack } fragment Attack on Query { ${inner} }`)
+  })
+
+  test('error: the attack as the named operation of a document with a cheap one is refused', async () => {
+    await costly(`query Cheap { me { id } } query Attack ${attack}`, {}, 'Attack')
+  })
+
+  test('behavior: the cheap operation of that document runs (only the operation asked for is priced)', async () => {
+    const res = await gqlNamed(`query Cheap { me { id } } query Attack ${attack}`, {}, 'Cheap')
+    expect(res.errors).toBeUndefined()
+    expect(res.data.me.id).toBe(merchant.id)
+  })
+
+  test('error: 20 aliased pages of 100 withdrawals with their events are QUERY_TOO_COSTLY', async () => {
+    await costly(aliased(20, 'withdrawals(first: 100) { edges { node { id txHash events { seq type } } } }'))
+  })
+
+  test('error: 20 aliased pages of 100 webhook deliveries with their attempt logs are QUERY_TOO_COSTLY', async () => {
+    await costly(
+      aliased(
+        20,
+        'webhookDeliveries(endpointId: "whe_x", first: 100) { edges { node { id attemptLog { attempt statusCode } } } }',
+      ),
+    )
+  })
+
+  test('error: a list nested in the connection past GRAPHQL_MAX_DEPTH is QUERY_TOO_DEEP', async () => {
+    const res = await app.gql(
+      `{ payments { edges { node { asset { id } transfers { txHash } } } } __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } }`,
+      {},
+      merchant.key,
+    )
+    expect(onlyError(res).extensions?.code).toBe('QUERY_TOO_DEEP')
+  })
+
+  test('behavior: first: null is the default page (20), priced and served as such', async () => {
+    const res = await app.gql('{ payments(first: null) { edges { node { id } } } }', {}, merchant.key)
+    expect(res.errors).toBeUndefined()
+    expect(res.data.payments.edges.length).toBe(20)
+  })
+})
+
+/** POST a document with an operation name (app.gql sends none). */
+async function gqlNamed(
+  query: string,
+  variables: Record<string, unknown>,
+  operationName?: string,
+): Promise<GqlResponse> {
+  const res = await app.fetch(
+    new Request('http://tollgate.test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${merchant.key}` },
+      body: JSON.stringify({ query, variables, operationName }),
+    }),
+  )
+  return res.json()
+}
