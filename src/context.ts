@@ -54,7 +54,28 @@ export async function loadPluginsConfig(path: string): Promise<TollgateConfig> {
 }
 
 /**
- * Opens the database, loads chain plugins and connects Redis.
+ * A watch-only process (the API given `TOLLGATE_XPUBS`, the chain worker) must not hold the seed, even when a
+ * shared environment hands it one: every reference to it goes (the parsed `env`, which the caller shares, and
+ * `process.env.TOLLGATE_SEED`), and the log says so, so the operator can take it out of this process's
+ * environment. It is dropped rather than refused: one environment file for every role is common, and the
+ * process is correct without it. (The seed file was read once, when the environment was parsed and checked.)
+ */
+function dropSeed(env: Env, log: Logger) {
+  if (env.seed === undefined && env.TOLLGATE_SEED === undefined && process.env.TOLLGATE_SEED === undefined)
+    return
+  const source = env.TOLLGATE_SEED_FILE !== undefined ? 'TOLLGATE_SEED_FILE' : 'TOLLGATE_SEED'
+  delete env.seed
+  delete env.TOLLGATE_SEED
+  delete process.env.TOLLGATE_SEED
+  log.warn(
+    { seedSource: source },
+    `watch-only process (TOLLGATE_XPUBS): the seed from ${source} was dropped unused; remove it from this process's environment`,
+  )
+}
+
+/**
+ * Opens the database, loads chain plugins and connects Redis. In a watch-only role the seed is dropped from
+ * `env` (see dropSeed).
  *
  * @example
  * const ctx = await createContext(parseEnv(process.env), createLogger('info'), { role: 'api' })
@@ -70,7 +91,8 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
   if (options.migrate || dbHandle.kind === 'pglite') await migrate(dbHandle)
   const watchOnly =
     options.role === 'worker-chain' || (options.role === 'api' && env.TOLLGATE_XPUBS !== undefined)
-  const signer = env.seed && !watchOnly ? createSigner(env.seed) : undefined
+  if (watchOnly) dropSeed(env, log)
+  const signer = env.seed ? createSigner(env.seed) : undefined
   if (options.role === 'signer' && !signer)
     throw keyUnavailable('the signer role needs the seed (TOLLGATE_SEED or TOLLGATE_SEED_FILE)')
   if (options.role === 'api' && signer)

@@ -194,3 +194,105 @@ test('behavior: the default webhook retry schedule spans more than three days', 
   ])
   expect(() => parseEnv({ WEBHOOK_RETRY_SCHEDULE: '5 minutes' })).toThrow(/WEBHOOK_RETRY_SCHEDULE/)
 })
+
+describe('rate limits, proxies, introspection and CORS', () => {
+  test('default: limits on, no trusted proxy, no CORS origin, introspection decided by TOLLGATE_ENV', () => {
+    const env = parseEnv({})
+    expect(env).toMatchObject({
+      RATE_LIMIT_PER_IP: 6000,
+      RATE_LIMIT_PER_KEY: 3000,
+      RATE_LIMIT_WINDOW_SECONDS: 60,
+      RATE_LIMIT_AUTH_FAILURES: 20,
+      RATE_LIMIT_AUTH_FAILURE_WINDOW_SECONDS: 600,
+      TRUST_PROXY: [],
+      CORS_ORIGINS: [],
+    })
+    expect(env.GRAPHQL_INTROSPECTION).toBeUndefined()
+  })
+
+  test('args: 0 turns a limit off; proxies and origins are parsed and normalized', () => {
+    const env = parseEnv({
+      RATE_LIMIT_PER_IP: '0',
+      RATE_LIMIT_PER_KEY: '0',
+      RATE_LIMIT_AUTH_FAILURES: '0',
+      RATE_LIMIT_WINDOW_SECONDS: '1',
+      RATE_LIMIT_AUTH_FAILURE_WINDOW_SECONDS: '86400',
+      TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+      CORS_ORIGINS: 'https://Shop.Example, http://localhost:3000/',
+      GRAPHQL_INTROSPECTION: 'true',
+    })
+    expect(env.RATE_LIMIT_PER_IP).toBe(0)
+    expect(env.RATE_LIMIT_PER_KEY).toBe(0)
+    expect(env.RATE_LIMIT_AUTH_FAILURES).toBe(0)
+    expect(env.TRUST_PROXY.map(([a, bits]) => `${a}/${bits}`)).toEqual(['10.0.0.0/8', '127.0.0.1/32'])
+    expect(env.CORS_ORIGINS).toEqual(['https://shop.example', 'http://localhost:3000'])
+    expect(env.GRAPHQL_INTROSPECTION).toBe(true)
+    expect(parseEnv({ CORS_ORIGINS: '*' }).CORS_ORIGINS).toEqual(['*'])
+  })
+
+  const bad: Array<[variable: string, value: string]> = [
+    ['RATE_LIMIT_PER_IP', '-1'],
+    ['RATE_LIMIT_PER_IP', '1.5'],
+    ['RATE_LIMIT_PER_IP', '1e3'],
+    ['RATE_LIMIT_PER_IP', '0x10'],
+    ['RATE_LIMIT_PER_IP', 'lots'],
+    ['RATE_LIMIT_PER_IP', '99999999999'],
+    ['RATE_LIMIT_PER_KEY', 'unlimited'],
+    ['RATE_LIMIT_PER_KEY', '10000001'],
+    ['RATE_LIMIT_PER_KEY', ' 5'],
+    ['RATE_LIMIT_WINDOW_SECONDS', '0'],
+    ['RATE_LIMIT_WINDOW_SECONDS', '86401'],
+    ['RATE_LIMIT_WINDOW_SECONDS', '1m'],
+    ['RATE_LIMIT_AUTH_FAILURES', '-5'],
+    ['RATE_LIMIT_AUTH_FAILURES', 'NaN'],
+    ['RATE_LIMIT_AUTH_FAILURES', '1000001'],
+    ['RATE_LIMIT_AUTH_FAILURE_WINDOW_SECONDS', '0'],
+    ['RATE_LIMIT_AUTH_FAILURE_WINDOW_SECONDS', 'Infinity'],
+    ['TRUST_PROXY', 'true'],
+    ['TRUST_PROXY', '*'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['TRUST_PROXY', 'proxy.internal'],
+    ['TRUST_PROXY', '10.0.0.1,hunter2'],
+    ['GRAPHQL_INTROSPECTION', 'yes'],
+    ['GRAPHQL_INTROSPECTION', 'TRUE'],
+    ['CORS_ORIGINS', 'merchant.test'],
+    ['CORS_ORIGINS', 'https://shop.example/checkout'],
+    ['CORS_ORIGINS', 'https://shop.example?x=1'],
+    ['CORS_ORIGINS', 'https://user:hunter2@shop.example'],
+    ['CORS_ORIGINS', 'ftp://shop.example'],
+    ['CORS_ORIGINS', 'javascript:alert(1)'],
+    ['CORS_ORIGINS', 'null'],
+    ['CORS_ORIGINS', '*,https://shop.example'],
+    ['CORS_ORIGINS', `https://${'a'.repeat(300)}.example`],
+  ]
+  for (const [variable, value] of bad)
+    test(`error: ${variable}=${JSON.stringify(value.slice(0, 40))} is named, its value never shown`, () => {
+      const err = envError({ [variable]: value })
+      expect(err.problems).toHaveLength(1)
+      expect(err.problems[0]).toStartWith(`${variable}: `)
+      if (value.length > 3) expect(err.message).not.toContain(value)
+    })
+
+  test('error: every bad new setting is reported together', () => {
+    const err = envError({
+      RATE_LIMIT_PER_IP: 'x',
+      RATE_LIMIT_PER_KEY: 'x',
+      RATE_LIMIT_WINDOW_SECONDS: 'x',
+      RATE_LIMIT_AUTH_FAILURES: 'x',
+      RATE_LIMIT_AUTH_FAILURE_WINDOW_SECONDS: 'x',
+      TRUST_PROXY: 'x',
+      GRAPHQL_INTROSPECTION: 'x',
+      CORS_ORIGINS: 'x',
+    })
+    expect(err.problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'CORS_ORIGINS',
+      'GRAPHQL_INTROSPECTION',
+      'RATE_LIMIT_AUTH_FAILURES',
+      'RATE_LIMIT_AUTH_FAILURE_WINDOW_SECONDS',
+      'RATE_LIMIT_PER_IP',
+      'RATE_LIMIT_PER_KEY',
+      'RATE_LIMIT_WINDOW_SECONDS',
+      'TRUST_PROXY',
+    ])
+  })
+})

@@ -1,11 +1,48 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { z } from 'zod'
+import { parseTrustedProxies } from './client-ip.ts'
 import { isValidMnemonic } from './core/payouts/signer.ts'
 
 const xpubPattern = /^[a-zA-Z0-9]{100,120}$/
 const accountPathPattern = /^m(\/[0-9]+')+$/
 
 const booleanString = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
+
+/** A whole number written in plain decimal digits (no sign, exponent, hex or fraction), at most `max`. */
+const count = (max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,10}$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().max(max, `must be at most ${max}`))
+
+const seconds = count(86_400).pipe(z.number().min(1, 'must be at least 1'))
+
+/**
+ * `CORS_ORIGINS`: `*`, or origins (scheme, host, optional port; nothing else) compared as browsers send them.
+ * Undefined when an entry is not an origin.
+ */
+function parseOrigins(value: string): string[] | undefined {
+  const entries = value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+  if (entries.length === 1 && entries[0] === '*') return ['*']
+  const out: string[] = []
+  for (const entry of entries) {
+    if (entry.length > 200) return undefined
+    let url: URL
+    try {
+      url = new URL(entry)
+    } catch {
+      return undefined
+    }
+    const bare = entry.replace(/\/$/, '').toLowerCase()
+    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== bare) return undefined
+    out.push(url.origin)
+  }
+  return out
+}
 
 const envSchema = z.object({
   TOLLGATE_ENV: z.enum(['development', 'production', 'test']).default('production'),
@@ -108,6 +145,45 @@ const envSchema = z.object({
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
   /** Subscriptions one client IP may run at once, over graphql-ws and server-sent events together. */
   SUBSCRIPTIONS_MAX_PER_IP: z.coerce.number().int().min(1).default(200),
+  /** Requests one client address (an IPv6 /64) may make per window on /graphql and the checkout; 0: no limit. */
+  RATE_LIMIT_PER_IP: count(10_000_000).default(6000),
+  /** Requests one API key may make per window (every API process together); 0: no limit. */
+  RATE_LIMIT_PER_KEY: count(10_000_000).default(3000),
+  /** The window both request limits count over, in seconds. */
+  RATE_LIMIT_WINDOW_SECONDS: seconds.default(60),
+  /** Failed authentications one client address may have per failure window before its keys are no longer looked up; 0: no limit. */
+  RATE_LIMIT_AUTH_FAILURES: count(1_000_000).default(20),
+  RATE_LIMIT_AUTH_FAILURE_WINDOW_SECONDS: seconds.default(600),
+  /** Addresses or CIDR ranges of the reverse proxies whose X-Forwarded-For is believed; none by default. */
+  TRUST_PROXY: z
+    .string()
+    .transform((value, ctx) => {
+      const ranges = parseTrustedProxies(value)
+      if (ranges) return ranges
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'expected comma-separated IP addresses or CIDR ranges of your proxies, e.g. 10.0.0.0/8,127.0.0.1',
+      })
+      return z.NEVER
+    })
+    .default([]),
+  /** Introspection and "Did you mean" suggestions; on by default outside production. */
+  GRAPHQL_INTROSPECTION: booleanString.optional(),
+  /** Browser origins allowed to call /graphql (CORS), comma-separated; `*` for any (no credentials ever). */
+  CORS_ORIGINS: z
+    .string()
+    .transform((value, ctx) => {
+      const origins = parseOrigins(value)
+      if (origins) return origins
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'expected comma-separated origins such as https://shop.example,https://admin.example:8443, or *',
+      })
+      return z.NEVER
+    })
+    .default([]),
 })
 
 export type Env = z.output<typeof envSchema> & { seed?: string }

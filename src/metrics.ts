@@ -41,6 +41,18 @@ export function createMetrics(chainState?: ChainStateSource) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    rateLimited: new Counter({
+      name: 'tollgate_rate_limited_total',
+      help: 'Requests refused by a rate limit, by limiter (ip, key, auth: failed authentications of an address)',
+      labelNames: ['limiter'] as const,
+      registers: [registry],
+    }),
+    rateLimiterUnavailable: new Counter({
+      name: 'tollgate_rate_limiter_unavailable_total',
+      help: 'Rate-limit checks that could not reach Redis, by limiter (the request was let through)',
+      labelNames: ['limiter'] as const,
+      registers: [registry],
+    }),
   }
 }
 export type Metrics = ReturnType<typeof createMetrics>

@@ -4,13 +4,17 @@ import type { Server } from 'bun'
 import { execute, GraphQLError, type GraphQLSchema, subscribe } from 'graphql'
 import { createYoga } from 'graphql-yoga'
 import { handleCheckout } from './checkout/routes.ts'
+import { clientAddress, rateLimitSubject } from './client-ip.ts'
 import type { AppContext } from './context.ts'
-import { authenticate } from './core/access/api-keys.ts'
+import { type AuthInfo, authenticate } from './core/access/api-keys.ts'
 import { errorCode, errorKind, TollgateError } from './core/errors.ts'
 import { chainProgress } from './core/scanning/cursors.ts'
+import { corsHeaders, preflight } from './cors.ts'
 import { createWebSocketHandler, isWebSocketUpgrade, upgradeWebSocket } from './graphql-ws.ts'
 import { readiness } from './health.ts'
+import { useSchemaDisclosure } from './introspection.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
+import { createRateLimits, type RateLimited } from './rate-limit.ts'
 import type { GraphQLContext } from './schema/context.ts'
 import { schema } from './schema/index.ts'
 import { useQueryLimits } from './schema/limits.ts'
@@ -26,8 +30,40 @@ function chainState(app: AppContext) {
     }))
 }
 
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
+function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  })
+}
+
+/** A rate-limit refusal on /graphql: HTTP 429 with Retry-After, and a GraphQL error clients can branch on. */
+function rateLimitedGraphql(refusal: RateLimited, requestId: string): Response {
+  const seconds = refusal.retryAfterSeconds
+  return json(
+    {
+      errors: [
+        {
+          message: `too many requests; retry after ${seconds} s`,
+          extensions: { code: 'RATE_LIMITED', retryAfter: seconds, limiter: refusal.limiter, requestId },
+        },
+      ],
+    },
+    429,
+    { 'retry-after': String(seconds) },
+  )
+}
+
+/** A rate-limit refusal anywhere else (the checkout). */
+function tooManyRequests(refusal: RateLimited): Response {
+  return new Response('too many requests\n', {
+    status: 429,
+    headers: {
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'no-store',
+      'retry-after': String(refusal.retryAfterSeconds),
+    },
+  })
 }
 
 /**
@@ -62,12 +98,25 @@ function maskError(app: AppContext) {
 }
 
 /**
- * The HTTP surface: `/graphql`, the hosted checkout under `/pay/`, `/healthz`, `/readyz`, `/metrics`. `handle` is a fetch handler, usable with
- * `Bun.serve` or called directly in tests.
+ * The server context yoga gets per HTTP request: the key, already looked up when one was presented, and the
+ * client's address as limits count it (GraphQLContext's `clientIp`).
+ */
+type ServerContext = { requestId: string; auth?: Promise<AuthInfo | null>; clientIp?: string }
+
+/**
+ * The HTTP surface: `/graphql`, the hosted checkout under `/pay/`, `/healthz`, `/readyz`, `/metrics`. `handle` is
+ * a fetch handler, usable with `Bun.serve` or called directly in tests; its `peer` is the socket's remote address
+ * (what rate limits count by, through `TRUST_PROXY`). Without a peer only the per-key limit applies.
+ *
+ * Rate limits, in order, on /graphql: the address's request count; for a request that presents a key, whether
+ * the address has failed authentication too often (then the key is not looked up at all); the key's request
+ * count once it authenticated. A refused key counts as a failed authentication of the address. The checkout
+ * counts against the address's request limit. Over a limit: 429 with Retry-After (and, on /graphql, a GraphQL
+ * error with `extensions.code` RATE_LIMITED and `retryAfter`).
  *
  * @example
  * const { handle } = createHttpHandler(ctx)
- * Bun.serve({ port: 4000, fetch: handle })
+ * Bun.serve({ port: 4000, fetch: (request, server) => handle(request, server.requestIP(request)?.address) })
  */
 export function createHttpHandler(
   app: AppContext,
@@ -75,24 +124,44 @@ export function createHttpHandler(
 ) {
   const metrics = options.metrics ?? createMetrics(chainState(app))
   const graphiql = app.env.GRAPHIQL ?? app.env.TOLLGATE_ENV === 'development'
-  const yoga = createYoga<{ requestId: string }, GraphQLContext>({
+  const introspection = app.env.GRAPHQL_INTROSPECTION ?? app.env.TOLLGATE_ENV !== 'production'
+  if (graphiql && !introspection)
+    app.log.warn('GraphiQL is on but introspection is off (GRAPHQL_INTROSPECTION): it cannot show the schema')
+  const limits = createRateLimits({
+    redis: app.redis,
+    prefix: app.env.REDIS_PREFIX,
+    settings: {
+      perIp: app.env.RATE_LIMIT_PER_IP,
+      perKey: app.env.RATE_LIMIT_PER_KEY,
+      windowSeconds: app.env.RATE_LIMIT_WINDOW_SECONDS,
+      authFailures: app.env.RATE_LIMIT_AUTH_FAILURES,
+      authFailureWindowSeconds: app.env.RATE_LIMIT_AUTH_FAILURE_WINDOW_SECONDS,
+    },
+    log: app.log,
+    metrics,
+  })
+  const yoga = createYoga<ServerContext, GraphQLContext>({
     schema: options.schema ?? schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: graphiql ? { title: 'Tollgate' } : false,
     logging: false,
+    // answered by corsHeaders from CORS_ORIGINS: yoga's default reflects any origin with credentials
+    cors: false,
     maskedErrors: { maskError: maskError(app) },
     plugins: [
       // graphql-js's own executor: the schema uses no @defer/@stream, and it does less work per field
       useEngine({ execute, subscribe }),
+      useSchemaDisclosure({ allowed: introspection }),
       useQueryLimits({
         maxDepth: app.env.GRAPHQL_MAX_DEPTH,
         maxFields: app.env.GRAPHQL_MAX_FIELDS,
         maxTokens: app.env.GRAPHQL_MAX_TOKENS,
       }),
     ],
-    context: ({ request, requestId }) => {
-      let pending: Promise<GraphQLContext['resolvedAuth']> | undefined
+    context: ({ request, requestId, auth }) => {
+      // HTTP requests arrive with the key looked up already (see admit); graphql-ws ones look it up here
+      let pending: Promise<GraphQLContext['resolvedAuth']> | undefined = auth
       return {
         app,
         requestId,
@@ -107,15 +176,69 @@ export function createHttpHandler(
     },
   })
 
-  const websocket = createWebSocketHandler(yoga)
+  // graphql-ws passes no `auth` (it is optional): its server context is the `requestId` part of ours
+  const websocket = createWebSocketHandler(yoga as unknown as Parameters<typeof createWebSocketHandler>[0])
 
-  async function route(request: Request, requestId: string, path: string): Promise<Response> {
+  /**
+   * The rate limits of a /graphql request (see above); when it may go on, the key's lookup for the resolvers. A
+   * lookup that failed for another reason than the key (the database away) is handed on as it failed, for the
+   * resolvers to mask as before.
+   */
+  async function admit(
+    request: Request,
+    subject: string | undefined,
+  ): Promise<{ refused: RateLimited } | { auth?: Promise<AuthInfo | null> }> {
+    const authorization = request.headers.get('authorization')
+    const [overAddress, authBlocked] = await Promise.all([
+      subject === undefined ? undefined : limits.request(subject),
+      subject === undefined || authorization === null ? undefined : limits.authBlocked(subject),
+    ])
+    if (overAddress) return { refused: overAddress }
+    if (authBlocked) return { refused: authBlocked }
+    if (authorization === null) return {}
+    let auth: AuthInfo
+    try {
+      auth = await authenticate(app, authorization)
+    } catch (err) {
+      if (errorKind(err) !== 'user') {
+        const failed = Promise.reject(err)
+        failed.catch(() => undefined)
+        return { auth: failed }
+      }
+      if (subject !== undefined) await limits.authFailed(subject)
+      return { auth: Promise.resolve(null) }
+    }
+    const overKey = await limits.key(auth.keyId)
+    return overKey ? { refused: overKey } : { auth: Promise.resolve(auth) }
+  }
+
+  async function graphql(request: Request, requestId: string, subject: string | undefined) {
+    if (request.method === 'OPTIONS') return preflight(request, app.env.CORS_ORIGINS)
+    const length = Number(request.headers.get('content-length') ?? 0)
+    if (length > app.env.MAX_BODY_BYTES) return json({ errors: [{ message: 'request body too large' }] }, 413)
+    const admitted = await admit(request, subject)
+    if ('refused' in admitted) return rateLimitedGraphql(admitted.refused, requestId)
+    return requestScope.run({ requestId }, () =>
+      yoga.fetch(request, { requestId, auth: admitted.auth, clientIp: subject }),
+    )
+  }
+
+  async function route(
+    request: Request,
+    requestId: string,
+    path: string,
+    peer: string | undefined,
+  ): Promise<Response> {
+    const address = () => {
+      const client = clientAddress(peer, request.headers.get('x-forwarded-for'), app.env.TRUST_PROXY)
+      return client === undefined ? undefined : rateLimitSubject(client)
+    }
     switch (path) {
       case '/graphql': {
-        const length = Number(request.headers.get('content-length') ?? 0)
-        if (length > app.env.MAX_BODY_BYTES)
-          return json({ errors: [{ message: 'request body too large' }] }, 413)
-        return requestScope.run({ requestId }, () => yoga.fetch(request, { requestId }))
+        const response = await graphql(request, requestId, address())
+        for (const [name, value] of Object.entries(corsHeaders(request, app.env.CORS_ORIGINS)))
+          response.headers.set(name, value)
+        return response
       }
       case '/healthz':
         return json({ ok: true })
@@ -127,13 +250,16 @@ export function createHttpHandler(
         return new Response(await metrics.registry.metrics(), {
           headers: { 'content-type': metrics.registry.contentType },
         })
-      default:
-        if (path.startsWith('/pay/')) return handleCheckout(app, request, path)
-        return json({ error: 'not found' }, 404)
+      default: {
+        if (!path.startsWith('/pay/')) return json({ error: 'not found' }, 404)
+        const subject = address()
+        const refused = subject === undefined ? undefined : await limits.request(subject)
+        return refused ? tooManyRequests(refused) : handleCheckout(app, request, path)
+      }
     }
   }
 
-  async function handle(request: Request): Promise<Response> {
+  async function handle(request: Request, peer?: string): Promise<Response> {
     const started = performance.now()
     const requestId = request.headers.get('x-request-id')?.slice(0, 64) || crypto.randomUUID()
     const path = new URL(request.url).pathname
@@ -144,7 +270,7 @@ export function createHttpHandler(
         : 'other'
     let response: Response
     try {
-      response = await route(request, requestId, path)
+      response = await route(request, requestId, path, peer)
     } catch (err) {
       app.log.error({ err, requestId }, 'request failed')
       response = json({ error: 'internal error', requestId }, 500)
@@ -163,7 +289,7 @@ export function createHttpHandler(
   /** `Bun.serve`'s fetch: WebSocket upgrades on /graphql (graphql-transport-ws), everything else by `handle`. */
   function serve(request: Request, server: Server<undefined>): Promise<Response> | Response | undefined {
     if (isWebSocketUpgrade(request)) return upgradeWebSocket(request, server)
-    return handle(request)
+    return handle(request, server.requestIP(request)?.address)
   }
 
   return { handle, serve, yoga, websocket }

@@ -124,3 +124,168 @@ describe('errors', () => {
     expect(await res.text()).not.toContain('<html')
   })
 })
+
+/** Typos and introspection a probing client sends, each of which graphql-js would answer with a hint. */
+const probes: Array<[label: string, query: string, variables?: Record<string, unknown>]> = [
+  ['a misspelled field', '{ paymnts { edges { node { id } } } }'],
+  ['a misspelled argument', '{ payments(frist: 1) { edges { node { id } } } }'],
+  ['a misspelled enum value', '{ payments(filter: { status: PENDNG }) { edges { node { id } } } }'],
+  ['a misspelled input field', '{ payments(filter: { stauts: PENDING }) { edges { node { id } } } }'],
+  [
+    'a misspelled type',
+    'query ($s: PaymentStatu) { payments(filter: { status: $s }) { edges { node { id } } } }',
+  ],
+  [
+    'a misspelled enum value in variables',
+    'query ($s: PaymentStatus) { payments(filter: { status: $s }) { edges { node { id } } } }',
+    { s: 'PENDNG' },
+  ],
+  ['a misspelled mutation', 'mutation { createPaymnt(input: {}) { __typename } }'],
+  ['a misspelled fragment type', '{ me { ... on Merchnt { id } } }'],
+]
+
+describe('schema disclosure', () => {
+  let production: TestApp
+  let development: TestApp
+  let optedIn: TestApp
+  beforeAll(async () => {
+    ;[production, development, optedIn] = await Promise.all([
+      createTestApp({ env: { TOLLGATE_ENV: 'production' } }),
+      createTestApp({ env: { TOLLGATE_ENV: 'development' } }),
+      createTestApp({ env: { TOLLGATE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' } }),
+    ])
+  })
+  afterAll(() => Promise.all([production, development, optedIn].map((a) => a.close())))
+
+  test('default: in production, __schema and __type are refused, without a key and with one', async () => {
+    const { key } = await production.merchant()
+    for (const apiKey of [null, key]) {
+      const schemaQuery = await production.gql('{ __schema { types { name } } }', {}, apiKey)
+      expect(schemaQuery.data).toBeUndefined()
+      expect(schemaQuery.errors[0].message).toContain('introspection has been disabled')
+      const typeQuery = await production.gql('{ __type(name: "Payment") { fields { name } } }', {}, apiKey)
+      expect(typeQuery.data).toBeUndefined()
+      expect(JSON.stringify(typeQuery)).not.toContain('amountDue')
+    }
+  })
+
+  test('default: in production, __typename still answers', async () => {
+    expect(await production.gql('{ __typename }', {}, null)).toEqual({ data: { __typename: 'Query' } })
+  })
+
+  for (const [label, query, variables] of probes)
+    test(`error: in production, ${label} is refused without a "Did you mean" hint`, async () => {
+      const { key } = await production.merchant()
+      const res = await production.gql(query, variables ?? {}, key)
+      expect(res.errors.length).toBeGreaterThan(0)
+      expect(JSON.stringify(res)).not.toContain('Did you mean')
+      // the same probe in development gets the hint graphql-js gives
+      const dev = await development.gql(query, variables ?? {}, (await development.merchant()).key)
+      expect(JSON.stringify(dev)).toContain('Did you mean')
+    })
+
+  test('behavior: in development introspection answers; GRAPHQL_INTROSPECTION=true turns it on in production', async () => {
+    for (const app of [development, optedIn]) {
+      const res = await app.gql('{ __type(name: "PaymentStatus") { enumValues { name } } }', {}, null)
+      expect(res.data.__type.enumValues.map((v: { name: string }) => v.name)).toContain('PENDING')
+    }
+    const hinted = await optedIn.gql('{ paymnts { edges { node { id } } } }', {}, null)
+    expect(JSON.stringify(hinted)).toContain('Did you mean')
+  })
+
+  test('behavior: GraphiQL is on in development', async () => {
+    const res = await development.fetch(new Request('http://t/graphql', { headers: { accept: 'text/html' } }))
+    expect(await res.text()).toContain('<html')
+  })
+})
+
+describe('CORS', () => {
+  let listed: TestApp
+  beforeAll(async () => {
+    listed = await createTestApp({
+      env: { CORS_ORIGINS: 'https://shop.example,https://admin.example:8443', RATE_LIMIT_PER_KEY: '2' },
+    })
+  })
+  afterAll(() => listed.close())
+
+  const post = (app: TestApp, origin: string, key?: string) =>
+    app.fetch(
+      new Request('http://t/graphql', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          origin,
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+        },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      }),
+    )
+  const preflightFrom = (app: TestApp, origin: string) =>
+    app.fetch(
+      new Request('http://t/graphql', {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization, content-type',
+        },
+      }),
+    )
+
+  test('default: without CORS_ORIGINS no origin is allowed, and credentials never are', async () => {
+    const res = await post(app, 'https://evil.example')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('access-control-allow-origin')).toBeNull()
+    expect(res.headers.get('access-control-allow-credentials')).toBeNull()
+    const pre = await preflightFrom(app, 'https://evil.example')
+    expect(pre.headers.get('access-control-allow-origin')).toBeNull()
+    expect(pre.headers.get('access-control-allow-headers')).toBeNull()
+  })
+
+  test('behavior: an allowlisted origin gets its own origin back, the methods and headers it needs, no credentials', async () => {
+    for (const origin of ['https://shop.example', 'https://admin.example:8443']) {
+      const res = await post(listed, origin)
+      expect(res.headers.get('access-control-allow-origin')).toBe(origin)
+      expect(res.headers.get('vary')).toContain('Origin')
+      expect(res.headers.get('access-control-allow-credentials')).toBeNull()
+      const pre = await preflightFrom(listed, origin)
+      expect(pre.status).toBe(204)
+      expect(pre.headers.get('access-control-allow-origin')).toBe(origin)
+      expect(pre.headers.get('access-control-allow-methods')).toContain('POST')
+      expect(pre.headers.get('access-control-allow-headers')).toContain('authorization')
+      expect(pre.headers.get('access-control-allow-credentials')).toBeNull()
+    }
+  })
+
+  const strangers = [
+    'https://evil.example',
+    'https://shop.example.evil.example',
+    'https://evil-shop.example',
+    'http://shop.example',
+    'https://shop.example:444',
+    'https://admin.example',
+    'null',
+    'HTTPS://SHOP.EXAMPLE',
+    `https://${'a'.repeat(5000)}.example`,
+    'https://shop.example, https://evil.example',
+  ]
+  for (const origin of strangers)
+    test(`error: the origin ${JSON.stringify(origin.slice(0, 50))} gets no CORS header`, async () => {
+      const res = await post(listed, origin)
+      expect(res.status).toBe(200)
+      expect(res.headers.get('access-control-allow-origin')).toBeNull()
+      expect(res.headers.get('access-control-allow-credentials')).toBeNull()
+      const pre = await preflightFrom(listed, origin)
+      expect(pre.headers.get('access-control-allow-origin')).toBeNull()
+    })
+
+  test('behavior: a rate-limit refusal is readable by an allowlisted page, Retry-After included', async () => {
+    const { key } = await listed.merchant()
+    await post(listed, 'https://shop.example', key)
+    await post(listed, 'https://shop.example', key)
+    const refused = await post(listed, 'https://shop.example', key)
+    expect(refused.status).toBe(429)
+    expect(refused.headers.get('access-control-allow-origin')).toBe('https://shop.example')
+    expect(refused.headers.get('access-control-expose-headers')).toContain('retry-after')
+  })
+})
