@@ -159,11 +159,15 @@ builder.mutationField('rotateWebhookSecret', (t) =>
     type: EndpointWithSecret,
     authScopes: { scope: 'webhooks:write' },
     errors: userErrors('RotateWebhookSecretResult'),
-    description: 'A new secret; the old one keeps signing too for overlapSeconds (default one day)',
+    description:
+      'A new secret; the old one keeps signing too for overlapSeconds (default one day). Recorded in the audit log',
     args: { id: t.arg.id({ required: true }), overlapSeconds: t.arg.int() },
     resolve: async (_r, { id, overlapSeconds }, ctx) => {
       const auth = await requireAuth(ctx)
-      return rotateWebhookSecret(ctx.app, auth.merchantId, String(id), overlapSeconds ?? undefined)
+      return rotateWebhookSecret(ctx.app, auth.merchantId, String(id), overlapSeconds ?? undefined, {
+        keyId: auth.keyId,
+        requestId: ctx.requestId,
+      })
     },
   }),
 )

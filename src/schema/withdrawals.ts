@@ -174,12 +174,13 @@ const RequestWithdrawalPayload = builder
 builder.mutationField('requestWithdrawal', (t) =>
   t.field({
     type: RequestWithdrawalPayload,
-    description: 'Reserves the amount and queues the payout (needs withdrawals:write)',
+    description:
+      "Reserves the amount and queues the payout (needs withdrawals:write). Refused: the gateway's own addresses (OWN_ADDRESS), burn addresses (BURN_ADDRESS) and destinations that would refuse the transfer (DESTINATION_REJECTED)",
     errors: userErrors('RequestWithdrawalResult'),
     args: { input: t.arg({ type: RequestWithdrawalInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const auth = await requireScope(ctx, 'withdrawals:write')
-      return requestWithdrawal(ctx.app, auth.merchantId, input)
+      return requestWithdrawal(ctx.app, auth.merchantId, input, { keyId: auth.keyId })
     },
   }),
 )
@@ -206,13 +207,21 @@ for (const [name, approve] of [
     t.field({
       type: WithdrawalRef,
       description: approve
-        ? 'Lets a withdrawal held above the approval threshold go out (needs admin)'
-        : 'Refuses a held withdrawal and releases its reserve (needs admin)',
+        ? 'Lets a withdrawal held above the approval threshold go out (needs admin; not the key that requested it: SELF_APPROVAL). Recorded in the audit log'
+        : 'Refuses a held withdrawal and releases its reserve (needs admin). Recorded in the audit log',
       errors: userErrors(`${name[0]?.toUpperCase()}${name.slice(1)}Result`),
-      args: { id: t.arg.id({ required: true }) },
-      resolve: async (_root, { id }, ctx) => {
+      args: {
+        id: t.arg.id({ required: true }),
+        reason: t.arg.string({ description: 'Why (at most 500 characters), kept in the audit log' }),
+      },
+      resolve: async (_root, { id, reason }, ctx) => {
         const auth = await requireScope(ctx, 'admin')
-        return decideWithdrawal(ctx.app, auth.merchantId, String(id), { approve, keyId: auth.keyId })
+        return decideWithdrawal(ctx.app, auth.merchantId, String(id), {
+          approve,
+          keyId: auth.keyId,
+          requestId: ctx.requestId,
+          reason,
+        })
       },
     }),
   )

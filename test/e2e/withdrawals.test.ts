@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { type Hex, parseEther } from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
+import { createWalletClient, getAddress, type Hex, http, parseEther } from 'viem'
+import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { getBalances } from '../../src/core/ledger/balances.ts'
 import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
 import { newScannerState, type ScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { ledgerPostings, outboundTxs, withdrawals } from '../../src/db/schema/index.ts'
 import { processPayouts } from '../../src/jobs/payouts.ts'
+import refusers from '../contracts/Refusers.json'
 import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+import { type Devnet, devnetChain, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
 
 let devnet: Devnet
 let app: TestApp
@@ -74,6 +75,16 @@ const requestMutation = `mutation ($input: RequestWithdrawalInput!) { requestWit
 
 const request = (input: Record<string, unknown>, key = merchant.key) =>
   app.gql(requestMutation, { input }, key)
+
+/** Another admin key of the payout merchant (its id and the secret). */
+async function adminKey(name: string): Promise<{ id: string; key: string }> {
+  const created = await app.gql(
+    'mutation ($name: String!) { createApiKey(name: $name, scopes: [ADMIN]) { ... on ApiKeyCreated { key apiKey { id } } } }',
+    { name },
+    merchant.key,
+  )
+  return { id: created.data.createApiKey.apiKey.id, key: created.data.createApiKey.key }
+}
 
 async function balances(merchantId = merchant.id) {
   const rows = await getBalances(app.ctx, merchantId)
@@ -189,7 +200,73 @@ describe('withdrawals on anvil', () => {
     expect((await balances()).USDT?.reserved).toBe(reserved! - 1_000_000n)
   })
 
-  test('behavior: above the approval threshold a withdrawal waits for an admin; approved, it is sent', async () => {
+  test('behavior: an admin rejects a held withdrawal with a reason; the reserve is released and the audit log says who and why', async () => {
+    const before = await balances()
+    const res = await request({
+      chain: 'devnet',
+      asset: 'ETH',
+      to: recipients[8],
+      amount: '6',
+      idempotencyKey: 'big-rejected',
+    })
+    const id = res.data.requestWithdrawal.withdrawal.id as string
+    expect(res.data.requestWithdrawal.withdrawal.status).toBe('AWAITING_APPROVAL')
+    const held = await balances()
+    const decide = (op: 'approveWithdrawal' | 'rejectWithdrawal', reason: unknown, key: string) =>
+      app.gql(
+        `mutation ($id: ID!, $reason: String) { ${op}(id: $id, reason: $reason) {
+          __typename ... on Withdrawal { status } ... on UserError { code field } } }`,
+        { id, reason },
+        key,
+      )
+    const admin = await adminKey('rejecting admin')
+    // hostile reasons are refused and change nothing, whoever decides
+    for (const op of ['approveWithdrawal', 'rejectWithdrawal'] as const)
+      for (const reason of ['x'.repeat(501), 'nul\u0000', 'esc \u001b[2J', 'bidi \u202e', 'sep\u2028'])
+        expect({ op, reason, result: (await decide(op, reason, admin.key)).data[op] }).toEqual({
+          op,
+          reason,
+          result: { __typename: 'UserError', code: 'INVALID_INPUT', field: 'reason' },
+        })
+    for (const reason of [42, ['a'], { a: 1 }])
+      expect((await decide('rejectWithdrawal', reason, admin.key)).errors?.length).toBeGreaterThan(0)
+    // a key without admin cannot decide at all
+    const payoutsOnly = await app.gql(
+      'mutation { createApiKey(name: "payouts", scopes: [WITHDRAWALS_WRITE]) { ... on ApiKeyCreated { key } } }',
+      {},
+      merchant.key,
+    )
+    for (const op of ['approveWithdrawal', 'rejectWithdrawal'] as const)
+      expect((await decide(op, null, payoutsOnly.data.createApiKey.key)).errors?.[0]?.extensions?.code).toBe(
+        'FORBIDDEN',
+      )
+    expect(await balances()).toEqual(held)
+    const [still] = await app.ctx.db.select().from(withdrawals).where(eq(withdrawals.id, id))
+    expect(still?.status).toBe('AWAITING_APPROVAL')
+
+    const rejected = await decide('rejectWithdrawal', 'recipient unknown to us', admin.key)
+    expect(rejected.data.rejectWithdrawal).toEqual({ __typename: 'Withdrawal', status: 'CANCELED' })
+    expect(await balances()).toEqual(before)
+    const log = await app.gql(
+      '{ auditLog(first: 20) { edges { node { action actor targetId requestId data } } } }',
+      {},
+      admin.key,
+    )
+    const entries = (log.data.auditLog.edges as Array<{ node: Record<string, unknown> }>)
+      .map((e) => e.node)
+      .filter((e) => e.targetId === id)
+    expect(entries).toEqual([
+      {
+        action: 'withdrawal.rejected',
+        actor: admin.id,
+        targetId: id,
+        requestId: expect.any(String),
+        data: { reason: 'recipient unknown to us' },
+      },
+    ])
+  })
+
+  test('behavior: above the approval threshold a withdrawal waits for a second admin key; approved, it is sent', async () => {
     const res = await request({
       chain: 'devnet',
       asset: 'ETH',
@@ -203,16 +280,147 @@ describe('withdrawals on anvil', () => {
     await processPayouts(app.ctx, 'devnet')
     const [held] = await app.ctx.db.select().from(withdrawals).where(eq(withdrawals.id, w.id))
     expect(held?.status).toBe('AWAITING_APPROVAL')
-    const approved = await app.gql(
-      'mutation ($id: ID!) { approveWithdrawal(id: $id) { __typename ... on Withdrawal { status } } }',
+    // the key that asked cannot also approve
+    const self = await app.gql(
+      'mutation ($id: ID!) { approveWithdrawal(id: $id) { __typename ... on UserError { code field } } }',
       { id: w.id },
       merchant.key,
     )
+    expect(self.data.approveWithdrawal).toEqual({
+      __typename: 'UserError',
+      code: 'SELF_APPROVAL',
+      field: 'id',
+    })
+    const [still] = await app.ctx.db.select().from(withdrawals).where(eq(withdrawals.id, w.id))
+    expect(still).toMatchObject({ status: 'AWAITING_APPROVAL', approvedByKey: null })
+    const approver = await adminKey('second admin')
+    const approved = await app.gql(
+      'mutation ($id: ID!) { approveWithdrawal(id: $id, reason: "invoice 7") { __typename ... on Withdrawal { status } } }',
+      { id: w.id },
+      approver.key,
+    )
     expect(approved.data.approveWithdrawal.status).toBe('QUEUED')
+    const [row] = await app.ctx.db.select().from(withdrawals).where(eq(withdrawals.id, w.id))
+    expect(row?.approvedByKey).toBe(approver.id)
+    expect(row?.requestedByKey).not.toBe(approver.id)
+    const log = await app.gql(
+      '{ auditLog(first: 20) { edges { node { action actor targetId data } } } }',
+      {},
+      approver.key,
+    )
+    expect(
+      (log.data.auditLog.edges as Array<{ node: Record<string, unknown> }>)
+        .map((e) => e.node)
+        .filter((e) => e.targetId === w.id),
+    ).toEqual([
+      { action: 'withdrawal.approved', actor: approver.id, targetId: w.id, data: { reason: 'invoice 7' } },
+    ])
     const before = await devnet.client.getBalance({ address: recipients[1] as Hex })
     await driveUntilSettled([w.id])
     expect(await devnet.client.getBalance({ address: recipients[1] as Hex })).toBe(before + parseEther('6'))
   }, 60_000)
+})
+
+describe('withdrawal destinations', () => {
+  /** A contract with no payable receive: ETH sent to it reverts. */
+  let refusesEther: Hex
+
+  beforeAll(async () => {
+    const deployer = mnemonicToAccount('test test test test test test test test test test test junk', {
+      addressIndex: 4,
+    })
+    const wallet = createWalletClient({
+      account: deployer,
+      chain: { ...devnetChain, rpcUrls: { default: { http: [devnet.url] } } },
+      transport: http(devnet.url),
+    })
+    const c = refusers.contracts.RefusesEther
+    const hash = await wallet.deployContract({ abi: c.abi as never, bytecode: c.bytecode as Hex })
+    refusesEther = (await devnet.client.waitForTransactionReceipt({ hash })).contractAddress as Hex
+  })
+
+  /** Every spelling `validateAddress` accepts: EIP-55 checksum, all lowercase, all uppercase. */
+  const spellings = (address: string) => {
+    const checksummed = getAddress(address)
+    return [checksummed, checksummed.toLowerCase(), `0x${checksummed.slice(2).toUpperCase()}`]
+  }
+
+  async function expectRefused(what: string, to: string, asset: 'ETH' | 'USDT', code: string) {
+    const before = await balances()
+    const count = (await app.ctx.db.select().from(withdrawals)).length
+    const res = await request({
+      chain: 'devnet',
+      asset,
+      to,
+      amount: asset === 'ETH' ? '0.01' : '1',
+      idempotencyKey: `dest-${what}-${asset}-${to}`,
+    })
+    expect({ what, to, asset, result: res.data.requestWithdrawal }).toMatchObject({
+      what,
+      to,
+      asset,
+      result: { __typename: 'UserError', code, field: 'to' },
+    })
+    expect(await balances()).toEqual(before)
+    expect((await app.ctx.db.select().from(withdrawals)).length).toBe(count)
+  }
+
+  test('error: the treasury and the gas tank, in every spelling and asset, are OWN_ADDRESS and reserve nothing', async () => {
+    const chain = app.ctx.chains.get('devnet')!
+    for (const role of ['treasury', 'gas'] as const)
+      for (const to of spellings(roleWallet(app.ctx, chain, role).address))
+        for (const asset of ['ETH', 'USDT'] as const) await expectRefused(role, to, asset, 'OWN_ADDRESS')
+  })
+
+  test('error: a deposit address, another merchant’s or one’s own, is OWN_ADDRESS and reserves nothing', async () => {
+    const paymentOf = async (key: string) => {
+      const res = await app.gql(
+        `mutation ($input: CreatePaymentInput!) { createPayment(input: $input) { ... on CreatePaymentPayload { payment { address } } } }`,
+        { input: { chain: 'devnet', asset: 'USDT', amount: '5' } },
+        key,
+      )
+      return res.data.createPayment.payment.address as string
+    }
+    for (const [what, address] of [
+      ['theirs', await paymentOf(other.key)],
+      ['mine', await paymentOf(merchant.key)],
+    ] as const)
+      for (const to of spellings(address)) await expectRefused(what, to, 'USDT', 'OWN_ADDRESS')
+  })
+
+  test('error: the zero address and 0x…dEaD are BURN_ADDRESS and reserve nothing', async () => {
+    for (const to of [
+      '0x0000000000000000000000000000000000000000',
+      ...spellings('0x000000000000000000000000000000000000dEaD'),
+    ])
+      for (const asset of ['ETH', 'USDT'] as const) await expectRefused('burn', to, asset, 'BURN_ADDRESS')
+  })
+
+  test('error: ETH to a contract that refuses it, or USDT to the USDT contract, is DESTINATION_REJECTED and reserves nothing', async () => {
+    for (const to of spellings(refusesEther))
+      await expectRefused('refuses ether', to, 'ETH', 'DESTINATION_REJECTED')
+    // the token contract takes no ETH either, and tokens sent to it are stuck there
+    for (const to of spellings(devnet.tokenAddress)) {
+      await expectRefused('token contract', to, 'ETH', 'DESTINATION_REJECTED')
+      await expectRefused('token contract', to, 'USDT', 'DESTINATION_REJECTED')
+    }
+  })
+
+  test('default: a contract is a fine destination for the token it does not refuse', async () => {
+    const res = await request({
+      chain: 'devnet',
+      asset: 'USDT',
+      to: refusesEther,
+      amount: '1',
+      idempotencyKey: 'dest-contract-usdt',
+    })
+    expect(res.data.requestWithdrawal.__typename).toBe('RequestWithdrawalPayload')
+    await app.gql(
+      'mutation ($id: ID!) { cancelWithdrawal(id: $id) { __typename } }',
+      { id: res.data.requestWithdrawal.withdrawal.id },
+      merchant.key,
+    )
+  })
 })
 
 describe('withdrawal webhooks', () => {

@@ -1,6 +1,7 @@
 import { and, eq } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { webhookDeliveries, webhookEndpoints } from '../../db/schema/index.ts'
+import { type AuditActor, recordAudit } from '../access/audit.ts'
 import { invalidInput, notFound } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { type WebhookContext, webhookEventTypes } from './events.ts'
@@ -97,30 +98,48 @@ export async function deleteWebhookEndpoint(ctx: { db: Db }, merchantId: string,
 
 /**
  * Issues a new secret; the old one keeps signing (both signatures are sent) for `overlapSeconds`, so the
- * receiver can switch without dropping a delivery.
+ * receiver can switch without dropping a delivery. `actor` (the API key, or the operator) is recorded in the
+ * audit log as `webhook.secret_rotated`, in the rotation's transaction.
  *
  * @example
- * const { secret } = await rotateWebhookSecret(ctx, merchantId, endpointId, 86_400)
+ * const { secret } = await rotateWebhookSecret(ctx, merchantId, endpointId, 86_400, { keyId, requestId })
  */
 export async function rotateWebhookSecret(
   ctx: { db: Db },
   merchantId: string,
   id: string,
   overlapSeconds = 86_400,
+  actor?: AuditActor,
 ) {
   if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > 7 * 86_400)
     throw invalidInput('overlapSeconds', 'overlapSeconds must be 0 to 604800')
-  const current = await ownEndpoint(ctx, merchantId, id)
-  const secret = newWebhookSecret()
-  const [endpoint] = await ctx.db
-    .update(webhookEndpoints)
-    .set({
-      secret,
-      previousSecret: overlapSeconds > 0 ? current.secret : null,
-      previousSecretExpiresAt: overlapSeconds > 0 ? new Date(Date.now() + overlapSeconds * 1000) : null,
-      updatedAt: new Date(),
-    })
-    .where(eq(webhookEndpoints.id, id))
-    .returning()
-  return { endpoint: endpoint!, secret }
+  return ctx.db.transaction(async (tx) => {
+    // locked: two rotations at once must not both keep the same "previous" secret
+    const [current] = await tx
+      .select()
+      .from(webhookEndpoints)
+      .where(and(eq(webhookEndpoints.id, id), eq(webhookEndpoints.merchantId, merchantId)))
+      .for('update')
+    if (!current) throw notFound('webhook endpoint')
+    const secret = newWebhookSecret()
+    const [endpoint] = await tx
+      .update(webhookEndpoints)
+      .set({
+        secret,
+        previousSecret: overlapSeconds > 0 ? current.secret : null,
+        previousSecretExpiresAt: overlapSeconds > 0 ? new Date(Date.now() + overlapSeconds * 1000) : null,
+        updatedAt: new Date(),
+      })
+      .where(eq(webhookEndpoints.id, id))
+      .returning()
+    if (actor)
+      await recordAudit(tx, {
+        merchantId,
+        actor,
+        action: 'webhook.secret_rotated',
+        target: { type: 'webhook_endpoint', id },
+        data: { overlapSeconds },
+      })
+    return { endpoint: endpoint!, secret }
+  })
 }
