@@ -874,6 +874,29 @@ export function runDriverConformance<Options>(
         })
 
         check(
+          'checkDestination (destinationCheck), where present, accepts a fresh address of the chain with { ok: true }',
+          async () => {
+            const d = live()
+            const payouts = payoutsOf()
+            if (!payouts.checkDestination) return
+            const sender = derive(30)
+            const recipient = derive(31)
+            for (const asset of d.assets) {
+              const verdict = await payouts.checkDestination({
+                from: sender.address,
+                to: recipient.address,
+                asset,
+                amount: 1n,
+              })
+              ensure(
+                verdict && verdict.ok === true,
+                `checkDestination refused an ordinary ${asset.symbol} recipient ${recipient.address}: ${show(verdict)}`,
+              )
+            }
+          },
+        )
+
+        check(
           'a native payout: build, sign, broadcast twice, mined with success and a fee, recipient paid (scan, balance)',
           async () => {
             const d = live()
