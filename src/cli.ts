@@ -42,7 +42,8 @@ Usage:
                                         signer = payouts only (the one process holding the seed)
   tollgate migrate                      apply database migrations
   tollgate merchant create --name N [--json]
-  tollgate apikey create --merchant ID [--name N] [--scopes a,b] [--json]
+  tollgate apikey create --merchant ID [--name N] [--scopes a,b] [--expires-in 90d | --expires-at ISO] [--json]
+                                        --expires-in: a number with s, m, h or d; the key stops working then
   tollgate apikey revoke KEY_ID_OR_PREFIX
   tollgate chain status                 each chain's scanned height, the node's tip, and any halt
   tollgate reconcile [--chain N] [--json]
@@ -216,6 +217,31 @@ Or try it yourself:
   })
 }
 
+/**
+ * The end of validity `apikey create` was given: `--expires-in` (`3600s`, `90m`, `12h`, `30d`) from now, or
+ * `--expires-at` (an ISO-8601 instant); undefined without either. createApiKey judges the instant itself.
+ */
+function keyExpiry(values: { 'expires-in'?: string; 'expires-at'?: string }): Date | undefined {
+  const { 'expires-in': expiresIn, 'expires-at': expiresAt } = values
+  if (expiresIn !== undefined && expiresAt !== undefined)
+    fail('apikey create: give --expires-in or --expires-at, not both')
+  if (expiresIn !== undefined) {
+    const m = /^(\d{1,6})([smhd])$/.exec(expiresIn)
+    if (!m) fail('apikey create: --expires-in takes a whole number with s, m, h or d (e.g. 90d)')
+    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd']
+    return new Date(Date.now() + Number(m[1]) * unit)
+  }
+  if (expiresAt !== undefined) {
+    const at = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(expiresAt)
+      ? new Date(expiresAt)
+      : undefined
+    if (!at || Number.isNaN(at.getTime()))
+      fail('apikey create: --expires-at takes an ISO-8601 instant with its zone (e.g. 2027-01-31T12:00:00Z)')
+    return at
+  }
+  return undefined
+}
+
 async function main(argv: string[]) {
   const [command, sub, ...rest] = argv
   switch (command) {
@@ -255,26 +281,37 @@ async function main(argv: string[]) {
             merchant: { type: 'string' },
             name: { type: 'string' },
             scopes: { type: 'string' },
+            'expires-in': { type: 'string' },
+            'expires-at': { type: 'string' },
             json: { type: 'boolean' },
           },
         })
         if (!values.merchant) fail('apikey create: --merchant is required')
+        const expiresAt = keyExpiry(values)
         const key = await withDb(env, (h) =>
           createApiKey(h, {
             merchantId: values.merchant as string,
             name: values.name,
             scopes: values.scopes?.split(',').map((s) => s.trim()),
+            expiresAt,
+            actor: { cli: true },
           }),
         )
-        if (values.json) console.log(JSON.stringify({ id: key.id, apiKey: key.key, scopes: key.scopes }))
-        else console.log(`API key ${key.id} [${key.scopes.join(', ')}] (shown once): ${key.key}`)
+        const expires = key.expiresAt?.toISOString() ?? null
+        if (values.json)
+          console.log(JSON.stringify({ id: key.id, apiKey: key.key, scopes: key.scopes, expiresAt: expires }))
+        else
+          console.log(
+            `API key ${key.id} [${key.scopes.join(', ')}]${expires ? ` expires ${expires}` : ''} (shown once): ${key.key}`,
+          )
         return
       }
       if (sub === 'revoke') {
         const [id] = rest
         if (!id) fail('apikey revoke: give the key id (key_…) or its prefix')
-        await withDb(env, (h) => revokeApiKey(h, { keyId: id }))
-        console.log(`revoked ${id}`)
+        // the NOTIFY reaches every running API process: the key's open subscriptions end there
+        const revoked = await withDb(env, (h) => revokeApiKey(h, { keyId: id, actor: { cli: true } }))
+        console.log(`revoked ${revoked.id}`)
         return
       }
       fail(usage)

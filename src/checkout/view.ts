@@ -11,8 +11,9 @@ import {
 } from '../core/payments/views.ts'
 
 /**
- * What a payer's page shows. The field names are the GraphQL `Payment` fields the page subscribes to, so the
- * first render (from the server) and every live update (from the subscription) go through one function.
+ * What a payer's page shows. The field names are those of the GraphQL `CheckoutPayment` the page subscribes to
+ * (`paymentUpdated`: the fields a client secret opens, and nothing of the merchant's), so the first render (from
+ * the server) and every live update (from the subscription) go through one function.
  */
 export type CheckoutView = {
   id: string

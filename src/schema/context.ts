@@ -10,6 +10,16 @@ export type GraphQLContext = {
   auth(): Promise<AuthInfo | null>
   /** Set once `auth()` has settled: null means no valid key was presented. */
   resolvedAuth?: AuthInfo | null
+  /**
+   * The request (yoga's, or the one graphql-ws makes for a subscribe message): a subscription looks its key up
+   * again from it while it runs.
+   */
+  request?: Request
+  /**
+   * What per-address limits count against (an IPv4 address or an IPv6 /64), where the transport knows it:
+   * the socket's client for graphql-ws, the server context's `clientIp` for HTTP.
+   */
+  clientIp?: string
 }
 
 /** The authenticated merchant; resolvers behind an auth scope can rely on it. */
@@ -33,6 +43,29 @@ export function authError(ctx: GraphQLContext, auth: AuthInfo | null, scope: str
     : new GraphQLError(`this API key lacks the scope for this field (${scope})`, {
         extensions: { code: 'FORBIDDEN', requestId: ctx.requestId },
       })
+}
+
+/**
+ * The check a subscription makes before it starts: a missing or refused key is UNAUTHENTICATED, a key without
+ * `scope` FORBIDDEN. Refusals are the caller's doing, so they are logged at info, without a stack.
+ *
+ * @example
+ * const auth = await requireSubscriptionScope(ctx, 'payments:read', 'paymentsUpdated')
+ */
+export async function requireSubscriptionScope(
+  ctx: GraphQLContext,
+  scope: ApiKeyScope,
+  field: string,
+): Promise<AuthInfo> {
+  const auth = await ctx.auth()
+  ctx.resolvedAuth = auth
+  if (auth && hasScope(auth, scope)) return auth
+  const error = authError(ctx, auth, scope)
+  ctx.app.log.info(
+    { requestId: ctx.requestId, code: error.extensions.code, field, keyId: auth?.keyId },
+    'subscription refused',
+  )
+  throw error
 }
 
 /**

@@ -20,6 +20,12 @@ const ApiKeyRef = builder.objectRef<ApiKeyRow>('ApiKey').implement({
     scopes: t.field({ type: [ApiKeyScopeEnum], resolve: (k) => k.scopes as never }),
     createdAt: t.field({ type: 'DateTime', resolve: (k) => k.createdAt }),
     revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.revokedAt }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the key stops working, as if revoked (null: it works until revoked)',
+      resolve: (k) => k.expiresAt,
+    }),
   }),
 })
 
@@ -65,6 +71,11 @@ builder.mutationField('createApiKey', (t) =>
     args: {
       name: t.arg.string({ required: true }),
       scopes: t.arg({ type: [ApiKeyScopeEnum], required: true }),
+      expiresAt: t.arg({
+        type: 'DateTime',
+        description:
+          'When the key stops working (in the future, at most 10 years ahead); its open subscriptions end then too. Without it the key works until revoked.',
+      }),
     },
     resolve: async (_root, args, ctx) => {
       const auth = await requireAuth(ctx)
@@ -72,8 +83,11 @@ builder.mutationField('createApiKey', (t) =>
         merchantId: auth.merchantId,
         name: args.name,
         scopes: args.scopes as string[],
+        expiresAt: args.expiresAt ?? undefined,
+        actor: { keyId: auth.keyId, requestId: ctx.requestId },
       })
-      const apiKey = (await listApiKeys(ctx.app, auth.merchantId)).find((k) => k.id === created.id)!
+      const [apiKey] = await listApiKeys(ctx.app, auth.merchantId, { keyId: created.id })
+      if (!apiKey) throw notFound('API key')
       return { apiKey, key: created.key }
     },
   }),
@@ -89,10 +103,15 @@ builder.mutationField('revokeApiKey', (t) =>
     authScopes: { scope: 'admin' },
     errors: userErrors('RevokeApiKeyResult'),
     args: { id: t.arg.id({ required: true }) },
+    description:
+      "Revokes one of the merchant's keys (by id or prefix): it stops working at once in every API process, and its open subscriptions end",
     resolve: async (_root, { id }, ctx) => {
       const auth = await requireAuth(ctx)
-      await revokeApiKey(ctx.app, { merchantId: auth.merchantId, keyId: String(id) })
-      return { id: String(id) }
+      return revokeApiKey(ctx.app, {
+        merchantId: auth.merchantId,
+        keyId: String(id),
+        actor: { keyId: auth.keyId, requestId: ctx.requestId },
+      })
     },
   }),
 )

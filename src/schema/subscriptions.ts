@@ -1,80 +1,74 @@
-import { TollgateError } from '../core/errors.ts'
+import { notFound } from '../core/errors.ts'
 import { getPayment, type PaymentRow } from '../core/payments/queries.ts'
 import { getPaymentForCheckout } from '../core/payments/views.ts'
+import type { PaymentSignal } from '../pubsub.ts'
 import { builder } from './builder.ts'
-import { requireAuth } from './context.ts'
+import { CheckoutPaymentRef } from './checkout-payment.ts'
+import { requireSubscriptionScope } from './context.ts'
+import { keyGuard, takeSubscriptionSlot } from './live-auth.ts'
+import { liveStream, liveValue } from './live-stream.ts'
 import { PaymentRef } from './payments.ts'
 
 builder.subscriptionType({})
 
-/**
- * Yields the current state first, then the payment as it is after each signal. A signal only says "look
- * again"; the state always comes from the database, so a lost or duplicated signal cannot show a wrong status.
- */
-async function* follow(
-  signals: AsyncIterable<unknown>,
-  load: () => Promise<PaymentRow | undefined>,
-): AsyncGenerator<PaymentRow> {
-  const iterator = signals[Symbol.asyncIterator]()
-  // listen before the first read, so a change committed in between is not missed
-  let pending = iterator.next()
-  try {
-    let last = await load()
-    if (!last) return
-    yield last
-    for (;;) {
-      const next = await pending
-      if (next.done) return
-      pending = iterator.next()
-      const current = await load()
-      if (!current) return
-      if (current.eventSeq === last.eventSeq && current.updatedAt.getTime() === last.updatedAt.getTime())
-        continue
-      last = current
-      yield current
-    }
-  } finally {
-    await iterator.return?.()
-  }
-}
+// A signal only says "look again": what a subscriber is sent is always read from the database, so a lost or
+// duplicated signal cannot show a wrong status.
 
 builder.subscriptionField('paymentUpdated', (t) =>
   t.field({
-    type: PaymentRef,
+    type: CheckoutPaymentRef,
     description:
-      'One payment, for a checkout page holding its clientSecret: the current state, then every change',
+      'One payment as its payer sees it, for a checkout page holding its clientSecret: the current state, then every change. The secret opens the checkout fields only, whoever asks; the merchant-only fields come with paymentsUpdated or the payment query.',
     args: { id: t.arg.id({ required: true }), clientSecret: t.arg.string({ required: true }) },
     subscribe: async (_root, { id, clientSecret }, ctx) => {
       const paymentId = String(id)
-      if (!(await getPaymentForCheckout(ctx.app, paymentId, clientSecret)))
-        throw new TollgateError('NOT_FOUND', 'payment not found')
-      return follow(ctx.app.bus.payment(paymentId), () =>
-        getPaymentForCheckout(ctx.app, paymentId, clientSecret),
-      )
+      if (clientSecret.length === 0 || clientSecret.length > 200 || paymentId.length > 100)
+        throw notFound('payment')
+      if (!(await getPaymentForCheckout(ctx.app, paymentId, clientSecret))) throw notFound('payment')
+      const release = takeSubscriptionSlot(ctx)
+      let last: PaymentRow | undefined
+      return liveStream<PaymentRow>({
+        signals: ctx.app.bus.payment(paymentId),
+        release,
+        read: async () => {
+          const current = await getPaymentForCheckout(ctx.app, paymentId, clientSecret)
+          if (!current) return null
+          if (
+            last &&
+            current.eventSeq === last.eventSeq &&
+            current.updatedAt.getTime() === last.updatedAt.getTime()
+          )
+            return undefined
+          last = current
+          return current
+        },
+      })
     },
-    resolve: (payment) => payment,
+    resolve: liveValue,
   }),
 )
 
 builder.subscriptionField('paymentsUpdated', (t) =>
   t.field({
     type: PaymentRef,
-    description: "Every change of any of the API key's merchant's payments",
-    authScopes: { scope: 'payments:read' },
+    description:
+      "Every change of any of the API key's merchant's payments (needs payments:read). The stream ends, with UNAUTHENTICATED, as soon as the key is revoked or expires.",
     subscribe: async (_root, _args, ctx) => {
-      const auth = await requireAuth(ctx)
-      const signals = ctx.app.bus.merchant(auth.merchantId)
-      return (async function* () {
-        for await (const signal of signals) {
-          const payment = await getPayment(
-            ctx.app,
-            auth.merchantId,
-            (signal as { paymentId: string }).paymentId,
-          )
-          if (payment) yield payment
-        }
-      })()
+      const auth = await requireSubscriptionScope(ctx, 'payments:read', 'paymentsUpdated')
+      const release = takeSubscriptionSlot(ctx)
+      const guard = keyGuard(ctx, auth, 'payments:read')
+      return liveStream<PaymentRow>({
+        signals: ctx.app.bus.merchant(auth.merchantId),
+        release,
+        recheck: guard.recheck,
+        watch: guard.watch,
+        // nothing to send before the first change
+        read: async (signal) =>
+          signal === undefined
+            ? undefined
+            : await getPayment(ctx.app, auth.merchantId, (signal as PaymentSignal).paymentId),
+      })
     },
-    resolve: (payment) => payment,
+    resolve: liveValue,
   }),
 )

@@ -1,6 +1,7 @@
 // The checkout page's live part. The server renders the whole page; this script keeps it current through the
 // paymentUpdated subscription (graphql-ws, or server-sent events when WebSockets are blocked), runs the expiry
-// countdown, copies values, and tells a host page (when embedded) about every status.
+// countdown, copies values, and tells a host page (when embedded) about every status. The subscription answers
+// a CheckoutPayment: the payer's fields only (no order id, metadata or history), which is all the page reads.
 ;(() => {
   const state = JSON.parse(document.getElementById('checkout-state').textContent)
   const $ = (id) => document.getElementById(id)
@@ -85,6 +86,11 @@
     el.textContent = text
   }
 
+  // the server holds too many live streams for this address (many payers behind one NAT): try again later
+  function overCap(errors) {
+    return (errors ?? []).some((e) => e.extensions?.code === 'TOO_MANY_SUBSCRIPTIONS')
+  }
+
   function onResult(result) {
     if (result.errors?.length) {
       live('Live updates stopped. Reload the page to see the latest status.')
@@ -95,12 +101,19 @@
     if (result.data?.paymentUpdated) render(result.data.paymentUpdated)
   }
 
-  function connectSse() {
+  function connectSse(attempt = 0) {
     const url = `/graphql?query=${encodeURIComponent(query)}&variables=${encodeURIComponent(JSON.stringify(variables))}`
     const source = new EventSource(url)
     document.documentElement.dataset.transport = 'sse'
     source.addEventListener('next', (event) => {
-      onResult(JSON.parse(event.data))
+      const result = JSON.parse(event.data)
+      if (overCap(result.errors)) {
+        source.close()
+        live('Reconnecting…')
+        setTimeout(() => connectSse(attempt + 1), Math.min(30_000, 1000 * 2 ** Math.min(attempt + 1, 5)))
+        return
+      }
+      onResult(result)
       if (finished) source.close()
     })
     source.addEventListener('complete', () => source.close())
@@ -124,7 +137,8 @@
         onResult(msg.payload)
         if (finished) ws.close(1000)
       } else if (msg.type === 'error') {
-        onResult({ errors: msg.payload })
+        // over a cap the socket closes without finishing, and reconnects after a while
+        if (!overCap(msg.payload)) onResult({ errors: msg.payload })
         ws.close(1000)
       } else if (msg.type === 'ping') {
         ws.send(JSON.stringify({ type: 'pong' }))

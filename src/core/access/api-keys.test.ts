@@ -248,7 +248,7 @@ describe('auth cache', () => {
     await authenticate(ctx, bearer(created.key))
     expect(cache.get(createHash('sha256').update(created.key).digest('hex'))).toBeDefined()
     // the other process has no access to this cache: only the NOTIFY reaches it
-    await revokeApiKey({ query: handle.query }, { merchantId, keyId: created.id })
+    await revokeApiKey({ db: handle.db }, { merchantId, keyId: created.id })
     await heard
     expect(evicted).toEqual([created.id])
     expect((await rejection(authenticate(ctx, bearer(created.key)))).code).toBe('UNAUTHENTICATED')
@@ -257,7 +257,7 @@ describe('auth cache', () => {
   test('behavior: a revocation in this process evicts at once', async () => {
     const cache = await listeningCache()
     const created = await createApiKey(handle, { merchantId })
-    const ctx = { query: handle.query, authCache: cache }
+    const ctx = { query: handle.query, db: handle.db, authCache: cache }
     await authenticate(ctx, bearer(created.key))
     await revokeApiKey(ctx, { merchantId, keyId: created.id })
     expect((await rejection(authenticate(ctx, bearer(created.key)))).code).toBe('UNAUTHENTICATED')
@@ -315,7 +315,12 @@ describe('auth cache', () => {
   })
 
   test('behavior: entries expire after the TTL, and the oldest entry leaves when the cache is full', () => {
-    const auth = (keyId: string) => ({ merchantId, keyId, scopes: new Set(['admin'] as const) })
+    const auth = (keyId: string) => ({
+      merchantId,
+      keyId,
+      scopes: new Set(['admin'] as const),
+      expiresAt: null,
+    })
     const expired = createAuthCache(-1)
     expired.active = true
     expired.set('h', auth('key_a'))

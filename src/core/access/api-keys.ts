@@ -1,9 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { eq } from 'drizzle-orm'
+import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { Db, RawQuery } from '../../db/client.ts'
 import { apiKeys, merchants } from '../../db/schema/index.ts'
 import { invalidInput, notFound, TollgateError } from '../errors.ts'
 import { newId, randomSecret } from '../ids.ts'
+import { type AuditActor, recordAudit } from './audit.ts'
 
 export const apiKeyScopes = [
   'payments:read',
@@ -14,8 +15,21 @@ export const apiKeyScopes = [
 ] as const
 export type ApiKeyScope = (typeof apiKeyScopes)[number]
 
-/** Who is calling: the key's merchant and what the key may do. */
-export type AuthInfo = { merchantId: string; keyId: string; scopes: ReadonlySet<ApiKeyScope> }
+/** Who is calling: the key's merchant, what the key may do, and until when (null: until revoked). */
+export type AuthInfo = {
+  merchantId: string
+  keyId: string
+  scopes: ReadonlySet<ApiKeyScope>
+  expiresAt: Date | null
+}
+
+/** The longest a key may be made to live when it is given an end (a key without one lives until revoked). */
+export const maxApiKeyLifetimeMs = 10 * 366 * 24 * 3600 * 1000
+
+/** Whether a key with this end of validity has expired, by this process's clock (the one expiry timers use). */
+export function isExpired(expiresAt: Date | null, now = Date.now()): boolean {
+  return expiresAt !== null && expiresAt.getTime() <= now
+}
 
 const keyPattern = /^tg_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/
 
@@ -31,62 +45,110 @@ function parseScopes(scopes: readonly string[]): ApiKeyScope[] {
   return [...new Set(scopes)] as ApiKeyScope[]
 }
 
+function parseExpiry(expiresAt: Date | undefined, now: number): Date | null {
+  if (expiresAt === undefined) return null
+  if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime()))
+    throw invalidInput('expiresAt', 'expiresAt must be a valid instant')
+  if (expiresAt.getTime() <= now) throw invalidInput('expiresAt', 'expiresAt must be in the future')
+  if (expiresAt.getTime() - now > maxApiKeyLifetimeMs)
+    throw invalidInput('expiresAt', 'expiresAt must be at most 10 years ahead (or left out: no expiry)')
+  return expiresAt
+}
+
 /**
- * Creates an API key for a merchant. The key is returned once; only its prefix and SHA-256 are stored.
+ * Creates an API key for a merchant. The key is returned once; only its prefix and SHA-256 are stored. With
+ * `expiresAt` the key stops working then, exactly as if revoked. The creation is recorded in the audit log in
+ * the same transaction (`actor` defaults to the operator's command line: every caller without a key is one).
  *
  * @example
  * const { key } = await createApiKey({ db }, { merchantId, name: 'checkout', scopes: ['payments:write'] })
  */
 export async function createApiKey(
   ctx: { db: Db },
-  params: { merchantId: string; name?: string; scopes?: readonly string[] },
-): Promise<{ id: string; key: string; prefix: string; scopes: ApiKeyScope[] }> {
+  params: {
+    merchantId: string
+    name?: string
+    scopes?: readonly string[]
+    expiresAt?: Date
+    actor?: AuditActor
+  },
+): Promise<{ id: string; key: string; prefix: string; scopes: ApiKeyScope[]; expiresAt: Date | null }> {
   const scopes = parseScopes(params.scopes ?? apiKeyScopes)
   const name = params.name ?? 'default'
-  if (name.length === 0 || name.length > 100) throw invalidInput('name', 'name must be 1 to 100 characters')
-  const [merchant] = await ctx.db
-    .select({ id: merchants.id })
-    .from(merchants)
-    .where(eq(merchants.id, params.merchantId))
-  if (!merchant) throw notFound('merchant')
+  if (typeof name !== 'string' || name.length === 0 || name.length > 100)
+    throw invalidInput('name', 'name must be 1 to 100 characters')
+  const expiresAt = parseExpiry(params.expiresAt, Date.now())
   const prefix = randomBytes(8).toString('hex')
   const key = `tg_${prefix}_${randomSecret(32)}`
   const id = newId('key')
-  await ctx.db.insert(apiKeys).values({
-    id,
-    merchantId: params.merchantId,
-    name,
-    prefix,
-    secretHash: hashKey(key).toString('hex'),
-    scopes,
+  await ctx.db.transaction(async (tx) => {
+    const [merchant] = await tx
+      .select({ id: merchants.id })
+      .from(merchants)
+      .where(eq(merchants.id, params.merchantId))
+    if (!merchant) throw notFound('merchant')
+    await tx.insert(apiKeys).values({
+      id,
+      merchantId: params.merchantId,
+      name,
+      prefix,
+      secretHash: hashKey(key).toString('hex'),
+      scopes,
+      expiresAt,
+    })
+    await recordAudit(tx, {
+      merchantId: params.merchantId,
+      actor: params.actor ?? { cli: true },
+      action: 'apikey.created',
+      target: { type: 'api_key', id },
+      data: { name, scopes, prefix, expiresAt: expiresAt?.toISOString() ?? null },
+    })
   })
-  return { id, key, prefix, scopes }
+  return { id, key, prefix, scopes, expiresAt }
 }
 
 /**
- * Revokes a key of the merchant (by id or prefix); it stops working at once, in every process, because
- * every request looks the key up.
+ * Revokes a key of the merchant (by id or prefix); it stops working at once, in every process: the NOTIFY sent
+ * at commit evicts it from every auth cache, which ends the subscriptions it holds open. The revocation and its
+ * audit record commit together. An expired key can still be revoked (it says so in the log).
  *
  * @example
- * await revokeApiKey({ query }, { merchantId, keyId })
+ * await revokeApiKey({ db }, { merchantId, keyId, actor: { keyId: auth.keyId, requestId } })
  */
 export async function revokeApiKey(
-  ctx: { query: RawQuery; authCache?: AuthCache },
-  params: { merchantId?: string; keyId: string },
-): Promise<void> {
-  const column = params.keyId.startsWith('key_') ? 'id' : 'prefix'
-  // the NOTIFY is delivered at commit, to every API process's cache
-  const rows = await ctx.query<{ id: string }>(
-    `with revoked as (
-       update api_keys set revoked_at = now()
-       where ${column} = $1 and revoked_at is null and ($2::text is null or merchant_id = $2)
-       returning id
-     )
-     select id, pg_notify('${revocationChannel}', id) from revoked`,
-    [params.keyId, params.merchantId ?? null],
-  )
-  if (rows.length === 0) throw notFound('active API key')
-  for (const row of rows) ctx.authCache?.evict(row.id)
+  ctx: { db: Db; authCache?: AuthCache },
+  params: { merchantId?: string; keyId: string; actor?: AuditActor },
+): Promise<{ id: string }> {
+  if (typeof params.keyId !== 'string' || params.keyId.length === 0 || params.keyId.length > 100)
+    throw notFound('active API key')
+  const column = params.keyId.startsWith('key_') ? apiKeys.id : apiKeys.prefix
+  const revoked = await ctx.db.transaction(async (tx) => {
+    const rows = await tx
+      .update(apiKeys)
+      .set({ revokedAt: sql`now()` })
+      .where(
+        and(
+          eq(column, params.keyId),
+          isNull(apiKeys.revokedAt),
+          params.merchantId === undefined ? undefined : eq(apiKeys.merchantId, params.merchantId),
+        ),
+      )
+      .returning({ id: apiKeys.id, merchantId: apiKeys.merchantId, prefix: apiKeys.prefix })
+    const row = rows[0]
+    if (!row) throw notFound('active API key')
+    // delivered at commit, to every API process's cache (and to nobody if this rolls back)
+    await tx.execute(sql`select pg_notify(${revocationChannel}, ${row.id})`)
+    await recordAudit(tx, {
+      merchantId: row.merchantId,
+      actor: params.actor ?? { cli: true },
+      action: 'apikey.revoked',
+      target: { type: 'api_key', id: row.id },
+      data: { prefix: row.prefix },
+    })
+    return row
+  })
+  ctx.authCache?.evict(revoked.id)
+  return { id: revoked.id }
 }
 
 /** Postgres channel on which revocations are announced. */
@@ -95,13 +157,20 @@ export const revocationChannel = 'tollgate_api_key_revoked'
 /**
  * Remembers keys that authenticated, so a request costs no key lookup. Correct only while it hears every
  * revocation: `listenForRevocations` evicts on each NOTIFY and empties the cache whenever the subscription is
- * (re)established; entries also expire after `ttlMs` as a backstop.
+ * (re)established; entries also expire after `ttlMs` as a backstop, and an entry is never served past its key's
+ * own expiry.
+ *
+ * Long-lived work done under a key (a subscription) `watch`es it: the callback runs when the key is evicted
+ * (revoked here or in another process) and when the cache is emptied (revocations may have been missed), and
+ * should look the key up again.
  */
 export type AuthCache = {
   get(tokenHash: string): AuthInfo | undefined
   set(tokenHash: string, auth: AuthInfo): void
   evict(keyId: string): void
   clear(): void
+  /** Calls `recheck` on every eviction of `keyId` and every clear, until the returned function is called. */
+  watch(keyId: string, recheck: () => void): () => void
   /** Bumped by every evict/clear: a lookup that started before one must not cache its result. */
   generation: number
   /** False until the revocation subscription is up: nothing is cached before that. */
@@ -110,13 +179,21 @@ export type AuthCache = {
 
 export function createAuthCache(ttlMs = 60_000, maxEntries = 10_000): AuthCache {
   const entries = new Map<string, { auth: AuthInfo; until: number }>()
+  const watchers = new Map<string, Set<() => void>>()
+  const notify = (keyId?: string) => {
+    const targets =
+      keyId === undefined
+        ? [...watchers.values()].flatMap((set) => [...set])
+        : [...(watchers.get(keyId) ?? [])]
+    for (const recheck of targets) recheck()
+  }
   const cache: AuthCache = {
     active: false,
     generation: 0,
     get(tokenHash) {
       const entry = entries.get(tokenHash)
       if (!entry) return undefined
-      if (entry.until < Date.now()) {
+      if (entry.until < Date.now() || isExpired(entry.auth.expiresAt)) {
         entries.delete(tokenHash)
         return undefined
       }
@@ -130,10 +207,23 @@ export function createAuthCache(ttlMs = 60_000, maxEntries = 10_000): AuthCache 
     evict(keyId) {
       cache.generation++
       for (const [hash, entry] of entries) if (entry.auth.keyId === keyId) entries.delete(hash)
+      notify(keyId)
     },
     clear() {
       cache.generation++
       entries.clear()
+      notify()
+    },
+    watch(keyId, recheck) {
+      const set = watchers.get(keyId) ?? new Set<() => void>()
+      watchers.set(keyId, set)
+      // a function of its own, so watching twice with the same callback unwatches separately
+      const entry = () => recheck()
+      set.add(entry)
+      return () => {
+        set.delete(entry)
+        if (set.size === 0 && watchers.get(keyId) === set) watchers.delete(keyId)
+      }
     },
   }
   return cache
@@ -162,8 +252,8 @@ export async function listenForRevocations(
 }
 
 /**
- * Resolves a bearer token to its merchant and scopes. Missing, malformed, unknown and revoked keys all fail the
- * same way, so a caller learns nothing about which keys exist.
+ * Resolves a bearer token to its merchant and scopes. Missing, malformed, unknown, revoked and expired keys all
+ * fail the same way, so a caller learns nothing about which keys exist or what became of them.
  *
  * @example
  * const auth = await authenticate({ query }, request.headers.get('authorization'))
@@ -186,16 +276,22 @@ export async function authenticate(
     merchant_id: string
     secret_hash: string
     scopes: string[] | string
-  }>('select id, merchant_id, secret_hash, scopes from api_keys where prefix = $1 and revoked_at is null', [
-    match[1],
-  ])
-  const valid = row && timingSafeEqual(Buffer.from(row.secret_hash, 'hex'), tokenHash)
+    expires_at: Date | string | null
+  }>(
+    'select id, merchant_id, secret_hash, scopes, expires_at from api_keys where prefix = $1 and revoked_at is null',
+    [match[1]],
+  )
+  const expiresAt = row?.expires_at == null ? null : new Date(row.expires_at)
+  // expiry is judged by this process's clock, as the timers that end a key's subscriptions are
+  const valid =
+    row && timingSafeEqual(Buffer.from(row.secret_hash, 'hex'), tokenHash) && !isExpired(expiresAt)
   if (!valid)
     throw new TollgateError('UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer tg_…)')
   const auth = {
     merchantId: row.merchant_id,
     keyId: row.id,
     scopes: new Set(parseTextArray(row.scopes) as ApiKeyScope[]),
+    expiresAt,
   }
   // a revocation heard while this lookup ran may concern this very key: do not remember it then
   if (ctx.authCache && ctx.authCache.generation === generation) ctx.authCache.set(cacheKey, auth)
@@ -211,8 +307,13 @@ function parseTextArray(value: string[] | string): string[] {
     .filter(Boolean)
 }
 
-/** Lists a merchant's keys (never their secrets). */
-export async function listApiKeys(ctx: { db: Db }, merchantId: string) {
+/**
+ * Lists a merchant's keys (never their secrets), or one of them with `keyId`.
+ *
+ * @example
+ * const [key] = await listApiKeys({ db }, merchantId, { keyId })
+ */
+export async function listApiKeys(ctx: { db: Db }, merchantId: string, options: { keyId?: string } = {}) {
   return ctx.db
     .select({
       id: apiKeys.id,
@@ -221,8 +322,14 @@ export async function listApiKeys(ctx: { db: Db }, merchantId: string) {
       scopes: apiKeys.scopes,
       createdAt: apiKeys.createdAt,
       revokedAt: apiKeys.revokedAt,
+      expiresAt: apiKeys.expiresAt,
     })
     .from(apiKeys)
-    .where(eq(apiKeys.merchantId, merchantId))
+    .where(
+      and(
+        eq(apiKeys.merchantId, merchantId),
+        options.keyId === undefined ? undefined : eq(apiKeys.id, options.keyId),
+      ),
+    )
     .orderBy(apiKeys.id)
 }
