@@ -371,6 +371,6 @@ describe('loadChains capabilities', () => {
       silent,
     )
     const caps = driverCapabilities(chains.get('anvil')!.driver)
-    expect([...caps].sort()).toEqual(['nonces', 'payouts', 'pushHeads', 'tokenFunding'])
+    expect([...caps].sort()).toEqual(['destinationCheck', 'nonces', 'payouts', 'pushHeads', 'tokenFunding'])
   })
 })

@@ -28,13 +28,17 @@ async function setup(name: string, treasuryHolds = 10n ** 12n, chainNonce = 5n) 
     /** Requests a withdrawal of `amount` base units to `to`. */
     request: async (amount: bigint, to = 'toy42'): Promise<WithdrawalRow> =>
       (
-        await requestWithdrawal({ db: handle.db, chains: new Map([[name, toy.chain]]) }, merchantId, {
-          chain: name,
-          asset: 'TOY',
-          to,
-          amount: (Number(amount) / 1e8).toFixed(8),
-          idempotencyKey: `k${++keyNo}`,
-        })
+        await requestWithdrawal(
+          { db: handle.db, xpubFor: keys.xpubFor, chains: new Map([[name, toy.chain]]) },
+          merchantId,
+          {
+            chain: name,
+            asset: 'TOY',
+            to,
+            amount: (Number(amount) / 1e8).toFixed(8),
+            idempotencyKey: `k${++keyNo}`,
+          },
+        )
       ).withdrawal,
     /** One payout pass with every batch window closed. */
     batch: () => batchWithdrawals(ctx, toy.chain, Date.now() + 60_000),

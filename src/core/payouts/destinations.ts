@@ -10,11 +10,8 @@ import { roleWallet, walletRoles } from './wallet-roles.ts'
 export type DestinationContext = {
   db: Db
   chains: ChainRegistry
-  /**
-   * Account xpubs, to derive the treasury and gas tank. Every process context has it; without it (unit tests of
-   * later payout steps) those two roles and the driver's own check are not asked.
-   */
-  xpubFor?(accountPath: string): string
+  /** Account xpubs, to derive the treasury and gas tank (and the treasury the driver's check sends from). */
+  xpubFor(accountPath: string): string
 }
 
 /** Which of the gateway's own addresses a string is, and on which chain. */
@@ -43,7 +40,7 @@ export async function ownAddress(ctx: DestinationContext, to: string): Promise<O
     if (!valid.ok) continue
     const key = chain.driver.addressKey(valid.normalized)
     const same = (address: string) => chain.driver.addressKey(address) === key
-    if (ctx.xpubFor && chain.driver.payouts)
+    if (chain.driver.payouts)
       for (const role of walletRoles)
         if (same(roleWallet({ xpubFor: ctx.xpubFor }, chain, role).address))
           return { chain: chain.name, role: roleNames[role] }
@@ -105,7 +102,7 @@ export async function screenDestination(
       'to',
     )
   const check = chain.driver.payouts?.checkDestination
-  if (!check || !ctx.xpubFor) return
+  if (!check) return
   const from = roleWallet({ xpubFor: ctx.xpubFor }, chain, 'treasury').address
   const verdict = await check({ from, to, asset, amount })
   if (verdict.ok) return

@@ -54,7 +54,7 @@ async function setup(name: string) {
     /** Requests a withdrawal of `amount` and batches it into a built transaction. */
     queue: async (key = 'w1'): Promise<WithdrawalRow> => {
       const { withdrawal } = await requestWithdrawal(
-        { db: handle.db, chains: new Map([[name, toy.chain]]) },
+        { db: handle.db, xpubFor: keys.xpubFor, chains: new Map([[name, toy.chain]]) },
         merchantId,
         {
           chain: name,

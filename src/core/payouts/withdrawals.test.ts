@@ -290,7 +290,7 @@ describe('requestWithdrawal', () => {
     const chain = toyChain({ name: 'dusty', payouts: dusty.driver }).chain
     const merchantId = await unitMerchant(handle, 'Dusty Shop')
     await unitCredit(handle, merchantId, 'dusty', chain.driver.nativeAsset.id, 1_000n)
-    const dustCtx = { db: handle.db, chains: new Map([['dusty', chain]]) }
+    const dustCtx = { db: handle.db, xpubFor: keys.xpubFor, chains: new Map([['dusty', chain]]) }
     const ask = (amount: string, key: string) =>
       requestWithdrawal(dustCtx, merchantId, {
         chain: 'dusty',
