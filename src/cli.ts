@@ -232,10 +232,11 @@ function keyExpiry(values: { 'expires-in'?: string; 'expires-at'?: string }): Da
     return new Date(Date.now() + Number(m[1]) * unit)
   }
   if (expiresAt !== undefined) {
-    const at = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(expiresAt)
-      ? new Date(expiresAt)
-      : undefined
-    if (!at || Number.isNaN(at.getTime()))
+    const m = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.exec(expiresAt)
+    const at = m ? new Date(expiresAt) : undefined
+    // Date rolls 2031-02-30 over into March; a day the calendar does not have is refused instead
+    const day = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined
+    if (!m || !at || !day || Number.isNaN(at.getTime()) || day.getUTCDate() !== Number(m[3]))
       fail('apikey create: --expires-at takes an ISO-8601 instant with its zone (e.g. 2027-01-31T12:00:00Z)')
     return at
   }
@@ -275,17 +276,21 @@ async function main(argv: string[]) {
     case 'apikey': {
       const env = loadEnv()
       if (sub === 'create') {
-        const { values } = parseArgs({
-          args: rest,
-          options: {
-            merchant: { type: 'string' },
-            name: { type: 'string' },
-            scopes: { type: 'string' },
-            'expires-in': { type: 'string' },
-            'expires-at': { type: 'string' },
-            json: { type: 'boolean' },
-          },
-        })
+        const options = {
+          merchant: { type: 'string' },
+          name: { type: 'string' },
+          scopes: { type: 'string' },
+          'expires-in': { type: 'string' },
+          'expires-at': { type: 'string' },
+          json: { type: 'boolean' },
+        } as const
+        let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>['values']
+        try {
+          values = parseArgs({ args: rest, options }).values
+        } catch (err) {
+          // an unknown option or one without its value: the operator's input, said in one line
+          fail(`apikey create: ${(err as Error).message.split('\n')[0]}\n\n${usage}`)
+        }
         if (!values.merchant) fail('apikey create: --merchant is required')
         const expiresAt = keyExpiry(values)
         const key = await withDb(env, (h) =>

@@ -1,17 +1,20 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
 import { count, eq } from 'drizzle-orm'
+import { waitFor } from '../../../test/helpers/processes.ts'
 import { openUnitDb, rejection, unitMerchant } from '../../../test/helpers/unit.ts'
 import type { DbHandle, RawQuery } from '../../db/client.ts'
-import { apiKeys } from '../../db/schema/index.ts'
+import { apiKeys, auditLog } from '../../db/schema/index.ts'
 import {
   type AuthCache,
   apiKeyScopes,
   authenticate,
   createApiKey,
   createAuthCache,
+  isExpired,
   listApiKeys,
   listenForRevocations,
+  maxApiKeyLifetimeMs,
   revocationChannel,
   revokeApiKey,
 } from './api-keys.ts'
@@ -348,5 +351,285 @@ describe('listApiKeys', () => {
       expect(Object.keys(k)).not.toContain('secretHash')
       expect(JSON.stringify(k)).not.toContain(extra.key.slice(-43))
     }
+  })
+})
+
+const hashOf = (key: string) => createHash('sha256').update(key).digest('hex')
+
+async function auditCount() {
+  const [row] = await handle.db.select({ n: count() }).from(auditLog)
+  return row!.n
+}
+
+async function auditOf(targetId: string) {
+  return handle.db.select().from(auditLog).where(eq(auditLog.targetId, targetId)).orderBy(auditLog.id)
+}
+
+describe('expiry', () => {
+  test('default: a key with expiresAt stores it, lists it, and authenticates until then with it', async () => {
+    const expiresAt = new Date(Date.now() + 3_600_000)
+    const created = await createApiKey(handle, { merchantId, expiresAt })
+    expect(created.expiresAt).toEqual(expiresAt)
+    const auth = await authenticate(handle, bearer(created.key))
+    expect(auth.expiresAt).toEqual(expiresAt)
+    const [listed] = await listApiKeys(handle, merchantId, { keyId: created.id })
+    expect(listed!.expiresAt).toEqual(expiresAt)
+  })
+
+  test('default: without expiresAt a key never expires (null)', async () => {
+    const created = await createApiKey(handle, { merchantId })
+    expect(created.expiresAt).toBeNull()
+    expect((await authenticate(handle, bearer(created.key))).expiresAt).toBeNull()
+  })
+
+  test('behavior: past its expiry a key fails exactly like a revoked one (same code, same message)', async () => {
+    const expired = await createApiKey(handle, { merchantId, expiresAt: new Date(Date.now() + 60_000) })
+    await handle.db
+      .update(apiKeys)
+      .set({ expiresAt: new Date(Date.now() - 1000) })
+      .where(eq(apiKeys.id, expired.id))
+    const revoked = await createApiKey(handle, { merchantId })
+    await revokeApiKey(handle, { merchantId, keyId: revoked.id })
+    const a = await rejection(authenticate(handle, bearer(expired.key)))
+    const b = await rejection(authenticate(handle, bearer(revoked.key)))
+    expect([a.code, a.message]).toEqual([b.code, b.message])
+    expect(a.code).toBe('UNAUTHENTICATED')
+  })
+
+  test('behavior: the auth cache never serves a key past its expiry, even with its entry still fresh', async () => {
+    const cache = await listeningCache()
+    const expiresAt = new Date(Date.now() + 300)
+    const created = await createApiKey(handle, { merchantId, expiresAt })
+    const { query, calls } = countingQuery()
+    await authenticate({ query, authCache: cache }, bearer(created.key))
+    await authenticate({ query, authCache: cache }, bearer(created.key))
+    expect(calls.n).toBe(1) // served from the cache while valid
+    await waitFor('the expiry to pass', () => Date.now() > expiresAt.getTime())
+    expect(cache.get(hashOf(created.key))).toBeUndefined()
+    const err = await rejection(authenticate({ query, authCache: cache }, bearer(created.key)))
+    expect(err.code).toBe('UNAUTHENTICATED')
+  })
+
+  test('behavior: isExpired compares with the clock: the very instant of expiry is expired', () => {
+    const at = new Date(1_000_000)
+    expect(isExpired(null)).toBe(false)
+    expect(isExpired(at, 999_999)).toBe(false)
+    expect(isExpired(at, 1_000_000)).toBe(true)
+  })
+
+  test('behavior: an expired key can still be revoked (and the revocation is recorded)', async () => {
+    const created = await createApiKey(handle, { merchantId, expiresAt: new Date(Date.now() + 60_000) })
+    await handle.db
+      .update(apiKeys)
+      .set({ expiresAt: new Date(Date.now() - 1000) })
+      .where(eq(apiKeys.id, created.id))
+    expect(await revokeApiKey(handle, { merchantId, keyId: created.id })).toEqual({ id: created.id })
+    expect((await auditOf(created.id)).map((e) => e.action)).toEqual(['apikey.created', 'apikey.revoked'])
+  })
+
+  test('error: hostile names (NUL, line breaks, escapes, DEL, C1) and merchant ids are refused typed; nothing stored', async () => {
+    const keysBefore = await keyCount()
+    const auditBefore = await auditCount()
+    for (const name of ['\u0000', 'a\nb', 'tab\there', '\u001b[31mred', 'del\u007f', 'c1\u0085']) {
+      const err = await rejection(createApiKey(handle, { merchantId, name }))
+      expect([err.code, err.field]).toEqual(['INVALID_INPUT', 'name'])
+    }
+    for (const id of [
+      '',
+      'mer_\u0000',
+      `mer_${'a'.repeat(65)}`,
+      "mer_' or '1'='1",
+      '%',
+      'key_abc',
+      null,
+      7,
+    ]) {
+      const err = await rejection(createApiKey(handle, { merchantId: id as string }))
+      expect(err.code).toBe('NOT_FOUND')
+    }
+    expect(await keyCount()).toBe(keysBefore)
+    expect(await auditCount()).toBe(auditBefore)
+  })
+
+  test('behavior: the latest accepted expiry is 10 years (of 366 days) ahead', async () => {
+    const created = await createApiKey(handle, {
+      merchantId,
+      expiresAt: new Date(Date.now() + maxApiKeyLifetimeMs - 60_000),
+    })
+    expect(created.expiresAt).toBeInstanceOf(Date)
+  })
+
+  test('error: an expiry in the past, now, invalid, beyond 10 years or not a Date is INVALID_INPUT on expiresAt; no key and no audit entry', async () => {
+    const keysBefore = await keyCount()
+    const auditBefore = await auditCount()
+    const hostile: unknown[] = [
+      new Date(0),
+      new Date(Date.now() - 1),
+      new Date(Date.now()),
+      new Date(Number.NaN),
+      new Date(Date.now() + maxApiKeyLifetimeMs + 86_400_000),
+      new Date(8.64e15),
+      '2030-01-01T00:00:00Z',
+      1_900_000_000_000,
+      {},
+      null,
+    ]
+    for (const expiresAt of hostile) {
+      const err = await rejection(createApiKey(handle, { merchantId, expiresAt: expiresAt as Date }))
+      expect(err.code).toBe('INVALID_INPUT')
+      expect(err.field).toBe('expiresAt')
+    }
+    expect(await keyCount()).toBe(keysBefore)
+    expect(await auditCount()).toBe(auditBefore)
+  })
+})
+
+describe('watching a key', () => {
+  test('behavior: evicting a key wakes its watchers only; clearing the cache wakes every watcher; unwatching stops it', () => {
+    const cache = createAuthCache()
+    const woken: string[] = []
+    const stopA = cache.watch('key_a', () => woken.push('a'))
+    cache.watch('key_b', () => woken.push('b'))
+    cache.watch('key_a', () => woken.push('a2'))
+    cache.evict('key_a')
+    expect(woken).toEqual(['a', 'a2'])
+    cache.clear()
+    expect(woken.slice(2).sort()).toEqual(['a', 'a2', 'b'])
+    stopA()
+    woken.length = 0
+    cache.evict('key_a')
+    expect(woken).toEqual(['a2'])
+  })
+
+  test('behavior: a revocation in another process (its NOTIFY) wakes the key’s watchers here', async () => {
+    const cache = await listeningCache()
+    const created = await createApiKey(handle, { merchantId })
+    const other = await createApiKey(handle, { merchantId })
+    const woken: string[] = []
+    const heard = new Promise<void>((resolve) => {
+      cache.watch(created.id, () => {
+        woken.push(created.id)
+        resolve()
+      })
+    })
+    cache.watch(other.id, () => woken.push(other.id))
+    // the other process knows nothing of this cache
+    await revokeApiKey({ db: handle.db }, { merchantId, keyId: created.id })
+    await heard
+    expect(woken).toEqual([created.id])
+  })
+
+  test('behavior: a revocation in this process wakes the watchers at once (before any NOTIFY arrives)', async () => {
+    const cache = createAuthCache() // not listening: only the direct eviction can wake it
+    const created = await createApiKey(handle, { merchantId })
+    let woken = 0
+    cache.watch(created.id, () => woken++)
+    await revokeApiKey({ db: handle.db, authCache: cache }, { merchantId, keyId: created.id })
+    expect(woken).toBe(1)
+  })
+})
+
+describe('audit of keys', () => {
+  test('default: creating a key records apikey.created with the acting key and request, its scopes and expiry, never its secret', async () => {
+    const expiresAt = new Date(Date.now() + 86_400_000)
+    const created = await createApiKey(handle, {
+      merchantId,
+      name: 'audited',
+      scopes: ['payments:read'],
+      expiresAt,
+      actor: { keyId: 'key_acting', requestId: 'req-1' },
+    })
+    const [entry, ...more] = await auditOf(created.id)
+    expect(more).toEqual([])
+    expect(entry).toMatchObject({
+      merchantId,
+      actor: 'key_acting',
+      requestId: 'req-1',
+      action: 'apikey.created',
+      targetType: 'api_key',
+      targetId: created.id,
+      data: {
+        name: 'audited',
+        scopes: ['payments:read'],
+        prefix: created.prefix,
+        expiresAt: expiresAt.toISOString(),
+      },
+    })
+    expect(JSON.stringify(entry)).not.toContain(created.key.slice(-43))
+  })
+
+  test('default: without an actor (the operator’s command line) creation and revocation are recorded as cli', async () => {
+    const created = await createApiKey(handle, { merchantId })
+    await revokeApiKey(handle, { keyId: created.prefix })
+    const entries = await auditOf(created.id)
+    expect(entries.map((e) => [e.action, e.actor, e.requestId])).toEqual([
+      ['apikey.created', 'cli', null],
+      ['apikey.revoked', 'cli', null],
+    ])
+  })
+
+  test('default: revoking records apikey.revoked with the acting key, the request and the key’s prefix', async () => {
+    const created = await createApiKey(handle, { merchantId })
+    await revokeApiKey(handle, {
+      merchantId,
+      keyId: created.id,
+      actor: { keyId: 'key_admin', requestId: 'r-9' },
+    })
+    const revoked = (await auditOf(created.id)).find((e) => e.action === 'apikey.revoked')
+    expect(revoked).toMatchObject({
+      merchantId,
+      actor: 'key_admin',
+      requestId: 'r-9',
+      data: { prefix: created.prefix },
+    })
+  })
+
+  test('behavior: the record commits with the change: when it cannot be written, no key is created and none is revoked (and no NOTIFY is sent)', async () => {
+    const brokenActor = { keyId: null as unknown as string } // audit_log.actor is NOT NULL
+    const keysBefore = await keyCount()
+    await expect(createApiKey(handle, { merchantId, actor: brokenActor })).rejects.toThrow()
+    expect(await keyCount()).toBe(keysBefore)
+    const cache = await listeningCache()
+    const created = await createApiKey(handle, { merchantId })
+    let woken = 0
+    cache.watch(created.id, () => woken++)
+    await expect(
+      revokeApiKey(handle, { merchantId, keyId: created.id, actor: brokenActor }),
+    ).rejects.toThrow()
+    expect((await authenticate(handle, bearer(created.key))).keyId).toBe(created.id)
+    // a NOTIFY would have arrived by the time a later one does
+    const witness = await createApiKey(handle, { merchantId })
+    const heard = new Promise<void>((resolve) => cache.watch(witness.id, () => resolve()))
+    await revokeApiKey(handle, { merchantId, keyId: witness.id })
+    await heard
+    expect(woken).toBe(0)
+  })
+
+  test('error: refused revocations (unknown, another merchant’s, already revoked, hostile ids) change nothing and record nothing', async () => {
+    const theirs = await createApiKey(handle, { merchantId: otherMerchantId })
+    const gone = await createApiKey(handle, { merchantId })
+    await revokeApiKey(handle, { merchantId, keyId: gone.id })
+    const auditBefore = await auditCount()
+    const hostile = [
+      theirs.id,
+      theirs.prefix,
+      gone.id,
+      'key_nope',
+      '',
+      'k'.repeat(101),
+      "key_' or '1'='1",
+      '%',
+      'key_%',
+      '0'.repeat(16),
+      '\u0000',
+      null,
+      42,
+    ]
+    for (const keyId of hostile) {
+      const err = await rejection(revokeApiKey(handle, { merchantId, keyId: keyId as string }))
+      expect(err.code).toBe('NOT_FOUND')
+    }
+    expect(await auditCount()).toBe(auditBefore)
+    expect((await authenticate(handle, bearer(theirs.key))).keyId).toBe(theirs.id)
   })
 })

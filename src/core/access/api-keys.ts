@@ -32,6 +32,11 @@ export function isExpired(expiresAt: Date | null, now = Date.now()): boolean {
 }
 
 const keyPattern = /^tg_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/
+// names are shown in lists and logs: no line breaks, no terminal escapes, nothing the database refuses (NUL)
+const controlCharacters = /\p{Cc}/u
+const merchantIdPattern = /^mer_[A-Za-z0-9_]{1,64}$/
+/** A key's id (`key_` + 32 hex digits, see newId) or its public prefix (16 hex digits). */
+const keyIdOrPrefix = /^(key_[0-9a-f]{32}|[0-9a-f]{16})$/
 
 function hashKey(key: string): Buffer {
   return createHash('sha256').update(key).digest()
@@ -77,6 +82,9 @@ export async function createApiKey(
   const name = params.name ?? 'default'
   if (typeof name !== 'string' || name.length === 0 || name.length > 100)
     throw invalidInput('name', 'name must be 1 to 100 characters')
+  if (controlCharacters.test(name)) throw invalidInput('name', 'name must not contain control characters')
+  if (typeof params.merchantId !== 'string' || !merchantIdPattern.test(params.merchantId))
+    throw notFound('merchant')
   const expiresAt = parseExpiry(params.expiresAt, Date.now())
   const prefix = randomBytes(8).toString('hex')
   const key = `tg_${prefix}_${randomSecret(32)}`
@@ -119,8 +127,8 @@ export async function revokeApiKey(
   ctx: { db: Db; authCache?: AuthCache },
   params: { merchantId?: string; keyId: string; actor?: AuditActor },
 ): Promise<{ id: string }> {
-  if (typeof params.keyId !== 'string' || params.keyId.length === 0 || params.keyId.length > 100)
-    throw notFound('active API key')
+  // nothing but an id or a prefix can name a key: anything else is not found without asking the database
+  if (typeof params.keyId !== 'string' || !keyIdOrPrefix.test(params.keyId)) throw notFound('active API key')
   const column = params.keyId.startsWith('key_') ? apiKeys.id : apiKeys.prefix
   const revoked = await ctx.db.transaction(async (tx) => {
     const rows = await tx
