@@ -3,7 +3,7 @@ import { tooManySocketsCloseCode } from '../../src/graphql-ws.ts'
 import { liveLimits } from '../../src/live-limits.ts'
 import { createHttpHandler, startServer } from '../../src/server.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
-import { type LiveSocket, type LiveStream, openSocket } from '../helpers/live-client.ts'
+import { type LiveSocket, type LiveStream, openSocket, openSse } from '../helpers/live-client.ts'
 import { waitFor } from '../helpers/processes.ts'
 
 // Finding 9: one client cannot hold an unbounded number of live streams. Caps per graphql-ws socket, per client
@@ -158,6 +158,38 @@ describe('graphql-ws sockets per address', () => {
   })
 })
 
+describe('the address sockets are counted by', () => {
+  test('error: a client cannot escape the socket cap by writing X-Forwarded-For (no trusted proxy is configured)', async () => {
+    await socket()
+    await socket()
+    const spoofed = openSocket(wsUrl, undefined, { 'x-forwarded-for': '203.0.113.50' })
+    opened.push(spoofed)
+    expect((await spoofed.closed).code).toBe(tooManySocketsCloseCode)
+  })
+
+  test('behavior: behind a trusted proxy (TRUST_PROXY), each forwarded client has caps of its own', async () => {
+    const proxied = await createTestApp({
+      env: { WS_MAX_CONNECTIONS_PER_IP: '1', TRUST_PROXY: local },
+    })
+    const proxiedServer = startServer(proxied.ctx, { port: 0, hostname: local })
+    const url = `ws://${local}:${proxiedServer.port}/graphql`
+    try {
+      const first = openSocket(url, undefined, { 'x-forwarded-for': '203.0.113.1' })
+      const other = openSocket(url, undefined, { 'x-forwarded-for': '203.0.113.2' })
+      await Promise.all([first.ready, other.ready])
+      const again = openSocket(url, undefined, { 'x-forwarded-for': '198.51.100.9, 203.0.113.1' })
+      expect((await again.closed).code).toBe(tooManySocketsCloseCode)
+      expect(liveLimits(proxied.ctx).socketsPerAddress.held('203.0.113.1')).toBe(1)
+      expect(liveLimits(proxied.ctx).socketsPerAddress.held(local)).toBe(0)
+      first.close()
+      other.close()
+    } finally {
+      proxiedServer.stop(true)
+      await proxied.close()
+    }
+  })
+})
+
 describe('subscriptions per address, over both transports', () => {
   test('error: beyond SUBSCRIPTIONS_MAX_PER_IP across sockets and server-sent events, TOO_MANY_SUBSCRIPTIONS; another address is not affected', async () => {
     const a = await socket()
@@ -180,6 +212,36 @@ describe('subscriptions per address, over both transports', () => {
     )
     const admitted = await sseFrom(local)
     expect(admitted.first).toContain(payment.id)
+  })
+
+  test('error: through the HTTP server, server-sent events count against the address too (the server hands yoga the client address)', async () => {
+    const a = await socket()
+    const b = await socket()
+    const full = [
+      ...Array.from({ length: perSocket }, () => watchPayment(a)),
+      ...Array.from({ length: perAddress - perSocket }, () => watchPayment(b)),
+    ]
+    await Promise.all(full.map((x) => x.untilMessages(1)))
+    const over = openSse(`http://${local}:${server.port}/graphql`, checkoutStream, {
+      id: payment.id,
+      secret: payment.clientSecret,
+    })
+    opened.push(over)
+    await over.untilEnded()
+    expect(over.errorCodes()).toEqual(['TOO_MANY_SUBSCRIPTIONS'])
+    a.close()
+    await waitFor(
+      'the address to drop to its socket B streams',
+      () => liveLimits(app.ctx).subscriptionsPerAddress.held(local) === perAddress - perSocket,
+    )
+    const admitted = openSse(`http://${local}:${server.port}/graphql`, checkoutStream, {
+      id: payment.id,
+      secret: payment.clientSecret,
+    })
+    opened.push(admitted)
+    await admitted.untilMessages(1)
+    expect(admitted.data()[0].paymentUpdated.id).toBe(payment.id)
+    expect(liveLimits(app.ctx).subscriptionsPerAddress.held(local)).toBe(perAddress - perSocket + 1)
   })
 
   test('behavior: slots come back however a client lets go (complete, socket closed, SSE aborted): 30 rounds later a full set is still admitted', async () => {

@@ -68,8 +68,13 @@ export type LiveSocket = {
  * await socket.ready
  * const stream = socket.subscribe('subscription { paymentsUpdated { id } }')
  */
-export function openSocket(url: string, authorization?: string): LiveSocket {
-  const ws = new WebSocket(url, 'graphql-transport-ws')
+export function openSocket(
+  url: string,
+  authorization?: string,
+  headers: Record<string, string> = {},
+): LiveSocket {
+  // Bun's WebSocket takes request headers (a proxy's X-Forwarded-For, in tests)
+  const ws = new WebSocket(url, { protocols: ['graphql-transport-ws'], headers } as never)
   const streams = new Map<string, ReturnType<typeof newStream>>()
   let nextId = 0
   let acknowledge: () => void = () => {}
