@@ -1,10 +1,23 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import pino from 'pino'
+import { createContext } from '../../src/context.ts'
+import { createApiKey } from '../../src/core/access/api-keys.ts'
 import { newId } from '../../src/core/ids.ts'
 import { createPayment } from '../../src/core/payments/create.ts'
 import { listPaymentEvents } from '../../src/core/payments/queries.ts'
 import { listPaymentTransfers } from '../../src/core/payments/views.ts'
-import { chainCursors, transfers } from '../../src/db/schema/index.ts'
-import { createTestApp, type TestApp } from '../helpers/app.ts'
+import {
+  chainCursors,
+  outboundTxs,
+  transfers,
+  webhookAttempts,
+  webhookDeliveries,
+  webhookEndpoints,
+  withdrawalEvents,
+  withdrawals,
+} from '../../src/db/schema/index.ts'
+import { createHttpHandler } from '../../src/server.ts'
+import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
 import { recordStatements, type StatementLog } from '../helpers/sql-count.ts'
 
 // Query cost: a document is priced by what it makes the server do (fields × the list sizes they repeat under),
@@ -101,7 +114,7 @@ describe('batching', () => {
     const nodes = res.data.payments.edges.map((e: { node: unknown }) => e.node)
     expect(nodes.length).toBe(pageSize)
     // the page, the transfers of all its payments (with their chains' cursors), their events
-    expect(log.statements.length).toBeLessThanOrEqual(4)
+    expect(log.statements.length).toBe(3)
     await log.close()
     log = recordStatements(app)
 
@@ -206,18 +219,14 @@ describe('normal operations', () => {
         headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
         body: JSON.stringify({
           query:
-            'subscription ($id: ID!, $secret: String!) { paymentUpdated(id: $id, clientSecret: $secret) { updatedAt late transfers { txHash } } }',
+            'subscription ($id: ID!, $secret: String!) { paymentUpdated(id: $id, clientSecret: $secret) { late confirmations } }',
           variables: { id: payment.id, secret: payment.clientSecret },
         }),
         signal: controller.signal,
       }),
     )
-    const reader = res.body!.getReader()
-    let text = ''
-    const readUntil = async (needle: string) => {
-      while (!text.includes(needle)) text += new TextDecoder().decode((await reader.read()).value)
-    }
-    await readUntil('"transfers":[]')
+    const stream = readStream(res)
+    await stream.until((text) => text.includes('"late":false,"confirmations":0'))
     const txHash = `0x${'ab'.repeat(32)}`
     await app.ctx.db.insert(transfers).values({
       id: newId('trf'),
@@ -227,6 +236,7 @@ describe('normal operations', () => {
       asset: payment.asset,
       toAddress: payment.address,
       amount: 1n,
+      blockHeight: 119n, // the cursor is at 120: two confirmations
       paymentId: payment.id,
       late: true,
     })
@@ -240,12 +250,12 @@ describe('normal operations', () => {
       100,
     )
     try {
-      await readUntil(txHash)
+      await stream.until((text) => text.includes('"late":true'))
     } finally {
       clearInterval(signal)
       controller.abort()
     }
-    expect(text).toContain(`"late":true,"transfers":[{"txHash":"${txHash}"}]`)
+    expect(stream.text()).toContain('"late":true,"confirmations":2')
   })
 })
 
@@ -262,12 +272,27 @@ async function firstEvent(query: string, variables: Record<string, unknown>, key
       signal: controller.signal,
     }),
   )
+  const stream = readStream(res)
+  // the first event, past any keep-alive comments
+  await stream.until((text) => /\n\n/.test(text.replace(/^:.*\n\n/gm, '')))
+  controller.abort()
+  return stream.text()
+}
+
+/** Reads a streamed response as text until a condition holds; fails if the stream ends first. */
+function readStream(res: Response) {
   const reader = res.body!.getReader()
   let text = ''
-  while (!/\n\n/.test(text.replace(/^:.*\n\n/gm, '')))
-    text += new TextDecoder().decode((await reader.read()).value)
-  controller.abort()
-  return text
+  return {
+    text: () => text,
+    async until(done: (text: string) => boolean) {
+      while (!done(text)) {
+        const chunk = await reader.read()
+        if (chunk.done) throw new Error(`the stream ended first; it said: ${text}`)
+        text += new TextDecoder().decode(chunk.value)
+      }
+    },
+  }
 }
 
 describe('hostile documents', () => {
@@ -392,3 +417,210 @@ async function gqlNamed(
   )
   return res.json()
 }
+
+describe('batching of withdrawals and webhook deliveries', () => {
+  test('behavior: a page of withdrawals with their events and tx hashes, and of deliveries with their attempt logs, costs a handful of statements', async () => {
+    const seller = await app.merchant('Payouts')
+    const ids = Array.from({ length: 30 }, () => newId('wd'))
+    const txIds = ids.map(() => newId('otx'))
+    await app.ctx.db.insert(outboundTxs).values(
+      ids.slice(0, 10).map((_, i) => ({
+        id: txIds[i]!,
+        chain: 'devnet',
+        purpose: 'withdrawal' as const,
+        fromAddress: '0x0000000000000000000000000000000000000001',
+        fromPath: "m/44'/60'/1'/0/0",
+        asset: 'eip155:31337/slip44:60',
+        status: 'broadcast' as const,
+        unsigned: {},
+        maxFee: 1n,
+        hash: `0x${String(i).padStart(64, '0')}`,
+      })),
+    )
+    await app.ctx.db.insert(withdrawals).values(
+      ids.map((id, i) => ({
+        id,
+        merchantId: seller.id,
+        chain: 'devnet',
+        asset: 'eip155:31337/slip44:60',
+        toAddress: '0x0000000000000000000000000000000000000002',
+        amount: 1n,
+        status: i < 10 ? ('BROADCAST' as const) : ('QUEUED' as const),
+        idempotencyKey: `k${i}`,
+        requestHash: 'h',
+        outboundTxId: i < 10 ? txIds[i] : null,
+        eventSeq: 2,
+      })),
+    )
+    await app.ctx.db.insert(withdrawalEvents).values(
+      ids.flatMap((id) => [
+        {
+          withdrawalId: id,
+          merchantId: seller.id,
+          seq: 1,
+          type: 'withdrawal.requested',
+          toStatus: 'QUEUED' as const,
+        },
+        {
+          withdrawalId: id,
+          merchantId: seller.id,
+          seq: 2,
+          type: 'withdrawal.broadcast',
+          fromStatus: 'QUEUED' as const,
+          toStatus: 'BROADCAST' as const,
+        },
+      ]),
+    )
+    const endpointId = newId('whe')
+    await app.ctx.db
+      .insert(webhookEndpoints)
+      .values({ id: endpointId, merchantId: seller.id, url: 'https://receiver.test/hook', secret: 'whsec_x' })
+    const deliveryIds = Array.from({ length: 30 }, () => newId('whd'))
+    await app.ctx.db.insert(webhookDeliveries).values(
+      deliveryIds.map((id, i) => ({
+        id,
+        endpointId,
+        merchantId: seller.id,
+        eventId: `evt_${i}`,
+        eventType: 'payment.created',
+        payload: {},
+        attempts: 2,
+      })),
+    )
+    await app.ctx.db.insert(webhookAttempts).values(
+      deliveryIds.flatMap((deliveryId) => [
+        { deliveryId, attempt: 1, statusCode: 500, latencyMs: 3 },
+        { deliveryId, attempt: 2, statusCode: 200, latencyMs: 2 },
+      ]),
+    )
+
+    await app.gql('{ me { id } }', {}, seller.key)
+    log.reset()
+    const res = await app.gql(
+      `{ withdrawals(first: 100) { edges { node { id status txHash events { seq type } } } }
+         webhookDeliveries(endpointId: "${endpointId}", first: 100) { edges { node { id attemptLog { attempt statusCode } } } } }`,
+      {},
+      seller.key,
+    )
+    expect(res.errors).toBeUndefined()
+    // withdrawals page, their events, their transactions; the endpoint check, deliveries page, their attempts
+    expect(log.statements.length).toBe(6)
+    const nodes = res.data.withdrawals.edges.map((e: { node: any }) => e.node)
+    expect(nodes.length).toBe(30)
+    for (const node of nodes) {
+      const i = ids.indexOf(node.id)
+      expect(node.txHash).toBe(i < 10 ? `0x${String(i).padStart(64, '0')}` : null)
+      expect(node.events).toEqual([
+        { seq: 1, type: 'withdrawal.requested' },
+        { seq: 2, type: 'withdrawal.broadcast' },
+      ])
+    }
+    const deliveries = res.data.webhookDeliveries.edges.map((e: { node: any }) => e.node)
+    expect(deliveries.length).toBe(30)
+    for (const d of deliveries)
+      expect(d.attemptLog).toEqual([
+        { attempt: 1, statusCode: 500 },
+        { attempt: 2, statusCode: 200 },
+      ])
+  })
+})
+
+describe('budget per API key', () => {
+  // a small budget: 1000 points a minute, one operation at most 800
+  let budgeted: TestApp
+  // a second API process over the same database and Redis prefix
+  let other: { ctx: Awaited<ReturnType<typeof createContext>>; handle: (r: Request) => Promise<Response> }
+  let key: string
+  let merchantId: string
+
+  /** 2 for the page + 100 × (edges, node, id, amountDue, status): 502 points. */
+  const halfBudget = '{ payments(first: 100) { edges { node { id amountDue status } } } }'
+  /** 2 + 10 × 3: 32 points. */
+  const small = '{ payments(first: 10) { edges { node { id } } } }'
+
+  const post = (handle: (r: Request) => Promise<Response>, query: string, apiKey = key) =>
+    handle(
+      new Request('http://tollgate.test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+        body: JSON.stringify({ query }),
+      }),
+    )
+
+  beforeAll(async () => {
+    budgeted = await createTestApp({ env: { GRAPHQL_COST_BUDGET: '1000', GRAPHQL_MAX_COST: '800' } })
+    const ctx = await createContext(budgeted.ctx.env, pino({ level: 'silent' }), {
+      role: 'api',
+      config: testConfig(),
+    })
+    other = { ctx, handle: createHttpHandler(ctx).handle }
+  })
+  afterAll(async () => {
+    await other.ctx.close()
+    await budgeted.close()
+  })
+
+  test("error: the second of two requests over the minute's budget is RATE_LIMITED with a retry-after, in any API process", async () => {
+    const owner = await budgeted.merchant('Budget')
+    merchantId = owner.id
+    key = owner.key
+    const first = await post(budgeted.fetch, halfBudget)
+    expect(first.status).toBe(200)
+    expect(((await first.json()) as GqlResponse).errors).toBeUndefined()
+
+    // 502 + 502 > 1000: refused, here and in the other process (the count is in Redis)
+    for (const handle of [budgeted.fetch, other.handle]) {
+      const second = await post(handle, halfBudget)
+      expect(second.status).toBe(429)
+      const retryAfter = Number(second.headers.get('retry-after'))
+      expect(retryAfter).toBeGreaterThanOrEqual(1)
+      expect(retryAfter).toBeLessThanOrEqual(60)
+      const error = onlyError((await second.json()) as GqlResponse)
+      expect(error.extensions).toMatchObject({
+        code: 'RATE_LIMITED',
+        limiter: 'cost',
+        retryAfter,
+        cost: 502,
+        budget: 1000,
+      })
+    }
+  })
+
+  test('behavior: a refused operation is not charged: what is left still pays for a smaller one', async () => {
+    const res = (await (await post(other.handle, small)).json()) as GqlResponse
+    expect(res.errors).toBeUndefined()
+    expect(res.data.payments.edges).toEqual([])
+  })
+
+  test("behavior: the budget is the key's own: another key of the same merchant still has its whole minute", async () => {
+    const second = await createApiKey(budgeted.ctx, { merchantId, name: 'second', scopes: ['payments:read'] })
+    const secondKey = second.key
+    const res = (await (await post(budgeted.fetch, halfBudget, secondKey)).json()) as GqlResponse
+    expect(res.errors).toBeUndefined()
+  })
+
+  test('error: an operation costing more than GRAPHQL_MAX_COST is QUERY_TOO_COSTLY and spends nothing', async () => {
+    const fresh = (await budgeted.merchant('Budget, costly')).key
+    const res = (await (
+      await post(
+        budgeted.fetch,
+        '{ payments(first: 100) { edges { node { id amountDue status late confirmations } } } }',
+        fresh,
+      )
+    ).json()) as GqlResponse
+    expect(onlyError(res).extensions).toMatchObject({
+      code: 'QUERY_TOO_COSTLY',
+      cost: 902,
+      maxCost: 800,
+    })
+    // the whole budget is still there: two operations of 502 would not fit, one does
+    expect(
+      ((await (await post(budgeted.fetch, halfBudget, fresh)).json()) as GqlResponse).errors,
+    ).toBeUndefined()
+  })
+
+  test('behavior: requests without a key are not charged to any budget (they can read only what a checkout may)', async () => {
+    const res = await budgeted.gql('{ chains { name } }', {}, null)
+    expect(res.errors).toBeUndefined()
+  })
+})
