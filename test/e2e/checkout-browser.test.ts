@@ -23,12 +23,13 @@ let api: Awaited<ReturnType<typeof spawnApi>>
 let worker: GatewayProcess
 let browser: Browser
 let apiKey: string
+let env: Record<string, string>
 
 type Payment = { id: string; address: string; paymentUri: string; checkoutUrl: string }
 
 beforeAll(async () => {
   ;[devnet, db, browser] = await Promise.all([startDevnet(), createTestDatabase(), launchBrowser()])
-  const env = {
+  env = {
     DATABASE_URL: db.url,
     REDIS_PREFIX: `checkout-${crypto.randomUUID().slice(0, 8)}`,
     TOLLGATE_SEED: gatewayMnemonic,
@@ -228,6 +229,29 @@ describe('checkout page in Chromium', () => {
       await page.close()
     } finally {
       shop.stop(true)
+    }
+  })
+
+  test('behavior: a page refused for its address’s cap on live streams says it is reconnecting, and goes live once a stream ends', async () => {
+    // a second API process that admits one live stream per address (every page here comes from 127.0.0.1)
+    const capped = await spawnApi({ ...env, SUBSCRIPTIONS_MAX_PER_IP: '1' })
+    try {
+      const first = await createPayment('ETH', '0.04')
+      const second = await createPayment('ETH', '0.06')
+      const onCapped = (p: Payment) => p.checkoutUrl.replace(api.url, capped.url)
+      const a = await openCheckout({ ...first, checkoutUrl: onCapped(first) })
+      await a.page.waitForFunction(() => document.documentElement.dataset.transport === 'ws')
+      const b = await openCheckout({ ...second, checkoutUrl: onCapped(second) })
+      await b.page.waitForFunction(() => document.getElementById('live')?.textContent === 'Reconnecting…')
+      expect(await b.page.locator('#status[data-status="PENDING"]').count()).toBe(1)
+      await a.page.close()
+      await devnet.payNative(second.address, parseEther('0.06'))
+      await waitForStatus(b.page, 'PROCESSING')
+      expect(await b.page.locator('#live').isHidden()).toBe(true)
+      expect(b.errors).toEqual([])
+      await b.page.close()
+    } finally {
+      await capped.stop()
     }
   })
 

@@ -133,13 +133,12 @@
         document.documentElement.dataset.transport = 'ws'
         live('')
         ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables } }))
-      } else if (msg.type === 'next') {
-        onResult(msg.payload)
-        if (finished) ws.close(1000)
-      } else if (msg.type === 'error') {
+      } else if (msg.type === 'next' || msg.type === 'error') {
+        const result = msg.type === 'next' ? msg.payload : { errors: msg.payload }
         // over a cap the socket closes without finishing, and reconnects after a while
-        if (!overCap(msg.payload)) onResult({ errors: msg.payload })
-        ws.close(1000)
+        if (overCap(result.errors)) return ws.close(1000)
+        onResult(result)
+        if (finished || msg.type === 'error') ws.close(1000)
       } else if (msg.type === 'ping') {
         ws.send(JSON.stringify({ type: 'pong' }))
       }
