@@ -367,6 +367,17 @@ describe('hostile documents', () => {
     await costly(`query Cheap { me { id } } query Attack ${attack}`, {}, 'Attack')
   })
 
+  test('error: the attack sent as a GET query string is refused the same way', async () => {
+    log.reset()
+    const res = await app.fetch(
+      new Request(`http://tollgate.test/graphql?query=${encodeURIComponent(attack)}`, {
+        headers: { authorization: `Bearer ${merchant.key}`, accept: 'application/json' },
+      }),
+    )
+    expect(onlyError((await res.json()) as GqlResponse).extensions?.code).toBe('QUERY_TOO_COSTLY')
+    expect(log.statements).toEqual([])
+  })
+
   test('behavior: the cheap operation of that document runs (only the operation asked for is priced)', async () => {
     const res = await gqlNamed(`query Cheap { me { id } } query Attack ${attack}`, {}, 'Cheap')
     expect(res.errors).toBeUndefined()
@@ -400,6 +411,44 @@ describe('hostile documents', () => {
     expect(res.errors).toBeUndefined()
     expect(res.data.payments.edges.length).toBe(20)
   })
+})
+
+describe('hostile page arguments on every connection', () => {
+  let endpointId: string
+  beforeAll(async () => {
+    endpointId = newId('whe')
+    await app.ctx.db.insert(webhookEndpoints).values({
+      id: endpointId,
+      merchantId: merchant.id,
+      url: 'https://receiver.test/hook',
+      secret: 'whsec_x',
+    })
+    await app.gql('{ me { id } }', {}, merchant.key) // the key is looked up once, before the counting
+  })
+
+  const connections = {
+    payments: (args: string) => `payments(${args})`,
+    withdrawals: (args: string) => `withdrawals(${args})`,
+    webhookDeliveries: (args: string) => `webhookDeliveries(endpointId: "${endpointId}", ${args})`,
+  }
+  const hostileArgs: Array<[string, string]> = [
+    ['first: -1', 'first'],
+    ['first: 0', 'first'],
+    ['first: 101', 'first'],
+    ['last: 5', 'last'],
+    ['before: "eA"', 'last'],
+    ['after: "not a cursor"', 'after'],
+    [`after: "${Buffer.from('pay_../../etc').toString('base64url')}"`, 'after'],
+  ]
+  for (const [name, field] of Object.entries(connections))
+    for (const [args, errorField] of hostileArgs)
+      test(`error: ${name}(${args.slice(0, 24)}) is INVALID_INPUT on ${errorField}`, async () => {
+        log.reset()
+        const res = await app.gql(`{ ${field(args)} { edges { node { id } } } }`, {}, merchant.key)
+        expect(onlyError(res).extensions).toMatchObject({ code: 'INVALID_INPUT', field: errorField })
+        // refused before its page was read (the webhook endpoint's ownership may be checked first)
+        expect(log.statements.filter((q) => !q.includes('webhook_endpoints'))).toEqual([])
+      })
 })
 
 /** POST a document with an operation name (app.gql sends none). */
