@@ -158,4 +158,37 @@ describe('liveStream', () => {
     expect(await take(stream)).toBe('done')
     await waitFor('the release', () => released === 1)
   })
+
+  test('behavior: a stream the client leaves before ever pulling from it still releases (and reads nothing)', async () => {
+    const source = signalSource()
+    let released = 0
+    let reads = 0
+    const stream = liveStream<number>({
+      signals: source.signals,
+      read: async () => ++reads,
+      release: () => released++,
+    })
+    await stream.return?.()
+    expect(released).toBe(1)
+    expect(await take(stream)).toBe('done')
+    expect(reads).toBe(0)
+    expect(released).toBe(1)
+  })
+
+  test('behavior: the caller is rechecked as soon as the stream starts listening, before any signal', async () => {
+    const source = signalSource()
+    let watching = false
+    const stream = liveStream<number>({
+      signals: source.signals,
+      read: async () => undefined, // nothing to send before the first change, like paymentsUpdated
+      recheck: async () => (watching ? 'revoked meanwhile' : null),
+      watch: () => {
+        // the revocation happened between the subscribe-time check and this watch
+        watching = true
+        return () => {}
+      },
+    })
+    expect(await take(stream)).toEqual({ error: 'revoked meanwhile' })
+    expect(await take(stream)).toBe('done')
+  })
 })

@@ -50,7 +50,13 @@ const woken = Symbol('woken')
  * return liveStream({ signals: app.bus.merchant(id), read: (s) => load(s), recheck, watch, release })
  */
 export function liveStream<T>(options: LiveStreamOptions<T>): AsyncIterableIterator<LiveItem<T>> {
-  return new Repeater<LiveItem<T>>(async (push, stop) => {
+  let released = false
+  const release = () => {
+    if (released) return
+    released = true
+    options.release?.()
+  }
+  const repeater = new Repeater<LiveItem<T>>(async (push, stop) => {
     let isStopped = false
     const stopping = stop.then((): typeof stopped => {
       isStopped = true
@@ -73,6 +79,13 @@ export function liveStream<T>(options: LiveStreamOptions<T>): AsyncIterableItera
       return !isStopped
     }
     try {
+      // the watch is up only now: a revocation heard before it would otherwise wait for the next value
+      const refusal = (await options.recheck?.()) ?? null
+      if (isStopped) return
+      if (refusal !== null) {
+        await send({ error: refusal })
+        return
+      }
       let signal: unknown
       let first = true
       for (;;) {
@@ -117,9 +130,24 @@ export function liveStream<T>(options: LiveStreamOptions<T>): AsyncIterableItera
       if (!isStopped) await send({ error: err })
     } finally {
       unwatch?.()
-      options.release?.()
+      release()
       iterator.return?.()?.catch(() => {})
       stop()
     }
   })
+  // a stream the client leaves before pulling from it never starts its executor: release here too
+  return {
+    next: () => repeater.next(),
+    return: (value?: unknown) => {
+      release()
+      return repeater.return(value as never)
+    },
+    throw: (error?: unknown) => {
+      release()
+      return repeater.throw(error)
+    },
+    [Symbol.asyncIterator]() {
+      return this
+    },
+  }
 }
