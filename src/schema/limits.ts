@@ -1,7 +1,9 @@
 import {
   type ASTVisitor,
+  type DocumentNode,
   type FragmentDefinitionNode,
   GraphQLError,
+  type GraphQLSchema,
   Kind,
   parse,
   type SelectionSetNode,
@@ -117,8 +119,8 @@ function overBudget(ctx: GraphQLContext, cost: number, budget: CostBudget, retry
 }
 
 type OperationArgs = {
-  schema: Parameters<typeof operationCost>[0]['schema']
-  document: Parameters<typeof operationCost>[0]['document']
+  schema: GraphQLSchema
+  document: DocumentNode
   variableValues?: Record<string, unknown> | null
   operationName?: string | null
   contextValue: unknown
