@@ -15,12 +15,13 @@ let adminKey: string
 let merchantId: string
 let paymentId: string
 let bus: PaymentBus
+const redisPrefix = `revocation-${crypto.randomUUID().slice(0, 8)}`
 
 beforeAll(async () => {
   db = await createTestDatabase()
   env = {
     DATABASE_URL: db.url,
-    REDIS_PREFIX: `revocation-${crypto.randomUUID().slice(0, 8)}`,
+    REDIS_PREFIX: redisPrefix,
     TOLLGATE_SEED: 'test test test test test test test test test test test junk',
     TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/plugins.config.ts',
     TEST_RPC_URL: 'http://127.0.0.1:9',
@@ -36,14 +37,14 @@ beforeAll(async () => {
       ... on CreatePaymentPayload { payment { id } } } }`,
   )
   paymentId = created.data.createPayment.payment.id
-  bus = createPaymentBus('redis://127.0.0.1:6379', env.REDIS_PREFIX)
+  bus = createPaymentBus('redis://127.0.0.1:6379', redisPrefix)
 }, 60_000)
 
 afterAll(async () => {
   bus?.close()
   await Promise.all(apis.map((a) => a.stop()))
   await db?.drop()
-  await clearRedisPrefix('redis://127.0.0.1:6379', env.REDIS_PREFIX)
+  await clearRedisPrefix('redis://127.0.0.1:6379', redisPrefix)
 })
 
 const merchantStream = 'subscription { paymentsUpdated { id orderId } }'
