@@ -21,8 +21,8 @@ type SocketOrigin = { peer?: string; forwardedFor: string | null }
 export const tooManySocketsCloseCode = 1013
 
 /**
- * The app a yoga instance serves, read from the context it makes (the handler needs the settings and the
- * logger before any operation runs, and the server hands it only yoga).
+ * The app a yoga instance serves, read from the context it makes: for a caller that hands the handler only yoga
+ * (it needs the settings and the logger before any operation runs).
  */
 function appOf(yoga: Yoga): AppContext {
   const context = yoga
@@ -41,10 +41,12 @@ function appOf(yoga: Yoga): AppContext {
  * subscriptions per address over every transport (SUBSCRIPTIONS_MAX_PER_IP, counted by the subscriptions).
  *
  * @example
- * Bun.serve({ websocket: createWebSocketHandler(yoga), fetch: (req, server) => upgradeWebSocket(req, server) })
+ * Bun.serve({ websocket: createWebSocketHandler(yoga, app), fetch: (req, server) => upgradeWebSocket(req, server) })
  */
-export function createWebSocketHandler(yoga: Yoga): WebSocketHandler<undefined> {
-  const app = appOf(yoga)
+export function createWebSocketHandler(
+  yoga: Yoga,
+  app: AppContext = appOf(yoga),
+): WebSocketHandler<undefined> {
   const limits = liveLimits(app)
   /** The socket's client address, as the rate limits count it (an IPv4 address or an IPv6 /64). */
   const addressOf = (ws: ServerWebSocket<unknown>): string | undefined => {
