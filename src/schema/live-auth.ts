@@ -89,7 +89,12 @@ export function takeSubscriptionSlot(ctx: GraphQLContext): () => void {
   )
 }
 
-/** The refusal of a subscription over a cap (per address, or per graphql-ws socket). */
+/**
+ * The refusal of a subscription over a cap (per address, or per graphql-ws socket).
+ *
+ * @example
+ * return [tooManySubscriptions('too many subscriptions on this connection', 20)]
+ */
 export function tooManySubscriptions(message: string, limit: number): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', limit } })
 }

@@ -26,7 +26,12 @@ export type AuthInfo = {
 /** The longest a key may be made to live when it is given an end (a key without one lives until revoked). */
 export const maxApiKeyLifetimeMs = 10 * 366 * 24 * 3600 * 1000
 
-/** Whether a key with this end of validity has expired, by this process's clock (the one expiry timers use). */
+/**
+ * Whether a key with this end of validity has expired, by this process's clock (the one expiry timers use).
+ *
+ * @example
+ * if (isExpired(auth.expiresAt)) refuse()
+ */
 export function isExpired(expiresAt: Date | null, now = Date.now()): boolean {
   return expiresAt !== null && expiresAt.getTime() <= now
 }
