@@ -105,8 +105,9 @@ type ServerContext = { requestId: string; auth?: Promise<AuthInfo | null>; clien
 
 /**
  * The HTTP surface: `/graphql`, the hosted checkout under `/pay/`, `/healthz`, `/readyz`, `/metrics`. `handle` is
- * a fetch handler, usable with `Bun.serve` or called directly in tests; its `peer` is the socket's remote address
- * (what rate limits count by, through `TRUST_PROXY`). Without a peer only the per-key limit applies.
+ * a fetch handler, usable with `Bun.serve` (which hands it the server, asked for the socket's address) or called
+ * directly in tests with that address as a string: what rate limits count by, through `TRUST_PROXY`. Without an
+ * address only the per-key limit applies.
  *
  * Rate limits, in order, on /graphql: the address's request count; for a request that presents a key, whether
  * the address has failed authentication too often (then the key is not looked up at all); the key's request
@@ -116,7 +117,8 @@ type ServerContext = { requestId: string; auth?: Promise<AuthInfo | null>; clien
  *
  * @example
  * const { handle } = createHttpHandler(ctx)
- * Bun.serve({ port: 4000, fetch: (request, server) => handle(request, server.requestIP(request)?.address) })
+ * Bun.serve({ port: 4000, fetch: handle })
+ * await handle(new Request('http://t/graphql?query={__typename}'), '203.0.113.9')
  */
 export function createHttpHandler(
   app: AppContext,
@@ -259,7 +261,12 @@ export function createHttpHandler(
     }
   }
 
-  async function handle(request: Request, peer?: string): Promise<Response> {
+  async function handle(
+    request: Request,
+    from?: string | Pick<Server<undefined>, 'requestIP'>,
+  ): Promise<Response> {
+    // `fetch: handle` in Bun.serve passes the server itself
+    const peer = typeof from === 'string' ? from : from?.requestIP?.(request)?.address
     const started = performance.now()
     const requestId = request.headers.get('x-request-id')?.slice(0, 64) || crypto.randomUUID()
     const path = new URL(request.url).pathname
@@ -289,7 +296,7 @@ export function createHttpHandler(
   /** `Bun.serve`'s fetch: WebSocket upgrades on /graphql (graphql-transport-ws), everything else by `handle`. */
   function serve(request: Request, server: Server<undefined>): Promise<Response> | Response | undefined {
     if (isWebSocketUpgrade(request)) return upgradeWebSocket(request, server)
-    return handle(request, server.requestIP(request)?.address)
+    return handle(request, server)
   }
 
   return { handle, serve, yoga, websocket }

@@ -3,6 +3,7 @@ import { auditServer } from 'graphql-http'
 import { startAnvil } from '../../src/devnet.ts'
 import { startServer } from '../../src/server.ts'
 import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
+import { waitFor } from '../helpers/processes.ts'
 
 let app: TestApp
 let server: ReturnType<typeof Bun.serve>
@@ -205,6 +206,8 @@ describe('CORS', () => {
     listed = await createTestApp({
       env: { CORS_ORIGINS: 'https://shop.example,https://admin.example:8443', RATE_LIMIT_PER_KEY: '2' },
     })
+    // counted from the first request on: limits let requests through while Redis is not connected yet
+    await waitFor('Redis', () => listed.ctx.redis.status === 'ready')
   })
   afterAll(() => listed.close())
 

@@ -6,7 +6,8 @@ import { createMetrics } from '../../src/metrics.ts'
 import { createHttpHandler, startServer } from '../../src/server.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 import { createTestDatabase } from '../helpers/db.ts'
-import { spawnApi } from '../helpers/processes.ts'
+import { spawnApi, waitFor } from '../helpers/processes.ts'
+import { clearRedisPrefix } from '../helpers/redis.ts'
 
 // Rate limits on /graphql and the checkout: per client address, per API key, and a much stricter one for
 // failed authentications of an address, which stops looking keys up once the address is over it.
@@ -41,6 +42,16 @@ async function outcome(handle: Handler, request: Request, peer?: string) {
   }
 }
 
+/**
+ * A test app whose Redis connection is up: until it is, the limits let requests through uncounted (they fail
+ * open), which is right for a process but would make counts in a test start late.
+ */
+async function limitedApp(env: Record<string, string>): Promise<TestApp> {
+  const app = await createTestApp({ env })
+  await waitFor("the app's Redis connection", () => app.ctx.redis.status === 'ready')
+  return app
+}
+
 /** Counts the raw statements the app sends that look an API key up (the auth path's only query). */
 function countKeyLookups(app: TestApp) {
   const original = app.ctx.query
@@ -58,7 +69,7 @@ describe('failed authentications per address', () => {
   let handle: Handler
   let metrics: ReturnType<typeof createMetrics>
   beforeAll(async () => {
-    app = await createTestApp({ env: { RATE_LIMIT_AUTH_FAILURES: '5' } })
+    app = await limitedApp({ RATE_LIMIT_AUTH_FAILURES: '5' })
     metrics = createMetrics()
     handle = createHttpHandler(app.ctx, { metrics }).handle
   })
@@ -140,7 +151,7 @@ describe('requests per address and per key', () => {
   let app: TestApp
   let handle: Handler
   beforeAll(async () => {
-    app = await createTestApp({ env: { RATE_LIMIT_PER_IP: '5', RATE_LIMIT_PER_KEY: '4' } })
+    app = await limitedApp({ RATE_LIMIT_PER_IP: '5', RATE_LIMIT_PER_KEY: '4' })
     handle = createHttpHandler(app.ctx).handle
   })
   afterAll(() => app.close())
@@ -183,6 +194,21 @@ describe('requests per address and per key', () => {
     expect((await outcome(handle, graphqlRequest('{ me { id } }', first.key))).status).toBe(429)
     const other = await outcome(handle, graphqlRequest('{ me { id } }', second.key), '203.0.113.21')
     expect(other.body.data.me.id).toBe(second.id)
+  })
+
+  test('behavior: server-sent events count against the address too, and are refused before a stream opens', async () => {
+    const sse = () =>
+      new Request(`http://tollgate.test/graphql?query=${encodeURIComponent('{ __typename }')}`, {
+        headers: { accept: 'text/event-stream' },
+      })
+    for (let i = 0; i < 5; i++) {
+      const res = await handle(sse(), '203.0.113.90')
+      expect(res.headers.get('content-type')).toContain('text/event-stream')
+      expect(await res.text()).toContain('"__typename":"Query"')
+    }
+    const refused = await outcome(handle, sse(), '203.0.113.90')
+    expect([refused.status, refused.code, refused.limiter]).toEqual([429, 'RATE_LIMITED', 'ip'])
+    expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1)
   })
 
   test('error: a spoofed X-Forwarded-For is ignored without TRUST_PROXY', async () => {
@@ -230,10 +256,15 @@ describe('requests per address and per key', () => {
   })
 
   test('behavior: over a real socket, the peer is what counts and X-Forwarded-For changes nothing', async () => {
-    const server = startServer(app.ctx, { port: 0, hostname: '127.0.0.1' })
+    // startServer, and the bare handler given to Bun.serve (which hands it the server), count the same peer
+    const servers = [
+      startServer(app.ctx, { port: 0, hostname: '127.0.0.1' }),
+      Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: handle }),
+    ]
     try {
       const statuses = []
       for (let i = 0; i < 7; i++) {
+        const server = servers[i % 2] as ReturnType<typeof Bun.serve>
         const res = await fetch(`http://127.0.0.1:${server.port}/graphql`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'x-forwarded-for': `198.18.0.${i}` },
@@ -244,7 +275,7 @@ describe('requests per address and per key', () => {
       }
       expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429])
     } finally {
-      server.stop(true)
+      for (const server of servers) server.stop(true)
     }
   })
 })
@@ -253,7 +284,7 @@ describe('TRUST_PROXY', () => {
   let app: TestApp
   let handle: Handler
   beforeAll(async () => {
-    app = await createTestApp({ env: { RATE_LIMIT_PER_IP: '3', TRUST_PROXY: '10.0.0.0/8' } })
+    app = await limitedApp({ RATE_LIMIT_PER_IP: '3', TRUST_PROXY: '10.0.0.0/8' })
     handle = createHttpHandler(app.ctx).handle
   })
   afterAll(() => app.close())
@@ -327,11 +358,12 @@ describe('limits shared by API processes', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>
   let apis: Array<Awaited<ReturnType<typeof spawnApi>>> = []
   let env: Record<string, string>
+  const prefix = `ratelimit-${crypto.randomUUID().slice(0, 8)}`
   beforeAll(async () => {
     db = await createTestDatabase()
     env = {
       DATABASE_URL: db.url,
-      REDIS_PREFIX: `ratelimit-${crypto.randomUUID().slice(0, 8)}`,
+      REDIS_PREFIX: prefix,
       TOLLGATE_SEED: 'test test test test test test test test test test test junk',
       TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/plugins.config.ts',
       TEST_RPC_URL: 'http://127.0.0.1:9',
@@ -345,8 +377,7 @@ describe('limits shared by API processes', () => {
   afterAll(async () => {
     await Promise.all(apis.map((a) => a.stop()))
     await db?.drop()
-    const { clearRedisPrefix } = await import('../helpers/redis.ts')
-    await clearRedisPrefix('redis://127.0.0.1:6379', env.REDIS_PREFIX)
+    await clearRedisPrefix('redis://127.0.0.1:6379', prefix)
   })
 
   async function call(api: { url: string }, key?: string) {
@@ -364,7 +395,7 @@ describe('limits shared by API processes', () => {
   }
 
   test('behavior: two `serve` processes on one Redis prefix count the same failed authentications and requests', async () => {
-    const [a, b] = apis as [{ url: string }, { url: string }]
+    const [a, b] = [apis[0]!, apis[1]!]
     expect((await call(a, badKey())).code).toBe('UNAUTHENTICATED')
     expect((await call(a, badKey())).code).toBe('UNAUTHENTICATED')
     expect((await call(b, badKey())).code).toBe('UNAUTHENTICATED')
