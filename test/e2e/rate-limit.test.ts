@@ -315,6 +315,25 @@ describe('TRUST_PROXY', () => {
   })
 })
 
+describe('limits set to 0', () => {
+  let app: TestApp
+  beforeAll(async () => {
+    app = await limitedApp({ RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_KEY: '0', RATE_LIMIT_AUTH_FAILURES: '0' })
+  })
+  afterAll(() => app.close())
+
+  test('behavior: 0 turns each limit off', async () => {
+    const { handle } = createHttpHandler(app.ctx)
+    const { key, id } = await app.merchant()
+    for (let i = 0; i < 30; i++) {
+      const bad = await outcome(handle, graphqlRequest('{ me { id } }', badKey()), '198.51.100.50')
+      expect([bad.status, bad.code]).toEqual([200, 'UNAUTHENTICATED'])
+      const good = await outcome(handle, graphqlRequest('{ me { id } }', key), '198.51.100.50')
+      expect(good.body.data.me.id).toBe(id)
+    }
+  })
+})
+
 describe('Redis unreachable', () => {
   let app: TestApp
   let dead: Redis
