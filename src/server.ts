@@ -179,7 +179,10 @@ export function createHttpHandler(
   })
 
   // graphql-ws passes no `auth` (it is optional): its server context is the `requestId` part of ours
-  const websocket = createWebSocketHandler(yoga as unknown as Parameters<typeof createWebSocketHandler>[0])
+  const websocket = createWebSocketHandler(
+    yoga as unknown as Parameters<typeof createWebSocketHandler>[0],
+    app,
+  )
 
   /**
    * The rate limits of a /graphql request (see above); when it may go on, the key's lookup for the resolvers. A
