@@ -32,6 +32,10 @@ const env = parseEnv({
   LOG_LEVEL: 'warn',
   ADDRESS_POOL_SIZE: String(addressPoolSize),
   REDIS_PREFIX: `bench-${crypto.randomUUID().slice(0, 8)}`,
+  // one key sends every request of the run: the per-key limits would measure themselves, not the API
+  RATE_LIMIT_PER_KEY: '0',
+  RATE_LIMIT_PER_IP: '0',
+  GRAPHQL_COST_BUDGET: '1000000000',
 })
 const ctx = await createContext(env, createLogger(env.LOG_LEVEL), { role: 'api', config: testConfig() })
 const devnet = ctx.chains.get('devnet')!

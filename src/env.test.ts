@@ -152,6 +152,11 @@ describe('parseEnv', () => {
     const err = envError({ PAYMENT_DEFAULT_EXPIRES_IN: '7200', PAYMENT_MAX_EXPIRES_IN: '3600' })
     expect(err.problems).toEqual(['PAYMENT_DEFAULT_EXPIRES_IN: must not exceed PAYMENT_MAX_EXPIRES_IN'])
   })
+
+  test('error: a cost budget below the largest allowed operation is refused', () => {
+    const err = envError({ GRAPHQL_MAX_COST: '50000', GRAPHQL_COST_BUDGET: '40000' })
+    expect(err.problems).toEqual(['GRAPHQL_COST_BUDGET: must be at least GRAPHQL_MAX_COST'])
+  })
 })
 
 describe('TOLLGATE_XPUBS', () => {

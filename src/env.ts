@@ -224,6 +224,9 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   }
   if (result.success && result.data.PAYMENT_DEFAULT_EXPIRES_IN > result.data.PAYMENT_MAX_EXPIRES_IN)
     problems.push('PAYMENT_DEFAULT_EXPIRES_IN: must not exceed PAYMENT_MAX_EXPIRES_IN')
+  // a budget below the largest allowed operation would refuse operations the cost limit lets through
+  if (result.success && result.data.GRAPHQL_COST_BUDGET < result.data.GRAPHQL_MAX_COST)
+    problems.push('GRAPHQL_COST_BUDGET: must be at least GRAPHQL_MAX_COST')
   if (problems.length > 0 || !result.success) throw new EnvError(problems)
   return { ...result.data, seed }
 }

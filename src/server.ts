@@ -271,7 +271,9 @@ export function createHttpHandler(
     // `fetch: handle` in Bun.serve passes the server itself
     const peer = typeof from === 'string' ? from : from?.requestIP?.(request)?.address
     const started = performance.now()
-    const requestId = request.headers.get('x-request-id')?.slice(0, 64) || crypto.randomUUID()
+    // the id lands in logs and the audit log: only a short run of printable ASCII is taken from the client
+    const offered = request.headers.get('x-request-id')
+    const requestId = offered && /^[\x21-\x7e]{1,64}$/.test(offered) ? offered : crypto.randomUUID()
     const path = new URL(request.url).pathname
     const routeLabel = ['/graphql', '/healthz', '/readyz', '/metrics'].includes(path)
       ? path

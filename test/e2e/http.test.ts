@@ -37,6 +37,15 @@ describe('GraphQL over HTTP', () => {
     expect(other.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
   })
 
+  test('error: a request id that is too long or not printable ASCII is replaced by an id of the server', async () => {
+    for (const offered of ['x'.repeat(65), 'a b', 'évil', 'a\tb']) {
+      const res = await fetch(`http://127.0.0.1:${server.port}/healthz`, {
+        headers: { 'x-request-id': offered },
+      })
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+    }
+  })
+
   test('behavior: Bun.serve refuses a body over the limit even without a content-length', async () => {
     const big = 'x'.repeat(70 * 1024)
     const stream = new ReadableStream({
