@@ -1,26 +1,14 @@
 import { checkoutLink } from '../checkout/link.ts'
-import { assetById } from '../core/chains.ts'
-import { formatAmount } from '../core/money.ts'
 import { createPayment } from '../core/payments/create.ts'
 import { getPayment, listPayments, type PaymentEventRow, type PaymentRow } from '../core/payments/queries.ts'
-import {
-  amountRemaining,
-  arrivedLate,
-  overpaidAmount,
-  paymentConfirmations,
-  paymentUriOf,
-  type TransferView,
-} from '../core/payments/views.ts'
-import { paymentStatuses } from '../db/schema/index.ts'
+import type { TransferView } from '../core/payments/views.ts'
 import { builder } from './builder.ts'
-import { AssetRef } from './chains.ts'
 import { afterId, toConnection } from './connection.ts'
 import { requireAuth, requireScope } from './context.ts'
-import { connectionCost, defaultPageSize, readCost, readListCost } from './cost.ts'
+import { connectionCost, defaultPageSize, readListCost } from './cost.ts'
 import { userErrors } from './errors.ts'
 import { paymentEvents, paymentTransfers } from './loaders.ts'
-
-export const PaymentStatusEnum = builder.enumType('PaymentStatus', { values: paymentStatuses })
+import { PaymentStatusEnum, payerFields } from './payer-fields.ts'
 
 const PaymentEventRef = builder.objectRef<PaymentEventRow>('PaymentEvent').implement({
   fields: (t) => ({
@@ -53,79 +41,39 @@ const TransferRef = builder.objectRef<TransferView & { decimals?: number }>('Tra
 
 export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
   description: 'A request to be paid a fixed amount of one asset at a deposit address of its own.',
-  fields: (t) => {
-    const amount = (pick: (p: PaymentRow) => bigint, description: string) =>
-      t.string({
-        description: `${description}, a decimal string in whole units of the asset`,
-        resolve: (p, _args, ctx) =>
-          formatAmount(pick(p), assetById(ctx.app.chains, p.chain, p.asset).decimals),
-      })
-    return {
-      id: t.exposeID('id'),
-      status: t.field({ type: PaymentStatusEnum, resolve: (p) => p.status }),
-      chain: t.exposeString('chain'),
-      asset: t.field({
-        type: AssetRef,
-        resolve: (p, _a, ctx) => assetById(ctx.app.chains, p.chain, p.asset),
-      }),
-      amountDue: amount((p) => p.amountDue, 'Amount requested'),
-      amountReceived: amount((p) => p.amountReceived, 'Sum of the deposits seen'),
-      amountRemaining: amount(amountRemaining, 'What is still to pay'),
-      amountConfirmed: amount((p) => p.amountConfirmed, 'Sum of the deposits at the required depth'),
-      overpaidAmount: amount(overpaidAmount, 'What arrived beyond the amount due'),
-      confirmations: t.int({
-        description: 'Depth of the least-confirmed deposit (0 before any), capped at confirmationsRequired',
-        complexity: readCost,
-        resolve: async (p, _a, ctx) =>
-          paymentConfirmations(await paymentTransfers(ctx).load(p), p.confirmationsRequired),
-      }),
-      late: t.boolean({
-        description: 'Some funds arrived after the deadline (they are credited all the same)',
-        complexity: readCost,
-        resolve: async (p, _a, ctx) => arrivedLate(await paymentTransfers(ctx).load(p)),
-      }),
-      transfers: t.field({
-        type: [TransferRef],
-        description: 'Deposits seen for this payment, including ones a reorg orphaned',
-        complexity: readListCost,
-        resolve: (p, _a, ctx) => paymentTransfers(ctx).load(p),
-      }),
-      address: t.exposeString('address', { description: 'The deposit address, used by this payment only' }),
-      paymentUri: t.string({
-        description:
-          'Wallet URI for the remaining amount (EIP-681 on EVM chains, BIP21 on Bitcoin, tron: on Tron)',
-        resolve: (p, _a, ctx) => paymentUriOf(ctx.app.chains, p),
-      }),
-      confirmationsRequired: t.exposeInt('confirmationsRequired'),
-      expiresAt: t.field({ type: 'DateTime', resolve: (p) => p.expiresAt }),
-      orderId: t.string({ nullable: true, authScopes: { authenticated: true }, resolve: (p) => p.orderId }),
-      metadata: t.field({
-        type: 'JSON',
-        nullable: true,
-        authScopes: { authenticated: true },
-        resolve: (p) => p.metadata ?? null,
-      }),
-      clientSecret: t.exposeString('clientSecret', {
-        authScopes: { authenticated: true },
-        description: 'Give this to a checkout frontend: it can read this payment and nothing else',
-      }),
-      checkoutUrl: t.string({
-        authScopes: { authenticated: true },
-        description: 'The hosted checkout page for this payment (send the payer there, or embed it)',
-        resolve: (p, _a, ctx) => checkoutLink(ctx.app.env, p),
-      }),
-      createdAt: t.field({ type: 'DateTime', resolve: (p) => p.createdAt }),
-      updatedAt: t.field({ type: 'DateTime', resolve: (p) => p.updatedAt }),
-      completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.completedAt }),
-      events: t.field({
-        type: [PaymentEventRef],
-        authScopes: { authenticated: true },
-        description: 'Status history, oldest first',
-        complexity: readListCost,
-        resolve: (p, _a, ctx) => paymentEvents(ctx).load(p),
-      }),
-    }
-  },
+  fields: (t) => ({
+    ...payerFields(t),
+    transfers: t.field({
+      type: [TransferRef],
+      description: 'Deposits seen for this payment, including ones a reorg orphaned',
+      complexity: readListCost,
+      resolve: (p, _a, ctx) => paymentTransfers(ctx).load(p),
+    }),
+    orderId: t.string({ nullable: true, authScopes: { authenticated: true }, resolve: (p) => p.orderId }),
+    metadata: t.field({
+      type: 'JSON',
+      nullable: true,
+      authScopes: { authenticated: true },
+      resolve: (p) => p.metadata ?? null,
+    }),
+    clientSecret: t.exposeString('clientSecret', {
+      authScopes: { authenticated: true },
+      description: 'Give this to a checkout frontend: it can read this payment and nothing else',
+    }),
+    checkoutUrl: t.string({
+      authScopes: { authenticated: true },
+      description: 'The hosted checkout page for this payment (send the payer there, or embed it)',
+      resolve: (p, _a, ctx) => checkoutLink(ctx.app.env, p),
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (p) => p.createdAt }),
+    events: t.field({
+      type: [PaymentEventRef],
+      authScopes: { authenticated: true },
+      description: 'Status history, oldest first',
+      complexity: readListCost,
+      resolve: (p, _a, ctx) => paymentEvents(ctx).load(p),
+    }),
+  }),
 })
 
 const CreatePaymentInput = builder.inputType('CreatePaymentInput', {

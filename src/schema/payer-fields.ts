@@ -1,0 +1,69 @@
+import { assetById } from '../core/chains.ts'
+import { formatAmount } from '../core/money.ts'
+import type { PaymentRow } from '../core/payments/queries.ts'
+import {
+  amountRemaining,
+  arrivedLate,
+  overpaidAmount,
+  paymentConfirmations,
+  paymentUriOf,
+} from '../core/payments/views.ts'
+import { paymentStatuses } from '../db/schema/index.ts'
+import { builder } from './builder.ts'
+import { AssetRef } from './chains.ts'
+import { readCost } from './cost.ts'
+import { paymentTransfers } from './loaders.ts'
+
+export const PaymentStatusEnum = builder.enumType('PaymentStatus', { values: paymentStatuses })
+
+type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never
+
+/**
+ * The fields of a payment its payer may see (status, amounts, address, expiry): all of `CheckoutPayment`, and
+ * the part `Payment` shares with it, defined once so the two cannot drift apart.
+ *
+ * @example
+ * builder.objectRef<PaymentRow>('CheckoutPayment').implement({ fields: (t) => payerFields(t) })
+ */
+export function payerFields(t: PothosSchemaTypes.ObjectFieldBuilder<Types, PaymentRow>) {
+  const amount = (pick: (p: PaymentRow) => bigint, description: string) =>
+    t.string({
+      description: `${description}, a decimal string in whole units of the asset`,
+      resolve: (p, _args, ctx) => formatAmount(pick(p), assetById(ctx.app.chains, p.chain, p.asset).decimals),
+    })
+  return {
+    id: t.exposeID('id'),
+    status: t.field({ type: PaymentStatusEnum, resolve: (p) => p.status }),
+    chain: t.exposeString('chain'),
+    asset: t.field({
+      type: AssetRef,
+      resolve: (p, _a, ctx) => assetById(ctx.app.chains, p.chain, p.asset),
+    }),
+    amountDue: amount((p) => p.amountDue, 'Amount requested'),
+    amountReceived: amount((p) => p.amountReceived, 'Sum of the deposits seen'),
+    amountRemaining: amount(amountRemaining, 'What is still to pay'),
+    amountConfirmed: amount((p) => p.amountConfirmed, 'Sum of the deposits at the required depth'),
+    overpaidAmount: amount(overpaidAmount, 'What arrived beyond the amount due'),
+    confirmations: t.int({
+      description: 'Depth of the least-confirmed deposit (0 before any), capped at confirmationsRequired',
+      complexity: readCost,
+      resolve: async (p, _a, ctx) =>
+        paymentConfirmations(await paymentTransfers(ctx).load(p), p.confirmationsRequired),
+    }),
+    confirmationsRequired: t.exposeInt('confirmationsRequired'),
+    late: t.boolean({
+      description: 'Some funds arrived after the deadline (they are credited all the same)',
+      complexity: readCost,
+      resolve: async (p, _a, ctx) => arrivedLate(await paymentTransfers(ctx).load(p)),
+    }),
+    address: t.exposeString('address', { description: 'The deposit address, used by this payment only' }),
+    paymentUri: t.string({
+      description:
+        'Wallet URI for the remaining amount (EIP-681 on EVM chains, BIP21 on Bitcoin, tron: on Tron)',
+      resolve: (p, _a, ctx) => paymentUriOf(ctx.app.chains, p),
+    }),
+    expiresAt: t.field({ type: 'DateTime', resolve: (p) => p.expiresAt }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (p) => p.updatedAt }),
+    completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.completedAt }),
+  }
+}
