@@ -28,6 +28,7 @@ import {
 } from './devnet.ts'
 import { type Env, EnvError, parseEnv } from './env.ts'
 import { startWorkers } from './jobs/index.ts'
+import { scanLeasesHandedBack } from './jobs/scan.ts'
 import { createLogger } from './log.ts'
 import { closeChains, loadChains } from './plugins/registry.ts'
 import { startServer } from './server.ts'
@@ -120,6 +121,8 @@ async function worker(args: string[]) {
   log.info({ chains: [...ctx.chains.keys()], role, signs: ctx.signer !== undefined }, 'workers started')
   onShutdown(async () => {
     await stop()
+    // a stopped scanner hands its chain leases back before the database closes: a standby takes over at once
+    await scanLeasesHandedBack()
     await ctx.close()
   })
 }

@@ -1,20 +1,99 @@
 import type { AppContext } from '../context.ts'
 import { resolveChain } from '../core/chains.ts'
-import { errorKind } from '../core/errors.ts'
+import { errorKind, GatewayError } from '../core/errors.ts'
+import { acquireLease, releaseLeases } from '../core/scanning/cursors.ts'
 import { type ScannerState, type SyncResult, syncChain } from '../core/scanning/sync.ts'
 import { reportFailure } from './failures.ts'
+
+/** Something that runs only while this process holds a chain's lease (a head subscription); returns its stop. */
+export type WhileHolding = () => (() => void) | undefined
 
 /**
  * Runs a chain's scanner in this process, one run per chain at a time. A trigger that arrives during a run
  * (a new head, the scheduler) makes the run go again right after, so no head waits for the next tick.
+ *
+ * Failover: every chain the runner has seen gets a heartbeat (every SCANNER_LEASE_MS / 3, at most 500 ms) that
+ * renews the lease while this process holds it, or tries to take it when it does not, so a standby takes over
+ * within SCANNER_LEASE_MS plus one heartbeat of the holder dying. `stop()` hands the leases back at once. Safety never rests on the
+ * timing: the cursor only moves under the holder's name (`advanceCursor` is fenced).
+ *
+ * @example
+ * const scans = createScanRunner(ctx, newScannerState())
+ * scans.whileHolding('ethereum', () => driver.watchHeads?.(() => scans.trigger('ethereum')))
+ * process.on('SIGTERM', () => scans.stop())
  */
 export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChanges: () => void = () => {}) {
   const running = new Map<string, Promise<SyncResult>>()
   const again = new Set<string>()
   const timers = new Map<string, Timer>()
   const failures = new Map<string, number>()
+  const heartbeats = new Map<string, Timer>()
+  /** Heartbeats under way: `stop()` waits for them, so none takes the lease back after it was handed back. */
+  const beating = new Set<Promise<void>>()
+  /** Chains whose lease this process held at its last look. */
+  const held = new Set<string>()
+  const holdingTasks = new Map<string, Array<{ start: WhileHolding; stop?: () => void }>>()
+  const leaseMs = ctx.env.SCANNER_LEASE_MS
+  const holder = { db: ctx.db, owner: scanner.owner, leaseMs }
+  // renews well before the lease runs out; a standby also looks at least twice a second, so a lease handed
+  // back on a graceful stop is taken within half a second whatever the lease length
+  const heartbeatMs = Math.min(leaseMs / 3, 500)
 
   let stopped = false
+  let stopping: Promise<void> | undefined
+
+  /** After the running scans and heartbeats finished: no scan of this process can renew a lease any more. */
+  async function handBack() {
+    await Promise.allSettled([...running.values(), ...beating])
+    try {
+      const released = await releaseLeases(ctx.db, scanner.owner)
+      if (released.length > 0)
+        ctx.log.info({ chains: released, owner: scanner.owner }, 'scan leases released')
+    } catch (err) {
+      // the lease then runs out on its own, after SCANNER_LEASE_MS
+      ctx.log.warn({ err, owner: scanner.owner }, 'scan leases not released')
+    }
+  }
+
+  /** Records whether this process holds the chain, starting or stopping what runs only while it does. */
+  function setHeld(chainName: string, holds: boolean) {
+    if (stopped || holds === held.has(chainName)) return
+    if (holds) held.add(chainName)
+    else held.delete(chainName)
+    ctx.log.info({ chain: chainName, owner: scanner.owner }, holds ? 'scan lease taken' : 'scan lease lost')
+    for (const task of holdingTasks.get(chainName) ?? []) {
+      if (holds) task.stop = task.start()
+      else stopTask(task)
+    }
+  }
+
+  function stopTask(task: { stop?: () => void }) {
+    const stop = task.stop
+    task.stop = undefined
+    stop?.()
+  }
+
+  /** Renews the lease (holder) or tries to take it (standby); a standby that takes it scans at once. */
+  async function beat(chainName: string) {
+    if (stopped) return
+    const chain = resolveChain(ctx.chains, chainName)
+    const cursor = await acquireLease(holder, chain, new Date())
+    if (stopped) return
+    const gained = cursor !== undefined && !held.has(chainName)
+    setHeld(chainName, cursor !== undefined)
+    if (gained) trigger(chainName).catch(() => {})
+  }
+
+  function startHeartbeat(chainName: string) {
+    if (stopped || heartbeats.has(chainName) || !ctx.chains.has(chainName)) return
+    const timer = setInterval(() => {
+      const pending = beat(chainName)
+        .catch((err) => ctx.log.warn({ chain: chainName, err }, 'scan lease heartbeat failed'))
+        .finally(() => beating.delete(pending))
+      beating.add(pending)
+    }, heartbeatMs)
+    heartbeats.set(chainName, timer)
+  }
 
   function retryLater(chainName: string, delayMs: number) {
     if (stopped || timers.has(chainName)) return
@@ -46,25 +125,18 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
     let result: SyncResult
     do {
       again.delete(chainName)
-      result = await syncChain(
-        { db: ctx.db, log: ctx.log, scanner, leaseMs: ctx.env.SCANNER_LEASE_MS },
-        chain,
-        {
-          deadline: Date.now() + 20_000,
-        },
-      )
+      result = await syncChain({ db: ctx.db, log: ctx.log, scanner, leaseMs }, chain, {
+        deadline: Date.now() + 20_000,
+      })
       if (result.changes.length > 0) {
         ctx.bus.publish(result.changes)
         onChanges()
       }
-      if (result.halted) break
-      if (result.busy) {
-        // another scanner (or a dead one whose lease has not run out) holds the chain: look again later
-        retryLater(chainName, ctx.env.SCANNER_LEASE_MS / 2)
-        break
-      }
+      // another scanner (or a dead one whose lease has not run out) holds the chain: the heartbeat looks again
+      setHeld(chainName, !result.busy)
+      if (result.halted || result.busy) break
       if (result.height < result.tip) again.add(chainName)
-    } while (again.has(chainName))
+    } while (again.has(chainName) && !stopped)
     return result
   }
 
@@ -75,12 +147,16 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
       again.add(chainName)
       return current
     }
+    // a stopping process takes no lease again after handing it back
+    if (stopped) return Promise.resolve(idle(chainName))
+    startHeartbeat(chainName)
     const run = loop(chainName)
       .then((result) => {
         failures.delete(chainName)
         return result
       })
       .catch((err) => {
+        if (err instanceof GatewayError && err.code === 'LEASE_LOST') setHeld(chainName, false)
         backOff(chainName, err)
         throw err
       })
@@ -91,11 +167,65 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
 
   return {
     trigger,
-    stop() {
+    /** Whether this process held the chain's lease at its last look. */
+    holds: (chainName: string) => held.has(chainName),
+    /**
+     * Runs `start` whenever this process takes the chain's lease and the stop it returns when it loses it, so
+     * only the holder watches heads. Returns a function that stops it and forgets it.
+     */
+    whileHolding(chainName: string, start: WhileHolding): () => void {
+      const task: { start: WhileHolding; stop?: () => void } = { start }
+      holdingTasks.set(chainName, [...(holdingTasks.get(chainName) ?? []), task])
+      if (held.has(chainName) && !stopped) task.stop = start()
+      startHeartbeat(chainName)
+      return () => {
+        holdingTasks.set(
+          chainName,
+          (holdingTasks.get(chainName) ?? []).filter((t) => t !== task),
+        )
+        stopTask(task)
+      }
+    },
+    /**
+     * Stops scanning here: no new runs, no heartbeats, head watches stopped; once the running scans finished,
+     * hands back every lease this process holds, so a standby takes over at its next heartbeat, not after
+     * SCANNER_LEASE_MS.
+     */
+    stop(): Promise<void> {
+      if (stopping) return stopping
       stopped = true
       for (const timer of timers.values()) clearTimeout(timer)
       timers.clear()
+      for (const timer of heartbeats.values()) clearInterval(timer)
+      heartbeats.clear()
+      for (const tasks of holdingTasks.values()) for (const task of tasks) stopTask(task)
+      held.clear()
+      stopping = handBack()
+      stopsUnderWay.add(stopping)
+      stopping.finally(() => stopsUnderWay.delete(stopping as Promise<void>))
+      return stopping
     },
   }
+}
+
+/** Scan runners of this process handing their leases back; see `scanLeasesHandedBack`. */
+const stopsUnderWay = new Set<Promise<void>>()
+
+/**
+ * Resolves once every scan runner of this process that was stopped has handed its leases back. The worker
+ * awaits it before closing the database, so a SIGTERM never cuts the release short.
+ *
+ * @example
+ * await stopWorkers()
+ * await scanLeasesHandedBack()
+ * await ctx.close()
+ */
+export async function scanLeasesHandedBack(): Promise<void> {
+  await Promise.allSettled([...stopsUnderWay])
+}
+
+/** The result of a trigger that ran nothing (the runner stopped). */
+function idle(chain: string): SyncResult {
+  return { chain, height: -1n, tip: -1n, blocks: 0, transfers: 0, changes: [], busy: true }
 }
 export type ScanRunner = ReturnType<typeof createScanRunner>

@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm'
 import { cursorOf, silentLog, unitStage } from '../../../test/helpers/unit.ts'
 import { blockRefs, payments, transfers } from '../../db/schema/index.ts'
 import { GatewayError } from '../errors.ts'
-import { acquireLease, advanceCursor, chainProgress, haltChain } from './cursors.ts'
+import { acquireLease, advanceCursor, chainProgress, haltChain, releaseLeases } from './cursors.ts'
 import { newScannerState, type SyncContext, syncChain } from './sync.ts'
 
 const { db, scene: setup } = await unitStage('lease')
@@ -66,6 +66,63 @@ describe('advanceCursor', () => {
     expect(err).toBeInstanceOf(GatewayError)
     expect(err).toMatchObject({ code: 'LEASE_LOST', kind: 'retryable' })
     expect(await cursorOf(db, toy.chain.name)).toMatchObject({ height: -1n, hash: '', leaseOwner: 'scn_b' })
+  })
+})
+
+describe('releaseLeases', () => {
+  test('default: a released lease is taken at once by another scanner, long before it would have run out', async () => {
+    const { toy } = setup()
+    const { toy: other } = setup()
+    await acquireLease({ db, owner: 'scn_rel_a', leaseMs: 30_000 }, toy.chain, t0)
+    await acquireLease({ db, owner: 'scn_rel_a', leaseMs: 30_000 }, other.chain, t0)
+    expect((await releaseLeases(db, 'scn_rel_a')).sort()).toEqual([toy.chain.name, other.chain.name].sort())
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ leaseOwner: null, leaseUntil: null })
+    // with a clock behind the old holder's, too: no wait for the 30 s lease
+    expect(await acquireLease({ db, owner: 'scn_rel_b', leaseMs: 30_000 }, toy.chain, at(-5))).toBeDefined()
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ leaseOwner: 'scn_rel_b', leaseUntil: at(25) })
+  })
+
+  test('behavior: only the rows of the owner are released; a lease another scanner took stays with it', async () => {
+    const { toy } = setup()
+    const { toy: kept } = setup()
+    await acquireLease({ db, owner: 'scn_rel_c', leaseMs: 1000 }, toy.chain, t0)
+    await acquireLease({ db, owner: 'scn_rel_d', leaseMs: 30_000 }, toy.chain, at(2)) // took over after 1 s
+    await acquireLease({ db, owner: 'scn_rel_e', leaseMs: 30_000 }, kept.chain, t0)
+    expect(await releaseLeases(db, 'scn_rel_c')).toEqual([])
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ leaseOwner: 'scn_rel_d', leaseUntil: at(32) })
+    expect(await cursorOf(db, kept.chain.name)).toMatchObject({ leaseOwner: 'scn_rel_e', leaseUntil: at(30) })
+  })
+
+  test('error: a paused holder that released its lease cannot move the cursor or take it back after a takeover', async () => {
+    const { toy } = setup()
+    toy.mineEmpty(3)
+    const old = { db, owner: 'scn_rel_f', leaseMs: 30_000 }
+    await acquireLease(old, toy.chain, t0)
+    await releaseLeases(db, old.owner)
+    await acquireLease({ db, owner: 'scn_rel_g', leaseMs: 30_000 }, toy.chain, at(1))
+    const err = await db
+      .transaction((tx) => advanceCursor(tx, old, toy.chain, toy.blocks[3]!, at(2)))
+      .catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'LEASE_LOST', kind: 'retryable' })
+    expect(await acquireLease(old, toy.chain, at(3))).toBeUndefined()
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ height: -1n, leaseOwner: 'scn_rel_g' })
+  })
+
+  test('error: hostile owners release nothing: empty, a pattern, SQL, another case, padding, a NUL', async () => {
+    const { toy } = setup()
+    await acquireLease({ db, owner: 'scn_rel_h', leaseMs: 30_000 }, toy.chain, t0)
+    for (const owner of [
+      '',
+      '%',
+      'scn_rel_%',
+      "scn_rel_h' or '1'='1",
+      'SCN_REL_H',
+      'scn_rel_h ',
+      'scn_rel_h\u0000',
+    ]) {
+      expect(await releaseLeases(db, owner).catch(() => [])).toEqual([])
+    }
+    expect(await cursorOf(db, toy.chain.name)).toMatchObject({ leaseOwner: 'scn_rel_h', leaseUntil: at(30) })
   })
 })
 

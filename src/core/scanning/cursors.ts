@@ -62,6 +62,24 @@ export async function acquireLease(
   return acquireLease(holder, chain, now)
 }
 
+/**
+ * Hands back every chain lease `owner` holds, so another scanner takes over at its next try instead of
+ * waiting for the lease to run out. Fenced like the rest: rows another scanner took over are left alone, and
+ * a write the old owner still attempts afterwards fails with `LEASE_LOST`. Returns the chains released.
+ *
+ * @example
+ * await releaseLeases(db, scanner.owner) // on SIGTERM, after the running scan finished
+ */
+export async function releaseLeases(db: Db, owner: string): Promise<string[]> {
+  // no end time at all, rather than "now": a standby whose clock lags this one's takes it at once too
+  const released = await db
+    .update(chainCursors)
+    .set({ leaseOwner: null, leaseUntil: null })
+    .where(eq(chainCursors.leaseOwner, owner))
+    .returning({ chain: chainCursors.chain })
+  return released.map((r) => r.chain)
+}
+
 /** The cursor sits on the block before the first one to scan; `-1` means "from genesis". */
 async function initialCursor(chain: LoadedChain): Promise<{ height: bigint; hash: string }> {
   let start = chain.settings.startHeight !== undefined ? BigInt(chain.settings.startHeight) : undefined
