@@ -12,10 +12,11 @@ export type WhileHolding = () => (() => void) | undefined
  * Runs a chain's scanner in this process, one run per chain at a time. A trigger that arrives during a run
  * (a new head, the scheduler) makes the run go again right after, so no head waits for the next tick.
  *
- * Failover: every chain the runner has seen gets a heartbeat (every SCANNER_LEASE_MS / 3, at most 500 ms) that
- * renews the lease while this process holds it, or tries to take it when it does not, so a standby takes over
- * within SCANNER_LEASE_MS plus one heartbeat of the holder dying. `stop()` hands the leases back at once. Safety never rests on the
- * timing: the cursor only moves under the holder's name (`advanceCursor` is fenced).
+ * Failover: every chain the runner has seen gets a heartbeat (every SCANNER_LEASE_MS / 3, at most 500 ms)
+ * that renews the lease while this process holds it, or tries to take it when it does not, so a standby
+ * takes over within SCANNER_LEASE_MS plus one heartbeat of the holder dying. `stop()` hands the leases back
+ * at once. Safety never rests on the timing: the cursor only moves under the holder's name (`advanceCursor`
+ * is fenced), so a holder paused past its lease stores nothing once another took over.
  *
  * @example
  * const scans = createScanRunner(ctx, newScannerState())
@@ -28,8 +29,8 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
   const timers = new Map<string, Timer>()
   const failures = new Map<string, number>()
   const heartbeats = new Map<string, Timer>()
-  /** Heartbeats under way: `stop()` waits for them, so none takes the lease back after it was handed back. */
-  const beating = new Set<Promise<void>>()
+  /** Heartbeats under way, per chain: `stop()` waits for them, so none takes a lease back after the release. */
+  const beating = new Map<string, Promise<void>>()
   /** Chains whose lease this process held at its last look. */
   const held = new Set<string>()
   const holdingTasks = new Map<string, Array<{ start: WhileHolding; stop?: () => void }>>()
@@ -44,7 +45,7 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
 
   /** After the running scans and heartbeats finished: no scan of this process can renew a lease any more. */
   async function handBack() {
-    await Promise.allSettled([...running.values(), ...beating])
+    await Promise.allSettled([...running.values(), ...beating.values()])
     try {
       const released = await releaseLeases(ctx.db, scanner.owner)
       if (released.length > 0)
@@ -87,10 +88,12 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
   function startHeartbeat(chainName: string) {
     if (stopped || heartbeats.has(chainName) || !ctx.chains.has(chainName)) return
     const timer = setInterval(() => {
+      // a slow database delays the next beat rather than piling them up
+      if (beating.has(chainName)) return
       const pending = beat(chainName)
         .catch((err) => ctx.log.warn({ chain: chainName, err }, 'scan lease heartbeat failed'))
-        .finally(() => beating.delete(pending))
-      beating.add(pending)
+        .finally(() => beating.delete(chainName))
+      beating.set(chainName, pending)
     }, heartbeatMs)
     heartbeats.set(chainName, timer)
   }
