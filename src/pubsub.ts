@@ -1,25 +1,119 @@
-import { createRedisEventTarget } from '@graphql-yoga/redis-event-target'
-import { createPubSub } from 'graphql-yoga'
+import { createPubSub, type PubSubEventTarget } from 'graphql-yoga'
 import { Redis } from 'ioredis'
+import pino from 'pino'
 import type { PaymentChange } from './core/payments/refresh.ts'
+import type { Logger } from './log.ts'
 
 /** What travels between processes: ids only. Subscribers read the payment itself from the database. */
 export type PaymentSignal = { paymentId: string; seq: number; type: string }
 
+type Topics = Record<string, [PaymentSignal]>
+type SignalEvent = CustomEvent<PaymentSignal>
+
 /**
- * Cross-process payment signals over Redis pub/sub: the worker publishes after its transaction commits, API
- * processes fan them out to subscribers.
+ * A Redis event target that never lets a Redis failure escape: a signal is a hint (subscribers read the
+ * database), so a publish lost while Redis is away is logged and dropped, and the topics this process listens to
+ * are subscribed again every time the subscribing connection becomes ready (a restarted Redis knows none).
  *
  * @example
- * const bus = createPaymentBus('redis://127.0.0.1:6379', 'tollgate')
+ * const target = resilientRedisEventTarget(pub, sub, log)
+ * target.dispatchEvent(new CustomEvent('topic', { detail: signal }))
+ */
+export function resilientRedisEventTarget(
+  publishClient: Redis,
+  subscribeClient: Redis,
+  log: Pick<Logger, 'warn'>,
+): PubSubEventTarget<Topics> {
+  const callbacksForTopic = new Map<string, Set<(event: SignalEvent) => void>>()
+  // one warning per outage, not one per signal
+  let failing = false
+  const warn = (action: string) => (err: unknown) => {
+    if (failing) return
+    failing = true
+    log.warn(
+      { err: (err as Error).message, action },
+      'redis pub/sub failed; signals are lost until it returns',
+    )
+  }
+  const subscribe = (topics: string[]) => {
+    if (topics.length > 0) subscribeClient.subscribe(...topics).catch(warn('subscribe'))
+  }
+  subscribeClient.on('message', (channel: string, message: string) => {
+    const callbacks = callbacksForTopic.get(channel)
+    if (!callbacks) return
+    let detail: PaymentSignal
+    try {
+      detail = JSON.parse(message)
+    } catch {
+      return
+    }
+    const event = new CustomEvent(channel, { detail })
+    for (const callback of callbacks) callback(event)
+  })
+  subscribeClient.on('ready', () => {
+    failing = false
+    subscribe([...callbacksForTopic.keys()])
+  })
+  publishClient.on('ready', () => {
+    failing = false
+  })
+  const callbackOf = (listener: EventListenerOrEventListenerObject | null) =>
+    listener === null
+      ? undefined
+      : ((typeof listener === 'function' ? listener : listener.handleEvent.bind(listener)) as (
+          event: SignalEvent,
+        ) => void)
+  return {
+    addEventListener(topic: string, listener: EventListenerOrEventListenerObject | null) {
+      const callback = callbackOf(listener)
+      if (!callback) return
+      let callbacks = callbacksForTopic.get(topic)
+      if (!callbacks) {
+        callbacks = new Set()
+        callbacksForTopic.set(topic, callbacks)
+        subscribe([topic])
+      }
+      callbacks.add(callback)
+    },
+    removeEventListener(topic: string, listener: EventListenerOrEventListenerObject | null) {
+      const callback = callbackOf(listener)
+      const callbacks = callbacksForTopic.get(topic)
+      if (!callback || !callbacks) return
+      callbacks.delete(callback)
+      if (callbacks.size > 0) return
+      callbacksForTopic.delete(topic)
+      subscribeClient.unsubscribe(topic).catch(warn('unsubscribe'))
+    },
+    dispatchEvent(event: SignalEvent) {
+      publishClient.publish(event.type, JSON.stringify(event.detail)).then(() => {
+        failing = false
+      }, warn('publish'))
+      return true
+    },
+  } as unknown as PubSubEventTarget<Topics>
+}
+
+/**
+ * Cross-process payment signals over Redis pub/sub: the worker publishes after its transaction commits, API
+ * processes fan them out to subscribers. Redis going away costs signals, never the process; subscriptions resume
+ * when it returns.
+ *
+ * @example
+ * const bus = createPaymentBus('redis://127.0.0.1:6379', 'tollgate', ctx.log)
  * bus.publish(changes)
  */
-export function createPaymentBus(redisUrl: string, prefix: string) {
+export function createPaymentBus(redisUrl: string, prefix: string, log: Pick<Logger, 'warn'> = pino()) {
   const publishClient = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 })
-  const subscribeClient = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 })
+  // topics are subscribed again on every 'ready' by the event target, from its own list
+  const subscribeClient = new Redis(redisUrl, {
+    lazyConnect: false,
+    maxRetriesPerRequest: 2,
+    autoResubscribe: false,
+  })
+  // connection errors are retried by ioredis; the failed commands are reported where they are issued
   for (const c of [publishClient, subscribeClient]) c.on('error', () => {})
-  const pubsub = createPubSub<Record<string, [PaymentSignal]>>({
-    eventTarget: createRedisEventTarget({ publishClient, subscribeClient }),
+  const pubsub = createPubSub<Topics>({
+    eventTarget: resilientRedisEventTarget(publishClient, subscribeClient, log),
   })
   const paymentTopic = (id: string) => `${prefix}:payment:${id}`
   const merchantTopic = (id: string) => `${prefix}:merchant:${id}`

@@ -1,8 +1,16 @@
-import { type Processor, Worker } from 'bullmq'
+import { type Processor, type Queue, Worker } from 'bullmq'
+import type { Redis } from 'ioredis'
 import type { AppContext } from '../context.ts'
 import { keyUnavailable } from '../core/payouts/errors.ts'
 import { newScannerState } from '../core/scanning/sync.ts'
-import { bullConnection, type ChainJob, createQueues, type DeliveryJob, queueNames } from '../queues.ts'
+import {
+  bullConnection,
+  type ChainJob,
+  createQueues,
+  type DeliveryJob,
+  type Queues,
+  queueNames,
+} from '../queues.ts'
 import { processAddressPool } from './address-pool.ts'
 import { processExpiry } from './expire.ts'
 import { decideRetry } from './failures.ts'
@@ -36,49 +44,17 @@ export async function startWorkers(
   }
   const scans = createScanRunner(ctx, newScannerState(), dispatchSoon)
 
-  for (const chain of ctx.chains.values()) {
-    if (chain.driver.payouts)
-      await queues.reconcile.upsertJobScheduler(
-        `reconcile:${chain.name}`,
-        { every: ctx.env.RECONCILE_INTERVAL_MS },
-        { data: { chain: chain.name }, opts: { removeOnComplete: 20, removeOnFail: 100 } },
-      )
-    await queues.addressPool.upsertJobScheduler(
-      `address-pool:${chain.name}`,
-      { every: 10_000 },
-      { data: { chain: chain.name } },
-    )
-    await queues.scan.upsertJobScheduler(
-      `scan:${chain.name}`,
-      { every: chain.settings.scanIntervalMs },
-      { data: { chain: chain.name }, opts: { removeOnComplete: 100, removeOnFail: 500 } },
-    )
-  }
-  await queues.expire.upsertJobScheduler(
-    'expire',
-    { every: 5_000 },
-    { data: {}, opts: { removeOnComplete: 100 } },
-  )
-  // the outbox is read every second; every 10 s due deliveries are re-woken from the database
-  await queues.webhookDispatch.upsertJobScheduler(
-    'dispatch',
-    { every: 1_000 },
-    { name: 'dispatch', data: {}, opts: { removeOnComplete: 100 } },
-  )
-  await queues.webhookDispatch.upsertJobScheduler(
-    'rewake',
-    { every: 10_000 },
-    { name: 'rewake', data: {}, opts: { removeOnComplete: 100 } },
-  )
   // the pass was once scheduled under another name; a scheduler left from then would only dispatch
   await queues.webhookDispatch.removeJobScheduler('sweep')
+  const stopSchedulers = await keepSchedulers(ctx, connection, chainSchedulers(ctx, queues))
 
+  const workerError = reportWorkerError(ctx.log)
   const worker = <T>(name: string, processor: Processor<T>, concurrency = 1) =>
     new Worker<T>(name, (job) => decideRetry(ctx.log, { queue: name, jobId: job.id }, () => processor(job)), {
       connection: bullConnection(ctx.env.REDIS_URL),
       prefix,
       concurrency,
-    })
+    }).on('error', (err) => workerError(name, err))
   const workers = [
     worker<ChainJob>(queueNames.addressPool, (job) => processAddressPool(ctx, job)),
     worker<ChainJob>(
@@ -126,6 +102,7 @@ export async function startWorkers(
 
   const stopPayouts = payouts ? await startPayoutWorkers(ctx) : async () => {}
   return async () => {
+    stopSchedulers()
     await stopPayouts()
     for (const stop of unwatch) stop()
     scans.stop()
@@ -144,13 +121,8 @@ async function startPayoutWorkers(ctx: AppContext): Promise<() => Promise<void>>
   const connection = bullConnection(ctx.env.REDIS_URL)
   const prefix = ctx.env.REDIS_PREFIX
   const queue = createQueues(connection, prefix).payouts
-  for (const chain of ctx.chains.values())
-    if (chain.driver.payouts)
-      await queue.upsertJobScheduler(
-        `payouts:${chain.name}`,
-        { every: chain.settings.payouts.intervalMs },
-        { data: { chain: chain.name }, opts: { removeOnComplete: 100, removeOnFail: 500 } },
-      )
+  const stopSchedulers = await keepSchedulers(ctx, connection, payoutSchedulers(ctx, queue))
+  const workerError = reportWorkerError(ctx.log)
   const worker = new Worker<ChainJob>(
     queueNames.payouts,
     (job) =>
@@ -158,10 +130,164 @@ async function startPayoutWorkers(ctx: AppContext): Promise<() => Promise<void>>
         processPayouts(ctx, job.data.chain),
       ),
     { connection: bullConnection(ctx.env.REDIS_URL), prefix },
-  )
+  ).on('error', (err) => workerError(queueNames.payouts, err))
   return async () => {
+    stopSchedulers()
     await worker.close()
     await queue.close()
     connection.disconnect()
+  }
+}
+
+/** One recurring job: BullMQ keeps its scheduler in Redis, so a Redis that lost its data has none of these. */
+export type SchedulerSpec = {
+  queue: Queue
+  id: string
+  every: number
+  template: { name?: string; data: unknown; opts?: { removeOnComplete?: number; removeOnFail?: number } }
+}
+
+/**
+ * Every recurring job of a chain worker: per chain reconcile (when it pays out), address pool and scan; expiry,
+ * the webhook outbox pass and the re-wake of due deliveries. The one list that start, reconnect and the
+ * periodic check all upsert.
+ *
+ * @example
+ * await ensureSchedulers(ctx.log, chainSchedulers(ctx, queues))
+ */
+export function chainSchedulers(ctx: AppContext, queues: Queues): SchedulerSpec[] {
+  const specs: SchedulerSpec[] = []
+  for (const chain of ctx.chains.values()) {
+    if (chain.driver.payouts)
+      specs.push({
+        queue: queues.reconcile,
+        id: `reconcile:${chain.name}`,
+        every: ctx.env.RECONCILE_INTERVAL_MS,
+        template: { data: { chain: chain.name }, opts: { removeOnComplete: 20, removeOnFail: 100 } },
+      })
+    specs.push({
+      queue: queues.addressPool,
+      id: `address-pool:${chain.name}`,
+      every: 10_000,
+      template: { data: { chain: chain.name } },
+    })
+    specs.push({
+      queue: queues.scan,
+      id: `scan:${chain.name}`,
+      every: chain.settings.scanIntervalMs,
+      template: { data: { chain: chain.name }, opts: { removeOnComplete: 100, removeOnFail: 500 } },
+    })
+  }
+  specs.push({
+    queue: queues.expire,
+    id: 'expire',
+    every: 5_000,
+    template: { data: {}, opts: { removeOnComplete: 100 } },
+  })
+  // the outbox is read every second; every 10 s due deliveries are re-woken from the database
+  specs.push({
+    queue: queues.webhookDispatch,
+    id: 'dispatch',
+    every: 1_000,
+    template: { name: 'dispatch', data: {}, opts: { removeOnComplete: 100 } },
+  })
+  specs.push({
+    queue: queues.webhookDispatch,
+    id: 'rewake',
+    every: 10_000,
+    template: { name: 'rewake', data: {}, opts: { removeOnComplete: 100 } },
+  })
+  return specs
+}
+
+/**
+ * The signer's recurring job: a payout pass per chain that pays out.
+ *
+ * @example
+ * await ensureSchedulers(ctx.log, payoutSchedulers(ctx, queues.payouts))
+ */
+export function payoutSchedulers(ctx: AppContext, queue: Queue): SchedulerSpec[] {
+  return [...ctx.chains.values()]
+    .filter((chain) => chain.driver.payouts)
+    .map((chain) => ({
+      queue,
+      id: `payouts:${chain.name}`,
+      every: chain.settings.payouts.intervalMs,
+      template: { data: { chain: chain.name }, opts: { removeOnComplete: 100, removeOnFail: 500 } },
+    }))
+}
+
+/**
+ * Creates the schedulers that Redis does not hold; with `all`, upserts every one (at start, so a changed interval
+ * takes effect). Otherwise an existing scheduler is left alone, since upserting it would re-plan its next run;
+ * the check is one read per scheduler. Returns how many were written.
+ *
+ * @example
+ * const created = await ensureSchedulers(ctx.log, specs)
+ */
+export async function ensureSchedulers(
+  log: AppContext['log'],
+  specs: SchedulerSpec[],
+  options: { all?: boolean } = {},
+): Promise<number> {
+  let created = 0
+  for (const spec of specs) {
+    if (!options.all && (await spec.queue.getJobScheduler(spec.id))) continue
+    await spec.queue.upsertJobScheduler(spec.id, { every: spec.every }, spec.template as never)
+    created++
+  }
+  if (created > 0 && !options.all) log.info({ created }, 'missing recurring job schedulers re-created')
+  return created
+}
+
+/** How often the schedulers are checked, besides every time the Redis connection becomes ready again. */
+export const schedulerCheckMs = 30_000
+
+/**
+ * Creates the schedulers now, again whenever `connection` becomes ready after losing Redis (a Redis restarted
+ * empty holds none), and checks them every {@link schedulerCheckMs}. A failed check is logged and retried by the
+ * next. Returns a stop function.
+ *
+ * @example
+ * const stop = await keepSchedulers(ctx, connection, chainSchedulers(ctx, queues))
+ */
+export async function keepSchedulers(
+  ctx: Pick<AppContext, 'log'>,
+  connection: Redis,
+  specs: SchedulerSpec[],
+): Promise<() => void> {
+  await ensureSchedulers(ctx.log, specs, { all: true })
+  let running: Promise<unknown> = Promise.resolve()
+  const check = () => {
+    // one check at a time: a reconnect during the periodic check waits for it rather than racing it
+    running = running
+      .then(() => ensureSchedulers(ctx.log, specs))
+      .catch((err) => ctx.log.warn({ err: (err as Error).message }, 'could not check the job schedulers'))
+  }
+  connection.on('ready', check)
+  const timer = setInterval(check, schedulerCheckMs)
+  return () => {
+    clearInterval(timer)
+    connection.off('ready', check)
+  }
+}
+
+/** A worker reports each reconnect attempt while Redis is away; one warning per queue per minute is enough. */
+const workerErrorEveryMs = 60_000
+
+/**
+ * A handler for workers' error events: logged at warn, at most once a minute per queue. Without a handler an
+ * error event would end the process; the worker itself reconnects and carries on.
+ *
+ * @example
+ * worker.on('error', (err) => reportWorkerError(ctx.log)('scan', err))
+ */
+export function reportWorkerError(log: AppContext['log']): (queue: string, err: Error) => void {
+  const lastWarned = new Map<string, number>()
+  return (queue, err) => {
+    const now = Date.now()
+    if (now - (lastWarned.get(queue) ?? 0) < workerErrorEveryMs) return
+    lastWarned.set(queue, now)
+    log.warn({ queue, err: err.message }, 'worker lost Redis; it reconnects and carries on')
   }
 }

@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
+import { type Hex, parseEther } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { createPayment } from '../../src/core/payments/create.ts'
+import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
+import { requestWithdrawal } from '../../src/core/payouts/withdrawals.ts'
+import { createWebhookEndpoint } from '../../src/core/webhooks/endpoints.ts'
+import { webhookEventTypes } from '../../src/core/webhooks/events.ts'
+import { payments, webhookDeliveries, withdrawals } from '../../src/db/schema/index.ts'
+import { startWorkers } from '../../src/jobs/index.ts'
+import { createPaymentBus } from '../../src/pubsub.ts'
+import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
+import { type Devnet, freePort, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import { waitFor } from '../helpers/processes.ts'
+import { type OwnRedis, startOwnRedis } from '../helpers/redis.ts'
+
+// Redis holds only the queues, the job schedulers and pub/sub; the database holds every piece of work. This file
+// kills a Redis of its own mid-run and brings it back empty, with every process of the gateway still running.
+let redis: OwnRedis
+let devnet: Devnet
+let app: TestApp
+let stopWorkers: (() => Promise<void>) | undefined
+let miner: ReturnType<typeof setInterval> | undefined
+let receiver: ReturnType<typeof Bun.serve>
+const received = new Map<string, number>()
+
+beforeAll(async () => {
+  ;[redis, devnet] = await Promise.all([freePort().then(startOwnRedis), startDevnet()])
+  receiver = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    async fetch(req) {
+      const id = req.headers.get('webhook-id') ?? ''
+      received.set(id, (received.get(id) ?? 0) + 1)
+      await req.text()
+      return new Response('ok')
+    },
+  })
+  app = await createTestApp({
+    config: testConfig(
+      devnet.url,
+      { confirmations: 2 },
+      { payouts: { mode: 'none', intervalMs: 300 }, sweeps: { enabled: false } },
+    ),
+    env: { REDIS_URL: redis.url, TOLLGATE_SEED: gatewayMnemonic, WEBHOOK_ALLOW_PRIVATE: 'true' },
+  })
+  stopWorkers = await startWorkers(app.ctx)
+  miner = setInterval(() => devnet.mine(1).catch(() => {}), 250)
+}, 30_000)
+
+afterAll(async () => {
+  if (miner) clearInterval(miner)
+  await stopWorkers?.()
+  await app?.close()
+  receiver?.stop(true)
+  await devnet?.stop()
+  await redis?.stop()
+}, 20_000)
+
+const paymentStatus = async (id: string) =>
+  (await app.ctx.db.select().from(payments).where(eq(payments.id, id)))[0]?.status
+
+test('behavior: Redis killed and restarted empty mid-run: payment completed, overdue one expired, withdrawal confirmed, each webhook event delivered once, nothing restarted', async () => {
+  const merchant = await app.merchant('Redis loss shop')
+  await createWebhookEndpoint(app.ctx, merchant.id, {
+    url: `http://127.0.0.1:${receiver.port}/`,
+    events: webhookEventTypes,
+  })
+  // a balance to withdraw from, and a funded treasury to send it
+  const funding = await createPayment(app.ctx, merchant.id, { chain: 'devnet', asset: 'ETH', amount: '2' })
+  await devnet.payNative(funding.payment.address, parseEther('2'))
+  await waitFor(
+    'the funding payment COMPLETED',
+    async () => (await paymentStatus(funding.payment.id)) === 'COMPLETED',
+  )
+  await devnet.payNative(
+    roleWallet(app.ctx, app.ctx.chains.get('devnet')!, 'treasury').address,
+    parseEther('5'),
+  )
+  const toPay = await createPayment(app.ctx, merchant.id, { chain: 'devnet', asset: 'ETH', amount: '1' })
+  const toExpire = await createPayment(app.ctx, merchant.id, { chain: 'devnet', asset: 'ETH', amount: '1' })
+
+  await redis.kill()
+  // while Redis is away: money arrives, a deadline passes, a withdrawal is requested (all in the database)
+  await devnet.payNative(toPay.payment.address, parseEther('1'))
+  await app.ctx.db
+    .update(payments)
+    .set({ expiresAt: new Date(Date.now() - 1000) })
+    .where(eq(payments.id, toExpire.payment.id))
+  const to = privateKeyToAccount(`0x${'5'.repeat(64)}` as Hex).address
+  const { withdrawal } = await requestWithdrawal(app.ctx, merchant.id, {
+    chain: 'devnet',
+    asset: 'ETH',
+    to,
+    amount: '0.5',
+    idempotencyKey: 'redis-loss',
+  })
+  await Bun.sleep(1500)
+  await redis.restart()
+
+  await waitFor(
+    'payment COMPLETED, the overdue one EXPIRED, the withdrawal CONFIRMED',
+    async () => {
+      const [w] = await app.ctx.db.select().from(withdrawals).where(eq(withdrawals.id, withdrawal.id))
+      return (
+        (await paymentStatus(toPay.payment.id)) === 'COMPLETED' &&
+        (await paymentStatus(toExpire.payment.id)) === 'EXPIRED' &&
+        w?.status === 'CONFIRMED'
+      )
+    },
+    20_000,
+  )
+  expect(await devnet.client.getBalance({ address: to })).toBe(parseEther('0.5'))
+  const deliveries = () =>
+    app.ctx.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.merchantId, merchant.id))
+  await waitFor(
+    'every webhook delivered',
+    async () => {
+      const all = await deliveries()
+      return (
+        all.some((d) => d.eventType === 'withdrawal.confirmed') && all.every((d) => d.status === 'succeeded')
+      )
+    },
+    20_000,
+  )
+  const all = await deliveries()
+  const types = all.map((d) => d.eventType)
+  for (const type of ['payment.completed', 'payment.expired', 'withdrawal.confirmed'])
+    expect(types).toContain(type)
+  // once per event id: the receiver saw each exactly once, and nothing else
+  expect([...received.keys()].sort()).toEqual(all.map((d) => d.eventId).sort())
+  expect([...received.values()].every((n) => n === 1)).toBe(true)
+  // nothing doubled: one withdrawal, sent once
+  // the outage was reported at warn, once per queue rather than once per reconnect attempt
+  const lost = app.logs.filter((l) => l.msg === 'worker lost Redis; it reconnects and carries on')
+  expect(lost.length).toBeGreaterThan(0)
+  expect(new Set(lost.map((l) => l.queue)).size).toBe(lost.length)
+  expect(app.logs.some((l) => l.msg === 'missing recurring job schedulers re-created')).toBe(true)
+  const sent = await app.ctx.db.select().from(withdrawals).where(eq(withdrawals.merchantId, merchant.id))
+  expect(sent.length).toBe(1)
+}, 30_000)
+
+test('behavior: a live subscription survives Redis restarted empty: signals published while it is away are dropped without an error, later ones arrive', async () => {
+  const warnings: unknown[] = []
+  const prefix = `bus-${crypto.randomUUID().slice(0, 8)}`
+  const publisher = createPaymentBus(redis.url, prefix, { warn: (...args: unknown[]) => warnings.push(args) })
+  const listener = createPaymentBus(redis.url, prefix, { warn: () => {} })
+  const subscription = listener.merchant('m1')[Symbol.asyncIterator]()
+  const change = (seq: number) => ({ paymentId: 'p1', merchantId: 'm1', seq, type: 'payment.processing' })
+  try {
+    const first = subscription.next()
+    await waitFor('the subscription to reach Redis', async () => {
+      publisher.publish([change(1)])
+      return (await Promise.race([first, Bun.sleep(100).then(() => undefined)]))?.value
+    })
+    await redis.kill()
+    publisher.publish([change(2)]) // lost, and only logged
+    await waitFor('the lost signal to be reported', () => warnings.length > 0)
+    await redis.restart()
+    const next = subscription.next()
+    const got = await waitFor('a signal after the restart', async () => {
+      publisher.publish([change(3)])
+      return (await Promise.race([next, Bun.sleep(100).then(() => undefined)]))?.value
+    })
+    expect(got).toEqual({ paymentId: 'p1', seq: 3, type: 'payment.processing' })
+  } finally {
+    await subscription.return?.()
+    publisher.close()
+    listener.close()
+  }
+}, 30_000)
