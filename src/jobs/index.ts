@@ -245,7 +245,7 @@ export const schedulerCheckMs = 30_000
 
 /**
  * Creates the schedulers now, again whenever `connection` becomes ready after losing Redis (a Redis restarted
- * empty holds none), and checks them every {@link schedulerCheckMs}. A failed check is logged and retried by the
+ * empty holds none), and checks them every `checkEveryMs` (a Redis flushed without a reconnect). A failed check is logged and retried by the
  * next. Returns a stop function.
  *
  * @example
@@ -255,6 +255,7 @@ export async function keepSchedulers(
   ctx: Pick<AppContext, 'log'>,
   connection: Redis,
   specs: SchedulerSpec[],
+  checkEveryMs = schedulerCheckMs,
 ): Promise<() => void> {
   await ensureSchedulers(ctx.log, specs, { all: true })
   let running: Promise<unknown> = Promise.resolve()
@@ -265,7 +266,7 @@ export async function keepSchedulers(
       .catch((err) => ctx.log.warn({ err: (err as Error).message }, 'could not check the job schedulers'))
   }
   connection.on('ready', check)
-  const timer = setInterval(check, schedulerCheckMs)
+  const timer = setInterval(check, checkEveryMs)
   return () => {
     clearInterval(timer)
     connection.off('ready', check)

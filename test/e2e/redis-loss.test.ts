@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
+import { Redis } from 'ioredis'
 import { type Hex, parseEther } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createPayment } from '../../src/core/payments/create.ts'
@@ -8,8 +9,9 @@ import { requestWithdrawal } from '../../src/core/payouts/withdrawals.ts'
 import { createWebhookEndpoint } from '../../src/core/webhooks/endpoints.ts'
 import { webhookEventTypes } from '../../src/core/webhooks/events.ts'
 import { payments, webhookDeliveries, withdrawals } from '../../src/db/schema/index.ts'
-import { startWorkers } from '../../src/jobs/index.ts'
+import { chainSchedulers, keepSchedulers, startWorkers } from '../../src/jobs/index.ts'
 import { createPaymentBus } from '../../src/pubsub.ts'
+import { bullConnection, createQueues } from '../../src/queues.ts'
 import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
 import { type Devnet, freePort, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
 import { waitFor } from '../helpers/processes.ts'
@@ -170,3 +172,39 @@ test('behavior: a live subscription survives Redis restarted empty: signals publ
     listener.close()
   }
 }, 30_000)
+
+test('behavior: Redis flushed without a reconnect: the periodic check re-creates every missing scheduler, and one that exists is left as it is', async () => {
+  const connection = bullConnection(redis.url)
+  const queues = createQueues(connection, `flush-${crypto.randomUUID().slice(0, 8)}`)
+  const specs = chainSchedulers(app.ctx, queues)
+  const stop = await keepSchedulers(app.ctx, connection, specs, 200)
+  const present = async () =>
+    (await Promise.all(specs.map((s) => s.queue.getJobScheduler(s.id)))).filter(Boolean).length
+  try {
+    expect(await present()).toBe(specs.length)
+    const before = await queues.expire.getJobScheduler('expire')
+    const admin = new Redis(redis.url)
+    await admin.flushall()
+    admin.disconnect()
+    await waitFor('every scheduler back', async () => (await present()) === specs.length)
+    expect(specs.map((s) => s.id)).toEqual(
+      expect.arrayContaining([
+        'scan:devnet',
+        'address-pool:devnet',
+        'reconcile:devnet',
+        'expire',
+        'dispatch',
+        'rewake',
+      ]),
+    )
+    // an existing scheduler is not upserted again by the check (that would re-plan its next run)
+    const again = await queues.expire.getJobScheduler('expire')
+    await Bun.sleep(500)
+    expect((await queues.expire.getJobScheduler('expire'))?.next).toBe(again?.next)
+    expect(before?.every).toBe(again?.every)
+  } finally {
+    stop()
+    await Promise.all(Object.values(queues).map((q) => q.close()))
+    connection.disconnect()
+  }
+}, 20_000)
