@@ -245,8 +245,8 @@ export const schedulerCheckMs = 30_000
 
 /**
  * Creates the schedulers now, again whenever `connection` becomes ready after losing Redis (a Redis restarted
- * empty holds none), and checks them every `checkEveryMs` (a Redis flushed without a reconnect). A failed check is logged and retried by the
- * next. Returns a stop function.
+ * empty holds none), and checks them every `checkEveryMs` (for a Redis flushed without a reconnect). A failed
+ * check is logged and retried by the next. Returns a stop function.
  *
  * @example
  * const stop = await keepSchedulers(ctx, connection, chainSchedulers(ctx, queues))
