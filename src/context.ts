@@ -106,7 +106,7 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
   })
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'))
   redis.connect().catch(() => undefined)
-  const bus = createPaymentBus(env.REDIS_URL, env.REDIS_PREFIX)
+  const bus = createPaymentBus(env.REDIS_URL, env.REDIS_PREFIX, log)
   const authCache = createAuthCache()
   await listenForRevocations(dbHandle, authCache)
   const producer = createQueues(redis, env.REDIS_PREFIX)

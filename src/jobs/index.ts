@@ -83,14 +83,16 @@ export async function startWorkers(
     worker<DeliveryJob>(queueNames.webhook, (job) => processDelivery(ctx, queues, job.data.deliveryId), 16),
   ]
 
-  // new heads trigger a scan at once; the scheduler above is the safety net
-  const unwatch = [...ctx.chains.values()].map(
-    (chain) =>
+  // new heads trigger a scan at once, watched only while this process holds the chain's lease (a standby
+  // polls nothing); the scheduler above is the safety net
+  const unwatch = [...ctx.chains.values()].map((chain) =>
+    scans.whileHolding(chain.name, () =>
       chain.driver.watchHeads?.(() => {
         scans
           .trigger(chain.name)
           .catch((err) => ctx.log.warn({ chain: chain.name, err }, 'scan after new head failed'))
-      }) ?? (() => {}),
+      }),
+    ),
   )
   // catch up at once rather than at the first tick
   for (const chain of ctx.chains.keys())
@@ -105,7 +107,7 @@ export async function startWorkers(
     stopSchedulers()
     await stopPayouts()
     for (const stop of unwatch) stop()
-    scans.stop()
+    await scans.stop()
     await Promise.all(workers.map((w) => w.close()))
     await Promise.all(Object.values(queues).map((q) => q.close()))
     connection.disconnect()
