@@ -51,6 +51,10 @@ export async function openDb(options: DbOptions): Promise<DbHandle> {
     const client = postgres(options.url, {
       max: options.maxConnections ?? 10,
       onnotice: () => {},
+      // Seconds before a lost connection tries again. The driver's default grows with every failed attempt of
+      // any connection of the pool (3^n / 100, up to 20 s), so a restart of a few seconds left every connection
+      // waiting up to 20 s after the server was back; capped, they return within a second of it.
+      backoff: (attempts: number) => Math.min(0.05 * 2 ** attempts, 1),
       // numerics stay strings; the column types turn them into bigint
       types: {},
     })
