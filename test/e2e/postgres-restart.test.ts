@@ -17,9 +17,9 @@ import {
   webhookDeliveries,
   withdrawals,
 } from '../../src/db/schema/index.ts'
-import { startWorkers } from '../../src/jobs/index.ts'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import type { TestApp } from '../helpers/app.ts'
+import { type Devnet, startDevnet } from '../helpers/chain.ts'
+import { startOutageScene } from '../helpers/outage.ts'
 import { type OwnPostgres, startOwnPostgres } from '../helpers/postgres.ts'
 import { waitFor } from '../helpers/processes.ts'
 
@@ -30,10 +30,9 @@ let pg: OwnPostgres
 let devnet: Devnet
 let app: TestApp
 let other: DbHandle | undefined
-let stopWorkers: (() => Promise<void>) | undefined
-let miner: ReturnType<typeof setInterval> | undefined
+let scene: Awaited<ReturnType<typeof startOutageScene>> | undefined
 let receiver: ReturnType<typeof Bun.serve>
-const received = new Map<string, number>()
+let received: Map<string, number>
 const crashes: unknown[] = []
 const onCrash = (error: unknown) => crashes.push(error)
 
@@ -44,34 +43,13 @@ beforeAll(async () => {
   const migrator = await openDb({ url: pg.url, maxConnections: 1 })
   await migrate(migrator)
   await migrator.close()
-  receiver = Bun.serve({
-    port: 0,
-    hostname: '127.0.0.1',
-    async fetch(req) {
-      const id = req.headers.get('webhook-id') ?? ''
-      received.set(id, (received.get(id) ?? 0) + 1)
-      await req.text()
-      return new Response('ok')
-    },
-  })
-  app = await createTestApp({
-    config: testConfig(
-      devnet.url,
-      { confirmations: 2 },
-      { payouts: { mode: 'none', intervalMs: 300 }, sweeps: { enabled: false } },
-    ),
-    env: { DATABASE_URL: pg.url, TOLLGATE_SEED: gatewayMnemonic, WEBHOOK_ALLOW_PRIVATE: 'true' },
-  })
-  stopWorkers = await startWorkers(app.ctx)
-  miner = setInterval(() => devnet.mine(1).catch(() => {}), 250)
+  scene = await startOutageScene(devnet, { DATABASE_URL: pg.url })
+  ;({ app, receiver, received } = scene)
 }, 30_000)
 
 afterAll(async () => {
-  if (miner) clearInterval(miner)
-  await stopWorkers?.()
-  await app?.close()
+  await scene?.stop()
   await other?.close()
-  receiver?.stop(true)
   await devnet?.stop()
   await pg?.stop()
   process.off('uncaughtException', onCrash)

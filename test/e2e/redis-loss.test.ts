@@ -9,11 +9,12 @@ import { requestWithdrawal } from '../../src/core/payouts/withdrawals.ts'
 import { createWebhookEndpoint } from '../../src/core/webhooks/endpoints.ts'
 import { webhookEventTypes } from '../../src/core/webhooks/events.ts'
 import { payments, webhookDeliveries, withdrawals } from '../../src/db/schema/index.ts'
-import { chainSchedulers, keepSchedulers, startWorkers } from '../../src/jobs/index.ts'
+import { chainSchedulers, keepSchedulers } from '../../src/jobs/index.ts'
 import { createPaymentBus } from '../../src/pubsub.ts'
 import { bullConnection, createQueues } from '../../src/queues.ts'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, freePort, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import type { TestApp } from '../helpers/app.ts'
+import { type Devnet, freePort, startDevnet } from '../helpers/chain.ts'
+import { startOutageScene } from '../helpers/outage.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { type OwnRedis, startOwnRedis } from '../helpers/redis.ts'
 
@@ -22,40 +23,18 @@ import { type OwnRedis, startOwnRedis } from '../helpers/redis.ts'
 let redis: OwnRedis
 let devnet: Devnet
 let app: TestApp
-let stopWorkers: (() => Promise<void>) | undefined
-let miner: ReturnType<typeof setInterval> | undefined
+let scene: Awaited<ReturnType<typeof startOutageScene>> | undefined
 let receiver: ReturnType<typeof Bun.serve>
-const received = new Map<string, number>()
+let received: Map<string, number>
 
 beforeAll(async () => {
   ;[redis, devnet] = await Promise.all([freePort().then(startOwnRedis), startDevnet()])
-  receiver = Bun.serve({
-    port: 0,
-    hostname: '127.0.0.1',
-    async fetch(req) {
-      const id = req.headers.get('webhook-id') ?? ''
-      received.set(id, (received.get(id) ?? 0) + 1)
-      await req.text()
-      return new Response('ok')
-    },
-  })
-  app = await createTestApp({
-    config: testConfig(
-      devnet.url,
-      { confirmations: 2 },
-      { payouts: { mode: 'none', intervalMs: 300 }, sweeps: { enabled: false } },
-    ),
-    env: { REDIS_URL: redis.url, TOLLGATE_SEED: gatewayMnemonic, WEBHOOK_ALLOW_PRIVATE: 'true' },
-  })
-  stopWorkers = await startWorkers(app.ctx)
-  miner = setInterval(() => devnet.mine(1).catch(() => {}), 250)
+  scene = await startOutageScene(devnet, { REDIS_URL: redis.url })
+  ;({ app, receiver, received } = scene)
 }, 30_000)
 
 afterAll(async () => {
-  if (miner) clearInterval(miner)
-  await stopWorkers?.()
-  await app?.close()
-  receiver?.stop(true)
+  await scene?.stop()
   await devnet?.stop()
   await redis?.stop()
 }, 20_000)
