@@ -1,43 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { count, eq } from 'drizzle-orm'
 import { authenticate } from '../src/core/access/api-keys.ts'
 import { openDb } from '../src/db/client.ts'
 import { apiKeys, auditLog } from '../src/db/schema/index.ts'
+import { ok, cli as runCli } from './helpers/cli.ts'
 import { createTestDatabase } from './helpers/db.ts'
 
 // `tollgate apikey create --expires-in / --expires-at` and the audit entries the operator's commands leave.
 
-const root = join(import.meta.dir, '..')
-
-type Run = { code: number; stdout: string; stderr: string }
-
-async function cli(args: string[]): Promise<Run> {
-  const proc = Bun.spawn(['bun', 'src/cli.ts', ...args], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-      HOME: process.env.HOME ?? tmpdir(),
-      TOLLGATE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: testDb.url,
-    },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ])
-  return { code, stdout, stderr }
-}
-
-function ok(run: Run): Run {
-  if (run.code !== 0) throw new Error(`CLI exited ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`)
-  return run
-}
+const cli = (args: string[]) => runCli(args, { DATABASE_URL: testDb.url })
 
 let testDb: Awaited<ReturnType<typeof createTestDatabase>>
 let merchantId: string
