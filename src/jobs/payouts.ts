@@ -3,7 +3,7 @@ import { resolveChain } from '../core/chains.ts'
 import { batchWithdrawals } from '../core/payouts/batches.ts'
 import { moveExcessToCold } from '../core/payouts/cold-storage.ts'
 import { consolidateDeposits } from '../core/payouts/consolidation.ts'
-import { advanceOutbound } from '../core/payouts/outbound.ts'
+import { advanceOutbound, noOutboundProgress } from '../core/payouts/outbound.ts'
 import { advanceSweeps, type SweepProgress } from '../core/payouts/sweeps.ts'
 import { reportFailure } from './failures.ts'
 
@@ -36,14 +36,7 @@ export async function processPayouts(ctx: AppContext, chainName: string) {
   const consolidated = await stage('consolidation', () => consolidateDeposits(ctx, chain), 0)
   const batched = await stage('batching', () => batchWithdrawals(ctx, chain), 0)
   const toCold = await stage('cold storage', () => moveExcessToCold(ctx, chain), 0)
-  const progress = await stage('outbound', () => advanceOutbound(ctx, chain), {
-    signed: 0,
-    broadcast: 0,
-    confirmed: 0,
-    failed: 0,
-    replaced: 0,
-    errors: [],
-  })
+  const progress = await stage('outbound', () => advanceOutbound(ctx, chain), noOutboundProgress())
   const { errors, ...counts } = progress
   for (const e of errors)
     ctx.log.warn({ chain: chainName, outboundTxId: e.id, error: e.error }, 'outbound step failed')

@@ -431,6 +431,16 @@ async function trackStep(
   return 'waiting'
 }
 
+/** A pass that did nothing (also what a payout stage reports when it failed). */
+export const noOutboundProgress = (): OutboundProgress => ({
+  signed: 0,
+  broadcast: 0,
+  confirmed: 0,
+  failed: 0,
+  replaced: 0,
+  errors: [],
+})
+
 /**
  * One pass over a chain's open outbound transactions, oldest first: sign what is built (when this process holds
  * the signer), broadcast what is signed, track what is sent. Each step persists before the next runs, so a
@@ -440,14 +450,7 @@ async function trackStep(
  * const progress = await advanceOutbound({ db, signer }, chain)
  */
 export async function advanceOutbound(ctx: OutboundContext, chain: LoadedChain): Promise<OutboundProgress> {
-  const progress: OutboundProgress = {
-    signed: 0,
-    broadcast: 0,
-    confirmed: 0,
-    failed: 0,
-    replaced: 0,
-    errors: [],
-  }
+  const progress = noOutboundProgress()
   const payouts = chain.driver.payouts
   if (!payouts) return progress
   const open = await ctx.db
