@@ -28,7 +28,6 @@ import {
 } from './devnet.ts'
 import { type Env, EnvError, parseEnv } from './env.ts'
 import { startWorkers } from './jobs/index.ts'
-import { scanLeasesHandedBack } from './jobs/scan.ts'
 import { createLogger } from './log.ts'
 import { closeChains, loadChains } from './plugins/registry.ts'
 import { startServer } from './server.ts'
@@ -120,9 +119,8 @@ async function worker(args: string[]) {
     log.warn('no seed: payouts are not sent by this worker (run `worker --role signer`)')
   log.info({ chains: [...ctx.chains.keys()], role, signs: ctx.signer !== undefined }, 'workers started')
   onShutdown(async () => {
+    // the workers' stop waits for the scanners to hand their chain leases back: a standby takes over at once
     await stop()
-    // a stopped scanner hands its chain leases back before the database closes: a standby takes over at once
-    await scanLeasesHandedBack()
     await ctx.close()
   })
 }

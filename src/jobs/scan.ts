@@ -204,27 +204,9 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
       for (const tasks of holdingTasks.values()) for (const task of tasks) stopTask(task)
       held.clear()
       stopping = handBack()
-      stopsUnderWay.add(stopping)
-      stopping.finally(() => stopsUnderWay.delete(stopping as Promise<void>))
       return stopping
     },
   }
-}
-
-/** Scan runners of this process handing their leases back; see `scanLeasesHandedBack`. */
-const stopsUnderWay = new Set<Promise<void>>()
-
-/**
- * Resolves once every scan runner of this process that was stopped has handed its leases back. The worker
- * awaits it before closing the database, so a SIGTERM never cuts the release short.
- *
- * @example
- * await stopWorkers()
- * await scanLeasesHandedBack()
- * await ctx.close()
- */
-export async function scanLeasesHandedBack(): Promise<void> {
-  await Promise.allSettled([...stopsUnderWay])
 }
 
 /** The result of a trigger that ran nothing (the runner stopped). */
