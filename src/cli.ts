@@ -30,6 +30,7 @@ import { type Env, EnvError, parseEnv } from './env.ts'
 import { startWorkers } from './jobs/index.ts'
 import { createLogger } from './log.ts'
 import { closeChains, loadChains } from './plugins/registry.ts'
+import { redisOptions } from './redis-options.ts'
 import { startServer } from './server.ts'
 
 const usage = `tollgate — self-hosted crypto payment gateway
@@ -136,7 +137,12 @@ function devSeedFile(): string {
 }
 
 async function redisReachable(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1500 })
+  const redis = new Redis({
+    ...redisOptions(url),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1500,
+  })
   redis.on('error', () => {})
   try {
     await redis.connect()

@@ -13,6 +13,7 @@ import { type ChainRegistry, closeChains, loadChains, PluginConfigError } from '
 import type { TollgateConfig } from './plugins/sdk/index.ts'
 import { createPaymentBus, type PaymentBus } from './pubsub.ts'
 import { createQueues, type Queues } from './queues.ts'
+import { redisOptions } from './redis-options.ts'
 
 /** Everything a process works with. Core functions take the parts they need. */
 export type AppContext = PaymentsContext &
@@ -85,8 +86,15 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
   const chains = await loadChains(config, log)
   const dbHandle = await openDb({
     url: env.DATABASE_URL,
+    listenUrl: env.DATABASE_DIRECT_URL,
     dataDir: env.TOLLGATE_DATA_DIR,
     maxConnections: env.DATABASE_POOL_SIZE,
+    prepare: env.DATABASE_URL ? env.DATABASE_PREPARE : undefined,
+    onListenUnheard: (channel) =>
+      log.warn(
+        { channel, direct: env.DATABASE_DIRECT_URL !== undefined },
+        'LISTEN hears no notifications (is DATABASE_URL a pooler in transaction mode? set DATABASE_DIRECT_URL to Postgres itself); API keys are looked up on every request until it does',
+      ),
   })
   if (options.migrate || dbHandle.kind === 'pglite') await migrate(dbHandle)
   const watchOnly =
@@ -99,7 +107,8 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
     log.warn(
       'the API process holds the seed; set TOLLGATE_XPUBS (see `tollgate xpub show`) to run it watch-only',
     )
-  const redis = new Redis(env.REDIS_URL, {
+  const redis = new Redis({
+    ...redisOptions(env.REDIS_URL),
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
@@ -108,7 +117,8 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
   redis.connect().catch(() => undefined)
   const bus = createPaymentBus(env.REDIS_URL, env.REDIS_PREFIX, log)
   const authCache = createAuthCache()
-  await listenForRevocations(dbHandle, authCache)
+  // only processes that authenticate keys need to hear revocations (and hold a connection for LISTEN)
+  if (options.role === 'api' || options.role === 'all') await listenForRevocations(dbHandle, authCache)
   const producer = createQueues(redis, env.REDIS_PREFIX)
   return {
     env,

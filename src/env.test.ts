@@ -301,3 +301,54 @@ describe('rate limits, proxies, introspection and CORS', () => {
     ])
   })
 })
+
+describe('scaling out: pooler and Redis Sentinel settings', () => {
+  test('default: prepared statements on, no direct URL; a direct URL (DATABASE_URL is a pooler) turns them off', () => {
+    const plain = parseEnv({ DATABASE_URL: 'postgres://app@db:5432/tollgate' })
+    expect(plain.DATABASE_PREPARE).toBe(true)
+    expect(plain.DATABASE_DIRECT_URL).toBeUndefined()
+    const pooled = parseEnv({
+      DATABASE_URL: 'postgres://app@pgbouncer:6432/tollgate',
+      DATABASE_DIRECT_URL: 'postgres://app@db:5432/tollgate',
+    })
+    expect(pooled.DATABASE_DIRECT_URL).toBe('postgres://app@db:5432/tollgate')
+    expect(pooled.DATABASE_PREPARE).toBe(false)
+    // PgBouncer 1.21+ with max_prepared_statements keeps them: the operator says so
+    expect(
+      parseEnv({
+        DATABASE_URL: 'postgres://app@pgbouncer:6432/tollgate',
+        DATABASE_DIRECT_URL: 'postgres://app@db:5432/tollgate',
+        DATABASE_PREPARE: 'true',
+      }).DATABASE_PREPARE,
+    ).toBe(true)
+    expect(parseEnv({ DATABASE_PREPARE: '0' }).DATABASE_PREPARE).toBe(false)
+  })
+
+  test('args: REDIS_URL takes sentinel mode and TLS', () => {
+    for (const url of [
+      'redis+sentinel://s1:26379,s2:26379/tollgate',
+      'rediss+sentinel://:pw@s1/tollgate/1?sentinelAuth=true',
+      'rediss://:pw@cache:6380/2',
+    ])
+      expect(parseEnv({ REDIS_URL: url }).REDIS_URL).toBe(url)
+  })
+
+  test('error: bad pooler and Redis settings are named without their values', () => {
+    const err = envError({
+      DATABASE_DIRECT_URL: 'mysql://root:hunter2@db',
+      DATABASE_PREPARE: 'maybe',
+      REDIS_URL: 'redis+sentinel://:hunter2@s1,s2',
+    })
+    expect(err.problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'DATABASE_DIRECT_URL',
+      'DATABASE_PREPARE',
+      'REDIS_URL',
+    ])
+    expect(err.problems.find((p) => p.startsWith('REDIS_URL'))).toContain('master name')
+    expect(err.message).not.toContain('hunter2')
+    // a direct URL alone (no DATABASE_URL: the embedded PGlite) means nothing
+    expect(envError({ DATABASE_DIRECT_URL: 'postgres://app@db/tollgate' }).problems).toEqual([
+      'DATABASE_DIRECT_URL: set DATABASE_URL too (the direct URL only carries LISTEN)',
+    ])
+  })
+})

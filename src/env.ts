@@ -2,9 +2,12 @@ import { existsSync, readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { parseTrustedProxies } from './client-ip.ts'
 import { isValidMnemonic } from './core/payouts/signer.ts'
+import { redisOptions } from './redis-options.ts'
 
 const xpubPattern = /^[a-zA-Z0-9]{100,120}$/
 const accountPathPattern = /^m(\/[0-9]+')+$/
+
+const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
 
 const booleanString = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
 
@@ -46,15 +49,32 @@ function parseOrigins(value: string): string[] | undefined {
 
 const envSchema = z.object({
   TOLLGATE_ENV: z.enum(['development', 'production', 'test']).default('production'),
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .optional(),
+  /** Where queries go: Postgres itself, or a pooler in front of it (PgBouncer in transaction mode works). */
+  DATABASE_URL: postgresUrl.optional(),
+  /**
+   * Postgres itself, not a pooler: the one connection per API process that LISTENs for key revocations (LISTEN
+   * needs a session of its own, which a transaction-mode pooler does not keep). Defaults to DATABASE_URL.
+   */
+  DATABASE_DIRECT_URL: postgresUrl.optional(),
+  /**
+   * Named prepared statements on the hot queries. Default: on, off when DATABASE_DIRECT_URL is set (it says
+   * DATABASE_URL is a pooler; PgBouncer before 1.21, or with max_prepared_statements = 0, cannot keep them).
+   */
+  DATABASE_PREPARE: booleanString.optional(),
   TOLLGATE_DATA_DIR: z.string().min(1).default('.tollgate/pglite'),
+  /** Postgres connections per process at most (opened as needed); the API adds one for LISTEN. */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(10),
+  /** redis://, rediss:// or redis+sentinel://host1,host2/<master> (see src/redis-options.ts). */
   REDIS_URL: z
     .string()
-    .regex(/^rediss?:\/\//, 'must be a redis:// URL')
+    .superRefine((value, ctx) => {
+      try {
+        redisOptions(value)
+      } catch (err) {
+        // the reason names what is wrong, never the value (which may hold a password)
+        ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^REDIS_URL: /, '') })
+      }
+    })
     .default('redis://127.0.0.1:6379'),
   REDIS_PREFIX: z
     .string()
@@ -186,7 +206,11 @@ const envSchema = z.object({
     .default([]),
 })
 
-export type Env = z.output<typeof envSchema> & { seed?: string }
+export type Env = Omit<z.output<typeof envSchema>, 'DATABASE_PREPARE'> & {
+  seed?: string
+  /** DATABASE_PREPARE as set, or its default (off when DATABASE_DIRECT_URL says DATABASE_URL is a pooler). */
+  DATABASE_PREPARE: boolean
+}
 
 /** Every problem with the environment, named variable by variable; values are never echoed. */
 export class EnvError extends Error {
@@ -227,6 +251,13 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   // a budget below the largest allowed operation would refuse operations the cost limit lets through
   if (result.success && result.data.GRAPHQL_COST_BUDGET < result.data.GRAPHQL_MAX_COST)
     problems.push('GRAPHQL_COST_BUDGET: must be at least GRAPHQL_MAX_COST')
+  if (result.success && result.data.DATABASE_DIRECT_URL && !result.data.DATABASE_URL)
+    problems.push('DATABASE_DIRECT_URL: set DATABASE_URL too (the direct URL only carries LISTEN)')
   if (problems.length > 0 || !result.success) throw new EnvError(problems)
-  return { ...result.data, seed }
+  const data = result.data
+  return {
+    ...data,
+    seed,
+    DATABASE_PREPARE: data.DATABASE_PREPARE ?? data.DATABASE_DIRECT_URL === undefined,
+  }
 }

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis'
 import pino from 'pino'
 import type { PaymentChange } from './core/payments/refresh.ts'
 import type { Logger } from './log.ts'
+import { redisOptions } from './redis-options.ts'
 
 /** What travels between processes: ids only. Subscribers read the payment itself from the database. */
 export type PaymentSignal = { paymentId: string; seq: number; type: string }
@@ -103,9 +104,10 @@ export function resilientRedisEventTarget(
  * bus.publish(changes)
  */
 export function createPaymentBus(redisUrl: string, prefix: string, log: Pick<Logger, 'warn'> = pino()) {
-  const publishClient = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 })
+  const publishClient = new Redis({ ...redisOptions(redisUrl), lazyConnect: false, maxRetriesPerRequest: 2 })
   // topics are subscribed again on every 'ready' by the event target, from its own list
-  const subscribeClient = new Redis(redisUrl, {
+  const subscribeClient = new Redis({
+    ...redisOptions(redisUrl),
     lazyConnect: false,
     maxRetriesPerRequest: 2,
     autoResubscribe: false,
