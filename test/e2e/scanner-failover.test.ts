@@ -1,52 +1,20 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { eq } from 'drizzle-orm'
-import { parseEther } from 'viem'
-import { createPayment } from '../../src/core/payments/create.ts'
 import { newScannerState } from '../../src/core/scanning/sync.ts'
-import { chainCursors, payments } from '../../src/db/schema/index.ts'
 import { createScanRunner } from '../../src/jobs/scan.ts'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
-import { type GatewayProcess, spawnWorker, waitFor } from '../helpers/processes.ts'
+import type { TestApp } from '../helpers/app.ts'
+import { type FailoverScene, startFailoverScene } from '../helpers/failover.ts'
+import { waitFor } from '../helpers/processes.ts'
 
-let devnet: Devnet
+let scene: FailoverScene
 let app: TestApp
 
 beforeAll(async () => {
-  devnet = await startDevnet()
-  app = await createTestApp({ config: testConfig(devnet.url), env: { TOLLGATE_SEED: gatewayMnemonic } })
+  scene = await startFailoverScene()
+  app = scene.app
 })
 afterAll(async () => {
-  await app?.close()
-  await devnet?.stop()
+  await scene?.stop()
 })
-
-async function cursor() {
-  const [row] = await app.ctx.db.select().from(chainCursors).where(eq(chainCursors.chain, 'devnet'))
-  return row
-}
-
-/** A payment created and paid in full now, and how long until a scanner saw it (PROCESSING or further). */
-async function payNow(merchantId: string) {
-  const { payment } = await createPayment(app.ctx, merchantId, {
-    chain: 'devnet',
-    asset: 'ETH',
-    amount: '0.01',
-  })
-  await devnet.payNative(payment.address, parseEther('0.01'))
-  await devnet.mine(1)
-  return {
-    seen: (timeoutMs: number) =>
-      waitFor(
-        `payment ${payment.id} detected`,
-        async () => {
-          const [row] = await app.ctx.db.select().from(payments).where(eq(payments.id, payment.id))
-          return row && row.status !== 'PENDING' ? row.status : undefined
-        },
-        timeoutMs,
-      ),
-  }
-}
 
 describe('scan runner lease', () => {
   test('behavior: a live holder keeps its lease while idle (heartbeat); a standby stays out and watches nothing', async () => {
@@ -86,53 +54,27 @@ describe('scan runner lease', () => {
       await standby.stop()
     }
     expect(watching).toEqual({ holder: 0, standby: 0 })
-    expect(await cursor()).toMatchObject({ leaseOwner: null, leaseUntil: null })
+    expect(await scene.cursor()).toMatchObject({ leaseOwner: null, leaseUntil: null })
   }, 30_000)
 })
 
 describe('scanning workers as processes', () => {
-  const env = (leaseMs: number) => ({
-    DATABASE_URL: app.databaseUrl,
-    REDIS_PREFIX: app.ctx.env.REDIS_PREFIX,
-    TOLLGATE_SEED: gatewayMnemonic,
-    TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/plugins.config.ts',
-    TEST_RPC_URL: devnet.url,
-    TEST_CONFIRMATIONS: '3',
-    SCANNER_LEASE_MS: String(leaseMs),
-    LOG_LEVEL: 'info',
-  })
-
-  /** Two workers, the first holding the chain's lease; returns them as holder and standby. */
-  async function pair(leaseMs: number): Promise<{ holder: GatewayProcess; standby: GatewayProcess }> {
-    const first = await spawnWorker(env(leaseMs))
-    await waitFor('first worker holds the lease', async () => (await cursor())?.leaseOwner)
-    const second = await spawnWorker(env(leaseMs))
-    const owner = (await cursor())?.leaseOwner ?? ''
-    return first.output().includes(owner)
-      ? { holder: first, standby: second }
-      : { holder: second, standby: first }
-  }
-
   test('behavior: after SIGKILL of the holder, the standby takes over and detects a payment within seconds', async () => {
     const merchant = await app.merchant('Failover Kill')
     const leaseMs = 1500
     const takeovers: number[] = []
     const detections: number[] = []
     for (let round = 0; round < 3; round++) {
-      const { holder, standby } = await pair(leaseMs)
+      const { holder, standby, owner } = await scene.pair(leaseMs)
       try {
-        const before = (await cursor())?.leaseOwner
         await holder.kill()
         const killedAt = Date.now()
-        const payment = await payNow(merchant.id)
-        await waitFor('standby takes the lease', async () => {
-          const owner = (await cursor())?.leaseOwner
-          return owner && owner !== before
-        })
+        const payment = await scene.payNow(merchant.id)
+        const taker = await scene.leaseTaken(owner)
         takeovers.push(Date.now() - killedAt)
         await payment.seen(15_000)
         detections.push(Date.now() - killedAt)
-        expect(standby.output()).toContain((await cursor())?.leaseOwner ?? 'no owner')
+        await scene.heldBy(standby, taker)
       } finally {
         await standby.stop()
       }
@@ -149,18 +91,15 @@ describe('scanning workers as processes', () => {
     const leaseMs = 60_000
     const takeovers: number[] = []
     for (let round = 0; round < 3; round++) {
-      const { holder, standby } = await pair(leaseMs)
+      const { holder, standby, owner } = await scene.pair(leaseMs)
       try {
-        const before = (await cursor())?.leaseOwner
         const stoppedAt = Date.now()
         await holder.stop()
         expect(holder.output()).toContain('scan leases released')
-        const payment = await payNow(merchant.id)
-        await waitFor('standby takes the lease', async () => {
-          const owner = (await cursor())?.leaseOwner
-          return owner && owner !== before
-        })
+        const payment = await scene.payNow(merchant.id)
+        const taker = await scene.leaseTaken(owner)
         takeovers.push(Date.now() - stoppedAt)
+        await scene.heldBy(standby, taker)
         await payment.seen(15_000)
       } finally {
         await standby.stop()
