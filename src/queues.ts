@@ -6,13 +6,9 @@ export const queueNames = {
   addressPool: 'address-pool',
   scan: 'scan',
   expire: 'expire',
-  webhookDispatch: 'webhook-dispatch',
-  webhook: 'webhook',
   payouts: 'payouts',
   reconcile: 'reconcile',
 } as const
-
-export type DeliveryJob = { deliveryId: string }
 
 export type ChainJob = { chain: string }
 
@@ -37,8 +33,6 @@ export function createQueues(connection: Redis, prefix: string) {
     addressPool: new Queue<ChainJob>(queueNames.addressPool, { connection, prefix }),
     scan: new Queue<ChainJob>(queueNames.scan, { connection, prefix }),
     expire: new Queue<Record<string, never>>(queueNames.expire, { connection, prefix }),
-    webhookDispatch: new Queue<Record<string, never>>(queueNames.webhookDispatch, { connection, prefix }),
-    webhook: new Queue<DeliveryJob>(queueNames.webhook, { connection, prefix }),
     payouts: new Queue<ChainJob>(queueNames.payouts, { connection, prefix }),
     reconcile: new Queue<ChainJob>(queueNames.reconcile, { connection, prefix }),
   }

@@ -1,23 +1,16 @@
-import { type Processor, type Queue, Worker } from 'bullmq'
+import { type Processor, Queue, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { AppContext } from '../context.ts'
 import { keyUnavailable } from '../core/payouts/errors.ts'
 import { newScannerState } from '../core/scanning/sync.ts'
-import {
-  bullConnection,
-  type ChainJob,
-  createQueues,
-  type DeliveryJob,
-  type Queues,
-  queueNames,
-} from '../queues.ts'
+import { bullConnection, type ChainJob, createQueues, type Queues, queueNames } from '../queues.ts'
 import { processAddressPool } from './address-pool.ts'
 import { processExpiry } from './expire.ts'
 import { decideRetry } from './failures.ts'
 import { processPayouts } from './payouts.ts'
 import { processReconcile } from './reconcile.ts'
 import { createScanRunner } from './scan.ts'
-import { processDelivery, processDispatch, processRewake } from './webhooks.ts'
+import { startDeliveryPump } from './webhook-pump.ts'
 
 /**
  * Starts the workers, the recurring job schedulers and the new-head triggers. Returns a stop function that
@@ -38,14 +31,12 @@ export async function startWorkers(
   const connection = bullConnection(ctx.env.REDIS_URL)
   const prefix = ctx.env.REDIS_PREFIX
   const queues = createQueues(connection, prefix)
-  // status changes made here reach webhooks at once, not at the next dispatch tick
-  const dispatchSoon = () => {
-    processDispatch(ctx, queues).catch((err) => ctx.log.warn({ err }, 'webhook dispatch failed'))
-  }
+  // webhooks are delivered from the database; status changes made here reach them at once, not at the next tick
+  const pump = startDeliveryPump(ctx)
+  const dispatchSoon = () => pump.poke()
   const scans = createScanRunner(ctx, newScannerState(), dispatchSoon)
 
-  // the pass was once scheduled under another name; a scheduler left from then would only dispatch
-  await queues.webhookDispatch.removeJobScheduler('sweep')
+  await removeRetiredSchedulers(connection, prefix)
   const stopSchedulers = await keepSchedulers(ctx, connection, chainSchedulers(ctx, queues))
 
   const workerError = reportWorkerError(ctx.log)
@@ -75,12 +66,7 @@ export async function startWorkers(
       if (result.expired > 0) dispatchSoon()
       return result
     }),
-    worker(queueNames.webhookDispatch, (job) =>
-      job.name === 'rewake' ? processRewake(ctx, queues) : processDispatch(ctx, queues),
-    ),
     worker<ChainJob>(queueNames.reconcile, (job) => processReconcile(ctx, job.data.chain)),
-    // many at once: a slow receiver holds one slot, not the queue
-    worker<DeliveryJob>(queueNames.webhook, (job) => processDelivery(ctx, queues, job.data.deliveryId), 16),
   ]
 
   // new heads trigger a scan at once, watched only while this process holds the chain's lease (a standby
@@ -99,8 +85,6 @@ export async function startWorkers(
     scans.trigger(chain).catch((err) => ctx.log.warn({ chain, err }, 'scan at start failed'))
   // payments whose deadline passed while nothing ran expire now, not at the first tick
   processExpiry(ctx).catch((err) => ctx.log.error({ err }, 'expiry at start failed'))
-  // deliveries that were due while nothing ran go out now
-  processRewake(ctx, queues).catch((err) => ctx.log.error({ err }, 'webhook re-wake at start failed'))
 
   const stopPayouts = payouts ? await startPayoutWorkers(ctx) : async () => {}
   return async () => {
@@ -108,6 +92,7 @@ export async function startWorkers(
     await stopPayouts()
     for (const stop of unwatch) stop()
     await scans.stop()
+    await pump.stop()
     await Promise.all(workers.map((w) => w.close()))
     await Promise.all(Object.values(queues).map((q) => q.close()))
     connection.disconnect()
@@ -141,6 +126,23 @@ async function startPayoutWorkers(ctx: AppContext): Promise<() => Promise<void>>
   }
 }
 
+/**
+ * Webhooks once ran as jobs (an outbox pass, a re-wake pass, a job per delivery). Their schedulers would live on
+ * in Redis after an upgrade and keep filling queues nobody reads, so they are removed, with what they queued.
+ */
+async function removeRetiredSchedulers(connection: Redis, prefix: string) {
+  for (const [name, schedulers] of [
+    ['webhook-dispatch', ['dispatch', 'rewake', 'sweep']],
+    ['webhook', []],
+  ] as const) {
+    const queue = new Queue(name, { connection, prefix })
+    queue.on('error', () => {})
+    for (const id of schedulers) await queue.removeJobScheduler(id)
+    await queue.obliterate({ force: true })
+    await queue.close()
+  }
+}
+
 /** One recurring job: BullMQ keeps its scheduler in Redis, so a Redis that lost its data has none of these. */
 export type SchedulerSpec = {
   queue: Queue
@@ -150,9 +152,9 @@ export type SchedulerSpec = {
 }
 
 /**
- * Every recurring job of a chain worker: per chain reconcile (when it pays out), address pool and scan; expiry,
- * the webhook outbox pass and the re-wake of due deliveries. The one list that start, reconnect and the
- * periodic check all upsert.
+ * Every recurring job of a chain worker: per chain reconcile (when it pays out), address pool and scan; and
+ * expiry. The one list that start, reconnect and the periodic check all upsert. (Webhooks need none: the
+ * delivery pump reads its work from the database.)
  *
  * @example
  * await ensureSchedulers(ctx.log, chainSchedulers(ctx, queues))
@@ -185,19 +187,6 @@ export function chainSchedulers(ctx: AppContext, queues: Queues): SchedulerSpec[
     id: 'expire',
     every: 5_000,
     template: { data: {}, opts: { removeOnComplete: 100 } },
-  })
-  // the outbox is read every second; every 10 s due deliveries are re-woken from the database
-  specs.push({
-    queue: queues.webhookDispatch,
-    id: 'dispatch',
-    every: 1_000,
-    template: { name: 'dispatch', data: {}, opts: { removeOnComplete: 100 } },
-  })
-  specs.push({
-    queue: queues.webhookDispatch,
-    id: 'rewake',
-    every: 10_000,
-    template: { name: 'rewake', data: {}, opts: { removeOnComplete: 100 } },
   })
   return specs
 }

@@ -5,7 +5,9 @@ import { openUnitDb, unitMerchant, unitWebhookContext } from '../../../test/help
 import type { DbHandle } from '../../db/client.ts'
 import { webhookAttempts, webhookDeliveries, webhookEndpoints } from '../../db/schema/index.ts'
 import { newId } from '../ids.ts'
-import { attemptDelivery, dueDeliveries } from './delivery.ts'
+import { claimDueDeliveries, releaseClaims } from './claims.ts'
+import { createReceiverConnections } from './connections.ts'
+import { attemptDelivery, sendClaimedDelivery } from './delivery.ts'
 import {
   createWebhookEndpoint,
   deleteWebhookEndpoint,
@@ -13,6 +15,7 @@ import {
   updateWebhookEndpoint,
 } from './endpoints.ts'
 import type { WebhookContext } from './events.ts'
+import { recordAttempts } from './record-attempts.ts'
 import { newWebhookSecret } from './signing.ts'
 import type { HostResolver } from './url-guard.ts'
 
@@ -389,8 +392,13 @@ describe('attemptDelivery', () => {
   })
 })
 
-describe('dueDeliveries', () => {
-  test('default: pending, due and unclaimed deliveries only', async () => {
+const claimIds = async (ids: string[], now = new Date()) =>
+  new Set(
+    (await claimDueDeliveries(handle, { limit: 100, claimFor: 60_000, now, ids })).map((c) => c.delivery.id),
+  )
+
+describe('claimDueDeliveries', () => {
+  test('default: claims pending, due and unclaimed deliveries only, with their endpoints', async () => {
     const now = new Date()
     const due = await deliveryTo('ok', { nextAttemptAt: new Date(now.getTime() - 1) })
     const dueNow = await deliveryTo('ok', { nextAttemptAt: now })
@@ -399,15 +407,211 @@ describe('dueDeliveries', () => {
     const claimExpired = await deliveryTo('ok', { lockedUntil: new Date(now.getTime() - 1) })
     const done = await deliveryTo('ok', { status: 'succeeded' })
     const given = await deliveryTo('ok', { status: 'failed' })
-    const ids = new Set((await dueDeliveries(handle, now)).map((d) => d.id))
-    for (const d of [due, dueNow, claimExpired]) expect(ids.has(d.id)).toBe(true)
-    for (const d of [later, claimed, done, given]) expect(ids.has(d.id)).toBe(false)
+    const all = [due, dueNow, later, claimed, claimExpired, done, given]
+    const batch = await claimDueDeliveries(handle, {
+      limit: 100,
+      claimFor: 60_000,
+      now,
+      ids: all.map((d) => d.id),
+    })
+    expect(new Set(batch.map((c) => c.delivery.id))).toEqual(new Set([due.id, dueNow.id, claimExpired.id]))
+    for (const c of batch) {
+      expect(c.endpoint?.id).toBe(c.delivery.endpointId)
+      expect(c.claimedUntil.getTime()).toBe(now.getTime() + 60_000)
+      expect((await deliveryRow(c.delivery.id)).lockedUntil).toEqual(c.claimedUntil)
+    }
+    // claimed now: a second claim at the same moment gets none of them
+    expect(
+      await claimIds(
+        all.map((d) => d.id),
+        now,
+      ),
+    ).toEqual(new Set())
+  })
+
+  test('behavior: two claimers at once split the due deliveries, none claimed twice', async () => {
+    const ds = await Promise.all(Array.from({ length: 30 }, () => deliveryTo('ok')))
+    const ids = ds.map((d) => d.id)
+    const [a, b] = await Promise.all([
+      claimDueDeliveries(handle, { limit: 20, claimFor: 60_000, ids }),
+      claimDueDeliveries(handle, { limit: 20, claimFor: 60_000, ids }),
+    ])
+    const claimedIds = [...a!, ...b!].map((c) => c.delivery.id)
+    expect(new Set(claimedIds).size).toBe(claimedIds.length)
+    expect(claimedIds.length).toBe(30)
   })
 
   test('behavior: an endpoint deleted with pending deliveries leaves none of them due', async () => {
     const d = await deliveryTo('ok')
     await deleteWebhookEndpoint(handle, merchantId, d.endpoint.id)
-    const ids = new Set((await dueDeliveries(handle)).map((r) => r.id))
-    expect(ids.has(d.id)).toBe(false)
+    expect((await claimIds([d.id])).has(d.id)).toBe(false)
+  })
+
+  test('error: a limit below one or an empty id list claims nothing', async () => {
+    const d = await deliveryTo('ok')
+    expect(await claimDueDeliveries(handle, { limit: 0, claimFor: 60_000, ids: [d.id] })).toEqual([])
+    expect(await claimDueDeliveries(handle, { limit: -5, claimFor: 60_000, ids: [d.id] })).toEqual([])
+    expect(await claimDueDeliveries(handle, { limit: 10, claimFor: 60_000, ids: [] })).toEqual([])
+    expect((await deliveryRow(d.id)).lockedUntil).toBeNull()
+  })
+})
+
+describe('releaseClaims', () => {
+  test('default: hands unsent claims back so they are due at once; a claim another worker took since is left alone', async () => {
+    const mine = await deliveryTo('ok')
+    const takenOver = await deliveryTo('ok')
+    const claims = await claimDueDeliveries(handle, {
+      limit: 10,
+      claimFor: 60_000,
+      ids: [mine.id, takenOver.id],
+    })
+    const otherClaim = new Date(Date.now() + 120_000)
+    await handle.db
+      .update(webhookDeliveries)
+      .set({ lockedUntil: otherClaim })
+      .where(eq(webhookDeliveries.id, takenOver.id))
+    expect(await releaseClaims(handle, claims)).toBe(1)
+    expect((await deliveryRow(mine.id)).lockedUntil).toBeNull()
+    expect((await deliveryRow(takenOver.id)).lockedUntil).toEqual(otherClaim)
+    expect(await claimIds([mine.id])).toEqual(new Set([mine.id]))
+  })
+})
+
+describe('recordAttempts', () => {
+  test('default: many attempts in one call: each delivery, attempt log and endpoint flag written as one by one would', async () => {
+    const ok = await Promise.all(Array.from({ length: 5 }, () => deliveryTo('ok')))
+    const failing = await deliveryTo('fail')
+    const lastTry = await deliveryTo('fail', { attempts: 2 })
+    await handle.db
+      .update(webhookEndpoints)
+      .set({ failingSince: new Date(Date.now() - 60_000) })
+      .where(eq(webhookEndpoints.id, ok[0]!.endpoint.id))
+    const claims = await claimDueDeliveries(handle, {
+      limit: 10,
+      claimFor: 60_000,
+      ids: [...ok, failing, lastTry].map((d) => d.id),
+    })
+    const records = await Promise.all(claims.map((c) => sendClaimedDelivery(ctx, c)))
+    expect((await recordAttempts(handle, records)).length).toBe(7)
+    for (const d of ok) {
+      expect(await deliveryRow(d.id)).toMatchObject({
+        status: 'succeeded',
+        attempts: 1,
+        lastStatusCode: 200,
+        lockedUntil: null,
+      })
+      expect((await attemptsOf(d.id)).map((a) => [a.attempt, a.statusCode])).toEqual([[1, 200]])
+    }
+    expect((await endpointRow(ok[0]!.endpoint.id)).failingSince).toBeNull()
+    const retry = records.find((r) => r.claimed.delivery.id === failing.id)!
+    if (retry.outcome.kind !== 'retry') throw new Error('expected a retry')
+    expect(await deliveryRow(failing.id)).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      lastStatusCode: 500,
+      nextAttemptAt: retry.outcome.at,
+      deliveredAt: null,
+      lockedUntil: null,
+    })
+    expect(await deliveryRow(lastTry.id)).toMatchObject({ status: 'failed', attempts: 3, lockedUntil: null })
+    expect((await endpointRow(lastTry.endpoint.id)).failingSince).toBeInstanceOf(Date)
+    expect((await endpointRow(failing.endpoint.id)).failingSince).toBeNull()
+  })
+
+  test('behavior: an attempt whose claim was taken over is logged but does not overwrite the delivery', async () => {
+    const d = await deliveryTo('fail', { attempts: 2 })
+    const [claim] = await claimDueDeliveries(handle, { limit: 1, claimFor: 60_000, ids: [d.id] })
+    const record = await sendClaimedDelivery(ctx, claim!)
+    expect(record.outcome.kind).toBe('failed')
+    // meanwhile the claim ran out, another worker claimed it and delivered it
+    await handle.db
+      .update(webhookDeliveries)
+      .set({ status: 'succeeded', attempts: 3, lockedUntil: null, lastStatusCode: 200 })
+      .where(eq(webhookDeliveries.id, d.id))
+    expect(await recordAttempts(handle, [record])).toEqual([])
+    expect(await deliveryRow(d.id)).toMatchObject({ status: 'succeeded', attempts: 3, lastStatusCode: 200 })
+    expect((await endpointRow(d.endpoint.id)).failingSince).toBeNull()
+    expect((await attemptsOf(d.id)).map((a) => [a.attempt, a.statusCode])).toEqual([[3, 500]])
+  })
+
+  test('error: nothing to record writes nothing', async () => {
+    expect(await recordAttempts(handle, [])).toEqual([])
+  })
+})
+
+describe('kept-alive connections', () => {
+  test('default: deliveries to one receiver reuse connections', async () => {
+    const connections = createReceiverConnections()
+    let opened = 0
+    const counting = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: async (req) => {
+        await req.text()
+        return new Response('ok')
+      },
+    })
+    const { createServer } = await import('node:net')
+    // a TCP relay in front of the receiver counts the connections made to it
+    const relay = createServer((socket) => {
+      opened++
+      const upstream = require('node:net').connect(counting.port, '127.0.0.1')
+      socket.pipe(upstream).pipe(socket)
+      socket.on('error', () => upstream.destroy())
+      upstream.on('error', () => socket.destroy())
+    })
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()))
+    const port = (relay.address() as { port: number }).port
+    try {
+      const { endpoint } = await createWebhookEndpoint(ctx, merchantId, {
+        url: `http://127.0.0.1:${port}/ok`,
+        events: ['payment.completed'],
+      })
+      const ids: string[] = []
+      for (let i = 0; i < 20; i++) {
+        const id = newId('whd')
+        ids.push(id)
+        await handle.db.insert(webhookDeliveries).values({
+          id,
+          endpointId: endpoint.id,
+          merchantId,
+          eventId: `evt_keep_${id}`,
+          eventType: 'payment.completed',
+          payload: { n: i },
+          nextAttemptAt: new Date(Date.now() - 1000),
+        })
+      }
+      for (const id of ids)
+        expect((await attemptDelivery({ ...ctx, connections }, id)).kind).toBe('succeeded')
+      expect(opened).toBe(1)
+    } finally {
+      connections.close()
+      relay.close()
+      counting.stop(true)
+    }
+  })
+
+  test('behavior: a kept connection is never reused for a name that now resolves elsewhere', async () => {
+    const connections = createReceiverConnections()
+    try {
+      const first = await deliveryTo('ok', {}, 'hooks.rebind.test')
+      const toLoopback = scriptedResolver(['127.0.0.1'])
+      expect((await attemptDelivery({ ...ctx, resolveHost: toLoopback, connections }, first.id)).kind).toBe(
+        'succeeded',
+      )
+      // the same name and port, answering another address now: the pooled connection to 127.0.0.1 must not serve it
+      const second = await deliveryTo('ok', {}, 'hooks.rebind.test')
+      const elsewhereNow = scriptedResolver(['127.0.0.2'])
+      expect(
+        await attemptDelivery({ ...ctx, resolveHost: elsewhereNow, connections }, second.id),
+      ).toMatchObject({
+        kind: 'retry',
+        statusCode: 500,
+      })
+      expect(second.requestsElsewhere()).toHaveLength(1)
+      expect(second.requests()).toEqual([])
+    } finally {
+      connections.close()
+    }
   })
 })

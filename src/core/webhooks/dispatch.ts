@@ -118,16 +118,26 @@ export async function dispatchWebhookEvents(
           .onConflictDoNothing()
           .returning({ id: webhookDeliveries.id, nextAttemptAt: webhookDeliveries.nextAttemptAt })
       : []
-    for (const e of paymentOutbox)
+    // one statement per outbox, whatever the batch size
+    const pairs = (events: Array<{ id: string; seq: number }>) =>
+      sql.join(
+        events.map((e) => sql`(${e.id}, ${e.seq}::int)`),
+        sql`, `,
+      )
+    if (paymentOutbox.length)
       await tx
         .update(paymentEvents)
         .set({ dispatched: true })
-        .where(and(eq(paymentEvents.paymentId, e.paymentId), eq(paymentEvents.seq, e.seq)))
-    for (const e of withdrawalOutbox)
+        .where(
+          sql`(${paymentEvents.paymentId}, ${paymentEvents.seq}) in (${pairs(paymentOutbox.map((e) => ({ id: e.paymentId, seq: e.seq })))})`,
+        )
+    if (withdrawalOutbox.length)
       await tx
         .update(withdrawalEvents)
         .set({ dispatched: true })
-        .where(and(eq(withdrawalEvents.withdrawalId, e.withdrawalId), eq(withdrawalEvents.seq, e.seq)))
+        .where(
+          sql`(${withdrawalEvents.withdrawalId}, ${withdrawalEvents.seq}) in (${pairs(withdrawalOutbox.map((e) => ({ id: e.withdrawalId, seq: e.seq })))})`,
+        )
     return inserted
   })
 }

@@ -1,7 +1,7 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import type { LookupFunction } from 'node:net'
-import type { PinnedAddress, WebhookTarget } from './url-guard.ts'
+import { pinnedLookup, type ReceiverConnections } from './connections.ts'
+import type { WebhookTarget } from './url-guard.ts'
 
 export type PinnedPost = {
   headers: Record<string, string>
@@ -12,19 +12,11 @@ export type PinnedPost = {
   maxResponseBytes: number
   /** Trusted roots instead of the system's (tests with their own certificate authority). */
   ca?: string | string[]
+  /** Kept-alive connections to reuse; without them the request opens (and closes) its own. */
+  connections?: ReceiverConnections
 }
 
 export type PinnedAnswer = { statusCode: number; body: string }
-
-/** A lookup that knows only the answers the URL guard checked (tried in order until one connects). */
-function pinnedLookup(addresses: PinnedAddress[]): LookupFunction {
-  return (_hostname, options, callback) => {
-    const [first] = addresses
-    if (options.all) callback(null, addresses)
-    else if (first) callback(null, first.address, first.family)
-    else callback(new Error('no checked address to connect to'), '', 4)
-  }
-}
 
 function readCapped(
   res: IncomingMessage,
@@ -53,8 +45,8 @@ function readCapped(
  * POSTs to `target.url` over a connection to one of `target.addresses` (the first that accepts) and nowhere
  * else: the host name is never looked up again (the lookup hook answers with the checked addresses), while
  * the Host header and, for https, SNI and certificate verification still use the URL's host name. Redirects
- * are not followed (a 3xx is the answer). Every call opens its own connection: a pooled one (Bun pools by host
- * name, whatever the lookup says) could lead to an address checked for an earlier request.
+ * are not followed (a 3xx is the answer). With `connections`, the request may reuse a kept connection, but only
+ * one made to the same checked addresses (see createReceiverConnections); without, it opens its own.
  *
  * @example
  * const target = await resolveWebhookTarget(url, { allowInternal: false })
@@ -80,8 +72,8 @@ export function postToPinnedAddress(target: WebhookTarget, post: PinnedPost): Pr
       {
         method: 'POST',
         headers: { ...post.headers, 'content-length': String(Buffer.byteLength(post.body)) },
-        agent: false,
-        lookup: pinnedLookup(target.addresses),
+        agent: post.connections ? post.connections.agentFor(target, post.ca) : false,
+        lookup: pinnedLookup(target.addresses) as never,
         ...(post.ca ? { ca: post.ca } : {}),
       },
       (res) =>
