@@ -1,3 +1,4 @@
+import type { DegradedAfter } from './sdk/define.ts'
 import type {
   ChainDriver,
   ChainDriverDefinition,
@@ -15,12 +16,57 @@ export type LoadedChain = {
   name: string
   module: string
   driver: ChainDriver
-  settings: Required<Omit<ChainSettings, 'startHeight' | 'payouts' | 'sweeps' | 'cold'>> & {
+  settings: Required<
+    Omit<ChainSettings, 'startHeight' | 'payouts' | 'sweeps' | 'cold' | 'callTimeoutMs' | 'degradedAfter'>
+  > & {
     startHeight?: number
     payouts: ResolvedPayoutSettings
     sweeps: ResolvedSweepSettings
     cold: ResolvedColdSettings | null
+    /** Always set by `loadChains`; a chain built by hand (tests) gets `chainSettingDefaults.callTimeoutMs`. */
+    callTimeoutMs?: number
+    /** Always set by `loadChains`; a chain built by hand (tests) gets `chainSettingDefaults.degradedAfter`. */
+    degradedAfter?: Required<DegradedAfter>
   }
+}
+
+/** Defaults of the chain settings that say how long calls may take and when a chain's status is degraded. */
+export const chainSettingDefaults = {
+  callTimeoutMs: 10_000,
+  degradedAfter: {
+    lagBlocks: 20,
+    scanAgeMs: 60_000,
+    staleTipMs: 600_000,
+    payoutPassAgeMs: 300_000,
+    queuedAgeMs: 900_000,
+  } satisfies Required<DegradedAfter>,
+} as const
+
+/** Non-negative integers, defaults filled in; `what` names the setting in errors. */
+function resolveCount(value: number | undefined, fallback: number, what: string): number {
+  const n = value ?? fallback
+  if (!Number.isInteger(n) || n < 0) throw new ConfigProblem(`${what} must be a non-negative integer`)
+  return n
+}
+
+function resolveDegradedAfter(settings: DegradedAfter = {}): Required<DegradedAfter> {
+  const defaults = chainSettingDefaults.degradedAfter
+  const known = Object.keys(defaults)
+  const unknown = Object.keys(settings).filter((k) => !known.includes(k))
+  if (unknown.length > 0)
+    throw new ConfigProblem(
+      `degradedAfter: unknown setting(s) ${unknown.join(', ')}; known: ${known.join(', ')}`,
+    )
+  return Object.fromEntries(
+    known.map((k) => [
+      k,
+      resolveCount(
+        settings[k as keyof DegradedAfter],
+        defaults[k as keyof DegradedAfter],
+        `degradedAfter.${k}`,
+      ),
+    ]),
+  ) as Required<DegradedAfter>
 }
 
 /**
@@ -98,12 +144,8 @@ export type ResolvedPayoutSettings = Required<Omit<PayoutSettings, 'approvalAbov
 /** Fills payout defaults and turns approval thresholds into base units of the driver's assets. */
 function resolvePayoutSettings(driver: ChainDriver, settings: PayoutSettings = {}): ResolvedPayoutSettings {
   const approvalAbove = amountsByAsset(driver, settings.approvalAbove, 'payouts.approvalAbove')
-  const positive = (v: number | undefined, fallback: number, what: string) => {
-    const n = v ?? fallback
-    if (!Number.isInteger(n) || n < 0)
-      throw new ConfigProblem(`payouts.${what} must be a non-negative integer`)
-    return n
-  }
+  const positive = (v: number | undefined, fallback: number, what: string) =>
+    resolveCount(v, fallback, `payouts.${what}`)
   return {
     mode: settings.mode ?? 'batch',
     maxBatch: Math.max(1, positive(settings.maxBatch, 50, 'maxBatch')),
@@ -223,6 +265,12 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
       scanIntervalMs: settings.scanIntervalMs ?? 2000,
       maxRange: settings.maxRange ?? 100,
       monitoringWindowMs: settings.monitoringWindowMs ?? 24 * 3600 * 1000,
+      callTimeoutMs: resolveCount(
+        settings.callTimeoutMs,
+        chainSettingDefaults.callTimeoutMs,
+        'callTimeoutMs',
+      ),
+      degradedAfter: resolveDegradedAfter(settings.degradedAfter),
       payouts: resolvePayoutSettings(driver, settings.payouts),
       sweeps: resolveSweepSettings(driver, settings.sweeps),
       cold: resolveColdSettings(driver, settings.cold),

@@ -12,6 +12,7 @@ import {
 } from '../../plugins/sdk/index.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
+import { isDeadlineError } from '../deadlines.ts'
 import { postWithdrawalRelease } from '../ledger/postings.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
 import { freshChangeAddress, lockCoins, spendableCoins } from './coins.ts'
@@ -55,7 +56,11 @@ async function treasuryAvailable(
  * A group whose transaction could not be built stays QUEUED with the error; after `maxBuildAttempts`
  * non-retryable failures (the destination refuses the token, say) each of its withdrawals fails and is released.
  */
-async function recordBuildFailure(tx: Tx, group: readonly WithdrawalRow[], err: DriverError): Promise<void> {
+async function recordBuildFailure(
+  tx: Tx,
+  group: readonly WithdrawalRow[],
+  err: Pick<DriverError, 'retryable' | 'message'>,
+): Promise<void> {
   for (const w of group) {
     const attempts = w.buildAttempts + 1
     if (!err.retryable && attempts >= maxBuildAttempts) {
@@ -147,6 +152,11 @@ export async function batchWithdrawals(
         try {
           unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })
         } catch (err) {
+          // a build past the call deadline is a passing failure of this group: the next groups still go
+          if (isDeadlineError(err)) {
+            await recordBuildFailure(tx, group, { retryable: true, message: err.message })
+            continue
+          }
           if (!isDriverError(err)) throw err
           await recordBuildFailure(tx, group, err)
           continue

@@ -30,12 +30,40 @@ export type ChainSettings = {
   maxRange?: number
   /** How long settled payments' addresses stay watched for late funds (default 24 h). */
   monitoringWindowMs?: number
+  /**
+   * The longest one driver call of a scan or a payout pass may take (default 10000 ms). A call past it fails its
+   * step as retryable and the pass goes on with the rest; the driver's own timeouts and retries still apply
+   * inside it. 0 turns the deadline off.
+   */
+  callTimeoutMs?: number
+  /** When the chain's status counts as degraded: readiness details, `Chain.status.degraded`, warnings. */
+  degradedAfter?: DegradedAfter
   /** Withdrawals on this chain. */
   payouts?: PayoutSettings
   /** Moving completed payments' funds from deposit addresses to the treasury. */
   sweeps?: SweepSettings
   /** Cold storage: an address the gateway holds no key for; treasury funds above the float go there. */
   cold?: ColdSettings
+}
+
+/**
+ * Thresholds past which a chain's status is degraded; each one is 0 to turn it off. Degraded is reported (readiness
+ * detail, metrics, `Chain.status`, a warning), never a reason to refuse requests.
+ */
+export type DegradedAfter = {
+  /** The scanner is this many blocks behind the node's tip, or the node this many behind the scanner (default 20). */
+  lagBlocks?: number
+  /** No scan run has succeeded for this long (default 60000 ms). */
+  scanAgeMs?: number
+  /**
+   * The node's tip has not moved for this long (default 600000 ms): a stale node, or a halted chain. Set it well
+   * above the chain's longest usual gap between blocks (Bitcoin: an hour or more).
+   */
+  staleTipMs?: number
+  /** A payout pass ran once and none has finished for this long (default 300000 ms): the signer stopped or stalls. */
+  payoutPassAgeMs?: number
+  /** The oldest queued withdrawal has waited this long to be sent (default 900000 ms). */
+  queuedAgeMs?: number
 }
 
 export type ColdSettings = {
