@@ -12,6 +12,7 @@ import {
 } from '../../plugins/sdk/index.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
+import { errorCode } from '../errors.ts'
 import {
   type HoldingRole,
   postFee,
@@ -33,7 +34,8 @@ export type OutboundProgress = {
   confirmed: number
   failed: number
   replaced: number
-  errors: Array<{ id: string; error: string }>
+  /** Transactions whose step failed this pass (the others went on): the message for logs, the code to record. */
+  errors: Array<{ id: string; error: string; code: string }>
 }
 
 async function setStatus(
@@ -467,7 +469,11 @@ export async function advanceOutbound(ctx: OutboundContext, chain: LoadedChain):
       await advanceOne(ctx, chain, payouts, row, tip.height, progress)
     } catch (err) {
       // one transaction's trouble (a node refusing it, a timeout) must not hold up the others
-      progress.errors.push({ id: row.id, error: err instanceof Error ? err.message : String(err) })
+      progress.errors.push({
+        id: row.id,
+        error: err instanceof Error ? err.message : String(err),
+        code: errorCode(err) ?? 'UNKNOWN',
+      })
     }
   }
   return progress

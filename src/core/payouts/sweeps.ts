@@ -13,7 +13,7 @@ import {
 } from '../../plugins/sdk/index.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
-import { driverLacks } from '../errors.ts'
+import { driverLacks, errorCode } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { transactionUnlessRolledBack } from '../rollback.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
@@ -30,6 +30,8 @@ export type SweepProgress = {
   done: number
   skipped: number
   failed: number
+  /** The sweeps whose step failed this pass, with their error's code (for the pass record and logs). */
+  errors: Array<{ id: string; code: string }>
 }
 
 /**
@@ -292,7 +294,15 @@ async function outbound(db: Db, id: string | null): Promise<OutboundRow | undefi
  * const progress = await advanceSweeps(ctx, chain)
  */
 export async function advanceSweeps(ctx: SweepContext, chain: LoadedChain): Promise<SweepProgress> {
-  const progress: SweepProgress = { found: 0, funded: 0, sent: 0, done: 0, skipped: 0, failed: 0 }
+  const progress: SweepProgress = {
+    found: 0,
+    funded: 0,
+    sent: 0,
+    done: 0,
+    skipped: 0,
+    failed: 0,
+    errors: [],
+  }
   const payouts = chain.driver.payouts
   if (!payouts || !chain.settings.sweeps.enabled) return progress
   progress.found = await discoverSweeps(ctx, chain)
@@ -307,7 +317,10 @@ export async function advanceSweeps(ctx: SweepContext, chain: LoadedChain): Prom
     )
   for (const sweep of open) {
     // one sweep's trouble (a token that reverts, a fee spike) must not hold up the others
-    const outcome = await step(ctx, chain, payouts, sweep).catch(() => 'failed' as const)
+    const outcome = await step(ctx, chain, payouts, sweep).catch((err) => {
+      progress.errors.push({ id: sweep.id, code: errorCode(err) ?? 'UNKNOWN' })
+      return 'failed' as const
+    })
     if (outcome === 'failed') progress.failed++
     else if (outcome === 'funded') progress.funded++
     else if (outcome === 'sent') progress.sent++

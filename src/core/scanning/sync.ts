@@ -8,6 +8,7 @@ import { acquireLease, advanceCursor, type Cursor, haltChain, type LeaseHolder }
 import { matchDeposits, recordDeposits } from './deposits.ts'
 import { ReorgTooDeepError } from './errors.ts'
 import { type Ancestor, findCommonAncestor, rollBack } from './reorg.ts'
+import { recordScanFailure, recordScanSuccess, type ScanStage } from './status.ts'
 import { refreshWatchSet, type WatchSet } from './watch-set.ts'
 
 export type SyncLogger = {
@@ -130,7 +131,7 @@ export async function syncChain(
 ): Promise<SyncResult> {
   const now = () => ctx.now?.() ?? new Date()
   const deadline = options.deadline ?? Date.now() + 10_000
-  let cursor = await acquireLease(leaseHolder(ctx), chain, now())
+  const cursor = await acquireLease(leaseHolder(ctx), chain, now())
   const result: SyncResult = {
     chain: chain.name,
     height: cursor?.height ?? -1n,
@@ -142,14 +143,45 @@ export async function syncChain(
   if (!cursor) return { ...result, busy: true }
   if (cursor.haltedReason) return { ...result, halted: cursor.haltedReason }
 
+  // how the run went is recorded for every process to read (Chain.status, readiness, metrics): codes, not messages
+  const progress: { stage: ScanStage; tip?: bigint } = { stage: 'tip' }
+  try {
+    await scanForward(ctx, chain, cursor, result, progress, deadline, now)
+  } catch (err) {
+    await recordScanFailure(ctx.db, ctx.scanner.owner, chain.name, err, progress.stage, progress.tip).catch(
+      (recordErr) => ctx.log.warn({ chain: chain.name, err: recordErr }, 'scan failure not recorded'),
+    )
+    throw err
+  }
+  if (!result.halted)
+    await recordScanSuccess(ctx.db, ctx.scanner.owner, chain.name, result.tip).catch((err) =>
+      ctx.log.warn({ chain: chain.name, err }, 'scan status not recorded'),
+    )
+  return result
+}
+
+/** The body of a run under the lease: reorg check, watch set, ranges up to the tip (or the deadline). */
+async function scanForward(
+  ctx: SyncContext,
+  chain: LoadedChain,
+  start: Cursor,
+  result: SyncResult,
+  progress: { stage: ScanStage; tip?: bigint },
+  deadline: number,
+  now: () => Date,
+): Promise<void> {
+  let cursor = start
   const tip = await chain.driver.getTip()
   result.tip = tip.height
+  progress.tip = tip.height
+  progress.stage = 'reorg'
   if (cursor.height >= 0n && cursor.height <= tip.height) {
     const next = await followReorg(ctx, chain, cursor, result, now())
-    if (!next) return result
+    if (!next) return
     cursor = next
   }
 
+  progress.stage = 'watch'
   let watch = ctx.scanner.watch.get(chain.name) ?? chain.name
   watch = await refreshWatchSet(ctx, chain.driver, watch, {
     monitoringWindowMs: chain.settings.monitoringWindowMs,
@@ -162,6 +194,7 @@ export async function syncChain(
     const from = cursor.height + 1n
     const to = from + BigInt(range) - 1n < tip.height ? from + BigInt(range) - 1n : tip.height
     let scanned: Awaited<ReturnType<typeof chain.driver.scan>>
+    progress.stage = 'scan'
     try {
       scanned = await chain.driver.scan({ from, to, watch: watchKeys })
     } catch (err) {
@@ -177,6 +210,7 @@ export async function syncChain(
       )
       break
     }
+    progress.stage = 'store'
     result.changes.push(...(await commitRange(ctx, chain, watch, scanned.transfers, blocks, now())))
     result.blocks += blocks.length
     result.transfers += scanned.transfers.filter((t) => watch.byKey.has(t.to)).length
@@ -186,5 +220,4 @@ export async function syncChain(
     ctx.scanner.range.set(chain.name, range)
   }
   result.height = cursor.height
-  return result
 }

@@ -12,6 +12,19 @@ export const chainCursors = pgTable('chain_cursors', {
   leaseOwner: text('lease_owner'),
   leaseUntil: timestamp('lease_until', { withTimezone: true }),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  /** The node's tip as the lease holder last saw it, and when it last moved up (a stale node's stops moving). */
+  tipHeight: height('tip_height'),
+  tipChangedAt: timestamp('tip_changed_at', { withTimezone: true }),
+  /** When a scan run last finished without an error. */
+  lastScanAt: timestamp('last_scan_at', { withTimezone: true }),
+  /** The last failed run: its error's code and kind, the step it failed in, when (never the message: URLs carry keys). */
+  lastErrorCode: text('last_error_code'),
+  lastErrorKind: text('last_error_kind'),
+  lastErrorStage: text('last_error_stage'),
+  lastErrorAt: timestamp('last_error_at', { withTimezone: true }),
+  /** Failed runs since the last one that succeeded, and when the first of them failed. */
+  failedRuns: integer('failed_runs').notNull().default(0),
+  failingSince: timestamp('failing_since', { withTimezone: true }),
 })
 
 /** Block refs of the unfinalized window, for reorg detection. */

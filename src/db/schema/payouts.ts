@@ -56,6 +56,10 @@ export const withdrawals = pgTable(
     uniqueIndex('withdrawals_merchant_idempotency_uq').on(t.merchantId, t.idempotencyKey),
     index('withdrawals_merchant_id_idx').on(t.merchantId, t.id),
     index('withdrawals_queue_idx').on(t.chain, t.asset, t.status, t.createdAt),
+    // the payout backlog (chain status, metrics) reads the open ones only
+    index('withdrawals_open_idx')
+      .on(t.chain, t.status, t.createdAt)
+      .where(sql`${t.status} in ('QUEUED', 'BATCHED', 'BROADCAST')`),
   ],
 )
 
@@ -220,3 +224,26 @@ export const coins = pgTable(
     index('coins_locked_by_idx').on(t.lockedBy),
   ],
 )
+
+/** A stage of a payout pass that failed, and its error's code. */
+export type FailedStage = { stage: string; code: string }
+
+/**
+ * The last payout pass of each chain, written by the signer at the end of every pass so any process can tell how
+ * payouts are going: when it finished, how long it took, what failed (codes only, never messages).
+ */
+export const payoutPasses = pgTable('payout_passes', {
+  chain: text('chain').primaryKey(),
+  finishedAt: timestamp('finished_at', { withTimezone: true }).notNull(),
+  durationMs: integer('duration_ms').notNull(),
+  /** Stages that threw (the pass went on without them). */
+  failedStages: jsonb('failed_stages').$type<FailedStage[]>().notNull().default([]),
+  /** Single transactions or sweeps whose step failed while their stage went on. */
+  failedSteps: integer('failed_steps').notNull().default(0),
+  lastErrorCode: text('last_error_code'),
+  lastErrorStage: text('last_error_stage'),
+  lastErrorAt: timestamp('last_error_at', { withTimezone: true }),
+  /** Passes in a row with something failed, and when the first of them finished (null after a clean pass). */
+  failingPasses: integer('failing_passes').notNull().default(0),
+  failingSince: timestamp('failing_since', { withTimezone: true }),
+})
