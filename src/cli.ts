@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
+import { describePayouts, describeScan, readChainStatus } from './chain-status.ts'
 import { checkoutLink } from './checkout/link.ts'
 import { createContext, loadPluginsConfig } from './context.ts'
 import { createApiKey, revokeApiKey } from './core/access/api-keys.ts'
@@ -14,7 +15,6 @@ import { createPayment } from './core/payments/create.ts'
 import { reconcileChain } from './core/payouts/reconcile.ts'
 import { createSigner, newMnemonic } from './core/payouts/signer.ts'
 import { roleAccountPath, roleWallet } from './core/payouts/wallet-roles.ts'
-import { chainProgress } from './core/scanning/cursors.ts'
 import { resumeChain } from './core/scanning/reorg.ts'
 import { openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
@@ -46,7 +46,8 @@ Usage:
   tollgate apikey create --merchant ID [--name N] [--scopes a,b] [--expires-in 90d | --expires-at ISO] [--json]
                                         --expires-in: a number with s, m, h or d; the key stops working then
   tollgate apikey revoke KEY_ID_OR_PREFIX
-  tollgate chain status                 each chain's scanned height, the node's tip, and any halt
+  tollgate chain status                 each chain's scanned height, the node's tip, any halt; lag, last
+                                        scan, last error code and the payout backlog
   tollgate reconcile [--chain N] [--json]
                                         ledger vs chain per wallet and asset; exit 2 on a difference
   tollgate chain resume NAME --from H   rescan NAME from height H (the way out of a halt)
@@ -376,15 +377,27 @@ async function main(argv: string[]) {
       )
       try {
         if (sub === 'status') {
-          const cursors = await withDb(env, (h) => chainProgress(h.db))
-          for (const c of chains.values()) {
-            const cursor = cursors.find((x) => x.chain === c.name)
-            const tip = await c.driver.getTip().then(
+          const statuses = await withDb(env, (h) => readChainStatus({ db: h.db, chains }))
+          const ago = (at: Date) => `${Math.max(0, Math.round((Date.now() - at.getTime()) / 1000))}s ago`
+          for (const s of statuses) {
+            const c = chains.get(s.chain)
+            // the node as this command reaches it now; the lines below are what the scanner and signer recorded
+            const tip = await c?.driver.getTip().then(
               (t) => t.height.toString(),
               (err: Error) => `unreachable (${err.message.split('\n')[0]})`,
             )
-            const state = cursor?.haltedReason ? `HALTED: ${cursor.haltedReason}` : 'ok'
-            console.log(`${c.name}  scanned ${cursor?.height ?? 'not started'}  tip ${tip}  ${state}`)
+            const state = s.halted
+              ? `HALTED: ${s.haltedReason}`
+              : s.degraded.length > 0
+                ? `DEGRADED (${s.degraded.join(', ')})`
+                : 'ok'
+            console.log(`${s.chain}  scanned ${s.scannedHeight ?? 'not started'}  tip ${tip}  ${state}`)
+            console.log(`  scan: ${describeScan(s)}`)
+            if (s.lastErrorCode && s.lastErrorAt)
+              console.log(
+                `  last scan error: ${s.lastErrorCode} (${s.lastErrorKind}) in ${s.lastErrorStage}, ${ago(s.lastErrorAt)}`,
+              )
+            console.log(`  payouts: ${describePayouts(s.payouts)}`)
           }
           return
         }

@@ -1,8 +1,17 @@
-import { isNotNull } from 'drizzle-orm'
+import { type DegradedReason, describePayouts, describeScan, readChainStatus } from './chain-status.ts'
 import type { AppContext } from './context.ts'
-import { chainCursors } from './db/schema/index.ts'
+import { errorCode } from './core/errors.ts'
 
-export type ReadinessCheck = { name: string; ok: boolean; detail?: string }
+/**
+ * One readiness check. `degraded` lists why a chain is behind (scanning or payouts past its `degradedAfter`
+ * thresholds): reported for alerting, never a reason to be unready (see `readiness`).
+ */
+export type ReadinessCheck = { name: string; ok: boolean; detail?: string; degraded?: DegradedReason[] }
+
+/** Node URLs carry API keys and /readyz answers anyone: a detail never shows one. */
+function scrubbed(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>')
+}
 
 async function check(
   name: string,
@@ -17,33 +26,76 @@ async function check(
     await Promise.race([probe(), timeout])
     return { name, ok: true }
   } catch (err) {
-    return { name, ok: false, detail: err instanceof Error ? err.message.split('\n')[0] : String(err) }
+    const line = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)
+    const code = errorCode(err)
+    return { name, ok: false, detail: scrubbed(code && !line.includes(code) ? `${code}: ${line}` : line) }
   } finally {
     clearTimeout(timer)
   }
 }
 
+const scanReasons: readonly DegradedReason[] = ['SCAN_LAG', 'NODE_BEHIND', 'SCAN_STALLED', 'STALE_TIP']
+const payoutReasons: readonly DegradedReason[] = ['PAYOUTS_STALLED', 'PAYOUTS_FAILING', 'PAYOUTS_BACKLOG']
+
 /**
- * Readiness: the database, Redis, and each chain's RPC answer within the timeout.
+ * Per chain that has been scanned: `scanner:<chain>` ("N blocks behind, last scan Xs ago, …"; not ok only when
+ * halted); per chain with payout activity: `payouts:<chain>` (the backlog and the last pass; always ok). Either
+ * carries `degraded` reasons past the chain's thresholds.
+ */
+async function chainChecks(ctx: Pick<AppContext, 'db' | 'chains'>): Promise<ReadinessCheck[]> {
+  const statuses = await readChainStatus(ctx)
+  const checks: ReadinessCheck[] = []
+  for (const s of statuses) {
+    if (s.scannedHeight !== null) {
+      const degraded = s.degraded.filter((r) => scanReasons.includes(r))
+      checks.push({
+        name: `scanner:${s.chain}`,
+        ok: !s.halted,
+        detail: scrubbed(s.halted ? `${s.haltedReason ?? 'halted'}; ${describeScan(s)}` : describeScan(s)),
+        ...(degraded.length > 0 ? { degraded } : {}),
+      })
+    }
+    const p = s.payouts
+    if (p.lastPass || p.queued.count + p.inFlight.count + p.openTransactions.count > 0) {
+      const degraded = s.degraded.filter((r) => payoutReasons.includes(r))
+      checks.push({
+        name: `payouts:${s.chain}`,
+        ok: true,
+        detail: describePayouts(p),
+        ...(degraded.length > 0 ? { degraded } : {}),
+      })
+    }
+  }
+  return checks
+}
+
+/**
+ * Readiness: the database, Redis, and each chain's RPC answer within the timeout, and no scanner is halted; plus
+ * how far behind each chain's scanning and payouts are.
+ *
+ * Lag never makes the process unready: readiness decides whether this process gets traffic, and an API process
+ * taken out of the load balancer because a scanner or the signer lags would stop payment creation, checkouts
+ * and withdrawal requests without making the scan or the payouts any faster. It shows as `degraded` on the
+ * check and at the top instead (and in the metrics, for alerting). A halted scanner stays unready: it needs an
+ * operator and will not get better on its own.
  *
  * @example
- * const { ok, checks } = await readiness(ctx)
+ * const { ok, degraded, checks } = await readiness(ctx)
  */
 export async function readiness(
   ctx: Pick<AppContext, 'db' | 'dbHandle' | 'redis' | 'chains'>,
   timeoutMs = 2000,
-): Promise<{ ok: boolean; checks: ReadinessCheck[] }> {
+): Promise<{ ok: boolean; degraded: boolean; checks: ReadinessCheck[] }> {
   const checks = await Promise.all([
     check('database', timeoutMs, () => ctx.dbHandle.ping()),
     check('redis', timeoutMs, () => ctx.redis.ping()),
     ...[...ctx.chains.values()].map((c) => check(`chain:${c.name}`, timeoutMs, () => c.driver.getTip())),
   ])
-  // a scanner halted on a too-deep reorg needs an operator: the gateway is not ready until then
-  const halted = await ctx.db
-    .select({ chain: chainCursors.chain, reason: chainCursors.haltedReason })
-    .from(chainCursors)
-    .where(isNotNull(chainCursors.haltedReason))
-    .catch(() => [])
-  for (const h of halted) checks.push({ name: `scanner:${h.chain}`, ok: false, detail: h.reason ?? 'halted' })
-  return { ok: checks.every((c) => c.ok), checks }
+  // the database may be the one that is down: its own check says so
+  checks.push(...(await chainChecks(ctx).catch(() => [])))
+  return {
+    ok: checks.every((c) => c.ok),
+    degraded: checks.some((c) => (c.degraded?.length ?? 0) > 0),
+    checks,
+  }
 }

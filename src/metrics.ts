@@ -1,11 +1,19 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { ChainStatus } from './chain-status.ts'
 
 export type ChainStateSource = () => Promise<Array<{ chain: string; height: bigint; halted: boolean }>>
 
-/** Prometheus metrics of one process, served at `/metrics`. Chain gauges are read from the database at scrape. */
-export function createMetrics(chainState?: ChainStateSource) {
+/** Every chain's status (`readChainStatus`), read at scrape. */
+export type ChainStatusSource = () => Promise<ChainStatus[]>
+
+/**
+ * Prometheus metrics of one process, served at `/metrics`. Chain gauges are read from the database at scrape:
+ * `chainState` for the scanned height and halts, `chainStatus` for how far behind scanning and payouts are.
+ */
+export function createMetrics(chainState?: ChainStateSource, chainStatus?: ChainStatusSource) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
+  if (chainStatus) registerChainStatusGauges(registry, chainStatus)
   if (chainState) {
     new Gauge({
       name: 'tollgate_chain_scanned_height',
@@ -56,3 +64,136 @@ export function createMetrics(chainState?: ChainStateSource) {
   }
 }
 export type Metrics = ReturnType<typeof createMetrics>
+
+/** A gauge per chain (and optional extra labels) whose values come from the chain status at scrape. */
+type StatusGauge = {
+  name: string
+  help: string
+  labels?: readonly string[]
+  values: (s: ChainStatus) => Array<[labels: Record<string, string>, value: number | null]>
+}
+
+const one = (value: number | bigint | null | undefined): Array<[Record<string, string>, number | null]> => [
+  [{}, value === null || value === undefined ? null : Number(value)],
+]
+
+/** Stages a payout pass runs; each gets a series, 0 while it passes. */
+const payoutStages = ['sweeps', 'consolidation', 'batching', 'cold storage', 'outbound'] as const
+
+const statusGauges: StatusGauge[] = [
+  {
+    name: 'tollgate_chain_tip_height',
+    help: "The node's tip as the scanner last saw it, per chain",
+    values: (s) => one(s.tip),
+  },
+  {
+    name: 'tollgate_chain_lag_blocks',
+    help: 'Blocks between the node tip and the last block scanned, per chain',
+    values: (s) => one(s.lagBlocks),
+  },
+  {
+    name: 'tollgate_chain_node_behind_blocks',
+    help: "Blocks the node's tip is below what was already scanned (a stale node), per chain",
+    values: (s) => one(s.nodeBehindBlocks),
+  },
+  {
+    name: 'tollgate_chain_last_scan_age_seconds',
+    help: 'Seconds since a scan run last succeeded, per chain',
+    values: (s) => one(s.lastScanAgeSeconds),
+  },
+  {
+    name: 'tollgate_chain_tip_age_seconds',
+    help: "Seconds since the node's tip last moved up, per chain (a stale node's keeps growing)",
+    values: (s) => one(s.tipAgeSeconds),
+  },
+  {
+    name: 'tollgate_chain_scan_failed_runs',
+    help: 'Scan runs failed in a row, per chain (0 after one succeeds)',
+    values: (s) => one(s.failedRuns),
+  },
+  {
+    name: 'tollgate_chain_degraded',
+    help: 'Per chain and reason: 1 while the chain is degraded for that reason (thresholds: degradedAfter)',
+    labels: ['reason'],
+    values: (s) => s.degraded.map((reason) => [{ reason }, 1]),
+  },
+  {
+    name: 'tollgate_payouts_backlog',
+    help: 'Per chain: withdrawals queued (not yet in a transaction) or in flight (sent, not confirmed), and open outbound transactions',
+    labels: ['state'],
+    values: (s) => [
+      [{ state: 'queued' }, s.payouts.queued.count],
+      [{ state: 'in_flight' }, s.payouts.inFlight.count],
+      [{ state: 'open_transactions' }, s.payouts.openTransactions.count],
+    ],
+  },
+  {
+    name: 'tollgate_payouts_oldest_age_seconds',
+    help: 'Per chain: seconds the oldest queued or in-flight withdrawal, or open outbound transaction, has waited (0 when none)',
+    labels: ['state'],
+    values: (s) => [
+      [{ state: 'queued' }, s.payouts.queued.oldestAgeSeconds ?? 0],
+      [{ state: 'in_flight' }, s.payouts.inFlight.oldestAgeSeconds ?? 0],
+      [{ state: 'open_transactions' }, s.payouts.openTransactions.oldestAgeSeconds ?? 0],
+    ],
+  },
+  {
+    name: 'tollgate_payouts_last_pass_age_seconds',
+    help: 'Seconds since a payout pass last finished, per chain (absent until the signer ran one)',
+    values: (s) => one(s.payouts.lastPass?.ageSeconds),
+  },
+  {
+    name: 'tollgate_payouts_last_pass_duration_seconds',
+    help: 'How long the last payout pass took, per chain',
+    values: (s) => one(s.payouts.lastPass ? s.payouts.lastPass.durationMs / 1000 : null),
+  },
+  {
+    name: 'tollgate_payouts_stage_failed',
+    help: 'Per chain and stage: 1 when that stage failed in the last payout pass',
+    labels: ['stage'],
+    values: (s) =>
+      s.payouts.lastPass
+        ? payoutStages.map((stage) => [
+            { stage },
+            s.payouts.lastPass?.failedStages.some((f) => f.stage === stage) ? 1 : 0,
+          ])
+        : [],
+  },
+  {
+    name: 'tollgate_payouts_failed_steps',
+    help: 'Per chain: transactions or sweeps whose step failed in the last payout pass (their stage went on)',
+    values: (s) => one(s.payouts.lastPass?.failedSteps),
+  },
+  {
+    name: 'tollgate_payouts_failing_passes',
+    help: 'Payout passes in a row with something failed, per chain',
+    values: (s) => one(s.payouts.lastPass?.failingPasses),
+  },
+]
+
+/**
+ * The chain status gauges. One scrape reads the status once (every gauge's collect shares the read), and a
+ * failed read leaves the gauges empty rather than failing the scrape.
+ */
+function registerChainStatusGauges(registry: Registry, source: ChainStatusSource) {
+  let cached: { at: number; read: Promise<ChainStatus[]> } | undefined
+  const read = () => {
+    const now = Date.now()
+    if (!cached || now - cached.at > 1000) cached = { at: now, read: source().catch(() => []) }
+    return cached.read
+  }
+  for (const spec of statusGauges)
+    new Gauge({
+      name: spec.name,
+      help: spec.help,
+      labelNames: ['chain', ...(spec.labels ?? [])],
+      registers: [registry],
+      async collect() {
+        // series of chains or reasons that are gone must not linger with their last value
+        this.reset()
+        for (const status of await read())
+          for (const [labels, value] of spec.values(status))
+            if (value !== null) this.set({ chain: status.chain, ...labels }, value)
+      },
+    })
+}

@@ -1,55 +1,171 @@
 import type { AppContext } from '../context.ts'
 import { resolveChain } from '../core/chains.ts'
+import { withCallDeadlines } from '../core/deadlines.ts'
+import { errorCode } from '../core/errors.ts'
 import { batchWithdrawals } from '../core/payouts/batches.ts'
 import { moveExcessToCold } from '../core/payouts/cold-storage.ts'
 import { consolidateDeposits } from '../core/payouts/consolidation.ts'
 import { advanceOutbound, noOutboundProgress } from '../core/payouts/outbound.ts'
+import { readPayoutStatus, recordPayoutPass } from '../core/payouts/pass-status.ts'
 import { advanceSweeps, type SweepProgress } from '../core/payouts/sweeps.ts'
+import type { FailedStage } from '../db/schema/index.ts'
+import { chainSettingDefaults } from '../plugins/registry.ts'
 import { reportFailure } from './failures.ts'
+import { createLogThrottle, type LogThrottle } from './log-throttle.ts'
+
+/**
+ * Per process context: the throttle (a failure that lasts is logged once a minute per chain, stage and code) and
+ * the chains whose last pass had something to warn about.
+ */
+type PassLogs = { throttle: LogThrottle; troubled: Set<string> }
+const passLogs = new WeakMap<AppContext, PassLogs>()
+function passLogsOf(ctx: AppContext): PassLogs {
+  let logs = passLogs.get(ctx)
+  if (!logs) {
+    logs = { throttle: createLogThrottle(), troubled: new Set() }
+    passLogs.set(ctx, logs)
+  }
+  return logs
+}
 
 /**
  * One payout pass for a chain: due sweeps and consolidations, then queued withdrawals, then cold transfers become
  * outbound transactions, and every open transaction moves one persisted step further (sign, broadcast, track).
  * Each stage runs even if an earlier one failed (a fee spike in batching must not stop the sweeps that would fund
- * it, nor the tracking of what is already sent). Runs only where the signer lives.
+ * it, nor the tracking of what is already sent). Every driver call has the chain's `callTimeoutMs`, so a slow node
+ * fails one step, not the pass. Runs only where the signer lives.
+ *
+ * The pass is recorded (duration, failed stages and steps, codes only) for `Chain.status`, readiness and metrics;
+ * a failure or a slow pass is logged at warn with the payout backlog, once a minute per chain, stage and code.
  *
  * @example
  * await processPayouts(ctx, 'ethereum')
  */
 export async function processPayouts(ctx: AppContext, chainName: string) {
-  const chain = resolveChain(ctx.chains, chainName)
+  const chain = withCallDeadlines(resolveChain(ctx.chains, chainName))
+  const started = performance.now()
+  const logs = passLogsOf(ctx)
+  const failedStages: FailedStage[] = []
+  const warnings: Array<{ key: string; fields: object; msg: string; err?: unknown }> = []
   const stage = async <T>(name: string, run: () => Promise<T>, fallback: T): Promise<T> => {
     try {
       return await run()
     } catch (err) {
-      reportFailure(
-        ctx.log,
+      const code = errorCode(err) ?? 'UNKNOWN'
+      failedStages.push({ stage: name, code })
+      warnings.push({
+        key: `${chainName}:${name}:${code}`,
+        fields: { chain: chainName, stage: name },
+        msg: 'payout stage failed; the next pass retries it',
         err,
-        { chain: chainName, stage: name },
-        'payout stage failed; the next pass retries it',
-      )
+      })
       return fallback
     }
   }
-  const noSweeps: SweepProgress = { found: 0, funded: 0, sent: 0, done: 0, skipped: 0, failed: 0 }
+  const noSweeps: SweepProgress = {
+    found: 0,
+    funded: 0,
+    sent: 0,
+    done: 0,
+    skipped: 0,
+    failed: 0,
+    errors: [],
+  }
   const swept = await stage('sweeps', () => advanceSweeps(ctx, chain), noSweeps)
   const consolidated = await stage('consolidation', () => consolidateDeposits(ctx, chain), 0)
   const batched = await stage('batching', () => batchWithdrawals(ctx, chain), 0)
   const toCold = await stage('cold storage', () => moveExcessToCold(ctx, chain), 0)
   const progress = await stage('outbound', () => advanceOutbound(ctx, chain), noOutboundProgress())
+  const durationMs = performance.now() - started
+
   const { errors, ...counts } = progress
+  const { errors: sweepErrors, ...sweepTally } = swept
   for (const e of errors)
-    ctx.log.warn({ chain: chainName, outboundTxId: e.id, error: e.error }, 'outbound step failed')
+    warnings.push({
+      key: `${chainName}:outbound-step:${e.code}`,
+      fields: { chain: chainName, stage: 'outbound', outboundTxId: e.id, errorCode: e.code, error: e.error },
+      msg: 'outbound step failed',
+    })
+  for (const e of sweepErrors)
+    warnings.push({
+      key: `${chainName}:sweep-step:${e.code}`,
+      fields: { chain: chainName, stage: 'sweeps', sweepId: e.id, errorCode: e.code },
+      msg: 'sweep step failed',
+    })
+  const slowAfterMs = chain.settings.callTimeoutMs ?? chainSettingDefaults.callTimeoutMs
+  if (slowAfterMs > 0 && durationMs > slowAfterMs)
+    warnings.push({
+      key: `${chainName}:slow`,
+      fields: { chain: chainName, durationMs: Math.round(durationMs) },
+      msg: 'payout pass slower than one call deadline',
+    })
+
+  await recordPayoutPass(ctx.db, chainName, {
+    durationMs,
+    failedStages,
+    failedSteps: [...errors, ...sweepErrors].map((e) => ({ code: e.code })),
+  }).catch((err) => ctx.log.warn({ chain: chainName, err }, 'payout pass not recorded'))
+  await logWarnings(ctx, logs, chainName, warnings)
+
   const sweepCounts = Object.fromEntries(
-    Object.entries(swept).map(([k, v]) => [`sweeps${k[0]?.toUpperCase()}${k.slice(1)}`, v]),
+    Object.entries(sweepTally).map(([k, v]) => [`sweeps${k[0]?.toUpperCase()}${k.slice(1)}`, v]),
   )
   if (
     batched + toCold + consolidated > 0 ||
-    [...Object.values(counts), ...Object.values(swept)].some((n) => n > 0)
+    [...Object.values(counts), ...Object.values(sweepTally)].some((n) => n > 0)
   )
     ctx.log.info(
       { chain: chainName, batched, toCold, consolidated, ...counts, ...sweepCounts },
       'payouts advanced',
     )
-  return { batched, toCold, consolidated, ...counts, sweeps: swept, errors: errors.length }
+  return {
+    batched,
+    toCold,
+    consolidated,
+    ...counts,
+    sweeps: swept,
+    errors: errors.length,
+    failedStages,
+    durationMs,
+  }
+}
+
+/**
+ * Logs what the throttle lets through, each line with how far behind payouts are (the backlog, read once, only
+ * when something is logged); the first clean pass after trouble is noted at info (at most once a minute, so
+ * passes that alternate between failing and clean do not flood either).
+ */
+async function logWarnings(
+  ctx: AppContext,
+  { throttle, troubled }: PassLogs,
+  chainName: string,
+  warnings: ReadonlyArray<{ key: string; fields: object; msg: string; err?: unknown }>,
+) {
+  if (warnings.length === 0) {
+    if (troubled.delete(chainName) && throttle.take(`${chainName}:clean`))
+      ctx.log.info({ chain: chainName }, 'payout pass went through clean again')
+    return
+  }
+  troubled.add(chainName)
+  const due = warnings.flatMap((w) => {
+    const pass = throttle.take(w.key)
+    return pass ? [{ ...w, suppressed: pass.suppressed }] : []
+  })
+  if (due.length === 0) return
+  const backlog = await readPayoutStatus(ctx.db, [chainName]).then(
+    ([s]) =>
+      s && {
+        queued: s.queued.count,
+        oldestQueuedSeconds: s.queued.oldestAgeSeconds,
+        inFlight: s.inFlight.count,
+        oldestInFlightSeconds: s.inFlight.oldestAgeSeconds,
+        openTransactions: s.openTransactions.count,
+      },
+    () => undefined,
+  )
+  for (const w of due) {
+    const fields = { ...w.fields, ...backlog, suppressed: w.suppressed }
+    if (w.err !== undefined) reportFailure(ctx.log, w.err, fields, w.msg)
+    else ctx.log.warn(fields, w.msg)
+  }
 }

@@ -1,9 +1,12 @@
+import { thresholdsOf } from '../chain-status.ts'
 import type { AppContext } from '../context.ts'
 import { resolveChain } from '../core/chains.ts'
-import { errorKind, GatewayError } from '../core/errors.ts'
+import { withCallDeadlines } from '../core/deadlines.ts'
+import { errorCode, errorKind, GatewayError } from '../core/errors.ts'
 import { acquireLease, releaseLeases } from '../core/scanning/cursors.ts'
 import { type ScannerState, type SyncResult, syncChain } from '../core/scanning/sync.ts'
 import { reportFailure } from './failures.ts'
+import { createLogThrottle } from './log-throttle.ts'
 
 /** Something that runs only while this process holds a chain's lease (a head subscription); returns its stop. */
 export type WhileHolding = () => (() => void) | undefined
@@ -17,6 +20,10 @@ export type WhileHolding = () => (() => void) | undefined
  * takes over within SCANNER_LEASE_MS plus one heartbeat of the holder dying. `stop()` hands the leases back
  * at once. Safety never rests on the timing: the cursor only moves under the holder's name (`advanceCursor`
  * is fenced), so a holder paused past its lease stores nothing once another took over.
+ *
+ * Every driver call has the chain's `callTimeoutMs`. A failed run, a scanner more than `degradedAfter.lagBlocks`
+ * behind (or a node that far behind the scanner), and a node tip that has not moved for `degradedAfter.staleTipMs`
+ * are logged at warn with the lag, once a minute per chain and condition; recovery is logged once at info.
  *
  * @example
  * const scans = createScanRunner(ctx, newScannerState())
@@ -39,6 +46,11 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
   // renews well before the lease runs out; a standby also looks at least twice a second, so a lease handed
   // back on a graceful stop is taken within half a second whatever the lease length
   const heartbeatMs = Math.min(leaseMs / 3, 500)
+  const throttle = createLogThrottle()
+  /** Per chain: the last finished run's heights, and when the node's tip last moved up (this process's view). */
+  const seen = new Map<string, { height: bigint; tip: bigint; tipMovedAt: number }>()
+  /** Chains whose last finished run was behind (a warning was due). */
+  const lagging = new Set<string>()
 
   let stopped = false
   let stopping: Promise<void> | undefined
@@ -77,7 +89,7 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
   /** Renews the lease (holder) or tries to take it (standby); a standby that takes it scans at once. */
   async function beat(chainName: string) {
     if (stopped) return
-    const chain = resolveChain(ctx.chains, chainName)
+    const chain = withCallDeadlines(resolveChain(ctx.chains, chainName))
     const cursor = await acquireLease(holder, chain, new Date())
     if (stopped) return
     const gained = cursor !== undefined && !held.has(chainName)
@@ -114,17 +126,70 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
     // what retrying cannot fix (configuration, a bug) is tried again only at the slowest pace
     const ceiling = errorKind(err) === 'retryable' ? Math.min(30_000, 250 * 2 ** (n - 1)) : 30_000
     const delay = ceiling * (0.5 + Math.random() / 2)
-    reportFailure(
-      ctx.log,
-      err,
-      { chain: chainName, attempt: n, retryInMs: Math.round(delay) },
-      'scan failed; retrying',
-    )
+    // a node down for an hour logs once a minute (per error code), with how far behind the scanner was
+    const pass = throttle.take(`${chainName}:failed:${errorCode(err) ?? 'UNKNOWN'}`)
+    if (pass) {
+      const last = seen.get(chainName)
+      reportFailure(
+        ctx.log,
+        err,
+        {
+          chain: chainName,
+          attempt: n,
+          retryInMs: Math.round(delay),
+          suppressed: pass.suppressed,
+          ...(last ? lagFields(last) : {}),
+        },
+        'scan failed; retrying',
+      )
+    }
     retryLater(chainName, delay)
   }
 
+  function lagFields(s: { height: bigint; tip: bigint; tipMovedAt: number }) {
+    return {
+      scannedHeight: s.height.toString(),
+      tip: s.tip.toString(),
+      lagBlocks: Number(s.tip > s.height ? s.tip - s.height : 0n),
+      tipUnchangedMs: Date.now() - s.tipMovedAt,
+    }
+  }
+
+  /** After a run that went through: warns while the scanner or the node falls behind, notes the recovery. */
+  function noteProgress(chainName: string, result: SyncResult) {
+    if (result.tip < 0n) return
+    const before = seen.get(chainName)
+    const now = Date.now()
+    const tipMovedAt = !before || result.tip > before.tip ? now : before.tipMovedAt
+    const state = { height: result.height, tip: result.tip, tipMovedAt }
+    seen.set(chainName, state)
+    const limits = thresholdsOf(resolveChain(ctx.chains, chainName))
+    const gap = result.tip - result.height
+    const behind: string[] = []
+    if (limits.lagBlocks > 0 && gap > BigInt(limits.lagBlocks)) behind.push('SCAN_LAG')
+    if (limits.lagBlocks > 0 && -gap > BigInt(limits.lagBlocks)) behind.push('NODE_BEHIND')
+    if (limits.staleTipMs > 0 && now - tipMovedAt > limits.staleTipMs) behind.push('STALE_TIP')
+    const wasBehind = lagging.has(chainName)
+    if (behind.length === 0) {
+      lagging.delete(chainName)
+      // a lag hovering around the threshold notes its recoveries once a minute too
+      if (wasBehind && throttle.take(`${chainName}:caught-up`))
+        ctx.log.info({ chain: chainName, ...lagFields(state) }, 'scan caught up')
+      return
+    }
+    lagging.add(chainName)
+    for (const reason of behind) {
+      const pass = throttle.take(`${chainName}:behind:${reason}`)
+      if (pass)
+        ctx.log.warn(
+          { chain: chainName, reason, suppressed: pass.suppressed, ...lagFields(state) },
+          reason === 'STALE_TIP' ? "scan: the node's tip has not moved" : 'scan falling behind',
+        )
+    }
+  }
+
   async function loop(chainName: string): Promise<SyncResult> {
-    const chain = resolveChain(ctx.chains, chainName)
+    const chain = withCallDeadlines(resolveChain(ctx.chains, chainName))
     let result: SyncResult
     do {
       again.delete(chainName)
@@ -138,6 +203,7 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
       // another scanner (or a dead one whose lease has not run out) holds the chain: the heartbeat looks again
       setHeld(chainName, !result.busy)
       if (result.halted || result.busy) break
+      noteProgress(chainName, result)
       if (result.height < result.tip) again.add(chainName)
     } while (again.has(chainName) && !stopped)
     return result

@@ -1,6 +1,8 @@
 import type { LoadedChain } from '../plugins/registry.ts'
 import type { AssetInfo } from '../plugins/sdk/index.ts'
 import { builder } from './builder.ts'
+import { ChainStatusRef, loadChainStatus } from './chain-status.ts'
+import { readCost } from './cost.ts'
 
 export const AssetRef = builder.objectRef<AssetInfo>('Asset').implement({
   description: 'An asset a chain can receive.',
@@ -23,6 +25,14 @@ export const ChainRef = builder.objectRef<LoadedChain>('Chain').implement({
     finalityDepth: t.int({ resolve: (c) => c.driver.finalityDepth }),
     nativeAsset: t.field({ type: AssetRef, resolve: (c) => c.driver.nativeAsset }),
     assets: t.field({ type: [AssetRef], resolve: (c) => [...c.driver.assets] }),
+    status: t.field({
+      type: ChainStatusRef,
+      description:
+        'How far behind the gateway is on this chain: scanning (tip, lag, last scan, last error code) and payouts',
+      authScopes: { authenticated: true },
+      complexity: readCost,
+      resolve: (c, _args, ctx) => loadChainStatus(ctx, c.name),
+    }),
   }),
 })
 
