@@ -158,7 +158,10 @@ export function describeScan(s: ChainStatus): string {
     `last scan ${ago(s.lastScanAgeSeconds)}`,
     `tip moved ${ago(s.tipAgeSeconds)}`,
   ]
-  if (s.failedRuns > 0) parts.push(`failing: ${s.failedRuns} runs, last error ${s.lastErrorCode}`)
+  if (s.failedRuns > 0)
+    parts.push(
+      `${s.failedRuns} failed run${s.failedRuns === 1 ? '' : 's'} in a row, last error ${s.lastErrorCode}`,
+    )
   return parts.join(', ')
 }
 

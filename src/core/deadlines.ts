@@ -1,5 +1,5 @@
 import { chainSettingDefaults, type LoadedChain } from '../plugins/registry.ts'
-import type { ChainDriver, PayoutDriver } from '../plugins/sdk/index.ts'
+import type { ChainDriver, PayoutDriver, ScanRequest } from '../plugins/sdk/index.ts'
 import { GatewayError } from './errors.ts'
 
 /**
@@ -57,37 +57,37 @@ export function withDeadline<T>(
   })
 }
 
-type AnyFn = (...args: never[]) => Promise<unknown>
-
 /**
- * Wraps one driver method: `signalAt` is the index of its `signal` argument (the deadline's signal goes there,
- * joined with any the caller passed), or -1 when it takes none.
+ * Wraps one driver method, looked up on `target` at each call (a driver that swaps a method keeps it bounded):
+ * `signalAt` is the index of its `signal` argument (the deadline's signal goes there, joined with any the caller
+ * passed), or -1 when it takes none.
  */
-function wrap<F extends AnyFn>(
+function wrap<T extends object, K extends keyof T & string>(
   chain: string,
-  name: string,
+  label: string,
   ms: number,
-  target: object,
-  fn: F,
+  target: T,
+  method: K,
   signalAt: number,
-): F {
+): T[K] {
   const wrapped = (...args: unknown[]) => {
     const given = signalAt >= 0 ? (args[signalAt] as AbortSignal | undefined) : undefined
     return withDeadline(
       ms,
-      () => callDeadlineExceeded(chain, name, ms),
+      () => callDeadlineExceeded(chain, label, ms),
       (signal) => {
         const call = [...args]
         if (signalAt >= 0) {
           while (call.length < signalAt) call.push(undefined)
           call[signalAt] = signal
         }
-        return (fn as unknown as (...a: unknown[]) => Promise<unknown>).apply(target, call)
+        const fn = target[method] as unknown as (...a: unknown[]) => Promise<unknown>
+        return fn.apply(target, call)
       },
       given,
     )
   }
-  return wrapped as unknown as F
+  return wrapped as T[K]
 }
 
 /** The payout methods that talk to the chain, with the index of their signal argument (-1: none). */
@@ -127,27 +127,23 @@ export function withCallDeadlines(chain: LoadedChain): LoadedChain {
   const ms = chain.settings.callTimeoutMs ?? chainSettingDefaults.callTimeoutMs
   const d = chain.driver
   const driver: ChainDriver = Object.assign(copyOf(d), {
-    getTip: wrap(chain.name, 'getTip', ms, d, d.getTip, 0),
-    getBlockRef: wrap(chain.name, 'getBlockRef', ms, d, d.getBlockRef, 1),
+    getTip: wrap(chain.name, 'getTip', ms, d, 'getTip', 0),
+    getBlockRef: wrap(chain.name, 'getBlockRef', ms, d, 'getBlockRef', 1),
     // the scan request carries its own signal
-    scan: (request) =>
+    scan: (request: ScanRequest) =>
       withDeadline(
         ms,
         () => callDeadlineExceeded(chain.name, 'scan', ms),
-        (signal) => d.scan.call(d, { ...request, signal }),
+        (signal) => d.scan({ ...request, signal }),
         request.signal,
       ),
   } satisfies Partial<ChainDriver>)
   if (d.payouts) {
     const p = d.payouts
     const payouts: PayoutDriver = copyOf(p)
-    for (const [name, signalAt] of Object.entries(payoutCalls)) {
-      const fn = p[name as keyof PayoutDriver]
-      if (typeof fn === 'function')
-        Object.assign(payouts, {
-          [name]: wrap(chain.name, `payouts.${name}`, ms, p, fn as AnyFn, signalAt as number),
-        })
-    }
+    for (const [name, signalAt] of Object.entries(payoutCalls) as Array<[keyof PayoutDriver, number]>)
+      if (typeof p[name] === 'function')
+        Object.assign(payouts, { [name]: wrap(chain.name, `payouts.${name}`, ms, p, name, signalAt) })
     driver.payouts = payouts
   }
   const bounded: LoadedChain = { ...chain, driver }
