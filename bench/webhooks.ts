@@ -35,7 +35,7 @@ for (let i = 0; i < events; i++)
 async function gatewayDrain() {
   const from = received.length
   const t0 = performance.now()
-  const pump = startDeliveryPump(app.ctx, { lanes: inFlight })
+  const pump = startDeliveryPump(app.ctx)
   while (received.length - from < events) await Bun.sleep(5)
   const seconds = (performance.now() - t0) / 1000
   // recorded too, not only received
@@ -100,7 +100,7 @@ const ceiling = await bareLoop()
 
 // latency: one event at a time, from the committed event to the receiver, with the pump poked as the worker
 // pokes it after its own status changes
-const pump = startDeliveryPump(app.ctx, { lanes: inFlight })
+const pump = startDeliveryPump(app.ctx)
 const latencies: number[] = []
 for (let i = 0; i < 200; i++) {
   const before = received.length

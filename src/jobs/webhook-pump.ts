@@ -18,8 +18,14 @@ export type DeliveryPump = {
 }
 
 export type DeliveryPumpOptions = {
-  /** Deliveries sent at once by this process; a slow receiver holds one lane, not the pump. */
+  /** Deliveries sent at once by this process (default 64). */
   lanes?: number
+  /**
+   * Deliveries of one endpoint this process holds at once, sent or claimed (default 16): as many concurrent
+   * requests as a receiver gets from one worker, and so a receiver that hangs, or one merchant's backlog, takes
+   * this many lanes and no more.
+   */
+  perEndpoint?: number
   /** How often an idle pump looks for new events and deliveries that came due. */
   idleMs?: number
   connections?: ReceiverConnections
@@ -58,27 +64,32 @@ function groupCommit<T>(
   }
 }
 
-/** A sleep that `ring` cuts short; a ring while awake cuts the next sleep short, so none is lost. */
+/**
+ * A sleep that `ring` cuts short, for every sleeper at once; a ring while nobody sleeps cuts the next sleep short,
+ * so none is lost.
+ */
 function alarm() {
   let rung = false
-  let wake: (() => void) | undefined
+  const sleepers = new Set<() => void>()
   return {
     ring() {
-      rung = true
-      wake?.()
+      if (sleepers.size === 0) rung = true
+      for (const wake of [...sleepers]) wake()
     },
     async sleep(ms: number) {
-      if (!rung)
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, ms)
-          function done() {
-            clearTimeout(timer)
-            resolve()
-          }
-          wake = done
-        })
-      wake = undefined
-      rung = false
+      if (rung) {
+        rung = false
+        return
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms)
+        function done() {
+          clearTimeout(timer)
+          sleepers.delete(done)
+          resolve()
+        }
+        sleepers.add(done)
+      })
     },
   }
 }
@@ -107,7 +118,8 @@ function throttledWarn(log: AppContext['log'], everyMs = 30_000) {
  * await pump.stop()
  */
 export function startDeliveryPump(ctx: AppContext, options: DeliveryPumpOptions = {}): DeliveryPump {
-  const lanes = options.lanes ?? 16
+  const lanes = options.lanes ?? 64
+  const perEndpoint = options.perEndpoint ?? 16
   const idleMs = options.idleMs ?? 500
   const claimFor = claimDuration(ctx.webhooks.timeoutMs)
   const connections = options.connections ?? createReceiverConnections()
@@ -121,29 +133,60 @@ export function startDeliveryPump(ctx: AppContext, options: DeliveryPumpOptions 
     4 * lanes,
   )
 
-  const buffer: ClaimedDelivery[] = []
-  const idleLanes: Array<(claimed: ClaimedDelivery | undefined) => void> = []
+  // claimed, not yet taken by a lane
+  const waiting: ClaimedDelivery[] = []
+  // per endpoint: being sent, and in hand (being sent or waiting); an endpoint is claimed for up to four times its
+  // share, so a fast receiver's next deliveries are ready when its requests end
+  const sending = counts()
+  const inHand = counts()
+  const handCap = 4 * perEndpoint
+  // waiting deliveries a free lane could take now (those of endpoints sending their share wait for them)
+  const ready = () =>
+    waiting.reduce((n, c) => (sending.of(c.delivery.endpointId) < perEndpoint ? n + 1 : n), 0)
   let stopped = false
-  // the last claim came back full: more are due, so the feeder refills as soon as the buffer runs low
+  // the last claim came back full: more are due, so the feeder claims again as soon as the lanes run low
   let moreDue = false
+  // endpoints that got all the room they had at the last claim: they may have more due
+  const atCap = new Set<string>()
   const dispatcher = alarm()
   const feeder = alarm()
+  const lanesIdle = alarm()
+  let idleCount = 0
 
-  const take = (): Promise<ClaimedDelivery | undefined> => {
-    if (stopped) return Promise.resolve(undefined)
-    const claimed = buffer.shift()
-    if (moreDue && buffer.length < lanes) feeder.ring()
-    if (claimed) return Promise.resolve(claimed)
-    return new Promise((resolve) => idleLanes.push(resolve))
+  /** The oldest waiting delivery whose endpoint has room to send. */
+  const pick = (): ClaimedDelivery | undefined => {
+    const i = waiting.findIndex((c) => sending.of(c.delivery.endpointId) < perEndpoint)
+    return i < 0 ? undefined : waiting.splice(i, 1)[0]
   }
 
+  // a claim about to run out could be taken over mid-send: it is left to whoever claims it next
+  const send = (claimed: ClaimedDelivery) =>
+    claimed.claimedUntil.getTime() - Date.now() < ctx.webhooks.timeoutMs
+      ? undefined
+      : sendClaimedDelivery(deliveryCtx, claimed)
+
   const lane = async () => {
-    for (;;) {
-      const claimed = await take()
-      if (!claimed) return
-      // a claim about to run out could be taken over mid-send: leave it to whoever claims it next
-      if (claimed.claimedUntil.getTime() - Date.now() < ctx.webhooks.timeoutMs) continue
-      const attempt = await sendClaimedDelivery(deliveryCtx, claimed)
+    while (!stopped) {
+      const claimed = pick()
+      if (!claimed) {
+        idleCount++
+        await lanesIdle.sleep(idleMs)
+        idleCount--
+        continue
+      }
+      const endpointId = claimed.delivery.endpointId
+      sending.add(endpointId, 1)
+      if (moreDue && ready() < lanes) feeder.ring()
+      const attempt = await send(claimed)
+      sending.add(endpointId, -1)
+      inHand.add(endpointId, -1)
+      // another of this endpoint may be waiting for the room this request just freed
+      if (waiting.length > 0) lanesIdle.ring()
+      if (atCap.has(endpointId) && inHand.of(endpointId) <= handCap / 2) {
+        atCap.delete(endpointId)
+        feeder.ring()
+      }
+      if (!attempt) continue
       if (attempt.outcome.kind === 'failed')
         ctx.log.warn(
           { deliveryId: claimed.delivery.id, statusCode: attempt.statusCode, error: attempt.error },
@@ -172,16 +215,30 @@ export function startDeliveryPump(ctx: AppContext, options: DeliveryPumpOptions 
   const feed = async () => {
     while (!stopped) {
       try {
-        if (buffer.length < lanes) {
-          const limit = 2 * lanes - buffer.length
-          const claimed = await claimDueDeliveries(ctx, { limit, claimFor })
+        const readyNow = ready()
+        if (readyNow < lanes) {
+          const limit = 2 * lanes - readyNow
+          const share = { cap: handCap, held: inHand.snapshot() }
+          const claimed = await claimDueDeliveries(ctx, { limit, claimFor, share })
           moreDue = claimed.length === limit
+          const got = counts()
           for (const c of claimed) {
-            const idle = idleLanes.shift()
-            if (idle) idle(c)
-            else buffer.push(c)
+            got.add(c.delivery.endpointId, 1)
+            inHand.add(c.delivery.endpointId, 1)
+            waiting.push(c)
           }
-          if (moreDue && buffer.length < lanes) continue
+          if (claimed.length > 0 && idleCount > 0) lanesIdle.ring()
+          // claimed for again once its hand is half empty, at once if it already is
+          let again = moreDue && ready() < lanes
+          for (const [endpointId, n] of share.held) if (n >= handCap) atCap.add(endpointId)
+          for (const [endpointId, n] of got.entries())
+            if (n >= handCap - (share.held.get(endpointId) ?? 0)) atCap.add(endpointId)
+          for (const endpointId of atCap)
+            if (inHand.of(endpointId) <= handCap / 2) {
+              atCap.delete(endpointId)
+              again = true
+            }
+          if (again) continue
         }
       } catch (err) {
         moreDue = false
@@ -200,12 +257,27 @@ export function startDeliveryPump(ctx: AppContext, options: DeliveryPumpOptions 
       stopped = true
       dispatcher.ring()
       feeder.ring()
-      for (const idle of idleLanes.splice(0)) idle(undefined)
+      lanesIdle.ring()
       await Promise.all(running)
       await records.flushed()
-      const unsent = buffer.splice(0)
-      await releaseClaims(ctx, unsent).catch(() => {})
+      await releaseClaims(ctx, waiting.splice(0)).catch(() => {})
       if (!options.connections) connections.close()
     },
+  }
+}
+
+/** Counts per key; a key at zero is dropped. */
+function counts() {
+  const map = new Map<string, number>()
+  const of = (key: string) => map.get(key) ?? 0
+  return {
+    of,
+    add(key: string, by: number) {
+      const n = of(key) + by
+      if (n > 0) map.set(key, n)
+      else map.delete(key)
+    },
+    entries: () => map.entries(),
+    snapshot: () => new Map(map),
   }
 }

@@ -123,7 +123,7 @@ test('behavior: a stopping pump finishes the attempts under way and hands its un
   await createWebhookEndpoint(app.ctx, merchant.id, { url: r.url, events: ['payment.created'] })
   for (let i = 0; i < 5; i++)
     await createPayment(app.ctx, merchant.id, { chain: 'devnet', asset: 'ETH', amount: '1' })
-  const pump = startDeliveryPump(app.ctx, { lanes: 1 })
+  const pump = startDeliveryPump(app.ctx, { lanes: 1, perEndpoint: 2 })
   await waitFor('first request held', () => r.ids.length === 1)
   const claimed = await app.ctx.db
     .select()
@@ -140,4 +140,48 @@ test('behavior: a stopping pump finishes the attempts under way and hands its un
   // nothing is left claimed: another worker can take the rest right away
   for (const d of rows) expect(d.lockedUntil).toBeNull()
   expect(r.ids).toHaveLength(1)
+}, 20_000)
+
+test('behavior: a receiver that hangs holds its share of the lanes and no more; other merchants are delivered meanwhile', async () => {
+  let release: () => void = () => {}
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let hangingNow = 0
+  let mostAtOnce = 0
+  const hanging = receiver(async () => {
+    hangingNow++
+    mostAtOnce = Math.max(mostAtOnce, hangingNow)
+    await held
+    hangingNow--
+    return 200
+  })
+  const prompt = receiver()
+  const slowShop = await app.merchant('Hanging receiver')
+  const otherShop = await app.merchant('Prompt receiver')
+  await createWebhookEndpoint(app.ctx, slowShop.id, { url: hanging.url, events: ['payment.created'] })
+  await createWebhookEndpoint(app.ctx, otherShop.id, { url: prompt.url, events: ['payment.created'] })
+  // the hanging receiver's backlog is older than the other merchant's events
+  for (let i = 0; i < 30; i++)
+    await createPayment(app.ctx, slowShop.id, { chain: 'devnet', asset: 'ETH', amount: '1' })
+  for (let i = 0; i < 5; i++)
+    await createPayment(app.ctx, otherShop.id, { chain: 'devnet', asset: 'ETH', amount: '1' })
+  // patient enough that no request times out while the test holds them
+  const patient = { ...app.ctx, webhooks: { ...app.ctx.webhooks, timeoutMs: 15_000 } }
+  const pump = startDeliveryPump(patient, { lanes: 8, perEndpoint: 2 })
+  try {
+    await waitFor('the other merchant delivered', () => prompt.ids.length === 5)
+    expect(hanging.ids.length).toBe(2)
+    expect(mostAtOnce).toBe(2)
+    release()
+    await waitFor('the backlog delivered once released', async () => {
+      const rows = await deliveriesOf(slowShop.id)
+      return rows.length === 30 && rows.every((d) => d.status === 'succeeded')
+    })
+  } finally {
+    release()
+    await pump.stop()
+  }
+  expect(mostAtOnce).toBe(2)
+  expect(new Set(hanging.ids).size).toBe(30)
 }, 20_000)
