@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
+import { redisOptions } from './redis-options.ts'
 
 /** Queue names. Payloads carry ids only; the database holds the truth. */
 export const queueNames = {
@@ -14,7 +15,7 @@ export type ChainJob = { chain: string }
 
 /** BullMQ wants its own connections with `maxRetriesPerRequest: null`. */
 export function bullConnection(redisUrl: string): Redis {
-  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null })
+  const connection = new Redis({ ...redisOptions(redisUrl), maxRetriesPerRequest: null })
   // ioredis reconnects by itself; commands wait for it (no retry limit), so an error here has no one to fail
   connection.on('error', () => {})
   return connection

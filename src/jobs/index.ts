@@ -89,10 +89,9 @@ export async function startWorkers(
   const stopPayouts = payouts ? await startPayoutWorkers(ctx) : async () => {}
   return async () => {
     stopSchedulers()
-    await stopPayouts()
     for (const stop of unwatch) stop()
-    await scans.stop()
-    await pump.stop()
+    // side by side: the scan lease is handed back without waiting for a payout pass to end
+    await Promise.all([stopPayouts(), scans.stop(), pump.stop()])
     await Promise.all(workers.map((w) => w.close()))
     await Promise.all(Object.values(queues).map((q) => q.close()))
     connection.disconnect()
