@@ -172,15 +172,19 @@ const statusGauges: StatusGauge[] = [
 ]
 
 /**
- * The chain status gauges. One scrape reads the status once (every gauge's collect shares the read), and a
- * failed read leaves the gauges empty rather than failing the scrape.
+ * The chain status gauges. One scrape reads the status once (the registry starts every gauge's collect at once,
+ * and they share the read under way; the next scrape reads afresh), and a failed read leaves the gauges empty
+ * rather than failing the scrape.
  */
 function registerChainStatusGauges(registry: Registry, source: ChainStatusSource) {
-  let cached: { at: number; read: Promise<ChainStatus[]> } | undefined
+  let underWay: Promise<ChainStatus[]> | undefined
   const read = () => {
-    const now = Date.now()
-    if (!cached || now - cached.at > 1000) cached = { at: now, read: source().catch(() => []) }
-    return cached.read
+    underWay ??= source()
+      .catch(() => [])
+      .finally(() => {
+        underWay = undefined
+      })
+    return underWay
   }
   for (const spec of statusGauges)
     new Gauge({

@@ -3,7 +3,7 @@ import { eq, sql } from 'drizzle-orm'
 import { cursorOf, unitStage } from '../../../test/helpers/unit.ts'
 import { chainCursors } from '../../db/schema/index.ts'
 import { DriverError } from '../../plugins/sdk/index.ts'
-import { readScanStatus, recordScanSuccess } from './status.ts'
+import { readScanStatus, recordTip } from './status.ts'
 
 // What a scan run leaves for every other process to read: the node's tip and when it last moved, the last
 // success, and the last failure as a code (never its message: node URLs carry API keys).
@@ -49,7 +49,7 @@ describe('scan status', () => {
     expect(s.lastScanAgeSeconds).toBe(0)
     expect(s.tipAgeSeconds).toBeGreaterThanOrEqual(3599)
     // a node answering a lower tip (a lagging one behind a load balancer) has not moved either
-    await recordScanSuccess(db, syncCtx.scanner.owner, toy.chain.name, 1n)
+    await recordTip(db, syncCtx.scanner.owner, toy.chain.name, 1n)
     s = await statusOf(toy.chain.name)
     expect(s.tip).toBe(1n)
     expect(s.tipAgeSeconds).toBeGreaterThanOrEqual(3599)
@@ -121,7 +121,7 @@ describe('scan status', () => {
     const { toy, sync } = setup()
     toy.mineEmpty(2)
     await sync()
-    await recordScanSuccess(db, 'scn_someone_else', toy.chain.name, 99n)
+    await recordTip(db, 'scn_someone_else', toy.chain.name, 99n)
     expect((await statusOf(toy.chain.name)).tip).toBe(2n)
   })
 })

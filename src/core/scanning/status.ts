@@ -10,32 +10,45 @@ import { errorCode, errorKind } from '../errors.ts'
 /** The step of a scan run that failed (for logs and `Chain.status`). */
 export type ScanStage = 'tip' | 'reorg' | 'watch' | 'scan' | 'store'
 
+/** Moves `tip_changed_at` only when the tip went up: a node stuck on its tip (or answering a lower one) has not moved. */
+const tipMoved = (tip: bigint) =>
+  sql`case when ${chainCursors.tipHeight} is null or ${chainCursors.tipHeight} < ${tip.toString()}::numeric then now() else ${chainCursors.tipChangedAt} end`
+
 /**
- * Records a run that finished: the node's tip it saw (its change time moves only when the tip went up), and the
- * success time. Written only under the lease: a scanner that lost the chain leaves the holder's record alone.
+ * Records the node's tip as a run sees it, before the run stores anything, so the cursor never passes the
+ * recorded tip (no false "node behind" while a run is under way). Only under the lease: a scanner that lost the
+ * chain leaves the holder's record alone.
  *
  * @example
- * await recordScanSuccess(db, scanner.owner, 'ethereum', tip.height)
+ * await recordTip(db, scanner.owner, 'ethereum', tip.height)
  */
-export async function recordScanSuccess(db: Db, owner: string, chain: string, tip: bigint): Promise<void> {
+export async function recordTip(db: Db, owner: string, chain: string, tip: bigint): Promise<void> {
   await db
     .update(chainCursors)
-    .set({
-      tipChangedAt: sql`case when ${chainCursors.tipHeight} is null or ${chainCursors.tipHeight} < ${tip.toString()}::numeric then now() else ${chainCursors.tipChangedAt} end`,
-      tipHeight: tip,
-      lastScanAt: sql`now()`,
-      failedRuns: 0,
-      failingSince: null,
-    })
+    .set({ tipChangedAt: tipMoved(tip), tipHeight: tip })
+    .where(and(eq(chainCursors.chain, chain), eq(chainCursors.leaseOwner, owner)))
+}
+
+/**
+ * Records a run that finished without an error: the success time, and the end of any failure streak. Under the
+ * lease, like `recordTip`.
+ *
+ * @example
+ * await recordScanSuccess(db, scanner.owner, 'ethereum')
+ */
+export async function recordScanSuccess(db: Db, owner: string, chain: string): Promise<void> {
+  await db
+    .update(chainCursors)
+    .set({ lastScanAt: sql`now()`, failedRuns: 0, failingSince: null })
     .where(and(eq(chainCursors.chain, chain), eq(chainCursors.leaseOwner, owner)))
 }
 
 /**
  * Records a run that failed: the error's code (or `UNKNOWN`) and kind, the step, the time, and one more failed run
- * in a row; the tip too when the run got that far. Under the lease, like `recordScanSuccess`.
+ * in a row. Under the lease, like `recordTip`.
  *
  * @example
- * await recordScanFailure(db, scanner.owner, 'ethereum', err, 'scan', tip?.height)
+ * await recordScanFailure(db, scanner.owner, 'ethereum', err, 'scan')
  */
 export async function recordScanFailure(
   db: Db,
@@ -43,7 +56,6 @@ export async function recordScanFailure(
   chain: string,
   err: unknown,
   stage: ScanStage,
-  tip?: bigint,
 ): Promise<void> {
   await db
     .update(chainCursors)
@@ -54,12 +66,6 @@ export async function recordScanFailure(
       lastErrorAt: sql`now()`,
       failedRuns: sql`${chainCursors.failedRuns} + 1`,
       failingSince: sql`coalesce(${chainCursors.failingSince}, now())`,
-      ...(tip === undefined
-        ? {}
-        : {
-            tipChangedAt: sql`case when ${chainCursors.tipHeight} is null or ${chainCursors.tipHeight} < ${tip.toString()}::numeric then now() else ${chainCursors.tipChangedAt} end`,
-            tipHeight: tip,
-          }),
     })
     .where(and(eq(chainCursors.chain, chain), eq(chainCursors.leaseOwner, owner)))
 }

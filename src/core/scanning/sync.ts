@@ -8,7 +8,7 @@ import { acquireLease, advanceCursor, type Cursor, haltChain, type LeaseHolder }
 import { matchDeposits, recordDeposits } from './deposits.ts'
 import { ReorgTooDeepError } from './errors.ts'
 import { type Ancestor, findCommonAncestor, rollBack } from './reorg.ts'
-import { recordScanFailure, recordScanSuccess, type ScanStage } from './status.ts'
+import { recordScanFailure, recordScanSuccess, recordTip, type ScanStage } from './status.ts'
 import { refreshWatchSet, type WatchSet } from './watch-set.ts'
 
 export type SyncLogger = {
@@ -144,17 +144,17 @@ export async function syncChain(
   if (cursor.haltedReason) return { ...result, halted: cursor.haltedReason }
 
   // how the run went is recorded for every process to read (Chain.status, readiness, metrics): codes, not messages
-  const progress: { stage: ScanStage; tip?: bigint } = { stage: 'tip' }
+  const progress: { stage: ScanStage } = { stage: 'tip' }
   try {
     await scanForward(ctx, chain, cursor, result, progress, deadline, now)
   } catch (err) {
-    await recordScanFailure(ctx.db, ctx.scanner.owner, chain.name, err, progress.stage, progress.tip).catch(
-      (recordErr) => ctx.log.warn({ chain: chain.name, err: recordErr }, 'scan failure not recorded'),
+    await recordScanFailure(ctx.db, ctx.scanner.owner, chain.name, err, progress.stage).catch((recordErr) =>
+      ctx.log.warn({ chain: chain.name, err: recordErr }, 'scan failure not recorded'),
     )
     throw err
   }
   if (!result.halted)
-    await recordScanSuccess(ctx.db, ctx.scanner.owner, chain.name, result.tip).catch((err) =>
+    await recordScanSuccess(ctx.db, ctx.scanner.owner, chain.name).catch((err) =>
       ctx.log.warn({ chain: chain.name, err }, 'scan status not recorded'),
     )
   return result
@@ -166,14 +166,17 @@ async function scanForward(
   chain: LoadedChain,
   start: Cursor,
   result: SyncResult,
-  progress: { stage: ScanStage; tip?: bigint },
+  progress: { stage: ScanStage },
   deadline: number,
   now: () => Date,
 ): Promise<void> {
   let cursor = start
   const tip = await chain.driver.getTip()
   result.tip = tip.height
-  progress.tip = tip.height
+  // before any range is stored: the cursor never passes the recorded tip
+  await recordTip(ctx.db, ctx.scanner.owner, chain.name, tip.height).catch((err) =>
+    ctx.log.warn({ chain: chain.name, err }, 'scan tip not recorded'),
+  )
   progress.stage = 'reorg'
   if (cursor.height >= 0n && cursor.height <= tip.height) {
     const next = await followReorg(ctx, chain, cursor, result, now())
