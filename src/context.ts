@@ -89,12 +89,8 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
     listenUrl: env.DATABASE_DIRECT_URL,
     dataDir: env.TOLLGATE_DATA_DIR,
     maxConnections: env.DATABASE_POOL_SIZE,
-    prepare: env.DATABASE_URL ? env.DATABASE_PREPARE : undefined,
-    onListenUnheard: (channel) =>
-      log.warn(
-        { channel, direct: env.DATABASE_DIRECT_URL !== undefined },
-        'LISTEN hears no notifications (is DATABASE_URL a pooler in transaction mode? set DATABASE_DIRECT_URL to Postgres itself); API keys are looked up on every request until it does',
-      ),
+    prepare: env.DATABASE_PREPARE,
+    report: (level, fields, message) => log[level](fields, message),
   })
   if (options.migrate || dbHandle.kind === 'pglite') await migrate(dbHandle)
   const watchOnly =

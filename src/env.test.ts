@@ -303,25 +303,20 @@ describe('rate limits, proxies, introspection and CORS', () => {
 })
 
 describe('scaling out: pooler and Redis Sentinel settings', () => {
-  test('default: prepared statements on, no direct URL; a direct URL (DATABASE_URL is a pooler) turns them off', () => {
+  test('default: prepared statements decided by the connection (auto), no direct URL; both can be set', () => {
     const plain = parseEnv({ DATABASE_URL: 'postgres://app@db:5432/tollgate' })
-    expect(plain.DATABASE_PREPARE).toBe(true)
+    expect(plain.DATABASE_PREPARE).toBe('auto')
     expect(plain.DATABASE_DIRECT_URL).toBeUndefined()
     const pooled = parseEnv({
       DATABASE_URL: 'postgres://app@pgbouncer:6432/tollgate',
       DATABASE_DIRECT_URL: 'postgres://app@db:5432/tollgate',
+      // PgBouncer 1.21+ with max_prepared_statements keeps them: the operator says so
+      DATABASE_PREPARE: 'true',
     })
     expect(pooled.DATABASE_DIRECT_URL).toBe('postgres://app@db:5432/tollgate')
-    expect(pooled.DATABASE_PREPARE).toBe(false)
-    // PgBouncer 1.21+ with max_prepared_statements keeps them: the operator says so
-    expect(
-      parseEnv({
-        DATABASE_URL: 'postgres://app@pgbouncer:6432/tollgate',
-        DATABASE_DIRECT_URL: 'postgres://app@db:5432/tollgate',
-        DATABASE_PREPARE: 'true',
-      }).DATABASE_PREPARE,
-    ).toBe(true)
+    expect(pooled.DATABASE_PREPARE).toBe(true)
     expect(parseEnv({ DATABASE_PREPARE: '0' }).DATABASE_PREPARE).toBe(false)
+    expect(parseEnv({ DATABASE_PREPARE: 'auto' }).DATABASE_PREPARE).toBe('auto')
   })
 
   test('args: REDIS_URL takes sentinel mode and TLS', () => {

@@ -57,10 +57,14 @@ const envSchema = z.object({
    */
   DATABASE_DIRECT_URL: postgresUrl.optional(),
   /**
-   * Named prepared statements on the hot queries. Default: on, off when DATABASE_DIRECT_URL is set (it says
-   * DATABASE_URL is a pooler; PgBouncer before 1.21, or with max_prepared_statements = 0, cannot keep them).
+   * Named prepared statements: `auto` (default) uses them where DATABASE_URL keeps sessions (Postgres, a
+   * session-mode pooler) and not behind a transaction-mode pooler; `true` for PgBouncer 1.21+ with
+   * max_prepared_statements set.
    */
-  DATABASE_PREPARE: booleanString.optional(),
+  DATABASE_PREPARE: z
+    .enum(['true', 'false', '1', '0', 'auto'])
+    .default('auto')
+    .transform((v) => (v === 'auto' ? ('auto' as const) : v === 'true' || v === '1')),
   TOLLGATE_DATA_DIR: z.string().min(1).default('.tollgate/pglite'),
   /** Postgres connections per process at most (opened as needed); the API adds one for LISTEN. */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(10),
@@ -206,11 +210,7 @@ const envSchema = z.object({
     .default([]),
 })
 
-export type Env = Omit<z.output<typeof envSchema>, 'DATABASE_PREPARE'> & {
-  seed?: string
-  /** DATABASE_PREPARE as set, or its default (off when DATABASE_DIRECT_URL says DATABASE_URL is a pooler). */
-  DATABASE_PREPARE: boolean
-}
+export type Env = z.output<typeof envSchema> & { seed?: string }
 
 /** Every problem with the environment, named variable by variable; values are never echoed. */
 export class EnvError extends Error {
@@ -254,10 +254,5 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   if (result.success && result.data.DATABASE_DIRECT_URL && !result.data.DATABASE_URL)
     problems.push('DATABASE_DIRECT_URL: set DATABASE_URL too (the direct URL only carries LISTEN)')
   if (problems.length > 0 || !result.success) throw new EnvError(problems)
-  const data = result.data
-  return {
-    ...data,
-    seed,
-    DATABASE_PREPARE: data.DATABASE_PREPARE ?? data.DATABASE_DIRECT_URL === undefined,
-  }
+  return { ...result.data, seed }
 }

@@ -25,7 +25,7 @@ export type DbHandle = {
    * Subscribes to a Postgres NOTIFY channel. `onListening` runs each time the subscription is (re)established
    * and shown to deliver (a probe notification sent through the pool came back): notifications sent while it
    * was down are lost, so callers resynchronize there. Through a pooler in transaction mode LISTEN is accepted
-   * but hears nothing; `onListening` then never runs (see DbOptions.onListenUnheard).
+   * but hears nothing; `onListening` then never runs, and `report` says so.
    */
   listen(channel: string, onNotify: (payload: string) => void, onListening: () => void): Promise<void>
   kind: 'postgres' | 'pglite'
@@ -43,12 +43,14 @@ export type DbOptions = {
   /** Postgres pool size. */
   maxConnections?: number
   /**
-   * Named prepared statements for the raw queries; off behind a pooler that cannot keep them (PgBouncer in
-   * transaction mode before 1.21). Unset: what the URL says (`?prepare=false`), else on.
+   * Named prepared statements (the driver's, including its begin/commit). A pooler in transaction mode that
+   * cannot keep them (PgBouncer before 1.21, or max_prepared_statements = 0) runs a statement prepared on one
+   * server connection on another: errors, and a transaction that silently rolls back. `auto` (the default) uses
+   * them only where `url` keeps sessions (see keepsSessions).
    */
-  prepare?: boolean
-  /** Called when a LISTEN hears no probe (a pooler in transaction mode?); the probe is retried with back-off. */
-  onListenUnheard?: (channel: string) => void
+  prepare?: boolean | 'auto'
+  /** Where the database layer says what it decided or found (the caller's logger). */
+  report?: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void
 }
 
 /** Payloads of probe notifications start with this; listeners never see them. */
@@ -58,6 +60,45 @@ const listenProbeWaitMs = 1000
 const listenProbeMaxBackoffMs = 30_000
 
 /**
+ * Whether `url` keeps a session from one statement to the next: a LISTEN there hears a NOTIFY sent over
+ * another connection within a second. Postgres itself and a session-mode pooler do; a transaction-mode pooler
+ * (PgBouncer with `pool_mode = transaction`) hands each transaction to any server connection, so the LISTEN's
+ * session is not the client's any more and nothing arrives. False too when the server cannot be reached in time
+ * (the safe answer: no prepared statements).
+ *
+ * @example
+ * const prepare = await keepsSessions('postgres://app@pgbouncer:6432/tollgate') // false in transaction mode
+ */
+export async function keepsSessions(url: string): Promise<boolean> {
+  const probe = postgres(url, {
+    max: 1,
+    prepare: false,
+    fetch_types: false,
+    onnotice: () => {},
+    connect_timeout: 2,
+  })
+  const channel = `tollgate_session_probe_${crypto.randomUUID().replaceAll('-', '')}`
+  const token = crypto.randomUUID()
+  const timers: Timer[] = []
+  try {
+    return await new Promise<boolean>((resolve) => {
+      timers.push(setTimeout(() => resolve(false), 3 * listenProbeWaitMs))
+      probe
+        .listen(channel, (payload) => {
+          if (payload === token) resolve(true)
+        })
+        .then(() => probe.unsafe('select pg_notify($1, $2)', [channel, token]))
+        // the notification may take its time; only its arrival counts
+        .then(() => timers.push(setTimeout(() => resolve(false), listenProbeWaitMs)))
+        .catch(() => resolve(false))
+    })
+  } finally {
+    for (const timer of timers) clearTimeout(timer)
+    await probe.end({ timeout: 1 }).catch(() => undefined)
+  }
+}
+
+/**
  * Opens the database: postgres.js when a URL is given, PGlite in `dataDir` otherwise.
  *
  * @example
@@ -65,7 +106,20 @@ const listenProbeMaxBackoffMs = 30_000
  */
 export async function openDb(options: DbOptions): Promise<DbHandle> {
   if (options.url) {
+    const prepare =
+      options.prepare === undefined || options.prepare === 'auto'
+        ? await keepsSessions(options.url)
+        : options.prepare
+    if (options.prepare === undefined || options.prepare === 'auto')
+      options.report?.(
+        'info',
+        { prepare },
+        prepare
+          ? 'prepared statements on: DATABASE_URL keeps sessions'
+          : 'prepared statements off: DATABASE_URL does not keep sessions (a pooler in transaction mode?)',
+      )
     const settings = {
+      prepare,
       onnotice: () => {},
       // Seconds before a lost connection tries again. The driver's default grows with every failed attempt of
       // any connection of the pool (3^n / 100, up to 20 s), so a restart of a few seconds left every connection
@@ -73,7 +127,6 @@ export async function openDb(options: DbOptions): Promise<DbHandle> {
       backoff: (attempts: number) => Math.min(0.05 * 2 ** attempts, 1),
       // numerics stay strings; the column types turn them into bigint
       types: {},
-      ...(options.prepare === undefined ? {} : { prepare: options.prepare }),
     }
     const client = postgres(options.url, { ...settings, max: options.maxConnections ?? 10 })
     // LISTEN holds one connection of its own (the driver opens it on the first listen); on another server
@@ -123,7 +176,12 @@ export async function openDb(options: DbOptions): Promise<DbHandle> {
           let ok = await first
           for (let attempt = 0; !ok; attempt++) {
             if (closed || mine !== subscription) return
-            if (attempt === 0) options.onListenUnheard?.(channel)
+            if (attempt === 0)
+              options.report?.(
+                'warn',
+                { channel, direct: options.listenUrl !== undefined && options.listenUrl !== options.url },
+                'LISTEN hears no notifications (is DATABASE_URL a pooler in transaction mode? set DATABASE_DIRECT_URL to Postgres itself); API keys are looked up on every request until it does',
+              )
             await pause(Math.min(listenProbeWaitMs * 2 ** attempt, listenProbeMaxBackoffMs))
             if (closed || mine !== subscription) return
             ok = await probe()
