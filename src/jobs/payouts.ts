@@ -97,7 +97,7 @@ export async function processPayouts(ctx: AppContext, chainName: string) {
     warnings.push({
       key: `${chainName}:slow`,
       fields: { chain: chainName, durationMs: Math.round(durationMs) },
-      msg: 'payout pass slower than one call deadline',
+      msg: 'payout pass slow (longer than one call deadline)',
     })
 
   await recordPayoutPass(ctx.db, chainName, {

@@ -3,6 +3,7 @@ import { and, eq, ne } from 'drizzle-orm'
 import { parseEther } from 'viem'
 import { getBalances } from '../../src/core/ledger/balances.ts'
 import { payments, transfers } from '../../src/db/schema/index.ts'
+import { cli, ok } from '../helpers/cli.ts'
 import { type FaultScene, metricValue, startFaultScene } from '../helpers/fault-scene.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { creditOf } from '../helpers/unit.ts'
@@ -89,6 +90,19 @@ describe('scanning under RPC faults', () => {
     await waitFor('payments detected through the faults', () => allCompleted(first), 25_000)
     for (const kind of ['http', 'rpc-error', 'drop', 'delay'] as const)
       expect(proxy.stats.faults[kind]).toBeGreaterThan(0)
+    // the driver's retries hide most of them; a tip lookup answered 4 s late twice in a row runs past the
+    // call deadline (1.5 s) and fails the run, which the status keeps as a code
+    proxy.inject({
+      fault: { kind: 'delay', ms: 4000 },
+      methods: ['eth_getBlockByNumber'],
+      match: (call) => call.params?.[0] === 'latest',
+      times: 2,
+    })
+    const failed = await waitFor('a run past the call deadline recorded', async () => {
+      const s = await chainStatus()
+      return s.lastErrorCode === 'RPC_DEADLINE' && s
+    })
+    expect(failed.failedRuns).toBeGreaterThanOrEqual(1)
 
     // ---- the node falls behind: its tip 8 blocks below what was scanned, and stuck there
     proxy.clear()
@@ -132,6 +146,22 @@ describe('scanning under RPC faults', () => {
     expect(scene.app.logs.some((l) => l.msg === "scan: the node's tip has not moved" && l.level === 40)).toBe(
       true,
     )
+    // the operator's view: lag, last scan, last error code, payouts
+    const cliStatus = ok(
+      await cli(['chain', 'status'], {
+        DATABASE_URL: scene.app.databaseUrl,
+        TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/plugins.config.ts',
+        TEST_RPC_URL: proxy.url,
+      }),
+    ).stdout
+    expect(cliStatus).toContain(`devnet  scanned ${behind.scannedHeight}  tip ${stale}`)
+    expect(cliStatus).toMatch(
+      new RegExp(
+        `scan: node ${nodeBehind} blocks behind the scanner, last scan \\d+s ago, tip moved \\d+s ago`,
+      ),
+    )
+    expect(cliStatus).toMatch(/last scan error: RPC_DEADLINE \(retryable\) in tip, \d+s ago/)
+    expect(cliStatus).toMatch(/payouts: 0 queued, 0 in flight, 0 open tx, last pass \d+s ago/)
 
     // ---- the node recovers: the scanner catches up, the lag is 0 again
     proxy.clear()
