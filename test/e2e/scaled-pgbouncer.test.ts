@@ -211,6 +211,9 @@ test('behavior: behind PgBouncer in transaction mode (pool of 4), two APIs, two 
   expect([...received.keys()].sort()).toEqual(rows.map((d) => d.eventId).sort())
   expect([...received.values()].every((n) => n === 1)).toBe(true)
 
+  // both signers took part (each advanced payouts), and nothing was sent twice (above)
+  for (const signer of processes.slice(4, 6)) expect(signer.output()).toContain('payouts advanced')
+
   // every process found DATABASE_URL does not keep sessions, and runs without named prepared statements
   for (const p of processes) expect(p.output()).toContain('prepared statements off')
 
