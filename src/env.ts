@@ -212,6 +212,14 @@ const envSchema = z.object({
 
 export type Env = z.output<typeof envSchema> & { seed?: string }
 
+/**
+ * Every variable parseEnv reads (the plugins config may read more, e.g. RPC URLs).
+ *
+ * @example
+ * envVariables.includes('DATABASE_DIRECT_URL') // true
+ */
+export const envVariables: readonly string[] = Object.keys(envSchema.shape)
+
 /** Every problem with the environment, named variable by variable; values are never echoed. */
 export class EnvError extends Error {
   constructor(readonly problems: string[]) {

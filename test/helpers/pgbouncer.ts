@@ -41,34 +41,40 @@ export function pgbouncerBinary(): string {
  */
 export async function startPgBouncer(
   server: { host: string; port: number; user: string },
-  options: { mode?: 'transaction' | 'session'; poolSize?: number } = {},
+  options: {
+    mode?: 'transaction' | 'session'
+    poolSize?: number
+    /** A configuration of the caller's instead (given the port and user list to use), e.g. a deployment's. */
+    ini?: (files: { port: number; authFile: string }) => string
+  } = {},
 ): Promise<OwnPgBouncer> {
   const binary = pgbouncerBinary()
   const version = Bun.spawnSync([binary, '--version']).stdout.toString().split('\n')[0]?.trim() ?? ''
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-pgbouncer-'))
   const config = join(dir, 'pgbouncer.ini')
-  writeFileSync(join(dir, 'users.txt'), `"${server.user}" ""\n`)
+  const authFile = join(dir, 'users.txt')
+  writeFileSync(authFile, `"${server.user}" ""\n`)
   writeFileSync(
     config,
-    [
-      '[databases]',
-      `* = host=${server.host} port=${server.port} user=${server.user}`,
-      '[pgbouncer]',
-      'listen_addr = 127.0.0.1',
-      `listen_port = ${port}`,
-      "unix_socket_dir = ''",
-      'auth_type = trust',
-      `auth_file = ${join(dir, 'users.txt')}`,
-      `admin_users = ${server.user}`,
-      `pool_mode = ${options.mode ?? 'transaction'}`,
-      `default_pool_size = ${options.poolSize ?? 5}`,
-      'max_client_conn = 1000',
-      `verbose = ${process.env.PGBOUNCER_VERBOSE ?? 0}`,
-      `logfile = ${join(dir, 'pgbouncer.log')}`,
-      `pidfile = ${join(dir, 'pgbouncer.pid')}`,
-      '',
-    ].join('\n'),
+    options.ini?.({ port, authFile }) ??
+      [
+        '[databases]',
+        `* = host=${server.host} port=${server.port} user=${server.user}`,
+        '[pgbouncer]',
+        'listen_addr = 127.0.0.1',
+        `listen_port = ${port}`,
+        "unix_socket_dir = ''",
+        'auth_type = trust',
+        `auth_file = ${authFile}`,
+        `admin_users = ${server.user}`,
+        `pool_mode = ${options.mode ?? 'transaction'}`,
+        `default_pool_size = ${options.poolSize ?? 5}`,
+        'max_client_conn = 1000',
+        `logfile = ${join(dir, 'pgbouncer.log')}`,
+        `pidfile = ${join(dir, 'pgbouncer.pid')}`,
+        '',
+      ].join('\n'),
   )
   // pgbouncer refuses to run as root; then it drops to the `postgres` system user, which must read its files
   const asRoot = process.getuid?.() === 0
@@ -91,18 +97,19 @@ export async function startPgBouncer(
       await sql.end({ timeout: 1 })
     }
   }
-  for (let i = 0; ; i++) {
+  const listening = () =>
+    Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } }).then(
+      (socket) => {
+        socket.end()
+        return true
+      },
+      () => false,
+    )
+  for (let i = 0; !(await listening()); i++) {
     if (proc.exitCode !== null)
       throw new Error(
         `pgbouncer exited ${proc.exitCode}: ${await new Response(proc.stderr as ReadableStream).text()}`,
       )
-    if (
-      await show('version').then(
-        () => true,
-        () => false,
-      )
-    )
-      break
     if (i > 100) throw new Error(`pgbouncer on ${port} did not answer`)
     await Bun.sleep(50)
   }
