@@ -168,7 +168,7 @@ describe('compose files', () => {
     try {
       // it serves queries, and lends a server connection per transaction
       const sql = postgres(bouncer.url('tollgate'), { max: 1, prepare: false, onnotice: () => {} })
-      expect(await sql`select 1 as one`).toEqual([{ one: 1 }])
+      expect([...(await sql`select 1 as one`)]).toEqual([{ one: 1 }])
       await sql.end()
       expect(await keepsSessions(bouncer.url('tollgate'))).toBe(false)
     } finally {

@@ -1,14 +1,19 @@
 import { afterEach, expect, test } from 'bun:test'
 import { Worker } from 'bullmq'
-import { Redis } from 'ioredis'
+import { eq } from 'drizzle-orm'
 import pino from 'pino'
+import { parseEther } from 'viem'
 import { createContext } from '../../src/context.ts'
+import { createMerchant } from '../../src/core/access/merchants.ts'
+import { createPayment } from '../../src/core/payments/create.ts'
+import { payments } from '../../src/db/schema/index.ts'
 import { parseEnv } from '../../src/env.ts'
-import { createPaymentBus, type PaymentSignal } from '../../src/pubsub.ts'
-import { type ChainJob, createQueues, queueNames } from '../../src/queues.ts'
-import { redisOptions } from '../../src/redis-options.ts'
+import { startWorkers } from '../../src/jobs/index.ts'
+import type { PaymentSignal } from '../../src/pubsub.ts'
+import { bullConnection, type ChainJob, createQueues, queueNames } from '../../src/queues.ts'
 import { createHttpHandler } from '../../src/server.ts'
 import { testConfig } from '../helpers/app.ts'
+import { gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { redisCommand, type SentinelSet, startSentinelSet } from '../helpers/sentinel.ts'
@@ -26,20 +31,22 @@ async function sentinelSet(): Promise<SentinelSet> {
   return set
 }
 
-/** What `bullConnection` makes from REDIS_URL: BullMQ wants `maxRetriesPerRequest: null`. */
-function bullConnection(url: string): Redis {
-  const connection = new Redis({ ...redisOptions(url), maxRetriesPerRequest: null })
-  connection.on('error', () => {})
-  cleanups.push(() => connection.disconnect())
-  return connection
+function connection(url: string) {
+  const c = bullConnection(url)
+  cleanups.push(() => c.disconnect())
+  return c
 }
+
+/** The port of the Redis node `client` talks to. */
+const portOf = async (client: ReturnType<typeof bullConnection>) =>
+  Number(/tcp_port:(\d+)/.exec(await client.info('server'))?.[1])
 
 test('behavior: BullMQ queues and workers over Sentinel run every job once, before and after the master fails over', async () => {
   const set = await sentinelSet()
   const firstMaster = await set.masterPort()
   const prefix = `sentinel-${crypto.randomUUID().slice(0, 8)}`
-  const connection = bullConnection(set.url)
-  const queues = createQueues(connection, prefix)
+  const producer = connection(set.url)
+  const queues = createQueues(producer, prefix)
   cleanups.push(() => Promise.all(Object.values(queues).map((q) => q.close())))
   const runs = new Map<string, number>()
   const worker = new Worker<ChainJob>(
@@ -47,7 +54,7 @@ test('behavior: BullMQ queues and workers over Sentinel run every job once, befo
     async (job) => {
       runs.set(job.data.chain, (runs.get(job.data.chain) ?? 0) + 1)
     },
-    { connection: bullConnection(set.url), prefix },
+    { connection: connection(set.url), prefix },
   ).on('error', () => {})
   cleanups.push(() => worker.close(true))
   const add = (names: string[]) =>
@@ -63,7 +70,7 @@ test('behavior: BullMQ queues and workers over Sentinel run every job once, befo
   // client still writes there is lost with it: Redis holds nothing the database cannot rebuild)
   await waitFor(
     'the queue connection on the new master',
-    async () => (await connection.info('server')).includes(`tcp_port:${newMaster}\r`),
+    async () => (await portOf(producer)) === newMaster,
     5_000,
   )
   // added after the switch: they land on the new master, and the same worker runs them
@@ -75,56 +82,74 @@ test('behavior: BullMQ queues and workers over Sentinel run every job once, befo
   expect(await redisCommand(newMaster, 'exists', `${prefix}:${queueNames.scan}:b1`)).toBe(1)
 }, 40_000)
 
-test('behavior: an API context over Sentinel (Redis client, pub/sub bus) keeps serving through a failover: writes reach the new master, live signals flow again', async () => {
+test('behavior: the gateway (API context and every worker) over Sentinel carries on through a failover: scan jobs keep completing, a payment made after it completes and its live signal arrives, writes reach the new master', async () => {
   const set = await sentinelSet()
-  const testDb = await createTestDatabase()
-  cleanups.push(() => testDb.drop())
+  const [devnet, testDb] = await Promise.all([startDevnet(), createTestDatabase()])
+  cleanups.push(
+    () => devnet.stop(),
+    () => testDb.drop(),
+  )
   const prefix = `sentinel-${crypto.randomUUID().slice(0, 8)}`
   const env = parseEnv({
     TOLLGATE_ENV: 'test',
     DATABASE_URL: testDb.url,
     REDIS_URL: set.url,
     REDIS_PREFIX: prefix,
-    ADDRESS_POOL_SIZE: '5',
-    TOLLGATE_SEED: 'test test test test test test test test test test test junk',
+    ADDRESS_POOL_SIZE: '10',
+    TOLLGATE_SEED: gatewayMnemonic,
   })
-  const ctx = await createContext(env, pino({ level: 'silent' }), { role: 'api', config: testConfig() })
+  const ctx = await createContext(env, pino({ level: 'silent' }), {
+    role: 'all',
+    config: testConfig(
+      devnet.url,
+      { confirmations: 1 },
+      { payouts: { mode: 'none' }, sweeps: { enabled: false } },
+    ),
+  })
   cleanups.push(() => ctx.close())
+  const stopWorkers = await startWorkers(ctx)
+  cleanups.push(() => stopWorkers())
+  const miner = setInterval(() => devnet.mine(1).catch(() => {}), 250)
+  cleanups.push(() => clearInterval(miner))
   const { handle } = createHttpHandler(ctx)
-  // the worker's side of the bus: it publishes payment signals that the API's subscribers receive
-  const workerBus = createPaymentBus(set.url, prefix, { warn: () => {} })
-  cleanups.push(() => workerBus.close())
+  const { merchant } = await createMerchant(ctx, { name: 'Sentinel shop' })
+  const completedScans = (port: number) =>
+    redisCommand(port, 'zcard', `${prefix}:${queueNames.scan}:completed`).then(Number)
 
-  const ready = async () => {
-    const body = await (await handle(new Request('http://tollgate.test/readyz'))).json()
-    return body.checks.find((c: { name: string }) => c.name === 'redis')?.ok === true
-  }
-  /** Publishes signal `seq` until the API's subscription yields it (a signal sent while switching is lost). */
-  const signalFlows = async (seq: number) => {
-    const stream = ctx.bus.payment('pay_sentinel')[Symbol.asyncIterator]()
-    const next = stream.next() as Promise<IteratorResult<PaymentSignal>>
-    let got: PaymentSignal | undefined
-    next.then((r) => {
-      got = r.value
-    })
+  /** A payment paid on the devnet: resolves once it is COMPLETED and the API's subscription got its signal. */
+  const paid = async () => {
+    const { payment } = await createPayment(ctx, merchant.id, { chain: 'devnet', asset: 'ETH', amount: '1' })
+    const signals: PaymentSignal[] = []
+    const stream = ctx.bus.payment(payment.id)[Symbol.asyncIterator]()
+    const listening = (async () => {
+      for (;;) {
+        const next = await stream.next()
+        if (next.done) return
+        signals.push(next.value as PaymentSignal)
+      }
+    })()
+    // the subscription is made on the subscribing connection before the money moves
+    await Bun.sleep(100)
+    await devnet.payNative(payment.address, parseEther('1'))
     await waitFor(
-      `signal ${seq} through the API's subscription`,
-      () => {
-        if (got) return true
-        workerBus.publish([
-          { paymentId: 'pay_sentinel', merchantId: 'mer_sentinel', seq, type: 'payment.updated' },
-        ])
-        return false
+      'the payment COMPLETED and its signal received',
+      async () => {
+        const [row] = await ctx.db.select().from(payments).where(eq(payments.id, payment.id))
+        return row?.status === 'COMPLETED' && signals.some((s) => s.type === 'payment.completed')
       },
-      10_000,
+      15_000,
     )
     await stream.return?.()
-    return got
+    await listening
   }
 
-  await waitFor('readyz answering for Redis', ready, 10_000)
-  expect((await signalFlows(1))?.seq).toBe(1)
-  await ctx.redis.set(`${prefix}:probe`, 'before')
+  const firstMaster = await set.masterPort()
+  await paid()
+  await waitFor(
+    'scan jobs completed on the first master',
+    async () => (await completedScans(firstMaster)) > 0,
+    10_000,
+  )
 
   const newMaster = await set.failover()
   // the old master is a replica now: a write there would fail with READONLY; the client follows the sentinel
@@ -139,6 +164,13 @@ test('behavior: an API context over Sentinel (Redis client, pub/sub bus) keeps s
     },
     15_000,
   )
-  expect(await ready()).toBe(true)
-  expect((await signalFlows(2))?.seq).toBe(2)
+  const completedBefore = await completedScans(newMaster)
+  await paid()
+  await waitFor(
+    'scan jobs completing on the new master',
+    async () => (await completedScans(newMaster)) > completedBefore,
+    10_000,
+  )
+  const ready = await (await handle(new Request('http://tollgate.test/readyz'))).json()
+  expect(ready.checks.find((c: { name: string }) => c.name === 'redis')).toMatchObject({ ok: true })
 }, 40_000)
