@@ -18,10 +18,12 @@ import type { DegradedAfter } from './plugins/sdk/define.ts'
  * - `STALE_TIP`: scans succeed but the node's tip has not moved for `staleTipMs`;
  * - `PAYOUTS_STALLED`: no payout pass finished for `payoutPassAgeMs` (after one ran);
  * - `PAYOUTS_FAILING`: passes have failed for `payoutPassAgeMs` without one that went through clean;
- * - `PAYOUTS_BACKLOG`: the oldest queued withdrawal has waited `queuedAgeMs`.
+ * - `PAYOUTS_BACKLOG`: the oldest queued withdrawal has waited `queuedAgeMs`;
+ * - `NODE_UNREACHABLE`: the node did not answer a readiness probe (set by `/readyz`, not from the records).
  */
 export type DegradedReason =
   | 'HALTED'
+  | 'NODE_UNREACHABLE'
   | 'SCAN_LAG'
   | 'NODE_BEHIND'
   | 'SCAN_STALLED'

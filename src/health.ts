@@ -70,12 +70,13 @@ async function chainChecks(ctx: Pick<AppContext, 'db' | 'chains'>): Promise<Read
 }
 
 /**
- * Readiness: the database, Redis, and each chain's RPC answer within the timeout, and no scanner is halted; plus
- * how far behind each chain's scanning and payouts are.
+ * Readiness: the database and Redis answer within the timeout, and no scanner is halted; plus, per chain,
+ * whether its node answers and how far behind its scanning and payouts are.
  *
  * Lag never makes the process unready: readiness decides whether this process gets traffic, and an API process
  * taken out of the load balancer because a scanner or the signer lags would stop payment creation, checkouts
- * and withdrawal requests without making the scan or the payouts any faster. It shows as `degraded` on the
+ * and withdrawal requests without making the scan or the payouts any faster; the same goes for a node that does
+ * not answer (its chain is degraded: `NODE_UNREACHABLE`). It shows as `degraded` on the
  * check and at the top instead (and in the metrics, for alerting). A halted scanner stays unready: it needs an
  * operator and will not get better on its own.
  *
@@ -89,7 +90,11 @@ export async function readiness(
   const checks = await Promise.all([
     check('database', timeoutMs, () => ctx.dbHandle.ping()),
     check('redis', timeoutMs, () => ctx.redis.ping()),
-    ...[...ctx.chains.values()].map((c) => check(`chain:${c.name}`, timeoutMs, () => c.driver.getTip())),
+    ...[...ctx.chains.values()].map(async (c) => {
+      // one chain's node being away is that chain's degradation, not an outage of this whole process
+      const probe = await check(`chain:${c.name}`, timeoutMs, () => c.driver.getTip())
+      return probe.ok ? probe : { ...probe, ok: true, degraded: ['NODE_UNREACHABLE' as const] }
+    }),
   ])
   // the database may be the one that is down: its own check says so
   checks.push(...(await chainChecks(ctx).catch(() => [])))

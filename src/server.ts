@@ -3,6 +3,7 @@ import { useEngine } from '@envelop/core'
 import type { Server } from 'bun'
 import { execute, GraphQLError, type GraphQLSchema, subscribe } from 'graphql'
 import { createYoga } from 'graphql-yoga'
+import { readChainStatus } from './chain-status.ts'
 import { handleCheckout } from './checkout/routes.ts'
 import { clientAddress, rateLimitSubject } from './client-ip.ts'
 import type { AppContext } from './context.ts'
@@ -124,7 +125,7 @@ export function createHttpHandler(
   app: AppContext,
   options: { metrics?: Metrics; schema?: GraphQLSchema } = {},
 ) {
-  const metrics = options.metrics ?? createMetrics(chainState(app))
+  const metrics = options.metrics ?? createMetrics(chainState(app), () => readChainStatus(app))
   const graphiql = app.env.GRAPHIQL ?? app.env.TOLLGATE_ENV === 'development'
   const introspection = app.env.GRAPHQL_INTROSPECTION ?? app.env.TOLLGATE_ENV !== 'production'
   if (graphiql && !introspection)

@@ -13,6 +13,7 @@ const DegradedReasonRef = builder.enumType('ChainDegradedReason', {
     "Why a chain is degraded (past the gateway's thresholds). It still takes payments; detection or payouts run late.",
   values: {
     HALTED: { description: 'Scanning stopped on a reorg deeper than finality; an operator must resume it' },
+    NODE_UNREACHABLE: { description: "The chain's node did not answer this process just now" },
     SCAN_LAG: { description: "Scanning is behind the node's tip" },
     NODE_BEHIND: { description: "The node's tip is below what was already scanned (a stale node)" },
     SCAN_STALLED: { description: 'No scan has succeeded for a while' },
