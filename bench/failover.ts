@@ -1,6 +1,7 @@
 // Scanner failover: two chain workers (real processes) on one devnet; the one holding the chain's lease is
 // killed (SIGKILL: no cleanup) or stopped (SIGTERM: hands the lease back), a payment is paid right after, and
 // the clock runs from the signal until the standby holds the lease and has scanned past that payment.
+import { scanHeartbeatMs } from '../src/jobs/scan.ts'
 import { startFailoverScene } from '../test/helpers/failover.ts'
 import { type GatewayProcess, spawnWorker } from '../test/helpers/processes.ts'
 import { fmt, median, percentile, report, table } from './lib.ts'
@@ -12,7 +13,7 @@ const scene = await startFailoverScene(
 // the configured lease (the gateway's default unless SCANNER_LEASE_MS is set): what a dead holder costs
 const leaseMs = scene.app.ctx.env.SCANNER_LEASE_MS
 // how often holder and standby look at the lease, as src/jobs/scan.ts sets it
-const heartbeatMs = Math.min(leaseMs / 3, 500)
+const heartbeatMs = scanHeartbeatMs(leaseMs)
 const boundMs = 2000
 const merchant = await scene.app.merchant('Failover bench')
 

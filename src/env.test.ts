@@ -39,7 +39,7 @@ describe('parseEnv', () => {
       LOG_LEVEL: 'info',
       TOLLGATE_PLUGINS_CONFIG: 'plugins.config.ts',
       ADDRESS_POOL_SIZE: 2000,
-      SCANNER_LEASE_MS: 1500,
+      SCANNER_LEASE_MS: 1200,
       PAYMENT_DEFAULT_EXPIRES_IN: 3600,
       PAYMENT_MAX_EXPIRES_IN: 7 * 24 * 3600,
       MAX_BODY_BYTES: 64 * 1024,

@@ -121,7 +121,7 @@ const envSchema = z.object({
     .optional(),
   /** How often the worker compares the ledger with the chain (per chain that can report balances). */
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(600_000),
-  SCANNER_LEASE_MS: z.coerce.number().int().min(200).default(1500),
+  SCANNER_LEASE_MS: z.coerce.number().int().min(200).default(1200),
   ADDRESS_POOL_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(2000),
   PAYMENT_DEFAULT_EXPIRES_IN: z.coerce.number().int().min(60).default(3600),
   PAYMENT_MAX_EXPIRES_IN: z.coerce

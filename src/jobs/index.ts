@@ -136,8 +136,11 @@ async function removeRetiredSchedulers(connection: Redis, prefix: string) {
   ] as const) {
     const queue = new Queue(name, { connection, prefix })
     queue.on('error', () => {})
-    for (const id of schedulers) await queue.removeJobScheduler(id)
-    await queue.obliterate({ force: true })
+    // workers starting side by side race to clean up: whoever loses has nothing left to do
+    try {
+      for (const id of schedulers) await queue.removeJobScheduler(id)
+      await queue.obliterate({ force: true })
+    } catch {}
     await queue.close()
   }
 }

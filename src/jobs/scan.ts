@@ -12,10 +12,21 @@ import { createLogThrottle } from './log-throttle.ts'
 export type WhileHolding = () => (() => void) | undefined
 
 /**
+ * How often a scanner renews its lease (holder) or tries to take it (standby): a third of the lease, at most every
+ * 400 ms, so a crashed holder's chain is taken over within the lease plus 400 ms.
+ *
+ * @example
+ * scanHeartbeatMs(1200) // 400
+ */
+export function scanHeartbeatMs(leaseMs: number): number {
+  return Math.min(leaseMs / 3, 400)
+}
+
+/**
  * Runs a chain's scanner in this process, one run per chain at a time. A trigger that arrives during a run
  * (a new head, the scheduler) makes the run go again right after, so no head waits for the next tick.
  *
- * Failover: every chain the runner has seen gets a heartbeat (every SCANNER_LEASE_MS / 3, at most 500 ms)
+ * Failover: every chain the runner has seen gets a heartbeat (every SCANNER_LEASE_MS / 3, at most 400 ms)
  * that renews the lease while this process holds it, or tries to take it when it does not, so a standby
  * takes over within SCANNER_LEASE_MS plus one heartbeat of the holder dying. `stop()` hands the leases back
  * at once. Safety never rests on the timing: the cursor only moves under the holder's name (`advanceCursor`
@@ -43,9 +54,10 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
   const holdingTasks = new Map<string, Array<{ start: WhileHolding; stop?: () => void }>>()
   const leaseMs = ctx.env.SCANNER_LEASE_MS
   const holder = { db: ctx.db, owner: scanner.owner, leaseMs }
-  // renews well before the lease runs out; a standby also looks at least twice a second, so a lease handed
-  // back on a graceful stop is taken within half a second whatever the lease length
-  const heartbeatMs = Math.min(leaseMs / 3, 500)
+  // renews well before the lease runs out; a standby also looks at least every 400 ms, so a lease handed back
+  // on a graceful stop is taken within that whatever the lease length, and one left by a crash within the lease
+  // plus 400 ms (1.6 s at the default)
+  const heartbeatMs = scanHeartbeatMs(leaseMs)
   const throttle = createLogThrottle()
   /** Per chain: the last finished run's heights, and when the node's tip last moved up (this process's view). */
   const seen = new Map<string, { height: bigint; tip: bigint; tipMovedAt: number }>()

@@ -80,7 +80,7 @@ describe('scanning workers as processes', () => {
       }
     }
     console.log(`SIGKILL takeover ms: ${takeovers.join(', ')}; payment detected ms: ${detections.join(', ')}`)
-    // the dead holder's lease runs out after at most SCANNER_LEASE_MS, and the standby looks every 500 ms;
+    // the dead holder's lease runs out after at most SCANNER_LEASE_MS, and the standby looks every 400 ms;
     // the bound leaves room for a loaded machine while staying far below the former 30 s default
     for (const ms of takeovers) expect(ms).toBeLessThan(leaseMs + 3000)
   }, 120_000)
