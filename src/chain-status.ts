@@ -32,29 +32,35 @@ export type DegradedReason =
   | 'PAYOUTS_FAILING'
   | 'PAYOUTS_BACKLOG'
 
-export type ChainStatus = {
-  chain: string
+/** What a chain's scanning recorded, as every reader shows it. */
+type RecordedScan = Pick<
+  ScanStatus,
+  | 'chain'
+  | 'tip'
+  | 'lastScanAt'
+  | 'lastScanAgeSeconds'
+  | 'tipAgeSeconds'
+  | 'lastErrorCode'
+  | 'lastErrorKind'
+  | 'lastErrorStage'
+  | 'lastErrorAt'
+  | 'failedRuns'
+  | 'haltedReason'
+>
+
+/**
+ * A chain's status: what scanning recorded (`tip`: the node's tip as the scanner last saw it; `tipAgeSeconds`:
+ * since it last moved up; `failedRuns`: in a row; `haltedReason`: for operators only, it may name heights and
+ * hashes, never a URL), the lag either way, the payouts and the reasons it is degraded.
+ */
+export type ChainStatus = RecordedScan & {
   /** The cursor: the last block stored (null before the first scan; -1 means "from genesis"). */
   scannedHeight: bigint | null
-  /** The node's tip as the scanner last saw it. */
-  tip: bigint | null
   /** Blocks between the tip and the cursor (0 when the scanner is at or above the node's tip). */
   lagBlocks: number | null
   /** Blocks the node's tip is below the cursor: a node behind what was already scanned. */
   nodeBehindBlocks: number
-  lastScanAt: Date | null
-  lastScanAgeSeconds: number | null
-  /** Seconds since the node's tip last moved up. */
-  tipAgeSeconds: number | null
-  lastErrorCode: string | null
-  lastErrorKind: string | null
-  lastErrorStage: string | null
-  lastErrorAt: Date | null
-  /** Scan runs failed in a row. */
-  failedRuns: number
   halted: boolean
-  /** For operators only (readiness, CLI): it may name heights and hashes, never a URL. */
-  haltedReason: string | null
   degraded: DegradedReason[]
   payouts: Omit<PayoutStatus, 'chain'>
 }

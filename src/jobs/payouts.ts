@@ -7,7 +7,7 @@ import { moveExcessToCold } from '../core/payouts/cold-storage.ts'
 import { consolidateDeposits } from '../core/payouts/consolidation.ts'
 import { advanceOutbound, noOutboundProgress } from '../core/payouts/outbound.ts'
 import { readPayoutStatus, recordPayoutPass } from '../core/payouts/pass-status.ts'
-import { advanceSweeps, type SweepProgress } from '../core/payouts/sweeps.ts'
+import { advanceSweeps, noSweepProgress } from '../core/payouts/sweeps.ts'
 import type { FailedStage } from '../db/schema/index.ts'
 import { chainSettingDefaults } from '../plugins/registry.ts'
 import { reportFailure } from './failures.ts'
@@ -62,16 +62,7 @@ export async function processPayouts(ctx: AppContext, chainName: string) {
       return fallback
     }
   }
-  const noSweeps: SweepProgress = {
-    found: 0,
-    funded: 0,
-    sent: 0,
-    done: 0,
-    skipped: 0,
-    failed: 0,
-    errors: [],
-  }
-  const swept = await stage('sweeps', () => advanceSweeps(ctx, chain), noSweeps)
+  const swept = await stage('sweeps', () => advanceSweeps(ctx, chain), noSweepProgress())
   const consolidated = await stage('consolidation', () => consolidateDeposits(ctx, chain), 0)
   const batched = await stage('batching', () => batchWithdrawals(ctx, chain), 0)
   const toCold = await stage('cold storage', () => moveExcessToCold(ctx, chain), 0)

@@ -9,6 +9,7 @@ import { createReceiverConnections, type ReceiverConnections } from '../core/web
 import { sendClaimedDelivery } from '../core/webhooks/delivery.ts'
 import { dispatchWebhookEvents } from '../core/webhooks/dispatch.ts'
 import { type AttemptRecord, recordAttempts } from '../core/webhooks/record-attempts.ts'
+import { createLogThrottle } from './log-throttle.ts'
 
 export type DeliveryPump = {
   /** New events or due deliveries may be waiting: dispatch and claim now rather than at the next tick. */
@@ -94,17 +95,6 @@ function alarm() {
   }
 }
 
-/** Logs at most once per `everyMs` per message, so a long outage does not flood the log. */
-function throttledWarn(log: AppContext['log'], everyMs = 30_000) {
-  const last = new Map<string, number>()
-  return (fields: object, message: string) => {
-    const now = Date.now()
-    if (now - (last.get(message) ?? 0) < everyMs) return
-    last.set(message, now)
-    log.warn(fields, message)
-  }
-}
-
 /**
  * Delivers webhooks straight from the database, with no job per delivery: one loop dispatches the outboxes
  * into deliveries and claims due ones in batches (a claim is a lease: see claimDueDeliveries), `lanes` loops
@@ -124,7 +114,12 @@ export function startDeliveryPump(ctx: AppContext, options: DeliveryPumpOptions 
   const claimFor = claimDuration(ctx.webhooks.timeoutMs)
   const connections = options.connections ?? createReceiverConnections()
   const deliveryCtx = { ...ctx, connections }
-  const warn = throttledWarn(ctx.log)
+  const throttle = createLogThrottle(30_000)
+  // a long outage logs once per 30 s per message, not once per attempt
+  const warn = (fields: object, message: string) => {
+    const pass = throttle.take(message)
+    if (pass) ctx.log.warn({ ...fields, suppressed: pass.suppressed }, message)
+  }
   // unrecorded, a delivery's claim runs out and it is sent again: at least once, never lost
   const records = groupCommit(
     (batch: AttemptRecord[]) => recordAttempts(ctx, batch),

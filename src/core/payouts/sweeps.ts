@@ -284,6 +284,17 @@ async function outbound(db: Db, id: string | null): Promise<OutboundRow | undefi
   return row
 }
 
+/** A sweep pass that did nothing: the start of every pass, and what a failed one reports. */
+export const noSweepProgress = (): SweepProgress => ({
+  found: 0,
+  funded: 0,
+  sent: 0,
+  done: 0,
+  skipped: 0,
+  failed: 0,
+  errors: [],
+})
+
 /**
  * Moves each open sweep of the chain one step: start it (skip dust, fund gas, or send), send the token once its
  * funding is confirmed, book what reached the treasury once the sweep is confirmed, and take back a reclaimable
@@ -294,15 +305,7 @@ async function outbound(db: Db, id: string | null): Promise<OutboundRow | undefi
  * const progress = await advanceSweeps(ctx, chain)
  */
 export async function advanceSweeps(ctx: SweepContext, chain: LoadedChain): Promise<SweepProgress> {
-  const progress: SweepProgress = {
-    found: 0,
-    funded: 0,
-    sent: 0,
-    done: 0,
-    skipped: 0,
-    failed: 0,
-    errors: [],
-  }
+  const progress = noSweepProgress()
   const payouts = chain.driver.payouts
   if (!payouts || !chain.settings.sweeps.enabled) return progress
   progress.found = await discoverSweeps(ctx, chain)
