@@ -1,6 +1,7 @@
 FROM oven/bun:1.4.5
 WORKDIR /app
 COPY package.json bun.lock ./
+COPY packages/sdk/package.json packages/sdk/
 RUN bun install --frozen-lockfile --production
 COPY . .
 ENV HOST=0.0.0.0 PORT=4000

@@ -1,4 +1,4 @@
-import { chain, defineConfig } from './src/plugins/sdk/index.ts'
+import { chain, defineConfig } from '@tollgate/sdk'
 
 /**
  * Which chains this gateway serves and the module that drives each. The default is a local EVM devnet

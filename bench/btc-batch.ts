@@ -3,6 +3,7 @@
 // 2,020-transaction mainnet block 481829 against bitcoinjs' own Block.fromHex in the same run.
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { Coin, UnsignedTx } from '@tollgate/sdk'
 import { Block, Transaction } from 'bitcoinjs-lib'
 import { createSigner } from '../src/core/payouts/signer.ts'
 import { bitcoinAddressKey, scriptToAddress } from '../src/plugins/bitcoin/address.ts'
@@ -13,7 +14,6 @@ import { bitcoinNetworks } from '../src/plugins/bitcoin/networks.ts'
 import { parseBlock } from '../src/plugins/bitcoin/parse.ts'
 import type { BitcoinPayload } from '../src/plugins/bitcoin/payload.ts'
 import { signPayout } from '../src/plugins/bitcoin/sign.ts'
-import type { Coin, UnsignedTx } from '../src/plugins/sdk/index.ts'
 import { fmt, median, report, table } from './lib.ts'
 
 const network = bitcoinNetworks.mainnet

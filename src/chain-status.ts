@@ -1,9 +1,9 @@
+import type { DegradedAfter } from '@tollgate/sdk/define'
 import { type PayoutStatus, readPayoutStatus } from './core/payouts/pass-status.ts'
 import { readScanStatus, type ScanStatus } from './core/scanning/status.ts'
 import type { Db } from './db/client.ts'
 import type { FailedStage } from './db/schema/index.ts'
 import { type ChainRegistry, chainSettingDefaults, type LoadedChain } from './plugins/registry.ts'
-import type { DegradedAfter } from './plugins/sdk/define.ts'
 
 // One read model of how far behind each chain is, for every surface that shows it (metrics, readiness,
 // `Chain.status`, `tollgate chain status`, warnings): the scanner's record, the last payout pass and the payout

@@ -17,7 +17,17 @@ function sourceFiles(dir: string): string[] {
   })
 }
 
-const specifier = /(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g
+const specifier = /(?:from|import)\s*\(?\s*['"]((?:\.{1,2}\/|@tollgate\/sdk)[^'"]*)['"]/g
+const sdkPackage = join(root, 'packages', 'sdk', 'src')
+
+/** An import as a node of the graph: a path relative to `src`, or `sdk/<module>` for the plugin SDK package. */
+function target(file: string, spec: string): string {
+  if (spec.startsWith('@tollgate/sdk')) return `sdk/${spec.slice('@tollgate/sdk/'.length) || 'index'}`
+  const path = resolve(dirname(file), spec)
+  return path.startsWith(sdkPackage)
+    ? `sdk/${relative(sdkPackage, path).replace(/\.ts$/, '')}`
+    : relative(src, path)
+}
 
 /** Every file of `src` (tests aside) with the files of `src` it imports, as paths relative to `src`. */
 function importGraph(): Map<string, string[]> {
@@ -28,9 +38,7 @@ function importGraph(): Map<string, string[]> {
       .split('\n')
       .filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line))
       .join('\n')
-    const targets = [...text.matchAll(specifier)].map((m) =>
-      relative(src, resolve(dirname(file), m[1] as string)),
-    )
+    const targets = [...text.matchAll(specifier)].map((m) => target(file, m[1] as string))
     graph.set(relative(src, file), [...new Set(targets)])
   }
   return graph
@@ -54,6 +62,7 @@ describe('architecture', () => {
   test('default: the graph is read (sanity: the parser finds the known arrows)', () => {
     expect(graph.size).toBeGreaterThan(100)
     expect(arrows).toContainEqual({ from: 'core/scanning/sync.ts', to: 'core/scanning/deposits.ts' })
+    expect(arrows).toContainEqual({ from: 'plugins/evm/index.ts', to: 'sdk/index' })
     expect(rooms.sort()).toEqual(['access', 'ledger', 'payments', 'payouts', 'scanning', 'webhooks'])
   })
 
@@ -83,21 +92,37 @@ describe('architecture', () => {
 
   test('behavior: the core imports only the core, the database and the plugin SDK (and the loaded chains)', () => {
     const allowed = (to: string) =>
-      to.startsWith('core/') ||
-      to.startsWith('db/') ||
-      to.startsWith('plugins/sdk/') ||
-      to === 'plugins/registry.ts'
+      to.startsWith('core/') || to.startsWith('db/') || to.startsWith('sdk/') || to === 'plugins/registry.ts'
     expect(arrows.filter(({ from, to }) => from.startsWith('core/') && !allowed(to))).toEqual([])
   })
 
   test('behavior: plugins never import the gateway; drivers import only the SDK and their own folder', () => {
     const wrong = arrows.filter(({ from, to }) => {
       if (!from.startsWith('plugins/')) return false
+      if (to.startsWith('sdk/')) return false
       if (!to.startsWith('plugins/')) return true
       const family = from.split('/')[1]
-      if (from.split('/').length === 2 || family === 'sdk') return !to.startsWith('plugins/sdk/')
-      return !to.startsWith('plugins/sdk/') && !to.startsWith(`plugins/${family}/`)
+      return from.split('/').length === 2 || !to.startsWith(`plugins/${family}/`)
     })
+    expect(wrong).toEqual([])
+  })
+
+  test('behavior: the plugin SDK package imports only itself and its own dependencies, never the gateway', () => {
+    const files = readdirSync(sdkPackage).filter((n) => n.endsWith('.ts'))
+    expect(files.length).toBeGreaterThan(5)
+    const own = JSON.parse(readFileSync(join(root, 'packages', 'sdk', 'package.json'), 'utf8'))
+    const allowed = new Set(Object.keys(own.dependencies ?? {}))
+    const wrong = files.flatMap((name) =>
+      [...readFileSync(join(sdkPackage, name), 'utf8').matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)]
+        .map((m) => m[1] as string)
+        .filter((spec) => {
+          if (spec.startsWith('./')) return false
+          if (spec.startsWith('bun:') || spec.startsWith('node:')) return false
+          const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]
+          return !allowed.has(pkg as string)
+        })
+        .map((spec) => `${name} → ${spec}`),
+    )
     expect(wrong).toEqual([])
   })
 

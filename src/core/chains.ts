@@ -1,5 +1,5 @@
+import { type AssetInfo, type DriverCapability, driverCapabilities } from '@tollgate/sdk'
 import type { ChainRegistry, LoadedChain } from '../plugins/registry.ts'
-import { type AssetInfo, type DriverCapability, driverCapabilities } from '../plugins/sdk/index.ts'
 import { TollgateError } from './errors.ts'
 
 /** The configured chain of that name, or an `UNKNOWN_CHAIN` error. */

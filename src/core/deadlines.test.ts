@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { DriverError, driverCapabilities } from '@tollgate/sdk'
 import { toyChain, toyPayouts } from '../../test/helpers/unit.ts'
-import { DriverError, driverCapabilities } from '../plugins/sdk/index.ts'
 import { callDeadlineExceeded, isDeadlineError, withCallDeadlines, withDeadline } from './deadlines.ts'
 import { errorKind, GatewayError } from './errors.ts'
 

@@ -1,5 +1,5 @@
+import type { ChainDriver, PayoutDriver, ScanRequest } from '@tollgate/sdk'
 import { chainSettingDefaults, type LoadedChain } from '../plugins/registry.ts'
-import type { ChainDriver, PayoutDriver, ScanRequest } from '../plugins/sdk/index.ts'
 import { GatewayError } from './errors.ts'
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { DriverError } from '@tollgate/sdk'
 import { PluginConfigError } from '../plugins/registry.ts'
-import { DriverError } from '../plugins/sdk/index.ts'
 import {
   driverLacks,
   errorCode,

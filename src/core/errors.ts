@@ -1,5 +1,5 @@
+import { isDriverError } from '@tollgate/sdk'
 import { PluginConfigError } from '../plugins/registry.ts'
-import { isDriverError } from '../plugins/sdk/index.ts'
 
 /** Codes of expected failures; the API shows them as typed error results. */
 export const errorCodes = [

@@ -1,4 +1,4 @@
-import { formatUnits, parseUnits } from '../plugins/sdk/index.ts'
+import { formatUnits, parseUnits } from '@tollgate/sdk'
 import { TollgateError } from './errors.ts'
 
 /**

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
+import { DriverError } from '@tollgate/sdk'
 import { UnrecoverableError } from 'bullmq'
 import { GatewayError, TollgateError } from '../core/errors.ts'
 import type { Logger } from '../log.ts'
-import { DriverError } from '../plugins/sdk/index.ts'
 import { decideRetry, reportFailure } from './failures.ts'
 
 /** A logger that keeps the lines it is given at warn and error, for the test to read. */

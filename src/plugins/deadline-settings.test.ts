@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { type ChainSettings, chain, type DriverLogger } from '@tollgate/sdk'
 import { chainSettingDefaults, loadChains, PluginConfigError } from './registry.ts'
-import { type ChainSettings, chain, type DriverLogger } from './sdk/index.ts'
 
 // The settings that bound driver calls and say when a chain is degraded: defaults, overrides, and refusals
 // that name the setting.

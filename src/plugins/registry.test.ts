@@ -1,7 +1,4 @@
 import { describe, expect, test } from 'bun:test'
-import { z } from 'zod'
-import { created } from '../../test/fixtures/plugins/recording.ts'
-import { loadChains, moduleName, PluginConfigError } from './registry.ts'
 import {
   type ChainSettings,
   chain,
@@ -11,7 +8,10 @@ import {
   driverCapabilities,
   SDK_API_VERSION,
   type TollgateConfig,
-} from './sdk/index.ts'
+} from '@tollgate/sdk'
+import { z } from 'zod'
+import { created } from '../../test/fixtures/plugins/recording.ts'
+import { loadChains, moduleName, PluginConfigError } from './registry.ts'
 
 const silent: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} }
 

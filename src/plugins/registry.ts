@@ -1,4 +1,3 @@
-import type { DegradedAfter } from './sdk/define.ts'
 import type {
   ChainDriver,
   ChainDriverDefinition,
@@ -8,8 +7,9 @@ import type {
   PayoutSettings,
   SweepSettings,
   TollgateConfig,
-} from './sdk/index.ts'
-import { capabilityGaps, parseUnits, SDK_API_VERSION } from './sdk/index.ts'
+} from '@tollgate/sdk'
+import { capabilityGaps, parseUnits, SDK_API_VERSION } from '@tollgate/sdk'
+import type { DegradedAfter } from '@tollgate/sdk/define'
 
 /** A loaded chain: its config name and its driver. */
 export type LoadedChain = {

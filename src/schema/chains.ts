@@ -1,5 +1,5 @@
+import type { AssetInfo } from '@tollgate/sdk'
 import type { LoadedChain } from '../plugins/registry.ts'
-import type { AssetInfo } from '../plugins/sdk/index.ts'
 import { builder } from './builder.ts'
 import { ChainStatusRef, loadChainStatus } from './chain-status.ts'
 import { readCost } from './cost.ts'

@@ -1,7 +1,7 @@
+import type { ChainSettings } from '@tollgate/sdk'
 import { readChainStatus } from '../../src/chain-status.ts'
 import { startWorkers } from '../../src/jobs/index.ts'
 import { createMetrics } from '../../src/metrics.ts'
-import type { ChainSettings } from '../../src/plugins/sdk/index.ts'
 import { createHttpHandler } from '../../src/server.ts'
 import { createTestApp, type TestApp, testConfig } from './app.ts'
 import { type Devnet, gatewayMnemonic, startDevnet } from './chain.ts'

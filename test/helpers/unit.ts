@@ -4,6 +4,16 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
+import type {
+  AssetInfo,
+  BlockRef,
+  ChainDriver,
+  PayoutDriver,
+  SignedTx,
+  Transfer,
+  TxStatus,
+  UnsignedTx,
+} from '@tollgate/sdk'
 import { and, asc, eq, like } from 'drizzle-orm'
 import { createMerchant } from '../../src/core/access/merchants.ts'
 import { TollgateError } from '../../src/core/errors.ts'
@@ -29,16 +39,6 @@ import { type Db, type DbHandle, pgliteHandle } from '../../src/db/client.ts'
 import { migrate, migrationsFolder } from '../../src/db/migrate.ts'
 import * as schema from '../../src/db/schema/index.ts'
 import type { ChainRegistry, LoadedChain } from '../../src/plugins/registry.ts'
-import type {
-  AssetInfo,
-  BlockRef,
-  ChainDriver,
-  PayoutDriver,
-  SignedTx,
-  Transfer,
-  TxStatus,
-  UnsignedTx,
-} from '../../src/plugins/sdk/index.ts'
 
 /**
  * Unit tests of the core rooms run on an embedded, in-memory PGlite migrated to the committed migrations:

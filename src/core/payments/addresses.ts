@@ -1,7 +1,7 @@
+import type { ChainDriver } from '@tollgate/sdk'
 import { and, count, eq, max } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { addresses, addressPool, wallets } from '../../db/schema/index.ts'
-import type { ChainDriver } from '../../plugins/sdk/index.ts'
 import { newId } from '../ids.ts'
 import { accountPathChanged } from './errors.ts'
 

@@ -1,7 +1,3 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm'
-import type { Db, Tx } from '../../db/client.ts'
-import { outboundTxs, withdrawals } from '../../db/schema/index.ts'
-import type { LoadedChain } from '../../plugins/registry.ts'
 import {
   type AssetInfo,
   type DriverError,
@@ -9,7 +5,11 @@ import {
   type PayoutDriver,
   type UnsignedTx,
   type WalletAddress,
-} from '../../plugins/sdk/index.ts'
+} from '@tollgate/sdk'
+import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import type { Db, Tx } from '../../db/client.ts'
+import { outboundTxs, withdrawals } from '../../db/schema/index.ts'
+import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
 import { isDeadlineError } from '../deadlines.ts'

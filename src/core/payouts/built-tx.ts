@@ -1,7 +1,7 @@
+import type { PayoutOutput, UnsignedTx, WalletAddress } from '@tollgate/sdk'
 import type { Tx } from '../../db/client.ts'
 import { type OutboundRow, outboundTxs, type StoredRequest } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
-import type { PayoutOutput, UnsignedTx, WalletAddress } from '../../plugins/sdk/index.ts'
 import { newId } from '../ids.ts'
 
 /**

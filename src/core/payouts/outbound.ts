@@ -1,15 +1,15 @@
-import { and, eq, inArray } from 'drizzle-orm'
-import type { Db, Tx } from '../../db/client.ts'
-import type { OutboundRow } from '../../db/schema/index.ts'
-import { outboundTxs, sweeps, withdrawals } from '../../db/schema/index.ts'
-import type { LoadedChain } from '../../plugins/registry.ts'
 import {
   type DigestSigner,
   isDriverError,
   type PayoutDriver,
   type TxStatus,
   type UnsignedTx,
-} from '../../plugins/sdk/index.ts'
+} from '@tollgate/sdk'
+import { and, eq, inArray } from 'drizzle-orm'
+import type { Db, Tx } from '../../db/client.ts'
+import type { OutboundRow } from '../../db/schema/index.ts'
+import { outboundTxs, sweeps, withdrawals } from '../../db/schema/index.ts'
+import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
 import { errorCode } from '../errors.ts'

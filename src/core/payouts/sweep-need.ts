@@ -1,4 +1,4 @@
-import type { SweepNeed } from '../../plugins/sdk/index.ts'
+import type { SweepNeed } from '@tollgate/sdk'
 
 /** Keys of a stored need that are the core's own; every other key is a driver resource. */
 const coreKeys = new Set(['native', 'funded'])

@@ -1,7 +1,3 @@
-import { and, eq, inArray, isNull } from 'drizzle-orm'
-import type { Db, Tx } from '../../db/client.ts'
-import { type OutboundRow, outboundTxs, payments, type StoredRequest, sweeps } from '../../db/schema/index.ts'
-import type { LoadedChain } from '../../plugins/registry.ts'
 import {
   type AssetInfo,
   type BuildRequest,
@@ -10,7 +6,11 @@ import {
   type SweepNeed,
   type UnsignedTx,
   type WalletAddress,
-} from '../../plugins/sdk/index.ts'
+} from '@tollgate/sdk'
+import { and, eq, inArray, isNull } from 'drizzle-orm'
+import type { Db, Tx } from '../../db/client.ts'
+import { type OutboundRow, outboundTxs, payments, type StoredRequest, sweeps } from '../../db/schema/index.ts'
+import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
 import { driverLacks, errorCode } from '../errors.ts'

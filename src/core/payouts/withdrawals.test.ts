@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
+import { type ChainDriver, type DestinationCheck, DriverError } from '@tollgate/sdk'
 import { eq, sql } from 'drizzle-orm'
 import {
   openUnitDb,
@@ -24,7 +25,6 @@ import { bitcoinOptionsSchema } from '../../plugins/bitcoin/options.ts'
 import { createEvmDriver } from '../../plugins/evm/index.ts'
 import { evmOptionsSchema } from '../../plugins/evm/options.ts'
 import type { ChainRegistry, LoadedChain } from '../../plugins/registry.ts'
-import { type ChainDriver, type DestinationCheck, DriverError } from '../../plugins/sdk/index.ts'
 import { createTronDriver, tronAddressKey } from '../../plugins/tron/index.ts'
 import { tronOptionsSchema } from '../../plugins/tron/options.ts'
 import { listAuditLog } from '../access/audit.ts'

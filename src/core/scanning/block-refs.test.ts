@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import type { BlockRef } from '@tollgate/sdk'
 import { openUnitDb, toyChain } from '../../../test/helpers/unit.ts'
-import type { BlockRef } from '../../plugins/sdk/index.ts'
 import { blocksLink, forgetBlocksAbove, storeBlockRefs, storedHashesAbove } from './block-refs.ts'
 
 const ref = (height: bigint, hash: string, parentHash: string): BlockRef => ({

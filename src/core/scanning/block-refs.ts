@@ -1,8 +1,8 @@
+import type { BlockRef } from '@tollgate/sdk'
 import { and, eq, gt, lt, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { blockRefs } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
-import type { BlockRef } from '../../plugins/sdk/index.ts'
 
 /**
  * Whether `blocks` (sorted by height) chain onto the block at `from` and onto each other; when they do not,

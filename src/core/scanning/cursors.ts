@@ -1,8 +1,8 @@
+import type { BlockRef } from '@tollgate/sdk'
 import { and, eq, lt, or, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { chainCursors } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
-import type { BlockRef } from '../../plugins/sdk/index.ts'
 import { leaseLost } from './errors.ts'
 
 /** Where a chain's scanning stands: the last block stored, and why it halted, if it did. */

@@ -1,8 +1,8 @@
+import type { Transfer } from '@tollgate/sdk'
 import { inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { payments, transfers } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
-import type { Transfer } from '../../plugins/sdk/index.ts'
 import { newId } from '../ids.ts'
 import type { WatchSet } from './watch-set.ts'
 

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
+import { DriverError } from '@tollgate/sdk'
 import { eq, sql } from 'drizzle-orm'
 import { cursorOf, unitStage } from '../../../test/helpers/unit.ts'
 import { chainCursors } from '../../db/schema/index.ts'
-import { DriverError } from '../../plugins/sdk/index.ts'
 import { readScanStatus, recordTip } from './status.ts'
 
 // What a scan run leaves for every other process to read: the node's tip and when it last moved, the last

@@ -1,6 +1,6 @@
+import type { BlockRef, Transfer } from '@tollgate/sdk'
 import type { Db } from '../../db/client.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
-import type { BlockRef, Transfer } from '../../plugins/sdk/index.ts'
 import { newId } from '../ids.ts'
 import { type PaymentChange, paymentsAwaitingConfirmations, refreshPayments } from '../payments/refresh.ts'
 import { blocksLink, storeBlockRefs } from './block-refs.ts'

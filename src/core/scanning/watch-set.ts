@@ -1,7 +1,7 @@
+import type { ChainDriver } from '@tollgate/sdk'
 import { and, eq, gt, gte, inArray, or, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { payments } from '../../db/schema/index.ts'
-import type { ChainDriver } from '../../plugins/sdk/index.ts'
 
 /**
  * The addresses a chain's scanner looks for, keyed by the driver's `addressKey`, mapped to their payment.

@@ -1,5 +1,5 @@
+import { type AddressValidation, DriverError } from '@tollgate/sdk'
 import { address as btcAddress } from 'bitcoinjs-lib'
-import { type AddressValidation, DriverError } from '../sdk/index.ts'
 import { type BitcoinNetwork, bitcoinNetworks } from './networks.ts'
 
 /** The output types the driver gives addresses for (and accepts addresses of). */

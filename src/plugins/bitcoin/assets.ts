@@ -1,4 +1,4 @@
-import type { AssetInfo } from '../sdk/index.ts'
+import type { AssetInfo } from '@tollgate/sdk'
 import { type BitcoinNetwork, bip122ChainId } from './networks.ts'
 
 /**

@@ -1,5 +1,5 @@
+import { type BlockRef, DriverError } from '@tollgate/sdk'
 import { Block } from 'bitcoinjs-lib'
-import { type BlockRef, DriverError } from '../sdk/index.ts'
 import { type BitcoinRpc, rpcErrorCode } from './rpc.ts'
 
 /** JSON-RPC codes for "no block at that height / with that hash": -8 (height out of range), -5 (Core), -1 (bcoin). */

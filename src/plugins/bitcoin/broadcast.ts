@@ -1,5 +1,5 @@
+import { DriverError, type SignedTx } from '@tollgate/sdk'
 import { Transaction } from 'bitcoinjs-lib'
-import { DriverError, type SignedTx } from '../sdk/index.ts'
 import { type BitcoinRpc, rpcErrorCode } from './rpc.ts'
 import { inMempool, rawTransaction, transactionStatus } from './tx-status.ts'
 

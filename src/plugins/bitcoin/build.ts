@@ -1,4 +1,4 @@
-import { type BuildRequest, type Coin, DriverError, type UnsignedTx } from '../sdk/index.ts'
+import { type BuildRequest, type Coin, DriverError, type UnsignedTx } from '@tollgate/sdk'
 import { decodeBitcoinAddress, type ScriptType, scriptType } from './address.ts'
 import { dustLimit } from './dust.ts'
 import { type FeePolicy, type FeeRate, feeFor, formatRate } from './fees.ts'

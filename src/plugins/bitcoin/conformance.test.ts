@@ -1,7 +1,8 @@
 /** The SDK's conformance suite against the Bitcoin driver on a real bcoin regtest node (segwit active). */
+
+import { runDriverConformance } from '@tollgate/sdk/conformance'
 import { type Bcoin, regtestKey, startBcoin } from '../../../test/helpers/bcoin.ts'
 import { createSigner } from '../../core/payouts/signer.ts'
-import { runDriverConformance } from '../sdk/conformance.ts'
 import { scriptToAddress } from './address.ts'
 import definition from './index.ts'
 import { bitcoinNetworks } from './networks.ts'

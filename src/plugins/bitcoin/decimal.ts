@@ -1,4 +1,4 @@
-import { DriverError } from '../sdk/index.ts'
+import { DriverError } from '@tollgate/sdk'
 
 const invalid = (message: string) => new DriverError('INVALID_DECIMAL', message, { retryable: false })
 

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { HDKey } from '@scure/bip32'
 import { mnemonicToSeedSync } from '@scure/bip39'
+import { isDriverError } from '@tollgate/sdk'
 import { createSigner } from '../../core/payouts/signer.ts'
-import { isDriverError } from '../sdk/index.ts'
 import { bitcoinAddressKey, validateBitcoinAddress } from './address.ts'
 import {
   bip84AccountPath,

@@ -1,8 +1,8 @@
 import { ripemd160 } from '@noble/hashes/legacy.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { HDKey } from '@scure/bip32'
+import { type DerivedAddress, DriverError } from '@tollgate/sdk'
 import { address as btcAddress } from 'bitcoinjs-lib'
-import { type DerivedAddress, DriverError } from '../sdk/index.ts'
 import { type BitcoinNetwork, extendedKeyVersion } from './networks.ts'
 
 /** BIP84 account path for a network: `m/84'/0'/account'` on mainnet, `m/84'/1'/account'` on test networks. */

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { type ChainDriver, type DriverLogger, isDriverError, SDK_API_VERSION } from '@tollgate/sdk'
 import { createSigner } from '../../core/payouts/signer.ts'
-import { type ChainDriver, type DriverLogger, isDriverError, SDK_API_VERSION } from '../sdk/index.ts'
 import { bitcoinAsset } from './assets.ts'
 import definition from './index.ts'
 import { bitcoinNetworks } from './networks.ts'

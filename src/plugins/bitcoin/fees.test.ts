@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { isDriverError } from '../sdk/index.ts'
+import { isDriverError } from '@tollgate/sdk'
 import { scaledDecimal } from './decimal.ts'
 import { chooseFeeRate, feeFor, feeRateFromBtcPerKvB, feeRateFromSatPerVb, formatRate } from './fees.ts'
 

@@ -1,4 +1,4 @@
-import { DriverError } from '../sdk/index.ts'
+import { DriverError } from '@tollgate/sdk'
 import { scaledDecimal } from './decimal.ts'
 import { type BitcoinRpc, rpcErrorCode } from './rpc.ts'
 

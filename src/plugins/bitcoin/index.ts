@@ -1,4 +1,4 @@
-import { type ChainDriver, type DriverContext, defineChainDriver, SDK_API_VERSION } from '../sdk/index.ts'
+import { type ChainDriver, type DriverContext, defineChainDriver, SDK_API_VERSION } from '@tollgate/sdk'
 import { bitcoinAddressKey, validateBitcoinAddress } from './address.ts'
 import { bitcoinAsset } from './assets.ts'
 import { fetchBlockRef, fetchTip, pollHeads } from './blocks.ts'

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { isDriverError } from '../sdk/index.ts'
+import { isDriverError } from '@tollgate/sdk'
 import { scriptType } from './address.ts'
 import { bitcoinNetworks } from './networks.ts'
 import { parseBlock, parseTransaction } from './parse.ts'

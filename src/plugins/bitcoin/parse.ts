@@ -1,6 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js'
+import { DriverError } from '@tollgate/sdk'
 import { Block, Transaction } from 'bitcoinjs-lib'
-import { DriverError } from '../sdk/index.ts'
 import { scriptToAddress } from './address.ts'
 import type { BitcoinNetwork } from './networks.ts'
 

@@ -1,5 +1,5 @@
+import { DriverError } from '@tollgate/sdk'
 import { Transaction } from 'bitcoinjs-lib'
-import { DriverError } from '../sdk/index.ts'
 
 /** nSequence that signals BIP125 replaceability (and leaves relative locktimes off). */
 export const rbfSequence = 0xfffffffd

@@ -1,4 +1,4 @@
-import { DriverError, type PayoutDriver } from '../sdk/index.ts'
+import { DriverError, type PayoutDriver } from '@tollgate/sdk'
 import { decodeBitcoinAddress } from './address.ts'
 import { broadcastPayout } from './broadcast.ts'
 import { buildPayout } from './build.ts'

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { isDriverError } from '@tollgate/sdk'
 import { type Bcoin, regtestKey, segwitActivationHeight, startBcoin } from '../../../test/helpers/bcoin.ts'
 import { createSigner } from '../../core/payouts/signer.ts'
-import { isDriverError } from '../sdk/index.ts'
 import { bitcoinAddressKey, scriptToAddress } from './address.ts'
 import { type BitcoinDriver, createBitcoinDriver } from './index.ts'
 import { bitcoinNetworks } from './networks.ts'

@@ -1,4 +1,4 @@
-import { DriverError } from '../sdk/index.ts'
+import { DriverError } from '@tollgate/sdk'
 
 /** One node endpoint: its URL without credentials and the Authorization header for it. */
 type Endpoint = { url: string; label: string; authorization?: string }

@@ -1,4 +1,4 @@
-import { type Coin, DriverError } from '../sdk/index.ts'
+import { type Coin, DriverError } from '@tollgate/sdk'
 import { maxStandardWeight, p2wpkhSpendWeight, virtualSize } from './vsize.ts'
 
 /** What a spend must pay: the recipients' script lengths and amounts, and where change may go. */

@@ -1,8 +1,8 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { ripemd160 } from '@noble/hashes/legacy.js'
 import { sha256 } from '@noble/hashes/sha2.js'
+import { type DigestSigner, DriverError, type SignedTx, type UnsignedTx } from '@tollgate/sdk'
 import { script as btcScript, Transaction } from 'bitcoinjs-lib'
-import { type DigestSigner, DriverError, type SignedTx, type UnsignedTx } from '../sdk/index.ts'
 import { readPayload, unsignedTransaction } from './payload.ts'
 
 /** The curve order n and n / 2: an s above n / 2 is "high" and non-standard since BIP146's LOW_S policy. */

@@ -1,5 +1,5 @@
+import { DriverError, type TxStatus } from '@tollgate/sdk'
 import { Transaction } from 'bitcoinjs-lib'
-import { DriverError, type TxStatus } from '../sdk/index.ts'
 import { scaledDecimal } from './decimal.ts'
 import { type BitcoinRpc, rpcErrorCode } from './rpc.ts'
 

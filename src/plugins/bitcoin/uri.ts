@@ -1,4 +1,4 @@
-import { type AssetInfo, DriverError } from '../sdk/index.ts'
+import { type AssetInfo, DriverError } from '@tollgate/sdk'
 
 /**
  * Base units as a decimal string, exactly (bigint arithmetic only), without trailing zeros.

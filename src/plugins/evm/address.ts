@@ -1,5 +1,5 @@
+import type { AddressValidation } from '@tollgate/sdk'
 import { getAddress } from 'viem'
-import type { AddressValidation } from '../sdk/index.ts'
 
 /**
  * Accepts a 0x address in all-lower, all-upper or correct EIP-55 mixed case; a mixed-case address with a wrong

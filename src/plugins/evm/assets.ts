@@ -1,5 +1,5 @@
+import type { AssetInfo } from '@tollgate/sdk'
 import { getAddress } from 'viem'
-import type { AssetInfo } from '../sdk/index.ts'
 import type { EvmOptions } from './options.ts'
 
 /** CAIP-19 ids: `eip155:<id>/slip44:60` for the native coin, `eip155:<id>/erc20:<lowercase address>` for tokens. */

@@ -3,6 +3,7 @@
  * in the pool until `mine`, and re-broadcasting the same bytes meets a node that already has them).
  */
 import { expect } from 'bun:test'
+import { runDriverConformance } from '@tollgate/sdk/conformance'
 import { createWalletClient, type Hex, http } from 'viem'
 import {
   type Devnet,
@@ -13,7 +14,6 @@ import {
   tokenAbi,
 } from '../../../test/helpers/chain.ts'
 import { createSigner } from '../../core/payouts/signer.ts'
-import { runDriverConformance } from '../sdk/conformance.ts'
 import definition from './index.ts'
 
 const anvilAccount0 = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'

@@ -1,5 +1,5 @@
+import { childPublicKey, keccakAccountId } from '@tollgate/sdk/hd'
 import { getAddress } from 'viem'
-import { childPublicKey, keccakAccountId } from '../sdk/hd.ts'
 
 /** Ethereum address of a secp256k1 public key (compressed or not), EIP-55 checksummed. */
 export function publicKeyToEvmAddress(publicKey: Uint8Array): `0x${string}` {

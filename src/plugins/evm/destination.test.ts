@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { createWalletClient, getAddress, type Hex, http, parseAbi, parseEther } from 'viem'
-import { mnemonicToAccount } from 'viem/accounts'
-import refusers from '../../../test/contracts/Refusers.json'
-import { type Devnet, devnetChain, startDevnet } from '../../../test/helpers/chain.ts'
 import {
   type AssetInfo,
   type ChainDriver,
   type DriverLogger,
   isDriverError,
   type PayoutDriver,
-} from '../sdk/index.ts'
+} from '@tollgate/sdk'
+import { createWalletClient, getAddress, type Hex, http, parseAbi, parseEther } from 'viem'
+import { mnemonicToAccount } from 'viem/accounts'
+import refusers from '../../../test/contracts/Refusers.json'
+import { type Devnet, devnetChain, startDevnet } from '../../../test/helpers/chain.ts'
 import definition from './index.ts'
 
 const silent: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { type ChainDriver, type DriverLogger, isDriverError, SDK_API_VERSION } from '@tollgate/sdk'
 import { createSigner } from '../../core/payouts/signer.ts'
 import { type Anvil, startAnvil } from '../../devnet.ts'
-import { type ChainDriver, type DriverLogger, isDriverError, SDK_API_VERSION } from '../sdk/index.ts'
 import { validateEvmAddress } from './address.ts'
 import { evmAssets } from './assets.ts'
 import definition from './index.ts'

@@ -1,4 +1,4 @@
-import { type ChainDriver, type DriverContext, defineChainDriver, SDK_API_VERSION } from '../sdk/index.ts'
+import { type ChainDriver, type DriverContext, defineChainDriver, SDK_API_VERSION } from '@tollgate/sdk'
 import { validateEvmAddress } from './address.ts'
 import { evmAssets } from './assets.ts'
 import { deriveEvmAddress } from './derive.ts'

@@ -1,15 +1,4 @@
 import {
-  BaseError,
-  ExecutionRevertedError,
-  encodeFunctionData,
-  type Hex,
-  keccak256,
-  type PublicClient,
-  parseAbi,
-  serializeTransaction,
-  type TransactionSerializableEIP1559,
-} from 'viem'
-import {
   type AssetInfo,
   type BuildRequest,
   type DestinationCheck,
@@ -20,7 +9,18 @@ import {
   type SweepNeed,
   type TxStatus,
   type UnsignedTx,
-} from '../sdk/index.ts'
+} from '@tollgate/sdk'
+import {
+  BaseError,
+  ExecutionRevertedError,
+  encodeFunctionData,
+  type Hex,
+  keccak256,
+  type PublicClient,
+  parseAbi,
+  serializeTransaction,
+  type TransactionSerializableEIP1559,
+} from 'viem'
 import type { EvmOptions } from './options.ts'
 
 const erc20 = parseAbi([

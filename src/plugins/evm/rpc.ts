@@ -1,5 +1,5 @@
+import { type BlockRef, DriverError } from '@tollgate/sdk'
 import { createPublicClient, fallback, http, type PublicClient, webSocket } from 'viem'
-import { type BlockRef, DriverError } from '../sdk/index.ts'
 import type { EvmOptions } from './options.ts'
 
 /**

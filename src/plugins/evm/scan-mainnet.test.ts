@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { ChainDriver, Transfer } from '@tollgate/sdk'
 import { evmFixtureDir, loadEvmFixture, startEvmReplay } from '../../../test/helpers/evm-replay.ts'
-import type { ChainDriver, Transfer } from '../sdk/index.ts'
 import definition from './index.ts'
 import { transferTopic } from './scan.ts'
 

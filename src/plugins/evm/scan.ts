@@ -1,4 +1,3 @@
-import type { PublicClient } from 'viem'
 import {
   type AssetInfo,
   type BlockRef,
@@ -6,8 +5,9 @@ import {
   type ScanRequest,
   type ScanResult,
   type Transfer,
-} from '../sdk/index.ts'
-import { mapLimit } from '../sdk/map-limit.ts'
+} from '@tollgate/sdk'
+import { mapLimit } from '@tollgate/sdk/map-limit'
+import type { PublicClient } from 'viem'
 
 /** keccak256("Transfer(address,address,uint256)") */
 export const transferTopic = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef'

@@ -1,4 +1,4 @@
-import type { AssetInfo } from '../sdk/index.ts'
+import type { AssetInfo } from '@tollgate/sdk'
 
 /**
  * EIP-681 payment request: `ethereum:<to>@<chainId>?value=<wei>` for the native coin, and

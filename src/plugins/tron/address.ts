@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js'
-import { type AddressValidation, DriverError } from '../sdk/index.ts'
+import { type AddressValidation, DriverError } from '@tollgate/sdk'
 
 const alphabet = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 const alphabetIndex = new Map([...alphabet].map((c, i) => [c, BigInt(i)]))

@@ -1,4 +1,4 @@
-import type { AssetInfo } from '../sdk/index.ts'
+import type { AssetInfo } from '@tollgate/sdk'
 import { tronBase58ToHex } from './address.ts'
 import { type TronOptions, tronNetworks } from './options.ts'
 

@@ -4,9 +4,9 @@
  * with the payer's key; no tronweb, whose protobuf modules race when loaded next to other test files.
  */
 import { expect } from 'bun:test'
+import { runDriverConformance } from '@tollgate/sdk/conformance'
 import { startTronNode, type TronNode, USDT_MAINNET } from '../../../test/tron-node/server.ts'
 import { createSigner } from '../../core/payouts/signer.ts'
-import { runDriverConformance } from '../sdk/conformance.ts'
 import { publicKeyToTronAddress } from './derive.ts'
 import definition, { tronAddressKey } from './index.ts'
 

@@ -1,5 +1,5 @@
-import { childPublicKey, keccakAccountId } from '../sdk/hd.ts'
-import type { DerivedAddress } from '../sdk/index.ts'
+import type { DerivedAddress } from '@tollgate/sdk'
+import { childPublicKey, keccakAccountId } from '@tollgate/sdk/hd'
 import { tronHexToBase58 } from './address.ts'
 
 /**

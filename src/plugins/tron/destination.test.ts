@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import type { AssetInfo, DriverLogger } from '../sdk/index.ts'
+import type { AssetInfo, DriverLogger } from '@tollgate/sdk'
 import { tronHexToBase58 } from './address.ts'
 import { createTronDriver, tronAddressKey } from './index.ts'
 import { tronOptionsSchema } from './options.ts'

@@ -1,4 +1,4 @@
-import { DriverError } from '../sdk/index.ts'
+import { DriverError } from '@tollgate/sdk'
 
 /** What `/wallet/broadcasthex` (and `/wallet/broadcasttransaction`) answer. */
 export type TronBroadcastResult = { result?: boolean; code?: string; message?: string; txid?: string }

@@ -1,4 +1,4 @@
-import { DriverError } from '../sdk/index.ts'
+import { DriverError } from '@tollgate/sdk'
 import type { TronOptions } from './options.ts'
 
 /** A java-tron HTTP API over several full nodes. */

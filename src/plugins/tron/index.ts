@@ -4,7 +4,7 @@ import {
   DriverError,
   defineChainDriver,
   SDK_API_VERSION,
-} from '../sdk/index.ts'
+} from '@tollgate/sdk'
 import { tronBase58ToHex, validateTronAddress } from './address.ts'
 import { tokensByLogAddress, tronAssets } from './assets.ts'
 import { deriveTronAddress } from './derive.ts'

@@ -1,4 +1,4 @@
-import { DriverError } from '../sdk/index.ts'
+import { DriverError } from '@tollgate/sdk'
 
 /**
  * An int64 of a java-tron JSON answer as a bigint. java-tron prints int64 fields (sun, energy, weights) as JSON

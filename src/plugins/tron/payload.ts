@@ -1,4 +1,4 @@
-import { DriverError, type UnsignedTx } from '../sdk/index.ts'
+import { DriverError, type UnsignedTx } from '@tollgate/sdk'
 import { tronBase58ToHex, tronHexToBase58 } from './address.ts'
 import type { TronContractType } from './proto.ts'
 import type { TronRawTransaction } from './transaction.ts'

@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sha256 } from '@noble/hashes/sha2.js'
+import {
+  type AssetInfo,
+  type ChainDriver,
+  DriverError,
+  isDriverError,
+  type PayoutDriver,
+  type UnsignedTx,
+  type WalletAddress,
+} from '@tollgate/sdk'
 import trongrid from '../../../test/fixtures/chain-data/tron/trongrid_v1/ledger_v1_accounts_TL24LCps_transactions_trc20_SUBSET.json'
 import { TronWeb } from '../../../test/helpers/tronweb.ts'
 import { recoverSigner, transactionBytes } from '../../../test/tron-node/chain.ts'
@@ -12,15 +21,6 @@ import {
 } from '../../../test/tron-node/proto.ts'
 import { startTronNode, type TronNode, USDT_MAINNET } from '../../../test/tron-node/server.ts'
 import { createSigner } from '../../core/payouts/signer.ts'
-import {
-  type AssetInfo,
-  type ChainDriver,
-  DriverError,
-  isDriverError,
-  type PayoutDriver,
-  type UnsignedTx,
-  type WalletAddress,
-} from '../sdk/index.ts'
 import { broadcastOutcome, nodeMessage } from './errors.ts'
 import { createTronDriver } from './index.ts'
 import { int64Of } from './numbers.ts'

@@ -9,7 +9,7 @@ import {
   type SignedTx,
   type TxStatus,
   type UnsignedTx,
-} from '../sdk/index.ts'
+} from '@tollgate/sdk'
 import { publicKeyToTronAddress } from './derive.ts'
 import { broadcastOutcome, type TronBroadcastResult } from './errors.ts'
 import { feeLimitFor, type TronPayoutContext } from './fees.ts'

@@ -5,8 +5,8 @@ import {
   type ScanRequest,
   type ScanResult,
   type Transfer,
-} from '../sdk/index.ts'
-import { mapLimit } from '../sdk/map-limit.ts'
+} from '@tollgate/sdk'
+import { mapLimit } from '@tollgate/sdk/map-limit'
 import { tronHexToBase58 } from './address.ts'
 import type { TronClient } from './http.ts'
 

@@ -4,7 +4,7 @@ import {
   type SweepNeed,
   type UnsignedTx,
   type WalletAddress,
-} from '../sdk/index.ts'
+} from '@tollgate/sdk'
 import { energyPriceOf, feeLimitFor, marginPermille, type TronPayoutContext, withMargin } from './fees.ts'
 import { ceilDiv, int64Of, maxBig } from './numbers.ts'
 import { base58, hex41, unsignedTx } from './payload.ts'

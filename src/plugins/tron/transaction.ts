@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js'
-import { DriverError } from '../sdk/index.ts'
+import { DriverError } from '@tollgate/sdk'
 import type { TronClient } from './http.ts'
 import { int64Of } from './numbers.ts'
 import { encodeRawData, type TronRawFields, varintLength } from './proto.ts'

@@ -1,4 +1,4 @@
-import { DriverError } from '../sdk/index.ts'
+import { DriverError } from '@tollgate/sdk'
 import type { TronClient } from './http.ts'
 import { int64Of } from './numbers.ts'
 

@@ -1,4 +1,4 @@
-import type { AssetInfo } from '../sdk/index.ts'
+import type { AssetInfo } from '@tollgate/sdk'
 
 /** `amount` base units as a decimal string of whole units (`1500000`, 6 → `1.5`). */
 export function formatUnits(amount: bigint, decimals: number): string {
