@@ -17,7 +17,17 @@ export type LoadedChain = {
   module: string
   driver: ChainDriver
   settings: Required<
-    Omit<ChainSettings, 'startHeight' | 'payouts' | 'sweeps' | 'cold' | 'callTimeoutMs' | 'degradedAfter'>
+    Omit<
+      ChainSettings,
+      | 'startHeight'
+      | 'payouts'
+      | 'sweeps'
+      | 'cold'
+      | 'callTimeoutMs'
+      | 'degradedAfter'
+      | 'addresses'
+      | 'unavailableAfterMs'
+    >
   > & {
     startHeight?: number
     payouts: ResolvedPayoutSettings
@@ -27,12 +37,24 @@ export type LoadedChain = {
     callTimeoutMs?: number
     /** Always set by `loadChains`; a chain built by hand (tests) gets `chainSettingDefaults.degradedAfter`. */
     degradedAfter?: Required<DegradedAfter>
+    /**
+     * Always set by `loadChains` (default `distinct`); a chain built by hand (tests) gets
+     * `chainSettingDefaults.addresses`.
+     */
+    addresses?: 'distinct' | 'cross'
+    /**
+     * Always set by `loadChains` (default 120000, 0 = never); a chain built by hand (tests) gets
+     * `chainSettingDefaults.unavailableAfterMs`.
+     */
+    unavailableAfterMs?: number
   }
 }
 
 /** Defaults of the chain settings that say how long calls may take and when a chain's status is degraded. */
 export const chainSettingDefaults = {
   callTimeoutMs: 10_000,
+  addresses: 'distinct' as 'distinct' | 'cross',
+  unavailableAfterMs: 120_000,
   degradedAfter: {
     lagBlocks: 20,
     scanAgeMs: 60_000,
@@ -47,6 +69,12 @@ function resolveCount(value: number | undefined, fallback: number, what: string)
   const n = value ?? fallback
   if (!Number.isInteger(n) || n < 0) throw new ConfigProblem(`${what} must be a non-negative integer`)
   return n
+}
+
+function resolveAddressMode(mode: unknown): 'distinct' | 'cross' {
+  if (mode === undefined) return chainSettingDefaults.addresses
+  if (mode === 'distinct' || mode === 'cross') return mode
+  throw new ConfigProblem(`addresses must be "distinct" or "cross" (got ${JSON.stringify(mode)})`)
 }
 
 function resolveDegradedAfter(settings: DegradedAfter = {}): Required<DegradedAfter> {
@@ -271,6 +299,12 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
         'callTimeoutMs',
       ),
       degradedAfter: resolveDegradedAfter(settings.degradedAfter),
+      addresses: resolveAddressMode(settings.addresses),
+      unavailableAfterMs: resolveCount(
+        settings.unavailableAfterMs,
+        chainSettingDefaults.unavailableAfterMs,
+        'unavailableAfterMs',
+      ),
       payouts: resolvePayoutSettings(driver, settings.payouts),
       sweeps: resolveSweepSettings(driver, settings.sweeps),
       cold: resolveColdSettings(driver, settings.cold),

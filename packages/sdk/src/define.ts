@@ -38,6 +38,18 @@ export type ChainSettings = {
   callTimeoutMs?: number
   /** When the chain's status counts as degraded: readiness details, `Chain.status.degraded`, warnings. */
   degradedAfter?: DegradedAfter
+  /**
+   * Deposit addresses shared with other chains of the same address format and account path (all EVM chains):
+   * `distinct` (default): this chain never hands out a deposit address another such chain also hands out;
+   * `cross`: the operator accepts that one address may receive payments on several such chains (explicit,
+   * for one address across EVM chains).
+   */
+  addresses?: 'distinct' | 'cross'
+  /**
+   * How long the chain may go without a successful scan or tip read before `createPayment` on it answers
+   * `CHAIN_UNAVAILABLE` (default 120000 ms). 0 never refuses.
+   */
+  unavailableAfterMs?: number
   /** Withdrawals on this chain. */
   payouts?: PayoutSettings
   /** Moving completed payments' funds from deposit addresses to the treasury. */
