@@ -4,11 +4,11 @@
  * own driver from one test file:
  *
  * ```ts
- * import { runDriverConformance } from 'tollgate/sdk/conformance'
+ * import { runDriverConformance } from '@tollgate/sdk/conformance'
  * runDriverConformance(definition, harness)
  * ```
  *
- * It is a separate entry from `tollgate/sdk` because it imports `bun:test`, which the gateway never loads.
+ * It is a separate entry from `@tollgate/sdk` because it imports `bun:test`, which the gateway never loads.
  */
 import { afterAll, beforeAll, describe, test } from 'bun:test'
 import { capabilityGaps } from './capabilities.ts'
@@ -36,16 +36,8 @@ import {
  * The gateway's signer as the suite needs it: digests by path (payouts) and account xpubs (derivation).
  *
  * @example
- * // a BIP32 wallet over a test mnemonic (Tollgate's own tests use `createSigner` from src/core/payouts/signer.ts)
- * const root = HDKey.fromMasterSeed(mnemonicToSeedSync('test test test test test test test test test test test junk'))
- * const signer: ConformanceSigner = {
- *   xpub: (path) => root.derive(path).publicExtendedKey,
- *   publicKey: (path) => root.derive(path).publicKey!,
- *   signDigest: (path, digest) => {
- *     const sig = secp256k1.sign(digest, root.derive(path).privateKey!, { prehash: false, format: 'recovered' })
- *     return { signature: sig.subarray(1), recovery: sig[0]! } // noble puts the recovery byte first
- *   },
- * }
+ * import { createTestSigner } from '@tollgate/sdk/testing'
+ * const signer: ConformanceSigner = createTestSigner() // an HD wallet over a public test mnemonic
  */
 export type ConformanceSigner = DigestSigner & {
   /** The extended public key of a hardened account path (the suite asks for the driver's `accountPath`). */
@@ -278,7 +270,7 @@ const jsonRoundTrip = (payload: Record<string, unknown>): Record<string, unknown
  *
  * @example
  * // my-chain.conformance.test.ts
- * import { runDriverConformance } from 'tollgate/sdk/conformance'
+ * import { runDriverConformance } from '@tollgate/sdk/conformance'
  * import definition from './index.ts'
  *
  * let node: MyNode
@@ -287,7 +279,7 @@ const jsonRoundTrip = (payload: Record<string, unknown>): Record<string, unknown
  *   teardown: () => node.stop(),
  *   get options() { return { rpcUrl: node.url } },
  *   invalidOptions: [{}, { rpcUrl: 'not a url' }],
- *   signer: createTestSigner(),
+ *   signer: createTestSigner(), // from '@tollgate/sdk/testing'
  *   validAddresses: ['my1qxy…'],
  *   invalidAddresses: ['0x52908400098527886E0F7030069857D2E4169EE7', 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq'],
  *   fund: async (address, asset, amount) => node.pay(address, amount),

@@ -1,5 +1,8 @@
 /**
- * The chain-plugin SDK: the only module a chain driver imports from Tollgate.
+ * `@tollgate/sdk`: the only package a Tollgate plugin imports. This entry holds the driver contract (types),
+ * `defineChainDriver`, `defineConfig`/`chain` for plugins.config.ts, and helpers; `@tollgate/sdk/conformance`
+ * holds the conformance suite (it imports `bun:test`) and `@tollgate/sdk/testing` the test signer, both for a
+ * plugin's tests only.
  */
 
 export { capabilityGaps, type DriverCapability, driverCapabilities } from './capabilities.ts'
