@@ -30,6 +30,8 @@ const scan = (over: Partial<ScanStatus> = {}): Omit<ScanStatus, 'chain'> => ({
   lastErrorAt: null,
   failedRuns: 0,
   failingForSeconds: null,
+  quietMs: 1000,
+  lastBlockAt: null,
   ...over,
 })
 

@@ -1,5 +1,7 @@
 import type { DegradedAfter } from '@tollgate/sdk/define'
+import { assessAvailability, type UnavailableReason } from './core/payments/availability.ts'
 import { type PayoutStatus, readPayoutStatus } from './core/payouts/pass-status.ts'
+import { readWrongNetworks } from './core/scanning/network.ts'
 import { readScanStatus, type ScanStatus } from './core/scanning/status.ts'
 import type { Db } from './db/client.ts'
 import type { FailedStage } from './db/schema/index.ts'
@@ -11,6 +13,8 @@ import { type ChainRegistry, chainSettingDefaults, type LoadedChain } from './pl
 
 /**
  * Why a chain counts as degraded:
+ * - `WRONG_NETWORK`: the chain's node is on another network than the configured one; scanning stopped (an
+ *   operator error: the chain is not ready and takes no payments until the node is on the right network);
  * - `HALTED`: the scanner stopped on a reorg deeper than finality (needs `tollgate chain resume`);
  * - `SCAN_LAG`: the scanner is more than `lagBlocks` behind the node's tip;
  * - `NODE_BEHIND`: the node's tip is more than `lagBlocks` below what was already scanned (a stale node);
@@ -22,6 +26,7 @@ import { type ChainRegistry, chainSettingDefaults, type LoadedChain } from './pl
  * - `NODE_UNREACHABLE`: the node did not answer a readiness probe (set by `/readyz`, not from the records).
  */
 export type DegradedReason =
+  | 'WRONG_NETWORK'
   | 'HALTED'
   | 'NODE_UNREACHABLE'
   | 'SCAN_LAG'
@@ -46,6 +51,7 @@ type RecordedScan = Pick<
   | 'lastErrorAt'
   | 'failedRuns'
   | 'haltedReason'
+  | 'lastBlockAt'
 >
 
 /**
@@ -61,6 +67,14 @@ export type ChainStatus = RecordedScan & {
   /** Blocks the node's tip is below the cursor: a node behind what was already scanned. */
   nodeBehindBlocks: number
   halted: boolean
+  /** The configured and the node's network while the node is on another one (null otherwise). */
+  network: { expected: string; actual: string } | null
+  /**
+   * Whether the chain takes new payments: false on a node of another network, a halted scanner, or no successful
+   * scan for longer than `unavailableAfterMs` (see `assessAvailability`); `unavailable` says which, with a message.
+   */
+  ready: boolean
+  unavailable: { reason: UnavailableReason; message: string } | null
   degraded: DegradedReason[]
   payouts: Omit<PayoutStatus, 'chain'>
 }
@@ -121,11 +135,23 @@ export function assessChain(
  */
 export async function readChainStatus(ctx: { db: Db; chains: ChainRegistry }): Promise<ChainStatus[]> {
   const names = [...ctx.chains.keys()]
-  const [scans, payouts] = await Promise.all([readScanStatus(ctx.db), readPayoutStatus(ctx.db, names)])
+  const [scans, payouts, wrong] = await Promise.all([
+    readScanStatus(ctx.db),
+    readPayoutStatus(ctx.db, names),
+    readWrongNetworks(ctx.db),
+  ])
   return names.map((name, i) => {
     const scan = scans.find((s) => s.chain === name)
     const { chain: _chain, ...payout } = payouts[i] as PayoutStatus
-    const assessed = assessChain(scan, payout, thresholdsOf(ctx.chains.get(name) as LoadedChain))
+    const loaded = ctx.chains.get(name) as LoadedChain
+    const assessed = assessChain(scan, payout, thresholdsOf(loaded))
+    const network = wrong.get(name) ?? null
+    if (network) assessed.degraded.unshift('WRONG_NETWORK')
+    const availability = assessAvailability(
+      name,
+      { network, halted: (scan?.haltedReason ?? null) !== null, quietMs: scan?.quietMs ?? null },
+      loaded.settings.unavailableAfterMs ?? chainSettingDefaults.unavailableAfterMs,
+    )
     return {
       chain: name,
       scannedHeight: scan?.scannedHeight ?? null,
@@ -142,6 +168,10 @@ export async function readChainStatus(ctx: { db: Db; chains: ChainRegistry }): P
       failedRuns: scan?.failedRuns ?? 0,
       halted: (scan?.haltedReason ?? null) !== null,
       haltedReason: scan?.haltedReason ?? null,
+      lastBlockAt: scan?.lastBlockAt ?? null,
+      network,
+      ready: availability.ready,
+      unavailable: availability.ready ? null : { reason: availability.reason, message: availability.message },
       degraded: assessed.degraded,
       payouts: payout,
     }

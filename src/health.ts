@@ -1,4 +1,10 @@
-import { type DegradedReason, describePayouts, describeScan, readChainStatus } from './chain-status.ts'
+import {
+  type ChainStatus,
+  type DegradedReason,
+  describePayouts,
+  describeScan,
+  readChainStatus,
+} from './chain-status.ts'
 import type { AppContext } from './context.ts'
 import { errorCode } from './core/errors.ts'
 
@@ -42,8 +48,7 @@ const payoutReasons: readonly DegradedReason[] = ['PAYOUTS_STALLED', 'PAYOUTS_FA
  * halted); per chain with payout activity: `payouts:<chain>` (the backlog and the last pass; always ok). Either
  * carries `degraded` reasons past the chain's thresholds.
  */
-async function chainChecks(ctx: Pick<AppContext, 'db' | 'chains'>): Promise<ReadinessCheck[]> {
-  const statuses = await readChainStatus(ctx)
+function chainChecks(statuses: readonly ChainStatus[]): ReadinessCheck[] {
   const checks: ReadinessCheck[] = []
   for (const s of statuses) {
     if (s.scannedHeight !== null) {
@@ -70,13 +75,15 @@ async function chainChecks(ctx: Pick<AppContext, 'db' | 'chains'>): Promise<Read
 }
 
 /**
- * Readiness: the database and Redis answer within the timeout, and no scanner is halted; plus, per chain,
+ * Readiness: the database and Redis answer within the timeout, no scanner is halted and no chain's node is on
+ * another network than the configured one (`chain:<name>` not ok, naming both networks); plus, per chain,
  * whether its node answers and how far behind its scanning and payouts are.
  *
  * Lag never makes the process unready: readiness decides whether this process gets traffic, and an API process
  * taken out of the load balancer because a scanner or the signer lags would stop payment creation, checkouts
  * and withdrawal requests without making the scan or the payouts any faster; the same goes for a node that does
- * not answer (its chain is degraded: `NODE_UNREACHABLE`). It shows as `degraded` on the
+ * not answer (its chain is degraded: `NODE_UNREACHABLE`). A node on another network is an operator's error that
+ * will not pass on its own (like a halt): that chain is not ready. It shows as `degraded` on the
  * check and at the top instead (and in the metrics, for alerting). A halted scanner stays unready: it needs an
  * operator and will not get better on its own.
  *
@@ -87,17 +94,28 @@ export async function readiness(
   ctx: Pick<AppContext, 'db' | 'dbHandle' | 'redis' | 'chains'>,
   timeoutMs = 2000,
 ): Promise<{ ok: boolean; degraded: boolean; checks: ReadinessCheck[] }> {
+  // the database may be the one that is down: its own check says so
+  const statuses = readChainStatus(ctx).catch(() => [] as ChainStatus[])
   const checks = await Promise.all([
     check('database', timeoutMs, () => ctx.dbHandle.ping()),
     check('redis', timeoutMs, () => ctx.redis.ping()),
     ...[...ctx.chains.values()].map(async (c) => {
       // one chain's node being away is that chain's degradation, not an outage of this whole process
       const probe = await check(`chain:${c.name}`, timeoutMs, () => c.driver.getTip())
+      const network = (await statuses).find((s) => s.chain === c.name)?.network
+      if (network)
+        return {
+          name: probe.name,
+          ok: false,
+          detail: scrubbed(
+            `WRONG_NETWORK: the node is on ${network.actual}, the chain is configured for ${network.expected}; scanning stopped`,
+          ),
+          degraded: ['WRONG_NETWORK' as const],
+        }
       return probe.ok ? probe : { ...probe, ok: true, degraded: ['NODE_UNREACHABLE' as const] }
     }),
   ])
-  // the database may be the one that is down: its own check says so
-  checks.push(...(await chainChecks(ctx).catch(() => [])))
+  checks.push(...chainChecks(await statuses))
   return {
     ok: checks.every((c) => c.ok),
     degraded: checks.some((c) => (c.degraded?.length ?? 0) > 0),

@@ -18,6 +18,10 @@ const status = (over: Partial<ChainStatus> = {}): ChainStatus => ({
   failedRuns: 2,
   halted: false,
   haltedReason: null,
+  lastBlockAt: null,
+  network: null,
+  ready: true,
+  unavailable: null,
   degraded: ['SCAN_LAG'],
   payouts: {
     lastPass: {

@@ -25,6 +25,11 @@ export const errorCodes = [
   'DESTINATION_REJECTED',
   /** An approval by the key that requested the withdrawal: another admin key must approve it. */
   'SELF_APPROVAL',
+  /**
+   * A payment on a chain that is not ready: its node is on another network, its scanning halted, or no scan
+   * succeeded for longer than its `unavailableAfterMs`. Nothing was created; try again later or another chain.
+   */
+  'CHAIN_UNAVAILABLE',
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 

@@ -32,6 +32,9 @@ export function scanHeartbeatMs(leaseMs: number): number {
  * at once. Safety never rests on the timing: the cursor only moves under the holder's name (`advanceCursor`
  * is fenced), so a holder paused past its lease stores nothing once another took over.
  *
+ * Before scanning, the node's network is checked against the configured one (at the first run, after a failed
+ * one, every few minutes): a node on another network stops the chain's scanning until it is on the right one.
+ *
  * Every driver call has the chain's `callTimeoutMs`. A failed run, a scanner more than `degradedAfter.lagBlocks`
  * behind (or a node that far behind the scanner), and a node tip that has not moved for `degradedAfter.staleTipMs`
  * are logged at warn with the lag, once a minute per chain and condition; recovery is logged once at info.
@@ -212,6 +215,8 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
         ctx.bus.publish(result.changes)
         onChanges()
       }
+      // the node is on another network (logged as an error when found): nothing scanned, asked again next tick
+      if (result.wrongNetwork) break
       // another scanner (or a dead one whose lease has not run out) holds the chain: the heartbeat looks again
       setHeld(chainName, !result.busy)
       if (result.halted || result.busy) break

@@ -12,6 +12,10 @@ const DegradedReasonRef = builder.enumType('ChainDegradedReason', {
   description:
     "Why a chain is degraded (past the gateway's thresholds). It still takes payments; detection or payouts run late.",
   values: {
+    WRONG_NETWORK: {
+      description:
+        "The chain's node is on another network than the configured one; scanning stopped and payments are refused",
+    },
     HALTED: { description: 'Scanning stopped on a reorg deeper than finality; an operator must resume it' },
     NODE_UNREACHABLE: { description: "The chain's node did not answer this process just now" },
     SCAN_LAG: { description: "Scanning is behind the node's tip" },

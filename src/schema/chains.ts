@@ -25,6 +25,36 @@ export const ChainRef = builder.objectRef<LoadedChain>('Chain').implement({
     finalityDepth: t.int({ resolve: (c) => c.driver.finalityDepth }),
     nativeAsset: t.field({ type: AssetRef, resolve: (c) => c.driver.nativeAsset }),
     assets: t.field({ type: [AssetRef], resolve: (c) => [...c.driver.assets] }),
+    ready: t.boolean({
+      description:
+        'Whether the chain takes new payments (createPayment answers CHAIN_UNAVAILABLE while false): its node is on the configured network, its scanning is not halted, and a scan succeeded within its unavailableAfterMs',
+      authScopes: { authenticated: true },
+      complexity: readCost,
+      resolve: async (c, _args, ctx) => (await loadChainStatus(ctx, c.name)).ready,
+    }),
+    unavailableReason: t.string({
+      nullable: true,
+      description: 'Why the chain is not ready (null while it is)',
+      authScopes: { authenticated: true },
+      complexity: readCost,
+      resolve: async (c, _args, ctx) => (await loadChainStatus(ctx, c.name)).unavailable?.message ?? null,
+    }),
+    lastBlockAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description:
+        "The timestamp of the last block scanned, as the chain stamped it (null before the first block): how fresh the gateway's view of the chain is",
+      authScopes: { authenticated: true },
+      complexity: readCost,
+      resolve: async (c, _args, ctx) => (await loadChainStatus(ctx, c.name)).lastBlockAt,
+    }),
+    lag: t.int({
+      nullable: true,
+      description: "Blocks between the node's tip and the last block scanned (null before the first scan)",
+      authScopes: { authenticated: true },
+      complexity: readCost,
+      resolve: async (c, _args, ctx) => (await loadChainStatus(ctx, c.name)).lagBlocks,
+    }),
     status: t.field({
       type: ChainStatusRef,
       description:

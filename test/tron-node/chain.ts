@@ -172,6 +172,8 @@ export function createChain(
   params: ChainParams,
   tokens: Array<Omit<Token, 'balances'>>,
   genesisTime: number,
+  /** Block 0's id, as the real network answers it (java-tron's genesis is configured, not computed). */
+  genesisBlockId?: string,
 ) {
   const accounts = new Map<string, Account>()
   const tokenMap = new Map<string, Token>(tokens.map((t) => [t.address, { ...t, balances: new Map() }]))
@@ -199,7 +201,8 @@ export function createChain(
       txs: included,
     }
   }
-  blocks.push(makeBlock(0, '0'.repeat(64), genesisTime, []))
+  const genesis = makeBlock(0, '0'.repeat(64), genesisTime, [])
+  blocks.push(genesisBlockId ? { ...genesis, blockID: genesisBlockId } : genesis)
 
   function account(address: string): Account | undefined {
     return accounts.get(address)

@@ -39,7 +39,19 @@ export type TronNodeOptions = {
   /** Blocks to produce at start (so TAPOS and the solidity view have history). Default 30. */
   initialBlocks?: number
   params?: Partial<ChainParams>
+  /**
+   * Which network's genesis block id block 0 carries (default mainnet's, as a real mainnet node answers it), or
+   * any other 64-hex id (a private network).
+   */
+  genesis?: 'mainnet' | 'shasta' | 'nile' | string
 }
+
+/** The real genesis block ids (block 0) of the public Tron networks. */
+export const tronGenesisBlockIds = {
+  mainnet: '00000000000000001ebf88508a03865c71d452e25f4d51194196a1d22b6653dc',
+  shasta: '0000000000000000de1aa88295e1fcf982742f773e0419c5a9c134c994a9059e',
+  nile: '0000000000000000d698d4192c56cb6be724a558448e2684802de4d6cd8690dc',
+} as const
 
 export type TronNode = {
   url: string
@@ -97,7 +109,9 @@ export async function startTronNode(options: TronNodeOptions = {}): Promise<Tron
   const genesisTime =
     Math.floor(Date.now() / params.blockIntervalMs) * params.blockIntervalMs -
     initial * params.blockIntervalMs
-  const chain = createChain(params, tokens, genesisTime)
+  const genesis = options.genesis ?? 'mainnet'
+  const genesisBlockId = tronGenesisBlockIds[genesis as keyof typeof tronGenesisBlockIds] ?? genesis
+  const chain = createChain(params, tokens, genesisTime, genesisBlockId)
   chain.mine(initial)
   let solidityLag = options.solidityLag ?? 19
   const delays = new Map<string, number>()

@@ -18,6 +18,8 @@ import type { ChainDriver } from './types.ts'
  * - `destinationCheck`: `payouts.checkDestination` — the driver screens a withdrawal's destination when it is
  *   requested (burn addresses, transfers the chain would revert).
  * - `pushHeads`: `watchHeads` — new blocks are pushed, so scans start at once instead of on the next tick.
+ * - `networkCheck`: `checkNetwork` — the node's network is checked against the configured one before scanning
+ *   (at start, after failures, every few minutes); a node on another network stops the chain.
  */
 export type DriverCapability =
   | 'payouts'
@@ -30,6 +32,7 @@ export type DriverCapability =
   | 'dustLimit'
   | 'destinationCheck'
   | 'pushHeads'
+  | 'networkCheck'
 
 /**
  * The capabilities a driver has, read from the optional members it provides.
@@ -50,6 +53,7 @@ export function driverCapabilities(driver: ChainDriver): ReadonlySet<DriverCapab
     ['dustLimit', p?.minOutput],
     ['destinationCheck', p?.checkDestination],
     ['pushHeads', driver.watchHeads],
+    ['networkCheck', driver.checkNetwork],
   ]
   return new Set(found.flatMap(([name, present]) => (present ? [name] : [])))
 }

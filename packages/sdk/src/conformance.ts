@@ -75,8 +75,8 @@ export type PayoutHarness = {
  *
  * Fields are read after `setup()` resolved, so the ones that depend on the node (options carrying its URL,
  * `fund`) can be getters or close over variables that `setup` assigns. Which optional checks exist is decided
- * when the suite registers its tests, by whether the keys `token`, `sameAddress` and `unreachableOptions` are
- * present, and by `payouts` being an object (a plain value, not a getter).
+ * when the suite registers its tests, by whether the keys `token`, `sameAddress`, `unreachableOptions` and
+ * `wrongNetworkOptions` are present, and by `payouts` being an object (a plain value, not a getter).
  *
  * @example
  * let node: Devnet
@@ -104,6 +104,11 @@ export type ConformanceHarness = {
   invalidOptions: readonly unknown[]
   /** Options naming a node that is down (e.g. a closed local port, a short timeout): `getTip` must fail. */
   unreachableOptions?: unknown
+  /**
+   * Options naming the same node as `options` but configuring another network (another chain id, genesis):
+   * a driver with `checkNetwork` must answer `{ ok: false, expected, actual }` with them.
+   */
+  wrongNetworkOptions?: unknown
   /** Derives the account xpub at the driver's `accountPath` and signs payouts. */
   signer: ConformanceSigner
   /** Addresses the driver must accept (several types where the chain has them). */
@@ -689,6 +694,54 @@ export function runDriverConformance<Options>(
               err.retryable,
               `a node that is down must be retryable, got code ${err.code} retryable false`,
             )
+          } finally {
+            await dead.close?.()
+          }
+        })
+    })
+
+    describe('network', () => {
+      check('checkNetwork, when present, answers { ok: true } for the configured node', async () => {
+        const d = live()
+        if (!d.checkNetwork) return
+        const verdict = await d.checkNetwork()
+        ensure(
+          verdict && typeof verdict === 'object' && verdict.ok === true,
+          `checkNetwork() on the harness node gave ${show(verdict)}, expected { ok: true }`,
+        )
+      })
+
+      if ('wrongNetworkOptions' in harness)
+        check('checkNetwork names both networks when the node is on another one', async () => {
+          const checked = await validate(harness.wrongNetworkOptions)
+          ensure(!checked.issues, `wrongNetworkOptions were refused: ${show(checked.issues)}`)
+          const other = await definition.create(checked.value, ctx())
+          try {
+            ensure(typeof other.checkNetwork === 'function', 'wrongNetworkOptions given but no checkNetwork')
+            const verdict = await other.checkNetwork?.()
+            ensure(
+              verdict?.ok === false &&
+                typeof verdict.expected === 'string' &&
+                typeof verdict.actual === 'string' &&
+                verdict.expected !== '' &&
+                verdict.actual !== '' &&
+                verdict.expected !== verdict.actual,
+              `checkNetwork() with wrongNetworkOptions gave ${show(verdict)}, expected { ok: false, expected, actual } naming two networks`,
+            )
+          } finally {
+            await other.close?.()
+          }
+        })
+
+      if ('unreachableOptions' in harness)
+        check('checkNetwork on a node that is down rejects with a retryable DriverError', async () => {
+          const checked = await validate(harness.unreachableOptions)
+          ensure(!checked.issues, `unreachableOptions were refused: ${show(checked.issues)}`)
+          const dead = await definition.create(checked.value, ctx())
+          try {
+            if (!dead.checkNetwork) return
+            const err = await driverErrorOf(dead.checkNetwork(), 'checkNetwork() on an unreachable node')
+            ensure(err.retryable, `a node that is down must be retryable, got code ${err.code}`)
           } finally {
             await dead.close?.()
           }

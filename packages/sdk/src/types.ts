@@ -104,12 +104,23 @@ export type ChainDriver = {
   getBlockRef(height: bigint, signal?: AbortSignal): Promise<BlockRef>
   /** Every transfer into a watched address in blocks `from..to`; failed transactions never count. */
   scan(request: ScanRequest): Promise<ScanResult>
+  /**
+   * Whether the node is on the network the driver is configured for (EVM: `eth_chainId`; Bitcoin: the genesis
+   * block hash; Tron: the genesis block id). The scanner asks before its first run, after a failed run and every
+   * few minutes; a node on another network stops the chain's scanning and makes it not ready until it answers
+   * `ok` again. A node that cannot be asked rejects with a retryable `DriverError` (the run fails as for any
+   * call). `expected` and `actual` name the networks for the operator (e.g. `eip155:1`, `eip155:31337`).
+   */
+  checkNetwork?(signal?: AbortSignal): Promise<NetworkCheck>
   /** Optional push of new heads (WebSocket subscription or fast polling); returns an unsubscribe function. */
   watchHeads?(onHead: (height: bigint) => void): () => void
   /** Sending: present on drivers that can move funds (sweeps, withdrawals). */
   payouts?: PayoutDriver
   close?(): Promise<void>
 }
+
+/** A driver's word on its node's network (see `ChainDriver.checkNetwork`). */
+export type NetworkCheck = { ok: true } | { ok: false; expected: string; actual: string }
 
 /** What a driver's signing step may use: digests signed by derivation path. The seed never reaches a driver. */
 export type DigestSigner = {

@@ -11,6 +11,7 @@ import { invalidInput, TollgateError } from '../errors.ts'
 import { newId, randomSecret } from '../ids.ts'
 import { parseAmount } from '../money.ts'
 import { type AddressContext, ensureDepositWallet, topUpAddressPool } from './addresses.ts'
+import { ensureChainAvailable } from './availability.ts'
 import { insertPayment } from './insert.ts'
 import type { PaymentRow } from './queries.ts'
 
@@ -228,7 +229,8 @@ async function insertNewPayment(
 
 /**
  * Creates a payment with its own deposit address. With an idempotency key, the same key and parameters return
- * the first payment (`replayed: true`); the same key with other parameters is `IDEMPOTENCY_KEY_REUSED`.
+ * the first payment (`replayed: true`); the same key with other parameters is `IDEMPOTENCY_KEY_REUSED`. A chain
+ * that is not ready (wrong network, halted, no scan within its `unavailableAfterMs`) is `CHAIN_UNAVAILABLE`.
  *
  * @example
  * const { payment } = await createPayment(ctx, merchantId, { chain: 'ethereum', asset: 'USDC', amount: '12.5' })
@@ -248,6 +250,8 @@ export async function createPayment(
     const existing = await findByIdempotencyKey(ctx.db, merchantId, v.idempotencyKey)
     if (existing) return replayOrRefuse(existing, hash())
   }
+  // before anything is written (the wallet row included); a replay above still answers the first payment
+  await ensureChainAvailable(ctx.db, resolveChain(ctx.chains, v.chainName))
   const walletId = await depositWalletId(ctx, v.chainName)
   // a burst larger than the pool waits for refills; each round derives a whole pool's worth
   for (let attempt = 0; attempt < 20; attempt++) {

@@ -4,6 +4,7 @@ import type { Db, Tx } from '../../db/client.ts'
 import { chainCursors } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { leaseLost } from './errors.ts'
+import { assertNetwork } from './network.ts'
 
 /** Where a chain's scanning stands: the last block stored, and why it halted, if it did. */
 export type Cursor = { height: bigint; hash: string; haltedReason: string | null }
@@ -48,6 +49,8 @@ export async function acquireLease(
     .from(chainCursors)
     .where(eq(chainCursors.chain, chain.name))
   if (exists) return undefined
+  // the first cursor comes from the node: never from one on another network
+  await assertNetwork(holder.db, chain)
   const start = await initialCursor(chain)
   await holder.db
     .insert(chainCursors)

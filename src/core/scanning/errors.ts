@@ -39,3 +39,17 @@ export const leaseLost = (chain: string) =>
  */
 export const noCursor = (chain: string) =>
   new GatewayError('permanent', 'NO_CURSOR', `chain "${chain}": no cursor yet; nothing to resume`)
+
+/**
+ * The chain's node is on another network than the configured one: nothing is scanned from it (an operator must
+ * point the chain at the right node, or fix the configuration).
+ *
+ * @example
+ * throw wrongNetwork('ethereum', 'eip155:1', 'eip155:56')
+ */
+export const wrongNetwork = (chain: string, expected: string, actual: string) =>
+  new GatewayError(
+    'permanent',
+    'WRONG_NETWORK',
+    `chain "${chain}": the node is on ${actual}, the chain is configured for ${expected}`,
+  )

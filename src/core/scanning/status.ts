@@ -8,7 +8,7 @@ import { errorCode, errorKind } from '../errors.ts'
 // ages do not depend on which machine asks. Only codes are kept, never messages: a node's URL carries its key.
 
 /** The step of a scan run that failed (for logs and `Chain.status`). */
-export type ScanStage = 'tip' | 'reorg' | 'watch' | 'scan' | 'store'
+export type ScanStage = 'network' | 'tip' | 'reorg' | 'watch' | 'scan' | 'store'
 
 /** Moves `tip_changed_at` only when the tip went up: a node stuck on its tip (or answering a lower one) has not moved. */
 const tipMoved = (tip: bigint) =>
@@ -98,6 +98,10 @@ export type ScanStatus = {
   failedRuns: number
   /** Seconds since the first of the failed runs in a row (null while runs succeed). */
   failingForSeconds: number | null
+  /** Milliseconds since the last successful run, or since failures began when none succeeded (null: neither). */
+  quietMs: number | null
+  /** The timestamp of the last block scanned (the cursor's block; null before the first block or once pruned). */
+  lastBlockAt: Date | null
 }
 
 const age = (column: SQLWrapper) => sql<string | null>`extract(epoch from (now() - ${column}))::float8`
@@ -125,10 +129,18 @@ export async function readScanStatus(db: Db): Promise<ScanStatus[]> {
       lastErrorAt: chainCursors.lastErrorAt,
       failedRuns: chainCursors.failedRuns,
       failingFor: age(chainCursors.failingSince),
+      quiet: sql<
+        string | number | null
+      >`extract(epoch from (now() - coalesce(${chainCursors.lastScanAt}, ${chainCursors.failingSince}))) * 1000`,
+      lastBlockTime: sql<
+        string | number | null
+      >`(select b.time from block_refs b where b.chain = chain_cursors.chain and b.height = chain_cursors.height)`,
     })
     .from(chainCursors)
-  return rows.map(({ lastScanAge, tipAge, failingFor, ...r }) => ({
+  return rows.map(({ lastScanAge, tipAge, failingFor, quiet, lastBlockTime, ...r }) => ({
     ...r,
+    quietMs: quiet === null ? null : Math.max(0, Number(quiet)),
+    lastBlockAt: lastBlockTime === null ? null : new Date(Number(lastBlockTime) * 1000),
     lastScanAgeSeconds: seconds(lastScanAge),
     tipAgeSeconds: seconds(tipAge),
     failingForSeconds: seconds(failingFor),

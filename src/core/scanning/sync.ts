@@ -7,6 +7,7 @@ import { blocksLink, storeBlockRefs } from './block-refs.ts'
 import { acquireLease, advanceCursor, type Cursor, haltChain, type LeaseHolder } from './cursors.ts'
 import { matchDeposits, recordDeposits } from './deposits.ts'
 import { ReorgTooDeepError } from './errors.ts'
+import { type NetworkVerdicts, verifyNetwork, wrongNetworkMessage } from './network.ts'
 import { type Ancestor, findCommonAncestor, rollBack } from './reorg.ts'
 import { recordScanFailure, recordScanSuccess, recordTip, type ScanStage } from './status.ts'
 import { refreshWatchSet, type WatchSet } from './watch-set.ts'
@@ -23,6 +24,8 @@ export type ScannerState = {
   owner: string
   watch: Map<string, WatchSet>
   range: Map<string, number>
+  /** The node's network verdict per chain (see `verifyNetwork`). */
+  network: NetworkVerdicts
 }
 
 export type SyncContext = {
@@ -46,10 +49,12 @@ export type SyncResult = {
   halted?: string
   /** Another scanner holds the chain. */
   busy?: boolean
+  /** The node is on another network than the configured one: nothing was scanned (the message names both). */
+  wrongNetwork?: string
 }
 
 export function newScannerState(): ScannerState {
-  return { owner: newId('scn'), watch: new Map(), range: new Map() }
+  return { owner: newId('scn'), watch: new Map(), range: new Map(), network: new Map() }
 }
 
 function leaseHolder(ctx: SyncContext): LeaseHolder {
@@ -131,15 +136,27 @@ export async function syncChain(
 ): Promise<SyncResult> {
   const now = () => ctx.now?.() ?? new Date()
   const deadline = options.deadline ?? Date.now() + 10_000
-  const cursor = await acquireLease(leaseHolder(ctx), chain, now())
   const result: SyncResult = {
     chain: chain.name,
-    height: cursor?.height ?? -1n,
+    height: -1n,
     tip: -1n,
     blocks: 0,
     transfers: 0,
     changes: [],
   }
+  // before the lease: a first cursor is never taken from a node on another network
+  let verdict: Awaited<ReturnType<typeof verifyNetwork>>
+  try {
+    verdict = await verifyNetwork({ db: ctx.db, log: ctx.log, verdicts: ctx.scanner.network }, chain)
+  } catch (err) {
+    // recorded only if this scanner already holds the chain (the record is fenced by the lease)
+    await recordScanFailure(ctx.db, ctx.scanner.owner, chain.name, err, 'network').catch(() => undefined)
+    throw err
+  }
+  if (!verdict.ok)
+    return { ...result, wrongNetwork: wrongNetworkMessage(chain.name, verdict.expected, verdict.actual) }
+  const cursor = await acquireLease(leaseHolder(ctx), chain, now())
+  result.height = cursor?.height ?? -1n
   if (!cursor) return { ...result, busy: true }
   if (cursor.haltedReason) return { ...result, halted: cursor.haltedReason }
 
@@ -148,6 +165,8 @@ export async function syncChain(
   try {
     await scanForward(ctx, chain, cursor, result, progress, deadline, now)
   } catch (err) {
+    // a node that failed may come back as another node: its network is asked again before the next run
+    ctx.scanner.network.delete(chain.name)
     await recordScanFailure(ctx.db, ctx.scanner.owner, chain.name, err, progress.stage).catch((recordErr) =>
       ctx.log.warn({ chain: chain.name, err: recordErr }, 'scan failure not recorded'),
     )

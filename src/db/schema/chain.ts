@@ -27,6 +27,19 @@ export const chainCursors = pgTable('chain_cursors', {
   failingSince: timestamp('failing_since', { withTimezone: true }),
 })
 
+/**
+ * Each chain's node as the scanner last checked its network (`ChainDriver.checkNetwork`). `actual` is set while the
+ * node is on another network than `expected` (the configured one): the chain is then not ready, its scanning
+ * stopped and payments refused, until a check finds the right network again and clears it. Kept apart from the
+ * cursor because a wrong node must be caught before a first cursor is taken from it.
+ */
+export const chainNetworks = pgTable('chain_networks', {
+  chain: text('chain').primaryKey(),
+  expected: text('expected'),
+  actual: text('actual'),
+  checkedAt: timestamp('checked_at', { withTimezone: true }).notNull().defaultNow(),
+})
+
 /** Block refs of the unfinalized window, for reorg detection. */
 export const blockRefs = pgTable(
   'block_refs',

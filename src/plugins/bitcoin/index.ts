@@ -3,6 +3,7 @@ import { bitcoinAddressKey, validateBitcoinAddress } from './address.ts'
 import { bitcoinAsset } from './assets.ts'
 import { fetchBlockRef, fetchTip, pollHeads } from './blocks.ts'
 import { bip84AccountPath, deriveChangeAddress, deriveReceiveAddress } from './derive.ts'
+import { checkBitcoinNetwork } from './network.ts'
 import { bip122ChainId, bitcoinNetworks } from './networks.ts'
 import { type BitcoinOptions, bitcoinOptionsSchema } from './options.ts'
 import { createBitcoinPayouts } from './payouts.ts'
@@ -50,6 +51,7 @@ export function createBitcoinDriver(options: BitcoinOptions, _ctx: DriverContext
     getTip: (signal) => fetchTip(rpc, signal),
     getBlockRef: (height, signal) => fetchBlockRef(rpc, height, signal),
     scan: (request) => scanBitcoinRange(rpc, scanConfig, request),
+    checkNetwork: (signal) => checkBitcoinNetwork(rpc, network, signal),
     watchHeads: (onHead) => pollHeads(rpc, options.headPollMs, onHead),
     payouts: createBitcoinPayouts(rpc, network, options),
   }

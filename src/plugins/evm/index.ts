@@ -2,6 +2,7 @@ import { type ChainDriver, type DriverContext, defineChainDriver, SDK_API_VERSIO
 import { validateEvmAddress } from './address.ts'
 import { evmAssets } from './assets.ts'
 import { deriveEvmAddress } from './derive.ts'
+import { checkEvmNetwork } from './network.ts'
 import { type EvmOptions, evmOptionsSchema } from './options.ts'
 import { createEvmPayouts } from './payouts.ts'
 import { createEvmClient, fetchBlockRef, watchEvmHeads } from './rpc.ts'
@@ -38,6 +39,7 @@ export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): Chain
     getTip: () => fetchBlockRef(client, 'latest'),
     getBlockRef: (height) => fetchBlockRef(client, height),
     scan: (request) => scanEvmRange(client, scanConfig, request),
+    checkNetwork: () => checkEvmNetwork(client, options.chain.id),
     watchHeads: (onHead) => watchEvmHeads(options, onHead),
     payouts: createEvmPayouts(client, options, native),
   }

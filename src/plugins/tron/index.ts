@@ -9,6 +9,7 @@ import { tronBase58ToHex, validateTronAddress } from './address.ts'
 import { tokensByLogAddress, tronAssets } from './assets.ts'
 import { deriveTronAddress } from './derive.ts'
 import { createTronClient } from './http.ts'
+import { checkTronNetwork } from './network.ts'
 import { type TronOptions, tronOptionsSchema } from './options.ts'
 import { createTronPayouts } from './payouts.ts'
 import { scanTronRange, type TronBlock, tronBlockRef } from './scan.ts'
@@ -62,6 +63,7 @@ export function createTronDriver(options: TronOptions, _ctx: DriverContext): Cha
         height,
       ),
     scan: (request) => scanTronRange(client, scanConfig, request),
+    checkNetwork: (signal) => checkTronNetwork(client, options.network, signal),
     payouts: createTronPayouts(client, options),
     watchHeads: (onHead) => {
       let last = -1n
