@@ -19,8 +19,8 @@ const refOf = (b: ToyBlockJson): BlockRef => ({
 })
 
 /**
- * A watch-only driver for the toy chain: derives and validates addresses, makes payment URIs, and scans blocks for
- * transfers into watched addresses. It has no `payouts`, so the gateway only receives on this chain.
+ * A watch-only driver for the toy chain: derives and validates addresses, makes payment URIs, checks its node's
+ * network, and scans blocks for transfers into watched addresses. It has no `payouts`, so the gateway only receives on this chain.
  *
  * @example
  * const driver = createToyDriver(toyOptions.parse({ rpcUrl: node.url }), { chain: 'toy', log })
@@ -65,6 +65,13 @@ export function createToyDriver(options: ToyOptions, ctx: DriverContext): ChainD
       const query = new URLSearchParams({ amount: formatUnits(amount, asset.decimals) })
       if (asset.contract) query.set('token', asset.contract)
       return `toy:${address}?${query}`
+    },
+    // the node must be on the configured network; the gateway asks before scanning and stops the chain if not
+    checkNetwork: async (signal) => {
+      const { network } = await rpc<{ network: string }>('toy_network', [], signal)
+      return network === options.network
+        ? { ok: true }
+        : { ok: false, expected: chainId, actual: `toy:${network}` }
     },
     getTip: async (signal) => refOf(await rpc<ToyBlockJson>('toy_tip', [], signal)),
     getBlockRef: async (height, signal) =>
