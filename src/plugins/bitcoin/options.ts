@@ -1,8 +1,13 @@
 import { z } from 'zod'
+import { type BitcoinPreset, bitcoinPresets } from '../presets/bitcoin-networks.ts'
+import { findPreset } from '../presets/lookup.ts'
 
-/** Options of the Bitcoin driver: derivation, validation, scanning, and payouts (fees). */
-export const bitcoinOptionsSchema = z.object({
-  network: z.enum(['mainnet', 'testnet', 'regtest']),
+/** What the operator writes; a preset names the network and its confirmation defaults. */
+const bitcoinOptionsInputSchema = z.strictObject({
+  /** A well-known network by name (`bitcoin`, `bitcoin-testnet`): network and confirmation defaults. */
+  preset: z.string().optional(),
+  /** Required without a preset. */
+  network: z.enum(['mainnet', 'testnet', 'regtest']).optional(),
   /**
    * Bitcoin Core or bcoin JSON-RPC endpoints, tried in order with failover. Credentials may sit in the URL
    * (`http://user:pass@host:8332`, Core's cookie as `__cookie__:<hex>`).
@@ -11,8 +16,10 @@ export const bitcoinOptionsSchema = z.object({
   /** Basic-auth user and password for URLs without credentials (bcoin: any user, the API key as password). */
   rpcUser: z.string().optional(),
   rpcPassword: z.string().optional(),
-  confirmations: z.number().int().min(1).default(2),
-  finalityDepth: z.number().int().min(1).default(6),
+  /** Default: the preset's (6 on mainnet), else 2. */
+  confirmations: z.number().int().min(1).optional(),
+  /** Default: the preset's (12 on mainnet), else 6. */
+  finalityDepth: z.number().int().min(1).optional(),
   /** Outputs one payout transaction may have. */
   maxOutputs: z.number().int().min(1).max(10_000).default(100),
   /** BIP84 account index: addresses are m/84'/coin'/account'/0/i. */
@@ -39,6 +46,42 @@ export const bitcoinOptionsSchema = z.object({
    * asynchronously and reports no rejection).
    */
   broadcastWaitMs: z.number().int().min(0).default(5000),
+})
+
+/** Options of the Bitcoin driver: derivation, validation, scanning, and payouts (fees). */
+export const bitcoinOptionsSchema = bitcoinOptionsInputSchema.transform((input, ctx) => {
+  const { preset: presetName, network: givenNetwork, ...rest } = input
+  let preset: BitcoinPreset | undefined
+  if (presetName !== undefined) {
+    const found = findPreset('bitcoin', presetName)
+    if (!found.ok) ctx.addIssue({ code: 'custom', path: ['preset'], message: found.message })
+    else preset = found.preset
+  }
+  if (preset && givenNetwork !== undefined && givenNetwork !== preset.network)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['network'],
+      message: `"${givenNetwork}" contradicts preset "${presetName}" (network ${preset.network}); give one of them`,
+    })
+  const network = givenNetwork ?? preset?.network
+  if (network === undefined) {
+    if (presetName === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['network'],
+        message: `required: give a preset (${Object.keys(bitcoinPresets).join(', ')}) or a network (mainnet, testnet, regtest)`,
+      })
+    return z.NEVER
+  }
+  const confirmations = rest.confirmations ?? preset?.confirmations ?? 2
+  const finalityDepth = rest.finalityDepth ?? preset?.finalityDepth ?? 6
+  if (finalityDepth < confirmations)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['finalityDepth'],
+      message: `must be at least confirmations (${confirmations})`,
+    })
+  return { ...rest, network, confirmations, finalityDepth }
 })
 
 export type BitcoinOptions = z.output<typeof bitcoinOptionsSchema>

@@ -1,8 +1,10 @@
 import { z } from 'zod'
+import { evmPresets } from '../presets/evm-chains.ts'
+import { findPreset, findPresetToken } from '../presets/lookup.ts'
 
 const hexAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte hex address')
 
-export const evmTokenSchema = z.object({
+export const evmTokenSchema = z.strictObject({
   symbol: z.string().min(1).max(16),
   name: z.string().min(1).optional(),
   address: hexAddress,
@@ -10,21 +12,36 @@ export const evmTokenSchema = z.object({
   confirmations: z.number().int().min(1).optional(),
 })
 
-/** Options of the EVM driver: a chain is data (a viem `Chain`-shaped object, RPC URLs and tokens). */
-export const evmOptionsSchema = z.object({
-  chain: z.object({
-    id: z.number().int().positive(),
+/**
+ * Loose on purpose: a viem `Chain` (`import { bsc } from 'viem/chains'`) carries more keys than these, and every
+ * key read here is required, so a misspelt one is still refused as missing.
+ */
+const evmChainSchema = z.object({
+  id: z.number().int().positive(),
+  name: z.string().min(1),
+  nativeCurrency: z.object({
     name: z.string().min(1),
-    nativeCurrency: z.object({
-      name: z.string().min(1),
-      symbol: z.string().min(1),
-      decimals: z.number().int().min(0).max(36),
-    }),
+    symbol: z.string().min(1),
+    decimals: z.number().int().min(0).max(36),
   }),
+})
+
+/** What the operator writes: a preset names the chain and its tokens; anything given explicitly wins over it. */
+const evmOptionsInputSchema = z.strictObject({
+  /**
+   * A well-known chain by name (`ethereum`, `bsc`, `polygon`, `arbitrum`, `base`, `optimism` and their testnets,
+   * src/plugins/presets/evm-chains.ts): its chain id, native currency and confirmation defaults.
+   */
+  preset: z.string().optional(),
+  /** The chain itself; required without a preset, overrides the preset's with one. */
+  chain: evmChainSchema.optional(),
   rpcUrls: z.array(z.url({ protocol: /^(https?|wss?)$/ })).min(1, 'at least one RPC URL is required'),
-  tokens: z.array(evmTokenSchema).default([]),
-  confirmations: z.number().int().min(1).default(12),
-  finalityDepth: z.number().int().min(1).default(64),
+  /** Tokens: a preset's by symbol (`'USDT'`), or any token as `{ symbol, address, decimals }`. */
+  tokens: z.array(z.union([z.string().min(1), evmTokenSchema])).default([]),
+  /** Default: the preset's, else 12. */
+  confirmations: z.number().int().min(1).optional(),
+  /** Default: the preset's, else 64. */
+  finalityDepth: z.number().int().min(1).optional(),
   /** BIP44 account index: addresses are m/44'/60'/account'/0/i. */
   account: z.number().int().min(0).max(0x7fffffff).default(0),
   /** Parallel block fetches while scanning. */
@@ -41,5 +58,67 @@ export const evmOptionsSchema = z.object({
   timeoutMs: z.number().int().positive().default(10_000),
 })
 
+type EvmToken = z.output<typeof evmTokenSchema>
+
+/** Options of the EVM driver: a chain is data (a viem `Chain`-shaped object, RPC URLs and tokens), or a preset. */
+export const evmOptionsSchema = evmOptionsInputSchema.transform((input, ctx) => {
+  const { preset: presetName, chain: givenChain, tokens: givenTokens, ...rest } = input
+  let preset: (typeof evmPresets)[keyof typeof evmPresets] | undefined
+  if (presetName !== undefined) {
+    const found = findPreset('evm', presetName)
+    if (!found.ok) ctx.addIssue({ code: 'custom', path: ['preset'], message: found.message })
+    else preset = found.preset
+  }
+  const chain = givenChain ?? preset?.chain
+  if (!chain && presetName === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['chain'],
+      message: `required: give a preset (${Object.keys(evmPresets).join(', ')}) or { id, name, nativeCurrency }`,
+    })
+  const tokens: EvmToken[] = []
+  givenTokens.forEach((token, i) => {
+    if (typeof token !== 'string') {
+      tokens.push(token)
+      return
+    }
+    if (presetName === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tokens', i],
+        message: `token "${token}" by name needs a preset; without one give { symbol, address, decimals }`,
+      })
+      return
+    }
+    if (!preset) return
+    const found = findPresetToken(presetName, preset.tokens as Record<string, EvmToken>, token)
+    if (!found.ok) ctx.addIssue({ code: 'custom', path: ['tokens', i], message: found.message })
+    else tokens.push({ ...found.preset })
+  })
+  const seen = new Map<string, number>()
+  tokens.forEach((t, i) => {
+    for (const key of [`symbol ${t.symbol}`, `address ${t.address.toLowerCase()}`]) {
+      if (seen.has(key))
+        ctx.addIssue({ code: 'custom', path: ['tokens', i], message: `${key.split(' ')[0]} repeats a token` })
+      seen.set(key, i)
+    }
+  })
+  const confirmations = rest.confirmations ?? preset?.confirmations ?? 12
+  const finalityDepth = rest.finalityDepth ?? preset?.finalityDepth ?? 64
+  if (finalityDepth < confirmations)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['finalityDepth'],
+      message: `must be at least confirmations (${confirmations})`,
+    })
+  if (!chain) return z.NEVER
+  return { ...rest, chain, tokens, confirmations, finalityDepth }
+})
+
 export type EvmOptions = z.output<typeof evmOptionsSchema>
-export type EvmOptionsInput = z.input<typeof evmOptionsSchema>
+/** Options with the chain spelled out (a devnet, a chain no preset knows). */
+export type EvmOptionsInput = Omit<z.input<typeof evmOptionsSchema>, 'chain'> & {
+  chain: z.input<typeof evmChainSchema>
+}
+/** Options naming a preset: `{ preset: 'ethereum', rpcUrls, tokens: ['USDT', 'USDC'] }`. */
+export type EvmPresetOptionsInput = z.input<typeof evmOptionsSchema> & { preset: string }

@@ -1,11 +1,13 @@
 import { z } from 'zod'
+import { findPreset, findPresetToken } from '../presets/lookup.ts'
+import { type TronPreset, tronPresetOfNetwork, tronPresets } from '../presets/tron-networks.ts'
 import { tronBase58ToHex } from './address.ts'
 
 const base58Address = z
   .string()
   .refine((s) => tronBase58ToHex(s) !== undefined, 'must be a base58check Tron address (T…)')
 
-export const tronTokenSchema = z.object({
+export const tronTokenSchema = z.strictObject({
   symbol: z.string().min(1).max(16),
   name: z.string().min(1).optional(),
   /** The TRC-20 contract, base58 (e.g. USDT: `TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t`). */
@@ -17,20 +19,24 @@ export const tronTokenSchema = z.object({
 /** CAIP-2 references of the public Tron networks (the last 4 bytes of each genesis block id). */
 export const tronNetworks = { mainnet: '0x2b6653dc', shasta: '0x94a9059e', nile: '0xcd8690dc' } as const
 
-/** Options of the Tron driver. */
-export const tronOptionsSchema = z.object({
-  /** Which network: only names the chain (`tron:0x2b6653dc`…); the nodes decide what is scanned. */
-  network: z.enum(['mainnet', 'shasta', 'nile']).default('mainnet'),
+/** What the operator writes; a preset names the network and its tokens, anything given explicitly wins. */
+const tronOptionsInputSchema = z.strictObject({
+  /** A well-known network by name (`tron`, `tron-nile`, `tron-shasta`): its tokens and confirmation defaults. */
+  preset: z.string().optional(),
+  /** Which network: names the chain (`tron:0x2b6653dc`…). Default: the preset's, else mainnet. */
+  network: z.enum(['mainnet', 'shasta', 'nile']).optional(),
   /** java-tron HTTP full-node base URLs (TronGrid or own nodes), tried in order; a failing one fails over. */
   fullHosts: z.array(z.url({ protocol: /^https?$/ })).min(1, 'at least one full-node URL is required'),
   /** Solidity-node base URL (`/walletsolidity/*`); optional, not used by detection (the core counts depth). */
   solidityUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** TronGrid API key, sent as the `TRON-PRO-API-KEY` header. */
   apiKey: z.string().min(1).optional(),
-  tokens: z.array(tronTokenSchema).default([]),
-  /** 19 blocks = the depth at which java-tron's solidity node considers a block irreversible. */
-  confirmations: z.number().int().min(1).default(19),
-  finalityDepth: z.number().int().min(1).default(27),
+  /** Tokens: the network's well-known ones by symbol (`'USDT'`), or any TRC-20 as `{ symbol, address, decimals }`. */
+  tokens: z.array(z.union([z.string().min(1), tronTokenSchema])).default([]),
+  /** 19 blocks = the depth at which java-tron's solidity node considers a block irreversible (default). */
+  confirmations: z.number().int().min(1).optional(),
+  /** Default 27: one round of the 27 super representatives. */
+  finalityDepth: z.number().int().min(1).optional(),
   /** BIP44 account index: addresses are m/44'/195'/account'/0/i. */
   account: z.number().int().min(0).max(0x7fffffff).default(0),
   /** Per-request timeout. */
@@ -67,6 +73,56 @@ export const tronOptionsSchema = z.object({
    * does not have).
    */
   funding: z.enum(['burn', 'delegate']).default('burn'),
+})
+
+type TronToken = z.output<typeof tronTokenSchema>
+
+/** Options of the Tron driver. */
+export const tronOptionsSchema = tronOptionsInputSchema.transform((input, ctx) => {
+  const { preset: presetName, network: givenNetwork, tokens: givenTokens, ...rest } = input
+  let preset: TronPreset | undefined
+  if (presetName !== undefined) {
+    const found = findPreset('tron', presetName)
+    if (!found.ok) ctx.addIssue({ code: 'custom', path: ['preset'], message: found.message })
+    else preset = found.preset
+  }
+  if (preset && givenNetwork !== undefined && givenNetwork !== preset.network)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['network'],
+      message: `"${givenNetwork}" contradicts preset "${presetName}" (network ${preset.network}); give one of them`,
+    })
+  const network = givenNetwork ?? preset?.network ?? 'mainnet'
+  // token names resolve against the network's preset even when no preset is named: the network says which
+  const tokenPresetName = presetName !== undefined && preset ? presetName : tronPresetOfNetwork[network]
+  const tokenPreset: TronPreset = preset ?? tronPresets[tronPresetOfNetwork[network]]
+  const tokens: TronToken[] = []
+  givenTokens.forEach((token, i) => {
+    if (typeof token !== 'string') {
+      tokens.push(token)
+      return
+    }
+    const found = findPresetToken(tokenPresetName, tokenPreset.tokens, token)
+    if (!found.ok) ctx.addIssue({ code: 'custom', path: ['tokens', i], message: found.message })
+    else tokens.push({ ...found.preset })
+  })
+  const seen = new Set<string>()
+  tokens.forEach((t, i) => {
+    for (const key of [`symbol ${t.symbol}`, `address ${t.address}`]) {
+      if (seen.has(key))
+        ctx.addIssue({ code: 'custom', path: ['tokens', i], message: `${key.split(' ')[0]} repeats a token` })
+      seen.add(key)
+    }
+  })
+  const confirmations = rest.confirmations ?? preset?.confirmations ?? 19
+  const finalityDepth = rest.finalityDepth ?? preset?.finalityDepth ?? 27
+  if (finalityDepth < confirmations)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['finalityDepth'],
+      message: `must be at least confirmations (${confirmations})`,
+    })
+  return { ...rest, network, tokens, confirmations, finalityDepth }
 })
 
 export type TronOptions = z.output<typeof tronOptionsSchema>

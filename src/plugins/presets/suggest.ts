@@ -1,0 +1,45 @@
+/** Edit distance (insertions, deletions, substitutions), for "did you mean" hints on misspelt names. */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      )
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+/**
+ * The known name closest to a misspelt one, when it is close enough to be a typo (at most a third of its length
+ * apart, or one is a prefix of the other); undefined otherwise.
+ *
+ * @example
+ * closestName('confirmation', ['confirmations', 'finalityDepth']) // 'confirmations'
+ * closestName('solana', ['ethereum', 'bsc']) // undefined
+ */
+export function closestName(name: string, known: readonly string[]): string | undefined {
+  const lower = name.toLowerCase()
+  let best: { name: string; d: number } | undefined
+  for (const candidate of known) {
+    const c = candidate.toLowerCase()
+    const d = c.startsWith(lower) || lower.startsWith(c) ? 1 : distance(lower, c)
+    if (d <= Math.max(1, Math.floor(c.length / 3)) && (!best || d < best.d)) best = { name: candidate, d }
+  }
+  return best?.name
+}
+
+/**
+ * ` (did you mean "x"?)` for a close known name, or an empty string.
+ *
+ * @example
+ * `unknown option "confirmation"${didYouMean('confirmation', keys)}`
+ */
+export function didYouMean(name: string, known: readonly string[]): string {
+  const close = closestName(name, known)
+  return close === undefined ? '' : ` (did you mean "${close}"?)`
+}
