@@ -1,6 +1,6 @@
 FROM oven/bun:1.4.5
 WORKDIR /app
-COPY package.json bun.lock ./
+COPY package.json bun.lock bunfig.toml ./
 COPY packages/sdk/package.json packages/sdk/
 RUN bun install --frozen-lockfile --production
 COPY . .
