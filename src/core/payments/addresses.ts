@@ -1,7 +1,8 @@
 import type { ChainDriver } from '@tollgate/sdk'
-import { and, count, eq, max } from 'drizzle-orm'
+import { and, asc, count, eq, inArray, max, notInArray } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { addresses, addressPool, wallets } from '../../db/schema/index.ts'
+import type { ChainRegistry } from '../../plugins/registry.ts'
 import { newId } from '../ids.ts'
 import { accountPathChanged } from './errors.ts'
 
@@ -10,9 +11,43 @@ export type AddressContext = {
   xpubFor(accountPath: string): string
   /** How many free deposit addresses each chain keeps derived ahead. */
   addressPoolSize: number
+  /** The configured chains, to know which ones share deposit addresses on purpose (`addresses: 'cross'`). */
+  chains?: ChainRegistry
 }
 
-type ChainRef = { name: string; driver: ChainDriver }
+type ChainRef = { name: string; driver: ChainDriver; settings?: { addresses?: 'distinct' | 'cross' } }
+
+/** Whether the chain shares its deposit addresses with the other chains of its account path on purpose. */
+const crossMode = (settings: ChainRef['settings']) => settings?.addresses === 'cross'
+
+// Chains with the same account path derive the same keys (every EVM chain: m/44'/60'/0'), so the same index gives
+// the same address on each. Unless a chain sets `addresses: 'cross'`, its indexes come from one space shared with
+// every other deposit wallet of that path: each index goes to one chain only, so no two payments, whatever their
+// chains, are handed one address. A 'cross' chain keeps a space of its own (its addresses may be any other
+// chain's). Wallets of chains no longer configured stay in the space: their addresses were handed out.
+
+/**
+ * The deposit wallets whose indexes `walletId` must not reuse: every deposit wallet of its account path, except
+ * those of chains configured as 'cross' (and all others, when `chain` itself is).
+ */
+async function sharedSpace(db: Db | Tx, ctx: AddressContext, chain: ChainRef, walletId: string) {
+  if (crossMode(chain.settings)) return [walletId]
+  const cross = [...(ctx.chains ?? new Map()).entries()]
+    .filter(([name, c]) => name !== chain.name && crossMode(c.settings))
+    .map(([name]) => name)
+  const rows = await db
+    .select({ id: wallets.id })
+    .from(wallets)
+    .where(
+      and(
+        eq(wallets.purpose, 'deposit'),
+        eq(wallets.accountPath, chain.driver.accountPath),
+        cross.length > 0 ? notInArray(wallets.chain, cross) : undefined,
+      ),
+    )
+    .orderBy(asc(wallets.id))
+  return rows.map((r) => r.id)
+}
 
 /** The deposit wallet of a chain, created on first use. */
 export async function ensureDepositWallet(db: Db | Tx, chain: ChainRef): Promise<string> {
@@ -39,15 +74,34 @@ export async function ensureDepositWallet(db: Db | Tx, chain: ChainRef): Promise
 
 /**
  * Derives deposit addresses ahead so that creating a payment never waits on derivation: records them in
- * `addresses` and puts them on the pool's free list. Top-ups of one wallet are serialized by a row lock on the
- * wallet, and only addresses this call really inserted join the pool, so an index is never offered twice.
- * Returns how many addresses were added.
+ * `addresses` and puts them on the pool's free list. Indexes start above every index used in the wallet's shared
+ * space (the deposit wallets of the same account path, see above), and free addresses whose index another wallet
+ * of the space already holds are dropped (a chain switched from 'cross' to 'distinct'). Top-ups of one space are
+ * serialized by row locks on its wallets, and only addresses this call really inserted join the pool, so an index
+ * is never offered twice. Returns how many addresses were added.
  *
  * @example
  * await topUpAddressPool(ctx, chains.get('ethereum')!)
  */
 export async function topUpAddressPool(ctx: AddressContext, chain: ChainRef): Promise<number> {
   const walletId = await ensureDepositWallet(ctx.db, chain)
+  const space = await sharedSpace(ctx.db, ctx, chain, walletId)
+  const others = space.filter((id) => id !== walletId)
+  if (others.length > 0)
+    await ctx.db
+      .delete(addressPool)
+      .where(
+        and(
+          eq(addressPool.walletId, walletId),
+          inArray(
+            addressPool.derivationIndex,
+            ctx.db
+              .select({ index: addresses.derivationIndex })
+              .from(addresses)
+              .where(inArray(addresses.walletId, others)),
+          ),
+        ),
+      )
   const [pool] = await ctx.db
     .select({ free: count() })
     .from(addressPool)
@@ -55,11 +109,17 @@ export async function topUpAddressPool(ctx: AddressContext, chain: ChainRef): Pr
   if (ctx.addressPoolSize - (pool?.free ?? 0) <= 0) return 0
   const xpub = ctx.xpubFor(chain.driver.accountPath)
   return ctx.db.transaction(async (tx) => {
-    await tx.select({ id: wallets.id }).from(wallets).where(eq(wallets.id, walletId)).for('update')
+    // in id order, so two chains of one space topping up at once wait for each other instead of deadlocking
+    await tx
+      .select({ id: wallets.id })
+      .from(wallets)
+      .where(inArray(wallets.id, space))
+      .orderBy(asc(wallets.id))
+      .for('update')
     const [stats] = await tx
       .select({ maxIndex: max(addresses.derivationIndex) })
       .from(addresses)
-      .where(eq(addresses.walletId, walletId))
+      .where(inArray(addresses.walletId, space))
     const [current] = await tx
       .select({ free: count() })
       .from(addressPool)
