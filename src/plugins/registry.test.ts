@@ -224,7 +224,7 @@ describe('loadChains', () => {
       },
     })
     expect(err.problems).toHaveLength(4)
-    expect(err.message).toStartWith('plugins.config.ts has 4 problem(s):')
+    expect(err.message).toStartWith('the plugins config (given in code) has 4 problem(s):')
     for (const name of ['future', 'broken', 'missing', 'Upper']) {
       expect(err.problems.filter((p) => p.startsWith(`chain "${name}"`))).toHaveLength(1)
       expect(err.message).toContain(`chain "${name}"`)
@@ -265,10 +265,12 @@ describe('loadChains settings', () => {
     ],
   ]
   for (const [label, settings, expected] of bad) {
-    test(`error: ${label} is reported as it is`, async () => {
+    test(`error: ${label} is reported under the chain and its module`, async () => {
       const problem = await problemOf(devnet(settings))
-      if (typeof expected === 'string') expect(problem).toBe(expected)
-      else expect(problem).toMatch(expected)
+      const where = 'chain "devnet" (module "./evm/index.ts"): '
+      expect(problem).toStartWith(where)
+      if (typeof expected === 'string') expect(problem.slice(where.length)).toBe(expected)
+      else expect(problem.slice(where.length)).toMatch(expected)
     })
   }
 })

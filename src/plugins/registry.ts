@@ -1,3 +1,4 @@
+import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import type {
   ChainDriver,
   ChainDriverDefinition,
@@ -10,6 +11,8 @@ import type {
 } from '@tollgate/sdk'
 import { capabilityGaps, parseUnits, SDK_API_VERSION } from '@tollgate/sdk'
 import type { DegradedAfter } from '@tollgate/sdk/define'
+import { knownOptionKeys } from './option-keys.ts'
+import { didYouMean } from './presets/suggest.ts'
 
 /** A loaded chain: its config name and its driver. */
 export type LoadedChain = {
@@ -27,6 +30,7 @@ export type LoadedChain = {
       | 'degradedAfter'
       | 'addresses'
       | 'unavailableAfterMs'
+      | 'shareChainId'
     >
   > & {
     startHeight?: number
@@ -47,6 +51,8 @@ export type LoadedChain = {
      * `chainSettingDefaults.unavailableAfterMs`.
      */
     unavailableAfterMs?: number
+    /** Always set by `loadChains` (default false). */
+    shareChainId?: boolean
   }
 }
 
@@ -71,20 +77,68 @@ function resolveCount(value: number | undefined, fallback: number, what: string)
   return n
 }
 
+function resolveFlag(value: unknown, what: string): boolean {
+  if (value === undefined) return false
+  if (typeof value === 'boolean') return value
+  throw new ConfigProblem(`${what} must be true or false`)
+}
+
 function resolveAddressMode(mode: unknown): 'distinct' | 'cross' {
   if (mode === undefined) return chainSettingDefaults.addresses
   if (mode === 'distinct' || mode === 'cross') return mode
   throw new ConfigProblem(`addresses must be "distinct" or "cross" (got ${JSON.stringify(mode)})`)
 }
 
-function resolveDegradedAfter(settings: DegradedAfter = {}): Required<DegradedAfter> {
-  const defaults = chainSettingDefaults.degradedAfter
-  const known = Object.keys(defaults)
+/** The keys of each settings object the gateway reads; anything else is a typo, refused rather than dropped. */
+const settingKeys = {
+  '': [
+    'startHeight',
+    'scanIntervalMs',
+    'maxRange',
+    'monitoringWindowMs',
+    'callTimeoutMs',
+    'degradedAfter',
+    'addresses',
+    'unavailableAfterMs',
+    'shareChainId',
+    'payouts',
+    'sweeps',
+    'cold',
+  ],
+  payouts: [
+    'mode',
+    'maxBatch',
+    'windowMs',
+    'intervalMs',
+    'approvalAbove',
+    'stuckAfterBlocks',
+    'feeBumpPercent',
+  ],
+  sweeps: ['enabled', 'maxFeeShareBps', 'minAmount'],
+  cold: ['address', 'float', 'minMove'],
+  degradedAfter: Object.keys(chainSettingDefaults.degradedAfter),
+} satisfies Record<string, readonly string[]>
+
+/** Refuses keys of `settings` (the object at `at`, '' for the top) that the gateway does not read. */
+function refuseUnknownSettings(settings: unknown, at: keyof typeof settingKeys): void {
+  if (settings === undefined) return
+  const where = at === '' ? 'settings' : at
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings))
+    throw new ConfigProblem(`${where} must be an object`)
+  const known: readonly string[] = settingKeys[at]
   const unknown = Object.keys(settings).filter((k) => !known.includes(k))
   if (unknown.length > 0)
     throw new ConfigProblem(
-      `degradedAfter: unknown setting(s) ${unknown.join(', ')}; known: ${known.join(', ')}`,
+      `${at === '' ? '' : `${at}: `}unknown setting(s) ${unknown
+        .map((k) => `${k}${didYouMean(k, known)}`)
+        .join(', ')}; known: ${known.join(', ')}`,
     )
+}
+
+function resolveDegradedAfter(settings: DegradedAfter = {}): Required<DegradedAfter> {
+  const defaults = chainSettingDefaults.degradedAfter
+  const known = Object.keys(defaults)
+  refuseUnknownSettings(settings, 'degradedAfter')
   return Object.fromEntries(
     known.map((k) => [
       k,
@@ -98,8 +152,8 @@ function resolveDegradedAfter(settings: DegradedAfter = {}): Required<DegradedAf
 }
 
 /**
- * One problem with one chain's entry in plugins.config.ts. `loadChains` reports its message as it is;
- * anything else a chain throws while loading (its driver's `create`, say) is reported under the chain's name.
+ * One problem with one chain's entry in plugins.config.ts. `loadChains` reports it, like anything else a chain
+ * throws while loading (its driver's `create`, say), under the chain's name and module.
  *
  * @example
  * throw new ConfigProblem('sweeps.maxFeeShareBps must be an integer from 0 to 10000')
@@ -186,16 +240,41 @@ function resolvePayoutSettings(driver: ChainDriver, settings: PayoutSettings = {
 }
 export type ChainRegistry = ReadonlyMap<string, LoadedChain>
 
-/** Every problem found while loading plugins, reported together so an operator fixes them in one go. */
+/**
+ * Every problem found while loading plugins, reported together so an operator fixes them in one go. The heading
+ * names the config file they come from (relative to the working directory when inside it), when it is known.
+ */
 export class PluginConfigError extends Error {
   readonly problems: string[]
-  constructor(problems: string[]) {
-    super(
-      `plugins.config.ts has ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    )
+  readonly configPath: string | undefined
+  constructor(problems: string[], configPath?: string) {
+    const shown = configPath === undefined ? 'the plugins config (given in code)' : displayPath(configPath)
+    super(`${shown} has ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`)
     this.name = 'PluginConfigError'
     this.problems = problems
+    this.configPath = configPath
   }
+}
+
+/** A path as an operator reads it: relative to the working directory when inside it, absolute otherwise. */
+function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path)
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? path : rel
+}
+
+/**
+ * The file `config` was imported from: the module in the loader's cache whose default export it is (Bun keeps
+ * ES modules in `require.cache` too). Undefined for a config built in code (tests, embedding).
+ */
+export function configFileOf(config: TollgateConfig): string | undefined {
+  for (const [path, module] of Object.entries(require.cache)) {
+    try {
+      if ((module?.exports as { default?: unknown } | undefined)?.default === config) return path
+    } catch {
+      // a module still evaluating: not the config, which was imported whole before loadChains
+    }
+  }
+  return undefined
 }
 
 /** Chain names become GraphQL values, queue names and Redis keys: keep them simple. */
@@ -215,16 +294,37 @@ function isModuleNotFound(err: unknown, module: string): boolean {
   return notFound && new RegExp(`['"\`]${module.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}['"\`]`).test(text)
 }
 
+/** A chain driver definition's shape, options aside (`hasStandardSchema` checks them, with its own message). */
 function isDefinition(value: unknown): value is ChainDriverDefinition {
   if (typeof value !== 'object' || value === null) return false
   const v = value as Record<string, unknown>
-  return (
-    typeof v.apiVersion === 'number' &&
-    typeof v.create === 'function' &&
-    typeof v.options === 'object' &&
-    v.options !== null &&
-    '~standard' in (v.options as object)
-  )
+  return typeof v.apiVersion === 'number' && typeof v.create === 'function'
+}
+
+/** Standard Schema (standardschema.dev): what zod ≥ 3.24, valibot and arktype schemas implement. */
+function hasStandardSchema(options: unknown): boolean {
+  if ((typeof options !== 'object' && typeof options !== 'function') || options === null) return false
+  const standard = (options as { '~standard'?: { validate?: unknown } })['~standard']
+  return typeof standard === 'object' && standard !== null && typeof standard.validate === 'function'
+}
+
+type OptionIssue = {
+  message: string
+  path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>
+  code?: unknown
+  keys?: unknown
+}
+
+/** One validation issue as a problem line; unknown keys (zod's `unrecognized_keys`) with a close known one. */
+function formatIssue(issue: OptionIssue, schema: unknown): string {
+  const path = (issue.path ?? []).map((p) => (typeof p === 'object' ? p.key : p))
+  if (issue.code === 'unrecognized_keys' && Array.isArray(issue.keys)) {
+    const known = knownOptionKeys(schema, path) ?? []
+    return (issue.keys as unknown[])
+      .map((k) => `unknown option "${[...path, k].map(String).join('.')}"${didYouMean(String(k), known)}`)
+      .join('; ')
+  }
+  return `option "${formatIssuePath(issue.path)}": ${issue.message}`
 }
 
 function formatIssuePath(path: ReadonlyArray<PropertyKey | { key: PropertyKey }> | undefined): string {
@@ -232,8 +332,22 @@ function formatIssuePath(path: ReadonlyArray<PropertyKey | { key: PropertyKey }>
   return path.map((p) => String(typeof p === 'object' ? p.key : p)).join('.')
 }
 
-async function importModule(load: string | (() => Promise<unknown>)): Promise<unknown> {
-  return typeof load === 'string' ? import(load) : load()
+/**
+ * A string loader's import specifier: a relative path (`./`, `../`) resolves against the config file's folder,
+ * not the process's working directory (the folder of the working directory when the config was given in code);
+ * a package name resolves as any import of the gateway does.
+ */
+export function moduleSpecifier(load: string, configPath: string | undefined): string {
+  if (!load.startsWith('./') && !load.startsWith('../')) return load
+  const base = configPath === undefined ? process.cwd() : dirname(configPath)
+  return resolve(base, load)
+}
+
+async function importModule(
+  load: string | (() => Promise<unknown>),
+  configPath: string | undefined,
+): Promise<unknown> {
+  return typeof load === 'string' ? import(moduleSpecifier(load, configPath)) : load()
 }
 
 /** How problems name a chain: `chain "tron" (module "@acme/tollgate-tron")`. */
@@ -241,13 +355,19 @@ function chainLabel(name: string, config: TollgateConfig): string {
   return `chain "${name}" (module "${moduleName(config.chains[name]!.load)}")`
 }
 
-/** The problem line of a chain that failed to load. */
+/** The problem line of a chain that failed to load: always under the chain's name and module. */
 function problemOf(name: string, config: TollgateConfig, reason: unknown): string {
-  if (reason instanceof ConfigProblem) return reason.message
-  return `${chainLabel(name, config)}: ${reason instanceof Error ? reason.message : String(reason)}`
+  const where = chainLabel(name, config)
+  const message = reason instanceof Error ? reason.message : String(reason)
+  return message.startsWith(where) ? message : `${where}: ${message}`
 }
 
-async function loadChain(name: string, config: TollgateConfig, log: DriverLogger): Promise<LoadedChain> {
+async function loadChain(
+  name: string,
+  config: TollgateConfig,
+  log: DriverLogger,
+  configPath: string | undefined,
+): Promise<LoadedChain> {
   const entry = config.chains[name]!
   const module = moduleName(entry.load)
   const where = chainLabel(name, config)
@@ -255,17 +375,29 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
     throw new ConfigProblem(
       `${where}: the chain name must match ${chainNamePattern} (lowercase letters, digits, dashes)`,
     )
+  if (typeof entry.load !== 'string' && typeof entry.load !== 'function')
+    throw new ConfigProblem(
+      `${where}: the module must be a package name, a path, or a loader (() => import('…'))`,
+    )
+  const settings = entry.settings ?? {}
+  refuseUnknownSettings(settings, '')
+  for (const at of ['payouts', 'sweeps', 'cold'] as const) refuseUnknownSettings(settings[at], at)
+  const specifier = typeof entry.load === 'string' ? moduleSpecifier(entry.load, configPath) : module
   let loaded: unknown
   try {
-    loaded = await importModule(entry.load)
+    loaded = await importModule(entry.load, configPath)
   } catch (err) {
-    if (isModuleNotFound(err, module))
-      throw new ConfigProblem(`${where}: module not found; install it (bun add ${module}) or fix the path`)
+    if (isModuleNotFound(err, specifier))
+      throw new ConfigProblem(
+        specifier === module
+          ? `${where}: module not found; install it (bun add ${module}) or fix the path`
+          : `${where}: module not found at ${specifier} (a relative path starts from the config file's folder)`,
+      )
     throw new ConfigProblem(
       `${where}: the module failed to load: ${err instanceof Error ? err.message : String(err)}`,
     )
   }
-  const definition = (loaded as { default?: unknown }).default
+  const definition = (loaded as { default?: unknown } | undefined)?.default
   if (!isDefinition(definition))
     throw new ConfigProblem(
       `${where}: the module's default export is not a chain driver (use defineChainDriver)`,
@@ -274,16 +406,19 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
     throw new ConfigProblem(
       `${where}: plugin "${definition.name}" targets plugin API version ${definition.apiVersion}, this Tollgate supports version ${SDK_API_VERSION}`,
     )
+  if (!hasStandardSchema(definition.options))
+    throw new ConfigProblem(
+      `${where}: plugin "${definition.name}" declares options that are not a Standard Schema (no "~standard.validate"); the gateway cannot validate them. Use a schema library implementing Standard Schema (zod 3.24+, valibot, arktype; standardschema.dev)`,
+    )
   const result = await definition.options['~standard'].validate(entry.options)
   if (result.issues) {
-    const details = result.issues.map((i) => `option "${formatIssuePath(i.path)}": ${i.message}`).join('; ')
+    const details = result.issues.map((i) => formatIssue(i as OptionIssue, definition.options)).join('; ')
     throw new ConfigProblem(`${where}: invalid options: ${details}`)
   }
   const driver = await definition.create(result.value, { chain: name, log })
   const gaps = capabilityGaps(driver)
   if (gaps.length > 0)
     throw new ConfigProblem(`${where}: the driver's capabilities are incomplete: ${gaps.join('; ')}`)
-  const settings = entry.settings ?? {}
   return {
     name,
     module,
@@ -305,6 +440,7 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
         chainSettingDefaults.unavailableAfterMs,
         'unavailableAfterMs',
       ),
+      shareChainId: resolveFlag(settings.shareChainId, 'shareChainId'),
       payouts: resolvePayoutSettings(driver, settings.payouts),
       sweeps: resolveSweepSettings(driver, settings.sweeps),
       cold: resolveColdSettings(driver, settings.cold),
@@ -313,9 +449,52 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
 }
 
 /**
- * Loads every chain of the config, checking plugin API versions and options. All problems are collected
- * and thrown as one `PluginConfigError`: each `ConfigProblem` as it is, anything else a chain threw (its
- * driver's `create` refusing, say) prefixed with the chain and its module.
+ * Chains sharing a CAIP-2 chain id: refused unless every one of them sets `shareChainId`, and even then when two
+ * of them derive from the same account path (one deposit address would then pay two payments).
+ */
+function sharedChainIdProblems(chains: readonly LoadedChain[], config: TollgateConfig): string[] {
+  const byId = new Map<string, LoadedChain[]>()
+  for (const c of chains) byId.set(c.driver.chainId, [...(byId.get(c.driver.chainId) ?? []), c])
+  const problems: string[] = []
+  for (const [chainId, group] of byId) {
+    if (group.length < 2) continue
+    const names = group.map((c) => `"${c.name}"`).join(', ')
+    const [first, ...others] = group
+    if (!group.every((c) => c.settings.shareChainId)) {
+      problems.push(
+        `${chainLabel(first!.name, config)}: chain id ${chainId} is also the chain id of ${others
+          .map((c) => chainLabel(c.name, config))
+          .join(
+            ', ',
+          )}; two entries for one network are refused (a copy-paste or a wrong preset?). If that is meant, give every one of ${names} the setting shareChainId: true and its own account`,
+      )
+      continue
+    }
+    const byPath = new Map<string, string>()
+    for (const c of group) {
+      const other = byPath.get(c.driver.accountPath)
+      if (other)
+        problems.push(
+          `${chainLabel(c.name, config)}: shares chain id ${chainId} and account path ${c.driver.accountPath} with chain "${other}": one deposit address would pay both; give one of them another account`,
+        )
+      byPath.set(c.driver.accountPath, c.name)
+    }
+  }
+  return problems
+}
+
+export type LoadChainsOptions = {
+  /**
+   * The file the config came from: relative module paths resolve against its folder, and the error heading names
+   * it. Default: found from the loader's module cache (`configFileOf`), else none (a config built in code).
+   */
+  configPath?: string
+}
+
+/**
+ * Loads every chain of the config, checking plugin API versions, options and settings (unknown keys refused),
+ * and that no two chains claim one network by accident. All problems are collected and thrown as one
+ * `PluginConfigError` headed by the config file, each under its chain's name and module.
  *
  * @example
  * const chains = await loadChains((await import('./plugins.config.ts')).default, log)
@@ -323,18 +502,24 @@ async function loadChain(name: string, config: TollgateConfig, log: DriverLogger
 export async function loadChains(
   config: TollgateConfig,
   log: DriverLogger & { child?(bindings: object): DriverLogger },
+  options: LoadChainsOptions = {},
 ): Promise<ChainRegistry> {
+  const configPath =
+    options.configPath === undefined ? configFileOf(config) : resolve(process.cwd(), options.configPath)
   const names = Object.keys(config.chains ?? {})
   const results = await Promise.allSettled(
-    names.map((name) => loadChain(name, config, log.child?.({ chain: name }) ?? log)),
+    names.map((name) => loadChain(name, config, log.child?.({ chain: name }) ?? log, configPath)),
   )
   const problems = results.flatMap((r, i) =>
     r.status === 'rejected' ? [problemOf(names[i]!, config, r.reason)] : [],
   )
-  if (problems.length > 0) throw new PluginConfigError(problems)
-  const registry = new Map<string, LoadedChain>()
-  for (const r of results) if (r.status === 'fulfilled') registry.set(r.value.name, r.value)
-  return registry
+  const loaded = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  problems.push(...sharedChainIdProblems(loaded, config))
+  if (problems.length > 0) {
+    await Promise.allSettled(loaded.map((c) => c.driver.close?.()))
+    throw new PluginConfigError(problems, configPath)
+  }
+  return new Map(loaded.map((c) => [c.name, c]))
 }
 
 /** Closes every driver (sockets, timers). */

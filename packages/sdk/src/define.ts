@@ -50,6 +50,13 @@ export type ChainSettings = {
    * `CHAIN_UNAVAILABLE` (default 120000 ms). 0 never refuses.
    */
   unavailableAfterMs?: number
+  /**
+   * Lets this chain share its CAIP-2 chain id with other chains of the config that also set it (default false):
+   * deliberately two entries on one network, e.g. two sweep-funding strategies. They must use different account
+   * paths (`account`), or one transfer would pay both. Without it a repeated chain id is refused at boot: it is
+   * almost always a copy-pasted entry or a wrong preset.
+   */
+  shareChainId?: boolean
   /** Withdrawals on this chain. */
   payouts?: PayoutSettings
   /** Moving completed payments' funds from deposit addresses to the treasury. */
