@@ -373,6 +373,13 @@ describe('loadChains capabilities', () => {
       silent,
     )
     const caps = driverCapabilities(chains.get('anvil')!.driver)
-    expect([...caps].sort()).toEqual(['destinationCheck', 'nonces', 'payouts', 'pushHeads', 'tokenFunding'])
+    expect([...caps].sort()).toEqual([
+      'destinationCheck',
+      'networkCheck',
+      'nonces',
+      'payouts',
+      'pushHeads',
+      'tokenFunding',
+    ])
   })
 })
