@@ -313,11 +313,29 @@ type OptionIssue = {
   path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>
   code?: unknown
   keys?: unknown
+  /** zod's `invalid_union`: the issues of each alternative. */
+  errors?: unknown
 }
 
-/** One validation issue as a problem line; unknown keys (zod's `unrecognized_keys`) with a close known one. */
+/** Whether a union alternative failed only because the value is of another type (a string where an object is). */
+function isWrongTypeOnly(issues: OptionIssue[]): boolean {
+  return issues.length === 1 && issues[0]!.code === 'invalid_type' && (issues[0]!.path ?? []).length === 0
+}
+
+/**
+ * One validation issue as a problem line; unknown keys (zod's `unrecognized_keys`) with a close known one. A union
+ * where only one alternative is of the value's type (a token given as an object) reports that alternative's
+ * issues, not zod's bare "Invalid input".
+ */
 function formatIssue(issue: OptionIssue, schema: unknown): string {
   const path = (issue.path ?? []).map((p) => (typeof p === 'object' ? p.key : p))
+  if (issue.code === 'invalid_union' && Array.isArray(issue.errors)) {
+    const relevant = (issue.errors as OptionIssue[][]).filter((branch) => !isWrongTypeOnly(branch))
+    if (relevant.length === 1)
+      return relevant[0]!
+        .map((inner) => formatIssue({ ...inner, path: [...path, ...(inner.path ?? [])] }, schema))
+        .join('; ')
+  }
   if (issue.code === 'unrecognized_keys' && Array.isArray(issue.keys)) {
     const known = knownOptionKeys(schema, path) ?? []
     return (issue.keys as unknown[])

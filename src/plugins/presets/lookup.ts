@@ -57,6 +57,7 @@ export function findPresetToken<T>(
   const has = known.length > 0 ? `it has ${known.join(', ')}` : 'it lists none'
   return {
     ok: false,
-    message: `preset "${presetName}" has no token "${symbol}"${didYouMean(symbol, known)} (${has}); give { symbol, address, decimals } for another token`,
+    // no "did you mean": token symbols are short and alike (USDT, USDC), a near one is another asset
+    message: `preset "${presetName}" has no token "${symbol}" (${has}); give { symbol, address, decimals } for another token`,
   }
 }
