@@ -2,9 +2,10 @@ import { chain, defineConfig } from '@tollgate/sdk'
 
 /**
  * Every well-known mainnet by preset: no chain id, native currency or token contract is typed here; each comes
- * from src/plugins/presets (README, "Presets"). Copy it to plugins.config.ts at the gateway's root (the module
- * paths then start with ./src/plugins/…) and set the RPC URLs. The EVM chains share one BIP44 account; the gateway
- * still never hands one deposit address to two chains (the `addresses: 'distinct'` default).
+ * from the drivers' presets (src/plugins/evm/presets.ts, tron/presets.ts, bitcoin/presets.ts; README, "Presets").
+ * Copy it to plugins.config.ts at the gateway's root (the module paths then start with ./src/plugins/…) and set
+ * the RPC URLs. The EVM chains share one BIP44 account; the gateway still never hands one deposit address to two
+ * chains (the `addresses: 'distinct'` default).
  */
 const env = process.env
 const evm = () => import('../src/plugins/evm/index.ts')

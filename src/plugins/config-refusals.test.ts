@@ -109,7 +109,7 @@ describe('presets', () => {
     )
   })
 
-  test("error: a preset of another driver says which driver it belongs to; an unknown token lists the preset's", async () => {
+  test("error: a preset of another driver is unknown to this one; an unknown token lists the preset's", async () => {
     const err = await refused({
       chains: {
         trx: chain(evm, { preset: 'tron', rpcUrls }),
@@ -118,7 +118,7 @@ describe('presets', () => {
     })
     expect(err.problems.sort()).toEqual([
       'chain "base" (module "./evm/index.ts"): invalid options: option "tokens.1": preset "base" has no token "USDT" (it has USDC); give { symbol, address, decimals } for another token',
-      'chain "trx" (module "./evm/index.ts"): invalid options: option "preset": "tron" is a preset of the tron driver, not of evm: load src/plugins/tron for it',
+      'chain "trx" (module "./evm/index.ts"): invalid options: option "preset": unknown evm preset "tron"; known: ethereum, bsc, polygon, arbitrum, base, optimism, sepolia, bsc-testnet, polygon-amoy, arbitrum-sepolia, base-sepolia, optimism-sepolia',
     ])
   })
 

@@ -1,6 +1,5 @@
 import { z } from 'zod'
-import { type BitcoinPreset, bitcoinPresets } from '../presets/bitcoin-networks.ts'
-import { findPreset } from '../presets/lookup.ts'
+import { type BitcoinPreset, bitcoinPresets, findBitcoinPreset } from './presets.ts'
 
 /** What the operator writes; a preset names the network and its confirmation defaults. */
 const bitcoinOptionsInputSchema = z.strictObject({
@@ -53,9 +52,9 @@ export const bitcoinOptionsSchema = bitcoinOptionsInputSchema.transform((input, 
   const { preset: presetName, network: givenNetwork, ...rest } = input
   let preset: BitcoinPreset | undefined
   if (presetName !== undefined) {
-    const found = findPreset('bitcoin', presetName)
+    const found = findBitcoinPreset(presetName)
     if (!found.ok) ctx.addIssue({ code: 'custom', path: ['preset'], message: found.message })
-    else preset = found.preset
+    else preset = found.value
   }
   if (preset && givenNetwork !== undefined && givenNetwork !== preset.network)
     ctx.addIssue({

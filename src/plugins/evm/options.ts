@@ -1,6 +1,5 @@
 import { z } from 'zod'
-import { evmPresets } from '../presets/evm-chains.ts'
-import { findPreset, findPresetToken } from '../presets/lookup.ts'
+import { evmPresets, findEvmPreset, presetToken } from './presets.ts'
 
 const hexAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte hex address')
 
@@ -30,7 +29,7 @@ const evmChainSchema = z.object({
 const evmOptionsInputSchema = z.strictObject({
   /**
    * A well-known chain by name (`ethereum`, `bsc`, `polygon`, `arbitrum`, `base`, `optimism` and their testnets,
-   * src/plugins/presets/evm-chains.ts): its chain id, native currency and confirmation defaults.
+   * src/plugins/evm/presets.ts): its chain id, native currency and confirmation defaults.
    */
   preset: z.string().optional(),
   /** The chain itself; required without a preset, overrides the preset's with one. */
@@ -65,9 +64,9 @@ export const evmOptionsSchema = evmOptionsInputSchema.transform((input, ctx) => 
   const { preset: presetName, chain: givenChain, tokens: givenTokens, ...rest } = input
   let preset: (typeof evmPresets)[keyof typeof evmPresets] | undefined
   if (presetName !== undefined) {
-    const found = findPreset('evm', presetName)
+    const found = findEvmPreset(presetName)
     if (!found.ok) ctx.addIssue({ code: 'custom', path: ['preset'], message: found.message })
-    else preset = found.preset
+    else preset = found.value
   }
   const chain = givenChain ?? preset?.chain
   if (!chain && presetName === undefined)
@@ -91,9 +90,9 @@ export const evmOptionsSchema = evmOptionsInputSchema.transform((input, ctx) => 
       return
     }
     if (!preset) return
-    const found = findPresetToken(presetName, preset.tokens as Record<string, EvmToken>, token)
+    const found = presetToken(presetName, preset.tokens as Record<string, EvmToken>, token)
     if (!found.ok) ctx.addIssue({ code: 'custom', path: ['tokens', i], message: found.message })
-    else tokens.push({ ...found.preset })
+    else tokens.push({ ...found.value })
   })
   const seen = new Map<string, number>()
   tokens.forEach((t, i) => {

@@ -1,7 +1,6 @@
 import { z } from 'zod'
-import { findPreset, findPresetToken } from '../presets/lookup.ts'
-import { type TronPreset, tronPresetOfNetwork, tronPresets } from '../presets/tron-networks.ts'
 import { tronBase58ToHex } from './address.ts'
+import { findTronPreset, presetToken, type TronPreset, tronPresetOfNetwork, tronPresets } from './presets.ts'
 
 const base58Address = z
   .string()
@@ -82,9 +81,9 @@ export const tronOptionsSchema = tronOptionsInputSchema.transform((input, ctx) =
   const { preset: presetName, network: givenNetwork, tokens: givenTokens, ...rest } = input
   let preset: TronPreset | undefined
   if (presetName !== undefined) {
-    const found = findPreset('tron', presetName)
+    const found = findTronPreset(presetName)
     if (!found.ok) ctx.addIssue({ code: 'custom', path: ['preset'], message: found.message })
-    else preset = found.preset
+    else preset = found.value
   }
   if (preset && givenNetwork !== undefined && givenNetwork !== preset.network)
     ctx.addIssue({
@@ -102,9 +101,9 @@ export const tronOptionsSchema = tronOptionsInputSchema.transform((input, ctx) =
       tokens.push(token)
       return
     }
-    const found = findPresetToken(tokenPresetName, tokenPreset.tokens, token)
+    const found = presetToken(tokenPresetName, tokenPreset.tokens, token)
     if (!found.ok) ctx.addIssue({ code: 'custom', path: ['tokens', i], message: found.message })
-    else tokens.push({ ...found.preset })
+    else tokens.push({ ...found.value })
   })
   const seen = new Set<string>()
   tokens.forEach((t, i) => {

@@ -43,3 +43,21 @@ export function didYouMean(name: string, known: readonly string[]): string {
   const close = closestName(name, known)
   return close === undefined ? '' : ` (did you mean "${close}"?)`
 }
+
+export type Named<T> = { ok: true; value: T } | { ok: false; message: string }
+
+/**
+ * An entry of a table by name, or the message an operator reads: what was not found, the close name they
+ * probably meant, and the known names (own keys only: `__proto__` and friends are not names).
+ *
+ * @example
+ * findNamed(presets, 'etherum', 'evm preset') // { ok: false, message: 'unknown evm preset "etherum" (did you mean "ethereum"?); known: …' }
+ */
+export function findNamed<T>(table: Readonly<Record<string, T>>, name: string, what: string): Named<T> {
+  if (Object.hasOwn(table, name)) return { ok: true, value: table[name] as T }
+  const known = Object.keys(table)
+  return {
+    ok: false,
+    message: `unknown ${what} "${name}"${didYouMean(name, known)}; known: ${known.join(', ')}`,
+  }
+}

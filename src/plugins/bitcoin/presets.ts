@@ -1,3 +1,5 @@
+import { findNamed } from '@tollgate/sdk/names'
+
 /**
  * The public Bitcoin networks as data. 6 confirmations is Bitcoin's long-standing settlement depth (an attacker
  * with a tenth of the hash rate catches up from 6 behind with probability under 0.1 %, per the whitepaper's
@@ -26,3 +28,17 @@ export const bitcoinPresets = {
 } as const satisfies Record<string, BitcoinPreset>
 
 export type BitcoinPresetName = keyof typeof bitcoinPresets
+
+/**
+ * A bitcoin preset by name, or the message naming the close one and the known ones.
+ *
+ * @example
+ * findBitcoinPreset('bitcoin')
+ */
+export function findBitcoinPreset(name: string) {
+  return findNamed<(typeof bitcoinPresets)[keyof typeof bitcoinPresets]>(
+    bitcoinPresets,
+    name,
+    'bitcoin preset',
+  )
+}

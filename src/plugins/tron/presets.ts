@@ -1,3 +1,5 @@
+import { findNamed, type Named } from '@tollgate/sdk/names'
+
 /**
  * The public Tron networks as data. Confirmations: 19 blocks is where java-tron's solidity node calls a block
  * irreversible (more than 2/3 of the 27 super representatives have built on it); finality depth 27 is one full
@@ -45,3 +47,34 @@ export const tronPresetOfNetwork = {
   nile: 'tron-nile',
   shasta: 'tron-shasta',
 } as const satisfies Record<TronPreset['network'], TronPresetName>
+
+/**
+ * A tron preset by name, or the message naming the close one and the known ones.
+ *
+ * @example
+ * findTronPreset('tron')
+ */
+export function findTronPreset(name: string) {
+  return findNamed<(typeof tronPresets)[keyof typeof tronPresets]>(tronPresets, name, 'tron preset')
+}
+
+/**
+ * A preset's token by symbol, or the message naming the tokens it has. No "did you mean": symbols are short and
+ * alike (USDT, USDC), and a near one is another asset.
+ *
+ * @example
+ * presetToken('tron', tronPresets.tron.tokens, 'USDT')
+ */
+export function presetToken<T>(
+  presetName: string,
+  tokens: Readonly<Record<string, T>>,
+  symbol: string,
+): Named<T> {
+  if (Object.hasOwn(tokens, symbol)) return { ok: true, value: tokens[symbol] as T }
+  const known = Object.keys(tokens)
+  const has = known.length > 0 ? `it has ${known.join(', ')}` : 'it lists none'
+  return {
+    ok: false,
+    message: `preset "${presetName}" has no token "${symbol}" (${has}); give { symbol, address, decimals } for another token`,
+  }
+}

@@ -1,18 +1,20 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import type { DriverLogger } from '@tollgate/sdk'
-import { type Bcoin, startBcoin } from '../../../test/helpers/bcoin.ts'
-import { freePort } from '../../../test/helpers/chain.ts'
-import { startTronNode, type TronNode } from '../../../test/tron-node/server.ts'
-import { type Anvil, startAnvil } from '../../devnet.ts'
-import { type ChainRegistry, closeChains, loadChains } from '../registry.ts'
-import { bitcoinPresets, evmPresets, tronPresets } from './index.ts'
+import { type Bcoin, startBcoin } from '../../test/helpers/bcoin.ts'
+import { freePort } from '../../test/helpers/chain.ts'
+import { startTronNode, type TronNode } from '../../test/tron-node/server.ts'
+import { type Anvil, startAnvil } from '../devnet.ts'
+import { bitcoinPresets } from './bitcoin/presets.ts'
+import { evmPresets } from './evm/presets.ts'
+import { type ChainRegistry, closeChains, loadChains } from './registry.ts'
+import { tronPresets } from './tron/presets.ts'
 
 // The README's mainnet example boots with every chain as its preset says (chain ids, native currencies, token
 // contracts and decimals, confirmation depths), each driver answering from a local stand-in of its network:
 // an anvil per EVM chain started with that chain's id, the Tron stand-in node, and a bcoin node.
 
 const silent: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} }
-const examplePath = `${import.meta.dir}/../../../examples/mainnet.plugins.config.ts`
+const examplePath = `${import.meta.dir}/../../examples/mainnet.plugins.config.ts`
 const evmChains = {
   ethereum: 'ETHEREUM_RPC_URLS',
   bsc: 'BSC_RPC_URLS',

@@ -1,7 +1,10 @@
 import { describe, expect, test } from 'bun:test'
+import { closestName } from '@tollgate/sdk/names'
 import { getAddress } from 'viem'
-import { tronBase58ToHex } from '../tron/address.ts'
-import { bitcoinPresets, closestName, evmPresets, findPreset, tronPresets } from './index.ts'
+import { bitcoinPresets, findBitcoinPreset } from './bitcoin/presets.ts'
+import { evmPresets, findEvmPreset } from './evm/presets.ts'
+import { tronBase58ToHex } from './tron/address.ts'
+import { tronPresets } from './tron/presets.ts'
 
 // The presets are money-critical data: a wrong contract or decimals credits the wrong amount or nothing at all.
 
@@ -61,21 +64,21 @@ describe('Tron and Bitcoin presets', () => {
   })
 })
 
-describe('findPreset', () => {
-  test('error: a typo names the close preset; a name of another driver names that driver', () => {
-    expect(findPreset('evm', 'polygn')).toMatchObject({
+describe('preset lookups', () => {
+  test('error: a typo names the close preset; an unrelated name only lists the known ones', () => {
+    expect(findEvmPreset('polygn')).toMatchObject({
       ok: false,
       message: expect.stringContaining('did you mean "polygon"'),
     })
-    expect(findPreset('bitcoin', 'tron')).toMatchObject({
+    expect(findBitcoinPreset('tron')).toEqual({
       ok: false,
-      message: expect.stringContaining('tron driver'),
+      message: 'unknown bitcoin preset "tron"; known: bitcoin, bitcoin-testnet',
     })
-    expect(findPreset('evm', 'solana')).toMatchObject({
+    expect(findEvmPreset('solana')).toMatchObject({
       ok: false,
       message: expect.not.stringContaining('did you mean'),
     })
-    expect(findPreset('evm', '__proto__').ok).toBe(false)
+    expect(findEvmPreset('__proto__').ok).toBe(false)
   })
 
   test('args: closestName takes prefixes and small edits, not unrelated names', () => {
