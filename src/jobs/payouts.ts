@@ -8,21 +8,23 @@ import { consolidateDeposits } from '../core/payouts/consolidation.ts'
 import { advanceOutbound, noOutboundProgress } from '../core/payouts/outbound.ts'
 import { readPayoutStatus, recordPayoutPass } from '../core/payouts/pass-status.ts'
 import { advanceSweeps, noSweepProgress } from '../core/payouts/sweeps.ts'
+import { wrongNetwork } from '../core/scanning/errors.ts'
+import { type NetworkVerdicts, verifyNetwork } from '../core/scanning/network.ts'
 import type { FailedStage } from '../db/schema/index.ts'
 import { chainSettingDefaults } from '../plugins/registry.ts'
 import { reportFailure } from './failures.ts'
 import { createLogThrottle, type LogThrottle } from './log-throttle.ts'
 
 /**
- * Per process context: the throttle (a failure that lasts is logged once a minute per chain, stage and code) and
- * the chains whose last pass had something to warn about.
+ * Per process context: the throttle (a failure that lasts is logged once a minute per chain, stage and code),
+ * the chains whose last pass had something to warn about, and the nodes' network verdicts.
  */
-type PassLogs = { throttle: LogThrottle; troubled: Set<string> }
+type PassLogs = { throttle: LogThrottle; troubled: Set<string>; networks: NetworkVerdicts }
 const passLogs = new WeakMap<AppContext, PassLogs>()
 function passLogsOf(ctx: AppContext): PassLogs {
   let logs = passLogs.get(ctx)
   if (!logs) {
-    logs = { throttle: createLogThrottle(), troubled: new Set() }
+    logs = { throttle: createLogThrottle(), troubled: new Set(), networks: new Map() }
     passLogs.set(ctx, logs)
   }
   return logs
@@ -33,7 +35,8 @@ function passLogsOf(ctx: AppContext): PassLogs {
  * outbound transactions, and every open transaction moves one persisted step further (sign, broadcast, track).
  * Each stage runs even if an earlier one failed (a fee spike in batching must not stop the sweeps that would fund
  * it, nor the tracking of what is already sent). Every driver call has the chain's `callTimeoutMs`, so a slow node
- * fails one step, not the pass. Runs only where the signer lives.
+ * fails one step, not the pass. A node found on another network (checked first, a good verdict trusted for
+ * minutes) gets no stage at all: the pass records WRONG_NETWORK. Runs only where the signer lives.
  *
  * The pass is recorded (duration, failed stages and steps, codes only) for `Chain.status`, readiness and metrics;
  * a failure or a slow pass is logged at warn with the payout backlog, once a minute per chain, stage and code.
@@ -62,11 +65,23 @@ export async function processPayouts(ctx: AppContext, chainName: string) {
       return fallback
     }
   }
-  const swept = await stage('sweeps', () => advanceSweeps(ctx, chain), noSweepProgress())
-  const consolidated = await stage('consolidation', () => consolidateDeposits(ctx, chain), 0)
-  const batched = await stage('batching', () => batchWithdrawals(ctx, chain), 0)
-  const toCold = await stage('cold storage', () => moveExcessToCold(ctx, chain), 0)
-  const progress = await stage('outbound', () => advanceOutbound(ctx, chain), noOutboundProgress())
+  // a node on another network is asked for no nonce, fee or balance and sent nothing: every stage waits
+  const onNetwork = await stage(
+    'network',
+    async () => {
+      const verdict = await verifyNetwork({ db: ctx.db, log: ctx.log, verdicts: logs.networks }, chain)
+      if (!verdict.ok) throw wrongNetwork(chainName, verdict.expected, verdict.actual)
+      return true
+    },
+    false,
+  )
+  const step = <T>(name: string, run: () => Promise<T>, fallback: T) =>
+    onNetwork ? stage(name, run, fallback) : Promise.resolve(fallback)
+  const swept = await step('sweeps', () => advanceSweeps(ctx, chain), noSweepProgress())
+  const consolidated = await step('consolidation', () => consolidateDeposits(ctx, chain), 0)
+  const batched = await step('batching', () => batchWithdrawals(ctx, chain), 0)
+  const toCold = await step('cold storage', () => moveExcessToCold(ctx, chain), 0)
+  const progress = await step('outbound', () => advanceOutbound(ctx, chain), noOutboundProgress())
   const durationMs = performance.now() - started
 
   const { errors, ...counts } = progress

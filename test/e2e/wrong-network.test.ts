@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { parseEther } from 'viem'
 import { newScannerState, type ScannerState, syncChain } from '../../src/core/scanning/sync.ts'
-import { chainCursors, payments, transfers } from '../../src/db/schema/index.ts'
+import { chainCursors, outboundTxs, payments, transfers } from '../../src/db/schema/index.ts'
+import { processPayouts } from '../../src/jobs/payouts.ts'
 import { createBitcoinDriver } from '../../src/plugins/bitcoin/index.ts'
 import { bitcoinOptionsSchema } from '../../src/plugins/bitcoin/options.ts'
 import { createTronDriver } from '../../src/plugins/tron/index.ts'
@@ -124,6 +125,20 @@ describe('an EVM chain whose node is on another chain id', () => {
     expect((await sync()).wrongNetwork).toContain('eip155:10')
     await setChainId(31337)
     expect((await sync()).wrongNetwork).toBeUndefined()
+  })
+})
+
+describe('payouts on a chain whose node is on another network', () => {
+  test('behavior: the pass asks the node for nothing more and sends nothing; back on the right network, the due sweep goes out', async () => {
+    // the first test left a completed payment whose funds are due to be swept to the treasury
+    await setChainId(56)
+    const blocked = await processPayouts(app.ctx, 'devnet')
+    expect(blocked.failedStages).toEqual([{ stage: 'network', code: 'WRONG_NETWORK' }])
+    expect(await app.ctx.db.select().from(outboundTxs)).toEqual([])
+    await setChainId(31337)
+    const pass = await processPayouts(app.ctx, 'devnet')
+    expect(pass.failedStages).toEqual([])
+    expect((await app.ctx.db.select().from(outboundTxs)).length).toBeGreaterThan(0)
   })
 })
 
