@@ -28,7 +28,7 @@ async function driverFrom(input: unknown): Promise<ChainDriver> {
 }
 
 describe('Bitcoin driver definition', () => {
-  test('default: mainnet driver: CAIP-2 id, BTC asset, BIP84 path, default depths and outputs', async () => {
+  test('default: mainnet driver: CAIP-2 id, BTC asset, BIP84 path, mainnet depths (6/12) and outputs', async () => {
     expect(definition.apiVersion).toBe(SDK_API_VERSION)
     expect(definition.name).toBe('bitcoin')
     const driver = await driverFrom({ network: 'mainnet', rpcUrls: ['http://127.0.0.1:8332'] })
@@ -43,8 +43,9 @@ describe('Bitcoin driver definition', () => {
     expect(driver.nativeAsset.id).toMatch(caip19)
     expect(driver.assets).toEqual([driver.nativeAsset])
     expect(driver.accountPath).toBe("m/84'/0'/0'")
-    expect(driver.confirmations).toBe(2)
-    expect(driver.finalityDepth).toBe(6)
+    // a mainnet without a preset still gets mainnet's depths, not a devnet's
+    expect(driver.confirmations).toBe(6)
+    expect(driver.finalityDepth).toBe(12)
     expect(driver.maxOutputs).toBe(100)
   })
 

@@ -72,8 +72,10 @@ export const bitcoinOptionsSchema = bitcoinOptionsInputSchema.transform((input, 
       })
     return z.NEVER
   }
-  const confirmations = rest.confirmations ?? preset?.confirmations ?? 2
-  const finalityDepth = rest.finalityDepth ?? preset?.finalityDepth ?? 6
+  // without a preset, a public network gets its preset's defensible depths (mainnet 6); regtest stays quick
+  const defaults = preset ?? Object.values(bitcoinPresets).find((p) => p.network === network)
+  const confirmations = rest.confirmations ?? defaults?.confirmations ?? 2
+  const finalityDepth = rest.finalityDepth ?? defaults?.finalityDepth ?? 6
   if (finalityDepth < confirmations)
     ctx.addIssue({
       code: 'custom',
