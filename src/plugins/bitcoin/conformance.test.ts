@@ -51,6 +51,10 @@ runDriverConformance(definition, {
   get unreachableOptions() {
     return { network: 'regtest', rpcUrls: [`http://127.0.0.1:${deadPort}/`], timeoutMs: 500 }
   },
+  // configured for testnet, pointed at the regtest node: its genesis block differs
+  get wrongNetworkOptions() {
+    return { network: 'testnet', rpcUrls: [node.url], timeoutMs: 5000 }
+  },
   signer: createSigner('test test test test test test test test test test test junk'),
   validAddresses: [p2wpkh, p2wpkh.toUpperCase(), p2pkh, p2sh, p2wsh, p2tr],
   invalidAddresses: [

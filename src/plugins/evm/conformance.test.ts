@@ -57,6 +57,10 @@ runDriverConformance(definition, {
   get unreachableOptions() {
     return { chain, rpcUrls: [`http://127.0.0.1:${deadPort}`], timeoutMs: 500 }
   },
+  // configured for Ethereum mainnet, pointed at the devnet (chain id 31337)
+  get wrongNetworkOptions() {
+    return { chain: { ...chain, id: 1 }, rpcUrls: [devnet.url], timeoutMs: 2000 }
+  },
   signer: createSigner(gatewayMnemonic),
   validAddresses: [
     anvilAccount0,

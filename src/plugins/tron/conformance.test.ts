@@ -69,6 +69,10 @@ runDriverConformance(definition, {
   get unreachableOptions() {
     return { fullHosts: [`http://127.0.0.1:${deadPort}`], retryRounds: 1, backoffMs: 0, timeoutMs: 500 }
   },
+  // configured for Nile, pointed at the stand-in answering mainnet's genesis block
+  get wrongNetworkOptions() {
+    return { fullHosts: [node.url], network: 'nile', retryRounds: 1, backoffMs: 0, timeoutMs: 2000 }
+  },
   signer,
   validAddresses: [USDT_MAINNET, usdtHex, `0x${usdtHex}`, payer],
   invalidAddresses: [
