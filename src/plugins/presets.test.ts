@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { closestName } from '@tollgate/sdk/names'
 import { getAddress } from 'viem'
+import { bip122ChainId, bitcoinNetworks } from './bitcoin/networks.ts'
 import { bitcoinPresets, findBitcoinPreset } from './bitcoin/presets.ts'
 import { evmPresets, findEvmPreset } from './evm/presets.ts'
 import { tronBase58ToHex } from './tron/address.ts'
@@ -64,6 +65,19 @@ describe('Tron and Bitcoin presets', () => {
   })
 })
 
+describe('Bitcoin test networks', () => {
+  test('default: testnet3, testnet4 and signet are distinct chains (genesis, CAIP-2 id) that write testnet addresses', () => {
+    const nets = (['testnet', 'testnet4', 'signet'] as const).map((n) => bitcoinNetworks[n])
+    expect(new Set(nets.map((n) => bip122ChainId(n))).size).toBe(3)
+    expect(bip122ChainId(bitcoinNetworks.signet)).toBe('bip122:00000008819873e925422c1ff0f99f7c')
+    expect(bip122ChainId(bitcoinNetworks.testnet4)).toBe('bip122:00000000da84f2bafbbc53dee25a72ae')
+    for (const n of nets)
+      expect([n.bech32, n.pubKeyHash, n.scriptHash, n.coinType]).toEqual(['tb', 0x6f, 0xc4, 1])
+    expect(bitcoinPresets['bitcoin-signet'].network).toBe('signet')
+    expect(bitcoinPresets['bitcoin-testnet4'].network).toBe('testnet4')
+  })
+})
+
 describe('preset lookups', () => {
   test('error: a typo names the close preset; an unrelated name only lists the known ones', () => {
     expect(findEvmPreset('polygn')).toMatchObject({
@@ -72,7 +86,8 @@ describe('preset lookups', () => {
     })
     expect(findBitcoinPreset('tron')).toEqual({
       ok: false,
-      message: 'unknown bitcoin preset "tron"; known: bitcoin, bitcoin-testnet',
+      message:
+        'unknown bitcoin preset "tron"; known: bitcoin, bitcoin-testnet, bitcoin-testnet4, bitcoin-signet',
     })
     expect(findEvmPreset('solana')).toMatchObject({
       ok: false,

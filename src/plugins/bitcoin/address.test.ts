@@ -190,8 +190,8 @@ describe('validateBitcoinAddress: networks and base58', () => {
     }
     expect(reason(main, testnet)).toMatch(/not a testnet address \(a mainnet address\)/)
     expect(reason(main, regtest)).toMatch(/a mainnet address/)
-    expect(reason(tb, mainnet)).toMatch(/a testnet address/)
-    expect(reason(tb, regtest)).toMatch(/a testnet address/)
+    expect(reason(tb, mainnet)).toMatch(/a testnet\/testnet4\/signet address/)
+    expect(reason(tb, regtest)).toMatch(/a testnet\/testnet4\/signet address/)
     expect(reason(rt, mainnet)).toMatch(/a regtest address/)
     expect(reason(rt, testnet)).toMatch(/a regtest address/)
     expect(reason('1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2', testnet)).toMatch(/a mainnet address/)

@@ -42,7 +42,7 @@ runDriverConformance(definition, {
   },
   invalidOptions: [
     {},
-    { network: 'signet', rpcUrls: ['http://127.0.0.1:18443'] },
+    { network: 'litecoin', rpcUrls: ['http://127.0.0.1:18443'] },
     { network: 'regtest', rpcUrls: [] },
     { network: 'regtest', rpcUrls: ['ftp://127.0.0.1:18443'] },
     { network: 'regtest', rpcUrls: ['http://127.0.0.1:18443'], maxOutputs: 0 },

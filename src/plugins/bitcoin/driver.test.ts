@@ -89,7 +89,7 @@ describe('Bitcoin driver definition', () => {
 
   test('error: options are validated with field paths', async () => {
     const result = await definition.options['~standard'].validate({
-      network: 'signet',
+      network: 'litecoin',
       rpcUrls: ['ws://127.0.0.1:1'],
       confirmations: 0,
     })

@@ -1,5 +1,5 @@
 /** The Bitcoin networks this driver knows. */
-export type BitcoinNetworkName = 'mainnet' | 'testnet' | 'regtest'
+export type BitcoinNetworkName = 'mainnet' | 'testnet' | 'testnet4' | 'signet' | 'regtest'
 
 /** What addresses, keys and chain ids look like on one Bitcoin network. */
 export type BitcoinNetwork = {
@@ -52,6 +52,34 @@ export const bitcoinNetworks: Readonly<Record<BitcoinNetworkName, BitcoinNetwork
     scriptHash: 0xc4,
     coinType: 1,
     genesisHash: '000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943',
+    extendedKeyVersions: new Map([
+      [extendedKeyVersion.tpub, 'tpub'],
+      [extendedKeyVersion.vpub, 'vpub'],
+      [extendedKeyVersion.xpub, 'xpub'],
+    ]),
+  },
+  // testnet4 (BIP94) and the default signet (BIP325) write addresses and keys as testnet3 does; only the chain
+  // (and so the genesis block and the CAIP-2 id) differs
+  testnet4: {
+    name: 'testnet4',
+    bech32: 'tb',
+    pubKeyHash: 0x6f,
+    scriptHash: 0xc4,
+    coinType: 1,
+    genesisHash: '00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043',
+    extendedKeyVersions: new Map([
+      [extendedKeyVersion.tpub, 'tpub'],
+      [extendedKeyVersion.vpub, 'vpub'],
+      [extendedKeyVersion.xpub, 'xpub'],
+    ]),
+  },
+  signet: {
+    name: 'signet',
+    bech32: 'tb',
+    pubKeyHash: 0x6f,
+    scriptHash: 0xc4,
+    coinType: 1,
+    genesisHash: '00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6',
     extendedKeyVersions: new Map([
       [extendedKeyVersion.tpub, 'tpub'],
       [extendedKeyVersion.vpub, 'vpub'],

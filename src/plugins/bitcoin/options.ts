@@ -6,7 +6,7 @@ const bitcoinOptionsInputSchema = z.strictObject({
   /** A well-known network by name (`bitcoin`, `bitcoin-testnet`): network and confirmation defaults. */
   preset: z.string().optional(),
   /** Required without a preset. */
-  network: z.enum(['mainnet', 'testnet', 'regtest']).optional(),
+  network: z.enum(['mainnet', 'testnet', 'testnet4', 'signet', 'regtest']).optional(),
   /**
    * Bitcoin Core or bcoin JSON-RPC endpoints, tried in order with failover. Credentials may sit in the URL
    * (`http://user:pass@host:8332`, Core's cookie as `__cookie__:<hex>`).
@@ -68,7 +68,7 @@ export const bitcoinOptionsSchema = bitcoinOptionsInputSchema.transform((input, 
       ctx.addIssue({
         code: 'custom',
         path: ['network'],
-        message: `required: give a preset (${Object.keys(bitcoinPresets).join(', ')}) or a network (mainnet, testnet, regtest)`,
+        message: `required: give a preset (${Object.keys(bitcoinPresets).join(', ')}) or a network (mainnet, testnet, testnet4, signet, regtest)`,
       })
     return z.NEVER
   }

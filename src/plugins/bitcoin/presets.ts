@@ -9,7 +9,7 @@ import { findNamed } from '@tollgate/sdk/names'
  */
 
 export type BitcoinPreset = {
-  network: 'mainnet' | 'testnet'
+  network: 'mainnet' | 'testnet' | 'testnet4' | 'signet'
   name: string
   testnet: boolean
   confirmations: number
@@ -21,6 +21,20 @@ export const bitcoinPresets = {
   'bitcoin-testnet': {
     network: 'testnet',
     name: 'Bitcoin testnet3',
+    testnet: true,
+    confirmations: 6,
+    finalityDepth: 12,
+  },
+  'bitcoin-testnet4': {
+    network: 'testnet4',
+    name: 'Bitcoin testnet4',
+    testnet: true,
+    confirmations: 6,
+    finalityDepth: 12,
+  },
+  'bitcoin-signet': {
+    network: 'signet',
+    name: 'Bitcoin signet',
     testnet: true,
     confirmations: 6,
     finalityDepth: 12,
