@@ -61,3 +61,24 @@ export function findNamed<T>(table: Readonly<Record<string, T>>, name: string, w
     message: `unknown ${what} "${name}"${didYouMean(name, known)}; known: ${known.join(', ')}`,
   }
 }
+
+/**
+ * A preset's token by symbol, or the message naming the tokens it has. No "did you mean": symbols are short and
+ * alike (USDT, USDC), and a near one is another asset.
+ *
+ * @example
+ * presetToken('ethereum', { USDT: usdt, USDC: usdc }, 'DAI') // { ok: false, message: 'preset "ethereum" has no token "DAI" (it has USDT, USDC); …' }
+ */
+export function presetToken<T>(
+  presetName: string,
+  tokens: Readonly<Record<string, T>>,
+  symbol: string,
+): Named<T> {
+  if (Object.hasOwn(tokens, symbol)) return { ok: true, value: tokens[symbol] as T }
+  const known = Object.keys(tokens)
+  const has = known.length > 0 ? `it has ${known.join(', ')}` : 'it lists none'
+  return {
+    ok: false,
+    message: `preset "${presetName}" has no token "${symbol}" (${has}); give { symbol, address, decimals } for another token`,
+  }
+}

@@ -1,5 +1,6 @@
+import { presetToken } from '@tollgate/sdk/names'
 import { z } from 'zod'
-import { evmPresets, findEvmPreset, presetToken } from './presets.ts'
+import { evmPresets, findEvmPreset } from './presets.ts'
 
 const hexAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte hex address')
 

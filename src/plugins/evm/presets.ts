@@ -164,24 +164,3 @@ export type EvmPresetName = keyof typeof evmPresets
 export function findEvmPreset(name: string) {
   return findNamed<(typeof evmPresets)[keyof typeof evmPresets]>(evmPresets, name, 'evm preset')
 }
-
-/**
- * A preset's token by symbol, or the message naming the tokens it has. No "did you mean": symbols are short and
- * alike (USDT, USDC), and a near one is another asset.
- *
- * @example
- * presetToken('ethereum', evmPresets.ethereum.tokens, 'USDT')
- */
-export function presetToken<T>(
-  presetName: string,
-  tokens: Readonly<Record<string, T>>,
-  symbol: string,
-): Named<T> {
-  if (Object.hasOwn(tokens, symbol)) return { ok: true, value: tokens[symbol] as T }
-  const known = Object.keys(tokens)
-  const has = known.length > 0 ? `it has ${known.join(', ')}` : 'it lists none'
-  return {
-    ok: false,
-    message: `preset "${presetName}" has no token "${symbol}" (${has}); give { symbol, address, decimals } for another token`,
-  }
-}

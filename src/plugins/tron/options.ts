@@ -1,6 +1,7 @@
+import { presetToken } from '@tollgate/sdk/names'
 import { z } from 'zod'
 import { tronBase58ToHex } from './address.ts'
-import { findTronPreset, presetToken, type TronPreset, tronPresetOfNetwork, tronPresets } from './presets.ts'
+import { findTronPreset, type TronPreset, tronPresetOfNetwork, tronPresets } from './presets.ts'
 
 const base58Address = z
   .string()
