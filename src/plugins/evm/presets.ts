@@ -1,4 +1,4 @@
-import { findNamed, type Named } from '@tollgate/sdk/names'
+import { findNamed } from '@tollgate/sdk/names'
 
 /**
  * Well-known EVM chains as data: chain ids, native currencies, the issuers' own stablecoin contracts, and

@@ -1,4 +1,4 @@
-import { findNamed, type Named } from '@tollgate/sdk/names'
+import { findNamed } from '@tollgate/sdk/names'
 
 /**
  * The public Tron networks as data. Confirmations: 19 blocks is where java-tron's solidity node calls a block
