@@ -4,11 +4,10 @@
  *
  * Never use it for real funds: the default mnemonic is public, and the keys live in memory unprotected.
  */
-import { secp256k1 } from '@noble/curves/secp256k1.js'
-import { HDKey } from '@scure/bip32'
 import { mnemonicToSeedSync, validateMnemonic } from '@scure/bip39'
 import { wordlist } from '@scure/bip39/wordlists/english.js'
 import { DriverError } from './errors.ts'
+import { createHdSigner } from './hd-signer.ts'
 import type { DigestSigner } from './types.ts'
 
 /** The mnemonic of Hardhat's and anvil's test accounts (BIP39 test vector): public, for tests only. */
@@ -39,33 +38,9 @@ export function createTestSigner(mnemonic: string = TEST_MNEMONIC): TestSigner {
     throw new DriverError('BAD_MNEMONIC', 'createTestSigner: not a valid English BIP39 mnemonic', {
       retryable: false,
     })
-  const root = HDKey.fromMasterSeed(mnemonicToSeedSync(phrase))
-  const nodes = new Map<string, HDKey>()
-  const node = (path: string) => {
-    let n = nodes.get(path)
-    if (!n) {
-      n = root.derive(path)
-      nodes.set(path, n)
-    }
-    return n
-  }
-  return {
-    xpub: (accountPath) => node(accountPath).publicExtendedKey,
-    publicKey: (path) => {
-      const key = node(path).publicKey
-      if (!key) throw new DriverError('NO_KEY', `no public key at ${path}`, { retryable: false })
-      return key
-    },
-    signDigest: (path, digest) => {
-      if (digest.length !== 32)
-        throw new DriverError('BAD_DIGEST', `a digest is 32 bytes, got ${digest.length}`, {
-          retryable: false,
-        })
-      const key = node(path).privateKey
-      if (!key) throw new DriverError('NO_KEY', `no private key at ${path}`, { retryable: false })
-      const sig = secp256k1.sign(digest, key, { prehash: false, format: 'recovered' })
-      // noble's recovered format is the recovery byte first, then r‖s
-      return { signature: sig.subarray(1), recovery: sig[0] as number }
-    },
-  }
+  return createHdSigner(mnemonicToSeedSync(phrase), {
+    noKey: (kind, path) => new DriverError('NO_KEY', `no ${kind} key at ${path}`, { retryable: false }),
+    badDigest: (length) =>
+      new DriverError('BAD_DIGEST', `a digest is 32 bytes, got ${length}`, { retryable: false }),
+  })
 }

@@ -1,7 +1,6 @@
-import { secp256k1 } from '@noble/curves/secp256k1.js'
-import { HDKey } from '@scure/bip32'
 import { generateMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/bip39'
 import { wordlist } from '@scure/bip39/wordlists/english.js'
+import { createHdSigner, type HdSigner } from '@tollgate/sdk/hd-signer'
 import { invariantBroken } from '../errors.ts'
 import { keyUnavailable } from './errors.ts'
 
@@ -9,14 +8,7 @@ import { keyUnavailable } from './errors.ts'
  * Holds the seed and signs digests by derivation path. It is the only code that sees private keys; it never
  * returns one.
  */
-export type Signer = {
-  /** The extended public key of a hardened account path, for watch-only derivation elsewhere. */
-  xpub(accountPath: string): string
-  /** A recoverable secp256k1 signature of a 32-byte digest: 64 bytes r||s plus the recovery bit. */
-  signDigest(path: string, digest: Uint8Array): { signature: Uint8Array; recovery: number }
-  /** The compressed public key at a path. */
-  publicKey(path: string): Uint8Array
-}
+export type Signer = HdSigner
 
 /** True when `phrase` is a valid English BIP39 mnemonic. */
 export function isValidMnemonic(phrase: string): boolean {
@@ -47,32 +39,10 @@ function normalizeMnemonic(phrase: string): string {
 export function createSigner(mnemonic: string): Signer {
   const phrase = normalizeMnemonic(mnemonic)
   if (!validateMnemonic(phrase, wordlist)) throw keyUnavailable('the seed is not a valid BIP39 mnemonic')
-  const root = HDKey.fromMasterSeed(mnemonicToSeedSync(phrase))
-  const nodes = new Map<string, HDKey>()
-  const node = (path: string) => {
-    let n = nodes.get(path)
-    if (!n) {
-      n = root.derive(path)
-      nodes.set(path, n)
-    }
-    return n
-  }
-  return {
-    xpub: (accountPath) => node(accountPath).publicExtendedKey,
-    publicKey: (path) => {
-      const key = node(path).publicKey
-      if (!key) throw keyUnavailable(`no public key at ${path}`)
-      return key
-    },
-    signDigest: (path, digest) => {
-      if (digest.length !== 32) throw invariantBroken('BAD_DIGEST', 'a digest is 32 bytes')
-      const key = node(path).privateKey
-      if (!key) throw keyUnavailable(`no private key at ${path}`)
-      const sig = secp256k1.sign(digest, key, { prehash: false, format: 'recovered' })
-      // noble's recovered format is recovery byte first, then r||s
-      return { signature: sig.subarray(1), recovery: sig[0] as number }
-    },
-  }
+  return createHdSigner(mnemonicToSeedSync(phrase), {
+    noKey: (kind, path) => keyUnavailable(`no ${kind} key at ${path}`),
+    badDigest: () => invariantBroken('BAD_DIGEST', 'a digest is 32 bytes'),
+  })
 }
 
 /**
