@@ -20,6 +20,21 @@ export {
 } from './define.ts'
 export { DriverError, isDriverError } from './errors.ts'
 export { childPublicKey, keccakAccountId } from './hd.ts'
+export {
+  checkKytAnswer,
+  checkKytRequest,
+  defineKytProvider,
+  type KytAnswer,
+  type KytChain,
+  type KytContext,
+  type KytDirection,
+  type KytProvider,
+  type KytProviderDefinition,
+  type KytRequest,
+  type KytRisk,
+  type KytVerdict,
+  worstVerdict,
+} from './kyt.ts'
 export { mapLimit } from './map-limit.ts'
 export * from './types.ts'
 export { formatUnits, parseUnits, type UnitsParse } from './units.ts'
