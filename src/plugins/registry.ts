@@ -5,6 +5,9 @@ import type {
   ChainSettings,
   ColdSettings,
   DriverLogger,
+  KytEntry,
+  KytProvider,
+  KytProviderDefinition,
   PayoutSettings,
   SweepSettings,
   TollgateConfig,
@@ -412,6 +415,54 @@ function problemOf(name: string, config: TollgateConfig, reason: unknown): strin
   return message.startsWith(where) ? message : `${where}: ${message}`
 }
 
+/**
+ * Imports a plugin module and checks what every plugin kind shares: the module exists (a relative path from the
+ * config file's folder), its default export is a definition, its plugin API version is this gateway's, its
+ * options are a Standard Schema, and the operator's options pass it. Returns the definition and the validated
+ * options; every problem is a ConfigProblem under `where`.
+ */
+async function importDefinition<D extends { name: string; apiVersion: number; options: unknown }>(
+  where: string,
+  load: string | (() => Promise<unknown>),
+  given: unknown,
+  configPath: string | undefined,
+  kind: string,
+): Promise<{ definition: D; options: unknown }> {
+  const module = moduleName(load)
+  const specifier = typeof load === 'string' ? moduleSpecifier(load, configPath) : module
+  let loaded: unknown
+  try {
+    loaded = await importModule(load, configPath)
+  } catch (err) {
+    if (isModuleNotFound(err, specifier))
+      throw new ConfigProblem(
+        specifier === module
+          ? `${where}: module not found; install it (bun add ${module}) or fix the path`
+          : `${where}: module not found at ${specifier} (a relative path starts from the config file's folder)`,
+      )
+    throw new ConfigProblem(
+      `${where}: the module failed to load: ${err instanceof Error ? err.message : String(err)}`,
+    )
+  }
+  const definition = (loaded as { default?: unknown } | undefined)?.default
+  if (!isDefinition(definition))
+    throw new ConfigProblem(`${where}: the module's default export is not ${kind}`)
+  if (definition.apiVersion !== SDK_API_VERSION)
+    throw new ConfigProblem(
+      `${where}: plugin "${definition.name}" targets plugin API version ${definition.apiVersion}, this Tollgate supports version ${SDK_API_VERSION}`,
+    )
+  if (!hasStandardSchema(definition.options))
+    throw new ConfigProblem(
+      `${where}: plugin "${definition.name}" declares options that are not a Standard Schema (no "~standard.validate"); the gateway cannot validate them. Use a schema library implementing Standard Schema (zod 3.24+, valibot, arktype; standardschema.dev)`,
+    )
+  const result = await definition.options['~standard'].validate(given)
+  if (result.issues) {
+    const details = result.issues.map((i) => formatIssue(i as OptionIssue, definition.options)).join('; ')
+    throw new ConfigProblem(`${where}: invalid options: ${details}`)
+  }
+  return { definition: definition as unknown as D, options: result.value }
+}
+
 async function loadChain(
   name: string,
   config: TollgateConfig,
@@ -432,40 +483,14 @@ async function loadChain(
   const settings = entry.settings ?? {}
   refuseUnknownSettings(settings, '')
   for (const at of ['payouts', 'sweeps', 'cold'] as const) refuseUnknownSettings(settings[at], at)
-  const specifier = typeof entry.load === 'string' ? moduleSpecifier(entry.load, configPath) : module
-  let loaded: unknown
-  try {
-    loaded = await importModule(entry.load, configPath)
-  } catch (err) {
-    if (isModuleNotFound(err, specifier))
-      throw new ConfigProblem(
-        specifier === module
-          ? `${where}: module not found; install it (bun add ${module}) or fix the path`
-          : `${where}: module not found at ${specifier} (a relative path starts from the config file's folder)`,
-      )
-    throw new ConfigProblem(
-      `${where}: the module failed to load: ${err instanceof Error ? err.message : String(err)}`,
-    )
-  }
-  const definition = (loaded as { default?: unknown } | undefined)?.default
-  if (!isDefinition(definition))
-    throw new ConfigProblem(
-      `${where}: the module's default export is not a chain driver (use defineChainDriver)`,
-    )
-  if (definition.apiVersion !== SDK_API_VERSION)
-    throw new ConfigProblem(
-      `${where}: plugin "${definition.name}" targets plugin API version ${definition.apiVersion}, this Tollgate supports version ${SDK_API_VERSION}`,
-    )
-  if (!hasStandardSchema(definition.options))
-    throw new ConfigProblem(
-      `${where}: plugin "${definition.name}" declares options that are not a Standard Schema (no "~standard.validate"); the gateway cannot validate them. Use a schema library implementing Standard Schema (zod 3.24+, valibot, arktype; standardschema.dev)`,
-    )
-  const result = await definition.options['~standard'].validate(entry.options)
-  if (result.issues) {
-    const details = result.issues.map((i) => formatIssue(i as OptionIssue, definition.options)).join('; ')
-    throw new ConfigProblem(`${where}: invalid options: ${details}`)
-  }
-  const driver = await definition.create(result.value, { chain: name, log })
+  const { definition, options } = await importDefinition<ChainDriverDefinition>(
+    where,
+    entry.load,
+    entry.options,
+    configPath,
+    'a chain driver (use defineChainDriver)',
+  )
+  const driver = await definition.create(options, { chain: name, log })
   const gaps = capabilityGaps(driver)
   if (gaps.length > 0)
     throw new ConfigProblem(`${where}: the driver's capabilities are incomplete: ${gaps.join('; ')}`)
@@ -575,4 +600,92 @@ export async function loadChains(
 /** Closes every driver (sockets, timers). */
 export async function closeChains(registry: ChainRegistry): Promise<void> {
   await Promise.allSettled([...registry.values()].map((c) => c.driver.close?.()))
+}
+
+/** A loaded KYT provider: its config name, module and the provider its plugin made. */
+export type LoadedKytProvider = { name: string; module: string; provider: KytProvider }
+
+export type KytRegistry = ReadonlyMap<string, LoadedKytProvider>
+
+async function loadKytProvider(
+  name: string,
+  entry: KytEntry,
+  chains: ChainRegistry,
+  log: DriverLogger,
+  configPath: string | undefined,
+): Promise<LoadedKytProvider> {
+  const module = moduleName(entry.load)
+  const where = `kyt provider "${name}" (module "${module}")`
+  if (!chainNamePattern.test(name))
+    throw new ConfigProblem(
+      `${where}: the name must match ${chainNamePattern} (lowercase letters, digits, dashes)`,
+    )
+  if (typeof entry.load !== 'string' && typeof entry.load !== 'function')
+    throw new ConfigProblem(
+      `${where}: the module must be a package name, a path, or a loader (() => import('…'))`,
+    )
+  const { definition, options } = await importDefinition<KytProviderDefinition>(
+    where,
+    entry.load,
+    entry.options,
+    configPath,
+    'a KYT provider (use defineKytProvider)',
+  )
+  // providers key their data the way each chain compares addresses; they see nothing else of the gateway
+  const kytChains = [...chains.values()].map((c) => ({
+    chainId: c.driver.chainId,
+    addressKey: (address: string) => c.driver.addressKey(address),
+  }))
+  let provider: KytProvider
+  try {
+    provider = await definition.create(options, { name, log, chains: kytChains })
+  } catch (err) {
+    throw new ConfigProblem(`${where}: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (typeof (provider as Partial<KytProvider> | undefined)?.screen !== 'function')
+    throw new ConfigProblem(
+      `${where}: the module's default export is not a KYT provider (use defineKytProvider)`,
+    )
+  return { name, module, provider }
+}
+
+/**
+ * Loads every KYT provider of the config (`kyt` in plugins.config.ts) for the loaded chains, with the same checks
+ * and messages as chains (module, plugin API version, Standard Schema options); all problems are thrown together
+ * as one `PluginConfigError`, and providers already made are closed.
+ *
+ * @example
+ * const providers = await loadKytProviders(config, chains, log)
+ */
+export async function loadKytProviders(
+  config: TollgateConfig,
+  chains: ChainRegistry,
+  log: DriverLogger & { child?(bindings: object): DriverLogger },
+  options: LoadChainsOptions = {},
+): Promise<KytRegistry> {
+  const configPath =
+    options.configPath === undefined ? configFileOf(config) : resolve(process.cwd(), options.configPath)
+  const entries = Object.entries(config.kyt ?? {})
+  const results = await Promise.allSettled(
+    entries.map(([name, entry]) =>
+      loadKytProvider(name, entry, chains, log.child?.({ kyt: name }) ?? log, configPath),
+    ),
+  )
+  const problems = results.flatMap((r, i) => {
+    if (r.status === 'fulfilled') return []
+    const where = `kyt provider "${entries[i]![0]}"`
+    const message = r.reason instanceof Error ? r.reason.message : String(r.reason)
+    return [message.startsWith(where) ? message : `${where}: ${message}`]
+  })
+  const loaded = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  if (problems.length > 0) {
+    await Promise.allSettled(loaded.map((p) => p.provider.close?.()))
+    throw new PluginConfigError(problems, configPath)
+  }
+  return new Map(loaded.map((p) => [p.name, p]))
+}
+
+/** Closes every KYT provider (timers, sockets). */
+export async function closeKytProviders(registry: KytRegistry): Promise<void> {
+  await Promise.allSettled([...registry.values()].map((p) => p.provider.close?.()))
 }

@@ -141,8 +141,27 @@ export function chain<Options>(
   return { load, options, settings }
 }
 
+/** A KYT provider entry of `plugins.config.ts`: the module and the options handed to it. */
+export type KytEntry<Options = unknown> = {
+  load: ModuleLoader
+  options: Options
+}
+
+/**
+ * Names the module of a KYT provider and the options handed to it (validated by the plugin at boot).
+ *
+ * @example
+ * kyt(() => import('./src/plugins/kyt-sanctions'), { lists: [{ asset: 'ETH', file: './ofac_sdn_ETH.txt' }] })
+ * kyt('@acme/tollgate-kyt', { apiKey: process.env.KYT_API_KEY })
+ */
+export function kyt<Options>(load: ModuleLoader, options: Options): KytEntry<Options> {
+  return { load, options }
+}
+
 export type TollgateConfig = {
   chains: Record<string, ChainEntry>
+  /** KYT providers by name; every deposit and payout is screened by all of them (the worst verdict counts). */
+  kyt?: Record<string, KytEntry>
 }
 
 /**

@@ -13,6 +13,8 @@ export {
   chain,
   defineChainDriver,
   defineConfig,
+  type KytEntry,
+  kyt,
   type ModuleLoader,
   type PayoutSettings,
   type SweepSettings,
