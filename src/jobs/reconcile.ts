@@ -1,5 +1,6 @@
 import type { AppContext } from '../context.ts'
 import { resolveChain } from '../core/chains.ts'
+import { withCallDeadlines } from '../core/deadlines.ts'
 import { reconcileChain } from '../core/payouts/reconcile.ts'
 
 /**
@@ -10,7 +11,8 @@ import { reconcileChain } from '../core/payouts/reconcile.ts'
  * await processReconcile(ctx, 'ethereum')
  */
 export async function processReconcile(ctx: AppContext, chainName: string) {
-  const report = await reconcileChain(ctx, resolveChain(ctx.chains, chainName))
+  // balances are read with the chain's call deadline, as in scans and payout passes
+  const report = await reconcileChain(ctx, withCallDeadlines(resolveChain(ctx.chains, chainName)))
   const show = (v: bigint) => v.toString()
   for (const f of report.funding)
     ctx.log.info(
