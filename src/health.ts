@@ -6,7 +6,7 @@ import {
   readChainStatus,
 } from './chain-status.ts'
 import type { AppContext } from './context.ts'
-import { errorCode } from './core/errors.ts'
+import { errorCode, withoutUrls } from './core/errors.ts'
 
 /**
  * One readiness check. `degraded` lists why a chain is behind (scanning or payouts past its `degradedAfter`
@@ -15,9 +15,7 @@ import { errorCode } from './core/errors.ts'
 export type ReadinessCheck = { name: string; ok: boolean; detail?: string; degraded?: DegradedReason[] }
 
 /** Node URLs carry API keys and /readyz answers anyone: a detail never shows one. */
-function scrubbed(text: string): string {
-  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>')
-}
+const scrubbed = withoutUrls
 
 async function check(
   name: string,

@@ -5,6 +5,7 @@ import {
   driverLacks,
   errorCode,
   errorKind,
+  failureText,
   GatewayError,
   invalidInput,
   invariantBroken,
@@ -98,5 +99,26 @@ describe('error constructors', () => {
     expect(err.code).toBe('DRIVER_CAPABILITY_MISSING')
     expect(err.message).toContain('toy')
     expect(err.message).toContain('unspent')
+  })
+})
+
+describe('failureText', () => {
+  test('default: the first line of the message, at most 500 characters', () => {
+    expect(failureText(new Error('nonce too low\nat line 2'))).toBe('nonce too low')
+    expect(failureText(new Error('x'.repeat(900)))).toHaveLength(500)
+    expect(failureText({ message: 'plain object' })).toBe('plain object')
+    expect(failureText('a string')).toBe('a string')
+  })
+
+  test('behavior: node URLs (which carry API keys) never survive into what is stored or shown', () => {
+    const err = new DriverError(
+      'RPC_ERROR',
+      'HTTP request failed. URL: https://mainnet.infura.io/v3/0123456789abcdef Details: 502 (also wss://x.example/k)',
+      { retryable: true },
+    )
+    const text = failureText(err)
+    expect(text).not.toContain('0123456789abcdef')
+    expect(text).not.toContain('x.example')
+    expect(text).toBe('HTTP request failed. URL: <url> Details: 502 (also <url>')
   })
 })

@@ -132,3 +132,27 @@ export const driverLacks = (chain: string, capability: string, what: string) =>
     'DRIVER_CAPABILITY_MISSING',
     `${chain}: the driver cannot ${what} (${capability})`,
   )
+
+/**
+ * A failure's message as it may be stored or shown (a withdrawal's failure reason reaches the merchant): its first
+ * line, every URL replaced by `<url>` (node URLs carry API keys, and drivers quote them in their messages), at most
+ * `max` characters.
+ *
+ * @example
+ * failureText(new Error('HTTP 500 from https://eth.example/v3/SECRET')) // 'HTTP 500 from <url>'
+ */
+export function failureText(err: unknown, max = 500): string {
+  const message =
+    typeof err === 'object' && err !== null && 'message' in err ? String(err.message) : String(err)
+  return withoutUrls(message.split('\n')[0] ?? '').slice(0, max)
+}
+
+/**
+ * The text with every URL (any `scheme://…` run) replaced by `<url>`.
+ *
+ * @example
+ * withoutUrls('no answer from wss://node.example/key') // 'no answer from <url>'
+ */
+export function withoutUrls(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>')
+}

@@ -171,6 +171,9 @@ describe('payouts under RPC faults', () => {
     // first, the broadcasts themselves: one lost after the node took it, one answered late
     proxy.inject({ fault: { kind: 'drop', forwarded: true }, methods: ['eth_sendRawTransaction'], times: 1 })
     proxy.inject({ fault: { kind: 'delay', ms: 4000 }, methods: ['eth_sendRawTransaction'], times: 1 })
+    // every kind at least once whatever the dice say (the passes' call sequence varies from run to run)
+    proxy.inject({ fault: { kind: 'rpc-error' }, times: 1 })
+    proxy.inject({ fault: { kind: 'http', status: 503 }, times: 1 })
     proxy.inject({ fault: { kind: 'http', status: 500 }, probability: 0.1 })
     proxy.inject({ fault: { kind: 'http', status: 502 }, probability: 0.03 })
     proxy.inject({ fault: { kind: 'http', status: 503 }, probability: 0.03 })

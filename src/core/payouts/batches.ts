@@ -13,6 +13,7 @@ import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
 import { isDeadlineError } from '../deadlines.ts'
+import { failureText } from '../errors.ts'
 import { postWithdrawalRelease } from '../ledger/postings.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
 import { freshChangeAddress, lockCoins, spendableCoins } from './coins.ts'
@@ -65,14 +66,14 @@ async function recordBuildFailure(
     const attempts = w.buildAttempts + 1
     if (!err.retryable && attempts >= maxBuildAttempts) {
       const failed = await transitionWithdrawal(tx, w.id, ['QUEUED'], 'FAILED', {
-        failureReason: `its transaction cannot be built: ${err.message}`.slice(0, 500),
+        failureReason: `its transaction cannot be built: ${failureText(err)}`.slice(0, 500),
       })
       if (failed) await postWithdrawalRelease(tx, failed)
       continue
     }
     await tx
       .update(withdrawals)
-      .set({ buildAttempts: attempts, lastError: err.message.slice(0, 500) })
+      .set({ buildAttempts: attempts, lastError: failureText(err) })
       .where(eq(withdrawals.id, w.id))
   }
 }

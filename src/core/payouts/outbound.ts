@@ -12,7 +12,7 @@ import { outboundTxs, sweeps, withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
-import { errorCode } from '../errors.ts'
+import { errorCode, failureText } from '../errors.ts'
 import {
   type HoldingRole,
   postFee,
@@ -96,7 +96,7 @@ async function broadcastStep(
       const attempts = row.attempts + 1
       await ctx.db
         .update(outboundTxs)
-        .set({ attempts, lastError: String((err as Error).message).slice(0, 500) })
+        .set({ attempts, lastError: failureText(err) })
         .where(eq(outboundTxs.id, row.id))
       if (!refused && attempts >= maxSendAttempts && (await replace(chain, ctx, row, ['signed']))) {
         // a node that keeps refusing the same bytes for a reason it calls temporary (a fee cap, funds that
@@ -110,7 +110,7 @@ async function broadcastStep(
       }
       if (refused) {
         // the node will never take these bytes (bad signature, spent inputs, invalid contract call)
-        await abandon(ctx, row, `refused by the node: ${err.message}`.slice(0, 500), ['signed'])
+        await abandon(ctx, row, `refused by the node: ${failureText(err)}`.slice(0, 500), ['signed'])
         return false
       }
       throw err
@@ -471,7 +471,7 @@ export async function advanceOutbound(ctx: OutboundContext, chain: LoadedChain):
       // one transaction's trouble (a node refusing it, a timeout) must not hold up the others
       progress.errors.push({
         id: row.id,
-        error: err instanceof Error ? err.message : String(err),
+        error: failureText(err),
         code: errorCode(err) ?? 'UNKNOWN',
       })
     }
