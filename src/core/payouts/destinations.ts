@@ -4,6 +4,7 @@ import type { Db } from '../../db/client.ts'
 import { addresses, outboundTxs } from '../../db/schema/index.ts'
 import type { ChainRegistry, LoadedChain } from '../../plugins/registry.ts'
 import { can } from '../chains.ts'
+import { withCallDeadlines } from '../deadlines.ts'
 import { TollgateError } from '../errors.ts'
 import { roleWallet, walletRoles } from './wallet-roles.ts'
 
@@ -101,7 +102,8 @@ export async function screenDestination(
         : `to is this gateway's own ${own.role} address (${own.chain}); a withdrawal there would not reach you`,
       'to',
     )
-  const check = chain.driver.payouts?.checkDestination
+  // asked on the API's request path: a node that never answers fails the request at the chain's call deadline
+  const check = withCallDeadlines(chain).driver.payouts?.checkDestination
   if (!check) return
   const from = roleWallet({ xpubFor: ctx.xpubFor }, chain, 'treasury').address
   const verdict = await check({ from, to, asset, amount })

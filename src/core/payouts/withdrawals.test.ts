@@ -28,7 +28,7 @@ import type { ChainRegistry, LoadedChain } from '../../plugins/registry.ts'
 import { createTronDriver, tronAddressKey } from '../../plugins/tron/index.ts'
 import { tronOptionsSchema } from '../../plugins/tron/options.ts'
 import { listAuditLog } from '../access/audit.ts'
-import { type ErrorCode, TollgateError } from '../errors.ts'
+import { type ErrorCode, errorCode, errorKind, TollgateError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { getBalances } from '../ledger/balances.ts'
 import { createPayment } from '../payments/create.ts'
@@ -424,6 +424,7 @@ describe('destinations', () => {
     if (a.to === 'toystrange')
       return { ok: false, code: 'SOMETHING_ELSE', reason: 'a code the core does not know' } as never
     if (a.to === 'toynodedown') throw new DriverError('RPC_ERROR', 'node unreachable', { retryable: true })
+    if (a.to === 'toynodehangs') return new Promise<never>(() => {})
     return { ok: true }
   }
   const ownChains: ChainRegistry = new Map([
@@ -560,6 +561,30 @@ describe('destinations', () => {
     const err = await failure(ask('toynodedown'))
     expect(err).toBeInstanceOf(DriverError)
     expect(err).toMatchObject({ code: 'RPC_ERROR', retryable: true })
+    expect({ ...(await footprint(merchantId)), ...(await balance(merchantId, own.toy.native.id)) }).toEqual(
+      before,
+    )
+  })
+
+  test('error: a node that never answers the check fails the request after the chain’s call deadline, reserving nothing', async () => {
+    const before = { ...(await footprint(merchantId)), ...(await balance(merchantId, own.toy.native.id)) }
+    // the same chain, configured with a short call deadline
+    const impatient = { ...own.toy.chain, settings: { ...own.toy.chain.settings, callTimeoutMs: 50 } }
+    const chains: ChainRegistry = new Map([
+      ['own', impatient],
+      ['elsewhere', elsewhere.toy.chain],
+    ])
+    const err = await failure(
+      requestWithdrawal({ ...ownCtx(), chains }, merchantId, {
+        chain: 'own',
+        asset: 'TOY',
+        to: 'toynodehangs',
+        amount: '0.001',
+        idempotencyKey: `own-${++n}`,
+      }),
+    )
+    expect(errorCode(err)).toBe('RPC_DEADLINE')
+    expect(errorKind(err)).toBe('retryable')
     expect({ ...(await footprint(merchantId)), ...(await balance(merchantId, own.toy.native.id)) }).toEqual(
       before,
     )
