@@ -32,6 +32,16 @@ export const extendedKeyVersion = {
   vpub: 0x045f1cf6,
 } as const
 
+/** Keys every test network accepts: tpub, vpub, and xpub (see `extendedKeyVersions`). */
+const testKeyVersions: ReadonlyMap<number, string> = new Map([
+  [extendedKeyVersion.tpub, 'tpub'],
+  [extendedKeyVersion.vpub, 'vpub'],
+  [extendedKeyVersion.xpub, 'xpub'],
+])
+
+/** How testnet3, testnet4 and signet write addresses and paths: the same, only their chains differ. */
+const testnetFormats = { bech32: 'tb', pubKeyHash: 0x6f, scriptHash: 0xc4, coinType: 1 } as const
+
 export const bitcoinNetworks: Readonly<Record<BitcoinNetworkName, BitcoinNetwork>> = {
   mainnet: {
     name: 'mainnet',
@@ -47,44 +57,23 @@ export const bitcoinNetworks: Readonly<Record<BitcoinNetworkName, BitcoinNetwork
   },
   testnet: {
     name: 'testnet',
-    bech32: 'tb',
-    pubKeyHash: 0x6f,
-    scriptHash: 0xc4,
-    coinType: 1,
+    ...testnetFormats,
     genesisHash: '000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943',
-    extendedKeyVersions: new Map([
-      [extendedKeyVersion.tpub, 'tpub'],
-      [extendedKeyVersion.vpub, 'vpub'],
-      [extendedKeyVersion.xpub, 'xpub'],
-    ]),
+    extendedKeyVersions: testKeyVersions,
   },
   // testnet4 (BIP94) and the default signet (BIP325) write addresses and keys as testnet3 does; only the chain
   // (and so the genesis block and the CAIP-2 id) differs
   testnet4: {
     name: 'testnet4',
-    bech32: 'tb',
-    pubKeyHash: 0x6f,
-    scriptHash: 0xc4,
-    coinType: 1,
+    ...testnetFormats,
     genesisHash: '00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043',
-    extendedKeyVersions: new Map([
-      [extendedKeyVersion.tpub, 'tpub'],
-      [extendedKeyVersion.vpub, 'vpub'],
-      [extendedKeyVersion.xpub, 'xpub'],
-    ]),
+    extendedKeyVersions: testKeyVersions,
   },
   signet: {
     name: 'signet',
-    bech32: 'tb',
-    pubKeyHash: 0x6f,
-    scriptHash: 0xc4,
-    coinType: 1,
+    ...testnetFormats,
     genesisHash: '00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6',
-    extendedKeyVersions: new Map([
-      [extendedKeyVersion.tpub, 'tpub'],
-      [extendedKeyVersion.vpub, 'vpub'],
-      [extendedKeyVersion.xpub, 'xpub'],
-    ]),
+    extendedKeyVersions: testKeyVersions,
   },
   regtest: {
     name: 'regtest',
@@ -93,11 +82,7 @@ export const bitcoinNetworks: Readonly<Record<BitcoinNetworkName, BitcoinNetwork
     scriptHash: 0xc4,
     coinType: 1,
     genesisHash: '0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206',
-    extendedKeyVersions: new Map([
-      [extendedKeyVersion.tpub, 'tpub'],
-      [extendedKeyVersion.vpub, 'vpub'],
-      [extendedKeyVersion.xpub, 'xpub'],
-    ]),
+    extendedKeyVersions: testKeyVersions,
   },
 }
 

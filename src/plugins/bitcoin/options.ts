@@ -1,3 +1,4 @@
+import { type OptionIssue, refuseContradictedPreset, resolveDepths } from '@tollgate/sdk/option-checks'
 import { z } from 'zod'
 import { type BitcoinPreset, bitcoinPresets, findBitcoinPreset } from './presets.ts'
 
@@ -50,18 +51,14 @@ const bitcoinOptionsInputSchema = z.strictObject({
 /** Options of the Bitcoin driver: derivation, validation, scanning, and payouts (fees). */
 export const bitcoinOptionsSchema = bitcoinOptionsInputSchema.transform((input, ctx) => {
   const { preset: presetName, network: givenNetwork, ...rest } = input
+  const report = (issue: OptionIssue) => ctx.addIssue(issue)
   let preset: BitcoinPreset | undefined
   if (presetName !== undefined) {
     const found = findBitcoinPreset(presetName)
     if (!found.ok) ctx.addIssue({ code: 'custom', path: ['preset'], message: found.message })
     else preset = found.value
   }
-  if (preset && givenNetwork !== undefined && givenNetwork !== preset.network)
-    ctx.addIssue({
-      code: 'custom',
-      path: ['network'],
-      message: `"${givenNetwork}" contradicts preset "${presetName}" (network ${preset.network}); give one of them`,
-    })
+  if (preset) refuseContradictedPreset(presetName as string, preset.network, givenNetwork, report)
   const network = givenNetwork ?? preset?.network
   if (network === undefined) {
     if (presetName === undefined)
@@ -74,14 +71,11 @@ export const bitcoinOptionsSchema = bitcoinOptionsInputSchema.transform((input, 
   }
   // without a preset, a public network gets its preset's defensible depths (mainnet 6); regtest stays quick
   const defaults = preset ?? Object.values(bitcoinPresets).find((p) => p.network === network)
-  const confirmations = rest.confirmations ?? defaults?.confirmations ?? 2
-  const finalityDepth = rest.finalityDepth ?? defaults?.finalityDepth ?? 6
-  if (finalityDepth < confirmations)
-    ctx.addIssue({
-      code: 'custom',
-      path: ['finalityDepth'],
-      message: `must be at least confirmations (${confirmations})`,
-    })
+  const { confirmations, finalityDepth } = resolveDepths(
+    rest,
+    { confirmations: defaults?.confirmations ?? 2, finalityDepth: defaults?.finalityDepth ?? 6 },
+    report,
+  )
   return { ...rest, network, confirmations, finalityDepth }
 })
 

@@ -1,4 +1,5 @@
 import { presetToken } from '@tollgate/sdk/names'
+import { type OptionIssue, refuseRepeatedTokens, resolveDepths } from '@tollgate/sdk/option-checks'
 import { z } from 'zod'
 import { evmPresets, findEvmPreset } from './presets.ts'
 
@@ -63,6 +64,7 @@ type EvmToken = z.output<typeof evmTokenSchema>
 /** Options of the EVM driver: a chain is data (a viem `Chain`-shaped object, RPC URLs and tokens), or a preset. */
 export const evmOptionsSchema = evmOptionsInputSchema.transform((input, ctx) => {
   const { preset: presetName, chain: givenChain, tokens: givenTokens, ...rest } = input
+  const report = (issue: OptionIssue) => ctx.addIssue(issue)
   let preset: (typeof evmPresets)[keyof typeof evmPresets] | undefined
   if (presetName !== undefined) {
     const found = findEvmPreset(presetName)
@@ -95,22 +97,12 @@ export const evmOptionsSchema = evmOptionsInputSchema.transform((input, ctx) => 
     if (!found.ok) ctx.addIssue({ code: 'custom', path: ['tokens', i], message: found.message })
     else tokens.push({ ...found.value })
   })
-  const seen = new Map<string, number>()
-  tokens.forEach((t, i) => {
-    for (const key of [`symbol ${t.symbol}`, `address ${t.address.toLowerCase()}`]) {
-      if (seen.has(key))
-        ctx.addIssue({ code: 'custom', path: ['tokens', i], message: `${key.split(' ')[0]} repeats a token` })
-      seen.set(key, i)
-    }
-  })
-  const confirmations = rest.confirmations ?? preset?.confirmations ?? 12
-  const finalityDepth = rest.finalityDepth ?? preset?.finalityDepth ?? 64
-  if (finalityDepth < confirmations)
-    ctx.addIssue({
-      code: 'custom',
-      path: ['finalityDepth'],
-      message: `must be at least confirmations (${confirmations})`,
-    })
+  refuseRepeatedTokens(tokens, (address) => address.toLowerCase(), report)
+  const { confirmations, finalityDepth } = resolveDepths(
+    rest,
+    { confirmations: preset?.confirmations ?? 12, finalityDepth: preset?.finalityDepth ?? 64 },
+    report,
+  )
   if (!chain) return z.NEVER
   return { ...rest, chain, tokens, confirmations, finalityDepth }
 })

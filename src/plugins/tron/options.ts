@@ -1,4 +1,10 @@
 import { presetToken } from '@tollgate/sdk/names'
+import {
+  type OptionIssue,
+  refuseContradictedPreset,
+  refuseRepeatedTokens,
+  resolveDepths,
+} from '@tollgate/sdk/option-checks'
 import { z } from 'zod'
 import { tronBase58ToHex } from './address.ts'
 import { findTronPreset, type TronPreset, tronPresetOfNetwork, tronPresets } from './presets.ts'
@@ -80,18 +86,14 @@ type TronToken = z.output<typeof tronTokenSchema>
 /** Options of the Tron driver. */
 export const tronOptionsSchema = tronOptionsInputSchema.transform((input, ctx) => {
   const { preset: presetName, network: givenNetwork, tokens: givenTokens, ...rest } = input
+  const report = (issue: OptionIssue) => ctx.addIssue(issue)
   let preset: TronPreset | undefined
   if (presetName !== undefined) {
     const found = findTronPreset(presetName)
     if (!found.ok) ctx.addIssue({ code: 'custom', path: ['preset'], message: found.message })
     else preset = found.value
   }
-  if (preset && givenNetwork !== undefined && givenNetwork !== preset.network)
-    ctx.addIssue({
-      code: 'custom',
-      path: ['network'],
-      message: `"${givenNetwork}" contradicts preset "${presetName}" (network ${preset.network}); give one of them`,
-    })
+  if (preset) refuseContradictedPreset(presetName as string, preset.network, givenNetwork, report)
   const network = givenNetwork ?? preset?.network ?? 'mainnet'
   // token names resolve against the network's preset even when no preset is named: the network says which
   const tokenPresetName = presetName !== undefined && preset ? presetName : tronPresetOfNetwork[network]
@@ -106,22 +108,12 @@ export const tronOptionsSchema = tronOptionsInputSchema.transform((input, ctx) =
     if (!found.ok) ctx.addIssue({ code: 'custom', path: ['tokens', i], message: found.message })
     else tokens.push({ ...found.value })
   })
-  const seen = new Set<string>()
-  tokens.forEach((t, i) => {
-    for (const key of [`symbol ${t.symbol}`, `address ${t.address}`]) {
-      if (seen.has(key))
-        ctx.addIssue({ code: 'custom', path: ['tokens', i], message: `${key.split(' ')[0]} repeats a token` })
-      seen.add(key)
-    }
-  })
-  const confirmations = rest.confirmations ?? preset?.confirmations ?? 19
-  const finalityDepth = rest.finalityDepth ?? preset?.finalityDepth ?? 27
-  if (finalityDepth < confirmations)
-    ctx.addIssue({
-      code: 'custom',
-      path: ['finalityDepth'],
-      message: `must be at least confirmations (${confirmations})`,
-    })
+  refuseRepeatedTokens(tokens, (address) => address, report)
+  const { confirmations, finalityDepth } = resolveDepths(
+    rest,
+    { confirmations: preset?.confirmations ?? 19, finalityDepth: preset?.finalityDepth ?? 27 },
+    report,
+  )
   return { ...rest, network, tokens, confirmations, finalityDepth }
 })
 
