@@ -78,7 +78,7 @@ const one = (value: number | bigint | null | undefined): Array<[Record<string, s
 ]
 
 /** Stages a payout pass runs; each gets a series, 0 while it passes. */
-const payoutStages = ['sweeps', 'consolidation', 'batching', 'cold storage', 'outbound'] as const
+const payoutStages = ['network', 'sweeps', 'consolidation', 'batching', 'cold storage', 'outbound'] as const
 
 const statusGauges: StatusGauge[] = [
   {

@@ -4,19 +4,10 @@ import { type Hex, parseEther } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createApiKey, revokeApiKey } from '../../src/core/access/api-keys.ts'
 import { createPayment } from '../../src/core/payments/create.ts'
-import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
 import { requestWithdrawal } from '../../src/core/payouts/withdrawals.ts'
-import { createWebhookEndpoint } from '../../src/core/webhooks/endpoints.ts'
-import { webhookEventTypes } from '../../src/core/webhooks/events.ts'
 import { type DbHandle, openDb } from '../../src/db/client.ts'
 import { migrate } from '../../src/db/migrate.ts'
-import {
-  ledgerPostings,
-  outboundTxs,
-  payments,
-  webhookDeliveries,
-  withdrawals,
-} from '../../src/db/schema/index.ts'
+import { ledgerPostings, outboundTxs, webhookDeliveries, withdrawals } from '../../src/db/schema/index.ts'
 import type { TestApp } from '../helpers/app.ts'
 import { type Devnet, startDevnet } from '../helpers/chain.ts'
 import { startOutageScene } from '../helpers/outage.ts'
@@ -31,7 +22,6 @@ let devnet: Devnet
 let app: TestApp
 let other: DbHandle | undefined
 let scene: Awaited<ReturnType<typeof startOutageScene>> | undefined
-let receiver: ReturnType<typeof Bun.serve>
 let received: Map<string, number>
 const crashes: unknown[] = []
 const onCrash = (error: unknown) => crashes.push(error)
@@ -44,7 +34,7 @@ beforeAll(async () => {
   await migrate(migrator)
   await migrator.close()
   scene = await startOutageScene(devnet, { DATABASE_URL: pg.url })
-  ;({ app, receiver, received } = scene)
+  ;({ app, received } = scene)
 }, 30_000)
 
 afterAll(async () => {
@@ -56,28 +46,13 @@ afterAll(async () => {
   process.off('unhandledRejection', onCrash)
 }, 20_000)
 
-const paymentStatus = async (id: string) =>
-  (await app.ctx.db.select().from(payments).where(eq(payments.id, id)))[0]?.status
+const paymentStatus = (id: string) => scene!.paymentStatus(id)
 
 const me = (key: string) => app.gql('{ me { id } }', {}, key)
 
 test('behavior: Postgres down 1.5 s and restarted mid-run: API back within seconds, payment credited once, withdrawal sent once, each webhook event delivered once, API and workers still serving', async () => {
-  const merchant = await app.merchant('Postgres restart shop')
-  await createWebhookEndpoint(app.ctx, merchant.id, {
-    url: `http://127.0.0.1:${receiver.port}/`,
-    events: webhookEventTypes,
-  })
   // a balance to withdraw from, and a funded treasury to send it
-  const funding = await createPayment(app.ctx, merchant.id, { chain: 'devnet', asset: 'ETH', amount: '2' })
-  await devnet.payNative(funding.payment.address, parseEther('2'))
-  await waitFor(
-    'the funding payment COMPLETED',
-    async () => (await paymentStatus(funding.payment.id)) === 'COMPLETED',
-  )
-  await devnet.payNative(
-    roleWallet(app.ctx, app.ctx.chains.get('devnet')!, 'treasury').address,
-    parseEther('5'),
-  )
+  const merchant = await scene!.fundedMerchant('Postgres restart shop')
   const toPay = await createPayment(app.ctx, merchant.id, { chain: 'devnet', asset: 'ETH', amount: '1' })
   await devnet.payNative(toPay.payment.address, parseEther('1'))
   const to = privateKeyToAccount(`0x${'6'.repeat(64)}` as Hex).address

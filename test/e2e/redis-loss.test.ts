@@ -4,10 +4,7 @@ import { Redis } from 'ioredis'
 import { type Hex, parseEther } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createPayment } from '../../src/core/payments/create.ts'
-import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
 import { requestWithdrawal } from '../../src/core/payouts/withdrawals.ts'
-import { createWebhookEndpoint } from '../../src/core/webhooks/endpoints.ts'
-import { webhookEventTypes } from '../../src/core/webhooks/events.ts'
 import { payments, webhookDeliveries, withdrawals } from '../../src/db/schema/index.ts'
 import { chainSchedulers, keepSchedulers } from '../../src/jobs/index.ts'
 import { createPaymentBus } from '../../src/pubsub.ts'
@@ -24,13 +21,12 @@ let redis: OwnRedis
 let devnet: Devnet
 let app: TestApp
 let scene: Awaited<ReturnType<typeof startOutageScene>> | undefined
-let receiver: ReturnType<typeof Bun.serve>
 let received: Map<string, number>
 
 beforeAll(async () => {
   ;[redis, devnet] = await Promise.all([freePort().then(startOwnRedis), startDevnet()])
   scene = await startOutageScene(devnet, { REDIS_URL: redis.url })
-  ;({ app, receiver, received } = scene)
+  ;({ app, received } = scene)
 }, 30_000)
 
 afterAll(async () => {
@@ -39,26 +35,11 @@ afterAll(async () => {
   await redis?.stop()
 }, 20_000)
 
-const paymentStatus = async (id: string) =>
-  (await app.ctx.db.select().from(payments).where(eq(payments.id, id)))[0]?.status
+const paymentStatus = (id: string) => scene!.paymentStatus(id)
 
 test('behavior: Redis killed and restarted empty mid-run: payment completed, overdue one expired, withdrawal confirmed, each webhook event delivered once, nothing restarted', async () => {
-  const merchant = await app.merchant('Redis loss shop')
-  await createWebhookEndpoint(app.ctx, merchant.id, {
-    url: `http://127.0.0.1:${receiver.port}/`,
-    events: webhookEventTypes,
-  })
   // a balance to withdraw from, and a funded treasury to send it
-  const funding = await createPayment(app.ctx, merchant.id, { chain: 'devnet', asset: 'ETH', amount: '2' })
-  await devnet.payNative(funding.payment.address, parseEther('2'))
-  await waitFor(
-    'the funding payment COMPLETED',
-    async () => (await paymentStatus(funding.payment.id)) === 'COMPLETED',
-  )
-  await devnet.payNative(
-    roleWallet(app.ctx, app.ctx.chains.get('devnet')!, 'treasury').address,
-    parseEther('5'),
-  )
+  const merchant = await scene!.fundedMerchant('Redis loss shop')
   const toPay = await createPayment(app.ctx, merchant.id, { chain: 'devnet', asset: 'ETH', amount: '1' })
   const toExpire = await createPayment(app.ctx, merchant.id, { chain: 'devnet', asset: 'ETH', amount: '1' })
 
