@@ -7,6 +7,7 @@ import { type DbHandle, keepsSessions, openDb } from '../../src/db/client.ts'
 import { outboundTxs, webhookDeliveries } from '../../src/db/schema/index.ts'
 import { deriveEvmAddress } from '../../src/plugins/evm/derive.ts'
 import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import { countingWebhookReceiver } from '../helpers/outage.ts'
 import { type OwnPgBouncer, startPgBouncer } from '../helpers/pgbouncer.ts'
 import { type OwnPostgres, startOwnPostgres } from '../helpers/postgres.ts'
 import {
@@ -33,8 +34,7 @@ const processes: GatewayProcess[] = []
 let apis: Array<Awaited<ReturnType<typeof spawnApi>>> = []
 let apiKey: string
 let miner: ReturnType<typeof setInterval> | undefined
-const received = new Map<string, number>()
-let receiver: ReturnType<typeof Bun.serve>
+const { receiver, received } = countingWebhookReceiver()
 
 async function cli(args: string[], extra: Record<string, string> = {}): Promise<string> {
   const run = spawnCli(args, { ...env, ...extra })
@@ -47,16 +47,6 @@ beforeAll(async () => {
   ;[pg, devnet] = await Promise.all([startOwnPostgres(), startDevnet()])
   bouncer = await startPgBouncer({ host: '127.0.0.1', port: pg.port, user: 'postgres' }, { poolSize })
   direct = await openDb({ url: pg.url, maxConnections: 2 })
-  receiver = Bun.serve({
-    port: 0,
-    hostname: '127.0.0.1',
-    async fetch(req) {
-      const id = req.headers.get('webhook-id') ?? ''
-      received.set(id, (received.get(id) ?? 0) + 1)
-      await req.text()
-      return new Response('ok')
-    },
-  })
   env = {
     // every query through the pooler; Postgres itself only for the revocation LISTEN
     DATABASE_URL: bouncer.url('postgres'),
@@ -95,7 +85,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (miner) clearInterval(miner)
   await Promise.all(processes.map((p) => p.stop()))
-  receiver?.stop(true)
+  receiver.stop(true)
   await direct?.close()
   await bouncer?.stop()
   await devnet?.stop()

@@ -11,15 +11,12 @@ import { type Devnet, gatewayMnemonic } from './chain.ts'
 import { waitFor } from './processes.ts'
 
 /**
- * The whole gateway in this process (API context and every worker, with the seed) on a devnet mined every
- * 250 ms, and a webhook receiver counting each `webhook-id` it gets: the scene of the tests that take a service
- * away mid-run. `env` points it at the service the test owns (its own Redis or Postgres).
+ * A webhook receiver on a free local port that answers 200 and counts how often each `webhook-id` arrived.
  *
  * @example
- * const scene = await startOutageScene(devnet, { REDIS_URL: redis.url })
- * afterAll(() => scene.stop())
+ * const { receiver, received } = countingWebhookReceiver()
  */
-export async function startOutageScene(devnet: Devnet, env: Record<string, string>) {
+export function countingWebhookReceiver() {
   const received = new Map<string, number>()
   const receiver = Bun.serve({
     port: 0,
@@ -31,6 +28,20 @@ export async function startOutageScene(devnet: Devnet, env: Record<string, strin
       return new Response('ok')
     },
   })
+  return { receiver, received }
+}
+
+/**
+ * The whole gateway in this process (API context and every worker, with the seed) on a devnet mined every
+ * 250 ms, and a webhook receiver counting each `webhook-id` it gets: the scene of the tests that take a service
+ * away mid-run. `env` points it at the service the test owns (its own Redis or Postgres).
+ *
+ * @example
+ * const scene = await startOutageScene(devnet, { REDIS_URL: redis.url })
+ * afterAll(() => scene.stop())
+ */
+export async function startOutageScene(devnet: Devnet, env: Record<string, string>) {
+  const { receiver, received } = countingWebhookReceiver()
   const app: TestApp = await createTestApp({
     config: testConfig(
       devnet.url,
