@@ -10,12 +10,10 @@ import { errorCode, withoutUrls } from './core/errors.ts'
 
 /**
  * One readiness check. `degraded` lists why a chain is behind (scanning or payouts past its `degradedAfter`
- * thresholds): reported for alerting, never a reason to be unready (see `readiness`).
+ * thresholds): reported for alerting, never a reason to be unready (see `readiness`). Node URLs carry API keys
+ * and /readyz answers anyone: a detail goes through `withoutUrls`.
  */
 export type ReadinessCheck = { name: string; ok: boolean; detail?: string; degraded?: DegradedReason[] }
-
-/** Node URLs carry API keys and /readyz answers anyone: a detail never shows one. */
-const scrubbed = withoutUrls
 
 async function check(
   name: string,
@@ -32,7 +30,7 @@ async function check(
   } catch (err) {
     const line = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)
     const code = errorCode(err)
-    return { name, ok: false, detail: scrubbed(code && !line.includes(code) ? `${code}: ${line}` : line) }
+    return { name, ok: false, detail: withoutUrls(code && !line.includes(code) ? `${code}: ${line}` : line) }
   } finally {
     clearTimeout(timer)
   }
@@ -54,7 +52,7 @@ function chainChecks(statuses: readonly ChainStatus[]): ReadinessCheck[] {
       checks.push({
         name: `scanner:${s.chain}`,
         ok: !s.halted,
-        detail: scrubbed(s.halted ? `${s.haltedReason ?? 'halted'}; ${describeScan(s)}` : describeScan(s)),
+        detail: withoutUrls(s.halted ? `${s.haltedReason ?? 'halted'}; ${describeScan(s)}` : describeScan(s)),
         ...(degraded.length > 0 ? { degraded } : {}),
       })
     }
@@ -105,7 +103,7 @@ export async function readiness(
         return {
           name: probe.name,
           ok: false,
-          detail: scrubbed(
+          detail: withoutUrls(
             `WRONG_NETWORK: the node is on ${network.actual}, the chain is configured for ${network.expected}; scanning stopped`,
           ),
           degraded: ['WRONG_NETWORK' as const],
