@@ -1,6 +1,7 @@
 import { type ChainDriver, type DriverContext, defineChainDriver, SDK_API_VERSION } from '@tollgate/sdk'
 import { validateEvmAddress } from './address.ts'
 import { evmAssets } from './assets.ts'
+import { callEvmContract } from './call.ts'
 import { deriveEvmAddress } from './derive.ts'
 import { checkEvmNetwork } from './network.ts'
 import { type EvmOptions, evmOptionsSchema } from './options.ts'
@@ -40,6 +41,7 @@ export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): Chain
     getBlockRef: (height) => fetchBlockRef(client, height),
     scan: (request) => scanEvmRange(client, scanConfig, request),
     checkNetwork: () => checkEvmNetwork(client, options.chain.id),
+    callContract: (call, signal) => callEvmContract(client, call, signal),
     watchHeads: (onHead) => watchEvmHeads(options, onHead),
     payouts: createEvmPayouts(client, options, native),
   }
