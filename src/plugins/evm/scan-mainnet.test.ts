@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ChainDriver, Transfer } from '@tollgate/sdk'
+import { getAddress } from 'viem'
 import { evmFixtureDir, loadEvmFixture, startEvmReplay } from '../../../test/helpers/evm-replay.ts'
 import definition from './index.ts'
 import { transferTopic } from './scan.ts'
@@ -98,6 +99,80 @@ describe('EVM scan against real mainnet blocks', () => {
       )
     })
   }
+
+  for (const height of heights)
+    test(`default: block ${height}: each transfer's senders are its transaction's sender and the event's from, checksummed, once`, async () => {
+      const { watch, block, receipts } = watchFor(height)
+      const sender = new Map(block.transactions.map((t) => [t.hash, t.from]))
+      const logs = new Map(
+        receipts.flatMap((r) => r.logs.map((l) => [`${l.transactionHash}:${BigInt(l.logIndex)}`, l])),
+      )
+      const result = await driver.scan({ from: BigInt(height), to: BigInt(height), watch })
+      let differ = 0
+      for (const t of result.transfers) {
+        const txFrom = sender.get(t.txHash) as string
+        const log = logs.get(`${t.txHash}:${t.index}`)
+        const payers = t.index === -1 ? [txFrom] : [txFrom, `0x${log!.topics[1]!.slice(26)}`]
+        expect(t.senders, `${t.txHash}:${t.index}`).toEqual([...new Set(payers.map((a) => getAddress(a)))])
+        for (const s of t.senders ?? [])
+          expect(driver.validateAddress(s)).toEqual({ ok: true, normalized: s })
+        if ((t.senders?.length ?? 0) > 1) differ++
+      }
+      // both kinds are in the block: tokens moved by their owner, and by a contract or spender for another
+      expect(differ).toBeGreaterThan(0)
+      expect(result.transfers.some((t) => t.index >= 0 && t.senders?.length === 1)).toBe(true)
+    })
+
+  test('behavior: real transfers not sent by the token owner list both: a transferFrom and a router swap', async () => {
+    // 0xf7d7…16dc calls USDT directly (to = the token) from 0x292f…, moving 4363.53 USDT of 0x9387… to itself
+    const pulled = await driver.scan({
+      from: 15753009n,
+      to: 15753009n,
+      watch: new Set(['0x292f04a44506c2fd49bac032e1ca148c35a478c8']),
+    })
+    expect(pulled.transfers.map((t) => [t.txHash, t.index, t.amount, t.senders])).toEqual([
+      [
+        '0xf7d73e3edbd164a4b8b53228692ea3117980fa47e02b4385801b5b15eb6916dc',
+        0x19,
+        4_363_530_000n,
+        ['0x292f04a44506c2fd49Bac032E1ca148C35A478c8', '0x93871a7CD23cebD342B9Db5d021855c7EEd0F02A'],
+      ],
+    ])
+    // 0xfc3a…fd15: 0x3404… swaps through the Uniswap V2 router; the USDT comes out of the pair 0x2cc6…
+    const swapped = await driver.scan({
+      from: 11098450n,
+      to: 11098450n,
+      watch: new Set(['0x3404f5aa14b1e95a7f9a3bcb7f095b1e6f814ec4']),
+    })
+    expect(swapped.transfers.map((t) => [t.txHash, t.index, t.amount, t.senders])).toEqual([
+      [
+        '0xfc3ab891eaebbc220c0fea098d6b8adff29f1b57ad0372dac12730cbb44dfd15',
+        0xff,
+        387_298_849n,
+        ['0x3404F5aa14b1e95A7F9A3bcB7f095b1E6f814eC4', '0x2CC61dA33Bc68e541ED9e4BcE07AD3FD3d37ff60'],
+      ],
+    ])
+  })
+
+  test('behavior: senders cost no call: one eth_getBlockByNumber and one eth_getLogs, receipts only for native matches', async () => {
+    const { watch, block } = watchFor(15753009)
+    const before = { ...replay.calls }
+    const result = await driver.scan({ from: 15753009n, to: 15753009n, watch })
+    const made = Object.fromEntries(
+      Object.entries(replay.calls)
+        .map(([m, n]) => [m, n - (before[m] ?? 0)])
+        .filter(([, n]) => (n as number) > 0),
+    )
+    const nativeMatches = block.transactions.filter(
+      (t) => t.to && watch.has(t.to.toLowerCase()) && BigInt(t.value) > 0n,
+    ).length
+    expect(made).toEqual({
+      eth_getBlockByNumber: 1,
+      eth_getLogs: 1,
+      eth_getTransactionReceipt: nativeMatches,
+    })
+    expect(result.transfers.every((t) => Array.isArray(t.senders) && t.senders.length > 0)).toBe(true)
+  })
 
   test('behavior: the failed transaction carrying value to a watched address is ignored', async () => {
     const { watch, block, receipts } = watchFor(11098450)

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { ChainDriver, Transfer } from '@tollgate/sdk'
-import { createWalletClient, type Hex, http } from 'viem'
+import { createWalletClient, type Hex, http, parseAbi } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { type Devnet, devnetChain, startDevnet, tokenAbi } from '../../../test/helpers/chain.ts'
 import { anvilMnemonic } from '../../devnet.ts'
@@ -9,6 +9,12 @@ import { createEvmDriver } from './index.ts'
 import { evmOptionsSchema } from './options.ts'
 import { createEvmClient } from './rpc.ts'
 import { scanEvmRange } from './scan.ts'
+
+/** The test token's allowance functions (contracts/TestToken.sol). */
+const spenderAbi = parseAbi([
+  'function approve(address spender, uint256 value) returns (bool)',
+  'function transferFrom(address from, address to, uint256 value) returns (bool)',
+])
 
 /** Init code that deploys the runtime `60006000fd` (PUSH1 0 PUSH1 0 REVERT): every call to it reverts. */
 const revertingInitCode = '0x6460006000fd6000526005601bf3' as Hex
@@ -116,9 +122,15 @@ describe('EVM scan against anvil', () => {
         asset: 'eip155:31337/slip44:60',
         to: watched.toLowerCase(),
         from: devnet.payer.address.toLowerCase(),
+        // checksummed, as validateAddress normalizes
+        senders: [devnet.payer.address],
         amount: 1_234_567_890_123n,
       },
     ])
+    expect(driver.validateAddress(devnet.payer.address.toLowerCase())).toEqual({
+      ok: true,
+      normalized: devnet.payer.address,
+    })
     expect(result.transfers.some((t) => t.txHash === other.transactionHash)).toBe(false)
     // every block of the range, in order, linked by parent hash
     expect(result.blocks.map((b) => b.height)).toEqual(
@@ -200,6 +212,53 @@ describe('EVM scan against anvil', () => {
     expect(
       result.transfers.some((t) => t.txHash === hashes.revert || t.txHash === hashes.tokenReverted),
     ).toBe(false)
+  })
+
+  test('default: a token transfer lists its sender once when the sender owns the tokens', async () => {
+    const to = account(20)
+    const paid = await devnet.payToken(to, 2_500_000n)
+    const watch = new Set([driver.addressKey(to)])
+    const result = await driver.scan({ from: paid.blockNumber, to: paid.blockNumber, watch })
+    expect(result.transfers.map((t) => [t.txHash, t.amount, t.senders])).toEqual([
+      [paid.transactionHash, 2_500_000n, [devnet.payer.address]],
+    ])
+  })
+
+  test('behavior: transferFrom by a spender lists the spender (transaction sender) and the owner (event from)', async () => {
+    const spender = mnemonicToAccount(anvilMnemonic, { addressIndex: 21 })
+    const owner = devnet.payer
+    const to = account(22)
+    const chain = { ...devnetChain, rpcUrls: { default: { http: [devnet.url] } } }
+    const ownerWallet = createWalletClient({ account: owner, chain, transport: http(devnet.url) })
+    const spenderWallet = createWalletClient({ account: spender, chain, transport: http(devnet.url) })
+    await devnet.payNative(spender.address, 10n ** 18n) // gas for the spender
+    const approved = await ownerWallet.writeContract({
+      address: devnet.tokenAddress,
+      abi: spenderAbi,
+      functionName: 'approve',
+      args: [spender.address, 4_000_000n],
+    })
+    await devnet.client.waitForTransactionReceipt({ hash: approved })
+    const hash = await spenderWallet.writeContract({
+      address: devnet.tokenAddress,
+      abi: spenderAbi,
+      functionName: 'transferFrom',
+      args: [owner.address, to, 4_000_000n],
+    })
+    const receipt = await devnet.client.waitForTransactionReceipt({ hash })
+    expect(receipt.status).toBe('success')
+    // the chain's own record: the transaction is the spender's, the Transfer event's `from` the owner
+    const tx = await devnet.client.getTransaction({ hash })
+    expect(tx.from.toLowerCase()).toBe(spender.address.toLowerCase())
+    expect(receipt.logs[0]!.topics[1]).toBe(`0x${owner.address.slice(2).toLowerCase().padStart(64, '0')}`)
+
+    const watch = new Set([driver.addressKey(to)])
+    const result = await driver.scan({ from: receipt.blockNumber, to: receipt.blockNumber, watch })
+    expect(result.transfers.length).toBe(1)
+    const t = result.transfers[0]!
+    expect([t.txHash, t.amount, t.from]).toEqual([hash, 4_000_000n, owner.address.toLowerCase()])
+    expect(t.senders).toEqual([spender.address, owner.address])
+    for (const s of t.senders ?? []) expect(driver.validateAddress(s)).toEqual({ ok: true, normalized: s })
   })
 
   test('behavior: a token that is not configured never counts', async () => {
@@ -300,6 +359,24 @@ describe('EVM scan against anvil', () => {
       await expect(
         driverFor(proxy.url).scan({ from: paid.blockNumber, to: paid.blockNumber, watch }),
       ).rejects.toMatchObject({ name: 'DriverError', code: 'RECEIPT_NOT_FOUND', retryable: true })
+    } finally {
+      proxy.stop()
+    }
+  })
+
+  test('error: a token log whose transaction its block does not hold fails the scan (retryable), never guesses its sender', async () => {
+    const to = account(23)
+    const paid = await devnet.payToken(to, 6n)
+    // a block answer from another branch than the logs': same hash asked, the transaction missing
+    const proxy = startProxy(devnet.url, {
+      after: (req, result) =>
+        req.method === 'eth_getBlockByNumber' && result ? { ...result, transactions: [] } : result,
+    })
+    try {
+      const watch = new Set([to.toLowerCase()])
+      await expect(
+        driverFor(proxy.url).scan({ from: paid.blockNumber, to: paid.blockNumber, watch }),
+      ).rejects.toMatchObject({ name: 'DriverError', code: 'INCONSISTENT_RANGE', retryable: true })
     } finally {
       proxy.stop()
     }

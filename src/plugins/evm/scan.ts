@@ -7,7 +7,7 @@ import {
   type Transfer,
 } from '@tollgate/sdk'
 import { mapLimit } from '@tollgate/sdk/map-limit'
-import type { PublicClient } from 'viem'
+import { getAddress, type PublicClient } from 'viem'
 
 /** keccak256("Transfer(address,address,uint256)") */
 export const transferTopic = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef'
@@ -145,6 +145,11 @@ function blockRef(b: RpcBlock): BlockRef {
 
 const inconsistent = (message: string) => new DriverError('INCONSISTENT_RANGE', message, { retryable: true })
 
+/** The addresses that paid, checksummed as `validateAddress` normalizes them, each once, in the order given. */
+function sendersOf(...addresses: string[]): string[] {
+  return [...new Set(addresses.map((a) => getAddress(a.toLowerCase())))]
+}
+
 /**
  * Transfers into watched addresses in `from..to` (inclusive), and every block's ref:
  *
@@ -154,6 +159,9 @@ const inconsistent = (message: string) => new DriverError('INCONSISTENT_RANGE', 
  * - tokens: `Transfer(address,address,uint256)` logs of the configured contracts only, from one `eth_getLogs`
  *   per chunk, decoded by hand (topics[2] is the recipient, data the amount; `index` is the log index). Logs
  *   marked `removed`, with a zero amount, or not of that exact shape (ERC-721 has 4 topics) are skipped.
+ * - `senders`: native, the transaction's `from`; a token, the transaction's `from` (who sent it: a spender's
+ *   `transferFrom`, a contract's caller) and the event's `from` (whose tokens moved), each once, checksummed.
+ *   The transaction's sender comes from the blocks already read with full transactions: no extra call.
  *
  * Blocks are read by number and logs by range in parallel, so a reorg between the calls could mix two
  * branches: every receipt and log must belong to a block of the answer, else the scan throws a retryable
@@ -222,9 +230,18 @@ export async function scanEvmRange(
       asset: config.native.id,
       to,
       from: tx.from.toLowerCase(),
+      senders: sendersOf(tx.from),
       amount: BigInt(tx.value),
     })
   })
+
+  // who sent each transaction of the range, and in which block: a log's transaction is in the log's block,
+  // which the range read with full transactions
+  const txSenders = new Map<string, { from: string; blockHash: string }>()
+  if (logs.length > 0)
+    for (const raw of rawBlocks)
+      for (const tx of raw.transactions)
+        txSenders.set(tx.hash.toLowerCase(), { from: tx.from, blockHash: raw.hash })
 
   for (const log of logs) {
     if (log.removed || log.topics.length !== 3 || log.topics[0]?.toLowerCase() !== transferTopic) continue
@@ -236,13 +253,18 @@ export async function scanEvmRange(
     if (!block) throw inconsistent(`log of ${log.transactionHash} is from a block not in the range`)
     const amount = log.data.length < 66 ? 0n : BigInt(log.data.slice(0, 66))
     if (amount === 0n) continue
+    const sender = txSenders.get(log.transactionHash.toLowerCase())
+    if (sender?.blockHash !== log.blockHash)
+      throw inconsistent(`log of ${log.transactionHash} names a transaction its block does not hold`)
+    const from = `0x${(log.topics[1] as string).slice(26)}`.toLowerCase()
     transfers.push({
       txHash: log.transactionHash,
       index: Number(BigInt(log.logIndex)),
       block,
       asset: asset.id,
       to,
-      from: `0x${(log.topics[1] as string).slice(26)}`.toLowerCase(),
+      from,
+      senders: sendersOf(sender.from, from),
       amount,
     })
   }
