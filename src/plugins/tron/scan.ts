@@ -135,6 +135,23 @@ export type TronScanConfig = {
 const inconsistent = (message: string) => new DriverError('INCONSISTENT_RANGE', message, { retryable: true })
 
 /**
+ * The base58 form (what `validateAddress` normalizes to) of each `41…` hex address, each once, in order. A
+ * transaction always has an owner: one without is a garbled answer (retryable, another node may answer right).
+ */
+function sendersOf(txID: string, ...hexes: string[]): string[] {
+  for (const h of hexes)
+    if (!/^41[0-9a-f]{40}$/.test(h))
+      throw new DriverError('BAD_BLOCK_DATA', `transaction ${txID} names no valid sender (${h || 'none'})`, {
+        retryable: true,
+      })
+  return [...new Set(hexes.map((h) => tronHexToBase58(h)))]
+}
+
+/** The owner (signer) of a transaction's first contract, lowercase `41…` hex, as java-tron prints it. */
+const ownerOf = (tx: NonNullable<TronBlock['transactions']>[number]) =>
+  String(tx.raw_data.contract[0]?.parameter.value.owner_address ?? '').toLowerCase()
+
+/**
  * Transfers into watched addresses (keys: lowercase `41…` hex) in blocks `from..to`, and every block's ref.
  *
  * - TRX: a `TransferContract` whose `to_address` is watched and whose `ret[0].contractRet` is `SUCCESS`
@@ -143,6 +160,8 @@ const inconsistent = (message: string) => new DriverError('INCONSISTENT_RANGE', 
  *   in it the `Transfer` logs of configured contracts, only from transactions whose `receipt.result` is
  *   `SUCCESS` (and not `result: FAILED`): OUT_OF_ENERGY, REVERT and the like never credit. `index` = the log's
  *   position in the transaction's `log` array.
+ * - `senders` (base58): TRX, the owner address; TRC-20, the transaction's owner (who called the contract) and
+ *   the event's `from` (whose tokens moved), each once. Both come from the answers the scan reads anyway.
  *
  * Blocks of the answer must link (each `parentHash` = the previous block id) and every tx-info must name its
  * block, else a retryable `INCONSISTENT_RANGE` (two nodes on different forks, or a reorg mid-scan). A missing
@@ -199,17 +218,19 @@ export async function scanTronRange(
         block: ref,
         asset: config.native.id,
         to,
-        from: String(c.parameter.value.owner_address ?? '').toLowerCase(),
+        from: ownerOf(tx),
+        senders: sendersOf(tx.txID, ownerOf(tx)),
         amount,
       })
     }
-    const known = new Set(txs.map((t) => t.txID))
+    const owners = new Map(txs.map((t) => [t.txID, ownerOf(t)]))
     for (const info of infos) {
       if (info.blockNumber !== undefined && BigInt(info.blockNumber) !== ref.height)
         throw inconsistent(
           `transaction info of ${info.id} is from block ${info.blockNumber}, not ${ref.height}`,
         )
-      if (!known.has(info.id))
+      const owner = owners.get(info.id)
+      if (owner === undefined)
         throw inconsistent(`transaction info of ${info.id} is not in block ${ref.height}`)
       if (info.result === 'FAILED' || info.receipt?.result !== 'SUCCESS') continue
       ;(info.log ?? []).forEach((log, index) => {
@@ -219,13 +240,15 @@ export async function scanTronRange(
         if (!req.watch.has(to) || log.data.length < 64) return
         const amount = BigInt(`0x${log.data.slice(0, 64)}`)
         if (amount === 0n) return
+        const from = `41${word20(log.topics[1] as string)}`
         transfers.push({
           txHash: info.id,
           index,
           block: ref,
           asset: asset.id,
           to,
-          from: `41${word20(log.topics[1] as string)}`,
+          from,
+          senders: sendersOf(info.id, owner, from),
           amount,
         })
       })

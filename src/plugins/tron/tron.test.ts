@@ -304,7 +304,14 @@ describe('scan against the stand-in node', () => {
     const failed = await payUsdt(b, 1_000_000, 1_000) // out of energy
     await payTrx(c, 1_000_000) // not watched
     node.mine(2)
+    const asked = node.requests.length
     const res = await driver.scan({ from, to: from + 1n, watch: new Set([a, b].map(tronAddressKey)) })
+    // senders cost no call: one block each, and the tx-infos of the block holding contract calls
+    expect(node.requests.slice(asked).sort()).toEqual([
+      '/wallet/getblockbynum',
+      '/wallet/getblockbynum',
+      '/wallet/gettransactioninfobyblocknum',
+    ])
     expect(res.blocks.map((x) => x.height)).toEqual([from, from + 1n])
     expect(res.blocks[1]?.parentHash).toBe(res.blocks[0]!.hash)
     expect(res.transfers.map((t) => [t.txHash, t.index, t.asset, t.to, t.amount, t.block.height])).toEqual([
@@ -312,6 +319,12 @@ describe('scan against the stand-in node', () => {
       [usdt, 0, `tron:0x2b6653dc/trc20:${USDT_MAINNET}`, tronAddressKey(b), 7_250_000n, from],
     ])
     expect(res.transfers[0]?.from).toBe(tronAddressKey(payer.address))
+    // the payer, in base58 as validateAddress normalizes it: TRX's owner; USDT's owner and event from, once
+    expect(res.transfers.map((t) => t.senders)).toEqual([[payer.address], [payer.address]])
+    expect(driver.validateAddress(tronAddressKey(payer.address))).toEqual({
+      ok: true,
+      normalized: payer.address,
+    })
     const failedInfo = await (
       await fetch(`${node.url}/wallet/gettransactioninfobyid`, {
         method: 'POST',
