@@ -15,7 +15,10 @@ const aborted = (signal: AbortSignal) =>
 /** Rejects as soon as `signal` aborts, whether or not the transport underneath gives up its request. */
 function untilAborted<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (!signal) return work
-  if (signal.aborted) return Promise.reject(aborted(signal))
+  if (signal.aborted) {
+    work.catch(() => {}) // its outcome no longer matters, and must not surface as unhandled
+    return Promise.reject(aborted(signal))
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(aborted(signal))
     signal.addEventListener('abort', onAbort, { once: true })
