@@ -2,6 +2,8 @@ import { resolve } from 'node:path'
 import type { TollgateConfig } from '@tollgate/sdk'
 import { Redis } from 'ioredis'
 import { type AuthCache, createAuthCache, listenForRevocations } from './core/access/api-keys.ts'
+import type { Compliance } from './core/compliance/checks.ts'
+import { checkKytPolicy } from './core/compliance/policy.ts'
 import type { PaymentsContext } from './core/payments/create.ts'
 import { keyUnavailable } from './core/payouts/errors.ts'
 import { createSigner, type Signer, xpubSource } from './core/payouts/signer.ts'
@@ -10,7 +12,15 @@ import { type Db, type DbHandle, openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
 import type { Env } from './env.ts'
 import type { Logger } from './log.ts'
-import { type ChainRegistry, closeChains, loadChains, PluginConfigError } from './plugins/registry.ts'
+import {
+  type ChainRegistry,
+  closeChains,
+  closeKytProviders,
+  type KytRegistry,
+  loadChains,
+  loadKytProviders,
+  PluginConfigError,
+} from './plugins/registry.ts'
 import { createPaymentBus, type PaymentBus } from './pubsub.ts'
 import { createQueues, type Queues } from './queues.ts'
 import { redisOptions } from './redis-options.ts'
@@ -32,6 +42,8 @@ export type AppContext = PaymentsContext &
     queues: Queues
     /** Present only where the seed is loaded (signing workers, or the all-in-one dev process). */
     signer: Signer | undefined
+    /** KYT providers and policy (no providers: nothing is screened). */
+    compliance: Compliance
     close(): Promise<void>
   }
 
@@ -75,6 +87,26 @@ function dropSeed(env: Env, log: Logger) {
 }
 
 /**
+ * The KYT providers of the config (`kyt`) and its policy (`kytPolicy`, checked: a wrong key is a boot error
+ * like any other in the config).
+ */
+async function loadCompliance(
+  config: TollgateConfig,
+  chains: ChainRegistry,
+  log: Logger,
+  timeoutMs: number,
+): Promise<Compliance & { registry: KytRegistry }> {
+  let policy: Compliance['policy']
+  try {
+    policy = config.kytPolicy === undefined ? undefined : checkKytPolicy(config.kytPolicy, 'kytPolicy')
+  } catch (err) {
+    throw new PluginConfigError([(err as Error).message])
+  }
+  const registry = await loadKytProviders(config, chains, log)
+  return { providers: [...registry.values()], policy, timeoutMs, registry }
+}
+
+/**
  * Opens the database, loads chain plugins and connects Redis. In a watch-only role the seed is dropped from
  * `env` (see dropSeed).
  *
@@ -84,6 +116,7 @@ function dropSeed(env: Env, log: Logger) {
 export async function createContext(env: Env, log: Logger, options: ContextOptions): Promise<AppContext> {
   const config = options.config ?? (await loadPluginsConfig(env.TOLLGATE_PLUGINS_CONFIG))
   const chains = await loadChains(config, log)
+  const compliance = await loadCompliance(config, chains, log, env.KYT_TIMEOUT_MS)
   const dbHandle = await openDb({
     url: env.DATABASE_URL,
     listenUrl: env.DATABASE_DIRECT_URL,
@@ -143,6 +176,7 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
           }
         : undefined,
     signer,
+    compliance,
     xpubFor: xpubSource({ xpubs: env.TOLLGATE_XPUBS, signer }),
     addressPoolSize: env.ADDRESS_POOL_SIZE,
     webhooks: {
@@ -159,6 +193,7 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
       await Promise.all(Object.values(producer).map((q) => q.close()))
       redis.disconnect()
       bus.close()
+      await closeKytProviders(compliance.registry)
       await closeChains(chains)
       await dbHandle.close()
     },

@@ -63,7 +63,15 @@ describe('architecture', () => {
     expect(graph.size).toBeGreaterThan(100)
     expect(arrows).toContainEqual({ from: 'core/scanning/sync.ts', to: 'core/scanning/deposits.ts' })
     expect(arrows).toContainEqual({ from: 'plugins/evm/index.ts', to: 'sdk/index' })
-    expect(rooms.sort()).toEqual(['access', 'ledger', 'payments', 'payouts', 'scanning', 'webhooks'])
+    expect(rooms.sort()).toEqual([
+      'access',
+      'compliance',
+      'ledger',
+      'payments',
+      'payouts',
+      'scanning',
+      'webhooks',
+    ])
   })
 
   test('behavior: every room has a README that says what it owns and which rooms it may call', () => {

@@ -12,6 +12,7 @@ export const statusMessages: Record<CheckoutView['status'], string> = {
   EXPIRED: 'This payment has expired. Do not send funds to this address.',
   UNDERPAID: 'Expired with {amountReceived} of {amountDue} {symbol} received. Contact the merchant.',
   HELD: 'Payment received and under review by the merchant.',
+  REJECTED: 'This payment could not be accepted. Contact the merchant.',
 }
 
 /**

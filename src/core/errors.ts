@@ -30,6 +30,8 @@ export const errorCodes = [
    * succeeded for longer than its `unavailableAfterMs`. Nothing was created; try again later or another chain.
    */
   'CHAIN_UNAVAILABLE',
+  /** A withdrawal whose destination KYT screening blocks (a sanctioned address): refused, nothing reserved. */
+  'KYT_BLOCKED',
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 
@@ -111,6 +113,23 @@ export function errorCode(err: unknown): string | undefined {
 export const invalidInput = (field: string, message: string) =>
   new TollgateError('INVALID_INPUT', message, field)
 export const notFound = (what: string) => new TollgateError('NOT_FOUND', `${what} not found`)
+
+/**
+ * Checks free text a person gives with a decision (a reason, a reviewer's note): a string of at most `max`
+ * characters with no control or bidirectional-override characters (line breaks and tabs are fine), since it is
+ * shown in logs, consoles and reports. Answers it trimmed, or undefined when blank.
+ *
+ * @example
+ * checkFreeText('note', 'customer verified by phone', 1000) // 'customer verified by phone'
+ */
+export function checkFreeText(field: string, text: unknown, max: number): string | undefined {
+  if (text == null) return undefined
+  if (typeof text !== 'string' || text.length > max)
+    throw invalidInput(field, `${field} is text of at most ${max} characters`)
+  if (/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(text.replace(/[\n\t]/g, '')))
+    throw invalidInput(field, `${field} contains control characters`)
+  return text.trim() === '' ? undefined : text.trim()
+}
 
 /**
  * A rule the code relies on was broken (a bug, not bad input or bad luck).

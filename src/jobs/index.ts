@@ -7,6 +7,7 @@ import { bullConnection, type ChainJob, createQueues, type Queues, queueNames } 
 import { processAddressPool } from './address-pool.ts'
 import { processExpiry } from './expire.ts'
 import { decideRetry } from './failures.ts'
+import { startScreeningPump } from './kyt-pump.ts'
 import { processPayouts } from './payouts.ts'
 import { processReconcile } from './reconcile.ts'
 import { createScanRunner } from './scan.ts'
@@ -34,7 +35,9 @@ export async function startWorkers(
   // webhooks are delivered from the database; status changes made here reach them at once, not at the next tick
   const pump = startDeliveryPump(ctx)
   const dispatchSoon = () => pump.poke()
-  const scans = createScanRunner(ctx, newScannerState(), dispatchSoon)
+  // deposits and withdrawals wait for KYT screening; the verdicts' payment changes reach webhooks at once
+  const screening = startScreeningPump(ctx, dispatchSoon)
+  const scans = createScanRunner(ctx, newScannerState(), dispatchSoon, () => screening.poke())
 
   await removeRetiredSchedulers(connection, prefix)
   const stopSchedulers = await keepSchedulers(ctx, connection, chainSchedulers(ctx, queues))
@@ -91,7 +94,7 @@ export async function startWorkers(
     stopSchedulers()
     for (const stop of unwatch) stop()
     // side by side: the scan lease is handed back without waiting for a payout pass to end
-    await Promise.all([stopPayouts(), scans.stop(), pump.stop()])
+    await Promise.all([stopPayouts(), scans.stop(), pump.stop(), screening.stop()])
     await Promise.all(workers.map((w) => w.close()))
     await Promise.all(Object.values(queues).map((q) => q.close()))
     connection.disconnect()

@@ -1,6 +1,7 @@
 import { thresholdsOf } from '../chain-status.ts'
 import type { AppContext } from '../context.ts'
 import { resolveChain } from '../core/chains.ts'
+import { screeningOn } from '../core/compliance/checks.ts'
 import { withCallDeadlines } from '../core/deadlines.ts'
 import { errorCode, errorKind, GatewayError } from '../core/errors.ts'
 import { acquireLease, releaseLeases } from '../core/scanning/cursors.ts'
@@ -44,7 +45,13 @@ export function scanHeartbeatMs(leaseMs: number): number {
  * scans.whileHolding('ethereum', () => driver.watchHeads?.(() => scans.trigger('ethereum')))
  * process.on('SIGTERM', () => scans.stop())
  */
-export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChanges: () => void = () => {}) {
+export function createScanRunner(
+  ctx: AppContext,
+  scanner: ScannerState,
+  onChanges: () => void = () => {},
+  onDeposits: () => void = () => {},
+) {
+  const screen = screeningOn(ctx.compliance)
   const running = new Map<string, Promise<SyncResult>>()
   const again = new Set<string>()
   const timers = new Map<string, Timer>()
@@ -208,9 +215,11 @@ export function createScanRunner(ctx: AppContext, scanner: ScannerState, onChang
     let result: SyncResult
     do {
       again.delete(chainName)
-      result = await syncChain({ db: ctx.db, log: ctx.log, scanner, leaseMs }, chain, {
+      result = await syncChain({ db: ctx.db, log: ctx.log, scanner, leaseMs, screen }, chain, {
         deadline: Date.now() + 20_000,
       })
+      // new deposits wait for their screening: the screening pump looks at once
+      if (result.transfers > 0) onDeposits()
       if (result.changes.length > 0) {
         ctx.bus.publish(result.changes)
         onChanges()

@@ -9,6 +9,7 @@ import { createReceiverConnections, type ReceiverConnections } from '../core/web
 import { sendClaimedDelivery } from '../core/webhooks/delivery.ts'
 import { dispatchWebhookEvents } from '../core/webhooks/dispatch.ts'
 import { type AttemptRecord, recordAttempts } from '../core/webhooks/record-attempts.ts'
+import { alarm } from './alarm.ts'
 import { createLogThrottle } from './log-throttle.ts'
 
 export type DeliveryPump = {
@@ -62,36 +63,6 @@ function groupCommit<T>(
     whenRoom: () =>
       waiting.length < maxWaiting ? Promise.resolve() : new Promise<void>((wake) => roomWaiters.push(wake)),
     flushed: () => writing ?? Promise.resolve(),
-  }
-}
-
-/**
- * A sleep that `ring` cuts short, for every sleeper at once; a ring while nobody sleeps cuts the next sleep short,
- * so none is lost.
- */
-function alarm() {
-  let rung = false
-  const sleepers = new Set<() => void>()
-  return {
-    ring() {
-      if (sleepers.size === 0) rung = true
-      for (const wake of [...sleepers]) wake()
-    },
-    async sleep(ms: number) {
-      if (rung) {
-        rung = false
-        return
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, ms)
-        function done() {
-          clearTimeout(timer)
-          sleepers.delete(done)
-          resolve()
-        }
-        sleepers.add(done)
-      })
-    },
   }
 }
 

@@ -632,10 +632,20 @@ async function loadKytProvider(
     'a KYT provider (use defineKytProvider)',
   )
   // providers key their data the way each chain compares addresses; they see nothing else of the gateway
-  const kytChains = [...chains.values()].map((c) => ({
-    chainId: c.driver.chainId,
-    addressKey: (address: string) => c.driver.addressKey(address),
-  }))
+  const kytChains = [...chains.values()].map((c) => {
+    const { driver } = c
+    return {
+      name: c.name,
+      chainId: driver.chainId,
+      addressKey: (address: string) => driver.addressKey(address),
+      ...(driver.callContract
+        ? {
+            callContract: (call: { to: string; data: string }, signal?: AbortSignal) =>
+              (driver.callContract as NonNullable<typeof driver.callContract>)(call, signal),
+          }
+        : {}),
+    }
+  })
   let provider: KytProvider
   try {
     provider = await definition.create(options, { name, log, chains: kytChains })

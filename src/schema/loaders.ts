@@ -7,7 +7,7 @@ import {
   outboundTxHashesFor,
   type WithdrawalEventRow,
 } from '../core/payouts/withdrawal-history.ts'
-import type { WithdrawalRow } from '../core/payouts/withdrawals.ts'
+import type { WithdrawalRow } from '../core/payouts/withdrawal-transitions.ts'
 import { listWebhookAttemptsFor, type WebhookAttemptRow } from '../core/webhooks/delivery-attempts.ts'
 import type { webhookDeliveries } from '../db/schema/index.ts'
 import type { GraphQLContext } from './context.ts'

@@ -8,9 +8,9 @@ import {
   type listWithdrawalEvents,
   listWithdrawals,
   requestWithdrawal,
-  type WithdrawalRow,
   waitingReason,
 } from '../core/payouts/withdrawals.ts'
+import type { WithdrawalRow } from '../core/payouts/withdrawal-transitions.ts'
 import { withdrawalStatuses } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'

@@ -386,6 +386,8 @@ export type UnitSceneOptions = Omit<NonNullable<Parameters<typeof toyChain>[0]>,
   UnitPaymentsOptions & {
     /** Start of the chain's name, which a counter makes unique [`scene`]. */
     name?: string
+    /** KYT screening on: the scanner opens a pending screening for each new deposit. */
+    screen?: boolean
   }
 
 let scenes = 0
@@ -409,6 +411,7 @@ export function unitScene(handle: DbHandle, options: UnitSceneOptions & { mercha
     toleranceBps,
     defaultExpiresIn,
     xpubFor,
+    screen,
     ...chain
   } = options
   const toy = toyChain({ ...chain, name: `${name}${++scenes}` })
@@ -418,7 +421,7 @@ export function unitScene(handle: DbHandle, options: UnitSceneOptions & { mercha
     defaultExpiresIn,
     xpubFor,
   })
-  const syncCtx: SyncContext = { db: handle.db, log: silentLog, scanner: newScannerState() }
+  const syncCtx: SyncContext = { db: handle.db, log: silentLog, scanner: newScannerState(), screen }
   return {
     toy,
     payCtx,

@@ -158,10 +158,35 @@ export function kyt<Options>(load: ModuleLoader, options: Options): KytEntry<Opt
   return { load, options }
 }
 
+/** What a verdict does to a deposit: credit it as usual, or hold the payment for an admin's review. */
+export type KytDepositAction = 'credit' | 'hold'
+/** What a verdict does to a withdrawal: send it, wait for an admin's approval, or refuse it. */
+export type KytWithdrawalAction = 'send' | 'approval' | 'refuse'
+
+/** KYT policy rules; every field optional (unset ones come from the wider rule: gateway, then defaults). */
+export type KytPolicyRules = {
+  /**
+   * When the providers cannot answer within `failAfterMs`: `closed` holds the deposit (the withdrawal waits for
+   * approval), `open` lets it through as allowed. Either way an operator is alerted (metric and log). Default closed.
+   */
+  failMode?: 'open' | 'closed'
+  /** How long screening is retried before the fail mode decides. Default 60 000. */
+  failAfterMs?: number
+  /** Per verdict. Default `{ allow: 'credit', review: 'hold', block: 'hold' }`. */
+  deposits?: Partial<Record<'allow' | 'review' | 'block', KytDepositAction>>
+  /** Per verdict. Default `{ allow: 'send', review: 'approval', block: 'refuse' }`. */
+  withdrawals?: Partial<Record<'allow' | 'review' | 'block', KytWithdrawalAction>>
+}
+
+/** The gateway's KYT policy: rules for every chain, and per chain name overrides. */
+export type KytPolicyConfig = KytPolicyRules & { chains?: Record<string, KytPolicyRules> }
+
 export type TollgateConfig = {
   chains: Record<string, ChainEntry>
   /** KYT providers by name; every deposit and payout is screened by all of them (the worst verdict counts). */
   kyt?: Record<string, KytEntry>
+  /** What screening verdicts do (merchants may have their own overrides, set by an operator). */
+  kytPolicy?: KytPolicyConfig
 }
 
 /**

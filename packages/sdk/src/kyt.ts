@@ -46,10 +46,14 @@ export type KytAnswer = {
 
 /** A chain the gateway runs, as a provider sees it: its id and its driver's address key. */
 export type KytChain = {
+  /** The chain's name in `plugins.config.ts` (what a provider's options refer to). */
+  name: string
   /** CAIP-2 id. */
   chainId: string
   /** The chain driver's `addressKey`: throws on an address that is not one of this chain. */
   addressKey(address: string): string
+  /** The driver's read-only contract call (`ChainDriver.callContract`), on chains whose driver has one. */
+  callContract?(call: { to: string; data: string }, signal?: AbortSignal): Promise<string>
 }
 
 /** What the gateway hands a provider factory. Providers never see the database, queues or keys. */

@@ -34,7 +34,15 @@ export type Transfer = {
   asset: AssetId
   /** The recipient as `addressKey` gives it (the key the watch set holds). */
   to: string
+  /** The address that sent it, as the chain shows it (the transaction's sender; a token transfer's `from`). */
   from?: string
+  /**
+   * Every address whose funds paid it, as `validateAddress` accepts them, each once: what KYT screening checks.
+   * EVM: the transaction's sender and, for a token, the `Transfer` event's `from`; Tron: the owner address (and
+   * the TRC-20 `from`); UTXO chains: the addresses of the spent outputs. Empty only when the chain cannot tell
+   * (a coinbase, a script without an address). Drivers that leave it out are screened on `from` alone.
+   */
+  senders?: readonly string[]
   amount: bigint
 }
 
@@ -112,6 +120,12 @@ export type ChainDriver = {
    * call). `expected` and `actual` name the networks for the operator (e.g. `eip155:1`, `eip155:31337`).
    */
   checkNetwork?(signal?: AbortSignal): Promise<NetworkCheck>
+  /**
+   * A read-only contract call at the node's latest block (EVM `eth_call`): `data` is the ABI-encoded call, the
+   * answer the ABI-encoded result, both `0x` hex. What on-chain KYT oracles are asked through; a node that cannot
+   * be asked rejects with a retryable `DriverError`, a reverting call with a non-retryable one.
+   */
+  callContract?(call: { to: string; data: string }, signal?: AbortSignal): Promise<string>
   /** Optional push of new heads (WebSocket subscription or fast polling); returns an unsubscribe function. */
   watchHeads?(onHead: (height: bigint) => void): () => void
   /** Sending: present on drivers that can move funds (sweeps, withdrawals). */

@@ -11,6 +11,10 @@ export const auditActions = [
   'withdrawal.approved',
   'withdrawal.rejected',
   'webhook.secret_rotated',
+  'payment.released',
+  'payment.rejected',
+  'kyt.policy_set',
+  'kyt.rescreened',
 ] as const
 export type AuditAction = (typeof auditActions)[number]
 

@@ -90,16 +90,6 @@ describe('refreshPayments through the scanner', () => {
     expect(await creditOf(db, p.id)).toBe(150n)
     expect((await eventsOf(p.id)).map((e) => e.type)).toEqual(['payment.created', 'payment.completed'])
   })
-
-  test('behavior: a HELD payment stays HELD whatever its amounts say, and is not credited', async () => {
-    const { toy, create, pay, syncedRow } = setup()
-    const p = await create(100n)
-    await db.update(payments).set({ status: 'HELD' }).where(eq(payments.id, p.id))
-    toy.mine([pay(p, '0x07', 100n)])
-    expect(await syncedRow(p)).toMatchObject({ status: 'HELD', amountReceived: 100n, amountConfirmed: 100n })
-    expect((await eventsOf(p.id)).map((e) => e.type)).toEqual(['payment.created'])
-    expect(await creditOf(db, p.id)).toBe(0n)
-  })
 })
 
 describe('refreshPayments', () => {

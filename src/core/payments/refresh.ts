@@ -2,6 +2,7 @@ import { and, eq, inArray, ne, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import {
   chainCursors,
+  kytChecks,
   type PaymentStatus,
   paymentEvents,
   payments,
@@ -38,14 +39,20 @@ export async function refreshPayments(
     .where(inArray(payments.id, ids))
     .orderBy(payments.id)
     .for('update')
+  // each transfer with its screening, when screening is on (no check: nothing to wait for)
   const live = await tx
     .select({
       paymentId: transfers.paymentId,
       amount: transfers.amount,
       blockHeight: transfers.blockHeight,
       status: transfers.status,
+      kyt: kytChecks.state,
+      kytReason: kytChecks.reason,
+      kytVerdict: kytChecks.verdict,
+      kytVersions: kytChecks.versions,
     })
     .from(transfers)
+    .leftJoin(kytChecks, and(eq(kytChecks.subjectType, 'transfer'), eq(kytChecks.subjectId, transfers.id)))
     .where(and(inArray(transfers.paymentId, ids), ne(transfers.status, 'orphaned')))
   const tips = new Map(params.tips ?? [])
   const unknown = [...new Set(rows.map((r) => r.chain))].filter((c) => !tips.has(c))
@@ -60,13 +67,22 @@ export async function refreshPayments(
   const changes: PaymentChange[] = []
   for (const p of rows) {
     const tip = tips.get(p.chain)
+    // received: every transfer but rejected ones; confirmed (what may be credited): those screening allowed
     let received = 0n
     let confirmed = 0n
+    let held: (typeof live)[number] | undefined
+    let rejected: (typeof live)[number] | undefined
     for (const t of live) {
       if (t.paymentId !== p.id) continue
+      if (t.kyt === 'rejected') {
+        rejected ??= t
+        continue
+      }
       received += t.amount
+      if (t.kyt === 'held') held ??= t
+      const creditable = t.kyt === null || t.kyt === 'clear' || t.kyt === 'released'
       const depth = tip !== undefined && t.blockHeight !== null ? tip - t.blockHeight + 1n : 0n
-      if (depth >= BigInt(p.confirmationsRequired)) confirmed += t.amount
+      if (creditable && depth >= BigInt(p.confirmationsRequired)) confirmed += t.amount
     }
     const derived = deriveStatus({
       amountDue: p.amountDue,
@@ -76,8 +92,9 @@ export async function refreshPayments(
       expiresAt: p.expiresAt,
       now: params.now,
     })
-    // a held payment waits for an operator's decision whatever the amounts say
-    const status: PaymentStatus = p.status === 'HELD' ? 'HELD' : derived
+    // a held transfer makes the payment wait for an admin whatever the amounts say; a rejected one ends it
+    const status: PaymentStatus = held ? 'HELD' : rejected ? 'REJECTED' : derived
+    const screening = held ?? rejected
     if (tip !== undefined)
       await tx
         .update(transfers)
@@ -111,7 +128,19 @@ export async function refreshPayments(
         type,
         fromStatus: p.status,
         toStatus: status,
-        data: { amountReceived: received.toString(), amountConfirmed: confirmed.toString() },
+        data: {
+          amountReceived: received.toString(),
+          amountConfirmed: confirmed.toString(),
+          ...(screening && (status === 'HELD' || status === 'REJECTED')
+            ? {
+                kyt: {
+                  reason: screening.kytReason,
+                  verdict: screening.kytVerdict,
+                  versions: screening.kytVersions,
+                },
+              }
+            : {}),
+        },
         createdAt: params.now,
       })
       changes.push({ paymentId: p.id, merchantId: p.merchantId, seq, type, from: p.status, to: status })
@@ -121,7 +150,18 @@ export async function refreshPayments(
       merchantId: p.merchantId,
       chain: p.chain,
       asset: p.asset,
-      target: status === 'COMPLETED' ? confirmed : 0n,
+      // what screening allowed is credited once the payment is covered by it, even beside a held transfer
+      target:
+        deriveStatus({
+          amountDue: p.amountDue,
+          amountTolerance: p.amountTolerance,
+          received: confirmed,
+          confirmed,
+          expiresAt: p.expiresAt,
+          now: params.now,
+        }) === 'COMPLETED'
+          ? confirmed
+          : 0n,
     })
   }
   return changes

@@ -35,17 +35,23 @@ const progress: Record<PaymentStatus, number> = {
   UNDERPAID: 1,
   PROCESSING: 2,
   HELD: 2,
+  REJECTED: 2,
   COMPLETED: 3,
 }
 
 /**
- * The event a status change emits: `payment.reverted` when the payment lost ground (a reorg took funds away),
+ * The event a status change emits: `payment.rejected` when an admin rejected its held funds, `payment.reverted`
+ * when the payment lost ground (a reorg took funds away), `payment.released` when it leaves a hold forward,
  * otherwise `payment.<new status>`.
  *
  * @example
  * transitionEvent('COMPLETED', 'PROCESSING') // 'payment.reverted'
  */
 export function transitionEvent(from: PaymentStatus, to: PaymentStatus): string {
+  if (to === 'REJECTED') return 'payment.rejected'
+  if (to === 'HELD') return 'payment.held'
   if (progress[to] < progress[from]) return 'payment.reverted'
+  // leaving a hold forward is an admin's release (or a fail-closed hold the providers since answered)
+  if (from === 'HELD') return 'payment.released'
   return `payment.${to.toLowerCase()}`
 }

@@ -5,7 +5,8 @@ import { openUnitDb, unitKeys, unitPayoutScene } from '../../../test/helpers/uni
 import { outboundTxs, senderNonces, withdrawals } from '../../db/schema/index.ts'
 import { getBalances } from '../ledger/balances.ts'
 import { batchWithdrawals } from './batches.ts'
-import { requestWithdrawal, type WithdrawalRow } from './withdrawals.ts'
+import type { WithdrawalRow } from './withdrawal-transitions.ts'
+import { requestWithdrawal } from './withdrawals.ts'
 
 const handle = await openUnitDb()
 afterAll(() => handle.close())

@@ -19,7 +19,7 @@ import { insertOutbound, storedTransfer } from './built-tx.ts'
 import { freshChangeAddress, lockCoins, spendableCoins } from './coins.ts'
 import { commitNonce, ensureSenderNonce, peekNonce } from './nonces.ts'
 import { roleWallet } from './wallet-roles.ts'
-import { transitionWithdrawal, type WithdrawalRow } from './withdrawals.ts'
+import { transitionWithdrawal, type WithdrawalRow } from './withdrawal-transitions.ts'
 
 export type PayoutContext = { db: Db; xpubFor(accountPath: string): string }
 

@@ -8,7 +8,8 @@ import { getBalances } from '../ledger/balances.ts'
 import { holdings, operatorFees } from '../ledger/postings.ts'
 import { batchWithdrawals } from './batches.ts'
 import { advanceOutbound } from './outbound.ts'
-import { listWithdrawalEvents, requestWithdrawal, type WithdrawalRow } from './withdrawals.ts'
+import type { WithdrawalRow } from './withdrawal-transitions.ts'
+import { listWithdrawalEvents, requestWithdrawal } from './withdrawals.ts'
 
 const handle = await openUnitDb()
 afterAll(() => handle.close())

@@ -23,7 +23,7 @@ import {
 import { insertOutbound } from './built-tx.ts'
 import { coinsLockedBy, lockCoins, settleCoins, spendableCoins, unlockCoins } from './coins.ts'
 import { needFromJson } from './sweep-need.ts'
-import { transitionWithdrawal } from './withdrawals.ts'
+import { transitionWithdrawal } from './withdrawal-transitions.ts'
 
 export type OutboundContext = { db: Db; signer?: DigestSigner; xpubFor(accountPath: string): string }
 

@@ -6,15 +6,23 @@ import { outboundTxs, type WithdrawalStatus, withdrawalEvents, withdrawals } fro
 import { recordAudit } from '../access/audit.ts'
 import { checkIdempotencyKey } from '../access/idempotency.ts'
 import { resolveAsset, resolveChain } from '../chains.ts'
-import { invalidInput, TollgateError } from '../errors.ts'
+import type { Compliance } from '../compliance/checks.ts'
+import { checkFreeText, invalidInput, TollgateError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { availableBalance, lockBalance } from '../ledger/balances.ts'
 import { postWithdrawalRelease, postWithdrawalReserve } from '../ledger/postings.ts'
 import { parseAmount } from '../money.ts'
 import { type DestinationContext, screenDestination } from './destinations.ts'
+import {
+  decideWithdrawalCheck,
+  recordWithdrawalScreening,
+  refuseWithdrawal,
+  screenedStatus,
+  screenWithdrawalRequest,
+} from './withdrawal-screening.ts'
+import { transitionWithdrawal, type WithdrawalRow } from './withdrawal-transitions.ts'
 
-export type WithdrawalRow = typeof withdrawals.$inferSelect
-export type WithdrawalsContext = DestinationContext
+export type WithdrawalsContext = DestinationContext & { compliance?: Compliance }
 
 export type RequestWithdrawalInput = {
   chain: string
@@ -22,47 +30,6 @@ export type RequestWithdrawalInput = {
   to: string
   amount: string
   idempotencyKey: string
-}
-
-/**
- * Moves a withdrawal to `to` and records the event, inside the caller's transaction. Returns undefined (and
- * changes nothing) when the withdrawal is no longer in one of the `from` statuses, so concurrent steps cannot
- * both move it.
- */
-export async function transitionWithdrawal(
-  tx: Tx,
-  id: string,
-  from: readonly WithdrawalStatus[],
-  to: WithdrawalStatus,
-  changes: Partial<
-    Pick<WithdrawalRow, 'outboundTxId' | 'networkFee' | 'failureReason' | 'approvedByKey'>
-  > = {},
-  data?: Record<string, unknown>,
-): Promise<WithdrawalRow | undefined> {
-  const [row] = await tx
-    .update(withdrawals)
-    .set({ ...changes, status: to, eventSeq: sql`${withdrawals.eventSeq} + 1`, updatedAt: new Date() })
-    .where(
-      and(
-        eq(withdrawals.id, id),
-        sql`${withdrawals.status} in (${sql.join(
-          from.map((s) => sql`${s}`),
-          sql`, `,
-        )})`,
-      ),
-    )
-    .returning()
-  if (!row) return undefined
-  await tx.insert(withdrawalEvents).values({
-    withdrawalId: id,
-    merchantId: row.merchantId,
-    seq: row.eventSeq,
-    type: `withdrawal.${to.toLowerCase()}`,
-    fromStatus: from.length === 1 ? from[0] : null,
-    toStatus: to,
-    data: data ?? null,
-  })
-  return row
 }
 
 function validate(ctx: WithdrawalsContext, input: RequestWithdrawalInput) {
@@ -107,11 +74,7 @@ export async function requestWithdrawal(
   requestedBy?: { keyId: string },
 ): Promise<{ withdrawal: WithdrawalRow; replayed: boolean }> {
   const v = validate(ctx, input)
-  // before the transaction: the driver may ask its node, and no balance lock is held meanwhile
-  await screenDestination(ctx, v.chain, v.asset, v.to, v.amount)
   const threshold = v.chain.settings.payouts.approvalAbove.get(v.asset.id)
-  const status: WithdrawalStatus =
-    threshold !== undefined && v.amount > threshold ? 'AWAITING_APPROVAL' : 'QUEUED'
   const replayOf = async (db: Db | Tx) => {
     const [existing] = await db
       .select()
@@ -126,6 +89,17 @@ export async function requestWithdrawal(
       )
     return { withdrawal: existing, replayed: true }
   }
+  // a request sent again is answered from its row, not screened again
+  const earlier = await replayOf(ctx.db)
+  if (earlier) return earlier
+  // before the transaction: the driver and the KYT providers may be asked, and no balance lock is held meanwhile
+  await screenDestination(ctx, v.chain, v.asset, v.to, v.amount)
+  const kyt = await screenWithdrawalRequest(ctx, merchantId, v)
+  if (kyt?.action === 'refuse') return refuseWithdrawal(ctx.db, merchantId, v.key, v, kyt)
+  const status = screenedStatus(
+    kyt,
+    threshold !== undefined && v.amount > threshold ? 'AWAITING_APPROVAL' : 'QUEUED',
+  )
   return ctx.db
     .transaction(async (tx) => {
       await lockBalance(tx, merchantId, v.chain.name, v.asset.id)
@@ -163,7 +137,8 @@ export async function requestWithdrawal(
         toStatus: status,
       })
       await postWithdrawalReserve(tx, row)
-      return { withdrawal: row, replayed: false }
+      const screened = kyt ? await recordWithdrawalScreening(tx, row, v, kyt) : row
+      return { withdrawal: screened, replayed: false }
     })
     .catch(async (err) => {
       // the same key at the same moment for another chain or asset (which takes another balance lock): the first
@@ -176,7 +151,7 @@ export async function requestWithdrawal(
 }
 
 /**
- * Cancels a withdrawal that has not been picked for sending (QUEUED or AWAITING_APPROVAL) and releases its
+ * Cancels a withdrawal that has not been picked for sending (SCREENING, QUEUED or AWAITING_APPROVAL) and releases its
  * reserve; later ones are on their way to the chain and can no longer be stopped.
  *
  * @example
@@ -189,7 +164,12 @@ export async function cancelWithdrawal(
 ): Promise<WithdrawalRow> {
   return ctx.db.transaction(async (tx) => {
     const current = await getWithdrawalIn(tx, merchantId, id)
-    const row = await transitionWithdrawal(tx, current.id, ['QUEUED', 'AWAITING_APPROVAL'], 'CANCELED')
+    const row = await transitionWithdrawal(
+      tx,
+      current.id,
+      ['SCREENING', 'QUEUED', 'AWAITING_APPROVAL'],
+      'CANCELED',
+    )
     if (!row)
       throw new TollgateError(
         'INVALID_STATE',
@@ -211,16 +191,6 @@ export type WithdrawalDecision = {
   reason?: string | null
 }
 
-function checkReason(reason: string | null | undefined): string | undefined {
-  if (reason == null) return undefined
-  if (typeof reason !== 'string' || reason.length > 500)
-    throw invalidInput('reason', 'reason is text of at most 500 characters')
-  // it is shown in logs and consoles: no control or bidirectional-override characters (line breaks and tabs are fine)
-  if (/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(reason.replace(/[\n\t]/g, '')))
-    throw invalidInput('reason', 'reason contains control characters')
-  return reason.trim() === '' ? undefined : reason
-}
-
 /**
  * An admin's approval (or rejection) of a withdrawal held above the approval threshold, recorded in the audit
  * log in the same transaction (`withdrawal.approved` / `withdrawal.rejected`, with the reason if given). The
@@ -235,7 +205,7 @@ export async function decideWithdrawal(
   id: string,
   decision: WithdrawalDecision,
 ): Promise<WithdrawalRow> {
-  const reason = checkReason(decision.reason)
+  const reason = checkFreeText('reason', decision.reason, 500)
   return ctx.db.transaction(async (tx) => {
     const current = await getWithdrawalIn(tx, merchantId, id)
     if (decision.approve && current.requestedByKey !== null && current.requestedByKey === decision.keyId)
@@ -255,6 +225,11 @@ export async function decideWithdrawal(
         'id',
       )
     if (!decision.approve) await postWithdrawalRelease(tx, row)
+    await decideWithdrawalCheck(tx, row.id, {
+      approve: decision.approve,
+      by: decision.keyId,
+      ...(reason ? { note: reason } : {}),
+    })
     await recordAudit(tx, {
       merchantId,
       actor: { keyId: decision.keyId, requestId: decision.requestId },

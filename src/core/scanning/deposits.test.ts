@@ -41,7 +41,7 @@ describe('matchDeposits', () => {
     const p = await create(100n)
     const found = [transfer(p, '0x01', 100n, block(1n))]
     const matched = await db.transaction((tx) => matchDeposits(tx, watching(p), found))
-    expect(matched.deposits).toEqual([{ transfer: found[0]!, paymentId: p.id }])
+    expect(matched.deposits).toEqual([{ transfer: found[0]!, paymentId: p.id, merchantId: p.merchantId }])
     expect(matched.deadlines.get(p.id)).toEqual(p.expiresAt)
   })
 

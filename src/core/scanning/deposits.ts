@@ -3,11 +3,12 @@ import { inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { payments, transfers } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
+import { openTransferChecks } from '../compliance/checks.ts'
 import { newId } from '../ids.ts'
 import type { WatchSet } from './watch-set.ts'
 
-/** A transfer found by a scan, and the payment it pays. */
-export type Deposit = { transfer: Transfer; paymentId: string }
+/** A transfer found by a scan, and the payment (and merchant) it pays. */
+export type Deposit = { transfer: Transfer; paymentId: string; merchantId: string }
 
 /**
  * Which scanned transfers pay a payment: those into a watched address in the payment's own asset. The gas
@@ -24,39 +25,53 @@ export async function matchDeposits(
 ): Promise<{ deposits: Deposit[]; deadlines: Map<string, Date> }> {
   const candidates = found.flatMap((transfer) => {
     const paymentId = watch.byKey.get(transfer.to)
-    return paymentId ? [{ transfer, paymentId }] : []
+    return paymentId ? [{ transfer, paymentId, merchantId: '' }] : []
   })
   const deadlines = new Map<string, Date>()
   if (candidates.length === 0) return { deposits: [], deadlines }
   const rows = await tx
-    .select({ id: payments.id, expiresAt: payments.expiresAt, asset: payments.asset })
+    .select({
+      id: payments.id,
+      expiresAt: payments.expiresAt,
+      asset: payments.asset,
+      merchantId: payments.merchantId,
+    })
     .from(payments)
     .where(inArray(payments.id, [...new Set(candidates.map((m) => m.paymentId))]))
-  const assetOf = new Map<string, string>()
-  for (const r of rows) {
-    deadlines.set(r.id, r.expiresAt)
-    assetOf.set(r.id, r.asset)
-  }
-  const deposits = candidates.filter(({ transfer, paymentId }) => assetOf.get(paymentId) === transfer.asset)
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  for (const r of rows) deadlines.set(r.id, r.expiresAt)
+  const deposits = candidates.flatMap((c) => {
+    const p = byId.get(c.paymentId)
+    return p && p.asset === c.transfer.asset ? [{ ...c, merchantId: p.merchantId }] : []
+  })
   return { deposits, deadlines }
 }
 
 /**
+ * The addresses whose funds paid a transfer, as the driver reports them (`senders`), or its `from` for a driver
+ * that reports only that.
+ */
+export const sendersOf = (t: Transfer): string[] => [...(t.senders ?? (t.from ? [t.from] : []))]
+
+/**
  * Stores deposits once per `(chain, txHash, index)`: a transfer seen again (the same range rescanned, or
  * re-included after a reorg) is revived and moved to its new block, never stored twice. A deposit in a block
- * mined after its payment's deadline is marked late (judged again when it moves to another block).
+ * mined after its payment's deadline is marked late (judged again when it moves to another block). With
+ * `screen`, each new deposit gets a pending KYT screening in the same transaction: nothing is credited before
+ * it is decided.
  *
  * @example
- * await recordDeposits(tx, chain, deposits, deadlines)
+ * await recordDeposits(tx, chain, deposits, deadlines, { screen: true })
  */
 export async function recordDeposits(
   tx: Tx,
   chain: LoadedChain,
   deposits: readonly Deposit[],
   deadlines: ReadonlyMap<string, Date>,
+  options: { screen?: boolean } = {},
 ): Promise<void> {
   for (let i = 0; i < deposits.length; i += 500) {
-    await tx
+    const stored = await tx
       .insert(transfers)
       .values(
         deposits.slice(i, i + 500).map(({ transfer: t, paymentId }) => ({
@@ -85,5 +100,21 @@ export async function recordDeposits(
           late: sql`excluded.late`,
         },
       })
+      .returning({ id: transfers.id, txHash: transfers.txHash, index: transfers.index })
+    if (!options.screen) continue
+    const idOf = new Map(stored.map((r) => [`${r.txHash}:${r.index}`, r.id]))
+    await openTransferChecks(
+      tx,
+      chain,
+      deposits.slice(i, i + 500).map(({ transfer: t, paymentId, merchantId }) => ({
+        transferId: idOf.get(`${t.txHash}:${t.index}`) as string,
+        paymentId,
+        merchantId,
+        senders: sendersOf(t),
+        asset: t.asset,
+        amount: t.amount,
+        txHash: t.txHash,
+      })),
+    )
   }
 }

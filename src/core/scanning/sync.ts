@@ -34,6 +34,8 @@ export type SyncContext = {
   scanner: ScannerState
   /** How long a scanner's lease lasts without renewal; another scanner may take over after that. */
   leaseMs?: number
+  /** KYT screening is on: every new deposit is stored with a pending screening. */
+  screen?: boolean
   now?: () => Date
 }
 
@@ -76,7 +78,7 @@ async function commitRange(
   const last = blocks.at(-1)!
   return ctx.db.transaction(async (tx) => {
     const { deposits, deadlines } = await matchDeposits(tx, watch, found)
-    await recordDeposits(tx, chain, deposits, deadlines)
+    await recordDeposits(tx, chain, deposits, deadlines, { screen: ctx.screen })
     await storeBlockRefs(tx, chain, blocks)
     await advanceCursor(tx, leaseHolder(ctx), chain, last, now)
     const ids = [

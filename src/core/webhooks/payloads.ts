@@ -3,7 +3,7 @@ import { assetById, resolveChain } from '../chains.ts'
 import { formatAmount } from '../money.ts'
 import type { PaymentRow } from '../payments/queries.ts'
 import { overpaidAmount } from '../payments/views.ts'
-import type { WithdrawalRow } from '../payouts/withdrawals.ts'
+import type { WithdrawalRow } from '../payouts/withdrawal-transitions.ts'
 
 /** The payment as receivers see it: amounts as decimal strings in whole units. */
 export function paymentJson(chains: ChainRegistry, p: PaymentRow) {

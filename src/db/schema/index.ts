@@ -1,6 +1,7 @@
 export * from './addresses.ts'
 export * from './audit.ts'
 export * from './chain.ts'
+export * from './compliance.ts'
 export * from './ledger.ts'
 export * from './merchants.ts'
 export * from './payments.ts'

@@ -20,6 +20,7 @@ export const paymentStatuses = [
   'EXPIRED',
   'UNDERPAID',
   'HELD',
+  'REJECTED',
 ] as const
 export type PaymentStatus = (typeof paymentStatuses)[number]
 

@@ -14,6 +14,7 @@ import {
 import { money } from './columns.ts'
 
 export const withdrawalStatuses = [
+  'SCREENING',
   'AWAITING_APPROVAL',
   'QUEUED',
   'BATCHED',

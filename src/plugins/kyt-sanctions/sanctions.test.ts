@@ -75,7 +75,8 @@ beforeAll(async () => {
   ctx = {
     name: 'sanctions',
     log,
-    chains: [ethereum, bsc, tronMain, btc, regtest].map((d) => ({
+    chains: [ethereum, bsc, tronMain, btc, regtest].map((d, i) => ({
+      name: `chain-${i}`,
       chainId: d.chainId,
       addressKey: d.addressKey,
     })),

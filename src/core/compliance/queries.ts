@@ -1,0 +1,107 @@
+import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL } from 'drizzle-orm'
+import type { Db } from '../../db/client.ts'
+import { type KytState, kytChecks } from '../../db/schema/index.ts'
+import { invalidInput } from '../errors.ts'
+import type { KytCheckRow } from './checks.ts'
+
+export type KytCheckFilter = {
+  state?: KytState | null
+  paymentId?: string | null
+  withdrawalId?: string | null
+  first?: number | null
+  after?: string | null
+}
+
+/**
+ * A page of the merchant's screenings, newest first (keyset pagination by id), optionally by state or subject.
+ *
+ * @example
+ * const { rows, hasNextPage } = await listKytChecks({ db }, merchantId, { state: 'held', first: 50 })
+ */
+export async function listKytChecks(
+  ctx: { db: Db },
+  merchantId: string,
+  filter: KytCheckFilter,
+): Promise<{ rows: KytCheckRow[]; hasNextPage: boolean }> {
+  const first = filter.first ?? 50
+  if (!Number.isInteger(first) || first < 1 || first > 100)
+    throw invalidInput('first', 'first must be 1 to 100')
+  const where: SQL[] = [eq(kytChecks.merchantId, merchantId)]
+  if (filter.after) where.push(lt(kytChecks.id, filter.after))
+  if (filter.state) where.push(eq(kytChecks.state, filter.state))
+  if (filter.paymentId) where.push(eq(kytChecks.paymentId, filter.paymentId))
+  if (filter.withdrawalId)
+    where.push(eq(kytChecks.subjectType, 'withdrawal'), eq(kytChecks.subjectId, filter.withdrawalId))
+  const rows = await ctx.db
+    .select()
+    .from(kytChecks)
+    .where(and(...where))
+    .orderBy(desc(kytChecks.id))
+    .limit(first + 1)
+  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
+}
+
+/**
+ * The screenings of several payments (their deposits'), oldest first, for a batched field resolver.
+ *
+ * @example
+ * const byPayment = await checksOfPayments(db, ['pay_…'])
+ */
+export async function checksOfPayments(
+  db: Db,
+  paymentIds: readonly string[],
+): Promise<Map<string, KytCheckRow[]>> {
+  const out = new Map<string, KytCheckRow[]>(paymentIds.map((id) => [id, []]))
+  if (paymentIds.length === 0) return out
+  const rows = await db
+    .select()
+    .from(kytChecks)
+    .where(inArray(kytChecks.paymentId, [...paymentIds]))
+    .orderBy(asc(kytChecks.createdAt), asc(kytChecks.id))
+  for (const r of rows) out.get(r.paymentId as string)?.push(r)
+  return out
+}
+
+/**
+ * The screening of each of several withdrawals (at most one each), for a batched field resolver.
+ *
+ * @example
+ * const byWithdrawal = await checksOfWithdrawals(db, ['wd_…'])
+ */
+export async function checksOfWithdrawals(db: Db, ids: readonly string[]): Promise<Map<string, KytCheckRow>> {
+  if (ids.length === 0) return new Map()
+  const rows = await db
+    .select()
+    .from(kytChecks)
+    .where(and(eq(kytChecks.subjectType, 'withdrawal'), inArray(kytChecks.subjectId, [...ids])))
+  return new Map(rows.map((r) => [r.subjectId, r]))
+}
+
+/**
+ * Every screening opened in `[from, to)`, in the order they were opened (ids are time-ordered), in pages of
+ * `pageSize` — what the report walks without holding them all.
+ *
+ * @example
+ * for await (const page of checksBetween(db, { from, to })) …
+ */
+export async function* checksBetween(
+  db: Db,
+  range: { from: Date; to: Date; merchantId?: string },
+  pageSize = 1000,
+): AsyncGenerator<KytCheckRow[]> {
+  let after: string | undefined
+  for (;;) {
+    const where: SQL[] = [gte(kytChecks.createdAt, range.from), lt(kytChecks.createdAt, range.to)]
+    if (range.merchantId) where.push(eq(kytChecks.merchantId, range.merchantId))
+    if (after) where.push(gt(kytChecks.id, after))
+    const rows = await db
+      .select()
+      .from(kytChecks)
+      .where(and(...where))
+      .orderBy(asc(kytChecks.id))
+      .limit(pageSize)
+    if (rows.length > 0) yield rows
+    if (rows.length < pageSize) return
+    after = (rows.at(-1) as KytCheckRow).id
+  }
+}

@@ -1,0 +1,90 @@
+import { and, eq } from 'drizzle-orm'
+import type { Db } from '../../db/client.ts'
+import { kytChecks, payments } from '../../db/schema/index.ts'
+import { type AuditActor, recordAudit } from '../access/audit.ts'
+import { checkFreeText, invalidInput, TollgateError } from '../errors.ts'
+import { type PaymentChange, refreshPayments } from '../payments/refresh.ts'
+
+/** An admin's decision on a held payment: who, and why (required: it is what an auditor reads). */
+export type ReviewDecision = { actor: AuditActor; note: string }
+
+/** The reviewer's note: required (it is what an auditor reads), at most 1000 characters of plain text. */
+export function checkNote(note: unknown): string {
+  const text = checkFreeText('note', note, 1000)
+  if (text === undefined) throw invalidInput('note', 'a note saying why is required')
+  return text
+}
+
+const actorName = (actor: AuditActor) => ('cli' in actor ? 'cli' : actor.keyId)
+
+async function decide(
+  ctx: { db: Db; now?: () => Date },
+  merchantId: string,
+  paymentId: string,
+  decision: ReviewDecision,
+  release: boolean,
+): Promise<PaymentChange[]> {
+  const note = checkNote(decision.note)
+  const now = ctx.now?.() ?? new Date()
+  return ctx.db.transaction(async (tx) => {
+    const [payment] = await tx
+      .select({ id: payments.id, status: payments.status })
+      .from(payments)
+      .where(and(eq(payments.id, paymentId), eq(payments.merchantId, merchantId)))
+      .for('update')
+    if (!payment) throw new TollgateError('NOT_FOUND', 'payment not found', 'id')
+    if (payment.status !== 'HELD')
+      throw new TollgateError('INVALID_STATE', `a ${payment.status} payment is not held for review`, 'id')
+    const decided = await tx
+      .update(kytChecks)
+      .set({
+        state: release ? 'released' : 'rejected',
+        decidedBy: actorName(decision.actor),
+        decidedAt: now,
+        note,
+      })
+      .where(and(eq(kytChecks.paymentId, paymentId), eq(kytChecks.state, 'held')))
+      .returning({ id: kytChecks.id, verdict: kytChecks.verdict, reason: kytChecks.reason })
+    await recordAudit(tx, {
+      merchantId,
+      actor: decision.actor,
+      action: release ? 'payment.released' : 'payment.rejected',
+      target: { type: 'payment', id: paymentId },
+      data: { note, checks: decided.map((c) => c.id), reasons: [...new Set(decided.map((c) => c.reason))] },
+    })
+    return refreshPayments(tx, { paymentIds: [paymentId], now })
+  })
+}
+
+/**
+ * Releases a payment held by screening: its held deposits count as allowed, so it completes (and is credited
+ * and swept) as it would have; `payment.released` is emitted. The decision, its note and who made it are on
+ * the payment's checks and in the audit log, committed with the payment's change.
+ *
+ * @example
+ * await releasePayment(ctx, merchantId, 'pay_…', { actor: { keyId, requestId }, note: 'customer verified' })
+ */
+export function releasePayment(
+  ctx: { db: Db; now?: () => Date },
+  merchantId: string,
+  paymentId: string,
+  decision: ReviewDecision,
+): Promise<PaymentChange[]> {
+  return decide(ctx, merchantId, paymentId, decision, true)
+}
+
+/**
+ * Rejects a payment held by screening: its held deposits never count (never credited, never swept) and the
+ * payment ends `REJECTED` (`payment.rejected`), its funds left for a refund. Audited like a release.
+ *
+ * @example
+ * await rejectPayment(ctx, merchantId, 'pay_…', { actor: { cli: true }, note: 'sender on the SDN list' })
+ */
+export function rejectPayment(
+  ctx: { db: Db; now?: () => Date },
+  merchantId: string,
+  paymentId: string,
+  decision: ReviewDecision,
+): Promise<PaymentChange[]> {
+  return decide(ctx, merchantId, paymentId, decision, false)
+}

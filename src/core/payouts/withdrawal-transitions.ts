@@ -1,0 +1,46 @@
+import { and, eq, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { type WithdrawalStatus, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
+
+export type WithdrawalRow = typeof withdrawals.$inferSelect
+
+/**
+ * Moves a withdrawal to `to` and records the event, inside the caller's transaction. Returns undefined (and
+ * changes nothing) when the withdrawal is no longer in one of the `from` statuses, so concurrent steps cannot
+ * both move it.
+ */
+export async function transitionWithdrawal(
+  tx: Tx,
+  id: string,
+  from: readonly WithdrawalStatus[],
+  to: WithdrawalStatus,
+  changes: Partial<
+    Pick<WithdrawalRow, 'outboundTxId' | 'networkFee' | 'failureReason' | 'approvedByKey'>
+  > = {},
+  data?: Record<string, unknown>,
+): Promise<WithdrawalRow | undefined> {
+  const [row] = await tx
+    .update(withdrawals)
+    .set({ ...changes, status: to, eventSeq: sql`${withdrawals.eventSeq} + 1`, updatedAt: new Date() })
+    .where(
+      and(
+        eq(withdrawals.id, id),
+        sql`${withdrawals.status} in (${sql.join(
+          from.map((s) => sql`${s}`),
+          sql`, `,
+        )})`,
+      ),
+    )
+    .returning()
+  if (!row) return undefined
+  await tx.insert(withdrawalEvents).values({
+    withdrawalId: id,
+    merchantId: row.merchantId,
+    seq: row.eventSeq,
+    type: `withdrawal.${to.toLowerCase()}`,
+    fromStatus: from.length === 1 ? from[0] : null,
+    toStatus: to,
+    data: data ?? null,
+  })
+  return row
+}
