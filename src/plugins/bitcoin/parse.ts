@@ -16,6 +16,14 @@ export type ParsedOutput = {
   address?: string
 }
 
+/** What one input carries: its unlocking data, from which the address it spent can often be read. */
+export type ParsedInput = {
+  /** The scriptSig (empty for a native segwit spend). */
+  scriptSig: Uint8Array
+  /** The witness stack (empty for a legacy spend). */
+  witness: readonly Uint8Array[]
+}
+
 /** One transaction of a block, with what scanning needs. */
 export type ParsedTransaction = {
   txid: string
@@ -24,6 +32,8 @@ export type ParsedTransaction = {
   coinbase: boolean
   /** Outpoints spent, as `txid:vout`, in input order; empty for a coinbase. */
   prevouts: string[]
+  /** The inputs' scriptSig and witness, in the order of `prevouts` (views of the parsed bytes, not copies). */
+  inputs: ParsedInput[]
   outputs: ParsedOutput[]
 }
 
@@ -72,6 +82,7 @@ function describe(tx: Transaction, hash: Uint8Array, network: BitcoinNetwork, op
     wtxid: tx.hasWitnesses() ? reversedHex(tx.getHash(true)) : txid,
     coinbase,
     prevouts: coinbase ? [] : tx.ins.map((i) => `${reversedHex(i.hash)}:${i.index}`),
+    inputs: coinbase ? [] : tx.ins.map((i): ParsedInput => ({ scriptSig: i.script, witness: i.witness })),
     outputs: tx.outs.map((o, index): ParsedOutput => {
       const out: ParsedOutput = { index, value: o.value, script: hex(o.script) }
       if (withAddresses) {

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { ripemd160 } from '@noble/hashes/legacy.js'
+import { sha256 } from '@noble/hashes/sha2.js'
 import { isDriverError } from '@tollgate/sdk'
-import { type Bcoin, regtestKey, segwitActivationHeight, startBcoin } from '../../../test/helpers/bcoin.ts'
+import { script as btcScript, Transaction } from 'bitcoinjs-lib'
+import {
+  type Bcoin,
+  type RegtestKey,
+  regtestKey,
+  segwitActivationHeight,
+  startBcoin,
+} from '../../../test/helpers/bcoin.ts'
 import { createSigner } from '../../core/payouts/signer.ts'
 import { bitcoinAddressKey, scriptToAddress } from './address.ts'
 import { type BitcoinDriver, createBitcoinDriver } from './index.ts'
@@ -255,10 +265,28 @@ describe('Bitcoin driver against bcoin', () => {
     expect(result.blocks[2]!.parentHash).toBe(result.blocks[1]!.hash)
     const block = result.blocks[2]!
     const asset = driver.nativeAsset.id
+    // the faucet's matured coinbase paid them all
+    const senders = [node.faucet.address]
     expect(result.transfers).toEqual([
-      { txHash: signed.txid, index: 1, block, asset, to: driver.addressKey(a.address), amount: 150_000n },
-      { txHash: signed.txid, index: 2, block, asset, to: driver.addressKey(b.address), amount: 2_500n },
-      { txHash: signed.txid, index: 3, block, asset, to: driver.addressKey(a.address), amount: 7n },
+      {
+        txHash: signed.txid,
+        index: 1,
+        block,
+        asset,
+        to: driver.addressKey(a.address),
+        senders,
+        amount: 150_000n,
+      },
+      {
+        txHash: signed.txid,
+        index: 2,
+        block,
+        asset,
+        to: driver.addressKey(b.address),
+        senders,
+        amount: 2_500n,
+      },
+      { txHash: signed.txid, index: 3, block, asset, to: driver.addressKey(a.address), senders, amount: 7n },
     ])
     expect(result.spends).toBeUndefined()
   })
@@ -359,5 +387,176 @@ describe('Bitcoin driver against bcoin', () => {
     } finally {
       stop()
     }
+  })
+})
+
+/** How a test key locks a coin: the output types whose spends the sender rules tell apart. */
+type Lock = 'p2wpkh' | 'p2pkh' | 'p2sh-p2wpkh' | 'p2wsh'
+type Coin = { txid: string; vout: number; value: bigint; key: RegtestKey; lock: Lock }
+
+const hash160 = (b: Uint8Array) => ripemd160(sha256(b))
+const bytes = (...parts: Array<Uint8Array | number[]>) => Buffer.concat(parts.map((p) => Buffer.from(p)))
+/** The 1-of-1 witness script of a P2WSH coin: <key> OP_CHECKSIG. */
+const witnessScript = (key: RegtestKey) => bytes([0x21], key.publicKey, [0xac])
+
+/** The scriptPubKey that locks a coin of `key` the `lock` way. */
+function lockScript(key: RegtestKey, lock: Lock): Buffer {
+  const h = hash160(key.publicKey)
+  if (lock === 'p2wpkh') return bytes([0x00, 0x14], h)
+  if (lock === 'p2pkh') return bytes([0x76, 0xa9, 0x14], h, [0x88, 0xac])
+  if (lock === 'p2sh-p2wpkh') return bytes([0xa9, 0x14], hash160(bytes([0x00, 0x14], h)), [0x87])
+  return bytes([0x00, 0x20], sha256(witnessScript(key)))
+}
+const lockAddress = (key: RegtestKey, lock: Lock) => scriptToAddress(lockScript(key, lock), regtest) as string
+
+/** Funds `key`'s `lock` address from the faucet (mined) and returns the coin. */
+async function coinOf(key: RegtestKey, lock: Lock, value: bigint): Promise<Coin> {
+  const sent = await node.send(lockAddress(key, lock), value)
+  await node.mine(1)
+  return { txid: sent.txid, vout: sent.vout, value, key, lock }
+}
+
+/** Spends `coins` (each signed by its key, SIGHASH_ALL) to `to`, less a 10 000 sat fee; broadcast and mined. */
+async function spend(coins: Coin[], to: string): Promise<{ txid: string; height: bigint }> {
+  const tx = new Transaction()
+  tx.version = 2
+  for (const c of coins) tx.addInput(Buffer.from(c.txid, 'hex').reverse(), c.vout)
+  tx.addOutput(
+    Buffer.from(bitcoinAddressKey(to, regtest), 'hex'),
+    coins.reduce((s, c) => s + c.value, 0n) - 10_000n,
+  )
+  const signature = (digest: Uint8Array, key: RegtestKey) =>
+    btcScript.signature.encode(
+      secp256k1.sign(digest, key.privateKey, { prehash: false, lowS: true }),
+      Transaction.SIGHASH_ALL,
+    )
+  coins.forEach((c, i) => {
+    const p2pkhCode = lockScript(c.key, 'p2pkh')
+    if (c.lock === 'p2pkh') {
+      const sig = signature(tx.hashForSignature(i, p2pkhCode, Transaction.SIGHASH_ALL), c.key)
+      tx.setInputScript(i, btcScript.compile([sig, c.key.publicKey]))
+    } else if (c.lock === 'p2wsh') {
+      const ws = witnessScript(c.key)
+      const sig = signature(tx.hashForWitnessV0(i, ws, c.value, Transaction.SIGHASH_ALL), c.key)
+      tx.setWitness(i, [sig, ws])
+    } else {
+      const sig = signature(tx.hashForWitnessV0(i, p2pkhCode, c.value, Transaction.SIGHASH_ALL), c.key)
+      tx.setWitness(i, [sig, c.key.publicKey])
+      if (c.lock === 'p2sh-p2wpkh')
+        tx.setInputScript(i, btcScript.compile([bytes([0x00, 0x14], hash160(c.key.publicKey))]))
+    }
+  })
+  const txid = await node.broadcast(tx.toHex())
+  await node.mine(1)
+  return { txid, height: BigInt(await node.height()) }
+}
+
+/** A JSON-RPC proxy in front of the node that records each method called. */
+function countingProxy() {
+  const methods: string[] = []
+  const server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    async fetch(req) {
+      const body = await req.text()
+      methods.push((JSON.parse(body) as { method: string }).method)
+      return fetch(node.url.replace(/\/\/[^@]+@/, '//'), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: req.headers.get('authorization') ?? '',
+        },
+        body,
+      })
+    },
+  })
+  const url = new URL(node.url)
+  url.port = String(server.port)
+  return { url: url.toString(), methods, stop: () => server.stop(true) }
+}
+
+describe('senders against bcoin', () => {
+  const deposit = (label: string) => regtestKey(`senders deposit ${label}`).address
+  const scanOne = async (height: bigint, to: string, d: BitcoinDriver = driver) =>
+    (await d.scan({ from: height, to: height, watch: new Set([bitcoinAddressKey(to, regtest)]) })).transfers
+
+  test('default: a payment from the P2WPKH faucet lists the faucet, as validateAddress normalizes it', async () => {
+    const to = deposit('faucet')
+    const sent = await node.send(to, 70_000n)
+    await node.mine(1)
+    const transfers = await scanOne(BigInt(await node.height()), to)
+    expect(transfers.map((t) => [t.txHash, t.amount, t.senders])).toEqual([
+      [sent.txid, 70_000n, [node.faucet.address]],
+    ])
+    expect(driver.validateAddress(node.faucet.address.toUpperCase())).toEqual({
+      ok: true,
+      normalized: node.faucet.address,
+    })
+  })
+
+  test('behavior: P2WPKH, P2PKH and P2SH-P2WPKH payers are read from their inputs, without a call', async () => {
+    const proxy = countingProxy()
+    try {
+      const viaProxy = driverFor([proxy.url], { timeoutMs: 5000 })
+      for (const lock of ['p2wpkh', 'p2pkh', 'p2sh-p2wpkh'] as const) {
+        const key = regtestKey(`senders payer ${lock}`)
+        const coin = await coinOf(key, lock, 300_000n)
+        const to = deposit(lock)
+        const paid = await spend([coin], to)
+        proxy.methods.length = 0
+        const transfers = await scanOne(paid.height, to, viaProxy)
+        expect(transfers.map((t) => [t.txHash, t.senders])).toEqual([[paid.txid, [lockAddress(key, lock)]]])
+        expect(proxy.methods).toEqual(['getblockhash', 'getblock'])
+      }
+      expect(lockAddress(regtestKey('x'), 'p2pkh')).toMatch(/^[mn]/)
+      expect(lockAddress(regtestKey('x'), 'p2sh-p2wpkh')).toMatch(/^2/)
+    } finally {
+      proxy.stop()
+    }
+  })
+
+  test('behavior: a P2WSH payer is read from its parent with one getrawtransaction, only when it pays a watched address', async () => {
+    const key = regtestKey('senders payer p2wsh')
+    const coin = await coinOf(key, 'p2wsh', 300_000n)
+    const to = deposit('p2wsh')
+    const paid = await spend([coin], to)
+    const proxy = countingProxy()
+    try {
+      const viaProxy = driverFor([proxy.url], { timeoutMs: 5000 })
+      const transfers = await scanOne(paid.height, to, viaProxy)
+      expect(transfers.map((t) => [t.txHash, t.senders])).toEqual([[paid.txid, [lockAddress(key, 'p2wsh')]]])
+      expect(lockAddress(key, 'p2wsh')).toMatch(/^bcrt1q.{58}$/)
+      expect(proxy.methods).toEqual(['getblockhash', 'getblock', 'getrawtransaction'])
+      proxy.methods.length = 0
+      // the same block, another address watched: the P2WSH spend pays nobody watched, nothing is read
+      expect(await scanOne(paid.height, deposit('unused'), viaProxy)).toEqual([])
+      expect(proxy.methods).toEqual(['getblockhash', 'getblock'])
+    } finally {
+      proxy.stop()
+    }
+  })
+
+  test('behavior: two inputs from two addresses list both, in input order; two inputs of one address list it once', async () => {
+    const a = regtestKey('senders two a')
+    const b = regtestKey('senders two b')
+    const coins = [await coinOf(a, 'p2wpkh', 200_000n), await coinOf(b, 'p2pkh', 250_000n)]
+    const to = deposit('two')
+    const paid = await spend(coins, to)
+    const transfers = await scanOne(paid.height, to)
+    expect(transfers.map((t) => [t.txHash, t.amount, t.senders])).toEqual([
+      [paid.txid, 440_000n, [lockAddress(a, 'p2wpkh'), lockAddress(b, 'p2pkh')]],
+    ])
+
+    const same = [await coinOf(a, 'p2wpkh', 120_000n), await coinOf(a, 'p2wpkh', 130_000n)]
+    const again = await spend(same, to)
+    expect((await scanOne(again.height, to)).map((t) => t.senders)).toEqual([[lockAddress(a, 'p2wpkh')]])
+  })
+
+  test('behavior: a coinbase paying a watched address has no senders', async () => {
+    const miner = regtestKey('senders miner').address
+    await node.mine(1, miner)
+    const transfers = await scanOne(BigInt(await node.height()), miner)
+    expect(transfers.length).toBe(1)
+    expect(transfers[0]!.senders).toEqual([])
   })
 })

@@ -9,8 +9,9 @@ import {
 import { mapLimit } from '@tollgate/sdk/map-limit'
 import { blockHashAt, lookupBlock } from './blocks.ts'
 import type { BitcoinNetwork } from './networks.ts'
-import { parseBlock } from './parse.ts'
+import { type ParsedTransaction, parseBlock } from './parse.ts'
 import type { BitcoinRpc } from './rpc.ts'
+import { resolveSenders, type SenderSlot, sendersInBlock } from './senders.ts'
 import { findSpends, type Spend } from './spends.ts'
 
 /** `ScanRequest` plus the outpoints (`txid:vout`) the gateway owns, whose spends the scan should report. */
@@ -34,7 +35,13 @@ function checkAborted(signal: AbortSignal | undefined, where: string) {
     throw new DriverError('ABORTED', `${where}: aborted`, { retryable: true, cause: signal.reason })
 }
 
-type ScannedBlock = { ref: BlockRef; transfers: Transfer[]; spends: BlockSpend[] }
+type ScannedBlock = {
+  ref: BlockRef
+  transfers: Transfer[]
+  spends: BlockSpend[]
+  /** Senders of the transactions that paid a watched key, as far as the block tells (by txid). */
+  senders: Map<string, SenderSlot[]>
+}
 
 /**
  * Every output paying a watched key (scriptPubKey hex) in blocks `from..to` (inclusive) as a `Transfer`
@@ -46,6 +53,12 @@ type ScannedBlock = { ref: BlockRef; transfers: Transfer[]; spends: BlockSpend[]
  * `BLOCK_NOT_FOUND` when a reorg removed a block between the calls) rather than return a partial answer.
  * Zero-value outputs are skipped. Coinbase outputs count like any other (they mature after 100 blocks; see the
  * driver's notes). With `watchOutpoints`, spends of those outpoints come back in `spends`.
+ *
+ * `senders` of a transfer: the addresses of the outputs its transaction spent, in input order, each once. Read
+ * from the inputs where they prove it (P2WPKH, P2PKH, P2SH-wrapped segwit; see `inputAddress`), else from the
+ * spent transaction: in the same block, or one `getrawtransaction` per distinct transaction after the blocks,
+ * only for transactions that pay a watched key (the node needs its transaction index for those; see
+ * `resolveSenders`). A coinbase has none.
  */
 export async function scanBitcoinRange(
   rpc: BitcoinRpc,
@@ -71,10 +84,17 @@ export async function scanBitcoinRange(
       })
     const ref: BlockRef = { height, hash, parentHash: block.prevHash, time: block.time }
     const transfers: Transfer[] = []
+    const senders = new Map<string, SenderSlot[]>()
+    let byTxid: Map<string, ParsedTransaction> | undefined
+    const sameBlock = (txid: string) => {
+      byTxid ??= new Map(block.txs.map((tx) => [tx.txid, tx]))
+      return byTxid.get(txid)
+    }
     if (req.watch.size > 0)
       for (const tx of block.txs)
         for (const out of tx.outputs)
-          if (out.value > 0n && req.watch.has(out.script))
+          if (out.value > 0n && req.watch.has(out.script)) {
+            if (!senders.has(tx.txid)) senders.set(tx.txid, sendersInBlock(tx, config.network, sameBlock))
             transfers.push({
               txHash: tx.txid,
               index: out.index,
@@ -83,10 +103,11 @@ export async function scanBitcoinRange(
               to: out.script,
               amount: out.value,
             })
+          }
     const spends = req.watchOutpoints
       ? findSpends(block, req.watchOutpoints).map((s) => ({ ...s, block: ref }))
       : []
-    return { ref, transfers, spends }
+    return { ref, transfers, spends, senders }
   })
 
   for (let i = 1; i < scanned.length; i++) {
@@ -99,11 +120,17 @@ export async function scanBitcoinRange(
         { retryable: true },
       )
   }
-  checkAborted(signal, 'scan')
-  const result: BitcoinScanResult = {
-    transfers: scanned.flatMap((s) => s.transfers),
-    blocks: scanned.map((s) => s.ref),
+  const transfers = scanned.flatMap((s) => s.transfers)
+  const slots = new Map(scanned.flatMap((s) => [...s.senders]))
+  if (slots.size > 0) {
+    const senders = await resolveSenders(slots, config.network, rpc, {
+      concurrency: config.concurrency,
+      signal,
+    })
+    for (const t of transfers) t.senders = senders.get(t.txHash) ?? []
   }
+  checkAborted(signal, 'scan')
+  const result: BitcoinScanResult = { transfers, blocks: scanned.map((s) => s.ref) }
   if (wantSpends) result.spends = scanned.flatMap((s) => s.spends)
   return result
 }
