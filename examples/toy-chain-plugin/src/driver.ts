@@ -20,7 +20,7 @@ const refOf = (b: ToyBlockJson): BlockRef => ({
 
 /**
  * A watch-only driver for the toy chain: derives and validates addresses, makes payment URIs, checks its node's
- * network, and scans blocks for transfers into watched addresses. It has no `payouts`, so the gateway only receives on this chain.
+ * network, and scans blocks for transfers into watched addresses (with the address that paid each, `senders`). It has no `payouts`, so the gateway only receives on this chain.
  *
  * @example
  * const driver = createToyDriver(toyOptions.parse({ rpcUrl: node.url }), { chain: 'toy', log })
@@ -90,6 +90,8 @@ export function createToyDriver(options: ToyOptions, ctx: DriverContext): ChainD
           const asset = assetByKey.get(t.asset)
           const key = t.to.toLowerCase()
           if (!asset || !watch.has(key)) continue
+          // who paid, as validateAddress spells it: what the gateway's KYT screening checks
+          const payer = validateToyAddress(t.from)
           transfers.push({
             txHash: t.txHash,
             index: t.index,
@@ -97,6 +99,7 @@ export function createToyDriver(options: ToyOptions, ctx: DriverContext): ChainD
             asset: asset.id,
             to: key,
             from: t.from,
+            senders: payer.ok ? [payer.normalized] : [],
             amount: BigInt(t.amount),
           })
         }

@@ -24,7 +24,8 @@ export type ToyNode = {
 }
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex')
-const faucet = `toy1${'f'.repeat(40)}`
+/** The address every `pay` comes from. */
+export const toyFaucet = `toy1${'f'.repeat(40)}`
 
 /**
  * Starts a toy node on a free local port (or `port`), with a genesis block at height 0.
@@ -113,7 +114,7 @@ export function startToyNode(options: { network?: string; port?: number } = {}):
     network,
     pay: (to, amount, asset = 'native') => {
       const txHash = sha(`tx:${network}:${txCount++}`)
-      mineBlock([{ txHash, index: 0, asset, from: faucet, to: to.toLowerCase(), amount: String(amount) }])
+      mineBlock([{ txHash, index: 0, asset, from: toyFaucet, to: to.toLowerCase(), amount: String(amount) }])
       return txHash
     },
     mine: (n) => {

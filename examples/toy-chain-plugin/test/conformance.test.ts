@@ -4,7 +4,7 @@
 import { runDriverConformance } from '@tollgate/sdk/conformance'
 import { createTestSigner } from '@tollgate/sdk/testing'
 import definition from '../src/index.ts'
-import { startToyNode, type ToyNode } from '../src/stand-in.ts'
+import { startToyNode, type ToyNode, toyFaucet } from '../src/stand-in.ts'
 
 let node: ToyNode
 const token = { symbol: 'TUSD', name: 'Toy dollar', contract: 'c0ffee', decimals: 6 }
@@ -42,6 +42,7 @@ runDriverConformance(definition, {
     ['toy1f39fd6e51aad88f6f4ce6ab8827279cfffb92266', 'Toy1F39FD6E51AAD88F6F4CE6AB8827279CFFFB92266'],
   ],
   fund: async (address, asset, amount) => node.pay(address, amount, asset.contract ?? 'native'),
+  payer: toyFaucet,
   mine: async (blocks) => node.mine(blocks),
   token: `toy:devnet/token:${token.contract}`,
   payouts: false,

@@ -124,6 +124,12 @@ export type ConformanceHarness = {
   fund(address: string, asset: AssetInfo, amount: bigint): Promise<unknown>
   /** Produces `blocks` new blocks and returns once they are the tip. */
   mine(blocks: number): Promise<void>
+  /**
+   * The address `fund` pays from, for every asset (a devnet's funded account, a faucet). When given, each deposit
+   * `fund` makes must list it (as `validateAddress` normalizes it) in the transfer's `senders`; without it the
+   * suite checks senders by membership only where it paid itself (the payout checks).
+   */
+  payer?: string
   /** Id of a token in `driver.assets` that `fund` can pay: token deposits are checked too. */
   token?: AssetId
   /** Base units `fund` sends in the deposit checks (default one whole unit plus 12 345 base units). */
@@ -217,8 +223,42 @@ async function driverErrorOf(promise: Promise<unknown>, what: string) {
   return err
 }
 
-/** Checks the shape and consistency of a scan answer for `from..to` and returns it. */
-function checkScanResult(result: ScanResult, from: bigint, to: bigint, where: string): ScanResult {
+/**
+ * Checks a transfer's `senders`: present, an array of addresses `validateAddress` accepts, each in its normalized
+ * form (what screening lists are matched against), none twice. Empty is allowed: the chain cannot always tell
+ * (a coinbase, a script without an address).
+ */
+function checkSenders(t: Transfer, validateAddress: ChainDriver['validateAddress'], where: string) {
+  const id = `${t.txHash}:${t.index}`
+  ensure(
+    Array.isArray(t.senders),
+    `${where}: transfer ${id} has no senders (the addresses that paid it, for KYT screening): ${show(t.senders)}`,
+  )
+  const seen = new Set<string>()
+  for (const sender of t.senders) {
+    ensure(
+      typeof sender === 'string',
+      `${where}: transfer ${id}: a sender must be a string, got ${show(sender)}`,
+    )
+    const v = validateAddress(sender)
+    ensure(v.ok, `${where}: transfer ${id}: validateAddress refuses its sender ${sender}: ${show(v)}`)
+    ensure(
+      v.normalized === sender,
+      `${where}: transfer ${id}: sender ${sender} is not in validateAddress's normalized form ${v.normalized}`,
+    )
+    ensure(!seen.has(sender), `${where}: transfer ${id} lists sender ${sender} twice`)
+    seen.add(sender)
+  }
+}
+
+/** Checks the shape and consistency of a scan answer for `from..to` (senders with `validateAddress`), returns it. */
+function checkScanResult(
+  result: ScanResult,
+  from: bigint,
+  to: bigint,
+  where: string,
+  validateAddress: ChainDriver['validateAddress'],
+): ScanResult {
   ensure(
     result && Array.isArray(result.blocks) && Array.isArray(result.transfers),
     `${where}: expected { transfers: [], blocks: [] }, got ${show(result)}`,
@@ -256,6 +296,7 @@ function checkScanResult(result: ScanResult, from: bigint, to: bigint, where: st
       `${where}: amount must be a bigint > 0n: ${show(t)}`,
     )
     ensure(t.from === undefined || typeof t.from === 'string', `${where}: from must be a string: ${show(t)}`)
+    checkSenders(t, validateAddress, where)
     const block = result.blocks.find((b) => b.height === t.block?.height)
     ensure(
       block && sameRef(block, t.block),
@@ -317,6 +358,23 @@ export function runDriverConformance<Options>(
     ensure(v.ok, `validateAddress(${address}) refused an address the suite must key: ${show(v)}`)
     return d.addressKey(v.normalized)
   }
+  /** `checkScanResult` with the live driver's `validateAddress` for the senders. */
+  const checkScan = (result: ScanResult, from: bigint, to: bigint, where: string) =>
+    checkScanResult(result, from, to, where, (address) => live().validateAddress(address))
+  /** The normalized form of an address the suite knows (a payer), as senders must spell it. */
+  const normalized = (address: string) => {
+    const v = live().validateAddress(address)
+    ensure(v.ok, `validateAddress(${address}) refused an address the suite paid from: ${show(v)}`)
+    return v.normalized
+  }
+  /** Fails unless transfer `t` lists `payer` among its senders. */
+  const ensurePaidBy = (t: Transfer, payer: string, what: string) => {
+    const want = normalized(payer)
+    ensure(
+      t.senders?.includes(want),
+      `${what}: transfer ${t.txHash}:${t.index}'s senders ${show(t.senders)} do not list the payer ${want}`,
+    )
+  }
   const amountFor = (asset: AssetInfo) => harness.amount?.(asset) ?? 10n ** BigInt(asset.decimals) + 12_345n
   const assetById = (id: AssetId) => {
     const asset = live().assets.find((a) => a.id === id)
@@ -339,7 +397,7 @@ export function runDriverConformance<Options>(
     )
     const from = before + 1n
     const request = { from, to: after, watch: new Set([keyOf(address)]) }
-    const result = checkScanResult(await d.scan(request), from, after, `scan(${from}..${after})`)
+    const result = checkScan(await d.scan(request), from, after, `scan(${from}..${after})`)
     return { txHash: typeof txHash === 'string' && txHash ? txHash : undefined, from, to: after, result }
   }
 
@@ -756,7 +814,7 @@ export function runDriverConformance<Options>(
           await harness.mine(2)
           const tip = await d.getTip()
           const from = tip.height - 3n > 0n ? tip.height - 3n : 0n
-          const result = checkScanResult(
+          const result = checkScan(
             await d.scan({ from, to: tip.height, watch: new Set() }),
             from,
             tip.height,
@@ -773,7 +831,7 @@ export function runDriverConformance<Options>(
               `scan's block ${show(b)} differs from getBlockRef(${b.height}) ${show(ref)}`,
             )
           }
-          const single = checkScanResult(
+          const single = checkScan(
             await d.scan({ from: tip.height, to: tip.height, watch: new Set() }),
             tip.height,
             tip.height,
@@ -803,11 +861,13 @@ export function runDriverConformance<Options>(
         ensure(t.asset === asset.id, `transfer.asset is ${show(t.asset)}, expected ${asset.id}`)
         if (txHash)
           ensure(t.txHash === txHash, `transfer.txHash is ${t.txHash}, fund's transaction is ${txHash}`)
+        if (harness.payer !== undefined)
+          ensurePaidBy(t, harness.payer, 'a native deposit from the harness payer')
 
-        const none = checkScanResult(await d.scan({ from, to: last, watch: new Set() }), from, last, 'scan')
+        const none = checkScan(await d.scan({ from, to: last, watch: new Set() }), from, last, 'scan')
         ensure(none.transfers.length === 0, `an empty watch set gave transfers: ${show(none.transfers)}`)
         const other = await d.scan({ from, to: last, watch: new Set([keyOf(derive(11).address)]) })
-        checkScanResult(other, from, last, 'scan')
+        checkScan(other, from, last, 'scan')
         ensure(
           other.transfers.length === 0,
           `watching another address gave the deposit anyway: ${show(other.transfers)}`,
@@ -839,9 +899,28 @@ export function runDriverConformance<Options>(
           ensure(t.to === key, `transfer.to is ${show(t.to)}, expected addressKey ${show(key)}`)
           if (txHash)
             ensure(t.txHash === txHash, `transfer.txHash is ${t.txHash}, fund's transaction is ${txHash}`)
-          const none = checkScanResult(await d.scan({ from, to: last, watch: new Set() }), from, last, 'scan')
+          if (harness.payer !== undefined)
+            ensurePaidBy(t, harness.payer, 'a token deposit from the harness payer')
+          const none = checkScan(await d.scan({ from, to: last, watch: new Set() }), from, last, 'scan')
           ensure(none.transfers.length === 0, `an empty watch set gave transfers: ${show(none.transfers)}`)
         })
+
+      check(
+        'a deposit lists its senders: addresses validateAddress accepts, normalized, each once (the harness payer among them)',
+        async () => {
+          const d = live()
+          const to = derive(13)
+          const { result } = await fundAndScan(to.address, d.nativeAsset, amountFor(d.nativeAsset))
+          const t = result.transfers[0]
+          ensure(t && result.transfers.length === 1, `expected one deposit, got ${show(result.transfers)}`)
+          checkSenders(t, (address) => d.validateAddress(address), 'the deposit')
+          ensure(
+            (t.senders?.length ?? 0) > 0,
+            `a deposit paid by a transaction of the harness lists no sender: ${show(t)}`,
+          )
+          if (harness.payer !== undefined) ensurePaidBy(t, harness.payer, 'the deposit')
+        },
+      )
 
       // the contract is silent on from > to. It is the empty range: "the ref of every block of the range" is then
       // none, so an empty answer is right; refusing it as a caller's bug is too, but not as retryable (the core
@@ -1053,7 +1132,7 @@ export function runDriverConformance<Options>(
             )
 
             const h = status.blockHeight
-            const arrived = checkScanResult(
+            const arrived = checkScan(
               await d.scan({ from: h, to: h, watch: new Set([keyOf(recipient.address)]) }),
               h,
               h,
@@ -1072,6 +1151,8 @@ export function runDriverConformance<Options>(
               t.amount === amount && t.asset === asset.id,
               `the recipient got ${show(t)}, expected ${amount}n`,
             )
+            // the suite paid from `sender`: screening must see it
+            ensurePaidBy(t, sender.address, 'the payout')
 
             // balance: the recipient holds at least the payout, or the driver cannot tell (a UTXO chain's balance
             // is the coins the core tracks) and says so with a non-retryable DriverError

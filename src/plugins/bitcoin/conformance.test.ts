@@ -72,6 +72,10 @@ runDriverConformance(definition, {
     await node.mine(1)
     return txid
   },
+  // node.send spends the faucet's matured coinbases
+  get payer() {
+    return node.faucet.address
+  },
   async mine(blocks) {
     await node.mine(blocks)
   },

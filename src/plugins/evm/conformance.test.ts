@@ -95,6 +95,10 @@ runDriverConformance(definition, {
       }),
     )
   },
+  // fund sends from the devnet's payer (native and token alike)
+  get payer() {
+    return devnet.payer.address
+  },
   async mine(blocks) {
     await devnet.mine(blocks)
   },

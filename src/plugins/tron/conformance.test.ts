@@ -108,6 +108,7 @@ runDriverConformance(definition, {
     node.mine(1)
     return txID
   },
+  payer,
   async mine(blocks) {
     node.mine(blocks)
   },
