@@ -9,6 +9,7 @@ import './merchants.ts'
 import './subscriptions.ts'
 import './webhooks.ts'
 import './withdrawals.ts'
+import './compliance.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

@@ -43,7 +43,7 @@ function rowCache<Row extends object, V>() {
  * A per-request loader of one value per row, from a function that reads many rows' values at once by the key
  * `keyOf` gives (the row's id, or an id it refers to) and answers every key it was asked for.
  */
-function perRowLoader<Row extends object, V>(
+export function perRowLoader<Row extends object, V>(
   keyOf: (row: Row) => string,
   read: (ctx: GraphQLContext, keys: string[]) => Promise<Map<string, V>>,
   missing: () => V,

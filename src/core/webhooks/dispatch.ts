@@ -13,8 +13,17 @@ import { newId } from '../ids.ts'
 import type { WebhookContext } from './events.ts'
 import { paymentJson, withdrawalJson } from './payloads.ts'
 
-type OutboxEvent = { objectId: string; merchantId: string; seq: number; type: string; createdAt: Date }
+type OutboxEvent = {
+  objectId: string
+  merchantId: string
+  seq: number
+  type: string
+  createdAt: Date
+  data: unknown
+}
 type Endpoint = typeof webhookEndpoints.$inferSelect
+
+const kytOf = (e: OutboxEvent) => (e.data as { kyt?: unknown } | null)?.kyt
 
 /** One delivery per (event, endpoint of its merchant that wants its type); the event id is stable per event. */
 function deliveriesFor(
@@ -40,6 +49,8 @@ function deliveriesFor(
           createdAt: e.createdAt.toISOString(),
           sequence: e.seq,
           data: object,
+          // a KYT hold, release or rejection says why: the verdict, the reason code and the list versions
+          ...(kytOf(e) ? { kyt: kytOf(e) } : {}),
         },
       }))
   })

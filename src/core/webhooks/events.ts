@@ -10,12 +10,15 @@ export const webhookEventTypes = [
   'payment.underpaid',
   'payment.reverted',
   'payment.held',
+  'payment.released',
+  'payment.rejected',
   'withdrawal.requested',
   'withdrawal.queued',
   'withdrawal.broadcast',
   'withdrawal.confirmed',
   'withdrawal.failed',
   'withdrawal.canceled',
+  'withdrawal.held',
 ] as const
 
 export type WebhookSettings = {
