@@ -43,8 +43,9 @@ function tryAddress(build: () => { address?: string }): string | undefined {
  * The address an input spent from, when its own unlocking data proves it; undefined when only the spent output
  * can tell (P2TR, P2WSH, legacy P2SH such as multisig, P2PK, bare multisig, non-standard scripts).
  *
- * - P2WPKH: empty scriptSig, witness `[signature, public key]`: the program is hash160 of that key (consensus
- *   checks it), so the address is the key's P2WPKH address.
+ * - P2WPKH: empty scriptSig, witness `[signature, public key]` (canonical DER, a valid compressed key): the
+ *   program is hash160 of that key (consensus checks it), so the address is the key's P2WPKH address. P2WSH and
+ *   P2TR spends end in a script or a control block, which is not a valid key in practice.
  * - P2SH-wrapped segwit (P2SH-P2WPKH, P2SH-P2WSH): a witness and a scriptSig that is one push of a witness
  *   program, the redeem script: the address is its P2SH address (a non-witness output spent with a witness is
  *   invalid, so this shape is always a P2SH spend).
@@ -69,7 +70,7 @@ export function inputAddress(input: ParsedInput, network: BitcoinNetwork): strin
   return tryAddress(() => payments.p2pkh({ input: scriptSig, network: net }))
 }
 
-/** A spent output to read from the node: the outpoint, and the transaction that spent it (for messages). */
+/** A spent output still to read from the node. */
 type Outpoint = { txid: string; vout: number }
 
 /**
@@ -94,7 +95,7 @@ function outputAddress(tx: ParsedTransaction, vout: number, network: BitcoinNetw
  * transactions in one block), else the outpoint, for `resolveSenders` to read. A coinbase has no slots.
  *
  * @example
- * sendersInBlock(tx, bitcoinNetworks.mainnet, new Map()) // ['bc1q…', { txid: '9d04…', vout: 1 }]
+ * sendersInBlock(tx, bitcoinNetworks.mainnet, () => undefined) // ['bc1q…', { txid: '9d04…', vout: 1 }]
  */
 export function sendersInBlock(
   tx: ParsedTransaction,
