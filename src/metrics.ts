@@ -1,19 +1,28 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { ChainStatus } from './chain-status.ts'
+import type { KytStatus } from './core/compliance/status.ts'
 
 export type ChainStateSource = () => Promise<Array<{ chain: string; height: bigint; halted: boolean }>>
 
 /** Every chain's status (`readChainStatus`), read at scrape. */
 export type ChainStatusSource = () => Promise<ChainStatus[]>
 
+/** Screening status per chain (`readKytStatus`), read at scrape. */
+export type KytStatusSource = () => Promise<KytStatus[]>
+
 /**
  * Prometheus metrics of one process, served at `/metrics`. Chain gauges are read from the database at scrape:
  * `chainState` for the scanned height and halts, `chainStatus` for how far behind scanning and payouts are.
  */
-export function createMetrics(chainState?: ChainStateSource, chainStatus?: ChainStatusSource) {
+export function createMetrics(
+  chainState?: ChainStateSource,
+  chainStatus?: ChainStatusSource,
+  kytStatus?: KytStatusSource,
+) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   if (chainStatus) registerChainStatusGauges(registry, chainStatus)
+  if (kytStatus) registerKytGauges(registry, kytStatus)
   if (chainState) {
     new Gauge({
       name: 'tollgate_chain_scanned_height',
@@ -64,6 +73,22 @@ export function createMetrics(chainState?: ChainStateSource, chainStatus?: Chain
   }
 }
 export type Metrics = ReturnType<typeof createMetrics>
+
+/**
+ * A read of `source` that the gauges of one scrape share (the registry starts every gauge's collect at once; the
+ * next scrape reads afresh); a failed read answers nothing rather than failing the scrape.
+ */
+function sharedRead<T>(source: () => Promise<T[]>): () => Promise<T[]> {
+  let underWay: Promise<T[]> | undefined
+  return () => {
+    underWay ??= source()
+      .catch(() => [])
+      .finally(() => {
+        underWay = undefined
+      })
+    return underWay
+  }
+}
 
 /** A gauge per chain (and optional extra labels) whose values come from the chain status at scrape. */
 type StatusGauge = {
@@ -177,15 +202,7 @@ const statusGauges: StatusGauge[] = [
  * rather than failing the scrape.
  */
 function registerChainStatusGauges(registry: Registry, source: ChainStatusSource) {
-  let underWay: Promise<ChainStatus[]> | undefined
-  const read = () => {
-    underWay ??= source()
-      .catch(() => [])
-      .finally(() => {
-        underWay = undefined
-      })
-    return underWay
-  }
+  const read = sharedRead(source)
   for (const spec of statusGauges)
     new Gauge({
       name: spec.name,
@@ -198,6 +215,50 @@ function registerChainStatusGauges(registry: Registry, source: ChainStatusSource
         for (const status of await read())
           for (const [labels, value] of spec.values(status))
             if (value !== null) this.set({ chain: status.chain, ...labels }, value)
+      },
+    })
+}
+
+const kytGauges: Array<{ name: string; help: string; value: (s: KytStatus) => number }> = [
+  {
+    name: 'tollgate_kyt_pending',
+    help: 'KYT screenings without a verdict, per chain (nothing they cover is credited)',
+    value: (s) => s.pending,
+  },
+  {
+    name: 'tollgate_kyt_held',
+    help: 'Payments and withdrawals held by KYT screening for an admin, per chain (undecided)',
+    value: (s) => s.held,
+  },
+  {
+    name: 'tollgate_kyt_oldest_pending_seconds',
+    help: 'Seconds the oldest KYT screening without a verdict has waited, per chain (providers down or slow)',
+    value: (s) => s.oldestPendingSeconds,
+  },
+  {
+    name: 'tollgate_kyt_fail_open_total',
+    help: 'KYT screenings let through unscreened because no provider answered in time (failMode open), per chain',
+    value: (s) => s.failOpen,
+  },
+  {
+    name: 'tollgate_kyt_fail_closed_total',
+    help: 'KYT screenings held because no provider answered in time (failMode closed), per chain',
+    value: (s) => s.failClosed,
+  },
+]
+
+/** The screening gauges, read from the database at scrape (one read shared by the gauges of a scrape). */
+function registerKytGauges(registry: Registry, source: KytStatusSource) {
+  const read = sharedRead(source)
+  for (const spec of kytGauges)
+    new Gauge({
+      name: spec.name,
+      help: spec.help,
+      labelNames: ['chain'],
+      registers: [registry],
+      async collect() {
+        this.reset()
+        for (const status of await read()) this.set({ chain: status.chain }, spec.value(status))
       },
     })
 }

@@ -8,6 +8,7 @@ import { handleCheckout } from './checkout/routes.ts'
 import { clientAddress, rateLimitSubject } from './client-ip.ts'
 import type { AppContext } from './context.ts'
 import { type AuthInfo, authenticate } from './core/access/api-keys.ts'
+import { readKytStatus } from './core/compliance/status.ts'
 import { errorCode, errorKind, TollgateError } from './core/errors.ts'
 import { chainProgress } from './core/scanning/cursors.ts'
 import { corsHeaders, preflight } from './cors.ts'
@@ -125,7 +126,13 @@ export function createHttpHandler(
   app: AppContext,
   options: { metrics?: Metrics; schema?: GraphQLSchema } = {},
 ) {
-  const metrics = options.metrics ?? createMetrics(chainState(app), () => readChainStatus(app))
+  const metrics =
+    options.metrics ??
+    createMetrics(
+      chainState(app),
+      () => readChainStatus(app),
+      () => readKytStatus(app.db),
+    )
   const graphiql = app.env.GRAPHIQL ?? app.env.TOLLGATE_ENV === 'development'
   const introspection = app.env.GRAPHQL_INTROSPECTION ?? app.env.TOLLGATE_ENV !== 'production'
   if (graphiql && !introspection)
