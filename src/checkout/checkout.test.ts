@@ -158,7 +158,7 @@ describe('checkout helpers', () => {
         amountRemaining: '10.5',
       }),
     ).toBe('Expired with 2 of 12.5 USDT received. Contact the merchant.')
-    for (const status of ['PENDING', 'COMPLETED', 'EXPIRED', 'HELD'] as const)
+    for (const status of ['PENDING', 'COMPLETED', 'EXPIRED', 'HELD', 'REJECTED'] as const)
       expect(statusText({ ...view, status })).not.toContain('{')
   })
 })
