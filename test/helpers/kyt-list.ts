@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/** A sanctions list written for one test: where it is and the version the sanctions provider names it by. */
+export type TestKytList = {
+  file: string
+  /** sha256 of the file's bytes, hex. */
+  sha256: string
+  /** `ASSET date sha256:<first 16 hex digits>`, as the provider reports it with every answer. */
+  version: string
+  /** The 1-based line each listed address is on (answers name it). */
+  lineOf(address: string): number
+  remove(): void
+}
+
+/**
+ * Writes a list file in the SDN list's format (one address per line, `#` comments, a `# date:` header) into a
+ * temporary folder of its own. The addresses are the test's own: wallets it funds and pays from, which no real
+ * list holds.
+ *
+ * @example
+ * const list = writeKytList('XBT', [listedPayer.address, sdnAddress('XBT')], '2025-03-14')
+ * afterAll(() => list.remove())
+ */
+export function writeKytList(asset: string, addresses: readonly string[], date: string): TestKytList {
+  const dir = mkdtempSync(join(tmpdir(), `kyt-list-${asset.toLowerCase()}-`))
+  const file = join(dir, `test_${asset}.txt`)
+  const header = [`# date: ${date}`, '# addresses a test funds and pays from, and real SDN entries']
+  const text = `${[...header, ...addresses].join('\n')}\n`
+  writeFileSync(file, text)
+  const sha256 = createHash('sha256').update(text).digest('hex')
+  return {
+    file,
+    sha256,
+    version: `${asset} ${date} sha256:${sha256.slice(0, 16)}`,
+    lineOf: (address) => {
+      const i = addresses.indexOf(address)
+      if (i < 0) throw new Error(`${address} is not on the list`)
+      return header.length + i + 1
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
+
+/**
+ * The addresses of one of the real OFAC SDN lists kept as fixtures (test/fixtures/kyt), in the list's order.
+ *
+ * @example
+ * sdnListAddresses('XBT')[0] // '123WBUDmSJv4GctdVEz6Qq6z8nXSKrJ4KX'
+ */
+export function sdnListAddresses(asset: 'XBT' | 'TRX'): string[] {
+  return readFileSync(join(import.meta.dir, `../fixtures/kyt/ofac_sdn_${asset}.txt`), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+}
