@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { describePayouts, describeScan, readChainStatus } from './chain-status.ts'
 import { checkoutLink } from './checkout/link.ts'
+import { kytCommand, kytUsage, paymentCommand } from './cli-kyt.ts'
 import { createContext, loadPluginsConfig } from './context.ts'
 import { createApiKey, revokeApiKey } from './core/access/api-keys.ts'
 import { createMerchant } from './core/access/merchants.ts'
@@ -53,6 +54,7 @@ Usage:
   tollgate chain resume NAME --from H   rescan NAME from height H (the way out of a halt)
   tollgate seed new                     print a new 24-word BIP39 mnemonic
   tollgate xpub show                    print the account xpubs of the configured chains (needs the seed)
+${kytUsage}
 `
 
 function fail(message: string): never {
@@ -422,6 +424,10 @@ async function main(argv: string[]) {
       fail(usage)
       break
     }
+    case 'kyt':
+      return kytCommand(sub, rest, { loadEnv, withDb })
+    case 'payment':
+      return paymentCommand(sub, rest, { loadEnv, withDb })
     case 'seed': {
       if (sub !== 'new') fail(usage)
       console.log(newMnemonic())
