@@ -2,8 +2,10 @@ import { resolve } from 'node:path'
 import type { TollgateConfig } from '@tollgate/sdk'
 import { Redis } from 'ioredis'
 import { type AuthCache, createAuthCache, listenForRevocations } from './core/access/api-keys.ts'
+import { kytUpdateChannel } from './core/compliance/announce.ts'
 import type { Compliance } from './core/compliance/checks.ts'
 import { checkKytPolicy } from './core/compliance/policy.ts'
+import { reloadKytProviders } from './core/compliance/update.ts'
 import type { PaymentsContext } from './core/payments/create.ts'
 import { keyUnavailable } from './core/payouts/errors.ts'
 import { createSigner, type Signer, xpubSource } from './core/payouts/signer.ts'
@@ -107,6 +109,34 @@ async function loadCompliance(
 }
 
 /**
+ * Reloads this process's KYT providers' data (lists) whenever an update is announced
+ * (`announceKytUpdate`), and after the listening connection comes back (a notice may have been missed). A
+ * reload that fails keeps the data the providers had, and says so.
+ */
+async function listenForKytUpdates(db: DbHandle, compliance: Compliance, log: Logger): Promise<void> {
+  if (!compliance.providers.some((p) => p.provider.reload)) return
+  const reload = (why: string) =>
+    reloadKytProviders(compliance.providers)
+      .then((reloads) => log.info({ why, reloads }, 'kyt: providers reloaded'))
+      .catch((err: unknown) =>
+        log.error(
+          { why, err: err instanceof Error ? err.message : String(err) },
+          'kyt: reloading the providers failed; they keep the data they had',
+        ),
+      )
+  let listening = false
+  await db.listen(
+    kytUpdateChannel,
+    () => reload('update announced'),
+    () => {
+      // the first time is the start, with data just loaded; later ones are reconnections
+      if (listening) reload('listening again')
+      listening = true
+    },
+  )
+}
+
+/**
  * Opens the database, loads chain plugins and connects Redis. In a watch-only role the seed is dropped from
  * `env` (see dropSeed).
  *
@@ -148,6 +178,8 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
   const authCache = createAuthCache()
   // only processes that authenticate keys need to hear revocations (and hold a connection for LISTEN)
   if (options.role === 'api' || options.role === 'all') await listenForRevocations(dbHandle, authCache)
+  // every process that screens keeps its own copy of the providers' data: `tollgate kyt update` tells them all
+  if (options.role !== 'signer') await listenForKytUpdates(dbHandle, compliance, log)
   const producer = createQueues(redis, env.REDIS_PREFIX)
   return {
     env,
