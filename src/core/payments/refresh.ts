@@ -72,6 +72,7 @@ export async function refreshPayments(
     let confirmed = 0n
     let held: (typeof live)[number] | undefined
     let rejected: (typeof live)[number] | undefined
+    let released: (typeof live)[number] | undefined
     for (const t of live) {
       if (t.paymentId !== p.id) continue
       if (t.kyt === 'rejected') {
@@ -80,6 +81,7 @@ export async function refreshPayments(
       }
       received += t.amount
       if (t.kyt === 'held') held ??= t
+      if (t.kyt === 'released') released ??= t
       const creditable = t.kyt === null || t.kyt === 'clear' || t.kyt === 'released'
       const depth = tip !== undefined && t.blockHeight !== null ? tip - t.blockHeight + 1n : 0n
       if (creditable && depth >= BigInt(p.confirmationsRequired)) confirmed += t.amount
@@ -94,7 +96,9 @@ export async function refreshPayments(
     })
     // a held transfer makes the payment wait for an admin whatever the amounts say; a rejected one ends it
     const status: PaymentStatus = held ? 'HELD' : rejected ? 'REJECTED' : derived
-    const screening = held ?? rejected
+    // what an event of a hold, a rejection or a release says of the screening behind it
+    const screening =
+      status === 'HELD' ? held : status === 'REJECTED' ? rejected : p.status === 'HELD' ? released : undefined
     if (tip !== undefined)
       await tx
         .update(transfers)
@@ -131,7 +135,7 @@ export async function refreshPayments(
         data: {
           amountReceived: received.toString(),
           amountConfirmed: confirmed.toString(),
-          ...(screening && (status === 'HELD' || status === 'REJECTED')
+          ...(screening
             ? {
                 kyt: {
                   reason: screening.kytReason,
