@@ -3,6 +3,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { chain, defineConfig, kyt } from '@tollgate/sdk'
 import { script as btcScript, Transaction } from 'bitcoinjs-lib'
 import { and, eq, like } from 'drizzle-orm'
+import { reconcileChain } from '../../src/core/payouts/reconcile.ts'
 import { coins, ledgerPostings, outboundTxs, payments, transfers } from '../../src/db/schema/index.ts'
 import { startWorkers } from '../../src/jobs/index.ts'
 import { decodeBitcoinAddress } from '../../src/plugins/bitcoin/address.ts'
@@ -367,5 +368,43 @@ describe('KYT screening of Bitcoin deposits (bcoin regtest, sanctions list)', ()
       [listedPayer.address, 'BLOCK'],
     ])
     expect(await creditedFor(p.id)).toBe(0n)
+  }, 120_000)
+
+  // The ledger credits what screening allowed once it covers the payment, even beside a held deposit
+  // (src/core/payments/refresh.ts); after a rejection that credit stays, but the allowed coin is adopted only for
+  // COMPLETED payments (src/core/payouts/coins.ts), so it is never consolidated and the reconciliation finds the
+  // deposits short by exactly the credited amount.
+  test('behavior: a clean deposit credited beside a rejected one is adopted and consolidated, and the books and the chain agree', async () => {
+    const p = await createPayment('0.05')
+    const listedTx = await payFrom(listedPayer, p.address, 2_000_000n)
+    await mineUntil('the listed part held', async () => (await statusOf(p.id)) === 'HELD')
+    const cleanTx = await payFrom(cleanPayer, p.address, amount)
+    // the clean deposit alone covers the payment: credited while the payment waits for the review
+    await mineUntil('the clean part credited', async () => (await creditedFor(p.id)) === amount)
+    expect(await statusOf(p.id)).toBe('HELD')
+
+    const rejected = await gql(
+      `mutation ($id: ID!) { rejectPayment(id: $id, note: "part of it came from a listed sender") {
+        ... on Payment { status } ... on UserError { code message } } }`,
+      { id: p.id },
+    )
+    expect(rejected.data.rejectPayment).toEqual({ status: 'REJECTED' })
+    expect(await creditedFor(p.id)).toBe(amount)
+
+    // a reconciliation adopts the deposit coins first: the credited one must be among them, the rejected one not
+    const report = await reconcileChain(app.ctx, app.ctx.chains.get('regtest')!, { bookFunding: false })
+    const outpoints = (await app.ctx.db.select().from(coins).where(eq(coins.chain, 'regtest'))).map(
+      (c) => c.txid,
+    )
+    expect(outpoints).not.toContain(listedTx)
+    expect(outpoints).toContain(cleanTx)
+    expect(report.lines.find((l) => l.role === 'deposits')?.difference).toBe(0n)
+    await mineUntil('the credited deposit consolidated', async () => {
+      const swept = await app.ctx.db
+        .select({ spends: outboundTxs.spends })
+        .from(outboundTxs)
+        .where(and(eq(outboundTxs.purpose, 'sweep'), eq(outboundTxs.status, 'confirmed')))
+      return swept.flatMap((s) => s.spends ?? []).some((o) => o.startsWith(cleanTx))
+    })
   }, 120_000)
 })

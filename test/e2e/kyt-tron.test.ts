@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { type AssetInfo, type ChainDriver, chain, defineConfig, kyt } from '@tollgate/sdk'
 import { and, eq, like } from 'drizzle-orm'
 import type { TronWeb as TronWebClient } from 'tronweb'
+import { reconcileChain } from '../../src/core/payouts/reconcile.ts'
 import { createSigner } from '../../src/core/payouts/signer.ts'
 import { roleAccountPath } from '../../src/core/payouts/wallet-roles.ts'
 import { ledgerPostings, payments, sweeps } from '../../src/db/schema/index.ts'
@@ -318,5 +319,34 @@ describe('KYT screening of Tron deposits (Tron stand-in node, sanctions list)', 
     expect(await creditedFor(fromListed.id)).toBe(0n)
     expect(await creditedFor(fromClean.id)).toBe(40_000_000n)
     expect(await available('USDT')).toBe('40')
+  }, 60_000)
+
+  // The ledger credits what screening allowed once it covers the payment, even beside a held deposit
+  // (src/core/payments/refresh.ts); after a rejection that credit stays, but sweeps and the reconciliation look
+  // only at COMPLETED payments' addresses (src/core/payouts/sweeps.ts, reconcile.ts), so the credited tokens are
+  // never swept and the reconciliation finds the deposits short by exactly the credited amount.
+  test('behavior: a clean USDT deposit credited beside a rejected one is accounted for: the books and the chain agree', async () => {
+    const p = await createPayment('USDT', '30')
+    await payUsdt(listedPayer, p.address, 10_000_000)
+    await mineUntil('the listed part held', async () => (await statusOf(p.id)) === 'HELD')
+    await payUsdt(cleanPayer, p.address, 30_000_000)
+    await mineUntil('the clean part credited', async () => (await creditedFor(p.id)) === 30_000_000n)
+    const rejected = await gql(
+      `mutation ($id: ID!) { rejectPayment(id: $id, note: "part of it came from a listed owner") {
+        ... on Payment { status } ... on UserError { code message } } }`,
+      { id: p.id },
+    )
+    expect(rejected.data.rejectPayment).toEqual({ status: 'REJECTED' })
+    expect(await creditedFor(p.id)).toBe(30_000_000n)
+
+    // every other sweep finished, so nothing is on its way between a deposit address and the treasury
+    await mineUntil('no sweep under way', async () => {
+      const all = await app.ctx.db.select({ status: sweeps.status }).from(sweeps)
+      return all.every((s) => s.status === 'done')
+    })
+    const report = await reconcileChain(app.ctx, app.ctx.chains.get('tron')!, { bookFunding: false })
+    const usdt = driver.assets.find((a) => a.symbol === 'USDT')!
+    const deposits = report.lines.find((l) => l.role === 'deposits' && l.asset === usdt.id)
+    expect(deposits?.difference).toBe(0n)
   }, 60_000)
 })
