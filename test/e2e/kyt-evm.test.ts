@@ -15,6 +15,7 @@ import {
   kytTestConfig,
   payNativeFrom,
   payTokenFrom,
+  pullTokenFrom,
   recordingWebhookReceiver,
   sdnAddresses,
   sdnListSha256,
@@ -35,8 +36,12 @@ let reviewer: { id: string; key: string }
 /** A key that may take payments but not decide on them. */
 let paymentsOnly: { id: string; key: string }
 
-// real entries of the OFAC SDN ETH list: one pays the gateway, one is asked to be paid by it
-const [listedPayer, listedDestination] = sdnAddresses('ETH') as [string, string]
+// real entries of the OFAC SDN ETH list: two pay the gateway (the second spelled in lowercase by the list, while
+// the chain reports it checksummed), one is asked to be paid by it
+const sdnEth = sdnAddresses('ETH')
+const [listedPayer, listedDestination] = sdnEth as [string, string]
+const lowercaseListed = '0x179f48c78f57a3a78f0608cc9197b8972921d1d2'
+const lowercaseLine = sdnEth.indexOf(lowercaseListed) + 1
 
 beforeAll(async () => {
   devnet = await startDevnet()
@@ -58,8 +63,10 @@ beforeAll(async () => {
   reviewer = await newKey('compliance officer', ['ADMIN'])
   paymentsOnly = await newKey('shop backend', ['PAYMENTS_READ', 'PAYMENTS_WRITE'])
   await impersonate(devnet, listedPayer)
-  // the listed address holds test USDT too (sent by the devnet's payer, as anyone could)
+  await impersonate(devnet, lowercaseListed)
+  // the listed addresses hold test USDT too (sent by the devnet's payer, as anyone could)
   await devnet.payToken(listedPayer, 1_000_000_000n)
+  await devnet.payToken(lowercaseListed, 1_000_000_000n)
   stopWorkers = await startWorkers(app.ctx)
   miner = setInterval(() => devnet.mine(1).catch(() => {}), 250)
 }, 30_000)
@@ -103,11 +110,11 @@ async function createPayment(asset: 'ETH' | 'USDT', amount: string) {
 
 const statusIs = (id: string, status: string) => async () => (await payment(id)).status === status
 
-/** A payment paid in full by the SDN-listed address, once screening has held it. */
-async function heldPayment(asset: 'ETH' | 'USDT', amount: string, units: bigint) {
+/** A payment paid in full by an SDN-listed address, once screening has held it. */
+async function heldPayment(asset: 'ETH' | 'USDT', amount: string, units: bigint, from = listedPayer) {
   const p = await createPayment(asset, amount)
-  if (asset === 'ETH') await payNativeFrom(devnet, listedPayer, p.address, units)
-  else await payTokenFrom(devnet, listedPayer, p.address, units)
+  if (asset === 'ETH') await payNativeFrom(devnet, from, p.address, units)
+  else await payTokenFrom(devnet, from, p.address, units)
   await waitFor(`${p.id} HELD`, statusIs(p.id, 'HELD'))
   return p
 }
@@ -215,7 +222,7 @@ describe('deposits from an SDN-listed address', () => {
 
   test('default: a USDT payment from a listed address is HELD and not credited; the same from a clean address completes', async () => {
     const before = await balance('USDT')
-    const held = await heldPayment('USDT', '25', 25_000_000n)
+    const held = await heldPayment('USDT', '25', 25_000_000n, lowercaseListed)
     const clean = await cleanPayment('USDT', '25', 25_000_000n)
 
     const p = await payment(held.id)
@@ -224,10 +231,10 @@ describe('deposits from an SDN-listed address', () => {
     const [check] = p.kyt
     expect(check).toMatchObject({ state: 'HELD', verdict: 'BLOCK', reason: 'KYT_BLOCKED' })
     // a token transfer's senders: the transaction's sender and the Transfer event's from, the same address once
-    expect(check.addresses).toEqual([getAddress(listedPayer)])
+    expect(check.addresses).toEqual([getAddress(lowercaseListed)])
     expect(check.versions).toMatch(versionsPattern)
     expect(check.answers.find((a: { provider: string }) => a.provider === 'sanctions').reasons[0]).toContain(
-      'OFAC SDN ETH list',
+      `OFAC SDN ETH list (line ${lowercaseLine})`,
     )
 
     expect(await creditOf(app.ctx.db, held.id)).toBe(0n)
@@ -237,9 +244,35 @@ describe('deposits from an SDN-listed address', () => {
   }, 30_000)
 })
 
+describe('tokens pulled from a listed address', () => {
+  test('behavior: a USDT payment a clean spender pulls from a listed address (transferFrom) is HELD: the Transfer’s from is screened, not only the transaction’s sender', async () => {
+    const p = await createPayment('USDT', '10')
+    await pullTokenFrom(devnet, listedPayer, p.address, 10_000_000n)
+    await waitFor(`${p.id} HELD`, statusIs(p.id, 'HELD'))
+    const [check] = (await payment(p.id)).kyt
+    expect(check).toMatchObject({ state: 'HELD', verdict: 'BLOCK', reason: 'KYT_BLOCKED' })
+    expect([...check.addresses].sort()).toEqual([devnet.payer.address, getAddress(listedPayer)].sort())
+    const sanctions = check.answers.filter((a: { provider: string }) => a.provider === 'sanctions')
+    expect(
+      sanctions.map((a: { address: string; verdict: string }) => `${a.address} ${a.verdict}`).sort(),
+    ).toEqual([`${devnet.payer.address} ALLOW`, `${getAddress(listedPayer)} BLOCK`].sort())
+    expect(await creditOf(app.ctx.db, p.id)).toBe(0n)
+  }, 30_000)
+})
+
 describe('an admin decides on a held payment', () => {
   test('behavior: releasePayment by an admin key completes and credits it, records who and why on its check and in the audit log', async () => {
     const held = await heldPayment('ETH', '0.3', parseEther('0.3'))
+    const queue = async () =>
+      (
+        await app.gql(
+          '{ kytChecks(filter: { state: HELD }) { edges { node { paymentId } } } }',
+          {},
+          reviewer.key,
+        )
+      ).data.kytChecks.edges.map((e: { node: { paymentId: string } }) => e.node.paymentId)
+    // it waits in the compliance review queue
+    expect(await queue()).toContain(held.id)
 
     // a key without admin scope may not decide, and nothing changes
     const forbidden = await decide('releasePayment', held.id, 'looks fine', paymentsOnly.key)
@@ -264,6 +297,7 @@ describe('an admin decides on a held payment', () => {
       note: 'customer verified by phone',
     })
     expect(await creditOf(app.ctx.db, held.id)).toBe(parseEther('0.3'))
+    expect(await queue()).not.toContain(held.id)
 
     const audit = await app.gql(
       '{ auditLog(first: 50) { edges { node { action actor targetType targetId data } } } }',
@@ -292,7 +326,7 @@ describe('an admin decides on a held payment', () => {
     const forbidden = await decide('rejectPayment', held.id, 'sanctioned sender', paymentsOnly.key)
     expect(forbidden.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
     await expectUntouched(held.id)
-    const noNote = await decide('rejectPayment', held.id, '', reviewer.key)
+    const noNote = await decide('rejectPayment', held.id, '   ', reviewer.key)
     expect(noNote.data.rejectPayment).toMatchObject({ __typename: 'UserError', code: 'INVALID_INPUT' })
     await expectUntouched(held.id)
 

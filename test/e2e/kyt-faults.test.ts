@@ -6,6 +6,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { getBalances } from '../../src/core/ledger/balances.ts'
 import { createPayment } from '../../src/core/payments/create.ts'
 import { newMnemonic } from '../../src/core/payouts/signer.ts'
+import { webhookEventTypes } from '../../src/core/webhooks/events.ts'
 import { kytChecks, merchants, payments, transfers, withdrawalEvents } from '../../src/db/schema/index.ts'
 import { startWorkers } from '../../src/jobs/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
@@ -228,6 +229,61 @@ describe('a provider that does not answer', () => {
       ['withdrawal.requested', 'SCREENING'],
       ['withdrawal.queued', 'QUEUED'],
     ])
+  }, 30_000)
+})
+
+describe('a withdrawal whose screening never gets an answer', () => {
+  test('error: failMode closed: a SCREENING withdrawal waits for approval (withdrawal.held, KYT_UNAVAILABLE) once failAfterMs passes; every event it records is one a webhook can subscribe to', async () => {
+    const m = await merchantWith(app, 'Cautious payer', { failMode: 'closed', failAfterMs: 1500 })
+    const funding = await paid(app, m.id, '0.5')
+    await waitFor('funded', async () => (await statusOf(app, funding.id)) === 'COMPLETED')
+    const to = privateKeyToAccount(`0x${'7c'.repeat(32)}` as Hex).address
+    down()
+    try {
+      const res = await app.gql(
+        `mutation ($input: RequestWithdrawalInput!) { requestWithdrawal(input: $input) {
+          __typename ... on RequestWithdrawalPayload { withdrawal { id status } } } }`,
+        { input: { chain: 'devnet', asset: 'ETH', to, amount: '0.1', idempotencyKey: 'never-answered' } },
+        m.key,
+      )
+      const { id, status } = res.data.requestWithdrawal.withdrawal
+      expect(status).toBe('SCREENING')
+      const withdrawal = async () =>
+        (
+          await app.gql(
+            'query ($id: ID!) { withdrawal(id: $id) { status kyt { state verdict reason failMode } } }',
+            { id },
+            m.key,
+          )
+        ).data.withdrawal
+      await waitFor('AWAITING_APPROVAL', async () => (await withdrawal()).status === 'AWAITING_APPROVAL')
+      expect((await withdrawal()).kyt).toEqual({
+        state: 'HELD',
+        verdict: null,
+        reason: 'KYT_UNAVAILABLE',
+        failMode: 'closed',
+      })
+      // still reserved: it waits, it is not given up
+      const [b] = await getBalances(app.ctx, m.id)
+      expect(b?.reserved).toBe(parseEther('0.1'))
+      const events = (
+        await app.ctx.db.select().from(withdrawalEvents).where(eq(withdrawalEvents.withdrawalId, id))
+      ).sort((a, b) => a.seq - b.seq)
+      const held = events.find((e) => e.type === 'withdrawal.held')
+      // the sanctions list answered (its version is kept); the risk API did not
+      expect(held?.data).toEqual({
+        kyt: { reason: 'KYT_UNAVAILABLE', verdict: null, versions: expect.stringMatching(/^sanctions=ETH /) },
+      })
+      expect(
+        app.logs.some((l) => l.level === 50 && l.failMode === 'closed' && l.subject === `withdrawal:${id}`),
+      ).toBe(true)
+      // what it records is what merchants can be told: no event type outside the webhook catalog
+      expect(
+        events.map((e) => e.type).filter((t) => !(webhookEventTypes as readonly string[]).includes(t)),
+      ).toEqual([])
+    } finally {
+      healed()
+    }
   }, 30_000)
 })
 

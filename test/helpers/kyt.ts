@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type ChainSettings, type KytPolicyConfig, kyt, type TollgateConfig } from '@tollgate/sdk'
-import { createWalletClient, getAddress, type Hex, http } from 'viem'
+import { createWalletClient, getAddress, type Hex, http, parseAbi } from 'viem'
 import { testConfig } from './app.ts'
 import { type Devnet, devnetChain, tokenAbi } from './chain.ts'
 
@@ -142,4 +142,39 @@ export function recordingWebhookReceiver() {
     of: (id: string) => received.filter((h) => h.data?.id === id),
     stop: () => server.stop(true),
   }
+}
+
+const allowanceAbi = parseAbi([
+  'function approve(address spender, uint256 value) returns (bool)',
+  'function transferFrom(address from, address to, uint256 value) returns (bool)',
+])
+
+/**
+ * Moves test tokens out of `owner` (impersonated) the way an exchange or a payment contract does: the owner
+ * approves the devnet's payer, and the payer sends `transferFrom(owner, to, units)`. The transaction's sender is
+ * the payer; the Transfer event's `from` is the owner.
+ *
+ * @example
+ * await pullTokenFrom(devnet, listed, payment.address, 10_000_000n)
+ */
+export async function pullTokenFrom(devnet: Devnet, owner: string, to: string, units: bigint) {
+  const approval = await walletOf(devnet, owner).writeContract({
+    address: devnet.tokenAddress,
+    abi: allowanceAbi,
+    functionName: 'approve',
+    args: [devnet.payer.address, units],
+  })
+  await devnet.client.waitForTransactionReceipt({ hash: approval })
+  const spender = createWalletClient({
+    account: devnet.payer,
+    chain: { ...devnetChain, rpcUrls: { default: { http: [devnet.url] } } },
+    transport: http(devnet.url),
+  })
+  const hash = await spender.writeContract({
+    address: devnet.tokenAddress,
+    abi: allowanceAbi,
+    functionName: 'transferFrom',
+    args: [getAddress(owner), to as Hex, units],
+  })
+  return devnet.client.waitForTransactionReceipt({ hash })
 }
