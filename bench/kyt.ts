@@ -278,9 +278,9 @@ async function startGateway(label: string, pluginsConfig: string, seed: string) 
     api,
     apiKey,
     client,
-    /** Per payment: mined → PROCESSING (when the gateway announces it) and mined → COMPLETED, in ms. */
-    processing: [] as number[],
+    /** Per payment: mined → COMPLETED, and PROCESSING → COMPLETED when the gateway announced PROCESSING, in ms. */
     completed: [] as number[],
+    processingToCompleted: [] as number[],
     stop: async () => {
       await client.dispose()
       await Promise.all([api.stop(), worker.stop()])
@@ -327,7 +327,7 @@ async function sample(g: Gateway) {
   await waitFor(`COMPLETED (${g.label})`, () => completedAt > 0, 10_000)
   unsubscribe()
   g.completed.push(completedAt - minedAt)
-  if (processingAt) g.processing.push(processingAt - minedAt)
+  if (processingAt) g.processingToCompleted.push(completedAt - processingAt)
 }
 
 // two gateways on one anvil, each with its own seed (no shared deposit address), database and Redis prefix
@@ -338,7 +338,7 @@ const on = await startGateway(
   'legal winner thank year wave sausage worth useful legal winner thank yellow',
 )
 for (const g of [off, on]) await sample(g) // warm-up: first payment, first subscription, first screening
-off.completed.length = off.processing.length = on.completed.length = on.processing.length = 0
+for (const g of [off, on]) g.completed.length = g.processingToCompleted.length = 0
 for (let i = 0; i < samples; i++) for (const g of i % 2 === 0 ? [off, on] : [on, off]) await sample(g)
 
 const sorted = (values: number[]) => [...values].sort((a, b) => a - b)
@@ -358,7 +358,7 @@ const addedP50 = p(on, 50) - p(off, 50)
 const addedP99 = p(on, 99) - p(off, 99)
 // on the screening gateway the scan announces PROCESSING and the screening then COMPLETED: the gap between the
 // two is the screening's own time (claim, screen, decide and credit, announce), free of the head-poll phase
-const screeningGap = sorted(on.completed.map((c, i) => c - (on.processing[i] ?? c)))
+const screeningGap = sorted(on.processingToCompleted)
 const latencyTable = table(
   ['gateway', 'samples', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
   [row(off), row(on), ['added by screening', '', fmt(addedP50), '', fmt(addedP99), '']],
@@ -394,6 +394,6 @@ scan's transaction credits the payment; with it, the scan stores a pending scree
 and pokes the screening pump, which claims it, screens the sender, decides and credits in a transaction of its
 own. The head poll's phase spreads both columns over ${headPollMs} ms, so their difference is noisy; the
 screening's own time, PROCESSING → COMPLETED on the screening gateway, is p50 ${fmt(percentile(screeningGap, 50))}
-ms, p99 ${fmt(percentile(screeningGap, 99))} ms. **p99 added by screening = ${fmt(addedP99)} ms** (goal ≤ 20 ms;
+ms, p99 ${fmt(percentile(screeningGap, 99))} ms (over the ${screeningGap.length} payments whose PROCESSING reached the client). **p99 added by screening = ${fmt(addedP99)} ms** (goal ≤ 20 ms;
 p50 added ${fmt(addedP50)} ms).`,
 )
