@@ -1,6 +1,7 @@
 import { assetById, resolveChain } from '../core/chains.ts'
 import { getBalances } from '../core/ledger/balances.ts'
 import { formatAmount } from '../core/money.ts'
+import type { WithdrawalRow } from '../core/payouts/withdrawal-transitions.ts'
 import {
   cancelWithdrawal,
   decideWithdrawal,
@@ -10,7 +11,6 @@ import {
   requestWithdrawal,
   waitingReason,
 } from '../core/payouts/withdrawals.ts'
-import type { WithdrawalRow } from '../core/payouts/withdrawal-transitions.ts'
 import { withdrawalStatuses } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'

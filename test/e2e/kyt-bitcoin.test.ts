@@ -370,25 +370,24 @@ describe('KYT screening of Bitcoin deposits (bcoin regtest, sanctions list)', ()
     expect(await creditedFor(p.id)).toBe(0n)
   }, 120_000)
 
-  // The ledger credits what screening allowed once it covers the payment, even beside a held deposit
-  // (src/core/payments/refresh.ts); after a rejection that credit stays, but the allowed coin is adopted only for
-  // COMPLETED payments (src/core/payouts/coins.ts), so it is never consolidated and the reconciliation finds the
-  // deposits short by exactly the credited amount.
+  // Funds screening allowed that cover the payment complete it beside a held deposit: the allowed coin is adopted
+  // and consolidated, the rejected one never, and the books and the chain agree.
   test('behavior: a clean deposit credited beside a rejected one is adopted and consolidated, and the books and the chain agree', async () => {
     const p = await createPayment('0.05')
     const listedTx = await payFrom(listedPayer, p.address, 2_000_000n)
     await mineUntil('the listed part held', async () => (await statusOf(p.id)) === 'HELD')
     const cleanTx = await payFrom(cleanPayer, p.address, amount)
-    // the clean deposit alone covers the payment: credited while the payment waits for the review
+    // the clean deposit alone covers the payment: it completes on it, the listed part waiting for the review
     await mineUntil('the clean part credited', async () => (await creditedFor(p.id)) === amount)
-    expect(await statusOf(p.id)).toBe('HELD')
+    expect(await statusOf(p.id)).toBe('COMPLETED')
 
     const rejected = await gql(
       `mutation ($id: ID!) { rejectPayment(id: $id, note: "part of it came from a listed sender") {
         ... on Payment { status } ... on UserError { code message } } }`,
       { id: p.id },
     )
-    expect(rejected.data.rejectPayment).toEqual({ status: 'REJECTED' })
+    // the payment stays paid by the clean funds; the rejected deposit never counts
+    expect(rejected.data.rejectPayment).toEqual({ status: 'COMPLETED' })
     expect(await creditedFor(p.id)).toBe(amount)
 
     // a reconciliation adopts the deposit coins first: the credited one must be among them, the rejected one not

@@ -321,23 +321,25 @@ describe('KYT screening of Tron deposits (Tron stand-in node, sanctions list)', 
     expect(await available('USDT')).toBe('40')
   }, 60_000)
 
-  // The ledger credits what screening allowed once it covers the payment, even beside a held deposit
-  // (src/core/payments/refresh.ts); after a rejection that credit stays, but sweeps and the reconciliation look
-  // only at COMPLETED payments' addresses (src/core/payouts/sweeps.ts, reconcile.ts), so the credited tokens are
-  // never swept and the reconciliation finds the deposits short by exactly the credited amount.
+  // Funds screening allowed that cover the payment complete it beside a held deposit; the rejected part stays at
+  // the address (never swept) and is not the merchant's, so the reconciliation compares the rest with the books.
   test('behavior: a clean USDT deposit credited beside a rejected one is accounted for: the books and the chain agree', async () => {
     const p = await createPayment('USDT', '30')
     await payUsdt(listedPayer, p.address, 10_000_000)
     await mineUntil('the listed part held', async () => (await statusOf(p.id)) === 'HELD')
     await payUsdt(cleanPayer, p.address, 30_000_000)
     await mineUntil('the clean part credited', async () => (await creditedFor(p.id)) === 30_000_000n)
+    // the clean deposit alone covers the payment: it completes on it, the listed part waiting for the review
+    expect(await statusOf(p.id)).toBe('COMPLETED')
     const rejected = await gql(
       `mutation ($id: ID!) { rejectPayment(id: $id, note: "part of it came from a listed owner") {
         ... on Payment { status } ... on UserError { code message } } }`,
       { id: p.id },
     )
-    expect(rejected.data.rejectPayment).toEqual({ status: 'REJECTED' })
+    expect(rejected.data.rejectPayment).toEqual({ status: 'COMPLETED' })
     expect(await creditedFor(p.id)).toBe(30_000_000n)
+    // rejected funds stay at the address for a refund: the address is never swept, credited part included
+    expect(await app.ctx.db.select().from(sweeps).where(eq(sweeps.paymentId, p.id))).toEqual([])
 
     // every other sweep finished, so nothing is on its way between a deposit address and the treasury
     await mineUntil('no sweep under way', async () => {

@@ -105,7 +105,6 @@ export function defineKytProvider<Options>(
 
 const verdictRank: Record<KytVerdict, number> = { allow: 0, review: 1, block: 2 }
 const risks: readonly string[] = ['low', 'medium', 'high', 'severe']
-const directions: readonly string[] = ['inbound', 'outbound']
 /** CAIP-2: namespace `[-a-z0-9]{3,8}`, reference `[-_a-zA-Z0-9]{1,32}`. */
 const caip2 = /^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$/
 /** Longer than any address, key, asset id or hash of a supported chain; anything longer is refused unread. */
@@ -159,10 +158,14 @@ export function checkKytRequest(value: unknown): KytRequest {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw bad(code, `a screening request must be an object, got ${shown(value)}`)
   const o = value as Record<string, unknown>
-  for (const key of ['chain', 'address', 'addressKey']) requiredString(o, key, code)
-  for (const key of ['asset', 'txHash']) optionalString(o, key, code)
+  // field by field, no lists built per call: every screened address passes here
+  requiredString(o, 'chain', code)
+  requiredString(o, 'address', code)
+  requiredString(o, 'addressKey', code)
+  optionalString(o, 'asset', code)
+  optionalString(o, 'txHash', code)
   if (!caip2.test(o.chain as string)) throw bad(code, `chain must be a CAIP-2 id, got ${shown(o.chain)}`)
-  if (typeof o.direction !== 'string' || !directions.includes(o.direction))
+  if (o.direction !== 'inbound' && o.direction !== 'outbound')
     throw bad(code, `direction must be inbound or outbound, got ${shown(o.direction)}`)
   if (o.amount !== undefined && (typeof o.amount !== 'bigint' || o.amount < 0n))
     throw bad(code, `amount must be a non-negative bigint, got ${shown(o.amount)}`)

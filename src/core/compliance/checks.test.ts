@@ -147,7 +147,7 @@ describe('screening deposits', () => {
     })
   })
 
-  test('behavior: a rejected payment is never credited, ends REJECTED, and stays so when more arrives', async () => {
+  test('behavior: a rejected payment is never credited and ends REJECTED; paid again from a clean sender, it completes on those funds alone', async () => {
     const { create, payFrom, screenDue, list, events } = setup()
     list.listed.set('0xbad2', 'review')
     const p = await create(100n)
@@ -165,14 +165,19 @@ describe('screening deposits', () => {
     })
     expect(await creditOf(db, p.id)).toBe(0n)
     expect((await events(p.id)).at(-1)).toBe('payment.rejected')
-    // a clean top-up later does not revive it
+    // the buyer pays again from a clean address: the payment is paid, by those funds; the rejected ones never count
     await payFrom(p, '0xa4', 100n, '0xc1ea2')
     await screenDue()
-    expect((await paymentRow(db, p.id)).status).toBe('REJECTED')
+    expect(await paymentRow(db, p.id)).toMatchObject({
+      status: 'COMPLETED',
+      amountReceived: 100n,
+      amountConfirmed: 100n,
+    })
+    expect(await creditOf(db, p.id)).toBe(100n)
   })
 
-  test('behavior: the worst sender decides; clean funds already credited stay credited when a later deposit is held', async () => {
-    const { create, payFrom, screenDue, list } = setup()
+  test('behavior: a payment completed on allowed funds stays completed when a later deposit is held; the hold is a notice and waits for review', async () => {
+    const { create, payFrom, screenDue, list, events, checksOf } = setup()
     list.listed.set('0xbad3', 'review')
     const p = await create(100n)
     await payFrom(p, '0xa5', 100n, '0xc1ea3')
@@ -180,12 +185,28 @@ describe('screening deposits', () => {
     expect(await creditOf(db, p.id)).toBe(100n)
     await payFrom(p, '0xa6', 50n, '0xbad3')
     await screenDue()
+    // the credit stands (it may be spent already); the held 50 is not credited
     expect(await paymentRow(db, p.id)).toMatchObject({
-      status: 'HELD',
+      status: 'COMPLETED',
       amountReceived: 150n,
       amountConfirmed: 100n,
     })
     expect(await creditOf(db, p.id)).toBe(100n)
+    expect((await checksOf(p.id)).map((c) => c.state)).toEqual(['clear', 'held'])
+    expect(await events(p.id)).toEqual([
+      'payment.created',
+      'payment.processing',
+      'payment.completed',
+      'payment.held',
+    ])
+    // the review works on the held deposit whatever the payment's status
+    await releasePayment({ db }, merchantId, p.id, { actor: { keyId: 'key_admin' }, note: 'known customer' })
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'COMPLETED', amountConfirmed: 150n })
+    expect(await creditOf(db, p.id)).toBe(150n)
+    expect((await events(p.id)).at(-1)).toBe('payment.released')
+    await expect(
+      rejectPayment({ db }, merchantId, p.id, { actor: { keyId: 'key_admin' }, note: 'again' }),
+    ).rejects.toMatchObject({ code: 'INVALID_STATE' })
   })
 
   test('args: a merchant policy crediting review verdicts; a chain rule holding everything', async () => {

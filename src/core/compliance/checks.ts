@@ -1,11 +1,10 @@
 import type { KytPolicyConfig } from '@tollgate/sdk'
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { and, eq, inArray, lte, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
-import { executeRows } from '../../db/rows.ts'
-import { type KytState, kytChecks, merchants, type StoredKytAnswer } from '../../db/schema/index.ts'
+import { type KytState, kytChecks, merchants, payments, type StoredKytAnswer } from '../../db/schema/index.ts'
 import type { LoadedChain, LoadedKytProvider } from '../../plugins/registry.ts'
 import { newId } from '../ids.ts'
-import { type PaymentChange, refreshPayments } from '../payments/refresh.ts'
+import { type PaymentChange, recordPaymentNotice, refreshPayments } from '../payments/refresh.ts'
 import { effectiveKytPolicy, type KytPolicy, type KytReason, reasonOfVerdict } from './policy.ts'
 import { type Screening, screenSubject, versionsOf } from './screen.ts'
 
@@ -82,30 +81,27 @@ export async function claimDueChecks(
   db: Db,
   params: { limit: number; leaseMs: number; ids?: readonly string[] },
 ): Promise<KytCheckRow[]> {
-  const only = params.ids
-    ? sql`and id in (${sql.join(
-        params.ids.map((id) => sql`${id}`),
-        sql`, `,
-      )})`
-    : sql``
-  const rows = await executeRows<{ id: string }>(
-    db,
-    sql`update kyt_checks set next_attempt_at = now() + ${`${params.leaseMs} milliseconds`}::interval,
-          attempts = attempts + 1
-        where id in (select id from kyt_checks where state = 'pending' and next_attempt_at <= now() ${only}
-                     order by next_attempt_at limit ${params.limit} for update skip locked)
-        returning id`,
-  )
-  if (rows.length === 0) return []
-  return db
-    .select()
+  const due = db
+    .select({ id: kytChecks.id })
     .from(kytChecks)
     .where(
-      inArray(
-        kytChecks.id,
-        rows.map((r) => r.id),
+      and(
+        eq(kytChecks.state, 'pending'),
+        lte(kytChecks.nextAttemptAt, sql`now()`),
+        ...(params.ids ? [inArray(kytChecks.id, [...params.ids])] : []),
       ),
     )
+    .orderBy(kytChecks.nextAttemptAt)
+    .limit(params.limit)
+    .for('update', { skipLocked: true })
+  return db
+    .update(kytChecks)
+    .set({
+      nextAttemptAt: sql`now() + ${`${params.leaseMs} milliseconds`}::interval`,
+      attempts: sql`${kytChecks.attempts} + 1`,
+    })
+    .where(inArray(kytChecks.id, due))
+    .returning()
 }
 
 /** The policy for a check's merchant and chain. */
@@ -179,6 +175,32 @@ export async function postponeCheck(db: Db | Tx, check: KytCheckRow, screening: 
     .where(and(eq(kytChecks.id, check.id), eq(kytChecks.state, 'pending')))
 }
 
+/** What a payment event says of the screening behind it. */
+export const kytData = (
+  check: Pick<KytCheckRow, 'id'>,
+  decision: { reason: string | null; verdict: Screening['verdict']; answers: StoredKytAnswer[] },
+) => ({
+  kyt: {
+    check: check.id,
+    reason: decision.reason,
+    verdict: decision.verdict,
+    versions: versionsOf(decision.answers),
+  },
+})
+
+/** A notice event on a payment that is COMPLETED (its status did not move); nothing otherwise. */
+export async function noticeIfCompleted(
+  tx: Tx,
+  paymentId: string,
+  type: string,
+  data: Record<string, unknown>,
+  now: Date,
+): Promise<PaymentChange | undefined> {
+  const [p] = await tx.select({ status: payments.status }).from(payments).where(eq(payments.id, paymentId))
+  if (p?.status !== 'COMPLETED') return undefined
+  return recordPaymentNotice(tx, paymentId, type, data, now)
+}
+
 const failedText = (answers: readonly StoredKytAnswer[]) =>
   answers.flatMap((a) => (a.error ? [`${a.provider}:${a.error}`] : [])).join(' ') || null
 
@@ -242,6 +264,17 @@ export async function screenTransferCheck(
   return ctx.db.transaction(async (tx) => {
     if (!(await decideCheck(tx, check, decision, now))) return { kind: 'skipped' as const }
     const changes = check.paymentId ? await refreshPayments(tx, { paymentIds: [check.paymentId], now }) : []
+    // a deposit held while its payment stays completed (on funds already allowed) is still news for the merchant
+    if (decision.state === 'held' && check.paymentId && changes.length === 0) {
+      const notice = await noticeIfCompleted(
+        tx,
+        check.paymentId,
+        'payment.held',
+        kytData(check, decision),
+        now,
+      )
+      if (notice) changes.push(notice)
+    }
     return {
       kind: 'decided' as const,
       state: decision.state,

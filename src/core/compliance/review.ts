@@ -4,6 +4,7 @@ import { kytChecks, payments } from '../../db/schema/index.ts'
 import { type AuditActor, recordAudit } from '../access/audit.ts'
 import { checkFreeText, invalidInput, TollgateError } from '../errors.ts'
 import { type PaymentChange, refreshPayments } from '../payments/refresh.ts'
+import { kytData, noticeIfCompleted } from './checks.ts'
 
 /** An admin's decision on a held payment: who, and why (required: it is what an auditor reads). */
 export type ReviewDecision = { actor: AuditActor; note: string }
@@ -33,8 +34,6 @@ async function decide(
       .where(and(eq(payments.id, paymentId), eq(payments.merchantId, merchantId)))
       .for('update')
     if (!payment) throw new TollgateError('NOT_FOUND', 'payment not found', 'id')
-    if (payment.status !== 'HELD')
-      throw new TollgateError('INVALID_STATE', `a ${payment.status} payment is not held for review`, 'id')
     const decided = await tx
       .update(kytChecks)
       .set({
@@ -44,7 +43,13 @@ async function decide(
         note,
       })
       .where(and(eq(kytChecks.paymentId, paymentId), eq(kytChecks.state, 'held')))
-      .returning({ id: kytChecks.id, verdict: kytChecks.verdict, reason: kytChecks.reason })
+      .returning()
+    if (decided.length === 0)
+      throw new TollgateError(
+        'INVALID_STATE',
+        `no deposit of this ${payment.status} payment is held for review`,
+        'id',
+      )
     await recordAudit(tx, {
       merchantId,
       actor: decision.actor,
@@ -52,7 +57,20 @@ async function decide(
       target: { type: 'payment', id: paymentId },
       data: { note, checks: decided.map((c) => c.id), reasons: [...new Set(decided.map((c) => c.reason))] },
     })
-    return refreshPayments(tx, { paymentIds: [paymentId], now })
+    const changes = await refreshPayments(tx, { paymentIds: [paymentId], now })
+    // held deposits of a payment that stayed completed: the decision is news of its own
+    if (changes.length === 0) {
+      const first = decided[0] as (typeof decided)[number]
+      const notice = await noticeIfCompleted(
+        tx,
+        paymentId,
+        release ? 'payment.released' : 'payment.rejected',
+        kytData(first, first),
+        now,
+      )
+      if (notice) changes.push(notice)
+    }
+    return changes
   })
 }
 

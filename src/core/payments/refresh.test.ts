@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { asc, eq } from 'drizzle-orm'
 import { creditOf, paymentRow, postingsOf, unitStage } from '../../../test/helpers/unit.ts'
-import { paymentEvents, payments, transfers } from '../../db/schema/index.ts'
+import { paymentEvents, transfers } from '../../db/schema/index.ts'
 import type { PaymentRow } from './queries.ts'
 import { paymentsAwaitingConfirmations, refreshPayments } from './refresh.ts'
 

@@ -94,8 +94,11 @@ export async function refreshPayments(
       expiresAt: p.expiresAt,
       now: params.now,
     })
-    // a held transfer makes the payment wait for an admin whatever the amounts say; a rejected one ends it
-    const status: PaymentStatus = held ? 'HELD' : rejected ? 'REJECTED' : derived
+    // funds screening allowed that cover the payment complete it, whatever else arrived (a held deposit to a
+    // completed payment waits in the review queue and is never collected); otherwise a held deposit makes the
+    // payment wait for an admin, and a rejected one ends it
+    const status: PaymentStatus =
+      derived === 'COMPLETED' ? derived : held ? 'HELD' : rejected ? 'REJECTED' : derived
     // what an event of a hold, a rejection or a release says of the screening behind it
     const screening =
       status === 'HELD' ? held : status === 'REJECTED' ? rejected : p.status === 'HELD' ? released : undefined
@@ -154,18 +157,7 @@ export async function refreshPayments(
       merchantId: p.merchantId,
       chain: p.chain,
       asset: p.asset,
-      // what screening allowed is credited once the payment is covered by it, even beside a held transfer
-      target:
-        deriveStatus({
-          amountDue: p.amountDue,
-          amountTolerance: p.amountTolerance,
-          received: confirmed,
-          confirmed,
-          expiresAt: p.expiresAt,
-          now: params.now,
-        }) === 'COMPLETED'
-          ? confirmed
-          : 0n,
+      target: status === 'COMPLETED' ? confirmed : 0n,
     })
   }
   return changes
@@ -180,4 +172,38 @@ export async function paymentsAwaitingConfirmations(tx: Tx, chain: string): Prom
       and(eq(transfers.chain, chain), eq(transfers.status, 'seen'), sql`${transfers.paymentId} is not null`),
     )
   return rows.map((r) => r.id as string)
+}
+
+/**
+ * Records an event of a payment whose status does not change (a deposit held, released or rejected while the
+ * payment stays COMPLETED on the funds screening allowed), in the caller's transaction: it is numbered after the
+ * payment's last event and goes out as a webhook like any other.
+ *
+ * @example
+ * const change = await recordPaymentNotice(tx, paymentId, 'payment.held', { kyt }, now)
+ */
+export async function recordPaymentNotice(
+  tx: Tx,
+  paymentId: string,
+  type: string,
+  data: Record<string, unknown>,
+  now: Date,
+): Promise<PaymentChange | undefined> {
+  const [p] = await tx
+    .update(payments)
+    .set({ eventSeq: sql`${payments.eventSeq} + 1`, updatedAt: now })
+    .where(eq(payments.id, paymentId))
+    .returning({ merchantId: payments.merchantId, status: payments.status, seq: payments.eventSeq })
+  if (!p) return undefined
+  await tx.insert(paymentEvents).values({
+    paymentId,
+    merchantId: p.merchantId,
+    seq: p.seq,
+    type,
+    fromStatus: p.status,
+    toStatus: p.status,
+    data,
+    createdAt: now,
+  })
+  return { paymentId, merchantId: p.merchantId, seq: p.seq, type, from: p.status, to: p.status }
 }

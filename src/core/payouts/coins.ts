@@ -1,7 +1,14 @@
 import type { Coin } from '@tollgate/sdk'
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, isNull, or, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
-import { coins, type OutboundRow, payments, senderNonces, transfers } from '../../db/schema/index.ts'
+import {
+  coins,
+  kytChecks,
+  type OutboundRow,
+  payments,
+  senderNonces,
+  transfers,
+} from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { driverLacks } from '../errors.ts'
 import { coinsUnavailable } from './errors.ts'
@@ -13,7 +20,8 @@ const outpoint = (c: { txid: string; vout: number }) => `${c.txid}:${c.vout}`
 
 /**
  * Records the deposits of completed payments as the gateway's coins (each output once, by its outpoint): the
- * confirmed transfers into a payment's address, spendable with the key at the payment's derivation path.
+ * confirmed transfers into a payment's address that screening allowed, spendable with the key at the payment's
+ * derivation path.
  *
  * @example
  * await collectDepositCoins(ctx, bitcoin) // number of new coins
@@ -38,12 +46,16 @@ export async function collectDepositCoins(ctx: { db: Db }, chain: LoadedChain): 
         eq(coins.vout, transfers.index),
       ),
     )
+    .leftJoin(kytChecks, and(eq(kytChecks.subjectType, 'transfer'), eq(kytChecks.subjectId, transfers.id)))
     .where(
       and(
         eq(transfers.chain, chain.name),
         eq(transfers.status, 'confirmed'),
         eq(payments.status, 'COMPLETED'),
         isNull(coins.txid),
+        // only what screening allowed (or no screening at all): a held, rejected or undecided deposit to a
+        // completed payment's address stays where it is
+        or(isNull(kytChecks.id), inArray(kytChecks.state, ['clear', 'released'])),
       ),
     )
     .limit(1000)

@@ -1,6 +1,6 @@
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { and, eq, inArray, ne, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
-import { coins, outboundTxs, payments } from '../../db/schema/index.ts'
+import { coins, kytChecks, outboundTxs, payments, transfers } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can } from '../chains.ts'
 import { driverLacks } from '../errors.ts'
@@ -72,8 +72,31 @@ export async function reconcileChain(
 
   const lines: ReconciliationLine[] = []
   if (can(chain, 'coins')) lines.push(...(await coinLines(ctx, chain, ledgerOf)))
+  // deposits screening has not allowed lie at completed payments' addresses uncredited (held, rejected, or not
+  // decided yet): they are not the merchants' money, so they are not what the ledger's deposits are compared with
+  const unallowed = new Map(
+    (
+      await ctx.db
+        .select({ asset: transfers.asset, total: sql<string>`sum(${transfers.amount})` })
+        .from(transfers)
+        .innerJoin(payments, eq(payments.id, transfers.paymentId))
+        .innerJoin(
+          kytChecks,
+          and(eq(kytChecks.subjectType, 'transfer'), eq(kytChecks.subjectId, transfers.id)),
+        )
+        .where(
+          and(
+            eq(transfers.chain, chain.name),
+            ne(transfers.status, 'orphaned'),
+            eq(payments.status, 'COMPLETED'),
+            inArray(kytChecks.state, ['pending', 'held', 'rejected']),
+          ),
+        )
+        .groupBy(transfers.asset)
+    ).map((r) => [r.asset, BigInt(r.total)]),
+  )
   for (const asset of can(chain, 'coins') ? [] : chain.driver.assets) {
-    let deposits = 0n
+    let deposits = -(unallowed.get(asset.id) ?? 0n)
     for (const address of depositAddresses) deposits += await payouts.balance(address, asset)
     const onChain = {
       deposits,

@@ -7,9 +7,16 @@ import {
   type UnsignedTx,
   type WalletAddress,
 } from '@tollgate/sdk'
-import { and, eq, inArray, isNull } from 'drizzle-orm'
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
-import { type OutboundRow, outboundTxs, payments, type StoredRequest, sweeps } from '../../db/schema/index.ts'
+import {
+  kytChecks,
+  type OutboundRow,
+  outboundTxs,
+  payments,
+  type StoredRequest,
+  sweeps,
+} from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
@@ -35,8 +42,8 @@ export type SweepProgress = {
 }
 
 /**
- * Opens a sweep for every COMPLETED payment of the chain that has none yet (account chains: one deposit address
- * per payment, so one sweep per payment).
+ * Opens a sweep for every COMPLETED payment of the chain that has none yet and no deposit that screening has not
+ * allowed (account chains: one deposit address per payment, so one sweep per payment).
  */
 export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Promise<number> {
   // account chains: one deposit address per payment, swept on its own (UTXO chains consolidate coins instead)
@@ -50,7 +57,17 @@ export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Pro
     })
     .from(payments)
     .leftJoin(sweeps, eq(sweeps.paymentId, payments.id))
-    .where(and(eq(payments.chain, chain.name), eq(payments.status, 'COMPLETED'), isNull(sweeps.id)))
+    .where(
+      and(
+        eq(payments.chain, chain.name),
+        eq(payments.status, 'COMPLETED'),
+        isNull(sweeps.id),
+        // a sweep takes the address's whole balance: not while a deposit there is undecided or held, and never
+        // with rejected funds there (they stay for a refund; what was credited stays with them)
+        sql`not exists (select 1 from ${kytChecks} where ${kytChecks.paymentId} = ${payments.id}
+              and ${kytChecks.state} in ('pending', 'held', 'rejected'))`,
+      ),
+    )
     .limit(500)
   if (due.length === 0) return 0
   const inserted = await ctx.db

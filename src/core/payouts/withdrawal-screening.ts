@@ -221,8 +221,16 @@ export async function screenWithdrawalCheck(
         })
         if (row) await postWithdrawalRelease(tx, row)
       } else if (action === 'approval') {
-        const row = await transitionWithdrawal(tx, w.id, ['SCREENING'], 'AWAITING_APPROVAL')
-        if (row) await announceHeld(tx, row, reason ?? 'KYT_REVIEW', screening)
+        // one event, the hold itself, from SCREENING
+        await transitionWithdrawal(
+          tx,
+          w.id,
+          ['SCREENING'],
+          'AWAITING_APPROVAL',
+          {},
+          { kyt: { reason, verdict: screening.verdict, versions: versionsOf(screening.answers) } },
+          'withdrawal.held',
+        )
       } else {
         const threshold = chain.settings.payouts.approvalAbove.get(w.asset)
         const to = threshold !== undefined && w.amount > threshold ? 'AWAITING_APPROVAL' : 'QUEUED'

@@ -18,6 +18,8 @@ export async function transitionWithdrawal(
     Pick<WithdrawalRow, 'outboundTxId' | 'networkFee' | 'failureReason' | 'approvedByKey'>
   > = {},
   data?: Record<string, unknown>,
+  /** The event's type when it is not `withdrawal.<new status>` (e.g. `withdrawal.held`). */
+  type?: string,
 ): Promise<WithdrawalRow | undefined> {
   const [row] = await tx
     .update(withdrawals)
@@ -37,7 +39,7 @@ export async function transitionWithdrawal(
     withdrawalId: id,
     merchantId: row.merchantId,
     seq: row.eventSeq,
-    type: `withdrawal.${to.toLowerCase()}`,
+    type: type ?? `withdrawal.${to.toLowerCase()}`,
     fromStatus: from.length === 1 ? from[0] : null,
     toStatus: to,
     data: data ?? null,

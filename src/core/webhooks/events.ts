@@ -13,6 +13,7 @@ export const webhookEventTypes = [
   'payment.released',
   'payment.rejected',
   'withdrawal.requested',
+  'withdrawal.awaiting_approval',
   'withdrawal.queued',
   'withdrawal.broadcast',
   'withdrawal.confirmed',

@@ -21,6 +21,11 @@ type Index = { lists: LoadedList[]; byChain: Map<string, Map<string, Hit[]>>; ve
 /** The sanctions provider, with the loaded lists' versions for `tollgate kyt update` to report. */
 export type SanctionsProvider = KytProvider & {
   reload(signal?: AbortSignal): Promise<void>
+  /**
+   * The list matching itself, synchronous: the lists' entries for `addressKey` on `chainId` (undefined when
+   * unlisted). `screen` is this behind the contract's request check and answer.
+   */
+  match(chainId: string, addressKey: string): readonly Hit[] | undefined
   lists(): ReadonlyArray<
     Pick<LoadedList, 'asset' | 'origin' | 'date' | 'sha256' | 'version'> & { size: number }
   >
@@ -86,28 +91,41 @@ export async function createSanctionsProvider(
           },
         )
   let index = await buildIndex(options, ctx)
-  const source = () => ({ provider: ctx.name, version: index.version })
+  // the answer for every unlisted address of one set of lists: made once per load, frozen (nobody may change it)
+  const allowAnswer = (): KytAnswer =>
+    Object.freeze({
+      verdict: 'allow',
+      categories: Object.freeze([]) as unknown as string[],
+      reasons: Object.freeze([]) as unknown as string[],
+      source: Object.freeze({ provider: ctx.name, version: index.version }),
+    }) as KytAnswer
+  let allow = allowAnswer()
+  const match = (chainId: string, addressKey: string) => {
+    const keys = index.byChain.get(chainId)
+    if (!keys)
+      throw new DriverError('KYT_UNKNOWN_CHAIN', `${chainId} is not a chain the gateway runs`, {
+        retryable: false,
+      })
+    return keys.get(addressKey)
+  }
   return {
+    match,
     async screen(untrusted: KytRequest): Promise<KytAnswer> {
       const request = checkKytRequest(untrusted)
-      const keys = index.byChain.get(request.chain)
-      if (!keys)
-        throw new DriverError('KYT_UNKNOWN_CHAIN', `${request.chain} is not a chain the gateway runs`, {
-          retryable: false,
-        })
-      const hits = keys.get(request.addressKey)
-      if (!hits) return { verdict: 'allow', categories: [], reasons: [], source: source() }
+      const hits = match(request.chain, request.addressKey)
+      if (!hits) return allow
       return {
         verdict: 'block',
         risk: 'severe',
         categories: ['sanctions'],
         reasons: hits.map((h) => `${request.address} is on the OFAC SDN ${h.asset} list (line ${h.line})`),
-        source: source(),
+        source: { provider: ctx.name, version: index.version },
       }
     },
     async reload(signal) {
       // the old lists answer until the new ones are all loaded; a failed reload keeps them
       index = await buildIndex(options, ctx, signal)
+      allow = allowAnswer()
     },
     lists: () =>
       index.lists.map(({ asset, origin, date, sha256, version, entries }) => ({
