@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { chain, defineConfig, kyt } from '@tollgate/sdk'
 import { script as btcScript, Transaction } from 'bitcoinjs-lib'
-import { and, eq, like } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import { reconcileChain } from '../../src/core/payouts/reconcile.ts'
-import { coins, ledgerPostings, outboundTxs, payments, transfers } from '../../src/db/schema/index.ts'
+import { coins, outboundTxs, transfers } from '../../src/db/schema/index.ts'
 import { startWorkers } from '../../src/jobs/index.ts'
 import { decodeBitcoinAddress } from '../../src/plugins/bitcoin/address.ts'
 import { p2wpkhAddress } from '../../src/plugins/bitcoin/derive.ts'
@@ -12,8 +12,15 @@ import { bitcoinNetworks } from '../../src/plugins/bitcoin/networks.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 import { type Bcoin, type RegtestKey, regtestKey, startBcoin } from '../helpers/bcoin.ts'
 import { gatewayMnemonic } from '../helpers/chain.ts'
-import { sdnListAddresses, type TestKytList, writeKytList } from '../helpers/kyt-list.ts'
+import {
+  kytFields,
+  sdnListAddresses,
+  statusOf as statusOfPayment,
+  type TestKytList,
+  writeKytList,
+} from '../helpers/kyt-list.ts'
 import { waitFor } from '../helpers/processes.ts'
+import { creditOf } from '../helpers/unit.ts'
 
 // KYT screening of Bitcoin deposits through the whole gateway: GraphQL API, chain worker (scanner, screening
 // pump, consolidation) and the sanctions provider over a list file, on a bcoin regtest node. The senders are
@@ -147,9 +154,6 @@ async function createPayment(amount: string) {
   return res.data.createPayment.payment as { id: string; address: string }
 }
 
-const kytFields = `kyt { state verdict reason versions addresses txHash decidedBy note
-  answers { provider address verdict risk categories reasons version error } }`
-
 async function paymentView(id: string) {
   const res = await gql(`query ($id: ID!) { payment(id: $id) { id status amountReceived ${kytFields} } }`, {
     id,
@@ -158,23 +162,10 @@ async function paymentView(id: string) {
   return res.data.payment
 }
 
-const statusOf = async (id: string) =>
-  (await app.ctx.db.select({ status: payments.status }).from(payments).where(eq(payments.id, id)))[0]?.status
+const statusOf = (id: string) => statusOfPayment(app.ctx.db, id)
 
-/** What the ledger credited the merchant for one payment, in satoshis. */
-async function creditedFor(paymentId: string): Promise<bigint> {
-  const rows = await app.ctx.db
-    .select({ amount: ledgerPostings.amount })
-    .from(ledgerPostings)
-    .where(
-      and(
-        eq(ledgerPostings.refType, 'payment'),
-        like(ledgerPostings.refId, `${paymentId}#%`),
-        eq(ledgerPostings.account, 'merchant:available'),
-      ),
-    )
-  return rows.reduce((sum, r) => sum + r.amount, 0n)
-}
+/** What the ledger credited the merchant for one payment, in base units. */
+const creditedFor = (paymentId: string) => creditOf(app.ctx.db, paymentId)
 
 async function availableBtc(): Promise<string> {
   const res = await gql('{ balances { chain asset { symbol } available } }')

@@ -1,17 +1,24 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { type AssetInfo, type ChainDriver, chain, defineConfig, kyt } from '@tollgate/sdk'
-import { and, eq, like } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import type { TronWeb as TronWebClient } from 'tronweb'
 import { reconcileChain } from '../../src/core/payouts/reconcile.ts'
 import { createSigner } from '../../src/core/payouts/signer.ts'
 import { roleAccountPath } from '../../src/core/payouts/wallet-roles.ts'
-import { ledgerPostings, payments, sweeps } from '../../src/db/schema/index.ts'
+import { sweeps } from '../../src/db/schema/index.ts'
 import { startWorkers } from '../../src/jobs/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 import { gatewayMnemonic } from '../helpers/chain.ts'
-import { sdnListAddresses, type TestKytList, writeKytList } from '../helpers/kyt-list.ts'
+import {
+  kytFields,
+  sdnListAddresses,
+  statusOf as statusOfPayment,
+  type TestKytList,
+  writeKytList,
+} from '../helpers/kyt-list.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { TronWeb } from '../helpers/tronweb.ts'
+import { creditOf } from '../helpers/unit.ts'
 import { startTronNode, type TronNode, USDT_MAINNET } from '../tron-node/server.ts'
 
 // KYT screening of Tron deposits through the whole gateway: GraphQL API, chain worker (scanner, screening pump,
@@ -137,9 +144,6 @@ async function createPayment(asset: 'TRX' | 'USDT', amount: string) {
   return res.data.createPayment.payment as { id: string; address: string }
 }
 
-const kytFields = `kyt { state verdict reason versions addresses txHash decidedBy note
-  answers { provider address verdict risk categories reasons version error } }`
-
 async function paymentView(id: string) {
   const res = await gql(`query ($id: ID!) { payment(id: $id) { id status amountReceived ${kytFields} } }`, {
     id,
@@ -148,23 +152,10 @@ async function paymentView(id: string) {
   return res.data.payment
 }
 
-const statusOf = async (id: string) =>
-  (await app.ctx.db.select({ status: payments.status }).from(payments).where(eq(payments.id, id)))[0]?.status
+const statusOf = (id: string) => statusOfPayment(app.ctx.db, id)
 
 /** What the ledger credited the merchant for one payment, in base units. */
-async function creditedFor(paymentId: string): Promise<bigint> {
-  const rows = await app.ctx.db
-    .select({ amount: ledgerPostings.amount })
-    .from(ledgerPostings)
-    .where(
-      and(
-        eq(ledgerPostings.refType, 'payment'),
-        like(ledgerPostings.refId, `${paymentId}#%`),
-        eq(ledgerPostings.account, 'merchant:available'),
-      ),
-    )
-  return rows.reduce((sum, r) => sum + r.amount, 0n)
-}
+const creditedFor = (paymentId: string) => creditOf(app.ctx.db, paymentId)
 
 async function available(symbol: 'TRX' | 'USDT'): Promise<string> {
   const res = await gql('{ balances { chain asset { symbol } available } }')

@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
+import type { Db } from '../../src/db/client.ts'
+import { payments } from '../../src/db/schema/index.ts'
 
 /** A sanctions list written for one test: where it is and the version the sanctions provider names it by. */
 export type TestKytList = {
@@ -44,15 +47,27 @@ export function writeKytList(asset: string, addresses: readonly string[], date: 
   }
 }
 
+/** The real OFAC SDN digital-currency address lists kept as fixtures (see test/fixtures/kyt/SOURCES.md). */
+export const sdnListFile = (asset: string) => join(import.meta.dir, `../fixtures/kyt/ofac_sdn_${asset}.txt`)
+
 /**
- * The addresses of one of the real OFAC SDN lists kept as fixtures (test/fixtures/kyt), in the list's order.
+ * The addresses of one of the real OFAC SDN lists kept as fixtures (test/fixtures/kyt), in the list's order and
+ * spelling.
  *
  * @example
  * sdnListAddresses('XBT')[0] // '123WBUDmSJv4GctdVEz6Qq6z8nXSKrJ4KX'
  */
-export function sdnListAddresses(asset: 'XBT' | 'TRX'): string[] {
-  return readFileSync(join(import.meta.dir, `../fixtures/kyt/ofac_sdn_${asset}.txt`), 'utf8')
+export function sdnListAddresses(asset: string): string[] {
+  return readFileSync(sdnListFile(asset), 'utf8')
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'))
 }
+
+/** The fields of `Payment.kyt` the end-to-end tests read. */
+export const kytFields = `kyt { state verdict reason versions addresses txHash decidedBy note
+  answers { provider address verdict risk categories reasons version error } }`
+
+/** A payment's status as stored. */
+export const statusOf = async (db: Db, id: string) =>
+  (await db.select({ status: payments.status }).from(payments).where(eq(payments.id, id)))[0]?.status

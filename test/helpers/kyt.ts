@@ -1,24 +1,17 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { type ChainSettings, type KytPolicyConfig, kyt, type TollgateConfig } from '@tollgate/sdk'
 import { createWalletClient, getAddress, type Hex, http, parseAbi } from 'viem'
 import { testConfig } from './app.ts'
 import { type Devnet, devnetChain, tokenAbi } from './chain.ts'
-
-/** The real OFAC SDN digital-currency address lists kept as fixtures (see test/fixtures/kyt/SOURCES.md). */
-export const sdnListFile = (asset: 'ETH' | 'USDT') =>
-  join(import.meta.dir, `../fixtures/kyt/ofac_sdn_${asset}.txt`)
+import { sdnListAddresses, sdnListFile } from './kyt-list.ts'
 
 /** The EVM addresses of one SDN list, in the list's order and spelling. */
-export function sdnAddresses(asset: 'ETH' | 'USDT'): string[] {
-  return readFileSync(sdnListFile(asset), 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => /^0x[0-9a-fA-F]{40}$/.test(l))
-}
+export const sdnAddresses = (asset: 'ETH' | 'USDT'): string[] =>
+  sdnListAddresses(asset).filter((l) => /^0x[0-9a-fA-F]{40}$/.test(l))
 
 /** The sha256 (hex) of a list file's bytes: what the list's version names beside its date. */
+
 export const sdnListSha256 = (asset: 'ETH' | 'USDT') =>
   createHash('sha256')
     .update(readFileSync(sdnListFile(asset)))

@@ -6,7 +6,7 @@
  */
 import { mnemonicToSeedSync, validateMnemonic } from '@scure/bip39'
 import { wordlist } from '@scure/bip39/wordlists/english.js'
-import { DriverError } from './errors.ts'
+import { DriverError, isDriverError } from './errors.ts'
 import { createHdSigner } from './hd-signer.ts'
 import type { DigestSigner } from './types.ts'
 
@@ -43,4 +43,22 @@ export function createTestSigner(mnemonic: string = TEST_MNEMONIC): TestSigner {
     badDigest: (length) =>
       new DriverError('BAD_DIGEST', `a digest is 32 bytes, got ${length}`, { retryable: false }),
   })
+}
+
+/**
+ * The `DriverError` a promise rejects with, for a plugin's tests: it throws when the promise resolves or rejects
+ * with anything else, so a test of an error path cannot pass by accident.
+ *
+ * @example
+ * const err = await driverRejection(driver.getBlockRef(10n ** 9n))
+ * expect(err).toMatchObject({ code: 'BLOCK_NOT_FOUND', retryable: true })
+ */
+export async function driverRejection(promise: Promise<unknown>): Promise<DriverError> {
+  try {
+    await promise
+  } catch (err) {
+    if (isDriverError(err)) return err
+    throw err
+  }
+  throw new Error('expected a DriverError, but the promise resolved')
 }

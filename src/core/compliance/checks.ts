@@ -118,6 +118,32 @@ export async function policyFor(
   return effectiveKytPolicy(compliance.policy, (m?.kytPolicy as KytPolicyConfig | null) ?? null, chain)
 }
 
+/**
+ * Screens again what a stored check screens (its addresses, direction, value and transaction) with every
+ * provider: the step every attempt and every re-screening takes.
+ *
+ * @example
+ * const screening = await screenStoredCheck(ctx.compliance, chain, check)
+ */
+export function screenStoredCheck(
+  compliance: Compliance,
+  chain: LoadedChain,
+  check: KytCheckRow,
+): Promise<Screening> {
+  return screenSubject(
+    compliance.providers,
+    chain,
+    {
+      addresses: check.addresses,
+      direction: check.direction,
+      asset: check.asset,
+      amount: check.amount,
+      txHash: check.txHash,
+    },
+    compliance.timeoutMs,
+  )
+}
+
 /** Seconds to wait before the next attempt after `attempts` failed ones: 1, 2, 4 … at most 60. */
 export const retryDelayMs = (attempts: number) => Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1))
 
@@ -224,18 +250,7 @@ export async function screenTransferCheck(
   chain: LoadedChain,
   check: KytCheckRow,
 ): Promise<CheckOutcome> {
-  const screening = await screenSubject(
-    ctx.compliance.providers,
-    chain,
-    {
-      addresses: check.addresses,
-      direction: 'inbound',
-      asset: check.asset,
-      amount: check.amount,
-      txHash: check.txHash,
-    },
-    ctx.compliance.timeoutMs,
-  )
+  const screening = await screenStoredCheck(ctx.compliance, chain, check)
   const now = ctx.now?.() ?? new Date()
   const policy = await policyFor(ctx.db, ctx.compliance, check.merchantId, check.chain)
   let decision: CheckDecision

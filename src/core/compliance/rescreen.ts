@@ -3,9 +3,9 @@ import type { Db } from '../../db/client.ts'
 import { kytChecks, payments } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
 import { type PaymentChange, refreshPayments } from '../payments/refresh.ts'
-import { type ComplianceContext, type KytCheckRow, policyFor } from './checks.ts'
+import { type ComplianceContext, type KytCheckRow, policyFor, screenStoredCheck } from './checks.ts'
 import { reasonOfVerdict } from './policy.ts'
-import { screenSubject, versionsOf } from './screen.ts'
+import { versionsOf } from './screen.ts'
 
 /** Payments whose deposits can still be stopped: nothing credited yet, or held. */
 const openStatuses = ['PENDING', 'PARTIALLY_PAID', 'PROCESSING', 'UNDERPAID', 'EXPIRED', 'HELD'] as const
@@ -40,18 +40,7 @@ export async function rescreenOpenDeposits(
     const chain = ctx.chains.get(check.chain)
     if (!chain) continue
     result.screened++
-    const screening = await screenSubject(
-      ctx.compliance.providers,
-      chain,
-      {
-        addresses: check.addresses,
-        direction: 'inbound',
-        asset: check.asset,
-        amount: check.amount,
-        txHash: check.txHash,
-      },
-      ctx.compliance.timeoutMs,
-    )
+    const screening = await screenStoredCheck(ctx.compliance, chain, check)
     if (screening.verdict === null) {
       result.failed++
       continue

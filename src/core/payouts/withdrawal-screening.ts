@@ -11,6 +11,7 @@ import {
   policyFor,
   postponeCheck,
   screeningOn,
+  screenStoredCheck,
   unanswered,
 } from '../compliance/checks.ts'
 import { reasonOfVerdict } from '../compliance/policy.ts'
@@ -172,12 +173,7 @@ export async function screenWithdrawalCheck(
   chain: LoadedChain,
   check: KytCheckRow,
 ): Promise<CheckOutcome> {
-  const screening = await screenSubject(
-    ctx.compliance.providers,
-    chain,
-    { addresses: check.addresses, direction: 'outbound', asset: check.asset, amount: check.amount },
-    ctx.compliance.timeoutMs,
-  )
+  const screening = await screenStoredCheck(ctx.compliance, chain, check)
   const now = ctx.now?.() ?? new Date()
   const policy = await policyFor(ctx.db, ctx.compliance, check.merchantId, check.chain)
   let action: 'send' | 'approval' | 'refuse'

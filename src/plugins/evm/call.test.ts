@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { type ChainDriver, type DriverLogger, isDriverError } from '@tollgate/sdk'
+import type { ChainDriver, DriverLogger } from '@tollgate/sdk'
+import { driverRejection } from '@tollgate/sdk/testing'
 import { createWalletClient, decodeFunctionResult, encodeFunctionData, type Hex, http, parseAbi } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import compiled from '../../../test/contracts/SanctionsOracle.json'
@@ -53,19 +54,6 @@ async function driverFor(rpcUrls: string[]): Promise<ChainDriver> {
 const isSanctioned = (who: Hex) =>
   encodeFunctionData({ abi: oracleAbi, functionName: 'isSanctioned', args: [who] })
 
-/** The DriverError a promise rejects with. */
-async function rejection(
-  p: Promise<unknown>,
-): Promise<{ code: string; retryable: boolean; message: string }> {
-  try {
-    await p
-  } catch (err) {
-    if (isDriverError(err)) return err
-    throw err
-  }
-  throw new Error('did not reject')
-}
-
 beforeAll(async () => {
   devnet = await startDevnet()
   oracle = await deploy('SanctionsOracle')
@@ -109,11 +97,11 @@ describe('EVM callContract', () => {
   })
 
   test('error: a call the contract reverts is CALL_REVERTED, not retryable, with the reason', async () => {
-    const err = await rejection(driver.callContract!({ to: reverting, data: isSanctioned(listed) }))
+    const err = await driverRejection(driver.callContract!({ to: reverting, data: isSanctioned(listed) }))
     expect(err).toMatchObject({ code: 'CALL_REVERTED', retryable: false })
     expect(err.message).toContain('no reads here')
     // a revert without a reason (a function the contract does not have, no fallback): the same
-    const owner = await rejection(
+    const owner = await driverRejection(
       driver.callContract!({ to: devnet.tokenAddress, data: isSanctioned(listed) }),
     )
     expect(owner).toMatchObject({ code: 'CALL_REVERTED', retryable: false })
@@ -130,7 +118,7 @@ describe('EVM callContract', () => {
     })
     try {
       const offchain = await deploy('OffchainOracle', [`http://127.0.0.1:${server.port}/{sender}/{data}`])
-      const err = await rejection(driver.callContract!({ to: offchain, data: isSanctioned(listed) }))
+      const err = await driverRejection(driver.callContract!({ to: offchain, data: isSanctioned(listed) }))
       expect(err).toMatchObject({ code: 'CALL_REVERTED', retryable: false })
       expect(asked).toBe(0)
     } finally {
@@ -140,7 +128,9 @@ describe('EVM callContract', () => {
 
   test('error: a node that cannot be asked is a retryable RPC_ERROR', async () => {
     const down = await driverFor(['http://127.0.0.1:1'])
-    expect(await rejection(down.callContract!({ to: oracle, data: isSanctioned(listed) }))).toMatchObject({
+    expect(
+      await driverRejection(down.callContract!({ to: oracle, data: isSanctioned(listed) })),
+    ).toMatchObject({
       code: 'RPC_ERROR',
       retryable: true,
     })
@@ -149,7 +139,7 @@ describe('EVM callContract', () => {
     try {
       const limited = await driverFor([`http://127.0.0.1:${server.port}`])
       expect(
-        await rejection(limited.callContract!({ to: oracle, data: isSanctioned(listed) })),
+        await driverRejection(limited.callContract!({ to: oracle, data: isSanctioned(listed) })),
       ).toMatchObject({ code: 'RPC_ERROR', retryable: true })
     } finally {
       server.stop(true)
@@ -160,7 +150,7 @@ describe('EVM callContract', () => {
     const before = new AbortController()
     before.abort()
     expect(
-      await rejection(driver.callContract!({ to: oracle, data: isSanctioned(listed) }, before.signal)),
+      await driverRejection(driver.callContract!({ to: oracle, data: isSanctioned(listed) }, before.signal)),
     ).toMatchObject({ code: 'ABORTED', retryable: true })
 
     // a node that takes the request and never answers: the abort ends the wait
@@ -175,7 +165,9 @@ describe('EVM callContract', () => {
     try {
       const stalled = await driverFor([`http://127.0.0.1:${server.port}`])
       expect(
-        await rejection(stalled.callContract!({ to: oracle, data: isSanctioned(listed) }, during.signal)),
+        await driverRejection(
+          stalled.callContract!({ to: oracle, data: isSanctioned(listed) }, during.signal),
+        ),
       ).toMatchObject({ code: 'ABORTED', retryable: true })
     } finally {
       server.stop(true)
@@ -195,7 +187,7 @@ describe('EVM callContract', () => {
       null,
     ]
     for (const call of bad)
-      expect(await rejection(down.callContract!(call as { to: string; data: string }))).toMatchObject({
+      expect(await driverRejection(down.callContract!(call as { to: string; data: string }))).toMatchObject({
         code: 'BAD_CALL',
         retryable: false,
       })

@@ -9,6 +9,7 @@ import {
   type KytContext,
   type KytRequest,
 } from '@tollgate/sdk'
+import { driverRejection } from '@tollgate/sdk/testing'
 import { createWalletClient, getAddress, type Hex, http, parseAbi } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import compiled from '../../../test/contracts/SanctionsOracle.json'
@@ -100,19 +101,6 @@ async function send(
     args: [arg],
   } as never)
   await devnet.client.waitForTransactionReceipt({ hash })
-}
-
-/** The DriverError a promise rejects with. */
-async function rejection(
-  p: Promise<unknown>,
-): Promise<{ code: string; retryable: boolean; message: string }> {
-  try {
-    await p
-  } catch (err) {
-    if (isDriverError(err)) return err
-    throw err
-  }
-  throw new Error('did not reject')
 }
 
 beforeAll(async () => {
@@ -219,7 +207,7 @@ describe('an oracle that cannot answer', () => {
       { chains: { devnet: { address: oracle } } },
       { ...ctx, chains: [asKytChain('devnet', down)] },
     )
-    const err = await rejection(kyt.screen(on(down, listed)))
+    const err = await driverRejection(kyt.screen(on(down, listed)))
     expect(err).toMatchObject({ code: 'RPC_ERROR', retryable: true })
     expect(err.message).toContain(`sanctions oracle at ${oracle} on devnet (eip155:31337)`)
   })
@@ -238,7 +226,7 @@ describe('an oracle that cannot answer', () => {
       const slow = await driver(evm, anvilOptions([`http://127.0.0.1:${server.port}`]))
       const context = { ...ctx, chains: [asKytChain('devnet', slow)] }
       const kyt = provider({ chains: { devnet: { address: oracle } }, timeoutMs: 1 }, context)
-      const timedOut = await rejection(kyt.screen(on(slow, listed)))
+      const timedOut = await driverRejection(kyt.screen(on(slow, listed)))
       expect(timedOut).toMatchObject({ code: 'KYT_TIMEOUT', retryable: true })
       expect(timedOut.message).toContain(`sanctions oracle at ${oracle} on devnet`)
 
@@ -246,11 +234,11 @@ describe('an oracle that cannot answer', () => {
       const patient = provider({ chains: { devnet: { address: oracle } }, timeoutMs: 60_000 }, context)
       const during = new AbortController()
       onRequest = () => during.abort()
-      expect(await rejection(patient.screen(on(slow, listed), during.signal))).toMatchObject({
+      expect(await driverRejection(patient.screen(on(slow, listed), during.signal))).toMatchObject({
         code: 'ABORTED',
         retryable: true,
       })
-      expect(await rejection(patient.screen(on(slow, listed), during.signal))).toMatchObject({
+      expect(await driverRejection(patient.screen(on(slow, listed), during.signal))).toMatchObject({
         code: 'ABORTED',
         retryable: true,
       })
@@ -268,7 +256,7 @@ describe('an oracle that cannot answer', () => {
     ]
     for (const [address, code] of notOracles) {
       const kyt = provider({ chains: { devnet: { address } } })
-      const err = await rejection(kyt.screen(on(anvilDriver, listed)))
+      const err = await driverRejection(kyt.screen(on(anvilDriver, listed)))
       expect({ address, ...err }).toMatchObject({ address, code, retryable: false })
       expect(err.message).toContain(`at ${address} on devnet`)
       expect(err.message).toContain("is it the oracle's address?")
@@ -287,7 +275,7 @@ describe('an oracle that cannot answer', () => {
     ]
     for (const raw of garbage) {
       await send(rawAnswer, 'setAnswer', raw)
-      expect({ raw, ...(await rejection(kyt.screen(on(anvilDriver, listed)))) }).toMatchObject({
+      expect({ raw, ...(await driverRejection(kyt.screen(on(anvilDriver, listed)))) }).toMatchObject({
         raw,
         code: 'KYT_BAD_ANSWER',
         retryable: false,
@@ -309,7 +297,7 @@ describe('an oracle that cannot answer', () => {
         throw new TypeError('fetch failed')
       }),
     )
-    expect(await rejection(throwing.screen(on(anvilDriver, listed)))).toMatchObject({
+    expect(await driverRejection(throwing.screen(on(anvilDriver, listed)))).toMatchObject({
       code: 'KYT_CALL_FAILED',
       retryable: true,
     })
@@ -317,7 +305,7 @@ describe('an oracle that cannot answer', () => {
       { chains: { devnet: { address: oracle } } },
       broken(async () => 1 as unknown as string),
     )
-    expect(await rejection(lying.screen(on(anvilDriver, listed)))).toMatchObject({
+    expect(await driverRejection(lying.screen(on(anvilDriver, listed)))).toMatchObject({
       code: 'KYT_BAD_ANSWER',
       retryable: false,
     })
@@ -349,7 +337,7 @@ describe('hostile input and configuration', () => {
       { ...good, addressKey: clean.toLowerCase() },
     ]
     for (const request of hostile)
-      expect(await rejection(kyt.screen(request as KytRequest))).toMatchObject({
+      expect(await driverRejection(kyt.screen(request as KytRequest))).toMatchObject({
         code: 'KYT_BAD_REQUEST',
         retryable: false,
       })

@@ -1,11 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
-import {
-  type DriverLogger,
-  isDriverError,
-  type KytContext,
-  type KytRequest,
-  type KytVerdict,
-} from '@tollgate/sdk'
+import type { DriverLogger, KytContext, KytRequest, KytVerdict } from '@tollgate/sdk'
+import { driverRejection } from '@tollgate/sdk/testing'
 import { type EntityProfile, type RiskApiStandIn, startRiskApi } from '../../../test/stand-ins/risk-api.ts'
 import { retryAfterSeconds } from './client.ts'
 import riskApi, { createRiskApiProvider } from './index.ts'
@@ -41,18 +36,6 @@ const ask = (address: string, chain = 'eip155:1'): KytRequest => ({
   addressKey: address.toLowerCase(),
   direction: 'inbound',
 })
-
-type Rejection = { code: string; retryable: boolean; message: string; cause?: unknown }
-/** The DriverError a promise rejects with. */
-async function rejection(p: Promise<unknown>): Promise<Rejection> {
-  try {
-    await p
-  } catch (err) {
-    if (isDriverError(err)) return err
-    throw err
-  }
-  throw new Error('did not reject')
-}
 
 const sanctionedProfile: EntityProfile = {
   risk: 'Severe',
@@ -261,7 +244,7 @@ describe('mapping assessments to answers', () => {
     // base58 is case-sensitive: another case is another address
     api.misbehave({ kind: 'body', body: body(bitcoin.toLowerCase()) })
     expect(
-      await rejection(kyt.screen(ask(bitcoin, 'bip122:000000000019d6689c085ae165831e93'))),
+      await driverRejection(kyt.screen(ask(bitcoin, 'bip122:000000000019d6689c085ae165831e93'))),
     ).toMatchObject({ code: 'KYT_BAD_ANSWER', retryable: false })
   })
 
@@ -276,11 +259,11 @@ describe('mapping assessments to answers', () => {
 describe('errors', () => {
   test('error: still IN_PROGRESS after inProgressRetries re-reads is the retryable KYT_PENDING', async () => {
     api.misbehave({ kind: 'in-progress', reads: 100 })
-    const err = await rejection(provider({ inProgressRetries: 3 }).screen(ask(clean)))
+    const err = await driverRejection(provider({ inProgressRetries: 3 }).screen(ask(clean)))
     expect(err).toMatchObject({ code: 'KYT_PENDING', retryable: true })
     expect(api.requests.map((r) => r.method)).toEqual(['POST', 'GET', 'GET', 'GET', 'GET'])
     api.requests.length = 0
-    expect(await rejection(provider({ inProgressRetries: 0 }).screen(ask(clean)))).toMatchObject({
+    expect(await driverRejection(provider({ inProgressRetries: 0 }).screen(ask(clean)))).toMatchObject({
       code: 'KYT_PENDING',
     })
     expect(api.requests.map((r) => r.method)).toEqual(['POST', 'GET'])
@@ -288,13 +271,13 @@ describe('errors', () => {
 
   test('error: 429 is the retryable KYT_RATE_LIMITED, naming the Retry-After seconds', async () => {
     api.misbehave({ kind: 'rate-limited', retryAfter: '30' })
-    const err = await rejection(provider().screen(ask(clean)))
+    const err = await driverRejection(provider().screen(ask(clean)))
     expect(err).toMatchObject({ code: 'KYT_RATE_LIMITED', retryable: true })
     expect(err.message).toContain('retry after 30 s')
     // on the registration too, and without a Retry-After
     api.misbehave(undefined)
     api.misbehave({ kind: 'rate-limited' }, 'register')
-    const bare = await rejection(provider().screen(ask(clean)))
+    const bare = await driverRejection(provider().screen(ask(clean)))
     expect(bare).toMatchObject({ code: 'KYT_RATE_LIMITED', retryable: true })
     expect(bare.message).toContain('no Retry-After')
   })
@@ -314,13 +297,13 @@ describe('errors', () => {
       for (const on of ['read', 'register'] as const) {
         api.misbehave(undefined, 'both')
         api.misbehave({ kind: 'status', status }, on)
-        const err = await rejection(provider().screen(ask(clean)))
+        const err = await driverRejection(provider().screen(ask(clean)))
         expect(err).toMatchObject({ code: 'KYT_UNAVAILABLE', retryable: true })
         expect(err.message).toContain(`HTTP ${status}`)
       }
     // an error page over maxResponseBytes is still a 503
     api.misbehave({ kind: 'status', status: 503, body: `<html>${'x'.repeat(2 << 20)}</html>` })
-    expect(await rejection(provider().screen(ask(clean)))).toMatchObject({
+    expect(await driverRejection(provider().screen(ask(clean)))).toMatchObject({
       code: 'KYT_UNAVAILABLE',
       retryable: true,
     })
@@ -328,7 +311,7 @@ describe('errors', () => {
 
   test('error: an API that never answers is the retryable KYT_TIMEOUT after timeoutMs', async () => {
     api.misbehave({ kind: 'hang' })
-    expect(await rejection(provider({ timeoutMs: 200 }).screen(ask(clean)))).toMatchObject({
+    expect(await driverRejection(provider({ timeoutMs: 200 }).screen(ask(clean)))).toMatchObject({
       code: 'KYT_TIMEOUT',
       retryable: true,
     })
@@ -339,7 +322,7 @@ describe('errors', () => {
     api.misbehave({ kind: 'slow', ms: 50 })
     expect((await provider({ timeoutMs: 5000 }).screen(ask(sanctioned))).verdict).toBe('block')
     api.misbehave({ kind: 'slow', ms: 10_000, stall: 'body' })
-    expect(await rejection(provider({ timeoutMs: 200 }).screen(ask(sanctioned)))).toMatchObject({
+    expect(await driverRejection(provider({ timeoutMs: 200 }).screen(ask(sanctioned)))).toMatchObject({
       code: 'KYT_TIMEOUT',
       retryable: true,
     })
@@ -350,7 +333,7 @@ describe('errors', () => {
     const url = gone.url
     await gone.stop()
     const kyt = createRiskApiProvider(riskApiOptionsSchema.parse({ baseUrl: url, apiKey: 'k' }), ctx)
-    expect(await rejection(kyt.screen(ask(clean)))).toMatchObject({
+    expect(await driverRejection(kyt.screen(ask(clean)))).toMatchObject({
       code: 'KYT_UNAVAILABLE',
       retryable: true,
     })
@@ -358,11 +341,11 @@ describe('errors', () => {
 
   test('error: a wrong key (403) or a 401 is KYT_AUTH, not retryable', async () => {
     const wrong = provider({ apiKey: 'not-the-key' })
-    const err = await rejection(wrong.screen(ask(clean)))
+    const err = await driverRejection(wrong.screen(ask(clean)))
     expect(err).toMatchObject({ code: 'KYT_AUTH', retryable: false })
     expect(err.message).toContain('HTTP 403')
     api.misbehave({ kind: 'status', status: 401 })
-    expect(await rejection(provider().screen(ask(clean)))).toMatchObject({
+    expect(await driverRejection(provider().screen(ask(clean)))).toMatchObject({
       code: 'KYT_AUTH',
       retryable: false,
     })
@@ -370,12 +353,12 @@ describe('errors', () => {
 
   test('error: 400 is KYT_REJECTED with the API’s message; a 404 read is the retryable KYT_NOT_REGISTERED', async () => {
     api.misbehave({ kind: 'status', status: 400, body: '{"message":"Invalid address format"}' }, 'register')
-    const refused = await rejection(provider().screen(ask(clean)))
+    const refused = await driverRejection(provider().screen(ask(clean)))
     expect(refused).toMatchObject({ code: 'KYT_REJECTED', retryable: false })
     expect(refused.message).toContain('Invalid address format')
     api.misbehave(undefined, 'both')
     api.misbehave({ kind: 'status', status: 404 })
-    expect(await rejection(provider().screen(ask(clean)))).toMatchObject({
+    expect(await driverRejection(provider().screen(ask(clean)))).toMatchObject({
       code: 'KYT_NOT_REGISTERED',
       retryable: true,
     })
@@ -416,19 +399,19 @@ describe('errors', () => {
     ]
     for (const body of wrong) {
       api.misbehave({ kind: 'body', body })
-      expect(await rejection(kyt.screen(ask(clean)))).toMatchObject({
+      expect(await driverRejection(kyt.screen(ask(clean)))).toMatchObject({
         code: 'KYT_BAD_ANSWER',
         retryable: false,
       })
     }
     api.misbehave({ kind: 'garbage' })
-    const garbage = await rejection(kyt.screen(ask(clean)))
+    const garbage = await driverRejection(kyt.screen(ask(clean)))
     expect(garbage).toMatchObject({ code: 'KYT_BAD_ANSWER', retryable: false })
     expect(garbage.message).toContain('not JSON')
 
     api.setEntity(sanctioned, sanctionedProfile)
     api.misbehave({ kind: 'other-address', address: clean })
-    const other = await rejection(kyt.screen(ask(sanctioned)))
+    const other = await driverRejection(kyt.screen(ask(sanctioned)))
     expect(other).toMatchObject({ code: 'KYT_BAD_ANSWER', retryable: false })
     expect(other.message).toContain(clean)
   })
@@ -437,13 +420,13 @@ describe('errors', () => {
     const kyt = provider({ timeoutMs: 30_000 })
     for (const declareLength of [true, false]) {
       api.misbehave({ kind: 'huge', bytes: 10 << 20, declareLength })
-      const err = await rejection(kyt.screen(ask(clean)))
+      const err = await driverRejection(kyt.screen(ask(clean)))
       expect(err).toMatchObject({ code: 'KYT_BAD_ANSWER', retryable: false })
       expect(err.message).toContain(`over the ${1 << 20} bytes allowed`)
     }
     // a body that never ends can only be refused by a reader that stops at the cap
     api.misbehave({ kind: 'endless' })
-    expect(await rejection(provider({ maxResponseBytes: 64 << 10 }).screen(ask(clean)))).toMatchObject({
+    expect(await driverRejection(provider({ maxResponseBytes: 64 << 10 }).screen(ask(clean)))).toMatchObject({
       code: 'KYT_BAD_ANSWER',
       retryable: false,
     })
@@ -459,7 +442,7 @@ describe('errors', () => {
       null,
     ]
     for (const request of hostile)
-      expect(await rejection(kyt.screen(request as KytRequest))).toMatchObject({
+      expect(await driverRejection(kyt.screen(request as KytRequest))).toMatchObject({
         code: 'KYT_BAD_REQUEST',
         retryable: false,
       })
@@ -469,7 +452,7 @@ describe('errors', () => {
   test('error: an aborted screening is KYT_ABORTED, while a request hangs or between IN_PROGRESS reads', async () => {
     api.misbehave({ kind: 'hang' })
     const hanging = new AbortController()
-    const pending = rejection(provider({ timeoutMs: 60_000 }).screen(ask(clean), hanging.signal))
+    const pending = driverRejection(provider({ timeoutMs: 60_000 }).screen(ask(clean), hanging.signal))
     await api.waitForRequests(2)
     hanging.abort()
     expect(await pending).toMatchObject({ code: 'KYT_ABORTED', retryable: true })
@@ -477,7 +460,7 @@ describe('errors', () => {
     api.misbehave({ kind: 'in-progress', reads: 100 })
     api.requests.length = 0
     const pausing = new AbortController()
-    const paused = rejection(provider({ inProgressPauseMs: 60_000 }).screen(ask(clean), pausing.signal))
+    const paused = driverRejection(provider({ inProgressPauseMs: 60_000 }).screen(ask(clean), pausing.signal))
     await api.waitForRequests(2)
     pausing.abort()
     expect(await paused).toMatchObject({ code: 'KYT_ABORTED', retryable: true })
@@ -504,7 +487,7 @@ describe('errors', () => {
     for (const [behavior, on] of failures) {
       api.misbehave(undefined, 'both')
       api.misbehave(behavior, on)
-      const err = await rejection(provider({ timeoutMs: 200, inProgressRetries: 1 }).screen(ask(clean)))
+      const err = await driverRejection(provider({ timeoutMs: 200, inProgressRetries: 1 }).screen(ask(clean)))
       messages.push(err.message, String(err.cause ?? ''), (err.cause as Error | undefined)?.message ?? '')
       messages.push(JSON.stringify(err), (err as unknown as Error).stack ?? '')
     }

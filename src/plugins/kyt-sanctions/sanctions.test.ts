@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { type ChainDriver, isDriverError, type KytContext, type KytRequest } from '@tollgate/sdk'
+import type { ChainDriver, KytContext, KytRequest } from '@tollgate/sdk'
+import { driverRejection } from '@tollgate/sdk/testing'
 import { getAddress } from 'viem'
 import bitcoin from '../bitcoin/index.ts'
 import evm from '../evm/index.ts'
@@ -48,18 +49,6 @@ const ask = (d: ChainDriver, address: string): KytRequest => ({
   addressKey: d.addressKey(address),
   direction: 'inbound',
 })
-/** The DriverError a promise rejects with. */
-async function rejection(
-  p: Promise<unknown>,
-): Promise<{ code: string; retryable: boolean; message: string }> {
-  try {
-    await p
-  } catch (err) {
-    if (isDriverError(err)) return err
-    throw err
-  }
-  throw new Error('did not reject')
-}
 const entries = (asset: string) =>
   readFileSync(listFile(asset), 'utf8')
     .split('\n')
@@ -196,7 +185,7 @@ describe('screening against the real SDN lists', () => {
     expect((await kyt.screen(ask(ethereum, listed))).verdict).toBe('allow')
     // by default an EVM entry applies to every EVM chain: the same key controls it on each
     expect((await all.screen(ask(ethereum, listed))).verdict).toBe('block')
-    const err = await rejection(
+    const err = await driverRejection(
       create({ lists: [{ asset: 'BSC', file: listFile('BSC'), chains: ['eip155:137'] }] }),
     )
     expect(err).toMatchObject({ code: 'KYT_CONFIG', retryable: false })
@@ -216,11 +205,11 @@ describe('hostile and unknown input to screen', () => {
       { ...good, direction: undefined },
     ]
     for (const request of hostile)
-      expect(await rejection(all.screen(request as KytRequest))).toMatchObject({
+      expect(await driverRejection(all.screen(request as KytRequest))).toMatchObject({
         code: 'KYT_BAD_REQUEST',
         retryable: false,
       })
-    expect(await rejection(all.screen({ ...good, chain: 'eip155:137' }))).toMatchObject({
+    expect(await driverRejection(all.screen({ ...good, chain: 'eip155:137' }))).toMatchObject({
       code: 'KYT_UNKNOWN_CHAIN',
       retryable: false,
     })
@@ -246,7 +235,7 @@ describe('loading lists', () => {
     test(`boundary: ${name} is refused with the file and line number`, async () => {
       const file = join(dir, 'bad.txt')
       writeFileSync(file, text)
-      const err = await rejection(create({ lists: [{ asset: 'ETH', file }] }))
+      const err = await driverRejection(create({ lists: [{ asset: 'ETH', file }] }))
       expect(err).toMatchObject({ code: 'KYT_LIST_MALFORMED', retryable: false })
       expect(err.message).toContain(`${file}:${line}:`)
       expect(err.message.length).toBeLessThan(file.length + 200)
@@ -256,21 +245,21 @@ describe('loading lists', () => {
     const file = join(dir, 'empty.txt')
     for (const content of ['', '# date: 2024-09-27\n\n', Buffer.from([0xff, 0xfe, 0x30, 0x78])]) {
       writeFileSync(file, content)
-      expect(await rejection(create({ lists: [{ asset: 'ETH', file }] }))).toMatchObject({
+      expect(await driverRejection(create({ lists: [{ asset: 'ETH', file }] }))).toMatchObject({
         code: 'KYT_LIST_MALFORMED',
       })
     }
   })
 
   test('boundary: a file over maxBytes is KYT_LIST_TOO_LARGE; a missing file KYT_LIST_UNREADABLE', async () => {
-    const tooLarge = await rejection(
+    const tooLarge = await driverRejection(
       create({ lists: [{ asset: 'ETH', file: listFile('ETH') }], maxBytes: 6000 }),
     )
     expect(tooLarge).toMatchObject({ code: 'KYT_LIST_TOO_LARGE', retryable: false })
-    const missing = await rejection(create({ lists: [{ asset: 'ETH', file: join(dir, 'nope.txt') }] }))
+    const missing = await driverRejection(create({ lists: [{ asset: 'ETH', file: join(dir, 'nope.txt') }] }))
     expect(missing).toMatchObject({ code: 'KYT_LIST_UNREADABLE', retryable: false })
     expect(missing.message).toContain('nope.txt')
-    expect(await rejection(create({ lists: [{ asset: 'ETH', file: dir }] }))).toMatchObject({
+    expect(await driverRejection(create({ lists: [{ asset: 'ETH', file: dir }] }))).toMatchObject({
       code: 'KYT_LIST_UNREADABLE',
     })
   })
@@ -300,7 +289,7 @@ describe('loading lists', () => {
 
     // a broken update is refused and the lists in use stay
     writeFileSync(file, `${original}garbage\n`)
-    expect(await rejection(kyt.reload())).toMatchObject({ code: 'KYT_LIST_MALFORMED' })
+    expect(await driverRejection(kyt.reload())).toMatchObject({ code: 'KYT_LIST_MALFORMED' })
     expect(await kyt.screen(ask(tronMain, usdt))).toMatchObject({
       verdict: 'block',
       source: { version: second },
@@ -340,12 +329,14 @@ describe('loading lists', () => {
       const kyt = await create({ lists: [{ asset: 'XBT', url: `${base}/xbt` }] })
       expect(kyt.lists()[0]?.date).toBe('2024-09-27')
       expect((await kyt.screen(ask(btc, entries('XBT')[5] as string))).verdict).toBe('block')
-      expect(await rejection(create({ lists: [{ asset: 'XBT', url: `${base}/down` }] }))).toMatchObject({
-        code: 'KYT_LIST_UNREADABLE',
-        retryable: true,
-      })
+      expect(await driverRejection(create({ lists: [{ asset: 'XBT', url: `${base}/down` }] }))).toMatchObject(
+        {
+          code: 'KYT_LIST_UNREADABLE',
+          retryable: true,
+        },
+      )
       expect(
-        await rejection(create({ lists: [{ asset: 'XBT', url: `${base}/huge` }], maxBytes: 1 << 20 })),
+        await driverRejection(create({ lists: [{ asset: 'XBT', url: `${base}/huge` }], maxBytes: 1 << 20 })),
       ).toMatchObject({ code: 'KYT_LIST_TOO_LARGE' })
     } finally {
       server.stop(true)

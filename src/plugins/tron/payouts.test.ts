@@ -4,11 +4,11 @@ import {
   type AssetInfo,
   type ChainDriver,
   DriverError,
-  isDriverError,
   type PayoutDriver,
   type UnsignedTx,
   type WalletAddress,
 } from '@tollgate/sdk'
+import { driverRejection } from '@tollgate/sdk/testing'
 import trongrid from '../../../test/fixtures/chain-data/tron/trongrid_v1/ledger_v1_accounts_TL24LCps_transactions_trc20_SUBSET.json'
 import { TronWeb } from '../../../test/helpers/tronweb.ts'
 import { recoverSigner, transactionBytes } from '../../../test/tron-node/chain.ts'
@@ -76,16 +76,6 @@ async function send(p: PayoutDriver, tx: UnsignedTx, from: WalletAddress): Promi
   await p.broadcast(signed)
   node.mine()
   return signed.hash
-}
-
-async function rejection(promise: Promise<unknown>): Promise<DriverError> {
-  try {
-    await promise
-  } catch (err) {
-    if (isDriverError(err)) return err
-    throw err
-  }
-  expect.unreachable('expected a DriverError')
 }
 
 beforeAll(async () => {
@@ -173,7 +163,7 @@ describe('building offline', () => {
   })
 
   test('error: two outputs, the sender as recipient and a bad address are refused before any node call', async () => {
-    const two = await rejection(
+    const two = await driverRejection(
       payouts.build({
         from: treasury,
         asset: trx,
@@ -184,11 +174,11 @@ describe('building offline', () => {
       }),
     )
     expect(two.code).toBe('TOO_MANY_OUTPUTS')
-    const self = await rejection(
+    const self = await driverRejection(
       payouts.build({ from: treasury, asset: trx, outputs: [{ to: treasury.address, amount: 1n }] }),
     )
     expect(self.code).toBe('INVALID_OUTPUT')
-    const bad = await rejection(
+    const bad = await driverRejection(
       payouts.build({ from: treasury, asset: trx, outputs: [{ to: 'Tnope', amount: 1n }] }),
     )
     expect(bad).toMatchObject({ code: 'INVALID_ADDRESS', retryable: false })
@@ -255,13 +245,13 @@ describe('TRX payouts', () => {
       asset: trx,
       outputs: [{ to: gasTank.address, amount: 1n }],
     })
-    expect(await rejection(payouts.sign(tx, { path: gasTank.path }, signer))).toMatchObject({
+    expect(await driverRejection(payouts.sign(tx, { path: gasTank.path }, signer))).toMatchObject({
       code: 'WRONG_KEY',
       retryable: false,
     })
     const p = payloadOf(tx)
     const forged = { ...tx, payload: { ...p, raw_data_hex: p.raw_data_hex.replace(/..$/, '00') } }
-    expect(await rejection(payouts.sign(forged, { path: treasury.path }, signer))).toMatchObject({
+    expect(await driverRejection(payouts.sign(forged, { path: treasury.path }, signer))).toMatchObject({
       code: 'BAD_PAYLOAD',
       retryable: false,
     })
@@ -304,7 +294,7 @@ describe('TRX payouts', () => {
       'balance',
     )
 
-    const empty = await rejection(
+    const empty = await driverRejection(
       payouts.build({
         from: busy,
         asset: trx,
@@ -373,7 +363,7 @@ describe('TRC-20 payouts', () => {
     const at = signed.raw.length - 20
     const flipped = (Number.parseInt(signed.raw.slice(at, at + 2), 16) ^ 0xff).toString(16).padStart(2, '0')
     const tampered = { ...signed, raw: signed.raw.slice(0, at) + flipped + signed.raw.slice(at + 2) }
-    const err = await rejection(payouts.broadcast(tampered))
+    const err = await driverRejection(payouts.broadcast(tampered))
     expect(err).toMatchObject({ code: 'SIGERROR', retryable: false })
     expect(err.message).toContain('Validate signature error')
     expect(await payouts.status(signed.hash)).toEqual({ state: 'unknown' })
@@ -393,9 +383,12 @@ describe('TRC-20 payouts', () => {
       replaces: tx,
     }
     // still includable: replacing it now could pay twice
-    expect(await rejection(payouts.build(request))).toMatchObject({ code: 'NOT_EXPIRED', retryable: true })
+    expect(await driverRejection(payouts.build(request))).toMatchObject({
+      code: 'NOT_EXPIRED',
+      retryable: true,
+    })
     node.mine(21) // 63 s of block time > the 60 s window
-    const err = await rejection(payouts.broadcast(signed))
+    const err = await driverRejection(payouts.broadcast(signed))
     expect(err).toMatchObject({ code: 'EXPIRED', retryable: false })
     expect(err.message).toContain('TRANSACTION_EXPIRATION_ERROR')
     const replacement = await payouts.build(request)
@@ -404,7 +397,7 @@ describe('TRC-20 payouts', () => {
     expect(await payouts.status(replaced)).toMatchObject({ state: 'mined' })
     // one that was mined needs no replacement, even after its expiration
     node.mine(21)
-    const again = await rejection(payouts.build({ ...request, replaces: replacement }))
+    const again = await driverRejection(payouts.build({ ...request, replaces: replacement }))
     expect(again).toMatchObject({ code: 'REPLACED_TX_MINED', retryable: true })
 
     // TAPOS: built against another chain's block
@@ -418,7 +411,7 @@ describe('TRC-20 payouts', () => {
         asset: trx,
         outputs: [{ to: gasTank.address, amount: 1n }],
       })
-      const tapos = await rejection(
+      const tapos = await driverRejection(
         payouts.broadcast(await payouts.sign(foreign, { path: treasury.path }, signer)),
       )
       expect(tapos).toMatchObject({ code: 'EXPIRED', retryable: false })
@@ -430,7 +423,7 @@ describe('TRC-20 payouts', () => {
 
   test('error: a fee_limit above maxFeeLimit is FEE_TOO_HIGH (retryable); a transfer of more than the balance is refused at estimation', async () => {
     const capped = makeDriver({ maxFeeLimit: 5_000_000 }).payouts as PayoutDriver
-    const err = await rejection(
+    const err = await driverRejection(
       capped.build({ from: treasury, asset: usdt, outputs: [{ to: wallet(6).address, amount: 1n }] }),
     )
     expect(err).toMatchObject({ code: 'FEE_TOO_HIGH', retryable: true })
@@ -443,7 +436,7 @@ describe('TRC-20 payouts', () => {
       outputs: [{ to: wallet(6).address, amount: 1n }],
     })
     expect(payloadOf(tx).fee_limit).toBe(String(Math.ceil(29_650 * 100 * 1.2)))
-    const tooMuch = await rejection(
+    const tooMuch = await driverRejection(
       payouts.build({ from: treasury, asset: usdt, outputs: [{ to: gasTank.address, amount: 10n ** 15n }] }),
     )
     expect(tooMuch).toMatchObject({ code: 'CALL_FAILED', retryable: false })
@@ -458,12 +451,15 @@ describe('TRC-20 payouts', () => {
       outputs: [{ to: wallet(31).address, amount: 10_000n }],
     })
     const signed = await payouts.sign(tx, { path: poor.path }, signer)
-    const err = await rejection(payouts.broadcast(signed))
+    const err = await driverRejection(payouts.broadcast(signed))
     expect(err).toMatchObject({ code: 'INSUFFICIENT_FUNDS', retryable: true })
     expect(err.message).toContain('BANDWITH_ERROR')
     node.setFailure('/wallet/broadcasthex', 503)
     try {
-      expect(await rejection(payouts.broadcast(signed))).toMatchObject({ code: 'RPC_ERROR', retryable: true })
+      expect(await driverRejection(payouts.broadcast(signed))).toMatchObject({
+        code: 'RPC_ERROR',
+        retryable: true,
+      })
     } finally {
       node.setFailure('/wallet/broadcasthex', undefined)
     }
@@ -670,7 +666,7 @@ describe('sweep funding', () => {
       to: treasury.address,
     })
     expect(
-      await rejection(delegating.buildFunding!({ from: tank, to: deposit.address, need: need! })),
+      await driverRejection(delegating.buildFunding!({ from: tank, to: deposit.address, need: need! })),
     ).toMatchObject({
       code: 'INSUFFICIENT_FUNDS',
       retryable: true,
