@@ -5,10 +5,12 @@ import type {
   ChainSettings,
   ColdSettings,
   DriverLogger,
+  KytContext,
   KytEntry,
   KytProvider,
-  KytProviderDefinition,
   PayoutSettings,
+  RateContext,
+  RateProvider,
   SweepSettings,
   TollgateConfig,
 } from '@tollgate/sdk'
@@ -602,35 +604,112 @@ export async function closeChains(registry: ChainRegistry): Promise<void> {
   await Promise.allSettled([...registry.values()].map((c) => c.driver.close?.()))
 }
 
-/** A loaded KYT provider: its config name, module and the provider its plugin made. */
-export type LoadedKytProvider = { name: string; module: string; provider: KytProvider }
+/** A loaded provider plugin (KYT, rates): its config name, module and the provider its plugin made. */
+type LoadedProvider<P> = { name: string; module: string; provider: P }
 
+/** A loaded KYT provider: its config name, module and the provider its plugin made. */
+export type LoadedKytProvider = LoadedProvider<KytProvider>
 export type KytRegistry = ReadonlyMap<string, LoadedKytProvider>
 
-async function loadKytProvider(
+/** A loaded rate provider: its config name, module and the provider its plugin made. */
+export type LoadedRateProvider = LoadedProvider<RateProvider>
+export type RateRegistry = ReadonlyMap<string, LoadedRateProvider>
+
+/** What differs between kinds of provider plugins: their name in messages and what their providers must have. */
+type ProviderKind<P, Context> = {
+  /** `kyt provider`, `rate provider`: how messages name one. */
+  label: string
+  /** What the module's default export must be made with, for messages. */
+  expected: string
+  /** The provider's one required method. */
+  method: keyof P & string
+  context(name: string, log: DriverLogger): Context
+}
+
+async function loadProvider<P, Context>(
+  kind: ProviderKind<P, Context>,
   name: string,
-  entry: KytEntry,
-  chains: ChainRegistry,
+  entry: { load: unknown; options: unknown },
   log: DriverLogger,
   configPath: string | undefined,
-): Promise<LoadedKytProvider> {
-  const module = moduleName(entry.load)
-  const where = `kyt provider "${name}" (module "${module}")`
+): Promise<LoadedProvider<P>> {
+  const load = entry.load as KytEntry['load']
+  const module = moduleName(load)
+  const where = `${kind.label} "${name}" (module "${module}")`
   if (!chainNamePattern.test(name))
     throw new ConfigProblem(
       `${where}: the name must match ${chainNamePattern} (lowercase letters, digits, dashes)`,
     )
-  if (typeof entry.load !== 'string' && typeof entry.load !== 'function')
+  if (typeof load !== 'string' && typeof load !== 'function')
     throw new ConfigProblem(
       `${where}: the module must be a package name, a path, or a loader (() => import('…'))`,
     )
-  const { definition, options } = await importDefinition<KytProviderDefinition>(
-    where,
-    entry.load,
-    entry.options,
-    configPath,
-    'a KYT provider (use defineKytProvider)',
+  const { definition, options } = await importDefinition<{
+    name: string
+    apiVersion: number
+    options: unknown
+    create(options: unknown, ctx: Context): P | Promise<P>
+  }>(where, load, entry.options, configPath, kind.expected)
+  let provider: P
+  try {
+    provider = await definition.create(options, kind.context(name, log))
+  } catch (err) {
+    throw new ConfigProblem(`${where}: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (typeof (provider as Record<string, unknown> | undefined)?.[kind.method] !== 'function')
+    throw new ConfigProblem(`${where}: the module's default export is not ${kind.expected}`)
+  return { name, module, provider }
+}
+
+/** Loads every provider of one kind, all problems thrown together; providers already made are closed then. */
+async function loadProviders<P extends { close?(): Promise<void> }, Context>(
+  kind: ProviderKind<P, Context>,
+  entries: ReadonlyArray<[string, { load: unknown; options: unknown }]>,
+  config: TollgateConfig,
+  log: DriverLogger & { child?(bindings: object): DriverLogger },
+  options: LoadChainsOptions,
+): Promise<ReadonlyMap<string, LoadedProvider<P>>> {
+  const configPath =
+    options.configPath === undefined ? configFileOf(config) : resolve(process.cwd(), options.configPath)
+  const results = await Promise.allSettled(
+    entries.map(([name, entry]) =>
+      loadProvider(
+        kind,
+        name,
+        entry,
+        log.child?.({ [kind.label.split(' ')[0] as string]: name }) ?? log,
+        configPath,
+      ),
+    ),
   )
+  const problems = results.flatMap((r, i) => {
+    if (r.status === 'fulfilled') return []
+    const where = `${kind.label} "${entries[i]![0]}"`
+    const message = r.reason instanceof Error ? r.reason.message : String(r.reason)
+    return [message.startsWith(where) ? message : `${where}: ${message}`]
+  })
+  const loaded = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  if (problems.length > 0) {
+    await Promise.allSettled(loaded.map((p) => p.provider.close?.()))
+    throw new PluginConfigError(problems, configPath)
+  }
+  return new Map(loaded.map((p) => [p.name, p]))
+}
+
+/**
+ * Loads every KYT provider of the config (`kyt` in plugins.config.ts) for the loaded chains, with the same checks
+ * and messages as chains (module, plugin API version, Standard Schema options); all problems are thrown together
+ * as one `PluginConfigError`, and providers already made are closed.
+ *
+ * @example
+ * const providers = await loadKytProviders(config, chains, log)
+ */
+export function loadKytProviders(
+  config: TollgateConfig,
+  chains: ChainRegistry,
+  log: DriverLogger & { child?(bindings: object): DriverLogger },
+  options: LoadChainsOptions = {},
+): Promise<KytRegistry> {
   // providers key their data the way each chain compares addresses; they see nothing else of the gateway
   const kytChains = [...chains.values()].map((c) => {
     const { driver } = c
@@ -646,56 +725,52 @@ async function loadKytProvider(
         : {}),
     }
   })
-  let provider: KytProvider
-  try {
-    provider = await definition.create(options, { name, log, chains: kytChains })
-  } catch (err) {
-    throw new ConfigProblem(`${where}: ${err instanceof Error ? err.message : String(err)}`)
-  }
-  if (typeof (provider as Partial<KytProvider> | undefined)?.screen !== 'function')
-    throw new ConfigProblem(
-      `${where}: the module's default export is not a KYT provider (use defineKytProvider)`,
-    )
-  return { name, module, provider }
+  return loadProviders<KytProvider, KytContext>(
+    {
+      label: 'kyt provider',
+      expected: 'a KYT provider (use defineKytProvider)',
+      method: 'screen',
+      context: (name, providerLog) => ({ name, log: providerLog, chains: kytChains }),
+    },
+    Object.entries(config.kyt ?? {}),
+    config,
+    log,
+    options,
+  )
 }
 
 /**
- * Loads every KYT provider of the config (`kyt` in plugins.config.ts) for the loaded chains, with the same checks
- * and messages as chains (module, plugin API version, Standard Schema options); all problems are thrown together
- * as one `PluginConfigError`, and providers already made are closed.
+ * Loads every rate provider of the config (`rates` in plugins.config.ts), with the same checks and messages as
+ * chains; all problems are thrown together as one `PluginConfigError`, and providers already made are closed.
  *
  * @example
- * const providers = await loadKytProviders(config, chains, log)
+ * const providers = await loadRateProviders(config, log)
  */
-export async function loadKytProviders(
+export function loadRateProviders(
   config: TollgateConfig,
-  chains: ChainRegistry,
   log: DriverLogger & { child?(bindings: object): DriverLogger },
   options: LoadChainsOptions = {},
-): Promise<KytRegistry> {
-  const configPath =
-    options.configPath === undefined ? configFileOf(config) : resolve(process.cwd(), options.configPath)
-  const entries = Object.entries(config.kyt ?? {})
-  const results = await Promise.allSettled(
-    entries.map(([name, entry]) =>
-      loadKytProvider(name, entry, chains, log.child?.({ kyt: name }) ?? log, configPath),
-    ),
+): Promise<RateRegistry> {
+  return loadProviders<RateProvider, RateContext>(
+    {
+      label: 'rate provider',
+      expected: 'a rate provider (use defineRateProvider)',
+      method: 'fetchRates',
+      context: (name, providerLog) => ({ name, log: providerLog }),
+    },
+    Object.entries(config.rates ?? {}),
+    config,
+    log,
+    options,
   )
-  const problems = results.flatMap((r, i) => {
-    if (r.status === 'fulfilled') return []
-    const where = `kyt provider "${entries[i]![0]}"`
-    const message = r.reason instanceof Error ? r.reason.message : String(r.reason)
-    return [message.startsWith(where) ? message : `${where}: ${message}`]
-  })
-  const loaded = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
-  if (problems.length > 0) {
-    await Promise.allSettled(loaded.map((p) => p.provider.close?.()))
-    throw new PluginConfigError(problems, configPath)
-  }
-  return new Map(loaded.map((p) => [p.name, p]))
+}
+
+/** Closes every provider of a registry (timers, sockets). */
+export async function closeProviders(
+  registry: ReadonlyMap<string, LoadedProvider<{ close?(): Promise<void> }>>,
+): Promise<void> {
+  await Promise.allSettled([...registry.values()].map((p) => p.provider.close?.()))
 }
 
 /** Closes every KYT provider (timers, sockets). */
-export async function closeKytProviders(registry: KytRegistry): Promise<void> {
-  await Promise.allSettled([...registry.values()].map((p) => p.provider.close?.()))
-}
+export const closeKytProviders = (registry: KytRegistry) => closeProviders(registry)

@@ -181,12 +181,60 @@ export type KytPolicyRules = {
 /** The gateway's KYT policy: rules for every chain, and per chain name overrides. */
 export type KytPolicyConfig = KytPolicyRules & { chains?: Record<string, KytPolicyRules> }
 
+/** A rate provider entry of `plugins.config.ts`: the module and the options handed to it. */
+export type RateEntry<Options = unknown> = { load: ModuleLoader; options: Options }
+
+/**
+ * Names the module of a rate provider and the options handed to it (validated by the plugin at boot).
+ *
+ * @example
+ * rates(() => import('./src/plugins/rates-kraken'), {})
+ * rates(() => import('./src/plugins/rates-fixed'), { rates: { 'USDT/USD': '1' } })
+ */
+export function rates<Options>(load: ModuleLoader, options: Options): RateEntry<Options> {
+  return { load, options }
+}
+
+/** How one pair's rate is made. Every field optional; unset ones come from `pricing.defaults`. */
+export type RateRule = {
+  /** Rate providers (names under `rates`), in fallback order (or all of them, for a median). */
+  sources?: string[]
+  /** `fallback`: the first fresh source's rate; `median`: the median of every fresh source. Default fallback. */
+  mode?: 'fallback' | 'median'
+  /** A rate older than this is not used (and with none fresher, prices in the pair are refused). Default 600. */
+  maxAgeSeconds?: number
+  /** Taken off the rate in the merchant's favour, in basis points (50 = 0.5 %: the buyer pays 0.5 % more). */
+  spreadBps?: number
+  /** A sources' rate further than this from the median of the others is ignored, in basis points. Default 5000. */
+  outlierBps?: number
+  /** The operator's fixed rate for the pair (a stablecoin pinned to its currency: `'1'`); no source is asked. */
+  pin?: string
+  /** Derive the pair through this currency: `BTC/EUR` via `USD` is `BTC/USD × USD/EUR`, each by its own rule. */
+  via?: string
+}
+
+/** Fiat pricing: which pairs have rates, how they are made, and how long a quoted price holds. */
+export type PricingConfig = {
+  /** Rules per pair, `BASE/QUOTE` (`BTC/USD`, `USDT/EUR`). A pair without a rule has no rate. */
+  pairs: Record<string, RateRule>
+  /** What every pair's rule starts from. */
+  defaults?: RateRule
+  /** How often the rates job asks the providers. Default 60. */
+  refreshSeconds?: number
+  /** How long a payment's quoted amount holds before an unpaid one is quoted again. Default 900. */
+  rateLockSeconds?: number
+}
+
 export type TollgateConfig = {
   chains: Record<string, ChainEntry>
   /** KYT providers by name; every deposit and payout is screened by all of them (the worst verdict counts). */
   kyt?: Record<string, KytEntry>
   /** What screening verdicts do (merchants may have their own overrides, set by an operator). */
   kytPolicy?: KytPolicyConfig
+  /** Rate providers by name (exchange tickers, fixed rates, the merchant's own endpoint). */
+  rates?: Record<string, RateEntry>
+  /** Which pairs have rates and how they are made; fiat-priced payments need it. */
+  pricing?: PricingConfig
 }
 
 /**

@@ -21,6 +21,10 @@ export {
   kyt,
   type ModuleLoader,
   type PayoutSettings,
+  type PricingConfig,
+  type RateEntry,
+  type RateRule,
+  rates,
   type SweepSettings,
   type TollgateConfig,
 } from './define.ts'
@@ -42,5 +46,17 @@ export {
   worstVerdict,
 } from './kyt.ts'
 export { mapLimit } from './map-limit.ts'
+export {
+  type CurrencyCode,
+  checkRateQuote,
+  decimalOfJsonNumber,
+  defineRateProvider,
+  isCurrencyCode,
+  type RateContext,
+  type RatePair,
+  type RateProvider,
+  type RateProviderDefinition,
+  type RateQuote,
+} from './rates.ts'
 export * from './types.ts'
 export { formatUnits, parseUnits, type UnitsParse } from './units.ts'
