@@ -69,6 +69,7 @@ describe('architecture', () => {
       'ledger',
       'payments',
       'payouts',
+      'pricing',
       'scanning',
       'webhooks',
     ])

@@ -32,6 +32,7 @@ export const errorCodes = [
   'CHAIN_UNAVAILABLE',
   /** A withdrawal whose destination KYT screening blocks (a sanctioned address): refused, nothing reserved. */
   'KYT_BLOCKED',
+  'RATE_UNAVAILABLE',
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 
