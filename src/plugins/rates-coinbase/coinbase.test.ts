@@ -69,20 +69,18 @@ describe('mapping answers to quotes', () => {
   test('args: currencies maps a gateway code to Coinbase’s, on either side of a pair', async () => {
     api.setRates('POL', { USD: '0.4512', POL: '1.0' })
     api.setRates('BTC', { USD: '65000.12', POL: '144060.3' })
-    {
-      const quotes = await provider({ currencies: { MATIC: 'POL' } }).fetchRates([
-        pair('MATIC/USD'),
-        pair('BTC/MATIC'),
-      ])
-      expect(quotes.map((q) => [q.base, q.quote, q.rate])).toEqual([
-        ['MATIC', 'USD', '0.4512'],
-        ['BTC', 'MATIC', '144060.3'],
-      ])
-      expect(api.requests.map((r) => r.path).sort()).toEqual([
-        '/v2/exchange-rates?currency=BTC',
-        '/v2/exchange-rates?currency=POL',
-      ])
-    }
+    const quotes = await provider({ currencies: { MATIC: 'POL' } }).fetchRates([
+      pair('MATIC/USD'),
+      pair('BTC/MATIC'),
+    ])
+    expect(quotes.map((q) => [q.base, q.quote, q.rate])).toEqual([
+      ['MATIC', 'USD', '0.4512'],
+      ['BTC', 'MATIC', '144060.3'],
+    ])
+    expect(api.requests.map((r) => r.path).sort()).toEqual([
+      '/v2/exchange-rates?currency=BTC',
+      '/v2/exchange-rates?currency=POL',
+    ])
   })
 
   test('behavior: a stale answer (an old Date header, from a cache) is reported as old through at', async () => {
