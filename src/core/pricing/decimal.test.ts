@@ -188,7 +188,9 @@ describe('decimalParse / parseDecimal', () => {
     expect((err as TollgateError).code).toBe('INVALID_AMOUNT')
     expect((err as TollgateError).field).toBe('price')
     expect((err as TollgateError).message).toBe('price must be a plain decimal string such as "12.5"')
-    const over = thrown(() => parseDecimal('1.234', { field: 'price', maxFractionDigits: 2 })) as TollgateError
+    const over = thrown(() =>
+      parseDecimal('1.234', { field: 'price', maxFractionDigits: 2 }),
+    ) as TollgateError
     expect(over.message).toBe('price has more than 2 decimal places')
     expect((thrown(() => parseDecimal('-1')) as TollgateError).field).toBe('amount')
   })
