@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, afterEach, beforeAll, describe, expect, setSystemTime, test } from 'bun:test'
 import { type DriverLogger, type RateContext, rates } from '@tollgate/sdk'
 import { driverRejection } from '@tollgate/sdk/testing'
 import { type CoinbaseStandIn, startCoinbase } from '../../../test/stand-ins/rates/coinbase.ts'
@@ -27,6 +27,7 @@ beforeAll(() => {
   api = startCoinbase()
 })
 afterEach(() => {
+  setSystemTime()
   api.resetRates()
   api.misbehave(undefined)
   api.answerDatedAt(undefined)
@@ -91,12 +92,11 @@ describe('mapping answers to quotes', () => {
   })
 
   test('behavior: without a readable Date header a quote is dated by its arrival', async () => {
+    const now = new Date('2026-12-04T10:00:00Z')
+    setSystemTime(now)
     api.answerDatedAt(new Date(Number.NaN))
-    const before = Date.now()
     const [quote] = await provider().fetchRates([pair('BTC/USD')])
-    expect(api.requests[0]).toBeDefined()
-    expect(quote!.at.getTime()).toBeGreaterThanOrEqual(before)
-    expect(quote!.at.getTime()).toBeLessThanOrEqual(Date.now())
+    expect(quote?.at).toEqual(now)
   })
 
   test('behavior: no pairs, no request; a malformed pair is refused before anything is sent', async () => {
@@ -106,6 +106,8 @@ describe('mapping answers to quotes', () => {
     expect(await driverRejection(provider().fetchRates([pair('BTC/BTC')]))).toMatchObject({
       code: 'RATE_BAD_REQUEST',
     })
+    const missing = [undefined] as unknown as Parameters<ReturnType<typeof provider>['fetchRates']>[0]
+    expect(await driverRejection(provider().fetchRates(missing))).toMatchObject({ code: 'RATE_BAD_REQUEST' })
     expect(api.requests).toEqual([])
   })
 })
@@ -170,6 +172,8 @@ describe('failures', () => {
     const refused = await driverRejection(fetchBtc())
     expect(refused).toMatchObject({ code: 'RATE_REJECTED', retryable: false })
     expect(refused.message).toContain('currency is malformed')
+    api.misbehave({ kind: 'body', status: 400, body: { errors: 'Invalid currency (BTC)' } })
+    expect(await driverRejection(fetchBtc())).toMatchObject({ code: 'RATE_REJECTED', retryable: false })
   })
 
   test('error: garbage, another shape, another base and a rate that is not a plain decimal are RATE_BAD_ANSWER', async () => {

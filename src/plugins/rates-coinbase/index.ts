@@ -49,9 +49,10 @@ export function createCoinbaseProvider(options: CoinbaseOptions, ctx: RateContex
     })
     if (answer.status === 400) {
       // the documented answer for a currency Coinbase does not list; any other 400 is a refusal
-      const errors = (answer.body as { errors?: Array<{ id?: unknown; message?: unknown }> } | null)?.errors
-      const said = Array.isArray(errors) ? errors.map((e) => String(e?.message ?? e?.id)).join('; ') : ''
-      if (errors?.some((e) => e?.id === 'invalid_request' && /^Invalid currency/.test(String(e.message))))
+      const listed = (answer.body as { errors?: unknown } | null)?.errors
+      const errors: Array<{ id?: unknown; message?: unknown }> = Array.isArray(listed) ? listed : []
+      const said = errors.map((e) => String(e?.message ?? e?.id)).join('; ')
+      if (errors.some((e) => e?.id === 'invalid_request' && /^Invalid currency/.test(String(e?.message))))
         return undefined
       throw new DriverError('RATE_REJECTED', `${what}: HTTP 400${said ? `: ${said.slice(0, 200)}` : ''}`, {
         retryable: false,
@@ -69,7 +70,8 @@ export function createCoinbaseProvider(options: CoinbaseOptions, ctx: RateContex
     const quotes: RateQuote[] = []
     for (const pair of asked) {
       const answer = answers.get(pair.base)
-      const rate = answer?.rates[coinbaseCode(pair.quote)]
+      const code = coinbaseCode(pair.quote)
+      const rate = answer && Object.hasOwn(answer.rates, code) ? answer.rates[code] : undefined
       if (!answer || rate === undefined) continue
       quotes.push(checkedQuote({ base: pair.base, quote: pair.quote, rate, at: answer.at }, answer.what))
     }

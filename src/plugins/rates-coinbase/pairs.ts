@@ -13,7 +13,7 @@ export function distinctPairs(pairs: readonly RatePair[]): RatePair[] {
     if (!isCurrencyCode(pair?.base) || !isCurrencyCode(pair?.quote) || pair.base === pair.quote)
       throw new DriverError(
         'RATE_BAD_REQUEST',
-        `not a currency pair: ${JSON.stringify(pair).slice(0, 80)} (codes such as BTC and USD, two different ones)`,
+        `not a currency pair: ${String(JSON.stringify(pair)).slice(0, 80)} (codes such as BTC and USD, two different ones)`,
         { retryable: false },
       )
     seen.set(`${pair.base}/${pair.quote}`, { base: pair.base, quote: pair.quote })
