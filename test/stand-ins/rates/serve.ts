@@ -56,6 +56,12 @@ export type StandInApi = {
   errorType?: string
 }
 
+/**
+ * A JSON response as the APIs send them.
+ *
+ * @example
+ * json(400, { error: 'Missing parameter ids' })
+ */
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), {
     status,
