@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import type { TollgateConfig } from '@tollgate/sdk'
+import type { PricingConfig, TollgateConfig } from '@tollgate/sdk'
 import { Redis } from 'ioredis'
 import { type AuthCache, createAuthCache, listenForRevocations } from './core/access/api-keys.ts'
 import { kytUpdateChannel } from './core/compliance/announce.ts'
@@ -9,6 +9,9 @@ import { reloadKytProviders } from './core/compliance/update.ts'
 import type { PaymentsContext } from './core/payments/create.ts'
 import { keyUnavailable } from './core/payouts/errors.ts'
 import { createSigner, type Signer, xpubSource } from './core/payouts/signer.ts'
+import { openRateBook } from './core/pricing/book.ts'
+import { checkPricingConfig } from './core/pricing/config.ts'
+import { PricingConfigError } from './core/pricing/errors.ts'
 import type { WebhookContext } from './core/webhooks/events.ts'
 import { type Db, type DbHandle, openDb } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
@@ -18,10 +21,13 @@ import {
   type ChainRegistry,
   closeChains,
   closeKytProviders,
+  closeProviders,
   type KytRegistry,
   loadChains,
   loadKytProviders,
+  loadRateProviders,
   PluginConfigError,
+  type RateRegistry,
 } from './plugins/registry.ts'
 import { createPaymentBus, type PaymentBus } from './pubsub.ts'
 import { createQueues, type Queues } from './queues.ts'
@@ -46,6 +52,8 @@ export type AppContext = PaymentsContext &
     signer: Signer | undefined
     /** KYT providers and policy (no providers: nothing is screened). */
     compliance: Compliance
+    /** Rate providers (asked by the rates job) and the pricing rules; absent without `pricing` in the config. */
+    pricing: { config: PricingConfig; providers: RateRegistry } | undefined
     close(): Promise<void>
   }
 
@@ -109,6 +117,26 @@ async function loadCompliance(
 }
 
 /**
+ * The rate providers of the config (`rates`) and the pricing rules (`pricing`, checked against the providers'
+ * names: a wrong key or an unknown source is a boot error like any other in the config).
+ */
+async function loadPricing(
+  config: TollgateConfig,
+  log: Logger,
+): Promise<{ config: PricingConfig; providers: RateRegistry } | undefined> {
+  const providers = await loadRateProviders(config, log)
+  if (config.pricing === undefined) return undefined
+  try {
+    return { config: checkPricingConfig(config.pricing, [...providers.keys()]), providers }
+  } catch (err) {
+    await closeProviders(providers)
+    if (err instanceof PricingConfigError)
+      throw new PluginConfigError(err.problems.map((p) => `${p.path}: ${p.message}`))
+    throw err
+  }
+}
+
+/**
  * Reloads this process's KYT providers' data (lists) whenever an update is announced
  * (`announceKytUpdate`), and after the listening connection comes back (a notice may have been missed). A
  * reload that fails keeps the data the providers had, and says so.
@@ -147,6 +175,7 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
   const config = options.config ?? (await loadPluginsConfig(env.TOLLGATE_PLUGINS_CONFIG))
   const chains = await loadChains(config, log)
   const compliance = await loadCompliance(config, chains, log, env.KYT_TIMEOUT_MS)
+  const pricing = await loadPricing(config, log)
   const dbHandle = await openDb({
     url: env.DATABASE_URL,
     listenUrl: env.DATABASE_DIRECT_URL,
@@ -181,6 +210,13 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
   // every process that screens keeps its own copy of the providers' data: `tollgate kyt update` tells them all
   if (options.role !== 'signer') await listenForKytUpdates(dbHandle, compliance, log)
   const producer = createQueues(redis, env.REDIS_PREFIX)
+  // the latest rates in memory (the rates job writes them): prices are quoted without asking any provider
+  const rateBook = pricing
+    ? await openRateBook(dbHandle.db, pricing.config, {
+        onError: (err) =>
+          log.warn({ err: (err as Error).message }, 'rates could not be read; serving the last ones'),
+      })
+    : undefined
   return {
     env,
     log,
@@ -209,6 +245,8 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
         : undefined,
     signer,
     compliance,
+    pricing,
+    rateBook,
     xpubFor: xpubSource({ xpubs: env.TOLLGATE_XPUBS, signer }),
     addressPoolSize: env.ADDRESS_POOL_SIZE,
     webhooks: {
@@ -226,6 +264,8 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
       redis.disconnect()
       bus.close()
       await closeKytProviders(compliance.registry)
+      rateBook?.close()
+      if (pricing) await closeProviders(pricing.providers)
       await closeChains(chains)
       await dbHandle.close()
     },

@@ -9,6 +9,7 @@ export const queueNames = {
   expire: 'expire',
   payouts: 'payouts',
   reconcile: 'reconcile',
+  rates: 'rates',
 } as const
 
 export type ChainJob = { chain: string }
@@ -36,6 +37,7 @@ export function createQueues(connection: Redis, prefix: string) {
     expire: new Queue<Record<string, never>>(queueNames.expire, { connection, prefix }),
     payouts: new Queue<ChainJob>(queueNames.payouts, { connection, prefix }),
     reconcile: new Queue<ChainJob>(queueNames.reconcile, { connection, prefix }),
+    rates: new Queue<Record<string, never>>(queueNames.rates, { connection, prefix }),
   }
   for (const queue of Object.values(queues)) queue.on('error', () => {})
   return queues

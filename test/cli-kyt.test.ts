@@ -659,7 +659,9 @@ describe('tollgate kyt report, policy and payment decisions', () => {
     })
     const notHeld = await cli(['payment', 'reject', open.paymentId, '--note', 'why'], env)
     expect(notHeld.code).toBe(1)
-    expect(notHeld.stderr).toContain('INVALID_STATE: no deposit of this PARTIALLY_PAID payment is held for review')
+    expect(notHeld.stderr).toContain(
+      'INVALID_STATE: no deposit of this PARTIALLY_PAID payment is held for review',
+    )
     const unknown = await cli(['payment', 'release', 'pay_nope', '--note', 'why'], env)
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toContain('NOT_FOUND: payment not found')

@@ -1,13 +1,25 @@
 import type { AppContext } from '../context.ts'
 import { expireDuePayments } from '../core/payments/expiry.ts'
+import { requoteExpiredLocks } from '../core/payments/requote.ts'
 
-/** Expires every payment whose deadline passed, in batches, and announces the changes. */
-export async function processExpiry(ctx: AppContext): Promise<{ expired: number }> {
+/**
+ * Expires every payment whose deadline passed, in batches, and quotes again the fiat-priced ones whose rate lock
+ * ran out unpaid; announces the changes.
+ */
+export async function processExpiry(ctx: AppContext): Promise<{ expired: number; requoted: number }> {
   let expired = 0
   for (;;) {
     const changes = await expireDuePayments(ctx)
-    if (changes.length === 0) return { expired }
+    if (changes.length === 0) break
     ctx.bus.publish(changes)
     expired += changes.length
   }
+  let requoted = 0
+  for (;;) {
+    const round = await requoteExpiredLocks(ctx)
+    if (round.changes.length > 0) ctx.bus.publish(round.changes)
+    requoted += round.requoted
+    if (round.requoted === 0) break
+  }
+  return { expired, requoted }
 }

@@ -9,6 +9,7 @@ import { processExpiry } from './expire.ts'
 import { decideRetry } from './failures.ts'
 import { startScreeningPump } from './kyt-pump.ts'
 import { processPayouts } from './payouts.ts'
+import { processRates } from './rates.ts'
 import { processReconcile } from './reconcile.ts'
 import { createScanRunner } from './scan.ts'
 import { startDeliveryPump } from './webhook-pump.ts'
@@ -70,6 +71,7 @@ export async function startWorkers(
       return result
     }),
     worker<ChainJob>(queueNames.reconcile, (job) => processReconcile(ctx, job.data.chain)),
+    worker(queueNames.rates, () => processRates(ctx)),
   ]
 
   // new heads trigger a scan at once, watched only while this process holds the chain's lease (a standby
@@ -86,8 +88,9 @@ export async function startWorkers(
   // catch up at once rather than at the first tick
   for (const chain of ctx.chains.keys())
     scans.trigger(chain).catch((err) => ctx.log.warn({ chain, err }, 'scan at start failed'))
-  // payments whose deadline passed while nothing ran expire now, not at the first tick
+  // payments whose deadline passed while nothing ran expire now, not at the first tick; rates are fresh at once
   processExpiry(ctx).catch((err) => ctx.log.error({ err }, 'expiry at start failed'))
+  processRates(ctx).catch((err) => ctx.log.warn({ err }, 'rates at start failed'))
 
   const stopPayouts = payouts ? await startPayoutWorkers(ctx) : async () => {}
   return async () => {
@@ -193,6 +196,13 @@ export function chainSchedulers(ctx: AppContext, queues: Queues): SchedulerSpec[
     every: 5_000,
     template: { data: {}, opts: { removeOnComplete: 100 } },
   })
+  if (ctx.pricing)
+    specs.push({
+      queue: queues.rates,
+      id: 'rates',
+      every: (ctx.pricing.config.refreshSeconds ?? 60) * 1000,
+      template: { data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+    })
   return specs
 }
 

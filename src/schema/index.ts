@@ -10,6 +10,7 @@ import './subscriptions.ts'
 import './webhooks.ts'
 import './withdrawals.ts'
 import './compliance.ts'
+import './rates.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

@@ -1,5 +1,6 @@
 import { assetById } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
+import { fiatValue } from '../core/payments/pricing.ts'
 import type { PaymentRow } from '../core/payments/queries.ts'
 import {
   amountRemaining,
@@ -16,6 +17,11 @@ import { paymentTransfers } from './loaders.ts'
 
 export const PaymentStatusEnum = builder.enumType('PaymentStatus', { values: paymentStatuses })
 
+const PriceRef = builder.objectRef<{ amount: string; currency: string }>('Price').implement({
+  description: 'An amount in a fiat currency',
+  fields: (t) => ({ amount: t.exposeString('amount'), currency: t.exposeString('currency') }),
+})
+
 type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never
 
 /**
@@ -30,6 +36,12 @@ export function payerFields(t: PothosSchemaTypes.ObjectFieldBuilder<Types, Payme
     t.string({
       description: `${description}, a decimal string in whole units of the asset`,
       resolve: (p, _args, ctx) => formatAmount(pick(p), assetById(ctx.app.chains, p.chain, p.asset).decimals),
+    })
+  const fiat = (pick: (p: PaymentRow) => bigint, description: string) =>
+    t.string({
+      nullable: true,
+      description: `${description}, in the price currency at the payment's rate (rounded down; null when priced in the asset)`,
+      resolve: (p, _args, ctx) => fiatValue(p, pick(p), assetById(ctx.app.chains, p.chain, p.asset).decimals),
     })
   return {
     id: t.exposeID('id'),
@@ -62,6 +74,31 @@ export function payerFields(t: PothosSchemaTypes.ObjectFieldBuilder<Types, Payme
         'Wallet URI for the remaining amount (EIP-681 on EVM chains, BIP21 on Bitcoin, tron: on Tron)',
       resolve: (p, _a, ctx) => paymentUriOf(ctx.app.chains, p),
     }),
+    price: t.field({
+      type: PriceRef,
+      nullable: true,
+      description: 'The price in a currency, for a payment priced in one (null when priced in the asset)',
+      resolve: (p) =>
+        p.priceAmount === null || p.priceCurrency === null
+          ? null
+          : { amount: p.priceAmount, currency: p.priceCurrency },
+    }),
+    rate: t.string({
+      nullable: true,
+      description:
+        'The rate the amount due was quoted at: what one whole unit of the asset costs in the price currency',
+      resolve: (p) => p.rate,
+    }),
+    rateLockedUntil: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description:
+        'Until when the quoted amount holds; unpaid after it, the amount is quoted again at the rate then',
+      resolve: (p) => p.rateLockedUntil,
+    }),
+    amountReceivedFiat: fiat((p) => p.amountReceived, 'Sum of the deposits seen'),
+    amountRemainingFiat: fiat(amountRemaining, 'What is still to pay'),
+    overpaidFiat: fiat(overpaidAmount, 'What arrived beyond the amount due'),
     expiresAt: t.field({ type: 'DateTime', resolve: (p) => p.expiresAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (p) => p.updatedAt }),
     completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.completedAt }),

@@ -76,11 +76,32 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
   }),
 })
 
+const PriceInput = builder.inputType('PriceInput', {
+  fields: (t) => ({
+    amount: t.string({
+      required: true,
+      description: 'Decimal string, at most the currency’s minor units, e.g. "25.00"',
+    }),
+    currency: t.string({ required: true, description: 'ISO 4217 code, e.g. USD' }),
+  }),
+})
+
 const CreatePaymentInput = builder.inputType('CreatePaymentInput', {
   fields: (t) => ({
     chain: t.string({ required: true, description: 'A chain name from `chains`' }),
     asset: t.string({ required: true, description: 'Asset symbol (e.g. USDC) or CAIP-19 id' }),
-    amount: t.string({ required: true, description: 'Decimal string in whole units, e.g. "12.5"' }),
+    amount: t.string({
+      description: 'Decimal string in whole units of the asset, e.g. "12.5" (or give price instead)',
+    }),
+    price: t.field({
+      type: PriceInput,
+      description:
+        'The amount in a currency (e.g. 25.00 USD), quoted in the asset at the current rate and locked',
+    }),
+    priceTolerance: t.string({
+      description:
+        'With price: a shortfall in the price currency still accepted as paid in full, e.g. "0.50"',
+    }),
     expiresIn: t.int({ description: 'Seconds until the payment expires' }),
     orderId: t.string({ description: 'Your reference, up to 128 printable ASCII characters' }),
     metadata: t.field({ type: 'JSON', description: 'A JSON object of up to 4 KiB, returned as given' }),

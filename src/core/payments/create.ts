@@ -10,9 +10,12 @@ import { resolveAsset, resolveChain } from '../chains.ts'
 import { invalidInput, TollgateError } from '../errors.ts'
 import { newId, randomSecret } from '../ids.ts'
 import { parseAmount } from '../money.ts'
+import type { RateBook } from '../pricing/book.ts'
+import { parseDecimal } from '../pricing/decimal.ts'
 import { type AddressContext, ensureDepositWallet, topUpAddressPool } from './addresses.ts'
 import { ensureChainAvailable } from './availability.ts'
-import { insertPayment } from './insert.ts'
+import { insertPayment, type PricedQuote } from './insert.ts'
+import { checkPrice, type PriceInput, quotePrice } from './pricing.ts'
 import type { PaymentRow } from './queries.ts'
 
 export type PaymentsContext = AddressContext & {
@@ -23,12 +26,19 @@ export type PaymentsContext = AddressContext & {
   chains: ChainRegistry
   /** Default and bounds for `expiresIn`, in seconds. */
   payments: { defaultExpiresIn: number; maxExpiresIn: number; toleranceBps: number }
+  /** Current rates, for fiat-priced payments (absent: prices are refused with RATE_UNAVAILABLE). */
+  rateBook?: RateBook
 }
 
 export type CreatePaymentInput = {
   chain: string
   asset: string
-  amount: string
+  /** The amount in the asset; or give `price` instead. */
+  amount?: string | null
+  /** The amount in a fiat currency, quoted in the asset at the current rate. */
+  price?: PriceInput | null
+  /** Shortfall in the price's currency still accepted as paid in full (with `price`). */
+  priceTolerance?: string | null
   expiresIn?: number | null
   orderId?: string | null
   metadata?: unknown
@@ -36,6 +46,7 @@ export type CreatePaymentInput = {
 }
 
 const minExpiresIn = 60
+const maxBigint = (a: bigint, b: bigint) => (a > b ? a : b)
 const maxMetadataBytes = 4096
 const maxMetadataKeys = 50
 
@@ -77,6 +88,9 @@ type ValidatedPayment = {
   chainName: string
   asset: AssetInfo
   amountDue: bigint
+  /** For a fiat price: the tolerance its `priceTolerance` comes to, and the quote. */
+  fiatTolerance: bigint | undefined
+  priced: PricedQuote | null
   expiresIn: number
   orderId: string | null
   metadata: Record<string, unknown> | null
@@ -84,10 +98,42 @@ type ValidatedPayment = {
   confirmationsRequired: number
 }
 
+/** The amount due: the asset amount given, or the fiat price quoted at the current rate (exactly one of them). */
+function pricedAmount(
+  ctx: PaymentsContext,
+  asset: AssetInfo,
+  input: CreatePaymentInput,
+): Pick<ValidatedPayment, 'amountDue' | 'fiatTolerance' | 'priced'> {
+  const hasAmount = input.amount !== undefined && input.amount !== null
+  const hasPrice = input.price !== undefined && input.price !== null
+  if (hasAmount === hasPrice)
+    throw invalidInput('amount', 'give exactly one of amount (in the asset) or price (in a currency)')
+  if (!hasPrice) {
+    if (input.priceTolerance != null) throw invalidInput('priceTolerance', 'priceTolerance goes with a price')
+    return {
+      amountDue: parseAmount(input.amount as string, asset.decimals),
+      fiatTolerance: undefined,
+      priced: null,
+    }
+  }
+  const price = checkPrice(input.price)
+  const toleranceFiat =
+    input.priceTolerance == null
+      ? undefined
+      : parseDecimal(input.priceTolerance, { field: 'priceTolerance', maxFractionDigits: price.decimals })
+  if (toleranceFiat && toleranceFiat.num * price.value.den >= price.value.num * toleranceFiat.den)
+    throw invalidInput('priceTolerance', 'priceTolerance must be less than the price')
+  const quoted = quotePrice(ctx.rateBook, asset, price, {
+    now: new Date(),
+    ...(toleranceFiat ? { toleranceFiat } : {}),
+  })
+  return { amountDue: quoted.amountDue, fiatTolerance: quoted.tolerance, priced: quoted.priced }
+}
+
 function validateCreatePayment(ctx: PaymentsContext, input: CreatePaymentInput): ValidatedPayment {
   const chain = resolveChain(ctx.chains, input.chain)
   const asset = resolveAsset(chain, input.asset)
-  const amountDue = parseAmount(input.amount, asset.decimals)
+  const priced = pricedAmount(ctx, asset, input)
   const expiresIn = input.expiresIn ?? ctx.payments.defaultExpiresIn
   if (!Number.isSafeInteger(expiresIn) || expiresIn < minExpiresIn || expiresIn > ctx.payments.maxExpiresIn)
     throw invalidInput(
@@ -101,7 +147,7 @@ function validateCreatePayment(ctx: PaymentsContext, input: CreatePaymentInput):
   return {
     chainName: chain.name,
     asset,
-    amountDue,
+    ...priced,
     expiresIn,
     orderId,
     metadata: validateMetadata(input.metadata),
@@ -114,7 +160,13 @@ function requestHash(v: ValidatedPayment): string {
   const canonical = canonicalJson({
     chain: v.chainName,
     asset: v.asset.id,
-    amount: v.amountDue.toString(),
+    // a fiat price is the request (the amount it came to moves with the rate)
+    ...(v.priced
+      ? {
+          price: { amount: v.priced.priceAmount, currency: v.priced.priceCurrency },
+          tolerance: v.fiatTolerance?.toString() ?? null,
+        }
+      : { amount: v.amountDue.toString() }),
     expiresIn: v.expiresIn,
     orderId: v.orderId,
     metadata: v.metadata,
@@ -199,8 +251,11 @@ async function insertNewPayment(
     chain: v.chainName,
     asset: v.asset.id,
     amountDue: v.amountDue,
-    // rounded down: the tolerance never exceeds the configured share
-    amountTolerance: (v.amountDue * BigInt(ctx.payments.toleranceBps)) / 10_000n,
+    // rounded down: the tolerance never exceeds the configured share (or the merchant's fiat tolerance)
+    amountTolerance: maxBigint(
+      (v.amountDue * BigInt(ctx.payments.toleranceBps)) / 10_000n,
+      v.fiatTolerance ?? 0n,
+    ),
     confirmationsRequired: v.confirmationsRequired,
     expiresAt,
     orderId: v.orderId,
@@ -209,13 +264,21 @@ async function insertNewPayment(
     requestHash,
     clientSecret,
     createdAt: now,
+    priced: v.priced,
   }
   const placed = await insertPayment(ctx.query, walletId, written)
   if (!placed) return undefined
   refillSoon(ctx, v.chainName, walletId, placed.derivationIndex)
   // the rest of the row is what the table's defaults hold for a new payment
+  const { priced, ...columns } = written
   return {
-    ...written,
+    ...columns,
+    priceAmount: priced?.priceAmount ?? null,
+    priceCurrency: priced?.priceCurrency ?? null,
+    rate: priced?.rate ?? null,
+    rateSources: priced?.rateSources ?? null,
+    rateAt: priced?.rateAt ?? null,
+    rateLockedUntil: priced?.rateLockedUntil ?? null,
     ...placed,
     walletId,
     amountReceived: 0n,

@@ -16,6 +16,18 @@ export type NewPayment = {
   requestHash: string | null
   clientSecret: string
   createdAt: Date
+  /** A fiat-priced payment's price and the quote its amount came from (all null for an asset-priced one). */
+  priced: PricedQuote | null
+}
+
+/** What a fiat-priced payment stores of its price and quote. */
+export type PricedQuote = {
+  priceAmount: string
+  priceCurrency: string
+  rate: string
+  rateSources: { method: string; sources: Array<{ provider: string; rate: string; at: string }> }
+  rateAt: Date
+  rateLockedUntil: Date
 }
 
 export type AllocatedAddress = { address: string; derivationIndex: number }
@@ -29,9 +41,11 @@ export type AllocatedAddress = { address: string; derivationIndex: number }
 const insertBatchSql = `
 with req as (
   select * from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $16::text[])
+    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $16::text[], $17::text[],
+    $18::text[], $19::text[], $20::text[], $21::text[], $22::text[])
     with ordinality as r(id, merchant_id, chain, asset, amount_due, confirmations_required, expires_at, order_id,
-      metadata, idempotency_key, request_hash, client_secret, created_at, amount_tolerance, ord)
+      metadata, idempotency_key, request_hash, client_secret, created_at, amount_tolerance, price_amount,
+      price_currency, rate, rate_sources, rate_at, rate_locked_until, ord)
 ), addr as (
   delete from address_pool
   where wallet_id = $1 and derivation_index in (
@@ -44,12 +58,13 @@ with req as (
 ), pay as (
   insert into payments (id, merchant_id, chain, asset, amount_due, amount_tolerance, status, address, wallet_id, derivation_index,
     confirmations_required, expires_at, order_id, metadata, idempotency_key, request_hash, client_secret,
-    created_at, updated_at)
+    created_at, updated_at, price_amount, price_currency, rate, rate_sources, rate_at, rate_locked_until)
   select req.id, req.merchant_id, req.chain, req.asset, req.amount_due::numeric, req.amount_tolerance::numeric,
     'PENDING', numbered.address, $1,
     numbered.derivation_index, req.confirmations_required::int, req.expires_at::timestamptz, req.order_id,
     req.metadata::jsonb, req.idempotency_key, req.request_hash, req.client_secret, req.created_at::timestamptz,
-    req.created_at::timestamptz
+    req.created_at::timestamptz, req.price_amount::numeric, req.price_currency, req.rate::numeric,
+    req.rate_sources::jsonb, req.rate_at::timestamptz, req.rate_locked_until::timestamptz
   from req join numbered on numbered.ord = req.ord
   returning id, merchant_id, created_at, address, derivation_index
 ), event as (
@@ -79,6 +94,12 @@ async function insertBatch(query: RawQuery, walletId: string, batch: readonly Ne
       column((p) => p.createdAt.toISOString()),
       batch.length,
       column((p) => p.amountTolerance.toString()),
+      column((p) => p.priced?.priceAmount ?? null),
+      column((p) => p.priced?.priceCurrency ?? null),
+      column((p) => p.priced?.rate ?? null),
+      column((p) => (p.priced ? JSON.stringify(p.priced.rateSources) : null)),
+      column((p) => p.priced?.rateAt.toISOString() ?? null),
+      column((p) => p.priced?.rateLockedUntil.toISOString() ?? null),
     ],
   )
   return new Map(rows.map((r) => [r.id, { address: r.address, derivationIndex: Number(r.derivation_index) }]))

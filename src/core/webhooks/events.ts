@@ -12,6 +12,7 @@ export const webhookEventTypes = [
   'payment.held',
   'payment.released',
   'payment.rejected',
+  'payment.requoted',
   'withdrawal.requested',
   'withdrawal.awaiting_approval',
   'withdrawal.queued',

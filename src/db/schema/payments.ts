@@ -4,6 +4,7 @@ import {
   index,
   integer,
   jsonb,
+  numeric,
   pgTable,
   primaryKey,
   text,
@@ -23,6 +24,12 @@ export const paymentStatuses = [
   'REJECTED',
 ] as const
 export type PaymentStatus = (typeof paymentStatuses)[number]
+
+/** How a payment's rate was made: the rule's method and each source's own rate and time. */
+export type QuotedRate = {
+  method: string
+  sources: Array<{ provider: string; rate: string; at: string }>
+}
 
 export const payments = pgTable(
   'payments',
@@ -54,6 +61,15 @@ export const payments = pgTable(
     clientSecret: text('client_secret').notNull(),
     /** Last `payment_events.seq` written for this payment. */
     eventSeq: integer('event_seq').notNull().default(1),
+    /** A fiat-priced payment: the price (a plain decimal) and its currency; null for one priced in the asset. */
+    priceAmount: numeric('price_amount'),
+    priceCurrency: text('price_currency'),
+    /** The rate `amountDue` was quoted at (fiat per whole asset unit), the sources it came from, and its time. */
+    rate: numeric('rate'),
+    rateSources: jsonb('rate_sources').$type<QuotedRate>(),
+    rateAt: timestamp('rate_at', { withTimezone: true }),
+    /** Until when the quoted amount holds; an unpaid payment is quoted again after it. */
+    rateLockedUntil: timestamp('rate_locked_until', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
     completedAt: timestamp('completed_at', { withTimezone: true }),

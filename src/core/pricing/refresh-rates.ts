@@ -1,0 +1,141 @@
+import {
+  checkRateQuote,
+  type DriverLogger,
+  mapLimit,
+  type PricingConfig,
+  type RateQuote,
+} from '@tollgate/sdk'
+import { sql } from 'drizzle-orm'
+import type { Db } from '../../db/client.ts'
+import { rates } from '../../db/schema/index.ts'
+import type { RateRegistry } from '../../plugins/registry.ts'
+import { errorCode } from '../errors.ts'
+import { parsePairKey, resolveRate, ruleFor } from './rules.ts'
+
+export type RatesContext = { db: Db; rates: RateRegistry; pricing: PricingConfig; log: DriverLogger }
+
+/** What one refresh did: pairs stored, pairs without a rate (and why), providers that failed (and how). */
+export type RatesRefresh = {
+  stored: string[]
+  unavailable: Array<{ pair: string; reason: string }>
+  failed: Array<{ provider: string; code: string }>
+}
+
+/**
+ * Which pairs each provider is asked: every pair (and every `via` leg and its inverse) whose rule names it.
+ * Legs are asked in both directions because a bridge may use either (`EUR/USD` or `USD/EUR`).
+ */
+function pairsByProvider(pricing: PricingConfig): Map<string, Set<string>> {
+  const asked = new Map<string, Set<string>>()
+  const seen = new Set<string>()
+  const visit = (pair: string) => {
+    if (seen.has(pair)) return
+    seen.add(pair)
+    const rule = ruleFor(pair, pricing)
+    if (!rule) return
+    if (rule.pin !== undefined) return
+    const p = parsePairKey(pair)
+    if (!p) return
+    if (rule.via !== undefined) {
+      for (const leg of [`${p.base}/${rule.via}`, `${rule.via}/${p.quote}`]) {
+        visit(leg)
+        const l = parsePairKey(leg)
+        if (l) visit(`${l.quote}/${l.base}`)
+      }
+      return
+    }
+    for (const provider of rule.sources ?? []) {
+      let set = asked.get(provider)
+      if (!set) asked.set(provider, (set = new Set()))
+      set.add(pair)
+    }
+  }
+  for (const pair of Object.keys(pricing.pairs)) visit(pair)
+  return asked
+}
+
+/**
+ * Asks every rate provider the pairs its rules name (all at once, each within `timeoutMs`), resolves every
+ * configured pair by its rule (fallback or median, maximum age, the outlier guard, spread, pins, bridges) and
+ * stores the pairs that have a rate. A pair without one keeps its last stored rate, which ages until prices in
+ * it are refused; an outlier is dropped with a warning; a provider that fails is logged and the others decide.
+ *
+ * @example
+ * const { stored, unavailable } = await refreshRates({ db, rates: providers, pricing, log })
+ */
+export async function refreshRates(
+  ctx: RatesContext,
+  options: { now?: Date; timeoutMs?: number } = {},
+): Promise<RatesRefresh> {
+  const now = options.now ?? new Date()
+  const result: RatesRefresh = { stored: [], unavailable: [], failed: [] }
+  const quotesBySource = new Map<string, RateQuote[]>()
+  const asked = [...pairsByProvider(ctx.pricing)]
+  await mapLimit(asked, 8, async ([name, pairs]) => {
+    const loaded = ctx.rates.get(name)
+    if (!loaded) return
+    try {
+      const answered = await loaded.provider.fetchRates(
+        [...pairs].map((key) => parsePairKey(key)).filter((p) => p !== undefined),
+        AbortSignal.timeout(options.timeoutMs ?? 10_000),
+      )
+      const good: RateQuote[] = []
+      for (const quote of answered)
+        try {
+          good.push(checkRateQuote(quote, now))
+        } catch (err) {
+          ctx.log.warn(
+            { provider: name, code: errorCode(err) },
+            'rates: a provider answered a bad quote; ignored',
+          )
+        }
+      quotesBySource.set(name, good)
+    } catch (err) {
+      const code = errorCode(err) ?? 'RATE_PROVIDER_FAILED'
+      result.failed.push({ provider: name, code })
+      ctx.log.warn({ provider: name, code }, 'rates: a provider could not answer; the others decide')
+    }
+  })
+  for (const pair of Object.keys(ctx.pricing.pairs)) {
+    const resolved = resolveRate(pair, ctx.pricing, quotesBySource, now)
+    for (const w of resolved.warnings)
+      ctx.log.warn(
+        { ...w },
+        w.kind === 'outlier'
+          ? 'rates: an outlier quote was ignored'
+          : 'rates: an unreadable quote was ignored',
+      )
+    if (!resolved.ok) {
+      result.unavailable.push({ pair, reason: resolved.reason })
+      continue
+    }
+    const p = parsePairKey(pair)
+    if (!p) continue
+    const row = {
+      base: p.base,
+      quote: p.quote,
+      rate: resolved.rate,
+      method: resolved.method,
+      sources: resolved.sources.map((s) => ({ provider: s.provider, rate: s.rate, at: s.at.toISOString() })),
+      at: resolved.at,
+      updatedAt: now,
+    }
+    // a rate never goes back in time: a slower run with older quotes does not replace a newer rate
+    await ctx.db
+      .insert(rates)
+      .values(row)
+      .onConflictDoUpdate({
+        target: [rates.base, rates.quote],
+        set: {
+          rate: row.rate,
+          method: row.method,
+          sources: row.sources,
+          at: row.at,
+          updatedAt: row.updatedAt,
+        },
+        setWhere: sql`${rates.at} <= ${row.at}`,
+      })
+    result.stored.push(pair)
+  }
+  return result
+}
