@@ -1,6 +1,7 @@
 import type { ChainRegistry } from '../../plugins/registry.ts'
 import { assetById, resolveChain } from '../chains.ts'
 import { formatAmount } from '../money.ts'
+import { fiatValue } from '../payments/pricing.ts'
 import type { PaymentRow } from '../payments/queries.ts'
 import { overpaidAmount } from '../payments/views.ts'
 import type { WithdrawalRow } from '../payouts/withdrawal-transitions.ts'
@@ -19,6 +20,15 @@ export function paymentJson(chains: ChainRegistry, p: PaymentRow) {
     amountReceived: amount(p.amountReceived),
     amountConfirmed: amount(p.amountConfirmed),
     overpaidAmount: amount(overpaidAmount(p)),
+    // a fiat-priced payment: its price and the rate its amount was quoted at (accounting needs the rate used)
+    price: p.priceAmount === null ? null : { amount: p.priceAmount, currency: p.priceCurrency },
+    rate:
+      p.rate === null
+        ? null
+        : { value: p.rate, at: p.rateAt?.toISOString() ?? null, sources: p.rateSources ?? null },
+    rateLockedUntil: p.rateLockedUntil?.toISOString() ?? null,
+    amountReceivedFiat: fiatValue(p, p.amountReceived, asset.decimals),
+    overpaidFiat: fiatValue(p, overpaidAmount(p), asset.decimals),
     address: p.address,
     confirmationsRequired: p.confirmationsRequired,
     expiresAt: p.expiresAt.toISOString(),
