@@ -1,12 +1,16 @@
 // createPayment throughput and latency at concurrency 32, against a ceiling measured in the same run: the same
 // HTTP stack (Bun.serve → createHttpHandler(ctx).handle → graphql-yoga with the same options, limits plugin,
 // masking, request ids and metrics) answering a trivial schema whose one mutation does exactly one INSERT, as a
-// prepared statement, through the same postgres.js pool. Both receive the same Authorization header.
+// prepared statement, through the same postgres.js pool. All receive the same Authorization header.
+// The fiat-priced variant (`price: { amount, currency }`, quoted at the rate in the in-memory rate book) goes to
+// the same server as the plain one and is measured against it (bar: ≥ 0.8× the plain req/s).
+import { rates } from '@tollgate/sdk'
 import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql'
 import { createContext } from '../src/context.ts'
 import { createMerchant } from '../src/core/access/merchants.ts'
 import { topUpAddressPool } from '../src/core/payments/addresses.ts'
 import { createSigner } from '../src/core/payouts/signer.ts'
+import { rates as ratesTable } from '../src/db/schema/index.ts'
 import { parseEnv } from '../src/env.ts'
 import { createLogger } from '../src/log.ts'
 import { createHttpHandler } from '../src/server.ts'
@@ -21,7 +25,9 @@ const warmup = 500
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
 const dbPoolSize = Number(process.env.BENCH_DB_POOL ?? 10)
 const accountPath = "m/44'/60'/0'"
-const addressPoolSize = Math.max(20_000, warmup + rounds * requests + 1000)
+// every variant but the ceiling takes an address from the pool: plain and priced warm-up and rounds
+const addressPoolSize = Math.max(20_000, 2 * (warmup + rounds * requests) + 1000)
+const ethUsd = '3456.78'
 
 const testDb = await createTestDatabase()
 const env = parseEnv({
@@ -37,10 +43,43 @@ const env = parseEnv({
   RATE_LIMIT_PER_IP: '0',
   GRAPHQL_COST_BUDGET: '1000000000',
 })
-const ctx = await createContext(env, createLogger(env.LOG_LEVEL), { role: 'api', config: testConfig() })
+const config = {
+  ...testConfig(),
+  rates: {
+    fixed: rates(() => import('../src/plugins/rates-fixed/index.ts'), { rates: { 'ETH/USD': ethUsd } }),
+  },
+  pricing: { pairs: { 'ETH/USD': { sources: ['fixed'] }, 'USDT/USD': { pin: '1' } } },
+}
+const ctx = await createContext(env, createLogger(env.LOG_LEVEL), { role: 'api', config })
 const devnet = ctx.chains.get('devnet')!
 if (devnet.driver.accountPath !== accountPath)
   throw new Error(`unexpected account ${devnet.driver.accountPath}`)
+if (!ctx.pricing || !ctx.rateBook) throw new Error('the pricing config was not loaded')
+
+/**
+ * Stores the ETH/USD rate the row the rates job makes of the fixed provider's quote would be (method `fallback`,
+ * one source, dated now) and has the book read it at once: before measuring, and between rounds (untimed) so a
+ * long run never reaches the rate's maximum age. The row is written here rather than by `refreshRates`, whose
+ * upsert guard binds a raw Date that drizzle's postgres.js driver does not serialize (it fails on Postgres).
+ */
+async function storeRates() {
+  const at = new Date()
+  const row = {
+    rate: ethUsd,
+    method: 'fallback',
+    sources: [{ provider: 'fixed', rate: ethUsd, at: at.toISOString() }],
+    at,
+    updatedAt: at,
+  }
+  await ctx.db
+    .insert(ratesTable)
+    .values({ base: 'ETH', quote: 'USD', ...row })
+    .onConflictDoUpdate({ target: [ratesTable.base, ratesTable.quote], set: row })
+  await ctx.rateBook!.reload()
+  const quoted = ctx.rateBook!.quote('ETH/USD')
+  if (quoted.rate !== ethUsd) throw new Error(`the book quotes ETH/USD at ${quoted.rate}`)
+}
+await storeRates()
 
 // the whole pool is derived before measuring: no refill runs while requests are timed
 await topUpAddressPool(ctx, devnet)
@@ -73,54 +112,87 @@ const ceilingSchema = new GraphQLSchema({
 const serve = (fetch: (request: Request) => Promise<Response>) =>
   Bun.serve({ port: 0, hostname: '127.0.0.1', maxRequestBodySize: env.MAX_BODY_BYTES, fetch })
 const servers = {
-  createPayment: serve(createHttpHandler(ctx).handle),
+  api: serve(createHttpHandler(ctx).handle),
   ceiling: serve(createHttpHandler(ctx, { schema: ceilingSchema }).handle),
 }
-const bodies = {
-  createPayment: JSON.stringify({
-    query:
-      'mutation ($input: CreatePaymentInput!) { createPayment(input: $input) { ... on CreatePaymentPayload { payment { id address amountDue status expiresAt } } ... on UserError { code message } } }',
-    variables: { input: { chain: 'devnet', asset: 'USDT', amount: '12.5', orderId: 'bench' } },
-  }),
-  ceiling: JSON.stringify({ query: 'mutation { ping }' }),
+const createMutation =
+  'mutation ($input: CreatePaymentInput!) { createPayment(input: $input) { ... on CreatePaymentPayload { payment { id address amountDue status expiresAt } } ... on UserError { code message } } }'
+const variants = {
+  createPayment: {
+    server: servers.api,
+    body: JSON.stringify({
+      query: createMutation,
+      variables: { input: { chain: 'devnet', asset: 'USDT', amount: '12.5', orderId: 'bench' } },
+    }),
+  },
+  priced: {
+    server: servers.api,
+    body: JSON.stringify({
+      query: createMutation,
+      variables: {
+        input: {
+          chain: 'devnet',
+          asset: 'ETH',
+          price: { amount: '25.00', currency: 'USD' },
+          orderId: 'bench',
+        },
+      },
+    }),
+  },
+  ceiling: { server: servers.ceiling, body: JSON.stringify({ query: 'mutation { ping }' }) },
 }
 const headers = { 'content-type': 'application/json', authorization: `Bearer ${apiKey.key}` }
-type Variant = keyof typeof servers
+type Variant = keyof typeof variants
+const variantNames = Object.keys(variants) as Variant[]
+const url = (variant: Variant) => `http://127.0.0.1:${variants[variant].server.port}/graphql`
 
 async function load(variant: Variant, n: number): Promise<LoadResult> {
-  const url = `http://127.0.0.1:${servers[variant].port}/graphql`
-  const result = await runLoad({ url, body: bodies[variant], headers, concurrency, requests: n })
+  const result = await runLoad({
+    url: url(variant),
+    body: variants[variant].body,
+    headers,
+    concurrency,
+    requests: n,
+  })
   if (result.errors > 0 || result.requests !== n)
     throw new Error(`${variant}: ${result.errors} errors in ${result.requests} of ${n} requests`)
   return result
 }
 
-// one request of each, checked by hand, then warm-up of both
-for (const variant of ['createPayment', 'ceiling'] as const) {
-  const res = await fetch(`http://127.0.0.1:${servers[variant].port}/graphql`, {
-    method: 'POST',
-    headers,
-    body: bodies[variant],
-  })
+// one request of each, checked by hand (the priced one for its amount: 25 USD at 3456.78 USD/ETH, rounded up
+// to wei), then warm-up of each
+const pricedDue = '0.007232164037051823'
+for (const variant of variantNames) {
+  const res = await fetch(url(variant), { method: 'POST', headers, body: variants[variant].body })
   const text = await res.text()
-  if (!res.ok || text.includes('"errors"') || !text.includes(variant === 'ceiling' ? 'ping' : '"address"'))
+  const expect = {
+    ceiling: '"ping"',
+    createPayment: '"amountDue":"12.5"',
+    priced: `"amountDue":"${pricedDue}"`,
+  }
+  if (!res.ok || text.includes('"errors"') || !text.includes(expect[variant]))
     throw new Error(`${variant} answered ${res.status}: ${text}`)
   await load(variant, warmup)
 }
 
-// alternating rounds, the order flipped each round so that drift hits both alike
-const results: Record<Variant, LoadResult[]> = { createPayment: [], ceiling: [] }
+// interleaved rounds, the order rotated each round so that drift hits every variant alike
+const results: Record<Variant, LoadResult[]> = { createPayment: [], priced: [], ceiling: [] }
 for (let round = 0; round < rounds; round++) {
-  const order: Variant[] = round % 2 === 0 ? ['ceiling', 'createPayment'] : ['createPayment', 'ceiling']
+  await storeRates()
+  const order = variantNames.map((_, i) => variantNames[(i + round) % variantNames.length] as Variant)
   for (const variant of order) results[variant].push(await load(variant, requests))
 }
 
-// every request really wrote its row
-const [payments] = await ctx.query<{ n: string }>('select count(*) as n from payments', [])
-const [pings] = await ctx.query<{ n: string }>('select count(*) as n from bench_ceiling', [])
+// every request really wrote its row, each priced one at the stored rate
+const [counts] = await ctx.query<{ plain: string; priced: string; pings: string }>(
+  `select (select count(*) from payments where rate is null) as plain,
+          (select count(*) from payments where rate = $1 and price_amount = '25.00' and price_currency = 'USD') as priced,
+          (select count(*) from bench_ceiling) as pings`,
+  [ethUsd],
+)
 const expected = 1 + warmup + rounds * requests
-if (Number(payments?.n) !== expected || Number(pings?.n) !== expected)
-  throw new Error(`expected ${expected} rows, found ${payments?.n} payments and ${pings?.n} ceiling rows`)
+if ([counts?.plain, counts?.priced, counts?.pings].some((n) => Number(n) !== expected))
+  throw new Error(`expected ${expected} rows of each, found ${JSON.stringify(counts)}`)
 
 const summary = (rs: LoadResult[]) => ({
   rps: median(rs.map((r) => r.rps)),
@@ -129,29 +201,43 @@ const summary = (rs: LoadResult[]) => ({
 })
 const ceiling = summary(results.ceiling)
 const created = summary(results.createPayment)
+const priced = summary(results.priced)
 const ratio = created.rps / ceiling.rps
-const roundRatios = results.createPayment.map((r, i) => r.rps / (results.ceiling[i] as LoadResult).rps)
+const pricedRatio = priced.rps / created.rps
+const perRound = (a: Variant, b: Variant) =>
+  results[a].map((r, i) => fmt(r.rps / (results[b][i] as LoadResult).rps, 2)).join(', ')
 const row = (name: string, s: typeof ceiling) => [
   name,
   fmt(s.rps, 0),
   fmt(s.p50, 2),
   fmt(s.p99, 2),
   fmt(s.rps / ceiling.rps, 2),
+  fmt(s.rps / created.rps, 2),
 ]
 
 report(
   'createPayment (bench/create-payment.ts)',
   `${table(
-    ['variant', 'req/s', 'p50 ms', 'p99 ms', 'ratio to ceiling'],
-    [row('ceiling: same server, trivial mutation doing 1 INSERT', ceiling), row('createPayment', created)],
+    ['variant', 'req/s', 'p50 ms', 'p99 ms', 'ratio to ceiling', 'ratio to createPayment'],
+    [
+      row('ceiling: same server, trivial mutation doing 1 INSERT', ceiling),
+      row('createPayment (amount: 12.5 USDT)', created),
+      row('createPayment priced (price: 25.00 USD, in ETH)', priced),
+    ],
   )}
 
 Concurrency ${concurrency}, DB pool ${dbPoolSize}, ${requests} requests per round after ${warmup} of warm-up, median of
-${rounds} alternating rounds (per-round ratios ${roundRatios.map((r) => fmt(r, 2)).join(', ')}); load generator in its
-own process over 127.0.0.1; address pool of ${addressPoolSize} derived before measuring. Both get the same
+${rounds} interleaved rounds, the order rotated each round (per-round createPayment / ceiling
+${perRound('createPayment', 'ceiling')}; priced / createPayment ${perRound('priced', 'createPayment')}); load generator in
+its own process over 127.0.0.1; address pool of ${addressPoolSize} derived before measuring. All get the same
 Authorization header; the ceiling's one INSERT is a prepared statement and it does not look the key up, while
-createPayment looks the key up and then inserts (payments group-committed, several per statement).
-**createPayment / ceiling = ${fmt(ratio, 2)}** (bar: ≥ 0.80).`,
+createPayment looks the key up and then inserts (payments group-committed, several per statement). The priced
+variant goes to the same server with \`price: { amount: '25.00', currency: 'USD' }\` for ETH under the pairs
+ETH/USD (fixed provider) and USDT/USD (pinned): the rate (ETH/USD ${ethUsd}, stored before each round, untimed) is
+read from the in-memory rate book, the amount quoted (rounded up to wei), and the rate, its sources and lock stored
+with the payment; nothing asks a provider on the request path.
+**createPayment / ceiling = ${fmt(ratio, 2)}** (bar: ≥ 0.80);
+**priced / createPayment = ${fmt(pricedRatio, 2)}** (bar: ≥ 0.80).`,
 )
 
 for (const server of Object.values(servers)) server.stop(true)
