@@ -1,3 +1,4 @@
+import { formatFiat } from './fiat.ts'
 import type { CheckoutView } from './view.ts'
 
 /**
@@ -16,19 +17,68 @@ export const statusMessages: Record<CheckoutView['status'], string> = {
 }
 
 /**
+ * For a payment priced in a fiat currency, the statuses that name an amount say its value in the currency too
+ * (at the payment's rate, rounded down); the others read as in `statusMessages`.
+ */
+export const pricedStatusMessages: Partial<Record<CheckoutView['status'], string>> = {
+  PARTIALLY_PAID:
+    'Partially paid: {amountRemaining} {symbol} ({amountRemainingFiat} {currency}) still to send',
+  UNDERPAID:
+    'Expired with {amountReceived} of {amountDue} {symbol} received ({amountReceivedFiat} of {price} {currency}). Contact the merchant.',
+}
+
+/** The other sentences of a fiat-priced payment's page; the script gets them too. */
+export const pricingNotes = {
+  /** Beside the status, when more than the amount due arrived. */
+  overpaid:
+    'You sent {overpaidAmount} {symbol} ({overpaidFiat} {currency}) more than the amount due. Contact the merchant about the difference.',
+  /** Before the lock's end time, without the script (which counts down instead: `lockedFor`). */
+  lockedUntil: 'Rate locked until',
+  lockedFor: 'Rate locked for',
+  /** The lock ran out and the worker has not quoted again yet. */
+  lockEnded: 'The rate lock has ended: the amount will be updated at the current rate.',
+  /** Shown by the script when a new quote arrives. */
+  requoted: 'The amount was updated at the current rate. Send the new amount.',
+}
+
+/** The values a template's `{name}` placeholders take: the view's, with fiat values formatted for reading. */
+function templateValues(view: CheckoutView): Record<string, string> {
+  const decimals = view.priceDecimals ?? 0
+  const fiat = (text: string | null) => (text === null ? '' : formatFiat(text, decimals))
+  return {
+    amountRemaining: view.amountRemaining,
+    amountReceived: view.amountReceived,
+    amountDue: view.amountDue,
+    overpaidAmount: view.overpaidAmount,
+    symbol: view.asset.symbol,
+    confirmations: String(view.confirmations),
+    confirmationsRequired: String(view.confirmationsRequired),
+    currency: view.price?.currency ?? '',
+    price: fiat(view.price?.amount ?? null),
+    amountReceivedFiat: fiat(view.amountReceivedFiat),
+    amountRemainingFiat: fiat(view.amountRemainingFiat),
+    overpaidFiat: fiat(view.overpaidFiat),
+  }
+}
+
+/**
+ * A template with the view's values in its `{name}` placeholders.
+ *
+ * @example
+ * fillTemplate(pricingNotes.overpaid, view) // 'You sent 0.001 ETH (3.45 USD) more than the amount due. …'
+ */
+export function fillTemplate(template: string, view: CheckoutView): string {
+  const values = templateValues(view)
+  return template.replace(/\{(\w+)\}/g, (_, key: string) => values[key] ?? '')
+}
+
+/**
  * The payer-facing sentence for a view's status.
  *
  * @example
  * statusText(view) // 'Partially paid: 0.5 USDT still to send'
  */
 export function statusText(view: CheckoutView): string {
-  const values: Record<string, string> = {
-    amountRemaining: view.amountRemaining,
-    amountReceived: view.amountReceived,
-    amountDue: view.amountDue,
-    symbol: view.asset.symbol,
-    confirmations: String(view.confirmations),
-    confirmationsRequired: String(view.confirmationsRequired),
-  }
-  return statusMessages[view.status].replace(/\{(\w+)\}/g, (_, key: string) => values[key] ?? '')
+  const template = (view.price && pricedStatusMessages[view.status]) || statusMessages[view.status]
+  return fillTemplate(template, view)
 }

@@ -1,5 +1,6 @@
+import { formatFiat, formatRate } from './fiat.ts'
 import { escapeHtml, jsonForScript } from './html.ts'
-import { statusMessages, statusText } from './messages.ts'
+import { fillTemplate, pricedStatusMessages, pricingNotes, statusMessages, statusText } from './messages.ts'
 import { qrSvg } from './qr.ts'
 import type { CheckoutView } from './view.ts'
 
@@ -8,20 +9,68 @@ function shorten(value: string): string {
   return value.length > 20 ? `${value.slice(0, 8)}…${value.slice(-6)}` : value
 }
 
+/** Statuses still waiting for money: the only ones with a deadline to count down and a rate lock that matters. */
+const waitingStatuses: ReadonlySet<CheckoutView['status']> = new Set(['PENDING', 'PARTIALLY_PAID'])
+
+/** ` hidden` when the element starts hidden. */
+const hiddenIf = (hidden: boolean) => (hidden ? ' hidden' : '')
+
 /**
- * The checkout page: complete without JavaScript (amount, address, QR, the status at load), then kept live by
- * `/pay/assets/checkout.js` through the `paymentUpdated` subscription.
+ * What a fiat-priced payment adds to the page: the price as the heading, the amount in the asset under it, the
+ * rate, and the lock's end (a `<time>`, which the script turns into a countdown), or, once the lock ran out and no
+ * new quote came yet, that the amount will be updated at the current rate.
+ */
+function pricedParts(view: CheckoutView, now: Date) {
+  const e = escapeHtml
+  const { asset } = view
+  const price = view.price as NonNullable<CheckoutView['price']>
+  const decimals = view.priceDecimals ?? 0
+  const waiting = waitingStatuses.has(view.status)
+  const lockEnd = view.rateLockedUntil ? new Date(view.rateLockedUntil) : undefined
+  const lockEnded = lockEnd !== undefined && lockEnd.getTime() <= now.getTime()
+  const lockTime = lockEnd
+    ? `<time id="rate-countdown" datetime="${e(lockEnd.toISOString())}">${e(lockEnd.toUTCString())}</time>`
+    : '<time id="rate-countdown"></time>'
+  const overpaid = view.overpaidAmount !== '0'
+  return {
+    title: `${formatFiat(price.amount, decimals)} ${price.currency}`,
+    heading: `Pay <span data-field="price">${e(formatFiat(price.amount, decimals))} ${e(price.currency)}</span>`,
+    quote: `
+  <div class="quote" id="quote">
+    <p class="quote-amount"><span data-field="amountDue">${e(view.amountDue)}</span> ${e(asset.symbol)}</p>
+    <p class="rate" id="rate">1 ${e(asset.symbol)} = <span data-field="rate">${e(formatRate(view.rate ?? '', decimals))}</span> ${e(price.currency)}</p>
+    <p class="lock" id="rate-lock"${hiddenIf(!waiting || lockEnded || !lockEnd)}><span id="rate-lock-label">${e(pricingNotes.lockedUntil)}</span> ${lockTime}</p>
+    <p class="lock" id="rate-ended"${hiddenIf(!waiting || !lockEnded)}>${e(pricingNotes.lockEnded)}</p>
+    <p class="notice" id="requoted" role="status" hidden></p>
+  </div>`,
+    overpaid: `
+  <p class="notice" id="overpaid"${hiddenIf(!overpaid)}>${overpaid ? e(fillTemplate(pricingNotes.overpaid, view)) : ''}</p>`,
+  }
+}
+
+/**
+ * The checkout page: complete without JavaScript (amount, address, QR, the status at load; for a fiat-priced
+ * payment the price, rate and the rate lock's end too), then kept live by `/pay/assets/checkout.js` through the
+ * `paymentUpdated` subscription.
  *
  * @example
  * new Response(renderCheckoutPage(view, { clientSecret, embed: false }), { headers: { 'content-type': 'text/html' } })
  */
 export function renderCheckoutPage(
   view: CheckoutView,
-  options: { clientSecret: string; embed: boolean },
+  options: { clientSecret: string; embed: boolean; now?: Date },
 ): string {
   const { asset } = view
   const e = escapeHtml
-  const state = { view, clientSecret: options.clientSecret, embed: options.embed, messages: statusMessages }
+  const state = {
+    view,
+    clientSecret: options.clientSecret,
+    embed: options.embed,
+    messages: statusMessages,
+    pricedMessages: pricedStatusMessages,
+    notes: pricingNotes,
+  }
+  const priced = view.price ? pricedParts(view, options.now ?? new Date()) : undefined
   const network = asset.contract
     ? `${e(view.chain)} (${e(view.chainId)}) · token contract <code title="${e(asset.contract)}">${e(shorten(asset.contract))}</code>`
     : `${e(view.chain)} (${e(view.chainId)})`
@@ -32,17 +81,17 @@ export function renderCheckoutPage(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <meta name="robots" content="noindex">
-<title>Pay ${e(view.amountDue)} ${e(asset.symbol)}</title>
+<title>Pay ${e(priced ? priced.title : `${view.amountDue} ${asset.symbol}`)}</title>
 <link rel="stylesheet" href="/pay/assets/checkout.css">
 <link rel="icon" href="data:,">
 </head>
 <body${options.embed ? ' class="embed"' : ''}>
 <main class="checkout" aria-labelledby="checkout-title">
-  <h1 id="checkout-title">Pay <span data-field="amountDue">${e(view.amountDue)}</span> ${e(asset.symbol)}</h1>
+  <h1 id="checkout-title">${priced ? priced.heading : `Pay <span data-field="amountDue">${e(view.amountDue)}</span> ${e(asset.symbol)}`}</h1>${priced ? priced.quote : ''}
   <p class="network">${e(asset.name)} on ${network}</p>
   <div id="status" class="status" role="status" aria-live="polite" data-status="${e(view.status)}">
     <span class="dot" aria-hidden="true"></span><span id="status-text">${e(statusText(view))}</span>
-  </div>
+  </div>${priced ? priced.overpaid : ''}
   <div class="qr-block">
     <a id="wallet-link" class="qr" href="${e(view.paymentUri)}" aria-label="Open the payment in a wallet app">
       <span id="qr">${qrSvg(view.paymentUri, { label: `QR code of the payment link for ${view.amountDue} ${asset.symbol}` })}</span>

@@ -1,11 +1,13 @@
 import type { AppContext } from '../context.ts'
 import { assetById, resolveChain } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
+import { currencyDecimals, fiatValue } from '../core/payments/pricing.ts'
 import type { PaymentRow } from '../core/payments/queries.ts'
 import {
   amountRemaining,
   getPaymentForCheckout,
   listPaymentTransfers,
+  overpaidAmount,
   paymentConfirmations,
   paymentUriOf,
 } from '../core/payments/views.ts'
@@ -13,7 +15,8 @@ import {
 /**
  * What a payer's page shows. The field names are those of the GraphQL `CheckoutPayment` the page subscribes to
  * (`paymentUpdated`: the fields a client secret opens, and nothing of the merchant's), so the first render (from
- * the server) and every live update (from the subscription) go through one function.
+ * the server) and every live update (from the subscription) go through one function. A payment priced in a fiat
+ * currency has its price, rate and lock and fiat values of the amounts; one priced in the asset has nulls there.
  */
 export type CheckoutView = {
   id: string
@@ -24,11 +27,25 @@ export type CheckoutView = {
   amountDue: string
   amountReceived: string
   amountRemaining: string
+  overpaidAmount: string
   confirmations: number
   confirmationsRequired: number
   address: string
   paymentUri: string
   expiresAt: string
+  price: { amount: string; currency: string } | null
+  /**
+   * The price currency's minor units, to show fiat values with (2 for USD, 0 for JPY). Not a GraphQL field: a
+   * live update leaves it as the first render set it (a payment's currency never changes).
+   */
+  priceDecimals: number | null
+  /** Fiat per whole unit of the asset, as quoted. */
+  rate: string | null
+  /** Until when the amount due holds; unpaid after it, the amount is quoted again. */
+  rateLockedUntil: string | null
+  amountReceivedFiat: string | null
+  amountRemainingFiat: string | null
+  overpaidFiat: string | null
 }
 
 /**
@@ -48,6 +65,8 @@ export async function loadCheckoutView(
   const asset = assetById(app.chains, payment.chain, payment.asset)
   const transfers = await listPaymentTransfers(app, payment)
   const format = (units: bigint) => formatAmount(units, asset.decimals)
+  const fiat = (units: bigint) => fiatValue(payment, units, asset.decimals)
+  const priced = payment.priceAmount !== null && payment.priceCurrency !== null
   return {
     id: payment.id,
     status: payment.status,
@@ -63,10 +82,20 @@ export async function loadCheckoutView(
     amountDue: format(payment.amountDue),
     amountReceived: format(payment.amountReceived),
     amountRemaining: format(amountRemaining(payment)),
+    overpaidAmount: format(overpaidAmount(payment)),
     confirmations: paymentConfirmations(transfers, payment.confirmationsRequired),
     confirmationsRequired: payment.confirmationsRequired,
     address: payment.address,
     paymentUri: paymentUriOf(app.chains, payment),
     expiresAt: payment.expiresAt.toISOString(),
+    price: priced
+      ? { amount: payment.priceAmount as string, currency: payment.priceCurrency as string }
+      : null,
+    priceDecimals: priced ? currencyDecimals(payment.priceCurrency) : null,
+    rate: payment.rate,
+    rateLockedUntil: payment.rateLockedUntil?.toISOString() ?? null,
+    amountReceivedFiat: fiat(payment.amountReceived),
+    amountRemainingFiat: fiat(amountRemaining(payment)),
+    overpaidFiat: fiat(overpaidAmount(payment)),
   }
 }

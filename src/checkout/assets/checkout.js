@@ -1,7 +1,9 @@
 // The checkout page's live part. The server renders the whole page; this script keeps it current through the
 // paymentUpdated subscription (graphql-ws, or server-sent events when WebSockets are blocked), runs the expiry
-// countdown, copies values, and tells a host page (when embedded) about every status. The subscription answers
-// a CheckoutPayment: the payer's fields only (no order id, metadata or history), which is all the page reads.
+// countdown (and, for a fiat-priced payment, the rate lock's), copies values, and tells a host page (when
+// embedded) about every status. The subscription answers a CheckoutPayment: the payer's fields only (no order id,
+// metadata or history), which is all the page reads. A re-quote (the lock ran out unpaid) arrives as an update
+// like any other: a new amount due, rate, lock and payment URI.
 ;(() => {
   const state = JSON.parse(document.getElementById('checkout-state').textContent)
   const $ = (id) => document.getElementById(id)
@@ -11,14 +13,52 @@
   const countdownStatuses = ['PENDING', 'PARTIALLY_PAID']
   const query =
     'subscription ($id: ID!, $secret: String!) { paymentUpdated(id: $id, clientSecret: $secret) { ' +
-    'status amountDue amountReceived amountRemaining confirmations confirmationsRequired paymentUri expiresAt } }'
+    'status amountDue amountReceived amountRemaining overpaidAmount confirmations confirmationsRequired ' +
+    'paymentUri expiresAt price { amount currency } rate rateLockedUntil amountReceivedFiat amountRemainingFiat ' +
+    'overpaidFiat } }'
   const variables = { id: view.id, secret: state.clientSecret }
   const params = new URLSearchParams(location.search)
 
+  // fiat values and rates are formatted on their decimal strings, as src/checkout/fiat.ts does on the server
+  const plainDecimal = /^(\d+)(?:\.(\d+))?$/
+  const group = (whole) => whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',')
+
+  function formatFiat(text, decimals) {
+    const match = plainDecimal.exec(text)
+    if (!match) return text
+    const fraction = (match[2] ?? '').padEnd(decimals, '0')
+    return fraction ? `${group(match[1])}.${fraction}` : group(match[1])
+  }
+
+  function formatRate(text, decimals) {
+    const match = plainDecimal.exec(text)
+    if (!match) return text
+    return formatFiat(`${match[1]}.${(match[2] ?? '').replace(/0+$/, '')}`.replace(/\.$/, ''), decimals)
+  }
+
+  function fill(template, v) {
+    const fiat = (text) => (text == null ? '' : formatFiat(text, v.priceDecimals ?? 0))
+    const values = {
+      symbol: v.asset.symbol,
+      currency: v.price ? v.price.currency : '',
+      price: fiat(v.price ? v.price.amount : null),
+      amountReceivedFiat: fiat(v.amountReceivedFiat),
+      amountRemainingFiat: fiat(v.amountRemainingFiat),
+      overpaidFiat: fiat(v.overpaidFiat),
+    }
+    return template.replace(/\{(\w+)\}/g, (_, key) => (key in values ? values[key] : String(v[key] ?? '')))
+  }
+
   function message(v) {
-    return state.messages[v.status].replace(/\{(\w+)\}/g, (_, key) =>
-      key === 'symbol' ? v.asset.symbol : String(v[key] ?? ''),
-    )
+    return fill((v.price && state.pricedMessages[v.status]) || state.messages[v.status], v)
+  }
+
+  // the elements that show one field of the payment (the amount due; the price and rate when priced in fiat)
+  function fieldText(field) {
+    if (field === 'price')
+      return `${formatFiat(view.price.amount, view.priceDecimals ?? 0)} ${view.price.currency}`
+    if (field === 'rate') return formatRate(view.rate ?? '', view.priceDecimals ?? 0)
+    return String(view[field] ?? '')
   }
 
   function publicFields(v) {
@@ -55,6 +95,11 @@
     status.dataset.status = view.status
     $('status-text').textContent = message(view)
     $('amount').value = view.status === 'PARTIALLY_PAID' ? view.amountRemaining : view.amountDue
+    for (const el of document.querySelectorAll('[data-field]')) {
+      const text = fieldText(el.dataset.field)
+      if (el.textContent !== text) el.textContent = text
+    }
+    if (view.price) renderPriced(previous)
     if (view.paymentUri !== previous.paymentUri) {
       $('wallet-link').href = view.paymentUri
       refreshQr()
@@ -64,20 +109,56 @@
     if (endStatuses.includes(view.status)) finished = true
   }
 
+  function renderPriced(previous) {
+    const overpaid = $('overpaid')
+    overpaid.hidden = view.overpaidAmount === '0' || view.overpaidAmount == null
+    overpaid.textContent = overpaid.hidden ? '' : fill(state.notes.overpaid, view)
+    // quoted again: the lock moved on, and with a new rate the amount changed; say so once, until the next one
+    if (previous.rateLockedUntil !== view.rateLockedUntil && previous.amountDue !== view.amountDue) {
+      const notice = $('requoted')
+      notice.textContent = state.notes.requoted
+      notice.hidden = false
+    }
+    if (!countdownStatuses.includes(view.status)) $('requoted').hidden = true
+  }
+
+  function secondsUntil(iso) {
+    return Math.max(0, Math.floor((Date.parse(iso) - Date.now()) / 1000))
+  }
+
+  function clock(left) {
+    const h = Math.floor(left / 3600)
+    const m = Math.floor((left % 3600) / 60)
+    const s = left % 60
+    const pad = (n) => String(n).padStart(2, '0')
+    return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`
+  }
+
+  function tickRateLock() {
+    const lock = $('rate-lock')
+    const ended = $('rate-ended')
+    if (!view.price || !lock) return
+    const waiting = countdownStatuses.includes(view.status) && view.rateLockedUntil
+    const left = waiting ? secondsUntil(view.rateLockedUntil) : 0
+    lock.hidden = !waiting || left === 0
+    ended.hidden = !waiting || left > 0
+    if (lock.hidden) return
+    const time = $('rate-countdown')
+    $('rate-lock-label').textContent = state.notes.lockedFor
+    time.dateTime = view.rateLockedUntil
+    time.textContent = clock(left)
+  }
+
   function tick() {
+    tickRateLock()
     const expiry = $('expiry')
     if (!countdownStatuses.includes(view.status)) {
       expiry.hidden = true
       return
     }
     expiry.hidden = false
-    const left = Math.max(0, Math.floor((Date.parse(view.expiresAt) - Date.now()) / 1000))
-    const h = Math.floor(left / 3600)
-    const m = Math.floor((left % 3600) / 60)
-    const s = left % 60
-    const pad = (n) => String(n).padStart(2, '0')
-    $('countdown').textContent =
-      left === 0 ? 'now' : h > 0 ? `in ${h}:${pad(m)}:${pad(s)}` : `in ${m}:${pad(s)}`
+    const left = secondsUntil(view.expiresAt)
+    $('countdown').textContent = left === 0 ? 'now' : `in ${clock(left)}`
   }
 
   function live(text) {
