@@ -27,7 +27,7 @@ async function createPayment(input: Record<string, unknown>) {
  */
 async function pricedPayment(
   set: Partial<typeof payments.$inferInsert> = {},
-): Promise<{ id: string; clientSecret: string }> {
+): Promise<typeof payment> {
   const p = await createPayment({ chain: 'devnet', asset: 'ETH', amount: '0.01' })
   await app.ctx.db
     .update(payments)
