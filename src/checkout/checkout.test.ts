@@ -25,9 +25,7 @@ async function createPayment(input: Record<string, unknown>) {
  * A payment priced at 25.00 USD and quoted at 2500 USD per ETH (0.01 ETH), as createPayment stores one when the
  * gateway prices in USD; the row is written here so the test needs no rate source.
  */
-async function pricedPayment(
-  set: Partial<typeof payments.$inferInsert> = {},
-): Promise<typeof payment> {
+async function pricedPayment(set: Partial<typeof payments.$inferInsert> = {}): Promise<typeof payment> {
   const p = await createPayment({ chain: 'devnet', asset: 'ETH', amount: '0.01' })
   await app.ctx.db
     .update(payments)
