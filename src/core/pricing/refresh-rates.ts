@@ -5,7 +5,7 @@ import {
   type PricingConfig,
   type RateQuote,
 } from '@tollgate/sdk'
-import { sql } from 'drizzle-orm'
+import { lte } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { rates } from '../../db/schema/index.ts'
 import type { RateRegistry } from '../../plugins/registry.ts'
@@ -133,7 +133,7 @@ export async function refreshRates(
           at: row.at,
           updatedAt: row.updatedAt,
         },
-        setWhere: sql`${rates.at} <= ${row.at}`,
+        setWhere: lte(rates.at, row.at),
       })
     result.stored.push(pair)
   }
