@@ -1,6 +1,6 @@
 import { assetById } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
-import { fiatValue } from '../core/payments/pricing.ts'
+import { fiatValue, receivedFiat } from '../core/payments/pricing.ts'
 import type { PaymentRow } from '../core/payments/queries.ts'
 import {
   amountRemaining,
@@ -96,7 +96,12 @@ export function payerFields(t: PothosSchemaTypes.ObjectFieldBuilder<Types, Payme
         'Until when the quoted amount holds; unpaid after it, the amount is quoted again at the rate then',
       resolve: (p) => p.rateLockedUntil,
     }),
-    amountReceivedFiat: fiat((p) => p.amountReceived, 'Sum of the deposits seen'),
+    amountReceivedFiat: t.string({
+      nullable: true,
+      description:
+        'Sum of the deposits seen, in the price currency: each part at the rate it arrived under (rounded down; null when priced in the asset)',
+      resolve: (p, _args, ctx) => receivedFiat(p, assetById(ctx.app.chains, p.chain, p.asset).decimals),
+    }),
     amountRemainingFiat: fiat(amountRemaining, 'What is still to pay'),
     overpaidFiat: fiat(overpaidAmount, 'What arrived beyond the amount due'),
     expiresAt: t.field({ type: 'DateTime', resolve: (p) => p.expiresAt }),

@@ -6,7 +6,7 @@ import { paymentEvents, payments, rates } from '../../db/schema/index.ts'
 import type { ErrorCode } from '../errors.ts'
 import { openRateBook } from '../pricing/book.ts'
 import { createPayment } from './create.ts'
-import { fiatValue } from './pricing.ts'
+import { fiatValue, receivedFiat } from './pricing.ts'
 import { requoteExpiredLocks } from './requote.ts'
 
 const { db, merchantId, scene } = await unitStage('pricing')
@@ -206,6 +206,20 @@ describe('re-quoting after the lock', () => {
     await requoteExpiredLocks({ db, chains: payCtx.chains, rateBook: book, now: () => later })
     // the other 10 USD at 25000 = 40000 units: 20000 + 40000
     expect(await paymentRow(db, payment.id)).toMatchObject({ amountDue: 60_000n, rate: '25000' })
+    // what arrived is still worth the 10 USD it came in at, not 20000 units at the new rate (5 USD)
+    expect(receivedFiat(await paymentRow(db, payment.id), 8)).toBe('10')
+    // another lock runs out at the same rate: the amount holds (no drift), the lock is renewed, no event
+    const events = async () =>
+      (await db.select().from(paymentEvents).where(eq(paymentEvents.paymentId, payment.id))).length
+    const before = await events()
+    const evenLater = new Date(later.getTime() + 901_000)
+    await setRate('TOY/USD', '25000', -1802)
+    await book.reload()
+    await requoteExpiredLocks({ db, chains: payCtx.chains, rateBook: book, now: () => evenLater })
+    const renewed = await paymentRow(db, payment.id)
+    expect(renewed.amountDue).toBe(60_000n)
+    expect(renewed.rateLockedUntil!.getTime()).toBe(evenLater.getTime() + 900_000)
+    expect(await events()).toBe(before)
     toy.mine([pay(payment, '0xh2', 40_000n)])
     await sync()
     expect((await paymentRow(db, payment.id)).status).toBe('COMPLETED')

@@ -1,7 +1,14 @@
 import type { AssetInfo } from '@tollgate/sdk'
 import { invalidInput, TollgateError } from '../errors.ts'
 import type { RateBook } from '../pricing/book.ts'
-import { parseDecimal, priceToUnits, type Rational, unitsToFiat } from '../pricing/decimal.ts'
+import {
+  formatDecimal,
+  parseDecimal,
+  priceToUnits,
+  type Rational,
+  rational,
+  unitsToFiat,
+} from '../pricing/decimal.ts'
 import { rateUnavailable } from '../pricing/errors.ts'
 import type { PricedQuote } from './insert.ts'
 
@@ -153,4 +160,36 @@ export function fiatValue(
   if (p.rate === null || p.priceCurrency === null) return null
   const rate = parseDecimal(p.rate, { field: 'rate' })
   return units === 0n ? '0' : unitsToFiat(units, assetDecimals, rate, currencyDecimals(p.priceCurrency))
+}
+
+/**
+ * What arrived, in the payment's currency: the price less what is still owed at the current rate, or plus what
+ * was paid beyond it — so money that came in under an earlier quote keeps the value it had then. Rounded down;
+ * null for a payment priced in the asset.
+ *
+ * @example
+ * receivedFiat(payment, 18) // '12.5' after half of a 25 USD payment arrived, whatever re-quotes came since
+ */
+export function receivedFiat(
+  p: {
+    rate: string | null
+    priceAmount: string | null
+    priceCurrency: string | null
+    amountDue: bigint
+    amountReceived: bigint
+  },
+  assetDecimals: number,
+): string | null {
+  if (p.rate === null || p.priceAmount === null || p.priceCurrency === null) return null
+  const rate = parseDecimal(p.rate, { field: 'rate' })
+  const price = parseDecimal(p.priceAmount, { field: 'price' })
+  const scale = 10n ** BigInt(assetDecimals)
+  // price + (received − due) × rate, exactly
+  const num = price.num * rate.den * scale + (p.amountReceived - p.amountDue) * rate.num * price.den
+  if (num <= 0n) return '0'
+  return formatDecimal(
+    rational(num, price.den * rate.den * scale),
+    currencyDecimals(p.priceCurrency),
+    'floor',
+  )
 }

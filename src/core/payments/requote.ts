@@ -14,9 +14,10 @@ export type RequoteResult = { requoted: number; unavailable: string[]; changes: 
 
 /**
  * Quotes again the fiat-priced payments whose rate lock ran out while they are still waiting for money (PENDING,
- * PARTIALLY_PAID): money already received keeps the rate it came in at, and what is left of the price is quoted
- * at the current rate (rounded up) and locked anew. Each re-quote is a `payment.requoted` event carrying the old
- * and new rate and amount; a pair without a fresh rate is left as it is (and reported) until one comes. At most
+ * PARTIALLY_PAID): money already received keeps the rate it came in at, and what is still owed (in fiat, at the
+ * rate it was quoted at) is quoted at the current rate (rounded up) and locked anew. A re-quote that moves the
+ * amount is a `payment.requoted` event carrying the old and new rate and amount (the same amount only renews the
+ * lock); a pair without a fresh rate is left as it is (and reported) until one comes. At most
  * `limit` a call; rows another worker holds are skipped.
  *
  * @example
@@ -55,18 +56,18 @@ export async function requoteExpiredLocks(ctx: RequoteContext, limit = 200): Pro
         result.unavailable.push(pair)
         continue
       }
-      const price = parseDecimal(p.priceAmount, { field: 'price' })
       const oldRate = parseDecimal(p.rate, { field: 'rate' })
       const newRate = parseDecimal(quote.rate, { field: 'rate' })
-      const scale = rational(10n ** BigInt(asset.decimals))
-      // the fiat value of what arrived, at the rate it arrived under (exact)
-      const receivedFiat = divide(multiplyUnits(p.amountReceived, oldRate), scale)
-      const left = rational(
-        price.num * receivedFiat.den - receivedFiat.num * price.den,
-        price.den * receivedFiat.den,
-      )
+      // what is still owed, in fiat at the rate it was quoted at: what arrived keeps its rate however many
+      // re-quotes come (valuing the received part again at each new rate would drift the amount due)
+      const owedUnits = p.amountDue - p.amountReceived
+      // nothing arrived yet: the whole price, quoted afresh (not the earlier amount, rounded up once already)
+      const owedFiat =
+        p.amountReceived === 0n
+          ? parseDecimal(p.priceAmount, { field: 'price' })
+          : divide(rational(owedUnits * oldRate.num, oldRate.den), rational(10n ** BigInt(asset.decimals)))
       const amountDue =
-        left.num > 0n ? p.amountReceived + priceToUnits(left, newRate, asset.decimals) : p.amountReceived
+        owedUnits > 0n ? p.amountReceived + priceToUnits(owedFiat, newRate, asset.decimals) : p.amountDue
       const amountTolerance = p.amountDue === 0n ? 0n : (p.amountTolerance * amountDue) / p.amountDue
       const lockedUntil = new Date(now.getTime() + book.lockSeconds * 1000)
       await tx
@@ -81,6 +82,10 @@ export async function requoteExpiredLocks(ctx: RequoteContext, limit = 200): Pro
           updatedAt: now,
         })
         .where(eq(payments.id, p.id))
+      moved.push(p.id)
+      result.requoted++
+      // the same amount at a new lock is no news for the merchant
+      if (amountDue === p.amountDue) continue
       const notice = await recordPaymentNotice(
         tx,
         p.id,
@@ -95,14 +100,9 @@ export async function requoteExpiredLocks(ctx: RequoteContext, limit = 200): Pro
         now,
       )
       if (notice) result.changes.push(notice)
-      moved.push(p.id)
-      result.requoted++
     }
     // a smaller amount due may already be covered by what arrived
     result.changes.push(...(await refreshPayments(tx, { paymentIds: moved, now })))
   })
   return result
 }
-
-const multiplyUnits = (units: bigint, rate: { num: bigint; den: bigint }) =>
-  rational(units * rate.num, rate.den)

@@ -1,7 +1,7 @@
 import type { ChainRegistry } from '../../plugins/registry.ts'
 import { assetById, resolveChain } from '../chains.ts'
 import { formatAmount } from '../money.ts'
-import { fiatValue } from '../payments/pricing.ts'
+import { fiatValue, receivedFiat } from '../payments/pricing.ts'
 import type { PaymentRow } from '../payments/queries.ts'
 import { overpaidAmount } from '../payments/views.ts'
 import type { WithdrawalRow } from '../payouts/withdrawal-transitions.ts'
@@ -27,7 +27,7 @@ export function paymentJson(chains: ChainRegistry, p: PaymentRow) {
         ? null
         : { value: p.rate, at: p.rateAt?.toISOString() ?? null, sources: p.rateSources ?? null },
     rateLockedUntil: p.rateLockedUntil?.toISOString() ?? null,
-    amountReceivedFiat: fiatValue(p, p.amountReceived, asset.decimals),
+    amountReceivedFiat: receivedFiat(p, asset.decimals),
     overpaidFiat: fiatValue(p, overpaidAmount(p), asset.decimals),
     address: p.address,
     confirmationsRequired: p.confirmationsRequired,
