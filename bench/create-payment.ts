@@ -4,13 +4,14 @@
 // prepared statement, through the same postgres.js pool. All receive the same Authorization header.
 // The fiat-priced variant (`price: { amount, currency }`, quoted at the rate in the in-memory rate book) goes to
 // the same server as the plain one and is measured against it (bar: ≥ 0.8× the plain req/s).
+
 import { rates } from '@tollgate/sdk'
 import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql'
 import { createContext } from '../src/context.ts'
 import { createMerchant } from '../src/core/access/merchants.ts'
 import { topUpAddressPool } from '../src/core/payments/addresses.ts'
 import { createSigner } from '../src/core/payouts/signer.ts'
-import { rates as ratesTable } from '../src/db/schema/index.ts'
+import { refreshRates } from '../src/core/pricing/refresh-rates.ts'
 import { parseEnv } from '../src/env.ts'
 import { createLogger } from '../src/log.ts'
 import { createHttpHandler } from '../src/server.ts'
@@ -57,24 +58,12 @@ if (devnet.driver.accountPath !== accountPath)
 if (!ctx.pricing || !ctx.rateBook) throw new Error('the pricing config was not loaded')
 
 /**
- * Stores the ETH/USD rate the row the rates job makes of the fixed provider's quote would be (method `fallback`,
- * one source, dated now) and has the book read it at once: before measuring, and between rounds (untimed) so a
- * long run never reaches the rate's maximum age. The row is written here rather than by `refreshRates`, whose
- * upsert guard binds a raw Date that drizzle's postgres.js driver does not serialize (it fails on Postgres).
+ * Runs the rates job's refresh (the fixed provider's quote, dated now) and has the book read it at once: before
+ * measuring, and between rounds (untimed) so a long run never reaches the rate's maximum age.
  */
 async function storeRates() {
-  const at = new Date()
-  const row = {
-    rate: ethUsd,
-    method: 'fallback',
-    sources: [{ provider: 'fixed', rate: ethUsd, at: at.toISOString() }],
-    at,
-    updatedAt: at,
-  }
-  await ctx.db
-    .insert(ratesTable)
-    .values({ base: 'ETH', quote: 'USD', ...row })
-    .onConflictDoUpdate({ target: [ratesTable.base, ratesTable.quote], set: row })
+  const pricing = ctx.pricing as NonNullable<typeof ctx.pricing>
+  await refreshRates({ db: ctx.db, rates: pricing.providers, pricing: pricing.config, log: ctx.log })
   await ctx.rateBook!.reload()
   const quoted = ctx.rateBook!.quote('ETH/USD')
   if (quoted.rate !== ethUsd) throw new Error(`the book quotes ETH/USD at ${quoted.rate}`)

@@ -41,11 +41,9 @@ export type AllocatedAddress = { address: string; derivationIndex: number }
 const insertBatchSql = `
 with req as (
   select * from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $16::text[], $17::text[],
-    $18::text[], $19::text[], $20::text[], $21::text[], $22::text[])
+    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $16::text[], $17::text[])
     with ordinality as r(id, merchant_id, chain, asset, amount_due, confirmations_required, expires_at, order_id,
-      metadata, idempotency_key, request_hash, client_secret, created_at, amount_tolerance, price_amount,
-      price_currency, rate, rate_sources, rate_at, rate_locked_until, ord)
+      metadata, idempotency_key, request_hash, client_secret, created_at, amount_tolerance, priced, ord)
 ), addr as (
   delete from address_pool
   where wallet_id = $1 and derivation_index in (
@@ -63,8 +61,9 @@ with req as (
     'PENDING', numbered.address, $1,
     numbered.derivation_index, req.confirmations_required::int, req.expires_at::timestamptz, req.order_id,
     req.metadata::jsonb, req.idempotency_key, req.request_hash, req.client_secret, req.created_at::timestamptz,
-    req.created_at::timestamptz, req.price_amount::numeric, req.price_currency, req.rate::numeric,
-    req.rate_sources::jsonb, req.rate_at::timestamptz, req.rate_locked_until::timestamptz
+    req.created_at::timestamptz, (req.priced::jsonb->>'priceAmount')::numeric, req.priced::jsonb->>'priceCurrency',
+    (req.priced::jsonb->>'rate')::numeric, req.priced::jsonb->'rateSources', (req.priced::jsonb->>'rateAt')::timestamptz,
+    (req.priced::jsonb->>'rateLockedUntil')::timestamptz
   from req join numbered on numbered.ord = req.ord
   returning id, merchant_id, created_at, address, derivation_index
 ), event as (
@@ -94,12 +93,8 @@ async function insertBatch(query: RawQuery, walletId: string, batch: readonly Ne
       column((p) => p.createdAt.toISOString()),
       batch.length,
       column((p) => p.amountTolerance.toString()),
-      column((p) => p.priced?.priceAmount ?? null),
-      column((p) => p.priced?.priceCurrency ?? null),
-      column((p) => p.priced?.rate ?? null),
-      column((p) => (p.priced ? JSON.stringify(p.priced.rateSources) : null)),
-      column((p) => p.priced?.rateAt.toISOString() ?? null),
-      column((p) => p.priced?.rateLockedUntil.toISOString() ?? null),
+      // a fiat-priced payment's price and quote in one JSON value (null for most payments: one array, not six)
+      column((p) => (p.priced ? JSON.stringify(p.priced) : null)),
     ],
   )
   return new Map(rows.map((r) => [r.id, { address: r.address, derivationIndex: Number(r.derivation_index) }]))
