@@ -45,9 +45,9 @@ function pairsByProvider(pricing: PricingConfig): Map<string, Set<string>> {
       return
     }
     for (const provider of rule.sources ?? []) {
-      let set = asked.get(provider)
-      if (!set) asked.set(provider, (set = new Set()))
+      const set = asked.get(provider) ?? new Set<string>()
       set.add(pair)
+      asked.set(provider, set)
     }
   }
   for (const pair of Object.keys(pricing.pairs)) visit(pair)
