@@ -48,9 +48,11 @@ export {
 export { mapLimit } from './map-limit.ts'
 export {
   type CurrencyCode,
+  checkedQuote,
   checkRateQuote,
   decimalOfJsonNumber,
   defineRateProvider,
+  distinctPairs,
   isCurrencyCode,
   type RateContext,
   type RatePair,

@@ -133,3 +133,42 @@ export function decimalOfJsonNumber(n: unknown): string {
   if (point >= digits.length) return digits + '0'.repeat(point - digits.length)
   return `${digits.slice(0, point)}.${digits.slice(point)}`
 }
+
+/**
+ * The distinct pairs of a request, each checked: codes such as `BTC` and `USD`, two different ones. A malformed
+ * pair is refused with the non-retryable `RATE_BAD_REQUEST` before anything is sent; the first of equal pairs is
+ * kept, in the order asked.
+ *
+ * @example
+ * distinctPairs([{ base: 'BTC', quote: 'USD' }, { base: 'BTC', quote: 'USD' }]) // [{ base: 'BTC', quote: 'USD' }]
+ */
+export function distinctPairs(pairs: readonly RatePair[]): RatePair[] {
+  const seen = new Map<string, RatePair>()
+  for (const pair of pairs) {
+    if (!isCurrencyCode(pair?.base) || !isCurrencyCode(pair?.quote) || pair.base === pair.quote)
+      throw new DriverError(
+        'RATE_BAD_REQUEST',
+        `not a currency pair: ${String(JSON.stringify(pair)).slice(0, 80)} (codes such as BTC and USD, two different ones)`,
+        { retryable: false },
+      )
+    seen.set(`${pair.base}/${pair.quote}`, { base: pair.base, quote: pair.quote })
+  }
+  return [...seen.values()]
+}
+
+/**
+ * A quote from a source, checked as the gateway checks it (`checkRateQuote`); one that fails is the source's bad
+ * answer, the non-retryable `RATE_BAD_ANSWER` named by `what` (the request it came from).
+ *
+ * @example
+ * checkedQuote({ base: 'BTC', quote: 'USD', rate: '65000.12', at }, 'GET /v2/exchange-rates?currency=BTC')
+ */
+export function checkedQuote(quote: RateQuote, what: string): RateQuote {
+  try {
+    return checkRateQuote(quote)
+  } catch (err) {
+    throw new DriverError('RATE_BAD_ANSWER', `${what}: ${err instanceof Error ? err.message : String(err)}`, {
+      retryable: false,
+    })
+  }
+}

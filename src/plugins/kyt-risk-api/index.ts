@@ -9,10 +9,10 @@ import {
   type KytRequest,
   SDK_API_VERSION,
 } from '@tollgate/sdk'
+import { withoutSecrets } from '@tollgate/sdk/http'
 import { readEntity, toKytAnswer } from './answer.ts'
 import { fetchEntity, type RiskApiEndpoint, registerAddress } from './client.ts'
 import { type RiskApiOptions, riskApiOptionsSchema } from './options.ts'
-import { withoutSecret } from './redact.ts'
 
 /** Waits `ms`, or rejects with `KYT_ABORTED` when the screening is aborted first. */
 function pause(ms: number, signal?: AbortSignal): Promise<void> {
@@ -81,7 +81,7 @@ export function createRiskApiProvider(options: RiskApiOptions, ctx: KytContext):
     screen: (request, signal) =>
       // every message passes here: the key is blanked out of whatever the API put into one
       screen(request, signal).catch((err: unknown) => {
-        throw withoutSecret(err, options.apiKey)
+        throw withoutSecrets(err, [options.apiKey])
       }),
   }
 }

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import type { DriverLogger, KytContext, KytRequest, KytVerdict } from '@tollgate/sdk'
+import { retryAfterSeconds } from '@tollgate/sdk/http'
 import { driverRejection } from '@tollgate/sdk/testing'
 import { type EntityProfile, type RiskApiStandIn, startRiskApi } from '../../../test/stand-ins/risk-api.ts'
-import { retryAfterSeconds } from './client.ts'
 import riskApi, { createRiskApiProvider } from './index.ts'
 import { riskApiOptionsSchema } from './options.ts'
 

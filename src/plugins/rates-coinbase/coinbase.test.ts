@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, setSystemTime, test } from 'bun:test'
 import { type DriverLogger, type RateContext, rates } from '@tollgate/sdk'
+import { retryAfterSeconds } from '@tollgate/sdk/http'
 import { driverRejection } from '@tollgate/sdk/testing'
 import { type CoinbaseStandIn, startCoinbase } from '../../../test/stand-ins/rates/coinbase.ts'
 import { loadRateProviders } from '../registry.ts'
-import { retryAfterSeconds } from './client.ts'
 import coinbase, { createCoinbaseProvider } from './index.ts'
 import { coinbaseOptionsSchema } from './options.ts'
 

@@ -1,6 +1,8 @@
 import {
+  checkedQuote,
   DriverError,
   defineRateProvider,
+  distinctPairs,
   mapLimit,
   type RateContext,
   type RatePair,
@@ -8,10 +10,10 @@ import {
   type RateQuote,
   SDK_API_VERSION,
 } from '@tollgate/sdk'
+import { requestJson } from '@tollgate/sdk/http'
 import { readExchangeRates } from './answer.ts'
-import { getJson, type HttpLimits } from './client.ts'
+import { coinbaseErrorMessage } from './client.ts'
 import { type CoinbaseOptions, coinbaseOptionsSchema } from './options.ts'
-import { checkedQuote, distinctPairs } from './pairs.ts'
 
 /** The endpoint's path under the base URL. */
 const ratesPath = '/v2/exchange-rates'
@@ -37,15 +39,20 @@ type BaseRates = { rates: Record<string, string>; at: Date; what: string } | und
 export function createCoinbaseProvider(options: CoinbaseOptions, ctx: RateContext): RateProvider {
   // the path starts with a slash; a base URL given with a trailing one would double it
   const baseUrl = options.baseUrl.replace(/\/+$/, '')
-  const limits: HttpLimits = { timeoutMs: options.timeoutMs, maxResponseBytes: options.maxResponseBytes }
   const coinbaseCode = (code: string) => options.currencies[code] ?? code
 
   async function ratesOf(base: string, signal?: AbortSignal): Promise<BaseRates> {
     const currency = coinbaseCode(base)
     const what = `GET ${ratesPath}?currency=${currency}`
-    const answer = await getJson(`${baseUrl}${ratesPath}?currency=${currency}`, what, limits, {
+    const answer = await requestJson(`${baseUrl}${ratesPath}?currency=${currency}`, {
+      timeoutMs: options.timeoutMs,
+      maxResponseBytes: options.maxResponseBytes,
       signal,
+      codePrefix: 'RATE',
+      what,
+      service: 'Coinbase',
       accept: [400],
+      errorMessage: coinbaseErrorMessage,
     })
     if (answer.status === 400) {
       // the documented answer for a currency Coinbase does not list; any other 400 is a refusal

@@ -1,16 +1,17 @@
 import {
+  checkedQuote,
   defineRateProvider,
+  distinctPairs,
   type RateContext,
   type RatePair,
   type RateProvider,
   type RateQuote,
   SDK_API_VERSION,
 } from '@tollgate/sdk'
+import { requestJson, withoutSecrets } from '@tollgate/sdk/http'
 import { readPrices } from './answer.ts'
-import { getJson, type HttpLimits } from './client.ts'
+import { coinGeckoErrorMessage } from './client.ts'
 import { type CoinGeckoOptions, coinGeckoOptionsSchema } from './options.ts'
-import { checkedQuote, distinctPairs } from './pairs.ts'
-import { withoutSecret } from './redact.ts'
 
 /** The endpoint's path under the base URL. */
 const pricePath = '/api/v3/simple/price'
@@ -32,11 +33,11 @@ const pricePath = '/api/v3/simple/price'
 export function createCoinGeckoProvider(options: CoinGeckoOptions, ctx: RateContext): RateProvider {
   // the path starts with a slash; a base URL given with a trailing one would double it
   const baseUrl = options.baseUrl.replace(/\/+$/, '')
-  const limits: HttpLimits = { timeoutMs: options.timeoutMs, maxResponseBytes: options.maxResponseBytes }
   const headers: Record<string, string> =
     options.apiKey === undefined
       ? {}
       : { [options.plan === 'pro' ? 'x-cg-pro-api-key' : 'x-cg-demo-api-key']: options.apiKey }
+  const secrets = options.apiKey === undefined ? [] : [options.apiKey]
 
   async function fetchRates(pairs: readonly RatePair[], signal?: AbortSignal): Promise<RateQuote[]> {
     const asked = distinctPairs(pairs).flatMap((pair) => {
@@ -48,7 +49,17 @@ export function createCoinGeckoProvider(options: CoinGeckoOptions, ctx: RateCont
     const vs = [...new Set(asked.map((a) => a.vs))].join(',')
     const query = `ids=${ids}&vs_currencies=${vs}&include_last_updated_at=true`
     const what = `GET ${pricePath}?${query}`
-    const answer = await getJson(`${baseUrl}${pricePath}?${query}`, what, limits, { signal, headers })
+    const answer = await requestJson(`${baseUrl}${pricePath}?${query}`, {
+      headers,
+      timeoutMs: options.timeoutMs,
+      maxResponseBytes: options.maxResponseBytes,
+      signal,
+      codePrefix: 'RATE',
+      what,
+      service: 'CoinGecko',
+      errorMessage: coinGeckoErrorMessage,
+      secrets,
+    })
     const price = readPrices(answer.body, what)
     const quotes: RateQuote[] = []
     for (const { pair, id, vs: currency } of asked) {
@@ -65,7 +76,7 @@ export function createCoinGeckoProvider(options: CoinGeckoOptions, ctx: RateCont
     fetchRates: (pairs, signal) =>
       // every message passes here: the key is blanked out of whatever the API put into one
       fetchRates(pairs, signal).catch((err: unknown) => {
-        throw options.apiKey === undefined ? err : withoutSecret(err, options.apiKey)
+        throw withoutSecrets(err, secrets)
       }),
   }
 }

@@ -1,6 +1,7 @@
 import {
   checkRateQuote,
   defineRateProvider,
+  distinctPairs,
   type RateContext,
   type RatePair,
   type RateProvider,
@@ -8,7 +9,6 @@ import {
   SDK_API_VERSION,
 } from '@tollgate/sdk'
 import { type FixedOptions, fixedOptionsSchema } from './options.ts'
-import { distinctPairs } from './pairs.ts'
 
 /**
  * The rate provider for the operator's own rates (`rates: { 'USDT/USD': '1', 'EUR/USD': '1.08' }`): each pair

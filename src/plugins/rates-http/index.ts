@@ -1,16 +1,17 @@
 import {
+  checkedQuote,
   defineRateProvider,
+  distinctPairs,
   type RateContext,
   type RatePair,
   type RateProvider,
   type RateQuote,
   SDK_API_VERSION,
 } from '@tollgate/sdk'
+import { requestJson, withoutSecrets } from '@tollgate/sdk/http'
 import { readRates } from './answer.ts'
-import { getJson, type HttpLimits } from './client.ts'
+import { endpointErrorMessage } from './client.ts'
 import { type HttpRatesOptions, httpRatesOptionsSchema } from './options.ts'
-import { checkedQuote, distinctPairs } from './pairs.ts'
-import { withoutSecrets } from './redact.ts'
 
 /**
  * The rate provider for a merchant's own rates endpoint: `GET <url>` (with the bearer token and headers of the
@@ -25,7 +26,6 @@ import { withoutSecrets } from './redact.ts'
  * // [{ base: 'BTC', quote: 'USD', rate: '65000.12', at: 2026-12-04T10:00:00.000Z }]
  */
 export function createHttpRatesProvider(options: HttpRatesOptions, ctx: RateContext): RateProvider {
-  const limits: HttpLimits = { timeoutMs: options.timeoutMs, maxResponseBytes: options.maxResponseBytes }
   const headers: Record<string, string> = {
     ...options.headers,
     ...(options.bearerToken === undefined ? {} : { Authorization: `Bearer ${options.bearerToken}` }),
@@ -43,7 +43,17 @@ export function createHttpRatesProvider(options: HttpRatesOptions, ctx: RateCont
   async function fetchRates(pairs: readonly RatePair[], signal?: AbortSignal): Promise<RateQuote[]> {
     const asked = distinctPairs(pairs)
     if (asked.length === 0) return []
-    const answer = await getJson(options.url, what, limits, { signal, headers })
+    const answer = await requestJson(options.url, {
+      headers,
+      timeoutMs: options.timeoutMs,
+      maxResponseBytes: options.maxResponseBytes,
+      signal,
+      codePrefix: 'RATE',
+      what,
+      service: 'the rates endpoint',
+      errorMessage: endpointErrorMessage,
+      secrets,
+    })
     const given = readRates(answer.body, what)
     const quotes = asked.flatMap((pair) => {
       const quote = given.get(`${pair.base}/${pair.quote}`)

@@ -1,5 +1,7 @@
 import {
+  checkedQuote,
   defineRateProvider,
+  distinctPairs,
   mapLimit,
   type RateContext,
   type RatePair,
@@ -7,11 +9,11 @@ import {
   type RateQuote,
   SDK_API_VERSION,
 } from '@tollgate/sdk'
+import { requestJson } from '@tollgate/sdk/http'
 import { readTicker } from './answer.ts'
-import { getJson, type HttpLimits } from './client.ts'
+import { krakenErrorMessage } from './client.ts'
 import { resultKeys } from './markets.ts'
 import { type KrakenOptions, krakenOptionsSchema } from './options.ts'
-import { checkedQuote, distinctPairs } from './pairs.ts'
 
 /** The endpoint's path under the base URL. */
 const tickerPath = '/0/public/Ticker'
@@ -39,14 +41,21 @@ type Prices = { byName: Map<string, string>; at: Date; what: string }
 export function createKrakenProvider(options: KrakenOptions, ctx: RateContext): RateProvider {
   // the path starts with a slash; a base URL given with a trailing one would double it
   const baseUrl = options.baseUrl.replace(/\/+$/, '')
-  const limits: HttpLimits = { timeoutMs: options.timeoutMs, maxResponseBytes: options.maxResponseBytes }
   const krakenCode = (code: string) => options.assets[code] ?? code
 
   /** Asks for `markets` in one request; undefined when Kraken refused it for a pair it does not list. */
   async function ticker(markets: readonly Market[], signal?: AbortSignal): Promise<Prices | undefined> {
     const query = `pair=${markets.map((m) => m.name).join(',')}`
     const what = `GET ${tickerPath}?${query}`
-    const answer = await getJson(`${baseUrl}${tickerPath}?${query}`, what, limits, { signal })
+    const answer = await requestJson(`${baseUrl}${tickerPath}?${query}`, {
+      timeoutMs: options.timeoutMs,
+      maxResponseBytes: options.maxResponseBytes,
+      signal,
+      codePrefix: 'RATE',
+      what,
+      service: 'Kraken',
+      errorMessage: krakenErrorMessage,
+    })
     const read = readTicker(answer.body, what)
     if (read.kind === 'unknown-pair') return undefined
     const keys = resultKeys(markets, [...read.prices.keys()])
