@@ -71,3 +71,58 @@ export const kytFields = `kyt { state verdict reason versions addresses txHash d
 /** A payment's status as stored. */
 export const statusOf = async (db: Db, id: string) =>
   (await db.select({ status: payments.status }).from(payments).where(eq(payments.id, id)))[0]?.status
+
+/**
+ * What `Payment.kyt` shows (with {@link kytFields}) for a deposit the list blocked: held, the list's version, and
+ * the sanctions provider's answer naming the address and its line.
+ *
+ * @example
+ * expect(view.kyt).toEqual(heldByList(list, 'XBT', payer.address, txid))
+ */
+export function heldByList(list: TestKytList, asset: string, address: string, txHash: string) {
+  return [
+    {
+      state: 'HELD',
+      verdict: 'BLOCK',
+      reason: 'KYT_BLOCKED',
+      versions: `sanctions=${list.version}`,
+      addresses: [address],
+      txHash,
+      decidedBy: null,
+      note: null,
+      answers: [
+        {
+          provider: 'sanctions',
+          address,
+          verdict: 'BLOCK',
+          risk: 'severe',
+          categories: ['sanctions'],
+          reasons: [`${address} is on the OFAC SDN ${asset} list (line ${list.lineOf(address)})`],
+          version: list.version,
+          error: null,
+        },
+      ],
+    },
+  ]
+}
+
+/**
+ * An admin's decision on a held payment through GraphQL (`releasePayment` / `rejectPayment` with a note): the
+ * payment's status and screenings as answered, or the user error.
+ *
+ * @example
+ * const answer = await decideHeld(gql, 'rejectPayment', payment.id, 'sender on the sanctions list')
+ */
+export async function decideHeld(
+  gql: (query: string, variables: Record<string, unknown>) => Promise<any>,
+  decision: 'releasePayment' | 'rejectPayment',
+  id: string,
+  note: string,
+) {
+  const res = await gql(
+    `mutation ($id: ID!, $note: String!) { ${decision}(id: $id, note: $note) {
+      ... on Payment { status ${kytFields} } ... on UserError { code message } } }`,
+    { id, note },
+  )
+  return res.data[decision]
+}
