@@ -88,3 +88,19 @@ describe('chain status gauges', () => {
     expect(text).not.toContain('tollgate_chain_lag_blocks{')
   })
 })
+
+describe('rate gauges', () => {
+  test('default: each pair’s rate age and whether it is stale, read from the rate book at scrape; a pair gone is gone', async () => {
+    let rates = [
+      { pair: 'BTC/USD', at: new Date(Date.now() - 30_000), fresh: true },
+      { pair: 'ETH/EUR', at: new Date(Date.now() - 900_000), fresh: false },
+    ]
+    const metrics = createMetrics(undefined, undefined, undefined, () => rates)
+    const text = await metrics.registry.metrics()
+    expect(text).toMatch(/tollgate_rate_age_seconds\{pair="BTC\/USD"\} (29|30|31)\n/)
+    expect(text).toContain('tollgate_rate_stale{pair="ETH/EUR"} 1')
+    expect(text).toContain('tollgate_rate_stale{pair="BTC/USD"} 0')
+    rates = rates.slice(0, 1)
+    expect(await metrics.registry.metrics()).not.toContain('ETH/EUR')
+  })
+})

@@ -14,15 +14,43 @@ export type KytStatusSource = () => Promise<KytStatus[]>
  * Prometheus metrics of one process, served at `/metrics`. Chain gauges are read from the database at scrape:
  * `chainState` for the scanned height and halts, `chainStatus` for how far behind scanning and payouts are.
  */
+/** Every stored rate's pair and time (the rate book's), read at scrape. */
+export type RateAgesSource = () => Array<{ pair: string; at: Date; fresh: boolean }>
+
 export function createMetrics(
   chainState?: ChainStateSource,
   chainStatus?: ChainStatusSource,
   kytStatus?: KytStatusSource,
+  rateAges?: RateAgesSource,
 ) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   if (chainStatus) registerChainStatusGauges(registry, chainStatus)
   if (kytStatus) registerKytGauges(registry, kytStatus)
+  if (rateAges) {
+    new Gauge({
+      name: 'tollgate_rate_age_seconds',
+      help: 'Age of each pair’s current rate (its oldest source’s time); past the rule’s maxAgeSeconds, prices in it are refused',
+      labelNames: ['pair'] as const,
+      registers: [registry],
+      collect() {
+        this.reset()
+        const now = Date.now()
+        for (const r of rateAges())
+          this.set({ pair: r.pair }, Math.max(0, Math.floor((now - r.at.getTime()) / 1000)))
+      },
+    })
+    new Gauge({
+      name: 'tollgate_rate_stale',
+      help: '1 when a pair’s current rate is older than its rule allows (createPayment in it answers RATE_UNAVAILABLE)',
+      labelNames: ['pair'] as const,
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const r of rateAges()) this.set({ pair: r.pair }, r.fresh ? 0 : 1)
+      },
+    })
+  }
   if (chainState) {
     new Gauge({
       name: 'tollgate_chain_scanned_height',

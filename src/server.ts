@@ -132,6 +132,7 @@ export function createHttpHandler(
       chainState(app),
       () => readChainStatus(app),
       () => readKytStatus(app.db),
+      app.rateBook ? () => app.rateBook?.all() ?? [] : undefined,
     )
   const graphiql = app.env.GRAPHIQL ?? app.env.TOLLGATE_ENV === 'development'
   const introspection = app.env.GRAPHQL_INTROSPECTION ?? app.env.TOLLGATE_ENV !== 'production'

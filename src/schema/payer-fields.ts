@@ -89,6 +89,13 @@ export function payerFields(t: PothosSchemaTypes.ObjectFieldBuilder<Types, Payme
         'The rate the amount due was quoted at: what one whole unit of the asset costs in the price currency',
       resolve: (p) => p.rate,
     }),
+    rateSources: t.field({
+      type: 'JSON',
+      nullable: true,
+      description:
+        'How the rate was made: the rule’s method (fallback, median, pinned, derived) and each source’s own rate and time',
+      resolve: (p) => p.rateSources ?? null,
+    }),
     rateLockedUntil: t.field({
       type: 'DateTime',
       nullable: true,
