@@ -1,10 +1,11 @@
 import { describe, expect, test } from 'bun:test'
 import { DriverError, type KytAnswer, type KytRequest } from '@tollgate/sdk'
 import { asc, eq } from 'drizzle-orm'
-import { creditOf, paymentRow, unitStage } from '../../../test/helpers/unit.ts'
-import { auditLog, kytChecks, merchants, paymentEvents } from '../../db/schema/index.ts'
+import { creditOf, paymentRow, toyPayouts, unitKeys, unitStage } from '../../../test/helpers/unit.ts'
+import { auditLog, kytChecks, merchants, paymentEvents, sweeps } from '../../db/schema/index.ts'
 import type { LoadedChain, LoadedKytProvider } from '../../plugins/registry.ts'
 import type { PaymentRow } from '../payments/queries.ts'
+import { advanceSweeps, discoverSweeps } from '../payouts/sweeps.ts'
 import { type Compliance, claimDueChecks, screenTransferCheck } from './checks.ts'
 import { rescreenOpenDeposits } from './rescreen.ts'
 import { rejectPayment, releasePayment } from './review.ts'
@@ -39,8 +40,8 @@ function listProvider(name = 'list') {
   return { provider, listed, state }
 }
 
-function setup(policy?: Compliance['policy']) {
-  const s = scene({ screen: true, confirmations: 1 })
+function setup(policy?: Compliance['policy'], options: Parameters<typeof scene>[0] = {}) {
+  const s = scene({ screen: true, confirmations: 1, ...options })
   const list = listProvider()
   const compliance: Compliance = { providers: [list.provider], policy, timeoutMs: 2000 }
   const ctx = { db, compliance }
@@ -391,5 +392,37 @@ describe('status', () => {
     expect(mine).toMatchObject({ chain: chain.name, pending: 1, held: 1, failOpen: 1, failClosed: 0 })
     expect(mine?.oldestPendingSeconds).toBeGreaterThanOrEqual(90)
     expect(mine?.oldestPendingSeconds).toBeLessThan(100)
+  })
+})
+
+describe('collecting deposits', () => {
+  test('behavior: a sweep opened before a held deposit arrived waits instead of taking it; after a rejection it is skipped, nothing moved', async () => {
+    const payouts = toyPayouts()
+    const { create, payFrom, screenDue, list, chain } = setup(undefined, {
+      payouts: payouts.driver,
+      settings: { sweeps: { enabled: true, maxFeeShareBps: 10_000, minAmount: new Map() } },
+    })
+    const keys = unitKeys()
+    const sweepCtx = { db, xpubFor: keys.xpubFor }
+    list.listed.set('0xbad7', 'block')
+    const p = await create(100_000n)
+    await payFrom(p, '0x81', 100_000n, '0xc1ea81')
+    await screenDue()
+    expect((await paymentRow(db, p.id)).status).toBe('COMPLETED')
+    expect(await discoverSweeps(sweepCtx, chain)).toBe(1)
+    // a listed sender pays the completed payment's address before the sweep moved anything
+    await payFrom(p, '0x82', 50_000n, '0xbad7')
+    await screenDue()
+    payouts.balances.set(`${p.address}/${chain.driver.nativeAsset.id}`, 150_000n)
+    await advanceSweeps(sweepCtx, chain)
+    expect(payouts.sent).toEqual([])
+    expect((await db.select().from(sweeps).where(eq(sweeps.paymentId, p.id)))[0]?.status).toBe('pending')
+    await rejectPayment({ db }, merchantId, p.id, { actor: { cli: true }, note: 'sanctioned sender' })
+    await advanceSweeps(sweepCtx, chain)
+    expect(payouts.sent).toEqual([])
+    expect((await db.select().from(sweeps).where(eq(sweeps.paymentId, p.id)))[0]).toMatchObject({
+      status: 'skipped',
+      skipReason: 'a rejected deposit is at the address (kept for a refund)',
+    })
   })
 })

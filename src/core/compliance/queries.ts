@@ -105,3 +105,23 @@ export async function* checksBetween(
     after = (rows.at(-1) as KytCheckRow).id
   }
 }
+
+/**
+ * Whether a payment's deposits may be collected: `allowed` (every one screened clear or released, or screening
+ * off), `waiting` (one still undecided or held), `rejected` (one rejected: its funds stay for a refund). A sweep,
+ * which takes the address's whole balance, asks this right before it moves anything.
+ *
+ * @example
+ * if ((await depositScreening(db, sweep.paymentId)) !== 'allowed') return 'waiting'
+ */
+export async function depositScreening(
+  db: Db,
+  paymentId: string,
+): Promise<'allowed' | 'waiting' | 'rejected'> {
+  const rows = await db
+    .select({ state: kytChecks.state })
+    .from(kytChecks)
+    .where(and(eq(kytChecks.paymentId, paymentId), inArray(kytChecks.state, ['pending', 'held', 'rejected'])))
+  if (rows.some((r) => r.state === 'rejected')) return 'rejected'
+  return rows.length > 0 ? 'waiting' : 'allowed'
+}

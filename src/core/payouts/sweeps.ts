@@ -19,6 +19,7 @@ import {
 } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
+import { depositScreening } from '../compliance/queries.ts'
 import { crashPoint } from '../crash-points.ts'
 import { driverLacks, errorCode } from '../errors.ts'
 import { newId } from '../ids.ts'
@@ -365,6 +366,16 @@ async function step(
       })
       return 'skipped'
     }
+    const screening = await depositScreening(ctx.db, sweep.paymentId)
+    // a deposit that came after the sweep was opened and is not (yet) allowed: the whole balance must stay
+    if (screening === 'waiting') return 'waiting'
+    if (screening === 'rejected') {
+      await setSweep(ctx.db, sweep, {
+        status: 'skipped',
+        skipReason: 'a rejected deposit is at the address (kept for a refund)',
+      })
+      return 'skipped'
+    }
     return start(ctx, chain, payouts, sweep)
   }
 
@@ -376,6 +387,7 @@ async function step(
     }
     // confirmed: settlement booked the coin it moved and its fee; a fee spike may call for another top-up
     if (funding?.status !== 'confirmed') return 'waiting'
+    if ((await depositScreening(ctx.db, sweep.paymentId)) !== 'allowed') return 'waiting'
     // fees may have risen since the top-up: then top up the difference rather than send what cannot be mined
     return fundOrSend(
       ctx,
