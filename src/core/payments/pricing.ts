@@ -2,12 +2,13 @@ import type { AssetInfo } from '@tollgate/sdk'
 import { invalidInput, TollgateError } from '../errors.ts'
 import type { RateBook } from '../pricing/book.ts'
 import {
+  add,
   formatDecimal,
   parseDecimal,
   priceToUnits,
   type Rational,
-  rational,
   unitsToFiat,
+  unitsValue,
 } from '../pricing/decimal.ts'
 import { rateUnavailable } from '../pricing/errors.ts'
 import type { PricedQuote } from './insert.ts'
@@ -125,12 +126,11 @@ export function quotePrice(
   const found = book.quote(pair, options.now, 'price')
   const rate = parseDecimal(found.rate, { field: 'rate' })
   const amountDue = priceToUnits(price.value, rate, asset.decimals)
+  // rounded down: the tolerance never exceeds what the merchant allowed
   const tolerance =
     options.toleranceFiat === undefined
       ? undefined
-      : // rounded down: the tolerance never exceeds what the merchant allowed
-        (options.toleranceFiat.num * rate.den * 10n ** BigInt(asset.decimals)) /
-        (options.toleranceFiat.den * rate.num)
+      : priceToUnits(options.toleranceFiat, rate, asset.decimals, 'floor')
   return {
     amountDue,
     tolerance,
@@ -183,13 +183,7 @@ export function receivedFiat(
   if (p.rate === null || p.priceAmount === null || p.priceCurrency === null) return null
   const rate = parseDecimal(p.rate, { field: 'rate' })
   const price = parseDecimal(p.priceAmount, { field: 'price' })
-  const scale = 10n ** BigInt(assetDecimals)
   // price + (received − due) × rate, exactly
-  const num = price.num * rate.den * scale + (p.amountReceived - p.amountDue) * rate.num * price.den
-  if (num <= 0n) return '0'
-  return formatDecimal(
-    rational(num, price.den * rate.den * scale),
-    currencyDecimals(p.priceCurrency),
-    'floor',
-  )
+  const value = add(price, unitsValue(p.amountReceived - p.amountDue, assetDecimals, rate))
+  return value.num <= 0n ? '0' : formatDecimal(value, currencyDecimals(p.priceCurrency), 'floor')
 }

@@ -5,7 +5,7 @@ import type { ChainRegistry } from '../../plugins/registry.ts'
 import { assetById } from '../chains.ts'
 import { TollgateError } from '../errors.ts'
 import type { RateBook } from '../pricing/book.ts'
-import { divide, parseDecimal, priceToUnits, rational } from '../pricing/decimal.ts'
+import { parseDecimal, priceToUnits, unitsValue } from '../pricing/decimal.ts'
 import { type PaymentChange, recordPaymentNotice, refreshPayments } from './refresh.ts'
 
 export type RequoteContext = { db: Db; chains: ChainRegistry; rateBook?: RateBook; now?: () => Date }
@@ -65,7 +65,7 @@ export async function requoteExpiredLocks(ctx: RequoteContext, limit = 200): Pro
       const owedFiat =
         p.amountReceived === 0n
           ? parseDecimal(p.priceAmount, { field: 'price' })
-          : divide(rational(owedUnits * oldRate.num, oldRate.den), rational(10n ** BigInt(asset.decimals)))
+          : unitsValue(owedUnits, asset.decimals, oldRate)
       const amountDue =
         owedUnits > 0n ? p.amountReceived + priceToUnits(owedFiat, newRate, asset.decimals) : p.amountDue
       const amountTolerance = p.amountDue === 0n ? 0n : (p.amountTolerance * amountDue) / p.amountDue

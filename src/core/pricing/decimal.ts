@@ -107,7 +107,14 @@ export function divide(a: Rational, b: Rational): Rational {
   return rational(a.num * b.den, a.den * b.num)
 }
 
-const add = (a: Rational, b: Rational): Rational => rational(a.num * b.den + b.num * a.den, a.den * b.den)
+/**
+ * `a + b`, exactly.
+ *
+ * @example
+ * add(rational(1n, 2n), rational(1n, 3n)) // { num: 5n, den: 6n }
+ */
+export const add = (a: Rational, b: Rational): Rational =>
+  rational(a.num * b.den + b.num * a.den, a.den * b.den)
 const subtract = (a: Rational, b: Rational): Rational =>
   rational(a.num * b.den - b.num * a.den, a.den * b.den)
 
@@ -253,14 +260,20 @@ function checkDecimals(name: string, decimals: number) {
  * @example
  * priceToUnits(parseDecimal('25.00'), parseDecimal('97123.45'), 8) // 25741n (sats; exactly 25740.43…)
  * priceToUnits(parseDecimal('25.00'), parseDecimal('1'), 6)        // 25000000n (USDT)
+ * priceToUnits(parseDecimal('0.50'), parseDecimal('50000'), 8, 'floor') // 1000n (a tolerance: rounded down)
  */
-export function priceToUnits(price: Rational, rate: Rational, assetDecimals: number): bigint {
+export function priceToUnits(
+  price: Rational,
+  rate: Rational,
+  assetDecimals: number,
+  rounding: Rounding = 'ceil',
+): bigint {
   checkDecimals('assetDecimals', assetDecimals)
   if (price.num <= 0n || rate.num <= 0n) throw pricingArgument('price and rate must be positive')
   const units = divideRounded(
     price.num * rate.den * 10n ** BigInt(assetDecimals),
     price.den * rate.num,
-    'ceil',
+    rounding,
   )
   if (units > maxBaseUnits)
     throw new TollgateError(
@@ -290,6 +303,17 @@ export function unitsToFiat(
   checkDecimals('fiatDecimals', fiatDecimals)
   if (units < 0n) throw pricingArgument('units must not be negative')
   if (rate.num <= 0n) throw pricingArgument('rate must be positive')
-  const value = multiply(rational(units, 10n ** BigInt(assetDecimals)), rate)
-  return formatDecimal(value, fiatDecimals, 'floor')
+  return formatDecimal(unitsValue(units, assetDecimals, rate), fiatDecimals, 'floor')
+}
+
+/**
+ * What `units` base units of an asset are worth at `rate` (fiat per whole unit), exactly; negative units give a
+ * negative value (a shortfall).
+ *
+ * @example
+ * unitsValue(20000n, 8, parseDecimal('50000')) // { num: 10n, den: 1n }
+ */
+export function unitsValue(units: bigint, assetDecimals: number, rate: Rational): Rational {
+  checkDecimals('assetDecimals', assetDecimals)
+  return multiply(rational(units, 10n ** BigInt(assetDecimals)), rate)
 }
