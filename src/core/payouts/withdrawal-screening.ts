@@ -1,7 +1,7 @@
 import type { AssetInfo } from '@tollgate/sdk'
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
-import { kytChecks, type WithdrawalStatus, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
+import { kytChecks, type WithdrawalStatus, withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import {
   type CheckOutcome,
@@ -126,38 +126,27 @@ export async function recordWithdrawalScreening(
   kyt: DestinationScreening,
 ): Promise<WithdrawalRow> {
   const state = kyt.action === 'pending' ? 'pending' : kyt.action === 'approval' ? 'held' : 'clear'
-  const values = { ...checkValues(row.merchantId, r, kyt.screening), subjectId: row.id, state } as const
-  await tx
-    .insert(kytChecks)
-    .values(
-      state === 'held'
-        ? { ...values, reason: values.reason ?? 'KYT_REVIEW' }
-        : state === 'clear'
-          ? { ...values, reason: null }
-          : values,
-    )
+  const values = checkValues(row.merchantId, r, kyt.screening)
+  const reason = state === 'held' ? (values.reason ?? 'KYT_REVIEW') : null
+  await tx.insert(kytChecks).values({ ...values, subjectId: row.id, state, reason })
   if (state !== 'held') return row
-  return announceHeld(tx, row, values.reason ?? 'KYT_REVIEW', kyt.screening)
+  // the hold is an event of its own, the status staying AWAITING_APPROVAL
+  const held = await transitionWithdrawal(
+    tx,
+    row.id,
+    [row.status],
+    row.status,
+    {},
+    heldData(reason, kyt.screening),
+    'withdrawal.held',
+  )
+  return held ?? row
 }
 
-async function announceHeld(tx: Tx, row: WithdrawalRow, reason: string, screening: Screening) {
-  const [updated] = await tx
-    .update(withdrawals)
-    .set({ eventSeq: sql`${withdrawals.eventSeq} + 1`, updatedAt: new Date() })
-    .where(eq(withdrawals.id, row.id))
-    .returning()
-  const next = updated as WithdrawalRow
-  await tx.insert(withdrawalEvents).values({
-    withdrawalId: row.id,
-    merchantId: row.merchantId,
-    seq: next.eventSeq,
-    type: 'withdrawal.held',
-    fromStatus: next.status,
-    toStatus: next.status,
-    data: { kyt: { reason, verdict: screening.verdict, versions: versionsOf(screening.answers) } },
-  })
-  return next
-}
+/** What a `withdrawal.held` event says of the screening behind it. */
+const heldData = (reason: string | null, screening: Screening) => ({
+  kyt: { reason, verdict: screening.verdict, versions: versionsOf(screening.answers) },
+})
 
 /**
  * Screens a withdrawal waiting in `SCREENING` again (the providers did not answer at request time) and moves it
@@ -224,7 +213,7 @@ export async function screenWithdrawalCheck(
           ['SCREENING'],
           'AWAITING_APPROVAL',
           {},
-          { kyt: { reason, verdict: screening.verdict, versions: versionsOf(screening.answers) } },
+          heldData(reason, screening),
           'withdrawal.held',
         )
       } else {
