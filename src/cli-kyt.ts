@@ -1,9 +1,8 @@
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
 import type { KytPolicyConfig } from '@tollgate/sdk'
-import { loadPluginsConfig } from './context.ts'
+import { loadCompliance, loadPluginsConfig } from './context.ts'
 import { announceKytUpdate, kytUpdateChannel } from './core/compliance/announce.ts'
-import type { Compliance } from './core/compliance/checks.ts'
 import { merchantKytPolicy, setMerchantKytPolicy } from './core/compliance/merchant-policy.ts'
 import { reviewHeldPayment } from './core/compliance/operator-review.ts'
 import { checkKytPolicy, effectiveKytPolicy, type KytPolicy } from './core/compliance/policy.ts'
@@ -14,14 +13,7 @@ import { TollgateError } from './core/errors.ts'
 import type { DbHandle } from './db/client.ts'
 import type { Env } from './env.ts'
 import { createLogger } from './log.ts'
-import {
-  closeChains,
-  closeKytProviders,
-  type KytRegistry,
-  type LoadedKytProvider,
-  loadChains,
-  loadKytProviders,
-} from './plugins/registry.ts'
+import { closeChains, closeKytProviders, type LoadedKytProvider, loadChains } from './plugins/registry.ts'
 
 /** What the KYT and payment commands take from the CLI: the environment and a migrated database. */
 export type CliDeps = {
@@ -76,22 +68,20 @@ const listsOf = (p: LoadedKytProvider) => {
  */
 async function loadScreening(env: Env) {
   const config = await loadPluginsConfig(env.TOLLGATE_PLUGINS_CONFIG)
-  const policy = config.kytPolicy === undefined ? undefined : checkKytPolicy(config.kytPolicy, 'kytPolicy')
   const log = createLogger('warn')
   const chains = await loadChains(config, log)
-  let registry: KytRegistry
+  let compliance: Awaited<ReturnType<typeof loadCompliance>>
   try {
-    registry = await loadKytProviders(config, chains, log)
+    compliance = await loadCompliance(config, chains, log, env.KYT_TIMEOUT_MS)
   } catch (err) {
     await closeChains(chains)
     throw err
   }
-  const compliance: Compliance = { providers: [...registry.values()], policy, timeoutMs: env.KYT_TIMEOUT_MS }
   return {
     chains,
     compliance,
     close: async () => {
-      await closeKytProviders(registry)
+      await closeKytProviders(compliance.registry)
       await closeChains(chains)
     },
   }

@@ -99,8 +99,11 @@ function dropSeed(env: Env, log: Logger) {
 /**
  * The KYT providers of the config (`kyt`) and its policy (`kytPolicy`, checked: a wrong key is a boot error
  * like any other in the config).
+ *
+ * @example
+ * const compliance = await loadCompliance(config, chains, log, env.KYT_TIMEOUT_MS)
  */
-async function loadCompliance(
+export async function loadCompliance(
   config: TollgateConfig,
   chains: ChainRegistry,
   log: Logger,

@@ -2,6 +2,7 @@ import { assetById } from '../core/chains.ts'
 import type { KytCheckRow } from '../core/compliance/checks.ts'
 import { checksOfPayments, checksOfWithdrawals, listKytChecks } from '../core/compliance/queries.ts'
 import { rejectPayment, releasePayment } from '../core/compliance/review.ts'
+import { invariantBroken } from '../core/errors.ts'
 import { formatAmount } from '../core/money.ts'
 import { getPayment } from '../core/payments/queries.ts'
 import { kytStates, type StoredKytAnswer } from '../db/schema/index.ts'
@@ -189,7 +190,8 @@ for (const [name, release] of [
         })
         if (changes.length > 0) ctx.app.bus.publish(changes)
         const payment = await getPayment(ctx.app, auth.merchantId, String(id))
-        if (!payment) throw new Error('a decided payment vanished')
+        if (!payment)
+          throw invariantBroken('PAYMENT_VANISHED', 'a payment vanished in the transaction that decided it')
         return payment
       },
     }),

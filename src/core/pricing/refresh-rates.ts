@@ -10,7 +10,7 @@ import type { Db } from '../../db/client.ts'
 import { rates } from '../../db/schema/index.ts'
 import type { RateRegistry } from '../../plugins/registry.ts'
 import { errorCode } from '../errors.ts'
-import { parsePairKey, resolveRate, ruleFor } from './rules.ts'
+import { legRule, parsePairKey, resolveRate, ruleFor } from './rules.ts'
 
 export type RatesContext = { db: Db; rates: RateRegistry; pricing: PricingConfig; log: DriverLogger }
 
@@ -22,8 +22,8 @@ export type RatesRefresh = {
 }
 
 /**
- * Which pairs each provider is asked: every pair (and every `via` leg and its inverse) whose rule names it.
- * Legs are asked in both directions because a bridge may use either (`EUR/USD` or `USD/EUR`).
+ * Which pairs each provider is asked: every pair whose rule names it, and for a `via` pair the rule of each leg
+ * (the leg's own, or its inverse's: the one `resolveRate` reads).
  */
 function pairsByProvider(pricing: PricingConfig): Map<string, Set<string>> {
   const asked = new Map<string, Set<string>>()
@@ -32,15 +32,15 @@ function pairsByProvider(pricing: PricingConfig): Map<string, Set<string>> {
     if (seen.has(pair)) return
     seen.add(pair)
     const rule = ruleFor(pair, pricing)
-    if (!rule) return
-    if (rule.pin !== undefined) return
     const p = parsePairKey(pair)
-    if (!p) return
+    if (!rule || !p || rule.pin !== undefined) return
     if (rule.via !== undefined) {
-      for (const leg of [`${p.base}/${rule.via}`, `${rule.via}/${p.quote}`]) {
-        visit(leg)
-        const l = parsePairKey(leg)
-        if (l) visit(`${l.quote}/${l.base}`)
+      for (const [base, quote] of [
+        [p.base, rule.via],
+        [rule.via, p.quote],
+      ] as const) {
+        const leg = legRule(base, quote, pricing)
+        if (leg) visit(leg.key)
       }
       return
     }
