@@ -1,4 +1,4 @@
-import type { KytPolicyConfig } from '@tollgate/sdk'
+import type { KytPolicyConfig, KytVerdict } from '@tollgate/sdk'
 import { and, eq, inArray, lte, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { type KytState, kytChecks, merchants, payments, type StoredKytAnswer } from '../../db/schema/index.ts'
@@ -157,7 +157,7 @@ export type Unanswered = { retryAt: Date } | { failMode: 'open' | 'closed' }
  * @example
  * unanswered(check, policy, new Date()) // { retryAt } or { failMode: 'closed' }
  */
-export function unanswered(check: KytCheckRow, policy: KytPolicy, now: Date): Unanswered {
+function unanswered(check: KytCheckRow, policy: KytPolicy, now: Date): Unanswered {
   if (now.getTime() - check.createdAt.getTime() >= policy.failAfterMs) return { failMode: policy.failMode }
   return { retryAt: new Date(now.getTime() + retryDelayMs(check.attempts)) }
 }
@@ -194,7 +194,7 @@ export async function decideCheck(tx: Tx, check: KytCheckRow, decision: CheckDec
 }
 
 /** Records a failed attempt of a pending check: its answers so far, what failed, and when to try again. */
-export async function postponeCheck(db: Db | Tx, check: KytCheckRow, screening: Screening, retryAt: Date) {
+async function postponeCheck(db: Db | Tx, check: KytCheckRow, screening: Screening, retryAt: Date) {
   await db
     .update(kytChecks)
     .set({ answers: screening.answers, lastError: screening.failed.join(' '), nextAttemptAt: retryAt })
@@ -230,6 +230,37 @@ export async function noticeIfCompleted(
 const failedText = (answers: readonly StoredKytAnswer[]) =>
   answers.flatMap((a) => (a.error ? [`${a.provider}:${a.error}`] : [])).join(' ') || null
 
+/**
+ * One attempt at a stored check: its screening now, the merchant's policy for it, and — when no provider could
+ * answer and `failAfterMs` has passed — the fail mode that decides; or, before that, the retry it was postponed
+ * to. What every kind of check (a deposit's, a withdrawal's) does first.
+ *
+ * @example
+ * const attempt = await attemptCheck(ctx, chain, check)
+ * if (attempt.kind === 'retry') return attempt
+ */
+export async function attemptCheck(
+  ctx: ComplianceContext,
+  chain: LoadedChain,
+  check: KytCheckRow,
+): Promise<
+  | { kind: 'answered'; verdict: KytVerdict; screening: Screening; policy: KytPolicy; now: Date }
+  | { kind: 'unanswered'; failMode: 'open' | 'closed'; screening: Screening; policy: KytPolicy; now: Date }
+  | { kind: 'retry'; retryAt: Date; failed: string[] }
+> {
+  const screening = await screenStoredCheck(ctx.compliance, chain, check)
+  const now = ctx.now?.() ?? new Date()
+  const policy = await policyFor(ctx.db, ctx.compliance, check.merchantId, check.chain)
+  if (screening.verdict !== null)
+    return { kind: 'answered', verdict: screening.verdict, screening, policy, now }
+  const next = unanswered(check, policy, now)
+  if ('retryAt' in next) {
+    await postponeCheck(ctx.db, check, screening, next.retryAt)
+    return { kind: 'retry', retryAt: next.retryAt, failed: screening.failed }
+  }
+  return { kind: 'unanswered', failMode: next.failMode, screening, policy, now }
+}
+
 /** What became of a screening run: decided (with the payment changes it caused), retried later, or skipped. */
 export type CheckOutcome =
   | { kind: 'decided'; state: KytState; failMode?: 'open' | 'closed'; changes: PaymentChange[] }
@@ -250,29 +281,24 @@ export async function screenTransferCheck(
   chain: LoadedChain,
   check: KytCheckRow,
 ): Promise<CheckOutcome> {
-  const screening = await screenStoredCheck(ctx.compliance, chain, check)
-  const now = ctx.now?.() ?? new Date()
-  const policy = await policyFor(ctx.db, ctx.compliance, check.merchantId, check.chain)
+  const attempt = await attemptCheck(ctx, chain, check)
+  if (attempt.kind === 'retry') return attempt
+  const { screening, policy, now } = attempt
   let decision: CheckDecision
-  if (screening.verdict !== null) {
-    const hold = policy.deposits[screening.verdict] === 'hold'
+  if (attempt.kind === 'unanswered')
     decision = {
-      state: hold ? 'held' : 'clear',
-      verdict: screening.verdict,
-      reason: hold ? (reasonOfVerdict(screening.verdict) ?? 'KYT_REVIEW') : null,
+      state: attempt.failMode === 'open' ? 'clear' : 'held',
+      verdict: null,
+      reason: attempt.failMode === 'open' ? null : 'KYT_UNAVAILABLE',
+      failMode: attempt.failMode,
       answers: screening.answers,
     }
-  } else {
-    const next = unanswered(check, policy, now)
-    if ('retryAt' in next) {
-      await postponeCheck(ctx.db, check, screening, next.retryAt)
-      return { kind: 'retry', retryAt: next.retryAt, failed: screening.failed }
-    }
+  else {
+    const hold = policy.deposits[attempt.verdict] === 'hold'
     decision = {
-      state: next.failMode === 'open' ? 'clear' : 'held',
-      verdict: null,
-      reason: next.failMode === 'open' ? null : 'KYT_UNAVAILABLE',
-      failMode: next.failMode,
+      state: hold ? 'held' : 'clear',
+      verdict: attempt.verdict,
+      reason: hold ? (reasonOfVerdict(attempt.verdict) ?? 'KYT_REVIEW') : null,
       answers: screening.answers,
     }
   }

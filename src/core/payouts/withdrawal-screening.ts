@@ -4,15 +4,13 @@ import type { Db, Tx } from '../../db/client.ts'
 import { kytChecks, type WithdrawalStatus, withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import {
+  attemptCheck,
   type CheckOutcome,
   type Compliance,
   decideCheck,
   type KytCheckRow,
   policyFor,
-  postponeCheck,
   screeningOn,
-  screenStoredCheck,
-  unanswered,
 } from '../compliance/checks.ts'
 import { reasonOfVerdict } from '../compliance/policy.ts'
 import { type Screening, screenSubject, versionsOf } from '../compliance/screen.ts'
@@ -162,21 +160,16 @@ export async function screenWithdrawalCheck(
   chain: LoadedChain,
   check: KytCheckRow,
 ): Promise<CheckOutcome> {
-  const screening = await screenStoredCheck(ctx.compliance, chain, check)
-  const now = ctx.now?.() ?? new Date()
-  const policy = await policyFor(ctx.db, ctx.compliance, check.merchantId, check.chain)
-  let action: 'send' | 'approval' | 'refuse'
-  let failMode: 'open' | 'closed' | undefined
-  if (screening.verdict !== null) action = policy.withdrawals[screening.verdict]
-  else {
-    const next = unanswered(check, policy, now)
-    if ('retryAt' in next) {
-      await postponeCheck(ctx.db, check, screening, next.retryAt)
-      return { kind: 'retry', retryAt: next.retryAt, failed: screening.failed }
-    }
-    failMode = next.failMode
-    action = next.failMode === 'open' ? 'send' : 'approval'
-  }
+  const attempt = await attemptCheck(ctx, chain, check)
+  if (attempt.kind === 'retry') return attempt
+  const { screening, policy, now } = attempt
+  const failMode = attempt.kind === 'unanswered' ? attempt.failMode : undefined
+  const action =
+    attempt.kind === 'answered'
+      ? policy.withdrawals[attempt.verdict]
+      : attempt.failMode === 'open'
+        ? 'send'
+        : 'approval'
   const state = action === 'send' ? 'clear' : action === 'approval' ? 'held' : 'refused'
   const reason =
     action === 'send'
