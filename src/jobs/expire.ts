@@ -1,10 +1,12 @@
 import type { AppContext } from '../context.ts'
 import { expireDuePayments } from '../core/payments/expiry.ts'
+import { expireDueInvoices } from '../core/payments/invoice-expiry.ts'
+import { requoteInvoices } from '../core/payments/invoice-requote.ts'
 import { requoteExpiredLocks } from '../core/payments/requote.ts'
 
 /**
  * Expires every payment whose deadline passed, in batches, and quotes again the fiat-priced ones whose rate lock
- * ran out unpaid; announces the changes.
+ * ran out unpaid (invoices too); announces the changes.
  */
 export async function processExpiry(ctx: AppContext): Promise<{ expired: number; requoted: number }> {
   let expired = 0
@@ -14,12 +16,19 @@ export async function processExpiry(ctx: AppContext): Promise<{ expired: number;
     ctx.bus.publish(changes)
     expired += changes.length
   }
-  let requoted = 0
   for (;;) {
-    const round = await requoteExpiredLocks(ctx)
+    const round = await expireDueInvoices(ctx)
     if (round.changes.length > 0) ctx.bus.publish(round.changes)
-    requoted += round.requoted
-    if (round.requoted === 0) break
+    expired += round.invoices
+    if (round.invoices === 0) break
   }
+  let requoted = 0
+  for (const requote of [requoteExpiredLocks, requoteInvoices])
+    for (;;) {
+      const round = await requote(ctx)
+      if (round.changes.length > 0) ctx.bus.publish(round.changes)
+      requoted += round.requoted
+      if (round.requoted === 0) break
+    }
   return { expired, requoted }
 }

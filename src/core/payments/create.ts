@@ -15,7 +15,7 @@ import { parseDecimal } from '../pricing/decimal.ts'
 import { type AddressContext, ensureDepositWallet, topUpAddressPool } from './addresses.ts'
 import { ensureChainAvailable } from './availability.ts'
 import { insertPayment, type PricedQuote } from './insert.ts'
-import { checkPrice, type PriceInput, quotePrice } from './pricing.ts'
+import { type CheckedPrice, checkPrice, type PriceInput, quotePrice } from './pricing.ts'
 import type { PaymentRow } from './queries.ts'
 
 export type PaymentsContext = AddressContext & {
@@ -51,7 +51,7 @@ const maxMetadataBytes = 4096
 const maxMetadataKeys = 50
 
 /** JSON with keys sorted at every level, so equal parameters hash equally. */
-function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
   if (value && typeof value === 'object')
     return `{${Object.keys(value)
@@ -84,7 +84,7 @@ function validateMetadata(metadata: unknown): Record<string, unknown> | null {
   return metadata as Record<string, unknown>
 }
 
-type ValidatedPayment = {
+export type ValidatedPayment = {
   chainName: string
   asset: AssetInfo
   amountDue: bigint
@@ -96,6 +96,8 @@ type ValidatedPayment = {
   metadata: Record<string, unknown> | null
   idempotencyKey: string | null
   confirmationsRequired: number
+  /** A method of an invoice: the invoice, and its deadline (instead of `expiresIn` from now). */
+  invoice?: { id: string; expiresAt: Date }
 }
 
 /** The amount due: the asset amount given, or the fiat price quoted at the current rate (exactly one of them). */
@@ -117,12 +119,7 @@ function pricedAmount(
     }
   }
   const price = checkPrice(input.price)
-  const toleranceFiat =
-    input.priceTolerance == null
-      ? undefined
-      : parseDecimal(input.priceTolerance, { field: 'priceTolerance', maxFractionDigits: price.decimals })
-  if (toleranceFiat && toleranceFiat.num * price.value.den >= price.value.num * toleranceFiat.den)
-    throw invalidInput('priceTolerance', 'priceTolerance must be less than the price')
+  const toleranceFiat = checkPriceTolerance(price, input.priceTolerance)
   const quoted = quotePrice(ctx.rateBook, asset, price, {
     now: new Date(),
     ...(toleranceFiat ? { toleranceFiat } : {}),
@@ -130,10 +127,11 @@ function pricedAmount(
   return { amountDue: quoted.amountDue, fiatTolerance: quoted.tolerance, priced: quoted.priced }
 }
 
-function validateCreatePayment(ctx: PaymentsContext, input: CreatePaymentInput): ValidatedPayment {
-  const chain = resolveChain(ctx.chains, input.chain)
-  const asset = resolveAsset(chain, input.asset)
-  const priced = pricedAmount(ctx, asset, input)
+/** What a payment and an invoice are both given: deadline, order id, metadata and idempotency key, checked. */
+export function validateCommon(
+  ctx: Pick<PaymentsContext, 'payments'>,
+  input: Pick<CreatePaymentInput, 'expiresIn' | 'orderId' | 'metadata' | 'idempotencyKey'>,
+) {
   const expiresIn = input.expiresIn ?? ctx.payments.defaultExpiresIn
   if (!Number.isSafeInteger(expiresIn) || expiresIn < minExpiresIn || expiresIn > ctx.payments.maxExpiresIn)
     throw invalidInput(
@@ -144,14 +142,32 @@ function validateCreatePayment(ctx: PaymentsContext, input: CreatePaymentInput):
   if (orderId !== null && !isPrintable(orderId, 128))
     throw invalidInput('orderId', 'orderId must be 1 to 128 printable ASCII characters')
   const idempotencyKey = input.idempotencyKey == null ? null : checkIdempotencyKey(input.idempotencyKey)
+  return { expiresIn, orderId, metadata: validateMetadata(input.metadata), idempotencyKey }
+}
+
+/**
+ * The merchant's shortfall allowance for a price, in its currency: less than the price, no more digits than the
+ * currency has. Undefined when none was given.
+ */
+export function checkPriceTolerance(price: CheckedPrice, tolerance: string | null | undefined) {
+  const toleranceFiat =
+    tolerance == null
+      ? undefined
+      : parseDecimal(tolerance, { field: 'priceTolerance', maxFractionDigits: price.decimals })
+  if (toleranceFiat && toleranceFiat.num * price.value.den >= price.value.num * toleranceFiat.den)
+    throw invalidInput('priceTolerance', 'priceTolerance must be less than the price')
+  return toleranceFiat
+}
+
+function validateCreatePayment(ctx: PaymentsContext, input: CreatePaymentInput): ValidatedPayment {
+  const chain = resolveChain(ctx.chains, input.chain)
+  const asset = resolveAsset(chain, input.asset)
+  const priced = pricedAmount(ctx, asset, input)
   return {
     chainName: chain.name,
     asset,
     ...priced,
-    expiresIn,
-    orderId,
-    metadata: validateMetadata(input.metadata),
-    idempotencyKey,
+    ...validateCommon(ctx, input),
     confirmationsRequired: asset.confirmations ?? chain.driver.confirmations,
   }
 }
@@ -242,7 +258,7 @@ async function insertNewPayment(
 ): Promise<PaymentRow | undefined> {
   const id = newId('pay')
   const now = new Date()
-  const expiresAt = new Date(now.getTime() + v.expiresIn * 1000)
+  const expiresAt = v.invoice?.expiresAt ?? new Date(now.getTime() + v.expiresIn * 1000)
   const clientSecret = `${id}_secret_${randomSecret(18)}`
   const requestHash = v.idempotencyKey ? hash() : null
   const written = {
@@ -265,6 +281,7 @@ async function insertNewPayment(
     clientSecret,
     createdAt: now,
     priced: v.priced,
+    invoiceId: v.invoice?.id ?? null,
   }
   const placed = await insertPayment(ctx.query, walletId, written)
   if (!placed) return undefined
@@ -315,19 +332,31 @@ export async function createPayment(
   }
   // before anything is written (the wallet row included); a replay above still answers the first payment
   await ensureChainAvailable(ctx.db, resolveChain(ctx.chains, v.chainName))
-  const walletId = await depositWalletId(ctx, v.chainName)
-  // a burst larger than the pool waits for refills; each round derives a whole pool's worth
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      const payment = await insertNewPayment(ctx, merchantId, walletId, v, hash)
-      if (payment) return { payment, replayed: false }
-    } catch (err) {
-      if (v.idempotencyKey && isUniqueViolation(err, 'payments_merchant_idempotency_uq')) {
-        const existing = await findByIdempotencyKey(ctx.db, merchantId, v.idempotencyKey)
-        if (existing) return replayOrRefuse(existing, hash())
-      }
-      throw err
+  try {
+    return { payment: await placePayment(ctx, merchantId, v, hash), replayed: false }
+  } catch (err) {
+    if (v.idempotencyKey && isUniqueViolation(err, 'payments_merchant_idempotency_uq')) {
+      const existing = await findByIdempotencyKey(ctx.db, merchantId, v.idempotencyKey)
+      if (existing) return replayOrRefuse(existing, hash())
     }
+    throw err
+  }
+}
+
+/**
+ * Writes a validated payment with a deposit address from the chain's pool; a burst larger than the pool waits
+ * for refills (each round derives a whole pool's worth). `ADDRESS_POOL_EXHAUSTED` after 20 rounds.
+ */
+export async function placePayment(
+  ctx: PaymentsContext,
+  merchantId: string,
+  v: ValidatedPayment,
+  hash: () => string,
+): Promise<PaymentRow> {
+  const walletId = await depositWalletId(ctx, v.chainName)
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const payment = await insertNewPayment(ctx, merchantId, walletId, v, hash)
+    if (payment) return payment
     await refill(ctx, v.chainName, walletId)
   }
   throw new TollgateError('ADDRESS_POOL_EXHAUSTED', 'no deposit address could be allocated; try again')

@@ -18,6 +18,8 @@ export type NewPayment = {
   createdAt: Date
   /** A fiat-priced payment's price and the quote its amount came from (all null for an asset-priced one). */
   priced: PricedQuote | null
+  /** The invoice this payment is a method of. */
+  invoiceId: string | null
 }
 
 /** What a fiat-priced payment stores of its price and quote. */
@@ -41,9 +43,9 @@ export type AllocatedAddress = { address: string; derivationIndex: number }
 const insertBatchSql = `
 with req as (
   select * from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $16::text[], $17::text[])
+    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $16::text[], $17::text[], $18::text[])
     with ordinality as r(id, merchant_id, chain, asset, amount_due, confirmations_required, expires_at, order_id,
-      metadata, idempotency_key, request_hash, client_secret, created_at, amount_tolerance, priced, ord)
+      metadata, idempotency_key, request_hash, client_secret, created_at, amount_tolerance, priced, invoice_id, ord)
 ), addr as (
   delete from address_pool
   where wallet_id = $1 and derivation_index in (
@@ -56,14 +58,14 @@ with req as (
 ), pay as (
   insert into payments (id, merchant_id, chain, asset, amount_due, amount_tolerance, status, address, wallet_id, derivation_index,
     confirmations_required, expires_at, order_id, metadata, idempotency_key, request_hash, client_secret,
-    created_at, updated_at, price_amount, price_currency, rate, rate_sources, rate_at, rate_locked_until)
+    created_at, updated_at, price_amount, price_currency, rate, rate_sources, rate_at, rate_locked_until, invoice_id)
   select req.id, req.merchant_id, req.chain, req.asset, req.amount_due::numeric, req.amount_tolerance::numeric,
     'PENDING', numbered.address, $1,
     numbered.derivation_index, req.confirmations_required::int, req.expires_at::timestamptz, req.order_id,
     req.metadata::jsonb, req.idempotency_key, req.request_hash, req.client_secret, req.created_at::timestamptz,
     req.created_at::timestamptz, (req.priced::jsonb->>'priceAmount')::numeric, req.priced::jsonb->>'priceCurrency',
     (req.priced::jsonb->>'rate')::numeric, req.priced::jsonb->'rateSources', (req.priced::jsonb->>'rateAt')::timestamptz,
-    (req.priced::jsonb->>'rateLockedUntil')::timestamptz
+    (req.priced::jsonb->>'rateLockedUntil')::timestamptz, req.invoice_id
   from req join numbered on numbered.ord = req.ord
   returning id, merchant_id, created_at, address, derivation_index
 ), event as (
@@ -95,6 +97,7 @@ async function insertBatch(query: RawQuery, walletId: string, batch: readonly Ne
       column((p) => p.amountTolerance.toString()),
       // a fiat-priced payment's price and quote in one JSON value (null for most payments: one array, not six)
       column((p) => (p.priced ? JSON.stringify(p.priced) : null)),
+      column((p) => p.invoiceId),
     ],
   )
   return new Map(rows.map((r) => [r.id, { address: r.address, derivationIndex: Number(r.derivation_index) }]))

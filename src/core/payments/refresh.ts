@@ -1,4 +1,4 @@
-import { and, eq, inArray, ne, sql } from 'drizzle-orm'
+import { and, eq, inArray, isNotNull, ne, or, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import {
   chainCursors,
@@ -9,6 +9,9 @@ import {
   transfers,
 } from '../../db/schema/index.ts'
 import { syncPaymentCredit } from '../ledger/postings.ts'
+import { settleInvoices } from './invoice-refresh.ts'
+import { methodStatus } from './invoice-status.ts'
+import type { PaymentRow } from './queries.ts'
 import { deriveStatus, transitionEvent } from './status.ts'
 
 /** A committed status change, to announce after the transaction. */
@@ -21,6 +24,58 @@ export type PaymentChange = {
   to: PaymentStatus
 }
 
+type LiveTransfer = {
+  paymentId: string | null
+  amount: bigint
+  blockHeight: bigint | null
+  kyt: string | null
+  kytReason: string | null
+  kytVerdict: unknown
+  kytVersions: unknown
+}
+
+/**
+ * A payment's amounts and status from its live transfers: received counts every transfer but rejected ones;
+ * confirmed (what may be credited) those screening allowed at the required depth. Funds screening allowed that
+ * cover the payment complete it, whatever else arrived (a held deposit to a completed payment waits in the
+ * review queue and is never collected); otherwise a held deposit makes the payment wait for an admin, and a
+ * rejected one ends it.
+ */
+function weighPayment(p: PaymentRow, live: readonly LiveTransfer[], tip: bigint | undefined, now: Date) {
+  let received = 0n
+  let confirmed = 0n
+  let held: LiveTransfer | undefined
+  let rejected: LiveTransfer | undefined
+  let released: LiveTransfer | undefined
+  for (const t of live) {
+    if (t.paymentId !== p.id) continue
+    if (t.kyt === 'rejected') {
+      rejected ??= t
+      continue
+    }
+    received += t.amount
+    if (t.kyt === 'held') held ??= t
+    if (t.kyt === 'released') released ??= t
+    const creditable = t.kyt === null || t.kyt === 'clear' || t.kyt === 'released'
+    const depth = tip !== undefined && t.blockHeight !== null ? tip - t.blockHeight + 1n : 0n
+    if (creditable && depth >= BigInt(p.confirmationsRequired)) confirmed += t.amount
+  }
+  const derived = deriveStatus({
+    amountDue: p.amountDue,
+    amountTolerance: p.amountTolerance,
+    received,
+    confirmed,
+    expiresAt: p.expiresAt,
+    now,
+  })
+  const own: PaymentStatus =
+    derived === 'COMPLETED' ? derived : held ? 'HELD' : rejected ? 'REJECTED' : derived
+  /** What an event of a hold, a rejection or a release says of the screening behind it. */
+  const screeningOf = (status: PaymentStatus) =>
+    status === 'HELD' ? held : status === 'REJECTED' ? rejected : p.status === 'HELD' ? released : undefined
+  return { p, received, confirmed, own, screeningOf }
+}
+
 /**
  * Recomputes amounts and status of the given payments from their transfers, inside the caller's transaction:
  * the payment row, its `payment_events` row and the ledger postings change together or not at all.
@@ -31,14 +86,27 @@ export async function refreshPayments(
   params: { paymentIds: readonly string[]; tips?: ReadonlyMap<string, bigint>; now: Date },
 ): Promise<PaymentChange[]> {
   if (params.paymentIds.length === 0) return []
-  const ids = [...new Set(params.paymentIds)].sort()
-  // lock in a fixed order so concurrent refreshers cannot deadlock
+  const requested = [...new Set(params.paymentIds)]
+  // an invoice's methods are weighed together: lock the siblings too, all in id order so concurrent refreshers
+  // cannot deadlock (payments first, then their invoices)
   const rows = await tx
     .select()
     .from(payments)
-    .where(inArray(payments.id, ids))
+    .where(
+      or(
+        inArray(payments.id, requested),
+        inArray(
+          payments.invoiceId,
+          tx
+            .select({ id: payments.invoiceId })
+            .from(payments)
+            .where(and(inArray(payments.id, requested), isNotNull(payments.invoiceId))),
+        ),
+      ),
+    )
     .orderBy(payments.id)
     .for('update')
+  const ids = rows.map((r) => r.id)
   // each transfer with its screening, when screening is on (no check: nothing to wait for)
   const live = await tx
     .select({
@@ -64,44 +132,36 @@ export async function refreshPayments(
       .where(inArray(chainCursors.chain, unknown))
     for (const c of cursors) tips.set(c.chain, c.height)
   }
+  const weighed = rows.map((p) => weighPayment(p, live, tips.get(p.chain), params.now))
+  const invoiceStatus = await settleInvoices(tx, {
+    invoiceIds: rows.flatMap((r) => (r.invoiceId ? [r.invoiceId] : [])),
+    fresh: new Map(
+      weighed.flatMap((w) =>
+        w.p.invoiceId
+          ? [
+              [
+                w.p.id,
+                {
+                  priceAmount: w.p.priceAmount,
+                  rate: w.p.rate,
+                  amountDue: w.p.amountDue,
+                  received: w.received,
+                  confirmed: w.confirmed,
+                  ownStatus: w.own,
+                },
+              ] as const,
+            ]
+          : [],
+      ),
+    ),
+    now: params.now,
+  })
   const changes: PaymentChange[] = []
-  for (const p of rows) {
+  for (const { p, received, confirmed, own, screeningOf } of weighed) {
     const tip = tips.get(p.chain)
-    // received: every transfer but rejected ones; confirmed (what may be credited): those screening allowed
-    let received = 0n
-    let confirmed = 0n
-    let held: (typeof live)[number] | undefined
-    let rejected: (typeof live)[number] | undefined
-    let released: (typeof live)[number] | undefined
-    for (const t of live) {
-      if (t.paymentId !== p.id) continue
-      if (t.kyt === 'rejected') {
-        rejected ??= t
-        continue
-      }
-      received += t.amount
-      if (t.kyt === 'held') held ??= t
-      if (t.kyt === 'released') released ??= t
-      const creditable = t.kyt === null || t.kyt === 'clear' || t.kyt === 'released'
-      const depth = tip !== undefined && t.blockHeight !== null ? tip - t.blockHeight + 1n : 0n
-      if (creditable && depth >= BigInt(p.confirmationsRequired)) confirmed += t.amount
-    }
-    const derived = deriveStatus({
-      amountDue: p.amountDue,
-      amountTolerance: p.amountTolerance,
-      received,
-      confirmed,
-      expiresAt: p.expiresAt,
-      now: params.now,
-    })
-    // funds screening allowed that cover the payment complete it, whatever else arrived (a held deposit to a
-    // completed payment waits in the review queue and is never collected); otherwise a held deposit makes the
-    // payment wait for an admin, and a rejected one ends it
-    const status: PaymentStatus =
-      derived === 'COMPLETED' ? derived : held ? 'HELD' : rejected ? 'REJECTED' : derived
-    // what an event of a hold, a rejection or a release says of the screening behind it
-    const screening =
-      status === 'HELD' ? held : status === 'REJECTED' ? rejected : p.status === 'HELD' ? released : undefined
+    const invoice = p.invoiceId ? invoiceStatus.get(p.invoiceId) : undefined
+    const status = invoice ? methodStatus(own, invoice, confirmed) : own
+    const screening = screeningOf(status)
     if (tip !== undefined)
       await tx
         .update(transfers)

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull, lt } from 'drizzle-orm'
+import { and, eq, inArray, isNotNull, isNull, lt } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { payments } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
@@ -35,6 +35,8 @@ export async function requoteExpiredLocks(ctx: RequoteContext, limit = 200): Pro
       .where(
         and(
           isNotNull(payments.priceAmount),
+          // an invoice's methods are quoted with their invoice (requoteInvoices), for what the invoice still owes
+          isNull(payments.invoiceId),
           // a chain no longer configured has no rate to quote in (its payments wait as they are)
           inArray(payments.chain, [...ctx.chains.keys()]),
           inArray(payments.status, ['PENDING', 'PARTIALLY_PAID']),

@@ -42,16 +42,20 @@ const progress: Record<PaymentStatus, number> = {
 /**
  * The event a status change emits: `payment.rejected` when an admin rejected its held funds, `payment.reverted`
  * when the payment lost ground (a reorg took funds away), `payment.released` when it leaves a hold forward,
- * otherwise `payment.<new status>`.
+ * otherwise `payment.<new status>` (an invoice's: the same with `invoice.`).
  *
  * @example
  * transitionEvent('COMPLETED', 'PROCESSING') // 'payment.reverted'
  */
-export function transitionEvent(from: PaymentStatus, to: PaymentStatus): string {
-  if (to === 'REJECTED') return 'payment.rejected'
-  if (to === 'HELD') return 'payment.held'
-  if (progress[to] < progress[from]) return 'payment.reverted'
+export function transitionEvent(
+  from: PaymentStatus,
+  to: PaymentStatus,
+  object: 'payment' | 'invoice' = 'payment',
+): string {
+  if (to === 'REJECTED') return `${object}.rejected`
+  if (to === 'HELD') return `${object}.held`
+  if (progress[to] < progress[from]) return `${object}.reverted`
   // leaving a hold forward is an admin's release (or a fail-closed hold the providers since answered)
-  if (from === 'HELD') return 'payment.released'
-  return `payment.${to.toLowerCase()}`
+  if (from === 'HELD') return `${object}.released`
+  return `${object}.${to.toLowerCase()}`
 }

@@ -216,6 +216,29 @@ export function formatDecimal(
   return `${scaled < 0n ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`
 }
 
+/**
+ * The value as a plain decimal string with every digit it has (a value of decimal inputs always ends: its
+ * denominator has no factor but 2 and 5). Throws (a bug) for a value that does not end, such as 1/3.
+ *
+ * @example
+ * exactDecimal(rational(25n, 8n)) // '3.125'
+ */
+export function exactDecimal(x: Rational): string {
+  let den = x.den
+  let twos = 0
+  let fives = 0
+  while (den % 2n === 0n) {
+    den /= 2n
+    twos++
+  }
+  while (den % 5n === 0n) {
+    den /= 5n
+    fives++
+  }
+  if (den !== 1n) throw pricingArgument('the value has no finite decimal form')
+  return formatDecimal(x, Math.max(twos, fives), 'floor')
+}
+
 /** `floor(log10 |x|)` for a nonzero `x`, exactly: 4 for 97123.45, −1 for 0.5, −8 for 0.00000001. */
 function magnitude(x: Rational): number {
   const n = abs(x.num)
