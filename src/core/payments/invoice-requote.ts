@@ -78,7 +78,12 @@ export async function requoteInvoices(
         toStatus: invoice.status,
         data: {
           rateLockedUntil: lockedUntil.toISOString(),
-          methods: quotes.map((q) => ({ chain: q.chain, asset: q.asset, rate: q.rate, amountDue: q.amountDue })),
+          methods: quotes.map((q) => ({
+            chain: q.chain,
+            asset: q.asset,
+            rate: q.rate,
+            amountDue: q.amountDue,
+          })),
         },
         createdAt: now,
       })
