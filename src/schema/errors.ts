@@ -4,7 +4,7 @@ import { builder } from './builder.ts'
 export const ErrorCodeEnum = builder.enumType('ErrorCode', { values: errorCodes })
 
 /** Every expected failure of a mutation is a `UserError` in its result union. */
-builder.objectType(TollgateError, {
+export const UserErrorRef = builder.objectType(TollgateError, {
   name: 'UserError',
   description:
     'An expected failure: nothing was changed. `field` names the offending input, where there is one.',

@@ -17,7 +17,7 @@ import { paymentTransfers } from './loaders.ts'
 
 export const PaymentStatusEnum = builder.enumType('PaymentStatus', { values: paymentStatuses })
 
-const PriceRef = builder.objectRef<{ amount: string; currency: string }>('Price').implement({
+export const PriceRef = builder.objectRef<{ amount: string; currency: string }>('Price').implement({
   description: 'An amount in a fiat currency',
   fields: (t) => ({ amount: t.exposeString('amount'), currency: t.exposeString('currency') }),
 })

@@ -1,12 +1,10 @@
 import { checkoutLink } from '../checkout/link.ts'
-import { createPayment } from '../core/payments/create.ts'
 import { getPayment, listPayments, type PaymentEventRow, type PaymentRow } from '../core/payments/queries.ts'
 import type { TransferView } from '../core/payments/views.ts'
 import { builder } from './builder.ts'
 import { afterId, toConnection } from './connection.ts'
-import { requireAuth, requireScope } from './context.ts'
+import { requireAuth } from './context.ts'
 import { connectionCost, defaultPageSize, readListCost } from './cost.ts'
-import { userErrors } from './errors.ts'
 import { paymentEvents, paymentTransfers } from './loaders.ts'
 import { PaymentStatusEnum, payerFields } from './payer-fields.ts'
 
@@ -75,65 +73,6 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
     }),
   }),
 })
-
-const PriceInput = builder.inputType('PriceInput', {
-  fields: (t) => ({
-    amount: t.string({
-      required: true,
-      description: 'Decimal string, at most the currency’s minor units, e.g. "25.00"',
-    }),
-    currency: t.string({ required: true, description: 'ISO 4217 code, e.g. USD' }),
-  }),
-})
-
-const CreatePaymentInput = builder.inputType('CreatePaymentInput', {
-  fields: (t) => ({
-    chain: t.string({ required: true, description: 'A chain name from `chains`' }),
-    asset: t.string({ required: true, description: 'Asset symbol (e.g. USDC) or CAIP-19 id' }),
-    amount: t.string({
-      description: 'Decimal string in whole units of the asset, e.g. "12.5" (or give price instead)',
-    }),
-    price: t.field({
-      type: PriceInput,
-      description:
-        'The amount in a currency (e.g. 25.00 USD), quoted in the asset at the current rate and locked',
-    }),
-    priceTolerance: t.string({
-      description:
-        'With price: a shortfall in the price currency still accepted as paid in full, e.g. "0.50"',
-    }),
-    expiresIn: t.int({ description: 'Seconds until the payment expires' }),
-    orderId: t.string({ description: 'Your reference, up to 128 printable ASCII characters' }),
-    metadata: t.field({ type: 'JSON', description: 'A JSON object of up to 4 KiB, returned as given' }),
-    idempotencyKey: t.string({
-      description: 'Retry-safe key: the same key and parameters return the same payment',
-    }),
-  }),
-})
-
-const CreatePaymentPayload = builder
-  .objectRef<{ payment: PaymentRow; replayed: boolean }>('CreatePaymentPayload')
-  .implement({
-    fields: (t) => ({
-      payment: t.field({ type: PaymentRef, resolve: (r) => r.payment }),
-      replayed: t.exposeBoolean('replayed', {
-        description: 'True when an earlier call with the same idempotency key created this payment',
-      }),
-    }),
-  })
-
-builder.mutationField('createPayment', (t) =>
-  t.field({
-    type: CreatePaymentPayload,
-    description: 'Needs the payments:write scope',
-    errors: userErrors('CreatePaymentResult'),
-    args: { input: t.arg({ type: CreatePaymentInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const auth = await requireScope(ctx, 'payments:write')
-      return createPayment(ctx.app, auth.merchantId, input)
-    },
-  }),
-)
 
 builder.queryField('payment', (t) =>
   t.field({
