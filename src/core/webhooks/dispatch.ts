@@ -1,6 +1,8 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import {
+  invoiceEvents,
+  invoices,
   outboundTxs,
   paymentEvents,
   payments,
@@ -11,7 +13,7 @@ import {
 } from '../../db/schema/index.ts'
 import { newId } from '../ids.ts'
 import type { WebhookContext } from './events.ts'
-import { paymentJson, withdrawalJson } from './payloads.ts'
+import { invoiceJson, paymentJson, withdrawalJson } from './payloads.ts'
 
 type OutboxEvent = {
   objectId: string
@@ -69,8 +71,111 @@ async function endpointsOf(tx: Tx, merchantIds: readonly string[]): Promise<Endp
     )
 }
 
+/** An outbox table: its events, the objects they are about (as webhooks carry them), and marking them sent. */
+type Outbox = {
+  take(tx: Tx, limit: number): Promise<OutboxEvent[]>
+  objects(ctx: WebhookContext, tx: Tx, ids: readonly string[]): Promise<Array<[string, unknown]>>
+  markDispatched(tx: Tx, events: readonly OutboxEvent[]): Promise<unknown>
+}
+
+/** `(id, seq) in (…)`: one statement per outbox, whatever the batch size. */
+const pairs = (events: readonly OutboxEvent[]) =>
+  sql.join(
+    events.map((e) => sql`(${e.objectId}, ${e.seq}::int)`),
+    sql`, `,
+  )
+
+const paymentOutbox: Outbox = {
+  take: async (tx, limit) =>
+    (
+      await tx
+        .select()
+        .from(paymentEvents)
+        .where(sql`not ${paymentEvents.dispatched}`)
+        .orderBy(paymentEvents.createdAt)
+        .limit(limit)
+        .for('update', { skipLocked: true })
+    ).map((e) => ({ ...e, objectId: e.paymentId })),
+  objects: async (ctx, tx, ids) =>
+    (
+      await tx
+        .select()
+        .from(payments)
+        .where(inArray(payments.id, [...ids]))
+    ).map((p) => [p.id, paymentJson(ctx.chains, p)]),
+  markDispatched: (tx, events) =>
+    tx
+      .update(paymentEvents)
+      .set({ dispatched: true })
+      .where(sql`(${paymentEvents.paymentId}, ${paymentEvents.seq}) in (${pairs(events)})`),
+}
+
+const withdrawalOutbox: Outbox = {
+  take: async (tx, limit) =>
+    (
+      await tx
+        .select()
+        .from(withdrawalEvents)
+        .where(sql`not ${withdrawalEvents.dispatched}`)
+        .orderBy(withdrawalEvents.createdAt)
+        .limit(limit)
+        .for('update', { skipLocked: true })
+    ).map((e) => ({ ...e, objectId: e.withdrawalId })),
+  objects: async (ctx, tx, ids) =>
+    (
+      await tx
+        .select({ withdrawal: withdrawals, hash: outboundTxs.hash })
+        .from(withdrawals)
+        .leftJoin(outboundTxs, eq(outboundTxs.id, withdrawals.outboundTxId))
+        .where(inArray(withdrawals.id, [...ids]))
+    ).map((r) => [r.withdrawal.id, withdrawalJson(ctx.chains, r.withdrawal, r.hash)]),
+  markDispatched: (tx, events) =>
+    tx
+      .update(withdrawalEvents)
+      .set({ dispatched: true })
+      .where(sql`(${withdrawalEvents.withdrawalId}, ${withdrawalEvents.seq}) in (${pairs(events)})`),
+}
+
+const invoiceOutbox: Outbox = {
+  take: async (tx, limit) =>
+    (
+      await tx
+        .select()
+        .from(invoiceEvents)
+        .where(sql`not ${invoiceEvents.dispatched}`)
+        .orderBy(invoiceEvents.createdAt)
+        .limit(limit)
+        .for('update', { skipLocked: true })
+    ).map((e) => ({ ...e, objectId: e.invoiceId })),
+  objects: async (_ctx, tx, ids) => {
+    const rows = await tx
+      .select()
+      .from(invoices)
+      .where(inArray(invoices.id, [...ids]))
+    const chosen = await tx
+      .select({ id: payments.id, invoiceId: payments.invoiceId })
+      .from(payments)
+      .where(inArray(payments.invoiceId, [...ids]))
+      .orderBy(payments.id)
+    return rows.map((i) => [
+      i.id,
+      invoiceJson(
+        i,
+        chosen.filter((p) => p.invoiceId === i.id).map((p) => p.id),
+      ),
+    ])
+  },
+  markDispatched: (tx, events) =>
+    tx
+      .update(invoiceEvents)
+      .set({ dispatched: true })
+      .where(sql`(${invoiceEvents.invoiceId}, ${invoiceEvents.seq}) in (${pairs(events)})`),
+}
+
+const outboxes = [paymentOutbox, withdrawalOutbox, invoiceOutbox]
+
 /**
- * Turns undispatched payment and withdrawal events (the outboxes, written with each status change) into
+ * Turns undispatched payment, withdrawal and invoice events (the outboxes, written with each status change) into
  * deliveries for every enabled endpoint of the merchant that wants the type, and marks them dispatched, in one
  * transaction. Returns the new delivery ids.
  */
@@ -79,49 +184,22 @@ export async function dispatchWebhookEvents(
   limit = 500,
 ): Promise<Array<{ id: string; nextAttemptAt: Date }>> {
   return ctx.db.transaction(async (tx) => {
-    const paymentOutbox = await tx
-      .select()
-      .from(paymentEvents)
-      .where(sql`not ${paymentEvents.dispatched}`)
-      .orderBy(paymentEvents.createdAt)
-      .limit(limit)
-      .for('update', { skipLocked: true })
-    const withdrawalOutbox = await tx
-      .select()
-      .from(withdrawalEvents)
-      .where(sql`not ${withdrawalEvents.dispatched}`)
-      .orderBy(withdrawalEvents.createdAt)
-      .limit(limit)
-      .for('update', { skipLocked: true })
-    if (paymentOutbox.length === 0 && withdrawalOutbox.length === 0) return []
-    const endpoints = await endpointsOf(tx, [
-      ...paymentOutbox.map((e) => e.merchantId),
-      ...withdrawalOutbox.map((e) => e.merchantId),
-    ])
-    const data = new Map<string, unknown>()
-    if (endpoints.length && paymentOutbox.length) {
-      const rows = await tx
-        .select()
-        .from(payments)
-        .where(inArray(payments.id, [...new Set(paymentOutbox.map((e) => e.paymentId))]))
-      for (const p of rows) data.set(p.id, paymentJson(ctx.chains, p))
-    }
-    if (endpoints.length && withdrawalOutbox.length) {
-      const rows = await tx
-        .select({ withdrawal: withdrawals, hash: outboundTxs.hash })
-        .from(withdrawals)
-        .leftJoin(outboundTxs, eq(outboundTxs.id, withdrawals.outboundTxId))
-        .where(inArray(withdrawals.id, [...new Set(withdrawalOutbox.map((e) => e.withdrawalId))]))
-      for (const r of rows) data.set(r.withdrawal.id, withdrawalJson(ctx.chains, r.withdrawal, r.hash))
-    }
-    const rows = deliveriesFor(
-      [
-        ...paymentOutbox.map((e) => ({ ...e, objectId: e.paymentId })),
-        ...withdrawalOutbox.map((e) => ({ ...e, objectId: e.withdrawalId })),
-      ],
-      endpoints,
-      data,
+    const taken: OutboxEvent[][] = []
+    for (const outbox of outboxes) taken.push(await outbox.take(tx, limit))
+    const events = taken.flat()
+    if (events.length === 0) return []
+    const endpoints = await endpointsOf(
+      tx,
+      events.map((e) => e.merchantId),
     )
+    const data = new Map<string, unknown>()
+    if (endpoints.length > 0)
+      for (const [i, outbox] of outboxes.entries()) {
+        const ids = [...new Set((taken[i] ?? []).map((e) => e.objectId))]
+        if (ids.length > 0)
+          for (const [id, object] of await outbox.objects(ctx, tx, ids)) data.set(id, object)
+      }
+    const rows = deliveriesFor(events, endpoints, data)
     const inserted = rows.length
       ? await tx
           .insert(webhookDeliveries)
@@ -129,26 +207,8 @@ export async function dispatchWebhookEvents(
           .onConflictDoNothing()
           .returning({ id: webhookDeliveries.id, nextAttemptAt: webhookDeliveries.nextAttemptAt })
       : []
-    // one statement per outbox, whatever the batch size
-    const pairs = (events: Array<{ id: string; seq: number }>) =>
-      sql.join(
-        events.map((e) => sql`(${e.id}, ${e.seq}::int)`),
-        sql`, `,
-      )
-    if (paymentOutbox.length)
-      await tx
-        .update(paymentEvents)
-        .set({ dispatched: true })
-        .where(
-          sql`(${paymentEvents.paymentId}, ${paymentEvents.seq}) in (${pairs(paymentOutbox.map((e) => ({ id: e.paymentId, seq: e.seq })))})`,
-        )
-    if (withdrawalOutbox.length)
-      await tx
-        .update(withdrawalEvents)
-        .set({ dispatched: true })
-        .where(
-          sql`(${withdrawalEvents.withdrawalId}, ${withdrawalEvents.seq}) in (${pairs(withdrawalOutbox.map((e) => ({ id: e.withdrawalId, seq: e.seq })))})`,
-        )
+    for (const [i, outbox] of outboxes.entries())
+      if (taken[i]?.length) await outbox.markDispatched(tx, taken[i])
     return inserted
   })
 }

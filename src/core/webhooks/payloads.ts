@@ -1,6 +1,7 @@
 import type { ChainRegistry } from '../../plugins/registry.ts'
 import { assetById, resolveChain } from '../chains.ts'
 import { formatAmount } from '../money.ts'
+import type { InvoiceRow } from '../payments/invoice-create.ts'
 import { fiatValue, receivedFiat } from '../payments/pricing.ts'
 import type { PaymentRow } from '../payments/queries.ts'
 import { overpaidAmount } from '../payments/views.ts'
@@ -30,6 +31,8 @@ export function paymentJson(chains: ChainRegistry, p: PaymentRow) {
     amountReceivedFiat: receivedFiat(p, asset.decimals),
     overpaidFiat: fiatValue(p, overpaidAmount(p), asset.decimals),
     address: p.address,
+    // the invoice this payment is a method of (the buyer chose its asset there); null for a payment of its own
+    invoiceId: p.invoiceId,
     confirmationsRequired: p.confirmationsRequired,
     expiresAt: p.expiresAt.toISOString(),
     orderId: p.orderId,
@@ -37,6 +40,36 @@ export function paymentJson(chains: ChainRegistry, p: PaymentRow) {
     createdAt: p.createdAt.toISOString(),
     updatedAt: p.updatedAt.toISOString(),
     completedAt: p.completedAt?.toISOString() ?? null,
+  }
+}
+
+/**
+ * An invoice as receivers see it: its price, what arrived through all its methods in the price's currency, each
+ * accepted asset with its locked rate, and the ids of the payments its buyer chose.
+ */
+export function invoiceJson(i: InvoiceRow, paymentIds: readonly string[]) {
+  return {
+    object: 'invoice',
+    id: i.id,
+    status: i.status,
+    price: { amount: i.priceAmount, currency: i.priceCurrency },
+    priceTolerance: i.priceTolerance,
+    amountReceivedFiat: i.amountReceivedFiat,
+    amountConfirmedFiat: i.amountConfirmedFiat,
+    methods: i.methods.map((m) => ({
+      chain: m.chain,
+      asset: { id: m.asset, symbol: m.symbol, decimals: m.decimals },
+      amountDue: formatAmount(BigInt(m.amountDue), m.decimals),
+      rate: { value: m.rate, at: m.rateAt, sources: m.rateSources },
+    })),
+    rateLockedUntil: i.rateLockedUntil.toISOString(),
+    payments: paymentIds,
+    expiresAt: i.expiresAt.toISOString(),
+    orderId: i.orderId,
+    metadata: i.metadata ?? null,
+    createdAt: i.createdAt.toISOString(),
+    updatedAt: i.updatedAt.toISOString(),
+    completedAt: i.completedAt?.toISOString() ?? null,
   }
 }
 
