@@ -573,3 +573,26 @@ export async function unitPayoutScene(
   await unitCredit(handle, merchantId, name, toy.native.id, options.credit)
   return { payouts, toy, treasury, merchantId }
 }
+
+/**
+ * Stores a rate as the rates job would, `ageSeconds` old (negative: from the future, for a clock moved ahead).
+ *
+ * @example
+ * await storeRate(db, 'BTC/USD', '97123.45')
+ */
+export async function storeRate(db: Db, pair: string, rate: string, ageSeconds = 0) {
+  const [base, quote] = pair.split('/') as [string, string]
+  const at = new Date(Date.now() - ageSeconds * 1000)
+  const row = {
+    base,
+    quote,
+    rate,
+    method: 'fallback',
+    sources: [{ provider: 'desk', rate, at: at.toISOString() }],
+    at,
+  }
+  await db
+    .insert(schema.rates)
+    .values(row)
+    .onConflictDoUpdate({ target: [schema.rates.base, schema.rates.quote], set: row })
+}

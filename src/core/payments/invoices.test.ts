@@ -1,8 +1,15 @@
 import { describe, expect, test } from 'bun:test'
 import type { PricingConfig } from '@tollgate/sdk'
 import { asc, eq } from 'drizzle-orm'
-import { creditOf, paymentRow, rejection, unitMerchant, unitStage } from '../../../test/helpers/unit.ts'
-import { invoiceEvents, invoices, payments, rates } from '../../db/schema/index.ts'
+import {
+  creditOf,
+  paymentRow,
+  rejection,
+  storeRate,
+  unitMerchant,
+  unitStage,
+} from '../../../test/helpers/unit.ts'
+import { invoiceEvents, invoices, payments } from '../../db/schema/index.ts'
 import type { ErrorCode } from '../errors.ts'
 import { openRateBook } from '../pricing/book.ts'
 import { type CreateInvoiceInput, createInvoice } from './invoice-create.ts'
@@ -20,22 +27,7 @@ const pricing: PricingConfig = {
   rateLockSeconds: 900,
 }
 
-async function setRate(pair: string, rate: string, ageSeconds = 0) {
-  const [base, quote] = pair.split('/') as [string, string]
-  const at = new Date(Date.now() - ageSeconds * 1000)
-  const row = {
-    base,
-    quote,
-    rate,
-    method: 'fallback',
-    sources: [{ provider: 'desk', rate, at: at.toISOString() }],
-    at,
-  }
-  await db
-    .insert(rates)
-    .values(row)
-    .onConflictDoUpdate({ target: [rates.base, rates.quote], set: row })
-}
+const setRate = (pair: string, rate: string, ageSeconds = 0) => storeRate(db, pair, rate, ageSeconds)
 
 async function setup(rate = '50000') {
   await setRate('TOY/USD', rate)
