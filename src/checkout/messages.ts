@@ -1,4 +1,5 @@
 import { formatFiat } from './fiat.ts'
+import type { InvoiceView } from './invoice-view.ts'
 import type { CheckoutView } from './view.ts'
 
 /**
@@ -81,4 +82,46 @@ export function fillTemplate(template: string, view: CheckoutView): string {
 export function statusText(view: CheckoutView): string {
   const template = (view.price && pricedStatusMessages[view.status]) || statusMessages[view.status]
   return fillTemplate(template, view)
+}
+
+/**
+ * What the buyer reads on an invoice's page for each status; `{name}` placeholders take the invoice's fiat values
+ * (`{price}`, `{amountReceivedFiat}`, `{amountRemainingFiat}`, `{currency}`). The page is rendered once (choosing
+ * a method leaves it), so only the server fills these.
+ */
+export const invoiceStatusMessages: Record<InvoiceView['status'], string> = {
+  PENDING: 'Choose how you want to pay',
+  PARTIALLY_PAID:
+    'Partially paid: {amountRemainingFiat} {currency} still to pay. Pay the rest with any method below.',
+  PROCESSING: 'Payment received, confirming',
+  COMPLETED: 'Paid in full. Thank you!',
+  EXPIRED: 'This invoice has expired. Do not send funds for it.',
+  UNDERPAID: 'Expired with {amountReceivedFiat} of {price} {currency} received. Contact the merchant.',
+  HELD: 'Payment received and under review by the merchant.',
+  REJECTED: 'This payment could not be accepted. Contact the merchant.',
+}
+
+/** The other sentences of an invoice's page. */
+export const invoiceNotes = {
+  /** The lock ran out and the worker has not quoted the methods again yet. */
+  lockEnded: 'The rate lock has ended: the method you choose is quoted at the current rate.',
+  /** The link on the page of a payment that is one method of an invoice. */
+  otherMethod: 'Pay with another method',
+}
+
+/**
+ * The buyer-facing sentence for an invoice's status.
+ *
+ * @example
+ * invoiceStatusText(view) // 'Partially paid: 12.50 USD still to pay. Pay the rest with any method below.'
+ */
+export function invoiceStatusText(view: InvoiceView): string {
+  const fiat = (text: string) => formatFiat(text, view.priceDecimals)
+  const values: Record<string, string> = {
+    currency: view.price.currency,
+    price: fiat(view.price.amount),
+    amountReceivedFiat: fiat(view.amountReceivedFiat),
+    amountRemainingFiat: fiat(view.amountRemainingFiat),
+  }
+  return invoiceStatusMessages[view.status].replace(/\{(\w+)\}/g, (_, key: string) => values[key] ?? '')
 }

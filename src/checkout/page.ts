@@ -1,6 +1,13 @@
 import { formatFiat, formatRate } from './fiat.ts'
 import { escapeHtml, jsonForScript } from './html.ts'
-import { fillTemplate, pricedStatusMessages, pricingNotes, statusMessages, statusText } from './messages.ts'
+import {
+  fillTemplate,
+  invoiceNotes,
+  pricedStatusMessages,
+  pricingNotes,
+  statusMessages,
+  statusText,
+} from './messages.ts'
 import { qrSvg } from './qr.ts'
 import type { CheckoutView } from './view.ts'
 
@@ -111,7 +118,11 @@ export function renderCheckoutPage(
       <button type="button" class="copy" data-copy="amount">Copy</button>
     </div>
   </div>
-  <p class="expiry" id="expiry">Expires <time id="countdown" datetime="${e(view.expiresAt)}">${e(new Date(view.expiresAt).toUTCString())}</time></p>
+  <p class="expiry" id="expiry">Expires <time id="countdown" datetime="${e(view.expiresAt)}">${e(new Date(view.expiresAt).toUTCString())}</time></p>${
+    view.invoicePath
+      ? `\n  <p class="other-method"><a id="other-method" href="${e(`${view.invoicePath}${options.embed ? '&embed=1' : ''}`)}">${e(invoiceNotes.otherMethod)}</a></p>`
+      : ''
+  }
   <p class="live" id="live" hidden></p>
   <p class="live" id="copied" aria-live="polite"></p>
 </main>

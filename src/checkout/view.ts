@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.ts'
 import { assetById, resolveChain } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
+import { getInvoice } from '../core/payments/invoice-method.ts'
 import { currencyDecimals, fiatValue } from '../core/payments/pricing.ts'
 import type { PaymentRow } from '../core/payments/queries.ts'
 import {
@@ -46,6 +47,12 @@ export type CheckoutView = {
   amountReceivedFiat: string | null
   amountRemainingFiat: string | null
   overpaidFiat: string | null
+  /**
+   * For a payment that is one method of an invoice, the invoice's page (`/pay/inv_…?secret=…`, the invoice's own
+   * secret) where the buyer can choose another asset; null otherwise. Not a GraphQL field: a live update leaves
+   * it as the first render set it.
+   */
+  invoicePath: string | null
 }
 
 /**
@@ -67,6 +74,10 @@ export async function loadCheckoutView(
   const format = (units: bigint) => formatAmount(units, asset.decimals)
   const fiat = (units: bigint) => fiatValue(payment, units, asset.decimals)
   const priced = payment.priceAmount !== null && payment.priceCurrency !== null
+  // the invoice's secret comes from its row, looked up as its merchant: nothing the request carries picks it
+  const invoice = payment.invoiceId
+    ? await getInvoice(app, { merchantId: payment.merchantId }, payment.invoiceId)
+    : undefined
   return {
     id: payment.id,
     status: payment.status,
@@ -97,5 +108,8 @@ export async function loadCheckoutView(
     amountReceivedFiat: fiat(payment.amountReceived),
     amountRemainingFiat: fiat(amountRemaining(payment)),
     overpaidFiat: fiat(overpaidAmount(payment)),
+    invoicePath: invoice
+      ? `/pay/${encodeURIComponent(invoice.id)}?secret=${encodeURIComponent(invoice.clientSecret)}`
+      : null,
   }
 }

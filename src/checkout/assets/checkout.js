@@ -3,7 +3,8 @@
 // countdown (and, for a fiat-priced payment, the rate lock's), copies values, and tells a host page (when
 // embedded) about every status. The subscription answers a CheckoutPayment: the payer's fields only (no order id,
 // metadata or history), which is all the page reads. A re-quote (the lock ran out unpaid) arrives as an update
-// like any other: a new amount due, rate, lock and payment URI.
+// like any other: a new amount due, rate, lock and payment URI. On an invoice's page (state.page 'invoice') it
+// only runs the two countdowns: choosing a method there is a plain form that leaves the page.
 ;(() => {
   const state = JSON.parse(document.getElementById('checkout-state').textContent)
   const $ = (id) => document.getElementById(id)
@@ -253,6 +254,7 @@
 
   setInterval(tick, 1000)
   tick()
+  if (state.page === 'invoice') return
   notifyHost('ready')
   if (endStatuses.includes(view.status)) return
   if (params.get('transport') === 'sse' || !('WebSocket' in window)) connectSse()
