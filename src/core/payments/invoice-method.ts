@@ -20,6 +20,7 @@ import { type PaymentsContext, placePayment } from './create.ts'
 import type { PricedQuote } from './insert.ts'
 import type { InvoiceRow } from './invoice-create.ts'
 import { methodValue } from './invoice-status.ts'
+import { currencyDecimals } from './pricing.ts'
 import type { PaymentRow } from './queries.ts'
 import { type PaymentChange, recordPaymentNotice, refreshPayments } from './refresh.ts'
 
@@ -105,6 +106,20 @@ function currentRate(
 }
 
 /**
+ * A method's price as its invoice's is written: with the currency's minor digits (`25.00`) when it has no more,
+ * else every digit it has (a part of the price valued at a rate can have more; it is kept exact).
+ */
+function priceText(x: Rational, minorDigits: number): string {
+  const exact = exactDecimal(x)
+  const [whole, fraction = ''] = exact.split('.')
+  return fraction.length > minorDigits
+    ? exact
+    : minorDigits === 0
+      ? (whole as string)
+      : `${whole}.${fraction.padEnd(minorDigits, '0')}`
+}
+
+/**
  * A method's terms for what is left of its invoice: its price is what its own funds are worth plus what is still
  * owed, its amount due its funds plus the owed part at `rate` (rounded up), its tolerance the invoice's in the
  * asset (rounded down). Money a method already received keeps the value it came in at.
@@ -128,7 +143,7 @@ export function methodTerms(
         'floor',
       )
   return {
-    priceAmount: exactDecimal(add(worth, owed)),
+    priceAmount: priceText(add(worth, owed), currencyDecimals(invoice.priceCurrency)),
     amountDue: received + priceToUnits(owed, r, quote.decimals),
     amountTolerance: tolerance,
   }

@@ -11,8 +11,8 @@ export type InvoiceRequoteResult = { requoted: number; unavailable: string[]; ch
 
 /**
  * Quotes again the invoices whose rate lock ran out while they wait for money: every accepted asset at the
- * current rate for what is still owed, locked anew (an `invoice.requoted` event), and every chosen method still
- * waiting priced to match. An invoice with any pair lacking a fresh rate is left as it is (and reported) until
+ * current rate for what is still owed, locked anew (an `invoice.requoted` event when a rate or an amount moved;
+ * otherwise only the lock is renewed), and every chosen method still waiting priced to match. An invoice with any pair lacking a fresh rate is left as it is (and reported) until
  * one comes. Each invoice in its own transaction, its methods locked before it.
  *
  * @example
@@ -64,29 +64,34 @@ export async function requoteInvoices(
       }
       if (quotes.length < invoice.methods.length) return
       const lockedUntil = new Date(now.getTime() + book.lockSeconds * 1000)
-      const seq = invoice.eventSeq + 1
+      // the same rates and amounts at a new lock are no news for the merchant: the lock is renewed silently
+      const moved = quotes.some(
+        (q, i) => q.rate !== invoice.methods[i]?.rate || q.amountDue !== invoice.methods[i]?.amountDue,
+      )
+      const seq = moved ? invoice.eventSeq + 1 : invoice.eventSeq
       await tx
         .update(invoices)
         .set({ methods: quotes, rateLockedUntil: lockedUntil, eventSeq: seq, updatedAt: now })
         .where(eq(invoices.id, id))
-      await tx.insert(invoiceEvents).values({
-        invoiceId: id,
-        merchantId: invoice.merchantId,
-        seq,
-        type: 'invoice.requoted',
-        fromStatus: invoice.status,
-        toStatus: invoice.status,
-        data: {
-          rateLockedUntil: lockedUntil.toISOString(),
-          methods: quotes.map((q) => ({
-            chain: q.chain,
-            asset: q.asset,
-            rate: q.rate,
-            amountDue: q.amountDue,
-          })),
-        },
-        createdAt: now,
-      })
+      if (moved)
+        await tx.insert(invoiceEvents).values({
+          invoiceId: id,
+          merchantId: invoice.merchantId,
+          seq,
+          type: 'invoice.requoted',
+          fromStatus: invoice.status,
+          toStatus: invoice.status,
+          data: {
+            rateLockedUntil: lockedUntil.toISOString(),
+            methods: quotes.map((q) => ({
+              chain: q.chain,
+              asset: q.asset,
+              rate: q.rate,
+              amountDue: q.amountDue,
+            })),
+          },
+          createdAt: now,
+        })
       result.requoted++
       for (const m of methods) result.changes.push(...(await repriceMethod(tx, book, m.id, now)))
     })

@@ -169,7 +169,7 @@ describe('invoices: one fiat price, any accepted asset', () => {
       invoiceId: inv.id,
       amountDue: 50_000n,
       rate: '50000',
-      priceAmount: '25',
+      priceAmount: '25.00',
       priceCurrency: 'USD',
     })
     expect(p.expiresAt.getTime()).toBe(inv.expiresAt.getTime())
@@ -241,7 +241,7 @@ describe('invoices: one fiat price, any accepted asset', () => {
     expect(await creditOf(db, viaToy.id)).toBe(0n)
     // the second method is quoted for what is left: 12.50 USD in TOK
     const viaTok = await choose(inv.id, 'TOK')
-    expect(viaTok).toMatchObject({ amountDue: 12_500_000n, priceAmount: '12.5' })
+    expect(viaTok).toMatchObject({ amountDue: 12_500_000n, priceAmount: '12.50' })
     toy.mine([pay(viaTok, '0xi2', 12_500_000n, tok)])
     await sync()
     expect(await invoiceRow(inv.id)).toMatchObject({
@@ -331,6 +331,17 @@ describe('invoices: one fiat price, any accepted asset', () => {
     expect(await invoiceRow(inv.id)).toMatchObject({ status: 'COMPLETED', amountReceivedFiat: '20' })
     expect(await creditOf(db, method.id)).toBe(60_000n)
     expect(payCtx.rateBook).toBe(book)
+  })
+
+  test('behavior: a lock running out at unchanged rates renews it without an event', async () => {
+    const { invoice, book } = await setup('50000')
+    const inv = await invoice('6')
+    const later = new Date(Date.now() + 901_000)
+    await setRate('TOY/USD', '50000', -901)
+    await book.reload()
+    await requoteInvoices({ db, rateBook: book, now: () => later })
+    expect((await invoiceRow(inv.id)).rateLockedUntil.getTime()).toBe(later.getTime() + 900_000)
+    expect(await invoiceEventTypes(inv.id)).toEqual(['invoice.created'])
   })
 
   test('error: without a fresh rate an invoice past its lock keeps its quotes and is reported', async () => {
