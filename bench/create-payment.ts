@@ -3,8 +3,10 @@
 // masking, request ids and metrics) answering a trivial schema whose one mutation does exactly one INSERT, as a
 // prepared statement, through the same postgres.js pool. All receive the same Authorization header.
 // The fiat-priced variant (`price: { amount, currency }`, quoted at the rate in the in-memory rate book) goes to
-// the same server as the plain one and is measured against it (bar: ≥ 0.8× the plain req/s).
+// the same server as the plain one and is measured against it (bar: ≥ 0.8× the plain req/s), and so is the
+// invoice variant (the same price, no chain or asset, `accept` of ETH, USDT and USDC: three quotes, no address).
 
+import { loadavg } from 'node:os'
 import { rates } from '@tollgate/sdk'
 import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql'
 import { createContext } from '../src/context.ts'
@@ -26,10 +28,14 @@ const warmup = 500
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
 const dbPoolSize = Number(process.env.BENCH_DB_POOL ?? 10)
 const accountPath = "m/44'/60'/0'"
-// every variant but the ceiling takes an address from the pool: plain and priced warm-up and rounds
+// plain and priced take an address from the pool in warm-up and rounds (the ceiling and invoices take none)
 const addressPoolSize = Math.max(20_000, 2 * (warmup + rounds * requests) + 1000)
 const ethUsd = '3456.78'
+// a second token on the bench's chain, so an invoice can accept three assets; it is never read from a node here
+const usdc = { symbol: 'USDC', address: '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512', decimals: 6 }
 
+// other work on the machine moves these numbers: the report says how busy it was when measuring began
+const loadAtStart = loadavg()[0] as number
 const testDb = await createTestDatabase()
 const env = parseEnv({
   DATABASE_URL: testDb.url,
@@ -45,11 +51,15 @@ const env = parseEnv({
   GRAPHQL_COST_BUDGET: '1000000000',
 })
 const config = {
-  ...testConfig(),
+  ...testConfig(undefined, {
+    tokens: [{ symbol: 'USDT', address: '0x5FbDB2315678afecb367f032d93F642f64180aa3', decimals: 6 }, usdc],
+  }),
   rates: {
     fixed: rates(() => import('../src/plugins/rates-fixed/index.ts'), { rates: { 'ETH/USD': ethUsd } }),
   },
-  pricing: { pairs: { 'ETH/USD': { sources: ['fixed'] }, 'USDT/USD': { pin: '1' } } },
+  pricing: {
+    pairs: { 'ETH/USD': { sources: ['fixed'] }, 'USDT/USD': { pin: '1' }, 'USDC/USD': { pin: '1' } },
+  },
 }
 const ctx = await createContext(env, createLogger(env.LOG_LEVEL), { role: 'api', config })
 const devnet = ctx.chains.get('devnet')!
@@ -106,6 +116,8 @@ const servers = {
 }
 const createMutation =
   'mutation ($input: CreatePaymentInput!) { createPayment(input: $input) { ... on CreatePaymentPayload { payment { id address amountDue status expiresAt } } ... on UserError { code message } } }'
+const invoiceMutation =
+  'mutation ($input: CreatePaymentInput!) { createPayment(input: $input) { ... on CreateInvoicePayload { invoice { id status expiresAt rateLockedUntil methods { chain asset { symbol } amountDue rate } } } ... on UserError { code message } } }'
 const variants = {
   createPayment: {
     server: servers.api,
@@ -123,6 +135,23 @@ const variants = {
           chain: 'devnet',
           asset: 'ETH',
           price: { amount: '25.00', currency: 'USD' },
+          orderId: 'bench',
+        },
+      },
+    }),
+  },
+  invoice: {
+    server: servers.api,
+    body: JSON.stringify({
+      query: invoiceMutation,
+      variables: {
+        input: {
+          price: { amount: '25.00', currency: 'USD' },
+          accept: [
+            { chain: 'devnet', asset: 'ETH' },
+            { chain: 'devnet', asset: 'USDT' },
+            { chain: 'devnet', asset: 'USDC' },
+          ],
           orderId: 'bench',
         },
       },
@@ -149,7 +178,7 @@ async function load(variant: Variant, n: number): Promise<LoadResult> {
 }
 
 // one request of each, checked by hand (the priced one for its amount: 25 USD at 3456.78 USD/ETH, rounded up
-// to wei), then warm-up of each
+// to wei; the invoice for its three quotes), then warm-up of each
 const pricedDue = '0.007232164037051823'
 for (const variant of variantNames) {
   const res = await fetch(url(variant), { method: 'POST', headers, body: variants[variant].body })
@@ -158,6 +187,7 @@ for (const variant of variantNames) {
     ceiling: '"ping"',
     createPayment: '"amountDue":"12.5"',
     priced: `"amountDue":"${pricedDue}"`,
+    invoice: `"methods":[{"chain":"devnet","asset":{"symbol":"ETH"},"amountDue":"${pricedDue}","rate":"${ethUsd}"},{"chain":"devnet","asset":{"symbol":"USDT"},"amountDue":"25","rate":"1"},{"chain":"devnet","asset":{"symbol":"USDC"},"amountDue":"25","rate":"1"}]`,
   }
   if (!res.ok || text.includes('"errors"') || !text.includes(expect[variant]))
     throw new Error(`${variant} answered ${res.status}: ${text}`)
@@ -165,7 +195,7 @@ for (const variant of variantNames) {
 }
 
 // interleaved rounds, the order rotated each round so that drift hits every variant alike
-const results: Record<Variant, LoadResult[]> = { createPayment: [], priced: [], ceiling: [] }
+const results: Record<Variant, LoadResult[]> = { createPayment: [], priced: [], invoice: [], ceiling: [] }
 for (let round = 0; round < rounds; round++) {
   await storeRates()
   const order = variantNames.map((_, i) => variantNames[(i + round) % variantNames.length] as Variant)
@@ -173,14 +203,17 @@ for (let round = 0; round < rounds; round++) {
 }
 
 // every request really wrote its row, each priced one at the stored rate
-const [counts] = await ctx.query<{ plain: string; priced: string; pings: string }>(
+const [counts] = await ctx.query<{ plain: string; priced: string; invoices: string; pings: string }>(
   `select (select count(*) from payments where rate is null) as plain,
           (select count(*) from payments where rate = $1 and price_amount = '25.00' and price_currency = 'USD') as priced,
+          (select count(*) from invoices
+            where price_amount = '25.00' and price_currency = 'USD' and jsonb_array_length(methods) = 3
+              and exists (select 1 from invoice_events e where e.invoice_id = invoices.id)) as invoices,
           (select count(*) from bench_ceiling) as pings`,
   [ethUsd],
 )
 const expected = 1 + warmup + rounds * requests
-if ([counts?.plain, counts?.priced, counts?.pings].some((n) => Number(n) !== expected))
+if ([counts?.plain, counts?.priced, counts?.invoices, counts?.pings].some((n) => Number(n) !== expected))
   throw new Error(`expected ${expected} rows of each, found ${JSON.stringify(counts)}`)
 
 const summary = (rs: LoadResult[]) => ({
@@ -193,6 +226,8 @@ const created = summary(results.createPayment)
 const priced = summary(results.priced)
 const ratio = created.rps / ceiling.rps
 const pricedRatio = priced.rps / created.rps
+const invoiced = summary(results.invoice)
+const invoiceRatio = invoiced.rps / created.rps
 const perRound = (a: Variant, b: Variant) =>
   results[a].map((r, i) => fmt(r.rps / (results[b][i] as LoadResult).rps, 2)).join(', ')
 const row = (name: string, s: typeof ceiling) => [
@@ -212,21 +247,28 @@ report(
       row('ceiling: same server, trivial mutation doing 1 INSERT', ceiling),
       row('createPayment (amount: 12.5 USDT)', created),
       row('createPayment priced (price: 25.00 USD, in ETH)', priced),
+      row('createPayment invoice (price: 25.00 USD, accept ETH, USDT, USDC)', invoiced),
     ],
   )}
 
+Load average ${fmt(loadAtStart, 2)} when measuring began.
 Concurrency ${concurrency}, DB pool ${dbPoolSize}, ${requests} requests per round after ${warmup} of warm-up, median of
 ${rounds} interleaved rounds, the order rotated each round (per-round createPayment / ceiling
-${perRound('createPayment', 'ceiling')}; priced / createPayment ${perRound('priced', 'createPayment')}); load generator in
-its own process over 127.0.0.1; address pool of ${addressPoolSize} derived before measuring. All get the same
-Authorization header; the ceiling's one INSERT is a prepared statement and it does not look the key up, while
-createPayment looks the key up and then inserts (payments group-committed, several per statement). The priced
+${perRound('createPayment', 'ceiling')}; priced / createPayment ${perRound('priced', 'createPayment')};
+invoice / createPayment ${perRound('invoice', 'createPayment')}); load generator in its own process over
+127.0.0.1; address pool of ${addressPoolSize} derived before measuring. All get the same Authorization header;
+the ceiling's one INSERT is a prepared statement and it does not look the key up, while createPayment looks the
+key up and then inserts (payments group-committed, several per statement). The priced
 variant goes to the same server with \`price: { amount: '25.00', currency: 'USD' }\` for ETH under the pairs
 ETH/USD (fixed provider) and USDT/USD (pinned): the rate (ETH/USD ${ethUsd}, stored before each round, untimed) is
 read from the in-memory rate book, the amount quoted (rounded up to wei), and the rate, its sources and lock stored
-with the payment; nothing asks a provider on the request path.
+with the payment; nothing asks a provider on the request path. The invoice variant sends the same price with
+no chain or asset and \`accept\` of ETH, USDT and USDC on the same chain (USDC/USD pinned at 1, like USDT/USD):
+three quotes from the rate book and one statement inserting the invoice and its first event; no address is
+taken until the buyer chooses a method.
 **createPayment / ceiling = ${fmt(ratio, 2)}** (bar: ≥ 0.80);
-**priced / createPayment = ${fmt(pricedRatio, 2)}** (bar: ≥ 0.80).`,
+**priced / createPayment = ${fmt(pricedRatio, 2)}** (bar: ≥ 0.80);
+**invoice / createPayment = ${fmt(invoiceRatio, 2)}** (bar: ≥ 0.80).`,
 )
 
 for (const server of Object.values(servers)) server.stop(true)
