@@ -2,15 +2,9 @@ import type { AppContext } from '../context.ts'
 import { formatAmount } from '../core/money.ts'
 import type { InvoiceRow } from '../core/payments/invoice-create.ts'
 import { getInvoice, invoicePayments } from '../core/payments/invoice-method.ts'
+import { owedInAsset, storedOwed } from '../core/payments/invoice-status.ts'
 import { currencyDecimals } from '../core/payments/pricing.ts'
-import {
-  add,
-  formatDecimal,
-  parseDecimal,
-  priceToUnits,
-  type Rational,
-  rational,
-} from '../core/pricing/decimal.ts'
+import { formatDecimal } from '../core/pricing/decimal.ts'
 
 /** One accepted asset as the buyer sees it: what is still owed in it at the invoice's quoted rate. */
 export type InvoiceMethodView = {
@@ -43,18 +37,6 @@ export type InvoiceView = {
   methods: InvoiceMethodView[]
 }
 
-/** What is still owed in the invoice's currency, from its stored total, as `CheckoutInvoice` answers it. */
-function owedOf(invoice: InvoiceRow): Rational {
-  const received = /^0(\.0*)?$/.test(invoice.amountReceivedFiat)
-    ? rational(0n)
-    : parseDecimal(invoice.amountReceivedFiat, { field: 'amountReceivedFiat' })
-  const left = add(
-    parseDecimal(invoice.priceAmount, { field: 'price' }),
-    rational(-received.num, received.den),
-  )
-  return left.num < 0n ? rational(0n) : left
-}
-
 /**
  * The invoice page's view of an invoice, or undefined when the id or the client secret does not match. A method
  * whose chain or asset the configuration no longer lists is left out (it could not be chosen).
@@ -70,15 +52,14 @@ export async function loadInvoiceView(
   const invoice = await getInvoice(app, { clientSecret }, id)
   if (!invoice) return undefined
   const chosen = await invoicePayments(app, invoice.id)
-  const owed = owedOf(invoice)
+  const owed = storedOwed(invoice)
   const decimals = currencyDecimals(invoice.priceCurrency)
   const methods: InvoiceMethodView[] = []
   for (const quote of invoice.methods) {
     const chain = app.chains.get(quote.chain)
     const asset = chain?.driver.assets.find((a) => a.id === quote.asset)
     if (!chain || !asset) continue
-    const units =
-      owed.num === 0n ? 0n : priceToUnits(owed, parseDecimal(quote.rate, { field: 'rate' }), quote.decimals)
+    const units = owedInAsset(owed, quote)
     methods.push({
       chain: quote.chain,
       chainId: chain.driver.chainId,

@@ -3,15 +3,9 @@ import { assetById } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
 import type { InvoiceRow } from '../core/payments/invoice-create.ts'
 import { getInvoice, invoicePayments } from '../core/payments/invoice-method.ts'
+import { owedInAsset, storedOwed } from '../core/payments/invoice-status.ts'
 import { currencyDecimals } from '../core/payments/pricing.ts'
-import {
-  add,
-  formatDecimal,
-  parseDecimal,
-  priceToUnits,
-  type Rational,
-  rational,
-} from '../core/pricing/decimal.ts'
+import { formatDecimal, type Rational } from '../core/pricing/decimal.ts'
 import type { InvoiceMethodQuote } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
@@ -21,15 +15,6 @@ import { PaymentStatusEnum, PriceRef } from './payer-fields.ts'
 import { PaymentRef } from './payments.ts'
 
 type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never
-
-/** What is still owed on an invoice in its currency, from its stored total (never below zero). */
-function owed(i: InvoiceRow): Rational {
-  const received = /^0(\.0*)?$/.test(i.amountReceivedFiat)
-    ? rational(0n)
-    : parseDecimal(i.amountReceivedFiat, { field: 'amountReceivedFiat' })
-  const left = add(parseDecimal(i.priceAmount, { field: 'price' }), rational(-received.num, received.den))
-  return left.num < 0n ? rational(0n) : left
-}
 
 type Method = { quote: InvoiceMethodQuote; owed: Rational }
 
@@ -45,13 +30,7 @@ export const InvoiceMethodRef = builder.objectRef<Method>('InvoiceMethod').imple
     amountDue: t.string({
       description:
         'What is still owed, in this asset at the rate, a decimal string in whole units (rounded up)',
-      resolve: (m) =>
-        m.owed.num === 0n
-          ? '0'
-          : formatAmount(
-              priceToUnits(m.owed, parseDecimal(m.quote.rate, { field: 'rate' }), m.quote.decimals),
-              m.quote.decimals,
-            ),
+      resolve: (m) => formatAmount(owedInAsset(m.owed, m.quote), m.quote.decimals),
     }),
     rate: t.string({
       description: 'What one whole unit of the asset costs in the price currency',
@@ -93,12 +72,12 @@ function buyerFields(t: PothosSchemaTypes.ObjectFieldBuilder<Types, InvoiceRow>)
     }),
     amountRemainingFiat: t.string({
       description: 'What is still to pay, in the price currency (rounded up)',
-      resolve: (i) => formatDecimal(owed(i), currencyDecimals(i.priceCurrency), 'ceil'),
+      resolve: (i) => formatDecimal(storedOwed(i), currencyDecimals(i.priceCurrency), 'ceil'),
     }),
     methods: t.field({
       type: [InvoiceMethodRef],
       description: 'The accepted assets, each with what is still owed in it',
-      resolve: (i) => i.methods.map((quote) => ({ quote, owed: owed(i) })),
+      resolve: (i) => i.methods.map((quote) => ({ quote, owed: storedOwed(i) })),
     }),
     rateLockedUntil: t.field({
       type: 'DateTime',

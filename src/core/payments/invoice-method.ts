@@ -19,7 +19,7 @@ import { ensureChainAvailable } from './availability.ts'
 import { type PaymentsContext, placePayment } from './create.ts'
 import type { PricedQuote } from './insert.ts'
 import type { InvoiceRow } from './invoice-create.ts'
-import { methodValue } from './invoice-status.ts'
+import { decimalOrZero, methodValue } from './invoice-status.ts'
 import { currencyDecimals } from './pricing.ts'
 import type { PaymentRow } from './queries.ts'
 import { type PaymentChange, recordPaymentNotice, refreshPayments } from './refresh.ts'
@@ -134,14 +134,8 @@ export function methodTerms(
   const r = parseDecimal(rate, { field: 'rate' })
   const received = method?.amountReceived ?? 0n
   const worth = method ? methodValue({ ...method, decimals: quote.decimals }, received) : rational(0n)
-  const tolerance = /^0(\.0*)?$/.test(invoice.priceTolerance)
-    ? 0n
-    : priceToUnits(
-        parseDecimal(invoice.priceTolerance, { field: 'priceTolerance' }),
-        r,
-        quote.decimals,
-        'floor',
-      )
+  const toleranceFiat = decimalOrZero(invoice.priceTolerance)
+  const tolerance = toleranceFiat.num === 0n ? 0n : priceToUnits(toleranceFiat, r, quote.decimals, 'floor')
   return {
     priceAmount: priceText(add(worth, owed), currencyDecimals(invoice.priceCurrency)),
     amountDue: received + priceToUnits(owed, r, quote.decimals),

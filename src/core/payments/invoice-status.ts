@@ -4,6 +4,7 @@ import {
   compare,
   formatDecimal,
   parseDecimal,
+  priceToUnits,
   type Rational,
   rational,
   unitsValue,
@@ -23,8 +24,8 @@ export type MethodAmounts = {
 }
 
 const zero = rational(0n)
-/** A stored plain decimal, where zero is allowed (a tolerance of none). */
-const decimalOrZero = (text: string): Rational =>
+/** A stored plain decimal, where zero is allowed (a tolerance of none, nothing received). */
+export const decimalOrZero = (text: string): Rational =>
   /^0(\.0*)?$/.test(text) ? zero : parseDecimal(text, { field: 'amount' })
 
 /**
@@ -112,4 +113,27 @@ export function weighInvoice(
  */
 export function methodStatus(own: PaymentStatus, invoice: PaymentStatus, confirmed: bigint): PaymentStatus {
   return invoice === 'COMPLETED' && confirmed > 0n ? 'COMPLETED' : own
+}
+
+/**
+ * What is still owed on an invoice in its currency, from its stored total (the price less what arrived), never
+ * below zero; with a method's quote, the same in that asset's base units at its rate (rounded up).
+ *
+ * @example
+ * storedOwed({ priceAmount: '25.00', amountReceivedFiat: '12.5' }) // 12.5
+ */
+export function storedOwed(invoice: { priceAmount: string; amountReceivedFiat: string }): Rational {
+  const received = decimalOrZero(invoice.amountReceivedFiat)
+  const left = add(
+    parseDecimal(invoice.priceAmount, { field: 'price' }),
+    rational(-received.num, received.den),
+  )
+  return left.num < 0n ? zero : left
+}
+
+/** `owed` in a quoted asset's base units at its rate, rounded up (0 when nothing is owed). */
+export function owedInAsset(owed: Rational, quote: { rate: string; decimals: number }): bigint {
+  return owed.num === 0n
+    ? 0n
+    : priceToUnits(owed, parseDecimal(quote.rate, { field: 'rate' }), quote.decimals)
 }
