@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { RpcLog } from '../../src/plugins/evm/scan.ts'
+import type { RpcLog } from '../../src/plugins/evm/logs.ts'
 
 /** The real mainnet recordings this server replays (see test/fixtures/chain-data/SOURCES.md). */
 export const evmFixtureDir = join(import.meta.dir, '../fixtures/chain-data/evm')

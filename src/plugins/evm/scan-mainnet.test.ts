@@ -5,7 +5,7 @@ import type { ChainDriver, Transfer } from '@tollgate/sdk'
 import { getAddress } from 'viem'
 import { evmFixtureDir, loadEvmFixture, startEvmReplay } from '../../../test/helpers/evm-replay.ts'
 import definition from './index.ts'
-import { transferTopic } from './scan.ts'
+import { transferTopic } from './logs.ts'
 
 const USDT = '0xdac17f958d2ee523a2206206994597c13d831ec7'
 const USDC = '0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48'

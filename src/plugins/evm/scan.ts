@@ -8,22 +8,11 @@ import {
 } from '@tollgate/sdk'
 import { mapLimit } from '@tollgate/sdk/map-limit'
 import { getAddress, type PublicClient } from 'viem'
-
-/** keccak256("Transfer(address,address,uint256)") */
-export const transferTopic = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef'
+import { getTransferLogs, type RpcLog, transferTopic } from './logs.ts'
+import { call, checkAborted } from './rpc-errors.ts'
 
 type RpcTx = { hash: string; from: string; to: string | null; value: string }
 type RpcBlock = { number: string; hash: string; parentHash: string; timestamp: string; transactions: RpcTx[] }
-export type RpcLog = {
-  address: string
-  topics: string[]
-  data: string
-  blockNumber: string
-  blockHash: string
-  transactionHash: string
-  logIndex: string
-  removed?: boolean
-}
 type RpcReceipt = { status?: string; blockHash: string }
 
 export type EvmScanConfig = {
@@ -37,102 +26,6 @@ export type EvmScanConfig = {
 }
 
 const toHex = (n: bigint) => `0x${n.toString(16)}`
-
-/** JSON-RPC codes that say the node will never answer this method, whatever we retry. */
-const unsupportedCodes = new Set([-32601, -32004, 4200])
-
-/** Walks an error's cause chain for the JSON-RPC `code` and HTTP `status` viem attaches. */
-function errorFacts(err: unknown): { code?: number; status?: number; text: string } {
-  const facts: { code?: number; status?: number; text: string } = { text: '' }
-  let e: unknown = err
-  for (let depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
-    const o = e as { code?: unknown; status?: unknown; message?: unknown; details?: unknown; cause?: unknown }
-    if (facts.code === undefined && typeof o.code === 'number' && o.code !== -1) facts.code = o.code
-    if (facts.status === undefined && typeof o.status === 'number') facts.status = o.status
-    facts.text += ` ${String(o.details ?? '')} ${String(o.message ?? '')}`
-    e = o.cause
-  }
-  return facts
-}
-
-/**
- * Turns what a call threw into a `DriverError`: `ABORTED` when the caller's signal fired, `RPC_UNSUPPORTED`
- * (not retryable) when the node does not have the method, `RPC_ERROR` (retryable) for everything else —
- * network failures, timeouts, HTTP 429/5xx and the node-side errors (`header not found`, limits) that
- * another try or another URL can get past.
- */
-function rpcError(method: string, err: unknown, signal?: AbortSignal): DriverError {
-  if (err instanceof DriverError) return err
-  const message = err instanceof Error ? err.message.split('\n')[0] : String(err)
-  if (signal?.aborted)
-    return new DriverError('ABORTED', `${method}: aborted`, { retryable: true, cause: signal.reason ?? err })
-  const { code } = errorFacts(err)
-  if (code !== undefined && unsupportedCodes.has(code))
-    return new DriverError('RPC_UNSUPPORTED', `${method}: ${message}`, { retryable: false, cause: err })
-  return new DriverError('RPC_ERROR', `${method}: ${message}`, { retryable: true, cause: err })
-}
-
-/** True for the errors nodes give when an `eth_getLogs` range or answer is too large for them. */
-function isLogsLimit(err: DriverError): boolean {
-  const { code, text } = errorFacts(err.cause)
-  return (
-    code === -32005 ||
-    /(block range|too many|limit exceeded|response size|exceed|query returned more than|range is too large)/i.test(
-      text,
-    )
-  )
-}
-
-/** Throws the `ABORTED` DriverError once `signal` has fired. */
-function checkAborted(signal: AbortSignal | undefined, where: string) {
-  if (signal?.aborted)
-    throw new DriverError('ABORTED', `${where}: aborted`, { retryable: true, cause: signal.reason })
-}
-
-async function call<T>(
-  client: PublicClient,
-  method: string,
-  params: unknown[],
-  signal?: AbortSignal,
-  retryCount?: number,
-): Promise<T> {
-  checkAborted(signal, method)
-  try {
-    // raw JSON-RPC: no per-transaction formatting on the hot path
-    return (await client.request({ method, params } as never, { signal, retryCount })) as T
-  } catch (err) {
-    throw rpcError(method, err, signal)
-  }
-}
-
-/** `Transfer` logs of `addresses` in `from..to`, in chunks of `chunk` blocks; a range a node refuses is halved. */
-async function getTransferLogs(
-  client: PublicClient,
-  addresses: string[],
-  from: bigint,
-  to: bigint,
-  chunk: bigint,
-  signal?: AbortSignal,
-): Promise<RpcLog[]> {
-  const params = (a: bigint, b: bigint) => [
-    { fromBlock: toHex(a), toBlock: toHex(b), address: addresses, topics: [transferTopic] },
-  ]
-  const ask = async (a: bigint, b: bigint): Promise<RpcLog[]> => {
-    if (a === b) return call<RpcLog[]>(client, 'eth_getLogs', params(a, b), signal)
-    try {
-      // no transport retries here: viem would retry a "too many results" (-32005) refusal with backoff
-      return await call<RpcLog[]>(client, 'eth_getLogs', params(a, b), signal, 0)
-    } catch (err) {
-      if (!(err instanceof DriverError) || err.code !== 'RPC_ERROR') throw err
-      if (!isLogsLimit(err)) return call<RpcLog[]>(client, 'eth_getLogs', params(a, b), signal)
-      const mid = a + (b - a) / 2n
-      return [...(await ask(a, mid)), ...(await ask(mid + 1n, b))]
-    }
-  }
-  const parts: Promise<RpcLog[]>[] = []
-  for (let a = from; a <= to; a += chunk) parts.push(ask(a, a + chunk - 1n < to ? a + chunk - 1n : to))
-  return (await Promise.all(parts)).flat()
-}
 
 function blockRef(b: RpcBlock): BlockRef {
   return {
