@@ -7,7 +7,7 @@ import { watchEvmHeads } from './heads.ts'
 import { checkEvmNetwork } from './network.ts'
 import { type EvmOptions, evmOptionsSchema } from './options.ts'
 import { createEvmPayouts } from './payouts.ts'
-import { createEvmClient, fetchBlockRef } from './rpc.ts'
+import { createEvmRpc, fetchBlockRef } from './rpc.ts'
 import { scanEvmRange } from './scan.ts'
 import { evmPaymentUri } from './uri.ts'
 
@@ -20,7 +20,8 @@ import { evmPaymentUri } from './uri.ts'
 export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): ChainDriver {
   const { native, all } = evmAssets(options)
   const accountPath = `m/44'/60'/${options.account}'`
-  const client = createEvmClient(options)
+  const rpc = createEvmRpc(options)
+  const { client } = rpc
   const scanConfig = {
     native,
     tokens: new Map(all.filter((a) => a.contract).map((a) => [(a.contract as string).toLowerCase(), a])),
@@ -40,7 +41,7 @@ export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): Chain
     addressKey: (address) => address.toLowerCase(),
     getTip: () => fetchBlockRef(client, 'latest'),
     getBlockRef: (height) => fetchBlockRef(client, height),
-    scan: (request) => scanEvmRange(client, scanConfig, request),
+    scan: (request) => scanEvmRange(rpc, scanConfig, request),
     checkNetwork: () => checkEvmNetwork(client, options.chain.id),
     callContract: (call, signal) => callEvmContract(client, call, signal),
     watchHeads: (onHead) => watchEvmHeads(options, onHead),

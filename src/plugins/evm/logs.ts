@@ -1,5 +1,5 @@
 import { DriverError } from '@tollgate/sdk'
-import type { PublicClient } from 'viem'
+import type { EvmRpc } from './rpc.ts'
 import { call, isLogsLimit } from './rpc-errors.ts'
 
 /** keccak256("Transfer(address,address,uint256)") */
@@ -18,15 +18,23 @@ export type RpcLog = {
 
 const toHex = (n: bigint) => `0x${n.toString(16)}`
 
+/** What the logs path is asked: the token contracts' `Transfer` logs of `from..to`, whose blocks are `blocks`. */
+export type TransferLogsQuery = {
+  addresses: string[]
+  from: bigint
+  to: bigint
+  /** The range's blocks as read (every height of `from..to`): their hashes and bloom filters. */
+  blocks: readonly { number: string; hash: string; logsBloom: string }[]
+  /** Most blocks one `eth_getLogs` call spans. Default 1000. */
+  chunk?: number
+  signal?: AbortSignal
+}
+
 /** `Transfer` logs of `addresses` in `from..to`, in chunks of `chunk` blocks; a range a node refuses is halved. */
-export async function getTransferLogs(
-  client: PublicClient,
-  addresses: string[],
-  from: bigint,
-  to: bigint,
-  chunk: bigint,
-  signal?: AbortSignal,
-): Promise<RpcLog[]> {
+export async function getTransferLogs(rpc: EvmRpc, q: TransferLogsQuery): Promise<RpcLog[]> {
+  const { client } = rpc
+  const { addresses, from, to, signal } = q
+  const chunk = BigInt(Math.max(1, q.chunk ?? 1000))
   const params = (a: bigint, b: bigint) => [
     { fromBlock: toHex(a), toBlock: toHex(b), address: addresses, topics: [transferTopic] },
   ]

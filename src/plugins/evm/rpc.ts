@@ -18,6 +18,22 @@ export function createEvmClient(options: EvmOptions): PublicClient {
   }) as PublicClient
 }
 
+/**
+ * What the driver reads the chain through: the client over every URL (calls fail over between them), and what
+ * the logs path learns per URL.
+ */
+export type EvmRpc = { client: PublicClient }
+
+/**
+ * The driver's RPC over the configured URLs.
+ *
+ * @example
+ * const rpc = createEvmRpc(evmOptionsSchema.parse({ preset: 'ethereum', rpcUrls: ['https://…'] }))
+ */
+export function createEvmRpc(options: EvmOptions): EvmRpc {
+  return { client: createEvmClient(options) }
+}
+
 export async function fetchBlockRef(client: PublicClient, height: bigint | 'latest'): Promise<BlockRef> {
   try {
     const block =

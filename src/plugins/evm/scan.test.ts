@@ -7,7 +7,7 @@ import { anvilMnemonic } from '../../devnet.ts'
 import { evmAssets } from './assets.ts'
 import { createEvmDriver } from './index.ts'
 import { evmOptionsSchema } from './options.ts'
-import { createEvmClient } from './rpc.ts'
+import { createEvmRpc } from './rpc.ts'
 import { scanEvmRange } from './scan.ts'
 
 /** The test token's allowance functions (contracts/TestToken.sol). */
@@ -313,7 +313,7 @@ describe('EVM scan against anvil', () => {
         }),
       )
       const chunked = await scanEvmRange(
-        createEvmClient(options),
+        createEvmRpc(options),
         {
           native,
           tokens: new Map([[devnet.tokenAddress.toLowerCase(), all[1]!]]),

@@ -7,12 +7,20 @@ import {
   type Transfer,
 } from '@tollgate/sdk'
 import { mapLimit } from '@tollgate/sdk/map-limit'
-import { getAddress, type PublicClient } from 'viem'
+import { getAddress } from 'viem'
 import { getTransferLogs, type RpcLog, transferTopic } from './logs.ts'
+import type { EvmRpc } from './rpc.ts'
 import { call, checkAborted } from './rpc-errors.ts'
 
 type RpcTx = { hash: string; from: string; to: string | null; value: string }
-type RpcBlock = { number: string; hash: string; parentHash: string; timestamp: string; transactions: RpcTx[] }
+type RpcBlock = {
+  number: string
+  hash: string
+  parentHash: string
+  timestamp: string
+  logsBloom: string
+  transactions: RpcTx[]
+}
 type RpcReceipt = { status?: string; blockHash: string }
 
 export type EvmScanConfig = {
@@ -61,11 +69,12 @@ function sendersOf(...addresses: string[]): string[] {
  * `INCONSISTENT_RANGE`. A missing block or receipt is a retryable error too, never a silently smaller answer.
  */
 export async function scanEvmRange(
-  client: PublicClient,
+  rpc: EvmRpc,
   config: EvmScanConfig,
   req: ScanRequest,
 ): Promise<ScanResult> {
   const { signal } = req
+  const { client } = rpc
   checkAborted(signal, 'scan')
   if (req.to < req.from) return { transfers: [], blocks: [] }
   const heights: bigint[] = []
@@ -76,19 +85,18 @@ export async function scanEvmRange(
     if (!block) throw new DriverError('BLOCK_NOT_FOUND', `block ${h} not found`, { retryable: true })
     return block
   })
-  const logsTask =
+  const rawBlocks = await blocksTask
+  const logs =
     config.tokens.size > 0 && req.watch.size > 0
-      ? getTransferLogs(
-          client,
-          [...config.tokens.keys()],
-          req.from,
-          req.to,
-          BigInt(Math.max(1, config.logsChunk ?? 1000)),
+      ? await getTransferLogs(rpc, {
+          addresses: [...config.tokens.keys()],
+          from: req.from,
+          to: req.to,
+          blocks: rawBlocks,
+          chunk: config.logsChunk,
           signal,
-        )
-      : Promise.resolve([] as RpcLog[])
-  // Promise.all observes both: a failure of one never leaves the other's rejection unhandled
-  const [rawBlocks, logs] = await Promise.all([blocksTask, logsTask])
+        })
+      : ([] as RpcLog[])
 
   const blocks = rawBlocks.map(blockRef)
   const byHash = new Map(blocks.map((b) => [b.hash, b]))
