@@ -57,6 +57,21 @@ const evmOptionsInputSchema = z.strictObject({
     .optional(),
   /** Per-request RPC timeout. */
   timeoutMs: z.number().int().positive().default(10_000),
+  /**
+   * How ETH moved by contracts (internal transfers) into watched addresses is found: `traces` asks the node for
+   * call traces of every block, `balance` compares the balances of watched addresses block by block, `off`
+   * counts top-level transactions only, `auto` uses traces where the node has them and balances otherwise.
+   */
+  internalTransfers: z.enum(['auto', 'traces', 'balance', 'off']).default('auto'),
+  /**
+   * Whether ETH sent to watched addresses is looked for at all. `false` (token-only) reads no full blocks:
+   * headers and the token contracts' logs only, for chains where merchants take tokens alone.
+   */
+  nativeDeposits: z.boolean().default(true),
+  /** Blocks the scan stays behind the node's tip, for providers whose logs index lags the newest blocks. */
+  tipLag: z.number().int().min(0).max(64).default(0),
+  /** JSON-RPC batching: most calls sent in one HTTP request (1 = no batching, for providers that refuse it). */
+  rpcBatchSize: z.number().int().min(1).max(1000).default(50),
 })
 
 type EvmToken = z.output<typeof evmTokenSchema>
