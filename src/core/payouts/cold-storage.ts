@@ -5,13 +5,14 @@ import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { transactionUnlessRolledBack } from '../rollback.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
+import { moveCoinExcessToCold } from './cold-storage-coins.ts'
 import { ensureSenderNonce, takeNonce } from './nonces.ts'
 import { roleWallet } from './wallet-roles.ts'
 
 /**
  * Sends what the treasury holds above its float (and above what queued and in-flight withdrawals still need) to
  * the configured cold address, one transfer per asset at a time. The ledger moves the amount from treasury to
- * cold when the transfer confirms. Returns the number of transfers built.
+ * cold when the transfer confirms. Returns the number of transfers built. UTXO chains: see `moveCoinExcessToCold`.
  *
  * @example
  * await moveExcessToCold(ctx, chain) // with cold: { address: '0xCold…', float: { USDT: '10000' } }
@@ -22,8 +23,9 @@ export async function moveExcessToCold(
 ): Promise<number> {
   const cold = chain.settings.cold
   const payouts = chain.driver.payouts
-  // UTXO chains keep no per-address balance: their cold transfers are a follow-up (see docs/decisions.md)
-  if (!cold || !payouts || can(chain, 'coins')) return 0
+  if (!cold || !payouts) return 0
+  // UTXO chains have no per-address balance: the treasury is the coins the core tracks
+  if (can(chain, 'coins')) return moveCoinExcessToCold(ctx, chain)
   const treasury = roleWallet(ctx, chain, 'treasury')
   await ensureSenderNonce(ctx, chain, treasury.address)
   let built = 0
