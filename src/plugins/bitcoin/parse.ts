@@ -1,7 +1,7 @@
-import { sha256 } from '@noble/hashes/sha2.js'
 import { DriverError } from '@tollgate/sdk'
 import { Block, Transaction } from 'bitcoinjs-lib'
 import { scriptToAddress } from './address.ts'
+import { merkleRoot, sha256d } from './merkle.ts'
 import type { BitcoinNetwork } from './networks.ts'
 
 /** One output of a transaction. */
@@ -27,8 +27,12 @@ export type ParsedInput = {
 /** One transaction of a block, with what scanning needs. */
 export type ParsedTransaction = {
   txid: string
-  /** Witness txid; equals `txid` for a transaction without witness data. */
-  wtxid: string
+  /**
+   * Witness txid, absent when parsed with `wtxids: false`: the hash of the transaction serialized with its
+   * witness, as Bitcoin Core's `hash` field (so `txid` without witness data, and a real hash for a coinbase too,
+   * not the zero that stands for the coinbase in the BIP141 witness commitment).
+   */
+  wtxid?: string
   coinbase: boolean
   /** Outpoints spent, as `txid:vout`, in input order; empty for a coinbase. */
   prevouts: string[]
@@ -49,10 +53,20 @@ export type ParsedBlock = {
   txs: ParsedTransaction[]
 }
 
+/** What to derive beyond txids, prevouts, inputs and output values and scripts (which are always there). */
 export type ParseOptions = {
-  /** Encode an address for each standard output (default true). Scanning works on scripts and skips this. */
+  /** Encode an address for each standard output (default true). */
   addresses?: boolean
+  /** Compute each transaction's wtxid (default true): one more hash over every segwit transaction. */
+  wtxids?: boolean
 }
+
+/**
+ * What the block scan reads and nothing more: txids, prevouts, inputs, output values and scripts. Addresses and
+ * wtxids are left out (the scan keys outputs by script; senders encode addresses only for transactions that pay
+ * a watched key).
+ */
+export const scanParseOptions = { addresses: false, wtxids: false } as const satisfies ParseOptions
 
 /** Display (reversed) hex of a hash in internal byte order. */
 function reversedHex(hash: Uint8Array): string {
@@ -62,24 +76,48 @@ function reversedHex(hash: Uint8Array): string {
 const hex = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
 
-const sha256d = (data: Uint8Array) => sha256(sha256(data))
-
-const zeroHash = '0000000000000000000000000000000000000000000000000000000000000000'
-
+/** Bitcoin Core's rule: one input, spending the null outpoint (zero txid, index 0xffffffff). */
 function isCoinbase(tx: Transaction): boolean {
   const first = tx.ins[0]
   return (
-    tx.ins.length === 1 && first !== undefined && first.index === 0xffffffff && hex(first.hash) === zeroHash
+    tx.ins.length === 1 &&
+    first !== undefined &&
+    first.index === 0xffffffff &&
+    first.hash.every((b) => b === 0)
   )
 }
 
-function describe(tx: Transaction, hash: Uint8Array, network: BitcoinNetwork, options: ParseOptions) {
+/**
+ * The txid (internal byte order) of `tx` from `serialized`, the `tx.byteLength()` bytes it was read from.
+ * Hashing those bytes instead of a re-serialization is what makes parsing cheap. They equal the
+ * re-serialization when the encoding is canonical; a non-minimal length prefix (which bitcoinjs reads and Core
+ * refuses) makes them differ, and then they are not a whole transaction: `parseTransaction` refuses the length
+ * mismatch, and in a block such a slice cannot hash to a txid the merkle root commits to.
+ * A segwit serialization is version, marker and flag, the inputs and outputs, the witnesses, then locktime; its
+ * txid hashes it without marker, flag and witnesses.
+ */
+function txidHash(tx: Transaction, serialized: Uint8Array): Uint8Array {
+  if (!tx.hasWitnesses()) return sha256d(serialized)
+  const body = tx.byteLength(false) - 8
+  const stripped = new Uint8Array(body + 8)
+  stripped.set(serialized.subarray(0, 4), 0)
+  stripped.set(serialized.subarray(6, 6 + body), 4)
+  stripped.set(serialized.subarray(serialized.length - 4), 4 + body)
+  return sha256d(stripped)
+}
+
+function describe(
+  tx: Transaction,
+  serialized: Uint8Array,
+  hash: Uint8Array,
+  network: BitcoinNetwork,
+  options: ParseOptions,
+): ParsedTransaction {
   const txid = reversedHex(hash)
   const coinbase = isCoinbase(tx)
   const withAddresses = options.addresses ?? true
-  return {
+  const parsed: ParsedTransaction = {
     txid,
-    wtxid: tx.hasWitnesses() ? reversedHex(tx.getHash(true)) : txid,
     coinbase,
     prevouts: coinbase ? [] : tx.ins.map((i) => `${reversedHex(i.hash)}:${i.index}`),
     inputs: coinbase ? [] : tx.ins.map((i): ParsedInput => ({ scriptSig: i.script, witness: i.witness })),
@@ -92,34 +130,29 @@ function describe(tx: Transaction, hash: Uint8Array, network: BitcoinNetwork, op
       return out
     }),
   }
+  if (options.wtxids ?? true) parsed.wtxid = tx.hasWitnesses() ? reversedHex(sha256d(serialized)) : txid
+  return parsed
 }
 
 const badData = (message: string, cause?: unknown) =>
   new DriverError('BAD_BLOCK_DATA', message, { retryable: true, cause })
 
-/** Merkle root (internal byte order) of transaction hashes in internal byte order. */
-function merkleRoot(hashes: Uint8Array[]): Uint8Array {
-  let level = hashes
-  while (level.length > 1) {
-    const next: Uint8Array[] = []
-    for (let i = 0; i < level.length; i += 2) {
-      const left = level[i] as Uint8Array
-      const right = level[i + 1] ?? left
-      const pair = new Uint8Array(64)
-      pair.set(left, 0)
-      pair.set(right, 32)
-      next.push(sha256d(pair))
-    }
-    level = next
-  }
-  return level[0] as Uint8Array
+/** Bytes of hex that must be all hex (Buffer.from stops at the first non-hex pair, which the length shows). */
+function bytesOf(raw: string | Uint8Array): Uint8Array {
+  if (typeof raw !== 'string') return raw
+  const bytes = Buffer.from(raw, 'hex')
+  if (bytes.length * 2 !== raw.length)
+    throw new DriverError('INVALID_HEX', 'not an even-length hex string', { retryable: false })
+  return bytes
 }
 
 /**
  * Parses a raw block (what `getblock <hash> 0` returns) into its header fields and, per transaction, txid,
- * wtxid, spent outpoints and outputs (satoshis as bigint, script hex, address on `network` when standard).
- * The transactions are checked against the header's merkle root and nothing may follow the last one, so a
- * truncated or garbled answer is a retryable `BAD_BLOCK_DATA` error, never a smaller block.
+ * spent outpoints, inputs and outputs (satoshis as bigint, script hex), plus per `options` the wtxid and the
+ * address of each standard output on `network` (both by default; the scan passes `scanParseOptions`).
+ * The transactions are checked against the header's merkle root (a tree that repeats transactions is refused)
+ * and nothing may follow the last one, so a truncated, garbled or padded answer is a retryable `BAD_BLOCK_DATA`
+ * error, never a different block under the same hash.
  *
  * @example
  * const block = parseBlock(await rpc.call('getblock', [hash, false]), bitcoinNetworks.mainnet)
@@ -132,9 +165,7 @@ export function parseBlock(
   let block: Block
   let bytes: Uint8Array
   try {
-    bytes = typeof raw === 'string' ? Buffer.from(raw, 'hex') : raw
-    if (typeof raw === 'string' && bytes.length * 2 !== raw.length)
-      throw new DriverError('INVALID_HEX', 'not an even-length hex string', { retryable: false })
+    bytes = bytesOf(raw)
     block = Block.fromBuffer(bytes)
   } catch (err) {
     throw badData(`block does not parse: ${err instanceof Error ? err.message : String(err)}`, err)
@@ -143,24 +174,36 @@ export function parseBlock(
   if (transactions.length === 0) throw badData('block has no transactions (header only?)')
   if (block.byteLength() !== bytes.length)
     throw badData(`block has ${bytes.length - block.byteLength()} unexpected trailing bytes`)
-  const hashes = transactions.map((tx) => tx.getHash())
-  const root = merkleRoot(hashes)
-  if (hex(root) !== hex(block.merkleRoot as Uint8Array))
+  // the transactions lie back to back after the header and the count, up to the end, as Block.fromBuffer read them
+  const lengths = transactions.map((tx) => tx.byteLength())
+  let offset = bytes.length - lengths.reduce((n, length) => n + length, 0)
+  const serialized = lengths.map((length) => {
+    const end = offset + length
+    const slice = bytes.subarray(offset, end)
+    offset = end
+    return slice
+  })
+  const hashes = transactions.map((tx, i) => txidHash(tx, serialized[i] as Uint8Array))
+  const merkle = merkleRoot(hashes)
+  if (hex(merkle.root) !== hex(block.merkleRoot as Uint8Array))
     throw badData("the transactions do not match the header's merkle root")
+  if (merkle.mutated) throw badData('the block repeats transactions (a mutated merkle tree)')
   return {
-    hash: block.getId(),
+    hash: reversedHex(sha256d(bytes.subarray(0, 80))),
     prevHash: reversedHex(block.prevHash as Uint8Array),
     merkleRoot: reversedHex(block.merkleRoot as Uint8Array),
     time: block.timestamp,
     version: block.version,
     bits: block.bits,
     nonce: block.nonce,
-    txs: transactions.map((tx, i) => describe(tx, hashes[i] as Uint8Array, network, options)),
+    txs: transactions.map((tx, i) =>
+      describe(tx, serialized[i] as Uint8Array, hashes[i] as Uint8Array, network, options),
+    ),
   }
 }
 
 /**
- * Parses one raw transaction (what `getrawtransaction <txid> false` returns).
+ * Parses one raw transaction (what `getrawtransaction <txid> false` returns); `options` as for `parseBlock`.
  *
  * @example
  * parseTransaction(rawHex, bitcoinNetworks.mainnet).outputs[0].address
@@ -171,10 +214,14 @@ export function parseTransaction(
   options: ParseOptions = {},
 ): ParsedTransaction {
   let tx: Transaction
+  let bytes: Uint8Array
   try {
-    tx = typeof raw === 'string' ? Transaction.fromHex(raw) : Transaction.fromBuffer(raw)
+    bytes = bytesOf(raw)
+    tx = Transaction.fromBuffer(bytes)
   } catch (err) {
     throw badData(`transaction does not parse: ${err instanceof Error ? err.message : String(err)}`, err)
   }
-  return describe(tx, tx.getHash(), network, options)
+  // a non-minimal length prefix parses but re-encodes shorter: such bytes are not the transaction they name
+  if (tx.byteLength() !== bytes.length) throw badData('transaction is not canonically encoded')
+  return describe(tx, bytes, txidHash(tx, bytes), network, options)
 }

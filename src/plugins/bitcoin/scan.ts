@@ -9,7 +9,7 @@ import {
 import { mapLimit } from '@tollgate/sdk/map-limit'
 import { blockHashAt, lookupBlock } from './blocks.ts'
 import type { BitcoinNetwork } from './networks.ts'
-import { type ParsedTransaction, parseBlock } from './parse.ts'
+import { type ParsedTransaction, parseBlock, scanParseOptions } from './parse.ts'
 import type { BitcoinRpc } from './rpc.ts'
 import { resolveSenders, type SenderSlot, sendersInBlock } from './senders.ts'
 import { findSpends, type Spend } from './spends.ts'
@@ -77,7 +77,7 @@ export async function scanBitcoinRange(
     const hash = await blockHashAt(rpc, height, signal)
     const raw = await lookupBlock(`block ${hash}`, () => rpc.call<string>('getblock', [hash, false], signal))
     checkAborted(signal, 'scan')
-    const block = parseBlock(raw, config.network, { addresses: false })
+    const block = parseBlock(raw, config.network, scanParseOptions)
     if (block.hash !== hash)
       throw new DriverError('BAD_BLOCK_DATA', `block answered for ${hash} hashes to ${block.hash}`, {
         retryable: true,
