@@ -4,15 +4,35 @@ import type { PublicClient } from 'viem'
 /** JSON-RPC codes that say the node will never answer this method, whatever we retry. */
 const unsupportedCodes = new Set([-32601, -32004, 4200])
 
+function describe(data: unknown): string {
+  if (typeof data === 'string') return data
+  try {
+    return JSON.stringify(data, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))
+  } catch {
+    return String(data)
+  }
+}
+
 /** Walks an error's cause chain for the JSON-RPC `code` and HTTP `status` viem attaches. */
 export function errorFacts(err: unknown): { code?: number; status?: number; text: string } {
   const facts: { code?: number; status?: number; text: string } = { text: '' }
   let e: unknown = err
   for (let depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
-    const o = e as { code?: unknown; status?: unknown; message?: unknown; details?: unknown; cause?: unknown }
+    const o = e as {
+      code?: unknown
+      status?: unknown
+      message?: unknown
+      shortMessage?: unknown
+      details?: unknown
+      data?: unknown
+      cause?: unknown
+    }
     if (facts.code === undefined && typeof o.code === 'number' && o.code !== -1) facts.code = o.code
     if (facts.status === undefined && typeof o.status === 'number') facts.status = o.status
-    facts.text += ` ${String(o.details ?? '')} ${String(o.message ?? '')}`
+    // viem's full message repeats the request body; its short message and details are what the node said
+    facts.text += ` ${String(o.details ?? '')} ${String(o.shortMessage ?? o.message ?? '')}`
+    // some providers put the reason in `data` (Tenderly: "range 9009594 is bigger than range limit 2000")
+    if (o.data !== undefined && o.data !== null) facts.text += ` ${describe(o.data)}`
     e = o.cause
   }
   return facts
@@ -33,17 +53,6 @@ export function rpcError(method: string, err: unknown, signal?: AbortSignal): Dr
   if (code !== undefined && unsupportedCodes.has(code))
     return new DriverError('RPC_UNSUPPORTED', `${method}: ${message}`, { retryable: false, cause: err })
   return new DriverError('RPC_ERROR', `${method}: ${message}`, { retryable: true, cause: err })
-}
-
-/** True for the errors nodes give when an `eth_getLogs` range or answer is too large for them. */
-export function isLogsLimit(err: DriverError): boolean {
-  const { code, text } = errorFacts(err.cause)
-  return (
-    code === -32005 ||
-    /(block range|too many|limit exceeded|response size|exceed|query returned more than|range is too large)/i.test(
-      text,
-    )
-  )
 }
 
 /** Throws the `ABORTED` DriverError once `signal` has fired. */
