@@ -7,7 +7,7 @@ import { watchEvmHeads } from './heads.ts'
 import { checkEvmNetwork } from './network.ts'
 import { type EvmOptions, evmOptionsSchema } from './options.ts'
 import { createEvmPayouts } from './payouts.ts'
-import { createEvmRpc, fetchBlockRef } from './rpc.ts'
+import { createEvmRpc, fetchBlockRef, fetchTip } from './rpc.ts'
 import { scanEvmRange } from './scan.ts'
 import { evmPaymentUri } from './uri.ts'
 
@@ -39,7 +39,7 @@ export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): Chain
     validateAddress: validateEvmAddress,
     paymentUri: (a) => evmPaymentUri(options.chain.id, a),
     addressKey: (address) => address.toLowerCase(),
-    getTip: () => fetchBlockRef(client, 'latest'),
+    getTip: () => fetchTip(client, options.tipLag),
     getBlockRef: (height) => fetchBlockRef(client, height),
     scan: (request) => scanEvmRange(rpc, scanConfig, request),
     checkNetwork: () => checkEvmNetwork(client, options.chain.id),
