@@ -23,6 +23,12 @@ export type LoadedChain = {
   name: string
   module: string
   driver: ChainDriver
+  /**
+   * The other chains of the config that derive this chain's addresses (the same account path and CAIP-2
+   * namespace: every EVM chain of one account): what reaches one of their payment addresses on this chain is a
+   * wrong-network deposit. Set by `loadChains`; absent on a chain built by hand.
+   */
+  siblings?: readonly string[]
   settings: Required<
     Omit<
       ChainSettings,
@@ -596,7 +602,23 @@ export async function loadChains(
     await Promise.allSettled(loaded.map((c) => c.driver.close?.()))
     throw new PluginConfigError(problems, configPath)
   }
+  for (const c of loaded) c.siblings = addressSiblings(loaded, c)
   return new Map(loaded.map((c) => [c.name, c]))
+}
+
+const namespaceOf = (chainId: string) => chainId.slice(0, chainId.indexOf(':'))
+
+/** The chains deriving `chain`'s addresses: the same account path in the same CAIP-2 namespace, by name. */
+export function addressSiblings(chains: readonly LoadedChain[], chain: LoadedChain): string[] {
+  return chains
+    .filter(
+      (c) =>
+        c.name !== chain.name &&
+        c.driver.accountPath === chain.driver.accountPath &&
+        namespaceOf(c.driver.chainId) === namespaceOf(chain.driver.chainId),
+    )
+    .map((c) => c.name)
+    .sort()
 }
 
 /** Closes every driver (sockets, timers). */

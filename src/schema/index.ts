@@ -13,6 +13,7 @@ import './webhooks.ts'
 import './withdrawals.ts'
 import './compliance.ts'
 import './rates.ts'
+import './misdirected.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

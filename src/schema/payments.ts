@@ -22,6 +22,14 @@ const PaymentEventRef = builder.objectRef<PaymentEventRow>('PaymentEvent').imple
 const TransferRef = builder.objectRef<TransferView & { decimals?: number }>('Transfer').implement({
   description: 'An on-chain deposit into the payment address',
   fields: (t) => ({
+    chain: t.exposeString('chain', {
+      description: "The chain it arrived on: the payment's, or another one for a misdirected deposit",
+    }),
+    asset: t.exposeString('asset', { description: 'Asset id (CAIP-19) of what arrived' }),
+    misdirected: t.exposeBoolean('misdirected', {
+      description:
+        "Sent on another network than the payment's to the same address: recorded, never counted toward the payment; the operator can recover it (recoverMisdirectedDeposit)",
+    }),
     txHash: t.exposeString('txHash'),
     index: t.exposeInt('index', {
       description: 'Log index (tokens), output index (UTXO chains), or -1 for a native value transfer',

@@ -48,9 +48,17 @@ export const tokenAbi = parseAbi([
  * A real anvil devnet with a funded payer (anvil's account 1) and helpers to pay, mine and reorganize.
  * The test token is deployed first by account 0, so it lands at 0x5FbDB2315678afecb367f032d93F642f64180aa3.
  */
-export async function startDevnet(options: { blockTime?: number } = {}) {
-  const anvil: Anvil = await startAnvil({ port: await freePort(), blockTime: options.blockTime })
-  const chain = { ...devnetChain, rpcUrls: { default: { http: [anvil.url] } } }
+export async function startDevnet(options: { blockTime?: number; chainId?: number } = {}) {
+  const anvil: Anvil = await startAnvil({
+    port: await freePort(),
+    blockTime: options.blockTime,
+    args: options.chainId ? ['--chain-id', String(options.chainId)] : [],
+  })
+  const chain = {
+    ...devnetChain,
+    id: options.chainId ?? devnetChain.id,
+    rpcUrls: { default: { http: [anvil.url] } },
+  }
   const deployer = mnemonicToAccount(anvilMnemonic, { addressIndex: 0 })
   const payer = mnemonicToAccount(anvilMnemonic, { addressIndex: 1 })
   const test = createTestClient({ mode: 'anvil', chain, transport: http(anvil.url) }).extend(publicActions)

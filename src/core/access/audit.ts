@@ -15,6 +15,7 @@ export const auditActions = [
   'payment.rejected',
   'kyt.policy_set',
   'kyt.rescreened',
+  'payment.misdirected_recovered',
 ] as const
 export type AuditAction = (typeof auditActions)[number]
 

@@ -24,6 +24,8 @@ export type HoldingRole = keyof typeof holdings
 export const operatorFees = 'operator:fees'
 /** Funds the operator put into the gateway's own wallets (treasury float, gas tank). */
 export const operatorFunds = 'operator:funds'
+/** Wrong-network deposits the gateway holds and owes, not (yet) any merchant's balance. */
+export const misdirectedHeld = 'gateway:misdirected'
 
 type Posting = { account: string; amount: bigint; merchantId: string | null }
 
@@ -150,17 +152,16 @@ export function postOperatorFunding(tx: Tx, ref: Ref, to: HoldingRole, amount: b
 }
 
 /**
- * Brings what the ledger credits a merchant for a payment to `target`, by posting the difference (credit or
- * reversal) as a balanced pair. A re-run finds nothing to post. Each adjustment has a reference of its own
- * (`<payment>#c<n>`, the n-th posting of the payment's credit): the same amounts can recur (credited, reversed
- * by a reorg, credited again) and every one of those moves must be written. Callers hold the payment's row lock.
- *
- * @example
- * await syncPaymentCredit(tx, { paymentId, merchantId, chain, asset, target: payment.amountConfirmed })
+ * Brings what `account` holds under one subject's references (`<subject>#c<n>`) to `target`, posting the
+ * difference against `counter` as a balanced pair; a re-run finds nothing to post. Each adjustment has a
+ * reference of its own: the same amounts can recur (credited, reversed by a reorg, credited again) and every
+ * one of those moves must be written. Callers hold a lock that serializes the subject's adjustments.
  */
-export async function syncPaymentCredit(
+async function syncTarget(
   tx: Tx,
-  p: { paymentId: string; merchantId: string; chain: string; asset: string; target: bigint },
+  subject: { chain: string; asset: string; refType: string; id: string; merchantId: string },
+  accounts: { account: string; counter: string },
+  target: bigint,
 ): Promise<bigint> {
   const [row] = await tx
     .select({
@@ -170,22 +171,61 @@ export async function syncPaymentCredit(
     .from(ledgerPostings)
     .where(
       and(
-        eq(ledgerPostings.refType, 'payment'),
-        sql`${ledgerPostings.refId} like ${`${p.paymentId}#%`}`,
-        eq(ledgerPostings.account, merchantAvailable),
+        eq(ledgerPostings.refType, subject.refType),
+        sql`${ledgerPostings.refId} like ${`${subject.id}#%`}`,
+        eq(ledgerPostings.account, accounts.account),
       ),
     )
-  const delta = p.target - BigInt(row?.credited ?? '0')
+  const delta = target - BigInt(row?.credited ?? '0')
   if (delta === 0n) return 0n
   const ref = {
-    chain: p.chain,
-    asset: p.asset,
-    refType: 'payment',
-    refId: `${p.paymentId}#c${BigInt(row?.count ?? '0') + 1n}`,
+    chain: subject.chain,
+    asset: subject.asset,
+    refType: subject.refType,
+    refId: `${subject.id}#c${BigInt(row?.count ?? '0') + 1n}`,
   }
   await post(tx, ref, [
-    { account: merchantAvailable, amount: delta, merchantId: p.merchantId },
-    { account: depositsReceived, amount: -delta, merchantId: p.merchantId },
+    { account: accounts.account, amount: delta, merchantId: subject.merchantId },
+    { account: accounts.counter, amount: -delta, merchantId: subject.merchantId },
   ])
   return delta
+}
+
+/**
+ * Brings what the ledger credits a merchant for a payment to `target`, by posting the difference (credit or
+ * reversal) as a balanced pair. A re-run finds nothing to post. Callers hold the payment's row lock.
+ *
+ * @example
+ * await syncPaymentCredit(tx, { paymentId, merchantId, chain, asset, target: payment.amountConfirmed })
+ */
+export function syncPaymentCredit(
+  tx: Tx,
+  p: { paymentId: string; merchantId: string; chain: string; asset: string; target: bigint },
+): Promise<bigint> {
+  return syncTarget(
+    tx,
+    { chain: p.chain, asset: p.asset, refType: 'payment', id: p.paymentId, merchantId: p.merchantId },
+    { account: merchantAvailable, counter: depositsReceived },
+    p.target,
+  )
+}
+
+/**
+ * Books a wrong-network deposit once it is confirmed on the chain it arrived on (and takes it back when a reorg
+ * removes it): the deposit wallets hold it, `gateway:misdirected` owes it, to no merchant balance yet. Callers
+ * hold the transfer's row lock.
+ *
+ * @example
+ * await syncMisdirectedHolding(tx, { transferId, merchantId, chain: 'bsc', asset, target: amount })
+ */
+export function syncMisdirectedHolding(
+  tx: Tx,
+  t: { transferId: string; merchantId: string; chain: string; asset: string; target: bigint },
+): Promise<bigint> {
+  return syncTarget(
+    tx,
+    { chain: t.chain, asset: t.asset, refType: 'misdirected', id: t.transferId, merchantId: t.merchantId },
+    { account: misdirectedHeld, counter: depositsReceived },
+    t.target,
+  )
 }

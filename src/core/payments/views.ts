@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
-import { asc, eq, inArray } from 'drizzle-orm'
+import { asc, eq, inArray, or } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { chainCursors, payments, transfers } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
@@ -26,6 +26,11 @@ export async function getPaymentForCheckout(
 }
 
 export type TransferView = {
+  /** The chain it arrived on: the payment's, or another one for a wrong-network deposit. */
+  chain: string
+  asset: string
+  /** Arrived on another chain than the payment's (see `recordMisdirected`): never counts toward the payment. */
+  misdirected: boolean
   txHash: string
   index: number
   amount: bigint
@@ -68,11 +73,19 @@ export async function listPaymentTransfersFor(
     .from(transfers)
     // a deposit is on its payment's chain, so the transfer's chain names the cursor to count depth against
     .leftJoin(chainCursors, eq(chainCursors.chain, transfers.chain))
-    .where(inArray(transfers.paymentId, [...byPayment.keys()]))
+    .where(
+      or(
+        inArray(transfers.paymentId, [...byPayment.keys()]),
+        inArray(transfers.misdirectedPaymentId, [...byPayment.keys()]),
+      ),
+    )
     // ids are time-ordered: they break ties between transfers recorded in one transaction
-    .orderBy(asc(transfers.paymentId), asc(transfers.createdAt), asc(transfers.id))
+    .orderBy(asc(transfers.createdAt), asc(transfers.id))
   for (const { transfer: t, cursorHeight } of rows)
-    byPayment.get(t.paymentId as string)?.push({
+    byPayment.get((t.paymentId ?? t.misdirectedPaymentId) as string)?.push({
+      chain: t.chain,
+      asset: t.asset,
+      misdirected: t.paymentId === null,
       txHash: t.txHash,
       index: t.index,
       amount: t.amount,
@@ -107,14 +120,14 @@ export function amountToRequest(p: Pick<PaymentRow, 'amountDue' | 'amountReceive
 
 /** Depth of the least-confirmed live deposit (0 before any), capped at the required depth. */
 export function paymentConfirmations(transfers: readonly TransferView[], required: number): number {
-  const live = transfers.filter((t) => t.status !== 'orphaned')
+  const live = transfers.filter((t) => t.status !== 'orphaned' && !t.misdirected)
   if (live.length === 0) return 0
   return Math.min(required, ...live.map((t) => t.confirmations))
 }
 
 /** Whether any live deposit arrived after the deadline. */
 export function arrivedLate(transfers: readonly TransferView[]): boolean {
-  return transfers.some((t) => t.late && t.status !== 'orphaned')
+  return transfers.some((t) => t.late && t.status !== 'orphaned' && !t.misdirected)
 }
 
 /**

@@ -62,6 +62,13 @@ export async function reconcileChain(
       .from(payments)
       .where(and(eq(payments.chain, chain.name), eq(payments.status, 'COMPLETED')))
   ).map((r) => r.address)
+  // and the addresses of other chains' payments that booked a wrong-network deposit here (gateway:misdirected)
+  const misdirectedAt = await ctx.db
+    .selectDistinct({ address: payments.address })
+    .from(transfers)
+    .innerJoin(payments, eq(payments.id, transfers.misdirectedPaymentId))
+    .where(and(eq(transfers.chain, chain.name), eq(transfers.status, 'confirmed')))
+  for (const { address } of misdirectedAt) if (!depositAddresses.includes(address)) depositAddresses.push(address)
   const wallets = { treasury: roleWallet(ctx, chain, 'treasury'), gas: roleWallet(ctx, chain, 'gas') }
   const booked = await accountTotals(ctx.db, {
     chain: chain.name,

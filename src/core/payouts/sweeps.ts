@@ -57,7 +57,8 @@ export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Pro
       index: payments.derivationIndex,
     })
     .from(payments)
-    .leftJoin(sweeps, eq(sweeps.paymentId, payments.id))
+    // its own sweep: a recovery of a wrong-network deposit on another chain does not count
+    .leftJoin(sweeps, and(eq(sweeps.paymentId, payments.id), eq(sweeps.chain, payments.chain)))
     .where(
       and(
         eq(payments.chain, chain.name),

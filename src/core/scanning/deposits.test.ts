@@ -14,6 +14,8 @@ function setup() {
   const watching = (...ps: PaymentRow[]): WatchSet => ({
     chain: toy.chain.name,
     byKey: new Map(ps.map((p) => [toy.chain.driver.addressKey(p.address), p.id])),
+    elsewhere: new Map(),
+    siblings: [],
     newest: new Date(),
     rebuiltAt: Date.now(),
   })

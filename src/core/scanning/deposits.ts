@@ -12,23 +12,28 @@ export type Deposit = { transfer: Transfer; paymentId: string; merchantId: strin
 
 /**
  * Which scanned transfers pay a payment: those into a watched address in the payment's own asset. The gas
- * tank's top-up of a token payment's address, or any other coin sent there, is not a payment. (This is where
- * screening, customer addresses and misdirected deposits decide what a transfer is.)
+ * tank's top-up of a token payment's address, or any other coin sent there, is not a payment. A transfer into
+ * an address issued for a payment on another chain (`watch.elsewhere`), in any asset, is a wrong-network
+ * deposit: `misdirected`, never a payment of this chain.
  *
  * @example
- * const deposits = await matchDeposits(tx, watch, scanned.transfers)
+ * const { deposits, misdirected } = await matchDeposits(tx, watch, scanned.transfers)
  */
 export async function matchDeposits(
   tx: Tx,
   watch: WatchSet,
   found: readonly Transfer[],
-): Promise<{ deposits: Deposit[]; deadlines: Map<string, Date> }> {
+): Promise<{ deposits: Deposit[]; misdirected: Deposit[]; deadlines: Map<string, Date> }> {
   const candidates = found.flatMap((transfer) => {
     const paymentId = watch.byKey.get(transfer.to)
     return paymentId ? [{ transfer, paymentId, merchantId: '' }] : []
   })
+  const strays = found.flatMap((transfer) => {
+    const paymentId = watch.byKey.has(transfer.to) ? undefined : watch.elsewhere.get(transfer.to)
+    return paymentId ? [{ transfer, paymentId, merchantId: '' }] : []
+  })
   const deadlines = new Map<string, Date>()
-  if (candidates.length === 0) return { deposits: [], deadlines }
+  if (candidates.length === 0 && strays.length === 0) return { deposits: [], misdirected: [], deadlines }
   const rows = await tx
     .select({
       id: payments.id,
@@ -37,14 +42,18 @@ export async function matchDeposits(
       merchantId: payments.merchantId,
     })
     .from(payments)
-    .where(inArray(payments.id, [...new Set(candidates.map((m) => m.paymentId))]))
+    .where(inArray(payments.id, [...new Set([...candidates, ...strays].map((m) => m.paymentId))]))
   const byId = new Map(rows.map((r) => [r.id, r]))
   for (const r of rows) deadlines.set(r.id, r.expiresAt)
   const deposits = candidates.flatMap((c) => {
     const p = byId.get(c.paymentId)
     return p && p.asset === c.transfer.asset ? [{ ...c, merchantId: p.merchantId }] : []
   })
-  return { deposits, deadlines }
+  const misdirected = strays.flatMap((c) => {
+    const p = byId.get(c.paymentId)
+    return p ? [{ ...c, merchantId: p.merchantId }] : []
+  })
+  return { deposits, misdirected, deadlines }
 }
 
 /**

@@ -7,6 +7,7 @@ import { type PaymentChange, refreshPayments } from '../payments/refresh.ts'
 import { forgetBlocksAbove, storedHashesAbove } from './block-refs.ts'
 import { type Cursor, type LeaseHolder, leaseEnd } from './cursors.ts'
 import { leaseLost, noCursor, ReorgTooDeepError } from './errors.ts'
+import { settleMisdirected } from './misdirected.ts'
 
 /** A block both the node and the database agree on; `-1` stands before genesis. */
 export type Ancestor = { height: bigint; hash: string }
@@ -79,6 +80,7 @@ export async function rollBack(
       )
       .returning({ chain: chainCursors.chain })
     if (moved.length === 0) throw holder ? leaseLost(chain.name) : noCursor(chain.name)
+    await settleMisdirected(tx, chain, ancestor.height)
     const ids = orphaned.flatMap((o) => (o.paymentId ? [o.paymentId] : []))
     return refreshPayments(tx, { paymentIds: ids, tips: new Map([[chain.name, ancestor.height]]), now })
   })

@@ -7,6 +7,7 @@ import { blocksLink, storeBlockRefs } from './block-refs.ts'
 import { acquireLease, advanceCursor, type Cursor, haltChain, type LeaseHolder } from './cursors.ts'
 import { matchDeposits, recordDeposits } from './deposits.ts'
 import { ReorgTooDeepError } from './errors.ts'
+import { recordMisdirected, settleMisdirected } from './misdirected.ts'
 import { type NetworkVerdicts, verifyNetwork, wrongNetworkMessage } from './network.ts'
 import { type Ancestor, findCommonAncestor, rollBack } from './reorg.ts'
 import { recordScanFailure, recordScanSuccess, recordTip, type ScanStage } from './status.ts'
@@ -77,15 +78,20 @@ async function commitRange(
 ): Promise<PaymentChange[]> {
   const last = blocks.at(-1)!
   return ctx.db.transaction(async (tx) => {
-    const { deposits, deadlines } = await matchDeposits(tx, watch, found)
+    const { deposits, misdirected, deadlines } = await matchDeposits(tx, watch, found)
     await recordDeposits(tx, chain, deposits, deadlines, { screen: ctx.screen })
+    const notices = await recordMisdirected(tx, chain, misdirected, now)
+    await settleMisdirected(tx, chain, last.height)
     await storeBlockRefs(tx, chain, blocks)
     await advanceCursor(tx, leaseHolder(ctx), chain, last, now)
     const ids = [
       ...deposits.map((d) => d.paymentId),
       ...(await paymentsAwaitingConfirmations(tx, chain.name)),
     ]
-    return refreshPayments(tx, { paymentIds: ids, tips: new Map([[chain.name, last.height]]), now })
+    return [
+      ...notices,
+      ...(await refreshPayments(tx, { paymentIds: ids, tips: new Map([[chain.name, last.height]]), now })),
+    ]
   })
 }
 
@@ -209,9 +215,10 @@ async function scanForward(
   let watch = ctx.scanner.watch.get(chain.name) ?? chain.name
   watch = await refreshWatchSet(ctx, chain.driver, watch, {
     monitoringWindowMs: chain.settings.monitoringWindowMs,
+    siblings: chain.siblings,
   })
   ctx.scanner.watch.set(chain.name, watch)
-  const watchKeys = new Set(watch.byKey.keys())
+  const watchKeys = new Set([...watch.byKey.keys(), ...watch.elsewhere.keys()])
 
   let range = ctx.scanner.range.get(chain.name) ?? Math.min(10, chain.settings.maxRange)
   while (cursor.height < tip.height && Date.now() < deadline) {

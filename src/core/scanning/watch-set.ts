@@ -10,16 +10,22 @@ import { payments } from '../../db/schema/index.ts'
 export type WatchSet = {
   chain: string
   byKey: Map<string, string>
+  /**
+   * Addresses issued for payments on the chain's address siblings (other chains deriving the same addresses, see
+   * `addressSiblings`), mapped to their payment: what arrives there on this chain is a wrong-network deposit.
+   */
+  elsewhere: Map<string, string>
+  siblings: readonly string[]
   /** Newest `created_at` loaded so far. */
   newest: Date
   rebuiltAt: number
 }
 
 /** Payments still watched: open ones, and settled ones inside the monitoring window. */
-function watchedCondition(chain: string, now: Date, monitoringWindowMs: number) {
+function watchedCondition(chains: string[], now: Date, monitoringWindowMs: number) {
   const windowStart = new Date(now.getTime() - monitoringWindowMs)
   return and(
-    eq(payments.chain, chain),
+    inArray(payments.chain, chains),
     or(
       inArray(payments.status, ['PENDING', 'PARTIALLY_PAID', 'PROCESSING', 'HELD']),
       and(inArray(payments.status, ['EXPIRED', 'UNDERPAID']), gt(payments.expiresAt, windowStart)),
@@ -33,35 +39,56 @@ const commitSkewMs = 60_000
 
 /**
  * Brings a watch set up to date: adds payments created since the last refresh and, every `rebuildEveryMs`,
- * rebuilds from scratch so that payments past their monitoring window drop out.
+ * rebuilds from scratch so that payments past their monitoring window drop out. With `siblings`, the payments of
+ * those chains are watched too, as wrong-network deposits (`elsewhere`); a key of the chain's own payments wins.
  *
  * @example
- * ws = await refreshWatchSet({ db }, driver, ws ?? 'ethereum', { monitoringWindowMs: 86_400_000 })
+ * ws = await refreshWatchSet({ db }, driver, ws ?? 'ethereum', { monitoringWindowMs: 86_400_000, siblings: ['bsc'] })
  */
 export async function refreshWatchSet(
   ctx: { db: Db },
   driver: Pick<ChainDriver, 'addressKey'>,
   current: WatchSet | string,
-  options: { monitoringWindowMs: number; rebuildEveryMs?: number; now?: Date },
+  options: { monitoringWindowMs: number; rebuildEveryMs?: number; now?: Date; siblings?: readonly string[] },
 ): Promise<WatchSet> {
   const now = options.now ?? new Date()
+  const siblings = options.siblings ?? []
   const rebuild =
-    typeof current === 'string' || now.getTime() - current.rebuiltAt > (options.rebuildEveryMs ?? 600_000)
+    typeof current === 'string' ||
+    now.getTime() - current.rebuiltAt > (options.rebuildEveryMs ?? 600_000) ||
+    current.siblings.join() !== siblings.join()
   const chain = typeof current === 'string' ? current : current.chain
   const ws: WatchSet = rebuild
-    ? { chain, byKey: new Map(), newest: new Date(0), rebuiltAt: now.getTime() }
+    ? {
+        chain,
+        byKey: new Map(),
+        elsewhere: new Map(),
+        siblings,
+        newest: new Date(0),
+        rebuiltAt: now.getTime(),
+      }
     : (current as WatchSet)
   const since = new Date(ws.newest.getTime() - commitSkewMs)
+  const chains = [chain, ...siblings]
   const condition = rebuild
-    ? watchedCondition(chain, now, options.monitoringWindowMs)
-    : and(eq(payments.chain, chain), gte(payments.createdAt, since))
+    ? watchedCondition(chains, now, options.monitoringWindowMs)
+    : and(inArray(payments.chain, chains), gte(payments.createdAt, since))
   const rows = await ctx.db
-    .select({ id: payments.id, address: payments.address, createdAt: payments.createdAt })
+    .select({
+      id: payments.id,
+      chain: payments.chain,
+      address: payments.address,
+      createdAt: payments.createdAt,
+    })
     .from(payments)
     .where(condition)
     .orderBy(sql`${payments.createdAt}`)
   for (const row of rows) {
-    ws.byKey.set(driver.addressKey(row.address), row.id)
+    const key = driver.addressKey(row.address)
+    if (row.chain === chain) {
+      ws.byKey.set(key, row.id)
+      ws.elsewhere.delete(key)
+    } else if (!ws.byKey.has(key)) ws.elsewhere.set(key, row.id)
     if (row.createdAt > ws.newest) ws.newest = row.createdAt
   }
   return ws

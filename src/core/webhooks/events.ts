@@ -13,6 +13,7 @@ export const webhookEventTypes = [
   'payment.released',
   'payment.rejected',
   'payment.requoted',
+  'payment.misdirected',
   'invoice.created',
   'invoice.partially_paid',
   'invoice.processing',

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm'
 import { boolean, index, integer, pgTable, primaryKey, text, timestamp, unique } from 'drizzle-orm/pg-core'
 import { height, money } from './columns.ts'
 
@@ -73,10 +74,18 @@ export const transfers = pgTable(
       .default('seen'),
     /** Arrived after the payment's deadline; credited all the same. */
     late: boolean('late').notNull().default(false),
+    /**
+     * Arrived on this chain at an address issued for this payment on another chain (a wrong-network deposit):
+     * `paymentId` stays null, so it never counts toward the payment; held for the operator to recover.
+     */
+    misdirectedPaymentId: text('misdirected_payment_id'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     unique('transfers_identity_uq').on(t.chain, t.txHash, t.index),
+    index('transfers_misdirected_idx')
+      .on(t.misdirectedPaymentId)
+      .where(sql`misdirected_payment_id is not null`),
     index('transfers_payment_idx').on(t.paymentId),
     index('transfers_chain_height_idx').on(t.chain, t.blockHeight),
   ],

@@ -191,7 +191,11 @@ export const sweeps = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('sweeps_payment_uq').on(t.paymentId), index('sweeps_open_idx').on(t.chain, t.status)],
+  // a payment's own sweep, and recoveries of what reached its address on other chains (one per chain and asset)
+  (t) => [
+    uniqueIndex('sweeps_payment_uq').on(t.paymentId, t.chain, t.asset),
+    index('sweeps_open_idx').on(t.chain, t.status),
+  ],
 )
 
 export type OutboundRow = typeof outboundTxs.$inferSelect
