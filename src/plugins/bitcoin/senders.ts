@@ -3,7 +3,7 @@ import { mapLimit } from '@tollgate/sdk/map-limit'
 import { script as btcScript, type Network, payments } from 'bitcoinjs-lib'
 import { scriptToAddress } from './address.ts'
 import type { BitcoinNetwork } from './networks.ts'
-import { type ParsedInput, type ParsedTransaction, parseTransaction } from './parse.ts'
+import { type ParsedInput, type ParsedTransaction, parseTransaction, scanParseOptions } from './parse.ts'
 import type { BitcoinRpc } from './rpc.ts'
 import { rawTransaction } from './tx-status.ts'
 
@@ -126,7 +126,7 @@ async function fetchTransaction(
       `cannot read ${txid}, spent by ${spentBy}, for its sender: the node needs a transaction index (Core -txindex, bcoin --index-tx)`,
       { retryable: false },
     )
-  const tx = parseTransaction(raw, network, { addresses: false })
+  const tx = parseTransaction(raw, network, scanParseOptions)
   if (tx.txid !== txid)
     throw new DriverError('BAD_TX_DATA', `transaction answered for ${txid} hashes to ${tx.txid}`, {
       retryable: true,
