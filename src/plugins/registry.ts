@@ -41,6 +41,7 @@ export type LoadedChain = {
       | 'addresses'
       | 'unavailableAfterMs'
       | 'shareChainId'
+      | 'creditMisdirected'
     >
   > & {
     startHeight?: number
@@ -63,6 +64,8 @@ export type LoadedChain = {
     unavailableAfterMs?: number
     /** Always set by `loadChains` (default false). */
     shareChainId?: boolean
+    /** Always set by `loadChains` (default false). */
+    creditMisdirected?: boolean
   }
 }
 
@@ -111,6 +114,7 @@ const settingKeys = {
     'addresses',
     'unavailableAfterMs',
     'shareChainId',
+    'creditMisdirected',
     'payouts',
     'sweeps',
     'cold',
@@ -524,6 +528,7 @@ async function loadChain(
         'unavailableAfterMs',
       ),
       shareChainId: resolveFlag(settings.shareChainId, 'shareChainId'),
+      creditMisdirected: resolveFlag(settings.creditMisdirected, 'creditMisdirected'),
       payouts: resolvePayoutSettings(driver, settings.payouts),
       sweeps: resolveSweepSettings(driver, settings.sweeps),
       cold: resolveColdSettings(driver, settings.cold),

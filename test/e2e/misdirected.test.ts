@@ -53,6 +53,7 @@ afterAll(async () => {
   await Promise.all([home.stop(), side.stop()])
 })
 
+const sideNet = () => side
 const sync = (name: 'home' | 'side') => {
   const scanner = scanners.get(name) ?? newScannerState()
   scanners.set(name, scanner)
@@ -180,6 +181,35 @@ describe('wrong-network deposits', () => {
     const [row] = await transfersOf(payment.id)
     expect(row?.status).toBe('orphaned')
     expect(await heldOn('side')).toEqual(before)
+  })
+
+  test('behavior: with creditMisdirected the merchant is credited on the chain it arrived on; the payment stays apart', async () => {
+    const side = app.ctx.chains.get('side')!
+    side.settings.creditMisdirected = true
+    try {
+      const { payment } = await createPayment(app.ctx, merchant.id, {
+        chain: 'home',
+        asset: 'ETH',
+        amount: '3',
+      })
+      const heldBefore = await heldOn('side')
+      await sideNet().payNative(payment.address, parseEther('0.5'))
+      await sideNet().mine(2)
+      await sync('side')
+      const balances = await getBalances(app.ctx, merchant.id)
+      expect(
+        balances.find((b) => b.chain === 'side' && b.asset === 'eip155:31338/slip44:60')?.available,
+      ).toBe(parseEther('0.5'))
+      expect(await heldOn('side')).toEqual(heldBefore)
+      const view = await app.gql(
+        `query ($id: ID!) { payment(id: $id) { status amountReceived } }`,
+        { id: payment.id },
+        merchant.key,
+      )
+      expect(view.data.payment).toEqual({ status: 'PENDING', amountReceived: '0' })
+    } finally {
+      side.settings.creditMisdirected = false
+    }
   })
 
   test('hostile: recovery refuses what is not there, not its own or not allowed, and writes nothing', async () => {

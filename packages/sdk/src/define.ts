@@ -57,6 +57,14 @@ export type ChainSettings = {
    * almost always a copy-pasted entry or a wrong preset.
    */
   shareChainId?: boolean
+  /**
+   * What a wrong-network deposit on this chain (sent to an address issued for a payment on a sibling chain)
+   * becomes once confirmed here. Never part of the payment (its asset is another). Default false: held under
+   * `gateway:misdirected` for the operator to recover and settle; true: credited to the merchant's balance on
+   * this chain, in the asset that arrived. With KYT screening on it is always held (nothing is credited
+   * unscreened).
+   */
+  creditMisdirected?: boolean
   /** Withdrawals on this chain. */
   payouts?: PayoutSettings
   /** Moving completed payments' funds from deposit addresses to the treasury. */

@@ -212,20 +212,33 @@ export function syncPaymentCredit(
 
 /**
  * Books a wrong-network deposit once it is confirmed on the chain it arrived on (and takes it back when a reorg
- * removes it): the deposit wallets hold it, `gateway:misdirected` owes it, to no merchant balance yet. Callers
- * hold the transfer's row lock.
+ * removes it): the deposit wallets hold it and either `gateway:misdirected` owes it (held for the operator) or,
+ * with `credit`, the merchant's balance on that chain has it. Whatever an earlier booking put in the other
+ * account is taken back, so a changed setting never books one deposit twice. Callers hold the transfer's row
+ * lock.
  *
  * @example
- * await syncMisdirectedHolding(tx, { transferId, merchantId, chain: 'bsc', asset, target: amount })
+ * await syncMisdirectedHolding(tx, { transferId, merchantId, chain: 'bsc', asset, target: amount, credit: false })
  */
-export function syncMisdirectedHolding(
+export async function syncMisdirectedHolding(
   tx: Tx,
-  t: { transferId: string; merchantId: string; chain: string; asset: string; target: bigint },
-): Promise<bigint> {
-  return syncTarget(
-    tx,
-    { chain: t.chain, asset: t.asset, refType: 'misdirected', id: t.transferId, merchantId: t.merchantId },
-    { account: misdirectedHeld, counter: depositsReceived },
-    t.target,
-  )
+  t: {
+    transferId: string
+    merchantId: string
+    chain: string
+    asset: string
+    target: bigint
+    credit: boolean
+  },
+): Promise<void> {
+  const subject = {
+    chain: t.chain,
+    asset: t.asset,
+    refType: 'misdirected',
+    id: t.transferId,
+    merchantId: t.merchantId,
+  }
+  const [to, away] = t.credit ? [merchantAvailable, misdirectedHeld] : [misdirectedHeld, merchantAvailable]
+  await syncTarget(tx, subject, { account: away, counter: depositsReceived }, 0n)
+  await syncTarget(tx, subject, { account: to, counter: depositsReceived }, t.target)
 }

@@ -3,7 +3,7 @@ import type { Tx } from '../../db/client.ts'
 import { ledgerPostings, payments, transfers } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { newId } from '../ids.ts'
-import { misdirectedHeld, syncMisdirectedHolding } from '../ledger/postings.ts'
+import { merchantAvailable, misdirectedHeld, syncMisdirectedHolding } from '../ledger/postings.ts'
 import { type PaymentChange, recordPaymentNotice } from '../payments/refresh.ts'
 import type { Deposit } from './deposits.ts'
 
@@ -84,13 +84,21 @@ export async function recordMisdirected(
 
 /**
  * Confirms the chain's wrong-network deposits that are deep enough at `tip` and books what the deposit wallets
- * now hold for them (`gateway:misdirected`); one a reorg orphaned is taken back out of the ledger. Runs with every
+ * now hold for them: owed under `gateway:misdirected`, or credited to the merchant's balance on this chain when
+ * the chain sets `creditMisdirected` (and screening is off); one a reorg orphaned is taken back out of the ledger. Runs with every
  * stored range and every rollback, so the ledger follows the chain as it does for payments.
  *
  * @example
  * await settleMisdirected(tx, chain, last.height)
  */
-export async function settleMisdirected(tx: Tx, chain: LoadedChain, tip: bigint): Promise<void> {
+export async function settleMisdirected(
+  tx: Tx,
+  chain: LoadedChain,
+  tip: bigint,
+  options: { screen?: boolean } = {},
+): Promise<void> {
+  // nothing is credited unscreened: with screening on, wrong-network deposits are always held
+  const credit = (chain.settings.creditMisdirected ?? false) && !options.screen
   const rows = await tx
     .select({
       id: transfers.id,
@@ -112,7 +120,8 @@ export async function settleMisdirected(tx: Tx, chain: LoadedChain, tip: bigint)
           and(
             eq(transfers.status, 'orphaned'),
             sql`(select coalesce(sum(${ledgerPostings.amount}), 0) from ${ledgerPostings}
-                  where ${ledgerPostings.refType} = 'misdirected' and ${ledgerPostings.account} = ${misdirectedHeld}
+                  where ${ledgerPostings.refType} = 'misdirected'
+                    and ${ledgerPostings.account} in (${misdirectedHeld}, ${merchantAvailable})
                     and ${ledgerPostings.refId} like ${transfers.id} || '#%') <> 0`,
           ),
         ),
@@ -131,6 +140,7 @@ export async function settleMisdirected(tx: Tx, chain: LoadedChain, tip: bigint)
       chain: chain.name,
       asset: r.asset,
       target: deep ? r.amount : 0n,
+      credit,
     })
   }
 }

@@ -81,7 +81,7 @@ async function commitRange(
     const { deposits, misdirected, deadlines } = await matchDeposits(tx, watch, found)
     await recordDeposits(tx, chain, deposits, deadlines, { screen: ctx.screen })
     const notices = await recordMisdirected(tx, chain, misdirected, now)
-    await settleMisdirected(tx, chain, last.height)
+    await settleMisdirected(tx, chain, last.height, { screen: ctx.screen })
     await storeBlockRefs(tx, chain, blocks)
     await advanceCursor(tx, leaseHolder(ctx), chain, last, now)
     const ids = [
