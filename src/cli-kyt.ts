@@ -10,6 +10,7 @@ import { checksBetween } from './core/compliance/queries.ts'
 import { csvHeader, csvLine, reportRow } from './core/compliance/report.ts'
 import { KytReloadError, reloadKytProviders, rescreenAfterUpdate } from './core/compliance/update.ts'
 import { TollgateError } from './core/errors.ts'
+import { recoverMisdirectedAsOperator } from './core/payouts/misdirected-recovery.ts'
 import type { DbHandle } from './db/client.ts'
 import type { Env } from './env.ts'
 import { createLogger } from './log.ts'
@@ -31,6 +32,9 @@ export const kytUsage = `  tollgate kyt update                   reload the KYT 
                                         --set replaces the overrides, --clear removes them (both audited)
   tollgate payment release|reject PAYMENT_ID --note TEXT
                                         decide a payment KYT screening held (audited with the note)
+  tollgate payment recover PAYMENT_ID --chain N --asset A
+                                        sweep what was sent to the payment's address on another chain N (a
+                                        wrong-network deposit) to N's treasury (audited)
   (kyt and payment commands exit 2 on a wrong command line)`
 
 /** The command line itself is wrong: said in one line, exit 2, before anything is opened or changed. */
@@ -284,8 +288,9 @@ export async function kytCommand(sub: string | undefined, args: string[], deps: 
  * await paymentCommand('release', ['pay_…', '--note', 'customer verified'], { loadEnv, withDb })
  */
 export async function paymentCommand(sub: string | undefined, args: string[], deps: CliDeps): Promise<void> {
+  if (sub === 'recover') return recoverCommand(args, deps)
   if (sub !== 'release' && sub !== 'reject')
-    argsError(`payment: the commands are release and reject\n\n${kytUsage}`)
+    argsError(`payment: the commands are release, reject and recover\n\n${kytUsage}`)
   const { values, positionals } = parse(`payment ${sub}`, args, { note: { type: 'string' } })
   const [paymentId, ...extra] = positionals
   if (!paymentId) argsError(`payment ${sub}: give the payment id (pay_…)`)
@@ -299,4 +304,32 @@ export async function paymentCommand(sub: string | undefined, args: string[], de
   console.log(
     `${sub === 'release' ? 'released' : 'rejected'} ${paymentId} (merchant ${merchantId})${change ? `: ${change.from} -> ${change.to}` : ''}`,
   )
+}
+
+async function recoverCommand(args: string[], deps: CliDeps): Promise<void> {
+  const { values, positionals } = parse('payment recover', args, {
+    chain: { type: 'string' },
+    asset: { type: 'string' },
+  })
+  const [paymentId, ...extra] = positionals
+  if (!paymentId) argsError('payment recover: give the payment id (pay_…)')
+  if (extra.length > 0) argsError(`payment recover: unexpected argument ${extra[0]}`)
+  if (!values.chain || !values.asset)
+    argsError('payment recover: give --chain and --asset (where it arrived)')
+  const env = deps.loadEnv()
+  const config = await loadPluginsConfig(env.TOLLGATE_PLUGINS_CONFIG)
+  const chains = await loadChains(config, createLogger('warn'))
+  try {
+    const { merchantId, sweep } = await deps.withDb(env, (h) =>
+      recoverMisdirectedAsOperator(
+        { db: h.db, chains },
+        { paymentId, chain: values.chain as string, asset: values.asset as string },
+      ),
+    )
+    console.log(
+      `recovery ${sweep.id} of ${paymentId} (merchant ${merchantId}) on ${sweep.chain}: ${sweep.status}`,
+    )
+  } finally {
+    await closeChains(chains)
+  }
 }

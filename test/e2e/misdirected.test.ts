@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { chain, defineConfig } from '@tollgate/sdk'
 import { and, eq } from 'drizzle-orm'
 import { type Hex, parseEther } from 'viem'
 import { createApiKey } from '../../src/core/access/api-keys.ts'
@@ -13,6 +12,7 @@ import { auditLog, paymentEvents, sweeps, transfers } from '../../src/db/schema/
 import { processPayouts } from '../../src/jobs/payouts.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+import { cli } from '../helpers/cli.ts'
 
 // Two EVM devnets of one gateway derive the same addresses: what a buyer sends on the wrong one reaches an
 // address the gateway holds the key for. It is recorded on the payment (never counted toward it), booked once
@@ -25,27 +25,12 @@ let merchant: { id: string; key: string }
 const scanners = new Map<string, ScannerState>()
 const token = '0x5FbDB2315678afecb367f032d93F642f64180aa3'
 
-const evm = (url: string, id: number, name: string) =>
-  chain(
-    () => import('../../src/plugins/evm/index.ts'),
-    {
-      chain: { id, name, nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
-      rpcUrls: [url],
-      tokens: [{ symbol: 'USDT', address: token, decimals: 6 }],
-      confirmations: 2,
-      timeoutMs: 2000,
-    },
-    { startHeight: 0 },
-  )
-
 beforeAll(async () => {
   ;[home, side] = await Promise.all([startDevnet(), startDevnet({ chainId: 31338 })])
-  app = await createTestApp({
-    config: defineConfig({
-      chains: { home: evm(home.url, 31337, 'Home'), side: evm(side.url, 31338, 'Side') },
-    }),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
-  })
+  process.env.TEST_RPC_URL = home.url
+  process.env.TEST_SIDE_RPC_URL = side.url
+  const config = (await import('../fixtures/two-evm.config.ts')).default
+  app = await createTestApp({ config, env: { TOLLGATE_SEED: gatewayMnemonic } })
   merchant = await app.merchant('Wrong network shop')
 }, 60_000)
 afterAll(async () => {
@@ -300,6 +285,49 @@ describe('wrong-network deposits', () => {
       .from(sweeps)
       .where(and(eq(sweeps.paymentId, payment.id), eq(sweeps.chain, 'home')))
     expect(mine).toHaveLength(1)
+  })
+})
+
+describe('tollgate payment recover', () => {
+  test('behavior: the operator recovers a misdirected token deposit from the command line (audited as the CLI)', async () => {
+    const { payment } = await createPayment(app.ctx, merchant.id, {
+      chain: 'home',
+      asset: 'USDT',
+      amount: '7',
+    })
+    await side.payToken(payment.address, 7_000_000n)
+    await side.mine(2)
+    await sync('side')
+    const env = {
+      DATABASE_URL: app.databaseUrl,
+      TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/two-evm.config.ts',
+      TEST_RPC_URL: home.url,
+      TEST_SIDE_RPC_URL: side.url,
+    }
+    const wrong = await cli(['payment', 'recover', payment.id, '--chain', 'side'], env)
+    expect(wrong.code).toBe(2)
+    const missing = await cli(['payment', 'recover', 'pay_nope', '--chain', 'side', '--asset', 'USDT'], env)
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain('NOT_FOUND')
+
+    const run = await cli(['payment', 'recover', payment.id, '--chain', 'side', '--asset', 'USDT'], env)
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain(`of ${payment.id} (merchant ${merchant.id}) on side: pending`)
+    const [sweep] = await app.ctx.db
+      .select()
+      .from(sweeps)
+      .where(and(eq(sweeps.paymentId, payment.id), eq(sweeps.chain, 'side')))
+    expect(sweep).toMatchObject({
+      asset: 'eip155:31338/erc20:0x5fbdb2315678afecb367f032d93f642f64180aa3',
+      fromAddress: payment.address,
+      status: 'pending',
+    })
+    const [audit] = await app.ctx.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.action, 'payment.misdirected_recovered'), eq(auditLog.targetId, payment.id)))
+    expect(audit?.actor).toBe('cli')
   })
 })
 

@@ -100,3 +100,23 @@ export async function recoverMisdirected(
     return sweep as typeof sweeps.$inferSelect
   })
 }
+
+/**
+ * `recoverMisdirected` for the operator at the command line: the payment's own merchant is looked up, the action
+ * is audited as the CLI's.
+ *
+ * @example
+ * const { merchantId, sweep } = await recoverMisdirectedAsOperator({ db, chains }, { paymentId, chain: 'bsc', asset: 'USDT' })
+ */
+export async function recoverMisdirectedAsOperator(
+  ctx: { db: Db; chains: ChainRegistry },
+  input: RecoveryInput,
+): Promise<{ merchantId: string; sweep: typeof sweeps.$inferSelect }> {
+  const [payment] = await ctx.db
+    .select({ merchantId: payments.merchantId })
+    .from(payments)
+    .where(eq(payments.id, input.paymentId))
+  if (!payment) throw notFound('payment')
+  const sweep = await recoverMisdirected(ctx, payment.merchantId, input, { cli: true })
+  return { merchantId: payment.merchantId, sweep }
+}
