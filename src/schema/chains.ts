@@ -25,6 +25,14 @@ export const ChainRef = builder.objectRef<LoadedChain>('Chain').implement({
     finalityDepth: t.int({ resolve: (c) => c.driver.finalityDepth }),
     nativeAsset: t.field({ type: AssetRef, resolve: (c) => c.driver.nativeAsset }),
     assets: t.field({ type: [AssetRef], resolve: (c) => [...c.driver.assets] }),
+    internalTransfers: t.string({
+      nullable: true,
+      description:
+        'How native coin moved by contracts (internal transfers) into payment addresses is found: `traces:debug_traceBlockByNumber` or `traces:trace_block` (call traces), `balance` (balances compared block by block: no sender, a cap on addresses per range), `off` (top-level transactions only), or `auto`/`traces` while the node cannot be asked. Null for chains without internal transfers (Bitcoin, Tron)',
+      authScopes: { authenticated: true },
+      complexity: readCost,
+      resolve: async (c) => (await c.driver.detectionModes?.())?.internalTransfers ?? null,
+    }),
     ready: t.boolean({
       description:
         'Whether the chain takes new payments (createPayment answers CHAIN_UNAVAILABLE while false): its node is on the configured network, its scanning is not halted, and a scan succeeded within its unavailableAfterMs',

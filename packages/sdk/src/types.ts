@@ -25,7 +25,11 @@ export type BlockRef = { height: bigint; hash: string; parentHash: string; time:
 /**
  * Value that arrived at a watched address. `(txHash, index)` identifies it on its chain: `index` is the log
  * index of a token transfer, the output index (vout) on UTXO chains, and -1 for an account chain's native
- * value transfer (which cannot collide with a log index of the same transaction).
+ * value transfer (which cannot collide with a log index of the same transaction). Indexes below -1 are native
+ * value moved by contracts (internal transfers): EVM gives `-2 - k` for the k-th value-moving call frame of the
+ * transaction (depth-first), and, where the node has no call traces, `txHash` = the block's hash with an index
+ * derived from the recipient for an arrival found by comparing balances. Whatever the scheme, the same transfer
+ * must get the same `(txHash, index)` on every scan of the same block.
  */
 export type Transfer = {
   txHash: string
@@ -57,7 +61,16 @@ export type ScanRequest = {
 }
 
 /** Transfers into watched addresses, and the ref of every block of the range (for reorg detection). */
-export type ScanResult = { transfers: Transfer[]; blocks: BlockRef[] }
+export type ScanResult = {
+  transfers: Transfer[]
+  blocks: BlockRef[]
+  /**
+   * What reading the range cost the node, where the driver counts it: JSON-RPC calls made (each call of a
+   * batched request counts) and bytes of the answers. Calls made meanwhile for other work on the same
+   * connection may be counted in.
+   */
+  cost?: { calls: number; bytes: number }
+}
 
 export type AddressValidation = { ok: true; normalized: string } | { ok: false; reason: string }
 
@@ -112,6 +125,16 @@ export type ChainDriver = {
   getBlockRef(height: bigint, signal?: AbortSignal): Promise<BlockRef>
   /** Every transfer into a watched address in blocks `from..to`; failed transactions never count. */
   scan(request: ScanRequest): Promise<ScanResult>
+  /**
+   * How the driver finds deposits, for operators (the `chains` query shows it): mode names by aspect. A mode
+   * the driver decides by asking its node (which methods it has) is asked once and remembered, by scans or by
+   * this call; a node that cannot be asked leaves it reading as its setting (e.g. `auto`): this never rejects
+   * for a node's failure.
+   *
+   * @example
+   * await driver.detectionModes?.() // { nativeDeposits: 'on', internalTransfers: 'traces:trace_block' }
+   */
+  detectionModes?(signal?: AbortSignal): Promise<Readonly<Record<string, string>>>
   /**
    * Whether the node is on the network the driver is configured for (EVM: `eth_chainId`; Bitcoin: the genesis
    * block hash; Tron: the genesis block id). The scanner asks before its first run, after a failed run and every

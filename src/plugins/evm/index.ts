@@ -4,11 +4,12 @@ import { evmAssets } from './assets.ts'
 import { callEvmContract } from './call.ts'
 import { deriveEvmAddress } from './derive.ts'
 import { watchEvmHeads } from './heads.ts'
+import { createInternalTransfers, describeInternalModeNow } from './internal.ts'
 import { checkEvmNetwork } from './network.ts'
 import { type EvmOptions, evmOptionsSchema } from './options.ts'
 import { createEvmPayouts } from './payouts.ts'
-import { createEvmRpc, fetchBlockRef, fetchTip } from './rpc.ts'
-import { scanEvmRange } from './scan.ts'
+import { createEvmRpc, fetchBlockRef, fetchTip, rpcCost } from './rpc.ts'
+import { type EvmScanConfig, scanEvmRange } from './scan.ts'
 import { evmPaymentUri } from './uri.ts'
 
 /**
@@ -17,15 +18,22 @@ import { evmPaymentUri } from './uri.ts'
  * @example
  * const driver = createEvmDriver(evmOptionsSchema.parse({ chain: anvil, rpcUrls: ['http://127.0.0.1:8545'] }), ctx)
  */
-export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): ChainDriver {
+export function createEvmDriver(options: EvmOptions, ctx: DriverContext): ChainDriver {
   const { native, all } = evmAssets(options)
   const accountPath = `m/44'/60'/${options.account}'`
   const rpc = createEvmRpc(options)
   const { client } = rpc
-  const scanConfig = {
+  const internal = createInternalTransfers(options.nativeDeposits ? options.internalTransfers : 'off', {
+    log: ctx.log,
+  })
+  const scanConfig: EvmScanConfig = {
     native,
     tokens: new Map(all.filter((a) => a.contract).map((a) => [(a.contract as string).toLowerCase(), a])),
     concurrency: options.scanConcurrency,
+    nativeDeposits: options.nativeDeposits,
+    internal,
+    blockReceipts: {},
+    rpcCost: () => rpcCost(rpc),
   }
   return {
     chainId: `eip155:${options.chain.id}`,
@@ -42,6 +50,10 @@ export function createEvmDriver(options: EvmOptions, _ctx: DriverContext): Chain
     getTip: () => fetchTip(client, options.tipLag),
     getBlockRef: (height) => fetchBlockRef(client, height),
     scan: (request) => scanEvmRange(rpc, scanConfig, request),
+    detectionModes: async (signal) => ({
+      nativeDeposits: options.nativeDeposits ? 'on' : 'off',
+      internalTransfers: await describeInternalModeNow(rpc, internal, signal),
+    }),
     checkNetwork: () => checkEvmNetwork(client, options.chain.id),
     callContract: (call, signal) => callEvmContract(client, call, signal),
     watchHeads: (onHead) => watchEvmHeads(options, onHead),

@@ -3,6 +3,7 @@ import type { ChainDriver, Transfer } from '@tollgate/sdk'
 import { createWalletClient, type Hex, http, parseAbi } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { type Devnet, devnetChain, startDevnet, tokenAbi } from '../../../test/helpers/chain.ts'
+import { startJsonRpcProxy } from '../../../test/helpers/json-rpc-proxy.ts'
 import { anvilMnemonic } from '../../devnet.ts'
 import { evmAssets } from './assets.ts'
 import { createEvmDriver } from './index.ts'
@@ -40,41 +41,7 @@ function driverFor(url: string, extra: Record<string, unknown> = {}) {
   )
 }
 
-type RpcBody = { jsonrpc: '2.0'; id: number; method: string; params: any[] }
-type Tamper = {
-  /** Answer instead of the node: a JSON-RPC `result`/`error`, or a whole HTTP response. */
-  before?: (
-    req: RpcBody,
-  ) => { result?: unknown; error?: { code: number; message: string } } | Response | undefined
-  /** Rewrite the node's result. */
-  after?: (req: RpcBody, result: any) => unknown
-}
-
-/** A JSON-RPC proxy in front of `target` that can answer or rewrite chosen calls (faults a real node can give). */
-function startProxy(target: string, tamper: Tamper) {
-  const calls: RpcBody[] = []
-  const server = Bun.serve({
-    port: 0,
-    hostname: '127.0.0.1',
-    async fetch(request) {
-      const body = (await request.json()) as RpcBody
-      calls.push(body)
-      const own = tamper.before?.(body)
-      if (own instanceof Response) return own
-      if (own) return Response.json({ jsonrpc: '2.0', id: body.id, ...own })
-      const res = (await (
-        await fetch(target, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(body),
-        })
-      ).json()) as { result?: unknown }
-      if (tamper.after && 'result' in res) res.result = tamper.after(body, res.result)
-      return Response.json(res)
-    },
-  })
-  return { url: `http://127.0.0.1:${server.port}`, calls, stop: () => server.stop(true) }
-}
+const startProxy = startJsonRpcProxy
 
 const key = (t: Transfer) => `${t.txHash}:${t.index}:${t.asset}:${t.to}:${t.amount}`
 
@@ -348,7 +315,7 @@ describe('EVM scan against anvil', () => {
     }
   })
 
-  test('error: a matched transaction whose receipt the node lacks fails the scan (retryable), never drops it', async () => {
+  test('error: without traces, a matched transaction whose receipt the node lacks fails the scan (retryable), never drops it', async () => {
     const to = account(17)
     const paid = await devnet.payNative(to, 5n)
     const proxy = startProxy(devnet.url, {
@@ -356,9 +323,38 @@ describe('EVM scan against anvil', () => {
     })
     try {
       const watch = new Set([to.toLowerCase()])
-      await expect(
-        driverFor(proxy.url).scan({ from: paid.blockNumber, to: paid.blockNumber, watch }),
-      ).rejects.toMatchObject({ name: 'DriverError', code: 'RECEIPT_NOT_FOUND', retryable: true })
+      for (const internalTransfers of ['off', 'balance'])
+        await expect(
+          driverFor(proxy.url, { internalTransfers }).scan({
+            from: paid.blockNumber,
+            to: paid.blockNumber,
+            watch,
+          }),
+        ).rejects.toMatchObject({ name: 'DriverError', code: 'RECEIPT_NOT_FOUND', retryable: true })
+    } finally {
+      proxy.stop()
+    }
+  })
+
+  test('error: with traces, a trace that leaves out a transaction of the block fails the scan (retryable), never drops it', async () => {
+    const to = account(24)
+    const paid = await devnet.payNative(to, 5n)
+    const proxy = startProxy(devnet.url, {
+      after: (req, result) =>
+        req.method === 'debug_traceBlockByNumber' || req.method === 'trace_block'
+          ? (result as unknown[]).slice(1)
+          : result,
+    })
+    try {
+      const watch = new Set([to.toLowerCase()])
+      for (const internalTransfers of ['auto', 'traces'])
+        await expect(
+          driverFor(proxy.url, { internalTransfers }).scan({
+            from: paid.blockNumber,
+            to: paid.blockNumber,
+            watch,
+          }),
+        ).rejects.toMatchObject({ name: 'DriverError', code: 'INCONSISTENT_RANGE', retryable: true })
     } finally {
       proxy.stop()
     }
