@@ -804,6 +804,32 @@ export function runDriverConformance<Options>(
             await dead.close?.()
           }
         })
+
+      check(
+        'detectionModes, when present, names each mode, and never rejects for a node that is down',
+        async () => {
+          const named = async (d: ChainDriver, where: string) => {
+            if (!d.detectionModes) return
+            const modes = await d.detectionModes()
+            ensure(
+              modes !== null &&
+                typeof modes === 'object' &&
+                Object.values(modes).every((v) => typeof v === 'string' && v !== ''),
+              `detectionModes() ${where} gave ${show(modes)}, expected mode names by aspect`,
+            )
+          }
+          await named(live(), 'on the harness node')
+          if (!('unreachableOptions' in harness)) return
+          const checked = await validate(harness.unreachableOptions)
+          ensure(!checked.issues, `unreachableOptions were refused: ${show(checked.issues)}`)
+          const dead = await definition.create(checked.value, ctx())
+          try {
+            await named(dead, 'on an unreachable node')
+          } finally {
+            await dead.close?.()
+          }
+        },
+      )
     })
 
     describe('scan', () => {
