@@ -24,6 +24,8 @@ const scan = (over: Partial<ScanStatus> = {}): Omit<ScanStatus, 'chain'> => ({
   lastScanAgeSeconds: 1,
   tipChangedAt: new Date(),
   tipAgeSeconds: 1,
+  rpcCallsPerBlock: null,
+  rpcBytesPerBlock: null,
   lastErrorCode: null,
   lastErrorKind: null,
   lastErrorStage: null,
@@ -126,6 +128,24 @@ describe('assessChain', () => {
 const stage = await unitStage('chainstatus')
 
 describe('readChainStatus', () => {
+  test('behavior: what the last run that read blocks cost the node, per block, where the driver counts it', async () => {
+    const { toy, sync } = stage.scene()
+    const scan = toy.chain.driver.scan
+    toy.chain.driver.scan = async (req) => {
+      const found = await scan(req)
+      return { ...found, cost: { calls: 3 * found.blocks.length, bytes: 4096 * found.blocks.length } }
+    }
+    toy.mineEmpty(4)
+    await sync()
+    const [s] = await readChainStatus({ db: stage.db, chains: new Map([[toy.chain.name, toy.chain]]) })
+    expect([s?.rpcCallsPerBlock, s?.rpcBytesPerBlock]).toEqual([3, 4096])
+    expect(describeScan(s!)).toContain('3.0 calls and 4 KiB per block')
+    // a run with no new block keeps the last figures instead of dividing by nothing
+    await sync()
+    const [again] = await readChainStatus({ db: stage.db, chains: new Map([[toy.chain.name, toy.chain]]) })
+    expect(again?.rpcCallsPerBlock).toBe(3)
+  })
+
   test('default: every configured chain has a status, scanned or not, with its lag, ages and payout backlog', async () => {
     const { toy, sync } = stage.scene({ settings: { degradedAfter: { ...limits, lagBlocks: 2 } } })
     toy.mineEmpty(4)

@@ -52,6 +52,8 @@ type RecordedScan = Pick<
   | 'failedRuns'
   | 'haltedReason'
   | 'lastBlockAt'
+  | 'rpcCallsPerBlock'
+  | 'rpcBytesPerBlock'
 >
 
 /**
@@ -169,6 +171,8 @@ export async function readChainStatus(ctx: { db: Db; chains: ChainRegistry }): P
       halted: (scan?.haltedReason ?? null) !== null,
       haltedReason: scan?.haltedReason ?? null,
       lastBlockAt: scan?.lastBlockAt ?? null,
+      rpcCallsPerBlock: scan?.rpcCallsPerBlock ?? null,
+      rpcBytesPerBlock: scan?.rpcBytesPerBlock ?? null,
       network,
       ready: availability.ready,
       unavailable: availability.ready ? null : { reason: availability.reason, message: availability.message },
@@ -196,6 +200,10 @@ export function describeScan(s: ChainStatus): string {
     `last scan ${ago(s.lastScanAgeSeconds)}`,
     `tip moved ${ago(s.tipAgeSeconds)}`,
   ]
+  if (s.rpcCallsPerBlock !== null && s.rpcBytesPerBlock !== null)
+    parts.push(
+      `${s.rpcCallsPerBlock.toFixed(1)} calls and ${Math.round(s.rpcBytesPerBlock / 1024)} KiB per block`,
+    )
   if (s.failedRuns > 0)
     parts.push(
       `${s.failedRuns} failed run${s.failedRuns === 1 ? '' : 's'} in a row, last error ${s.lastErrorCode}`,

@@ -19,6 +19,8 @@ const status = (over: Partial<ChainStatus> = {}): ChainStatus => ({
   halted: false,
   haltedReason: null,
   lastBlockAt: null,
+  rpcCallsPerBlock: 2.5,
+  rpcBytesPerBlock: 48_000,
   network: null,
   ready: true,
   unavailable: null,
@@ -57,6 +59,8 @@ describe('chain status gauges', () => {
     for (const line of [
       'tollgate_chain_tip_height{chain="eth"} 104',
       'tollgate_chain_lag_blocks{chain="eth"} 4',
+      'tollgate_chain_scan_rpc_calls_per_block{chain="eth"} 2.5',
+      'tollgate_chain_scan_rpc_bytes_per_block{chain="eth"} 48000',
       'tollgate_chain_last_scan_age_seconds{chain="eth"} 3',
       'tollgate_chain_tip_age_seconds{chain="eth"} 12',
       'tollgate_chain_scan_failed_runs{chain="eth"} 2',

@@ -160,6 +160,16 @@ const statusGauges: StatusGauge[] = [
     values: (s) => one(s.tipAgeSeconds),
   },
   {
+    name: 'tollgate_chain_scan_rpc_calls_per_block',
+    help: 'RPC calls per scanned block in the last run that scanned blocks, per chain (drivers that count them)',
+    values: (s) => one(s.rpcCallsPerBlock),
+  },
+  {
+    name: 'tollgate_chain_scan_rpc_bytes_per_block',
+    help: 'RPC response bytes per scanned block in the last run that scanned blocks, per chain (drivers that count them)',
+    values: (s) => one(s.rpcBytesPerBlock),
+  },
+  {
     name: 'tollgate_chain_scan_failed_runs',
     help: 'Scan runs failed in a row, per chain (0 after one succeeds)',
     values: (s) => one(s.failedRuns),

@@ -118,6 +118,17 @@ export const ChainStatusRef = builder.objectRef<ChainStatus>('ChainStatus').impl
       description: 'Scans failed in a row (0 once one succeeds)',
       resolve: (s) => s.failedRuns,
     }),
+    rpcCallsPerBlock: t.float({
+      nullable: true,
+      description:
+        'RPC calls per block the last scan that read blocks made (null where the driver does not count)',
+      resolve: (s) => s.rpcCallsPerBlock,
+    }),
+    rpcBytesPerBlock: t.float({
+      nullable: true,
+      description: 'RPC response bytes per block the last scan that read blocks received',
+      resolve: (s) => s.rpcBytesPerBlock,
+    }),
     halted: t.boolean({ resolve: (s) => s.halted }),
     degraded: t.field({
       type: [DegradedReasonRef],

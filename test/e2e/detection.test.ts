@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { parseEther } from 'viem'
 import { newMnemonic } from '../../src/core/payouts/signer.ts'
+import { readScanStatus } from '../../src/core/scanning/status.ts'
 import { newScannerState, type ScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import {
   chainCursors,
@@ -82,6 +83,10 @@ describe('native payments', () => {
     expect(credit.filter((c) => c.refId.startsWith(p.id)).reduce((s, c) => s + c.amount, 0n)).toBe(
       parseEther('1.5'),
     )
+    // what scanning cost the node is recorded for every process to read (metrics, Chain.status, the CLI)
+    const [status] = await readScanStatus(app.ctx.db)
+    expect(status?.rpcCallsPerBlock).toBeGreaterThan(0)
+    expect(status?.rpcBytesPerBlock).toBeGreaterThan(500)
   })
 
   test('behavior: partial then full payment sums both deposits', async () => {

@@ -29,17 +29,27 @@ export async function recordTip(db: Db, owner: string, chain: string, tip: bigin
     .where(and(eq(chainCursors.chain, chain), eq(chainCursors.leaseOwner, owner)))
 }
 
+/** What a run's ranges cost the node: blocks scanned, and the calls and response bytes the driver counted. */
+export type ScanCost = { blocks: number; calls: number; bytes: number }
+
 /**
- * Records a run that finished without an error: the success time, and the end of any failure streak. Under the
- * lease, like `recordTip`.
+ * Records a run that finished without an error: the success time, the end of any failure streak and, when it
+ * scanned blocks the driver counted, what they cost. Under the lease, like `recordTip`.
  *
  * @example
- * await recordScanSuccess(db, scanner.owner, 'ethereum')
+ * await recordScanSuccess(db, scanner.owner, 'ethereum', { blocks: 10, calls: 12, bytes: 480_000 })
  */
-export async function recordScanSuccess(db: Db, owner: string, chain: string): Promise<void> {
+export async function recordScanSuccess(
+  db: Db,
+  owner: string,
+  chain: string,
+  cost?: ScanCost,
+): Promise<void> {
+  const counted =
+    cost && cost.blocks > 0 ? { costBlocks: cost.blocks, costCalls: cost.calls, costBytes: cost.bytes } : {}
   await db
     .update(chainCursors)
-    .set({ lastScanAt: sql`now()`, failedRuns: 0, failingSince: null })
+    .set({ lastScanAt: sql`now()`, failedRuns: 0, failingSince: null, ...counted })
     .where(and(eq(chainCursors.chain, chain), eq(chainCursors.leaseOwner, owner)))
 }
 
@@ -102,6 +112,9 @@ export type ScanStatus = {
   quietMs: number | null
   /** The timestamp of the last block scanned (the cursor's block; null before the first block or once pruned). */
   lastBlockAt: Date | null
+  /** RPC calls and response bytes per block of the last run that scanned counted blocks (null: none yet). */
+  rpcCallsPerBlock: number | null
+  rpcBytesPerBlock: number | null
 }
 
 const age = (column: SQLWrapper) => sql<string | null>`extract(epoch from (now() - ${column}))::float8`
@@ -129,6 +142,9 @@ export async function readScanStatus(db: Db): Promise<ScanStatus[]> {
       lastErrorAt: chainCursors.lastErrorAt,
       failedRuns: chainCursors.failedRuns,
       failingFor: age(chainCursors.failingSince),
+      costBlocks: chainCursors.costBlocks,
+      costCalls: chainCursors.costCalls,
+      costBytes: chainCursors.costBytes,
       quiet: sql<
         string | number | null
       >`extract(epoch from (now() - coalesce(${chainCursors.lastScanAt}, ${chainCursors.failingSince}))) * 1000`,
@@ -137,14 +153,18 @@ export async function readScanStatus(db: Db): Promise<ScanStatus[]> {
       >`(select b.time from block_refs b where b.chain = chain_cursors.chain and b.height = chain_cursors.height)`,
     })
     .from(chainCursors)
-  return rows.map(({ lastScanAge, tipAge, failingFor, quiet, lastBlockTime, ...r }) => ({
-    ...r,
-    quietMs: quiet === null ? null : Math.max(0, Number(quiet)),
-    lastBlockAt: lastBlockTime === null ? null : new Date(Number(lastBlockTime) * 1000),
-    lastScanAgeSeconds: seconds(lastScanAge),
-    tipAgeSeconds: seconds(tipAge),
-    failingForSeconds: seconds(failingFor),
-  }))
+  return rows.map(
+    ({ lastScanAge, tipAge, failingFor, quiet, lastBlockTime, costBlocks, costCalls, costBytes, ...r }) => ({
+      ...r,
+      rpcCallsPerBlock: costBlocks && costCalls !== null ? costCalls / costBlocks : null,
+      rpcBytesPerBlock: costBlocks && costBytes !== null ? costBytes / costBlocks : null,
+      quietMs: quiet === null ? null : Math.max(0, Number(quiet)),
+      lastBlockAt: lastBlockTime === null ? null : new Date(Number(lastBlockTime) * 1000),
+      lastScanAgeSeconds: seconds(lastScanAge),
+      tipAgeSeconds: seconds(tipAge),
+      failingForSeconds: seconds(failingFor),
+    }),
+  )
 }
 
 /** An age as the database answers it (a float, possibly as a string), in whole seconds, never negative. */

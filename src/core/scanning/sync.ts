@@ -10,7 +10,7 @@ import { ReorgTooDeepError } from './errors.ts'
 import { recordMisdirected, settleMisdirected } from './misdirected.ts'
 import { type NetworkVerdicts, verifyNetwork, wrongNetworkMessage } from './network.ts'
 import { type Ancestor, findCommonAncestor, rollBack } from './reorg.ts'
-import { recordScanFailure, recordScanSuccess, recordTip, type ScanStage } from './status.ts'
+import { recordScanFailure, recordScanSuccess, recordTip, type ScanCost, type ScanStage } from './status.ts'
 import { refreshWatchSet, type WatchSet } from './watch-set.ts'
 
 export type SyncLogger = {
@@ -54,6 +54,8 @@ export type SyncResult = {
   busy?: boolean
   /** The node is on another network than the configured one: nothing was scanned (the message names both). */
   wrongNetwork?: string
+  /** What the stored ranges cost the node, summed over the ranges whose driver counted it. */
+  cost?: ScanCost
 }
 
 export function newScannerState(): ScannerState {
@@ -181,7 +183,7 @@ export async function syncChain(
     throw err
   }
   if (!result.halted)
-    await recordScanSuccess(ctx.db, ctx.scanner.owner, chain.name).catch((err) =>
+    await recordScanSuccess(ctx.db, ctx.scanner.owner, chain.name, result.cost).catch((err) =>
       ctx.log.warn({ chain: chain.name, err }, 'scan status not recorded'),
     )
   return result
@@ -244,6 +246,14 @@ async function scanForward(
     progress.stage = 'store'
     result.changes.push(...(await commitRange(ctx, chain, watch, scanned.transfers, blocks, now())))
     result.blocks += blocks.length
+    if (scanned.cost) {
+      const sum = result.cost ?? { blocks: 0, calls: 0, bytes: 0 }
+      result.cost = {
+        blocks: sum.blocks + blocks.length,
+        calls: sum.calls + scanned.cost.calls,
+        bytes: sum.bytes + scanned.cost.bytes,
+      }
+    }
     result.transfers += scanned.transfers.filter((t) => watch.byKey.has(t.to)).length
     const last = blocks.at(-1)!
     cursor = { ...cursor, height: last.height, hash: last.hash }

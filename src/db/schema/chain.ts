@@ -1,5 +1,15 @@
 import { sql } from 'drizzle-orm'
-import { boolean, index, integer, pgTable, primaryKey, text, timestamp, unique } from 'drizzle-orm/pg-core'
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  unique,
+} from 'drizzle-orm/pg-core'
 import { height, money } from './columns.ts'
 
 /** Where each chain's scanner stands. Advanced in the same transaction as the transfers of the range. */
@@ -26,6 +36,13 @@ export const chainCursors = pgTable('chain_cursors', {
   /** Failed runs since the last one that succeeded, and when the first of them failed. */
   failedRuns: integer('failed_runs').notNull().default(0),
   failingSince: timestamp('failing_since', { withTimezone: true }),
+  /**
+   * What the last successful run that scanned blocks cost the node, where the driver counts it: blocks scanned,
+   * RPC calls made and response bytes read (metered providers charge per call and per byte).
+   */
+  costBlocks: integer('cost_blocks'),
+  costCalls: integer('cost_calls'),
+  costBytes: bigint('cost_bytes', { mode: 'number' }),
 })
 
 /**
