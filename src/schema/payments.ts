@@ -32,7 +32,8 @@ const TransferRef = builder.objectRef<TransferView & { decimals?: number }>('Tra
     }),
     txHash: t.exposeString('txHash'),
     index: t.exposeInt('index', {
-      description: 'Log index (tokens), output index (UTXO chains), or -1 for a native value transfer',
+      description:
+        'Log index (tokens), output index (UTXO chains), -1 for a native value transfer, below -1 for native value moved by contracts (EVM: -2 - k for the k-th value-moving call frame; found by balances, txHash is the block hash)',
     }),
     amount: t.string({ description: 'Base units', resolve: (x) => x.amount.toString() }),
     blockHeight: t.string({ nullable: true, resolve: (x) => x.blockHeight?.toString() ?? null }),
