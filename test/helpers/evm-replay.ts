@@ -29,13 +29,21 @@ export function loadEvmFixture(height: number): { block: FixtureBlock; receipts:
 
 /**
  * A JSON-RPC server that answers like an Ethereum node would for the recorded blocks: blocks with full
- * transactions, receipts, and `eth_getLogs` filtered by range, address and topic0 from the receipts' logs.
+ * transactions, transactions by hash, receipts (one by one or a block's at once), and `eth_getLogs` filtered by
+ * range, address and topic0 from the receipts' logs. It keeps no state: balances and traces are unavailable.
  */
 export function startEvmReplay(heights: number[]) {
   const fixtures = heights.map(loadEvmFixture)
   const blocks = new Map(fixtures.map((f) => [BigInt(f.block.number), f.block]))
   const receipts = new Map(fixtures.flatMap((f) => f.receipts.map((r) => [r.transactionHash, r] as const)))
   const logs = fixtures.flatMap((f) => f.receipts.flatMap((r) => r.logs))
+  const transactions = new Map(
+    fixtures.flatMap((f) =>
+      f.block.transactions.map(
+        (t) => [t.hash, { ...t, blockHash: f.block.hash, blockNumber: f.block.number }] as const,
+      ),
+    ),
+  )
   const calls: Record<string, number> = {}
 
   const answer = (method: string, params: any[]): unknown => {
@@ -52,6 +60,16 @@ export function startEvmReplay(heights: number[]) {
       }
       case 'eth_getTransactionReceipt':
         return receipts.get(params[0]) ?? null
+      case 'eth_getTransactionByHash':
+        return transactions.get(params[0]) ?? null
+      case 'eth_getBlockReceipts': {
+        // by number or hash, as nodes take either
+        const block =
+          typeof params[0] === 'string' && params[0].length === 66
+            ? [...blocks.values()].find((b) => b.hash === params[0])
+            : blocks.get(BigInt(params[0]))
+        return block ? block.transactions.map((t) => receipts.get(t.hash) ?? null) : null
+      }
       case 'eth_getLogs': {
         const filter = params[0] as {
           fromBlock: string

@@ -154,7 +154,7 @@ describe('EVM scan against real mainnet blocks', () => {
     ])
   })
 
-  test('behavior: senders cost no call: one eth_getBlockByNumber and one eth_getLogs, receipts only for native matches', async () => {
+  test('behavior: senders cost no call: one eth_getBlockByNumber, one eth_getLogs and, for 74 native matches, one eth_getBlockReceipts', async () => {
     const { watch, block } = watchFor(15753009)
     const before = { ...replay.calls }
     const result = await driver.scan({ from: 15753009n, to: 15753009n, watch })
@@ -166,13 +166,45 @@ describe('EVM scan against real mainnet blocks', () => {
     const nativeMatches = block.transactions.filter(
       (t) => t.to && watch.has(t.to.toLowerCase()) && BigInt(t.value) > 0n,
     ).length
-    expect(made).toEqual({
-      eth_getBlockByNumber: 1,
-      eth_getLogs: 1,
-      eth_getTransactionReceipt: nativeMatches,
-    })
+    expect(nativeMatches).toBe(74)
+    expect(made).toEqual({ eth_getBlockByNumber: 1, eth_getLogs: 1, eth_getBlockReceipts: 1 })
     expect(result.transfers.every((t) => Array.isArray(t.senders) && t.senders.length > 0)).toBe(true)
   })
+
+  for (const height of heights)
+    test(`behavior: block ${height} token-only: the same token transfers from headers, logs and one lookup per matched transaction`, async () => {
+      const options = await definition.options['~standard'].validate({
+        chain: { id: 1, name: 'Ethereum', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
+        rpcUrls: [replay.url],
+        tokens: [
+          { symbol: 'USDT', address: '0xdAC17F958D2ee523a2206206994597C13D831ec7', decimals: 6 },
+          { symbol: 'USDC', address: '0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48', decimals: 6 },
+        ],
+        nativeDeposits: false,
+      })
+      if (options.issues) expect.unreachable(JSON.stringify(options.issues))
+      const tokenOnly = await definition.create(options.value, { chain: 'ethereum', log: console as never })
+      const { watch } = watchFor(height)
+      const full = await driver.scan({ from: BigInt(height), to: BigInt(height), watch })
+      const before = { ...replay.calls }
+      const result = await tokenOnly.scan({ from: BigInt(height), to: BigInt(height), watch })
+      const made = Object.fromEntries(
+        Object.entries(replay.calls)
+          .map(([m, n]) => [m, n - (before[m] ?? 0)])
+          .filter(([, n]) => (n as number) > 0),
+      )
+      const tokens = full.transfers.filter((t) => t.index >= 0)
+      expect(result.transfers.map(key).sort()).toEqual(tokens.map(key).sort())
+      expect(result.transfers.map((t) => t.senders)).toEqual(
+        result.transfers.map((t) => tokens.find((f) => key(f) === key(t))?.senders),
+      )
+      expect(result.blocks).toEqual(full.blocks)
+      expect(made.eth_getBlockByNumber).toBe(1)
+      expect(made.eth_getLogs).toBe(1)
+      expect(made.eth_getTransactionByHash).toBe(new Set(tokens.map((t) => t.txHash)).size)
+      expect(made.eth_getTransactionReceipt ?? 0).toBe(0)
+      expect(result.cost?.bytes).toBeLessThan(full.cost?.bytes ?? 0)
+    })
 
   test('behavior: the failed transaction carrying value to a watched address is ignored', async () => {
     const { watch, block, receipts } = watchFor(11098450)
