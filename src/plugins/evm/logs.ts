@@ -164,10 +164,12 @@ export async function getTransferLogs(rpc: EvmRpc, q: TransferLogsQuery): Promis
 
   const rechecked = await mapLimit(doubtful, checkConcurrency, async (block) => {
     const answerer = rangeAnswerer(BigInt(block.number))
-    // another URL first when there are several: the one that left it out may be lagging or lying
-    const order = from(rpc.endpoints, answerer + 1)
+    // another URL first when there are several: the one that left it out may be lagging or lying; a single
+    // URL is asked twice, so one passing failure does not fail the range
+    const order = rpc.endpoints.length > 1 ? from(rpc.endpoints, answerer + 1) : [0, 0]
     const errors: string[] = []
-    for (const index of order) {
+    for (const [attempt, index] of order.entries()) {
+      if (attempt > 0 && rpc.endpoints.length === 1) await sleep(backoffMs(attempt), signal)
       checkAborted(signal, 'eth_getLogs')
       const endpoint = rpc.endpoints[index] as EvmEndpoint
       try {

@@ -41,16 +41,32 @@ function batchLimitIn(text: string): number {
   return Number.isSafeInteger(n) && n >= 1 ? n : 1
 }
 
+/** The text of a JSON-RPC error, or of a bare `{"error": "…"}`. */
+const errorText = (error: unknown): string =>
+  typeof error === 'string' ? error : String((error as RpcAnswer['error'])?.message ?? '')
+
+/** Whether an error answered for a whole batch refuses batches, rather than failing for a passing reason. */
+const refusesBatch = (error: unknown, status: number): boolean => {
+  const code = (error as RpcAnswer['error'])?.code
+  return (
+    status === 400 ||
+    status === 413 ||
+    code === -32600 ||
+    code === -32700 ||
+    /\bbatch/i.test(errorText(error))
+  )
+}
+
 /**
  * Whether the answer to a batch of `sent` calls is the URL refusing the batch itself, as nodes and providers
  * do: one error for the whole batch instead of an array (geth "batch too large" -32600, Erigon "batch limit 100
- * exceeded" -32000, a server that does not take arrays at all: -32600/-32700 "Invalid request"), fewer answers
- * than calls with an error for the batch (geth's one-element array), answers saying batches are not allowed
- * (Alchemy's "Unsupported methods … in batch call"), or HTTP 400/413 for the batch. Rate limits (429) and
- * server errors (5xx) are not refusals: the same batch may go through later.
+ * exceeded" -32000, a server that does not take arrays at all: -32600/-32700), fewer answers than calls with
+ * an error for the batch (geth's one-element array), answers saying batches are not allowed (Alchemy's
+ * "Unsupported methods … in batch call"), or HTTP 400/413 for the batch. Rate limits (429), server errors (5xx)
+ * and one error for the batch that says something else (an internal error) are not refusals: the same batch
+ * may go through later, and viem fails its calls for the fallback to retry.
  */
 function batchRefusal(status: number, text: string, sent: number): string | undefined {
-  if (status === 429 || status >= 500) return undefined
   if (status !== 200 && status !== 400 && status !== 413) return undefined
   let answer: unknown
   try {
@@ -59,13 +75,15 @@ function batchRefusal(status: number, text: string, sent: number): string | unde
     return status === 200 ? undefined : text || `HTTP ${status}`
   }
   if (!Array.isArray(answer)) {
-    const error = (answer as RpcAnswer | null)?.error
-    return error ? String(error.message ?? 'batch refused') : status === 200 ? undefined : `HTTP ${status}`
+    const error = (answer as { error?: unknown } | null)?.error
+    if (error) return refusesBatch(error, status) ? errorText(error) || 'batch refused' : undefined
+    return status === 200 ? undefined : `HTTP ${status}`
   }
   const errors = (answer as RpcAnswer[]).filter((a) => a?.error)
-  if (answer.length < sent && errors.length > 0) return String(errors[0]?.error?.message ?? 'batch refused')
-  const aboutBatch = errors.find((a) => /\bbatch/i.test(String(a.error?.message ?? '')))
-  if (aboutBatch) return String(aboutBatch.error?.message)
+  const whole = errors[0]?.error
+  if (answer.length < sent && whole && refusesBatch(whole, status)) return errorText(whole) || 'batch refused'
+  const aboutBatch = errors.find((a) => /\bbatch/i.test(errorText(a.error)))
+  if (aboutBatch) return errorText(aboutBatch.error)
   return status === 200 ? undefined : `HTTP ${status}`
 }
 
@@ -121,9 +139,13 @@ export function meteredFetch(cost: RpcCost, state: BatchState): typeof fetch {
     if (calls.length === 1) {
       // a batch of one is a plain call: one less array for the node to unwrap, and for proxies to understand
       const { res, bytes } = await send(input, { ...init, body: JSON.stringify(calls[0]) }, 1)
-      const text = decoder.decode(bytes)
-      if (res.ok && firstChar(text) === '{') return replay(res, `[${text}]`)
-      return replay(res, bytes)
+      if (!res.ok || firstChar(decoder.decode(bytes.subarray(0, 64))) !== '{') return replay(res, bytes)
+      // the answer as the one-element array viem asked for, without decoding it here
+      const wrapped = new Uint8Array(bytes.byteLength + 2)
+      wrapped[0] = 0x5b // [
+      wrapped.set(bytes, 1)
+      wrapped[bytes.byteLength + 1] = 0x5d // ]
+      return replay(res, wrapped)
     }
     if (state.maxBatch < calls.length) return inPieces(input, init, calls)
     const { res, bytes } = await send(input, init, calls.length)
