@@ -80,36 +80,14 @@ export async function recordDeposits(
   options: { screen?: boolean } = {},
 ): Promise<void> {
   for (let i = 0; i < deposits.length; i += 500) {
-    const stored = await tx
-      .insert(transfers)
-      .values(
-        deposits.slice(i, i + 500).map(({ transfer: t, paymentId }) => ({
-          id: newId('trf'),
-          chain: chain.name,
-          txHash: t.txHash,
-          index: t.index,
-          asset: t.asset,
-          toAddress: t.to,
-          fromAddress: t.from ?? null,
-          amount: t.amount,
-          blockHeight: t.block.height,
-          blockHash: t.block.hash,
-          paymentId,
-          status: 'seen' as const,
-          late: t.block.time * 1000 > (deadlines.get(paymentId)?.getTime() ?? Number.POSITIVE_INFINITY),
-        })),
-      )
-      .onConflictDoUpdate({
-        target: [transfers.chain, transfers.txHash, transfers.index],
-        set: {
-          status: sql`case when ${transfers.status} = 'orphaned' then 'seen' else ${transfers.status} end`,
-          blockHeight: sql`excluded.block_height`,
-          blockHash: sql`excluded.block_hash`,
-          // lateness belongs to the block the transfer is in now
-          late: sql`excluded.late`,
-        },
-      })
-      .returning({ id: transfers.id, txHash: transfers.txHash, index: transfers.index })
+    const stored = await upsertTransfers(
+      tx,
+      deposits.slice(i, i + 500).map(({ transfer: t, paymentId }) => ({
+        ...transferRow(chain, t),
+        paymentId,
+        late: t.block.time * 1000 > (deadlines.get(paymentId)?.getTime() ?? Number.POSITIVE_INFINITY),
+      })),
+    )
     if (!options.screen) continue
     const idOf = new Map(stored.map((r) => [`${r.txHash}:${r.index}`, r.id]))
     await openTransferChecks(
@@ -126,4 +104,51 @@ export async function recordDeposits(
       })),
     )
   }
+}
+
+/** The columns of a transfer row that come from the scanned transfer itself. */
+export function transferRow(chain: LoadedChain, t: Transfer) {
+  return {
+    id: newId('trf'),
+    chain: chain.name,
+    txHash: t.txHash,
+    index: t.index,
+    asset: t.asset,
+    toAddress: t.to,
+    fromAddress: t.from ?? null,
+    amount: t.amount,
+    blockHeight: t.block.height,
+    blockHash: t.block.hash,
+    status: 'seen' as const,
+  }
+}
+
+/**
+ * Inserts transfers once per `(chain, txHash, index)`: one seen again (the same range rescanned, or re-included
+ * after a reorg) is revived and moved to its new block, its lateness judged again. `fresh` says which rows this
+ * statement inserted.
+ */
+export async function upsertTransfers(tx: Tx, rows: Array<typeof transfers.$inferInsert>) {
+  return (
+    tx
+      .insert(transfers)
+      .values(rows)
+      .onConflictDoUpdate({
+        target: [transfers.chain, transfers.txHash, transfers.index],
+        set: {
+          status: sql`case when ${transfers.status} = 'orphaned' then 'seen' else ${transfers.status} end`,
+          blockHeight: sql`excluded.block_height`,
+          blockHash: sql`excluded.block_hash`,
+          // lateness belongs to the block the transfer is in now
+          late: sql`excluded.late`,
+        },
+      })
+      // xmax is 0 on a row this statement inserted, not on one it updated
+      .returning({
+        id: transfers.id,
+        txHash: transfers.txHash,
+        index: transfers.index,
+        fresh: sql<boolean>`xmax = 0`,
+      })
+  )
 }

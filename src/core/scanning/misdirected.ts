@@ -2,10 +2,9 @@ import { and, eq, isNotNull, or, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { ledgerPostings, payments, transfers } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
-import { newId } from '../ids.ts'
 import { merchantAvailable, misdirectedHeld, syncMisdirectedHolding } from '../ledger/postings.ts'
 import { type PaymentChange, recordPaymentNotice } from '../payments/refresh.ts'
-import type { Deposit } from './deposits.ts'
+import { type Deposit, transferRow, upsertTransfers } from './deposits.ts'
 
 /**
  * Stores wrong-network deposits once per `(chain, txHash, index)`, like any deposit (a rescan or a reorg revives
@@ -23,40 +22,14 @@ export async function recordMisdirected(
   now: Date,
 ): Promise<PaymentChange[]> {
   if (found.length === 0) return []
-  const stored = await tx
-    .insert(transfers)
-    .values(
-      found.map(({ transfer: t, paymentId }) => ({
-        id: newId('trf'),
-        chain: chain.name,
-        txHash: t.txHash,
-        index: t.index,
-        asset: t.asset,
-        toAddress: t.to,
-        fromAddress: t.from ?? null,
-        amount: t.amount,
-        blockHeight: t.block.height,
-        blockHash: t.block.hash,
-        paymentId: null,
-        misdirectedPaymentId: paymentId,
-        status: 'seen' as const,
-      })),
-    )
-    .onConflictDoUpdate({
-      target: [transfers.chain, transfers.txHash, transfers.index],
-      set: {
-        status: sql`case when ${transfers.status} = 'orphaned' then 'seen' else ${transfers.status} end`,
-        blockHeight: sql`excluded.block_height`,
-        blockHash: sql`excluded.block_hash`,
-      },
-    })
-    // xmax is 0 on a row this statement inserted, not on one it updated
-    .returning({
-      id: transfers.id,
-      txHash: transfers.txHash,
-      index: transfers.index,
-      fresh: sql<boolean>`xmax = 0`,
-    })
+  const stored = await upsertTransfers(
+    tx,
+    found.map(({ transfer: t, paymentId }) => ({
+      ...transferRow(chain, t),
+      paymentId: null,
+      misdirectedPaymentId: paymentId,
+    })),
+  )
   const fresh = new Set(stored.filter((r) => r.fresh).map((r) => `${r.txHash}:${r.index}`))
   const changes: PaymentChange[] = []
   for (const { transfer: t, paymentId } of found) {

@@ -14,8 +14,8 @@ const heights = [11098450, 15753009]
 let replay: ReturnType<typeof startEvmReplay>
 let driver: ChainDriver
 
-beforeAll(async () => {
-  replay = startEvmReplay(heights)
+/** An Ethereum driver over the replay (USDT and USDC configured), with `extra` options on top. */
+async function replayDriver(extra: Record<string, unknown> = {}): Promise<ChainDriver> {
   const options = await definition.options['~standard'].validate({
     chain: { id: 1, name: 'Ethereum', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
     rpcUrls: [replay.url],
@@ -23,9 +23,15 @@ beforeAll(async () => {
       { symbol: 'USDT', address: '0xdAC17F958D2ee523a2206206994597C13D831ec7', decimals: 6 },
       { symbol: 'USDC', address: '0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48', decimals: 6 },
     ],
+    ...extra,
   })
   if (options.issues) expect.unreachable(JSON.stringify(options.issues))
-  driver = await definition.create(options.value, { chain: 'ethereum', log: console as never })
+  return definition.create(options.value, { chain: 'ethereum', log: console as never })
+}
+
+beforeAll(async () => {
+  replay = startEvmReplay(heights)
+  driver = await replayDriver()
 })
 afterAll(() => replay.stop())
 
@@ -173,17 +179,7 @@ describe('EVM scan against real mainnet blocks', () => {
 
   for (const height of heights)
     test(`behavior: block ${height} token-only: the same token transfers from headers, logs and one lookup per matched transaction`, async () => {
-      const options = await definition.options['~standard'].validate({
-        chain: { id: 1, name: 'Ethereum', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
-        rpcUrls: [replay.url],
-        tokens: [
-          { symbol: 'USDT', address: '0xdAC17F958D2ee523a2206206994597C13D831ec7', decimals: 6 },
-          { symbol: 'USDC', address: '0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48', decimals: 6 },
-        ],
-        nativeDeposits: false,
-      })
-      if (options.issues) expect.unreachable(JSON.stringify(options.issues))
-      const tokenOnly = await definition.create(options.value, { chain: 'ethereum', log: console as never })
+      const tokenOnly = await replayDriver({ nativeDeposits: false })
       const { watch } = watchFor(height)
       const full = await driver.scan({ from: BigInt(height), to: BigInt(height), watch })
       const before = { ...replay.calls }
@@ -242,14 +238,7 @@ describe('EVM scan against real mainnet blocks', () => {
   })
 
   test('behavior: a dead first RPC URL fails over to the next one', async () => {
-    const options = await definition.options['~standard'].validate({
-      chain: { id: 1, name: 'Ethereum', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
-      rpcUrls: ['http://127.0.0.1:9', replay.url],
-      tokens: [{ symbol: 'USDT', address: '0xdAC17F958D2ee523a2206206994597C13D831ec7', decimals: 6 }],
-      timeoutMs: 1000,
-    })
-    if (options.issues) expect.unreachable(JSON.stringify(options.issues))
-    const failover = await definition.create(options.value, { chain: 'ethereum', log: console as never })
+    const failover = await replayDriver({ rpcUrls: ['http://127.0.0.1:9', replay.url], timeoutMs: 1000 })
     const { watch } = watchFor(15753009)
     const result = await failover.scan({ from: 15753009n, to: 15753009n, watch })
     expect(result.blocks[0]?.height).toBe(15753009n)
