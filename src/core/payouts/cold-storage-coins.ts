@@ -133,7 +133,7 @@ function unlessShort(built: Promise<UnsignedTx>): Promise<UnsignedTx | undefined
 }
 
 /** Whether a cold transfer of this asset is built, signed or sent and not settled yet. */
-async function coldMoveOpen(tx: Tx, chain: LoadedChain, asset: string): Promise<boolean> {
+export async function coldMoveOpen(tx: Tx, chain: LoadedChain, asset: string): Promise<boolean> {
   const [open] = await tx
     .select({ n: sql<number>`count(*)::int` })
     .from(outboundTxs)

@@ -1,11 +1,11 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
-import { outboundTxs, withdrawals } from '../../db/schema/index.ts'
+import { withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { transactionUnlessRolledBack } from '../rollback.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
-import { moveCoinExcessToCold } from './cold-storage-coins.ts'
+import { coldMoveOpen, moveCoinExcessToCold } from './cold-storage-coins.ts'
 import { ensureSenderNonce, takeNonce } from './nonces.ts'
 import { roleWallet } from './wallet-roles.ts'
 
@@ -35,18 +35,7 @@ export async function moveExcessToCold(
     // nothing to move: `rollback` gives back the nonce taken above with the rest
     const made = await transactionUnlessRolledBack(ctx.db, async (tx, rollback) => {
       const nonce = await takeNonce(tx, chain, treasury.address)
-      const [open] = await tx
-        .select({ n: sql<number>`count(*)::int` })
-        .from(outboundTxs)
-        .where(
-          and(
-            eq(outboundTxs.chain, chain.name),
-            eq(outboundTxs.asset, assetId),
-            eq(outboundTxs.purpose, 'cold'),
-            inArray(outboundTxs.status, ['built', 'signed', 'broadcast']),
-          ),
-        )
-      if ((open?.n ?? 0) > 0) return rollback()
+      if (await coldMoveOpen(tx, chain, assetId)) return rollback()
       const [owed] = await tx
         .select({ total: sql<string>`coalesce(sum(${withdrawals.amount}), 0)` })
         .from(withdrawals)
