@@ -28,14 +28,16 @@ async function cursor() {
 
 /**
  * A scan runner as the worker wires it (heads watched only while it holds the lease, each head a scan), whose
- * head watch reaches the node through its own proxy over WebSocket, with HTTP polling as the fallback.
+ * head watch reaches the node through its own proxy: over WebSocket with HTTP polling as the fallback, or by
+ * polling alone.
  */
-function scanner() {
+function scanner(transport: 'ws' | 'http' = 'ws') {
   const env = { ...app.ctx.env, SCANNER_LEASE_MS: 600 }
   const runner: ScanRunner = createScanRunner({ ...app.ctx, env }, newScannerState())
   const proxy: CountingRpcProxy = startCountingRpcProxy(devnet.url)
+  const urls = transport === 'ws' ? [proxy.httpUrl, proxy.wsUrl] : [proxy.httpUrl]
   const unwatch = runner.whileHolding('devnet', () =>
-    watchEvmHeads({ rpcUrls: [proxy.httpUrl, proxy.wsUrl], headPollMs: 50, timeoutMs: 1000 }, () => {
+    watchEvmHeads({ rpcUrls: urls, headPollMs: 50, timeoutMs: 1000 }, () => {
       runner.trigger('devnet').catch(() => {})
     }),
   )
@@ -102,7 +104,7 @@ describe('head watching under the scan lease', () => {
     }
   }, 60_000)
 
-  test('behavior: after a graceful stop of the holder, the standby takes over and its subscription drives the scans', async () => {
+  test('behavior: a holder whose socket drops scans on by polling until it is subscribed again; after its graceful stop, the standby takes over and its subscription drives the scans', async () => {
     const a = scanner()
     const b = scanner()
     try {
@@ -112,12 +114,45 @@ describe('head watching under the scan lease', () => {
       await waitFor('the holder subscribed', () => holder.proxy.subscriptions() === 1)
       await mineAndScan()
 
+      // its socket drops and cannot come back for a while: polling carries the scans, then the subscription again
+      holder.proxy.refuseSockets(true)
+      holder.proxy.dropSockets()
+      await mineAndScan()
+      expect(holder.proxy.count('eth_blockNumber')).toBeGreaterThan(0)
+      holder.proxy.refuseSockets(false)
+      await waitFor('the holder subscribed again', () => holder.proxy.subscriptions() === 1, 20_000)
+      await mineAndScan()
+
       await holder.stop()
       expect(holder.proxy.openSockets()).toBe(0)
       await waitFor('the standby took over', () => standby.runner.holds('devnet'))
       await waitFor('the new holder subscribed', () => standby.proxy.subscriptions() === 1)
       for (let i = 0; i < 2; i++) await mineAndScan()
       expect(standby.proxy.count('eth_blockNumber')).toBe(0)
+    } finally {
+      await a.stop()
+      await b.stop()
+    }
+  }, 60_000)
+
+  test('behavior: without a WebSocket URL only the holder polls; once it lost the lease it polls no more, and the new holder does', async () => {
+    const a = scanner('http')
+    const b = scanner('http')
+    try {
+      await a.runner.trigger('devnet')
+      await b.runner.trigger('devnet')
+      const [holder, standby] = a.runner.holds('devnet') ? [a, b] : [b, a]
+      await mineAndScan()
+      expect(holder.proxy.count('eth_blockNumber')).toBeGreaterThan(0)
+      expect(standby.proxy.calls).toEqual([])
+
+      await holder.stop()
+      await waitFor('the standby took over', () => standby.runner.holds('devnet'))
+      const since = holder.proxy.calls.length
+      await mineAndScan()
+      // the new holder has polled a few times since: the old one would have too, had it gone on
+      await waitFor('the new holder polls', () => standby.proxy.count('eth_blockNumber') >= 3)
+      expect(holder.proxy.calls.length).toBe(since)
     } finally {
       await a.stop()
       await b.stop()
