@@ -73,6 +73,10 @@ async function measure(workerEnv: Record<string, string>): Promise<number[]> {
   try {
     for (let i = 0; i < warmup; i++) await measureOne()
     for (let i = 0; i < samples; i++) latencies.push(await measureOne())
+  } catch (err) {
+    // what the worker said is the first thing to read when a payment was never seen
+    console.error(worker.output().slice(-4000))
+    throw err
   } finally {
     await worker.stop()
   }
