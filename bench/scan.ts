@@ -107,26 +107,27 @@ for (let b = 0; b < blocks; b++) {
 const endHeight = startHeight + blocks - 1
 
 // ---- the contenders ----
-function benchDriverOptions(rpcBatchSize: number) {
-  return { internalTransfers: process.env.BENCH_INTERNAL ?? 'off', rpcBatchSize }
-}
 const app = await createTestApp({
-  // measured against the raw fetch doing the same: blocks and token logs (internal transfers, by traces or
-  // balances, are work the raw fetch does not do), one call per request (the batched driver has its own row)
-  config: testConfig(devnet.url, benchDriverOptions(1), { startHeight, maxRange: rangeSize }),
+  // measured against the raw fetch doing the same: blocks and token logs (internal transfers are measured in
+  // their own rows, against a raw fetch that also traces); default batching (small calls only)
+  config: testConfig(
+    devnet.url,
+    { internalTransfers: 'off', timeoutMs: 10_000 },
+    { startHeight, maxRange: rangeSize },
+  ),
   env: { TOLLGATE_SEED: gatewayMnemonic },
 })
 const driver = app.ctx.chains.get('devnet')!.driver
-// the same driver with JSON-RPC batches of up to 50 calls (rpcBatchSize's default): fewer HTTP requests, which a
-// remote provider's round trips reward and a node on loopback does not
-const batchedOptions = testConfig(devnet.url, benchDriverOptions(50)).chains.devnet!
-const batchedDriver = createEvmDriver(evmOptionsSchema.parse(batchedOptions.options), {
+// the same driver finding internal transfers in call traces of every block (what `auto` picks on anvil)
+const tracingOptions = testConfig(devnet.url, { internalTransfers: 'traces', timeoutMs: 10_000 }).chains
+  .devnet!
+const tracingDriver = createEvmDriver(evmOptionsSchema.parse(tracingOptions.options), {
   chain: 'devnet',
   log: app.ctx.log,
 } as never)
 const watch = new Set(watched.map((a) => a.toLowerCase()))
 
-async function rawFetch() {
+async function rawFetch(traces = false) {
   rawCost.calls = 0
   rawCost.bytes = 0
   let logs = 0
@@ -144,6 +145,13 @@ async function rawFetch() {
             method: 'eth_getBlockByNumber',
             params: [`0x${h.toString(16)}`, true],
           })
+          if (traces)
+            await rpc({
+              jsonrpc: '2.0',
+              id: 1,
+              method: 'debug_traceBlockByNumber',
+              params: [`0x${h.toString(16)}`, { tracer: 'callTracer' }],
+            })
         }
       }),
     )
@@ -190,12 +198,16 @@ const time = async (fn: () => Promise<number>) => {
 await rawFetch() // warm-up
 const raw: Array<{ seconds: number; n: number }> = []
 const scanned: Array<{ seconds: number; n: number }> = []
-const batched: Array<{ seconds: number; n: number }> = []
-const batchedCost = { calls: 0, bytes: 0 }
+const rawTraced: Array<{ seconds: number; n: number }> = []
+const traced: Array<{ seconds: number; n: number }> = []
+const rawTracedCost = { calls: 0, bytes: 0 }
+const tracedCost = { calls: 0, bytes: 0 }
 for (let r = 0; r < rounds; r++) {
-  raw.push(await time(rawFetch))
-  batched.push(await time(() => driverScan(watch, batchedDriver)))
-  Object.assign(batchedCost, scanCost)
+  rawTraced.push(await time(() => rawFetch(true)))
+  Object.assign(rawTracedCost, rawCost)
+  traced.push(await time(() => driverScan(watch, tracingDriver)))
+  Object.assign(tracedCost, scanCost)
+  raw.push(await time(() => rawFetch()))
   scanned.push(await time(() => driverScan()))
 }
 const perBlock = (cost: { calls: number; bytes: number }) => ({
@@ -204,7 +216,8 @@ const perBlock = (cost: { calls: number; bytes: number }) => ({
 })
 const rawPerBlock = perBlock(rawCost)
 const scanPerBlock = perBlock(scanCost)
-const batchedPerBlock = perBlock(batchedCost)
+const rawTracedPerBlock = perBlock(rawTracedCost)
+const tracedPerBlock = perBlock(tracedCost)
 
 // the whole scanner with the database: payments on watched addresses, cursor, block refs, payment updates
 const merchant = await app.merchant('Bench')
@@ -235,7 +248,8 @@ const millionPerBlock = perBlock(scanCost)
 
 const rawS = median(raw.map((r) => r.seconds))
 const scanS = median(scanned.map((r) => r.seconds))
-const batchedS = median(batched.map((r) => r.seconds))
+const rawTracedS = median(rawTraced.map((r) => r.seconds))
+const tracedS = median(traced.map((r) => r.seconds))
 report(
   'Scanning (bench/scan.ts)',
   `${table(
@@ -260,13 +274,22 @@ report(
         fmt(scanS, 2),
       ],
       [
-        'driver.scan, 100k watched addresses, batches of up to 50 calls',
-        fmt(blocks / batchedS, 0),
-        fmt(txCount / batchedS, 0),
-        fmt(batched[0]!.n / batchedS, 0),
-        batchedPerBlock.calls,
-        batchedPerBlock.bytes,
-        fmt(batchedS, 2),
+        'raw JSON-RPC fetch + debug_traceBlockByNumber per block',
+        fmt(blocks / rawTracedS, 0),
+        fmt(txCount / rawTracedS, 0),
+        '—',
+        rawTracedPerBlock.calls,
+        rawTracedPerBlock.bytes,
+        fmt(rawTracedS, 2),
+      ],
+      [
+        'driver.scan with call traces (internal transfers), 100k watched',
+        fmt(blocks / tracedS, 0),
+        fmt(txCount / tracedS, 0),
+        fmt(traced[0]!.n / tracedS, 0),
+        tracedPerBlock.calls,
+        tracedPerBlock.bytes,
+        fmt(tracedS, 2),
       ],
       [
         'driver.scan, 1M watched addresses',
@@ -292,12 +315,12 @@ report(
 ${blocks} blocks, ${txCount} transactions (${fmt(txCount / blocks, 1)} per block, half ERC-20), ${watchedCount} watched
 addresses, ranges of ${rangeSize} blocks, 6 parallel block fetches, median of ${rounds} alternating rounds. Calls
 per block count each call of a batch (the driver's own count, \`ScanResult.cost\`); bytes per block are the
-response bodies received. The driver rows send one call per request, as the raw fetch does, except the batched
-row (\`rpcBatchSize\` 50): batches wait for their slowest call, which costs throughput against a node on
-loopback and saves round trips against a remote one. The driver also checks its logs against the blocks'
-blooms (no extra call here: the node answers whole). A set of 1M watched addresses takes ${fmt(millionMb, 0)} MB
-of heap. **driver.scan / raw fetch = ${fmt(rawS / scanS, 2)}** (bar: ≥ 0.90); batched / raw fetch =
-${fmt(rawS / batchedS, 2)}.`,
+response bodies received. The driver batches only the small calls it asks together (receipts, transactions,
+balances; \`rpcBatchSize\` 50), never block reads, which batching would hold back to the slowest. It also checks
+its logs against the blocks' blooms (no extra call here: the node answers whole). The traced rows add one call
+trace per block (\`internalTransfers: 'traces'\`, what \`auto\` picks on a node that has them). A set of 1M watched
+addresses takes ${fmt(millionMb, 0)} MB of heap. **driver.scan / raw fetch = ${fmt(rawS / scanS, 2)}** (bar: ≥ 0.90);
+with traces, **${fmt(rawTracedS / tracedS, 2)}** of the raw fetch that also traces.`,
 )
 await app.close()
 await devnet.stop()

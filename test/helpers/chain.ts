@@ -1,4 +1,5 @@
 import { createServer } from 'node:net'
+import type { ChainDriver } from '@tollgate/sdk'
 import {
   createPublicClient,
   createTestClient,
@@ -12,6 +13,8 @@ import {
 import { mnemonicToAccount } from 'viem/accounts'
 import token from '../../contracts/TestToken.json'
 import { type Anvil, startAnvil } from '../../src/devnet.ts'
+import { createEvmDriver } from '../../src/plugins/evm/index.ts'
+import { evmOptionsSchema } from '../../src/plugins/evm/options.ts'
 
 export const devnetChain = defineChain({
   id: 31337,
@@ -139,3 +142,24 @@ export async function startDevnet(options: { blockTime?: number; chainId?: numbe
   }
 }
 export type Devnet = Awaited<ReturnType<typeof startDevnet>>
+
+/**
+ * The EVM driver on a devnet (its test token configured as USDT), through `url` (a proxy in front of the devnet,
+ * say) with `extra` options on top.
+ */
+export function devnetDriver(
+  devnet: Devnet,
+  url = devnet.url,
+  extra: Record<string, unknown> = {},
+): ChainDriver {
+  return createEvmDriver(
+    evmOptionsSchema.parse({
+      chain: { ...devnetChain, id: devnetChain.id },
+      rpcUrls: [url],
+      tokens: [{ symbol: 'USDT', address: devnet.tokenAddress, decimals: 6 }],
+      timeoutMs: 2000,
+      ...extra,
+    }),
+    { chain: 'devnet', log: { debug() {}, info() {}, warn() {}, error() {} } },
+  )
+}

@@ -82,7 +82,7 @@ export async function findBalanceTransfers(rpc: EvmRpc, q: BalanceQuery): Promis
     const key = `${address}@${hash}`
     const known = q.cache.get(key)
     if (known !== undefined) return known
-    const hex = await call<string>(rpc.client, 'eth_getBalance', [address, { blockHash: hash }], signal)
+    const hex = await call<string>(rpc.batched, 'eth_getBalance', [address, { blockHash: hash }], signal)
     const balance = BigInt(hex)
     if (q.cache.size >= cacheLimit) q.cache.clear()
     q.cache.set(key, balance)

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import type { ChainDriver, Transfer } from '@tollgate/sdk'
+import type { Transfer } from '@tollgate/sdk'
 import { createWalletClient, getAddress, type Hex, http, type TransactionReceipt } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { type Devnet, devnetChain, startDevnet } from '../../../test/helpers/chain.ts'
+import { type Devnet, devnetChain, devnetDriver, startDevnet } from '../../../test/helpers/chain.ts'
 import { deployContractWallets } from '../../../test/helpers/contract-wallets.ts'
 import { methodNotFound, startJsonRpcProxy } from '../../../test/helpers/json-rpc-proxy.ts'
 import { evmAssets } from './assets.ts'
 import { balanceIndexes } from './balance-mode.ts'
-import { createEvmDriver } from './index.ts'
 import { createInternalTransfers } from './internal.ts'
 import { evmOptionsSchema } from './options.ts'
 import { createEvmRpc } from './rpc.ts'
@@ -25,18 +24,7 @@ afterAll(async () => {
   await devnet?.stop()
 })
 
-function driverFor(url: string, extra: Record<string, unknown> = {}): ChainDriver {
-  return createEvmDriver(
-    evmOptionsSchema.parse({
-      chain: devnetChain,
-      rpcUrls: [url],
-      tokens: [{ symbol: 'USDT', address: devnet.tokenAddress, decimals: 6 }],
-      timeoutMs: 2000,
-      ...extra,
-    }),
-    ctx,
-  )
-}
+const driverFor = (url: string, extra: Record<string, unknown> = {}) => devnetDriver(devnet, url, extra)
 
 /** An address nobody has used: its balance is what the test pays it. */
 const freshAddress = () => privateKeyToAccount(generatePrivateKey()).address

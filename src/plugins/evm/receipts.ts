@@ -39,7 +39,7 @@ export async function fetchReceipts(
 ): Promise<Map<string, RpcReceipt>> {
   const out = new Map<string, RpcReceipt>()
   const one = async (txHash: string, block: { height: bigint; hash: string }) => {
-    const r = await call<RpcReceipt | null>(rpc.client, 'eth_getTransactionReceipt', [txHash], signal)
+    const r = await call<RpcReceipt | null>(rpc.batched, 'eth_getTransactionReceipt', [txHash], signal)
     if (!r)
       throw new DriverError('RECEIPT_NOT_FOUND', `receipt of ${txHash} (block ${block.height}) not found`, {
         retryable: true,

@@ -54,7 +54,8 @@ beforeAll(async () => {
   range = { from: (await devnet.height()) + 1n, to: 0n }
   await devnet.payToken(payee, 1n)
   await devnet.mine(4)
-  await devnet.payNative(payee, 9n)
+  // four native payments in four blocks: their receipts are the small calls a scan asks together
+  for (const wei of [9n, 10n, 11n, 12n]) await devnet.payNative(payee, wei)
   await devnet.payToken(payee, 2n)
   await devnet.mine(3)
   range.to = await devnet.height()
@@ -66,15 +67,25 @@ afterAll(async () => {
 })
 
 describe('EVM RPC transport', () => {
-  test('default: a scan batches its block reads (the node sees arrays); rpcBatchSize 1 sends none', async () => {
+  test('default: a scan batches the receipts it asks together (the node sees arrays), not its block reads; rpcBatchSize 1 sends none', async () => {
     const batching = provider()
     const result = await driverFor([batching.url]).scan({ ...range, watch: watch() })
     expect(tokenAmounts(result.transfers)).toEqual([1n, 2n])
     const batches = batching.requests.filter((r) => r.batch)
     expect(batches.length).toBeGreaterThan(0)
     expect(
-      batches.some((r) => r.calls.length > 1 && r.calls.every((c) => c.method === 'eth_getBlockByNumber')),
+      batches.some(
+        (r) => r.calls.length > 1 && r.calls.every((c) => c.method === 'eth_getTransactionReceipt'),
+      ),
     ).toBe(true)
+    // large answers read in parallel are never held back in a batch
+    expect(batches.some((r) => r.calls.some((c) => c.method === 'eth_getBlockByNumber'))).toBe(false)
+    expect(
+      result.transfers
+        .filter((t) => t.index === -1)
+        .map((t) => t.amount)
+        .sort((a, b) => Number(a - b)),
+    ).toEqual([9n, 10n, 11n, 12n])
     // fewer HTTP requests than calls
     expect(batching.requests.length).toBeLessThan(batching.calls())
 

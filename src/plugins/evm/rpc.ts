@@ -25,11 +25,14 @@ export type EvmEndpoint = {
 }
 
 /**
- * What the driver reads the chain through: the client over every URL (calls fail over between them, batched
- * per `rpcBatchSize`), one endpoint per URL for the logs path, the logs path's current URL, and the running cost.
+ * What the driver reads the chain through, over every URL (calls fail over between them): `client` sends each
+ * call on its own, for the large answers a range reads in parallel (blocks, traces), which batching would hold back
+ * to the slowest of them; `batched` sends the small calls issued together (receipts, transactions, balances) in
+ * batches of `rpcBatchSize`. Plus one endpoint per URL for the logs path, its current URL, and the running cost.
  */
 export type EvmRpc = {
   client: PublicClient
+  batched: PublicClient
   endpoints: readonly EvmEndpoint[]
   /** The endpoint the logs path asks first: the last one that answered (it moves on when one keeps failing). */
   logsFrom: { index: number }
@@ -51,14 +54,17 @@ export function createEvmRpc(options: EvmOptions): EvmRpc {
   const timeoutMs = options.timeoutMs
   const states = new Map<string, BatchState>(options.rpcUrls.map((url) => [url, { maxBatch: batchSize }]))
   const stateOf = (url: string) => states.get(url) as BatchState
-  const client = createPublicClient({
-    transport: fallback(
-      options.rpcUrls.map((url) =>
-        meteredTransport(url, { timeoutMs, retryCount, batchSize }, cost, stateOf(url)),
+  const overAll = (size: number) =>
+    createPublicClient({
+      transport: fallback(
+        options.rpcUrls.map((url) =>
+          meteredTransport(url, { timeoutMs, retryCount, batchSize: size }, cost, stateOf(url)),
+        ),
+        { rank: false, retryCount: 2 },
       ),
-      { rank: false, retryCount: 2 },
-    ),
-  }) as PublicClient
+    }) as PublicClient
+  const client = overAll(1)
+  const batched = overAll(batchSize)
   const endpoints = options.rpcUrls.map((url) => ({
     url,
     client: createPublicClient({
@@ -68,7 +74,7 @@ export function createEvmRpc(options: EvmOptions): EvmRpc {
       transport: meteredTransport(url, { timeoutMs, retryCount: 0, batchSize }, cost, stateOf(url)),
     }) as PublicClient,
   }))
-  return { client, endpoints, logsFrom: { index: 0 }, cost }
+  return { client, batched, endpoints, logsFrom: { index: 0 }, cost }
 }
 
 /**

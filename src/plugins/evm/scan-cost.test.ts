@@ -1,14 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import type { ChainDriver } from '@tollgate/sdk'
 import { createWalletClient, type Hex, http } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { type Devnet, devnetChain, startDevnet } from '../../../test/helpers/chain.ts'
+import { type Devnet, devnetChain, devnetDriver, startDevnet } from '../../../test/helpers/chain.ts'
 import { methodNotFound, startJsonRpcProxy } from '../../../test/helpers/json-rpc-proxy.ts'
-import { createEvmDriver } from './index.ts'
-import { evmOptionsSchema } from './options.ts'
 import { blockReceiptsFrom } from './receipts.ts'
 
-const ctx = { chain: 'devnet', log: { debug() {}, info() {}, warn() {}, error() {} } }
+const _ctx = { chain: 'devnet', log: { debug() {}, info() {}, warn() {}, error() {} } }
 
 let devnet: Devnet
 
@@ -19,18 +16,7 @@ afterAll(async () => {
   await devnet?.stop()
 })
 
-function driverFor(url: string, extra: Record<string, unknown> = {}): ChainDriver {
-  return createEvmDriver(
-    evmOptionsSchema.parse({
-      chain: devnetChain,
-      rpcUrls: [url],
-      tokens: [{ symbol: 'USDT', address: devnet.tokenAddress, decimals: 6 }],
-      timeoutMs: 2000,
-      ...extra,
-    }),
-    ctx,
-  )
-}
+const driverFor = (url: string, extra: Record<string, unknown> = {}) => devnetDriver(devnet, url, extra)
 
 const freshAddress = () => privateKeyToAccount(generatePrivateKey()).address
 

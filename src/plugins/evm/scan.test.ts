@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { ChainDriver, Transfer } from '@tollgate/sdk'
 import { createWalletClient, type Hex, http, parseAbi } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
-import { type Devnet, devnetChain, startDevnet, tokenAbi } from '../../../test/helpers/chain.ts'
+import { type Devnet, devnetChain, devnetDriver, startDevnet, tokenAbi } from '../../../test/helpers/chain.ts'
 import { startJsonRpcProxy } from '../../../test/helpers/json-rpc-proxy.ts'
 import { anvilMnemonic } from '../../devnet.ts'
 import { evmAssets } from './assets.ts'
@@ -28,18 +28,7 @@ let reverter: Hex
 /** Fresh addresses nobody has used: anvil's accounts 10+ are funded but idle. */
 const account = (i: number) => mnemonicToAccount(anvilMnemonic, { addressIndex: i }).address
 
-function driverFor(url: string, extra: Record<string, unknown> = {}) {
-  return createEvmDriver(
-    evmOptionsSchema.parse({
-      chain: devnetChain,
-      rpcUrls: [url],
-      tokens: [{ symbol: 'USDT', address: devnet.tokenAddress, decimals: 6 }],
-      timeoutMs: 2000,
-      ...extra,
-    }),
-    ctx,
-  )
-}
+const driverFor = (url: string, extra: Record<string, unknown> = {}) => devnetDriver(devnet, url, extra)
 
 const startProxy = startJsonRpcProxy
 

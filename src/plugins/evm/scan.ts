@@ -301,7 +301,7 @@ async function tokenTransfers(
   } else {
     const hashes = [...new Set(matched.map((m) => m.log.transactionHash.toLowerCase()))]
     const txs = await Promise.all(
-      hashes.map((h) => call<RpcTxSender | null>(rpc.client, 'eth_getTransactionByHash', [h], req.signal)),
+      hashes.map((h) => call<RpcTxSender | null>(rpc.batched, 'eth_getTransactionByHash', [h], req.signal)),
     )
     txs.forEach((tx, i) => {
       if (tx) txSenders.set(hashes[i] as string, { from: tx.from, blockHash: tx.blockHash })
