@@ -56,7 +56,7 @@ export function createEvmDriver(options: EvmOptions, ctx: DriverContext): ChainD
     }),
     checkNetwork: () => checkEvmNetwork(client, options.chain.id),
     callContract: (call, signal) => callEvmContract(client, call, signal),
-    watchHeads: (onHead) => watchEvmHeads(options, onHead),
+    watchHeads: (onHead) => watchEvmHeads(options, onHead, ctx.log),
     payouts: createEvmPayouts(client, options, native),
   }
 }

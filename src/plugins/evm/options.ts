@@ -47,7 +47,7 @@ const evmOptionsInputSchema = z.strictObject({
   account: z.number().int().min(0).max(0x7fffffff).default(0),
   /** Parallel block fetches while scanning. */
   scanConcurrency: z.number().int().min(1).max(64).default(6),
-  /** How often to poll for new heads when no WebSocket URL is configured. */
+  /** How often to poll for new heads over HTTP when no WebSocket URL is configured, or while the subscription is down. */
   headPollMs: z.number().int().min(50).default(1000),
   /** Fee ceiling for outbound transactions, wei per gas (decimal string); above it sending waits. */
   maxFeePerGas: z
