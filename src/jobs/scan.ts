@@ -4,6 +4,7 @@ import { resolveChain } from '../core/chains.ts'
 import { screeningOn } from '../core/compliance/checks.ts'
 import { withCallDeadlines } from '../core/deadlines.ts'
 import { errorCode, errorKind, GatewayError } from '../core/errors.ts'
+import type { PaymentChange } from '../core/payments/refresh.ts'
 import { acquireLease, releaseLeases } from '../core/scanning/cursors.ts'
 import { type ScannerState, type SyncResult, syncChain } from '../core/scanning/sync.ts'
 import { reportFailure } from './failures.ts'
@@ -215,15 +216,16 @@ export function createScanRunner(
     let result: SyncResult
     do {
       again.delete(chainName)
-      result = await syncChain({ db: ctx.db, log: ctx.log, scanner, leaseMs, screen }, chain, {
+      // each stored range's changes go out as it commits, not when the run ends
+      const onCommitted = (changes: PaymentChange[]) => {
+        ctx.bus.publish(changes)
+        onChanges()
+      }
+      result = await syncChain({ db: ctx.db, log: ctx.log, scanner, leaseMs, screen, onCommitted }, chain, {
         deadline: Date.now() + 20_000,
       })
       // new deposits wait for their screening: the screening pump looks at once
       if (result.transfers > 0) onDeposits()
-      if (result.changes.length > 0) {
-        ctx.bus.publish(result.changes)
-        onChanges()
-      }
       // the node is on another network (logged as an error when found): nothing scanned, asked again next tick
       if (result.wrongNetwork) break
       // another scanner (or a dead one whose lease has not run out) holds the chain: the heartbeat looks again

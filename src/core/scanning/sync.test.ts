@@ -16,6 +16,33 @@ import { syncChain } from './sync.ts'
 const { db, scene: setup } = await unitStage('sync')
 
 describe('syncChain: exactly-once crediting', () => {
+  test("behavior: each range's changes are handed on as it commits, before the next range is read", async () => {
+    const { toy, syncCtx, create, pay } = setup({ confirmations: 1 })
+    const [a, b] = [await create(100n), await create(50n)]
+    toy.mine([pay(a, '0xc1', 100n)])
+    toy.mineEmpty(1)
+    toy.mine([pay(b, '0xc2', 50n)])
+    // ranges of 2 blocks at first: block 1–2 carries a's payment, block 3 b's
+    syncCtx.scanner.range.set(toy.chain.name, 2)
+    let scans = 0
+    const scan = toy.chain.driver.scan
+    toy.chain.driver.scan = (req) => {
+      scans++
+      return scan(req)
+    }
+    const seen: Array<{ ids: string[]; scans: number }> = []
+    const result = await syncChain(
+      { ...syncCtx, onCommitted: (changes) => seen.push({ ids: changes.map((c) => c.paymentId), scans }) },
+      toy.chain,
+    )
+    // the first range's change went out before the second range was read
+    expect(seen).toEqual([
+      { ids: [a.id], scans: 1 },
+      { ids: [b.id], scans: 2 },
+    ])
+    expect(result.changes.map((c) => c.paymentId)).toEqual([a.id, b.id])
+  })
+
   test('default: a deposit is stored once, completes its payment and is credited once', async () => {
     const { toy, create, pay, sync } = setup({ confirmations: 2 })
     const p = await create(100n)

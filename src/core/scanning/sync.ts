@@ -37,6 +37,11 @@ export type SyncContext = {
   leaseMs?: number
   /** KYT screening is on: every new deposit is stored with a pending screening. */
   screen?: boolean
+  /**
+   * Called with the payment changes of each stored range (and of a rollback) as soon as it commits, before the run
+   * goes on or records its status: what subscribers wait for goes out at once. They are in `changes` as well.
+   */
+  onCommitted?: (changes: PaymentChange[]) => void
   now?: () => Date
 }
 
@@ -126,7 +131,9 @@ async function followReorg(
     { chain: chain.name, reorg_depth: depth, ancestor: ancestor.height.toString() },
     'reorg: rolling back',
   )
-  result.changes.push(...(await rollBack(ctx.db, chain, ancestor, now, leaseHolder(ctx))))
+  const undone = await rollBack(ctx.db, chain, ancestor, now, leaseHolder(ctx))
+  if (undone.length > 0) ctx.onCommitted?.(undone)
+  result.changes.push(...undone)
   result.reorgDepth = depth
   return { ...cursor, height: ancestor.height, hash: ancestor.hash }
 }
@@ -244,7 +251,9 @@ async function scanForward(
       break
     }
     progress.stage = 'store'
-    result.changes.push(...(await commitRange(ctx, chain, watch, scanned.transfers, blocks, now())))
+    const committed = await commitRange(ctx, chain, watch, scanned.transfers, blocks, now())
+    if (committed.length > 0) ctx.onCommitted?.(committed)
+    result.changes.push(...committed)
     result.blocks += blocks.length
     if (scanned.cost) {
       const sum = result.cost ?? { blocks: 0, calls: 0, bytes: 0 }
