@@ -113,7 +113,7 @@ export async function scanEvmRange(
     native && watching && internal ? await decideInternalMode(rpc, internal, req.from, signal) : 'off'
   const tracing = mode === 'debug_traceBlockByNumber' || mode === 'trace_block'
 
-  // each block and its traces asked together, so a batching transport sends them in one request
+  // each block and its traces asked side by side, one call per request (large answers are never batched)
   const fetched = await mapLimit(heights, config.concurrency, async (h) => {
     const [block, traces] = await Promise.all([
       call<RpcBlock | null>(client, 'eth_getBlockByNumber', [toHex(h), native], signal),
