@@ -47,7 +47,7 @@ export async function moveCoinExcessToCold(
     if (await coldMoveOpen(tx, chain, asset.id)) return rollback()
     // withdrawals are read before coins: a batch that commits between the two reads is then counted twice
     // (its withdrawals as owed, its coins as locked), which only keeps more hot; never not at all
-    const owed = await owedBeforeBatching(tx, chain, asset.id)
+    const owed = await withdrawalsStillOwed(tx, chain, asset.id, { sent: false })
     // the coins a withdrawal batch would be offered (already-locked ones pay what is in flight); more than
     // these stay hot until a later pass, which only keeps more hot
     const inputs = await spendableCoins(tx, chain, 'treasury')
@@ -149,10 +149,16 @@ export async function coldMoveOpen(tx: Tx, chain: LoadedChain, asset: string): P
 }
 
 /**
- * What withdrawals will take from the treasury's available coins: the ones not built yet (screened, awaiting
- * approval, queued). Built ones (BATCHED, BROADCAST) are paid by the coins their transaction locked.
+ * What withdrawals will still take from the treasury: the ones not built yet (screening, awaiting approval,
+ * queued) and, with `sent`, the ones built or broadcast too. An account chain's balance still holds those until
+ * they are mined; on a UTXO chain they are paid by the coins their transaction locked, so they are left out.
  */
-async function owedBeforeBatching(tx: Tx, chain: LoadedChain, asset: string): Promise<bigint> {
+export async function withdrawalsStillOwed(
+  tx: Tx,
+  chain: LoadedChain,
+  asset: string,
+  options: { sent: boolean },
+): Promise<bigint> {
   const [owed] = await tx
     .select({ total: sql<string>`coalesce(sum(${withdrawals.amount}), 0)` })
     .from(withdrawals)
@@ -160,7 +166,12 @@ async function owedBeforeBatching(tx: Tx, chain: LoadedChain, asset: string): Pr
       and(
         eq(withdrawals.chain, chain.name),
         eq(withdrawals.asset, asset),
-        inArray(withdrawals.status, ['SCREENING', 'AWAITING_APPROVAL', 'QUEUED']),
+        inArray(withdrawals.status, [
+          'SCREENING',
+          'AWAITING_APPROVAL',
+          'QUEUED',
+          ...(options.sent ? (['BATCHED', 'BROADCAST'] as const) : []),
+        ]),
       ),
     )
   return BigInt(owed?.total ?? '0')

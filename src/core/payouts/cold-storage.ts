@@ -1,11 +1,9 @@
-import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
-import { withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { transactionUnlessRolledBack } from '../rollback.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
-import { coldMoveOpen, moveCoinExcessToCold } from './cold-storage-coins.ts'
+import { coldMoveOpen, moveCoinExcessToCold, withdrawalsStillOwed } from './cold-storage-coins.ts'
 import { ensureSenderNonce, takeNonce } from './nonces.ts'
 import { roleWallet } from './wallet-roles.ts'
 
@@ -36,18 +34,10 @@ export async function moveExcessToCold(
     const made = await transactionUnlessRolledBack(ctx.db, async (tx, rollback) => {
       const nonce = await takeNonce(tx, chain, treasury.address)
       if (await coldMoveOpen(tx, chain, assetId)) return rollback()
-      const [owed] = await tx
-        .select({ total: sql<string>`coalesce(sum(${withdrawals.amount}), 0)` })
-        .from(withdrawals)
-        .where(
-          and(
-            eq(withdrawals.chain, chain.name),
-            eq(withdrawals.asset, assetId),
-            inArray(withdrawals.status, ['AWAITING_APPROVAL', 'QUEUED', 'BATCHED', 'BROADCAST']),
-          ),
-        )
+      // a withdrawal still being screened is owed as much as a queued one
+      const owed = await withdrawalsStillOwed(tx, chain, assetId, { sent: true })
       const held = await payouts.balance(treasury.address, asset)
-      const room = held - BigInt(owed?.total ?? '0') - float
+      const room = held - owed - float
       let amount = room
       let unsigned = await payouts.build({
         from: treasury,
