@@ -68,7 +68,8 @@ export async function reconcileChain(
     .from(transfers)
     .innerJoin(payments, eq(payments.id, transfers.misdirectedPaymentId))
     .where(and(eq(transfers.chain, chain.name), eq(transfers.status, 'confirmed')))
-  for (const { address } of misdirectedAt) if (!depositAddresses.includes(address)) depositAddresses.push(address)
+  for (const { address } of misdirectedAt)
+    if (!depositAddresses.includes(address)) depositAddresses.push(address)
   const wallets = { treasury: roleWallet(ctx, chain, 'treasury'), gas: roleWallet(ctx, chain, 'gas') }
   const booked = await accountTotals(ctx.db, {
     chain: chain.name,
