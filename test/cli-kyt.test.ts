@@ -668,7 +668,7 @@ describe('tollgate kyt report, policy and payment decisions', () => {
 
     for (const [args, message] of [
       [['release'], 'payment release: give the payment id'],
-      [['refund', held.paymentId], 'payment: the commands are release and reject'],
+      [['refund', held.paymentId], 'payment: the commands are release, reject and recover'],
       [['reject', held.paymentId, '--reason', 'x'], "payment reject: Unknown option '--reason'"],
       [['reject', held.paymentId, 'extra', '--note', 'x'], 'payment reject: unexpected argument extra'],
     ] as [string[], string][]) {
