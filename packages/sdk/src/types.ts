@@ -50,6 +50,40 @@ export type Transfer = {
   amount: bigint
 }
 
+/**
+ * A transfer into a watched address that the node's mempool holds: broadcast, not in a block yet. Its
+ * `(txHash, index)` is the one the block scan reports once it is mined.
+ */
+export type PendingTransfer = Omit<Transfer, 'block'> & {
+  /** The outputs (`txid:vout`) its transaction spends: a transaction spending one of them too conflicts with it. */
+  spends: readonly string[]
+}
+
+/**
+ * What became of a transaction reported pending: still in the mempool; mined (the block scan reports it); replaced
+ * by a conflicting transaction that pays the same watched address (an RBF fee bump: `by` is the replacement, which
+ * is reported pending in its turn); double-spent by a conflicting transaction that does not (`by` when the node
+ * shows it, else null: mined elsewhere); or dropped: gone from the mempool with its inputs unspent (evicted,
+ * expired, or a node restart).
+ */
+export type MempoolFate =
+  | { state: 'pending' }
+  | { state: 'mined' }
+  | { state: 'replaced'; by: string }
+  | { state: 'double_spent'; by: string | null }
+  | { state: 'dropped' }
+
+/** A node's mempool as a driver reads it (UTXO chains; any chain whose node shows its mempool). */
+export type MempoolReader = {
+  /** Unconfirmed transfers into `watch` keys, as the node's mempool holds them now. */
+  pending(watch: ReadonlySet<string>, signal?: AbortSignal): Promise<PendingTransfer[]>
+  /** What became of transactions earlier reported pending, by txid (each asked once, with what it spent and paid). */
+  fate(
+    txs: readonly { txHash: string; spends: readonly string[]; to: readonly string[] }[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, MempoolFate>>
+}
+
 /** What `ChainDriver.scan` is asked: a height range and the watch set to report transfers into. */
 export type ScanRequest = {
   /** First and last height, inclusive. */
@@ -149,6 +183,12 @@ export type ChainDriver = {
    * be asked rejects with a retryable `DriverError`, a reverting call with a non-retryable one.
    */
   callContract?(call: { to: string; data: string }, signal?: AbortSignal): Promise<string>
+  /**
+   * The node's mempool, where the driver can read it: unconfirmed deposits are shown at once (never credited
+   * before their confirmations, unless a zero-confirmation policy says so) and watched for replacement and
+   * double spends.
+   */
+  mempool?: MempoolReader
   /** Optional push of new heads (WebSocket subscription or fast polling); returns an unsubscribe function. */
   watchHeads?(onHead: (height: bigint) => void): () => void
   /** Sending: present on drivers that can move funds (sweeps, withdrawals). */

@@ -35,7 +35,7 @@ export type TransferView = {
   index: number
   amount: bigint
   blockHeight: bigint | null
-  status: 'seen' | 'confirmed' | 'orphaned'
+  status: 'pending' | 'seen' | 'confirmed' | 'orphaned' | 'dropped'
   late: boolean
   confirmations: number
 }

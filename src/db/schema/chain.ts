@@ -4,6 +4,7 @@ import {
   boolean,
   index,
   integer,
+  jsonb,
   pgTable,
   primaryKey,
   text,
@@ -86,7 +87,11 @@ export const transfers = pgTable(
     blockHeight: height('block_height'),
     blockHash: text('block_hash'),
     paymentId: text('payment_id'),
-    status: text('status', { enum: ['seen', 'confirmed', 'orphaned'] })
+    /**
+     * `pending`: in the node's mempool, no block yet; `seen`: in a block; `confirmed`: at its depth; `orphaned`:
+     * its block was reorganized away; `dropped`: it left the mempool unmined (`fate` says why).
+     */
+    status: text('status', { enum: ['pending', 'seen', 'confirmed', 'orphaned', 'dropped'] })
       .notNull()
       .default('seen'),
     /** Arrived after the payment's deadline; credited all the same. */
@@ -96,6 +101,11 @@ export const transfers = pgTable(
      * `paymentId` stays null, so it never counts toward the payment; held for the operator to recover.
      */
     misdirectedPaymentId: text('misdirected_payment_id'),
+    /** An unconfirmed deposit's inputs (`txid:vout`): a transaction spending one of them too conflicts with it. */
+    spends: jsonb('spends').$type<string[]>(),
+    /** Why a pending deposit was dropped (`replaced`, `double_spent`, `dropped`), and by which transaction. */
+    fate: text('fate', { enum: ['replaced', 'double_spent', 'dropped'] }),
+    fateBy: text('fate_by'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
