@@ -122,6 +122,8 @@ const envSchema = z.object({
   /** How often the worker compares the ledger with the chain (per chain that can report balances). */
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(600_000),
   SCANNER_LEASE_MS: z.coerce.number().int().min(200).default(1200),
+  /** How often the scan lease holder looks at the mempool of chains whose driver reads it (Bitcoin). */
+  MEMPOOL_POLL_MS: z.coerce.number().int().min(50).default(500),
   /** How long one KYT screening (every provider, every address) may take before it counts as unanswered. */
   KYT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
   ADDRESS_POOL_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(2000),

@@ -18,6 +18,19 @@ export const statusMessages: Record<CheckoutView['status'], string> = {
 }
 
 /**
+ * What the page says of the mempool: a payment its unconfirmed deposits cover, and a deposit that left the
+ * mempool unmined while the payment waits again. The script gets these too.
+ */
+export const mempoolNotes = {
+  unconfirmed: 'Payment received, waiting for confirmation',
+  replaced: 'Your transaction was replaced by another one. Waiting for it.',
+  double_spent:
+    'The transaction we saw was spent elsewhere (double-spent) and will not arrive. Send the payment again.',
+  dropped:
+    'The transaction we saw left the network without being confirmed. If your wallet shows it as failed, send the payment again.',
+} as const
+
+/**
  * For a payment priced in a fiat currency, the statuses that name an amount say its value in the currency too
  * (at the payment's rate, rounded down); the others read as in `statusMessages`.
  */
@@ -80,6 +93,9 @@ export function fillTemplate(template: string, view: CheckoutView): string {
  * statusText(view) // 'Partially paid: 0.5 USDT still to send'
  */
 export function statusText(view: CheckoutView): string {
+  // seen in the mempool, in no block yet: the buyer's money is on its way, not yet confirming
+  if (view.status === 'PROCESSING' && view.confirmations === 0 && view.amountPending !== '0')
+    return mempoolNotes.unconfirmed
   const template = (view.price && pricedStatusMessages[view.status]) || statusMessages[view.status]
   return fillTemplate(template, view)
 }

@@ -3,6 +3,7 @@ import { escapeHtml, jsonForScript } from './html.ts'
 import {
   fillTemplate,
   invoiceNotes,
+  mempoolNotes,
   pricedStatusMessages,
   pricingNotes,
   statusMessages,
@@ -63,6 +64,13 @@ function pricedParts(view: CheckoutView, now: Date) {
  * @example
  * new Response(renderCheckoutPage(view, { clientSecret, embed: false }), { headers: { 'content-type': 'text/html' } })
  */
+/** The note on a deposit that left the mempool unmined, while the payment waits for funds again. */
+function mempoolNotice(view: CheckoutView): string | null {
+  return view.droppedDeposit && (view.status === 'PENDING' || view.status === 'PARTIALLY_PAID')
+    ? mempoolNotes[view.droppedDeposit]
+    : null
+}
+
 export function renderCheckoutPage(
   view: CheckoutView,
   options: { clientSecret: string; embed: boolean; now?: Date },
@@ -76,6 +84,7 @@ export function renderCheckoutPage(
     messages: statusMessages,
     pricedMessages: pricedStatusMessages,
     notes: pricingNotes,
+    mempoolNotes,
   }
   const priced = view.price ? pricedParts(view, options.now ?? new Date()) : undefined
   const network = asset.contract
@@ -99,6 +108,7 @@ export function renderCheckoutPage(
   <div id="status" class="status" role="status" aria-live="polite" data-status="${e(view.status)}">
     <span class="dot" aria-hidden="true"></span><span id="status-text">${e(statusText(view))}</span>
   </div>${priced ? priced.overpaid : ''}
+  <p class="notice" id="mempool"${hiddenIf(!mempoolNotice(view))}>${e(mempoolNotice(view) ?? '')}</p>
   <div class="qr-block">
     <a id="wallet-link" class="qr" href="${e(view.paymentUri)}" aria-label="Open the payment in a wallet app">
       <span id="qr">${qrSvg(view.paymentUri, { label: `QR code of the payment link for ${view.amountDue} ${asset.symbol}` })}</span>

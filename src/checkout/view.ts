@@ -5,7 +5,9 @@ import { getInvoice } from '../core/payments/invoice-method.ts'
 import { currencyDecimals, fiatValue } from '../core/payments/pricing.ts'
 import type { PaymentRow } from '../core/payments/queries.ts'
 import {
+  amountPending,
   amountRemaining,
+  droppedDeposit,
   getPaymentForCheckout,
   listPaymentTransfers,
   overpaidAmount,
@@ -27,6 +29,10 @@ export type CheckoutView = {
   asset: { symbol: string; name: string; decimals: number; native: boolean; contract: string | null }
   amountDue: string
   amountReceived: string
+  /** Deposits the mempool shows, not in a block yet. */
+  amountPending: string
+  /** Why the latest deposit the mempool showed left it unmined, if one did. */
+  droppedDeposit: 'replaced' | 'double_spent' | 'dropped' | null
   amountRemaining: string
   overpaidAmount: string
   confirmations: number
@@ -92,6 +98,8 @@ export async function loadCheckoutView(
     },
     amountDue: format(payment.amountDue),
     amountReceived: format(payment.amountReceived),
+    amountPending: format(amountPending(transfers)),
+    droppedDeposit: droppedDeposit(transfers),
     amountRemaining: format(amountRemaining(payment)),
     overpaidAmount: format(overpaidAmount(payment)),
     confirmations: paymentConfirmations(transfers, payment.confirmationsRequired),

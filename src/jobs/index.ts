@@ -77,12 +77,17 @@ export async function startWorkers(
   // new heads trigger a scan at once, watched only while this process holds the chain's lease (a standby
   // polls nothing); the scheduler above is the safety net
   const unwatch = [...ctx.chains.values()].map((chain) =>
-    scans.whileHolding(chain.name, () =>
-      chain.driver.watchHeads?.(() => {
-        // a failed run is the runner's to log (once a minute per chain): a fast chain would warn every block
-        scans.trigger(chain.name).catch(() => {})
-      }),
-    ),
+    scans.whileHolding(chain.name, () => {
+      // a failed run is the runner's to log (once a minute per chain): a fast chain would warn every block
+      const scan = () => scans.trigger(chain.name).catch(() => {})
+      const unwatchHeads = chain.driver.watchHeads?.(scan)
+      // a chain whose mempool the driver reads is looked at often: a broadcast payment shows within a second
+      const mempool = chain.driver.mempool ? setInterval(scan, ctx.env.MEMPOOL_POLL_MS) : undefined
+      return () => {
+        unwatchHeads?.()
+        clearInterval(mempool)
+      }
+    }),
   )
   // catch up at once rather than at the first tick
   for (const chain of ctx.chains.keys())

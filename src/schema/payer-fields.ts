@@ -3,8 +3,10 @@ import { formatAmount } from '../core/money.ts'
 import { fiatValue, receivedFiat } from '../core/payments/pricing.ts'
 import type { PaymentRow } from '../core/payments/queries.ts'
 import {
+  amountPending,
   amountRemaining,
   arrivedLate,
+  droppedDeposit,
   overpaidAmount,
   paymentConfirmations,
   paymentUriOf,
@@ -52,7 +54,24 @@ export function payerFields(t: PothosSchemaTypes.ObjectFieldBuilder<Types, Payme
       resolve: (p, _a, ctx) => assetById(ctx.app.chains, p.chain, p.asset),
     }),
     amountDue: amount((p) => p.amountDue, 'Amount requested'),
-    amountReceived: amount((p) => p.amountReceived, 'Sum of the deposits seen'),
+    amountReceived: amount((p) => p.amountReceived, 'Sum of the deposits seen in blocks'),
+    droppedDeposit: t.string({
+      nullable: true,
+      description:
+        'Why the latest deposit the mempool showed left it unmined: replaced (an RBF bump), double_spent (its inputs paid elsewhere) or dropped; null when none did',
+      complexity: readCost,
+      resolve: async (p, _a, ctx) => droppedDeposit(await paymentTransfers(ctx).load(p)),
+    }),
+    amountPending: t.string({
+      description:
+        'Sum of the deposits the node’s mempool shows, broadcast but not in a block yet (they move the status, not amountReceived; never credited before their confirmations unless none are required), a decimal string in whole units of the asset',
+      complexity: readCost,
+      resolve: async (p, _a, ctx) =>
+        formatAmount(
+          amountPending(await paymentTransfers(ctx).load(p)),
+          assetById(ctx.app.chains, p.chain, p.asset).decimals,
+        ),
+    }),
     amountRemaining: amount(amountRemaining, 'What is still to pay'),
     amountConfirmed: amount((p) => p.amountConfirmed, 'Sum of the deposits at the required depth'),
     overpaidAmount: amount(overpaidAmount, 'What arrived beyond the amount due'),

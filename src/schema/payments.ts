@@ -38,10 +38,22 @@ const TransferRef = builder.objectRef<TransferView & { decimals?: number }>('Tra
     amount: t.string({ description: 'Base units', resolve: (x) => x.amount.toString() }),
     blockHeight: t.string({ nullable: true, resolve: (x) => x.blockHeight?.toString() ?? null }),
     status: t.string({
-      description: 'seen, confirmed or orphaned (removed by a reorg)',
+      description:
+        'pending (in the mempool, no block yet), seen (in a block), confirmed (at its depth), orphaned (removed by a reorg) or dropped (left the mempool unmined: see fate)',
       resolve: (x) => x.status,
     }),
     confirmations: t.exposeInt('confirmations'),
+    fate: t.string({
+      nullable: true,
+      description:
+        'Why a pending deposit was dropped: replaced (an RBF bump paying the same address), double_spent (its inputs paid elsewhere) or dropped (it left the mempool)',
+      resolve: (x) => x.fate,
+    }),
+    fateBy: t.string({
+      nullable: true,
+      description: 'The transaction that replaced or double-spent it, where the node showed it',
+      resolve: (x) => x.fateBy,
+    }),
     late: t.exposeBoolean('late'),
   }),
 })

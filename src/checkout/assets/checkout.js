@@ -14,7 +14,7 @@
   const countdownStatuses = ['PENDING', 'PARTIALLY_PAID']
   const query =
     'subscription ($id: ID!, $secret: String!) { paymentUpdated(id: $id, clientSecret: $secret) { ' +
-    'status amountDue amountReceived amountRemaining overpaidAmount confirmations confirmationsRequired ' +
+    'status amountDue amountReceived amountPending droppedDeposit amountRemaining overpaidAmount confirmations confirmationsRequired ' +
     'paymentUri expiresAt price { amount currency } rate rateLockedUntil amountReceivedFiat amountRemainingFiat ' +
     'overpaidFiat } }'
   const variables = { id: view.id, secret: state.clientSecret }
@@ -51,7 +51,20 @@
   }
 
   function message(v) {
+    // seen in the mempool, in no block yet: the buyer's money is on its way, not yet confirming
+    if (v.status === 'PROCESSING' && v.confirmations === 0 && v.amountPending !== '0')
+      return state.mempoolNotes.unconfirmed
     return fill((v.price && state.pricedMessages[v.status]) || state.messages[v.status], v)
+  }
+
+  function renderMempool() {
+    const note = $('mempool')
+    const text =
+      view.droppedDeposit && countdownStatuses.includes(view.status)
+        ? state.mempoolNotes[view.droppedDeposit]
+        : ''
+    note.hidden = text === ''
+    note.textContent = text
   }
 
   // the elements that show one field of the payment (the amount due; the price and rate when priced in fiat)
@@ -95,6 +108,7 @@
     const status = $('status')
     status.dataset.status = view.status
     $('status-text').textContent = message(view)
+    renderMempool()
     $('amount').value = view.status === 'PARTIALLY_PAID' ? view.amountRemaining : view.amountDue
     for (const el of document.querySelectorAll('[data-field]')) {
       const text = fieldText(el.dataset.field)

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull, ne, or, sql } from 'drizzle-orm'
+import { and, eq, inArray, isNotNull, notInArray, or, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import {
   chainCursors,
@@ -27,6 +27,7 @@ export type PaymentChange = {
 type LiveTransfer = {
   paymentId: string | null
   amount: bigint
+  status: string
   blockHeight: bigint | null
   kyt: string | null
   kytReason: string | null
@@ -43,6 +44,8 @@ type LiveTransfer = {
  */
 function weighPayment(p: PaymentRow, live: readonly LiveTransfer[], tip: bigint | undefined, now: Date) {
   let received = 0n
+  /** Unconfirmed deposits the mempool shows: they move the status, not `amountReceived`. */
+  let pending = 0n
   let confirmed = 0n
   let held: LiveTransfer | undefined
   let rejected: LiveTransfer | undefined
@@ -53,17 +56,19 @@ function weighPayment(p: PaymentRow, live: readonly LiveTransfer[], tip: bigint 
       rejected ??= t
       continue
     }
-    received += t.amount
+    if (t.status === 'pending') pending += t.amount
+    else received += t.amount
     if (t.kyt === 'held') held ??= t
     if (t.kyt === 'released') released ??= t
     const creditable = t.kyt === null || t.kyt === 'clear' || t.kyt === 'released'
+    // a deposit not in a block yet has depth 0: only a zero-confirmation policy counts it as paid
     const depth = tip !== undefined && t.blockHeight !== null ? tip - t.blockHeight + 1n : 0n
     if (creditable && depth >= BigInt(p.confirmationsRequired)) confirmed += t.amount
   }
   const derived = deriveStatus({
     amountDue: p.amountDue,
     amountTolerance: p.amountTolerance,
-    received,
+    received: received + pending,
     confirmed,
     expiresAt: p.expiresAt,
     now,
@@ -73,7 +78,7 @@ function weighPayment(p: PaymentRow, live: readonly LiveTransfer[], tip: bigint 
   /** What an event of a hold, a rejection or a release says of the screening behind it. */
   const screeningOf = (status: PaymentStatus) =>
     status === 'HELD' ? held : status === 'REJECTED' ? rejected : p.status === 'HELD' ? released : undefined
-  return { p, received, confirmed, own, screeningOf }
+  return { p, received, pending, confirmed, own, screeningOf }
 }
 
 /**
@@ -121,7 +126,7 @@ export async function refreshPayments(
     })
     .from(transfers)
     .leftJoin(kytChecks, and(eq(kytChecks.subjectType, 'transfer'), eq(kytChecks.subjectId, transfers.id)))
-    .where(and(inArray(transfers.paymentId, ids), ne(transfers.status, 'orphaned')))
+    .where(and(inArray(transfers.paymentId, ids), notInArray(transfers.status, ['orphaned', 'dropped'])))
   const tips = new Map(params.tips ?? [])
   const unknown = [...new Set(rows.map((r) => r.chain))].filter((c) => !tips.has(c))
   if (unknown.length > 0) {
@@ -145,7 +150,8 @@ export async function refreshPayments(
                   priceAmount: w.p.priceAmount,
                   rate: w.p.rate,
                   amountDue: w.p.amountDue,
-                  received: w.received,
+                  // an invoice moves with what its methods' mempools show, as a payment does
+                  received: w.received + w.pending,
                   confirmed: w.confirmed,
                   ownStatus: w.own,
                 },

@@ -31,6 +31,9 @@ export type TransferView = {
   asset: string
   /** Arrived on another chain than the payment's (see `recordMisdirected`): never counts toward the payment. */
   misdirected: boolean
+  /** Why a pending deposit was dropped, and by which transaction (see `followMempool`). */
+  fate: 'replaced' | 'double_spent' | 'dropped' | null
+  fateBy: string | null
   txHash: string
   index: number
   amount: bigint
@@ -86,6 +89,8 @@ export async function listPaymentTransfersFor(
       chain: t.chain,
       asset: t.asset,
       misdirected: t.paymentId === null,
+      fate: t.fate,
+      fateBy: t.fateBy,
       txHash: t.txHash,
       index: t.index,
       amount: t.amount,
@@ -120,14 +125,37 @@ export function amountToRequest(p: Pick<PaymentRow, 'amountDue' | 'amountReceive
 
 /** Depth of the least-confirmed live deposit (0 before any), capped at the required depth. */
 export function paymentConfirmations(transfers: readonly TransferView[], required: number): number {
-  const live = transfers.filter((t) => t.status !== 'orphaned' && !t.misdirected)
+  const live = transfers.filter((t) => t.status !== 'orphaned' && t.status !== 'dropped' && !t.misdirected)
   if (live.length === 0) return 0
   return Math.min(required, ...live.map((t) => t.confirmations))
 }
 
 /** Whether any live deposit arrived after the deadline. */
 export function arrivedLate(transfers: readonly TransferView[]): boolean {
-  return transfers.some((t) => t.late && t.status !== 'orphaned' && !t.misdirected)
+  return transfers.some((t) => t.late && t.status !== 'orphaned' && t.status !== 'dropped' && !t.misdirected)
+}
+
+/**
+ * Why the payment's latest deposit to leave the mempool unmined left it (replaced, double-spent or dropped), or
+ * null: what the checkout tells the buyer while the payment waits again.
+ *
+ * @example
+ * droppedDeposit(transfers) // 'double_spent'
+ */
+export function droppedDeposit(transfers: readonly TransferView[]): TransferView['fate'] {
+  const gone = transfers.filter((t) => t.status === 'dropped' && !t.misdirected)
+  return gone.at(-1)?.fate ?? null
+}
+
+/**
+ * What the mempool shows on its way to the payment: its deposits broadcast but not in a block yet (not part of
+ * `amountReceived`, never credited before their confirmations unless the payment requires none).
+ *
+ * @example
+ * amountPending(await listPaymentTransfers({ db }, payment)) // 250000n
+ */
+export function amountPending(transfers: readonly TransferView[]): bigint {
+  return transfers.reduce((sum, t) => (t.status === 'pending' && !t.misdirected ? sum + t.amount : sum), 0n)
 }
 
 /**

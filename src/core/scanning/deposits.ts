@@ -60,7 +60,9 @@ export async function matchDeposits(
  * The addresses whose funds paid a transfer, as the driver reports them (`senders`), or its `from` for a driver
  * that reports only that.
  */
-export const sendersOf = (t: Transfer): string[] => [...(t.senders ?? (t.from ? [t.from] : []))]
+export const sendersOf = (t: Pick<Transfer, 'senders' | 'from'>): string[] => [
+  ...(t.senders ?? (t.from ? [t.from] : [])),
+]
 
 /**
  * Stores deposits once per `(chain, txHash, index)`: a transfer seen again (the same range rescanned, or
@@ -124,9 +126,9 @@ export function transferRow(chain: LoadedChain, t: Transfer) {
 }
 
 /**
- * Inserts transfers once per `(chain, txHash, index)`: one seen again (the same range rescanned, or re-included
- * after a reorg) is revived and moved to its new block, its lateness judged again. `fresh` says which rows this
- * statement inserted.
+ * Inserts transfers once per `(chain, txHash, index)`: one seen again (the same range rescanned, re-included after
+ * a reorg, or mined after the mempool showed it, even once it had left the mempool) is revived and moved to its
+ * block, its lateness judged again. `fresh` says which rows this statement inserted.
  */
 export async function upsertTransfers(tx: Tx, rows: Array<typeof transfers.$inferInsert>) {
   return (
@@ -136,11 +138,14 @@ export async function upsertTransfers(tx: Tx, rows: Array<typeof transfers.$infe
       .onConflictDoUpdate({
         target: [transfers.chain, transfers.txHash, transfers.index],
         set: {
-          status: sql`case when ${transfers.status} = 'orphaned' then 'seen' else ${transfers.status} end`,
+          status: sql`case when ${transfers.status} in ('orphaned', 'pending', 'dropped') then 'seen' else ${transfers.status} end`,
           blockHeight: sql`excluded.block_height`,
           blockHash: sql`excluded.block_hash`,
           // lateness belongs to the block the transfer is in now
           late: sql`excluded.late`,
+          // mined after all: whatever the mempool seemed to say of it no longer holds
+          fate: sql`null`,
+          fateBy: sql`null`,
         },
       })
       // xmax is 0 on a row this statement inserted, not on one it updated

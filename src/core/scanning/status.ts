@@ -8,7 +8,7 @@ import { errorCode, errorKind } from '../errors.ts'
 // ages do not depend on which machine asks. Only codes are kept, never messages: a node's URL carries its key.
 
 /** The step of a scan run that failed (for logs and `Chain.status`). */
-export type ScanStage = 'network' | 'tip' | 'reorg' | 'watch' | 'scan' | 'store'
+export type ScanStage = 'network' | 'tip' | 'reorg' | 'watch' | 'scan' | 'store' | 'mempool'
 
 /** Moves `tip_changed_at` only when the tip went up: a node stuck on its tip (or answering a lower one) has not moved. */
 const tipMoved = (tip: bigint) =>

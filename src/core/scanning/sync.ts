@@ -7,6 +7,7 @@ import { blocksLink, storeBlockRefs } from './block-refs.ts'
 import { acquireLease, advanceCursor, type Cursor, haltChain, type LeaseHolder } from './cursors.ts'
 import { matchDeposits, recordDeposits } from './deposits.ts'
 import { ReorgTooDeepError } from './errors.ts'
+import { followMempool } from './mempool.ts'
 import { recordMisdirected, settleMisdirected } from './misdirected.ts'
 import { type NetworkVerdicts, verifyNetwork, wrongNetworkMessage } from './network.ts'
 import { type Ancestor, findCommonAncestor, rollBack } from './reorg.ts'
@@ -270,4 +271,11 @@ async function scanForward(
     ctx.scanner.range.set(chain.name, range)
   }
   result.height = cursor.height
+  // the mempool after the blocks: what a block just confirmed is no longer news there
+  if (chain.driver.mempool && Date.now() < deadline) {
+    progress.stage = 'mempool'
+    const shown = await followMempool({ db: ctx.db, screen: ctx.screen }, chain, watch, now())
+    if (shown.length > 0) ctx.onCommitted?.(shown)
+    result.changes.push(...shown)
+  }
 }
