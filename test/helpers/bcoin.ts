@@ -75,6 +75,12 @@ export function regtestKey(label: string): RegtestKey {
 
 export type SentTransaction = { txid: string; raw: string; vout: number }
 
+/** A matured faucet coinbase output, for `signSpend`. */
+export type FaucetCoin = { txid: string; vout: number; value: bigint }
+
+/** BIP125: an input with an nSequence below 0xfffffffe signals that its transaction may be replaced. */
+const replaceableSequence = 0xfffffffd
+
 export type Bcoin = {
   /** RPC URL with the API key as Basic-auth password, for the driver. */
   url: string
@@ -97,6 +103,26 @@ export type Bcoin = {
   send(address: string, amount: bigint): Promise<SentTransaction>
   /** `invalidateblock` of the block at `tip - depth + 1` (bcoin rewinds to its parent and empties the mempool). */
   invalidate(depth: number): Promise<{ invalidated: string[] }>
+  /** A matured faucet coinbase that neither `sign` nor an earlier `takeCoin` used: `signSpend` may spend it often. */
+  takeCoin(): Promise<FaucetCoin>
+  /**
+   * Signs (without broadcasting) a P2WPKH spend of `coin` paying `outputs`, change to the faucet, `fee` sats
+   * (default 10 000); `rbf` signals BIP125 replaceability on its input. Two spends of one coin conflict: a fee
+   * bump paying the same outputs, or a double spend paying others.
+   */
+  signSpend(
+    coin: FaucetCoin,
+    outputs: ReadonlyArray<{ address: string; amount: bigint }>,
+    options?: { fee?: bigint; rbf?: boolean },
+  ): SentTransaction
+  /**
+   * Empties the mempool, the one way bcoin 1.0.2's RPC offers: `invalidateblock` of the tip (bcoin rewinds by
+   * resetting its chain state, which clears the mempool), then a new block at that height, empty but for its
+   * coinbase. The old tip's transactions leave the chain too: call it when the tip holds nothing a test needs
+   * (mine a block first while the mempool is empty). bcoin has no BIP125 replacement (it refuses a conflicting
+   * transaction), so clearing the mempool and broadcasting the conflict leaves what a replacing node shows.
+   */
+  clearMempool(): Promise<{ invalidated: string; replacement: string }>
   stop(): Promise<void>
 }
 
@@ -253,6 +279,51 @@ export async function startBcoin(options: { segwit?: boolean; timeoutMs?: number
       for (let h = tip - depth + 1; h <= tip; h++) invalidated.push(await rpc<string>('getblockhash', [h]))
       await rpc('invalidateblock', [invalidated[0]])
       return { invalidated }
+    },
+    async takeCoin() {
+      const tip = await node.height()
+      while (true) {
+        const height = nextCoinbase++
+        if (tip + 1 - height < coinbaseMaturity)
+          throw new Error(`no matured faucet coinbase left (tip ${tip}); mine more blocks`)
+        const hash = await rpc<string>('getblockhash', [height])
+        const block = parseBlock(await rpc<string>('getblock', [hash, false]), regtest)
+        const out = block.txs[0]!.outputs[0]!
+        if (out.script === Buffer.from(faucet.script).toString('hex'))
+          return { txid: block.txs[0]!.txid, vout: 0, value: out.value }
+      }
+    },
+    signSpend(coin, outputs, options = {}) {
+      const fee = options.fee ?? 10_000n
+      const total = outputs.reduce((s, o) => s + o.amount, 0n)
+      if (total + fee > coin.value) throw new Error(`the coin holds ${coin.value} sats, asked ${total + fee}`)
+      const tx = new Transaction()
+      tx.version = 2
+      tx.addInput(
+        Buffer.from(coin.txid, 'hex').reverse(),
+        coin.vout,
+        options.rbf ? replaceableSequence : undefined,
+      )
+      for (const o of outputs) {
+        const decoded = decodeBitcoinAddress(o.address, regtest)
+        if (!decoded.ok) throw new Error(`not a regtest address: ${o.address} (${decoded.reason})`)
+        tx.addOutput(decoded.value.script, o.amount)
+      }
+      const change = coin.value - total - fee
+      if (change > 0n) tx.addOutput(faucet.script, change)
+      const scriptCode = new Uint8Array([0x76, 0xa9, 0x14, ...faucet.script.subarray(2), 0x88, 0xac])
+      const digest = tx.hashForWitnessV0(0, scriptCode, coin.value, Transaction.SIGHASH_ALL)
+      const signature = secp256k1.sign(digest, faucet.privateKey, { prehash: false, lowS: true })
+      tx.setWitness(0, [btcScript.signature.encode(signature, Transaction.SIGHASH_ALL), faucet.publicKey])
+      return { txid: tx.getId(), raw: tx.toHex(), vout: 0 }
+    },
+    async clearMempool() {
+      const invalidated = await rpc<string>('getbestblockhash')
+      await rpc('invalidateblock', [invalidated])
+      const left = await rpc<string[]>('getrawmempool')
+      if (left.length > 0) throw new Error(`invalidateblock left ${left.length} transactions in the mempool`)
+      const [replacement] = await node.mine(1)
+      return { invalidated, replacement: replacement! }
     },
     async stop() {
       child.stdin.end()

@@ -3,6 +3,7 @@ import { bitcoinAddressKey, validateBitcoinAddress } from './address.ts'
 import { bitcoinAsset } from './assets.ts'
 import { fetchBlockRef, fetchTip, pollHeads } from './blocks.ts'
 import { bip84AccountPath, deriveChangeAddress, deriveReceiveAddress } from './derive.ts'
+import { createBitcoinMempool } from './mempool.ts'
 import { checkBitcoinNetwork } from './network.ts'
 import { bip122ChainId, bitcoinNetworks } from './networks.ts'
 import { type BitcoinOptions, bitcoinOptionsSchema } from './options.ts'
@@ -53,6 +54,7 @@ export function createBitcoinDriver(options: BitcoinOptions, _ctx: DriverContext
     scan: (request) => scanBitcoinRange(rpc, scanConfig, request),
     checkNetwork: (signal) => checkBitcoinNetwork(rpc, network, signal),
     watchHeads: (onHead) => pollHeads(rpc, options.headPollMs, onHead),
+    mempool: createBitcoinMempool(rpc, scanConfig),
     payouts: createBitcoinPayouts(rpc, network, options),
   }
 }
