@@ -25,10 +25,15 @@ export type BitcoinMempoolConfig = {
  * What the reader keeps of every mempool transaction: the scriptPubKey hex of each output (by vout) and the
  * outpoints it spends. The same string objects sit in the key and spend indexes, so each is stored once.
  */
-type Tracked = { outputs: readonly string[]; spends: readonly string[] }
+type Tracked = {
+  outputs: readonly string[]
+  spends: readonly string[]
+  /** The `getrawmempool` answer (by count) that last listed it. */
+  listed: number
+}
 
 /** A transaction that paid a watched key: what its transfers need beyond `Tracked`. */
-type Paying = Tracked & { values: readonly bigint[]; senders: readonly string[] }
+type Paying = Pick<Tracked, 'outputs' | 'spends'> & { values: readonly bigint[]; senders: readonly string[] }
 
 /** What `gettxout` answers, in the field used (Core and bcoin alike); null when the output is not unspent. */
 type TxOut = { confirmations?: number } | null
@@ -85,6 +90,8 @@ export function createBitcoinMempool(rpc: BitcoinRpc, config: BitcoinMempoolConf
   const departed = new Set<string>()
   /** The last watch set `pending` was given: `fate`'s refresh keeps new paying transactions parsed with it. */
   let lastWatch: ReadonlySet<string> = new Set()
+  /** How many `getrawmempool` answers were read: marks what the latest one listed. */
+  let listed = 0
 
   function addOutput(script: string, txid: string) {
     const payers = byOutput.get(script)
@@ -105,7 +112,7 @@ export function createBitcoinMempool(rpc: BitcoinRpc, config: BitcoinMempoolConf
 
   function track(tx: ParsedTransaction) {
     if (tracked.has(tx.txid)) return
-    const entry: Tracked = { outputs: tx.outputs.map((o) => o.script), spends: tx.prevouts }
+    const entry: Tracked = { outputs: tx.outputs.map((o) => o.script), spends: tx.prevouts, listed }
     tracked.set(tx.txid, entry)
     for (const script of new Set(entry.outputs)) addOutput(script, tx.txid)
     for (const outpoint of entry.spends) bySpend.set(outpoint, tx.txid)
@@ -144,9 +151,15 @@ export function createBitcoinMempool(rpc: BitcoinRpc, config: BitcoinMempoolConf
   async function refresh(watch: ReadonlySet<string>, signal?: AbortSignal) {
     checkAborted(signal)
     const ids = await rpc.call<string[]>('getrawmempool', [], signal)
-    const current = new Set(ids)
-    for (const [txid, entry] of tracked) if (!current.has(txid)) forget(txid, entry)
-    const fresh = ids.filter((txid) => !tracked.has(txid))
+    // one lookup per listed txid and one pass over what is tracked: a large mempool is read without a set of it
+    listed++
+    const fresh: string[] = []
+    for (const txid of ids) {
+      const entry = tracked.get(txid)
+      if (entry) entry.listed = listed
+      else fresh.push(txid)
+    }
+    for (const [txid, entry] of tracked) if (entry.listed !== listed) forget(txid, entry)
     const parsed = new Map<string, ParsedTransaction>()
     // each transaction is tracked as it arrives: a failure part way keeps what was read for the next call
     await mapLimit(fresh, concurrency, async (txid) => {
@@ -195,8 +208,13 @@ export function createBitcoinMempool(rpc: BitcoinRpc, config: BitcoinMempoolConf
     const senders = await resolveSenders(slots, network, rpc, { concurrency, signal })
     for (const txid of slots.keys()) {
       const tx = parsed.get(txid) as ParsedTransaction
-      const entry = tracked.get(txid) ?? { outputs: tx.outputs.map((o) => o.script), spends: tx.prevouts }
-      paying.set(txid, { ...entry, values: tx.outputs.map((o) => o.value), senders: senders.get(txid) ?? [] })
+      const entry = tracked.get(txid)
+      paying.set(txid, {
+        outputs: entry?.outputs ?? tx.outputs.map((o) => o.script),
+        spends: entry?.spends ?? tx.prevouts,
+        values: tx.outputs.map((o) => o.value),
+        senders: senders.get(txid) ?? [],
+      })
     }
   }
 
