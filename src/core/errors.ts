@@ -33,6 +33,11 @@ export const errorCodes = [
   /** A withdrawal whose destination KYT screening blocks (a sanctioned address): refused, nothing reserved. */
   'KYT_BLOCKED',
   'RATE_UNAVAILABLE',
+  /**
+   * A merchant's confirmation choice asks fewer or more confirmations than the operator's bounds for that chain
+   * and asset allow: nothing was stored.
+   */
+  'CONFIRMATIONS_OUT_OF_BOUNDS',
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 

@@ -15,7 +15,7 @@ import type {
   TollgateConfig,
 } from '@tollgate/sdk'
 import { capabilityGaps, parseUnits, SDK_API_VERSION } from '@tollgate/sdk'
-import type { DegradedAfter } from '@tollgate/sdk/define'
+import type { ConfirmationTierSettings, DegradedAfter } from '@tollgate/sdk/define'
 import { didYouMean } from '@tollgate/sdk/names'
 
 /** A loaded chain: its config name and its driver. */
@@ -42,6 +42,7 @@ export type LoadedChain = {
       | 'unavailableAfterMs'
       | 'shareChainId'
       | 'creditMisdirected'
+      | 'amountTiers'
     >
   > & {
     startHeight?: number
@@ -66,6 +67,11 @@ export type LoadedChain = {
     shareChainId?: boolean
     /** Always set by `loadChains` (default false). */
     creditMisdirected?: boolean
+    /**
+     * The operator's confirmation ladders by asset id (an asset without one needs its own confirmations for every
+     * amount). Always set by `loadChains`; a chain built by hand (tests) has none.
+     */
+    amountTiers?: ReadonlyMap<string, ConfirmationLadder>
   }
 }
 
@@ -115,6 +121,7 @@ const settingKeys = {
     'unavailableAfterMs',
     'shareChainId',
     'creditMisdirected',
+    'amountTiers',
     'payouts',
     'sweeps',
     'cold',
@@ -131,19 +138,22 @@ const settingKeys = {
   sweeps: ['enabled', 'maxFeeShareBps', 'minAmount'],
   cold: ['address', 'float', 'minMove'],
   degradedAfter: Object.keys(chainSettingDefaults.degradedAfter),
+  confirmationTier: ['tiers', 'above', 'currency', 'bounds'],
+  confirmationStep: ['below', 'confirmations'],
+  confirmationBounds: ['min', 'max'],
 } satisfies Record<string, readonly string[]>
 
 /** Refuses keys of `settings` (the object at `at`, '' for the top) that the gateway does not read. */
-function refuseUnknownSettings(settings: unknown, at: keyof typeof settingKeys): void {
+function refuseUnknownSettings(settings: unknown, at: keyof typeof settingKeys, label: string = at): void {
   if (settings === undefined) return
-  const where = at === '' ? 'settings' : at
+  const where = at === '' ? 'settings' : label
   if (typeof settings !== 'object' || settings === null || Array.isArray(settings))
     throw new ConfigProblem(`${where} must be an object`)
   const known: readonly string[] = settingKeys[at]
   const unknown = Object.keys(settings).filter((k) => !known.includes(k))
   if (unknown.length > 0)
     throw new ConfigProblem(
-      `${at === '' ? '' : `${at}: `}unknown setting(s) ${unknown
+      `${at === '' ? '' : `${label}: `}unknown setting(s) ${unknown
         .map((k) => `${k}${didYouMean(k, known)}`)
         .join(', ')}; known: ${known.join(', ')}`,
     )
@@ -253,6 +263,172 @@ function resolvePayoutSettings(driver: ChainDriver, settings: PayoutSettings = {
   }
 }
 export type ChainRegistry = ReadonlyMap<string, LoadedChain>
+
+/** An exact amount (`num / den`) in a ladder's unit: base units of its asset, or whole units of its currency. */
+export type LadderAmount = { readonly num: bigint; readonly den: bigint }
+
+/**
+ * Confirmations required by amount for one asset, checked: steps strictly ascending by `below`, confirmations
+ * never fewer for a larger amount, every value within `bounds`.
+ */
+export type ConfirmationLadder = {
+  tiers: ReadonlyArray<{ below: LadderAmount; confirmations: number }>
+  above: number
+  /** null: amounts are in the asset (base units); else an ISO 4217 code. */
+  currency: string | null
+  /** What a merchant's own choice may ask, inclusive. */
+  bounds: { min: number; max: number }
+}
+
+/** Most steps a ladder may have: more is never needed and would only slow every payment's creation. */
+export const maxConfirmationTiers = 20
+/** Most confirmations any step may ask (Bitcoin's 10 000 blocks is some 10 weeks). */
+export const maxConfirmations = 10_000
+/** Fraction digits a currency threshold may have; finer than any currency's minor unit. */
+const currencyThresholdDigits = 8
+
+/** One problem with a ladder, under the path of the offending value (`tiers.1.below`, `above`, `bounds`). */
+export type LadderProblem = { path: string; message: string }
+
+const isCount = (n: unknown): n is number =>
+  typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= maxConfirmations
+
+/**
+ * Checks a confirmation ladder as given (by the operator in `amountTiers`, or by a merchant within the
+ * operator's bounds) and turns its thresholds into exact amounts: asset amounts with at most the asset's
+ * `decimals`, currency amounts with at most 8 digits. `above` defaults to `defaultAbove` where one is given.
+ * Without `bounds` the ladder's own fewest and most confirmations are its bounds; with them every value must lie
+ * inside. Answers every problem found (nothing is half-accepted).
+ *
+ * @example
+ * checkConfirmationLadder({ tiers: [{ below: '0.1', confirmations: 1 }], above: 3 }, { decimals: 8 })
+ */
+export function checkConfirmationLadder(
+  given: { tiers?: unknown; above?: unknown; currency?: unknown },
+  options: { decimals: number; defaultAbove?: number; bounds?: { min: number; max: number } },
+): { ok: true; ladder: ConfirmationLadder } | { ok: false; problems: LadderProblem[] } {
+  const problems: LadderProblem[] = []
+  const currency = given.currency ?? null
+  if (currency !== null && (typeof currency !== 'string' || !/^[A-Z]{3}$/.test(currency)))
+    problems.push({ path: 'currency', message: 'currency must be an ISO 4217 code such as USD' })
+  const steps = given.tiers ?? []
+  const tiers: Array<{ below: LadderAmount; confirmations: number }> = []
+  if (!Array.isArray(steps)) problems.push({ path: 'tiers', message: 'tiers must be a list' })
+  else if (steps.length > maxConfirmationTiers)
+    problems.push({ path: 'tiers', message: `at most ${maxConfirmationTiers} tiers` })
+  else
+    steps.forEach((step: unknown, i) => {
+      const at = `tiers.${i}`
+      const s = (typeof step === 'object' && step !== null ? step : {}) as Record<string, unknown>
+      const digits = currency === null ? options.decimals : currencyThresholdDigits
+      const parsed =
+        typeof s.below === 'string' ? parseUnits(s.below, digits) : { ok: false as const, reason: 'missing' }
+      if (!parsed.ok || parsed.units <= 0n)
+        problems.push({
+          path: `${at}.below`,
+          message: `below must be a positive decimal amount with at most ${digits} fraction digits`,
+        })
+      if (!isCount(s.confirmations))
+        problems.push({
+          path: `${at}.confirmations`,
+          message: `confirmations must be an integer from 0 to ${maxConfirmations}`,
+        })
+      if (!parsed.ok || parsed.units <= 0n || !isCount(s.confirmations)) return
+      const below =
+        currency === null ? { num: parsed.units, den: 1n } : { num: parsed.units, den: 10n ** BigInt(digits) }
+      const previous = tiers.at(-1)
+      if (previous && below.num * previous.below.den <= previous.below.num * below.den)
+        problems.push({
+          path: `${at}.below`,
+          message: 'tiers must ascend: each below above the previous one',
+        })
+      else if (previous && s.confirmations < previous.confirmations)
+        problems.push({
+          path: `${at}.confirmations`,
+          message: 'a larger amount may not need fewer confirmations than a smaller one',
+        })
+      tiers.push({ below, confirmations: s.confirmations })
+    })
+  const above = given.above ?? options.defaultAbove
+  if (above === undefined) problems.push({ path: 'above', message: 'above is required' })
+  else if (!isCount(above))
+    problems.push({ path: 'above', message: `above must be an integer from 0 to ${maxConfirmations}` })
+  else if (tiers.length > 0 && above < (tiers.at(-1)?.confirmations ?? 0))
+    problems.push({ path: 'above', message: 'above may not be fewer confirmations than the last tier' })
+  if (problems.length > 0) return { ok: false, problems }
+  const values = [...tiers.map((t) => t.confirmations), above as number]
+  const bounds = options.bounds ?? { min: Math.min(...values), max: Math.max(...values) }
+  const outside = values.filter((v) => v < bounds.min || v > bounds.max)
+  if (outside.length > 0)
+    return {
+      ok: false,
+      problems: [
+        {
+          path: 'bounds',
+          message: `confirmations must lie from ${bounds.min} to ${bounds.max}; ${[...new Set(outside)].join(', ')} do not`,
+        },
+      ],
+    }
+  return { ok: true, ladder: { tiers, above: above as number, currency: currency as string | null, bounds } }
+}
+
+/**
+ * The operator's ladder of one asset from `amountTiers`, checked: explicit bounds are integers with
+ * min ≤ max that hold the ladder's own values, and a 0-confirmation step needs explicit `bounds.min: 0`.
+ */
+function resolveLadder(
+  settings: ConfirmationTierSettings,
+  decimals: number,
+  defaultAbove: number,
+  where: string,
+): ConfirmationLadder {
+  refuseUnknownSettings(settings, 'confirmationTier', where)
+  for (const [i, step] of (Array.isArray(settings.tiers) ? settings.tiers : []).entries())
+    refuseUnknownSettings(step, 'confirmationStep', `${where}.tiers.${i}`)
+  const { bounds } = settings
+  if (bounds !== undefined) {
+    refuseUnknownSettings(bounds, 'confirmationBounds', `${where}.bounds`)
+    if (!isCount(bounds.min) || !isCount(bounds.max) || bounds.min > bounds.max)
+      throw new ConfigProblem(
+        `${where}.bounds: min and max must be integers from 0 to ${maxConfirmations}, min not above max`,
+      )
+  }
+  const checked = checkConfirmationLadder(settings, { decimals, defaultAbove, ...(bounds ? { bounds } : {}) })
+  if (!checked.ok)
+    throw new ConfigProblem(checked.problems.map((p) => `${where}.${p.path}: ${p.message}`).join('; '))
+  const { ladder } = checked
+  const zero = ladder.above === 0 || ladder.tiers.some((t) => t.confirmations === 0)
+  if (zero && bounds?.min !== 0)
+    throw new ConfigProblem(
+      `${where}: a tier of 0 confirmations credits what can still be replaced or double-spent; set bounds.min: 0 to allow it`,
+    )
+  return ladder
+}
+
+/** The operator's confirmation ladders by asset id; unknown assets and malformed ladders refused. */
+function resolveConfirmationTiers(
+  driver: ChainDriver,
+  settings: Record<string, ConfirmationTierSettings> | undefined,
+): ReadonlyMap<string, ConfirmationLadder> {
+  const out = new Map<string, ConfirmationLadder>()
+  if (settings === undefined) return out
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings))
+    throw new ConfigProblem('amountTiers must be an object by asset symbol')
+  for (const [symbol, ladder] of Object.entries(settings)) {
+    const where = `amountTiers.${symbol}`
+    const asset = driver.assets.find((a) => a.symbol === symbol || a.id === symbol)
+    if (!asset)
+      throw new ConfigProblem(
+        `${where}: unknown asset "${symbol}"; known: ${driver.assets.map((a) => a.symbol).join(', ')}`,
+      )
+    if (out.has(asset.id)) throw new ConfigProblem(`${where}: ${asset.symbol} is given twice`)
+    out.set(
+      asset.id,
+      resolveLadder(ladder, asset.decimals, asset.confirmations ?? driver.confirmations, where),
+    )
+  }
+  return out
+}
 
 /**
  * Every problem found while loading plugins, reported together so an operator fixes them in one go. The heading
@@ -529,6 +705,7 @@ async function loadChain(
       ),
       shareChainId: resolveFlag(settings.shareChainId, 'shareChainId'),
       creditMisdirected: resolveFlag(settings.creditMisdirected, 'creditMisdirected'),
+      amountTiers: resolveConfirmationTiers(driver, settings.amountTiers),
       payouts: resolvePayoutSettings(driver, settings.payouts),
       sweeps: resolveSweepSettings(driver, settings.sweeps),
       cold: resolveColdSettings(driver, settings.cold),

@@ -14,6 +14,7 @@ import './withdrawals.ts'
 import './compliance.ts'
 import './rates.ts'
 import './misdirected.ts'
+import './confirmation-policy.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

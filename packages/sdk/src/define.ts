@@ -65,6 +65,12 @@ export type ChainSettings = {
    * unscreened).
    */
   creditMisdirected?: boolean
+  /**
+   * How many confirmations a payment needs by its amount, per asset symbol (or CAIP-19 id), and what merchants may
+   * choose instead. An asset without an entry needs its own `confirmations` (or the driver's) for every amount, and
+   * merchants may choose nothing else.
+   */
+  amountTiers?: Record<string, ConfirmationTierSettings>
   /** Withdrawals on this chain. */
   payouts?: PayoutSettings
   /** Moving completed payments' funds from deposit addresses to the treasury. */
@@ -91,6 +97,43 @@ export type DegradedAfter = {
   payoutPassAgeMs?: number
   /** The oldest queued withdrawal has waited this long to be sent (default 900000 ms). */
   queuedAgeMs?: number
+}
+
+/** One step of a confirmation ladder: an amount below `below` needs `confirmations`. */
+export type ConfirmationTier = {
+  /** Exclusive upper amount of the step, a decimal string in the asset (or in `currency` when set). */
+  below: string
+  /** Confirmations a payment of this step needs (a non-negative integer; 0 only when `bounds.min` is 0). */
+  confirmations: number
+}
+
+/**
+ * Confirmations required by amount for one asset of a chain. Steps ascend by `below`, and a larger amount never
+ * needs fewer confirmations than a smaller one.
+ *
+ * @example
+ * { tiers: [{ below: '0.001', confirmations: 1 }, { below: '1', confirmations: 3 }], above: 6, bounds: { min: 1, max: 6 } }
+ */
+export type ConfirmationTierSettings = {
+  /** Ascending steps; the first whose `below` is above the payment's amount applies. Default none. */
+  tiers?: ConfirmationTier[]
+  /**
+   * Confirmations for amounts at or above the last step's `below` (every amount without steps). Default the asset's
+   * `confirmations`, else the driver's.
+   */
+  above?: number
+  /**
+   * What the `below` amounts are in: omitted, the asset itself; an ISO 4217 code (`USD`), that currency: a price in
+   * it is compared as given, any other amount at the current rate of `SYMBOL/CURRENCY`. Without a fresh rate the
+   * payment needs `above` (the most the ladder asks).
+   */
+  currency?: string
+  /**
+   * The confirmations a merchant's own choice may ask (inclusive). Default from the fewest to the most this ladder
+   * asks. 0-confirmation steps (an unconfirmed transaction can still be replaced or double-spent) are refused
+   * unless `min` is 0 here.
+   */
+  bounds?: { min: number; max: number }
 }
 
 export type ColdSettings = {

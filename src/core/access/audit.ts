@@ -16,6 +16,7 @@ export const auditActions = [
   'kyt.policy_set',
   'kyt.rescreened',
   'payment.misdirected_recovered',
+  'confirmations.policy_set',
 ] as const
 export type AuditAction = (typeof auditActions)[number]
 

@@ -14,6 +14,7 @@ import type { RateBook } from '../pricing/book.ts'
 import { parseDecimal } from '../pricing/decimal.ts'
 import { type AddressContext, ensureDepositWallet, topUpAddressPool } from './addresses.ts'
 import { ensureChainAvailable } from './availability.ts'
+import { confirmationsRequiredFor } from './confirmation-policy.ts'
 import { insertPayment, type PricedQuote } from './insert.ts'
 import { type CheckedPrice, checkPrice, type PriceInput, quotePrice } from './pricing.ts'
 import type { PaymentRow } from './queries.ts'
@@ -159,17 +160,14 @@ export function checkPriceTolerance(price: CheckedPrice, tolerance: string | nul
   return toleranceFiat
 }
 
-function validateCreatePayment(ctx: PaymentsContext, input: CreatePaymentInput): ValidatedPayment {
+function validateCreatePayment(
+  ctx: PaymentsContext,
+  input: CreatePaymentInput,
+): Omit<ValidatedPayment, 'confirmationsRequired'> {
   const chain = resolveChain(ctx.chains, input.chain)
   const asset = resolveAsset(chain, input.asset)
   const priced = pricedAmount(ctx, asset, input)
-  return {
-    chainName: chain.name,
-    asset,
-    ...priced,
-    ...validateCommon(ctx, input),
-    confirmationsRequired: asset.confirmations ?? chain.driver.confirmations,
-  }
+  return { chainName: chain.name, asset, ...priced, ...validateCommon(ctx, input) }
 }
 
 function requestHash(v: ValidatedPayment): string {
@@ -320,7 +318,17 @@ export async function createPayment(
   merchantId: string,
   input: CreatePaymentInput,
 ): Promise<{ payment: PaymentRow; replayed: boolean }> {
-  const v = validateCreatePayment(ctx, input)
+  const checked = validateCreatePayment(ctx, input)
+  // the step of the merchant's (or the operator's) ladder the amount falls in
+  const v: ValidatedPayment = {
+    ...checked,
+    confirmationsRequired: await confirmationsRequiredFor(
+      ctx,
+      merchantId,
+      resolveChain(ctx.chains, checked.chainName),
+      checked,
+    ),
+  }
   let hashed: string | undefined
   const hash = () => {
     hashed ??= requestHash(v)

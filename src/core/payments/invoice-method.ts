@@ -16,6 +16,7 @@ import {
   rational,
 } from '../pricing/decimal.ts'
 import { ensureChainAvailable } from './availability.ts'
+import { confirmationsRequiredFor } from './confirmation-policy.ts'
 import { type PaymentsContext, placePayment } from './create.ts'
 import type { PricedQuote } from './insert.ts'
 import type { InvoiceRow } from './invoice-create.ts'
@@ -243,6 +244,18 @@ export async function chooseInvoiceMethod(
     throw new TollgateError('INVALID_STATE', 'nothing is left to pay on this invoice', 'invoiceId')
   const rate = currentRate(ctx.rateBook, invoice, quote, now)
   const terms = methodTerms(invoice, quote, undefined, owed, rate.rate)
+  // the step the method's share of the price falls in, on the merchant's (or the operator's) ladder
+  const confirmationsRequired = await confirmationsRequiredFor(
+    ctx,
+    invoice.merchantId,
+    chain,
+    {
+      asset,
+      amountDue: terms.amountDue,
+      priced: { priceAmount: terms.priceAmount, priceCurrency: invoice.priceCurrency },
+    },
+    now,
+  )
   try {
     const payment = await placePayment(
       ctx,
@@ -257,7 +270,7 @@ export async function chooseInvoiceMethod(
         orderId: invoice.orderId,
         metadata: invoice.metadata,
         idempotencyKey: null,
-        confirmationsRequired: asset.confirmations ?? chain.driver.confirmations,
+        confirmationsRequired,
         invoice: { id: invoice.id, expiresAt: invoice.expiresAt },
       },
       () => '',

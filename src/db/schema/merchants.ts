@@ -6,6 +6,11 @@ export const merchants = pgTable('merchants', {
   name: text('name').notNull(),
   /** The merchant's overrides of the gateway's KYT policy (see core/compliance/policy.ts); null: none. */
   kytPolicy: jsonb('kyt_policy').$type<Record<string, unknown>>(),
+  /**
+   * The merchant's own confirmation choices within the operator's bounds, by chain name then asset id (see
+   * core/payments/confirmation-tiers.ts); null: none, the operator's ladders apply.
+   */
+  confirmationPolicy: jsonb('confirmation_policy').$type<Record<string, Record<string, unknown>>>(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 })
 

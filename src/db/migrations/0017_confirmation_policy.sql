@@ -1,0 +1,1 @@
+ALTER TABLE "merchants" ADD COLUMN "confirmation_policy" jsonb;
