@@ -10,6 +10,8 @@ export {
   type ChainEntry,
   type ChainSettings,
   type ColdSettings,
+  type ConfirmationTier,
+  type ConfirmationTierSettings,
   chain,
   defineChainDriver,
   defineConfig,

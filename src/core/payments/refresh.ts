@@ -46,6 +46,7 @@ function weighPayment(p: PaymentRow, live: readonly LiveTransfer[], tip: bigint 
   let received = 0n
   /** Unconfirmed deposits the mempool shows: they move the status, not `amountReceived`. */
   let pending = 0n
+  let unconfirmedCreditable = 0n
   let confirmed = 0n
   let held: LiveTransfer | undefined
   let rejected: LiveTransfer | undefined
@@ -61,10 +62,16 @@ function weighPayment(p: PaymentRow, live: readonly LiveTransfer[], tip: bigint 
     if (t.kyt === 'held') held ??= t
     if (t.kyt === 'released') released ??= t
     const creditable = t.kyt === null || t.kyt === 'clear' || t.kyt === 'released'
-    // a deposit not in a block yet has depth 0: only a zero-confirmation policy counts it as paid
+    // a deposit not in a block yet has depth 0: only a zero-confirmation payment may count it (see below)
+    if (t.status === 'pending') {
+      if (creditable) unconfirmedCreditable += t.amount
+      continue
+    }
     const depth = tip !== undefined && t.blockHeight !== null ? tip - t.blockHeight + 1n : 0n
     if (creditable && depth >= BigInt(p.confirmationsRequired)) confirmed += t.amount
   }
+  // zero confirmations were chosen for the amount due: more than that waits for a block, whatever the tier said
+  if (p.confirmationsRequired === 0 && received + pending <= p.amountDue) confirmed += unconfirmedCreditable
   const derived = deriveStatus({
     amountDue: p.amountDue,
     amountTolerance: p.amountTolerance,

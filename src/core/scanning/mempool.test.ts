@@ -141,6 +141,20 @@ describe('pending deposits from the mempool', () => {
     expect(await creditOf(db, p.id)).toBe(0n)
   })
 
+  test('hostile: zero confirmations chosen for a small amount never credit a large unconfirmed one', async () => {
+    const { toy, create, sync, broadcast } = setup(1)
+    const p = await create(100n)
+    await db.update(payments).set({ confirmationsRequired: 0 }).where(eq(payments.id, p.id))
+    broadcast(p, 'tx-big', 500_000n)
+    await sync()
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'PROCESSING', amountConfirmed: 0n })
+    expect(await creditOf(db, p.id)).toBe(0n)
+    // in a block, it is paid as any deposit at the payment's depth
+    toy.mine([{ txHash: 'tx-big', index: 0, asset: toy.native.id, to: p.address, amount: 500_000n }])
+    await sync()
+    expect(await paymentRow(db, p.id)).toMatchObject({ status: 'COMPLETED', amountConfirmed: 500_000n })
+  })
+
   test('behavior: dropped, then seen in the mempool again, it is pending again; mined after being dropped, it is an ordinary deposit', async () => {
     const { toy, create, sync, broadcast, leave } = setup(1)
     const p = await create(100n)
