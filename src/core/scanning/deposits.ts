@@ -108,8 +108,11 @@ export async function recordDeposits(
   }
 }
 
-/** The columns of a transfer row that come from the scanned transfer itself. */
-export function transferRow(chain: LoadedChain, t: Transfer) {
+/**
+ * The columns of a transfer row that come from the scanned transfer itself: in a block (`seen`), or in the mempool
+ * (`pending`, no block).
+ */
+export function transferRow(chain: LoadedChain, t: Omit<Transfer, 'block'> & { block?: Transfer['block'] }) {
   return {
     id: newId('trf'),
     chain: chain.name,
@@ -119,9 +122,9 @@ export function transferRow(chain: LoadedChain, t: Transfer) {
     toAddress: t.to,
     fromAddress: t.from ?? null,
     amount: t.amount,
-    blockHeight: t.block.height,
-    blockHash: t.block.hash,
-    status: 'seen' as const,
+    blockHeight: t.block?.height ?? null,
+    blockHash: t.block?.hash ?? null,
+    status: t.block ? ('seen' as const) : ('pending' as const),
   }
 }
 

@@ -4,9 +4,8 @@ import type { Db } from '../../db/client.ts'
 import { payments, transfers } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { openTransferChecks } from '../compliance/checks.ts'
-import { newId } from '../ids.ts'
 import { type PaymentChange, recordPaymentNotice, refreshPayments } from '../payments/refresh.ts'
-import { sendersOf } from './deposits.ts'
+import { sendersOf, transferRow } from './deposits.ts'
 import type { WatchSet } from './watch-set.ts'
 
 /** The events a pending deposit's end announces, by its fate. */
@@ -130,18 +129,8 @@ async function recordPending(
       .insert(transfers)
       .values(
         deposits.map(({ t, paymentId }) => ({
-          id: newId('trf'),
-          chain: chain.name,
-          txHash: t.txHash,
-          index: t.index,
-          asset: t.asset,
-          toAddress: t.to,
-          fromAddress: t.from ?? null,
-          amount: t.amount,
-          blockHeight: null,
-          blockHash: null,
+          ...transferRow(chain, t),
           paymentId,
-          status: 'pending' as const,
           spends: [...t.spends],
         })),
       )
