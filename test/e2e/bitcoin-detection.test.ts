@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { chain, defineConfig } from '@tollgate/sdk'
 import { eq } from 'drizzle-orm'
 import { newScannerState, type ScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { paymentEvents, payments, transfers } from '../../src/db/schema/index.ts'
 import { bitcoinAddressKey } from '../../src/plugins/bitcoin/address.ts'
 import { bitcoinNetworks } from '../../src/plugins/bitcoin/networks.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
-import { type Bcoin, startBcoin } from '../helpers/bcoin.ts'
+import { type Bcoin, regtestConfig, startBcoin } from '../helpers/bcoin.ts'
 import { gatewayMnemonic } from '../helpers/chain.ts'
 
 let node: Bcoin
@@ -16,16 +15,7 @@ let scanner: ScannerState
 
 beforeAll(async () => {
   node = await startBcoin()
-  const config = defineConfig({
-    chains: {
-      regtest: chain(
-        () => import('../../src/plugins/bitcoin/index.ts'),
-        { network: 'regtest', rpcUrls: [node.url], confirmations: 2, finalityDepth: 6, timeoutMs: 5000 },
-        // the 432 blocks to segwit activation hold nothing for the gateway
-        { startHeight: await node.height(), scanIntervalMs: 500 },
-      ),
-    },
-  })
+  const config = await regtestConfig(node)
   app = await createTestApp({ config, env: { TOLLGATE_SEED: gatewayMnemonic } })
   key = (await app.merchant('Bitcoin detector')).key
   scanner = newScannerState()

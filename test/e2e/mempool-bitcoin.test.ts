@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { chain, defineConfig } from '@tollgate/sdk'
 import { eq } from 'drizzle-orm'
 import { statusText } from '../../src/checkout/messages.ts'
 import { loadCheckoutView } from '../../src/checkout/view.ts'
 import { newScannerState, type ScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { paymentEvents, payments, transfers } from '../../src/db/schema/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
-import { type Bcoin, startBcoin } from '../helpers/bcoin.ts'
+import { type Bcoin, regtestConfig, startBcoin } from '../helpers/bcoin.ts'
 import { gatewayMnemonic } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
 import { openSocket } from '../helpers/live-client.ts'
@@ -24,15 +23,7 @@ let scanner: ScannerState
 
 beforeAll(async () => {
   node = await startBcoin()
-  const config = defineConfig({
-    chains: {
-      regtest: chain(
-        () => import('../../src/plugins/bitcoin/index.ts'),
-        { network: 'regtest', rpcUrls: [node.url], confirmations: 2, finalityDepth: 6, timeoutMs: 5000 },
-        { startHeight: await node.height(), scanIntervalMs: 500 },
-      ),
-    },
-  })
+  const config = await regtestConfig(node)
   app = await createTestApp({ config, env: { TOLLGATE_SEED: gatewayMnemonic } })
   key = (await app.merchant('Mempool shop')).key
   scanner = newScannerState()

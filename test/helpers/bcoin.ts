@@ -344,3 +344,23 @@ export async function startBcoin(options: { segwit?: boolean; timeoutMs?: number
   }
   return node
 }
+
+/**
+ * A config with one Bitcoin regtest chain on `node`, scanned from its current height (the blocks to segwit
+ * activation hold nothing for the gateway), 2 confirmations.
+ *
+ * @example
+ * const app = await createTestApp({ config: await regtestConfig(node), env: { TOLLGATE_SEED: gatewayMnemonic } })
+ */
+export async function regtestConfig(node: Bcoin) {
+  const { chain, defineConfig } = await import('@tollgate/sdk')
+  return defineConfig({
+    chains: {
+      regtest: chain(
+        () => import('../../src/plugins/bitcoin/index.ts'),
+        { network: 'regtest', rpcUrls: [node.url], confirmations: 2, finalityDepth: 6, timeoutMs: 5000 },
+        { startHeight: await node.height(), scanIntervalMs: 500 },
+      ),
+    },
+  })
+}
