@@ -56,6 +56,13 @@ function pricedParts(view: CheckoutView, now: Date) {
   }
 }
 
+/** The note on a deposit that left the mempool unmined, while the payment waits for funds again. */
+function mempoolNotice(view: CheckoutView): string | null {
+  return view.droppedDeposit && (view.status === 'PENDING' || view.status === 'PARTIALLY_PAID')
+    ? mempoolNotes[view.droppedDeposit]
+    : null
+}
+
 /**
  * The checkout page: complete without JavaScript (amount, address, QR, the status at load; for a fiat-priced
  * payment the price, rate and the rate lock's end too), then kept live by `/pay/assets/checkout.js` through the
@@ -64,13 +71,6 @@ function pricedParts(view: CheckoutView, now: Date) {
  * @example
  * new Response(renderCheckoutPage(view, { clientSecret, embed: false }), { headers: { 'content-type': 'text/html' } })
  */
-/** The note on a deposit that left the mempool unmined, while the payment waits for funds again. */
-function mempoolNotice(view: CheckoutView): string | null {
-  return view.droppedDeposit && (view.status === 'PENDING' || view.status === 'PARTIALLY_PAID')
-    ? mempoolNotes[view.droppedDeposit]
-    : null
-}
-
 export function renderCheckoutPage(
   view: CheckoutView,
   options: { clientSecret: string; embed: boolean; now?: Date },

@@ -253,6 +253,18 @@ describe('checkout page of a Bitcoin payment seen in the mempool, in Chromium', 
         return now.text !== 'Payment received, waiting for confirmation' && now
       }),
     ).toEqual({ status: 'PROCESSING', text: 'Payment received, confirming (1 of 2)', note: null })
+    // and the open page hears of it without a reload: the deposit moved into a block with no status change
+    await page.waitForFunction(
+      () => document.getElementById('status-text')?.textContent === 'Payment received, confirming (1 of 2)',
+      undefined,
+      { timeout: 20_000 },
+    )
+    expect(await shown(page)).toEqual({
+      status: 'PROCESSING',
+      text: 'Payment received, confirming (1 of 2)',
+      note: null,
+      reloaded: false,
+    })
 
     await node.mine(1)
     await waitForStatus(page, 'COMPLETED')

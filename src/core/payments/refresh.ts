@@ -95,7 +95,16 @@ function weighPayment(p: PaymentRow, live: readonly LiveTransfer[], tip: bigint 
  */
 export async function refreshPayments(
   tx: Tx,
-  params: { paymentIds: readonly string[]; tips?: ReadonlyMap<string, bigint>; now: Date },
+  params: {
+    paymentIds: readonly string[]
+    tips?: ReadonlyMap<string, bigint>
+    now: Date
+    /**
+     * Collects a `payment.updated` signal for each payment whose amounts changed without a status change: no event,
+     * no webhook, just what live subscribers need to read it again (an unconfirmed deposit mined, a second part paid).
+     */
+    touched?: PaymentChange[]
+  },
 ): Promise<PaymentChange[]> {
   if (params.paymentIds.length === 0) return []
   const requested = [...new Set(params.paymentIds)]
@@ -199,6 +208,15 @@ export async function refreshPayments(
         completedAt: status === 'COMPLETED' ? (p.completedAt ?? params.now) : null,
       })
       .where(eq(payments.id, p.id))
+    if (status === p.status)
+      params.touched?.push({
+        paymentId: p.id,
+        merchantId: p.merchantId,
+        seq,
+        type: 'payment.updated',
+        from: status,
+        to: status,
+      })
     if (status !== p.status) {
       const type = transitionEvent(p.status, status)
       await tx.insert(paymentEvents).values({

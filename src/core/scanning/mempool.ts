@@ -31,7 +31,7 @@ type Gone = Exclude<MempoolFate, { state: 'pending' } | { state: 'mined' }>
  * confirmations) but are never credited unless the payment requires no confirmation.
  *
  * @example
- * const changes = await followMempool({ db, screen: true }, chain, watch, new Date())
+ * const { changes, touched } = await followMempool({ db, screen: true }, chain, watch, new Date())
  */
 export async function followMempool(
   ctx: { db: Db; screen?: boolean },
@@ -39,10 +39,11 @@ export async function followMempool(
   watch: WatchSet,
   now: Date,
   signal?: AbortSignal,
-): Promise<PaymentChange[]> {
-  const mempool = chain.driver.mempool
-  if (!mempool) return []
+): Promise<{ changes: PaymentChange[]; touched: PaymentChange[] }> {
   const changes: PaymentChange[] = []
+  const touched: PaymentChange[] = []
+  const mempool = chain.driver.mempool
+  if (!mempool) return { changes, touched }
   // what became of what was shown: asked first, so a replacement is judged after the one it replaced has ended
   const shown = await ctx.db
     .select({ txHash: transfers.txHash, to: transfers.toAddress, spends: transfers.spends })
@@ -61,30 +62,36 @@ export async function followMempool(
     const gone = [...fates].filter(
       (e): e is [string, Gone] => e[1].state !== 'pending' && e[1].state !== 'mined',
     )
-    if (gone.length > 0) changes.push(...(await endPending(ctx.db, chain, gone, now)))
+    if (gone.length > 0) changes.push(...(await endPending(ctx.db, chain, gone, now, touched)))
   }
   const found = await mempool.pending(new Set(watch.byKey.keys()), signal)
-  if (found.length > 0) changes.push(...(await recordPending(ctx, chain, watch, found, now)))
-  return changes
+  if (found.length > 0) changes.push(...(await recordPending(ctx, chain, watch, found, now, touched)))
+  return { changes, touched }
 }
 
 /** Ends the pending deposits of transactions that left the mempool unmined, and re-weighs their payments. */
-async function endPending(db: Db, chain: LoadedChain, gone: readonly [string, Gone][], now: Date) {
+async function endPending(
+  db: Db,
+  chain: LoadedChain,
+  gone: readonly [string, Gone][],
+  now: Date,
+  touched: PaymentChange[],
+) {
   return db.transaction(async (tx) => {
     const changes: PaymentChange[] = []
-    const touched = new Set<string>()
+    const ended = new Set<string>()
     for (const [txHash, fate] of gone) {
       const by = fate.state === 'dropped' ? null : fate.by
-      const ended = await tx
+      const rows = await tx
         .update(transfers)
         .set({ status: 'dropped', fate: fate.state, fateBy: by })
         .where(
           and(eq(transfers.chain, chain.name), eq(transfers.txHash, txHash), eq(transfers.status, 'pending')),
         )
         .returning({ paymentId: transfers.paymentId, amount: transfers.amount, index: transfers.index })
-      for (const t of ended) {
+      for (const t of rows) {
         if (!t.paymentId) continue
-        touched.add(t.paymentId)
+        ended.add(t.paymentId)
         const notice = await recordPaymentNotice(
           tx,
           t.paymentId,
@@ -95,7 +102,7 @@ async function endPending(db: Db, chain: LoadedChain, gone: readonly [string, Go
         if (notice) changes.push(notice)
       }
     }
-    changes.push(...(await refreshPayments(tx, { paymentIds: [...touched], now })))
+    changes.push(...(await refreshPayments(tx, { paymentIds: [...ended], now, touched })))
     return changes
   })
 }
@@ -107,6 +114,7 @@ async function recordPending(
   watch: WatchSet,
   found: readonly PendingTransfer[],
   now: Date,
+  touched: PaymentChange[],
 ) {
   const candidates = found.flatMap((t) => {
     const paymentId = watch.byKey.get(t.to)
@@ -185,7 +193,7 @@ async function recordPending(
         .filter(({ t }) => revived.some((r) => r.txHash === t.txHash && r.index === t.index))
         .map((d) => d.paymentId),
     ])
-    changes.push(...(await refreshPayments(tx, { paymentIds: [...ids], now })))
+    changes.push(...(await refreshPayments(tx, { paymentIds: [...ids], now, touched })))
     return changes
   })
 }

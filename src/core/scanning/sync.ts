@@ -40,7 +40,8 @@ export type SyncContext = {
   screen?: boolean
   /**
    * Called with the payment changes of each stored range (and of a rollback) as soon as it commits, before the run
-   * goes on or records its status: what subscribers wait for goes out at once. They are in `changes` as well.
+   * goes on or records its status: what subscribers wait for goes out at once. They are in `changes` as well, but
+   * for the `payment.updated` signals of payments whose amounts moved without a status change.
    */
   onCommitted?: (changes: PaymentChange[]) => void
   now?: () => Date
@@ -83,7 +84,7 @@ async function commitRange(
   found: readonly Transfer[],
   blocks: readonly BlockRef[],
   now: Date,
-): Promise<PaymentChange[]> {
+): Promise<{ changes: PaymentChange[]; touched: PaymentChange[] }> {
   const last = blocks.at(-1)!
   return ctx.db.transaction(async (tx) => {
     const { deposits, misdirected, deadlines } = await matchDeposits(tx, watch, found)
@@ -96,10 +97,14 @@ async function commitRange(
       ...deposits.map((d) => d.paymentId),
       ...(await paymentsAwaitingConfirmations(tx, chain.name)),
     ]
-    return [
-      ...notices,
-      ...(await refreshPayments(tx, { paymentIds: ids, tips: new Map([[chain.name, last.height]]), now })),
-    ]
+    const touched: PaymentChange[] = []
+    const refreshed = await refreshPayments(tx, {
+      paymentIds: ids,
+      tips: new Map([[chain.name, last.height]]),
+      now,
+      touched,
+    })
+    return { changes: [...notices, ...refreshed], touched }
   })
 }
 
@@ -253,8 +258,10 @@ async function scanForward(
     }
     progress.stage = 'store'
     const committed = await commitRange(ctx, chain, watch, scanned.transfers, blocks, now())
-    if (committed.length > 0) ctx.onCommitted?.(committed)
-    result.changes.push(...committed)
+    // same-status updates (amounts moved) are signals for live readers only, not changes of the run
+    const signals = [...committed.changes, ...committed.touched]
+    if (signals.length > 0) ctx.onCommitted?.(signals)
+    result.changes.push(...committed.changes)
     result.blocks += blocks.length
     if (scanned.cost) {
       const sum = result.cost ?? { blocks: 0, calls: 0, bytes: 0 }
@@ -275,7 +282,8 @@ async function scanForward(
   if (chain.driver.mempool && Date.now() < deadline) {
     progress.stage = 'mempool'
     const shown = await followMempool({ db: ctx.db, screen: ctx.screen }, chain, watch, now())
-    if (shown.length > 0) ctx.onCommitted?.(shown)
-    result.changes.push(...shown)
+    const signals = [...shown.changes, ...shown.touched]
+    if (signals.length > 0) ctx.onCommitted?.(signals)
+    result.changes.push(...shown.changes)
   }
 }
