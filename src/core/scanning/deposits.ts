@@ -56,6 +56,24 @@ export async function matchDeposits(
   return { deposits, misdirected, deadlines }
 }
 
+/** What a deposit's screening is asked about: who paid it, what and how much, for which payment. */
+export function screeningOf(
+  t: Pick<Transfer, 'senders' | 'from' | 'asset' | 'amount' | 'txHash'>,
+  transferId: string,
+  paymentId: string,
+  merchantId: string,
+) {
+  return {
+    transferId,
+    paymentId,
+    merchantId,
+    senders: sendersOf(t),
+    asset: t.asset,
+    amount: t.amount,
+    txHash: t.txHash,
+  }
+}
+
 /**
  * The addresses whose funds paid a transfer, as the driver reports them (`senders`), or its `from` for a driver
  * that reports only that.
@@ -95,15 +113,11 @@ export async function recordDeposits(
     await openTransferChecks(
       tx,
       chain,
-      deposits.slice(i, i + 500).map(({ transfer: t, paymentId, merchantId }) => ({
-        transferId: idOf.get(`${t.txHash}:${t.index}`) as string,
-        paymentId,
-        merchantId,
-        senders: sendersOf(t),
-        asset: t.asset,
-        amount: t.amount,
-        txHash: t.txHash,
-      })),
+      deposits
+        .slice(i, i + 500)
+        .map(({ transfer: t, paymentId, merchantId }) =>
+          screeningOf(t, idOf.get(`${t.txHash}:${t.index}`) as string, paymentId, merchantId),
+        ),
     )
   }
 }

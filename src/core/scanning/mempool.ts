@@ -5,7 +5,7 @@ import { payments, transfers } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { openTransferChecks } from '../compliance/checks.ts'
 import { type PaymentChange, recordPaymentNotice, refreshPayments } from '../payments/refresh.ts'
-import { sendersOf, transferRow } from './deposits.ts'
+import { screeningOf, transferRow } from './deposits.ts'
 import type { WatchSet } from './watch-set.ts'
 
 /** The events a pending deposit's end announces, by its fate. */
@@ -166,15 +166,9 @@ async function recordPending(
       await openTransferChecks(
         tx,
         chain,
-        news.map(({ t, paymentId, merchantId }) => ({
-          transferId: fresh.get(`${t.txHash}:${t.index}`) as string,
-          paymentId,
-          merchantId,
-          senders: sendersOf(t),
-          asset: t.asset,
-          amount: t.amount,
-          txHash: t.txHash,
-        })),
+        news.map(({ t, paymentId, merchantId }) =>
+          screeningOf(t, fresh.get(`${t.txHash}:${t.index}`) as string, paymentId, merchantId),
+        ),
       )
     const changes: PaymentChange[] = []
     for (const { t, paymentId } of news) {
