@@ -1,9 +1,10 @@
 import { describe, expect, test } from 'bun:test'
 import type { PricingConfig } from '@tollgate/sdk'
 import { and, eq } from 'drizzle-orm'
+import { ladder, toyLadder } from '../../../test/helpers/ladders.ts'
 import { paymentRow, rejection, storeRate, unitMerchant, unitStage } from '../../../test/helpers/unit.ts'
 import { auditLog, merchants } from '../../db/schema/index.ts'
-import { type ConfirmationLadder, checkConfirmationLadder } from '../../plugins/registry.ts'
+import type { ConfirmationLadder } from '../../plugins/registry.ts'
 import { openRateBook } from '../pricing/book.ts'
 import {
   type ConfirmationChoiceInput,
@@ -18,24 +19,6 @@ import { chooseInvoiceMethod } from './invoice-method.ts'
 
 const { handle, db, merchantId, scene } = await unitStage('confirmations')
 const cli = { cli: true } as const
-
-function ladder(given: Parameters<typeof checkConfirmationLadder>[0], bounds: { min: number; max: number }) {
-  const checked = checkConfirmationLadder(given, { decimals: 8, bounds })
-  if (!checked.ok) throw new Error(JSON.stringify(checked.problems))
-  return checked.ladder
-}
-
-/** TOY: under 0.001 needs 1, under 0.1 needs 3, the rest 6; merchants may choose 0 to 6. */
-const toyLadder = ladder(
-  {
-    tiers: [
-      { below: '0.001', confirmations: 1 },
-      { below: '0.1', confirmations: 3 },
-    ],
-    above: 6,
-  },
-  { min: 0, max: 6 },
-)
 
 function tieredScene(tiers: ConfirmationLadder = toyLadder) {
   const s = scene({ confirmations: 2 })
@@ -77,10 +60,10 @@ describe('payments by amount', () => {
 
   test('behavior: a price is compared as given in a currency ladder; an asset amount at the fresh rate, else above', async () => {
     const pricing: PricingConfig = { pairs: { 'TOY/USD': { sources: ['desk'], maxAgeSeconds: 60 } } }
-    const usd = ladder(
-      { tiers: [{ below: '100', confirmations: 1 }], above: 4, currency: 'USD' },
-      { min: 1, max: 4 },
-    )
+    const usd = ladder({ tiers: [{ below: '100', confirmations: 1 }], above: 4, currency: 'USD' }, 8, {
+      min: 1,
+      max: 4,
+    })
     const { create, payCtx } = tieredScene(usd)
     await storeRate(db, 'TOY/USD', '50000')
     payCtx.rateBook = await openRateBook(db, pricing, { reloadMs: 60_000 })
@@ -99,10 +82,10 @@ describe('payments by amount', () => {
 describe('invoice methods', () => {
   test('behavior: a chosen method needs the step of the invoice price it carries (a USD ladder compares the price itself)', async () => {
     const pricing: PricingConfig = { pairs: { 'TOY/USD': { sources: ['desk'], maxAgeSeconds: 60 } } }
-    const usd = ladder(
-      { tiers: [{ below: '100', confirmations: 1 }], above: 5, currency: 'USD' },
-      { min: 1, max: 5 },
-    )
+    const usd = ladder({ tiers: [{ below: '100', confirmations: 1 }], above: 5, currency: 'USD' }, 8, {
+      min: 1,
+      max: 5,
+    })
     const { payCtx, toy } = tieredScene(usd)
     await storeRate(db, 'TOY/USD', '50000')
     payCtx.rateBook = await openRateBook(db, pricing, { reloadMs: 60_000 })

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
+import { ladder, toyLadder } from '../../../test/helpers/ladders.ts'
 import { toyChain } from '../../../test/helpers/unit.ts'
-import { type ConfirmationLadder, checkConfirmationLadder } from '../../plugins/registry.ts'
+import type { ConfirmationLadder } from '../../plugins/registry.ts'
 import { TollgateError } from '../errors.ts'
 import type { BookRate, RateBook } from '../pricing/book.ts'
 import { rateUnavailable } from '../pricing/errors.ts'
@@ -16,28 +17,6 @@ import {
 // Which step of a ladder a payment falls in, whose ladder applies (the operator's or the merchant's within its
 // bounds), and what a payment is worth in a currency ladder's unit.
 
-const ladder = (
-  given: Parameters<typeof checkConfirmationLadder>[0],
-  decimals = 8,
-  bounds?: { min: number; max: number },
-) => {
-  const checked = checkConfirmationLadder(given, { decimals, ...(bounds ? { bounds } : {}) })
-  if (!checked.ok) throw new Error(JSON.stringify(checked.problems))
-  return checked.ladder
-}
-
-/** TOY (8 decimals): under 0.001 needs 1, under 0.1 needs 3, the rest 6; merchants may choose 0 to 6. */
-const toyLadder = ladder(
-  {
-    tiers: [
-      { below: '0.001', confirmations: 1 },
-      { below: '0.1', confirmations: 3 },
-    ],
-    above: 6,
-  },
-  8,
-  { min: 0, max: 6 },
-)
 /** The same shape in USD: under 10 USD needs 1, under 1000 USD needs 3, the rest 6. */
 const usdLadder = ladder(
   {
