@@ -10,6 +10,7 @@ import type { AppContext } from './context.ts'
 import { type AuthInfo, authenticate } from './core/access/api-keys.ts'
 import { readKytStatus } from './core/compliance/status.ts'
 import { errorCode, errorKind, TollgateError } from './core/errors.ts'
+import { statementCsv, statementQuery } from './core/ledger/statements.ts'
 import { chainProgress } from './core/scanning/cursors.ts'
 import { corsHeaders, preflight } from './cors.ts'
 import { createWebSocketHandler, isWebSocketUpgrade, upgradeWebSocket } from './graphql-ws.ts'
@@ -17,7 +18,7 @@ import { readiness } from './health.ts'
 import { useSchemaDisclosure } from './introspection.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { createRateLimits, type RateLimited } from './rate-limit.ts'
-import type { GraphQLContext } from './schema/context.ts'
+import { type GraphQLContext, hasScope } from './schema/context.ts'
 import { schema } from './schema/index.ts'
 import { useQueryLimits } from './schema/limits.ts'
 
@@ -106,7 +107,8 @@ function maskError(app: AppContext) {
 type ServerContext = { requestId: string; auth?: Promise<AuthInfo | null>; clientIp?: string }
 
 /**
- * The HTTP surface: `/graphql`, the hosted checkout under `/pay/`, `/healthz`, `/readyz`, `/metrics`. `handle` is
+ * The HTTP surface: `/graphql`, the hosted checkout under `/pay/`, the CSV statement `/exports/ledger.csv`,
+ * `/healthz`, `/readyz`, `/metrics`. `handle` is
  * a fetch handler, usable with `Bun.serve` (which hands it the server, asked for the socket's address) or called
  * directly in tests with that address as a string: what rate limits count by, through `TRUST_PROXY`. Without an
  * address only the per-key limit applies.
@@ -237,6 +239,52 @@ export function createHttpHandler(
     )
   }
 
+  /**
+   * `/exports/ledger.csv`: the key's merchant's statement as CSV, streamed (payments:read; the query string is
+   * `statementQuery`'s). Admitted as /graphql requests are (the same rate limits); 401 without a valid key, 403
+   * without the scope, 400 naming a bad parameter.
+   */
+  async function ledgerExport(request: Request, subject: string | undefined): Promise<Response> {
+    if (request.method !== 'GET') return json({ error: 'method not allowed' }, 405, { allow: 'GET' })
+    const admitted = await admit(request, subject)
+    if ('refused' in admitted) return tooManyRequests(admitted.refused)
+    const auth = (await admitted.auth) ?? null
+    if (!auth)
+      return json(
+        { error: 'a valid API key is required (Authorization: Bearer tg_…)', code: 'UNAUTHENTICATED' },
+        401,
+        { 'www-authenticate': 'Bearer' },
+      )
+    if (!hasScope(auth, 'payments:read'))
+      return json({ error: 'this API key lacks the scope payments:read', code: 'FORBIDDEN' }, 403)
+    let filter: ReturnType<typeof statementQuery>
+    try {
+      filter = statementQuery(app.chains, new URL(request.url).searchParams)
+    } catch (err) {
+      if (!(err instanceof TollgateError)) throw err
+      return json({ error: err.message, code: err.code, field: err.field }, 400)
+    }
+    const lines = statementCsv(app, auth.merchantId, filter)
+    const encoder = new TextEncoder()
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = await lines.next()
+        if (next.done) controller.close()
+        else controller.enqueue(encoder.encode(next.value))
+      },
+      async cancel() {
+        await lines.return(undefined)
+      },
+    })
+    return new Response(body, {
+      headers: {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': 'attachment; filename="ledger.csv"',
+        'cache-control': 'no-store',
+      },
+    })
+  }
+
   async function route(
     request: Request,
     requestId: string,
@@ -254,6 +302,8 @@ export function createHttpHandler(
           response.headers.set(name, value)
         return response
       }
+      case '/exports/ledger.csv':
+        return ledgerExport(request, address())
       case '/healthz':
         return json({ ok: true })
       case '/readyz': {
@@ -284,7 +334,7 @@ export function createHttpHandler(
     const offered = request.headers.get('x-request-id')
     const requestId = offered && /^[\x21-\x7e]{1,64}$/.test(offered) ? offered : crypto.randomUUID()
     const path = new URL(request.url).pathname
-    const routeLabel = ['/graphql', '/healthz', '/readyz', '/metrics'].includes(path)
+    const routeLabel = ['/graphql', '/exports/ledger.csv', '/healthz', '/readyz', '/metrics'].includes(path)
       ? path
       : path.startsWith('/pay/')
         ? '/pay'

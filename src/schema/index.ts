@@ -15,6 +15,7 @@ import './compliance.ts'
 import './rates.ts'
 import './misdirected.ts'
 import './confirmation-policy.ts'
+import './ledger.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

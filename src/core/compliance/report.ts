@@ -1,3 +1,4 @@
+import { csvField } from '../csv.ts'
 import type { KytCheckRow } from './checks.ts'
 
 /** One line of the compliance report: a screening, its verdict and grounds, and the reviewer's decision. */
@@ -82,18 +83,6 @@ export function reportRow(c: KytCheckRow): ReportRow {
     decidedAt: c.decidedAt?.toISOString() ?? '',
     note: c.note ?? '',
   }
-}
-
-/**
- * One CSV field (RFC 4180): quoted when it holds a comma, quote or line break; a field a spreadsheet would run
- * as a formula (`=`, `+`, `-`, `@`, tab, carriage return first) is prefixed with `'` so a hostile note cannot.
- *
- * @example
- * csvField('=HYPERLINK("x")') // `"'=HYPERLINK(""x"")"`
- */
-export function csvField(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value
-  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe
 }
 
 /** The CSV header line. */
