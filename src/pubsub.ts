@@ -2,14 +2,18 @@ import { createPubSub, type PubSubEventTarget } from 'graphql-yoga'
 import { Redis } from 'ioredis'
 import pino from 'pino'
 import type { PaymentChange } from './core/payments/refresh.ts'
+import type { WithdrawalChange } from './core/payouts/withdrawal-changes.ts'
 import type { Logger } from './log.ts'
 import { redisOptions } from './redis-options.ts'
 
 /** What travels between processes: ids only. Subscribers read the payment itself from the database. */
 export type PaymentSignal = { paymentId: string; seq: number; type: string }
+/** The same for a withdrawal: subscribers read the withdrawal from the database. */
+export type WithdrawalSignal = { withdrawalId: string; seq: number; type: string }
 
-type Topics = Record<string, [PaymentSignal]>
-type SignalEvent = CustomEvent<PaymentSignal>
+type Signal = PaymentSignal | WithdrawalSignal
+type Topics = Record<string, [Signal]>
+type SignalEvent = CustomEvent<Signal>
 
 /**
  * A Redis event target that never lets a Redis failure escape: a signal is a hint (subscribers read the
@@ -42,7 +46,7 @@ export function resilientRedisEventTarget(
   subscribeClient.on('message', (channel: string, message: string) => {
     const callbacks = callbacksForTopic.get(channel)
     if (!callbacks) return
-    let detail: PaymentSignal
+    let detail: Signal
     try {
       detail = JSON.parse(message)
     } catch {
@@ -95,8 +99,8 @@ export function resilientRedisEventTarget(
 }
 
 /**
- * Cross-process payment signals over Redis pub/sub: the worker publishes after its transaction commits, API
- * processes fan them out to subscribers. Redis going away costs signals, never the process; subscriptions resume
+ * Cross-process payment and withdrawal signals over Redis pub/sub: the worker (or the API process that made the
+ * change) publishes after its transaction commits, API processes fan them out to subscribers. Redis going away costs signals, never the process; subscriptions resume
  * when it returns.
  *
  * @example
@@ -119,6 +123,8 @@ export function createPaymentBus(redisUrl: string, prefix: string, log: Pick<Log
   })
   const paymentTopic = (id: string) => `${prefix}:payment:${id}`
   const merchantTopic = (id: string) => `${prefix}:merchant:${id}`
+  const withdrawalTopic = (id: string) => `${prefix}:withdrawal:${id}`
+  const merchantWithdrawalsTopic = (id: string) => `${prefix}:merchant-withdrawals:${id}`
   return {
     publish(changes: readonly Pick<PaymentChange, 'paymentId' | 'merchantId' | 'seq' | 'type'>[]) {
       for (const c of changes) {
@@ -127,8 +133,24 @@ export function createPaymentBus(redisUrl: string, prefix: string, log: Pick<Log
         pubsub.publish(merchantTopic(c.merchantId), signal)
       }
     },
+    /**
+     * Withdrawal changes, published once the transactions that wrote them are over: one signal per withdrawal,
+     * its latest change (a reader reads the latest state whichever signal wakes it).
+     */
+    publishWithdrawals(changes: readonly WithdrawalChange[]) {
+      const latest = new Map<string, WithdrawalChange>()
+      for (const c of changes)
+        if ((latest.get(c.withdrawalId)?.seq ?? -1) < c.seq) latest.set(c.withdrawalId, c)
+      for (const c of latest.values()) {
+        const signal = { withdrawalId: c.withdrawalId, seq: c.seq, type: c.type }
+        pubsub.publish(withdrawalTopic(c.withdrawalId), signal)
+        pubsub.publish(merchantWithdrawalsTopic(c.merchantId), signal)
+      }
+    },
     payment: (id: string) => pubsub.subscribe(paymentTopic(id)),
     merchant: (id: string) => pubsub.subscribe(merchantTopic(id)),
+    withdrawal: (id: string) => pubsub.subscribe(withdrawalTopic(id)),
+    merchantWithdrawals: (id: string) => pubsub.subscribe(merchantWithdrawalsTopic(id)),
     close() {
       publishClient.disconnect()
       subscribeClient.disconnect()

@@ -7,6 +7,7 @@ import {
   screeningOn,
   screenTransferCheck,
 } from '../core/compliance/checks.ts'
+import { collectWithdrawalChanges } from '../core/payouts/withdrawal-changes.ts'
 import { screenWithdrawalCheck } from '../core/payouts/withdrawal-screening.ts'
 import { alarm } from './alarm.ts'
 import { createLogThrottle } from './log-throttle.ts'
@@ -48,7 +49,10 @@ export function startScreeningPump(
     const c = { db: ctx.db, compliance }
     return check.subjectType === 'transfer'
       ? screenTransferCheck(c, chain, check)
-      : screenWithdrawalCheck(c, chain, check)
+      : collectWithdrawalChanges(() => screenWithdrawalCheck(c, chain, check)).then(({ result, changes }) => {
+          ctx.bus.publishWithdrawals(changes)
+          return result
+        })
   }
 
   const report = (check: KytCheckRow, outcome: CheckOutcome) => {

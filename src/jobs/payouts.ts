@@ -8,6 +8,7 @@ import { consolidateDeposits } from '../core/payouts/consolidation.ts'
 import { advanceOutbound, noOutboundProgress } from '../core/payouts/outbound.ts'
 import { readPayoutStatus, recordPayoutPass } from '../core/payouts/pass-status.ts'
 import { advanceSweeps, noSweepProgress } from '../core/payouts/sweeps.ts'
+import { collectWithdrawalChanges } from '../core/payouts/withdrawal-changes.ts'
 import { wrongNetwork } from '../core/scanning/errors.ts'
 import { type NetworkVerdicts, verifyNetwork } from '../core/scanning/network.ts'
 import type { FailedStage } from '../db/schema/index.ts'
@@ -45,6 +46,13 @@ function passLogsOf(ctx: AppContext): PassLogs {
  * await processPayouts(ctx, 'ethereum')
  */
 export async function processPayouts(ctx: AppContext, chainName: string) {
+  // the withdrawals that moved are signalled to live readers once the pass's transactions are over
+  const { result, changes } = await collectWithdrawalChanges(() => payoutPass(ctx, chainName))
+  ctx.bus.publishWithdrawals(changes)
+  return result
+}
+
+async function payoutPass(ctx: AppContext, chainName: string) {
   const chain = withCallDeadlines(resolveChain(ctx.chains, chainName))
   const started = performance.now()
   const logs = passLogsOf(ctx)

@@ -1,13 +1,16 @@
 import { notFound } from '../core/errors.ts'
 import { getPayment, type PaymentRow } from '../core/payments/queries.ts'
 import { getPaymentForCheckout } from '../core/payments/views.ts'
-import type { PaymentSignal } from '../pubsub.ts'
+import type { WithdrawalRow } from '../core/payouts/withdrawal-transitions.ts'
+import { getWithdrawal } from '../core/payouts/withdrawals.ts'
+import type { PaymentSignal, WithdrawalSignal } from '../pubsub.ts'
 import { builder } from './builder.ts'
 import { CheckoutPaymentRef } from './checkout-payment.ts'
 import { requireSubscriptionScope } from './context.ts'
 import { keyGuard, takeSubscriptionSlot } from './live-auth.ts'
 import { liveStream, liveValue } from './live-stream.ts'
 import { PaymentRef } from './payments.ts'
+import { WithdrawalRef } from './withdrawals.ts'
 
 builder.subscriptionType({})
 
@@ -67,6 +70,64 @@ builder.subscriptionField('paymentsUpdated', (t) =>
           signal === undefined
             ? undefined
             : await getPayment(ctx.app, auth.merchantId, (signal as PaymentSignal).paymentId),
+      })
+    },
+    resolve: liveValue,
+  }),
+)
+
+builder.subscriptionField('withdrawalUpdated', (t) =>
+  t.field({
+    type: WithdrawalRef,
+    description:
+      "One of the API key's merchant's withdrawals (needs payments:read, as the withdrawal query): the current state, then the state after each change (steps made in one payout pass arrive as the latest; its events hold every step). Another merchant's id is NOT_FOUND. The stream ends, with UNAUTHENTICATED, as soon as the key is revoked or expires.",
+    args: { id: t.arg.id({ required: true }) },
+    subscribe: async (_root, { id }, ctx) => {
+      const withdrawalId = String(id)
+      const auth = await requireSubscriptionScope(ctx, 'payments:read', 'withdrawalUpdated')
+      if (withdrawalId.length > 100 || !(await getWithdrawal(ctx.app, auth.merchantId, withdrawalId)))
+        throw notFound('withdrawal')
+      const release = takeSubscriptionSlot(ctx)
+      const guard = keyGuard(ctx, auth, 'payments:read')
+      let last: WithdrawalRow | undefined
+      return liveStream<WithdrawalRow>({
+        signals: ctx.app.bus.withdrawal(withdrawalId),
+        release,
+        recheck: guard.recheck,
+        watch: guard.watch,
+        read: async () => {
+          const current = await getWithdrawal(ctx.app, auth.merchantId, withdrawalId)
+          if (!current) return null
+          // every change signalled writes an event: a signal repeated (or of a change rolled back) sends nothing
+          if (last && current.eventSeq === last.eventSeq) return undefined
+          last = current
+          return current
+        },
+      })
+    },
+    resolve: liveValue,
+  }),
+)
+
+builder.subscriptionField('withdrawalsUpdated', (t) =>
+  t.field({
+    type: WithdrawalRef,
+    description:
+      "Every change of any of the API key's merchant's withdrawals (needs payments:read, as the withdrawals query), as the withdrawal's state after it (steps made in one payout pass arrive as the latest; its events hold every step). The stream ends, with UNAUTHENTICATED, as soon as the key is revoked or expires.",
+    subscribe: async (_root, _args, ctx) => {
+      const auth = await requireSubscriptionScope(ctx, 'payments:read', 'withdrawalsUpdated')
+      const release = takeSubscriptionSlot(ctx)
+      const guard = keyGuard(ctx, auth, 'payments:read')
+      return liveStream<WithdrawalRow>({
+        signals: ctx.app.bus.merchantWithdrawals(auth.merchantId),
+        release,
+        recheck: guard.recheck,
+        watch: guard.watch,
+        // nothing to send before the first change
+        read: async (signal) =>
+          signal === undefined
+            ? undefined
+            : await getWithdrawal(ctx.app, auth.merchantId, (signal as WithdrawalSignal).withdrawalId),
       })
     },
     resolve: liveValue,

@@ -1,6 +1,7 @@
 import { assetById, resolveChain } from '../core/chains.ts'
 import { getBalances } from '../core/ledger/balances.ts'
 import { formatAmount } from '../core/money.ts'
+import { collectWithdrawalChanges } from '../core/payouts/withdrawal-changes.ts'
 import type { WithdrawalRow } from '../core/payouts/withdrawal-transitions.ts'
 import {
   cancelWithdrawal,
@@ -12,6 +13,7 @@ import {
   waitingReason,
 } from '../core/payouts/withdrawals.ts'
 import { withdrawalStatuses } from '../db/schema/index.ts'
+import type { PaymentBus } from '../pubsub.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
 import { afterId, toConnection } from './connection.ts'
@@ -171,6 +173,13 @@ const RequestWithdrawalPayload = builder
     }),
   })
 
+/** Runs a withdrawal mutation, then tells live readers of the withdrawals it moved (once it has committed). */
+async function publishingChanges<T>(ctx: { app: { bus: PaymentBus } }, run: () => Promise<T>): Promise<T> {
+  const { result, changes } = await collectWithdrawalChanges(run)
+  ctx.app.bus.publishWithdrawals(changes)
+  return result
+}
+
 builder.mutationField('requestWithdrawal', (t) =>
   t.field({
     type: RequestWithdrawalPayload,
@@ -180,7 +189,9 @@ builder.mutationField('requestWithdrawal', (t) =>
     args: { input: t.arg({ type: RequestWithdrawalInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const auth = await requireScope(ctx, 'withdrawals:write')
-      return requestWithdrawal(ctx.app, auth.merchantId, input, { keyId: auth.keyId })
+      return publishingChanges(ctx, () =>
+        requestWithdrawal(ctx.app, auth.merchantId, input, { keyId: auth.keyId }),
+      )
     },
   }),
 )
@@ -194,7 +205,7 @@ builder.mutationField('cancelWithdrawal', (t) =>
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
       const auth = await requireScope(ctx, 'withdrawals:write')
-      return cancelWithdrawal(ctx.app, auth.merchantId, String(id))
+      return publishingChanges(ctx, () => cancelWithdrawal(ctx.app, auth.merchantId, String(id)))
     },
   }),
 )
@@ -216,12 +227,14 @@ for (const [name, approve] of [
       },
       resolve: async (_root, { id, reason }, ctx) => {
         const auth = await requireScope(ctx, 'admin')
-        return decideWithdrawal(ctx.app, auth.merchantId, String(id), {
-          approve,
-          keyId: auth.keyId,
-          requestId: ctx.requestId,
-          reason,
-        })
+        return publishingChanges(ctx, () =>
+          decideWithdrawal(ctx.app, auth.merchantId, String(id), {
+            approve,
+            keyId: auth.keyId,
+            requestId: ctx.requestId,
+            reason,
+          }),
+        )
       },
     }),
   )

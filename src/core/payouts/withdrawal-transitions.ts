@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { type WithdrawalStatus, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
+import { noteWithdrawalChange } from './withdrawal-changes.ts'
 
 export type WithdrawalRow = typeof withdrawals.$inferSelect
 
@@ -35,14 +36,16 @@ export async function transitionWithdrawal(
     )
     .returning()
   if (!row) return undefined
+  const eventType = type ?? `withdrawal.${to.toLowerCase()}`
   await tx.insert(withdrawalEvents).values({
     withdrawalId: id,
     merchantId: row.merchantId,
     seq: row.eventSeq,
-    type: type ?? `withdrawal.${to.toLowerCase()}`,
+    type: eventType,
     fromStatus: from.length === 1 ? from[0] : null,
     toStatus: to,
     data: data ?? null,
   })
+  noteWithdrawalChange({ withdrawalId: id, merchantId: row.merchantId, seq: row.eventSeq, type: eventType })
   return row
 }

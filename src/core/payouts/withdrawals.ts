@@ -13,6 +13,7 @@ import { availableBalance, lockBalance } from '../ledger/balances.ts'
 import { postWithdrawalRelease, postWithdrawalReserve } from '../ledger/postings.ts'
 import { parseAmount } from '../money.ts'
 import { type DestinationContext, screenDestination } from './destinations.ts'
+import { noteWithdrawalChange } from './withdrawal-changes.ts'
 import {
   decideWithdrawalCheck,
   recordWithdrawalScreening,
@@ -136,6 +137,7 @@ export async function requestWithdrawal(
         fromStatus: null,
         toStatus: status,
       })
+      noteWithdrawalChange({ withdrawalId: row.id, merchantId, seq: 1, type: 'withdrawal.requested' })
       await postWithdrawalReserve(tx, row)
       const screened = kyt ? await recordWithdrawalScreening(tx, row, v, kyt) : row
       return { withdrawal: screened, replayed: false }
