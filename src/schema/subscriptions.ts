@@ -6,7 +6,7 @@ import { getWithdrawal } from '../core/payouts/withdrawals.ts'
 import type { PaymentSignal, WithdrawalSignal } from '../pubsub.ts'
 import { builder } from './builder.ts'
 import { CheckoutPaymentRef } from './checkout-payment.ts'
-import { requireSubscriptionScope } from './context.ts'
+import { type GraphQLContext, requireSubscriptionScope } from './context.ts'
 import { keyGuard, takeSubscriptionSlot } from './live-auth.ts'
 import { liveStream, liveValue } from './live-stream.ts'
 import { PaymentRef } from './payments.ts'
@@ -16,6 +16,30 @@ builder.subscriptionType({})
 
 // A signal only says "look again": what a subscriber is sent is always read from the database, so a lost or
 // duplicated signal cannot show a wrong status.
+
+/**
+ * A stream of every change of the key's merchant's rows of one kind (payments, withdrawals): `payments:read`, a
+ * subscription slot, the key watched (revoked or expired: UNAUTHENTICATED), nothing before the first signal, then
+ * each signalled row as `read` finds it.
+ */
+async function merchantChanges<T>(
+  ctx: GraphQLContext,
+  field: string,
+  topic: (merchantId: string) => AsyncIterable<unknown>,
+  read: (merchantId: string, signal: unknown) => Promise<T | null | undefined>,
+) {
+  const auth = await requireSubscriptionScope(ctx, 'payments:read', field)
+  const release = takeSubscriptionSlot(ctx)
+  const guard = keyGuard(ctx, auth, 'payments:read')
+  return liveStream<T>({
+    signals: topic(auth.merchantId),
+    release,
+    recheck: guard.recheck,
+    watch: guard.watch,
+    // nothing to send before the first change
+    read: async (signal) => (signal === undefined ? undefined : await read(auth.merchantId, signal)),
+  })
+}
 
 builder.subscriptionField('paymentUpdated', (t) =>
   t.field({
@@ -56,22 +80,10 @@ builder.subscriptionField('paymentsUpdated', (t) =>
     type: PaymentRef,
     description:
       "Every change of any of the API key's merchant's payments (needs payments:read). The stream ends, with UNAUTHENTICATED, as soon as the key is revoked or expires.",
-    subscribe: async (_root, _args, ctx) => {
-      const auth = await requireSubscriptionScope(ctx, 'payments:read', 'paymentsUpdated')
-      const release = takeSubscriptionSlot(ctx)
-      const guard = keyGuard(ctx, auth, 'payments:read')
-      return liveStream<PaymentRow>({
-        signals: ctx.app.bus.merchant(auth.merchantId),
-        release,
-        recheck: guard.recheck,
-        watch: guard.watch,
-        // nothing to send before the first change
-        read: async (signal) =>
-          signal === undefined
-            ? undefined
-            : await getPayment(ctx.app, auth.merchantId, (signal as PaymentSignal).paymentId),
-      })
-    },
+    subscribe: (_root, _args, ctx) =>
+      merchantChanges<PaymentRow>(ctx, 'paymentsUpdated', ctx.app.bus.merchant, (merchantId, signal) =>
+        getPayment(ctx.app, merchantId, (signal as PaymentSignal).paymentId),
+      ),
     resolve: liveValue,
   }),
 )
@@ -114,22 +126,13 @@ builder.subscriptionField('withdrawalsUpdated', (t) =>
     type: WithdrawalRef,
     description:
       "Every change of any of the API key's merchant's withdrawals (needs payments:read, as the withdrawals query), as the withdrawal's state after it (steps made in one payout pass arrive as the latest; its events hold every step). The stream ends, with UNAUTHENTICATED, as soon as the key is revoked or expires.",
-    subscribe: async (_root, _args, ctx) => {
-      const auth = await requireSubscriptionScope(ctx, 'payments:read', 'withdrawalsUpdated')
-      const release = takeSubscriptionSlot(ctx)
-      const guard = keyGuard(ctx, auth, 'payments:read')
-      return liveStream<WithdrawalRow>({
-        signals: ctx.app.bus.merchantWithdrawals(auth.merchantId),
-        release,
-        recheck: guard.recheck,
-        watch: guard.watch,
-        // nothing to send before the first change
-        read: async (signal) =>
-          signal === undefined
-            ? undefined
-            : await getWithdrawal(ctx.app, auth.merchantId, (signal as WithdrawalSignal).withdrawalId),
-      })
-    },
+    subscribe: (_root, _args, ctx) =>
+      merchantChanges<WithdrawalRow>(
+        ctx,
+        'withdrawalsUpdated',
+        ctx.app.bus.merchantWithdrawals,
+        (merchantId, signal) => getWithdrawal(ctx.app, merchantId, (signal as WithdrawalSignal).withdrawalId),
+      ),
     resolve: liveValue,
   }),
 )
