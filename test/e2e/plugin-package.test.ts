@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, wr
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import postgres from 'postgres'
+import { freePort } from '../helpers/chain.ts'
 import { pgServerUrl } from '../helpers/db.ts'
 import { type GatewayProcess, graphqlClient, repoRoot, spawnScript, waitFor } from '../helpers/processes.ts'
 import { clearRedisPrefix } from '../helpers/redis.ts'
@@ -132,7 +133,8 @@ export default defineConfig({
     HOST: '127.0.0.1',
   }
   await spawnScript(join(gateway, 'src/cli.ts'), ['migrate'], env, gateway).proc.exited
-  const port = 20_000 + Math.floor(Math.random() * 20_000)
+  // a port nothing listens on (a random one once hit a service of the machine)
+  const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   env.PORT = String(port)
   const [served, started] = await Promise.all([
