@@ -30,19 +30,28 @@ const apiKey = JSON.parse(created.output().trim().split('\n').at(-1)!).apiKey as
 const api = await spawnApi(env)
 const client = createClient({ url: api.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 })
 
-/** One payment paid and watched: ms from the block's mining to its PROCESSING message. */
-async function measureOne(): Promise<number> {
-  const res = await fetch(`${api.url}/graphql`, {
+type Gateway = { url: string; key: string; client: ReturnType<typeof createClient> }
+
+/**
+ * One payment created, subscribed to and paid through `gateway`: ms from the clock `pay` returns (taken when the
+ * payment is on its way) to its PROCESSING message.
+ */
+async function paymentToProcessing(
+  gateway: Gateway,
+  input: string,
+  pay: (address: string) => Promise<number>,
+): Promise<number> {
+  const res = await fetch(`${gateway.url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${gateway.key}` },
     body: JSON.stringify({
-      query: `mutation { createPayment(input: {chain: "devnet", asset: "ETH", amount: "0.01"}) { ... on CreatePaymentPayload { payment { id address clientSecret } } } }`,
+      query: `mutation { createPayment(input: {${input}}) { ... on CreatePaymentPayload { payment { id address clientSecret } } } }`,
     }),
   })
   const p = ((await res.json()) as any).data.createPayment.payment
   let seenAt = 0
   let subscribed = false
-  const unsubscribe = client.subscribe<{ paymentUpdated: { status: string } }>(
+  const unsubscribe = gateway.client.subscribe<{ paymentUpdated: { status: string } }>(
     {
       query: 'subscription ($id: ID!, $s: String!) { paymentUpdated(id: $id, clientSecret: $s) { status } }',
       variables: { id: p.id, s: p.clientSecret },
@@ -57,15 +66,25 @@ async function measureOne(): Promise<number> {
     },
   )
   await waitFor('subscription', () => subscribed)
-  // signed beforehand, so nothing but the broadcast stands between the clock and the block: anvil mines the
-  // transaction before it answers, so the block exists when the answer arrives
-  const raw = await devnet.signNative(p.address, parseEther('0.01'))
-  await devnet.client.request({ method: 'eth_sendRawTransaction', params: [raw] })
-  const minedAt = performance.now()
+  const from = await pay(p.address)
   await waitFor('PROCESSING', () => seenAt > 0, 10_000)
   unsubscribe()
-  return seenAt - minedAt
+  return seenAt - from
 }
+
+/** One EVM payment: ms from the block's mining to its PROCESSING message. */
+const measureOne = () =>
+  paymentToProcessing(
+    { url: api.url, key: apiKey, client },
+    'chain: "devnet", asset: "ETH", amount: "0.01"',
+    async (address) => {
+      // signed beforehand, so nothing but the broadcast stands between the clock and the block: anvil mines the
+      // transaction before it answers, so the block exists when the answer arrives
+      const raw = await devnet.signNative(address, parseEther('0.01'))
+      await devnet.client.request({ method: 'eth_sendRawTransaction', params: [raw] })
+      return performance.now()
+    },
+  )
 
 /** `samples` payments (after `warmup` unmeasured ones) against a worker started with `workerEnv`; sorted latencies. */
 async function measure(workerEnv: Record<string, string>): Promise<number[]> {
@@ -111,39 +130,19 @@ async function measureBitcoin(): Promise<number[]> {
   const btcClient = createClient({ url: btcApi.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 })
   const latencies: number[] = []
   try {
+    const gateway = { url: btcApi.url, key: btcKey, client: btcClient }
     for (let i = 0; i < warmup + btcSamples; i++) {
-      const res = await fetch(`${btcApi.url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${btcKey}` },
-        body: JSON.stringify({
-          query: `mutation { createPayment(input: {chain: "regtest", asset: "BTC", amount: "0.001"}) { ... on CreatePaymentPayload { payment { id address clientSecret } } } }`,
-        }),
-      })
-      const p = ((await res.json()) as any).data.createPayment.payment
-      let seenAt = 0
-      let subscribed = false
-      const unsubscribe = btcClient.subscribe<{ paymentUpdated: { status: string } }>(
-        {
-          query:
-            'subscription ($id: ID!, $s: String!) { paymentUpdated(id: $id, clientSecret: $s) { status } }',
-          variables: { id: p.id, s: p.clientSecret },
-        },
-        {
-          next: (m) => {
-            subscribed = true
-            if (m.data?.paymentUpdated.status === 'PROCESSING' && !seenAt) seenAt = performance.now()
-          },
-          error: (e) => console.error(e),
-          complete: () => {},
+      const latency = await paymentToProcessing(
+        gateway,
+        'chain: "regtest", asset: "BTC", amount: "0.001"',
+        async (address) => {
+          const signed = await node.sign([{ address, amount: 100_000n }])
+          const sent = performance.now()
+          await node.rpc('sendrawtransaction', [signed.raw])
+          return sent
         },
       )
-      await waitFor('subscription', () => subscribed)
-      const signed = await node.sign([{ address: p.address, amount: 100_000n }])
-      const sent = performance.now()
-      await node.rpc('sendrawtransaction', [signed.raw])
-      await waitFor('PROCESSING', () => seenAt > 0, 10_000)
-      unsubscribe()
-      if (i >= warmup) latencies.push(seenAt - sent)
+      if (i >= warmup) latencies.push(latency)
       // a block now and then keeps the faucet's coins maturing and the mempool small
       if (i % 10 === 9) await node.mine(1)
     }

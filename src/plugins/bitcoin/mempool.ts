@@ -9,6 +9,7 @@ import { mapLimit } from '@tollgate/sdk/map-limit'
 import type { BitcoinNetwork } from './networks.ts'
 import { type ParsedTransaction, parseTransaction, scanParseOptions } from './parse.ts'
 import type { BitcoinRpc } from './rpc.ts'
+import { checkAborted } from './scan.ts'
 import { resolveSenders, type SenderSlot, sendersInBlock } from './senders.ts'
 import { isNotFound, rawTransaction } from './tx-status.ts'
 
@@ -39,11 +40,6 @@ type Paying = Pick<Tracked, 'outputs' | 'spends'> & { values: readonly bigint[];
 type TxOut = { confirmations?: number } | null
 
 const defaultDepartedLimit = 10_000
-
-function checkAborted(signal: AbortSignal | undefined) {
-  if (signal?.aborted)
-    throw new DriverError('ABORTED', 'mempool: aborted', { retryable: true, cause: signal.reason })
-}
 
 function splitOutpoint(outpoint: string): [string, number] {
   const colon = outpoint.lastIndexOf(':')
@@ -149,7 +145,7 @@ export function createBitcoinMempool(rpc: BitcoinRpc, config: BitcoinMempoolConf
    * transactions paying a key of `watch`, parsed (their transfers need values and inputs).
    */
   async function refresh(watch: ReadonlySet<string>, signal?: AbortSignal) {
-    checkAborted(signal)
+    checkAborted(signal, 'mempool')
     const ids = await rpc.call<string[]>('getrawmempool', [], signal)
     // one lookup per listed txid and one pass over what is tracked: a large mempool is read without a set of it
     listed++
@@ -223,7 +219,7 @@ export function createBitcoinMempool(rpc: BitcoinRpc, config: BitcoinMempoolConf
     const parsed = await refresh(watch, signal)
     const payers = payersOf(watch)
     await learnPayers(payers, parsed, signal)
-    checkAborted(signal)
+    checkAborted(signal, 'mempool')
     const transfers: PendingTransfer[] = []
     for (const txid of [...payers].sort()) {
       const tx = paying.get(txid)
@@ -315,7 +311,7 @@ export function createBitcoinMempool(rpc: BitcoinRpc, config: BitcoinMempoolConf
       // asked once: a settled transaction's details are no longer needed
       if (answer.state !== 'pending' && departed.delete(txid)) paying.delete(txid)
     }
-    checkAborted(signal)
+    checkAborted(signal, 'mempool')
     return fates
   }
 

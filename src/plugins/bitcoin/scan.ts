@@ -30,7 +30,8 @@ export type BitcoinScanConfig = {
   concurrency: number
 }
 
-function checkAborted(signal: AbortSignal | undefined, where: string) {
+/** Throws the retryable `ABORTED` DriverError once `signal` has fired. */
+export function checkAborted(signal: AbortSignal | undefined, where: string) {
   if (signal?.aborted)
     throw new DriverError('ABORTED', `${where}: aborted`, { retryable: true, cause: signal.reason })
 }
