@@ -15,6 +15,7 @@ export const statusMessages: Record<CheckoutView['status'], string> = {
   UNDERPAID: 'Expired with {amountReceived} of {amountDue} {symbol} received. Contact the merchant.',
   HELD: 'Payment received and under review by the merchant.',
   REJECTED: 'This payment could not be accepted. Contact the merchant.',
+  CANCELED: 'The merchant canceled this payment. Do not send funds to this address.',
 }
 
 /**
@@ -115,6 +116,7 @@ export const invoiceStatusMessages: Record<InvoiceView['status'], string> = {
   UNDERPAID: 'Expired with {amountReceivedFiat} of {price} {currency} received. Contact the merchant.',
   HELD: 'Payment received and under review by the merchant.',
   REJECTED: 'This payment could not be accepted. Contact the merchant.',
+  CANCELED: 'The merchant canceled this invoice. Do not send funds for it.',
 }
 
 /** The other sentences of an invoice's page. */

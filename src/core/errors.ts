@@ -38,6 +38,12 @@ export const errorCodes = [
    * and asset allow: nothing was stored.
    */
   'CONFIRMATIONS_OUT_OF_BOUNDS',
+  /** A refund found nothing left to return from the source it draws on. */
+  'NOTHING_TO_REFUND',
+  /** A refund asked for more than its source can still return (the message says how much can). */
+  'AMOUNT_NOT_REFUNDABLE',
+  /** A refund link's address was already given: the link works once. */
+  'REFUND_LINK_USED',
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 

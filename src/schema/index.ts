@@ -16,6 +16,7 @@ import './rates.ts'
 import './misdirected.ts'
 import './confirmation-policy.ts'
 import './ledger.ts'
+import './refunds.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

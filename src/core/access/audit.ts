@@ -17,6 +17,11 @@ export const auditActions = [
   'kyt.rescreened',
   'payment.misdirected_recovered',
   'confirmations.policy_set',
+  'payment.canceled',
+  'payment.accepted',
+  'refund.created',
+  'refund.canceled',
+  'refund.policy_set',
 ] as const
 export type AuditAction = (typeof auditActions)[number]
 

@@ -26,6 +26,12 @@ export const operatorFees = 'operator:fees'
 export const operatorFunds = 'operator:funds'
 /** Wrong-network deposits the gateway holds and owes, not (yet) any merchant's balance. */
 export const misdirectedHeld = 'gateway:misdirected'
+/**
+ * Deposits never credited to anyone (an underpaid, canceled or rejected payment's funds) that the gateway took
+ * into its books to refund them: the treasury pays the buyer, the deposit stays at its address. Not compared
+ * with the chain (those addresses are not swept): what it holds is what was returned out of such funds.
+ */
+export const uncreditedRefunded = 'gateway:uncredited'
 
 type Posting = { account: string; amount: bigint; merchantId: string | null }
 
@@ -60,7 +66,21 @@ async function post(
     )
 }
 
-type WithdrawalRef = { id: string; merchantId: string; chain: string; asset: string; amount: bigint }
+type WithdrawalRef = {
+  id: string
+  merchantId: string
+  chain: string
+  asset: string
+  amount: bigint
+  /** A refund of uncredited funds is reserved from (and released to) `gateway:uncredited`, not the balance. */
+  fundedFrom?: 'balance' | 'uncredited'
+  /** What the output paid when the fee came out of the amount (the rest is the fee recovered). */
+  amountSent?: bigint | null
+}
+
+/** The account a withdrawal's reserve is taken from and a release returns to. */
+const fundingAccount = (w: WithdrawalRef) =>
+  w.fundedFrom === 'uncredited' ? uncreditedRefunded : merchantAvailable
 
 /**
  * Moves a withdrawal's amount from available to reserved at request time.
@@ -70,7 +90,7 @@ type WithdrawalRef = { id: string; merchantId: string; chain: string; asset: str
  */
 export function postWithdrawalReserve(tx: Tx, w: WithdrawalRef): Promise<void> {
   return post(tx, { chain: w.chain, asset: w.asset, refType: 'withdrawal', refId: `${w.id}#reserve` }, [
-    { account: merchantAvailable, amount: -w.amount, merchantId: w.merchantId },
+    { account: fundingAccount(w), amount: -w.amount, merchantId: w.merchantId },
     { account: merchantReserved, amount: w.amount, merchantId: w.merchantId },
   ])
 }
@@ -84,13 +104,14 @@ export function postWithdrawalReserve(tx: Tx, w: WithdrawalRef): Promise<void> {
 export function postWithdrawalRelease(tx: Tx, w: WithdrawalRef): Promise<void> {
   return post(tx, { chain: w.chain, asset: w.asset, refType: 'withdrawal', refId: `${w.id}#release` }, [
     { account: merchantReserved, amount: -w.amount, merchantId: w.merchantId },
-    { account: merchantAvailable, amount: w.amount, merchantId: w.merchantId },
+    { account: fundingAccount(w), amount: w.amount, merchantId: w.merchantId },
   ])
 }
 
 /**
  * Settles a confirmed withdrawal: the reserve leaves the merchant's books as a payout, and the network fee
- * (in the chain's native asset) is the gateway's expense.
+ * (in the chain's native asset) is the gateway's expense. When the fee came out of the amount, the treasury paid
+ * only `amountSent` and the rest of the reserve goes to `operator:fees`, which bore the fee.
  *
  * @example
  * await postWithdrawalSettle(tx, withdrawal, { nativeAsset: 'eip155:1/slip44:60', fee: 42_000_000_000_000n })
@@ -100,9 +121,11 @@ export async function postWithdrawalSettle(
   w: WithdrawalRef,
   fee: { nativeAsset: string; amount: bigint },
 ): Promise<void> {
+  const sent = w.amountSent ?? w.amount
   await post(tx, { chain: w.chain, asset: w.asset, refType: 'withdrawal', refId: `${w.id}#settle` }, [
     { account: merchantReserved, amount: -w.amount, merchantId: w.merchantId },
-    { account: holdings.treasury, amount: w.amount, merchantId: null },
+    { account: holdings.treasury, amount: sent, merchantId: null },
+    { account: operatorFees, amount: w.amount - sent, merchantId: null },
   ])
   await postFee(
     tx,
@@ -113,6 +136,32 @@ export async function postWithdrawalSettle(
 }
 
 type Ref = { chain: string; asset: string; refType: string; refId: string }
+
+type RefundHold = {
+  id: string
+  merchantId: string
+  chain: string
+  asset: string
+  amount: bigint
+  source: 'BALANCE' | 'UNCREDITED'
+}
+
+/**
+ * Holds a refund's amount while its buyer has not said where to send it (a refund link), so the balance cannot
+ * be spent meanwhile; `release` gives it back (the link was claimed: its withdrawal reserves it again, or the
+ * refund was canceled).
+ *
+ * @example
+ * await postRefundHold(tx, refund, 'hold')
+ */
+export function postRefundHold(tx: Tx, r: RefundHold, step: 'hold' | 'release'): Promise<void> {
+  const from = r.source === 'UNCREDITED' ? uncreditedRefunded : merchantAvailable
+  const sign = step === 'hold' ? 1n : -1n
+  return post(tx, { chain: r.chain, asset: r.asset, refType: 'refund', refId: `${r.id}#${step}` }, [
+    { account: from, amount: -r.amount * sign, merchantId: r.merchantId },
+    { account: merchantReserved, amount: r.amount * sign, merchantId: r.merchantId },
+  ])
+}
 
 /** A network fee paid from a gateway wallet: the holding shrinks, the operator bears it. */
 export function postFee(tx: Tx, ref: Ref, paidBy: HoldingRole, amount: bigint): Promise<void> {

@@ -298,6 +298,8 @@ async function insertNewPayment(
     walletId,
     amountReceived: 0n,
     amountConfirmed: 0n,
+    resolution: null,
+    resolvedAt: null,
     status: 'PENDING',
     eventSeq: 1,
     updatedAt: now,

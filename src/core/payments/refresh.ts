@@ -72,20 +72,31 @@ function weighPayment(p: PaymentRow, live: readonly LiveTransfer[], tip: bigint 
   }
   // zero confirmations were chosen for the amount due: more than that waits for a block, whatever the tier said
   if (p.confirmationsRequired === 0 && received + pending <= p.amountDue) confirmed += unconfirmedCreditable
+  // accepted by the merchant: whatever arrived is paid in full
+  const accepted = p.resolution === 'ACCEPTED'
   const derived = deriveStatus({
-    amountDue: p.amountDue,
-    amountTolerance: p.amountTolerance,
+    amountDue: accepted ? 1n : p.amountDue,
+    amountTolerance: accepted ? 0n : p.amountTolerance,
     received: received + pending,
     confirmed,
     expiresAt: p.expiresAt,
     now,
   })
-  const own: PaymentStatus =
-    derived === 'COMPLETED' ? derived : held ? 'HELD' : rejected ? 'REJECTED' : derived
+  // closed by the merchant (canceled, or its funds refunded): later funds never complete it, they are an exception
+  const closed = !accepted && (p.status === 'CANCELED' || p.resolution === 'REFUNDED')
+  const own: PaymentStatus = closed
+    ? p.status
+    : derived === 'COMPLETED'
+      ? derived
+      : held
+        ? 'HELD'
+        : rejected
+          ? 'REJECTED'
+          : derived
   /** What an event of a hold, a rejection or a release says of the screening behind it. */
   const screeningOf = (status: PaymentStatus) =>
     status === 'HELD' ? held : status === 'REJECTED' ? rejected : p.status === 'HELD' ? released : undefined
-  return { p, received, pending, confirmed, own, screeningOf }
+  return { p, received, pending, confirmed, own, closed, screeningOf }
 }
 
 /**
@@ -179,7 +190,7 @@ export async function refreshPayments(
     now: params.now,
   })
   const changes: PaymentChange[] = []
-  for (const { p, received, confirmed, own, screeningOf } of weighed) {
+  for (const { p, received, confirmed, own, closed, screeningOf } of weighed) {
     const tip = tips.get(p.chain)
     const invoice = p.invoiceId ? invoiceStatus.get(p.invoiceId) : undefined
     const status = invoice ? methodStatus(own, invoice, confirmed) : own
@@ -196,7 +207,14 @@ export async function refreshPayments(
           ),
         )
     if (status === p.status && received === p.amountReceived && confirmed === p.amountConfirmed) continue
-    const seq = status === p.status ? p.eventSeq : p.eventSeq + 1
+    // money reached a payment the merchant closed: an exception to resolve (refund it, or accept it)
+    const exception =
+      closed && received > p.amountReceived
+        ? p.status === 'CANCELED'
+          ? 'PAID_AFTER_CANCEL'
+          : 'PAID_AFTER_REFUND'
+        : undefined
+    const seq = status === p.status && !exception ? p.eventSeq : p.eventSeq + 1
     await tx
       .update(payments)
       .set({
@@ -208,7 +226,26 @@ export async function refreshPayments(
         completedAt: status === 'COMPLETED' ? (p.completedAt ?? params.now) : null,
       })
       .where(eq(payments.id, p.id))
-    if (status === p.status)
+    if (exception) {
+      await tx.insert(paymentEvents).values({
+        paymentId: p.id,
+        merchantId: p.merchantId,
+        seq,
+        type: 'payment.exception',
+        fromStatus: p.status,
+        toStatus: status,
+        data: { exception, amountReceived: received.toString(), amountConfirmed: confirmed.toString() },
+        createdAt: params.now,
+      })
+      changes.push({
+        paymentId: p.id,
+        merchantId: p.merchantId,
+        seq,
+        type: 'payment.exception',
+        from: p.status,
+        to: status,
+      })
+    } else if (status === p.status)
       params.touched?.push({
         paymentId: p.id,
         merchantId: p.merchantId,

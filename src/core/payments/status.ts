@@ -37,6 +37,7 @@ const progress: Record<PaymentStatus, number> = {
   HELD: 2,
   REJECTED: 2,
   COMPLETED: 3,
+  CANCELED: 0,
 }
 
 /**

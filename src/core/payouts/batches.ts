@@ -1,6 +1,6 @@
 import {
   type AssetInfo,
-  type DriverError,
+  DriverError,
   isDriverError,
   type PayoutDriver,
   type UnsignedTx,
@@ -94,6 +94,41 @@ function pickBatches(queued: WithdrawalRow[], chain: LoadedChain, now: number): 
 }
 
 /**
+ * A batch cut into transactions of at most `maxOutputs` outputs; a withdrawal whose fee comes out of its amount
+ * goes alone (its fee is its own).
+ */
+function outputGroups(batch: readonly WithdrawalRow[], maxOutputs: number): WithdrawalRow[][] {
+  const shared = batch.filter((w) => !w.feeFromAmount)
+  const groups: WithdrawalRow[][] = []
+  for (let i = 0; i < shared.length; i += maxOutputs) groups.push(shared.slice(i, i + maxOutputs))
+  for (const w of batch) if (w.feeFromAmount) groups.push([w])
+  return groups
+}
+
+/**
+ * What a lone withdrawal whose fee comes out of its amount pays once the fee of its first build is taken off;
+ * undefined when it pays the whole amount (a token: the fee is in another asset). A refund that cannot cover its
+ * fee cannot be built: a permanent driver-style refusal, so it fails and its reserve goes back.
+ */
+function feeDeducted(
+  group: readonly WithdrawalRow[],
+  asset: AssetInfo,
+  unsigned: UnsignedTx,
+  minOutput: PayoutDriver['minOutput'],
+): bigint | undefined {
+  const w = group[0] as WithdrawalRow
+  if (group.length !== 1 || !w.feeFromAmount || !asset.native) return undefined
+  const left = w.amount - unsigned.maxFee
+  if (left <= 0n || left < (minOutput?.(w.toAddress, asset) ?? 0n))
+    throw new DriverError(
+      'FEE_ABOVE_AMOUNT',
+      `the network fee (${unsigned.maxFee} base units) leaves too little of ${w.amount} to send`,
+      { retryable: false },
+    )
+  return left
+}
+
+/**
  * Turns queued withdrawals into outbound transactions from the treasury: per (chain, asset) up to `maxBatch`
  * at a time, `maxOutputs` outputs per transaction, nonces taken from the database in the same transaction that
  * stores the unsigned transactions and marks the withdrawals BATCHED. A crash anywhere leaves either all of that
@@ -126,8 +161,7 @@ export async function batchWithdrawals(
       const asset = resolveAsset(chain, (batch[0] as WithdrawalRow).asset)
       // asked once per asset and pass, then spent down as transactions are built
       let available = await treasuryAvailable(tx, chain, payouts, treasury, asset)
-      for (let i = 0; i < batch.length; i += chain.driver.maxOutputs) {
-        const group = batch.slice(i, i + chain.driver.maxOutputs)
+      for (const group of outputGroups(batch, chain.driver.maxOutputs)) {
         // the treasury may not hold it yet (the sweeps that fill it are on their way): wait, do not fail
         const total = group.reduce((sum, w) => sum + w.amount, 0n)
         if (available < total) {
@@ -144,7 +178,7 @@ export async function batchWithdrawals(
         }
         // the driver builds first; only a transaction that could be built is stored and takes a nonce
         const nonce = nextNonce
-        const outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
+        let outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
         // UTXO chains: the treasury's coins pay, change goes to a fresh internal address of the treasury
         const spendsCoins = can(chain, 'coins')
         const change = spendsCoins ? await freshChangeAddress(ctx, tx, chain) : undefined
@@ -152,6 +186,12 @@ export async function batchWithdrawals(
         let unsigned: UnsignedTx
         try {
           unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })
+          const deducted = feeDeducted(group, asset, unsigned, payouts.minOutput)
+          if (deducted !== undefined) {
+            // the fee comes out of the amount: built again paying what is left (its own transaction, one output)
+            outputs = [{ to: (group[0] as WithdrawalRow).toAddress, amount: deducted }]
+            unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })
+          }
         } catch (err) {
           // a build past the call deadline is a passing failure of this group: the next groups still go
           if (isDeadlineError(err)) {
@@ -173,7 +213,12 @@ export async function batchWithdrawals(
         })
         await lockCoins(tx, chain, unsigned.spends ?? [], id)
         for (const w of group)
-          await transitionWithdrawal(tx, w.id, ['QUEUED'], 'BATCHED', { outboundTxId: id })
+          await transitionWithdrawal(tx, w.id, ['QUEUED'], 'BATCHED', {
+            outboundTxId: id,
+            ...(w.feeFromAmount && asset.native
+              ? { amountSent: (outputs[0] as { amount: bigint }).amount }
+              : {}),
+          })
         built++
         available -= total
       }

@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { type WithdrawalStatus, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
+import { followRefund } from './refund-progress.ts'
 import { noteWithdrawalChange } from './withdrawal-changes.ts'
 
 export type WithdrawalRow = typeof withdrawals.$inferSelect
@@ -16,7 +17,7 @@ export async function transitionWithdrawal(
   from: readonly WithdrawalStatus[],
   to: WithdrawalStatus,
   changes: Partial<
-    Pick<WithdrawalRow, 'outboundTxId' | 'networkFee' | 'failureReason' | 'approvedByKey'>
+    Pick<WithdrawalRow, 'outboundTxId' | 'networkFee' | 'failureReason' | 'approvedByKey' | 'amountSent'>
   > = {},
   data?: Record<string, unknown>,
   /** The event's type when it is not `withdrawal.<new status>` (e.g. `withdrawal.held`). */
@@ -47,5 +48,6 @@ export async function transitionWithdrawal(
     data: data ?? null,
   })
   noteWithdrawalChange({ withdrawalId: id, merchantId: row.merchantId, seq: row.eventSeq, type: eventType })
+  await followRefund(tx, row)
   return row
 }

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto'
+import type { AssetInfo } from '@tollgate/sdk'
 import { and, asc, desc, eq, lt, type SQL } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { outboundTxs, type WithdrawalStatus, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
+import type { LoadedChain } from '../../plugins/registry.ts'
 import { recordAudit } from '../access/audit.ts'
 import { checkIdempotencyKey } from '../access/idempotency.ts'
 import { resolveAsset, resolveChain } from '../chains.ts'
@@ -15,6 +17,7 @@ import { parseAmount } from '../money.ts'
 import { type DestinationContext, screenDestination } from './destinations.ts'
 import { noteWithdrawalChange } from './withdrawal-changes.ts'
 import {
+  type DestinationScreening,
   decideWithdrawalCheck,
   recordWithdrawalScreening,
   refuseWithdrawal,
@@ -33,17 +36,22 @@ export type RequestWithdrawalInput = {
   idempotencyKey: string
 }
 
-function validate(ctx: WithdrawalsContext, input: RequestWithdrawalInput) {
-  const chain = resolveChain(ctx.chains, input.chain)
-  const asset = resolveAsset(chain, input.asset)
+/**
+ * A payout destination as the chain's driver normalizes it, refused with `INVALID_ADDRESS` when it is not an
+ * address of the chain and with `INVALID_AMOUNT` when `amount` is below the smallest output the chain relays
+ * to it.
+ *
+ * @example
+ * const to = payoutDestination(chain, asset, '0xAb58…', 25_000_000n)
+ */
+export function payoutDestination(chain: LoadedChain, asset: AssetInfo, to: unknown, amount: bigint): string {
   if (!chain.driver.payouts)
     throw new TollgateError('PAYOUTS_UNSUPPORTED', `the ${chain.name} driver cannot send funds`, 'chain')
-  if (typeof input.to !== 'string' || input.to.length === 0 || input.to.length > 200)
+  if (typeof to !== 'string' || to.length === 0 || to.length > 200)
     throw new TollgateError('INVALID_ADDRESS', 'to must be an address of the chain', 'to')
-  const address = chain.driver.validateAddress(input.to)
+  const address = chain.driver.validateAddress(to)
   if (!address.ok)
     throw new TollgateError('INVALID_ADDRESS', `not a valid ${chain.name} address: ${address.reason}`, 'to')
-  const amount = parseAmount(input.amount, asset.decimals)
   const minimum = chain.driver.payouts.minOutput?.(address.normalized, asset) ?? 0n
   if (amount < minimum)
     throw new TollgateError(
@@ -51,11 +59,92 @@ function validate(ctx: WithdrawalsContext, input: RequestWithdrawalInput) {
       `amount is below the smallest output this chain relays to that address (${minimum} base units)`,
       'amount',
     )
+  return address.normalized
+}
+
+function validate(ctx: WithdrawalsContext, input: RequestWithdrawalInput) {
+  const chain = resolveChain(ctx.chains, input.chain)
+  const asset = resolveAsset(chain, input.asset)
+  if (!chain.driver.payouts)
+    throw new TollgateError('PAYOUTS_UNSUPPORTED', `the ${chain.name} driver cannot send funds`, 'chain')
+  if (typeof input.to !== 'string' || input.to.length === 0 || input.to.length > 200)
+    throw new TollgateError('INVALID_ADDRESS', 'to must be an address of the chain', 'to')
+  const amount = parseAmount(input.amount, asset.decimals)
+  const to = payoutDestination(chain, asset, input.to, amount)
   const key = checkIdempotencyKey(input.idempotencyKey)
   const requestHash = createHash('sha256')
-    .update(JSON.stringify([chain.name, asset.id, address.normalized, amount.toString()]))
+    .update(JSON.stringify([chain.name, asset.id, to, amount.toString()]))
     .digest('hex')
-  return { chain, asset, to: address.normalized, amount, key, requestHash }
+  return { chain, asset, to, amount, key, requestHash }
+}
+
+type Payout = { chain: LoadedChain; asset: AssetInfo; to: string; amount: bigint }
+
+/**
+ * Everything a payout's destination must pass before anything is reserved, asked outside any transaction (the
+ * driver and the KYT providers may be slow): the driver's destination check, then screening. A destination the
+ * policy refuses is recorded and refused (`KYT_BLOCKED`); otherwise the status the withdrawal starts in.
+ *
+ * @example
+ * const screened = await screenPayout(ctx, merchantId, { chain, asset, to, amount }, key, 'QUEUED')
+ */
+export async function screenPayout(
+  ctx: WithdrawalsContext,
+  merchantId: string,
+  v: Payout,
+  idempotencyKey: string,
+  otherwise: WithdrawalStatus,
+): Promise<{ status: WithdrawalStatus; kyt: DestinationScreening | undefined }> {
+  await screenDestination(ctx, v.chain, v.asset, v.to, v.amount)
+  const kyt = await screenWithdrawalRequest(ctx, merchantId, v)
+  if (kyt?.action === 'refuse') return refuseWithdrawal(ctx.db, merchantId, idempotencyKey, v, kyt)
+  return { status: screenedStatus(kyt, otherwise), kyt }
+}
+
+/** The status a payout of `amount` starts in: held for an admin above the chain's approval threshold. */
+export function approvalStatus(chain: LoadedChain, asset: AssetInfo, amount: bigint): WithdrawalStatus {
+  const threshold = chain.settings.payouts.approvalAbove.get(asset.id)
+  return threshold !== undefined && amount > threshold ? 'AWAITING_APPROVAL' : 'QUEUED'
+}
+
+/**
+ * Writes a screened withdrawal, its first event, its reserve and its screening, in the caller's transaction
+ * (which checked that what it reserves is there).
+ */
+export async function insertWithdrawal(
+  tx: Tx,
+  merchantId: string,
+  v: Payout & { key: string; requestHash: string },
+  screened: { status: WithdrawalStatus; kyt: DestinationScreening | undefined },
+  extra: Partial<Pick<WithdrawalRow, 'requestedByKey' | 'refundId' | 'fundedFrom' | 'feeFromAmount'>> = {},
+): Promise<WithdrawalRow> {
+  const [withdrawal] = await tx
+    .insert(withdrawals)
+    .values({
+      id: newId('wd'),
+      merchantId,
+      chain: v.chain.name,
+      asset: v.asset.id,
+      toAddress: v.to,
+      amount: v.amount,
+      status: screened.status,
+      idempotencyKey: v.key,
+      requestHash: v.requestHash,
+      ...extra,
+    })
+    .returning()
+  const row = withdrawal as WithdrawalRow
+  await tx.insert(withdrawalEvents).values({
+    withdrawalId: row.id,
+    merchantId,
+    seq: 1,
+    type: 'withdrawal.requested',
+    fromStatus: null,
+    toStatus: screened.status,
+  })
+  noteWithdrawalChange({ withdrawalId: row.id, merchantId, seq: 1, type: 'withdrawal.requested' })
+  await postWithdrawalReserve(tx, row)
+  return screened.kyt ? recordWithdrawalScreening(tx, row, v, screened.kyt) : row
 }
 
 /**
@@ -75,7 +164,6 @@ export async function requestWithdrawal(
   requestedBy?: { keyId: string },
 ): Promise<{ withdrawal: WithdrawalRow; replayed: boolean }> {
   const v = validate(ctx, input)
-  const threshold = v.chain.settings.payouts.approvalAbove.get(v.asset.id)
   const replayOf = async (db: Db | Tx) => {
     const [existing] = await db
       .select()
@@ -94,13 +182,7 @@ export async function requestWithdrawal(
   const earlier = await replayOf(ctx.db)
   if (earlier) return earlier
   // before the transaction: the driver and the KYT providers may be asked, and no balance lock is held meanwhile
-  await screenDestination(ctx, v.chain, v.asset, v.to, v.amount)
-  const kyt = await screenWithdrawalRequest(ctx, merchantId, v)
-  if (kyt?.action === 'refuse') return refuseWithdrawal(ctx.db, merchantId, v.key, v, kyt)
-  const status = screenedStatus(
-    kyt,
-    threshold !== undefined && v.amount > threshold ? 'AWAITING_APPROVAL' : 'QUEUED',
-  )
+  const screened = await screenPayout(ctx, merchantId, v, v.key, approvalStatus(v.chain, v.asset, v.amount))
   return ctx.db
     .transaction(async (tx) => {
       await lockBalance(tx, merchantId, v.chain.name, v.asset.id)
@@ -113,34 +195,10 @@ export async function requestWithdrawal(
           'the available balance does not cover this amount',
           'amount',
         )
-      const [withdrawal] = await tx
-        .insert(withdrawals)
-        .values({
-          id: newId('wd'),
-          merchantId,
-          chain: v.chain.name,
-          asset: v.asset.id,
-          toAddress: v.to,
-          amount: v.amount,
-          status,
-          idempotencyKey: v.key,
-          requestHash: v.requestHash,
-          requestedByKey: requestedBy?.keyId ?? null,
-        })
-        .returning()
-      const row = withdrawal as WithdrawalRow
-      await tx.insert(withdrawalEvents).values({
-        withdrawalId: row.id,
-        merchantId,
-        seq: 1,
-        type: 'withdrawal.requested',
-        fromStatus: null,
-        toStatus: status,
+      const withdrawal = await insertWithdrawal(tx, merchantId, v, screened, {
+        requestedByKey: requestedBy?.keyId ?? null,
       })
-      noteWithdrawalChange({ withdrawalId: row.id, merchantId, seq: 1, type: 'withdrawal.requested' })
-      await postWithdrawalReserve(tx, row)
-      const screened = kyt ? await recordWithdrawalScreening(tx, row, v, kyt) : row
-      return { withdrawal: screened, replayed: false }
+      return { withdrawal, replayed: false }
     })
     .catch(async (err) => {
       // the same key at the same moment for another chain or asset (which takes another balance lock): the first

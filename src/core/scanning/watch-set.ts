@@ -28,7 +28,11 @@ function watchedCondition(chains: string[], now: Date, monitoringWindowMs: numbe
     inArray(payments.chain, chains),
     or(
       inArray(payments.status, ['PENDING', 'PARTIALLY_PAID', 'PROCESSING', 'HELD']),
-      and(inArray(payments.status, ['EXPIRED', 'UNDERPAID']), gt(payments.expiresAt, windowStart)),
+      // a canceled payment stays watched like an expired one: funds sent anyway land as an exception, never lost
+      and(
+        inArray(payments.status, ['EXPIRED', 'UNDERPAID', 'CANCELED']),
+        gt(payments.expiresAt, windowStart),
+      ),
       and(eq(payments.status, 'COMPLETED'), gt(payments.completedAt, windowStart)),
     ),
   )

@@ -6,6 +6,8 @@ import {
   outboundTxs,
   paymentEvents,
   payments,
+  refundEvents,
+  refunds,
   webhookDeliveries,
   webhookEndpoints,
   withdrawalEvents,
@@ -13,7 +15,7 @@ import {
 } from '../../db/schema/index.ts'
 import { newId } from '../ids.ts'
 import type { WebhookContext } from './events.ts'
-import { invoiceJson, paymentJson, withdrawalJson } from './payloads.ts'
+import { invoiceJson, paymentJson, refundJson, withdrawalJson } from './payloads.ts'
 
 type OutboxEvent = {
   objectId: string
@@ -172,10 +174,53 @@ const invoiceOutbox: Outbox = {
       .where(sql`(${invoiceEvents.invoiceId}, ${invoiceEvents.seq}) in (${pairs(events)})`),
 }
 
-const outboxes = [paymentOutbox, withdrawalOutbox, invoiceOutbox]
+const refundOutbox: Outbox = {
+  take: async (tx, limit) =>
+    (
+      await tx
+        .select()
+        .from(refundEvents)
+        .where(sql`not ${refundEvents.dispatched}`)
+        .orderBy(refundEvents.createdAt)
+        .limit(limit)
+        .for('update', { skipLocked: true })
+    ).map((e) => ({ ...e, objectId: e.refundId })),
+  objects: async (ctx, tx, ids) =>
+    (
+      await tx
+        .select({
+          refund: refunds,
+          hash: outboundTxs.hash,
+          amountSent: withdrawals.amountSent,
+          amount: withdrawals.amount,
+          networkFee: withdrawals.networkFee,
+          outboundTxId: withdrawals.outboundTxId,
+        })
+        .from(refunds)
+        .leftJoin(withdrawals, eq(withdrawals.id, refunds.withdrawalId))
+        .leftJoin(outboundTxs, eq(outboundTxs.id, withdrawals.outboundTxId))
+        .where(inArray(refunds.id, [...ids]))
+    ).map((r) => [
+      r.refund.id,
+      refundJson(
+        ctx.chains,
+        r.refund,
+        r.outboundTxId
+          ? { hash: r.hash, amountSent: r.amountSent ?? r.amount, networkFee: r.networkFee }
+          : null,
+      ),
+    ]),
+  markDispatched: (tx, events) =>
+    tx
+      .update(refundEvents)
+      .set({ dispatched: true })
+      .where(sql`(${refundEvents.refundId}, ${refundEvents.seq}) in (${pairs(events)})`),
+}
+
+const outboxes = [paymentOutbox, withdrawalOutbox, invoiceOutbox, refundOutbox]
 
 /**
- * Turns undispatched payment, withdrawal and invoice events (the outboxes, written with each status change) into
+ * Turns undispatched payment, withdrawal, invoice and refund events (the outboxes, written with each status change) into
  * deliveries for every enabled endpoint of the merchant that wants the type, and marks them dispatched, in one
  * transaction. Returns the new delivery ids.
  */

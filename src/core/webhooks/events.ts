@@ -18,6 +18,9 @@ export const webhookEventTypes = [
   'payment.replaced',
   'payment.double_spent',
   'payment.dropped',
+  'payment.canceled',
+  'payment.resolved',
+  'payment.exception',
   'invoice.created',
   'invoice.partially_paid',
   'invoice.processing',
@@ -37,6 +40,12 @@ export const webhookEventTypes = [
   'withdrawal.failed',
   'withdrawal.canceled',
   'withdrawal.held',
+  'refund.created',
+  'refund.claimed',
+  'refund.sent',
+  'refund.confirmed',
+  'refund.failed',
+  'refund.canceled',
 ] as const
 
 export type WebhookSettings = {

@@ -1,3 +1,4 @@
+import type { RefundRow } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
 import { assetById, resolveChain } from '../chains.ts'
 import { formatAmount } from '../money.ts'
@@ -91,5 +92,40 @@ export function withdrawalJson(chains: ChainRegistry, w: WithdrawalRow, hash: st
     idempotencyKey: w.idempotencyKey,
     createdAt: w.createdAt.toISOString(),
     updatedAt: w.updatedAt.toISOString(),
+  }
+}
+
+/**
+ * A refund as webhooks carry it: what it returns of which payment, from which source, where to (null while its
+ * link waits for the buyer), what the buyer receives once built, and the payout's hash once signed.
+ */
+export function refundJson(
+  chains: ChainRegistry,
+  r: RefundRow,
+  payout: { hash: string | null; amountSent: bigint | null; networkFee: bigint | null } | null,
+) {
+  const asset = assetById(chains, r.chain, r.asset)
+  const native = resolveChain(chains, r.chain).driver.nativeAsset
+  return {
+    object: 'refund',
+    id: r.id,
+    status: r.status,
+    paymentId: r.paymentId,
+    chain: r.chain,
+    asset: { id: asset.id, symbol: asset.symbol, decimals: asset.decimals },
+    amount: formatAmount(r.amount, asset.decimals),
+    amountSent: payout?.amountSent == null ? null : formatAmount(payout.amountSent, asset.decimals),
+    source: r.source,
+    overpayment: r.overpayment,
+    feePaidBy: r.feePaidBy,
+    networkFee: payout?.networkFee == null ? null : formatAmount(payout.networkFee, native.decimals),
+    to: r.toAddress,
+    withdrawalId: r.withdrawalId,
+    txHash: payout?.hash ?? null,
+    reason: r.reason,
+    failureReason: r.failureReason,
+    idempotencyKey: r.idempotencyKey,
+    createdAt: r.createdAt.toISOString(),
+    updatedAt: r.updatedAt.toISOString(),
   }
 }

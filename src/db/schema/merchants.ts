@@ -11,6 +11,13 @@ export const merchants = pgTable('merchants', {
    * core/payments/confirmation-tiers.ts); null: none, the operator's ladders apply.
    */
   confirmationPolicy: jsonb('confirmation_policy').$type<Record<string, Record<string, unknown>>>(),
+  /**
+   * Who bears a refund's network fee: `MERCHANT` (the buyer receives the whole refund) or `DEDUCTED` (the fee is
+   * taken out of the refund, where it is paid in the refunded asset).
+   */
+  refundFee: text('refund_fee', { enum: ['MERCHANT', 'DEDUCTED'] })
+    .notNull()
+    .default('MERCHANT'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 })
 

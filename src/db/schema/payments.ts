@@ -23,8 +23,16 @@ export const paymentStatuses = [
   'UNDERPAID',
   'HELD',
   'REJECTED',
+  'CANCELED',
 ] as const
 export type PaymentStatus = (typeof paymentStatuses)[number]
+
+/**
+ * How a merchant closed a payment that went wrong: `ACCEPTED` (what arrived is taken as paid and credited) or
+ * `REFUNDED` (its uncredited funds were refunded; later funds never complete it).
+ */
+export const paymentResolutions = ['ACCEPTED', 'REFUNDED'] as const
+export type PaymentResolution = (typeof paymentResolutions)[number]
 
 /** How a payment's rate was made: the rule's method and each source's own rate and time. */
 export type QuotedRate = {
@@ -73,6 +81,9 @@ export const payments = pgTable(
     rateLockedUntil: timestamp('rate_locked_until', { withTimezone: true }),
     /** The invoice this payment is a method of (the buyer chose its asset there); null for a payment of its own. */
     invoiceId: text('invoice_id').references((): AnyPgColumn => invoices.id),
+    /** The merchant's decision on an exception (see `paymentResolutions`); null while none was made. */
+    resolution: text('resolution', { enum: paymentResolutions }),
+    resolvedAt: timestamp('resolved_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
     completedAt: timestamp('completed_at', { withTimezone: true }),

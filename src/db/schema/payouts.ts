@@ -50,10 +50,24 @@ export const withdrawals = pgTable(
     buildAttempts: integer('build_attempts').notNull().default(0),
     lastError: text('last_error'),
     eventSeq: integer('event_seq').notNull().default(1),
+    /** The refund this withdrawal pays (null for a merchant's own withdrawal). */
+    refundId: text('refund_id'),
+    /**
+     * Where its amount is reserved from: the merchant's balance, or a payment's uncredited funds (a refund of
+     * what was never credited: `gateway:uncredited`); a release returns it there.
+     */
+    fundedFrom: text('funded_from', { enum: ['balance', 'uncredited'] })
+      .notNull()
+      .default('balance'),
+    /** The network fee comes out of the amount (native asset only): the output pays `amountSent`. */
+    feeFromAmount: boolean('fee_from_amount').notNull().default(false),
+    /** What the output pays, once built, when it differs from `amount` (the fee taken out of it). */
+    amountSent: money('amount_sent'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
+    uniqueIndex('withdrawals_refund_uq').on(t.refundId).where(sql`${t.refundId} is not null`),
     uniqueIndex('withdrawals_merchant_idempotency_uq').on(t.merchantId, t.idempotencyKey),
     index('withdrawals_merchant_id_idx').on(t.merchantId, t.id),
     index('withdrawals_queue_idx').on(t.chain, t.asset, t.status, t.createdAt),

@@ -1,0 +1,195 @@
+import { and, eq, notInArray, sql } from 'drizzle-orm'
+import type { Db, Tx } from '../../db/client.ts'
+import { paymentEvents, payments, refunds, transfers } from '../../db/schema/index.ts'
+import { type AuditActor, recordAudit } from '../access/audit.ts'
+import { TollgateError } from '../errors.ts'
+import type { PaymentRow } from './queries.ts'
+import { type PaymentChange, refreshPayments } from './refresh.ts'
+import { endedRefundStatuses } from './refundable.ts'
+
+type ResolutionContext = { db: Db; now?: () => Date }
+
+/**
+ * The merchant's payment, locked for the caller's transaction; `NOT_FOUND` for an unknown id or another
+ * merchant's (the same answer: nothing tells one from the other). An invoice's method is settled through its
+ * invoice, so it is refused here.
+ */
+export async function lockPaymentOf(tx: Tx, merchantId: string, id: string): Promise<PaymentRow> {
+  if (typeof id !== 'string' || id.length > 100)
+    throw new TollgateError('NOT_FOUND', 'payment not found', 'id')
+  const [row] = await tx
+    .select()
+    .from(payments)
+    .where(and(eq(payments.id, id), eq(payments.merchantId, merchantId)))
+    .for('update')
+  if (!row) throw new TollgateError('NOT_FOUND', 'payment not found', 'id')
+  return row
+}
+
+/**
+ * Cancels a payment nobody has paid yet (PENDING, nothing seen, not even in a mempool): its checkout stops
+ * taking money. Its address stays watched through the monitoring window, and funds sent anyway make it an
+ * exception (`PAID_AFTER_CANCEL`, `payment.exception`) to refund or accept, never lost. Audited.
+ *
+ * @example
+ * const { payment, changes } = await cancelPayment(ctx, merchantId, 'pay_…', { keyId, requestId })
+ */
+export async function cancelPayment(
+  ctx: ResolutionContext,
+  merchantId: string,
+  id: string,
+  actor: AuditActor,
+): Promise<{ payment: PaymentRow; changes: PaymentChange[] }> {
+  const now = ctx.now?.() ?? new Date()
+  return ctx.db.transaction(async (tx) => {
+    const p = await lockPaymentOf(tx, merchantId, id)
+    if (p.invoiceId)
+      throw new TollgateError('INVALID_STATE', 'a method of an invoice is not canceled on its own', 'id')
+    const [seen] = await tx
+      .select({ n: sql<number>`count(*)::int` })
+      .from(transfers)
+      .where(and(eq(transfers.paymentId, p.id), notInArray(transfers.status, ['orphaned', 'dropped'])))
+    if (p.status !== 'PENDING' || (seen?.n ?? 0) > 0)
+      throw new TollgateError(
+        'INVALID_STATE',
+        `only a PENDING payment nothing was sent to can be canceled; this one is ${p.status}${(seen?.n ?? 0) > 0 ? ' with a deposit on its way' : ''}`,
+        'id',
+      )
+    const seq = p.eventSeq + 1
+    const [row] = await tx
+      .update(payments)
+      .set({ status: 'CANCELED', eventSeq: seq, updatedAt: now })
+      .where(eq(payments.id, p.id))
+      .returning()
+    await tx.insert(paymentEvents).values({
+      paymentId: p.id,
+      merchantId,
+      seq,
+      type: 'payment.canceled',
+      fromStatus: p.status,
+      toStatus: 'CANCELED',
+      data: {},
+      createdAt: now,
+    })
+    await recordAudit(tx, {
+      merchantId,
+      actor,
+      action: 'payment.canceled',
+      target: { type: 'payment', id: p.id },
+    })
+    const change = {
+      paymentId: p.id,
+      merchantId,
+      seq,
+      type: 'payment.canceled',
+      from: p.status,
+      to: 'CANCELED' as const,
+    }
+    return { payment: row as PaymentRow, changes: [change] }
+  })
+}
+
+/**
+ * Accepts what arrived at an underpaid, canceled or late payment as payment in full: it completes on those funds
+ * once they are confirmed and screening allowed them, and they are credited to the merchant (later funds too).
+ * Refused while the payment is open (it may still be paid), when it is already completed, and when part of its
+ * funds was refunded. Audited.
+ *
+ * @example
+ * const { payment, changes } = await acceptPayment(ctx, merchantId, 'pay_…', { keyId, requestId })
+ */
+export async function acceptPayment(
+  ctx: ResolutionContext,
+  merchantId: string,
+  id: string,
+  actor: AuditActor,
+): Promise<{ payment: PaymentRow; changes: PaymentChange[] }> {
+  const now = ctx.now?.() ?? new Date()
+  return ctx.db.transaction(async (tx) => {
+    const p = await lockPaymentOf(tx, merchantId, id)
+    if (p.invoiceId)
+      throw new TollgateError('INVALID_STATE', 'a method of an invoice is accepted through its invoice', 'id')
+    if (!['UNDERPAID', 'CANCELED', 'EXPIRED', 'REJECTED'].includes(p.status) || p.resolution === 'ACCEPTED')
+      throw new TollgateError(
+        'INVALID_STATE',
+        `a ${p.status} payment has nothing to accept${p.status === 'PARTIALLY_PAID' ? ' until its deadline passes' : ''}`,
+        'id',
+      )
+    const [refunded] = await tx
+      .select({ n: sql<number>`count(*)::int` })
+      .from(refunds)
+      .where(and(eq(refunds.paymentId, p.id), notInArray(refunds.status, [...endedRefundStatuses])))
+    if ((refunded?.n ?? 0) > 0)
+      throw new TollgateError(
+        'INVALID_STATE',
+        'part of this payment’s funds was refunded: it cannot be accepted',
+        'id',
+      )
+    if (p.amountReceived === 0n)
+      throw new TollgateError('INVALID_STATE', 'nothing arrived at this payment yet', 'id')
+    const seq = p.eventSeq + 1
+    await tx
+      .update(payments)
+      .set({ resolution: 'ACCEPTED', resolvedAt: now, eventSeq: seq, updatedAt: now })
+      .where(eq(payments.id, p.id))
+    await tx.insert(paymentEvents).values({
+      paymentId: p.id,
+      merchantId,
+      seq,
+      type: 'payment.resolved',
+      fromStatus: p.status,
+      toStatus: p.status,
+      data: { resolution: 'ACCEPTED', amountReceived: p.amountReceived.toString() },
+      createdAt: now,
+    })
+    await recordAudit(tx, {
+      merchantId,
+      actor,
+      action: 'payment.accepted',
+      target: { type: 'payment', id: p.id },
+      data: { status: p.status, amountReceived: p.amountReceived.toString() },
+    })
+    const resolved: PaymentChange = {
+      paymentId: p.id,
+      merchantId,
+      seq,
+      type: 'payment.resolved',
+      from: p.status,
+      to: p.status,
+    }
+    const changes = await refreshPayments(tx, { paymentIds: [p.id], now })
+    const [row] = await tx.select().from(payments).where(eq(payments.id, p.id))
+    return { payment: row as PaymentRow, changes: [resolved, ...changes] }
+  })
+}
+
+/**
+ * Marks a payment closed by a refund of its uncredited funds, in the caller's transaction (it holds the row
+ * lock): later funds never complete it. A completed or accepted payment keeps its resolution.
+ */
+export async function markRefunded(tx: Tx, p: PaymentRow, now: Date): Promise<PaymentChange | undefined> {
+  if (p.status === 'COMPLETED' || p.resolution !== null) return undefined
+  const seq = p.eventSeq + 1
+  await tx
+    .update(payments)
+    .set({ resolution: 'REFUNDED', resolvedAt: now, eventSeq: seq, updatedAt: now })
+    .where(eq(payments.id, p.id))
+  await tx.insert(paymentEvents).values({
+    paymentId: p.id,
+    merchantId: p.merchantId,
+    seq,
+    type: 'payment.resolved',
+    fromStatus: p.status,
+    toStatus: p.status,
+    data: { resolution: 'REFUNDED' },
+    createdAt: now,
+  })
+  return {
+    paymentId: p.id,
+    merchantId: p.merchantId,
+    seq,
+    type: 'payment.resolved',
+    from: p.status,
+    to: p.status,
+  }
+}
