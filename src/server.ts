@@ -4,6 +4,7 @@ import type { Server } from 'bun'
 import { execute, GraphQLError, type GraphQLSchema, subscribe } from 'graphql'
 import { createYoga } from 'graphql-yoga'
 import { readChainStatus } from './chain-status.ts'
+import { handleRefundPage } from './checkout/refund-routes.ts'
 import { handleCheckout } from './checkout/routes.ts'
 import { clientAddress, rateLimitSubject } from './client-ip.ts'
 import type { AppContext } from './context.ts'
@@ -315,10 +316,12 @@ export function createHttpHandler(
           headers: { 'content-type': metrics.registry.contentType },
         })
       default: {
-        if (!path.startsWith('/pay/')) return json({ error: 'not found' }, 404)
+        const refundPage = path.startsWith('/refund/')
+        if (!path.startsWith('/pay/') && !refundPage) return json({ error: 'not found' }, 404)
         const subject = address()
         const refused = subject === undefined ? undefined : await limits.request(subject)
-        return refused ? tooManyRequests(refused) : handleCheckout(app, request, path)
+        if (refused) return tooManyRequests(refused)
+        return refundPage ? handleRefundPage(app, request, path) : handleCheckout(app, request, path)
       }
     }
   }
@@ -338,7 +341,9 @@ export function createHttpHandler(
       ? path
       : path.startsWith('/pay/')
         ? '/pay'
-        : 'other'
+        : path.startsWith('/refund/')
+          ? '/refund'
+          : 'other'
     let response: Response
     try {
       response = await route(request, requestId, path, peer)

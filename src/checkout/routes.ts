@@ -34,7 +34,7 @@ export type CheckoutContext = PaymentsContext & Pick<AppContext, 'env' | 'bus'>
  * Only the invoice page submits forms (`formAction`: its own origin, and `PUBLIC_URL`'s, where the choice
  * redirects to); every other page submits none.
  */
-function pageHeaders(embed: boolean, contentType: string, formAction = "'none'"): Headers {
+export function pageHeaders(embed: boolean, contentType: string, formAction = "'none'"): Headers {
   return new Headers({
     'content-type': contentType,
     'cache-control': 'no-store',
@@ -53,13 +53,13 @@ function pageHeaders(embed: boolean, contentType: string, formAction = "'none'")
   })
 }
 
-function notFound(embed: boolean): Response {
+export function notFound(embed: boolean): Response {
   const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Payment not found</title><link rel="stylesheet" href="/pay/assets/checkout.css"></head><body><main class="checkout"><h1>Payment not found</h1><p>Check the link you were given, or ask the merchant for a new one.</p></main></body></html>`
   return new Response(body, { status: 404, headers: pageHeaders(embed, 'text/html; charset=utf-8') })
 }
 
-/** The invoice page's form-action: its own origin, and the one its choices redirect to when `PUBLIC_URL` is set. */
-function invoiceFormAction(env: CheckoutContext['env']): string {
+/** A form page's form-action: its own origin, and the one its answers redirect to when `PUBLIC_URL` is set. */
+export function formActionOf(env: CheckoutContext['env']): string {
   const base = env.PUBLIC_URL ? new URL(env.PUBLIC_URL).origin : undefined
   return base ? `'self' ${base}` : "'self'"
 }
@@ -71,11 +71,11 @@ function invoicePage(
 ): Response {
   return new Response(renderInvoicePage(view, options), {
     status: options.status ?? 200,
-    headers: pageHeaders(options.embed, 'text/html; charset=utf-8', invoiceFormAction(app.env)),
+    headers: pageHeaders(options.embed, 'text/html; charset=utf-8', formActionOf(app.env)),
   })
 }
 
-function plain(status: number, text: string, headers: Record<string, string> = {}): Response {
+export function plain(status: number, text: string, headers: Record<string, string> = {}): Response {
   return new Response(`${text}\n`, {
     status,
     headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers },
@@ -86,7 +86,7 @@ function plain(status: number, text: string, headers: Record<string, string> = {
  * A method form's fields, or the refusal: only `application/x-www-form-urlencoded`, at most `maxFormBytes`
  * (counted as the body streams in, whatever Content-Length claims).
  */
-async function readForm(request: Request): Promise<URLSearchParams | Response> {
+export async function readForm(request: Request): Promise<URLSearchParams | Response> {
   const type = (request.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase()
   if (type !== 'application/x-www-form-urlencoded')
     return plain(415, 'unsupported media type: send application/x-www-form-urlencoded')
