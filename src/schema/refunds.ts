@@ -184,6 +184,18 @@ builder.objectFields(PaymentRef, (t) => ({
   }),
 }))
 
+builder.objectField(WithdrawalRef, 'refund', (t) =>
+  t.field({
+    type: RefundRef,
+    nullable: true,
+    complexity: readCost,
+    description:
+      'The refund this withdrawal pays (null for your own withdrawals): withdrawalUpdated and withdrawalsUpdated carry refunds live',
+    resolve: async (w, _a, ctx) =>
+      w.refundId ? ((await getRefund(ctx.app, w.merchantId, w.refundId)) ?? null) : null,
+  }),
+)
+
 builder.queryField('refund', (t) =>
   t.field({
     type: RefundRef,

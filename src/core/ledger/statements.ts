@@ -23,6 +23,8 @@ export const entryKinds = [
   'WITHDRAWAL_RELEASE',
   'WITHDRAWAL_SETTLE',
   'MISDIRECTED',
+  'REFUND_HOLD',
+  'REFUND_RELEASE',
   'OTHER',
 ] as const
 export type EntryKind = (typeof entryKinds)[number]
@@ -61,6 +63,8 @@ export type StatementFilter = {
 export function entryKind(refType: string, refId: string): EntryKind {
   if (refType === 'payment') return 'PAYMENT'
   if (refType === 'misdirected') return 'MISDIRECTED'
+  // a refund link's hold while the buyer has not given an address, and its release (claimed or canceled)
+  if (refType === 'refund') return refId.endsWith('#hold') ? 'REFUND_HOLD' : 'REFUND_RELEASE'
   if (refType === 'withdrawal') {
     const step = refId.slice(refId.lastIndexOf('#') + 1)
     if (step === 'reserve') return 'WITHDRAWAL_RESERVE'
@@ -70,19 +74,18 @@ export function entryKind(refType: string, refId: string): EntryKind {
   return 'OTHER'
 }
 
-function withdrawalStep(step: string): SQL {
-  return and(
-    eq(ledgerPostings.refType, 'withdrawal'),
-    sql`${ledgerPostings.refId} like ${`%#${step}`}`,
-  ) as SQL
+function referenceStep(refType: string, step: string): SQL {
+  return and(eq(ledgerPostings.refType, refType), sql`${ledgerPostings.refId} like ${`%#${step}`}`) as SQL
 }
 
 const kindConditions: Record<Exclude<EntryKind, 'OTHER'>, SQL> = {
   PAYMENT: eq(ledgerPostings.refType, 'payment'),
   MISDIRECTED: eq(ledgerPostings.refType, 'misdirected'),
-  WITHDRAWAL_RESERVE: withdrawalStep('reserve'),
-  WITHDRAWAL_RELEASE: withdrawalStep('release'),
-  WITHDRAWAL_SETTLE: withdrawalStep('settle'),
+  WITHDRAWAL_RESERVE: referenceStep('withdrawal', 'reserve'),
+  WITHDRAWAL_RELEASE: referenceStep('withdrawal', 'release'),
+  WITHDRAWAL_SETTLE: referenceStep('withdrawal', 'settle'),
+  REFUND_HOLD: referenceStep('refund', 'hold'),
+  REFUND_RELEASE: referenceStep('refund', 'release'),
 }
 
 function kindCondition(kind: EntryKind): SQL {
