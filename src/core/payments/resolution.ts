@@ -27,6 +27,46 @@ export async function lockPaymentOf(tx: Tx, merchantId: string, id: string): Pro
 }
 
 /**
+ * Writes a merchant's decision on a payment in the caller's transaction (it holds the row lock): the changed
+ * columns, the next event (`type`, the status after it) and the change to announce after commit.
+ */
+async function recordDecision(
+  tx: Tx,
+  p: PaymentRow,
+  decision: { status?: 'CANCELED'; resolution?: 'ACCEPTED' | 'REFUNDED' },
+  type: string,
+  data: Record<string, unknown>,
+  now: Date,
+): Promise<{ row: PaymentRow; change: PaymentChange }> {
+  const seq = p.eventSeq + 1
+  const to = decision.status ?? p.status
+  const [row] = await tx
+    .update(payments)
+    .set({
+      ...(decision.status ? { status: decision.status } : {}),
+      ...(decision.resolution ? { resolution: decision.resolution, resolvedAt: now } : {}),
+      eventSeq: seq,
+      updatedAt: now,
+    })
+    .where(eq(payments.id, p.id))
+    .returning()
+  await tx.insert(paymentEvents).values({
+    paymentId: p.id,
+    merchantId: p.merchantId,
+    seq,
+    type,
+    fromStatus: p.status,
+    toStatus: to,
+    data,
+    createdAt: now,
+  })
+  return {
+    row: row as PaymentRow,
+    change: { paymentId: p.id, merchantId: p.merchantId, seq, type, from: p.status, to },
+  }
+}
+
+/**
  * Cancels a payment nobody has paid yet (PENDING, nothing seen, not even in a mempool): its checkout stops
  * taking money. Its address stays watched through the monitoring window, and funds sent anyway make it an
  * exception (`PAID_AFTER_CANCEL`, `payment.exception`) to refund or accept, never lost. Audited.
@@ -55,37 +95,14 @@ export async function cancelPayment(
         `only a PENDING payment nothing was sent to can be canceled; this one is ${p.status}${(seen?.n ?? 0) > 0 ? ' with a deposit on its way' : ''}`,
         'id',
       )
-    const seq = p.eventSeq + 1
-    const [row] = await tx
-      .update(payments)
-      .set({ status: 'CANCELED', eventSeq: seq, updatedAt: now })
-      .where(eq(payments.id, p.id))
-      .returning()
-    await tx.insert(paymentEvents).values({
-      paymentId: p.id,
-      merchantId,
-      seq,
-      type: 'payment.canceled',
-      fromStatus: p.status,
-      toStatus: 'CANCELED',
-      data: {},
-      createdAt: now,
-    })
+    const { row, change } = await recordDecision(tx, p, { status: 'CANCELED' }, 'payment.canceled', {}, now)
     await recordAudit(tx, {
       merchantId,
       actor,
       action: 'payment.canceled',
       target: { type: 'payment', id: p.id },
     })
-    const change = {
-      paymentId: p.id,
-      merchantId,
-      seq,
-      type: 'payment.canceled',
-      from: p.status,
-      to: 'CANCELED' as const,
-    }
-    return { payment: row as PaymentRow, changes: [change] }
+    return { payment: row, changes: [change] }
   })
 }
 
@@ -127,21 +144,14 @@ export async function acceptPayment(
       )
     if (p.amountReceived === 0n)
       throw new TollgateError('INVALID_STATE', 'nothing arrived at this payment yet', 'id')
-    const seq = p.eventSeq + 1
-    await tx
-      .update(payments)
-      .set({ resolution: 'ACCEPTED', resolvedAt: now, eventSeq: seq, updatedAt: now })
-      .where(eq(payments.id, p.id))
-    await tx.insert(paymentEvents).values({
-      paymentId: p.id,
-      merchantId,
-      seq,
-      type: 'payment.resolved',
-      fromStatus: p.status,
-      toStatus: p.status,
-      data: { resolution: 'ACCEPTED', amountReceived: p.amountReceived.toString() },
-      createdAt: now,
-    })
+    const { change: resolved } = await recordDecision(
+      tx,
+      p,
+      { resolution: 'ACCEPTED' },
+      'payment.resolved',
+      { resolution: 'ACCEPTED', amountReceived: p.amountReceived.toString() },
+      now,
+    )
     await recordAudit(tx, {
       merchantId,
       actor,
@@ -149,14 +159,6 @@ export async function acceptPayment(
       target: { type: 'payment', id: p.id },
       data: { status: p.status, amountReceived: p.amountReceived.toString() },
     })
-    const resolved: PaymentChange = {
-      paymentId: p.id,
-      merchantId,
-      seq,
-      type: 'payment.resolved',
-      from: p.status,
-      to: p.status,
-    }
     const changes = await refreshPayments(tx, { paymentIds: [p.id], now })
     const [row] = await tx.select().from(payments).where(eq(payments.id, p.id))
     return { payment: row as PaymentRow, changes: [resolved, ...changes] }
@@ -169,27 +171,13 @@ export async function acceptPayment(
  */
 export async function markRefunded(tx: Tx, p: PaymentRow, now: Date): Promise<PaymentChange | undefined> {
   if (p.status === 'COMPLETED' || p.resolution !== null) return undefined
-  const seq = p.eventSeq + 1
-  await tx
-    .update(payments)
-    .set({ resolution: 'REFUNDED', resolvedAt: now, eventSeq: seq, updatedAt: now })
-    .where(eq(payments.id, p.id))
-  await tx.insert(paymentEvents).values({
-    paymentId: p.id,
-    merchantId: p.merchantId,
-    seq,
-    type: 'payment.resolved',
-    fromStatus: p.status,
-    toStatus: p.status,
-    data: { resolution: 'REFUNDED' },
-    createdAt: now,
-  })
-  return {
-    paymentId: p.id,
-    merchantId: p.merchantId,
-    seq,
-    type: 'payment.resolved',
-    from: p.status,
-    to: p.status,
-  }
+  const { change } = await recordDecision(
+    tx,
+    p,
+    { resolution: 'REFUNDED' },
+    'payment.resolved',
+    { resolution: 'REFUNDED' },
+    now,
+  )
+  return change
 }
