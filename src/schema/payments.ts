@@ -114,6 +114,10 @@ const PaymentFilter = builder.inputType('PaymentFilter', {
     status: t.field({ type: PaymentStatusEnum }),
     chain: t.string(),
     orderId: t.string(),
+    exception: t.boolean({
+      description:
+        'true: only payments that need your decision (Payment.exception is set): refund or resolve them',
+    }),
   }),
 })
 

@@ -1,6 +1,6 @@
-import { and, asc, desc, eq, inArray, lt, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, lt, type SQL, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
-import { type PaymentStatus, paymentEvents, payments } from '../../db/schema/index.ts'
+import { type PaymentStatus, paymentEvents, payments, refunds } from '../../db/schema/index.ts'
 import { invalidInput } from '../errors.ts'
 
 export type PaymentRow = typeof payments.$inferSelect
@@ -19,7 +19,31 @@ export async function getPayment(
   return row
 }
 
-export type PaymentFilter = { status?: PaymentStatus | null; chain?: string | null; orderId?: string | null }
+export type PaymentFilter = {
+  status?: PaymentStatus | null
+  chain?: string | null
+  orderId?: string | null
+  /** Only payments in an exception (see `paymentException`): what needs the merchant's decision. */
+  exception?: boolean | null
+}
+
+/**
+ * The payments `paymentException` calls exceptions, as SQL: underpaid, rejected or canceled-but-paid without a
+ * decision; completed with more confirmed than due and no overpayment refund; closed by a refund and paid again
+ * since the last live refund.
+ */
+const inException = sql`(
+  (${payments.resolution} is null and (${payments.status} in ('UNDERPAID', 'REJECTED')
+    or (${payments.status} = 'CANCELED' and ${payments.amountReceived} > 0)))
+  or (${payments.status} = 'COMPLETED' and ${payments.amountConfirmed} > ${payments.amountDue}
+    and not exists (select 1 from ${refunds} where ${refunds.paymentId} = ${payments.id}
+      and ${refunds.overpayment} and ${refunds.status} not in ('FAILED', 'CANCELED')))
+  or (${payments.resolution} = 'REFUNDED' and exists (select 1 from ${paymentEvents}
+    where ${paymentEvents.paymentId} = ${payments.id} and ${paymentEvents.type} = 'payment.exception'
+      and ${paymentEvents.createdAt} > coalesce((select max(${refunds.createdAt}) from ${refunds}
+        where ${refunds.paymentId} = ${payments.id} and ${refunds.status} not in ('FAILED', 'CANCELED')),
+        ${payments.resolvedAt})))
+)`
 
 /**
  * A page of a merchant's payments, newest first, by keyset on the time-ordered id.
@@ -40,6 +64,7 @@ export async function listPayments(
   if (params.filter?.status) conditions.push(eq(payments.status, params.filter.status))
   if (params.filter?.chain) conditions.push(eq(payments.chain, params.filter.chain))
   if (params.filter?.orderId) conditions.push(eq(payments.orderId, params.filter.orderId))
+  if (params.filter?.exception) conditions.push(inException)
   const rows = await ctx.db
     .select()
     .from(payments)
