@@ -27,8 +27,8 @@ export const refundFormPath = (id: string) => `/refund/${encodeURIComponent(id)}
 
 /**
  * The refund link's page: the amount and, while the link is unused, one form asking for the address (a plain
- * POST: no script); afterwards what became of the refund. `error` is a refused address's reason, shown above the
- * form again.
+ * POST: no script); afterwards what became of the refund. `error` is why an address was refused (shown above the
+ * form again) or why the link took none (it was used: shown above where the refund goes).
  *
  * @example
  * renderRefundPage(view, { secret, error: 'not a valid devnet address' })
@@ -40,7 +40,7 @@ export function renderRefundPage(view: RefundPageView, options: { secret: string
     ? `\n  <p class="notice error" id="refund-error" role="alert">${e(options.error)}</p>`
     : ''
   const form = open
-    ? `${error}
+    ? `
   <form method="post" action="${e(refundFormPath(view.id))}" id="refund-form">
     <input type="hidden" name="secret" value="${e(options.secret)}">
     <label for="refund-to">Your ${e(view.chainName)} address</label>
@@ -68,7 +68,7 @@ export function renderRefundPage(view: RefundPageView, options: { secret: string
 <body>
 <main class="checkout refund" data-status="${e(view.status)}">
   <h1>Refund of <span id="refund-amount">${e(view.amount)}</span> ${e(view.symbol)}</h1>
-  <p class="status" id="refund-status" role="status">${e(refundStatusText[view.status])}</p>${form}
+  <p class="status" id="refund-status" role="status">${e(refundStatusText[view.status])}</p>${error}${form}
 </main>
 </body>
 </html>
