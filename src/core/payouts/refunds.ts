@@ -90,7 +90,7 @@ async function check(ctx: RefundsContext, merchantId: string, input: RefundPayme
   const requested = input.amount == null ? undefined : parseAmount(input.amount, asset.decimals)
   if (requested !== undefined && requested <= 0n)
     throw new TollgateError('INVALID_AMOUNT', 'amount must be more than zero', 'amount')
-  const to = input.to == null ? undefined : payoutDestination(chain, asset, input.to, requested ?? 0n)
+  const to = input.to == null ? undefined : payoutDestination(chain, asset, input.to, requested)
   const requestHash = createHash('sha256')
     .update(
       JSON.stringify([
@@ -185,6 +185,8 @@ export async function refundPayment(
   const now = ctx.now?.() ?? new Date()
   // asked before the transaction (no lock held meanwhile), then checked again under the payment's lock
   const amount = amountOf(c, await refundableOf(ctx.db, c.payment))
+  // a whole refund's amount is known only now: its destination's smallest output is checked against it here
+  if (c.to && c.requested === undefined) payoutDestination(c.chain, c.asset, c.to, amount)
   const id = newId('rf')
   const screened = c.to
     ? await screenPayout(

@@ -39,12 +39,17 @@ export type RequestWithdrawalInput = {
 /**
  * A payout destination as the chain's driver normalizes it, refused with `INVALID_ADDRESS` when it is not an
  * address of the chain and with `INVALID_AMOUNT` when `amount` is below the smallest output the chain relays
- * to it.
+ * to it (undefined: not known yet, e.g. a whole refund's; its caller checks it once it is).
  *
  * @example
  * const to = payoutDestination(chain, asset, '0xAb58…', 25_000_000n)
  */
-export function payoutDestination(chain: LoadedChain, asset: AssetInfo, to: unknown, amount: bigint): string {
+export function payoutDestination(
+  chain: LoadedChain,
+  asset: AssetInfo,
+  to: unknown,
+  amount: bigint | undefined,
+): string {
   if (!chain.driver.payouts)
     throw new TollgateError('PAYOUTS_UNSUPPORTED', `the ${chain.name} driver cannot send funds`, 'chain')
   if (typeof to !== 'string' || to.length === 0 || to.length > 200)
@@ -53,7 +58,7 @@ export function payoutDestination(chain: LoadedChain, asset: AssetInfo, to: unkn
   if (!address.ok)
     throw new TollgateError('INVALID_ADDRESS', `not a valid ${chain.name} address: ${address.reason}`, 'to')
   const minimum = chain.driver.payouts.minOutput?.(address.normalized, asset) ?? 0n
-  if (amount < minimum)
+  if (amount !== undefined && amount < minimum)
     throw new TollgateError(
       'INVALID_AMOUNT',
       `amount is below the smallest output this chain relays to that address (${minimum} base units)`,
