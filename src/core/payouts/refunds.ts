@@ -159,7 +159,11 @@ async function replayOf(db: Db | Tx, merchantId: string, key: string, requestHas
   return existing
 }
 
-const payoutKey = (refundId: string) => `refund:${refundId}`
+/**
+ * The idempotency key of a refund's payout. `·` is outside the printable ASCII merchants' keys are made of
+ * (checkIdempotencyKey): no withdrawal the merchant requests can take it before the buyer claims the link.
+ */
+const payoutKey = (refundId: string) => `refund·${refundId}`
 
 /**
  * Refunds a payment's buyer: from the merchant's balance (a completed payment, part of it or its overpayment) or
