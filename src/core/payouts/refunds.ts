@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm'
+import { and, desc, eq, lt, notInArray, type SQL, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import {
   merchants,
+  paymentEvents,
+  payments,
   type RefundRow,
   type RefundSource,
   type RefundStatus,
@@ -22,7 +24,7 @@ import { postRefundHold, postWithdrawalRelease } from '../ledger/postings.ts'
 import { parseAmount } from '../money.ts'
 import type { PaymentRow } from '../payments/queries.ts'
 import type { PaymentChange } from '../payments/refresh.ts'
-import { type Refundable, refundableOf } from '../payments/refundable.ts'
+import { endedRefundStatuses, type Refundable, refundableOf } from '../payments/refundable.ts'
 import { lockPaymentOf, markRefunded } from '../payments/resolution.ts'
 import { transitionWithdrawal } from './withdrawal-transitions.ts'
 import {
@@ -448,7 +450,50 @@ export async function cancelRefund(
       action: 'refund.canceled',
       target: { type: 'refund', id: refund.id },
     })
-    return moveRefund(tx, refund, 'CANCELED', 'refund.canceled')
+    const canceled = await moveRefund(tx, refund, 'CANCELED', 'refund.canceled')
+    if (refund.source === 'UNCREDITED') await reopenUnrefunded(tx, refund)
+    return canceled
+  })
+}
+
+/**
+ * A payment closed by a refund of its uncredited funds is open again once no such refund is left that may still
+ * return them (the only one was canceled before anything went out): nothing was refunded, so it is not REFUNDED
+ * and its funds are no exception "paid after a refund".
+ */
+async function reopenUnrefunded(tx: Tx, refund: RefundRow): Promise<void> {
+  const [live] = await tx
+    .select({ n: sql<number>`count(*)::int` })
+    .from(refunds)
+    .where(
+      and(
+        eq(refunds.paymentId, refund.paymentId),
+        eq(refunds.source, 'UNCREDITED'),
+        notInArray(refunds.status, [...endedRefundStatuses]),
+      ),
+    )
+  if ((live?.n ?? 0) > 0) return
+  const [p] = await tx
+    .select()
+    .from(payments)
+    .where(and(eq(payments.id, refund.paymentId), eq(payments.resolution, 'REFUNDED')))
+    .for('update')
+  if (!p) return
+  const now = new Date()
+  const seq = p.eventSeq + 1
+  await tx
+    .update(payments)
+    .set({ resolution: null, resolvedAt: null, eventSeq: seq, updatedAt: now })
+    .where(eq(payments.id, p.id))
+  await tx.insert(paymentEvents).values({
+    paymentId: p.id,
+    merchantId: p.merchantId,
+    seq,
+    type: 'payment.resolved',
+    fromStatus: p.status,
+    toStatus: p.status,
+    data: { resolution: null, refundCanceled: refund.id },
+    createdAt: now,
   })
 }
 
