@@ -33,7 +33,8 @@ export async function lockPaymentOf(tx: Tx, merchantId: string, id: string): Pro
 async function recordDecision(
   tx: Tx,
   p: PaymentRow,
-  decision: { status?: 'CANCELED'; resolution?: 'ACCEPTED' | 'REFUNDED' },
+  /** `resolution: null` takes a decision back. */
+  decision: { status?: 'CANCELED'; resolution?: 'ACCEPTED' | 'REFUNDED' | null },
   type: string,
   data: Record<string, unknown>,
   now: Date,
@@ -44,7 +45,9 @@ async function recordDecision(
     .update(payments)
     .set({
       ...(decision.status ? { status: decision.status } : {}),
-      ...(decision.resolution ? { resolution: decision.resolution, resolvedAt: now } : {}),
+      ...(decision.resolution !== undefined
+        ? { resolution: decision.resolution, resolvedAt: decision.resolution ? now : null }
+        : {}),
       eventSeq: seq,
       updatedAt: now,
     })
@@ -180,4 +183,47 @@ export async function markRefunded(tx: Tx, p: PaymentRow, now: Date): Promise<Pa
     now,
   )
   return change
+}
+
+/**
+ * Opens again a payment closed by a refund of its uncredited funds once no such refund is left that may still
+ * return them (the only one was canceled, or its payout failed): nothing was refunded, so it is not REFUNDED and
+ * its funds are no exception "paid after a refund". Its status stays until its next refresh weighs it (a deposit
+ * or a confirmation). In the caller's transaction.
+ *
+ * @example
+ * await reopenUnrefunded(tx, paymentId, { refundCanceled: 'rf_…' })
+ */
+export async function reopenUnrefunded(
+  tx: Tx,
+  paymentId: string,
+  why: Record<string, unknown>,
+): Promise<PaymentChange[]> {
+  const [live] = await tx
+    .select({ n: sql<number>`count(*)::int` })
+    .from(refunds)
+    .where(
+      and(
+        eq(refunds.paymentId, paymentId),
+        eq(refunds.source, 'UNCREDITED'),
+        notInArray(refunds.status, [...endedRefundStatuses]),
+      ),
+    )
+  if ((live?.n ?? 0) > 0) return []
+  const [p] = await tx
+    .select()
+    .from(payments)
+    .where(and(eq(payments.id, paymentId), eq(payments.resolution, 'REFUNDED')))
+    .for('update')
+  if (!p) return []
+  const now = new Date()
+  const { change } = await recordDecision(
+    tx,
+    p,
+    { resolution: null },
+    'payment.resolved',
+    { resolution: null, ...why },
+    now,
+  )
+  return [change]
 }

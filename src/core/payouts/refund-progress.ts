@@ -1,6 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { type RefundStatus, refundEvents, refunds, type WithdrawalStatus } from '../../db/schema/index.ts'
+import { reopenUnrefunded } from '../payments/resolution.ts'
 
 /** What a refund's withdrawal moving to a status means for the refund; undefined: no news for it. */
 const refundStatusOf: Partial<Record<WithdrawalStatus, RefundStatus>> = {
@@ -53,4 +54,7 @@ export async function followRefund(
     status: to,
     data: to === 'FAILED' ? { reason: row.failureReason } : {},
   })
+  // nothing went back to the buyer: a payment its uncredited funds closed is open again (and they refundable)
+  if (to === 'FAILED' && row.source === 'UNCREDITED')
+    await reopenUnrefunded(tx, row.paymentId, { refundFailed: row.id })
 }

@@ -42,7 +42,7 @@ import {
 import { formatAmount } from '../money.ts'
 import type { PaymentRow } from '../payments/queries.ts'
 import { refreshPayments } from '../payments/refresh.ts'
-import { refundableOf } from '../payments/refundable.ts'
+import { paymentException, refundableOf } from '../payments/refundable.ts'
 import { dispatchWebhookEvents } from '../webhooks/dispatch.ts'
 import { createWebhookEndpoint } from '../webhooks/endpoints.ts'
 import {
@@ -840,7 +840,11 @@ describe('refund progress', () => {
     ])
     expect(await s.balance()).toEqual({ available: 500n, reserved: 0n })
     expect(await s.uncredited()).toBe(0n)
-    expect((await refundableOf(db, await paymentRow(db, p.id))).uncredited).toBe(40n)
+    // nothing went back: the payment is open again, no longer REFUNDED nor an exception "paid after a refund"
+    const reopened = await paymentRow(db, p.id)
+    expect(reopened.resolution).toBeNull()
+    expect(paymentException(reopened, await refundableOf(db, reopened))).toBe('UNDERPAID')
+    expect((await refundableOf(db, reopened)).uncredited).toBe(40n)
     expect((await s.refund(p, { to: buyer })).refund.amount).toBe(40n)
   })
 

@@ -1,11 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { and, desc, eq, lt, notInArray, type SQL, sql } from 'drizzle-orm'
+import { and, desc, eq, lt, type SQL } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import {
   merchants,
-  paymentEvents,
-  payments,
   type RefundRow,
   type RefundSource,
   type RefundStatus,
@@ -24,8 +22,8 @@ import { postRefundHold, postWithdrawalRelease } from '../ledger/postings.ts'
 import { parseAmount } from '../money.ts'
 import type { PaymentRow } from '../payments/queries.ts'
 import type { PaymentChange } from '../payments/refresh.ts'
-import { endedRefundStatuses, type Refundable, refundableOf } from '../payments/refundable.ts'
-import { lockPaymentOf, markRefunded } from '../payments/resolution.ts'
+import { type Refundable, refundableOf } from '../payments/refundable.ts'
+import { lockPaymentOf, markRefunded, reopenUnrefunded } from '../payments/resolution.ts'
 import { transitionWithdrawal } from './withdrawal-transitions.ts'
 import {
   approvalStatus,
@@ -419,11 +417,19 @@ export async function cancelRefund(
   if (typeof id !== 'string' || id.length > 100)
     throw new TollgateError('NOT_FOUND', 'refund not found', 'id')
   return ctx.db.transaction(async (tx) => {
-    const [refund] = await tx
-      .select()
+    const [seen] = await tx
+      .select({ withdrawalId: refunds.withdrawalId })
       .from(refunds)
       .where(and(eq(refunds.id, id), eq(refunds.merchantId, merchantId)))
-      .for('update')
+    if (!seen) throw new TollgateError('NOT_FOUND', 'refund not found', 'id')
+    // the withdrawal first, then the refund: the order a payout step moving the withdrawal takes them in
+    if (seen.withdrawalId)
+      await tx
+        .select({ id: withdrawals.id })
+        .from(withdrawals)
+        .where(eq(withdrawals.id, seen.withdrawalId))
+        .for('update')
+    const [refund] = await tx.select().from(refunds).where(eq(refunds.id, id)).for('update')
     if (!refund) throw new TollgateError('NOT_FOUND', 'refund not found', 'id')
     if (refund.status === 'AWAITING_ADDRESS') await postRefundHold(tx, refund, 'release')
     else if (refund.status === 'PENDING' && refund.withdrawalId) {
@@ -451,49 +457,9 @@ export async function cancelRefund(
       target: { type: 'refund', id: refund.id },
     })
     const canceled = await moveRefund(tx, refund, 'CANCELED', 'refund.canceled')
-    if (refund.source === 'UNCREDITED') await reopenUnrefunded(tx, refund)
+    if (refund.source === 'UNCREDITED')
+      await reopenUnrefunded(tx, refund.paymentId, { refundCanceled: refund.id })
     return canceled
-  })
-}
-
-/**
- * A payment closed by a refund of its uncredited funds is open again once no such refund is left that may still
- * return them (the only one was canceled before anything went out): nothing was refunded, so it is not REFUNDED
- * and its funds are no exception "paid after a refund".
- */
-async function reopenUnrefunded(tx: Tx, refund: RefundRow): Promise<void> {
-  const [live] = await tx
-    .select({ n: sql<number>`count(*)::int` })
-    .from(refunds)
-    .where(
-      and(
-        eq(refunds.paymentId, refund.paymentId),
-        eq(refunds.source, 'UNCREDITED'),
-        notInArray(refunds.status, [...endedRefundStatuses]),
-      ),
-    )
-  if ((live?.n ?? 0) > 0) return
-  const [p] = await tx
-    .select()
-    .from(payments)
-    .where(and(eq(payments.id, refund.paymentId), eq(payments.resolution, 'REFUNDED')))
-    .for('update')
-  if (!p) return
-  const now = new Date()
-  const seq = p.eventSeq + 1
-  await tx
-    .update(payments)
-    .set({ resolution: null, resolvedAt: null, eventSeq: seq, updatedAt: now })
-    .where(eq(payments.id, p.id))
-  await tx.insert(paymentEvents).values({
-    paymentId: p.id,
-    merchantId: p.merchantId,
-    seq,
-    type: 'payment.resolved',
-    fromStatus: p.status,
-    toStatus: p.status,
-    data: { resolution: null, refundCanceled: refund.id },
-    createdAt: now,
   })
 }
 
