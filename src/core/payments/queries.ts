@@ -1,6 +1,13 @@
 import { and, asc, desc, eq, inArray, lt, type SQL, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
-import { type PaymentStatus, paymentEvents, payments, refunds } from '../../db/schema/index.ts'
+import {
+  kytChecks,
+  type PaymentStatus,
+  paymentEvents,
+  payments,
+  refunds,
+  transfers,
+} from '../../db/schema/index.ts'
 import { invalidInput } from '../errors.ts'
 
 export type PaymentRow = typeof payments.$inferSelect
@@ -29,8 +36,8 @@ export type PaymentFilter = {
 
 /**
  * The payments `paymentException` calls exceptions, as SQL: underpaid, rejected or canceled-but-paid without a
- * decision; completed with more confirmed than due and no overpayment refund; closed by a refund and paid again
- * since the last live refund.
+ * decision; completed with more confirmed than due and no overpayment refund; closed by a refund with confirmed
+ * funds (those `refundableOf` counts) above what its live refunds of them return.
  */
 const inException = sql`(
   (${payments.resolution} is null and (${payments.status} in ('UNDERPAID', 'REJECTED')
@@ -38,11 +45,13 @@ const inException = sql`(
   or (${payments.status} = 'COMPLETED' and ${payments.amountConfirmed} > ${payments.amountDue}
     and not exists (select 1 from ${refunds} where ${refunds.paymentId} = ${payments.id}
       and ${refunds.overpayment} and ${refunds.status} not in ('FAILED', 'CANCELED')))
-  or (${payments.resolution} = 'REFUNDED' and exists (select 1 from ${paymentEvents}
-    where ${paymentEvents.paymentId} = ${payments.id} and ${paymentEvents.type} = 'payment.exception'
-      and ${paymentEvents.createdAt} > coalesce((select max(${refunds.createdAt}) from ${refunds}
-        where ${refunds.paymentId} = ${payments.id} and ${refunds.status} not in ('FAILED', 'CANCELED')),
-        ${payments.resolvedAt})))
+  or (${payments.resolution} = 'REFUNDED' and ${payments.status} <> 'COMPLETED'
+    and (select coalesce(sum(${transfers.amount}), 0) from ${transfers}
+      left join ${kytChecks} on ${kytChecks.subjectType} = 'transfer' and ${kytChecks.subjectId} = ${transfers.id}
+      where ${transfers.paymentId} = ${payments.id} and ${transfers.status} = 'confirmed'
+        and (${kytChecks.state} is null or ${kytChecks.state} not in ('pending', 'held')))
+    > (select coalesce(sum(${refunds.amount}), 0) from ${refunds} where ${refunds.paymentId} = ${payments.id}
+      and ${refunds.source} = 'UNCREDITED' and ${refunds.status} not in ('FAILED', 'CANCELED')))
 )`
 
 /**

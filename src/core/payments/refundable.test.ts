@@ -9,7 +9,7 @@ import { newId } from '../ids.ts'
 import { formatAmount } from '../money.ts'
 import { cancelRefund, refundPayment } from '../payouts/refunds.ts'
 import { transitionWithdrawal } from '../payouts/withdrawal-transitions.ts'
-import type { PaymentRow } from './queries.ts'
+import { listPayments, type PaymentRow } from './queries.ts'
 import { refreshPayments } from './refresh.ts'
 import { paymentException, refundableOf } from './refundable.ts'
 import { acceptPayment, cancelPayment } from './resolution.ts'
@@ -31,9 +31,9 @@ const late = () => new Date(Date.now() + 2 * 3600_000)
  * A toy chain of its own whose treasury can pay refunds, with deposits written as the scanner stores them (a
  * transfer in a block, its screening when given) and the payment refreshed at the verified tip.
  */
-function setup() {
+function setup(merchant = merchantId) {
   const payouts = toyPayouts()
-  const s = unitScene(handle, { merchantId, name: 'refundable', payouts: payouts.driver })
+  const s = unitScene(handle, { merchantId: merchant, name: 'refundable', payouts: payouts.driver })
   const chain = s.toy.chain.name
   const ctx = { db, chains: s.payCtx.chains, xpubFor: s.payCtx.xpubFor }
   let tip = 0n
@@ -95,12 +95,7 @@ function setup() {
   }
   let keyNo = 0
   const refund = (p: PaymentRow, input: Partial<Parameters<typeof refundPayment>[2]> = {}) =>
-    refundPayment(
-      ctx,
-      merchantId,
-      { paymentId: p.id, idempotencyKey: `${chain}-${++keyNo}`, ...input },
-      actor,
-    )
+    refundPayment(ctx, merchant, { paymentId: p.id, idempotencyKey: `${chain}-${++keyNo}`, ...input }, actor)
   const units = (n: bigint) => formatAmount(n, s.toy.native.decimals)
   const refundable = async (p: PaymentRow) => refundableOf(db, await paymentRow(db, p.id))
   const exception = async (p: PaymentRow) => {
@@ -286,5 +281,67 @@ describe('paymentException', () => {
     expect(await s.exception(p)).toBe('REJECTED')
     await s.refund(p, { to: 'toybuyer' })
     expect(await s.exception(p)).toBeNull()
+  })
+})
+
+describe('payments(filter: { exception: true })', () => {
+  test('behavior: lists exactly the payments paymentException names, and drops them once decided', async () => {
+    const shop = await unitMerchant(handle, 'Exceptions Shop')
+    const s = setup(shop)
+    const open = await s.create(100n)
+    const paid = await s.create(100n)
+    await s.deposit(paid, 100n)
+    const expired = await s.create(100n)
+    await s.refresh(expired, late())
+    const underpaid = await s.create(100n)
+    await s.deposit(underpaid, 40n, { at: late() })
+    const overpaid = await s.create(100n)
+    await s.deposit(overpaid, 130n)
+    const canceled = await s.create(100n)
+    await cancelPayment(s.ctx, shop, canceled.id, actor)
+    await s.deposit(canceled, 100n)
+    const canceledUnpaid = await s.create(100n)
+    await cancelPayment(s.ctx, shop, canceledUnpaid.id, actor)
+    const rejected = await s.create(100n)
+    await s.deposit(rejected, 100n, { kyt: 'rejected' })
+    const refundedTwice = await s.create(100n)
+    await s.deposit(refundedTwice, 40n, { at: late() })
+    await s.refund(refundedTwice, { to: 'toybuyer' })
+    await s.deposit(refundedTwice, 60n, { at: late() })
+    const refundedOnce = await s.create(100n)
+    await s.deposit(refundedOnce, 40n, { at: late() })
+    await s.refund(refundedOnce, { to: 'toybuyer' })
+    const all = [
+      open,
+      paid,
+      expired,
+      underpaid,
+      overpaid,
+      canceled,
+      canceledUnpaid,
+      rejected,
+      refundedTwice,
+      refundedOnce,
+    ]
+    const listed = async () =>
+      (await listPayments({ db }, shop, { filter: { exception: true }, first: 100 })).rows
+        .map((p) => p.id)
+        .sort()
+    const named = async () => {
+      const ids: string[] = []
+      for (const p of all) if ((await s.exception(p)) !== null) ids.push(p.id)
+      return ids.sort()
+    }
+    expect(await named()).toEqual(
+      [underpaid.id, overpaid.id, canceled.id, rejected.id, refundedTwice.id].sort(),
+    )
+    expect(await listed()).toEqual(await named())
+    // decided: accepted, refunded; each leaves the list as it leaves paymentException
+    await acceptPayment(s.ctx, shop, underpaid.id, actor)
+    await s.refund(overpaid, { overpayment: true, to: 'toybuyer' })
+    await s.refund(canceled, { to: 'toybuyer' })
+    await s.refund(refundedTwice, { to: 'toybuyer' })
+    expect(await named()).toEqual([rejected.id])
+    expect(await listed()).toEqual([rejected.id])
   })
 })
