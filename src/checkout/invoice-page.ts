@@ -1,5 +1,5 @@
 import { formatFiat, formatRate } from './fiat.ts'
-import { escapeHtml, jsonForScript } from './html.ts'
+import { escapeHtml, jsonForScript, pageHead } from './html.ts'
 import type { InvoiceView } from './invoice-view.ts'
 import { invoiceNotes, invoiceStatusText, pricingNotes } from './messages.ts'
 
@@ -72,17 +72,7 @@ export function renderInvoicePage(
   <ul class="methods" id="methods" aria-labelledby="methods-title">${view.methods.map((m) => methodForm(view, m, options.clientSecret, options.embed)).join('')}
   </ul>`
     : ''
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<meta name="robots" content="noindex">
-<title>Pay ${e(fiat(view.price.amount))}</title>
-<link rel="stylesheet" href="/pay/assets/checkout.css">
-<link rel="icon" href="data:,">
-</head>
+  return `${pageHead(`Pay ${fiat(view.price.amount)}`)}
 <body${options.embed ? ' class="embed"' : ''}>
 <main class="checkout invoice" aria-labelledby="checkout-title">
   <h1 id="checkout-title">Pay <span data-field="price">${e(fiat(view.price.amount))}</span></h1>

@@ -1,5 +1,5 @@
 import { formatFiat, formatRate } from './fiat.ts'
-import { escapeHtml, jsonForScript } from './html.ts'
+import { escapeHtml, jsonForScript, pageHead } from './html.ts'
 import {
   fillTemplate,
   invoiceNotes,
@@ -90,17 +90,7 @@ export function renderCheckoutPage(
   const network = asset.contract
     ? `${e(view.chain)} (${e(view.chainId)}) · token contract <code title="${e(asset.contract)}">${e(shorten(asset.contract))}</code>`
     : `${e(view.chain)} (${e(view.chainId)})`
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<meta name="robots" content="noindex">
-<title>Pay ${e(priced ? priced.title : `${view.amountDue} ${asset.symbol}`)}</title>
-<link rel="stylesheet" href="/pay/assets/checkout.css">
-<link rel="icon" href="data:,">
-</head>
+  return `${pageHead(`Pay ${priced ? priced.title : `${view.amountDue} ${asset.symbol}`}`)}
 <body${options.embed ? ' class="embed"' : ''}>
 <main class="checkout" aria-labelledby="checkout-title">
   <h1 id="checkout-title">${priced ? priced.heading : `Pay <span data-field="amountDue">${e(view.amountDue)}</span> ${e(asset.symbol)}`}</h1>${priced ? priced.quote : ''}

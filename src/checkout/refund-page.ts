@@ -1,5 +1,5 @@
 import type { RefundRow } from '../db/schema/index.ts'
-import { escapeHtml } from './html.ts'
+import { escapeHtml, pageHead } from './html.ts'
 
 /** What the buyer reads on a refund's page for each status. */
 export const refundStatusText: Record<RefundRow['status'], string> = {
@@ -54,17 +54,7 @@ export function renderRefundPage(view: RefundPageView, options: { secret: string
       view.txHash ? `\n    <dt>Transaction</dt><dd class="address" id="refund-tx">${e(view.txHash)}</dd>` : ''
     }
   </dl>`
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<meta name="robots" content="noindex">
-<title>Refund of ${e(view.amount)} ${e(view.symbol)}</title>
-<link rel="stylesheet" href="/pay/assets/checkout.css">
-<link rel="icon" href="data:,">
-</head>
+  return `${pageHead(`Refund of ${view.amount} ${view.symbol}`)}
 <body>
 <main class="checkout refund" data-status="${e(view.status)}">
   <h1>Refund of <span id="refund-amount">${e(view.amount)}</span> ${e(view.symbol)}</h1>

@@ -8,7 +8,7 @@ import { collectWithdrawalChanges } from '../core/payouts/withdrawal-changes.ts'
 import { outboundTxs, type RefundRow, withdrawals } from '../db/schema/index.ts'
 import { refundLink } from './link.ts'
 import { type RefundPageView, renderRefundPage } from './refund-page.ts'
-import { formActionOf, pageHeaders, plain, readForm } from './routes.ts'
+import { formActionOf, notFound, pageHeaders, plain, readForm } from './routes.ts'
 
 /** What the refund page needs: the refunds' context (a claim creates the payout), the env for links, the bus. */
 export type RefundPageContext = RefundsContext & Pick<AppContext, 'env' | 'bus'>
@@ -42,12 +42,6 @@ async function page(app: RefundPageContext, r: RefundRow, secret: string, status
   })
 }
 
-/** A wrong id or secret: the same page for both, telling nothing of any refund. */
-function notFound(): Response {
-  const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer"><meta name="robots" content="noindex"><title>Refund not found</title><link rel="stylesheet" href="/pay/assets/checkout.css"></head><body><main class="checkout"><h1>Refund not found</h1><p>Check the link you were given, or ask the merchant for a new one.</p></main></body></html>`
-  return new Response(body, { status: 404, headers: pageHeaders(false, 'text/html; charset=utf-8') })
-}
-
 /** The status a refused address re-renders the page with. */
 function claimStatus(code: TollgateError['code']): number {
   if (code === 'REFUND_LINK_USED') return 409
@@ -72,15 +66,15 @@ export async function handleRefundPage(
 ): Promise<Response> {
   const parts = path.split('/').filter(Boolean) // ['refund', id]
   const id = parts[1] ?? ''
-  if (parts.length !== 2 || !refundIdPattern.test(id)) return notFound()
+  if (parts.length !== 2 || !refundIdPattern.test(id)) return notFound(false, 'Refund')
   if (request.method === 'POST') {
     const form = await readForm(request)
     if (form instanceof Response) return form
     const secret = form.get('secret') ?? ''
     const to = (form.get('to') ?? '').trim()
-    if (secret.length === 0 || secret.length > 200) return notFound()
+    if (secret.length === 0 || secret.length > 200) return notFound(false, 'Refund')
     const refund = await refundForLink(app, id, secret)
-    if (!refund) return notFound()
+    if (!refund) return notFound(false, 'Refund')
     try {
       const { result, changes } = await collectWithdrawalChanges(() => claimRefund(app, id, secret, to))
       app.bus.publishWithdrawals(changes)
@@ -94,7 +88,7 @@ export async function handleRefundPage(
       })
     } catch (err) {
       if (!(err instanceof TollgateError)) throw err
-      if (err.code === 'NOT_FOUND') return notFound()
+      if (err.code === 'NOT_FOUND') return notFound(false, 'Refund')
       const now = (await refundForLink(app, id, secret)) ?? refund
       return page(app, now, secret, claimStatus(err.code), err.message)
     }
@@ -102,7 +96,7 @@ export async function handleRefundPage(
   if (request.method !== 'GET' && request.method !== 'HEAD')
     return plain(405, 'method not allowed', { allow: 'GET, HEAD, POST' })
   const secret = new URL(request.url).searchParams.get('secret') ?? ''
-  if (secret.length === 0 || secret.length > 200) return notFound()
+  if (secret.length === 0 || secret.length > 200) return notFound(false, 'Refund')
   const refund = await refundForLink(app, id, secret)
-  return refund ? page(app, refund, secret) : notFound()
+  return refund ? page(app, refund, secret) : notFound(false, 'Refund')
 }

@@ -4,6 +4,7 @@ import type { AppContext } from '../context.ts'
 import { TollgateError } from '../core/errors.ts'
 import type { PaymentsContext } from '../core/payments/create.ts'
 import { chooseInvoiceMethod } from '../core/payments/invoice-method.ts'
+import { notFoundPage } from './html.ts'
 import { renderInvoicePage } from './invoice-page.ts'
 import { loadInvoiceView } from './invoice-view.ts'
 import { checkoutLink } from './link.ts'
@@ -53,9 +54,11 @@ export function pageHeaders(embed: boolean, contentType: string, formAction = "'
   })
 }
 
-export function notFound(embed: boolean): Response {
-  const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Payment not found</title><link rel="stylesheet" href="/pay/assets/checkout.css"></head><body><main class="checkout"><h1>Payment not found</h1><p>Check the link you were given, or ask the merchant for a new one.</p></main></body></html>`
-  return new Response(body, { status: 404, headers: pageHeaders(embed, 'text/html; charset=utf-8') })
+export function notFound(embed: boolean, what: 'Payment' | 'Refund' = 'Payment'): Response {
+  return new Response(notFoundPage(what), {
+    status: 404,
+    headers: pageHeaders(embed, 'text/html; charset=utf-8'),
+  })
 }
 
 /** A form page's form-action: its own origin, and the one its answers redirect to when `PUBLIC_URL` is set. */
