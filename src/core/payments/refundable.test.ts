@@ -1,109 +1,21 @@
-import { afterAll, describe, expect, test } from 'bun:test'
-import { createHash } from 'node:crypto'
+import { describe, expect, test } from 'bun:test'
 import { and, eq } from 'drizzle-orm'
-import { createTestDatabase } from '../../../test/helpers/db.ts'
-import { paymentRow, toyPayouts, unitMerchant, unitScene } from '../../../test/helpers/unit.ts'
-import { openDb } from '../../db/client.ts'
-import { chainCursors, type KytState, kytChecks, paymentEvents, transfers } from '../../db/schema/index.ts'
-import { newId } from '../ids.ts'
-import { formatAmount } from '../money.ts'
-import { cancelRefund, refundPayment } from '../payouts/refunds.ts'
+import { late, refundScene, refundSceneDb } from '../../../test/helpers/refund-scene.ts'
+import { paymentRow, unitMerchant } from '../../../test/helpers/unit.ts'
+import { type KytState, kytChecks, paymentEvents, transfers } from '../../db/schema/index.ts'
+import { cancelRefund } from '../payouts/refunds.ts'
 import { transitionWithdrawal } from '../payouts/withdrawal-transitions.ts'
-import { listPayments, type PaymentRow } from './queries.ts'
-import { refreshPayments } from './refresh.ts'
-import { paymentException, refundableOf } from './refundable.ts'
+import { listPayments } from './queries.ts'
 import { acceptPayment, cancelPayment } from './resolution.ts'
 
-// real Postgres: a database of this file's own, copied from the migrated template
-const testDb = await createTestDatabase()
-const handle = await openDb({ url: testDb.url, maxConnections: 4 })
-afterAll(async () => {
-  await handle.close()
-  await testDb.drop()
-})
+const handle = await refundSceneDb(4)
 const { db } = handle
 const merchantId = await unitMerchant(handle, 'Refundable Shop')
 const actor = { keyId: 'key_refundable' }
-/** Past every payment's deadline (payments are open for an hour). */
-const late = () => new Date(Date.now() + 2 * 3600_000)
 
-/**
- * A toy chain of its own whose treasury can pay refunds, with deposits written as the scanner stores them (a
- * transfer in a block, its screening when given) and the payment refreshed at the verified tip.
- */
-function setup(merchant = merchantId) {
-  const payouts = toyPayouts()
-  const s = unitScene(handle, { merchantId: merchant, name: 'refundable', payouts: payouts.driver })
-  const chain = s.toy.chain.name
-  const ctx = { db, chains: s.payCtx.chains, xpubFor: s.payCtx.xpubFor }
-  let tip = 0n
-  let txNo = 0
-  // the scanner's cursor: confirmations count up to it
-  const refresh = async (p: PaymentRow, at = new Date()) => {
-    const cursor = { chain, height: tip, hash: `0xb${tip}` }
-    await db
-      .insert(chainCursors)
-      .values(cursor)
-      .onConflictDoUpdate({ target: chainCursors.chain, set: cursor })
-    return db.transaction((tx) => refreshPayments(tx, { paymentIds: [p.id], now: at }))
-  }
-  /**
-   * A deposit into the payment's address mined at the next height; `confirmed: false` leaves it above the
-   * verified tip (a later confirmed deposit confirms it too); `kyt` is its screening's state.
-   */
-  const deposit = async (
-    p: PaymentRow,
-    amount: bigint,
-    o: { confirmed?: boolean; kyt?: KytState; at?: Date } = {},
-  ) => {
-    const height = tip + 1n
-    if (o.confirmed !== false) tip = height
-    const txHash = `0x${createHash('sha256').update(`${chain}:${++txNo}`).digest('hex')}`
-    const [t] = await db
-      .insert(transfers)
-      .values({
-        id: newId('trf'),
-        chain,
-        txHash,
-        index: 0,
-        asset: p.asset,
-        toAddress: p.address,
-        amount,
-        blockHeight: height,
-        blockHash: `0xb${height}`,
-        paymentId: p.id,
-        status: 'seen',
-      })
-      .returning()
-    if (o.kyt)
-      await db.insert(kytChecks).values({
-        id: newId('kyt'),
-        merchantId,
-        subjectType: 'transfer',
-        subjectId: t!.id,
-        paymentId: p.id,
-        chain,
-        direction: 'inbound',
-        addresses: ['toysender'],
-        asset: p.asset,
-        amount,
-        txHash,
-        state: o.kyt,
-      })
-    await refresh(p, o.at)
-    return t!
-  }
-  let keyNo = 0
-  const refund = (p: PaymentRow, input: Partial<Parameters<typeof refundPayment>[2]> = {}) =>
-    refundPayment(ctx, merchant, { paymentId: p.id, idempotencyKey: `${chain}-${++keyNo}`, ...input }, actor)
-  const units = (n: bigint) => formatAmount(n, s.toy.native.decimals)
-  const refundable = async (p: PaymentRow) => refundableOf(db, await paymentRow(db, p.id))
-  const exception = async (p: PaymentRow) => {
-    const row = await paymentRow(db, p.id)
-    return paymentException(row, await refundableOf(db, row))
-  }
-  return { ...s, ctx, tip: () => tip, refresh, deposit, refund, units, refundable, exception }
-}
+/** The merchant's refund scene: a toy chain of its own, deposits as the scanner stores them, refunds. */
+const setup = (merchant = merchantId) =>
+  refundScene(handle, { merchantId: merchant, name: 'refundable', actor })
 
 const setKyt = (transferId: string, state: KytState) =>
   db

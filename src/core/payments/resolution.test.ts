@@ -1,97 +1,48 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { createHash } from 'node:crypto'
 import { asc, eq, sql } from 'drizzle-orm'
-import { createTestDatabase } from '../../../test/helpers/db.ts'
-import {
-  creditOf,
-  eventTypes,
-  paymentRow,
-  rejection,
-  toyPayouts,
-  unitMerchant,
-  unitScene,
-} from '../../../test/helpers/unit.ts'
-import { openDb } from '../../db/client.ts'
-import {
-  auditLog,
-  chainCursors,
-  ledgerPostings,
-  type PaymentStatus,
-  paymentEvents,
-  transfers,
-} from '../../db/schema/index.ts'
-import { newId } from '../ids.ts'
+import { type DepositOptions, late, refundScene, refundSceneDb } from '../../../test/helpers/refund-scene.ts'
+import { creditOf, eventTypes, paymentRow, rejection, unitMerchant } from '../../../test/helpers/unit.ts'
+import { auditLog, ledgerPostings, type PaymentStatus, paymentEvents } from '../../db/schema/index.ts'
 import { getBalances } from '../ledger/balances.ts'
-import { cancelRefund, refundPayment } from '../payouts/refunds.ts'
+import { cancelRefund } from '../payouts/refunds.ts'
 import { openRateBook } from '../pricing/book.ts'
 import { refreshWatchSet } from '../scanning/watch-set.ts'
 import { createInvoice } from './invoice-create.ts'
 import { chooseInvoiceMethod } from './invoice-method.ts'
 import type { PaymentRow } from './queries.ts'
-import { refreshPayments } from './refresh.ts'
 import { acceptPayment, cancelPayment } from './resolution.ts'
 
-// real Postgres: a database of this file's own, copied from the migrated template
-const testDb = await createTestDatabase()
-const handle = await openDb({ url: testDb.url, maxConnections: 4 })
-afterAll(async () => {
-  await handle.close()
-  await testDb.drop()
-})
+const handle = await refundSceneDb(4)
 const { db } = handle
 const merchantId = await unitMerchant(handle, 'Resolution Shop')
 const otherMerchant = await unitMerchant(handle, 'Other Shop')
 const actor = { keyId: 'key_resolver', requestId: 'req_1' }
-/** Past every payment's deadline (payments are open for an hour). */
-const late = () => new Date(Date.now() + 2 * 3600_000)
 
 /**
- * A toy chain of its own, with deposits written as the scanner stores them (a transfer in a block) and the
- * payment refreshed at the verified tip.
+ * The merchant's refund scene, its deposit answering what the payment's refresh changed: a transfer into the
+ * payment's address, mined at the next height and confirmed by default; `confirmed: false` leaves it above the
+ * verified tip, `status` stores it as the mempool or a reorg left it.
  */
 function setup() {
-  const payouts = toyPayouts()
-  const s = unitScene(handle, { merchantId, name: 'resolution', payouts: payouts.driver })
-  const chain = s.toy.chain.name
-  const ctx = { db, chains: s.payCtx.chains, xpubFor: s.payCtx.xpubFor }
-  let tip = 0n
-  let txNo = 0
-  // the scanner's cursor: confirmations count up to it
-  const refresh = async (p: PaymentRow, at = new Date()) => {
-    const cursor = { chain, height: tip, hash: `0xb${tip}` }
-    await db
-      .insert(chainCursors)
-      .values(cursor)
-      .onConflictDoUpdate({ target: chainCursors.chain, set: cursor })
-    return db.transaction((tx) => refreshPayments(tx, { paymentIds: [p.id], now: at }))
+  const s = refundScene(handle, { merchantId, name: 'resolution', actor })
+  const deposit = async (p: PaymentRow, amount: bigint, o: DepositOptions = {}) => {
+    await s.store(p, amount, o)
+    return s.refresh(p, o.at)
   }
-  /**
-   * A transfer into the payment's address: mined at the next height and confirmed by default; `confirmed: false`
-   * leaves it above the verified tip, `status` stores it as the mempool or a reorg left it. Then a refresh.
-   */
-  const deposit = async (
-    p: PaymentRow,
-    amount: bigint,
-    o: { confirmed?: boolean; status?: 'pending' | 'dropped' | 'orphaned'; at?: Date } = {},
-  ) => {
-    const height = tip + 1n
-    if (o.confirmed !== false && !o.status) tip = height
-    await db.insert(transfers).values({
-      id: newId('trf'),
-      chain,
-      txHash: `0x${createHash('sha256').update(`${chain}:${++txNo}`).digest('hex')}`,
-      index: 0,
-      asset: p.asset,
-      toAddress: p.address,
-      amount,
-      blockHeight: o.status === 'pending' ? null : height,
-      blockHash: o.status === 'pending' ? null : `0xb${height}`,
-      paymentId: p.id,
-      status: o.status ?? 'seen',
-    })
-    return refresh(p, o.at)
-  }
-  return { ...s, ctx, refresh, deposit }
+  return { ...s, deposit }
+}
+
+/** Payments past cancel and accept alike: 40 of 100 paid and open, paid in full, expired unpaid, canceled. */
+async function settledOrPaying(s: ReturnType<typeof setup>) {
+  const partial = await s.create(100n)
+  await s.deposit(partial, 40n)
+  const completed = await s.create(100n)
+  await s.deposit(completed, 100n)
+  const expired = await s.create(100n)
+  await s.refresh(expired, late())
+  const canceled = await s.create(100n)
+  await cancelPayment(s.ctx, merchantId, canceled.id, actor)
+  return { partial, completed, expired, canceled }
 }
 
 const available = async (chain: string, who = merchantId) =>
@@ -232,16 +183,9 @@ describe('cancelPayment', () => {
 
   test('error: refused with nothing written for a paid, a mempool-paid, a settled or someone else’s payment', async () => {
     const s = setup()
-    const partial = await s.create(100n)
-    await s.deposit(partial, 40n)
+    const { partial, completed, expired, canceled } = await settledOrPaying(s)
     const mempool = await s.create(100n)
     await s.deposit(mempool, 100n, { status: 'pending' })
-    const completed = await s.create(100n)
-    await s.deposit(completed, 100n)
-    const expired = await s.create(100n)
-    await s.refresh(expired, late())
-    const canceled = await s.create(100n)
-    await cancelPayment(s.ctx, merchantId, canceled.id, actor)
     const method = await invoiceMethod(s)
     const cases: Array<[PaymentRow, PaymentStatus, string]> = [
       [partial, 'PARTIALLY_PAID', 'INVALID_STATE'],
@@ -335,12 +279,7 @@ describe('acceptPayment', () => {
     const s = setup()
     const p = await s.create(100n)
     await s.deposit(p, 40n, { at: late() })
-    const { refund } = await refundPayment(
-      s.ctx,
-      merchantId,
-      { paymentId: p.id, idempotencyKey: 'r1' },
-      actor,
-    )
+    const { refund } = await s.refund(p)
     await cancelRefund(s.ctx, merchantId, refund.id, actor)
     const { payment } = await acceptPayment(s.ctx, merchantId, p.id, actor)
     expect(payment).toMatchObject({ status: 'COMPLETED', resolution: 'ACCEPTED' })
@@ -350,22 +289,10 @@ describe('acceptPayment', () => {
   test('error: refused with nothing written while open, when completed, with nothing received, after a refund, for an invoice method', async () => {
     const s = setup()
     const pending = await s.create(100n)
-    const partial = await s.create(100n)
-    await s.deposit(partial, 40n)
-    const completed = await s.create(100n)
-    await s.deposit(completed, 100n)
-    const expired = await s.create(100n)
-    await s.refresh(expired, late())
-    const canceled = await s.create(100n)
-    await cancelPayment(s.ctx, merchantId, canceled.id, actor)
+    const { partial, completed, expired, canceled } = await settledOrPaying(s)
     const refunded = await s.create(100n)
     await s.deposit(refunded, 40n, { at: late() })
-    await refundPayment(
-      s.ctx,
-      merchantId,
-      { paymentId: refunded.id, amount: '0.0000001', to: 'toybuyer', idempotencyKey: 'part' },
-      actor,
-    )
+    await s.refund(refunded, { amount: '0.0000001', to: 'toybuyer' })
     const accepted = await s.create(100n)
     await s.deposit(accepted, 40n, { at: late() })
     await acceptPayment(s.ctx, merchantId, accepted.id, actor)

@@ -1,35 +1,27 @@
-import { afterAll, describe, expect, test } from 'bun:test'
-import { createHash } from 'node:crypto'
+import { describe, expect, test } from 'bun:test'
 import { and, asc, eq, like, sql } from 'drizzle-orm'
-import { createTestDatabase } from '../../../test/helpers/db.ts'
+import { late, refundScene, refundSceneDb } from '../../../test/helpers/refund-scene.ts'
 import {
   creditOf,
   eventTypes,
   paymentRow,
   rejection,
-  toyPayouts,
   unitMerchant,
-  unitScene,
   unitWebhookContext,
 } from '../../../test/helpers/unit.ts'
-import { openDb } from '../../db/client.ts'
 import {
   auditLog,
-  chainCursors,
   type KytState,
-  kytChecks,
   ledgerPostings,
   type RefundRow,
   refundEvents,
   refunds,
-  transfers,
   webhookDeliveries,
   withdrawalEvents,
   withdrawals,
 } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { setRefundFee } from '../access/merchants.ts'
-import { newId } from '../ids.ts'
 import { accountTotals, getBalances } from '../ledger/balances.ts'
 import {
   merchantAvailable,
@@ -39,10 +31,7 @@ import {
   postWithdrawalSettle,
   uncreditedRefunded,
 } from '../ledger/postings.ts'
-import { formatAmount } from '../money.ts'
 import type { PaymentRow } from '../payments/queries.ts'
-import { refreshPayments } from '../payments/refresh.ts'
-import { paymentException, refundableOf } from '../payments/refundable.ts'
 import { dispatchWebhookEvents } from '../webhooks/dispatch.ts'
 import { createWebhookEndpoint } from '../webhooks/endpoints.ts'
 import {
@@ -58,83 +47,30 @@ import {
 import { transitionWithdrawal, type WithdrawalRow } from './withdrawal-transitions.ts'
 import { decideWithdrawal, requestWithdrawal } from './withdrawals.ts'
 
-// real Postgres: a database of this file's own, copied from the migrated template
-const testDb = await createTestDatabase()
-const handle = await openDb({ url: testDb.url, maxConnections: 6 })
-afterAll(async () => {
-  await handle.close()
-  await testDb.drop()
-})
+const handle = await refundSceneDb(6)
 const { db } = handle
 const shop = await unitMerchant(handle, 'Refund Shop')
 const otherShop = await unitMerchant(handle, 'Other Shop')
 const actor = { keyId: 'key_refunder', requestId: 'req_r' }
 /** Every chain of this file's scenes: webhook payloads read the asset of whatever the outbox holds. */
 const chains = new Map<string, LoadedChain>()
-/** Past every payment's deadline (payments are open for an hour). */
-const late = () => new Date(Date.now() + 2 * 3600_000)
 const buyer = 'toybuyer'
 
 /**
- * A toy chain of its own whose treasury can pay refunds (approval needed above `approvalAbove` base units), with
- * deposits written as the scanner stores them (a transfer in a block, its screening when given) and the payment
- * refreshed at the scanner's cursor.
+ * The merchant's refund scene (approval needed above `approvalAbove` base units), its deposits confirmed and
+ * answering the payment as stored, with completed and underpaid payments made in one step and the merchant's
+ * balance and `gateway:uncredited` to read.
  */
 function setup(options: { merchantId?: string; approvalAbove?: bigint } = {}) {
   const merchantId = options.merchantId ?? shop
-  const payouts = toyPayouts()
-  const s = unitScene(handle, { merchantId, name: 'refunds', payouts: payouts.driver })
-  const chain = s.toy.chain.name
+  const s = refundScene(handle, { merchantId, name: 'refunds', actor })
+  const { chain } = s
   chains.set(chain, s.toy.chain)
   if (options.approvalAbove !== undefined)
     s.toy.chain.settings.payouts.approvalAbove = new Map([[s.toy.native.id, options.approvalAbove]])
-  const ctx = { db, chains: s.payCtx.chains, xpubFor: s.payCtx.xpubFor }
-  let tip = 0n
-  let txNo = 0
-  const refresh = async (p: PaymentRow, at = new Date()) => {
-    const cursor = { chain, height: tip, hash: `0xb${tip}` }
-    await db
-      .insert(chainCursors)
-      .values(cursor)
-      .onConflictDoUpdate({ target: chainCursors.chain, set: cursor })
-    return db.transaction((tx) => refreshPayments(tx, { paymentIds: [p.id], now: at }))
-  }
   /** A confirmed deposit into the payment's address, screened to `kyt` when given; then a refresh at `at`. */
   const deposit = async (p: PaymentRow, amount: bigint, o: { kyt?: KytState; at?: Date } = {}) => {
-    tip += 1n
-    const txHash = `0x${createHash('sha256').update(`${chain}:${++txNo}`).digest('hex')}`
-    const [t] = await db
-      .insert(transfers)
-      .values({
-        id: newId('trf'),
-        chain,
-        txHash,
-        index: 0,
-        asset: p.asset,
-        toAddress: p.address,
-        amount,
-        blockHeight: tip,
-        blockHash: `0xb${tip}`,
-        paymentId: p.id,
-        status: 'seen',
-      })
-      .returning()
-    if (o.kyt)
-      await db.insert(kytChecks).values({
-        id: newId('kyt'),
-        merchantId,
-        subjectType: 'transfer',
-        subjectId: t!.id,
-        paymentId: p.id,
-        chain,
-        direction: 'inbound',
-        addresses: ['toysender'],
-        asset: p.asset,
-        amount,
-        txHash,
-        state: o.kyt,
-      })
-    await refresh(p, o.at)
+    await s.deposit(p, amount, o)
     return paymentRow(db, p.id)
   }
   /** A payment of `due` paid `paid` and COMPLETED (the merchant credited `paid`). */
@@ -149,10 +85,6 @@ function setup(options: { merchantId?: string; approvalAbove?: bigint } = {}) {
     expect(p.status).toBe('UNDERPAID')
     return p
   }
-  let keyNo = 0
-  const refund = (p: Pick<PaymentRow, 'id'>, input: Partial<RefundPaymentInput> = {}, who = merchantId) =>
-    refundPayment(ctx, who, { paymentId: p.id, idempotencyKey: `${chain}-${++keyNo}`, ...input }, actor)
-  const units = (n: bigint) => formatAmount(n, s.toy.native.decimals)
   const balance = async () => {
     const b = (await getBalances({ db }, merchantId)).find((x) => x.chain === chain)
     return { available: b?.available ?? 0n, reserved: b?.reserved ?? 0n }
@@ -160,20 +92,7 @@ function setup(options: { merchantId?: string; approvalAbove?: bigint } = {}) {
   /** What `gateway:uncredited` took in for this merchant on this chain (negative: refunded out of deposits). */
   const uncredited = async () =>
     (await accountTotals(db, { accounts: [uncreditedRefunded], merchantId, chain }))[0]?.total ?? 0n
-  return {
-    ...s,
-    merchantId,
-    chain,
-    ctx,
-    refresh,
-    deposit,
-    completed,
-    underpaid,
-    refund,
-    units,
-    balance,
-    uncredited,
-  }
+  return { ...s, deposit, completed, underpaid, balance, uncredited }
 }
 
 const withdrawalOf = async (r: Pick<RefundRow, 'withdrawalId'>) =>
@@ -194,6 +113,28 @@ const postingsUnder = async (refType: 'refund' | 'withdrawal', id: string) =>
         .orderBy(asc(ledgerPostings.refId), asc(ledgerPostings.account))
     ).map((p) => [`${p.refId.slice(p.refId.indexOf('#'))} ${p.account}`, p.amount]),
   )
+/** The merchant holding 500 of its own, and a queued refund to the buyer of an UNDERPAID payment's 40 of 100. */
+async function uncreditedRefund(s: ReturnType<typeof setup>) {
+  await s.completed(500n)
+  const p = await s.underpaid(100n, 40n)
+  const { refund } = await s.refund(p, { to: buyer })
+  return { p, refund }
+}
+/** The refund's queued payout FAILED (with `changes`, e.g. its failureReason) and its reserve released. */
+async function failPayout(refund: Pick<RefundRow, 'withdrawalId'>, changes: { failureReason?: string } = {}) {
+  const w = await db.transaction((tx) =>
+    transitionWithdrawal(tx, refund.withdrawalId!, ['QUEUED'], 'FAILED', changes),
+  )
+  await db.transaction((tx) => postWithdrawalRelease(tx, w!))
+  return w!
+}
+/** A payout's postings when `amount` was reserved out of gateway:uncredited and released back to it. */
+const uncreditedReleased = (amount: bigint) => ({
+  [`#release ${merchantReserved}`]: -amount,
+  [`#release ${uncreditedRefunded}`]: amount,
+  [`#reserve ${merchantReserved}`]: amount,
+  [`#reserve ${uncreditedRefunded}`]: -amount,
+})
 /** Everything a refused call must leave as it was: row counts of every table a refund writes. */
 async function footprint() {
   const count = async (
@@ -343,7 +284,7 @@ describe('refundPayment from the balance', () => {
     expect(await rejection(s.refund(p, { overpayment: true, to: buyer }))).toMatchObject({
       code: 'NOTHING_TO_REFUND',
     })
-    expect(await refundableOf(db, await paymentRow(db, p.id))).toEqual({
+    expect(await s.refundable(p)).toEqual({
       uncredited: 0n,
       credited: 100n,
       overpaid: 0n,
@@ -407,7 +348,7 @@ describe('refundPayment of uncredited funds', () => {
     expect(await creditOf(db, p.id)).toBe(0n)
     expect(await s.balance()).toEqual({ available: 1000n, reserved: 40n })
     // …and is refundable in turn
-    expect((await refundableOf(db, after)).uncredited).toBe(60n)
+    expect((await s.refundable(after)).uncredited).toBe(60n)
     const second = await s.refund(p, { to: buyer })
     expect(second.refund.amount).toBe(60n)
     expect(second.changes).toEqual([])
@@ -642,7 +583,7 @@ describe('refundPayment idempotency and hostile input', () => {
       code: 'NOTHING_TO_REFUND',
     })
     expect(await s.uncredited()).toBe(-40n)
-    expect((await refundableOf(db, await paymentRow(db, p.id))).uncredited).toBe(0n)
+    expect((await s.refundable(p)).uncredited).toBe(0n)
   })
 
   test('error: hostile input is a typed error naming the field, and writes nothing', async () => {
@@ -711,7 +652,7 @@ describe('cancelRefund', () => {
       ['refund.created', 'key_refunder'],
       ['refund.canceled', 'key_refunder'],
     ])
-    expect((await refundableOf(db, await paymentRow(db, p.id))).credited).toBe(100n)
+    expect((await s.refundable(p)).credited).toBe(100n)
     // the canceled link is closed
     expect(await rejection(claimRefund(s.ctx, refund.id, refund.linkSecret, buyer))).toMatchObject({
       code: 'REFUND_LINK_USED',
@@ -721,20 +662,13 @@ describe('cancelRefund', () => {
 
   test('behavior: a queued refund of uncredited funds: its payout is canceled and the funds go back to gateway:uncredited', async () => {
     const s = setup()
-    await s.completed(500n)
-    const p = await s.underpaid(100n, 40n)
-    const { refund } = await s.refund(p, { to: buyer })
+    const { p, refund } = await uncreditedRefund(s)
     expect(await s.balance()).toEqual({ available: 500n, reserved: 40n })
     const canceled = await cancelRefund(s.ctx, shop, refund.id, { cli: true })
     expect(canceled.status).toBe('CANCELED')
     const w = await withdrawalOf(refund)
     expect(w.status).toBe('CANCELED')
-    expect(await postingsUnder('withdrawal', w.id)).toEqual({
-      [`#release ${merchantReserved}`]: -40n,
-      [`#release ${uncreditedRefunded}`]: 40n,
-      [`#reserve ${merchantReserved}`]: 40n,
-      [`#reserve ${uncreditedRefunded}`]: -40n,
-    })
+    expect(await postingsUnder('withdrawal', w.id)).toEqual(uncreditedReleased(40n))
     // back where it came from: not the merchant's available balance
     expect(await s.balance()).toEqual({ available: 500n, reserved: 0n })
     expect(await s.uncredited()).toBe(0n)
@@ -745,7 +679,7 @@ describe('cancelRefund', () => {
     ])
     expect((await refundRow(refund.id)).failureReason).toBeNull()
     expect((await auditOf(refund.id)).at(-1)).toMatchObject({ action: 'refund.canceled', actor: 'cli' })
-    expect((await refundableOf(db, await paymentRow(db, p.id))).uncredited).toBe(40n)
+    expect((await s.refundable(p)).uncredited).toBe(40n)
   })
 
   test('behavior: a refund awaiting approval is canceled with its payout', async () => {
@@ -824,15 +758,8 @@ describe('refund progress', () => {
 
   test('behavior: a failed payout fails the refund with its reason; released, the funds are refundable again', async () => {
     const s = setup()
-    await s.completed(500n)
-    const p = await s.underpaid(100n, 40n)
-    const { refund } = await s.refund(p, { to: buyer })
-    const w = await db.transaction((tx) =>
-      transitionWithdrawal(tx, refund.withdrawalId!, ['QUEUED'], 'FAILED', {
-        failureReason: 'nonce too low',
-      }),
-    )
-    await db.transaction((tx) => postWithdrawalRelease(tx, w!))
+    const { p, refund } = await uncreditedRefund(s)
+    await failPayout(refund, { failureReason: 'nonce too low' })
     expect(await refundRow(refund.id)).toMatchObject({ status: 'FAILED', failureReason: 'nonce too low' })
     expect((await refundEventsOf(refund.id)).map((e) => [e.type, e.data])).toEqual([
       ['refund.created', {}],
@@ -843,8 +770,8 @@ describe('refund progress', () => {
     // nothing went back: the payment is open again, no longer REFUNDED nor an exception "paid after a refund"
     const reopened = await paymentRow(db, p.id)
     expect(reopened.resolution).toBeNull()
-    expect(paymentException(reopened, await refundableOf(db, reopened))).toBe('UNDERPAID')
-    expect((await refundableOf(db, reopened)).uncredited).toBe(40n)
+    expect(await s.exception(p)).toBe('UNDERPAID')
+    expect((await s.refundable(p)).uncredited).toBe(40n)
     expect((await s.refund(p, { to: buyer })).refund.amount).toBe(40n)
   })
 
@@ -966,19 +893,9 @@ describe('settlement postings', () => {
 
   test('behavior: a released refund of uncredited funds goes back to gateway:uncredited, never to the available balance', async () => {
     const s = setup()
-    await s.completed(500n)
-    const p = await s.underpaid(100n, 40n)
-    const { refund } = await s.refund(p, { to: buyer })
-    const w = await db.transaction((tx) =>
-      transitionWithdrawal(tx, refund.withdrawalId!, ['QUEUED'], 'FAILED'),
-    )
-    await db.transaction((tx) => postWithdrawalRelease(tx, w!))
-    expect(await postingsUnder('withdrawal', w!.id)).toEqual({
-      [`#release ${merchantReserved}`]: -40n,
-      [`#release ${uncreditedRefunded}`]: 40n,
-      [`#reserve ${merchantReserved}`]: 40n,
-      [`#reserve ${uncreditedRefunded}`]: -40n,
-    })
+    const { p, refund } = await uncreditedRefund(s)
+    const w = await failPayout(refund)
+    expect(await postingsUnder('withdrawal', w.id)).toEqual(uncreditedReleased(40n))
     expect(await s.balance()).toEqual({ available: 500n, reserved: 0n })
     expect(await s.uncredited()).toBe(0n)
     expect(await creditOf(db, p.id)).toBe(0n)
