@@ -172,11 +172,17 @@ describe('scanning under RPC faults', () => {
     // ---- the node recovers: the scanner catches up, the lag is 0 again
     proxy.clear()
     await waitFor('payments made while stale detected', () => allCompleted(second), 15_000)
+    // blocks keep coming: the status and the gauges are read together until one look sees them all caught up
+    let after = ''
     await waitFor('lag back to 0', async () => {
       const s = await chainStatus()
-      return s.lagBlocks === 0 && s.degraded.length === 0
+      after = await scene.metrics()
+      return (
+        s.lagBlocks === 0 &&
+        s.degraded.length === 0 &&
+        metricValue(after, 'tollgate_chain_lag_blocks', { chain: 'devnet' }) === 0
+      )
     })
-    const after = await scene.metrics()
     expect(metricValue(after, 'tollgate_chain_lag_blocks', { chain: 'devnet' })).toBe(0)
     expect(metricValue(after, 'tollgate_chain_node_behind_blocks', { chain: 'devnet' })).toBe(0)
     expect(
