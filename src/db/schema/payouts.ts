@@ -101,6 +101,26 @@ export const withdrawalEvents = pgTable(
   ],
 )
 
+/**
+ * One admin key's decision on a withdrawal held for approval: at most one per key. The withdrawal goes out once
+ * the chain's `approvalsRequired` distinct keys approved it; one rejection cancels it.
+ */
+export const withdrawalApprovals = pgTable(
+  'withdrawal_approvals',
+  {
+    withdrawalId: text('withdrawal_id')
+      .notNull()
+      .references(() => withdrawals.id),
+    keyId: text('key_id').notNull(),
+    /** The key's name when it decided (a key may be renamed or revoked later). */
+    keyName: text('key_name').notNull(),
+    approve: boolean('approve').notNull(),
+    reason: text('reason'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.withdrawalId, t.keyId] })],
+)
+
 /** The part of a build request worth keeping: enough to build the same transfer again. */
 export type StoredRequest = {
   kind: 'transfer' | 'funding' | 'defunding'
