@@ -1,19 +1,18 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { AssetInfo } from '@tollgate/sdk'
-import postgres from 'postgres'
 import { startTronGateway } from '../helpers/money-gateways.ts'
 import { spawnCli, waitFor } from '../helpers/processes.ts'
 import {
   balanceOf,
   createPayment,
+  endUnderpaid,
   expectReconciled,
+  expectUnderpaidOpen,
+  expectUnderpaidRefunded,
   fundingBooked,
-  passDeadline,
   paymentOf,
-  postedTo,
-  refundPayment,
+  refundConfirmed,
   waitPayment,
-  waitRefundConfirmed,
 } from '../helpers/refunds.ts'
 import { USDT_MAINNET } from '../tron-node/server.ts'
 
@@ -21,8 +20,6 @@ import { USDT_MAINNET } from '../tron-node/server.ts'
 // funds and part of a completed USDT payment's credit go back to buyers (fresh, never-activated accounts) from
 // the treasury, and the reconciliation finds every wallet equal to the ledger after each one.
 let tron: Awaited<ReturnType<typeof startTronGateway>>
-let sql: postgres.Sql
-let miner: ReturnType<typeof setInterval> | undefined
 let trx: AssetInfo
 let usdt: AssetInfo
 /** 100 USDT paid in full: credited, then swept into the treasury. */
@@ -41,7 +38,6 @@ const balances = async () => ({
 
 beforeAll(async () => {
   tron = await startTronGateway('Tron refunds shop')
-  sql = postgres(tron.db.url, { max: 1 })
   trx = tron.driver.nativeAsset
   usdt = tron.driver.assets.find((a) => a.symbol === 'USDT')!
   tron.node.fund(tron.payer, 100_000_000_000n)
@@ -54,16 +50,14 @@ beforeAll(async () => {
   underpaid = await createPayment(gql, chain, 'TRX', '50')
   await tron.pay(completed.address, usdt, 100_000_000n)
   await tron.pay(underpaid.address, trx, 20_000_000n)
-  miner = setInterval(() => tron.node.mine(1), 100)
+  tron.startMining(100)
 
-  await waitPayment(gql, underpaid.id, 'partly paid, confirmed', (p) => p.amountConfirmed === '20')
-  await passDeadline(sql, underpaid.id)
-  await waitPayment(gql, underpaid.id, 'UNDERPAID', (p) => p.status === 'UNDERPAID')
+  await endUnderpaid(gql, tron.sql, underpaid.id, '20')
   await waitPayment(gql, completed.id, 'COMPLETED', (p) => p.status === 'COMPLETED')
   await waitFor(
     "the completed payment's USDT swept into the treasury",
     async () => {
-      const sweeps = await sql`select status from sweeps where chain = ${chain}`
+      const sweeps = await tron.sql`select status from sweeps where chain = ${chain}`
       return (
         sweeps.length === 1 &&
         sweeps[0]!.status === 'done' &&
@@ -73,7 +67,7 @@ beforeAll(async () => {
     30_000,
   )
   await waitFor('nothing in flight', async () => {
-    const open = await sql`select 1 from outbound_txs where status in ('built', 'signed', 'broadcast')`
+    const open = await tron.sql`select 1 from outbound_txs where status in ('built', 'signed', 'broadcast')`
     return open.length === 0
   })
   // the operator's TRX float in the treasury (and the gas tank) is booked as their funding, once
@@ -81,40 +75,27 @@ beforeAll(async () => {
   await run.proc.exited
   const report = JSON.parse(run.output().trim().split('\n').at(-1)!)
   expect(report.discrepancies).toEqual([])
-  fundingAfterSetup = await fundingBooked(sql, chain)
+  fundingAfterSetup = await fundingBooked(tron.sql, chain)
 }, 90_000)
 
-afterAll(async () => {
-  if (miner) clearInterval(miner)
-  await sql?.end()
-  await tron?.stop()
-})
+afterAll(() => tron?.stop())
 
 describe('refunds on Tron (stand-in node)', () => {
   test("behavior: an UNDERPAID TRX payment's uncredited funds go to the buyer's address whole; the merchant's balances do not move; ledger = chain", async () => {
-    expect(await paymentOf(gql, underpaid.id)).toMatchObject({
-      status: 'UNDERPAID',
-      exception: 'UNDERPAID',
-      resolution: null,
-      refundable: { uncredited: '20', credited: '0' },
-    })
+    await expectUnderpaidOpen(gql, underpaid.id, '20')
     const before = await balances()
     expect(before.usdt).toEqual({ available: 100_000_000n, reserved: 0n })
     const buyer = tron.outsider()
-    const res = await refundPayment(gql, {
-      paymentId: underpaid.id,
-      to: buyer,
-      reason: 'short payment returned',
-      idempotencyKey: 'rf-underpaid',
-    })
-    expect(res).toMatchObject({
-      __typename: 'RefundPaymentPayload',
-      replayed: false,
-      refund: { status: 'PENDING', source: 'UNCREDITED', amount: '20', feePaidBy: 'MERCHANT', to: buyer },
-    })
-    if (res.__typename !== 'RefundPaymentPayload') throw new Error('refused')
-
-    const done = await waitRefundConfirmed(gql, res.refund.id)
+    const done = await refundConfirmed(
+      gql,
+      {
+        paymentId: underpaid.id,
+        to: buyer,
+        reason: 'short payment returned',
+        idempotencyKey: 'rf-underpaid',
+      },
+      { source: 'UNCREDITED', amount: '20', feePaidBy: 'MERCHANT', to: buyer },
+    )
     expect(done).toMatchObject({ amountSent: '20', withdrawal: { status: 'CONFIRMED' } })
     expect(done.withdrawal!.txHash).toBeString()
     expect(await tron.driver.payouts!.balance(buyer, trx)).toBe(20_000_000n)
@@ -122,34 +103,19 @@ describe('refunds on Tron (stand-in node)', () => {
     expect(await tron.driver.payouts!.balance(underpaid.address, trx)).toBe(20_000_000n)
 
     expect(await balances()).toEqual(before)
-    expect(await paymentOf(gql, underpaid.id)).toMatchObject({
-      status: 'UNDERPAID',
-      resolution: 'REFUNDED',
-      exception: null,
-      refundable: { uncredited: '0', credited: '0' },
-    })
-    expect(await postedTo(sql, `${done.withdrawal!.id}#reserve`, 'gateway:uncredited')).toBe(-20_000_000n)
-    expect(await postedTo(sql, `${done.withdrawal!.id}#reserve`, 'merchant:available')).toBe(0n)
+    await expectUnderpaidRefunded(gql, tron.sql, underpaid.id, done.withdrawal!.id, 20_000_000n)
     await expectReconciled(tron.env, chain)
-    expect(await fundingBooked(sql, chain)).toBe(fundingAfterSetup)
+    expect(await fundingBooked(tron.sql, chain)).toBe(fundingAfterSetup)
   }, 60_000)
 
   test('behavior: part of a COMPLETED USDT payment refunded from the balance: the buyer gets exactly that, the balance falls by exactly that; ledger = chain', async () => {
     const before = await balances()
     const buyer = tron.outsider()
-    const res = await refundPayment(gql, {
-      paymentId: completed.id,
-      amount: '30',
-      to: buyer,
-      idempotencyKey: 'rf-partial',
-    })
-    expect(res).toMatchObject({
-      __typename: 'RefundPaymentPayload',
-      refund: { status: 'PENDING', source: 'BALANCE', amount: '30', feePaidBy: 'MERCHANT', to: buyer },
-    })
-    if (res.__typename !== 'RefundPaymentPayload') throw new Error('refused')
-
-    const done = await waitRefundConfirmed(gql, res.refund.id)
+    const done = await refundConfirmed(
+      gql,
+      { paymentId: completed.id, amount: '30', to: buyer, idempotencyKey: 'rf-partial' },
+      { source: 'BALANCE', amount: '30', feePaidBy: 'MERCHANT', to: buyer },
+    )
     expect(done).toMatchObject({ amountSent: '30', withdrawal: { status: 'CONFIRMED' } })
     expect(await tron.driver.payouts!.balance(buyer, usdt)).toBe(30_000_000n)
     expect(await balances()).toEqual({
@@ -162,6 +128,6 @@ describe('refunds on Tron (stand-in node)', () => {
       refundable: { credited: '70', uncredited: '0' },
     })
     await expectReconciled(tron.env, chain)
-    expect(await fundingBooked(sql, chain)).toBe(fundingAfterSetup)
+    expect(await fundingBooked(tron.sql, chain)).toBe(fundingAfterSetup)
   }, 60_000)
 })

@@ -1,83 +1,28 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import type { AssetInfo, ChainDriver } from '@tollgate/sdk'
-import postgres from 'postgres'
-import { createSigner, newMnemonic } from '../../src/core/payouts/signer.ts'
-import { roleAccountPath } from '../../src/core/payouts/wallet-roles.ts'
-import tronPlugin from '../../src/plugins/tron/index.ts'
-import { gatewayMnemonic } from '../helpers/chain.ts'
-import { createTestDatabase } from '../helpers/db.ts'
-import { type SplitGateway, spawnCli, startSplitGateway, waitFor } from '../helpers/processes.ts'
-import { startTronNode, type TronNode, USDT_MAINNET } from '../tron-node/server.ts'
+import { startTronGateway } from '../helpers/money-gateways.ts'
+import { spawnCli, waitFor } from '../helpers/processes.ts'
+import { USDT_MAINNET } from '../tron-node/server.ts'
 
 // Tron's whole money path with real gateway processes against the stand-in node: TRX and USDT payments complete,
 // deposits are swept by both funding strategies (the gas tank burns TRX for the sweep, or delegates staked
 // energy and takes it back), ten payouts confirm, and the reconciliation finds every wallet equal to the ledger.
-let node: TronNode
-let db: Awaited<ReturnType<typeof createTestDatabase>>
-let gateway: SplitGateway
-let env: Record<string, string>
-let driver: ChainDriver
-let miner: ReturnType<typeof setInterval> | undefined
-const payerSigner = createSigner(newMnemonic())
-const payerPath = "m/44'/195'/0'/0/0"
+let tron: Awaited<ReturnType<typeof startTronGateway>>
 
 beforeAll(async () => {
-  ;[node, db] = await Promise.all([startTronNode(), createTestDatabase()])
-  env = {
-    DATABASE_URL: db.url,
-    REDIS_PREFIX: `tron-${crypto.randomUUID().slice(0, 8)}`,
-    TOLLGATE_SEED: gatewayMnemonic,
-    TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/tron.plugins.config.ts',
-    TEST_TRON_URL: node.url,
-    TEST_TRON_START: String(node.head() + 1),
-    LOG_LEVEL: 'info',
-  }
-  const parsed = (await tronPlugin.options['~standard'].validate({
-    fullHosts: [node.url],
-    tokens: [{ symbol: 'USDT', address: USDT_MAINNET, decimals: 6 }],
-  })) as { value: unknown }
-  driver = await tronPlugin.create(parsed.value as never, {
-    chain: 'payer',
-    log: { debug() {}, info() {}, warn() {}, error() {} },
-  })
-  gateway = await startSplitGateway(env, { merchant: 'Tron shop' })
-  miner = setInterval(() => node.mine(1), 100)
+  tron = await startTronGateway('Tron shop')
+  tron.startMining(100)
 }, 60_000)
 
-afterAll(async () => {
-  if (miner) clearInterval(miner)
-  await gateway?.stop()
-  await node?.stop()
-  await db?.drop()
-})
+afterAll(() => tron?.stop())
 
-const gql = (query: string, variables: Record<string, unknown> = {}) => gateway.gql(query, variables)
-
-/** A payer wallet outside the gateway, sending with the driver's own offline-built, signed transactions. */
-async function pay(to: string, asset: AssetInfo, amount: bigint) {
-  const payer = driver.deriveAddress({ xpub: payerSigner.xpub("m/44'/195'/0'"), index: 0 }).address
-  const payouts = driver.payouts!
-  const tx = await payouts.build({
-    from: { address: payer, path: payerPath },
-    asset,
-    outputs: [{ to, amount }],
-  })
-  const signed = await payouts.sign(tx, { path: payerPath }, payerSigner)
-  await payouts.broadcast(signed)
-  return signed.hash
-}
-
-const wallet = (role: 'treasury' | 'gas', account: number) => {
-  const accountPath = roleAccountPath(`m/44'/195'/${account}'`, role)
-  return driver.deriveAddress({ xpub: createSigner(gatewayMnemonic).xpub(accountPath), index: 0 }).address
-}
+const gql = (query: string, variables: Record<string, unknown> = {}) => tron.gateway.gql(query, variables)
 
 test('default: TRX and USDT payments complete, are swept by burn and by delegate funding, 10 payouts confirm, ledger = chain', async () => {
+  const { node, driver, wallet } = tron
   const trx = driver.nativeAsset
   const usdt = driver.assets.find((a) => a.symbol === 'USDT')!
-  const payer = driver.deriveAddress({ xpub: payerSigner.xpub("m/44'/195'/0'"), index: 0 }).address
-  node.fund(payer, 100_000_000_000n)
-  node.mint(USDT_MAINNET, payer, 10_000_000_000n)
+  node.fund(tron.payer, 100_000_000_000n)
+  node.mint(USDT_MAINNET, tron.payer, 10_000_000_000n)
   // the operator's gas tanks: TRX for the burning one, staked energy (and TRX for bandwidth) for the delegating one
   node.fund(wallet('gas', 0), 200_000_000n)
   // and TRX in the treasury for what payouts burn (bandwidth, and energy for TRC-20 transfers)
@@ -106,7 +51,7 @@ test('default: TRX and USDT payments complete, are swept by burn and by delegate
   // a delegation can only reach an activated account (a never-used one gets TRX instead, which activates it):
   // this address is an old one, activated with nothing on it
   node.fund(payments[2]!.p.address, 0n)
-  for (const { p, asset, amount } of payments) await pay(p.address, asset, amount)
+  for (const { p, asset, amount } of payments) await tron.pay(p.address, asset, amount)
 
   await waitFor(
     'payments completed and swept',
@@ -123,16 +68,14 @@ test('default: TRX and USDT payments complete, are swept by burn and by delegate
   expect(await driver.payouts!.balance(wallet('treasury', 0), usdt)).toBe(120_000_000n)
   expect(await driver.payouts!.balance(wallet('treasury', 10), usdt)).toBe(80_000_000n)
   // the burning tank sent TRX and has nothing to take back; the delegating one delegated, then undelegated
-  const sql = postgres(db.url, { max: 1 })
   await waitFor('every sweep done', async () => {
-    const open = await sql`select 1 from sweeps where status <> 'done'`
-    const all = await sql`select 1 from sweeps`
+    const open = await tron.sql`select 1 from sweeps where status <> 'done'`
+    const all = await tron.sql`select 1 from sweeps`
     return all.length === 3 && open.length === 0
   })
-  const rows = await sql<Array<{ payment_id: string; funding: string; defunding: string | null }>>`
+  const rows = await tron.sql<Array<{ payment_id: string; funding: string; defunding: string | null }>>`
     select s.payment_id, f.purpose || ':' || coalesce(f.amount::text, '') as funding, d.purpose as defunding
     from sweeps s join outbound_txs f on f.id = s.funding_tx_id left join outbound_txs d on d.id = s.defunding_tx_id`
-  await sql.end()
   const byPayment = new Map(rows.map((r) => [r.payment_id, r]))
   expect(byPayment.get(payments[1]!.p.id)?.defunding).toBeNull()
   expect(byPayment.get(payments[1]!.p.id)?.funding).not.toBe('gas:0')
@@ -152,10 +95,7 @@ test('default: TRX and USDT payments complete, are swept by burn and by delegate
   })
 
   // ten payouts: five TRX and five USDT from the burn chain's treasury
-  const recipients = Array.from(
-    { length: 10 },
-    (_, i) => driver.deriveAddress({ xpub: payerSigner.xpub("m/44'/195'/1'"), index: i }).address,
-  )
+  const recipients = Array.from({ length: 10 }, () => tron.outsider())
   for (const [i, to] of recipients.entries()) {
     const res = await gql(
       `mutation ($input: RequestWithdrawalInput!) { requestWithdrawal(input: $input) {
@@ -186,10 +126,9 @@ test('default: TRX and USDT payments complete, are swept by burn and by delegate
     else expect(await driver.payouts!.balance(to, usdt)).toBe(BigInt(i + 1) * 1_000_000n + 500_000n)
   }
 
-  clearInterval(miner)
-  miner = undefined
+  tron.stopMining()
   for (const chainName of ['tron', 'tron-delegate']) {
-    const run = spawnCli(['reconcile', '--chain', chainName, '--json'], env)
+    const run = spawnCli(['reconcile', '--chain', chainName, '--json'], tron.env)
     const code = await run.proc.exited
     const report = JSON.parse(run.output().trim().split('\n').at(-1)!)
     expect({ chain: chainName, settled: report.settled, discrepancies: report.discrepancies }).toEqual({

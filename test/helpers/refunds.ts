@@ -84,6 +84,16 @@ export async function passDeadline(sql: postgres.Sql, paymentId: string): Promis
 }
 
 /**
+ * Ends a partly paid payment UNDERPAID: waits until `confirmed` (whole units) of it is confirmed, passes its
+ * deadline, and waits for the worker's expiry to end it.
+ */
+export async function endUnderpaid(gql: Gql, sql: postgres.Sql, id: string, confirmed: string) {
+  await waitPayment(gql, id, 'partly paid, confirmed', (p) => p.amountConfirmed === confirmed)
+  await passDeadline(sql, id)
+  return waitPayment(gql, id, 'UNDERPAID', (p) => p.status === 'UNDERPAID')
+}
+
+/**
  * `refundPayment` through the API: the payload (`refund`, `replayed`) or the UserError (`code`, `field`).
  *
  * @example
@@ -121,6 +131,60 @@ export function waitRefundConfirmed(gql: Gql, id: string, timeoutMs = 30_000): P
     },
     timeoutMs,
   )
+}
+
+/**
+ * A refund asked for through the API that the gateway takes (a new PENDING refund, `expected` besides) and pays:
+ * returns it once CONFIRMED.
+ *
+ * @example
+ * const done = await refundConfirmed(gql, { paymentId, to, idempotencyKey: 'rf-1' }, { source: 'BALANCE' })
+ */
+export async function refundConfirmed(
+  gql: Gql,
+  input: Record<string, unknown>,
+  expected: Partial<RefundView>,
+): Promise<RefundView> {
+  const res = await refundPayment(gql, input)
+  expect(res).toMatchObject({
+    __typename: 'RefundPaymentPayload',
+    replayed: false,
+    refund: { status: 'PENDING', ...expected },
+  })
+  if (res.__typename !== 'RefundPaymentPayload') throw new Error('refused')
+  return waitRefundConfirmed(gql, res.refund.id)
+}
+
+/** Expects an UNDERPAID payment with `uncredited` (whole units) to refund, nothing credited, nothing decided yet. */
+export async function expectUnderpaidOpen(gql: Gql, id: string, uncredited: string) {
+  expect(await paymentOf(gql, id)).toMatchObject({
+    status: 'UNDERPAID',
+    exception: 'UNDERPAID',
+    resolution: null,
+    refundable: { uncredited, credited: '0' },
+  })
+}
+
+/**
+ * Expects an UNDERPAID payment's uncredited funds refunded whole by `withdrawalId`: the payment REFUNDED with
+ * nothing left to refund, and `amount` (base units) reserved from what the gateway holds uncredited, never from the
+ * merchant's balance.
+ */
+export async function expectUnderpaidRefunded(
+  gql: Gql,
+  sql: postgres.Sql,
+  id: string,
+  withdrawalId: string,
+  amount: bigint,
+) {
+  expect(await paymentOf(gql, id)).toMatchObject({
+    status: 'UNDERPAID',
+    resolution: 'REFUNDED',
+    exception: null,
+    refundable: { uncredited: '0', credited: '0' },
+  })
+  expect(await postedTo(sql, `${withdrawalId}#reserve`, 'gateway:uncredited')).toBe(-amount)
+  expect(await postedTo(sql, `${withdrawalId}#reserve`, 'merchant:available')).toBe(0n)
 }
 
 /** The merchant's balance of one asset on one chain, in base units (zero when it has none). */
