@@ -1,60 +1,25 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import jsQR from 'jsqr'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { PNG } from 'pngjs'
-import postgres from 'postgres'
 import { parseEther } from 'viem'
-import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
-import { type Devnet, freePort, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
-import { createTestDatabase } from '../helpers/db.ts'
-import {
-  createMerchantWithCli,
-  type GatewayProcess,
-  graphqlClient,
-  spawnApi,
-  spawnWorker,
-  waitFor,
-} from '../helpers/processes.ts'
+import { artifactsDir } from '../helpers/browser.ts'
+import type { Devnet } from '../helpers/chain.ts'
+import { type CheckoutGateway, startDevnetCheckout } from '../helpers/checkout-gateway.ts'
+import { spawnApi, waitFor } from '../helpers/processes.ts'
 
-let devnet: Devnet
-let db: Awaited<ReturnType<typeof createTestDatabase>>
-let api: Awaited<ReturnType<typeof spawnApi>>
-let worker: GatewayProcess
-let browser: Browser
-let apiKey: string
-let env: Record<string, string>
+let gateway: CheckoutGateway<Devnet>
 
 type Payment = { id: string; address: string; paymentUri: string; checkoutUrl: string }
 
 beforeAll(async () => {
-  ;[devnet, db, browser] = await Promise.all([startDevnet(), createTestDatabase(), launchBrowser()])
-  env = {
-    DATABASE_URL: db.url,
-    REDIS_PREFIX: `checkout-${crypto.randomUUID().slice(0, 8)}`,
-    TOLLGATE_SEED: gatewayMnemonic,
-    TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/plugins.config.ts',
-    TEST_RPC_URL: devnet.url,
-    TEST_CONFIRMATIONS: '2',
-    LOG_LEVEL: 'info',
-  }
-  apiKey = await createMerchantWithCli(env, 'Browser shop')
-  const port = await freePort()
-  ;[api, worker] = await Promise.all([
-    spawnApi({ ...env, PUBLIC_URL: `http://127.0.0.1:${port}` }, port),
-    spawnWorker(env),
-  ])
+  gateway = await startDevnetCheckout({ merchant: 'Browser shop', prefix: 'checkout' })
 }, 60_000)
 
-afterAll(async () => {
-  await browser?.close()
-  await Promise.all([api?.stop(), worker?.stop()])
-  await devnet?.stop()
-  await db?.drop()
-})
+afterAll(() => gateway?.stop())
 
-const gql = (query: string, variables: Record<string, unknown> = {}) =>
-  graphqlClient(api.url, apiKey)(query, variables)
+const gql = (query: string, variables: Record<string, unknown> = {}) => gateway.gql(query, variables)
 
 async function createPayment(asset: string, amount: string): Promise<Payment> {
   const res = await gql(
@@ -76,7 +41,7 @@ async function readQr(page: Page): Promise<string | undefined> {
 }
 
 async function openCheckout(payment: Payment, query = '') {
-  const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
+  const page = await gateway.browser.newPage({ viewport: { width: 390, height: 844 } })
   const errors: string[] = []
   page.on('pageerror', (err) => errors.push(err.message))
   page.on('console', (msg) => {
@@ -105,12 +70,12 @@ describe('checkout page in Chromium', () => {
     await page.waitForFunction(() => document.documentElement.dataset.transport === 'ws')
     await page.screenshot({ path: join(artifactsDir, 'checkout-waiting.png') })
 
-    await devnet.payNative(payment.address, parseEther('0.05'))
+    await gateway.node.payNative(payment.address, parseEther('0.05'))
     await waitForStatus(page, 'PROCESSING')
     expect(await page.locator('#status-text').textContent()).toMatch(
       /^Payment received, confirming \(\d of 2\)$/,
     )
-    await devnet.mine(2)
+    await gateway.node.mine(2)
     await waitForStatus(page, 'COMPLETED')
     expect(await page.locator('#status-text').textContent()).toBe('Payment complete. Thank you!')
     expect(await page.locator('#expiry').isHidden()).toBe(true)
@@ -125,7 +90,7 @@ describe('checkout page in Chromium', () => {
     const { page, errors } = await openCheckout(payment, '&transport=sse')
     await page.waitForFunction(() => document.documentElement.dataset.transport === 'sse')
 
-    await devnet.payToken(payment.address, 4_000_000n)
+    await gateway.node.payToken(payment.address, 4_000_000n)
     await waitForStatus(page, 'PARTIALLY_PAID')
     expect(await page.locator('#status-text').textContent()).toBe('Partially paid: 6 USDT still to send')
     expect(await page.locator('#amount').inputValue()).toBe('6')
@@ -138,8 +103,8 @@ describe('checkout page in Chromium', () => {
     await waitFor('the QR to show the remaining amount', async () => (await readQr(page)) === remainingUri)
     await page.screenshot({ path: join(artifactsDir, 'checkout-partial.png') })
 
-    await devnet.payToken(payment.address, 6_000_000n)
-    await devnet.mine(2)
+    await gateway.node.payToken(payment.address, 6_000_000n)
+    await gateway.node.mine(2)
     await waitForStatus(page, 'COMPLETED')
     expect(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true)
     expect(errors).toEqual([])
@@ -151,13 +116,11 @@ describe('checkout page in Chromium', () => {
     const partial = await createPayment('ETH', '1')
     const a = await openCheckout(nothing)
     const b = await openCheckout(partial)
-    await devnet.payNative(partial.address, parseEther('0.25'))
-    await devnet.mine(2)
+    await gateway.node.payNative(partial.address, parseEther('0.25'))
+    await gateway.node.mine(2)
     await waitForStatus(b.page, 'PARTIALLY_PAID')
     // the deadline passes; the worker's expiry job notices within its interval
-    const sql = postgres(db.url, { max: 1 })
-    await sql`UPDATE payments SET expires_at = now() - interval '1 second' WHERE id IN ${sql([nothing.id, partial.id])}`
-    await sql.end()
+    await gateway.sql`UPDATE payments SET expires_at = now() - interval '1 second' WHERE id IN ${gateway.sql([nothing.id, partial.id])}`
     await waitForStatus(a.page, 'EXPIRED')
     await waitForStatus(b.page, 'UNDERPAID')
     expect(await a.page.locator('#status-text').textContent()).toBe(
@@ -174,8 +137,8 @@ describe('checkout page in Chromium', () => {
 
   test('behavior: keyboard only: Tab reaches the copy button, Enter copies the address and says so', async () => {
     const payment = await createPayment('ETH', '0.01')
-    const context = await browser.newContext()
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: api.url })
+    const context = await gateway.browser.newContext()
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: gateway.api.url })
     const page = await context.newPage()
     await page.goto(payment.checkoutUrl)
     const focusOrder: string[] = []
@@ -211,14 +174,14 @@ describe('checkout page in Chromium', () => {
         }),
     })
     try {
-      const page = await browser.newPage()
+      const page = await gateway.browser.newPage()
       await page.goto(`http://localhost:${shop.port}/?checkout=${encodeURIComponent(payment.checkoutUrl)}`)
       await page.click('#pay')
       const frame = page.frameLocator('iframe[title="Payment"]')
       await frame.locator('#status[data-status="PENDING"]').waitFor()
       expect(await frame.locator('body').getAttribute('class')).toBe('embed')
-      await devnet.payNative(payment.address, parseEther('0.02'))
-      await devnet.mine(2)
+      await gateway.node.payNative(payment.address, parseEther('0.02'))
+      await gateway.node.mine(2)
       await page.waitForSelector('text=Paid, thank you! Your order is on its way.', { timeout: 20_000 })
       const events = await page.locator('#events li').allTextContents()
       expect(events[0]).toBe('PENDING (0 of 0.02 ETH)')
@@ -234,18 +197,18 @@ describe('checkout page in Chromium', () => {
 
   test('behavior: a page refused for its address’s cap on live streams says it is reconnecting, and goes live once a stream ends', async () => {
     // a second API process that admits one live stream per address (every page here comes from 127.0.0.1)
-    const capped = await spawnApi({ ...env, SUBSCRIPTIONS_MAX_PER_IP: '1' })
+    const capped = await spawnApi({ ...gateway.env, SUBSCRIPTIONS_MAX_PER_IP: '1' })
     try {
       const first = await createPayment('ETH', '0.04')
       const second = await createPayment('ETH', '0.06')
-      const onCapped = (p: Payment) => p.checkoutUrl.replace(api.url, capped.url)
+      const onCapped = (p: Payment) => p.checkoutUrl.replace(gateway.api.url, capped.url)
       const a = await openCheckout({ ...first, checkoutUrl: onCapped(first) })
       await a.page.waitForFunction(() => document.documentElement.dataset.transport === 'ws')
       const b = await openCheckout({ ...second, checkoutUrl: onCapped(second) })
       await b.page.waitForFunction(() => document.getElementById('live')?.textContent === 'Reconnecting…')
       expect(await b.page.locator('#status[data-status="PENDING"]').count()).toBe(1)
       await a.page.close()
-      await devnet.payNative(second.address, parseEther('0.06'))
+      await gateway.node.payNative(second.address, parseEther('0.06'))
       await waitForStatus(b.page, 'PROCESSING')
       expect(await b.page.locator('#live').isHidden()).toBe(true)
       expect(b.errors).toEqual([])
@@ -257,7 +220,7 @@ describe('checkout page in Chromium', () => {
 
   test('error: a wrong secret shows "Payment not found" and nothing of the payment', async () => {
     const payment = await createPayment('ETH', '0.03')
-    const page = await browser.newPage()
+    const page = await gateway.browser.newPage()
     const res = await page.goto(payment.checkoutUrl.replace('secret=', 'secret=x'))
     expect(res?.status()).toBe(404)
     expect(await page.locator('h1').textContent()).toBe('Payment not found')

@@ -1,33 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
-import { type Devnet, freePort, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
-import { createTestDatabase } from '../helpers/db.ts'
-import {
-  createMerchantWithCli,
-  type GatewayProcess,
-  graphqlClient,
-  spawnApi,
-  spawnWorker,
-  waitFor,
-} from '../helpers/processes.ts'
+import type { Page } from 'playwright-core'
+import { artifactsDir, expectRateLockCountingDown } from '../helpers/browser.ts'
+import type { Devnet } from '../helpers/chain.ts'
+import { type CheckoutGateway, startDevnetCheckout } from '../helpers/checkout-gateway.ts'
+import { waitFor } from '../helpers/processes.ts'
 
 // The hosted checkout of an invoice, in Chromium, against a real API and worker: a 25.00 USD invoice payable in
 // ETH (pinned at 2500 USD) or USDT (pinned at 1 USD). The buyer picks an asset on the invoice page, lands on that
 // method's payment page, pays it on anvil and watches it complete; without JavaScript the plain forms do the same.
 
-const repo = join(import.meta.dir, '../..')
-
-let devnet: Devnet
-let db: Awaited<ReturnType<typeof createTestDatabase>>
-let api: Awaited<ReturnType<typeof spawnApi>>
-let worker: GatewayProcess
-let browser: Browser
-let apiKey: string
-let configDir: string
+let gateway: CheckoutGateway<Devnet>
 
 type Method = { chain: string; asset: { symbol: string }; amountDue: string; rate: string }
 type Invoice = { id: string; status: string; checkoutUrl: string; rateLockedUntil: string; methods: Method[] }
@@ -39,50 +22,18 @@ type ChosenPayment = {
   asset: { symbol: string }
 }
 
-/** The devnet test config with ETH/USD and USDT/USD pinned by the operator (no rates job needed). */
-function writePricingConfig(): string {
-  configDir = mkdtempSync(join(tmpdir(), 'tollgate-checkout-invoice-'))
-  const path = join(configDir, 'plugins.config.ts')
-  const module = (file: string) => JSON.stringify(join(repo, file))
-  writeFileSync(
-    path,
-    `import base from ${module('test/fixtures/plugins.config.ts')}
-
-export default { ...base, pricing: { pairs: { 'ETH/USD': { pin: '2500' }, 'USDT/USD': { pin: '1' } } } }
-`,
-  )
-  return path
-}
-
 beforeAll(async () => {
-  ;[devnet, db, browser] = await Promise.all([startDevnet(), createTestDatabase(), launchBrowser()])
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_PREFIX: `checkout-invoice-${crypto.randomUUID().slice(0, 8)}`,
-    TOLLGATE_SEED: gatewayMnemonic,
-    TOLLGATE_PLUGINS_CONFIG: writePricingConfig(),
-    TEST_RPC_URL: devnet.url,
-    TEST_CONFIRMATIONS: '2',
-    LOG_LEVEL: 'info',
-  }
-  apiKey = await createMerchantWithCli(env, 'Invoice shop')
-  const port = await freePort()
-  ;[api, worker] = await Promise.all([
-    spawnApi({ ...env, PUBLIC_URL: `http://127.0.0.1:${port}` }, port),
-    spawnWorker(env),
-  ])
+  // ETH/USD and USDT/USD pinned by the operator (no rates job needed)
+  gateway = await startDevnetCheckout({
+    merchant: 'Invoice shop',
+    prefix: 'checkout-invoice',
+    pins: { 'ETH/USD': '2500', 'USDT/USD': '1' },
+  })
 }, 60_000)
 
-afterAll(async () => {
-  await browser?.close()
-  await Promise.all([api?.stop(), worker?.stop()])
-  await devnet?.stop()
-  await db?.drop()
-  if (configDir) rmSync(configDir, { recursive: true, force: true })
-})
+afterAll(() => gateway?.stop())
 
-const gql = (query: string, variables: Record<string, unknown> = {}) =>
-  graphqlClient(api.url, apiKey)(query, variables)
+const gql = (query: string, variables: Record<string, unknown> = {}) => gateway.gql(query, variables)
 
 const invoiceFields = `id status checkoutUrl rateLockedUntil
   methods { chain asset { symbol } amountDue rate }`
@@ -138,7 +89,7 @@ describe('checkout of an invoice in Chromium', () => {
     const invoice = await createInvoice()
     expect(amountOf(invoice, 'ETH')).toBe('0.01')
     expect(amountOf(invoice, 'USDT')).toBe('25')
-    const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
+    const page = await gateway.browser.newPage({ viewport: { width: 390, height: 844 } })
     const errors = watchErrors(page)
     await page.goto(invoice.checkoutUrl)
     expect(await page.title()).toBe('Pay 25.00 USD')
@@ -152,13 +103,7 @@ describe('checkout of an invoice in Chromium', () => {
     expect(await methodText(page, 'USDT', 'rate')).toBe('1 USDT = 1.00 USD')
     // the script counts the lock (15 minutes) and the expiry down
     expect(await page.locator('#rate-countdown').getAttribute('datetime')).toBe(invoice.rateLockedUntil)
-    const first = await text(page, '#rate-lock')
-    expect(first).toMatch(/^Rate locked for (14:[0-5]\d|15:00)$/)
-    await page.waitForFunction(
-      (before) => document.getElementById('rate-lock')?.textContent?.trim() !== before,
-      first,
-    )
-    expect(await text(page, '#rate-lock')).toMatch(/^Rate locked for 14:[0-5]\d$/)
+    await expectRateLockCountingDown(page)
     expect(await text(page, '#expiry')).toMatch(/^Expires in \d+:\d\d(:\d\d)?$/)
     await page.screenshot({ path: join(artifactsDir, 'checkout-invoice.png') })
 
@@ -178,9 +123,9 @@ describe('checkout of an invoice in Chromium', () => {
     await page.waitForFunction(() => document.documentElement.dataset.transport === 'ws')
     await page.screenshot({ path: join(artifactsDir, 'checkout-invoice-usdt.png') })
 
-    await devnet.payToken(chosen!.address, 25_000_000n)
+    await gateway.node.payToken(chosen!.address, 25_000_000n)
     await page.waitForSelector('#status[data-status="PROCESSING"]', { timeout: 20_000 })
-    await devnet.mine(2)
+    await gateway.node.mine(2)
     await page.waitForSelector('#status[data-status="COMPLETED"]', { timeout: 20_000 })
     expect(await text(page, '#status-text')).toBe('Payment complete. Thank you!')
     await page.screenshot({ path: join(artifactsDir, 'checkout-invoice-completed.png') })
@@ -202,7 +147,7 @@ describe('checkout of an invoice in Chromium', () => {
 
   test('default: without JavaScript the invoice page shows the lock’s end, and its plain form chooses ETH', async () => {
     const invoice = await createInvoice()
-    const context = await browser.newContext({
+    const context = await gateway.browser.newContext({
       javaScriptEnabled: false,
       viewport: { width: 390, height: 844 },
     })

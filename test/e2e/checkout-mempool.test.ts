@@ -1,32 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { mempoolNotes, statusMessages } from '../../src/checkout/messages.ts'
 import { type Bcoin, startBcoin } from '../helpers/bcoin.ts'
-import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
-import { gatewayMnemonic } from '../helpers/chain.ts'
-import { createTestDatabase } from '../helpers/db.ts'
-import {
-  createMerchantWithCli,
-  type GatewayProcess,
-  graphqlClient,
-  spawnApi,
-  spawnWorker,
-  waitFor,
-} from '../helpers/processes.ts'
+import { artifactsDir } from '../helpers/browser.ts'
+import { type CheckoutGateway, startCheckoutGateway } from '../helpers/checkout-gateway.ts'
+import { waitFor } from '../helpers/processes.ts'
 
 // The hosted checkout of a Bitcoin payment on a bcoin regtest node, in Chromium, with the API and the worker as
 // their own processes: what the buyer reads while the deposit is only in the mempool, when it is double-spent,
 // and once it is mined, live over graphql-ws without a reload, and the same words in the page served to a
 // browser without JavaScript.
 
-let node: Bcoin
-let db: Awaited<ReturnType<typeof createTestDatabase>>
-let browser: Browser
-let api: Awaited<ReturnType<typeof spawnApi>>
-let worker: GatewayProcess
+let gateway: CheckoutGateway<Bcoin>
 let gate: GatedRpc
-let apiKey: string
 
 type Payment = { id: string; address: string; checkoutUrl: string }
 
@@ -83,31 +70,30 @@ function startGatedRpc(node: Bcoin) {
 type GatedRpc = ReturnType<typeof startGatedRpc>
 
 beforeAll(async () => {
-  ;[node, db, browser] = await Promise.all([startBcoin(), createTestDatabase(), launchBrowser()])
-  gate = startGatedRpc(node)
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_PREFIX: `checkout-mempool-${crypto.randomUUID().slice(0, 8)}`,
-    TOLLGATE_SEED: gatewayMnemonic,
-    TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/bitcoin.plugins.config.ts',
-    TEST_BTC_RPC_URL: node.url,
-    TEST_BTC_START: String(await node.height()),
-    LOG_LEVEL: 'info',
-  }
-  apiKey = await createMerchantWithCli(env, 'Mempool checkout shop')
-  ;[api, worker] = await Promise.all([spawnApi(env), spawnWorker({ ...env, TEST_BTC_RPC_URL: gate.url })])
+  gateway = await startCheckoutGateway({
+    node: startBcoin(),
+    merchant: 'Mempool checkout shop',
+    prefix: 'checkout-mempool',
+    chainEnv: async (node) => ({
+      TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/bitcoin.plugins.config.ts',
+      TEST_BTC_RPC_URL: node.url,
+      TEST_BTC_START: String(await node.height()),
+    }),
+    // the worker reaches the node only through the gate
+    workerEnv: (env, node) => {
+      gate = startGatedRpc(node)
+      return { ...env, TEST_BTC_RPC_URL: gate.url }
+    },
+  })
 }, 90_000)
 
 afterAll(async () => {
-  await browser?.close()
-  await Promise.all([api?.stop(), worker?.stop()])
+  await gateway?.stop()
   await gate?.stop()
-  await node?.stop()
-  await db?.drop()
 })
 
 async function createPayment(amount: string): Promise<Payment> {
-  const res = await graphqlClient(api.url, apiKey)(
+  const res = await gateway.gql(
     `mutation ($input: CreatePaymentInput!) { createPayment(input: $input) {
       ... on CreatePaymentPayload { payment { id address checkoutUrl } } } }`,
     { input: { chain: 'regtest', asset: 'BTC', amount } },
@@ -117,7 +103,7 @@ async function createPayment(amount: string): Promise<Payment> {
 
 /** Opens the checkout and waits until its subscription is live; marks the window so a reload would show. */
 async function openCheckout(payment: Payment) {
-  const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
+  const page = await gateway.browser.newPage({ viewport: { width: 390, height: 844 } })
   const errors: string[] = []
   page.on('pageerror', (err) => errors.push(err.message))
   page.on('console', (msg) => {
@@ -166,7 +152,7 @@ async function served(payment: Payment) {
 describe('checkout page of a Bitcoin payment seen in the mempool, in Chromium', () => {
   test('behavior: broadcast, it says waiting for confirmation before any block; double-spent, it says so and waits again', async () => {
     // clearMempool below invalidates the tip: let that be a block holding nothing of any payment
-    await node.mine(1)
+    await gateway.node.mine(1)
     const payment = await createPayment('0.002')
     const { page, errors } = await openCheckout(payment)
     expect(await shown(page)).toEqual({
@@ -177,13 +163,13 @@ describe('checkout page of a Bitcoin payment seen in the mempool, in Chromium', 
     })
     expect(await served(payment)).toEqual({ status: 'PENDING', text: statusMessages.PENDING, note: null })
 
-    const height = await node.height()
-    const coin = await node.takeCoin()
-    const deposit = node.signSpend(coin, [{ address: payment.address, amount: 200_000n }], {
+    const height = await gateway.node.height()
+    const coin = await gateway.node.takeCoin()
+    const deposit = gateway.node.signSpend(coin, [{ address: payment.address, amount: 200_000n }], {
       rbf: true,
       fee: 10_000n,
     })
-    await node.broadcast(deposit.raw)
+    await gateway.node.broadcast(deposit.raw)
     await waitForStatus(page, 'PROCESSING')
     expect(await shown(page)).toEqual({
       status: 'PROCESSING',
@@ -191,7 +177,7 @@ describe('checkout page of a Bitcoin payment seen in the mempool, in Chromium', 
       note: null,
       reloaded: false,
     })
-    expect(await node.height()).toBe(height)
+    expect(await gateway.node.height()).toBe(height)
     expect(await served(payment)).toEqual({
       status: 'PROCESSING',
       text: 'Payment received, waiting for confirmation',
@@ -201,12 +187,16 @@ describe('checkout page of a Bitcoin payment seen in the mempool, in Chromium', 
 
     // the deposit's input spent by a conflict paying elsewhere, as a node that replaced it shows it
     await gate.hold(async () => {
-      await node.clearMempool()
-      const elsewhere = node.signSpend(coin, [{ address: node.faucet.address, amount: 200_000n }], {
-        rbf: true,
-        fee: 30_000n,
-      })
-      await node.broadcast(elsewhere.raw)
+      await gateway.node.clearMempool()
+      const elsewhere = gateway.node.signSpend(
+        coin,
+        [{ address: gateway.node.faucet.address, amount: 200_000n }],
+        {
+          rbf: true,
+          fee: 30_000n,
+        },
+      )
+      await gateway.node.broadcast(elsewhere.raw)
     })
     await waitForStatus(page, 'PENDING')
     expect(await shown(page)).toEqual({
@@ -229,8 +219,8 @@ describe('checkout page of a Bitcoin payment seen in the mempool, in Chromium', 
   test('default: broadcast, it says waiting for confirmation; mined, the page says confirming (1 of 2), then completes live', async () => {
     const payment = await createPayment('0.003')
     const { page, errors } = await openCheckout(payment)
-    const height = await node.height()
-    await node.send(payment.address, 300_000n)
+    const height = await gateway.node.height()
+    await gateway.node.send(payment.address, 300_000n)
     await waitForStatus(page, 'PROCESSING')
     expect(await shown(page)).toEqual({
       status: 'PROCESSING',
@@ -238,14 +228,14 @@ describe('checkout page of a Bitcoin payment seen in the mempool, in Chromium', 
       note: null,
       reloaded: false,
     })
-    expect(await node.height()).toBe(height)
+    expect(await gateway.node.height()).toBe(height)
     expect(await served(payment)).toEqual({
       status: 'PROCESSING',
       text: 'Payment received, waiting for confirmation',
       note: null,
     })
 
-    await node.mine(1)
+    await gateway.node.mine(1)
     // mined: the page as served counts its first confirmation
     expect(
       await waitFor('the served page to count the first confirmation', async () => {
@@ -266,7 +256,7 @@ describe('checkout page of a Bitcoin payment seen in the mempool, in Chromium', 
       reloaded: false,
     })
 
-    await node.mine(1)
+    await gateway.node.mine(1)
     await waitForStatus(page, 'COMPLETED')
     expect(await shown(page)).toEqual({
       status: 'COMPLETED',

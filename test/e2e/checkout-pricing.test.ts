@@ -1,40 +1,22 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import jsQR from 'jsqr'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { PNG } from 'pngjs'
-import postgres from 'postgres'
 import { parseEther } from 'viem'
 import { formatFiat } from '../../src/checkout/fiat.ts'
 import { parseDecimal, priceToUnits } from '../../src/core/pricing/decimal.ts'
-import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
-import { type Devnet, freePort, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
-import { createTestDatabase } from '../helpers/db.ts'
-import {
-  createMerchantWithCli,
-  type GatewayProcess,
-  graphqlClient,
-  spawnApi,
-  spawnWorker,
-  waitFor,
-} from '../helpers/processes.ts'
+import { artifactsDir, expectRateLockCountingDown } from '../helpers/browser.ts'
+import type { Devnet } from '../helpers/chain.ts'
+import { type CheckoutGateway, startDevnetCheckout } from '../helpers/checkout-gateway.ts'
+import { waitFor } from '../helpers/processes.ts'
 
 // The hosted checkout of fiat-priced payments, in Chromium, against a real API and worker: the gateway prices ETH
 // in USD at the operator's pinned rate, and the worker re-quotes a payment whose lock ran out.
 
 const ethUsd = '3456.78'
-const repo = join(import.meta.dir, '../..')
 
-let devnet: Devnet
-let db: Awaited<ReturnType<typeof createTestDatabase>>
-let api: Awaited<ReturnType<typeof spawnApi>>
-let worker: GatewayProcess
-let browser: Browser
-let apiKey: string
-let configDir: string
-let sql: ReturnType<typeof postgres>
+let gateway: CheckoutGateway<Devnet>
 
 type Payment = { id: string; address: string; paymentUri: string; checkoutUrl: string }
 type Quote = {
@@ -46,55 +28,18 @@ type Quote = {
   amountRemainingFiat: string
 }
 
-/**
- * The devnet test config with ETH/USD pinned by the operator (the rate book answers it with no rates job), written
- * where the processes can load it.
- */
-function writePricingConfig(): string {
-  configDir = mkdtempSync(join(tmpdir(), 'tollgate-checkout-pricing-'))
-  const path = join(configDir, 'plugins.config.ts')
-  const module = (file: string) => JSON.stringify(join(repo, file))
-  writeFileSync(
-    path,
-    `import base from ${module('test/fixtures/plugins.config.ts')}
-
-export default { ...base, pricing: { pairs: { 'ETH/USD': { pin: '${ethUsd}' } } } }
-`,
-  )
-  return path
-}
-
 beforeAll(async () => {
-  ;[devnet, db, browser] = await Promise.all([startDevnet(), createTestDatabase(), launchBrowser()])
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_PREFIX: `checkout-pricing-${crypto.randomUUID().slice(0, 8)}`,
-    TOLLGATE_SEED: gatewayMnemonic,
-    TOLLGATE_PLUGINS_CONFIG: writePricingConfig(),
-    TEST_RPC_URL: devnet.url,
-    TEST_CONFIRMATIONS: '2',
-    LOG_LEVEL: 'info',
-  }
-  apiKey = await createMerchantWithCli(env, 'Priced shop')
-  const port = await freePort()
-  ;[api, worker] = await Promise.all([
-    spawnApi({ ...env, PUBLIC_URL: `http://127.0.0.1:${port}` }, port),
-    spawnWorker(env),
-  ])
-  sql = postgres(db.url, { max: 1 })
+  // ETH/USD pinned by the operator: the rate book answers it with no rates job
+  gateway = await startDevnetCheckout({
+    merchant: 'Priced shop',
+    prefix: 'checkout-pricing',
+    pins: { 'ETH/USD': ethUsd },
+  })
 }, 60_000)
 
-afterAll(async () => {
-  await browser?.close()
-  await sql?.end()
-  await Promise.all([api?.stop(), worker?.stop()])
-  await devnet?.stop()
-  await db?.drop()
-  if (configDir) rmSync(configDir, { recursive: true, force: true })
-})
+afterAll(() => gateway?.stop())
 
-const gql = (query: string, variables: Record<string, unknown> = {}) =>
-  graphqlClient(api.url, apiKey)(query, variables)
+const gql = (query: string, variables: Record<string, unknown> = {}) => gateway.gql(query, variables)
 
 /** A payment of 25.00 USD, in ETH. */
 async function createPricedPayment(): Promise<Payment> {
@@ -125,7 +70,7 @@ async function readQr(page: Page): Promise<string | undefined> {
 }
 
 async function openCheckout(payment: Payment, options: { clock?: boolean } = {}) {
-  const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
+  const page = await gateway.browser.newPage({ viewport: { width: 390, height: 844 } })
   const errors: string[] = []
   page.on('pageerror', (err) => errors.push(err.message))
   page.on('console', (msg) => {
@@ -158,13 +103,7 @@ describe('checkout of a fiat-priced payment in Chromium', () => {
     expect(await page.locator('#amount').inputValue()).toBe(quote.amountDue)
     expect(await page.locator('#rate-countdown').getAttribute('datetime')).toBe(quote.rateLockedUntil)
     // the lock is 15 minutes (the default rateLockSeconds)
-    const first = await text(page, '#rate-lock')
-    expect(first).toMatch(/^Rate locked for (14:[0-5]\d|15:00)$/)
-    await page.waitForFunction(
-      (before) => document.getElementById('rate-lock')?.textContent?.trim() !== before,
-      first,
-    )
-    expect(await text(page, '#rate-lock')).toMatch(/^Rate locked for 14:[0-5]\d$/)
+    await expectRateLockCountingDown(page)
     expect(await page.locator('#rate-ended').isHidden()).toBe(true)
     expect(await readQr(page)).toBe(payment.paymentUri)
     await page.screenshot({ path: join(artifactsDir, 'checkout-priced.png') })
@@ -176,7 +115,7 @@ describe('checkout of a fiat-priced payment in Chromium', () => {
     const payment = await createPricedPayment()
     // quoted earlier at 3000 USD/ETH, locked for two more minutes
     const earlierAmount = priceToUnits(parseDecimal('25.00'), parseDecimal('3000'), 18)
-    await sql`UPDATE payments SET rate = '3000', amount_due = ${earlierAmount.toString()},
+    await gateway.sql`UPDATE payments SET rate = '3000', amount_due = ${earlierAmount.toString()},
       rate_locked_until = now() + interval '2 minutes' WHERE id = ${payment.id}`
     const earlier = await quoteOf(payment.id)
     expect(earlier.amountDue).toBe('0.008333333333333334')
@@ -195,7 +134,7 @@ describe('checkout of a fiat-priced payment in Chromium', () => {
     expect(await page.locator('#rate-lock').isHidden()).toBe(true)
 
     // and on the gateway's clock too: the worker's expiry pass quotes it again at the current rate
-    await sql`UPDATE payments SET rate_locked_until = now() - interval '1 second' WHERE id = ${payment.id}`
+    await gateway.sql`UPDATE payments SET rate_locked_until = now() - interval '1 second' WHERE id = ${payment.id}`
     const requoted = await waitFor(
       'the worker to quote the payment again',
       async () => {
@@ -227,7 +166,7 @@ describe('checkout of a fiat-priced payment in Chromium', () => {
     await page.screenshot({ path: join(artifactsDir, 'checkout-priced-requoted.png') })
 
     // what the script wrote is what the server renders for a page without JavaScript
-    const context = await browser.newContext({ javaScriptEnabled: false })
+    const context = await gateway.browser.newContext({ javaScriptEnabled: false })
     const plain = await context.newPage()
     await plain.goto(payment.checkoutUrl)
     for (const selector of ['h1', '.quote-amount', '#rate', '#status-text'])
@@ -242,7 +181,7 @@ describe('checkout of a fiat-priced payment in Chromium', () => {
   test('default: without JavaScript the page shows the price, the amount, the rate and when the lock ends', async () => {
     const payment = await createPricedPayment()
     const quote = await quoteOf(payment.id)
-    const context = await browser.newContext({ javaScriptEnabled: false })
+    const context = await gateway.browser.newContext({ javaScriptEnabled: false })
     const page = await context.newPage()
     await page.goto(payment.checkoutUrl)
     expect(await text(page, 'h1')).toBe('Pay 25.00 USD')
@@ -265,7 +204,7 @@ describe('checkout of a fiat-priced payment in Chromium', () => {
     await page.waitForFunction(() => document.documentElement.dataset.transport === 'ws')
 
     const half = due / 2n
-    await devnet.payNative(payment.address, half)
+    await gateway.node.payNative(payment.address, half)
     await page.waitForSelector('#status[data-status="PARTIALLY_PAID"]', { timeout: 20_000 })
     const partial = await quoteOf(payment.id)
     expect(await text(page, '#status-text')).toBe(
@@ -277,14 +216,14 @@ describe('checkout of a fiat-priced payment in Chromium', () => {
     expect(await page.locator('#overpaid').isHidden()).toBe(true)
 
     // the rest and 0.001 ETH more: 3.45678 USD at the payment's rate, shown rounded down
-    await devnet.payNative(payment.address, due - half + parseEther('0.001'))
+    await gateway.node.payNative(payment.address, due - half + parseEther('0.001'))
     await page.waitForSelector('#status[data-status="PROCESSING"]', { timeout: 20_000 })
     await page.waitForSelector('#overpaid:not([hidden])')
     expect(await text(page, '#overpaid')).toBe(
       'You sent 0.001 ETH (3.45 USD) more than the amount due. Contact the merchant about the difference.',
     )
     expect(await page.locator('#rate-lock').isHidden()).toBe(true)
-    await devnet.mine(2)
+    await gateway.node.mine(2)
     await page.waitForSelector('#status[data-status="COMPLETED"]', { timeout: 20_000 })
     expect(await text(page, '#overpaid')).toContain('(3.45 USD)')
     await page.screenshot({ path: join(artifactsDir, 'checkout-priced-overpaid.png') })

@@ -1,33 +1,20 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page, Response } from 'playwright-core'
-import postgres from 'postgres'
 import { parseEther } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { refundStatusText } from '../../src/checkout/refund-page.ts'
-import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
-import { type Devnet, freePort, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
-import { createTestDatabase } from '../helpers/db.ts'
-import {
-  createMerchantWithCli,
-  type GatewayProcess,
-  graphqlClient,
-  spawnApi,
-  spawnWorker,
-  waitFor,
-} from '../helpers/processes.ts'
+import { artifactsDir } from '../helpers/browser.ts'
+import type { Devnet } from '../helpers/chain.ts'
+import { type CheckoutGateway, startDevnetCheckout } from '../helpers/checkout-gateway.ts'
+import { waitFor } from '../helpers/processes.ts'
+import { passDeadline } from '../helpers/refunds.ts'
 
 // The refund link's page in Chromium, against a real API and worker on anvil: a completed ETH payment (its order id
 // hostile markup) is refunded from the balance, an underpaid USDT payment from its uncredited funds, each through
 // refundPayment without `to`; the buyer opens the refundUrl, types an address and submits the plain form.
 
-let devnet: Devnet
-let db: Awaited<ReturnType<typeof createTestDatabase>>
-let sql: postgres.Sql
-let api: Awaited<ReturnType<typeof spawnApi>>
-let worker: GatewayProcess
-let browser: Browser
-let apiKey: string
+let gateway: CheckoutGateway<Devnet>
 /** COMPLETED, 1 ETH: refunds from the merchant's balance. */
 let completed: Payment
 /** UNDERPAID, 4 of 10 USDT received: a refund of its uncredited funds. */
@@ -40,30 +27,14 @@ const xssOrderId = `"><img src=x onerror="alert('order')"><script>alert('order')
 const xssReason = `<script>alert('reason')</script>"><img src=x onerror="alert('reason')">`
 
 beforeAll(async () => {
-  ;[devnet, db, browser] = await Promise.all([startDevnet(), createTestDatabase(), launchBrowser()])
-  sql = postgres(db.url, { max: 2 })
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_PREFIX: `refund-page-${crypto.randomUUID().slice(0, 8)}`,
-    TOLLGATE_SEED: gatewayMnemonic,
-    TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/plugins.config.ts',
-    TEST_RPC_URL: devnet.url,
-    TEST_CONFIRMATIONS: '2',
-    LOG_LEVEL: 'info',
-  }
-  apiKey = await createMerchantWithCli(env, 'Refund shop')
-  const port = await freePort()
-  ;[api, worker] = await Promise.all([
-    spawnApi({ ...env, PUBLIC_URL: `http://127.0.0.1:${port}` }, port),
-    spawnWorker(env),
-  ])
+  gateway = await startDevnetCheckout({ merchant: 'Refund shop', prefix: 'refund-page' })
   // the treasury is never funded: a claimed refund's payout waits QUEUED, its refund PENDING
   completed = await createPayment('ETH', '1', xssOrderId)
   underpaid = await createPayment('USDT', '10')
   expect(completed.orderId).toBe(xssOrderId)
-  await devnet.payNative(completed.address, parseEther('1'))
-  await devnet.payToken(underpaid.address, 4_000_000n)
-  await devnet.mine(2)
+  await gateway.node.payNative(completed.address, parseEther('1'))
+  await gateway.node.payToken(underpaid.address, 4_000_000n)
+  await gateway.node.mine(2)
   await waitFor(
     'the ETH payment to complete',
     async () => (await statusOf(completed.id)) === 'COMPLETED',
@@ -73,7 +44,7 @@ beforeAll(async () => {
     'the USDT payment to see 4 USDT',
     async () => (await statusOf(underpaid.id)) === 'PARTIALLY_PAID',
   )
-  await sql`UPDATE payments SET expires_at = now() - interval '1 second' WHERE id = ${underpaid.id}`
+  await passDeadline(gateway.sql, underpaid.id)
   await waitFor(
     'the USDT payment to end UNDERPAID',
     async () => (await statusOf(underpaid.id)) === 'UNDERPAID',
@@ -81,16 +52,9 @@ beforeAll(async () => {
   )
 }, 90_000)
 
-afterAll(async () => {
-  await browser?.close()
-  await Promise.all([api?.stop(), worker?.stop()])
-  await sql?.end()
-  await devnet?.stop()
-  await db?.drop()
-})
+afterAll(() => gateway?.stop())
 
-const gql = (query: string, variables: Record<string, unknown> = {}) =>
-  graphqlClient(api.url, apiKey)(query, variables)
+const gql = (query: string, variables: Record<string, unknown> = {}) => gateway.gql(query, variables)
 
 async function createPayment(asset: string, amount: string, orderId?: string): Promise<Payment> {
   const res = await gql(
@@ -127,9 +91,11 @@ async function createRefund(
 
 /** The refund as stored, and the withdrawals that pay it. */
 async function stored(refundId: string) {
-  const [row] = await sql<{ status: string; to_address: string | null; withdrawal_id: string | null }[]>`
+  const [row] = await gateway.sql<
+    { status: string; to_address: string | null; withdrawal_id: string | null }[]
+  >`
     SELECT status, to_address, withdrawal_id FROM refunds WHERE id = ${refundId}`
-  const payouts = await sql<{ id: string; to_address: string; amount: string; status: string }[]>`
+  const payouts = await gateway.sql<{ id: string; to_address: string; amount: string; status: string }[]>`
     SELECT id, to_address, amount::text, status FROM withdrawals WHERE refund_id = ${refundId}`
   return { ...row!, payouts: [...payouts] }
 }
@@ -139,7 +105,7 @@ const freshAddress = () => privateKeyToAccount(generatePrivateKey()).address
 const text = async (page: Page, selector: string) => (await page.locator(selector).textContent())?.trim()
 
 /** A phone-sized page that records errors (scripts, CSP, failed subresources) and any dialog a script would open. */
-async function openPage(context: Browser | BrowserContext = browser) {
+async function openPage(context: Browser | BrowserContext = gateway.browser) {
   const page = await context.newPage({ viewport: { width: 375, height: 812 } })
   // a missing element fails its assertion at once instead of waiting for the test's timeout
   page.setDefaultTimeout(5_000)
@@ -236,7 +202,7 @@ describe('refund link page in Chromium', () => {
   test('error: without JavaScript, garbage, a Bitcoin address and a bad checksum each get 400 with the reason and the form again, writing nothing; then a good address claims it', async () => {
     const refund = await createRefund(underpaid.id)
     expect(refund.amount).toBe('4')
-    const context = await browser.newContext({
+    const context = await gateway.browser.newContext({
       javaScriptEnabled: false,
       viewport: { width: 375, height: 812 },
     })

@@ -1,6 +1,7 @@
+import { expect } from 'bun:test'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { type Browser, chromium } from 'playwright-core'
+import { type Browser, chromium, type Page } from 'playwright-core'
 
 /** Debian's Chromium; `.ci/run` installs it when missing (browsers cannot be downloaded here). */
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -25,4 +26,19 @@ export async function launchBrowser(): Promise<Browser> {
     executablePath: chromiumPath,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   })
+}
+
+/**
+ * Expects a checkout page's rate lock (`#rate-lock`) to start at the default 15 minutes and to count down live,
+ * its text changing without a reload.
+ */
+export async function expectRateLockCountingDown(page: Page) {
+  const text = async () => (await page.locator('#rate-lock').textContent())?.trim()
+  const first = await text()
+  expect(first).toMatch(/^Rate locked for (14:[0-5]\d|15:00)$/)
+  await page.waitForFunction(
+    (before) => document.getElementById('rate-lock')?.textContent?.trim() !== before,
+    first,
+  )
+  expect(await text()).toMatch(/^Rate locked for 14:[0-5]\d$/)
 }
