@@ -13,6 +13,7 @@ import { errorCode, errorKind } from './core/errors.ts'
 import { formatAmount } from './core/money.ts'
 import { topUpAddressPool } from './core/payments/addresses.ts'
 import { createPayment } from './core/payments/create.ts'
+import { storeBatchSetup } from './core/payouts/batches.ts'
 import { reconcileChain } from './core/payouts/reconcile.ts'
 import { createSigner, newMnemonic } from './core/payouts/signer.ts'
 import { roleAccountPath, roleWallet } from './core/payouts/wallet-roles.ts'
@@ -52,6 +53,8 @@ Usage:
   tollgate reconcile [--chain N] [--json]
                                         ledger vs chain per wallet and asset; exit 2 on a difference
   tollgate chain resume NAME --from H   rescan NAME from height H (the way out of a halt)
+  tollgate batch enable --chain NAME    store the treasury's one-time transactions for batch payouts (the batch
+                                        contract's deployment, one token approval each); the signer sends them
   tollgate seed new                     print a new 24-word BIP39 mnemonic
   tollgate xpub show                    print the account xpubs of the configured chains (needs the seed)
 ${kytUsage}
@@ -423,6 +426,32 @@ async function main(argv: string[]) {
       }
       fail(usage)
       break
+    }
+    case 'batch': {
+      if (sub !== 'enable') fail(usage)
+      const { values } = parseArgs({ args: rest, options: { chain: { type: 'string' } } })
+      const env = loadEnv()
+      const ctx = await createContext(env, createLogger('warn'), { role: 'worker' })
+      try {
+        const chain = ctx.chains.get(values.chain ?? '')
+        if (!chain?.driver.payouts?.batchSetup)
+          fail(
+            `batch enable: --chain names one of: ${[...ctx.chains.values()]
+              .filter((c) => c.driver.payouts?.batchSetup)
+              .map((c) => c.name)
+              .join(', ')}`,
+          )
+        const stored = await storeBatchSetup(ctx, chain)
+        for (const t of stored) console.log(`${t.id}  ${t.what}`)
+        console.log(
+          stored.length > 0
+            ? `${chain.name}: ${stored.length} transaction(s) stored; the signer sends them`
+            : `${chain.name}: batch payouts are set up (or their setup is still on its way)`,
+        )
+      } finally {
+        await ctx.close()
+      }
+      return
     }
     case 'kyt':
       return kytCommand(sub, rest, { loadEnv, withDb })

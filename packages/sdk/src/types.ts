@@ -353,6 +353,33 @@ export type PayoutDriver = {
   buildFunding?(a: FundingRequest): Promise<UnsignedTx>
   /** Takes back a funding that can be reclaimed (Tron: undelegate) after the sweep it paid for; null if none. */
   buildDefunding?(a: FundingRequest): Promise<UnsignedTx | null>
+  /**
+   * How to cut `outputs` (one asset, paid from `from`) into transactions: groups of indexes into `outputs`, each
+   * group one transaction, every index in exactly one group, each group at most `maxOutputs` long. A driver that
+   * can pay many outputs in one transaction at a price (EVM: a batch contract call) decides here which outputs
+   * are cheaper together and which alone, and keeps an output whose transfer would revert out of the others'
+   * transaction (it goes alone, and fails alone). Without it the core cuts them in order into `maxOutputs` chunks.
+   *
+   * @example
+   * await payouts.planOutputs?.({ from: treasury, asset: usdt, outputs }) // [[0, 1, 3, 4], [2]]: 2 reverts
+   */
+  planOutputs?(
+    a: { from: WalletAddress; asset: AssetInfo; outputs: readonly PayoutOutput[] },
+    signal?: AbortSignal,
+  ): Promise<number[][]>
+  /**
+   * What `from` must send once before the driver can batch (EVM: deploying the batch contract, approving it to
+   * spend each token), as transactions with the nonces `nonce`, `nonce + 1`, …; empty when it is all in place.
+   * The core persists them as ordinary outbound transactions (purpose `setup`) that the payout pass signs and
+   * sends.
+   *
+   * @example
+   * const txs = await payouts.batchSetup?.({ from: treasury, nonce: 7n }) // [{ what: 'deploy', asset, unsigned }]
+   */
+  batchSetup?(
+    a: { from: WalletAddress; nonce?: bigint },
+    signal?: AbortSignal,
+  ): Promise<Array<{ what: string; asset: AssetInfo; unsigned: UnsignedTx }>>
 }
 
 /**

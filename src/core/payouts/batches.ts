@@ -94,13 +94,45 @@ function pickBatches(queued: WithdrawalRow[], chain: LoadedChain, now: number): 
 }
 
 /**
- * A batch cut into transactions of at most `maxOutputs` outputs; a withdrawal whose fee comes out of its amount
- * goes alone (its fee is its own).
+ * A batch cut into transactions: as the driver's `planOutputs` says where it has one (which outputs are cheaper
+ * together, which must go alone), else in order into chunks of at most `maxOutputs`; a withdrawal whose fee comes
+ * out of its amount goes alone (its fee is its own).
  */
-function outputGroups(batch: readonly WithdrawalRow[], maxOutputs: number): WithdrawalRow[][] {
+async function outputGroups(
+  batch: readonly WithdrawalRow[],
+  maxOutputs: number,
+  plan?: { payouts: PayoutDriver; from: WalletAddress; asset: AssetInfo },
+): Promise<WithdrawalRow[][]> {
   const shared = batch.filter((w) => !w.feeFromAmount)
   const groups: WithdrawalRow[][] = []
-  for (let i = 0; i < shared.length; i += maxOutputs) groups.push(shared.slice(i, i + maxOutputs))
+  const planned =
+    plan?.payouts.planOutputs && shared.length > 1 && maxOutputs > 1
+      ? await plan.payouts
+          .planOutputs({
+            from: plan.from,
+            asset: plan.asset,
+            outputs: shared.map((w) => ({ to: w.toAddress, amount: w.amount })),
+          })
+          // a node that cannot be asked: each alone this time (a batch nobody simulated could sink the others)
+          .catch((err) => {
+            if (!isDriverError(err) && !isDeadlineError(err)) throw err
+            return shared.map((_, i) => [i])
+          })
+      : undefined
+  if (planned) {
+    const seen = new Set<number>()
+    for (const indexes of planned) {
+      const group: WithdrawalRow[] = []
+      for (const i of indexes) {
+        if (seen.has(i) || i < 0 || i >= shared.length) continue
+        seen.add(i)
+        group.push(shared[i] as WithdrawalRow)
+      }
+      for (let i = 0; i < group.length; i += maxOutputs) groups.push(group.slice(i, i + maxOutputs))
+    }
+    // whatever the plan left out still goes, alone
+    for (const [i, w] of shared.entries()) if (!seen.has(i)) groups.push([w])
+  } else for (let i = 0; i < shared.length; i += maxOutputs) groups.push(shared.slice(i, i + maxOutputs))
   for (const w of batch) if (w.feeFromAmount) groups.push([w])
   return groups
 }
@@ -161,7 +193,8 @@ export async function batchWithdrawals(
       const asset = resolveAsset(chain, (batch[0] as WithdrawalRow).asset)
       // asked once per asset and pass, then spent down as transactions are built
       let available = await treasuryAvailable(tx, chain, payouts, treasury, asset)
-      for (const group of outputGroups(batch, chain.driver.maxOutputs)) {
+      const groups = await outputGroups(batch, chain.driver.maxOutputs, { payouts, from: treasury, asset })
+      for (const group of groups) {
         // the treasury may not hold it yet (the sweeps that fill it are on their way): wait, do not fail
         const total = group.reduce((sum, w) => sum + w.amount, 0n)
         if (available < total) {
@@ -228,4 +261,59 @@ export async function batchWithdrawals(
   })
   if (built > 0) crashPoint('outbound:built')
   return built
+}
+
+/**
+ * Stores what the treasury must send once before the driver can batch (`batchSetup`: on EVM the batch contract's
+ * deployment and one token approval each) as ordinary outbound transactions of purpose `setup`, nonces taken as
+ * for withdrawals; the payout pass signs, sends and tracks them, and their fees are booked from the treasury.
+ * Nothing is stored while earlier setup transactions of the chain are still open.
+ *
+ * @example
+ * const stored = await storeBatchSetup(ctx, chain) // [{ id: 'otx_…', what: 'deploy BatchPayouts at 0x…' }]
+ */
+export async function storeBatchSetup(
+  ctx: PayoutContext,
+  chain: LoadedChain,
+): Promise<Array<{ id: string; what: string }>> {
+  const payouts = chain.driver.payouts
+  if (!payouts?.batchSetup)
+    throw new DriverError('NOT_SUPPORTED', `${chain.name} has no batch payouts`, { retryable: false })
+  const setup = payouts.batchSetup
+  const treasury = roleWallet(ctx, chain, 'treasury')
+  await ensureSenderNonce(ctx, chain, treasury.address)
+  return ctx.db.transaction(async (tx) => {
+    const open = await tx
+      .select({ id: outboundTxs.id })
+      .from(outboundTxs)
+      .where(
+        and(
+          eq(outboundTxs.chain, chain.name),
+          eq(outboundTxs.purpose, 'setup'),
+          inArray(outboundTxs.status, ['built', 'signed', 'broadcast']),
+        ),
+      )
+    if (open.length > 0) return []
+    const nonce = await peekNonce(tx, chain, treasury.address)
+    const txs = await setup({ from: treasury, nonce })
+    const stored: Array<{ id: string; what: string }> = []
+    for (const [i, t] of txs.entries()) {
+      const id = await insertOutbound(tx, chain, {
+        purpose: 'setup',
+        from: treasury,
+        asset: t.asset.id,
+        nonce: nonce === undefined ? undefined : nonce + BigInt(i),
+        unsigned: t.unsigned,
+        request: { kind: 'setup', what: t.what },
+      })
+      stored.push({ id, what: t.what })
+    }
+    await commitNonce(
+      tx,
+      chain,
+      treasury.address,
+      nonce === undefined ? undefined : nonce + BigInt(txs.length),
+    )
+    return stored
+  })
 }

@@ -221,6 +221,8 @@ async function settle(
       gas: { from: 'gas', to: 'deposits' },
       defund: { from: 'gas' },
       cold: { from: 'treasury', to: 'cold' },
+      // a batch contract's deployment or a token approval: the treasury pays its fee, nothing moves
+      setup: { from: 'treasury' },
       withdrawal: undefined,
     }
     const move = moves[winner.purpose]

@@ -123,7 +123,10 @@ export const withdrawalApprovals = pgTable(
 
 /** The part of a build request worth keeping: enough to build the same transfer again. */
 export type StoredRequest = {
-  kind: 'transfer' | 'funding' | 'defunding'
+  /** `setup`: a one-time transaction a driver needs before batching (contract deployment, token approval). */
+  kind: 'transfer' | 'funding' | 'defunding' | 'setup'
+  /** A setup transaction: what it does, for operators. */
+  what?: string
   outputs?: Array<{ to: string; amount: string }>
   sweepAll?: boolean
   /** UTXO chains: where change went (a fresh internal address of the treasury account). */
@@ -145,7 +148,9 @@ export const outboundTxs = pgTable(
   {
     id: text('id').primaryKey(),
     chain: text('chain').notNull(),
-    purpose: text('purpose', { enum: ['withdrawal', 'sweep', 'gas', 'defund', 'cold'] }).notNull(),
+    purpose: text('purpose', {
+      enum: ['withdrawal', 'sweep', 'gas', 'defund', 'cold', 'setup'],
+    }).notNull(),
     fromAddress: text('from_address').notNull(),
     fromPath: text('from_path').notNull(),
     asset: text('asset').notNull(),

@@ -1,6 +1,7 @@
 import { type ChainDriver, type DriverContext, defineChainDriver, SDK_API_VERSION } from '@tollgate/sdk'
 import { validateEvmAddress } from './address.ts'
 import { evmAssets } from './assets.ts'
+import { maxBatchOutputs } from './batch.ts'
 import { callEvmContract } from './call.ts'
 import { deriveEvmAddress } from './derive.ts'
 import { watchEvmHeads } from './heads.ts'
@@ -41,7 +42,7 @@ export function createEvmDriver(options: EvmOptions, ctx: DriverContext): ChainD
     assets: all,
     confirmations: options.confirmations,
     finalityDepth: options.finalityDepth,
-    maxOutputs: 1,
+    maxOutputs: options.batchPayouts ? maxBatchOutputs : 1,
     accountPath,
     deriveAddress: ({ xpub, index }) => deriveEvmAddress(xpub, accountPath, index),
     validateAddress: validateEvmAddress,
@@ -57,7 +58,13 @@ export function createEvmDriver(options: EvmOptions, ctx: DriverContext): ChainD
     checkNetwork: () => checkEvmNetwork(client, options.chain.id),
     callContract: (call, signal) => callEvmContract(client, call, signal),
     watchHeads: (onHead) => watchEvmHeads(options, onHead, ctx.log),
-    payouts: createEvmPayouts(client, options, native),
+    payouts: createEvmPayouts(
+      client,
+      options,
+      native,
+      all.filter((a) => !a.native),
+      rpc.batched,
+    ),
   }
 }
 

@@ -70,6 +70,13 @@ const evmOptionsInputSchema = z.strictObject({
   nativeDeposits: z.boolean().default(true),
   /** Blocks the scan stays behind the node's tip, for providers whose logs index lags the newest blocks. */
   tipLag: z.number().int().min(0).max(64).default(0),
+  /**
+   * Withdrawals of one asset paid together in one transaction through the BatchPayouts contract (set it up once
+   * with `tollgate batch enable --chain NAME`), where that costs less gas than sending them one by one; a
+   * recipient whose transfer would revert goes alone. Until the contract and the token allowances are in place,
+   * every withdrawal goes alone as without it.
+   */
+  batchPayouts: z.boolean().default(false),
   /** JSON-RPC batching: most calls sent in one HTTP request (1 = no batching, for providers that refuse it). */
   rpcBatchSize: z.number().int().min(1).max(1000).default(50),
 })

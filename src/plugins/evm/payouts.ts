@@ -12,7 +12,6 @@ import {
 } from '@tollgate/sdk'
 import {
   BaseError,
-  ExecutionRevertedError,
   encodeFunctionData,
   type Hex,
   keccak256,
@@ -21,6 +20,7 @@ import {
   serializeTransaction,
   type TransactionSerializableEIP1559,
 } from 'viem'
+import { batchCall, batchCode, batchSetupTxs, isRevert, planBatch } from './batch.ts'
 import type { EvmOptions } from './options.ts'
 
 const erc20 = parseAbi([
@@ -29,7 +29,7 @@ const erc20 = parseAbi([
 ])
 
 /** The EIP-1559 fields the core stores before signing (bigints as decimal strings, so the row is plain JSON). */
-type EvmPayload = {
+export type EvmPayload = {
   chainId: number
   nonce: string
   to: Hex
@@ -40,7 +40,7 @@ type EvmPayload = {
   maxPriorityFeePerGas: string
 }
 
-function rpcError(what: string, err: unknown, retryable = true): DriverError {
+export function rpcError(what: string, err: unknown, retryable = true): DriverError {
   if (err instanceof DriverError) return err
   const message = err instanceof Error ? err.message.split('\n')[0] : String(err)
   return new DriverError('RPC_ERROR', `${what}: ${message}`, { retryable, cause: err })
@@ -77,7 +77,7 @@ function currentFees(client: PublicClient): Promise<Quote> {
 }
 
 /** The fee terms: the node's suggestion, raised by `feeBumpPercent`, never below 110 % of a replaced tx's. */
-async function feeTerms(client: PublicClient, options: EvmOptions, request: BuildRequest) {
+export async function feeTerms(client: PublicClient, options: EvmOptions, request: BuildRequest) {
   // a replacement asks the node afresh: it exists because the last quote was not enough
   if (request.replaces) quotes.delete(client)
   const fees = await currentFees(client)
@@ -103,6 +103,8 @@ async function feeTerms(client: PublicClient, options: EvmOptions, request: Buil
 }
 
 async function build(client: PublicClient, options: EvmOptions, request: BuildRequest): Promise<UnsignedTx> {
+  if (request.outputs.length > 1 && options.batchPayouts && !request.sweepAll)
+    return buildBatch(client, options, request)
   if (request.outputs.length !== 1)
     throw new DriverError('TOO_MANY_OUTPUTS', 'an EVM transaction pays exactly one output', {
       retryable: false,
@@ -167,6 +169,72 @@ async function build(client: PublicClient, options: EvmOptions, request: BuildRe
 }
 
 /**
+ * One transaction paying several outputs through the batch contract (`payNative` with their sum as value, or
+ * `payToken` spending the sender's allowance). The contract must be there with the expected code; the gas is the
+ * node's estimate with a margin (a replacement keeps the replaced one's).
+ */
+async function buildBatch(
+  client: PublicClient,
+  options: EvmOptions,
+  request: BuildRequest,
+): Promise<UnsignedTx> {
+  if (request.nonce === undefined)
+    throw new DriverError('NONCE_REQUIRED', 'EVM transactions need a nonce', { retryable: false })
+  if ((await batchCode(client)) !== 'ok')
+    throw new DriverError(
+      'BATCH_UNAVAILABLE',
+      'the batch contract is not deployed here (tollgate batch enable)',
+      {
+        retryable: true,
+      },
+    )
+  const from = request.from.address as Hex
+  const call = batchCall(request.asset, request.outputs)
+  const replaced = request.replaces?.payload as EvmPayload | undefined
+  const gas = replaced
+    ? BigInt(replaced.gas)
+    : await client.estimateGas({ account: from, ...call }).then(
+        (g) => (g * 120n) / 100n,
+        (err) => {
+          throw rpcError('estimateGas (batch)', err, !isRevert(err))
+        },
+      )
+  const fees = await feeTerms(client, options, request)
+  const payload: EvmPayload = {
+    chainId: options.chain.id,
+    nonce: request.nonce.toString(),
+    to: call.to,
+    value: call.value.toString(),
+    data: call.data,
+    gas: gas.toString(),
+    maxFeePerGas: fees.maxFeePerGas.toString(),
+    maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
+  }
+  return { payload, maxFee: gas * fees.maxFeePerGas, amounts: request.outputs.map((o) => o.amount) }
+}
+
+/** The gas one output takes sent alone, as `build` sends it; `reverts` when the node says it would revert. */
+async function singleGas(
+  client: PublicClient,
+  from: Hex,
+  asset: AssetInfo,
+  output: { to: string; amount: bigint },
+): Promise<bigint | 'reverts'> {
+  try {
+    if (asset.native) return await nativeTransferGas(client, from, output.to as Hex, output.amount)
+    const data = encodeFunctionData({
+      abi: erc20,
+      functionName: 'transfer',
+      args: [output.to as Hex, output.amount],
+    })
+    return await client.estimateGas({ account: from, to: asset.contract as Hex, data })
+  } catch (err) {
+    if (isRevert(err) || (err instanceof DriverError && !err.retryable)) return 'reverts'
+    throw rpcError('estimateGas', err)
+  }
+}
+
+/**
  * Gas for a plain native transfer: 21,000 to an ordinary account on L1, more where the chain charges more
  * (L2s) or the recipient is a contract, as the node estimates. No margin: a sweep of the whole balance pays
  * exactly gas × price, so the limit must be what the transfer uses.
@@ -177,11 +245,6 @@ async function nativeTransferGas(client: PublicClient, from: Hex, to: Hex, value
     throw rpcError('estimateGas', err, !isRevert(err))
   })
   return estimate > 21_000n ? estimate : 21_000n
-}
-
-/** True when the node ran the call and it reverted (as opposed to the node failing to answer). */
-function isRevert(err: unknown): boolean {
-  return err instanceof BaseError && err.walk((e) => e instanceof ExecutionRevertedError) !== null
 }
 
 /**
@@ -320,7 +383,7 @@ async function status(client: PublicClient, hash: string): Promise<TxStatus> {
   }
 }
 
-async function balance(client: PublicClient, address: string, asset: AssetInfo): Promise<bigint> {
+export async function balance(client: PublicClient, address: string, asset: AssetInfo): Promise<bigint> {
   try {
     if (asset.native) return await client.getBalance({ address: address as Hex, blockTag: 'latest' })
     return await client.readContract({
@@ -346,9 +409,29 @@ export function createEvmPayouts(
   client: PublicClient,
   options: EvmOptions,
   nativeAsset: AssetInfo,
+  tokens: readonly AssetInfo[] = [],
+  batched: PublicClient = client,
 ): PayoutDriver {
   return {
     build: (request) => build(client, options, request),
+    planOutputs: ({ from, asset, outputs }, signal) =>
+      planBatch(
+        client,
+        { from, asset, outputs, enabled: options.batchPayouts },
+        {
+          // the singles are asked together: one batched request
+          singleGas: (o) => singleGas(batched, from.address as Hex, asset, o),
+          holds: async (total) => (await balance(client, from.address, asset)) >= total,
+        },
+        signal,
+      ),
+    batchSetup: ({ from, nonce }, signal) =>
+      batchSetupTxs(
+        client,
+        { from, nonce, tokens, native: nativeAsset, chainId: options.chain.id },
+        () => feeTerms(client, options, { from, asset: nativeAsset, outputs: [] }),
+        signal,
+      ),
     sign,
     broadcast: (tx) => broadcast(client, tx),
     status: (hash) => status(client, hash),
