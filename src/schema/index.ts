@@ -17,6 +17,7 @@ import './misdirected.ts'
 import './confirmation-policy.ts'
 import './ledger.ts'
 import './refunds.ts'
+import './multisig.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

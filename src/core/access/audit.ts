@@ -22,6 +22,9 @@ export const auditActions = [
   'refund.created',
   'refund.canceled',
   'refund.policy_set',
+  'multisig.proposed',
+  'multisig.signed',
+  'multisig.canceled',
 ] as const
 export type AuditAction = (typeof auditActions)[number]
 

@@ -201,6 +201,21 @@ export function postOperatorFunding(tx: Tx, ref: Ref, to: HoldingRole, amount: b
 }
 
 /**
+ * Funds the operator took out of a gateway wallet to an address of theirs (a multisig cold wallet's owners
+ * moving it elsewhere): the holding shrinks against `operator:funds`.
+ *
+ * @example
+ * await postOperatorWithdrawal(tx, { chain, asset, refType: 'multisig', refId: `${id}#move` }, 'cold', amount)
+ */
+export function postOperatorWithdrawal(tx: Tx, ref: Ref, from: HoldingRole, amount: bigint): Promise<void> {
+  if (amount === 0n) return Promise.resolve()
+  return post(tx, ref, [
+    { account: holdings[from], amount, merchantId: null },
+    { account: operatorFunds, amount: -amount, merchantId: null },
+  ])
+}
+
+/**
  * Brings what `account` holds under one subject's references (`<subject>#c<n>`) to `target`, posting the
  * difference against `counter` as a balanced pair; a re-run finds nothing to post. Each adjustment has a
  * reference of its own: the same amounts can recur (credited, reversed by a reorg, credited again) and every

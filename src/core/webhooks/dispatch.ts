@@ -3,6 +3,8 @@ import type { Tx } from '../../db/client.ts'
 import {
   invoiceEvents,
   invoices,
+  multisigEvents,
+  multisigProposals,
   outboundTxs,
   paymentEvents,
   payments,
@@ -15,7 +17,7 @@ import {
 } from '../../db/schema/index.ts'
 import { newId } from '../ids.ts'
 import type { WebhookContext } from './events.ts'
-import { invoiceJson, paymentJson, refundJson, withdrawalJson } from './payloads.ts'
+import { invoiceJson, multisigJson, paymentJson, refundJson, withdrawalJson } from './payloads.ts'
 
 type OutboxEvent = {
   objectId: string
@@ -217,10 +219,36 @@ const refundOutbox: Outbox = {
       .where(sql`(${refundEvents.refundId}, ${refundEvents.seq}) in (${pairs(events)})`),
 }
 
-const outboxes = [paymentOutbox, withdrawalOutbox, invoiceOutbox, refundOutbox]
+const multisigOutbox: Outbox = {
+  take: async (tx, limit) =>
+    (
+      await tx
+        .select()
+        .from(multisigEvents)
+        .where(sql`not ${multisigEvents.dispatched}`)
+        .orderBy(multisigEvents.createdAt)
+        .limit(limit)
+        .for('update', { skipLocked: true })
+    ).map((e) => ({ ...e, objectId: e.proposalId })),
+  objects: async (ctx, tx, ids) =>
+    (
+      await tx
+        .select({ proposal: multisigProposals, hash: outboundTxs.hash })
+        .from(multisigProposals)
+        .leftJoin(outboundTxs, eq(outboundTxs.id, multisigProposals.outboundTxId))
+        .where(inArray(multisigProposals.id, [...ids]))
+    ).map((r) => [r.proposal.id, multisigJson(ctx.chains, r.proposal, r.hash)]),
+  markDispatched: (tx, events) =>
+    tx
+      .update(multisigEvents)
+      .set({ dispatched: true })
+      .where(sql`(${multisigEvents.proposalId}, ${multisigEvents.seq}) in (${pairs(events)})`),
+}
+
+const outboxes = [paymentOutbox, withdrawalOutbox, invoiceOutbox, refundOutbox, multisigOutbox]
 
 /**
- * Turns undispatched payment, withdrawal, invoice and refund events (the outboxes, written with each status change) into
+ * Turns undispatched payment, withdrawal, invoice, refund and multisig events (the outboxes, written with each status change) into
  * deliveries for every enabled endpoint of the merchant that wants the type, and marks them dispatched, in one
  * transaction. Returns the new delivery ids.
  */

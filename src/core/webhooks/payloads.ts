@@ -1,4 +1,4 @@
-import type { RefundRow } from '../../db/schema/index.ts'
+import type { MultisigProposalRow, RefundRow } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
 import { assetById, resolveChain } from '../chains.ts'
 import { formatAmount } from '../money.ts'
@@ -127,5 +127,30 @@ export function refundJson(
     idempotencyKey: r.idempotencyKey,
     createdAt: r.createdAt.toISOString(),
     updatedAt: r.updatedAt.toISOString(),
+  }
+}
+
+/**
+ * A transfer out of a multisig cold wallet as webhooks carry it: where to, how much, the owners who signed of how
+ * many needed, and its transaction once executed.
+ */
+export function multisigJson(chains: ChainRegistry, p: MultisigProposalRow, hash: string | null) {
+  const asset = assetById(chains, p.chain, p.asset)
+  return {
+    object: 'multisig_proposal',
+    id: p.id,
+    status: p.status,
+    chain: p.chain,
+    asset: { id: asset.id, symbol: asset.symbol, decimals: asset.decimals },
+    wallet: p.wallet,
+    to: p.toAddress,
+    destination: p.destination,
+    amount: formatAmount(p.amount, asset.decimals),
+    threshold: p.threshold,
+    signers: p.signers,
+    txHash: hash,
+    failureReason: p.failureReason,
+    createdAt: p.createdAt.toISOString(),
+    updatedAt: p.updatedAt.toISOString(),
   }
 }
