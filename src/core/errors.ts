@@ -25,6 +25,8 @@ export const errorCodes = [
   'DESTINATION_REJECTED',
   /** An approval by the key that requested the withdrawal: another admin key must approve it. */
   'SELF_APPROVAL',
+  /** A second decision on a withdrawal by a key that already approved or rejected it: another admin key must. */
+  'ALREADY_DECIDED',
   /**
    * A payment on a chain that is not ready: its node is on another network, its scanning halted, or no scan
    * succeeded for longer than its `unavailableAfterMs`. Nothing was created; try again later or another chain.

@@ -3,12 +3,17 @@ import { expireDuePayments } from '../core/payments/expiry.ts'
 import { expireDueInvoices } from '../core/payments/invoice-expiry.ts'
 import { requoteInvoices } from '../core/payments/invoice-requote.ts'
 import { requoteExpiredLocks } from '../core/payments/requote.ts'
+import { expireStaleApprovals } from '../core/payouts/approvals.ts'
+import { collectWithdrawalChanges } from '../core/payouts/withdrawal-changes.ts'
 
 /**
  * Expires every payment whose deadline passed, in batches, and quotes again the fiat-priced ones whose rate lock
- * ran out unpaid (invoices too); announces the changes.
+ * ran out unpaid (invoices too); cancels withdrawals that awaited approval longer than their chain's
+ * `approvalExpiresAfterMs` (releasing their reserves); announces the changes.
  */
-export async function processExpiry(ctx: AppContext): Promise<{ expired: number; requoted: number }> {
+export async function processExpiry(
+  ctx: AppContext,
+): Promise<{ expired: number; requoted: number; approvalsExpired: number }> {
   let expired = 0
   for (;;) {
     const changes = await expireDuePayments(ctx)
@@ -30,5 +35,12 @@ export async function processExpiry(ctx: AppContext): Promise<{ expired: number;
       requoted += round.requoted
       if (round.requoted === 0) break
     }
-  return { expired, requoted }
+  let approvalsExpired = 0
+  for (;;) {
+    const { result, changes } = await collectWithdrawalChanges(() => expireStaleApprovals(ctx))
+    if (changes.length > 0) ctx.bus.publishWithdrawals(changes)
+    approvalsExpired += result
+    if (result === 0) break
+  }
+  return { expired, requoted, approvalsExpired }
 }

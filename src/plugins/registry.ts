@@ -132,6 +132,8 @@ const settingKeys = {
     'windowMs',
     'intervalMs',
     'approvalAbove',
+    'approvalsRequired',
+    'approvalExpiresAfterMs',
     'stuckAfterBlocks',
     'feeBumpPercent',
   ],
@@ -242,9 +244,48 @@ function resolveSweepSettings(driver: ChainDriver, settings: SweepSettings = {})
   }
 }
 
-export type ResolvedPayoutSettings = Required<Omit<PayoutSettings, 'approvalAbove'>> & {
+export type ResolvedPayoutSettings = Required<
+  Omit<PayoutSettings, 'approvalAbove' | 'approvalsRequired' | 'approvalExpiresAfterMs'>
+> & {
   /** Base units by asset id; a withdrawal above it waits for approval. */
   approvalAbove: ReadonlyMap<string, bigint>
+  /**
+   * Distinct admin keys that must approve a withdrawal above `approvalAbove`, by asset id (an asset not in it: 1).
+   * Always set by `loadChains`; a chain built by hand (tests) may leave it out (1 everywhere).
+   */
+  approvalsRequired?: ReadonlyMap<string, number>
+  /** 0 = never; always set by `loadChains`, a chain built by hand (tests) may leave it out (never). */
+  approvalExpiresAfterMs?: number
+}
+
+/** Most approvals a withdrawal can be made to need. */
+export const maxApprovalsRequired = 10
+/** How long a withdrawal may await approval by default: 7 days. */
+export const defaultApprovalExpiresAfterMs = 7 * 24 * 3600 * 1000
+
+function resolveApprovalsRequired(
+  driver: ChainDriver,
+  given: unknown,
+  approvalAbove: ReadonlyMap<string, bigint>,
+): Map<string, number> {
+  const out = new Map<string, number>()
+  if (given === undefined) return out
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    throw new ConfigProblem('payouts.approvalsRequired must be an object of counts by asset symbol')
+  for (const [symbol, count] of Object.entries(given)) {
+    const asset = driver.assets.find((a) => a.symbol === symbol || a.id === symbol)
+    if (!asset) throw new ConfigProblem(`payouts.approvalsRequired: unknown asset "${symbol}"`)
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > maxApprovalsRequired)
+      throw new ConfigProblem(
+        `payouts.approvalsRequired.${symbol} must be an integer from 1 to ${maxApprovalsRequired} (got ${JSON.stringify(count)})`,
+      )
+    if (!approvalAbove.has(asset.id))
+      throw new ConfigProblem(
+        `payouts.approvalsRequired.${symbol}: no payouts.approvalAbove.${symbol} threshold, so no withdrawal of it awaits approval`,
+      )
+    out.set(asset.id, count)
+  }
+  return out
 }
 
 /** Fills payout defaults and turns approval thresholds into base units of the driver's assets. */
@@ -260,6 +301,12 @@ function resolvePayoutSettings(driver: ChainDriver, settings: PayoutSettings = {
     stuckAfterBlocks: Math.max(1, positive(settings.stuckAfterBlocks, 10, 'stuckAfterBlocks')),
     feeBumpPercent: Math.max(111, positive(settings.feeBumpPercent, 125, 'feeBumpPercent')),
     approvalAbove,
+    approvalsRequired: resolveApprovalsRequired(driver, settings.approvalsRequired, approvalAbove),
+    approvalExpiresAfterMs: positive(
+      settings.approvalExpiresAfterMs,
+      defaultApprovalExpiresAfterMs,
+      'approvalExpiresAfterMs',
+    ),
   }
 }
 export type ChainRegistry = ReadonlyMap<string, LoadedChain>

@@ -1,6 +1,11 @@
 import { assetById, resolveChain } from '../core/chains.ts'
 import { getBalances } from '../core/ledger/balances.ts'
 import { formatAmount } from '../core/money.ts'
+import {
+  approvalsRequired,
+  listWithdrawalApprovals,
+  type WithdrawalApprovalRow,
+} from '../core/payouts/approvals.ts'
 import { collectWithdrawalChanges } from '../core/payouts/withdrawal-changes.ts'
 import type { WithdrawalRow } from '../core/payouts/withdrawal-transitions.ts'
 import {
@@ -17,7 +22,7 @@ import type { PaymentBus } from '../pubsub.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
 import { afterId, toConnection } from './connection.ts'
-import { requireAuth, requireScope } from './context.ts'
+import { type GraphQLContext, requireAuth, requireScope } from './context.ts'
 import { connectionCost, defaultPageSize, readCost, readListCost } from './cost.ts'
 import { userErrors } from './errors.ts'
 import { withdrawalEvents, withdrawalTxHashes } from './loaders.ts'
@@ -36,6 +41,24 @@ const WithdrawalEventRef = builder.objectRef<EventRow>('WithdrawalEvent').implem
     createdAt: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
   }),
 })
+
+const WithdrawalApprovalRef = builder.objectRef<WithdrawalApprovalRow>('WithdrawalApproval').implement({
+  description: "One admin key's decision on a withdrawal held for approval (a key decides once)",
+  fields: (t) => ({
+    keyId: t.exposeString('keyId', { description: 'The API key that decided' }),
+    keyName: t.exposeString('keyName', { description: "The key's name when it decided" }),
+    approve: t.exposeBoolean('approve', { description: 'true: approved; false: rejected' }),
+    reason: t.string({ nullable: true, resolve: (a) => a.reason }),
+    createdAt: t.field({ type: 'DateTime', resolve: (a) => a.createdAt }),
+  }),
+})
+
+/** Approvals a withdrawal still needs to go out: 0 unless it awaits approval. */
+async function approvalsMissing(ctx: GraphQLContext, w: WithdrawalRow): Promise<number> {
+  if (w.status !== 'AWAITING_APPROVAL') return 0
+  const given = (await listWithdrawalApprovals(ctx.app, w.id)).filter((a) => a.approve).length
+  return Math.max(0, approvalsRequired(ctx.app.chains, w) - given)
+}
 
 export const WithdrawalRef = builder.objectRef<WithdrawalRow>('Withdrawal').implement({
   description: 'A payout of a merchant balance to an external address.',
@@ -72,6 +95,22 @@ export const WithdrawalRef = builder.objectRef<WithdrawalRow>('Withdrawal').impl
       resolve: (w) => waitingReason(w),
     }),
     idempotencyKey: t.exposeString('idempotencyKey'),
+    approvals: t.field({
+      type: [WithdrawalApprovalRef],
+      description: 'Admin decisions on it while it awaited approval, oldest first',
+      complexity: readListCost,
+      resolve: (w, _a, ctx) => listWithdrawalApprovals(ctx.app, w.id),
+    }),
+    approvalsRequired: t.int({
+      description:
+        "Distinct admin keys that must approve it while it awaits approval (the chain's approvalsRequired above its approvalAbove threshold, else 1)",
+      resolve: (w, _a, ctx) => approvalsRequired(ctx.app.chains, w),
+    }),
+    approvalsMissing: t.int({
+      description: 'Approvals it still needs to go out (0 unless AWAITING_APPROVAL)',
+      complexity: readCost,
+      resolve: (w, _a, ctx) => approvalsMissing(ctx, w),
+    }),
     events: t.field({
       type: [WithdrawalEventRef],
       description: 'Status history, oldest first',
@@ -218,8 +257,8 @@ for (const [name, approve] of [
     t.field({
       type: WithdrawalRef,
       description: approve
-        ? 'Lets a withdrawal held above the approval threshold go out (needs admin; not the key that requested it: SELF_APPROVAL). Recorded in the audit log'
-        : 'Refuses a held withdrawal and releases its reserve (needs admin). Recorded in the audit log',
+        ? "Approves a withdrawal held for approval (needs admin; not the key that requested it: SELF_APPROVAL; once per key: ALREADY_DECIDED). It goes out once the chain's approvalsRequired distinct keys approved it (approvalsMissing). Recorded in the audit log"
+        : 'Refuses a held withdrawal, cancels it and releases its reserve (needs admin; once per key: ALREADY_DECIDED). Recorded in the audit log',
       errors: userErrors(`${name[0]?.toUpperCase()}${name.slice(1)}Result`),
       args: {
         id: t.arg.id({ required: true }),

@@ -261,7 +261,7 @@ describe('withdrawals on anvil', () => {
         actor: admin.id,
         targetId: id,
         requestId: expect.any(String),
-        data: { reason: 'recipient unknown to us' },
+        data: { approvals: 0, required: 1, reason: 'recipient unknown to us' },
       },
     ])
   })
@@ -313,7 +313,12 @@ describe('withdrawals on anvil', () => {
         .map((e) => e.node)
         .filter((e) => e.targetId === w.id),
     ).toEqual([
-      { action: 'withdrawal.approved', actor: approver.id, targetId: w.id, data: { reason: 'invoice 7' } },
+      {
+        action: 'withdrawal.approved',
+        actor: approver.id,
+        targetId: w.id,
+        data: { approvals: 1, required: 1, reason: 'invoice 7' },
+      },
     ])
     const before = await devnet.client.getBalance({ address: recipients[1] as Hex })
     await driveUntilSettled([w.id])

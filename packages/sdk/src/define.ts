@@ -163,8 +163,19 @@ export type PayoutSettings = {
   windowMs?: number
   /** How often the payout job runs (default 2000 ms). */
   intervalMs?: number
-  /** Withdrawals above these amounts (decimal strings by asset symbol) wait for an admin's approval. */
+  /** Withdrawals above these amounts (decimal strings by asset symbol) wait for admins' approval. */
   approvalAbove?: Record<string, string>
+  /**
+   * How many distinct admin API keys must approve a withdrawal above `approvalAbove`, by asset symbol (an integer
+   * from 1 to 10; default 1). Never the key that requested it; one rejection cancels it. Only for assets with an
+   * `approvalAbove` threshold.
+   */
+  approvalsRequired?: Record<string, number>
+  /**
+   * A withdrawal still awaiting approval this long after it was requested is canceled ('approval expired') and
+   * its reserve released (default 604800000: 7 days; 0 = never).
+   */
+  approvalExpiresAfterMs?: number
   /** A sent transaction not mined after this many blocks is replaced with a higher fee (default 10). */
   stuckAfterBlocks?: number
   /** Fee increase per replacement, in percent (default 125: +25 %). */

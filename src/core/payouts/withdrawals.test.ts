@@ -670,7 +670,8 @@ describe('approval by a second key, and the audit log', () => {
         targetType: 'withdrawal',
         targetId: a.withdrawal.id,
         requestId: 'req-1',
-        data: null,
+        // one approval of the one required (the default quorum)
+        data: { approvals: 1, required: 1 },
       },
       {
         merchantId,
@@ -679,7 +680,7 @@ describe('approval by a second key, and the audit log', () => {
         targetType: 'withdrawal',
         targetId: b.withdrawal.id,
         requestId: 'req-2',
-        data: { reason: 'unknown recipient\nasked the owner' },
+        data: { approvals: 0, required: 1, reason: 'unknown recipient\nasked the owner' },
       },
     ])
   })

@@ -4,7 +4,7 @@ import { and, asc, desc, eq, lt, type SQL } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { outboundTxs, type WithdrawalStatus, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
-import type { LoadedChain } from '../../plugins/registry.ts'
+import type { ChainRegistry, LoadedChain } from '../../plugins/registry.ts'
 import { recordAudit } from '../access/audit.ts'
 import { checkIdempotencyKey } from '../access/idempotency.ts'
 import { resolveAsset, resolveChain } from '../chains.ts'
@@ -14,6 +14,7 @@ import { newId } from '../ids.ts'
 import { availableBalance, lockBalance } from '../ledger/balances.ts'
 import { postWithdrawalRelease, postWithdrawalReserve } from '../ledger/postings.ts'
 import { parseAmount } from '../money.ts'
+import { addApproval, approvalsRequired } from './approvals.ts'
 import { type DestinationContext, screenDestination } from './destinations.ts'
 import { noteWithdrawalChange } from './withdrawal-changes.ts'
 import {
@@ -257,60 +258,92 @@ export type WithdrawalDecision = {
 }
 
 /**
- * An admin's approval (or rejection) of a withdrawal held above the approval threshold, recorded in the audit
- * log in the same transaction (`withdrawal.approved` / `withdrawal.rejected`, with the reason if given). The
- * key that requested a withdrawal cannot approve it (`SELF_APPROVAL`): above the threshold two keys must agree.
+ * An admin's approval (or rejection) of a withdrawal held for approval, recorded in the withdrawal's approvals
+ * and in the audit log in the same transaction (`withdrawal.approved` / `withdrawal.rejected`, with the approvals
+ * so far, the approvals required and the reason if given). Above the chain's `approvalAbove` threshold it needs
+ * `approvalsRequired` distinct keys (see `approvalsRequired`; a context without chains: one): each approval short
+ * of them writes a `withdrawal.approval_added` event and leaves it AWAITING_APPROVAL, the last one queues it. A
+ * rejection cancels it and releases its reserve. The key that requested a withdrawal cannot approve it
+ * (`SELF_APPROVAL`), and a key decides once (`ALREADY_DECIDED`). Decisions on one withdrawal are serialized by
+ * its row lock.
  *
  * @example
  * await decideWithdrawal(ctx, merchantId, 'wd_…', { approve: true, keyId: 'key_…', requestId, reason: 'invoice 42' })
  */
 export async function decideWithdrawal(
-  ctx: { db: Db },
+  ctx: { db: Db; chains?: ChainRegistry },
   merchantId: string,
   id: string,
   decision: WithdrawalDecision,
 ): Promise<WithdrawalRow> {
   const reason = checkFreeText('reason', decision.reason, 500)
   return ctx.db.transaction(async (tx) => {
-    const current = await getWithdrawalIn(tx, merchantId, id)
+    const current = await getWithdrawalIn(tx, merchantId, id, true)
     if (decision.approve && current.requestedByKey !== null && current.requestedByKey === decision.keyId)
       throw new TollgateError(
         'SELF_APPROVAL',
         'the key that requested this withdrawal cannot approve it; another admin key must',
         'id',
       )
-    const to = decision.approve ? 'QUEUED' : 'CANCELED'
-    const row = await transitionWithdrawal(tx, current.id, ['AWAITING_APPROVAL'], to, {
-      approvedByKey: decision.approve ? decision.keyId : null,
-    })
-    if (!row)
+    if (current.status !== 'AWAITING_APPROVAL')
       throw new TollgateError(
         'INVALID_STATE',
         `a ${current.status} withdrawal is not awaiting approval`,
         'id',
       )
-    if (!decision.approve) await postWithdrawalRelease(tx, row)
-    await decideWithdrawalCheck(tx, row.id, {
+    const required = approvalsRequired(ctx.chains, current)
+    const { approvals } = await addApproval(tx, current, {
       approve: decision.approve,
-      by: decision.keyId,
-      ...(reason ? { note: reason } : {}),
+      keyId: decision.keyId,
+      reason: reason ?? null,
     })
+    const tally = { approvals, required }
+    const row = !decision.approve
+      ? await transitionWithdrawal(tx, current.id, ['AWAITING_APPROVAL'], 'CANCELED', { approvedByKey: null })
+      : approvals >= required
+        ? await transitionWithdrawal(tx, current.id, ['AWAITING_APPROVAL'], 'QUEUED', {
+            approvedByKey: decision.keyId,
+          })
+        : await transitionWithdrawal(
+            tx,
+            current.id,
+            ['AWAITING_APPROVAL'],
+            'AWAITING_APPROVAL',
+            {},
+            { ...tally, keyId: decision.keyId },
+            'withdrawal.approval_added',
+          )
+    // the row is locked and was AWAITING_APPROVAL
+    if (!row) throw new TollgateError('INVALID_STATE', 'this withdrawal is not awaiting approval', 'id')
+    if (!decision.approve) await postWithdrawalRelease(tx, row)
+    if (row.status !== 'AWAITING_APPROVAL')
+      await decideWithdrawalCheck(tx, row.id, {
+        approve: decision.approve,
+        by: decision.keyId,
+        ...(reason ? { note: reason } : {}),
+      })
     await recordAudit(tx, {
       merchantId,
       actor: { keyId: decision.keyId, requestId: decision.requestId },
       action: decision.approve ? 'withdrawal.approved' : 'withdrawal.rejected',
       target: { type: 'withdrawal', id: row.id },
-      ...(reason ? { data: { reason } } : {}),
+      data: { ...tally, ...(reason ? { reason } : {}) },
     })
     return row
   })
 }
 
-async function getWithdrawalIn(db: Db | Tx, merchantId: string, id: string): Promise<WithdrawalRow> {
-  const [row] = await db
+async function getWithdrawalIn(
+  db: Db | Tx,
+  merchantId: string,
+  id: string,
+  forUpdate = false,
+): Promise<WithdrawalRow> {
+  const query = db
     .select()
     .from(withdrawals)
     .where(and(eq(withdrawals.id, id), eq(withdrawals.merchantId, merchantId)))
+  const [row] = forUpdate ? await query.for('update') : await query
   if (!row) throw new TollgateError('NOT_FOUND', 'withdrawal not found', 'id')
   return row
 }

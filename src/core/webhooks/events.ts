@@ -40,6 +40,7 @@ export const webhookEventTypes = [
   'withdrawal.failed',
   'withdrawal.canceled',
   'withdrawal.held',
+  'withdrawal.approval_added',
   'refund.created',
   'refund.claimed',
   'refund.sent',
