@@ -46,6 +46,8 @@ export const errorCodes = [
   'AMOUNT_NOT_REFUNDABLE',
   /** A refund link's address was already given: the link works once. */
   'REFUND_LINK_USED',
+  /** A multisig signature that is not a valid owner's signature of the proposal it was given for. */
+  'INVALID_SIGNATURE',
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 

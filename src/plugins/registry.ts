@@ -8,6 +8,7 @@ import type {
   KytContext,
   KytEntry,
   KytProvider,
+  MultisigWallet,
   PayoutSettings,
   RateContext,
   RateProvider,
@@ -138,7 +139,7 @@ const settingKeys = {
     'feeBumpPercent',
   ],
   sweeps: ['enabled', 'maxFeeShareBps', 'minAmount'],
-  cold: ['address', 'float', 'minMove'],
+  cold: ['address', 'float', 'minMove', 'multisig'],
   degradedAfter: Object.keys(chainSettingDefaults.degradedAfter),
   confirmationTier: ['tiers', 'above', 'currency', 'bounds'],
   confirmationStep: ['below', 'confirmations'],
@@ -194,6 +195,8 @@ export class ConfigProblem extends Error {
 export type ResolvedColdSettings = {
   /** Normalized by the driver. */
   address: string
+  /** The multisig wallet the cold address is, as the driver checked it (absent: a plain address). */
+  multisig?: MultisigWallet | null
   /** Base units by asset id. */
   float: ReadonlyMap<string, bigint>
   minMove: ReadonlyMap<string, bigint>
@@ -204,10 +207,28 @@ function resolveColdSettings(
   settings: ColdSettings | undefined,
 ): ResolvedColdSettings | null {
   if (!settings) return null
-  const checked = driver.validateAddress(settings.address)
+  let multisig: MultisigWallet | null = null
+  if (settings.multisig) {
+    if (!driver.multisig)
+      throw new ConfigProblem('cold.multisig: this chain’s driver has no multisig wallets')
+    try {
+      multisig = driver.multisig.wallet({
+        ...(settings.address === undefined ? {} : { address: settings.address }),
+        threshold: settings.multisig.threshold,
+        owners: settings.multisig.owners,
+      })
+    } catch (err) {
+      throw new ConfigProblem(`cold.multisig: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+  const address = settings.address ?? multisig?.address
+  if (address === undefined)
+    throw new ConfigProblem('cold.address: required (or cold.multisig that derives it)')
+  const checked = driver.validateAddress(address)
   if (!checked.ok) throw new ConfigProblem(`cold.address: ${checked.reason}`)
   return {
     address: checked.normalized,
+    multisig,
     float: amountsByAsset(driver, settings.float, 'cold.float'),
     minMove: amountsByAsset(driver, settings.minMove, 'cold.minMove'),
   }

@@ -137,8 +137,13 @@ export type ConfirmationTierSettings = {
 }
 
 export type ColdSettings = {
-  /** Validated by the driver at boot. */
-  address: string
+  /** Validated by the driver at boot; with `multisig` on Bitcoin it may be left out (derived from the owners). */
+  address?: string
+  /**
+   * The cold address is a multisig wallet the gateway can draft transfers out of (a Safe on EVM chains; a P2WSH
+   * M-of-N address of the owners' account xpubs on Bitcoin): `threshold` of the `owners` sign each one.
+   */
+  multisig?: { threshold: number; owners: string[] }
   /** What the treasury keeps for payouts, per asset symbol (decimal strings); the excess moves to `address`. */
   float: Record<string, string>
   /** Move only when the excess is at least this much, per asset symbol (default: any excess). */

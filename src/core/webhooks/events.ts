@@ -47,6 +47,12 @@ export const webhookEventTypes = [
   'refund.confirmed',
   'refund.failed',
   'refund.canceled',
+  'multisig.proposed',
+  'multisig.signed',
+  'multisig.executed',
+  'multisig.confirmed',
+  'multisig.failed',
+  'multisig.canceled',
 ] as const
 
 export type WebhookSettings = {

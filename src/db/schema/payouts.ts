@@ -149,7 +149,7 @@ export const outboundTxs = pgTable(
     id: text('id').primaryKey(),
     chain: text('chain').notNull(),
     purpose: text('purpose', {
-      enum: ['withdrawal', 'sweep', 'gas', 'defund', 'cold', 'setup'],
+      enum: ['withdrawal', 'sweep', 'gas', 'defund', 'cold', 'setup', 'multisig'],
     }).notNull(),
     fromAddress: text('from_address').notNull(),
     fromPath: text('from_path').notNull(),
@@ -257,7 +257,8 @@ export const coins = pgTable(
     script: text('script').notNull(),
     address: text('address').notNull(),
     path: text('path').notNull(),
-    role: text('role', { enum: ['deposit', 'treasury'] }).notNull(),
+    /** `cold`: outputs of a multisig cold wallet the gateway drafts transfers out of (owners sign them). */
+    role: text('role', { enum: ['deposit', 'treasury', 'cold'] }).notNull(),
     status: text('status', { enum: coinStatuses }).notNull().default('available'),
     lockedBy: text('locked_by'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
