@@ -37,8 +37,7 @@ export function compileSolidity(path: string): {
   const found: Record<
     string,
     { abi: unknown; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }
-  > =
-    output.contracts[file]
+  > = output.contracts[file]
   const contracts = Object.fromEntries(
     Object.entries(found).map(([name, c]) => [
       name,

@@ -77,7 +77,7 @@ test('behavior: the committed artifact and the driver constants are what BatchPa
     readFileSync(join(import.meta.dir, '../../../contracts/BatchPayouts.json'), 'utf8'),
   )
   expect(committed).toEqual(JSON.parse(JSON.stringify(fresh)))
-  expect(batchContract).toEqual({
+  expect(batchContract as Record<string, string>).toEqual({
     address: fresh.address,
     runtimeCodeHash: fresh.runtimeCodeHash,
     salt: fresh.salt,
