@@ -10,6 +10,7 @@ import { checkEvmNetwork } from './network.ts'
 import { type EvmOptions, evmOptionsSchema } from './options.ts'
 import { createEvmPayouts } from './payouts.ts'
 import { createEvmRpc, fetchBlockRef, fetchTip, rpcCost } from './rpc.ts'
+import { createEvmSafe } from './safe.ts'
 import { type EvmScanConfig, scanEvmRange } from './scan.ts'
 import { evmPaymentUri } from './uri.ts'
 
@@ -65,6 +66,8 @@ export function createEvmDriver(options: EvmOptions, ctx: DriverContext): ChainD
       all.filter((a) => !a.native),
       rpc.batched,
     ),
+    // a Safe as cold wallet: drafts its owners sign, executed by the gateway's gas tank
+    multisig: createEvmSafe(client, options.chain.id),
   }
 }
 

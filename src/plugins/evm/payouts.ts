@@ -1,6 +1,7 @@
 import {
   type AssetInfo,
   type BuildRequest,
+  type ContractCall,
   type DestinationCheck,
   type DigestSigner,
   DriverError,
@@ -103,6 +104,7 @@ export async function feeTerms(client: PublicClient, options: EvmOptions, reques
 }
 
 async function build(client: PublicClient, options: EvmOptions, request: BuildRequest): Promise<UnsignedTx> {
+  if (request.call) return buildCall(client, options, request, request.call)
   if (request.outputs.length > 1 && options.batchPayouts && !request.sweepAll)
     return buildBatch(client, options, request)
   if (request.outputs.length !== 1)
@@ -166,6 +168,46 @@ async function build(client: PublicClient, options: EvmOptions, request: BuildRe
     maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
   }
   return { payload, maxFee: gas * fees.maxFeePerGas, amounts: [amount] }
+}
+
+/**
+ * A contract call sent from `from` (a Safe's `execTransaction`): no outputs, the gas the node estimates with a
+ * margin (a replacement keeps the replaced one's). A call the node says reverts is refused for good.
+ */
+async function buildCall(
+  client: PublicClient,
+  options: EvmOptions,
+  request: BuildRequest,
+  call: ContractCall,
+): Promise<UnsignedTx> {
+  if (request.nonce === undefined)
+    throw new DriverError('NONCE_REQUIRED', 'EVM transactions need a nonce', { retryable: false })
+  if (request.outputs.length > 0)
+    throw new DriverError('TOO_MANY_OUTPUTS', 'a contract call pays no outputs', { retryable: false })
+  const from = request.from.address as Hex
+  const to = call.to as Hex
+  const data = call.data as Hex
+  const replaced = request.replaces?.payload as EvmPayload | undefined
+  const gas = replaced
+    ? BigInt(replaced.gas)
+    : await client.estimateGas({ account: from, to, data, value: call.value }).then(
+        (g) => (g * 120n) / 100n,
+        (err) => {
+          throw rpcError('estimateGas (call)', err, !isRevert(err))
+        },
+      )
+  const fees = await feeTerms(client, options, request)
+  const payload: EvmPayload = {
+    chainId: options.chain.id,
+    nonce: request.nonce.toString(),
+    to,
+    value: call.value.toString(),
+    data,
+    gas: gas.toString(),
+    maxFeePerGas: fees.maxFeePerGas.toString(),
+    maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
+  }
+  return { payload, maxFee: gas * fees.maxFeePerGas, amounts: [] }
 }
 
 /**
