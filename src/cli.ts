@@ -31,6 +31,7 @@ import {
 import { type Env, EnvError, parseEnv } from './env.ts'
 import { startWorkers } from './jobs/index.ts'
 import { createLogger } from './log.ts'
+import { signPsbt } from './plugins/bitcoin/multisig.ts'
 import { closeChains, loadChains } from './plugins/registry.ts'
 import { redisOptions } from './redis-options.ts'
 import { startServer } from './server.ts'
@@ -55,6 +56,9 @@ Usage:
   tollgate chain resume NAME --from H   rescan NAME from height H (the way out of a halt)
   tollgate batch enable --chain NAME    store the treasury's one-time transactions for batch payouts (the batch
                                         contract's deployment, one token approval each); the signer sends them
+  tollgate psbt sign --psbt BASE64 (--xprv TPRV | --mnemonic-env VAR --path "m/48'/1'/0'/2'")
+                                        an owner of a Bitcoin multisig cold wallet signs a proposal's PSBT
+                                        offline: every input its key is for; prints the signed PSBT (base64)
   tollgate seed new                     print a new 24-word BIP39 mnemonic
   tollgate xpub show                    print the account xpubs of the configured chains (needs the seed)
 ${kytUsage}
@@ -451,6 +455,36 @@ async function main(argv: string[]) {
       } finally {
         await ctx.close()
       }
+      return
+    }
+    case 'psbt': {
+      if (sub !== 'sign') fail(usage)
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          psbt: { type: 'string' },
+          xprv: { type: 'string' },
+          'mnemonic-env': { type: 'string' },
+          path: { type: 'string' },
+        },
+      })
+      if (!values.psbt) fail('psbt sign: --psbt BASE64 is required')
+      const mnemonic = values['mnemonic-env'] ? process.env[values['mnemonic-env']] : undefined
+      if (values['mnemonic-env'] && !mnemonic) fail(`psbt sign: ${values['mnemonic-env']} is not set`)
+      if (mnemonic && !values.path)
+        fail("psbt sign: --mnemonic-env needs --path (the account, m/48'/1'/0'/2')")
+      if (!values.xprv === !mnemonic) fail('psbt sign: give --xprv or --mnemonic-env with --path')
+      let out: ReturnType<typeof signPsbt>
+      try {
+        out = signPsbt(
+          values.psbt,
+          values.xprv ? { xprv: values.xprv } : { mnemonic: mnemonic as string, path: values.path as string },
+        )
+      } catch (err) {
+        fail(`psbt sign: ${err instanceof Error ? err.message : String(err)}`)
+      }
+      console.error(`signed ${out.signed} input(s)`)
+      console.log(out.psbt)
       return
     }
     case 'kyt':

@@ -4,6 +4,7 @@ import { bitcoinAsset } from './assets.ts'
 import { fetchBlockRef, fetchTip, pollHeads } from './blocks.ts'
 import { bip84AccountPath, deriveChangeAddress, deriveReceiveAddress } from './derive.ts'
 import { createBitcoinMempool } from './mempool.ts'
+import { createBitcoinMultisig } from './multisig.ts'
 import { checkBitcoinNetwork } from './network.ts'
 import { bip122ChainId, bitcoinNetworks } from './networks.ts'
 import { type BitcoinOptions, bitcoinOptionsSchema } from './options.ts'
@@ -19,7 +20,8 @@ export type BitcoinDriver = Omit<ChainDriver, 'scan'> & {
 
 /**
  * Bitcoin (mainnet, testnet, regtest) over Bitcoin Core or bcoin JSON-RPC: BIP84 P2WPKH deposit addresses,
- * every standard address type accepted, scanning by raw blocks parsed locally. `addressKey` is the scriptPubKey
+ * every standard address type accepted, scanning by raw blocks parsed locally; P2WSH M-of-N cold wallets of the
+ * owners' xpubs whose transfers out are PSBTs the owners sign (`multisig`). `addressKey` is the scriptPubKey
  * hex (see `bitcoinAddressKey`).
  *
  * @example
@@ -56,6 +58,7 @@ export function createBitcoinDriver(options: BitcoinOptions, _ctx: DriverContext
     watchHeads: (onHead) => pollHeads(rpc, options.headPollMs, onHead),
     mempool: createBitcoinMempool(rpc, scanConfig),
     payouts: createBitcoinPayouts(rpc, network, options),
+    multisig: createBitcoinMultisig(rpc, network, options),
   }
 }
 
