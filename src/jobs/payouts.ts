@@ -52,6 +52,35 @@ export async function processPayouts(ctx: AppContext, chainName: string) {
   return result
 }
 
+/** Passes one payout job runs back to back at most (the scheduler's next job comes at the interval anyway). */
+export const passesPerJob = 10
+
+/**
+ * What a payout job runs: one pass, and the next at once while the last one moved something forward and
+ * nothing failed (what it broadcast is then tracked, and what it confirmed frees the way for more, without
+ * waiting for the interval), at most `maxPasses`. A pass that did nothing or had trouble ends the job: the
+ * interval paces the retries. Returns the passes' results in order.
+ *
+ * @example
+ * const passes = await runPayoutJob(ctx, 'ethereum')
+ */
+export async function runPayoutJob(ctx: AppContext, chainName: string, maxPasses = passesPerJob) {
+  const passes: Array<Awaited<ReturnType<typeof processPayouts>>> = []
+  for (let i = 0; i < maxPasses; i++) {
+    const pass = await processPayouts(ctx, chainName)
+    passes.push(pass)
+    if (!movedAnything(pass) || pass.failedStages.length > 0 || pass.errors > 0) break
+  }
+  return passes
+}
+
+/** Whether a pass built, signed, sent, settled or swept anything. */
+function movedAnything(pass: Awaited<ReturnType<typeof processPayouts>>): boolean {
+  const { sweeps, errors: _errors, failedStages: _stages, durationMs: _duration, ...counts } = pass
+  const { errors: _sweepErrors, ...sweepCounts } = sweeps
+  return [...Object.values(counts), ...Object.values(sweepCounts)].some((n) => n > 0)
+}
+
 async function payoutPass(ctx: AppContext, chainName: string) {
   const chain = withCallDeadlines(resolveChain(ctx.chains, chainName))
   const started = performance.now()

@@ -5,7 +5,7 @@ import {
   type TxStatus,
   type UnsignedTx,
 } from '@tollgate/sdk'
-import { and, eq, inArray } from 'drizzle-orm'
+import { and, eq, inArray, type SQL, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import type { OutboundRow } from '../../db/schema/index.ts'
 import { outboundTxs, sweeps, withdrawals } from '../../db/schema/index.ts'
@@ -38,47 +38,151 @@ export type OutboundProgress = {
   errors: Array<{ id: string; error: string; code: string }>
 }
 
-async function setStatus(
-  db: Db | Tx,
-  row: OutboundRow,
-  to: OutboundRow['status'],
-  changes: Partial<OutboundRow> = {},
-): Promise<boolean> {
-  const updated = await db
-    .update(outboundTxs)
-    .set({ ...changes, status: to, updatedAt: new Date() })
-    .where(and(eq(outboundTxs.id, row.id), eq(outboundTxs.status, row.status)))
-    .returning({ id: outboundTxs.id })
-  return updated.length > 0
+/** Calls to the node one pass has in flight at once (sends of one sender's nonces, status reads). */
+const callsInFlight = 16
+
+/** Rows one statement (or one database transaction of settlements) takes at most. */
+const rowsPerStatement = 200
+
+/** Runs `run` over `items`, at most `limit` at once, started in the items' order. */
+async function eachLimited<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>) {
+  let next = 0
+  const lane = async () => {
+    while (next < items.length) await run(items[next++] as T)
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
 }
 
-/** Step 3 of invariant 5: sign what was persisted, then persist the raw bytes and hash before anything is sent. */
-async function signStep(
+/**
+ * Writes `items` in chunks, each chunk in one statement or database transaction (`write`); a chunk that fails
+ * is written again item by item, so one bad row costs its own step only (`failed` hears it).
+ */
+async function writeInChunks<T, R>(
+  items: readonly T[],
+  write: (chunk: readonly T[]) => Promise<R[]>,
+  failed: (item: T, err: unknown) => void,
+): Promise<R[]> {
+  const out: R[] = []
+  for (let i = 0; i < items.length; i += rowsPerStatement) {
+    const chunk = items.slice(i, i + rowsPerStatement)
+    try {
+      out.push(...(await write(chunk)))
+    } catch (err) {
+      if (chunk.length === 1) {
+        failed(chunk[0] as T, err)
+        continue
+      }
+      for (const item of chunk)
+        try {
+          out.push(...(await write([item])))
+        } catch (err) {
+          failed(item, err)
+        }
+    }
+  }
+  return out
+}
+
+/**
+ * Runs `run` for every item inside one database transaction: side by side when `together` (the driver then
+ * pipelines the statements over the transaction's connection instead of waiting a round trip for each), else in
+ * order. Answers the results in the items' order; the first failure is thrown once every item has finished, so
+ * nothing still runs on a transaction being rolled back.
+ */
+async function runWithin<T, R>(items: readonly T[], together: boolean, run: (item: T) => Promise<R>) {
+  if (!together) {
+    const out: R[] = []
+    for (const item of items) out.push(await run(item))
+    return out
+  }
+  const done = await Promise.allSettled(items.map(run))
+  for (const d of done) if (d.status === 'rejected') throw d.reason
+  return done.map((d) => (d as PromiseFulfilledResult<R>).value)
+}
+
+/** One transaction's step failed this pass (the others went on). */
+function noteFailure(progress: OutboundProgress, row: Pick<OutboundRow, 'id'>, err: unknown) {
+  progress.errors.push({ id: row.id, error: failureText(err), code: errorCode(err) ?? 'UNKNOWN' })
+}
+
+/** A column set per row: `case id when … then … end`. */
+function perRow<T>(items: readonly T[], id: (item: T) => string, value: (item: T) => unknown): SQL {
+  return sql`case ${outboundTxs.id} ${sql.join(
+    items.map((item) => sql`when ${id(item)} then ${value(item)}`),
+    sql` `,
+  )} end`
+}
+
+/**
+ * Step 3 of invariant 5: sign what was persisted, then persist the raw bytes and hashes (one statement for the
+ * pass's rows) before anything is sent. Returns the rows now `signed`.
+ */
+async function signBuilt(
   ctx: OutboundContext,
   payouts: PayoutDriver,
-  row: OutboundRow,
-): Promise<OutboundRow | undefined> {
-  if (!ctx.signer) return undefined
-  const signed = await payouts.sign(
-    { payload: row.unsigned, maxFee: row.maxFee },
-    { path: row.fromPath },
-    ctx.signer,
+  rows: readonly OutboundRow[],
+  progress: OutboundProgress,
+): Promise<OutboundRow[]> {
+  const signer = ctx.signer
+  if (!signer || rows.length === 0) return []
+  const signed: Array<{ row: OutboundRow; raw: string; hash: string }> = []
+  for (const row of rows)
+    try {
+      const tx = await payouts.sign(
+        { payload: row.unsigned, maxFee: row.maxFee },
+        { path: row.fromPath },
+        signer,
+      )
+      signed.push({ row, raw: tx.raw, hash: tx.hash })
+    } catch (err) {
+      noteFailure(progress, row, err)
+    }
+  const moved = await writeInChunks(
+    signed,
+    async (chunk) => {
+      const ids = await ctx.db
+        .update(outboundTxs)
+        .set({
+          status: 'signed',
+          raw: perRow(
+            chunk,
+            (s) => s.row.id,
+            (s) => s.raw,
+          ),
+          hash: perRow(
+            chunk,
+            (s) => s.row.id,
+            (s) => s.hash,
+          ),
+          updatedAt: new Date(),
+        })
+        .where(
+          and(
+            inArray(
+              outboundTxs.id,
+              chunk.map((s) => s.row.id),
+            ),
+            eq(outboundTxs.status, 'built'),
+          ),
+        )
+        .returning({ id: outboundTxs.id })
+      const kept = new Set(ids.map((r) => r.id))
+      return chunk.filter((s) => kept.has(s.row.id))
+    },
+    (s, err) => noteFailure(progress, s.row, err),
   )
-  const moved = await setStatus(ctx.db, row, 'signed', { raw: signed.raw, hash: signed.hash })
-  crashPoint('outbound:signed')
-  return moved ? { ...row, status: 'signed', raw: signed.raw, hash: signed.hash } : undefined
+  // one crash point per transaction, as each is persisted: the crash tests count them
+  for (const _ of moved) crashPoint('outbound:signed')
+  progress.signed += moved.length
+  return moved.map((s) => ({ ...s.row, status: 'signed', raw: s.raw, hash: s.hash }))
 }
 
 /**
  * Step 5: send the persisted bytes. Sending them again after a crash is harmless ("already known" is success;
- * a used nonce is checked against the chain before anything else is concluded).
+ * a used nonce is checked against the chain before anything else is concluded). True when the row is to be
+ * recorded as broadcast; false when it was rebuilt or given up instead.
  */
-async function broadcastStep(
-  ctx: OutboundContext,
-  chain: LoadedChain,
-  row: OutboundRow,
-  tipHeight: bigint,
-): Promise<boolean> {
+async function send(ctx: OutboundContext, chain: LoadedChain, row: OutboundRow): Promise<boolean> {
   const payouts = chain.driver.payouts as PayoutDriver
   try {
     await payouts.broadcast({ raw: row.raw as string, hash: row.hash as string })
@@ -117,17 +221,89 @@ async function broadcastStep(
     }
   }
   crashPoint('outbound:broadcast')
-  // the row and its withdrawals move together: a crash cannot leave the event behind
-  return ctx.db.transaction(async (tx) => {
-    const moved = await setStatus(tx, row, 'broadcast', {
-      broadcastHeight: tipHeight,
-      attempts: row.attempts + 1,
-    })
-    if (moved && row.purpose === 'withdrawal')
-      for (const id of await withdrawalIdsOf(tx, row))
-        await transitionWithdrawal(tx, id, ['BATCHED'], 'BROADCAST', {}, { hash: row.hash })
-    return moved
-  })
+  return true
+}
+
+/**
+ * Sends every signed row and records the sent ones as broadcast. Account chains: a sender's transactions go
+ * out in nonce order, several in flight at once (a node holds a nonce that arrives early until the one before
+ * it comes); a chain without nonces, whose transactions may spend each other's change, sends one at a time.
+ * The rows and their withdrawals then move together, in one database transaction: a crash cannot leave an
+ * event behind, and a crash before it only sends the same bytes again.
+ */
+async function broadcastSigned(
+  ctx: OutboundContext,
+  chain: LoadedChain,
+  rows: readonly OutboundRow[],
+  tipHeight: bigint,
+  progress: OutboundProgress,
+): Promise<void> {
+  const sent: OutboundRow[] = []
+  const one = async (row: OutboundRow) => {
+    try {
+      if (await send(ctx, chain, row)) sent.push(row)
+    } catch (err) {
+      noteFailure(progress, row, err)
+    }
+  }
+  await Promise.all([
+    eachLimited(
+      rows.filter((r) => r.nonce !== null),
+      callsInFlight,
+      one,
+    ),
+    eachLimited(
+      rows.filter((r) => r.nonce === null),
+      1,
+      one,
+    ),
+  ])
+  const moved = await writeInChunks(
+    sent,
+    (chunk) =>
+      ctx.db.transaction(async (tx) => {
+        const moved = await tx
+          .update(outboundTxs)
+          .set({
+            status: 'broadcast',
+            broadcastHeight: tipHeight,
+            attempts: sql`${outboundTxs.attempts} + 1`,
+            updatedAt: new Date(),
+          })
+          .where(
+            and(
+              inArray(
+                outboundTxs.id,
+                chunk.map((r) => r.id),
+              ),
+              eq(outboundTxs.status, 'signed'),
+            ),
+          )
+          .returning({ id: outboundTxs.id, purpose: outboundTxs.purpose, hash: outboundTxs.hash })
+        const paying = moved.filter((r) => r.purpose === 'withdrawal')
+        if (paying.length > 0) {
+          const hashOf = new Map(paying.map((r) => [r.id, r.hash]))
+          const waiting = await tx
+            .select({ id: withdrawals.id, outboundTxId: withdrawals.outboundTxId })
+            .from(withdrawals)
+            .where(inArray(withdrawals.outboundTxId, [...hashOf.keys()]))
+            .orderBy(withdrawals.id)
+          await runWithin(waiting, true, (w) =>
+            transitionWithdrawal(
+              tx,
+              w.id,
+              ['BATCHED'],
+              'BROADCAST',
+              {},
+              { hash: hashOf.get(w.outboundTxId as string) },
+            ),
+          )
+        }
+        return moved
+      }),
+    (row, err) => noteFailure(progress, row, err),
+  )
+  progress.broadcast += moved.length
 }
 
 async function withdrawalIdsOf(db: Db | Tx, row: Pick<OutboundRow, 'id'>): Promise<string[]> {
@@ -176,9 +352,11 @@ async function moveReferences(tx: Tx, fromId: string, toId: string): Promise<voi
 /**
  * Settles a mined transaction once it is deep enough: the winner of its nonce group becomes `confirmed` (even
  * if it is an older, replaced one: only one of them can be mined), its withdrawals CONFIRMED or FAILED, and the
- * ledger settles or releases them. One database transaction.
+ * ledger settles or releases them. Runs inside the caller's database transaction (`settleMined` puts several
+ * transactions' settlements in one), so a transaction's settlement is all or nothing.
  */
 async function settle(
+  tx: Tx,
   ctx: OutboundContext,
   chain: LoadedChain,
   live: OutboundRow,
@@ -187,74 +365,72 @@ async function settle(
   group: readonly OutboundRow[],
 ): Promise<'confirmed' | 'failed'> {
   const outcome = status.success ? 'confirmed' : 'failed'
-  await ctx.db.transaction(async (tx) => {
-    if (winner.id !== live.id) {
-      // the replaced transaction was mined after all: it is the one that paid
-      await tx
-        .update(outboundTxs)
-        .set({ status: 'replaced', updatedAt: new Date() })
-        .where(eq(outboundTxs.id, live.id))
-      await moveReferences(tx, live.id, winner.id)
-    }
-    const settled = await tx
+  if (winner.id !== live.id) {
+    // the replaced transaction was mined after all: it is the one that paid
+    await tx
       .update(outboundTxs)
-      .set({ status: outcome, fee: status.fee, blockHeight: status.blockHeight, updatedAt: new Date() })
-      .where(
-        and(eq(outboundTxs.id, winner.id), inArray(outboundTxs.status, ['broadcast', 'replaced', 'signed'])),
-      )
-      .returning({ id: outboundTxs.id })
-    // another pass settled it first: nothing more to do (and nothing to book twice)
-    if (settled.length === 0) return
-    const native = chain.driver.nativeAsset.id
-    const ref = (suffix: string, asset = winner.asset) => ({
-      chain: chain.name,
-      asset,
-      refType: 'outbound',
-      refId: `${winner.id}#${suffix}`,
-    })
-    if (can(chain, 'coins'))
-      await settleCoins(tx, ctx, chain, group, winner, status.success ? (winner.spends ?? []) : [])
-    // every confirmed transaction books what it moved between the gateway's wallets, and its fee, here: in the
-    // transaction that marks it confirmed, so the books never lag the chain once nothing is in flight
-    const moves: Record<OutboundRow['purpose'], { from: HoldingRole; to?: HoldingRole } | undefined> = {
-      sweep: { from: 'deposits', to: 'treasury' },
-      gas: { from: 'gas', to: 'deposits' },
-      defund: { from: 'gas' },
-      cold: { from: 'treasury', to: 'cold' },
-      // a batch contract's deployment or a token approval: the treasury pays its fee, nothing moves
-      setup: { from: 'treasury' },
-      withdrawal: undefined,
-    }
-    const move = moves[winner.purpose]
-    if (move) {
-      if (status.success && move.to)
-        await postInternalMove(tx, ref('move'), move.from, move.to, winner.amount ?? 0n)
-      await postFee(tx, ref('fee', native), move.from, status.fee)
-      return
-    }
-    // a transaction that ran and failed still burned its fee
-    if (!status.success) await postFee(tx, ref('fee', native), 'treasury', status.fee)
-    const rows = await tx.select().from(withdrawals).where(eq(withdrawals.outboundTxId, winner.id))
-    // one fee per transaction, split over its withdrawals (the first takes the remainder)
-    const share = rows.length ? status.fee / BigInt(rows.length) : 0n
-    for (const [i, w] of rows.entries()) {
-      const fee = i === 0 ? status.fee - share * BigInt(rows.length - 1) : share
-      const moved = await transitionWithdrawal(
-        tx,
-        w.id,
-        ['BATCHED', 'BROADCAST'],
-        status.success ? 'CONFIRMED' : 'FAILED',
-        status.success
-          ? { networkFee: fee }
-          : { networkFee: fee, failureReason: 'the transaction failed on chain' },
-        { hash: winner.hash, blockHeight: status.blockHeight.toString() },
-      )
-      if (!moved) continue
-      if (status.success)
-        await postWithdrawalSettle(tx, moved, { nativeAsset: chain.driver.nativeAsset.id, amount: fee })
-      else await postWithdrawalRelease(tx, moved)
-    }
+      .set({ status: 'replaced', updatedAt: new Date() })
+      .where(eq(outboundTxs.id, live.id))
+    await moveReferences(tx, live.id, winner.id)
+  }
+  const settled = await tx
+    .update(outboundTxs)
+    .set({ status: outcome, fee: status.fee, blockHeight: status.blockHeight, updatedAt: new Date() })
+    .where(
+      and(eq(outboundTxs.id, winner.id), inArray(outboundTxs.status, ['broadcast', 'replaced', 'signed'])),
+    )
+    .returning({ id: outboundTxs.id })
+  // another pass settled it first: nothing more to do (and nothing to book twice)
+  if (settled.length === 0) return outcome
+  const native = chain.driver.nativeAsset.id
+  const ref = (suffix: string, asset = winner.asset) => ({
+    chain: chain.name,
+    asset,
+    refType: 'outbound',
+    refId: `${winner.id}#${suffix}`,
   })
+  if (can(chain, 'coins'))
+    await settleCoins(tx, ctx, chain, group, winner, status.success ? (winner.spends ?? []) : [])
+  // every confirmed transaction books what it moved between the gateway's wallets, and its fee, here: in the
+  // transaction that marks it confirmed, so the books never lag the chain once nothing is in flight
+  const moves: Record<OutboundRow['purpose'], { from: HoldingRole; to?: HoldingRole } | undefined> = {
+    sweep: { from: 'deposits', to: 'treasury' },
+    gas: { from: 'gas', to: 'deposits' },
+    defund: { from: 'gas' },
+    cold: { from: 'treasury', to: 'cold' },
+    // a batch contract's deployment or a token approval: the treasury pays its fee, nothing moves
+    setup: { from: 'treasury' },
+    withdrawal: undefined,
+  }
+  const move = moves[winner.purpose]
+  if (move) {
+    if (status.success && move.to)
+      await postInternalMove(tx, ref('move'), move.from, move.to, winner.amount ?? 0n)
+    await postFee(tx, ref('fee', native), move.from, status.fee)
+    return outcome
+  }
+  // a transaction that ran and failed still burned its fee
+  if (!status.success) await postFee(tx, ref('fee', native), 'treasury', status.fee)
+  const rows = await tx.select().from(withdrawals).where(eq(withdrawals.outboundTxId, winner.id))
+  // one fee per transaction, split over its withdrawals (the first takes the remainder)
+  const share = rows.length ? status.fee / BigInt(rows.length) : 0n
+  for (const [i, w] of rows.entries()) {
+    const fee = i === 0 ? status.fee - share * BigInt(rows.length - 1) : share
+    const moved = await transitionWithdrawal(
+      tx,
+      w.id,
+      ['BATCHED', 'BROADCAST'],
+      status.success ? 'CONFIRMED' : 'FAILED',
+      status.success
+        ? { networkFee: fee }
+        : { networkFee: fee, failureReason: 'the transaction failed on chain' },
+      { hash: winner.hash, blockHeight: status.blockHeight.toString() },
+    )
+    if (!moved) continue
+    if (status.success)
+      await postWithdrawalSettle(tx, moved, { nativeAsset: chain.driver.nativeAsset.id, amount: fee })
+    else await postWithdrawalRelease(tx, moved)
+  }
   return outcome
 }
 
@@ -395,30 +571,135 @@ async function replaceFunding(
   return (await storeReplacement(ctx, chain, row, from, unsigned)) !== undefined
 }
 
-/** Step 6: follow a sent transaction until it is deep enough, replacing it when it is stuck. */
-async function trackStep(
+/**
+ * The replacement groups of `rows` (see `replacementGroup`) by row id: on account chains one query for all of
+ * them (same sender and nonce), else the chain of `replaces` links per row.
+ */
+async function replacementGroups(db: Db, rows: readonly OutboundRow[]): Promise<Map<string, OutboundRow[]>> {
+  const groups = new Map<string, OutboundRow[]>()
+  const nonced = rows.filter((r) => r.nonce !== null)
+  const key = (r: Pick<OutboundRow, 'chain' | 'fromAddress' | 'nonce'>) =>
+    `${r.chain}|${r.fromAddress}|${r.nonce}`
+  for (let i = 0; i < nonced.length; i += rowsPerStatement) {
+    const chunk = nonced.slice(i, i + rowsPerStatement)
+    const members = await db
+      .select()
+      .from(outboundTxs)
+      .where(
+        and(
+          inArray(outboundTxs.chain, [...new Set(chunk.map((r) => r.chain))]),
+          inArray(outboundTxs.fromAddress, [...new Set(chunk.map((r) => r.fromAddress))]),
+          inArray(outboundTxs.nonce, [...new Set(chunk.map((r) => r.nonce as bigint))]),
+        ),
+      )
+    const byKey = new Map<string, OutboundRow[]>()
+    for (const m of members) byKey.set(key(m), [...(byKey.get(key(m)) ?? []), m])
+    for (const row of chunk) groups.set(row.id, byKey.get(key(row)) ?? [row])
+  }
+  for (const row of rows) if (row.nonce === null) groups.set(row.id, await replacementGroup(db, row))
+  return groups
+}
+
+/** A transaction mined deep enough, with the one of its group that was mined, ready to settle. */
+type Mined = {
+  row: OutboundRow
+  winner: OutboundRow
+  status: Extract<TxStatus, { state: 'mined' }>
+  group: readonly OutboundRow[]
+}
+
+/**
+ * Step 6: follow sent transactions until they are deep enough, replacing the stuck ones. One round for all of
+ * them: each sender's chain nonce read once, then every hash of every replacement group asked (several in
+ * flight), then the mined ones settled several per database transaction (`settleMined`).
+ */
+async function trackSent(
+  ctx: OutboundContext,
+  chain: LoadedChain,
+  rows: readonly OutboundRow[],
+  tipHeight: bigint,
+  progress: OutboundProgress,
+): Promise<void> {
+  if (rows.length === 0) return
+  const payouts = chain.driver.payouts as PayoutDriver
+  const groups = await replacementGroups(ctx.db, rows)
+  // the chain's nonces are read BEFORE the statuses: a transaction mined in between then shows as mined, so a
+  // used nonce below is never one of ours
+  const nonces = new Map<string, { next?: bigint; error?: unknown }>()
+  const confirmedNonce = payouts.confirmedNonce?.bind(payouts)
+  if (confirmedNonce)
+    await eachLimited(
+      [...new Set(rows.filter((r) => r.nonce !== null).map((r) => r.fromAddress))],
+      callsInFlight,
+      async (address) => {
+        nonces.set(
+          address,
+          await confirmedNonce(address).then(
+            (next) => ({ next }),
+            (error: unknown) => ({ error }),
+          ),
+        )
+      },
+    )
+  const statuses = new Map<string, { status?: TxStatus; error?: unknown }>()
+  const hashes = new Set<string>()
+  for (const row of rows) {
+    if (row.nonce !== null && nonces.get(row.fromAddress)?.error !== undefined) continue
+    for (const member of groups.get(row.id) ?? [row]) if (member.hash) hashes.add(member.hash)
+  }
+  await eachLimited([...hashes], callsInFlight, async (hash) => {
+    statuses.set(
+      hash,
+      await payouts.status(hash).then(
+        (status) => ({ status }),
+        (error: unknown) => ({ error }),
+      ),
+    )
+  })
+  const statusOf = (hash: string): TxStatus => {
+    const known = statuses.get(hash)
+    if (!known || known.error !== undefined || !known.status)
+      throw known?.error ?? new Error(`no status of ${hash}`)
+    return known.status
+  }
+  const mined: Mined[] = []
+  for (const row of rows)
+    try {
+      const outcome = await follow(ctx, chain, row, groups.get(row.id) ?? [row], tipHeight, statusOf, nonces)
+      if (outcome === 'waiting') continue
+      if (outcome === 'failed' || outcome === 'replaced') progress[outcome]++
+      else mined.push(outcome)
+    } catch (err) {
+      noteFailure(progress, row, err)
+    }
+  await settleMined(ctx, chain, mined, progress)
+}
+
+/** What one sent transaction's statuses say: settle it (mined deep enough), wait, or it failed or was replaced. */
+async function follow(
   ctx: OutboundContext,
   chain: LoadedChain,
   row: OutboundRow,
+  group: readonly OutboundRow[],
   tipHeight: bigint,
-): Promise<'confirmed' | 'failed' | 'replaced' | 'waiting'> {
+  statusOf: (hash: string) => TxStatus,
+  nonces: ReadonlyMap<string, { next?: bigint; error?: unknown }>,
+): Promise<Mined | 'failed' | 'replaced' | 'waiting'> {
   const payouts = chain.driver.payouts as PayoutDriver
-  const group = await replacementGroup(ctx.db, row)
-  // the chain's nonce is read BEFORE the statuses: a transaction mined in between then shows as mined, so a used
-  // nonce below is never one of ours
-  const next =
-    row.nonce !== null && payouts.confirmedNonce ? await payouts.confirmedNonce(row.fromAddress) : undefined
+  const read = row.nonce !== null ? nonces.get(row.fromAddress) : undefined
+  if (read?.error !== undefined) throw read.error
+  const next = read?.next
   let pending = false
   let ownState: TxStatus['state'] = 'unknown'
   for (const candidate of group) {
     if (!candidate.hash) continue
-    const status = await payouts.status(candidate.hash)
+    const status = statusOf(candidate.hash)
     if (candidate.id === row.id) ownState = status.state
     if (status.state === 'pending') pending = true
     if (status.state !== 'mined') continue
     const depth = tipHeight - status.blockHeight + 1n
     if (depth < BigInt(chain.driver.confirmations)) return 'waiting'
-    return settle(ctx, chain, row, candidate, status, group)
+    return { row, winner: candidate, status, group }
   }
   // the chain moved past this nonce and none of our transactions for it is mined or waiting: someone else used it
   if (next !== undefined && row.nonce !== null && next > row.nonce && !pending) {
@@ -435,6 +716,30 @@ async function trackStep(
   return 'waiting'
 }
 
+/**
+ * Settles mined transactions, several per database transaction: each one's settlement is whole or absent (a
+ * chunk that fails is settled again one transaction at a time, so one bad settlement holds up no other).
+ */
+async function settleMined(
+  ctx: OutboundContext,
+  chain: LoadedChain,
+  mined: readonly Mined[],
+  progress: OutboundProgress,
+): Promise<void> {
+  const outcomes = await writeInChunks(
+    mined,
+    (chunk) =>
+      ctx.db.transaction((tx) =>
+        // coins: a settlement may spend the change another one creates, so they go in order
+        runWithin(chunk, !can(chain, 'coins'), (m) =>
+          settle(tx, ctx, chain, m.row, m.winner, m.status, m.group),
+        ),
+      ),
+    (m, err) => noteFailure(progress, m.row, err),
+  )
+  for (const outcome of outcomes) progress[outcome]++
+}
+
 /** A pass that did nothing (also what a payout stage reports when it failed). */
 export const noOutboundProgress = (): OutboundProgress => ({
   signed: 0,
@@ -446,9 +751,12 @@ export const noOutboundProgress = (): OutboundProgress => ({
 })
 
 /**
- * One pass over a chain's open outbound transactions, oldest first: sign what is built (when this process holds
- * the signer), broadcast what is signed, track what is sent. Each step persists before the next runs, so a
- * process killed at any line resumes from the last persisted step and never sends different bytes for a nonce.
+ * One pass over a chain's open outbound transactions: sign what is built (when this process holds the signer)
+ * and persist the signatures in one statement, send what is signed (a sender's nonces in order, several in
+ * flight) and record the sent ones in one database transaction, and, side by side, track what was already sent
+ * (statuses read in one round, the mined ones settled several per database transaction). Each step persists
+ * before the next runs, so a process killed at any line resumes from the last persisted step and never sends
+ * different bytes for a nonce.
  *
  * @example
  * const progress = await advanceOutbound({ db, signer }, chain)
@@ -466,42 +774,22 @@ export async function advanceOutbound(ctx: OutboundContext, chain: LoadedChain):
     .orderBy(outboundTxs.fromAddress, outboundTxs.nonce, outboundTxs.createdAt)
   if (open.length === 0) return progress
   const tip = await chain.driver.getTip()
-  for (const row of open) {
-    try {
-      await advanceOne(ctx, chain, payouts, row, tip.height, progress)
-    } catch (err) {
-      // one transaction's trouble (a node refusing it, a timeout) must not hold up the others
-      progress.errors.push({
-        id: row.id,
-        error: failureText(err),
-        code: errorCode(err) ?? 'UNKNOWN',
-      })
-    }
+  const inState = (status: OutboundRow['status']) => open.filter((r) => r.status === status)
+  const signAndSend = async () => {
+    const signed = new Map((await signBuilt(ctx, payouts, inState('built'), progress)).map((r) => [r.id, r]))
+    // in the pass's order (sender, nonce): what was signed before and what was signed just now
+    const toSend = open.flatMap((r) => {
+      if (r.status === 'signed') return [r]
+      const now = signed.get(r.id)
+      return now ? [now] : []
+    })
+    await broadcastSigned(ctx, chain, toSend, tip.height, progress)
   }
+  // the rows each side takes are disjoint: what was sent before this pass is tracked while the rest goes out
+  const sides = await Promise.allSettled([
+    signAndSend(),
+    trackSent(ctx, chain, inState('broadcast'), tip.height, progress),
+  ])
+  for (const side of sides) if (side.status === 'rejected') throw side.reason
   return progress
-}
-
-async function advanceOne(
-  ctx: OutboundContext,
-  chain: LoadedChain,
-  payouts: PayoutDriver,
-  first: OutboundRow,
-  tipHeight: bigint,
-  progress: OutboundProgress,
-): Promise<void> {
-  let row = first
-  if (row.status === 'built') {
-    const signed = await signStep(ctx, payouts, row)
-    if (!signed) return
-    progress.signed++
-    row = signed
-  }
-  if (row.status === 'signed') {
-    if (await broadcastStep(ctx, chain, row, tipHeight)) progress.broadcast++
-    return
-  }
-  if (row.status === 'broadcast') {
-    const outcome = await trackStep(ctx, chain, row, tipHeight)
-    if (outcome !== 'waiting') progress[outcome]++
-  }
 }
