@@ -8,7 +8,7 @@ import { processAddressPool } from './address-pool.ts'
 import { processExpiry } from './expire.ts'
 import { decideRetry } from './failures.ts'
 import { startScreeningPump } from './kyt-pump.ts'
-import { processPayouts } from './payouts.ts'
+import { runPayoutJob } from './payouts.ts'
 import { processRates } from './rates.ts'
 import { processReconcile } from './reconcile.ts'
 import { createScanRunner } from './scan.ts'
@@ -123,7 +123,7 @@ async function startPayoutWorkers(ctx: AppContext): Promise<() => Promise<void>>
     queueNames.payouts,
     (job) =>
       decideRetry(ctx.log, { queue: queueNames.payouts, jobId: job.id }, () =>
-        processPayouts(ctx, job.data.chain),
+        runPayoutJob(ctx, job.data.chain),
       ),
     { connection: bullConnection(ctx.env.REDIS_URL), prefix },
   ).on('error', (err) => workerError(queueNames.payouts, err))
