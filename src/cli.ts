@@ -32,6 +32,7 @@ import { type Env, EnvError, parseEnv } from './env.ts'
 import { startWorkers } from './jobs/index.ts'
 import { createLogger } from './log.ts'
 import { signPsbt } from './plugins/bitcoin/multisig.ts'
+import { signSafeDigest } from './plugins/evm/safe.ts'
 import { closeChains, loadChains } from './plugins/registry.ts'
 import { redisOptions } from './redis-options.ts'
 import { startServer } from './server.ts'
@@ -59,6 +60,9 @@ Usage:
   tollgate psbt sign --psbt BASE64 (--xprv TPRV | --mnemonic-env VAR --path "m/48'/1'/0'/2'")
                                         an owner of a Bitcoin multisig cold wallet signs a proposal's PSBT
                                         offline: every input its key is for; prints the signed PSBT (base64)
+  tollgate multisig sign --digest 0x… (--key HEX | --mnemonic-env VAR --path "m/44'/60'/0'/0/0")
+                                        an owner of a Safe cold wallet signs a proposal's digest (its toSign)
+                                        offline; prints the 65-byte signature for addSignature
   tollgate seed new                     print a new 24-word BIP39 mnemonic
   tollgate xpub show                    print the account xpubs of the configured chains (needs the seed)
 ${kytUsage}
@@ -485,6 +489,41 @@ async function main(argv: string[]) {
       }
       console.error(`signed ${out.signed} input(s)`)
       console.log(out.psbt)
+      return
+    }
+    case 'multisig': {
+      if (sub !== 'sign') fail(usage)
+      let values: { digest?: string; key?: string; 'mnemonic-env'?: string; path?: string }
+      try {
+        values = parseArgs({
+          args: rest,
+          options: {
+            digest: { type: 'string' },
+            key: { type: 'string' },
+            'mnemonic-env': { type: 'string' },
+            path: { type: 'string' },
+          },
+        }).values
+      } catch (err) {
+        fail(`multisig sign: ${(err as Error).message.split('\n')[0]}`)
+      }
+      if (!values.digest) fail('multisig sign: --digest 0x… (the proposal’s toSign) is required')
+      const mnemonic = values['mnemonic-env'] ? process.env[values['mnemonic-env']] : undefined
+      if (values['mnemonic-env'] && !mnemonic) fail(`multisig sign: ${values['mnemonic-env']} is not set`)
+      if (mnemonic && !values.path) fail("multisig sign: --mnemonic-env needs --path (m/44'/60'/0'/0/0)")
+      if (!values.key === !mnemonic) fail('multisig sign: give --key or --mnemonic-env with --path')
+      try {
+        const { signature, signer } = await signSafeDigest(
+          values.digest,
+          values.key
+            ? { privateKey: values.key }
+            : { mnemonic: mnemonic as string, path: values.path as string },
+        )
+        console.error(`signed by ${signer}`)
+        console.log(signature)
+      } catch (err) {
+        fail(`multisig sign: ${err instanceof Error ? err.message : String(err)}`)
+      }
       return
     }
     case 'kyt':

@@ -1,4 +1,6 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { validateMnemonic } from '@scure/bip39'
+import { wordlist } from '@scure/bip39/wordlists/english.js'
 import {
   type AssetInfo,
   DriverError,
@@ -19,6 +21,7 @@ import {
   parseAbi,
   zeroAddress,
 } from 'viem'
+import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { validateEvmAddress } from './address.ts'
 import { isRevert } from './batch.ts'
 import { balance, rpcError } from './payouts.ts'
@@ -339,4 +342,36 @@ export function createEvmSafe(client: PublicClient, chainId: number): MultisigDr
   }
 
   return { wallet, propose, addSignature, finalize }
+}
+
+/**
+ * An owner's signature of a SafeTx digest, as their wallet makes it with `eth_signTypedData` (the digest signed
+ * as it is, v 27/28): from a private key, or from a BIP39 mnemonic at a derivation path. What
+ * `tollgate multisig sign` prints. Throws an Error saying what is wrong with the input.
+ *
+ * @example
+ * const signature = await signSafeDigest(proposal.toSign, { privateKey: '0x…' })
+ */
+export async function signSafeDigest(
+  digest: string,
+  key: { privateKey: string } | { mnemonic: string; path: string },
+): Promise<{ signature: Hex; signer: Hex }> {
+  if (!/^0x[0-9a-fA-F]{64}$/.test(digest)) throw new Error('the digest is 32 bytes of 0x-prefixed hex')
+  let account: { sign(a: { hash: Hex }): Promise<Hex>; address: Hex }
+  if ('privateKey' in key) {
+    const hex = key.privateKey.startsWith('0x') ? key.privateKey : `0x${key.privateKey}`
+    if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) throw new Error('the key is 32 bytes of hex (a private key)')
+    try {
+      account = privateKeyToAccount(hex as Hex)
+    } catch {
+      throw new Error('the key is not a valid secp256k1 private key')
+    }
+  } else {
+    const phrase = key.mnemonic.trim().split(/\s+/).join(' ').normalize('NFKD')
+    if (!validateMnemonic(phrase, wordlist)) throw new Error('the mnemonic is not a valid BIP39 mnemonic')
+    if (!/^m(\/\d+'?)+$/.test(key.path))
+      throw new Error(`the path must look like m/44'/60'/0'/0/0 (got ${key.path})`)
+    account = mnemonicToAccount(phrase, { path: key.path as `m/44'/60'/${string}` })
+  }
+  return { signature: await account.sign({ hash: digest as Hex }), signer: account.address }
 }
