@@ -4,6 +4,7 @@ import type { Db, Tx } from '../../db/client.ts'
 import {
   coins,
   kytChecks,
+  multisigProposals,
   type OutboundRow,
   payments,
   senderNonces,
@@ -149,7 +150,9 @@ export async function unlockCoins(tx: Db | Tx, outboundIds: readonly string[]): 
 /**
  * A mined transaction of a replacement group settles the coins: what it spent is spent; what the others locked
  * and it did not spend is free again; its outputs to the treasury (a consolidation) and its change become
- * treasury coins.
+ * treasury coins. With a multisig cold wallet, a cold move's output to it becomes a `cold` coin, and a transfer
+ * out of the wallet (purpose `multisig`, its outputs as its proposal's draft lists them) makes its output to the
+ * treasury a treasury coin and its change back to the wallet a `cold` coin.
  */
 export async function settleCoins(
   tx: Tx,
@@ -175,12 +178,27 @@ export async function settleCoins(
       )
       .where(and(eq(coins.chain, c.chain), eq(coins.txid, c.txid), eq(coins.vout, c.vout)))
   const treasury = roleWallet(ctx, chain, 'treasury')
-  const created: Array<{ address: string; path: string; vout: number; amount: bigint }> = []
-  const outputs = winner.request?.outputs ?? []
+  // the owners sign a multisig cold wallet's coins: the gateway tracks them (role cold, no key path of its own)
+  const coldWallet = chain.settings.cold?.multisig ? chain.settings.cold.address : undefined
+  const created: Array<{
+    address: string
+    path: string
+    vout: number
+    amount: bigint
+    role: CoinRow['role']
+  }> = []
+  const outputs =
+    winner.purpose === 'multisig'
+      ? await draftOutputs(tx, winner.id)
+      : (winner.request?.outputs ?? []).map((o, vout) => ({
+          to: o.to,
+          amount: BigInt(winner.amounts?.[vout] ?? o.amount),
+        }))
   for (const [vout, o] of outputs.entries()) {
-    if (o.to !== treasury.address) continue
-    const amount = BigInt(winner.amounts?.[vout] ?? o.amount)
-    created.push({ address: treasury.address, path: treasury.path, vout, amount })
+    if (o.to === treasury.address)
+      created.push({ address: o.to, path: treasury.path, vout, amount: o.amount, role: 'treasury' })
+    else if (o.to === coldWallet && (winner.purpose === 'cold' || winner.purpose === 'multisig'))
+      created.push({ address: o.to, path: '', vout, amount: o.amount, role: 'cold' })
   }
   const change = winner.request?.change
   if (change && winner.changeVout !== null && winner.changeAmount !== null)
@@ -189,6 +207,7 @@ export async function settleCoins(
       path: change.path,
       vout: winner.changeVout,
       amount: winner.changeAmount,
+      role: 'treasury',
     })
   if (created.length === 0) return
   await tx
@@ -202,10 +221,28 @@ export async function settleCoins(
         script: chain.driver.addressKey(c.address),
         address: c.address,
         path: c.path,
-        role: 'treasury' as const,
+        role: c.role,
       })),
     )
     .onConflictDoNothing()
+}
+
+/**
+ * The outputs of a transfer out of a multisig wallet, by vout, as its proposal's draft lists them (`outputs`:
+ * `{ address, amount }`, amounts in base units as decimal strings); none for a draft that does not list them.
+ */
+async function draftOutputs(tx: Tx, outboundId: string): Promise<Array<{ to: string; amount: bigint }>> {
+  const [p] = await tx
+    .select({ payload: multisigProposals.payload })
+    .from(multisigProposals)
+    .where(eq(multisigProposals.outboundTxId, outboundId))
+  const listed = (p?.payload as { outputs?: unknown } | undefined)?.outputs
+  if (!Array.isArray(listed)) return []
+  return listed.map((o: { address?: unknown; amount?: unknown }) =>
+    typeof o?.address === 'string' && typeof o.amount === 'string' && /^\d+$/.test(o.amount)
+      ? { to: o.address, amount: BigInt(o.amount) }
+      : { to: '', amount: 0n },
+  )
 }
 
 /**
