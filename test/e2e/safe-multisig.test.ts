@@ -1,0 +1,379 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { and, asc, eq } from 'drizzle-orm'
+import { type Hex, parseAbi, parseEther, parseEventLogs } from 'viem'
+import { mnemonicToAccount, sign } from 'viem/accounts'
+import { executeReadyProposals } from '../../src/core/payouts/multisig.ts'
+import { reconcileChain } from '../../src/core/payouts/reconcile.ts'
+import { newMnemonic } from '../../src/core/payouts/signer.ts'
+import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
+import {
+  auditLog,
+  multisigEvents,
+  multisigProposals,
+  type OutboundRow,
+  outboundTxs,
+} from '../../src/db/schema/index.ts'
+import { processPayouts } from '../../src/jobs/payouts.ts'
+import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
+import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+import { cli, ok } from '../helpers/cli.ts'
+import { waitFor } from '../helpers/processes.ts'
+import { deploySafe, ownerKeys, safeState } from '../helpers/safe.ts'
+
+// A 2-of-3 Safe (the published Safe 1.4.1 contracts, deployed on anvil) is the chain's cold wallet: the gateway's
+// own cold moves fill it with ETH and USDT; a move back to the treasury is proposed through the API, one owner's
+// signature leaves it SIGNING, a non-owner's or a garbage signature is INVALID_SIGNATURE and writes nothing, a
+// second owner's made offline with `tollgate multisig sign` makes it READY; the signer's pass sends the Safe's
+// execTransaction from the gas tank, it confirms, and the books match the chain exactly.
+
+const ownerMnemonic = newMnemonic()
+const ownerPath = "m/44'/60'/0'/0/7"
+// two owners hold plain keys, the third a mnemonic (signing with `--mnemonic-env … --path …`)
+const [alice, bob] = ownerKeys(2) as [{ key: Hex; address: Hex }, { key: Hex; address: Hex }]
+const carol = mnemonicToAccount(ownerMnemonic, { path: ownerPath })
+const [mallory] = ownerKeys(1) as [{ key: Hex; address: Hex }]
+
+let devnet: Devnet
+let app: TestApp
+let merchant: { id: string; key: string }
+let safe: Hex
+const chain = () => app.ctx.chains.get('devnet')!
+
+beforeAll(async () => {
+  devnet = await startDevnet()
+  ;({ safe } = await deploySafe(devnet, [alice.address, bob.address, carol.address], 2))
+  app = await createTestApp({
+    config: testConfig(
+      devnet.url,
+      { confirmations: 2 },
+      {
+        sweeps: { enabled: false },
+        cold: {
+          address: safe,
+          // configured in lower case: the driver checksums them
+          multisig: {
+            threshold: 2,
+            owners: [carol.address, alice.address, bob.address].map((o) => o.toLowerCase()),
+          },
+          float: { ETH: '1', USDT: '10' },
+          // what moves back to the treasury below stays there: the next pass does not send it to the Safe again
+          minMove: { ETH: '2', USDT: '20' },
+        },
+      },
+    ),
+    env: { TOLLGATE_SEED: gatewayMnemonic },
+  })
+  merchant = await app.merchant('Safe shop')
+}, 60_000)
+
+afterAll(async () => {
+  await app?.close()
+  await devnet?.stop()
+})
+
+const eth = (address: string) => devnet.client.getBalance({ address: address as Hex })
+const usdt = (address: string) =>
+  devnet.client.readContract({
+    address: devnet.tokenAddress,
+    abi: tokenAbi,
+    functionName: 'balanceOf',
+    args: [address as Hex],
+  })
+const rowsOf = (purpose: OutboundRow['purpose']) =>
+  app.ctx.db
+    .select()
+    .from(outboundTxs)
+    .where(and(eq(outboundTxs.chain, 'devnet'), eq(outboundTxs.purpose, purpose)))
+    .orderBy(asc(outboundTxs.createdAt))
+const proposalRow = async (id: string) =>
+  (await app.ctx.db.select().from(multisigProposals).where(eq(multisigProposals.id, id)))[0]
+
+/** Payout passes, mining a block after each, until `done` holds right after a pass. */
+async function passUntil(what: string, done: () => Promise<boolean>) {
+  await waitFor(
+    what,
+    async () => {
+      await processPayouts(app.ctx, 'devnet')
+      if (await done()) return true
+      await devnet.mine(1)
+      return false
+    },
+    45_000,
+  )
+}
+
+/** Ledger = chain for every wallet line, the Safe (cold) exactly too: it holds only what the gateway moved there. */
+async function expectBooksExact() {
+  const report = await reconcileChain(app.ctx, chain())
+  expect(report.settled).toBe(true)
+  expect(report.discrepancies).toEqual([])
+  expect(report.funding).toEqual([])
+  const lines = report.lines.filter((l) => l.role !== 'deposits')
+  expect(lines.map((l) => l.role).sort()).toEqual(['cold', 'cold', 'gas', 'gas', 'treasury', 'treasury'])
+  for (const l of lines) expect({ ...l, difference: l.difference }).toEqual({ ...l, difference: 0n })
+  return report
+}
+
+const proposalQuery =
+  'id status wallet signers threshold signaturesMissing toSign destination to amount txHash failureReason'
+
+async function propose(asset: string, to: string, amount: string, idempotencyKey: string) {
+  const res = await app.gql(
+    `mutation ($input: ProposeTransferInput!) { proposeTransfer(input: $input) {
+      __typename ... on ProposeTransferPayload { replayed proposal { ${proposalQuery} } }
+      ... on UserError { code field message } } }`,
+    { input: { chain: 'devnet', asset, to, amount, idempotencyKey } },
+    merchant.key,
+  )
+  return res.data.proposeTransfer
+}
+
+async function addSignature(proposalId: string, signature: string) {
+  const res = await app.gql(
+    `mutation ($id: ID!, $signature: String!) { addSignature(proposalId: $id, signature: $signature) {
+      __typename ... on MultisigProposal { ${proposalQuery} } ... on UserError { code field message } } }`,
+    { id: proposalId, signature },
+    merchant.key,
+  )
+  return res.data.addSignature
+}
+
+/** What a refusal must leave untouched: the proposal row, its events and the audit log. */
+async function snapshot(id: string) {
+  return {
+    row: await proposalRow(id),
+    events: await app.ctx.db.select().from(multisigEvents).where(eq(multisigEvents.proposalId, id)),
+    audit: (await app.ctx.db.select().from(auditLog)).length,
+  }
+}
+
+const safeExecution = parseAbi([
+  'event ExecutionSuccess(bytes32 indexed txHash, uint256 payment)',
+  'event ExecutionFailure(bytes32 indexed txHash, uint256 payment)',
+])
+
+describe('Safe 2-of-3 cold wallet on anvil', () => {
+  test('funds in through the cold moves, a move back proposed, signed by two owners (one with the CLI), executed by the gas tank, confirmed; wrong signatures refused; books exact', async () => {
+    const treasury = roleWallet(app.ctx, chain(), 'treasury').address
+    const gasTank = roleWallet(app.ctx, chain(), 'gas').address
+    // the Safe as configured: its checksummed address and owners, as the driver normalized them
+    expect(chain().settings.cold?.address).toBe(safe)
+    expect(chain().settings.cold?.multisig).toEqual({
+      address: safe,
+      threshold: 2,
+      owners: [carol.address, alice.address, bob.address],
+    })
+
+    // the operator funds the hot wallet and the gas tank; the treasury's excess over its float goes to the Safe
+    await devnet.payNative(treasury, parseEther('5'))
+    await devnet.payToken(treasury, 30_000_000n)
+    await devnet.payNative(gasTank, parseEther('1'))
+    expect((await reconcileChain(app.ctx, chain())).funding.length).toBe(3)
+    await passUntil('the cold moves confirmed', async () => {
+      const moves = await rowsOf('cold')
+      return moves.length === 2 && moves.every((m) => m.status === 'confirmed')
+    })
+    const moves = await rowsOf('cold')
+    const ethMove = moves.find((m) => m.asset.endsWith('slip44:60'))!
+    const safeEth = parseEther('4') - ethMove.maxFee
+    expect(await eth(safe)).toBe(safeEth)
+    expect(await usdt(safe)).toBe(20_000_000n)
+    await expectBooksExact()
+
+    // a move of 1.5 ETH back into the treasury, for the owners to sign
+    const proposed = await propose('ETH', treasury.toLowerCase(), '1.5', 'back-to-hot-eth')
+    expect(proposed.__typename).toBe('ProposeTransferPayload')
+    const p = proposed.proposal
+    expect(p).toMatchObject({
+      status: 'SIGNING',
+      wallet: safe,
+      to: treasury,
+      amount: '1.5',
+      destination: 'treasury',
+      signers: [],
+      threshold: 2,
+      signaturesMissing: 2,
+      txHash: null,
+    })
+    expect(p.toSign).toMatch(/^0x[0-9a-f]{64}$/)
+    // the same key and parameters answer the same draft
+    const again = await propose('ETH', treasury, '1.5', 'back-to-hot-eth')
+    expect(again).toMatchObject({ replayed: true, proposal: { id: p.id } })
+
+    // alice signs with her wallet → still SIGNING: one is not enough
+    const one = await addSignature(p.id, await sign({ hash: p.toSign, privateKey: alice.key, to: 'hex' }))
+    expect(one).toMatchObject({ status: 'SIGNING', signers: [alice.address], signaturesMissing: 1 })
+    expect(await executeReadyProposals(app.ctx, chain())).toBe(0)
+
+    // mallory (no owner) signs the real digest; garbage in several shapes: refused, and nothing is written
+    const before = await snapshot(p.id)
+    const refusedCli = ok(
+      await cli(['multisig', 'sign', '--digest', p.toSign, '--key', mallory.key]),
+    ).stdout.trim()
+    const attempts = [
+      refusedCli,
+      'garbage',
+      `0x${'ab'.repeat(65)}`,
+      `0x${'11'.repeat(64)}1b`,
+      // alice's signature of another digest
+      await sign({ hash: `0x${'42'.repeat(32)}`, privateKey: alice.key, to: 'hex' }),
+    ]
+    for (const signature of attempts) {
+      const refused = await addSignature(p.id, signature)
+      expect(refused).toMatchObject({
+        __typename: 'UserError',
+        code: 'INVALID_SIGNATURE',
+        field: 'signature',
+      })
+    }
+    expect((await addSignature(p.id, refusedCli)).message).toContain(mallory.address)
+    expect(await snapshot(p.id)).toEqual(before)
+
+    // carol signs offline from her mnemonic and path with the CLI → READY
+    const byCarol = ok(
+      await cli(
+        ['multisig', 'sign', '--digest', p.toSign, '--mnemonic-env', 'OWNER_MNEMONIC', '--path', ownerPath],
+        {
+          OWNER_MNEMONIC: ownerMnemonic,
+        },
+      ),
+    )
+    expect(byCarol.stderr).toContain(carol.address)
+    const two = await addSignature(p.id, byCarol.stdout.trim())
+    expect(two).toMatchObject({
+      status: 'READY',
+      signers: [carol.address, alice.address],
+      signaturesMissing: 0,
+    })
+    // a READY proposal takes no more signatures
+    const late = await addSignature(p.id, await sign({ hash: p.toSign, privateKey: bob.key, to: 'hex' }))
+    expect(late).toMatchObject({ __typename: 'UserError', code: 'INVALID_STATE' })
+
+    // the signer's pass executes it: the gas tank sends the Safe's execTransaction, it is mined and settled
+    const treasuryEth = await eth(treasury)
+    const gasEth = await eth(gasTank)
+    expect(await executeReadyProposals(app.ctx, chain())).toBe(1)
+    expect((await proposalRow(p.id))?.status).toBe('EXECUTING')
+    await passUntil(
+      'the Safe transfer confirmed',
+      async () => (await proposalRow(p.id))?.status === 'CONFIRMED',
+    )
+    const [out] = await rowsOf('multisig')
+    const done = await proposalRow(p.id)
+    expect(out).toMatchObject({
+      id: done!.outboundTxId,
+      status: 'confirmed',
+      fromAddress: gasTank,
+      asset: chain().driver.nativeAsset.id,
+    })
+    const receipt = await devnet.client.getTransactionReceipt({ hash: out!.hash as Hex })
+    expect(receipt.status).toBe('success')
+    expect(receipt.to?.toLowerCase()).toBe(safe.toLowerCase())
+    const executed = parseEventLogs({ abi: safeExecution, logs: receipt.logs })
+    expect(executed.map((e) => [e.eventName, e.address.toLowerCase(), e.args.txHash])).toEqual([
+      ['ExecutionSuccess', safe.toLowerCase(), p.toSign],
+    ])
+    // exactly the amount moved; the Safe paid no gas, the gas tank paid the fee
+    expect(await eth(treasury)).toBe(treasuryEth + parseEther('1.5'))
+    expect(await eth(safe)).toBe(safeEth - parseEther('1.5'))
+    expect(await eth(gasTank)).toBe(gasEth - out!.fee!)
+    expect((await safeState(devnet, safe)).nonce).toBe(1n)
+    const shown = await app.gql(
+      `query ($id: ID!) { multisigProposal(id: $id) { ${proposalQuery} } }`,
+      { id: p.id },
+      merchant.key,
+    )
+    expect(shown.data.multisigProposal).toMatchObject({
+      status: 'CONFIRMED',
+      txHash: out!.hash,
+      failureReason: null,
+    })
+
+    // the trail: each step's event, and the audit rows of the proposal and both signatures
+    const events = await app.ctx.db
+      .select()
+      .from(multisigEvents)
+      .where(eq(multisigEvents.proposalId, p.id))
+      .orderBy(asc(multisigEvents.seq))
+    expect(events.map((e) => [e.type, e.status])).toEqual([
+      ['multisig.proposed', 'SIGNING'],
+      ['multisig.signed', 'SIGNING'],
+      ['multisig.signed', 'READY'],
+      ['multisig.executed', 'EXECUTING'],
+      ['multisig.confirmed', 'CONFIRMED'],
+    ])
+    const audit = await app.ctx.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.targetType, 'multisig_proposal'), eq(auditLog.targetId, p.id)))
+      .orderBy(asc(auditLog.createdAt))
+    expect(audit.map((a) => [a.action, a.merchantId])).toEqual([
+      ['multisig.proposed', merchant.id],
+      ['multisig.signed', merchant.id],
+      ['multisig.signed', merchant.id],
+    ])
+    expect(audit.slice(1).map((a) => (a.data as { owners: string[] }).owners)).toEqual([
+      [alice.address],
+      [carol.address],
+    ])
+
+    // the books: 1.5 ETH cold → treasury, the fee from the gas tank; the Safe's balance is the cold line, exact
+    const report = await expectBooksExact()
+    const cold = report.lines.find((l) => l.role === 'cold' && l.asset.endsWith('slip44:60'))
+    expect(cold?.onChain).toBe(safeEth - parseEther('1.5'))
+
+    // later passes leave the treasury's 1.5 ETH where it is (below minMove) and send nothing twice
+    await processPayouts(app.ctx, 'devnet')
+    await devnet.mine(1)
+    await processPayouts(app.ctx, 'devnet')
+    expect((await rowsOf('multisig')).length).toBe(1)
+    expect((await rowsOf('cold')).length).toBe(2)
+  }, 90_000)
+
+  test('USDT out of the Safe: an ERC-20 transfer the owners sign (bob and carol), executed and booked exactly', async () => {
+    const treasury = roleWallet(app.ctx, chain(), 'treasury').address
+    const proposed = await propose('USDT', treasury, '5', 'back-to-hot-usdt')
+    const p = proposed.proposal
+    expect(p).toMatchObject({ status: 'SIGNING', amount: '5', destination: 'treasury' })
+    const byBob = ok(await cli(['multisig', 'sign', '--digest', p.toSign, '--key', bob.key])).stdout.trim()
+    expect(await addSignature(p.id, byBob)).toMatchObject({ status: 'SIGNING', signers: [bob.address] })
+    const byCarol = await carol.sign({ hash: p.toSign })
+    expect(await addSignature(p.id, byCarol)).toMatchObject({
+      status: 'READY',
+      signers: [carol.address, bob.address],
+    })
+    const treasuryUsdt = await usdt(treasury)
+    const safeUsdt = await usdt(safe)
+    expect(await executeReadyProposals(app.ctx, chain())).toBe(1)
+    await passUntil(
+      'the USDT transfer confirmed',
+      async () => (await proposalRow(p.id))?.status === 'CONFIRMED',
+    )
+    expect(await usdt(treasury)).toBe(treasuryUsdt + 5_000_000n)
+    expect(await usdt(safe)).toBe(safeUsdt - 5_000_000n)
+    expect((await safeState(devnet, safe)).nonce).toBe(2n)
+    await expectBooksExact()
+  }, 60_000)
+
+  test('error: proposals the Safe cannot make are refused before any owner signs', async () => {
+    const treasury = roleWallet(app.ctx, chain(), 'treasury').address
+    // more than the Safe holds
+    expect(await propose('USDT', treasury, '1000', 'too-much')).toMatchObject({
+      __typename: 'UserError',
+      code: 'INVALID_STATE',
+    })
+    // the Safe paying itself
+    expect(await propose('ETH', safe, '1', 'to-itself')).toMatchObject({
+      __typename: 'UserError',
+      code: 'INVALID_ADDRESS',
+    })
+    expect(await propose('ETH', '0x1234', '1', 'bad-address')).toMatchObject({
+      __typename: 'UserError',
+      code: 'INVALID_ADDRESS',
+    })
+    expect(
+      (await app.ctx.db.select().from(multisigProposals).where(eq(multisigProposals.status, 'SIGNING')))
+        .length,
+    ).toBe(0)
+  }, 30_000)
+})
