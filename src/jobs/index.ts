@@ -67,7 +67,7 @@ export async function startWorkers(
     ),
     worker(queueNames.expire, async () => {
       const result = await processExpiry(ctx)
-      if (result.expired > 0) dispatchSoon()
+      if (result.expired > 0 || result.approvalsExpired > 0) dispatchSoon()
       return result
     }),
     worker<ChainJob>(queueNames.reconcile, (job) => processReconcile(ctx, job.data.chain)),

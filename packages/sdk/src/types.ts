@@ -193,6 +193,8 @@ export type ChainDriver = {
   watchHeads?(onHead: (height: bigint) => void): () => void
   /** Sending: present on drivers that can move funds (sweeps, withdrawals). */
   payouts?: PayoutDriver
+  /** Wallets several owners control (cold storage): transfers out of them are drafted, signed by owners, executed. */
+  multisig?: MultisigDriver
   close?(): Promise<void>
 }
 
@@ -245,6 +247,11 @@ export type BuildRequest = {
   feeBumpPercent?: number
   /** The fee terms of the transaction being replaced; a replacement must outbid them. */
   replaces?: UnsignedTx
+  /**
+   * Account chains: send this contract call from `from` instead of paying `outputs` (a Safe's `execTransaction`);
+   * `outputs` is then empty and `asset` the native one. Drivers without multisig wallets never get one.
+   */
+  call?: ContractCall
 }
 
 /** What a gas-tank funding (or its undoing) is built from; `replaces` + `feeBumpPercent` when it is stuck. */
@@ -411,4 +418,71 @@ export type ChainDriverDefinition<Options = unknown> = {
   name: string
   options: OptionsSchema<Options>
   create(options: Options, ctx: DriverContext): ChainDriver | Promise<ChainDriver>
+}
+
+/** A contract call a gateway wallet sends (a Safe's `execTransaction`): `data` hex, `value` in native base units. */
+export type ContractCall = { to: string; data: string; value: bigint }
+
+/** A wallet several owners control; `threshold` of them must sign a transfer out of it. */
+export type MultisigWallet = {
+  /** The wallet's address (a Safe's; on Bitcoin the P2WSH address derived from the owners' keys). */
+  address: string
+  threshold: number
+  /** Who may sign, as the driver normalized them: owner addresses (EVM), account xpubs (Bitcoin). */
+  owners: readonly string[]
+}
+
+/** A transfer out of a multisig wallet while owners sign it: the driver's own JSON payload and what they sign. */
+export type MultisigDraft = {
+  payload: Record<string, unknown>
+  /** What an owner signs, to show them: an EIP-712 digest (EVM), an unsigned PSBT in base64 (Bitcoin). */
+  toSign: string
+  /** UTXO chains: the wallet's coins it spends (`txid:vout`), so the core can lock them. */
+  spends?: readonly string[]
+}
+
+/** What a draft signed by enough owners becomes. */
+export type MultisigExecution =
+  /** Complete and signed by the owners (Bitcoin): the core broadcasts these bytes as they are. */
+  | { signed: SignedTx }
+  /** A call one of the gateway's own wallets must send (a Safe's `execTransaction`), built and sent like a payout. */
+  | { call: ContractCall }
+
+/**
+ * Multisig wallets of a chain. The core keeps drafts and signatures in its database; the driver builds, checks
+ * and completes them.
+ *
+ * @example
+ * const draft = await driver.multisig.propose({ wallet, to: '0x…', asset, amount: 10n ** 18n })
+ * const { payload, signers } = driver.multisig.addSignature({ wallet, payload: draft.payload, signature: '0x…' })
+ */
+export type MultisigDriver = {
+  /**
+   * Checks a configured wallet and completes it (Bitcoin derives the P2WSH address from the owners' xpubs; EVM
+   * needs `address`). Throws an Error saying what is wrong with the settings.
+   */
+  wallet(settings: { address?: string; threshold: number; owners: readonly string[] }): MultisigWallet
+  /**
+   * A transfer of `amount` of `asset` from the wallet to `to`, unsigned. UTXO chains spend `inputs` (the wallet's
+   * coins the core tracks) and return change to the wallet; account chains read what they need (a Safe's nonce).
+   */
+  propose(
+    a: { wallet: MultisigWallet; to: string; asset: AssetInfo; amount: bigint; inputs?: readonly Coin[] },
+    signal?: AbortSignal,
+  ): Promise<MultisigDraft>
+  /**
+   * Adds one owner's signature: a 65-byte hex signature over the draft's digest (EVM), or a PSBT of the draft with
+   * an owner's partial signatures (Bitcoin). Anything else, a signature of someone not an owner, or one over another
+   * draft, is refused with a non-retryable `DriverError` of code `INVALID_SIGNATURE`. Returns the draft with it and
+   * every owner who has signed so far.
+   */
+  addSignature(a: { wallet: MultisigWallet; payload: Record<string, unknown>; signature: string }): {
+    payload: Record<string, unknown>
+    signers: string[]
+  }
+  /** Completes a draft `threshold` owners signed (the core asks only then). */
+  finalize(
+    a: { wallet: MultisigWallet; payload: Record<string, unknown> },
+    signal?: AbortSignal,
+  ): Promise<MultisigExecution>
 }

@@ -22,6 +22,7 @@ import {
 } from '../ledger/postings.ts'
 import { insertOutbound } from './built-tx.ts'
 import { coinsLockedBy, lockCoins, settleCoins, spendableCoins, unlockCoins } from './coins.ts'
+import { abandonMultisig, settleMultisig } from './multisig.ts'
 import { needFromJson } from './sweep-need.ts'
 import { transitionWithdrawal } from './withdrawal-transitions.ts'
 
@@ -401,6 +402,12 @@ async function settle(
     // a batch contract's deployment or a token approval: the treasury pays its fee, nothing moves
     setup: { from: 'treasury' },
     withdrawal: undefined,
+    multisig: undefined,
+  }
+  // out of a multisig cold wallet: its proposal says where to and who paid the fee
+  if (winner.purpose === 'multisig') {
+    await settleMultisig(tx, chain, winner, status)
+    return outcome
   }
   const move = moves[winner.purpose]
   if (move) {
@@ -449,6 +456,7 @@ async function abandon(
       .returning({ id: outboundTxs.id })
     if (rows.length === 0) return
     await unlockCoins(tx, [row.id])
+    if (row.purpose === 'multisig') await abandonMultisig(tx, row.id, reason)
     for (const id of await withdrawalIdsOf(tx, row)) {
       const moved = await transitionWithdrawal(tx, id, ['BATCHED', 'BROADCAST'], 'FAILED', {
         failureReason: reason,
