@@ -376,4 +376,32 @@ describe('Safe 2-of-3 cold wallet on anvil', () => {
         .length,
     ).toBe(0)
   }, 30_000)
+
+  test('behavior: two drafts at the same Safe nonce: once one executed, the other fails with the reason and nothing is sent for it', async () => {
+    const operator = `0x${'0e'.repeat(20)}`
+    const first = (await propose('ETH', operator, '0.1', 'out-1')).proposal
+    const second = (await propose('ETH', operator, '0.2', 'out-2')).proposal
+    expect(first.destination).toBe('external')
+    const signBoth = async (id: string, digest: Hex) => {
+      await addSignature(id, await sign({ hash: digest, privateKey: alice.key, to: 'hex' }))
+      return addSignature(id, await sign({ hash: digest, privateKey: bob.key, to: 'hex' }))
+    }
+    expect(await signBoth(first.id, first.toSign)).toMatchObject({ status: 'READY' })
+    expect(await executeReadyProposals(app.ctx, chain())).toBe(1)
+    await passUntil(
+      'the first transfer confirmed',
+      async () => (await proposalRow(first.id))?.status === 'CONFIRMED',
+    )
+    const sent = (await rowsOf('multisig')).length
+    // the second was drafted at the nonce the first used: its owners' signatures can never execute
+    expect(await signBoth(second.id, second.toSign)).toMatchObject({ status: 'READY' })
+    expect(await executeReadyProposals(app.ctx, chain())).toBe(0)
+    const failed = await proposalRow(second.id)
+    expect(failed?.status).toBe('FAILED')
+    expect(failed?.failureReason).toContain('nonce')
+    expect(failed?.outboundTxId).toBeNull()
+    expect((await rowsOf('multisig')).length).toBe(sent)
+    expect(await eth(operator)).toBe(parseEther('0.1'))
+    await expectBooksExact()
+  }, 60_000)
 })

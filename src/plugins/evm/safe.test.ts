@@ -9,6 +9,7 @@ import {
 } from '@tollgate/sdk'
 import { getAddress, type Hex, parseAbi, parseEther, recoverAddress } from 'viem'
 import { privateKeyToAccount, sign } from 'viem/accounts'
+import { testConfig } from '../../../test/helpers/app.ts'
 import {
   type Devnet,
   devnetDriver,
@@ -18,6 +19,7 @@ import {
 } from '../../../test/helpers/chain.ts'
 import { deploySafe, ownerKeys, safeState } from '../../../test/helpers/safe.ts'
 import { createSigner } from '../../core/payouts/signer.ts'
+import { closeChains, loadChains } from '../registry.ts'
 import { deriveEvmAddress } from './derive.ts'
 import { type SafePayload, safeTxTypes } from './safe.ts'
 
@@ -307,4 +309,33 @@ describe('Safe wallets', () => {
     expect(err?.retryable).toBe(false)
     expect((await safeState(devnet, wallet.address as Hex)).nonce).toBe(nonceBefore)
   }, 30_000)
+
+  test('error: a chain configured with a bad Safe cold wallet does not load, and says which setting is wrong', async () => {
+    const quiet = { debug() {}, info() {}, warn() {}, error() {} }
+    const load = (multisig: { threshold: number; owners: string[] }, address?: string) =>
+      loadChains(
+        testConfig(
+          devnet.url,
+          {},
+          { cold: { ...(address ? { address } : {}), multisig, float: { ETH: '1' } } },
+        ),
+        quiet,
+      )
+    const owners = wallet.owners as string[]
+    await expect(load({ threshold: 4, owners }, wallet.address)).rejects.toThrow('cold.multisig: threshold')
+    await expect(load({ threshold: 2, owners })).rejects.toThrow('cold.multisig: address')
+    await expect(load({ threshold: 2, owners: [owners[0]!, '0xnope'] }, wallet.address)).rejects.toThrow(
+      'cold.multisig: owners[1]',
+    )
+    const chains = await load(
+      { threshold: 2, owners: owners.map((o) => o.toLowerCase()) },
+      wallet.address.toLowerCase(),
+    )
+    try {
+      expect(chains.get('devnet')?.settings.cold?.multisig).toEqual(wallet)
+      expect(chains.get('devnet')?.settings.cold?.address).toBe(wallet.address)
+    } finally {
+      await closeChains(chains)
+    }
+  })
 })
