@@ -5,6 +5,7 @@ import { errorCode } from '../core/errors.ts'
 import { batchWithdrawals } from '../core/payouts/batches.ts'
 import { moveExcessToCold } from '../core/payouts/cold-storage.ts'
 import { consolidateDeposits } from '../core/payouts/consolidation.ts'
+import { executeReadyProposals } from '../core/payouts/multisig.ts'
 import { advanceOutbound, noOutboundProgress } from '../core/payouts/outbound.ts'
 import { readPayoutStatus, recordPayoutPass } from '../core/payouts/pass-status.ts'
 import { advanceSweeps, noSweepProgress } from '../core/payouts/sweeps.ts'
@@ -118,6 +119,8 @@ async function payoutPass(ctx: AppContext, chainName: string) {
   const consolidated = await step('consolidation', () => consolidateDeposits(ctx, chain), 0)
   const batched = await step('batching', () => batchWithdrawals(ctx, chain), 0)
   const toCold = await step('cold storage', () => moveExcessToCold(ctx, chain), 0)
+  // multisig proposals the owners signed become outbound transactions, sent by the outbound step below
+  await step('multisig', () => executeReadyProposals(ctx, chain), 0)
   const progress = await step('outbound', () => advanceOutbound(ctx, chain), noOutboundProgress())
   const durationMs = performance.now() - started
 
