@@ -404,4 +404,31 @@ describe('Safe 2-of-3 cold wallet on anvil', () => {
     expect(await eth(operator)).toBe(parseEther('0.1'))
     await expectBooksExact()
   }, 60_000)
+
+  test('behavior: two drafts READY at once for one Safe: one is executed, the other waits and then fails at its used nonce without sending anything', async () => {
+    const operator = `0x${'0f'.repeat(20)}`
+    const first = (await propose('ETH', operator, '0.1', 'both-1')).proposal
+    const second = (await propose('ETH', operator, '0.2', 'both-2')).proposal
+    for (const p of [first, second]) {
+      await addSignature(p.id, await sign({ hash: p.toSign, privateKey: alice.key, to: 'hex' }))
+      expect(
+        await addSignature(p.id, await sign({ hash: p.toSign, privateKey: bob.key, to: 'hex' })),
+      ).toMatchObject({ status: 'READY' })
+    }
+    const sent = (await rowsOf('multisig')).length
+    // one execution per wallet at a time: the second is not sent beside the first (it would revert, its fee spent)
+    expect(await executeReadyProposals(app.ctx, chain())).toBe(1)
+    expect(await executeReadyProposals(app.ctx, chain())).toBe(0)
+    expect((await rowsOf('multisig')).length).toBe(sent + 1)
+    expect((await proposalRow(second.id))?.status).toBe('READY')
+    await passUntil(
+      'the first transfer confirmed',
+      async () => (await proposalRow(first.id))?.status === 'CONFIRMED',
+    )
+    expect(await executeReadyProposals(app.ctx, chain())).toBe(0)
+    expect((await proposalRow(second.id))?.status).toBe('FAILED')
+    expect((await rowsOf('multisig')).length).toBe(sent + 1)
+    expect(await eth(operator)).toBe(parseEther('0.1'))
+    await expectBooksExact()
+  }, 60_000)
 })

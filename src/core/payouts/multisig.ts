@@ -310,13 +310,25 @@ export async function executeReadyProposals(ctx: MultisigContext, chain: LoadedC
   const payouts = chain.driver.payouts
   if (!driver || !payouts || !chain.settings.cold?.multisig) return 0
   const ready = await ctx.db
-    .select({ id: multisigProposals.id })
+    .select({ id: multisigProposals.id, wallet: multisigProposals.wallet })
     .from(multisigProposals)
     .where(and(eq(multisigProposals.chain, chain.name), eq(multisigProposals.status, 'READY')))
     .orderBy(asc(multisigProposals.createdAt))
     .limit(20)
+  // one execution at a time per wallet: drafts of an account wallet (a Safe) take its nonce when drafted, so two
+  // sent together would both be mined and the second revert, its fee spent; the next waits for the first to settle
+  const busy = new Set(
+    (
+      await ctx.db
+        .selectDistinct({ wallet: multisigProposals.wallet })
+        .from(multisigProposals)
+        .where(and(eq(multisigProposals.chain, chain.name), eq(multisigProposals.status, 'EXECUTING')))
+    ).map((r) => r.wallet),
+  )
   let executed = 0
-  for (const { id } of ready) {
+  for (const { id, wallet: address } of ready) {
+    if (busy.has(address)) continue
+    busy.add(address)
     const [row] = await ctx.db.select().from(multisigProposals).where(eq(multisigProposals.id, id))
     if (!row) continue
     const { wallet } = walletFor(ctx.chains, row)
