@@ -7,6 +7,7 @@ import { reconcileChain } from '../../src/core/payouts/reconcile.ts'
 import { newMnemonic } from '../../src/core/payouts/signer.ts'
 import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
 import {
+  apiKeys,
   auditLog,
   multisigEvents,
   multisigProposals,
@@ -307,12 +308,16 @@ describe('Safe 2-of-3 cold wallet on anvil', () => {
       .from(auditLog)
       .where(and(eq(auditLog.targetType, 'multisig_proposal'), eq(auditLog.targetId, p.id)))
       .orderBy(asc(auditLog.createdAt))
-    expect(audit.map((a) => [a.action, a.merchantId])).toEqual([
-      ['multisig.proposed', merchant.id],
-      ['multisig.signed', merchant.id],
-      ['multisig.signed', merchant.id],
+    const [key] = await app.ctx.db.select().from(apiKeys).where(eq(apiKeys.merchantId, merchant.id))
+    const keyId = key?.id ?? null
+    expect(audit.map((a) => [a.action, a.merchantId, a.actor])).toEqual([
+      ['multisig.proposed', merchant.id, keyId],
+      ['multisig.signed', merchant.id, keyId],
+      ['multisig.signed', merchant.id, keyId],
+      // the execution is the signer's, on the owners' signatures
+      ['multisig.executed', merchant.id, 'system:signer'],
     ])
-    expect(audit.slice(1).map((a) => (a.data as { owners: string[] }).owners)).toEqual([
+    expect(audit.slice(1, 3).map((a) => (a.data as { owners: string[] }).owners)).toEqual([
       [alice.address],
       [carol.address],
     ])

@@ -25,11 +25,22 @@ export const auditActions = [
   'multisig.proposed',
   'multisig.signed',
   'multisig.canceled',
+  'multisig.executed',
 ] as const
 export type AuditAction = (typeof auditActions)[number]
 
-/** Who did it: an API key (its id) or an operator at the command line. */
-export type AuditActor = { keyId: string; requestId?: string } | { cli: true }
+/**
+ * Who did it: an API key (its id), an operator at the command line, or a gateway process acting on a decision
+ * people made (the signer executing a multisig transfer its owners signed).
+ */
+export type AuditActor = { keyId: string; requestId?: string } | { cli: true } | { system: 'signer' }
+
+/** How an actor is written in the log: the key's id, `cli`, or `system:<process>`. */
+export function actorName(actor: AuditActor): string {
+  if ('cli' in actor) return 'cli'
+  if ('system' in actor) return `system:${actor.system}`
+  return actor.keyId
+}
 
 export type AuditEntry = {
   merchantId: string | null
@@ -50,11 +61,11 @@ export async function recordAudit(db: Db | Tx, entry: AuditEntry): Promise<void>
   await db.insert(auditLog).values({
     id: newId('aud'),
     merchantId: entry.merchantId,
-    actor: 'cli' in entry.actor ? 'cli' : entry.actor.keyId,
+    actor: actorName(entry.actor),
     action: entry.action,
     targetType: entry.target.type,
     targetId: entry.target.id,
-    requestId: 'cli' in entry.actor ? null : (entry.actor.requestId ?? null),
+    requestId: 'keyId' in entry.actor ? (entry.actor.requestId ?? null) : null,
     data: entry.data ?? null,
   })
 }

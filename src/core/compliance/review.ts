@@ -1,7 +1,7 @@
 import { and, eq } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { kytChecks, payments } from '../../db/schema/index.ts'
-import { type AuditActor, recordAudit } from '../access/audit.ts'
+import { type AuditActor, actorName, recordAudit } from '../access/audit.ts'
 import { checkFreeText, invalidInput, TollgateError } from '../errors.ts'
 import { type PaymentChange, refreshPayments } from '../payments/refresh.ts'
 import { kytData, noticeIfCompleted } from './checks.ts'
@@ -15,8 +15,6 @@ export function checkNote(note: unknown): string {
   if (text === undefined) throw invalidInput('note', 'a note saying why is required')
   return text
 }
-
-const actorName = (actor: AuditActor) => ('cli' in actor ? 'cli' : actor.keyId)
 
 async function decide(
   ctx: { db: Db; now?: () => Date },

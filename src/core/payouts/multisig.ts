@@ -12,7 +12,7 @@ import {
   outboundTxs,
 } from '../../db/schema/index.ts'
 import type { ChainRegistry, LoadedChain } from '../../plugins/registry.ts'
-import { type AuditActor, recordAudit } from '../access/audit.ts'
+import { type AuditActor, actorName, recordAudit } from '../access/audit.ts'
 import { checkIdempotencyKey } from '../access/idempotency.ts'
 import { can, resolveAsset, resolveChain } from '../chains.ts'
 import { failureText, invalidInput, TollgateError } from '../errors.ts'
@@ -149,7 +149,7 @@ export async function proposeTransfer(
           spends: draft.spends ? [...draft.spends] : null,
           idempotencyKey: key,
           requestHash,
-          proposedBy: 'keyId' in actor ? actor.keyId : 'cli',
+          proposedBy: actorName(actor),
         })
         .returning()
       const proposal = row as MultisigProposalRow
@@ -400,6 +400,13 @@ export async function executeReadyProposals(ctx: MultisigContext, chain: LoadedC
         if (nonce !== undefined) await commitNonce(tx, chain, gas.address, nonce + 1n)
       }
       await recordStep(tx, p, 'multisig.executed', { status: 'EXECUTING', outboundTxId: outboundId })
+      await recordAudit(tx, {
+        merchantId: p.merchantId,
+        actor: { system: 'signer' },
+        action: 'multisig.executed',
+        target: { type: 'multisig_proposal', id: p.id },
+        data: { signers: p.signers, threshold: p.threshold, outboundTxId: outboundId },
+      })
       executed++
     })
   }
