@@ -1,10 +1,15 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import type { PGlite } from '@electric-sql/pglite'
 import { DriverError } from '@tollgate/sdk'
 import { and, asc, eq } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/pglite'
 import { openUnitDb, unitKeys, unitPayoutScene } from '../../../test/helpers/unit.ts'
-import { outboundTxs, senderNonces, withdrawals } from '../../db/schema/index.ts'
+import type { Db } from '../../db/client.ts'
+import * as schema from '../../db/schema/index.ts'
+import { outboundTxs, senderNonces, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
 import { getBalances } from '../ledger/balances.ts'
 import { batchWithdrawals } from './batches.ts'
+import { collectWithdrawalChanges } from './withdrawal-changes.ts'
 import type { WithdrawalRow } from './withdrawal-transitions.ts'
 import { requestWithdrawal } from './withdrawals.ts'
 
@@ -174,5 +179,116 @@ describe('batchWithdrawals', () => {
     delete s.payouts.failures.build
     expect(await s.batch()).toBe(1)
     expect(await s.nextNonce()).toBe(6n)
+  })
+
+  test('behavior: transactions are built side by side, yet each takes its nonce in request order', async () => {
+    const s = await setup('side-by-side')
+    const build = s.payouts.driver.build
+    let inFlight = 0
+    let most = 0
+    s.payouts.driver.build = async (request, signal) => {
+      inFlight++
+      most = Math.max(most, inFlight)
+      // later requests answer first
+      await Bun.sleep(12 - Number(request.outputs[0]?.amount ?? 0n) / 100)
+      inFlight--
+      return build(request, signal)
+    }
+    const queued = []
+    for (let i = 1; i <= 10; i++) queued.push(await s.request(BigInt(i) * 100n, `toy${i}`))
+    expect(await s.batch()).toBe(10)
+    expect(most).toBeGreaterThan(1)
+    const built = await s.outbound()
+    expect(built.map((r) => [r.nonce, r.amount, (r.unsigned as { nonce: string }).nonce])).toEqual(
+      queued.map((w, i) => [5n + BigInt(i), w.amount, String(5 + i)]),
+    )
+    for (const [i, w] of queued.entries())
+      expect(await withdrawal(w.id)).toMatchObject({ status: 'BATCHED', outboundTxId: built[i]?.id })
+    expect(await s.nextNonce()).toBe(15n)
+  })
+
+  test('behavior: a build failing among side-by-side builds: the ones after it are built again with the nonce it left', async () => {
+    const s = await setup('side-by-side-fails')
+    const build = s.payouts.driver.build
+    s.payouts.driver.build = async (request, signal) => {
+      await Bun.sleep(1)
+      if (request.outputs[0]?.to === 'toybad')
+        throw new DriverError('DESTINATION_REFUSED', 'the token refuses this address', { retryable: false })
+      return build(request, signal)
+    }
+    const first = await s.request(100n, 'toy1')
+    const bad = await s.request(200n, 'toybad')
+    const rest = [await s.request(300n, 'toy3'), await s.request(400n, 'toy4')]
+    expect(await s.batch()).toBe(3)
+    const built = await s.outbound()
+    // what was stored is what was built: the payload's nonce is the row's
+    expect(built.map((r) => [r.nonce, r.amount, (r.unsigned as { nonce: string }).nonce])).toEqual([
+      [5n, 100n, '5'],
+      [6n, 300n, '6'],
+      [7n, 400n, '7'],
+    ])
+    expect(await s.nextNonce()).toBe(8n)
+    expect((await withdrawal(first.id)).status).toBe('BATCHED')
+    for (const w of rest) expect((await withdrawal(w.id)).status).toBe('BATCHED')
+    expect(await withdrawal(bad.id)).toMatchObject({ status: 'QUEUED', buildAttempts: 1 })
+  })
+
+  test('behavior: funds a failed build leaves free go to the next withdrawal they cover, as built one by one', async () => {
+    // 500 units: 300 (fails to build), then 400 (fits once the 300 is not spent), then 200 (no longer fits)
+    const s = await setup('side-by-side-funds', 500n)
+    const build = s.payouts.driver.build
+    s.payouts.driver.build = async (request, signal) => {
+      await Bun.sleep(1)
+      if (request.outputs[0]?.to === 'toybad')
+        throw new DriverError('UNAVAILABLE', 'node down', { retryable: true })
+      return build(request, signal)
+    }
+    const bad = await s.request(300n, 'toybad')
+    const big = await s.request(400n, 'toy2')
+    const small = await s.request(200n, 'toy3')
+    expect(await s.batch()).toBe(1)
+    expect(
+      (await s.outbound()).map((r) => [r.nonce, r.amount, (r.unsigned as { nonce: string }).nonce]),
+    ).toEqual([[5n, 400n, '5']])
+    expect(await withdrawal(bad.id)).toMatchObject({ status: 'QUEUED', lastError: 'node down' })
+    expect((await withdrawal(big.id)).status).toBe('BATCHED')
+    expect(await withdrawal(small.id)).toMatchObject({
+      status: 'QUEUED',
+      lastError: 'waiting for the treasury to hold 200 base units of TOY',
+    })
+    expect(await s.nextNonce()).toBe(6n)
+  })
+
+  test('behavior: a pass writes its transactions, events and transitions in bulk: as many statements for 40 as for 4', async () => {
+    const statementsFor = async (name: string, n: number) => {
+      const s = await setup(name)
+      const ws: WithdrawalRow[] = []
+      for (let i = 0; i < n; i++) ws.push(await s.request(100n + BigInt(i), `toydest${i}`))
+      let statements = 0
+      const counted = drizzle((handle.db as unknown as { $client: PGlite }).$client, {
+        schema,
+        logger: { logQuery: () => void statements++ },
+      }) as unknown as Db
+      const { result, changes } = await collectWithdrawalChanges(() =>
+        batchWithdrawals({ db: counted, xpubFor: keys.xpubFor }, s.toy.chain, Date.now() + 60_000),
+      )
+      expect(result).toBe(n)
+      // each withdrawal moved once, with its event (seq 2: requested, then batched), and said so
+      const events = await handle.db
+        .select()
+        .from(withdrawalEvents)
+        .where(eq(withdrawalEvents.type, 'withdrawal.batched'))
+      for (const w of ws) {
+        expect(
+          events.filter((e) => e.withdrawalId === w.id).map((e) => [e.seq, e.fromStatus, e.toStatus]),
+        ).toEqual([[2, 'QUEUED', 'BATCHED']])
+        expect((await withdrawal(w.id)).eventSeq).toBe(2)
+      }
+      expect(changes.map((c) => [c.withdrawalId, c.seq, c.type])).toEqual(
+        ws.map((w) => [w.id, 2, 'withdrawal.batched']),
+      )
+      return statements
+    }
+    expect(await statementsFor('bulk-40', 40)).toBe(await statementsFor('bulk-4', 4))
   })
 })

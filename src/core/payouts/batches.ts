@@ -1,24 +1,29 @@
 import {
   type AssetInfo,
+  type Coin,
   DriverError,
   isDriverError,
   type PayoutDriver,
+  type PayoutOutput,
   type UnsignedTx,
   type WalletAddress,
 } from '@tollgate/sdk'
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
-import { outboundTxs, withdrawals } from '../../db/schema/index.ts'
+import { outboundTxs, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
 import { isDeadlineError } from '../deadlines.ts'
-import { failureText } from '../errors.ts'
+import { failureText, invariantBroken } from '../errors.ts'
+import { newId } from '../ids.ts'
 import { postWithdrawalRelease } from '../ledger/postings.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
 import { freshChangeAddress, lockCoins, spendableCoins } from './coins.ts'
 import { commitNonce, ensureSenderNonce, peekNonce } from './nonces.ts'
+import { followRefund } from './refund-progress.ts'
 import { roleWallet } from './wallet-roles.ts'
+import { noteWithdrawalChange } from './withdrawal-changes.ts'
 import { transitionWithdrawal, type WithdrawalRow } from './withdrawal-transitions.ts'
 
 export type PayoutContext = { db: Db; xpubFor(accountPath: string): string }
@@ -160,11 +165,239 @@ function feeDeducted(
   return left
 }
 
+/** Group transactions one pass builds side by side on an account chain (each a few calls to the node). */
+const buildsInFlight = 16
+
+/** Rows one bulk statement writes at most. */
+const rowsPerStatement = 500
+
+type Built = { nonce: bigint | undefined; unsigned: UnsignedTx; outputs: PayoutOutput[] }
+
+/** One transaction's worth of withdrawals on its way through a pass. */
+type Slot = {
+  group: WithdrawalRow[]
+  total: bigint
+  built?: Built
+  /** Its build failed this pass: recorded, it waits for the next one (or fails for good). */
+  error?: Pick<DriverError, 'retryable' | 'message'>
+}
+
+/** A build's failure as a group's failure, or undefined when it is not a build failure (a bug: rethrow it). */
+function buildFailure(err: unknown): Pick<DriverError, 'retryable' | 'message'> | undefined {
+  // a build past the call deadline is a passing failure of this group: the next groups still go
+  if (isDeadlineError(err)) return { retryable: true, message: err.message }
+  return isDriverError(err) ? err : undefined
+}
+
+/** Builds one group's transaction; a withdrawal whose fee comes out of its amount is built twice. */
+async function buildGroup(
+  payouts: PayoutDriver,
+  r: { from: WalletAddress; asset: AssetInfo; group: readonly WithdrawalRow[]; nonce: bigint | undefined },
+  coinsFor?: { inputs: Coin[]; change: { address: string; path: string } },
+): Promise<Built> {
+  const { from, asset, group, nonce } = r
+  const inputs = coinsFor?.inputs
+  const change = coinsFor?.change
+  let outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
+  let unsigned = await payouts.build({ from, asset, outputs, nonce, inputs, change })
+  const deducted = feeDeducted(group, asset, unsigned, payouts.minOutput)
+  if (deducted !== undefined) {
+    // the fee comes out of the amount: built again paying what is left (its own transaction, one output)
+    outputs = [{ to: (group[0] as WithdrawalRow).toAddress, amount: deducted }]
+    unsigned = await payouts.build({ from, asset, outputs, nonce, inputs, change })
+  }
+  return { nonce, unsigned, outputs }
+}
+
+/**
+ * Which slots go in this pass, in order, as building them one after another would decide: a slot goes when
+ * what the treasury has left covers it (else it waits), its build did not fail, and it takes the next nonce.
+ * `stale` are the going slots not (yet) built with the nonce they take.
+ */
+function walk(slots: readonly Slot[], available: bigint, firstNonce: bigint | undefined) {
+  let left = available
+  let nonce = firstNonce
+  const going: Array<{ slot: Slot; nonce: bigint | undefined }> = []
+  const waiting: Slot[] = []
+  for (const slot of slots) {
+    if (slot.error) continue
+    if (left < slot.total) {
+      waiting.push(slot)
+      continue
+    }
+    left -= slot.total
+    going.push({ slot, nonce })
+    if (nonce !== undefined) nonce++
+  }
+  const stale = going.filter((g) => !g.slot.built || g.slot.built.nonce !== g.nonce)
+  return { going, waiting, stale, nextNonce: nonce }
+}
+
+/**
+ * Builds an account chain's group transactions side by side (at most `buildsInFlight` at once), each with the
+ * nonce it takes in order. A build that fails costs no nonce: the slots after it take one less and are built
+ * again with it (and one that no longer fits what the treasury has left waits, as one that did not fit before a
+ * failure freed funds goes), so the outcome is that of building them one after another.
+ */
+async function buildSideBySide(
+  payouts: PayoutDriver,
+  r: { from: WalletAddress; asset: AssetInfo; slots: Slot[]; available: bigint; nonce: bigint | undefined },
+) {
+  for (;;) {
+    const { stale } = walk(r.slots, r.available, r.nonce)
+    if (stale.length === 0) return walk(r.slots, r.available, r.nonce)
+    let fatal: { err: unknown } | undefined
+    let next = 0
+    const lane = async () => {
+      while (next < stale.length) {
+        const { slot, nonce } = stale[next++] as (typeof stale)[number]
+        slot.built = undefined
+        try {
+          slot.built = await buildGroup(payouts, { from: r.from, asset: r.asset, group: slot.group, nonce })
+        } catch (err) {
+          const failure = buildFailure(err)
+          if (failure) slot.error = failure
+          else fatal ??= { err }
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(buildsInFlight, stale.length) }, lane))
+    if (fatal) throw fatal.err
+  }
+}
+
+/** The outbound rows of built transactions, as `insertOutbound` stores one, in one statement per chunk. */
+async function insertOutbounds(
+  tx: Tx,
+  chain: LoadedChain,
+  from: WalletAddress,
+  asset: AssetInfo,
+  built: ReadonlyArray<{ id: string; built: Built }>,
+): Promise<void> {
+  for (let i = 0; i < built.length; i += rowsPerStatement)
+    await tx.insert(outboundTxs).values(
+      built.slice(i, i + rowsPerStatement).map(({ id, built: b }) => ({
+        id,
+        chain: chain.name,
+        purpose: 'withdrawal' as const,
+        fromAddress: from.address,
+        fromPath: from.path,
+        asset: asset.id,
+        nonce: b.nonce ?? null,
+        status: 'built' as const,
+        unsigned: b.unsigned.payload,
+        request: storedTransfer({ outputs: b.outputs }),
+        amount: b.unsigned.amounts?.reduce((sum, v) => sum + v, 0n) ?? null,
+        amounts: b.unsigned.amounts?.map(String) ?? null,
+        spends: b.unsigned.spends ? [...b.unsigned.spends] : null,
+        changeVout: b.unsigned.change?.vout ?? null,
+        changeAmount: b.unsigned.change?.amount ?? null,
+        maxFee: b.unsigned.maxFee,
+      })),
+    )
+}
+
+type Move = { w: WithdrawalRow; outboundTxId: string; amountSent?: bigint }
+
+/**
+ * QUEUED → BATCHED for many withdrawals at once (what `transitionWithdrawal` does for one): one update and one
+ * insert of their events per chunk. The rows are locked by this transaction, so each of them moves; one that
+ * did not would be a bug, and nothing of the pass is kept then.
+ */
+async function markBatched(tx: Tx, moves: readonly Move[]): Promise<void> {
+  for (let i = 0; i < moves.length; i += rowsPerStatement) {
+    const chunk = moves.slice(i, i + rowsPerStatement)
+    const sent = chunk.filter((m) => m.amountSent !== undefined)
+    const rows = await tx
+      .update(withdrawals)
+      .set({
+        status: 'BATCHED',
+        outboundTxId: sql`case ${withdrawals.id} ${sql.join(
+          chunk.map((m) => sql`when ${m.w.id} then ${m.outboundTxId}`),
+          sql` `,
+        )} end`,
+        ...(sent.length > 0
+          ? {
+              amountSent: sql`case ${withdrawals.id} ${sql.join(
+                sent.map((m) => sql`when ${m.w.id} then ${String(m.amountSent)}::numeric`),
+                sql` `,
+              )} else ${withdrawals.amountSent} end`,
+            }
+          : {}),
+        eventSeq: sql`${withdrawals.eventSeq} + 1`,
+        updatedAt: new Date(),
+      })
+      .where(
+        and(
+          inArray(
+            withdrawals.id,
+            chunk.map((m) => m.w.id),
+          ),
+          eq(withdrawals.status, 'QUEUED'),
+        ),
+      )
+      .returning()
+    if (rows.length !== chunk.length)
+      throw invariantBroken(
+        'WITHDRAWAL_MOVED',
+        `${chunk.length - rows.length} locked QUEUED withdrawal(s) did not move to BATCHED`,
+      )
+    const byId = new Map(rows.map((r) => [r.id, r]))
+    const ordered = chunk.map((m) => byId.get(m.w.id) as WithdrawalRow)
+    await tx.insert(withdrawalEvents).values(
+      ordered.map((r) => ({
+        withdrawalId: r.id,
+        merchantId: r.merchantId,
+        seq: r.eventSeq,
+        type: 'withdrawal.batched',
+        fromStatus: 'QUEUED' as const,
+        toStatus: 'BATCHED' as const,
+        data: null,
+      })),
+    )
+    for (const r of ordered) {
+      noteWithdrawalChange({
+        withdrawalId: r.id,
+        merchantId: r.merchantId,
+        seq: r.eventSeq,
+        type: 'withdrawal.batched',
+      })
+      await followRefund(tx, r)
+    }
+  }
+}
+
+/** Groups the treasury cannot pay yet keep waiting, with the reason (one statement per distinct reason). */
+async function noteWaiting(tx: Tx, asset: AssetInfo, slots: readonly Slot[]): Promise<void> {
+  const byReason = new Map<string, string[]>()
+  for (const s of slots) {
+    const reason = `waiting for the treasury to hold ${s.total} base units of ${asset.symbol}`
+    byReason.set(reason, [...(byReason.get(reason) ?? []), ...s.group.map((w) => w.id)])
+  }
+  for (const [reason, ids] of byReason)
+    for (let i = 0; i < ids.length; i += rowsPerStatement)
+      await tx
+        .update(withdrawals)
+        .set({ lastError: reason })
+        .where(inArray(withdrawals.id, ids.slice(i, i + rowsPerStatement)))
+}
+
+/** What each withdrawal of a built group records: its transaction, and what it pays when its fee came out of it. */
+function movesOf(slot: Slot, outboundTxId: string, asset: AssetInfo): Move[] {
+  const built = slot.built as Built
+  return slot.group.map((w) => ({
+    w,
+    outboundTxId,
+    ...(w.feeFromAmount && asset.native ? { amountSent: (built.outputs[0] as PayoutOutput).amount } : {}),
+  }))
+}
+
 /**
  * Turns queued withdrawals into outbound transactions from the treasury: per (chain, asset) up to `maxBatch`
  * at a time, `maxOutputs` outputs per transaction, nonces taken from the database in the same transaction that
  * stores the unsigned transactions and marks the withdrawals BATCHED. A crash anywhere leaves either all of that
- * or none of it.
+ * or none of it. On account chains the transactions are built side by side, each with the nonce it takes in
+ * order, and stored in bulk statements; on UTXO chains one after another (each spends coins the last one left).
  *
  * @example
  * const made = await batchWithdrawals(ctx, chain) // number of outbound transactions built
@@ -189,78 +422,113 @@ export async function batchWithdrawals(
     let built = 0
     // the treasury's nonce row stays locked until this transaction ends: it is the only sender meanwhile
     let nextNonce = await peekNonce(tx, chain, treasury.address)
+    const moves: Move[] = []
     for (const batch of pickBatches(queued, chain, now)) {
       const asset = resolveAsset(chain, (batch[0] as WithdrawalRow).asset)
       // asked once per asset and pass, then spent down as transactions are built
-      let available = await treasuryAvailable(tx, chain, payouts, treasury, asset)
+      const available = await treasuryAvailable(tx, chain, payouts, treasury, asset)
       const groups = await outputGroups(batch, chain.driver.maxOutputs, { payouts, from: treasury, asset })
-      for (const group of groups) {
-        // the treasury may not hold it yet (the sweeps that fill it are on their way): wait, do not fail
-        const total = group.reduce((sum, w) => sum + w.amount, 0n)
-        if (available < total) {
-          await tx
-            .update(withdrawals)
-            .set({ lastError: `waiting for the treasury to hold ${total} base units of ${asset.symbol}` })
-            .where(
-              inArray(
-                withdrawals.id,
-                group.map((w) => w.id),
-              ),
-            )
-          continue
-        }
-        // the driver builds first; only a transaction that could be built is stored and takes a nonce
-        const nonce = nextNonce
-        let outputs = group.map((w) => ({ to: w.toAddress, amount: w.amount }))
-        // UTXO chains: the treasury's coins pay, change goes to a fresh internal address of the treasury
-        const spendsCoins = can(chain, 'coins')
-        const change = spendsCoins ? await freshChangeAddress(ctx, tx, chain) : undefined
-        const inputs = spendsCoins ? await spendableCoins(tx, chain, 'treasury') : undefined
-        let unsigned: UnsignedTx
-        try {
-          unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })
-          const deducted = feeDeducted(group, asset, unsigned, payouts.minOutput)
-          if (deducted !== undefined) {
-            // the fee comes out of the amount: built again paying what is left (its own transaction, one output)
-            outputs = [{ to: (group[0] as WithdrawalRow).toAddress, amount: deducted }]
-            unsigned = await payouts.build({ from: treasury, asset, outputs, nonce, inputs, change })
-          }
-        } catch (err) {
-          // a build past the call deadline is a passing failure of this group: the next groups still go
-          if (isDeadlineError(err)) {
-            await recordBuildFailure(tx, group, { retryable: true, message: err.message })
-            continue
-          }
-          if (!isDriverError(err)) throw err
-          await recordBuildFailure(tx, group, err)
-          continue
-        }
-        if (nextNonce !== undefined) nextNonce++
-        const id = await insertOutbound(tx, chain, {
-          purpose: 'withdrawal',
-          from: treasury,
-          asset: asset.id,
-          nonce,
-          unsigned,
-          request: { ...storedTransfer({ outputs }), ...(change ? { change } : {}) },
-        })
-        await lockCoins(tx, chain, unsigned.spends ?? [], id)
-        for (const w of group)
-          await transitionWithdrawal(tx, w.id, ['QUEUED'], 'BATCHED', {
-            outboundTxId: id,
-            ...(w.feeFromAmount && asset.native
-              ? { amountSent: (outputs[0] as { amount: bigint }).amount }
-              : {}),
-          })
-        built++
-        available -= total
+      const slots: Slot[] = groups.map((group) => ({
+        group,
+        total: group.reduce((sum, w) => sum + w.amount, 0n),
+      }))
+      if (can(chain, 'coins')) {
+        nextNonce = await buildSpendingCoins(
+          ctx,
+          tx,
+          chain,
+          { payouts, treasury, asset, available, slots, nonce: nextNonce },
+          moves,
+        )
+        built += slots.filter((s) => s.built).length
+        continue
       }
+      // the driver builds first; only a transaction that could be built is stored and takes a nonce
+      const done = await buildSideBySide(payouts, {
+        from: treasury,
+        asset,
+        slots,
+        available,
+        nonce: nextNonce,
+      })
+      nextNonce = done.nextNonce
+      for (const s of slots) if (s.error) await recordBuildFailure(tx, s.group, s.error)
+      // the treasury may not hold it yet (the sweeps that fill it are on their way): wait, do not fail
+      await noteWaiting(tx, asset, done.waiting)
+      const stored = done.going.map(({ slot }) => ({ id: newId('otx'), slot, built: slot.built as Built }))
+      await insertOutbounds(tx, chain, treasury, asset, stored)
+      for (const s of stored) {
+        // a driver that names coins on an account chain: they are locked as on a UTXO chain
+        await lockCoins(tx, chain, s.built.unsigned.spends ?? [], s.id)
+        moves.push(...movesOf(s.slot, s.id, asset))
+      }
+      built += stored.length
     }
+    await markBatched(tx, moves)
     await commitNonce(tx, chain, treasury.address, nextNonce)
     return built
   })
   if (built > 0) crashPoint('outbound:built')
   return built
+}
+
+/**
+ * A UTXO chain's groups, one after another: each pays from the treasury's coins nothing spends yet (the last
+ * group's are locked before the next is built), change to a fresh internal address of the treasury. Answers the
+ * next nonce (undefined on chains without nonces).
+ */
+async function buildSpendingCoins(
+  ctx: PayoutContext,
+  tx: Tx,
+  chain: LoadedChain,
+  r: {
+    payouts: PayoutDriver
+    treasury: WalletAddress
+    asset: AssetInfo
+    available: bigint
+    slots: Slot[]
+    nonce: bigint | undefined
+  },
+  moves: Move[],
+): Promise<bigint | undefined> {
+  let available = r.available
+  let nonce = r.nonce
+  const waiting: Slot[] = []
+  for (const slot of r.slots) {
+    // the treasury may not hold it yet (the sweeps that fill it are on their way): wait, do not fail
+    if (available < slot.total) {
+      waiting.push(slot)
+      continue
+    }
+    const change = await freshChangeAddress(ctx, tx, chain)
+    const inputs = await spendableCoins(tx, chain, 'treasury')
+    try {
+      slot.built = await buildGroup(
+        r.payouts,
+        { from: r.treasury, asset: r.asset, group: slot.group, nonce },
+        { inputs, change },
+      )
+    } catch (err) {
+      const failure = buildFailure(err)
+      if (!failure) throw err
+      await recordBuildFailure(tx, slot.group, failure)
+      continue
+    }
+    const id = await insertOutbound(tx, chain, {
+      purpose: 'withdrawal',
+      from: r.treasury,
+      asset: r.asset.id,
+      nonce,
+      unsigned: slot.built.unsigned,
+      request: { ...storedTransfer({ outputs: slot.built.outputs }), change },
+    })
+    await lockCoins(tx, chain, slot.built.unsigned.spends ?? [], id)
+    moves.push(...movesOf(slot, id, r.asset))
+    if (nonce !== undefined) nonce++
+    available -= slot.total
+  }
+  await noteWaiting(tx, r.asset, waiting)
+  return nonce
 }
 
 /**
