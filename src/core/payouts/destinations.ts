@@ -106,9 +106,40 @@ export async function screenDestination(
   const check = withCallDeadlines(chain).driver.payouts?.checkDestination
   if (!check) return
   const from = roleWallet({ xpubFor: ctx.xpubFor }, chain, 'treasury').address
+  const key = `${asset.id}|${from}|${chain.driver.addressKey(to)}`
+  if (recentlyAccepted(chain, key, amount)) return
   const verdict = await check({ from, to, asset, amount })
-  if (verdict.ok) return
+  if (verdict.ok) {
+    noteAccepted(chain, key, amount)
+    return
+  }
   // a third-party driver's code is not trusted to be one of ours: anything but a burn is a refusal
   const code = verdict.code === 'BURN_ADDRESS' ? 'BURN_ADDRESS' : 'DESTINATION_REJECTED'
   throw new TollgateError(code, String(verdict.reason).slice(0, 500), 'to')
+}
+
+/**
+ * How long a destination the node accepted counts as accepting (as much or less of the same asset from the same
+ * treasury) without asking again: a payout run to the same addresses asks the node once. Only acceptances are
+ * kept, briefly; the check is the early refusal, and a transfer that would revert is still refused when its
+ * transaction is built (the node is asked again then).
+ */
+export const acceptedDestinationTtlMs = 10_000
+/** Acceptances kept per chain at most (the oldest go first). */
+const acceptedMax = 10_000
+const accepted = new WeakMap<LoadedChain, Map<string, { at: number; amount: bigint }>>()
+
+function recentlyAccepted(chain: LoadedChain, key: string, amount: bigint): boolean {
+  const seen = accepted.get(chain)?.get(key)
+  return seen !== undefined && performance.now() - seen.at < acceptedDestinationTtlMs && amount <= seen.amount
+}
+
+function noteAccepted(chain: LoadedChain, key: string, amount: bigint): void {
+  const kept = accepted.get(chain) ?? new Map<string, { at: number; amount: bigint }>()
+  accepted.set(chain, kept)
+  const seen = kept.get(key)
+  kept.delete(key)
+  const fresh = seen !== undefined && performance.now() - seen.at < acceptedDestinationTtlMs
+  kept.set(key, { at: performance.now(), amount: fresh && seen.amount > amount ? seen.amount : amount })
+  if (kept.size > acceptedMax) kept.delete(kept.keys().next().value as string)
 }

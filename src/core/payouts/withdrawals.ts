@@ -87,6 +87,19 @@ function validate(ctx: WithdrawalsContext, input: RequestWithdrawalInput) {
 type Payout = { chain: LoadedChain; asset: AssetInfo; to: string; amount: bigint }
 
 /**
+ * Statements of one database transaction sent together: the driver pipelines them over the transaction's
+ * connection, where they run in the order given (a lock taken by the first holds for the ones after it). The
+ * first failure is thrown once every one has finished, so nothing still runs on a transaction rolling back.
+ */
+async function together<T extends readonly unknown[]>(
+  statements: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const done = await Promise.allSettled(statements)
+  for (const d of done) if (d.status === 'rejected') throw d.reason
+  return done.map((d) => (d as PromiseFulfilledResult<unknown>).value) as never
+}
+
+/**
  * Everything a payout's destination must pass before anything is reserved, asked outside any transaction (the
  * driver and the KYT providers may be slow): the driver's destination check, then screening. A destination the
  * policy refuses is recorded and refused (`KYT_BLOCKED`); otherwise the status the withdrawal starts in.
@@ -100,8 +113,10 @@ export async function screenPayout(
   v: Payout,
   idempotencyKey: string,
   otherwise: WithdrawalStatus,
+  /** The destination check, when the caller started it already (side by side with its own reads). */
+  destinationChecked?: Promise<void>,
 ): Promise<{ status: WithdrawalStatus; kyt: DestinationScreening | undefined }> {
-  await screenDestination(ctx, v.chain, v.asset, v.to, v.amount)
+  await (destinationChecked ?? screenDestination(ctx, v.chain, v.asset, v.to, v.amount))
   const kyt = await screenWithdrawalRequest(ctx, merchantId, v)
   if (kyt?.action === 'refuse') return refuseWithdrawal(ctx.db, merchantId, idempotencyKey, v, kyt)
   return { status: screenedStatus(kyt, otherwise), kyt }
@@ -124,32 +139,44 @@ export async function insertWithdrawal(
   screened: { status: WithdrawalStatus; kyt: DestinationScreening | undefined },
   extra: Partial<Pick<WithdrawalRow, 'requestedByKey' | 'refundId' | 'fundedFrom' | 'feeFromAmount'>> = {},
 ): Promise<WithdrawalRow> {
-  const [withdrawal] = await tx
-    .insert(withdrawals)
-    .values({
-      id: newId('wd'),
+  const id = newId('wd')
+  // one round trip: the row, its event and its reserve are sent together (the event after its row: they are
+  // sent in the order they are asked for, and its foreign key would refuse it otherwise)
+  const [[withdrawal]] = await together([
+    tx
+      .insert(withdrawals)
+      .values({
+        id,
+        merchantId,
+        chain: v.chain.name,
+        asset: v.asset.id,
+        toAddress: v.to,
+        amount: v.amount,
+        status: screened.status,
+        idempotencyKey: v.key,
+        requestHash: v.requestHash,
+        ...extra,
+      })
+      .returning(),
+    tx.insert(withdrawalEvents).values({
+      withdrawalId: id,
+      merchantId,
+      seq: 1,
+      type: 'withdrawal.requested',
+      fromStatus: null,
+      toStatus: screened.status,
+    }),
+    postWithdrawalReserve(tx, {
+      id,
       merchantId,
       chain: v.chain.name,
       asset: v.asset.id,
-      toAddress: v.to,
       amount: v.amount,
-      status: screened.status,
-      idempotencyKey: v.key,
-      requestHash: v.requestHash,
-      ...extra,
-    })
-    .returning()
+      fundedFrom: extra.fundedFrom,
+    }),
+  ] as const)
   const row = withdrawal as WithdrawalRow
-  await tx.insert(withdrawalEvents).values({
-    withdrawalId: row.id,
-    merchantId,
-    seq: 1,
-    type: 'withdrawal.requested',
-    fromStatus: null,
-    toStatus: screened.status,
-  })
   noteWithdrawalChange({ withdrawalId: row.id, merchantId, seq: 1, type: 'withdrawal.requested' })
-  await postWithdrawalReserve(tx, row)
   return screened.kyt ? recordWithdrawalScreening(tx, row, v, screened.kyt) : row
 }
 
@@ -184,17 +211,31 @@ export async function requestWithdrawal(
       )
     return { withdrawal: existing, replayed: true }
   }
-  // a request sent again is answered from its row, not screened again
+  // the destination is checked while the row of a request sent again is looked for; a replay is answered from
+  // its row whatever the check says (not screened again)
+  const destinationChecked = screenDestination(ctx, v.chain, v.asset, v.to, v.amount)
+  destinationChecked.catch(() => undefined)
   const earlier = await replayOf(ctx.db)
   if (earlier) return earlier
   // before the transaction: the driver and the KYT providers may be asked, and no balance lock is held meanwhile
-  const screened = await screenPayout(ctx, merchantId, v, v.key, approvalStatus(v.chain, v.asset, v.amount))
+  const screened = await screenPayout(
+    ctx,
+    merchantId,
+    v,
+    v.key,
+    approvalStatus(v.chain, v.asset, v.amount),
+    destinationChecked,
+  )
   return ctx.db
     .transaction(async (tx) => {
+      // the lock is held (awaited alone: nothing may read before it) before the replay and the balance are read,
+      // together, under it
       await lockBalance(tx, merchantId, v.chain.name, v.asset.id)
-      const replay = await replayOf(tx)
+      const [replay, available] = await together([
+        replayOf(tx),
+        availableBalance(tx, merchantId, v.chain.name, v.asset.id),
+      ] as const)
       if (replay) return replay
-      const available = await availableBalance(tx, merchantId, v.chain.name, v.asset.id)
       if (available < v.amount)
         throw new TollgateError(
           'INSUFFICIENT_BALANCE',
