@@ -144,6 +144,9 @@ async function expectBooksExact() {
   const held = [...onChain.values()].reduce((s: bigint, v) => s + (v ?? 0n), 0n)
   expect(held).toBe(sum(cold))
   expect(await coldLedger()).toBe(held)
+  // reconciliation itself has the cold wallet's line, exact
+  const line = report.lines.find((l) => l.role === 'cold')
+  expect(line).toMatchObject({ ledger: held, onChain: held, difference: 0n })
 }
 
 const proposalQuery = `id status signers threshold signaturesMissing toSign destination to amount txHash`

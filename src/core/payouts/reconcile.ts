@@ -179,7 +179,8 @@ export async function reconcileChain(
 
 /**
  * UTXO chains have no per-address balance: what the chain holds for the gateway is the value of the coins the
- * core tracks (deposits of completed payments, treasury outputs and change), each confirmed unspent by the node.
+ * core tracks (deposits of completed payments, treasury outputs and change, a multisig cold wallet's outputs), each
+ * confirmed unspent by the node.
  */
 async function coinLines(
   ctx: { db: Db },
@@ -195,8 +196,12 @@ async function coinLines(
     .where(and(eq(coins.chain, chain.name), inArray(coins.status, ['available', 'locked'])))
   const values = await payouts.unspent(tracked.map((c) => `${c.txid}:${c.vout}`))
   const asset = chain.driver.nativeAsset.id
-  return (['deposits', 'treasury'] as const).map((role) => {
-    const coinRole = role === 'deposits' ? 'deposit' : 'treasury'
+  // a multisig cold wallet's coins are tracked too (its own cold moves fill it): its line is exact like the others
+  const roles = chain.settings.cold?.multisig
+    ? (['deposits', 'treasury', 'cold'] as const)
+    : (['deposits', 'treasury'] as const)
+  return roles.map((role) => {
+    const coinRole = role === 'deposits' ? 'deposit' : role
     const onChain = tracked
       .filter((c) => c.role === coinRole)
       .reduce((sum, c) => sum + (values.get(`${c.txid}:${c.vout}`) ?? 0n), 0n)
