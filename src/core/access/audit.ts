@@ -1,8 +1,8 @@
 import { and, desc, eq, lt } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { auditLog } from '../../db/schema/index.ts'
-import { invalidInput } from '../errors.ts'
 import { newId } from '../ids.ts'
+import { pageSize, toPage } from '../pages.ts'
 
 /** Admin actions the audit log records. */
 export const auditActions = [
@@ -81,14 +81,12 @@ export async function listAuditLog(
   merchantId: string,
   params: { first?: number | null; after?: string | null },
 ) {
-  const first = params.first ?? 50
-  if (!Number.isInteger(first) || first < 1 || first > 100)
-    throw invalidInput('first', 'first must be 1 to 100')
+  const first = pageSize(params.first, 50)
   const rows = await ctx.db
     .select()
     .from(auditLog)
     .where(and(eq(auditLog.merchantId, merchantId), params.after ? lt(auditLog.id, params.after) : undefined))
     .orderBy(desc(auditLog.id))
     .limit(first + 1)
-  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
+  return toPage(rows, first)
 }

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { type KytState, kytChecks } from '../../db/schema/index.ts'
-import { invalidInput } from '../errors.ts'
+import { pageSize, toPage } from '../pages.ts'
 import type { KytCheckRow } from './checks.ts'
 
 export type KytCheckFilter = {
@@ -23,9 +23,7 @@ export async function listKytChecks(
   merchantId: string,
   filter: KytCheckFilter,
 ): Promise<{ rows: KytCheckRow[]; hasNextPage: boolean }> {
-  const first = filter.first ?? 50
-  if (!Number.isInteger(first) || first < 1 || first > 100)
-    throw invalidInput('first', 'first must be 1 to 100')
+  const first = pageSize(filter.first, 50)
   const where: SQL[] = [eq(kytChecks.merchantId, merchantId)]
   if (filter.after) where.push(lt(kytChecks.id, filter.after))
   if (filter.state) where.push(eq(kytChecks.state, filter.state))
@@ -38,7 +36,7 @@ export async function listKytChecks(
     .where(and(...where))
     .orderBy(desc(kytChecks.id))
     .limit(first + 1)
-  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
+  return toPage(rows, first)
 }
 
 /**

@@ -8,7 +8,7 @@ import {
   refunds,
   transfers,
 } from '../../db/schema/index.ts'
-import { invalidInput } from '../errors.ts'
+import { pageSize, toPage } from '../pages.ts'
 
 export type PaymentRow = typeof payments.$inferSelect
 
@@ -65,9 +65,7 @@ export async function listPayments(
   merchantId: string,
   params: { filter?: PaymentFilter | null; first?: number | null; after?: string | null },
 ): Promise<{ rows: PaymentRow[]; hasNextPage: boolean }> {
-  const first = params.first ?? 20
-  if (!Number.isInteger(first) || first < 1 || first > 100)
-    throw invalidInput('first', 'first must be 1 to 100')
+  const first = pageSize(params.first)
   const conditions: SQL[] = [eq(payments.merchantId, merchantId)]
   if (params.after) conditions.push(lt(payments.id, params.after))
   if (params.filter?.status) conditions.push(eq(payments.status, params.filter.status))
@@ -80,7 +78,7 @@ export async function listPayments(
     .where(and(...conditions))
     .orderBy(desc(payments.id))
     .limit(first + 1)
-  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
+  return toPage(rows, first)
 }
 
 export type PaymentEventRow = typeof paymentEvents.$inferSelect

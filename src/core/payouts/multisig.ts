@@ -19,6 +19,7 @@ import { failureText, invalidInput, TollgateError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { postFee, postInternalMove, postOperatorWithdrawal } from '../ledger/postings.ts'
 import { parseAmount } from '../money.ts'
+import { pageSize, toPage } from '../pages.ts'
 import { insertOutbound } from './built-tx.ts'
 import { lockCoins, spendableCoins, unlockCoins } from './coins.ts'
 import { commitNonce, ensureSenderNonce, peekNonce } from './nonces.ts'
@@ -499,9 +500,7 @@ export async function listMultisigProposals(
     chain?: string | null
   },
 ): Promise<{ rows: MultisigProposalRow[]; hasNextPage: boolean }> {
-  const first = params.first ?? 20
-  if (!Number.isInteger(first) || first < 1 || first > 100)
-    throw invalidInput('first', 'first must be 1 to 100')
+  const first = pageSize(params.first)
   const conditions: SQL[] = [eq(multisigProposals.merchantId, merchantId)]
   if (params.after) conditions.push(lt(multisigProposals.id, params.after))
   if (params.status) conditions.push(eq(multisigProposals.status, params.status))
@@ -512,5 +511,5 @@ export async function listMultisigProposals(
     .where(and(...conditions))
     .orderBy(desc(multisigProposals.id))
     .limit(first + 1)
-  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
+  return toPage(rows, first)
 }

@@ -20,6 +20,7 @@ import { newId, randomSecret } from '../ids.ts'
 import { availableBalance, lockBalance } from '../ledger/balances.ts'
 import { postRefundHold, postWithdrawalRelease } from '../ledger/postings.ts'
 import { parseAmount } from '../money.ts'
+import { pageSize, toPage } from '../pages.ts'
 import type { PaymentRow } from '../payments/queries.ts'
 import type { PaymentChange } from '../payments/refresh.ts'
 import { type Refundable, refundableOf } from '../payments/refundable.ts'
@@ -493,9 +494,7 @@ export async function listRefunds(
   merchantId: string,
   params: { first?: number | null; after?: string | null; paymentId?: string | null },
 ): Promise<{ rows: RefundRow[]; hasNextPage: boolean }> {
-  const first = params.first ?? 20
-  if (!Number.isInteger(first) || first < 1 || first > 100)
-    throw invalidInput('first', 'first must be 1 to 100')
+  const first = pageSize(params.first)
   const conditions: SQL[] = [eq(refunds.merchantId, merchantId)]
   if (params.after) conditions.push(lt(refunds.id, params.after))
   if (params.paymentId) conditions.push(eq(refunds.paymentId, params.paymentId))
@@ -505,7 +504,7 @@ export async function listRefunds(
     .where(and(...conditions))
     .orderBy(desc(refunds.id))
     .limit(first + 1)
-  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
+  return toPage(rows, first)
 }
 
 /**

@@ -9,11 +9,12 @@ import { recordAudit } from '../access/audit.ts'
 import { checkIdempotencyKey } from '../access/idempotency.ts'
 import { resolveAsset, resolveChain } from '../chains.ts'
 import type { Compliance } from '../compliance/checks.ts'
-import { checkFreeText, invalidInput, TollgateError } from '../errors.ts'
+import { checkFreeText, TollgateError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { availableBalance, lockBalance } from '../ledger/balances.ts'
 import { postWithdrawalRelease, postWithdrawalReserve } from '../ledger/postings.ts'
 import { parseAmount } from '../money.ts'
+import { pageSize, toPage } from '../pages.ts'
 import { addApproval, approvalsRequired } from './approvals.ts'
 import { type DestinationContext, screenDestination } from './destinations.ts'
 import { noteWithdrawalChange } from './withdrawal-changes.ts'
@@ -417,9 +418,7 @@ export async function listWithdrawals(
   merchantId: string,
   params: { first?: number | null; after?: string | null; status?: WithdrawalStatus | null },
 ): Promise<{ rows: WithdrawalRow[]; hasNextPage: boolean }> {
-  const first = params.first ?? 20
-  if (!Number.isInteger(first) || first < 1 || first > 100)
-    throw invalidInput('first', 'first must be 1 to 100')
+  const first = pageSize(params.first)
   const conditions: SQL[] = [eq(withdrawals.merchantId, merchantId)]
   if (params.after) conditions.push(lt(withdrawals.id, params.after))
   if (params.status) conditions.push(eq(withdrawals.status, params.status))
@@ -429,7 +428,7 @@ export async function listWithdrawals(
     .where(and(...conditions))
     .orderBy(desc(withdrawals.id))
     .limit(first + 1)
-  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
+  return toPage(rows, first)
 }
 
 /** A withdrawal's status history, oldest first. */

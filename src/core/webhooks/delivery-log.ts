@@ -1,7 +1,8 @@
 import { and, desc, eq, lt } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { webhookAttempts, webhookDeliveries } from '../../db/schema/index.ts'
-import { invalidInput, notFound } from '../errors.ts'
+import { notFound } from '../errors.ts'
+import { pageSize, toPage } from '../pages.ts'
 import { ownEndpoint } from './endpoints.ts'
 
 /** Sends a delivery again with a fresh retry schedule, whatever became of it. */
@@ -23,9 +24,7 @@ export async function listWebhookDeliveries(
   params: { first?: number | null; after?: string | null },
 ) {
   await ownEndpoint(ctx, merchantId, endpointId)
-  const first = params.first ?? 20
-  if (!Number.isInteger(first) || first < 1 || first > 100)
-    throw invalidInput('first', 'first must be 1 to 100')
+  const first = pageSize(params.first)
   const rows = await ctx.db
     .select()
     .from(webhookDeliveries)
@@ -37,7 +36,7 @@ export async function listWebhookDeliveries(
     )
     .orderBy(desc(webhookDeliveries.id))
     .limit(first + 1)
-  return { rows: rows.slice(0, first), hasNextPage: rows.length > first }
+  return toPage(rows, first)
 }
 
 export async function listWebhookAttempts(ctx: { db: Db }, deliveryId: string) {
