@@ -27,6 +27,26 @@ export async function lockPaymentOf(tx: Tx, merchantId: string, id: string): Pro
 }
 
 /**
+ * Runs a merchant's decision on one of its payments in a transaction holding the payment's lock. An invoice's method
+ * is decided through its invoice, so it is refused here.
+ */
+function decideOn<T>(
+  ctx: ResolutionContext,
+  merchantId: string,
+  id: string,
+  verb: string,
+  run: (tx: Tx, p: PaymentRow, now: Date) => Promise<T>,
+): Promise<T> {
+  const now = ctx.now?.() ?? new Date()
+  return ctx.db.transaction(async (tx) => {
+    const p = await lockPaymentOf(tx, merchantId, id)
+    if (p.invoiceId)
+      throw new TollgateError('INVALID_STATE', `a method of an invoice is not ${verb} on its own`, 'id')
+    return run(tx, p, now)
+  })
+}
+
+/**
  * Writes a merchant's decision on a payment in the caller's transaction (it holds the row lock): the changed
  * columns, the next event (`type`, the status after it) and the change to announce after commit.
  */
@@ -83,11 +103,7 @@ export async function cancelPayment(
   id: string,
   actor: AuditActor,
 ): Promise<{ payment: PaymentRow; changes: PaymentChange[] }> {
-  const now = ctx.now?.() ?? new Date()
-  return ctx.db.transaction(async (tx) => {
-    const p = await lockPaymentOf(tx, merchantId, id)
-    if (p.invoiceId)
-      throw new TollgateError('INVALID_STATE', 'a method of an invoice is not canceled on its own', 'id')
+  return decideOn(ctx, merchantId, id, 'canceled', async (tx, p, now) => {
     const [seen] = await tx
       .select({ n: sql<number>`count(*)::int` })
       .from(transfers)
@@ -124,11 +140,7 @@ export async function acceptPayment(
   id: string,
   actor: AuditActor,
 ): Promise<{ payment: PaymentRow; changes: PaymentChange[] }> {
-  const now = ctx.now?.() ?? new Date()
-  return ctx.db.transaction(async (tx) => {
-    const p = await lockPaymentOf(tx, merchantId, id)
-    if (p.invoiceId)
-      throw new TollgateError('INVALID_STATE', 'a method of an invoice is accepted through its invoice', 'id')
+  return decideOn(ctx, merchantId, id, 'accepted', async (tx, p, now) => {
     if (!['UNDERPAID', 'CANCELED', 'EXPIRED', 'REJECTED'].includes(p.status) || p.resolution === 'ACCEPTED')
       throw new TollgateError(
         'INVALID_STATE',
