@@ -7,12 +7,12 @@ import {
 } from '@tollgate/sdk'
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
-import type { OutboundRow } from '../../db/schema/index.ts'
-import { outboundTxs, sweeps, withdrawals } from '../../db/schema/index.ts'
+import type { OutboundRow, WithdrawalStatus } from '../../db/schema/index.ts'
+import { ledgerPostings, outboundTxs, sweeps, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
-import { errorCode, failureText } from '../errors.ts'
+import { errorCode, failureText, invariantBroken } from '../errors.ts'
 import {
   type HoldingRole,
   postFee,
@@ -23,8 +23,10 @@ import {
 import { insertOutbound } from './built-tx.ts'
 import { coinsLockedBy, lockCoins, settleCoins, spendableCoins, unlockCoins } from './coins.ts'
 import { abandonMultisig, settleMultisig } from './multisig.ts'
+import { followRefund } from './refund-progress.ts'
 import { needFromJson } from './sweep-need.ts'
-import { transitionWithdrawal } from './withdrawal-transitions.ts'
+import { noteWithdrawalChange } from './withdrawal-changes.ts'
+import { transitionWithdrawal, type WithdrawalRow } from './withdrawal-transitions.ts'
 
 export type OutboundContext = { db: Db; signer?: DigestSigner; xpubFor(accountPath: string): string }
 
@@ -99,6 +101,159 @@ async function runWithin<T, R>(items: readonly T[], together: boolean, run: (ite
   const done = await Promise.allSettled(items.map(run))
   for (const d of done) if (d.status === 'rejected') throw d.reason
   return done.map((d) => (d as PromiseFulfilledResult<R>).value)
+}
+
+/** One withdrawal's move in `transitionMany`: where to, the columns it sets, its event's data. */
+type WithdrawalMove = {
+  id: string
+  to: WithdrawalStatus
+  networkFee?: bigint
+  failureReason?: string
+  data?: Record<string, unknown>
+}
+
+/**
+ * What `transitionWithdrawal` does, for many withdrawals in bulk statements: per target status one update (the
+ * columns set per row), one insert of their events, then each moved one's refund follows it. A withdrawal no
+ * longer in one of the `from` statuses is left as it is (and answered no row), as one by one. Runs inside the
+ * caller's database transaction.
+ */
+async function transitionMany(
+  tx: Tx,
+  from: readonly WithdrawalStatus[],
+  moves: readonly WithdrawalMove[],
+): Promise<WithdrawalRow[]> {
+  const out: WithdrawalRow[] = []
+  const byTarget = new Map<WithdrawalStatus, WithdrawalMove[]>()
+  for (const m of moves) byTarget.set(m.to, [...(byTarget.get(m.to) ?? []), m])
+  for (const [to, all] of byTarget)
+    for (let i = 0; i < all.length; i += rowsPerStatement) {
+      const chunk = all.slice(i, i + rowsPerStatement)
+      const perWithdrawal = (
+        items: readonly WithdrawalMove[],
+        value: (m: WithdrawalMove) => unknown,
+        keep: SQL,
+      ) =>
+        sql`case ${withdrawals.id} ${sql.join(
+          items.map((m) => sql`when ${m.id} then ${value(m)}`),
+          sql` `,
+        )} else ${keep} end`
+      const fees = chunk.filter((m) => m.networkFee !== undefined)
+      const reasons = chunk.filter((m) => m.failureReason !== undefined)
+      const rows = await tx
+        .update(withdrawals)
+        .set({
+          status: to,
+          ...(fees.length > 0
+            ? {
+                networkFee: perWithdrawal(
+                  fees,
+                  (m) => sql`${String(m.networkFee)}::numeric`,
+                  sql`${withdrawals.networkFee}`,
+                ),
+              }
+            : {}),
+          ...(reasons.length > 0
+            ? {
+                failureReason: perWithdrawal(
+                  reasons,
+                  (m) => m.failureReason,
+                  sql`${withdrawals.failureReason}`,
+                ),
+              }
+            : {}),
+          eventSeq: sql`${withdrawals.eventSeq} + 1`,
+          updatedAt: new Date(),
+        })
+        .where(
+          and(
+            inArray(
+              withdrawals.id,
+              chunk.map((m) => m.id),
+            ),
+            inArray(withdrawals.status, [...from]),
+          ),
+        )
+        .returning()
+      if (rows.length === 0) continue
+      const dataOf = new Map(chunk.map((m) => [m.id, m.data ?? null]))
+      const type = `withdrawal.${to.toLowerCase()}`
+      await tx.insert(withdrawalEvents).values(
+        rows.map((r) => ({
+          withdrawalId: r.id,
+          merchantId: r.merchantId,
+          seq: r.eventSeq,
+          type,
+          fromStatus: from.length === 1 ? from[0] : null,
+          toStatus: to,
+          data: dataOf.get(r.id) ?? null,
+        })),
+      )
+      for (const r of rows) {
+        noteWithdrawalChange({ withdrawalId: r.id, merchantId: r.merchantId, seq: r.eventSeq, type })
+        if (r.refundId) await followRefund(tx, r)
+      }
+      out.push(...rows)
+    }
+  return out
+}
+
+type PostingRow = typeof ledgerPostings.$inferInsert
+
+/**
+ * Runs ledger booking functions (postings.ts) against a stand-in for the database transaction that keeps the
+ * rows they would insert instead of writing them: the ledger's rules (which accounts, merging, balance) stay in
+ * postings.ts, and `writePostings` then writes many bookings in one statement. Each booking hands its rows to
+ * one insert, so each captured set is one reference's postings.
+ */
+async function capturePostings(book: (tx: Tx) => Promise<void>): Promise<PostingRow[][]> {
+  const sets: PostingRow[][] = []
+  const stand = {
+    insert: (table: unknown) => {
+      if (table !== ledgerPostings)
+        throw invariantBroken('POSTINGS_CAPTURE', 'only ledger postings are captured')
+      return {
+        values: (rows: PostingRow[]) => {
+          sets.push(rows)
+          const written = rows.map((r) => ({ account: r.account }))
+          return { onConflictDoNothing: () => ({ returning: async () => written }) }
+        },
+      }
+    },
+  }
+  await book(stand as unknown as Tx)
+  return sets
+}
+
+/**
+ * Writes captured bookings (see `capturePostings`) in bulk statements. As one by one, a reference already booked
+ * whole is a no-op (a settlement written twice books once) and one booked in part is a bug that rolls the
+ * caller's database transaction back.
+ */
+async function writePostings(tx: Tx, sets: readonly PostingRow[][]): Promise<void> {
+  const refKey = (r: { refType: string; refId: string }) => `${r.refType}|${r.refId}`
+  const rows = sets.flat()
+  const wanted = new Map<string, number>()
+  for (const r of rows) wanted.set(refKey(r), (wanted.get(refKey(r)) ?? 0) + 1)
+  const written = new Map<string, number>()
+  // whole sets per statement (a reference's postings are checked together)
+  for (let i = 0; i < sets.length; ) {
+    const batch: PostingRow[] = []
+    while (i < sets.length && batch.length < 4 * rowsPerStatement) batch.push(...(sets[i++] as PostingRow[]))
+    if (batch.length === 0) continue
+    const done = await tx
+      .insert(ledgerPostings)
+      .values(batch)
+      .onConflictDoNothing()
+      .returning({ refType: ledgerPostings.refType, refId: ledgerPostings.refId })
+    for (const r of done) written.set(refKey(r), (written.get(refKey(r)) ?? 0) + 1)
+  }
+  for (const [ref, n] of written)
+    if (n !== wanted.get(ref))
+      throw invariantBroken(
+        'PARTIAL_POSTINGS',
+        `postings ${ref.replace('|', '/')}: ${(wanted.get(ref) ?? 0) - n} of ${wanted.get(ref)} already existed`,
+      )
 }
 
 /** One transaction's step failed this pass (the others went on). */
@@ -289,15 +444,14 @@ async function broadcastSigned(
             .from(withdrawals)
             .where(inArray(withdrawals.outboundTxId, [...hashOf.keys()]))
             .orderBy(withdrawals.id)
-          await runWithin(waiting, true, (w) =>
-            transitionWithdrawal(
-              tx,
-              w.id,
-              ['BATCHED'],
-              'BROADCAST',
-              {},
-              { hash: hashOf.get(w.outboundTxId as string) },
-            ),
+          await transitionMany(
+            tx,
+            ['BATCHED'],
+            waiting.map((w) => ({
+              id: w.id,
+              to: 'BROADCAST',
+              data: { hash: hashOf.get(w.outboundTxId as string) },
+            })),
           )
         }
         return moved
@@ -737,15 +891,128 @@ async function settleMined(
   const outcomes = await writeInChunks(
     mined,
     (chunk) =>
-      ctx.db.transaction((tx) =>
-        // coins: a settlement may spend the change another one creates, so they go in order
-        runWithin(chunk, !can(chain, 'coins'), (m) =>
-          settle(tx, ctx, chain, m.row, m.winner, m.status, m.group),
-        ),
-      ),
+      ctx.db.transaction(async (tx) => {
+        // a withdrawal transaction mined as sent (not a replaced one) on an account chain: in bulk statements
+        const plain = (m: Mined) =>
+          !can(chain, 'coins') && m.winner.id === m.row.id && m.winner.purpose === 'withdrawal'
+        const [bulk, rest] = await Promise.all([
+          settleWithdrawalTxs(tx, chain, chunk.filter(plain)),
+          // coins: a settlement may spend the change another one creates, so they go in order
+          runWithin(
+            chunk.filter((m) => !plain(m)),
+            !can(chain, 'coins'),
+            (m) => settle(tx, ctx, chain, m.row, m.winner, m.status, m.group),
+          ),
+        ])
+        return [...bulk, ...rest]
+      }),
     (m, err) => noteFailure(progress, m.row, err),
   )
   for (const outcome of outcomes) progress[outcome]++
+}
+
+/**
+ * What `settle` does for mined withdrawal transactions that are their group's live one, for many at once in
+ * bulk statements inside the caller's database transaction: the transactions `confirmed` or `failed` in one
+ * update, their withdrawals read in one select and moved in bulk (`transitionMany`: each takes its share of its
+ * transaction's fee), and every ledger booking (the ones `settle` makes, captured from postings.ts) written in
+ * one insert. A transaction another pass settled first books nothing again. Answers each one's outcome.
+ */
+async function settleWithdrawalTxs(
+  tx: Tx,
+  chain: LoadedChain,
+  items: readonly Mined[],
+): Promise<Array<'confirmed' | 'failed'>> {
+  if (items.length === 0) return []
+  const byId = new Map(items.map((m) => [m.winner.id, m]))
+  const settled = await tx
+    .update(outboundTxs)
+    .set({
+      status: perRow(
+        items,
+        (m) => m.winner.id,
+        (m) => (m.status.success ? 'confirmed' : 'failed'),
+      ),
+      fee: perRow(
+        items,
+        (m) => m.winner.id,
+        (m) => sql`${String(m.status.fee)}::numeric`,
+      ),
+      blockHeight: perRow(
+        items,
+        (m) => m.winner.id,
+        (m) => sql`${String(m.status.blockHeight)}::bigint`,
+      ),
+      updatedAt: new Date(),
+    })
+    .where(
+      and(
+        inArray(
+          outboundTxs.id,
+          items.map((m) => m.winner.id),
+        ),
+        inArray(outboundTxs.status, ['broadcast', 'replaced', 'signed']),
+      ),
+    )
+    .returning({ id: outboundTxs.id })
+  const native = chain.driver.nativeAsset.id
+  const bookings: Array<(tx: Tx) => Promise<void>> = []
+  // a transaction that ran and failed still burned its fee
+  for (const { id } of settled) {
+    const m = byId.get(id) as Mined
+    if (!m.status.success)
+      bookings.push((t) =>
+        postFee(
+          t,
+          { chain: chain.name, asset: native, refType: 'outbound', refId: `${id}#fee` },
+          'treasury',
+          m.status.fee,
+        ),
+      )
+  }
+  const paying =
+    settled.length === 0
+      ? []
+      : await tx
+          .select()
+          .from(withdrawals)
+          .where(
+            inArray(
+              withdrawals.outboundTxId,
+              settled.map((r) => r.id),
+            ),
+          )
+          .orderBy(withdrawals.id)
+  const of = new Map<string, WithdrawalRow[]>()
+  for (const w of paying) of.set(w.outboundTxId as string, [...(of.get(w.outboundTxId as string) ?? []), w])
+  const moves: WithdrawalMove[] = []
+  const feeOf = new Map<string, bigint>()
+  for (const [txId, rows] of of) {
+    const { winner, status } = byId.get(txId) as Mined
+    // one fee per transaction, split over its withdrawals (the first takes the remainder)
+    const share = status.fee / BigInt(rows.length)
+    for (const [i, w] of rows.entries()) {
+      const fee = i === 0 ? status.fee - share * BigInt(rows.length - 1) : share
+      feeOf.set(w.id, fee)
+      moves.push({
+        id: w.id,
+        to: status.success ? 'CONFIRMED' : 'FAILED',
+        networkFee: fee,
+        ...(status.success ? {} : { failureReason: 'the transaction failed on chain' }),
+        data: { hash: winner.hash, blockHeight: status.blockHeight.toString() },
+      })
+    }
+  }
+  for (const moved of await transitionMany(tx, ['BATCHED', 'BROADCAST'], moves))
+    bookings.push((t) =>
+      moved.status === 'CONFIRMED'
+        ? postWithdrawalSettle(t, moved, { nativeAsset: native, amount: feeOf.get(moved.id) ?? 0n })
+        : postWithdrawalRelease(t, moved),
+    )
+  const sets: Array<Array<typeof ledgerPostings.$inferInsert>> = []
+  for (const book of bookings) sets.push(...(await capturePostings(book)))
+  await writePostings(tx, sets)
+  return items.map((m) => (m.status.success ? 'confirmed' : 'failed'))
 }
 
 /** A pass that did nothing (also what a payout stage reports when it failed). */
