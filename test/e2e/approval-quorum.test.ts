@@ -4,8 +4,9 @@ import { parseEther } from 'viem'
 import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { auditLog, withdrawalApprovals, withdrawals } from '../../src/db/schema/index.ts'
 import { processExpiry } from '../../src/jobs/expire.ts'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import type { TestApp } from '../helpers/app.ts'
+import type { Devnet } from '../helpers/chain.ts'
+import { startDevnetApp } from '../helpers/devnet-app.ts'
 import { balanceOf, createPayment, type Gql, refundPayment } from '../helpers/refunds.ts'
 
 // Withdrawals above 1 ETH need two distinct admin keys besides the one asking, through the API; a request waits
@@ -27,23 +28,18 @@ const gqlAs =
     app.gql(query, variables, key)
 
 beforeAll(async () => {
-  devnet = await startDevnet()
-  app = await createTestApp({
-    config: testConfig(
-      devnet.url,
-      { confirmations: 2 },
-      {
-        payouts: {
-          mode: 'batch',
-          approvalAbove: { ETH: '1' },
-          approvalsRequired: { ETH: 2 },
-          approvalExpiresAfterMs: 3_600_000,
-        },
-        sweeps: { enabled: false },
+  ;({ devnet, app } = await startDevnetApp(
+    { confirmations: 2 },
+    {
+      payouts: {
+        mode: 'batch',
+        approvalAbove: { ETH: '1' },
+        approvalsRequired: { ETH: 2 },
+        approvalExpiresAfterMs: 3_600_000,
       },
-    ),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
-  })
+      sweeps: { enabled: false },
+    },
+  ))
   merchant = await app.merchant('Quorum shop')
   other = await app.merchant('Other shop')
   alice = await adminKey(merchant.key, 'alice')

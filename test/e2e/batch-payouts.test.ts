@@ -1,19 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { and, eq, inArray } from 'drizzle-orm'
-import { type Hex, keccak256, maxUint256, parseAbi, parseEther } from 'viem'
+import { type Hex, keccak256, maxUint256, parseEther } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { getBalances } from '../../src/core/ledger/balances.ts'
-import { createPayment } from '../../src/core/payments/create.ts'
 import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
 import { requestWithdrawal } from '../../src/core/payouts/withdrawals.ts'
-import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
+import { newScannerState } from '../../src/core/scanning/sync.ts'
 import { outboundTxs, withdrawals } from '../../src/db/schema/index.ts'
 import { processPayouts } from '../../src/jobs/payouts.ts'
 import { batchContract } from '../../src/plugins/evm/batch-contract.ts'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+import type { TestApp } from '../helpers/app.ts'
+import type { Devnet } from '../helpers/chain.ts'
 import { cli, ok } from '../helpers/cli.ts'
-import { spawnCli, waitFor } from '../helpers/processes.ts'
+import { devnetProcessEnv, fundWallet, paidPayments, startDevnetApp } from '../helpers/devnet-app.ts'
+import { reconcileJson, runSignerUntil, spawnCli, waitFor } from '../helpers/processes.ts'
 
 // Batch payouts on anvil: `tollgate batch enable` deploys the BatchPayouts contract and approves it for USDT
 // from the treasury; then withdrawals of one asset go out together in one transaction each batch.
@@ -27,56 +27,31 @@ let nextKey = 1
 const fresh = () => privateKeyToAccount(`0x${(nextKey++).toString(16).padStart(64, 'c')}` as Hex).address
 
 beforeAll(async () => {
-  devnet = await startDevnet()
-  app = await createTestApp({
-    config: testConfig(
-      devnet.url,
-      { confirmations: 2, batchPayouts: true },
-      { payouts: { maxBatch: 200 }, sweeps: { enabled: false } },
-    ),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
-  })
+  ;({ devnet, app } = await startDevnetApp(
+    { confirmations: 2, batchPayouts: true },
+    { payouts: { maxBatch: 200 }, sweeps: { enabled: false } },
+  ))
   merchantId = (await app.merchant('Batch payouts')).id
-  const chain = app.ctx.chains.get('devnet')!
-  treasury = roleWallet(app.ctx, chain, 'treasury')
+  treasury = roleWallet(app.ctx, app.ctx.chains.get('devnet')!, 'treasury')
   // the merchant's balance: paid payments (their deposits stay at the deposit addresses: no sweeps here)
-  for (const [asset, amount] of [
+  const paid = [
     ['USDT', '1000'],
     ['ETH', '2'],
-  ] as const) {
-    const { payment } = await createPayment(app.ctx, merchantId, { chain: 'devnet', asset, amount })
-    if (asset === 'USDT') await devnet.payToken(payment.address, 1_000_000_000n)
-    else await devnet.payNative(payment.address, parseEther(amount))
-  }
-  await devnet.mine(2)
-  await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner }, chain)
+  ] as const
+  await paidPayments(app, devnet, merchantId, paid, { confirmations: 2, scanner })
   // the operator fills the treasury (reconciliation books it as the operator's funding)
-  await devnet.payNative(treasury.address, parseEther('5'))
-  await devnet.payToken(treasury.address, 1_000_000_000n)
-  env = {
-    DATABASE_URL: app.databaseUrl,
-    REDIS_PREFIX: app.ctx.env.REDIS_PREFIX,
-    TOLLGATE_SEED: gatewayMnemonic,
-    TOLLGATE_ENV: 'test',
-    TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/batch-plugins.config.ts',
-    TEST_RPC_URL: devnet.url,
-    TEST_CONFIRMATIONS: '2',
-    TEST_PAYOUT_INTERVAL_MS: '200',
-    LOG_LEVEL: 'info',
-  }
+  await fundWallet(devnet, treasury.address, { ETH: '5', USDT: '1000' })
+  env = devnetProcessEnv(app, devnet, {
+    confirmations: 2,
+    pluginsConfig: 'test/fixtures/batch-plugins.config.ts',
+  })
 }, 60_000)
 afterAll(async () => {
   await app?.close()
   await devnet?.stop()
 })
 
-const usdtOf = (address: string) =>
-  devnet.client.readContract({
-    address: devnet.tokenAddress,
-    abi: tokenAbi,
-    functionName: 'balanceOf',
-    args: [address as Hex],
-  })
+const usdtOf = (address: string) => devnet.tokenBalance(address)
 
 /** Payout passes in this process, a block mined after each, until `done`. */
 async function drive(what: string, done: () => Promise<boolean>) {
@@ -121,12 +96,7 @@ test('behavior: `tollgate batch enable` stores the deployment and the USDT appro
   })
   const code = await devnet.client.getCode({ address: batchContract.address as Hex })
   expect(keccak256(code!)).toBe(batchContract.runtimeCodeHash)
-  const allowance = await devnet.client.readContract({
-    address: devnet.tokenAddress,
-    abi: parseAbi(['function allowance(address, address) view returns (uint256)']),
-    functionName: 'allowance',
-    args: [treasury.address as Hex, batchContract.address as Hex],
-  })
+  const allowance = await devnet.tokenAllowance(treasury.address, batchContract.address)
   expect(allowance).toBe(maxUint256)
   const again = ok(await cli(['batch', 'enable', '--chain', 'devnet'], env))
   expect(again.stdout).toContain('are set up')
@@ -232,20 +202,10 @@ describe('signer killed with SIGKILL at each step of a batch', () => {
         .where(eq(outboundTxs.id, crashed[0]!.outboundTxId!))
       expect(row?.status as string).toBe(expectedAfterCrash[point]!)
 
-      const worker = spawnCli(['worker', '--role', 'signer'], env)
-      try {
-        await waitFor(
-          `the batch after a crash at ${point} to confirm`,
-          async () => {
-            if (worker.proc.exitCode !== null) throw new Error(`worker exited: ${worker.output()}`)
-            await devnet.mine(1)
-            return (await rowsOf(ids)).every((w) => w.status === 'CONFIRMED')
-          },
-          20_000,
-        )
-      } finally {
-        await worker.stop()
-      }
+      await runSignerUntil(env, `the batch after a crash at ${point} to confirm`, async () => {
+        await devnet.mine(1)
+        return (await rowsOf(ids)).every((w) => w.status === 'CONFIRMED')
+      })
       for (const [i, to] of recipients.entries()) expect(await usdtOf(to)).toBe(amounts[i]!)
       const total = amounts.reduce((a, b) => a + b, 0n)
       expect(await usdtOf(treasury.address)).toBe(treasuryBefore - total)
@@ -262,9 +222,7 @@ describe('signer killed with SIGKILL at each step of a batch', () => {
 })
 
 test('behavior: reconciliation is exact after the setup, the batches, the refusal and the crashes', async () => {
-  const run = spawnCli(['reconcile', '--json'], env)
-  const code = await run.proc.exited
-  const report = JSON.parse(run.output().trim().split('\n').at(-1)!)
+  const { code, report } = await reconcileJson(env)
   expect(report.settled).toBe(true)
   expect(report.discrepancies).toEqual([])
   expect(code).toBe(0)

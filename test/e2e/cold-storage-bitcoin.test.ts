@@ -1,21 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Transaction } from 'bitcoinjs-lib'
 import { and, eq, inArray } from 'drizzle-orm'
-import { loadPluginsConfig } from '../../src/context.ts'
 import { holdings, operatorFees } from '../../src/core/ledger/postings.ts'
 import { createPayment } from '../../src/core/payments/create.ts'
 import { moveExcessToCold } from '../../src/core/payouts/cold-storage.ts'
 import { reconcileChain } from '../../src/core/payouts/reconcile.ts'
 import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
-import { coins, ledgerPostings, type OutboundRow, outboundTxs, payments } from '../../src/db/schema/index.ts'
+import { coins, ledgerPostings, type OutboundRow, payments } from '../../src/db/schema/index.ts'
 import { processPayouts } from '../../src/jobs/payouts.ts'
-import { createTestApp, type TestApp } from '../helpers/app.ts'
+import type { TestApp } from '../helpers/app.ts'
 import { type Bcoin, regtestKey, startBcoin } from '../helpers/bcoin.ts'
 import { gatewayMnemonic } from '../helpers/chain.ts'
-import { repoRoot, spawnCli, waitFor } from '../helpers/processes.ts'
+import { outboundOf, passUntil as payoutPassesUntil } from '../helpers/payout-passes.ts'
+import { spawnCli, waitFor } from '../helpers/processes.ts'
+import { startRegtestApp } from '../helpers/regtest-app.ts'
 
 // Cold storage on Bitcoin with the whole gateway on a bcoin regtest node: deposits are consolidated into the
 // treasury, what the treasury holds above its float goes to a cold address whose key the gateway does not
@@ -28,7 +26,7 @@ const float = 30_000_000n
 let node: Bcoin
 let app: TestApp
 let merchantId: string
-let dir: string
+let closeApp: (() => Promise<void>) | undefined
 let configFile: string
 const scanner = newScannerState()
 const chain = () => app.ctx.chains.get('regtest')!
@@ -36,49 +34,22 @@ const chain = () => app.ctx.chains.get('regtest')!
 beforeAll(async () => {
   node = await startBcoin()
   // one configuration for this process and the signer processes it starts: a file they can all import
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-cold-'))
-  configFile = join(dir, 'plugins.config.ts')
-  writeFileSync(
+  ;({
+    app,
     configFile,
-    `import { chain, defineConfig } from ${JSON.stringify(join(repoRoot, 'packages/sdk/src/index.ts'))}
-export default defineConfig({
-  chains: {
-    regtest: chain(
-      () => import(${JSON.stringify(join(repoRoot, 'src/plugins/bitcoin/index.ts'))}),
-      { network: 'regtest', rpcUrls: [${JSON.stringify(node.url)}], confirmations: 2, finalityDepth: 6, timeoutMs: 5000, headPollMs: 200 },
-      {
-        startHeight: ${await node.height()},
-        scanIntervalMs: 300,
-        payouts: { intervalMs: 200, windowMs: 0, maxBatch: 50 },
-        sweeps: { maxFeeShareBps: 1000 },
-        cold: { address: ${JSON.stringify(cold.address)}, float: { BTC: '0.3' } },
-      },
-    ),
-  },
-})
-`,
-  )
-  app = await createTestApp({
-    config: await loadPluginsConfig(configFile),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
-  })
+    close: closeApp,
+  } = await startRegtestApp(node, { address: cold.address, float: { BTC: '0.3' } }, 'tollgate-cold-'))
   merchantId = (await app.merchant('Cold shop')).id
 }, 90_000)
 
 afterAll(async () => {
-  await app?.close()
+  await closeApp?.()
   await node?.stop()
-  if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
 const pass = () => processPayouts(app.ctx, 'regtest')
 
-const rowsOf = (purpose: OutboundRow['purpose']) =>
-  app.ctx.db
-    .select()
-    .from(outboundTxs)
-    .where(and(eq(outboundTxs.chain, 'regtest'), eq(outboundTxs.purpose, purpose)))
-    .orderBy(outboundTxs.createdAt)
+const rowsOf = (purpose: OutboundRow['purpose']) => outboundOf(app, 'regtest', purpose)
 
 /** What the treasury's tracked coins nothing is spending hold. */
 async function treasuryAvailable(): Promise<bigint> {
@@ -90,18 +61,8 @@ async function treasuryAvailable(): Promise<bigint> {
 }
 
 /** Payout passes, mining a block after each, until `done` holds right after a pass. */
-async function passUntil(what: string, done: () => Promise<boolean>) {
-  await waitFor(
-    what,
-    async () => {
-      await pass()
-      if (await done()) return true
-      await node.mine(1)
-      return false
-    },
-    60_000,
-  )
-}
+const passUntil = (what: string, done: () => Promise<boolean>) =>
+  payoutPassesUntil(app, 'regtest', () => node.mine(1), what, done, 60_000)
 
 /** A payment paid in full and completed at depth, then consolidated into the treasury (confirmed). */
 async function deposit(sats: bigint) {

@@ -8,8 +8,9 @@ import { withdrawals } from '../../src/db/schema/index.ts'
 import { processPayouts } from '../../src/jobs/payouts.ts'
 import { liveLimits } from '../../src/live-limits.ts'
 import { startServer } from '../../src/server.ts'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import type { TestApp } from '../helpers/app.ts'
+import type { Devnet } from '../helpers/chain.ts'
+import { startDevnetApp } from '../helpers/devnet-app.ts'
 import { type LiveStream, openSocket, openSse } from '../helpers/live-client.ts'
 import { waitFor } from '../helpers/processes.ts'
 
@@ -33,16 +34,11 @@ const oneStream = `subscription ($id: ID!) { withdrawalUpdated(id: $id) { id sta
 const merchantStream = 'subscription { withdrawalsUpdated { id status events { toStatus } } }'
 
 beforeAll(async () => {
-  devnet = await startDevnet()
-  app = await createTestApp({
-    config: testConfig(
-      devnet.url,
-      { confirmations: 2 },
-      // above 5 ETH a second admin approves: the withdrawal passes through AWAITING_APPROVAL
-      { payouts: { mode: 'batch', maxBatch: 50, approvalAbove: { ETH: '5' } }, sweeps: { enabled: false } },
-    ),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
-  })
+  ;({ devnet, app } = await startDevnetApp(
+    { confirmations: 2 },
+    // above 5 ETH a second admin approves: the withdrawal passes through AWAITING_APPROVAL
+    { payouts: { mode: 'batch', maxBatch: 50, approvalAbove: { ETH: '5' } }, sweeps: { enabled: false } },
+  ))
   server = startServer(app.ctx, { port: 0, hostname: '127.0.0.1' })
   wsUrl = `ws://127.0.0.1:${server.port}/graphql`
   httpUrl = `http://127.0.0.1:${server.port}/graphql`

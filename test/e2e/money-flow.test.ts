@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { type Hex, parseEther } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+import { type Devnet, gatewayEvmWallet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
-import { type SplitGateway, spawnCli, startSplitGateway, waitFor } from '../helpers/processes.ts'
+import { reconcileJson, type SplitGateway, startKeylessGateway, waitFor } from '../helpers/processes.ts'
 
 // The whole money path with real processes, keys in one place: an API and a chain worker that derive from
 // xpubs only, a signer that alone holds the seed, anvil as the chain.
@@ -26,15 +26,7 @@ beforeAll(async () => {
     TEST_SWEEPS: 'true',
     LOG_LEVEL: 'info',
   }
-  const shown = spawnCli(['xpub', 'show'], { ...env, TOLLGATE_SEED: gatewayMnemonic })
-  await shown.proc.exited
-  const xpubs = /TOLLGATE_XPUBS=(\S+)/.exec(shown.output())?.[1]
-  expect(xpubs).toBeDefined()
-  gateway = await startSplitGateway(env, {
-    merchant: 'Money shop',
-    keylessEnv: { ...env, TOLLGATE_XPUBS: xpubs! },
-    signerEnv: { ...env, TOLLGATE_SEED: gatewayMnemonic },
-  })
+  gateway = await startKeylessGateway(env, 'Money shop')
   // blocks keep coming, as on a real chain
   miner = setInterval(() => devnet.mine(1).catch(() => {}), 250)
 }, 60_000)
@@ -48,13 +40,7 @@ afterAll(async () => {
 
 const gql = (query: string, variables: Record<string, unknown> = {}) => gateway.gql(query, variables)
 
-const usdtOf = (address: string) =>
-  devnet.client.readContract({
-    address: devnet.tokenAddress,
-    abi: tokenAbi,
-    functionName: 'balanceOf',
-    args: [address as Hex],
-  })
+const usdtOf = (address: string) => devnet.tokenBalance(address)
 
 test('default: pay ETH and USDT → COMPLETED → swept (USDT after a gas top-up) → 50 withdrawals confirmed → ledger and chain agree exactly', async () => {
   // the API holds no key, and only the signer can send
@@ -63,11 +49,8 @@ test('default: pay ETH and USDT → COMPLETED → swept (USDT after a gas top-up
   expect(gateway.signer.output()).toContain('"signs":true')
 
   // the operator fills the gas tank (its address comes from `xpub show`'s accounts; here, from the seed)
-  const { createSigner } = await import('../../src/core/payouts/signer.ts')
-  const { deriveEvmAddress } = await import('../../src/plugins/evm/derive.ts')
-  const seed = createSigner(gatewayMnemonic)
-  const gasTank = deriveEvmAddress(seed.xpub("m/44'/60'/2'"), "m/44'/60'/2'", 0).address
-  const treasury = deriveEvmAddress(seed.xpub("m/44'/60'/1'"), "m/44'/60'/1'", 0).address
+  const gasTank = gatewayEvmWallet('gas').address
+  const treasury = gatewayEvmWallet('treasury').address
   await devnet.payNative(gasTank, parseEther('1'))
 
   const create = async (asset: string, amount: string) =>
@@ -145,9 +128,7 @@ test('default: pay ETH and USDT → COMPLETED → swept (USDT after a gas top-up
   // the operator's reconciliation: every wallet's on-chain balance equals the ledger's figure
   clearInterval(miner)
   miner = undefined
-  const run = spawnCli(['reconcile', '--json'], { ...env, TOLLGATE_SEED: gatewayMnemonic })
-  const code = await run.proc.exited
-  const report = JSON.parse(run.output().trim().split('\n').at(-1)!)
+  const { code, report } = await reconcileJson({ ...env, TOLLGATE_SEED: gatewayMnemonic })
   expect(report.settled).toBe(true)
   expect(report.discrepancies).toEqual([])
   expect(code).toBe(0)

@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { HDKey } from '@scure/bip32'
 import { script as btcScript, Psbt, Transaction } from 'bitcoinjs-lib'
 import { and, eq, sql } from 'drizzle-orm'
-import { loadPluginsConfig } from '../../src/context.ts'
 import { holdings } from '../../src/core/ledger/postings.ts'
 import { createPayment } from '../../src/core/payments/create.ts'
 import { executeReadyProposals } from '../../src/core/payouts/multisig.ts'
@@ -20,16 +16,16 @@ import {
   multisigEvents,
   multisigProposals,
   type OutboundRow,
-  outboundTxs,
   payments,
 } from '../../src/db/schema/index.ts'
 import { processPayouts } from '../../src/jobs/payouts.ts'
-import { createTestApp, type TestApp } from '../helpers/app.ts'
+import type { TestApp } from '../helpers/app.ts'
 import { type Bcoin, startBcoin } from '../helpers/bcoin.ts'
-import { gatewayMnemonic } from '../helpers/chain.ts'
 import { cli, ok } from '../helpers/cli.ts'
 import { multisigOwner } from '../helpers/multisig-owners.ts'
-import { repoRoot, waitFor } from '../helpers/processes.ts'
+import { proposalMutations } from '../helpers/multisig-proposals.ts'
+import { outboundOf, passUntil as payoutPassesUntil } from '../helpers/payout-passes.ts'
+import { startRegtestApp } from '../helpers/regtest-app.ts'
 
 // A 2-of-3 P2WSH cold wallet of three owners' tpubs on a bcoin regtest node: the gateway's own cold move fills it
 // (its output becomes a tracked cold coin), a move back to the treasury is proposed as a PSBT, one owner's partial
@@ -47,60 +43,33 @@ const float = 30_000_000n
 let node: Bcoin
 let app: TestApp
 let merchant: { id: string; key: string }
-let dir: string
+let closeApp: (() => Promise<void>) | undefined
 const scanner = newScannerState()
 const chain = () => app.ctx.chains.get('regtest')!
 
 beforeAll(async () => {
   node = await startBcoin()
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-msig-'))
-  const configFile = join(dir, 'plugins.config.ts')
-  writeFileSync(
-    configFile,
-    `import { chain, defineConfig } from ${JSON.stringify(join(repoRoot, 'packages/sdk/src/index.ts'))}
-export default defineConfig({
-  chains: {
-    regtest: chain(
-      () => import(${JSON.stringify(join(repoRoot, 'src/plugins/bitcoin/index.ts'))}),
-      { network: 'regtest', rpcUrls: [${JSON.stringify(node.url)}], confirmations: 2, finalityDepth: 6, timeoutMs: 5000, headPollMs: 200 },
-      {
-        startHeight: ${await node.height()},
-        scanIntervalMs: 300,
-        payouts: { intervalMs: 200, windowMs: 0, maxBatch: 50 },
-        sweeps: { maxFeeShareBps: 1000 },
-        cold: {
-          multisig: { threshold: 2, owners: ${JSON.stringify([alice.xpub, bob.xpub, carol.xpub])} },
-          float: { BTC: '0.3' },
-          minMove: { BTC: '0.3' },
-        },
-      },
-    ),
-  },
-})
-`,
-  )
-  app = await createTestApp({
-    config: await loadPluginsConfig(configFile),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
-  })
+  ;({ app, close: closeApp } = await startRegtestApp(
+    node,
+    {
+      multisig: { threshold: 2, owners: [alice.xpub, bob.xpub, carol.xpub] },
+      float: { BTC: '0.3' },
+      minMove: { BTC: '0.3' },
+    },
+    'tollgate-msig-',
+  ))
   merchant = await app.merchant('Multisig shop')
 }, 90_000)
 
 afterAll(async () => {
-  await app?.close()
+  await closeApp?.()
   await node?.stop()
-  if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
 const pass = () => processPayouts(app.ctx, 'regtest')
 const coldAddress = () => chain().settings.cold!.address
 
-const rowsOf = (purpose: OutboundRow['purpose']) =>
-  app.ctx.db
-    .select()
-    .from(outboundTxs)
-    .where(and(eq(outboundTxs.chain, 'regtest'), eq(outboundTxs.purpose, purpose)))
-    .orderBy(outboundTxs.createdAt)
+const rowsOf = (purpose: OutboundRow['purpose']) => outboundOf(app, 'regtest', purpose)
 
 const coinsOf = (role: 'cold' | 'treasury', status: 'available' | 'spent' = 'available') =>
   app.ctx.db
@@ -111,18 +80,8 @@ const coinsOf = (role: 'cold' | 'treasury', status: 'available' | 'spent' = 'ava
 const sum = (rows: ReadonlyArray<{ amount: bigint }>) => rows.reduce((s, r) => s + r.amount, 0n)
 
 /** Payout passes, mining a block after each, until `done` holds right after a pass. */
-async function passUntil(what: string, done: () => Promise<boolean>) {
-  await waitFor(
-    what,
-    async () => {
-      await pass()
-      if (await done()) return true
-      await node.mine(1)
-      return false
-    },
-    60_000,
-  )
-}
+const passUntil = (what: string, done: () => Promise<boolean>) =>
+  payoutPassesUntil(app, 'regtest', () => node.mine(1), what, done, 60_000)
 
 /** What the ledger says cold storage holds on the chain. */
 async function coldLedger(): Promise<bigint> {
@@ -150,27 +109,11 @@ async function expectBooksExact() {
 }
 
 const proposalQuery = `id status signers threshold signaturesMissing toSign destination to amount txHash`
-
-async function propose(to: string, amount: string, idempotencyKey: string) {
-  const res = await app.gql(
-    `mutation ($input: ProposeTransferInput!) { proposeTransfer(input: $input) {
-      __typename ... on ProposeTransferPayload { replayed proposal { ${proposalQuery} } }
-      ... on UserError { code field message } } }`,
-    { input: { chain: 'regtest', asset: 'BTC', to, amount, idempotencyKey } },
-    merchant.key,
-  )
-  return res.data.proposeTransfer
-}
-
-async function addSignature(proposalId: string, signature: string) {
-  const res = await app.gql(
-    `mutation ($id: ID!, $signature: String!) { addSignature(proposalId: $id, signature: $signature) {
-      __typename ... on MultisigProposal { ${proposalQuery} } ... on UserError { code field message } } }`,
-    { id: proposalId, signature },
-    merchant.key,
-  )
-  return res.data.addSignature
-}
+const mutations = () => proposalMutations(app, merchant.key, 'regtest', proposalQuery)
+const propose = (to: string, amount: string, idempotencyKey: string) =>
+  mutations().propose('BTC', to, amount, idempotencyKey)
+const addSignature = (proposalId: string, signature: string) =>
+  mutations().addSignature(proposalId, signature)
 
 /** Mallory's own valid signature of input 0 (her key at 0/0 over the transaction's real digest), in the PSBT. */
 function signedByNonOwner(base64: string): string {

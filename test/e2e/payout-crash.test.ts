@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { type Hex, parseEther } from 'viem'
+import type { Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { getBalances } from '../../src/core/ledger/balances.ts'
-import { createPayment } from '../../src/core/payments/create.ts'
 import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
 import { requestWithdrawal } from '../../src/core/payouts/withdrawals.ts'
-import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
+import { newScannerState } from '../../src/core/scanning/sync.ts'
 import { outboundTxs, sweeps, withdrawals } from '../../src/db/schema/index.ts'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
-import { spawnCli, waitFor } from '../helpers/processes.ts'
+import type { TestApp } from '../helpers/app.ts'
+import type { Devnet } from '../helpers/chain.ts'
+import { devnetProcessEnv, fundWallet, paidPayments, startDevnetApp } from '../helpers/devnet-app.ts'
+import { runSignerUntil, spawnCli, waitFor } from '../helpers/processes.ts'
 
 let devnet: Devnet
 let app: TestApp
@@ -21,56 +21,19 @@ let env: Record<string, string>
 const scanner = newScannerState()
 
 beforeAll(async () => {
-  devnet = await startDevnet()
-  app = await createTestApp({
-    config: testConfig(devnet.url, { confirmations: 2 }),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
-  })
+  ;({ devnet, app } = await startDevnetApp({ confirmations: 2 }))
   merchantId = (await app.merchant('Crash payouts')).id
-  const chain = app.ctx.chains.get('devnet')!
-  treasury = roleWallet(app.ctx, chain, 'treasury')
-  const { payment } = await createPayment(app.ctx, merchantId, {
-    chain: 'devnet',
-    asset: 'USDT',
-    amount: '100',
-  })
-  await devnet.payToken(payment.address, 100_000_000n)
-  await devnet.mine(2)
-  await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner }, chain)
-  await devnet.payNative(treasury.address, parseEther('5'))
-  await devnet.payToken(treasury.address, 500_000_000n)
-  env = {
-    DATABASE_URL: app.databaseUrl,
-    REDIS_PREFIX: app.ctx.env.REDIS_PREFIX,
-    TOLLGATE_SEED: gatewayMnemonic,
-    TOLLGATE_ENV: 'test',
-    TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/plugins.config.ts',
-    TEST_RPC_URL: devnet.url,
-    TEST_CONFIRMATIONS: '2',
-    TEST_PAYOUT_INTERVAL_MS: '200',
-    LOG_LEVEL: 'info',
-  }
+  treasury = roleWallet(app.ctx, app.ctx.chains.get('devnet')!, 'treasury')
+  await paidPayments(app, devnet, merchantId, [['USDT', '100']], { confirmations: 2, scanner })
+  await fundWallet(devnet, treasury.address, { ETH: '5', USDT: '500' })
+  env = devnetProcessEnv(app, devnet, { confirmations: 2 })
 }, 60_000)
 afterAll(async () => {
   await app?.close()
   await devnet?.stop()
 })
 
-const tokenBalance = (address: string) =>
-  devnet.client.readContract({
-    address: devnet.tokenAddress,
-    abi: [
-      {
-        type: 'function',
-        name: 'balanceOf',
-        stateMutability: 'view',
-        inputs: [{ type: 'address' }],
-        outputs: [{ type: 'uint256' }],
-      },
-    ],
-    functionName: 'balanceOf',
-    args: [address as Hex],
-  })
+const tokenBalance = (address: string) => devnet.tokenBalance(address)
 
 async function withdrawal(id: string) {
   const [w] = await app.ctx.db.select().from(withdrawals).where(eq(withdrawals.id, id))
@@ -118,20 +81,10 @@ describe('signer killed with SIGKILL at each step of a withdrawal', () => {
           nonceBefore + 1,
         )
 
-      const worker = spawnCli(['worker', '--role', 'signer'], env)
-      try {
-        await waitFor(
-          `withdrawal after a crash at ${point} to confirm`,
-          async () => {
-            if (worker.proc.exitCode !== null) throw new Error(`worker exited: ${worker.output()}`)
-            await devnet.mine(1)
-            return (await withdrawal(w.id)).status === 'CONFIRMED'
-          },
-          20_000,
-        )
-      } finally {
-        await worker.stop()
-      }
+      await runSignerUntil(env, `withdrawal after a crash at ${point} to confirm`, async () => {
+        await devnet.mine(1)
+        return (await withdrawal(w.id)).status === 'CONFIRMED'
+      })
       expect(await tokenBalance(to)).toBe(amount)
       expect(await tokenBalance(treasury.address)).toBe(treasuryBefore - amount)
       expect(await devnet.client.getTransactionCount({ address: treasury.address as Hex })).toBe(
@@ -153,7 +106,7 @@ describe('signer killed with SIGKILL at each step of a token sweep (gas top-up, 
   beforeAll(async () => {
     // earlier payments are swept first, so each test below watches its own sweep alone
     const chain = app.ctx.chains.get('devnet')!
-    await devnet.payNative(roleWallet(app.ctx, chain, 'gas').address, parseEther('1'))
+    await fundWallet(devnet, roleWallet(app.ctx, chain, 'gas').address, { ETH: '1' })
     const { processPayouts } = await import('../../src/jobs/payouts.ts')
     await waitFor('earlier sweeps', async () => {
       await processPayouts(app.ctx, 'devnet')
@@ -173,14 +126,8 @@ describe('signer killed with SIGKILL at each step of a token sweep (gas top-up, 
       const chain = app.ctx.chains.get('devnet')!
       const gasTank = roleWallet(app.ctx, chain, 'gas')
       const amount = BigInt(i + 1) * 7_000_000n
-      const { payment } = await createPayment(app.ctx, merchantId, {
-        chain: 'devnet',
-        asset: 'USDT',
-        amount: String(Number(amount / 1_000_000n)),
-      })
-      await devnet.payToken(payment.address, amount)
-      await devnet.mine(2)
-      await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner }, chain)
+      const paid = [['USDT', String(amount / 1_000_000n)]] as const
+      const payment = (await paidPayments(app, devnet, merchantId, paid, { confirmations: 2, scanner }))[0]!
       const treasuryBefore = await tokenBalance(treasury.address)
       const gasNonceBefore = await devnet.client.getTransactionCount({ address: gasTank.address as Hex })
       const sweepEnv = { ...env, TEST_SWEEPS: 'true' }
@@ -194,21 +141,11 @@ describe('signer killed with SIGKILL at each step of a token sweep (gas top-up, 
       const [crashed] = await app.ctx.db.select().from(sweeps).where(eq(sweeps.paymentId, payment.id))
       expect(crashed?.status as string).toBe(stateAfterCrash)
 
-      const worker = spawnCli(['worker', '--role', 'signer'], sweepEnv)
-      try {
-        await waitFor(
-          `the sweep after a crash at ${crashAt} to finish`,
-          async () => {
-            if (worker.proc.exitCode !== null) throw new Error(`worker exited: ${worker.output()}`)
-            await devnet.mine(1)
-            const [row] = await app.ctx.db.select().from(sweeps).where(eq(sweeps.paymentId, payment.id))
-            return row?.status === 'done'
-          },
-          20_000,
-        )
-      } finally {
-        await worker.stop()
-      }
+      await runSignerUntil(sweepEnv, `the sweep after a crash at ${crashAt} to finish`, async () => {
+        await devnet.mine(1)
+        const [row] = await app.ctx.db.select().from(sweeps).where(eq(sweeps.paymentId, payment.id))
+        return row?.status === 'done'
+      })
       // one top-up from the gas tank, one token transfer from the deposit address, nothing twice
       expect(await devnet.client.getTransactionCount({ address: gasTank.address as Hex })).toBe(
         gasNonceBefore + 1,

@@ -1,16 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { inArray, sql } from 'drizzle-orm'
-import { type Hex, parseEther } from 'viem'
+import type { Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { getBalances } from '../../src/core/ledger/balances.ts'
-import { createPayment } from '../../src/core/payments/create.ts'
 import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
 import { requestWithdrawal } from '../../src/core/payouts/withdrawals.ts'
-import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { outboundTxs, withdrawals } from '../../src/db/schema/index.ts'
 import { runPayoutJob } from '../../src/jobs/payouts.ts'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+import type { TestApp } from '../helpers/app.ts'
+import type { Devnet } from '../helpers/chain.ts'
+import { devnetProcessEnv, fundWallet, paidPayments, startDevnetApp } from '../helpers/devnet-app.ts'
 import { spawnCli, waitFor } from '../helpers/processes.ts'
 
 // Many withdrawals through one pass on anvil: signed and stored together, sent side by side, tracked and settled
@@ -23,52 +22,22 @@ let treasury: { address: string; path: string }
 let env: Record<string, string>
 
 beforeAll(async () => {
-  devnet = await startDevnet()
-  app = await createTestApp({
-    config: testConfig(
-      devnet.url,
-      { confirmations: 1 },
-      { payouts: { maxBatch: 50 }, sweeps: { enabled: false } },
-    ),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
-  })
+  ;({ devnet, app } = await startDevnetApp(
+    { confirmations: 1 },
+    { payouts: { maxBatch: 50 }, sweeps: { enabled: false } },
+  ))
   merchantId = (await app.merchant('Pipeline payouts')).id
-  const chain = app.ctx.chains.get('devnet')!
-  treasury = roleWallet(app.ctx, chain, 'treasury')
-  const { payment } = await createPayment(app.ctx, merchantId, {
-    chain: 'devnet',
-    asset: 'USDT',
-    amount: '500',
-  })
-  await devnet.payToken(payment.address, 500_000_000n)
-  await devnet.mine(1)
-  await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner: newScannerState() }, chain)
-  await devnet.payNative(treasury.address, parseEther('5'))
-  await devnet.payToken(treasury.address, 500_000_000n)
-  env = {
-    DATABASE_URL: app.databaseUrl,
-    REDIS_PREFIX: app.ctx.env.REDIS_PREFIX,
-    TOLLGATE_SEED: gatewayMnemonic,
-    TOLLGATE_ENV: 'test',
-    TOLLGATE_PLUGINS_CONFIG: 'test/fixtures/plugins.config.ts',
-    TEST_RPC_URL: devnet.url,
-    TEST_CONFIRMATIONS: '1',
-    TEST_PAYOUT_INTERVAL_MS: '200',
-    LOG_LEVEL: 'info',
-  }
+  treasury = roleWallet(app.ctx, app.ctx.chains.get('devnet')!, 'treasury')
+  await paidPayments(app, devnet, merchantId, [['USDT', '500']], { confirmations: 1 })
+  await fundWallet(devnet, treasury.address, { ETH: '5', USDT: '500' })
+  env = devnetProcessEnv(app, devnet, { confirmations: 1 })
 }, 60_000)
 afterAll(async () => {
   await app?.close()
   await devnet?.stop()
 })
 
-const tokenBalance = (address: string) =>
-  devnet.client.readContract({
-    address: devnet.tokenAddress,
-    abi: tokenAbi,
-    functionName: 'balanceOf',
-    args: [address as Hex],
-  })
+const tokenBalance = (address: string) => devnet.tokenBalance(address)
 
 /** `n` withdrawals of 1.00, 1.01, … USDT to fresh addresses (seeded by `tag`), queued. */
 async function queue(tag: number, n: number) {

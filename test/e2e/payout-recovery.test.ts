@@ -9,8 +9,9 @@ import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
 import { requestWithdrawal } from '../../src/core/payouts/withdrawals.ts'
 import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { outboundTxs, withdrawals } from '../../src/db/schema/index.ts'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import type { TestApp } from '../helpers/app.ts'
+import type { Devnet } from '../helpers/chain.ts'
+import { fundWallet, paidPayments, startDevnetApp } from '../helpers/devnet-app.ts'
 
 let devnet: Devnet
 let app: TestApp
@@ -21,24 +22,15 @@ const scanner = newScannerState()
 const chain = () => app.ctx.chains.get('devnet')!
 
 beforeAll(async () => {
-  devnet = await startDevnet()
-  app = await createTestApp({
-    config: testConfig(
-      devnet.url,
-      { confirmations: 2 },
-      { payouts: { stuckAfterBlocks: 3, feeBumpPercent: 125 }, sweeps: { enabled: false } },
-    ),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
-  })
+  ;({ devnet, app } = await startDevnetApp(
+    { confirmations: 2 },
+    { payouts: { stuckAfterBlocks: 3, feeBumpPercent: 125 }, sweeps: { enabled: false } },
+  ))
   merchantId = (await app.merchant('Recovery shop')).id
   treasury = roleWallet(app.ctx, chain(), 'treasury')
   // a credited balance through the real path, and a funded hot wallet
-  const { createPayment } = await import('../../src/core/payments/create.ts')
-  const { payment } = await createPayment(app.ctx, merchantId, { chain: 'devnet', asset: 'ETH', amount: '5' })
-  await devnet.payNative(payment.address, parseEther('5'))
-  await devnet.mine(2)
-  await syncChain({ db: app.ctx.db, log: app.ctx.log, scanner }, chain())
-  await devnet.payNative(treasury.address, parseEther('10'))
+  await paidPayments(app, devnet, merchantId, [['ETH', '5']], { confirmations: 2, scanner })
+  await fundWallet(devnet, treasury.address, { ETH: '10' })
 }, 60_000)
 afterAll(async () => {
   await app.close()

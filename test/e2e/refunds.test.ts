@@ -2,14 +2,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
 import { type Hex, parseEther, parseUnits } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { type Devnet, freePort, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+import { type Devnet, freePort, gatewayEvmWallet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
 import { createTestDatabase } from '../helpers/db.ts'
 import {
   createMerchantWithCli,
   graphqlClient,
+  reconcileJson,
   type SplitGateway,
-  spawnCli,
-  startSplitGateway,
+  startKeylessGateway,
   waitFor,
 } from '../helpers/processes.ts'
 
@@ -49,15 +49,7 @@ beforeAll(async () => {
       return new Response('ok')
     },
   })
-  const shown = spawnCli(['xpub', 'show'], { ...env, TOLLGATE_SEED: gatewayMnemonic })
-  await shown.proc.exited
-  const xpubs = /TOLLGATE_XPUBS=(\S+)/.exec(shown.output())?.[1]
-  expect(xpubs).toBeDefined()
-  gateway = await startSplitGateway(env, {
-    merchant: 'Refund shop',
-    keylessEnv: { ...env, TOLLGATE_XPUBS: xpubs! },
-    signerEnv: { ...env, TOLLGATE_SEED: gatewayMnemonic },
-  })
+  gateway = await startKeylessGateway(env, 'Refund shop')
   otherGql = graphqlClient(gateway.api.url, await createMerchantWithCli(env, 'Other shop'))
   const endpoint = await gql(
     `mutation ($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { __typename } }`,
@@ -80,10 +72,7 @@ beforeAll(async () => {
   )
   expect(endpoint.data.createWebhookEndpoint.__typename).toBe('WebhookEndpointWithSecret')
   // the operator funds the treasury that pays refunds; the first reconciliation books it as the operator's
-  const { createSigner } = await import('../../src/core/payouts/signer.ts')
-  const { deriveEvmAddress } = await import('../../src/plugins/evm/derive.ts')
-  const seed = createSigner(gatewayMnemonic)
-  treasury = deriveEvmAddress(seed.xpub("m/44'/60'/1'"), "m/44'/60'/1'", 0).address
+  treasury = gatewayEvmWallet('treasury').address
   await devnet.payNative(treasury, parseEther('10'))
   await devnet.payToken(treasury, 1_000_000_000n)
   const first = await reconcile()
@@ -107,13 +96,7 @@ const gql = (query: string, variables: Record<string, unknown> = {}) => gateway.
 /** A fresh address of a buyer, empty on the devnet. */
 const buyer = (n: number) => privateKeyToAccount(`0x${n.toString(16).padStart(64, 'b')}` as Hex).address
 
-const usdtOf = (address: string) =>
-  devnet.client.readContract({
-    address: devnet.tokenAddress,
-    abi: tokenAbi,
-    functionName: 'balanceOf',
-    args: [address as Hex],
-  })
+const usdtOf = (address: string) => devnet.tokenBalance(address)
 const ethOf = (address: string) => devnet.client.getBalance({ address: address as Hex })
 
 async function createPayment(asset: string, amount: string): Promise<{ id: string; address: string }> {
@@ -270,13 +253,7 @@ async function hooksOf(id: string, expected: string[]) {
 
 /** The operator's reconciliation (the CLI), once nothing is in flight: the books and the chain agree exactly. */
 async function reconcile() {
-  const run = spawnCli(['reconcile', '--json', '--chain', 'devnet'], {
-    ...env,
-    TOLLGATE_SEED: gatewayMnemonic,
-  })
-  const code = await run.proc.exited
-  const report = JSON.parse(run.output().trim().split('\n').at(-1)!)
-  return { code, report }
+  return reconcileJson({ ...env, TOLLGATE_SEED: gatewayMnemonic }, ['--chain', 'devnet'])
 }
 async function expectBooksExact() {
   const { code, report } = await reconcile()

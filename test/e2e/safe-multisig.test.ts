@@ -12,13 +12,13 @@ import {
   multisigEvents,
   multisigProposals,
   type OutboundRow,
-  outboundTxs,
 } from '../../src/db/schema/index.ts'
 import { processPayouts } from '../../src/jobs/payouts.ts'
 import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
 import { cli, ok } from '../helpers/cli.ts'
-import { waitFor } from '../helpers/processes.ts'
+import { proposalMutations } from '../helpers/multisig-proposals.ts'
+import { outboundOf, passUntil as payoutPassesUntil } from '../helpers/payout-passes.ts'
 import { deploySafe, ownerKeys, safeState } from '../helpers/safe.ts'
 
 // A 2-of-3 Safe (the published Safe 1.4.1 contracts, deployed on anvil) is the chain's cold wallet: the gateway's
@@ -73,35 +73,14 @@ afterAll(async () => {
 })
 
 const eth = (address: string) => devnet.client.getBalance({ address: address as Hex })
-const usdt = (address: string) =>
-  devnet.client.readContract({
-    address: devnet.tokenAddress,
-    abi: tokenAbi,
-    functionName: 'balanceOf',
-    args: [address as Hex],
-  })
-const rowsOf = (purpose: OutboundRow['purpose']) =>
-  app.ctx.db
-    .select()
-    .from(outboundTxs)
-    .where(and(eq(outboundTxs.chain, 'devnet'), eq(outboundTxs.purpose, purpose)))
-    .orderBy(asc(outboundTxs.createdAt))
+const usdt = (address: string) => devnet.tokenBalance(address)
+const rowsOf = (purpose: OutboundRow['purpose']) => outboundOf(app, 'devnet', purpose)
 const proposalRow = async (id: string) =>
   (await app.ctx.db.select().from(multisigProposals).where(eq(multisigProposals.id, id)))[0]
 
 /** Payout passes, mining a block after each, until `done` holds right after a pass. */
-async function passUntil(what: string, done: () => Promise<boolean>) {
-  await waitFor(
-    what,
-    async () => {
-      await processPayouts(app.ctx, 'devnet')
-      if (await done()) return true
-      await devnet.mine(1)
-      return false
-    },
-    45_000,
-  )
-}
+const passUntil = (what: string, done: () => Promise<boolean>) =>
+  payoutPassesUntil(app, 'devnet', () => devnet.mine(1), what, done, 45_000)
 
 /** Ledger = chain for every wallet line, the Safe (cold) exactly too: it holds only what the gateway moved there. */
 async function expectBooksExact() {
@@ -118,26 +97,11 @@ async function expectBooksExact() {
 const proposalQuery =
   'id status wallet signers threshold signaturesMissing toSign destination to amount txHash failureReason'
 
-async function propose(asset: string, to: string, amount: string, idempotencyKey: string) {
-  const res = await app.gql(
-    `mutation ($input: ProposeTransferInput!) { proposeTransfer(input: $input) {
-      __typename ... on ProposeTransferPayload { replayed proposal { ${proposalQuery} } }
-      ... on UserError { code field message } } }`,
-    { input: { chain: 'devnet', asset, to, amount, idempotencyKey } },
-    merchant.key,
-  )
-  return res.data.proposeTransfer
-}
-
-async function addSignature(proposalId: string, signature: string) {
-  const res = await app.gql(
-    `mutation ($id: ID!, $signature: String!) { addSignature(proposalId: $id, signature: $signature) {
-      __typename ... on MultisigProposal { ${proposalQuery} } ... on UserError { code field message } } }`,
-    { id: proposalId, signature },
-    merchant.key,
-  )
-  return res.data.addSignature
-}
+const mutations = () => proposalMutations(app, merchant.key, 'devnet', proposalQuery)
+const propose = (asset: string, to: string, amount: string, idempotencyKey: string) =>
+  mutations().propose(asset, to, amount, idempotencyKey)
+const addSignature = (proposalId: string, signature: string) =>
+  mutations().addSignature(proposalId, signature)
 
 /** What a refusal must leave untouched: the proposal row, its events and the audit log. */
 async function snapshot(id: string) {

@@ -9,7 +9,8 @@ import { newScannerState, type ScannerState, syncChain } from '../../src/core/sc
 import { outboundTxs, sweeps } from '../../src/db/schema/index.ts'
 import { processPayouts } from '../../src/jobs/payouts.ts'
 import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+import type { Devnet } from '../helpers/chain.ts'
+import { startDevnetApp } from '../helpers/devnet-app.ts'
 
 let devnet: Devnet
 let app: TestApp
@@ -20,15 +21,10 @@ let gasTank: { address: string }
 const chain = () => app.ctx.chains.get('devnet')!
 
 beforeAll(async () => {
-  devnet = await startDevnet()
-  app = await createTestApp({
-    config: testConfig(
-      devnet.url,
-      { confirmations: 2 },
-      { sweeps: { maxFeeShareBps: 500, minAmount: { USDT: '1' } }, payouts: { stuckAfterBlocks: 3 } },
-    ),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
-  })
+  ;({ devnet, app } = await startDevnetApp(
+    { confirmations: 2 },
+    { sweeps: { maxFeeShareBps: 500, minAmount: { USDT: '1' } }, payouts: { stuckAfterBlocks: 3 } },
+  ))
   merchantId = (await app.merchant('Sweep shop')).id
   scanner = newScannerState()
   treasury = roleWallet(app.ctx, chain(), 'treasury')
@@ -41,13 +37,7 @@ afterAll(async () => {
 
 const sync = () => syncChain({ db: app.ctx.db, log: app.ctx.log, scanner }, chain())
 const eth = (address: string) => devnet.client.getBalance({ address: address as Hex })
-const usdt = (address: string) =>
-  devnet.client.readContract({
-    address: devnet.tokenAddress,
-    abi: tokenAbi,
-    functionName: 'balanceOf',
-    args: [address as Hex],
-  })
+const usdt = (address: string) => devnet.tokenBalance(address)
 
 async function paid(asset: 'ETH' | 'USDT', amount: string, units: bigint) {
   const { payment } = await createPayment(app.ctx, merchantId, { chain: 'devnet', asset, amount })

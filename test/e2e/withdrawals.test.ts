@@ -8,8 +8,9 @@ import { newScannerState, type ScannerState, syncChain } from '../../src/core/sc
 import { ledgerPostings, outboundTxs, withdrawals } from '../../src/db/schema/index.ts'
 import { processPayouts } from '../../src/jobs/payouts.ts'
 import refusers from '../contracts/Refusers.json'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { type Devnet, devnetChain, gatewayMnemonic, startDevnet, tokenAbi } from '../helpers/chain.ts'
+import type { TestApp } from '../helpers/app.ts'
+import { type Devnet, devnetChain } from '../helpers/chain.ts'
+import { startDevnetApp } from '../helpers/devnet-app.ts'
 
 let devnet: Devnet
 let app: TestApp
@@ -24,19 +25,15 @@ const recipients = Array.from(
 )
 
 beforeAll(async () => {
-  devnet = await startDevnet()
-  app = await createTestApp({
-    config: testConfig(
-      devnet.url,
-      { confirmations: 2 },
-      {
-        payouts: { mode: 'batch', maxBatch: 50, approvalAbove: { ETH: '5' } },
-        // this file looks at the treasury's payouts alone; sweeps have their own tests
-        sweeps: { enabled: false },
-      },
-    ),
-    env: { TOLLGATE_SEED: gatewayMnemonic, WEBHOOK_ALLOW_PRIVATE: 'true' },
-  })
+  ;({ devnet, app } = await startDevnetApp(
+    { confirmations: 2 },
+    {
+      payouts: { mode: 'batch', maxBatch: 50, approvalAbove: { ETH: '5' } },
+      // this file looks at the treasury's payouts alone; sweeps have their own tests
+      sweeps: { enabled: false },
+    },
+    { WEBHOOK_ALLOW_PRIVATE: 'true' },
+  ))
   merchant = await app.merchant('Payout shop')
   other = await app.merchant('Other shop')
   scanner = newScannerState()
@@ -105,13 +102,7 @@ async function driveUntilSettled(ids: string[]) {
   throw new Error('withdrawals did not settle')
 }
 
-const tokenBalance = (address: string) =>
-  devnet.client.readContract({
-    address: devnet.tokenAddress,
-    abi: tokenAbi,
-    functionName: 'balanceOf',
-    args: [address as Hex],
-  })
+const tokenBalance = (address: string) => devnet.tokenBalance(address)
 
 describe('withdrawals on anvil', () => {
   test('default: 12 withdrawals (ETH and USDT) are batched, sent with sequential nonces and confirmed; ledger and chain agree', async () => {

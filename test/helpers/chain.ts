@@ -1,5 +1,5 @@
 import { createServer } from 'node:net'
-import type { ChainDriver } from '@tollgate/sdk'
+import type { ChainDriver, WalletAddress } from '@tollgate/sdk'
 import {
   createPublicClient,
   createTestClient,
@@ -12,7 +12,10 @@ import {
 } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import token from '../../contracts/TestToken.json'
+import { createSigner } from '../../src/core/payouts/signer.ts'
+import { roleAccountPath, type WalletRole } from '../../src/core/payouts/wallet-roles.ts'
 import { type Anvil, startAnvil } from '../../src/devnet.ts'
+import { deriveEvmAddress } from '../../src/plugins/evm/derive.ts'
 import { createEvmDriver } from '../../src/plugins/evm/index.ts'
 import { evmOptionsSchema } from '../../src/plugins/evm/options.ts'
 
@@ -27,6 +30,18 @@ export const devnetChain = defineChain({
 export const gatewayMnemonic =
   'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about'
 const anvilMnemonic = 'test test test test test test test test test test test junk'
+
+/** The signer of gatewayMnemonic: what the gateway's signer holds in chain tests. */
+export const gatewaySigner = createSigner(gatewayMnemonic)
+
+/**
+ * A gateway wallet on an EVM chain (treasury at m/44'/60'/1'/0/0, gas tank at m/44'/60'/2'/0/0), derived from
+ * gatewayMnemonic as the gateway derives it.
+ */
+export function gatewayEvmWallet(role: WalletRole): WalletAddress {
+  const accountPath = roleAccountPath("m/44'/60'/0'", role)
+  return deriveEvmAddress(gatewaySigner.xpub(accountPath), accountPath, 0)
+}
 
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -108,6 +123,22 @@ export async function startDevnet(options: { blockTime?: number; chainId?: numbe
       })
       return pub.waitForTransactionReceipt({ hash })
     },
+    /** What `address` holds of the test token (USDT, 6 decimals). */
+    tokenBalance: (address: string) =>
+      pub.readContract({
+        address: tokenAddress,
+        abi: tokenAbi,
+        functionName: 'balanceOf',
+        args: [address as Hex],
+      }),
+    /** What `owner` allows `spender` to move of the test token. */
+    tokenAllowance: (owner: string, spender: string) =>
+      pub.readContract({
+        address: tokenAddress,
+        abi: parseAbi(['function allowance(address, address) view returns (uint256)']),
+        functionName: 'allowance',
+        args: [owner as Hex, spender as Hex],
+      }),
     /** A token transfer inside a transaction that reverts (its Transfer event is rolled back with it). */
     async payTokenReverting(to: string, units: bigint) {
       const hash = await wallet().writeContract({

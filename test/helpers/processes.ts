@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
-import { freePort } from './chain.ts'
+import { freePort, gatewayMnemonic } from './chain.ts'
 
 export const repoRoot = join(import.meta.dir, '../..')
 
@@ -73,6 +73,35 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * A signer worker (`worker --role signer` with exactly `env`) running until `done` holds, asked every poll (mine a
+ * block there if the chain needs one); stopped afterwards, whatever happened. Throws with its output when it exits
+ * first, with `what` after `timeoutMs`.
+ *
+ * @example
+ * await runSignerUntil(env, 'the withdrawal to confirm', async () => { await devnet.mine(1); return confirmed() })
+ */
+export async function runSignerUntil(
+  env: Record<string, string>,
+  what: string,
+  done: () => Promise<boolean>,
+  timeoutMs = 20_000,
+) {
+  const worker = spawnCli(['worker', '--role', 'signer'], env)
+  try {
+    await waitFor(
+      what,
+      async () => {
+        if (worker.proc.exitCode !== null) throw new Error(`worker exited: ${worker.output()}`)
+        return done()
+      },
+      timeoutMs,
+    )
+  } finally {
+    await worker.stop()
+  }
+}
+
 /** `serve` on a free port, once /healthz answers. */
 export async function spawnApi(env: Record<string, string>, listenPort?: number) {
   const port = listenPort ?? (await freePort())
@@ -127,6 +156,19 @@ export function graphqlClient(url: string, apiKey: string) {
   }
 }
 
+/**
+ * `reconcile --json` (and `args`) with exactly `env`: its exit code and its report (the last line it printed).
+ *
+ * @example
+ * const { code, report } = await reconcileJson(env, ['--chain', 'devnet'])
+ */
+export async function reconcileJson(env: Record<string, string>, args: string[] = []) {
+  const run = spawnCli(['reconcile', '--json', ...args], env)
+  const code = await run.proc.exited
+  const report = JSON.parse(run.output().trim().split('\n').at(-1)!)
+  return { code, report }
+}
+
 export type SplitGateway = Awaited<ReturnType<typeof startSplitGateway>>
 
 /**
@@ -159,4 +201,28 @@ export async function startSplitGateway(
       await Promise.all([api.stop(), chainWorker.stop(), signer.stop()])
     },
   }
+}
+
+/**
+ * `startSplitGateway` with keys in one place, as production runs it: the API and the chain worker get only the
+ * xpubs `xpub show` prints for `seed` (TOLLGATE_XPUBS), the signer alone gets `seed`.
+ *
+ * @example
+ * const gateway = await startKeylessGateway(env, 'Shop')
+ * afterAll(() => gateway.stop())
+ */
+export async function startKeylessGateway(
+  env: Record<string, string>,
+  merchant: string,
+  seed = gatewayMnemonic,
+) {
+  const shown = spawnCli(['xpub', 'show'], { ...env, TOLLGATE_SEED: seed })
+  await shown.proc.exited
+  const xpubs = /TOLLGATE_XPUBS=(\S+)/.exec(shown.output())?.[1]
+  if (!xpubs) throw new Error(`xpub show printed no TOLLGATE_XPUBS: ${shown.output()}`)
+  return startSplitGateway(env, {
+    merchant,
+    keylessEnv: { ...env, TOLLGATE_XPUBS: xpubs },
+    signerEnv: { ...env, TOLLGATE_SEED: seed },
+  })
 }

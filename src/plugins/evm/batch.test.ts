@@ -2,27 +2,24 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { AssetInfo, PayoutDriver, PayoutOutput, UnsignedTx, WalletAddress } from '@tollgate/sdk'
-import { type Hex, keccak256, maxUint256, parseAbi, parseEther } from 'viem'
+import { type Hex, keccak256, maxUint256, parseEther } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { compileBatchPayouts } from '../../../contracts/BatchPayouts.ts'
 import {
   type Devnet,
   devnetDriver,
-  gatewayMnemonic,
+  gatewayEvmWallet,
+  gatewaySigner as signer,
   startDevnet,
-  tokenAbi,
 } from '../../../test/helpers/chain.ts'
-import { createSigner } from '../../core/payouts/signer.ts'
 import { batchContract } from './batch-contract.ts'
-import { deriveEvmAddress } from './derive.ts'
 
 let devnet: Devnet
 let batching: PayoutDriver
 let plain: PayoutDriver
 let native: AssetInfo
 let usdt: AssetInfo
-const signer = createSigner(gatewayMnemonic)
-const treasury: WalletAddress = deriveEvmAddress(signer.xpub("m/44'/60'/1'"), "m/44'/60'/1'", 0)
+const treasury: WalletAddress = gatewayEvmWallet('treasury')
 let nextKey = 1
 /** An address nobody has used yet. */
 const fresh = () => privateKeyToAccount(`0x${(nextKey++).toString(16).padStart(64, 'b')}` as Hex).address
@@ -50,13 +47,7 @@ async function send(payouts: PayoutDriver, unsigned: UnsignedTx) {
   return devnet.client.waitForTransactionReceipt({ hash: signed.hash as Hex })
 }
 
-const usdtOf = (address: string) =>
-  devnet.client.readContract({
-    address: devnet.tokenAddress,
-    abi: tokenAbi,
-    functionName: 'balanceOf',
-    args: [address as Hex],
-  })
+const usdtOf = (address: string) => devnet.tokenBalance(address)
 
 /** What sending `outputs` one by one costs in gas, as the node runs them (state rolled back afterwards). */
 async function singlesGasUsed(asset: AssetInfo, outputs: readonly PayoutOutput[]): Promise<bigint> {
@@ -119,12 +110,7 @@ describe('set up through the deployment proxy', () => {
   test('behavior: the contract sits at its CREATE2 address with the expected code, the treasury approved it', async () => {
     const code = await devnet.client.getCode({ address: batchContract.address as Hex })
     expect(keccak256(code!)).toBe(batchContract.runtimeCodeHash)
-    const allowance = await devnet.client.readContract({
-      address: devnet.tokenAddress,
-      abi: parseAbi(['function allowance(address, address) view returns (uint256)']),
-      functionName: 'allowance',
-      args: [treasury.address as Hex, batchContract.address as Hex],
-    })
+    const allowance = await devnet.tokenAllowance(treasury.address, batchContract.address)
     expect(allowance).toBe(maxUint256)
     // asked again: nothing left to do
     expect(await batching.batchSetup!({ from: treasury, nonce: await nonce() })).toEqual([])

@@ -13,14 +13,12 @@ import { testConfig } from '../../../test/helpers/app.ts'
 import {
   type Devnet,
   devnetDriver,
-  gatewayMnemonic,
+  gatewayEvmWallet,
+  gatewaySigner as signer,
   startDevnet,
-  tokenAbi,
 } from '../../../test/helpers/chain.ts'
 import { deploySafe, ownerKeys, safeState } from '../../../test/helpers/safe.ts'
-import { createSigner } from '../../core/payouts/signer.ts'
 import { closeChains, loadChains } from '../registry.ts'
-import { deriveEvmAddress } from './derive.ts'
 import { type SafePayload, safeTxTypes } from './safe.ts'
 
 let devnet: Devnet
@@ -31,9 +29,8 @@ let usdt: AssetInfo
 let wallet: MultisigWallet
 const owners = ownerKeys(3)
 const outsider = ownerKeys(1)[0]!
-const signer = createSigner(gatewayMnemonic)
 // the gateway wallet that sends execTransaction (the gas tank in production)
-const sender: WalletAddress = deriveEvmAddress(signer.xpub("m/44'/60'/2'"), "m/44'/60'/2'", 0)
+const sender: WalletAddress = gatewayEvmWallet('gas')
 const recipient = privateKeyToAccount(`0x${'c1'.repeat(32)}`).address
 
 const getTransactionHash = parseAbi([
@@ -207,13 +204,7 @@ describe('Safe wallets', () => {
     if (!('call' in execution)) throw new Error('a Safe execution is a call')
     const receipt = await execute(execution.call)
     expect(receipt.status).toBe('success')
-    const usdtOf = (a: string) =>
-      devnet.client.readContract({
-        address: devnet.tokenAddress,
-        abi: tokenAbi,
-        functionName: 'balanceOf',
-        args: [a as Hex],
-      })
+    const usdtOf = (a: string) => devnet.tokenBalance(a)
     expect(await usdtOf(recipient)).toBe(12_345_678n)
     expect(await usdtOf(wallet.address)).toBe(50_000_000n - 12_345_678n)
   }, 30_000)
