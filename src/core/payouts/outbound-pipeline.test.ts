@@ -1,7 +1,14 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { asc, eq, like, sql } from 'drizzle-orm'
+import { asc, eq, inArray, like, sql } from 'drizzle-orm'
 import { openUnitDb, unitKeys, unitPayoutScene } from '../../../test/helpers/unit.ts'
-import { ledgerPostings, type OutboundRow, outboundTxs, withdrawals } from '../../db/schema/index.ts'
+import type { Db } from '../../db/client.ts'
+import {
+  ledgerPostings,
+  type OutboundRow,
+  outboundTxs,
+  withdrawalEvents,
+  withdrawals,
+} from '../../db/schema/index.ts'
 import { getBalances } from '../ledger/balances.ts'
 import { merchantReserved } from '../ledger/postings.ts'
 import { batchWithdrawals } from './batches.ts'
@@ -183,5 +190,122 @@ describe('one pass over many outbound transactions', () => {
       ),
     )
     expect(sent.map((r) => byId.get(r.id))).toEqual(['CONFIRMED', 'BROADCAST', 'CONFIRMED'])
+  })
+
+  test('behavior: more built transactions than one signing round: the first round is stored signed and sent while the next is signed, every send in nonce order and each only once it is stored', async () => {
+    const s = await scene('pipe-rounds', 33)
+    const sends = s.tally('broadcast')
+    let signings = 0
+    const sign = s.payouts.driver.sign
+    s.payouts.driver.sign = (tx, from, signer) => {
+      signings++
+      return sign(tx, from, signer)
+    }
+    const signedAtFirstSend: number[] = []
+    const notStored: string[] = []
+    const broadcast = s.payouts.driver.broadcast
+    s.payouts.driver.broadcast = async (tx) => {
+      if (signedAtFirstSend.length === 0) signedAtFirstSend.push(signings)
+      // the bytes sent are stored (signed) first
+      if (!(await s.rows()).some((r) => r.hash === tx.hash && r.raw === tx.raw)) notStored.push(tx.hash)
+      return broadcast(tx)
+    }
+
+    const progress = await advanceOutbound(s.ctx, s.toy.chain)
+    expect(progress).toMatchObject({ signed: 33, broadcast: 33, errors: [] })
+    // the first round went out before the last was signed
+    expect(signedAtFirstSend).toEqual([32])
+    expect(signings).toBe(33)
+    expect(notStored).toEqual([])
+    const nonceOf = (raw: string) => Number(JSON.parse(raw.slice(0, raw.lastIndexOf('|'))).nonce)
+    expect(sends.args.map(nonceOf)).toEqual(Array.from({ length: 33 }, (_, i) => i))
+    expect(sends.most).toBeGreaterThan(1)
+    expect((await s.rows()).map((r) => r.status)).toEqual(Array(33).fill('broadcast'))
+    expect(await s.statuses()).toEqual(Array(33).fill('BROADCAST'))
+  })
+
+  test('behavior: a chunk of settlements is written with bulk statements, not statements per withdrawal, each settlement still whole', async () => {
+    const n = 30
+    const s = await scene('pipe-bulk', n)
+    await advanceOutbound(s.ctx, s.toy.chain)
+    const sent = await s.rows()
+    const block = s.toy.mine()
+    for (const [i, row] of sent.entries()) s.payouts.mine(row.hash as string, block.height, 40n + BigInt(i))
+    s.payouts.nonces.set(s.treasury.address, BigInt(n))
+    s.toy.mineEmpty(1)
+    // every statement the pass sends inside a database transaction, counted
+    let statements = 0
+    const counting = <T extends object>(target: T): T =>
+      new Proxy(target, {
+        get(t, prop) {
+          const value = Reflect.get(t, prop)
+          if (typeof value !== 'function') return value
+          if (['select', 'insert', 'update', 'delete', 'execute'].includes(String(prop)))
+            return (...args: unknown[]) => {
+              statements++
+              return value.apply(t, args)
+            }
+          if (prop === 'transaction')
+            return (run: (tx: unknown) => unknown, config?: unknown) =>
+              value.call(t, (tx: object) => run(counting(tx)), config)
+          return value.bind(t)
+        },
+      })
+    const db = new Proxy(handle.db, {
+      get(t, prop) {
+        const value = Reflect.get(t, prop)
+        if (prop === 'transaction') return counting(t).transaction
+        return typeof value === 'function' ? value.bind(t) : value
+      },
+    }) as Db
+
+    const progress = await advanceOutbound({ ...s.ctx, db }, s.toy.chain)
+    expect(progress).toMatchObject({ confirmed: n, errors: [] })
+    // one per table touched, whatever the number of withdrawals (one by one: six or more per withdrawal)
+    expect(statements).toBeGreaterThan(0)
+    expect(statements).toBeLessThanOrEqual(6)
+    // each whole: its transaction confirmed with its fee, the withdrawal CONFIRMED with that fee and one event,
+    // and its settle and fee bookings, once
+    const settled = await s.rows()
+    expect(settled.map((r) => [r.status, r.fee])).toEqual(
+      Array.from({ length: n }, (_, i) => ['confirmed', 40n + BigInt(i)]),
+    )
+    const paid = await handle.db.select().from(withdrawals).where(inArray(withdrawals.id, s.ids))
+    const feeOf = new Map(settled.map((r) => [r.id, r.fee]))
+    for (const w of paid) {
+      expect([w.status, w.networkFee]).toEqual(['CONFIRMED', feeOf.get(w.outboundTxId as string) as bigint])
+      const events = await handle.db
+        .select()
+        .from(withdrawalEvents)
+        .where(eq(withdrawalEvents.withdrawalId, w.id))
+        .orderBy(asc(withdrawalEvents.seq))
+      expect(events.map((e) => [e.seq, e.type])).toEqual([
+        [1, 'withdrawal.requested'],
+        [2, 'withdrawal.batched'],
+        [3, 'withdrawal.broadcast'],
+        [4, 'withdrawal.confirmed'],
+      ])
+      expect(events[3]?.data).toEqual({
+        hash: settled.find((r) => r.id === w.outboundTxId)?.hash,
+        blockHeight: String(block.height),
+      })
+      const postings = await handle.db
+        .select()
+        .from(ledgerPostings)
+        .where(like(ledgerPostings.refId, `${w.id}#%`))
+      const booked = (suffix: string) =>
+        postings
+          .filter((p) => p.refId.endsWith(`#${suffix}`))
+          .reduce((sum, p) => sum + (p.amount > 0n ? p.amount : 0n), 0n)
+      expect(booked('settle')).toBe(amount)
+      expect(booked('fee')).toBe(feeOf.get(w.outboundTxId as string) as bigint)
+    }
+    // again: nothing booked twice
+    await advanceOutbound(s.ctx, s.toy.chain)
+    const [b] = await getBalances({ db: handle.db }, s.merchantId)
+    expect({ available: b?.available, reserved: b?.reserved }).toEqual({
+      available: credit - BigInt(n) * amount,
+      reserved: 0n,
+    })
   })
 })

@@ -381,19 +381,62 @@ async function send(ctx: OutboundContext, chain: LoadedChain, row: OutboundRow):
 }
 
 /**
- * Sends every signed row and records the sent ones as broadcast. Account chains: a sender's transactions go
- * out in nonce order, several in flight at once (a node holds a nonce that arrives early until the one before
- * it comes); a chain without nonces, whose transactions may spend each other's change, sends one at a time.
- * The rows and their withdrawals then move together, in one database transaction: a crash cannot leave an
- * event behind, and a crash before it only sends the same bytes again.
+ * Runs `run` over items handed in later (`push`), in the order they come, at most `limit` at once; `close` says
+ * no more come, and `done` resolves once every item ran. `run` must not reject.
  */
-async function broadcastSigned(
+function orderedLanes<T>(limit: number, run: (item: T) => Promise<void>) {
+  const items: T[] = []
+  let next = 0
+  let active = 0
+  let closed = false
+  let finish = () => {}
+  const done = new Promise<void>((resolve) => {
+    finish = resolve
+  })
+  const pump = () => {
+    while (active < limit && next < items.length) {
+      const item = items[next++] as T
+      active++
+      void run(item).then(() => {
+        active--
+        pump()
+      })
+    }
+    if (closed && active === 0 && next === items.length) finish()
+  }
+  return {
+    push(more: readonly T[]) {
+      items.push(...more)
+      pump()
+    },
+    close() {
+      closed = true
+      pump()
+    },
+    done,
+  }
+}
+
+/** Built transactions one signing round takes: signed, persisted, then sent while the next round is signed. */
+const signRound = 32
+
+/**
+ * Signs what is built and sends what is signed, in the pass's order (sender, nonce), in rounds: a round's rows
+ * are signed and persisted (`signBuilt`), then handed to the senders while the next round is signed, so the
+ * node works while the gateway signs. Account chains: a sender's transactions go out in nonce order, several in
+ * flight at once (a node holds a nonce that arrives early until the one before it comes); a chain without
+ * nonces, whose transactions may spend each other's change, sends one at a time. The sent rows and their
+ * withdrawals then move to broadcast together, in one database transaction per chunk: a crash cannot leave an
+ * event behind, and a crash before it only sends the same bytes again. Answers the rows recorded broadcast.
+ */
+async function signAndBroadcast(
   ctx: OutboundContext,
   chain: LoadedChain,
   rows: readonly OutboundRow[],
   tipHeight: bigint,
   progress: OutboundProgress,
-): Promise<void> {
+): Promise<OutboundRow[]> {
+  const payouts = chain.driver.payouts as PayoutDriver
   const sent: OutboundRow[] = []
   const one = async (row: OutboundRow) => {
     try {
@@ -402,18 +445,41 @@ async function broadcastSigned(
       noteFailure(progress, row, err)
     }
   }
-  await Promise.all([
-    eachLimited(
-      rows.filter((r) => r.nonce !== null),
-      callsInFlight,
-      one,
-    ),
-    eachLimited(
-      rows.filter((r) => r.nonce === null),
-      1,
-      one,
-    ),
-  ])
+  const nonced = orderedLanes(callsInFlight, one)
+  const chained = orderedLanes(1, one)
+  try {
+    for (let i = 0; i < rows.length; ) {
+      // the next round: up to `signRound` built rows, with the signed ones among them
+      const round: OutboundRow[] = []
+      for (let built = 0; i < rows.length && built < signRound; i++) {
+        const row = rows[i] as OutboundRow
+        round.push(row)
+        if (row.status === 'built') built++
+      }
+      const signed = new Map(
+        (
+          await signBuilt(
+            ctx,
+            payouts,
+            round.filter((r) => r.status === 'built'),
+            progress,
+          )
+        ).map((r) => [r.id, r]),
+      )
+      const ready = round.flatMap((r) => {
+        if (r.status === 'signed') return [r]
+        const now = signed.get(r.id)
+        return now ? [now] : []
+      })
+      nonced.push(ready.filter((r) => r.nonce !== null))
+      chained.push(ready.filter((r) => r.nonce === null))
+    }
+  } finally {
+    // what was handed to the senders is sent (and recorded) even when a later round failed
+    nonced.close()
+    chained.close()
+    await Promise.all([nonced.done, chained.done])
+  }
   const moved = await writeInChunks(
     sent,
     (chunk) =>
@@ -435,7 +501,7 @@ async function broadcastSigned(
               eq(outboundTxs.status, 'signed'),
             ),
           )
-          .returning({ id: outboundTxs.id, purpose: outboundTxs.purpose, hash: outboundTxs.hash })
+          .returning()
         const paying = moved.filter((r) => r.purpose === 'withdrawal')
         if (paying.length > 0) {
           const hashOf = new Map(paying.map((r) => [r.id, r.hash]))
@@ -459,6 +525,7 @@ async function broadcastSigned(
     (row, err) => noteFailure(progress, row, err),
   )
   progress.broadcast += moved.length
+  return moved
 }
 
 async function withdrawalIdsOf(db: Db | Tx, row: Pick<OutboundRow, 'id'>): Promise<string[]> {
@@ -1027,9 +1094,10 @@ export const noOutboundProgress = (): OutboundProgress => ({
 
 /**
  * One pass over a chain's open outbound transactions: sign what is built (when this process holds the signer)
- * and persist the signatures in one statement, send what is signed (a sender's nonces in order, several in
- * flight) and record the sent ones in one database transaction, and, side by side, track what was already sent
- * (statuses read in one round, the mined ones settled several per database transaction). Each step persists
+ * in rounds, each round's signatures persisted in one statement and then sent while the next round is signed (a
+ * sender's nonces in order, several in flight), record the sent ones in one database transaction, and, side by
+ * side, track what was already sent (statuses read in one round, the mined ones settled in bulk statements,
+ * several per database transaction). Each step persists
  * before the next runs, so a process killed at any line resumes from the last persisted step and never sends
  * different bytes for a nonce.
  *
@@ -1050,19 +1118,15 @@ export async function advanceOutbound(ctx: OutboundContext, chain: LoadedChain):
   if (open.length === 0) return progress
   const tip = await chain.driver.getTip()
   const inState = (status: OutboundRow['status']) => open.filter((r) => r.status === status)
-  const signAndSend = async () => {
-    const signed = new Map((await signBuilt(ctx, payouts, inState('built'), progress)).map((r) => [r.id, r]))
-    // in the pass's order (sender, nonce): what was signed before and what was signed just now
-    const toSend = open.flatMap((r) => {
-      if (r.status === 'signed') return [r]
-      const now = signed.get(r.id)
-      return now ? [now] : []
-    })
-    await broadcastSigned(ctx, chain, toSend, tip.height, progress)
-  }
   // the rows each side takes are disjoint: what was sent before this pass is tracked while the rest goes out
   const sides = await Promise.allSettled([
-    signAndSend(),
+    signAndBroadcast(
+      ctx,
+      chain,
+      open.filter((r) => r.status === 'built' || r.status === 'signed'),
+      tip.height,
+      progress,
+    ),
     trackSent(ctx, chain, inState('broadcast'), tip.height, progress),
   ])
   for (const side of sides) if (side.status === 'rejected') throw side.reason

@@ -476,7 +476,8 @@ export function createEvmPayouts(
       ),
     sign,
     broadcast: (tx) => broadcast(client, tx),
-    status: (hash) => status(client, hash),
+    // status reads issued together (a pass asks for many) go out as one JSON-RPC batch
+    status: (hash) => status(batched, hash),
     confirmedNonce: (address) =>
       client.getTransactionCount({ address: address as Hex, blockTag: 'latest' }).then(BigInt, (err) => {
         throw rpcError('getTransactionCount', err)
