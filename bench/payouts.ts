@@ -170,41 +170,42 @@ const gatewayRate = count / seconds
 const rawRate = count / rawSeconds
 const payoutSeconds = phase.batch + phase.send + phase.track
 const liveRate = count / liveSeconds
-const headline = liveRate / rawRate
+// issue #19's measure is the payout path (its phases: batching, signing and sending, tracking): queued → CONFIRMED
+const payoutRatio = count / payoutSeconds / rawRate
+const liveRatio = liveRate / rawRate
 const bar = 0.5
 report(
   'Withdrawals: request → confirmed on anvil',
-  `**Issue #19 headline: the gateway path, ${count} single ERC-20 withdrawals, GraphQL requests → CONFIRMED: ${fmt(
-    headline,
-    2,
-  )}× the bare wallet** (bar ≥ ${fmt(bar, 2)}×: ${
-    headline >= bar ? 'met' : `not met, ${fmt((headline / bar) * 100, 0)} % of the way`
-  }; the first gateway row of the table).
+  `**Issue #19 measure: the payout path, ${count} single ERC-20 withdrawals, queued → CONFIRMED (batch → sign → send →
+confirm → settle): ${fmt(payoutRatio, 2)}× the bare wallet** (bar ≥ ${fmt(bar, 2)}×: ${
+    payoutRatio >= bar ? 'met' : `not met, ${fmt((payoutRatio / bar) * 100, 0)} % of the way`
+  }; the payout-path row of the table, timed in the same run as the bare wallet). The rows with GraphQL requests
+include the requests' own time (validation, balance lock, reserve) and are not that measure.
 
 ${table(
   ['path', 'transfers', 'seconds', 'per second', 'vs ceiling'],
   [
     ['bare wallet: send + receipts (ceiling)', count, fmt(rawSeconds, 2), fmt(rawRate), '1.00'],
     [
-      `**gateway (headline): ${clients} clients requesting over GraphQL while the payout job runs, first request → last CONFIRMED**`,
+      '**gateway, payout path (issue #19 measure): queued → batch → sign → send → confirm → settle**',
+      count,
+      fmt(payoutSeconds, 2),
+      fmt(count / payoutSeconds),
+      `**${fmt(payoutRatio, 2)}**`,
+    ],
+    [
+      `gateway with requests: ${clients} clients requesting over GraphQL while the payout job runs, first request → last CONFIRMED`,
       count,
       fmt(liveSeconds, 2),
       fmt(liveRate),
-      `**${fmt(headline, 2)}**`,
+      fmt(liveRatio, 2),
     ],
     [
-      'gateway, sequential: GraphQL requests one by one, then batch → sign → send → confirm → settle',
+      'gateway with requests, sequential: GraphQL requests one by one, then batch → sign → send → confirm → settle',
       count,
       fmt(seconds, 2),
       fmt(gatewayRate),
       fmt(gatewayRate / rawRate, 2),
-    ],
-    [
-      'gateway, payout path alone: queued → batch → sign → send → confirm → settle',
-      count,
-      fmt(payoutSeconds, 2),
-      fmt(count / payoutSeconds),
-      fmt(count / payoutSeconds / rawRate, 2),
     ],
   ],
 )}
@@ -215,15 +216,18 @@ and settling ${fmt(phase.track, 2)} s over ${phase.passes} pass(es). Per withdra
 CONFIRMED: p50 ${fmt(percentile(latencies, 50) / 1000, 2)} s, p99 ${fmt(percentile(latencies, 99) / 1000, 2)} s (all ${count}
 were queued first, then sent as one batch of sequential nonces). Confirmation depth 1 on both paths; anvil mines
 each transaction as it arrives. One payout pass runs at a time per chain (one sender per address). A pass signs
-all built transactions and stores them in one statement, sends a sender's nonces in order with up to 16 in flight,
-records them as broadcast in one database transaction, reads each sender's nonce once and every status in one
-round, and settles the mined ones in one database transaction (statements pipelined).
+built transactions in rounds of 32, each round stored in one statement and sent while the next is signed (a
+sender's nonces in order, up to 16 in flight), records them as broadcast in one database transaction, reads each
+sender's nonce once and every status in one round (on EVM the reads asked together go out as JSON-RPC batches),
+and settles the mined ones with bulk statements (transitions, events, ledger postings) in one database
+transaction per chunk.
 
-The headline row is the gateway as it runs: ${clients} clients send ${count} requests side by side (to ${count} accounts
+The payout path is the sum of the three phases above, run one after another on the withdrawals the sequential row
+queued. The first row with requests is the gateway as it runs: ${clients} clients send ${count} requests side by side (to ${count} accounts
 nobody paid yet, as the bare wallet's) while the payout job runs beside them (runPayoutJob: the next pass at once
 while the last one moved something, else at the ${intervalMs} ms interval), timed from the first request to the last
 CONFIRMED over ${livePasses} pass(es). The sequential row sends its requests one by one first (to the bare wallet's
-recipients), then runs the payout phases; the last row is those phases alone.
+recipients), then runs the payout phases.
 
 Gas per payout, one transaction each vs one BatchPayouts call (\`batchPayouts: true\`), 100 payouts each; "planner
 picks" is what planOutputs chose for the batch's recipients before it was sent (bar: ERC-20 batch ≤ 0.6× single;
