@@ -10,7 +10,7 @@ import {
 } from '@tollgate/sdk'
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
-import { outboundTxs, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
+import { outboundTxs, withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
@@ -21,10 +21,8 @@ import { postWithdrawalRelease } from '../ledger/postings.ts'
 import { insertOutbound, storedTransfer } from './built-tx.ts'
 import { freshChangeAddress, lockCoins, spendableCoins } from './coins.ts'
 import { commitNonce, ensureSenderNonce, peekNonce } from './nonces.ts'
-import { followRefund } from './refund-progress.ts'
 import { roleWallet } from './wallet-roles.ts'
-import { noteWithdrawalChange } from './withdrawal-changes.ts'
-import { transitionWithdrawal, type WithdrawalRow } from './withdrawal-transitions.ts'
+import { transitionWithdrawal, transitionWithdrawals, type WithdrawalRow } from './withdrawal-transitions.ts'
 
 export type PayoutContext = { db: Db; xpubFor(accountPath: string): string }
 
@@ -300,71 +298,25 @@ async function insertOutbounds(
 type Move = { w: WithdrawalRow; outboundTxId: string; amountSent?: bigint }
 
 /**
- * QUEUED → BATCHED for many withdrawals at once (what `transitionWithdrawal` does for one): one update and one
- * insert of their events per chunk. The rows are locked by this transaction, so each of them moves; one that
- * did not would be a bug, and nothing of the pass is kept then.
+ * QUEUED → BATCHED for many withdrawals at once. The rows are locked by this transaction, so each of them moves;
+ * one that did not would be a bug, and nothing of the pass is kept then.
  */
 async function markBatched(tx: Tx, moves: readonly Move[]): Promise<void> {
-  for (let i = 0; i < moves.length; i += rowsPerStatement) {
-    const chunk = moves.slice(i, i + rowsPerStatement)
-    const sent = chunk.filter((m) => m.amountSent !== undefined)
-    const rows = await tx
-      .update(withdrawals)
-      .set({
-        status: 'BATCHED',
-        outboundTxId: sql`case ${withdrawals.id} ${sql.join(
-          chunk.map((m) => sql`when ${m.w.id} then ${m.outboundTxId}`),
-          sql` `,
-        )} end`,
-        ...(sent.length > 0
-          ? {
-              amountSent: sql`case ${withdrawals.id} ${sql.join(
-                sent.map((m) => sql`when ${m.w.id} then ${String(m.amountSent)}::numeric`),
-                sql` `,
-              )} else ${withdrawals.amountSent} end`,
-            }
-          : {}),
-        eventSeq: sql`${withdrawals.eventSeq} + 1`,
-        updatedAt: new Date(),
-      })
-      .where(
-        and(
-          inArray(
-            withdrawals.id,
-            chunk.map((m) => m.w.id),
-          ),
-          eq(withdrawals.status, 'QUEUED'),
-        ),
-      )
-      .returning()
-    if (rows.length !== chunk.length)
-      throw invariantBroken(
-        'WITHDRAWAL_MOVED',
-        `${chunk.length - rows.length} locked QUEUED withdrawal(s) did not move to BATCHED`,
-      )
-    const byId = new Map(rows.map((r) => [r.id, r]))
-    const ordered = chunk.map((m) => byId.get(m.w.id) as WithdrawalRow)
-    await tx.insert(withdrawalEvents).values(
-      ordered.map((r) => ({
-        withdrawalId: r.id,
-        merchantId: r.merchantId,
-        seq: r.eventSeq,
-        type: 'withdrawal.batched',
-        fromStatus: 'QUEUED' as const,
-        toStatus: 'BATCHED' as const,
-        data: null,
-      })),
+  const moved = await transitionWithdrawals(
+    tx,
+    ['QUEUED'],
+    moves.map((m) => ({
+      id: m.w.id,
+      to: 'BATCHED' as const,
+      outboundTxId: m.outboundTxId,
+      ...(m.amountSent !== undefined ? { amountSent: m.amountSent } : {}),
+    })),
+  )
+  if (moved.length !== moves.length)
+    throw invariantBroken(
+      'WITHDRAWAL_MOVED',
+      `${moves.length - moved.length} locked QUEUED withdrawal(s) did not move to BATCHED`,
     )
-    for (const r of ordered) {
-      noteWithdrawalChange({
-        withdrawalId: r.id,
-        merchantId: r.merchantId,
-        seq: r.eventSeq,
-        type: 'withdrawal.batched',
-      })
-      await followRefund(tx, r)
-    }
-  }
 }
 
 /** Groups the treasury cannot pay yet keep waiting, with the reason (one statement per distinct reason). */

@@ -7,8 +7,8 @@ import {
 } from '@tollgate/sdk'
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
-import type { OutboundRow, WithdrawalStatus } from '../../db/schema/index.ts'
-import { ledgerPostings, outboundTxs, sweeps, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
+import type { OutboundRow } from '../../db/schema/index.ts'
+import { ledgerPostings, outboundTxs, sweeps, withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { crashPoint } from '../crash-points.ts'
@@ -23,10 +23,13 @@ import {
 import { insertOutbound } from './built-tx.ts'
 import { coinsLockedBy, lockCoins, settleCoins, spendableCoins, unlockCoins } from './coins.ts'
 import { abandonMultisig, settleMultisig } from './multisig.ts'
-import { followRefund } from './refund-progress.ts'
 import { needFromJson } from './sweep-need.ts'
-import { noteWithdrawalChange } from './withdrawal-changes.ts'
-import { transitionWithdrawal, type WithdrawalRow } from './withdrawal-transitions.ts'
+import {
+  transitionWithdrawal,
+  transitionWithdrawals,
+  type WithdrawalMove,
+  type WithdrawalRow,
+} from './withdrawal-transitions.ts'
 
 export type OutboundContext = { db: Db; signer?: DigestSigner; xpubFor(accountPath: string): string }
 
@@ -104,100 +107,6 @@ async function runWithin<T, R>(items: readonly T[], together: boolean, run: (ite
 }
 
 /** One withdrawal's move in `transitionMany`: where to, the columns it sets, its event's data. */
-type WithdrawalMove = {
-  id: string
-  to: WithdrawalStatus
-  networkFee?: bigint
-  failureReason?: string
-  data?: Record<string, unknown>
-}
-
-/**
- * What `transitionWithdrawal` does, for many withdrawals in bulk statements: per target status one update (the
- * columns set per row), one insert of their events, then each moved one's refund follows it. A withdrawal no
- * longer in one of the `from` statuses is left as it is (and answered no row), as one by one. Runs inside the
- * caller's database transaction.
- */
-async function transitionMany(
-  tx: Tx,
-  from: readonly WithdrawalStatus[],
-  moves: readonly WithdrawalMove[],
-): Promise<WithdrawalRow[]> {
-  const out: WithdrawalRow[] = []
-  const byTarget = new Map<WithdrawalStatus, WithdrawalMove[]>()
-  for (const m of moves) byTarget.set(m.to, [...(byTarget.get(m.to) ?? []), m])
-  for (const [to, all] of byTarget)
-    for (let i = 0; i < all.length; i += rowsPerStatement) {
-      const chunk = all.slice(i, i + rowsPerStatement)
-      const perWithdrawal = (
-        items: readonly WithdrawalMove[],
-        value: (m: WithdrawalMove) => unknown,
-        keep: SQL,
-      ) =>
-        sql`case ${withdrawals.id} ${sql.join(
-          items.map((m) => sql`when ${m.id} then ${value(m)}`),
-          sql` `,
-        )} else ${keep} end`
-      const fees = chunk.filter((m) => m.networkFee !== undefined)
-      const reasons = chunk.filter((m) => m.failureReason !== undefined)
-      const rows = await tx
-        .update(withdrawals)
-        .set({
-          status: to,
-          ...(fees.length > 0
-            ? {
-                networkFee: perWithdrawal(
-                  fees,
-                  (m) => sql`${String(m.networkFee)}::numeric`,
-                  sql`${withdrawals.networkFee}`,
-                ),
-              }
-            : {}),
-          ...(reasons.length > 0
-            ? {
-                failureReason: perWithdrawal(
-                  reasons,
-                  (m) => m.failureReason,
-                  sql`${withdrawals.failureReason}`,
-                ),
-              }
-            : {}),
-          eventSeq: sql`${withdrawals.eventSeq} + 1`,
-          updatedAt: new Date(),
-        })
-        .where(
-          and(
-            inArray(
-              withdrawals.id,
-              chunk.map((m) => m.id),
-            ),
-            inArray(withdrawals.status, [...from]),
-          ),
-        )
-        .returning()
-      if (rows.length === 0) continue
-      const dataOf = new Map(chunk.map((m) => [m.id, m.data ?? null]))
-      const type = `withdrawal.${to.toLowerCase()}`
-      await tx.insert(withdrawalEvents).values(
-        rows.map((r) => ({
-          withdrawalId: r.id,
-          merchantId: r.merchantId,
-          seq: r.eventSeq,
-          type,
-          fromStatus: from.length === 1 ? from[0] : null,
-          toStatus: to,
-          data: dataOf.get(r.id) ?? null,
-        })),
-      )
-      for (const r of rows) {
-        noteWithdrawalChange({ withdrawalId: r.id, merchantId: r.merchantId, seq: r.eventSeq, type })
-        if (r.refundId) await followRefund(tx, r)
-      }
-      out.push(...rows)
-    }
-  return out
-}
-
 type PostingRow = typeof ledgerPostings.$inferInsert
 
 /**
@@ -510,7 +419,7 @@ async function signAndBroadcast(
             .from(withdrawals)
             .where(inArray(withdrawals.outboundTxId, [...hashOf.keys()]))
             .orderBy(withdrawals.id)
-          await transitionMany(
+          await transitionWithdrawals(
             tx,
             ['BATCHED'],
             waiting.map((w) => ({
@@ -1070,7 +979,7 @@ async function settleWithdrawalTxs(
       })
     }
   }
-  for (const moved of await transitionMany(tx, ['BATCHED', 'BROADCAST'], moves))
+  for (const moved of await transitionWithdrawals(tx, ['BATCHED', 'BROADCAST'], moves))
     bookings.push((t) =>
       moved.status === 'CONFIRMED'
         ? postWithdrawalSettle(t, moved, { nativeAsset: native, amount: feeOf.get(moved.id) ?? 0n })
