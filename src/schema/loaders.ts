@@ -1,6 +1,7 @@
 import { createContextCache } from '@pothos/core'
 import DataLoader from 'dataloader'
 import { listPaymentEventsFor, type PaymentEventRow, type PaymentRow } from '../core/payments/queries.ts'
+import { type Refundable, refundableOf } from '../core/payments/refundable.ts'
 import { listPaymentTransfersFor, type TransferView } from '../core/payments/views.ts'
 import {
   listWithdrawalEventsFor,
@@ -119,4 +120,19 @@ export const webhookAttempts = perRowLoader<typeof webhookDeliveries.$inferSelec
   (d) => d.id,
   (ctx, ids) => listWebhookAttemptsFor(ctx.app, ids),
   () => [],
+)
+
+/**
+ * What a payment may still refund, read once per payment and request (its `refundable` and `exception` fields both
+ * need it).
+ *
+ * @example
+ * const { uncredited } = await paymentRefundables(ctx).load(payment)
+ */
+export const paymentRefundables = createContextCache(
+  (ctx: GraphQLContext) =>
+    new DataLoader<PaymentRow, Refundable, PaymentRow>(
+      (rows) => Promise.all(rows.map((p) => refundableOf(ctx.app.db, p))),
+      { cacheMap: rowCache<PaymentRow, Refundable>(), maxBatchSize },
+    ),
 )

@@ -1,4 +1,3 @@
-import { eq } from 'drizzle-orm'
 import { assetById } from '../core/chains.ts'
 import { formatAmount } from '../core/money.ts'
 import {
@@ -8,7 +7,8 @@ import {
   listMultisigProposals,
   proposeTransfer,
 } from '../core/payouts/multisig.ts'
-import { type MultisigProposalRow, multisigStatuses, outboundTxs } from '../db/schema/index.ts'
+import { withdrawalTxHash } from '../core/payouts/withdrawals.ts'
+import { type MultisigProposalRow, multisigStatuses } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
 import { afterId, toConnection } from './connection.ts'
@@ -56,14 +56,7 @@ export const MultisigProposalRef = builder.objectRef<MultisigProposalRow>('Multi
     txHash: t.string({
       nullable: true,
       complexity: readCost,
-      resolve: async (p, _a, ctx) => {
-        if (!p.outboundTxId) return null
-        const [row] = await ctx.app.db
-          .select({ hash: outboundTxs.hash })
-          .from(outboundTxs)
-          .where(eq(outboundTxs.id, p.outboundTxId))
-        return row?.hash ?? null
-      },
+      resolve: (p, _a, ctx) => withdrawalTxHash(ctx.app, p),
     }),
     failureReason: t.string({ nullable: true, resolve: (p) => p.failureReason }),
     createdAt: t.field({ type: 'DateTime', resolve: (p) => p.createdAt }),

@@ -4,7 +4,7 @@ import { assetById } from '../core/chains.ts'
 import { invalidInput, invariantBroken } from '../core/errors.ts'
 import { formatAmount } from '../core/money.ts'
 import { getPayment, type PaymentRow } from '../core/payments/queries.ts'
-import { paymentException, refundableOf } from '../core/payments/refundable.ts'
+import { paymentException, type refundableOf } from '../core/payments/refundable.ts'
 import { acceptPayment, cancelPayment } from '../core/payments/resolution.ts'
 import {
   cancelRefund,
@@ -13,7 +13,6 @@ import {
   refundAmountSent,
   refundPayment,
 } from '../core/payouts/refunds.ts'
-import { collectWithdrawalChanges } from '../core/payouts/withdrawal-changes.ts'
 import { getWithdrawal } from '../core/payouts/withdrawals.ts'
 import { type RefundRow, refundSources, refundStatuses } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
@@ -22,8 +21,9 @@ import { afterId, toConnection } from './connection.ts'
 import { type GraphQLContext, requireAuth, requireScope } from './context.ts'
 import { connectionCost, defaultPageSize, readCost, readListCost } from './cost.ts'
 import { userErrors } from './errors.ts'
+import { paymentRefundables } from './loaders.ts'
 import { PaymentRef } from './payments.ts'
-import { WithdrawalRef } from './withdrawals.ts'
+import { publishingChanges, WithdrawalRef } from './withdrawals.ts'
 
 const RefundStatusEnum = builder.enumType('RefundStatus', {
   values: refundStatuses,
@@ -163,7 +163,7 @@ builder.objectFields(PaymentRef, (t) => ({
     type: RefundableRef,
     authScopes: { authenticated: true },
     complexity: readCost,
-    resolve: async (p, _a, ctx) => ({ ...(await refundableOf(ctx.app.db, p)), payment: p }),
+    resolve: async (p, _a, ctx) => ({ ...(await paymentRefundables(ctx).load(p)), payment: p }),
   }),
   exception: t.field({
     type: PaymentExceptionEnum,
@@ -172,7 +172,7 @@ builder.objectFields(PaymentRef, (t) => ({
     complexity: readCost,
     description:
       'Why the payment needs the merchant’s decision (refundPayment, resolvePayment); null when it needs none',
-    resolve: async (p, _a, ctx) => paymentException(p, await refundableOf(ctx.app.db, p)),
+    resolve: async (p, _a, ctx) => paymentException(p, await paymentRefundables(ctx).load(p)),
   }),
   refunds: t.field({
     type: [RefundRef],
@@ -260,13 +260,12 @@ const RefundPayload = builder
     }),
   })
 
-/** Runs a refund or resolution, then tells live readers of the payments and withdrawals it moved. */
+/** Runs a refund or resolution, then tells live readers of the withdrawals and payments it moved. */
 async function publishing<T extends { changes: Parameters<GraphQLContext['app']['bus']['publish']>[0] }>(
   ctx: GraphQLContext,
   run: () => Promise<T>,
 ): Promise<T> {
-  const { result, changes } = await collectWithdrawalChanges(run)
-  ctx.app.bus.publishWithdrawals(changes)
+  const result = await publishingChanges(ctx, run)
   if (result.changes.length > 0) ctx.app.bus.publish(result.changes)
   return result
 }

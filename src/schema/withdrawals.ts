@@ -213,7 +213,10 @@ const RequestWithdrawalPayload = builder
   })
 
 /** Runs a withdrawal mutation, then tells live readers of the withdrawals it moved (once it has committed). */
-async function publishingChanges<T>(ctx: { app: { bus: PaymentBus } }, run: () => Promise<T>): Promise<T> {
+export async function publishingChanges<T>(
+  ctx: { app: { bus: PaymentBus } },
+  run: () => Promise<T>,
+): Promise<T> {
   const { result, changes } = await collectWithdrawalChanges(run)
   ctx.app.bus.publishWithdrawals(changes)
   return result
