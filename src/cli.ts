@@ -425,7 +425,7 @@ async function main(argv: string[]) {
           if (!values.from || !/^[0-9]+$/.test(values.from)) fail('chain resume: --from HEIGHT is required')
           const changes = await withDb(env, (h) => resumeChain(h, chain, BigInt(values.from as string)))
           console.log(
-            `${chain.name}: resumes from ${values.from}; ${changes.length} payment(s) moved back until rescanned`,
+            `${chain.name}: resumes from ${values.from}; ${changes.payments.length} payment(s) and ${changes.deposits.length} deposit(s) moved back until rescanned`,
           )
           return
         }

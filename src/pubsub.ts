@@ -1,6 +1,7 @@
 import { createPubSub, type PubSubEventTarget } from 'graphql-yoga'
 import { Redis } from 'ioredis'
 import pino from 'pino'
+import type { DepositChange } from './core/deposits/lifecycle.ts'
 import type { PaymentChange } from './core/payments/refresh.ts'
 import type { WithdrawalChange } from './core/payouts/withdrawal-changes.ts'
 import type { Logger } from './log.ts'
@@ -11,7 +12,10 @@ export type PaymentSignal = { paymentId: string; seq: number; type: string }
 /** The same for a withdrawal: subscribers read the withdrawal from the database. */
 export type WithdrawalSignal = { withdrawalId: string; seq: number; type: string }
 
-type Signal = PaymentSignal | WithdrawalSignal
+/** The same for a customer deposit: subscribers read the deposit from the database. */
+export type DepositSignal = { depositId: string; customerId: string; type: string }
+
+type Signal = PaymentSignal | WithdrawalSignal | DepositSignal
 type Topics = Record<string, [Signal]>
 type SignalEvent = CustomEvent<Signal>
 
@@ -125,6 +129,7 @@ export function createPaymentBus(redisUrl: string, prefix: string, log: Pick<Log
   const merchantTopic = (id: string) => `${prefix}:merchant:${id}`
   const withdrawalTopic = (id: string) => `${prefix}:withdrawal:${id}`
   const merchantWithdrawalsTopic = (id: string) => `${prefix}:merchant-withdrawals:${id}`
+  const merchantDepositsTopic = (id: string) => `${prefix}:merchant-deposits:${id}`
   return {
     publish(changes: readonly Pick<PaymentChange, 'paymentId' | 'merchantId' | 'seq' | 'type'>[]) {
       for (const c of changes) {
@@ -147,7 +152,17 @@ export function createPaymentBus(redisUrl: string, prefix: string, log: Pick<Log
         pubsub.publish(merchantWithdrawalsTopic(c.merchantId), signal)
       }
     },
+    /** Customer deposit changes, published once the transactions that wrote them are over. */
+    publishDeposits(changes: readonly DepositChange[]) {
+      for (const c of changes)
+        pubsub.publish(merchantDepositsTopic(c.merchantId), {
+          depositId: c.depositId,
+          customerId: c.customerId,
+          type: c.type,
+        })
+    },
     payment: (id: string) => pubsub.subscribe(paymentTopic(id)),
+    merchantDeposits: (id: string) => pubsub.subscribe(merchantDepositsTopic(id)),
     merchant: (id: string) => pubsub.subscribe(merchantTopic(id)),
     withdrawal: (id: string) => pubsub.subscribe(withdrawalTopic(id)),
     merchantWithdrawals: (id: string) => pubsub.subscribe(merchantWithdrawalsTopic(id)),

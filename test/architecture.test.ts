@@ -66,6 +66,7 @@ describe('architecture', () => {
     expect(rooms.sort()).toEqual([
       'access',
       'compliance',
+      'deposits',
       'ledger',
       'payments',
       'payouts',

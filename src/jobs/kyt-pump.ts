@@ -7,6 +7,7 @@ import {
   screeningOn,
   screenTransferCheck,
 } from '../core/compliance/checks.ts'
+import { settleDepositsOf } from '../core/deposits/lifecycle.ts'
 import { collectWithdrawalChanges } from '../core/payouts/withdrawal-changes.ts'
 import { screenWithdrawalCheck } from '../core/payouts/withdrawal-screening.ts'
 import { alarm } from './alarm.ts'
@@ -47,6 +48,18 @@ export function startScreeningPump(
     // a chain no longer configured: left pending (nothing credited), said once a minute
     if (!chain) return { kind: 'skipped' }
     const c = { db: ctx.db, compliance }
+    if (check.subjectType === 'transfer' && check.paymentId === null) {
+      // a customer deposit: the decision moves it (credited, or held) at once rather than at the next range
+      const outcome = await screenTransferCheck(c, chain, check)
+      if (outcome.kind === 'decided') {
+        const changes = await settleDepositsOf(ctx, chain, [check.subjectId])
+        if (changes.length > 0) {
+          ctx.bus.publishDeposits(changes)
+          onChanges()
+        }
+      }
+      return outcome
+    }
     return check.subjectType === 'transfer'
       ? screenTransferCheck(c, chain, check)
       : collectWithdrawalChanges(() => screenWithdrawalCheck(c, chain, check)).then(({ result, changes }) => {

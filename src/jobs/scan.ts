@@ -3,6 +3,7 @@ import type { AppContext } from '../context.ts'
 import { resolveChain } from '../core/chains.ts'
 import { screeningOn } from '../core/compliance/checks.ts'
 import { withCallDeadlines } from '../core/deadlines.ts'
+import type { DepositChange } from '../core/deposits/lifecycle.ts'
 import { errorCode, errorKind, GatewayError } from '../core/errors.ts'
 import type { PaymentChange } from '../core/payments/refresh.ts'
 import { acquireLease, releaseLeases } from '../core/scanning/cursors.ts'
@@ -221,9 +222,15 @@ export function createScanRunner(
         ctx.bus.publish(changes)
         onChanges()
       }
-      result = await syncChain({ db: ctx.db, log: ctx.log, scanner, leaseMs, screen, onCommitted }, chain, {
-        deadline: Date.now() + 20_000,
-      })
+      const depositsCommitted = (changes: DepositChange[]) => {
+        ctx.bus.publishDeposits(changes)
+        onChanges()
+      }
+      result = await syncChain(
+        { db: ctx.db, log: ctx.log, scanner, leaseMs, screen, onCommitted, onDeposits: depositsCommitted },
+        chain,
+        { deadline: Date.now() + 20_000 },
+      )
       // new deposits wait for their screening: the screening pump looks at once
       if (result.transfers > 0) onDeposits()
       // the node is on another network (logged as an error when found): nothing scanned, asked again next tick
@@ -305,6 +312,6 @@ export function createScanRunner(
 
 /** The result of a trigger that ran nothing (the runner stopped). */
 function idle(chain: string): SyncResult {
-  return { chain, height: -1n, tip: -1n, blocks: 0, transfers: 0, changes: [], busy: true }
+  return { chain, height: -1n, tip: -1n, blocks: 0, transfers: 0, changes: [], deposits: [], busy: true }
 }
 export type ScanRunner = ReturnType<typeof createScanRunner>

@@ -16,7 +16,7 @@ const RecoveryRef = builder.objectRef<typeof sweeps.$inferSelect>('MisdirectedRe
   description: "A sweep of a payment address's balance on another chain to that chain's treasury",
   fields: (t) => ({
     id: t.exposeID('id'),
-    paymentId: t.exposeID('paymentId'),
+    paymentId: t.id({ resolve: (s) => s.paymentId as string }),
     chain: t.exposeString('chain'),
     asset: t.exposeString('asset', { description: 'Asset id (CAIP-19)' }),
     status: t.string({

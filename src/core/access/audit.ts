@@ -26,6 +26,9 @@ export const auditActions = [
   'multisig.signed',
   'multisig.canceled',
   'multisig.executed',
+  'deposits.settings_set',
+  'deposit.released',
+  'deposit.rejected',
 ] as const
 export type AuditAction = (typeof auditActions)[number]
 

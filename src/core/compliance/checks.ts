@@ -27,7 +27,8 @@ export const screeningOn = (compliance: Compliance | undefined): compliance is C
 /** A deposit to screen: the stored transfer and who sent it. */
 export type InboundSubject = {
   transferId: string
-  paymentId: string
+  /** Null for a customer deposit (its deposit row names the customer). */
+  paymentId: string | null
   merchantId: string
   senders: readonly string[]
   asset: string

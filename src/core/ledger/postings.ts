@@ -303,6 +303,60 @@ export async function syncMisdirectedHolding(
     merchantId: t.merchantId,
   }
   const [to, away] = t.credit ? [merchantAvailable, misdirectedHeld] : [misdirectedHeld, merchantAvailable]
+  await bookOneOf(tx, subject, to, away, t.target)
+}
+
+/**
+ * Books what the deposit wallets hold for one subject under `to` and nothing under `away`, against
+ * `gateway:deposits`: whatever an earlier booking put in the other account is taken back first, so a changed
+ * decision never books one deposit twice.
+ */
+async function bookOneOf(
+  tx: Tx,
+  subject: Parameters<typeof syncTarget>[1],
+  to: string,
+  away: string,
+  target: bigint,
+): Promise<void> {
   await syncTarget(tx, subject, { account: away, counter: depositsReceived }, 0n)
-  await syncTarget(tx, subject, { account: to, counter: depositsReceived }, t.target)
+  await syncTarget(tx, subject, { account: to, counter: depositsReceived }, target)
+}
+
+/**
+ * Customer deposits below the merchant's minimum: recorded, never credited to the merchant. The deposit wallets
+ * hold them (they are swept with the rest) and the operator owes them to nobody until someone decides.
+ */
+export const belowMinimumHeld = 'gateway:below-minimum'
+
+/**
+ * Books a customer deposit: its amount credited to the merchant's balance (`credit`), or held under
+ * `gateway:below-minimum` when it is below the merchant's minimum, or nothing (`target` 0: not confirmed, held by
+ * screening, rejected, or reverted by a reorg). Idempotent; a reorg's reversal and a later re-credit are each
+ * posted. Callers hold the deposit's row lock.
+ *
+ * @example
+ * await syncDepositCredit(tx, { depositId, merchantId, chain, asset, target: amount, belowMinimum: false })
+ */
+export async function syncDepositCredit(
+  tx: Tx,
+  d: {
+    depositId: string
+    merchantId: string
+    chain: string
+    asset: string
+    target: bigint
+    belowMinimum: boolean
+  },
+): Promise<void> {
+  const subject = {
+    chain: d.chain,
+    asset: d.asset,
+    refType: 'deposit',
+    id: d.depositId,
+    merchantId: d.merchantId,
+  }
+  const [to, away] = d.belowMinimum
+    ? [belowMinimumHeld, merchantAvailable]
+    : [merchantAvailable, belowMinimumHeld]
+  await bookOneOf(tx, subject, to, away, d.target)
 }

@@ -156,3 +156,30 @@ export async function topUpAddressPool(ctx: AddressContext, chain: ChainRef): Pr
     return added
   })
 }
+
+/**
+ * Takes the lowest free address of a deposit wallet's pool in the caller's transaction (skipping rows other
+ * creators hold): rolled back, it is free again, so an index is never handed out twice nor lost. Undefined when
+ * the pool is empty (top it up and try again).
+ *
+ * @example
+ * const taken = await takePoolAddress(tx, walletId) // { address, derivationIndex } | undefined
+ */
+export async function takePoolAddress(
+  tx: Tx,
+  walletId: string,
+): Promise<{ address: string; derivationIndex: number } | undefined> {
+  const [lowest] = await tx
+    .select({ index: addressPool.derivationIndex })
+    .from(addressPool)
+    .where(eq(addressPool.walletId, walletId))
+    .orderBy(asc(addressPool.derivationIndex))
+    .limit(1)
+    .for('update', { skipLocked: true })
+  if (!lowest) return undefined
+  const [taken] = await tx
+    .delete(addressPool)
+    .where(and(eq(addressPool.walletId, walletId), eq(addressPool.derivationIndex, lowest.index)))
+    .returning({ address: addressPool.address, derivationIndex: addressPool.derivationIndex })
+  return taken
+}

@@ -10,6 +10,8 @@ import {
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import {
+  customerAddresses,
+  deposits,
   kytChecks,
   type OutboundRow,
   outboundTxs,
@@ -21,6 +23,7 @@ import type { LoadedChain } from '../../plugins/registry.ts'
 import { can, resolveAsset } from '../chains.ts'
 import { depositScreening } from '../compliance/queries.ts'
 import { crashPoint } from '../crash-points.ts'
+import { customerAddressScreening } from '../deposits/sweep-state.ts'
 import { driverLacks, errorCode } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { transactionUnlessRolledBack } from '../rollback.ts'
@@ -87,8 +90,74 @@ export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Pro
     )
     .onConflictDoNothing()
     .returning({ id: sweeps.id })
-  return inserted.length
+  return inserted.length + (await discoverCustomerSweeps(ctx, chain))
 }
+
+/**
+ * Opens a sweep for each customer address and asset with confirmed deposits not yet swept, once no deposit of
+ * that asset there is still unconfirmed, held or rejected (a sweep takes the whole balance) and no sweep of it is
+ * open; the deposits it covers point at it. A permanent address is swept again after its next deposits.
+ */
+async function discoverCustomerSweeps(ctx: SweepContext, chain: LoadedChain): Promise<number> {
+  const due = await ctx.db
+    .selectDistinct({
+      addressId: deposits.customerAddressId,
+      asset: deposits.asset,
+      address: customerAddresses.address,
+      index: customerAddresses.derivationIndex,
+    })
+    .from(deposits)
+    .innerJoin(customerAddresses, eq(customerAddresses.id, deposits.customerAddressId))
+    .where(
+      and(
+        eq(deposits.chain, chain.name),
+        eq(deposits.status, 'CONFIRMED'),
+        isNull(deposits.sweepId),
+        sql`not exists (select 1 from ${deposits} d2 where d2.customer_address_id = ${deposits.customerAddressId}
+              and d2.asset = ${deposits.asset} and d2.status in ('SEEN', 'HELD', 'REJECTED'))`,
+        sql`not exists (select 1 from ${sweeps} where ${sweeps.customerAddressId} = ${deposits.customerAddressId}
+              and ${sweeps.asset} = ${deposits.asset} and ${sweeps.status} not in ('done', 'skipped'))`,
+      ),
+    )
+    .limit(500)
+  let opened = 0
+  for (const d of due)
+    opened += await ctx.db.transaction(async (tx) => {
+      const [sweep] = await tx
+        .insert(sweeps)
+        .values({
+          id: newId('swp'),
+          chain: chain.name,
+          customerAddressId: d.addressId,
+          asset: d.asset,
+          fromAddress: d.address,
+          fromPath: `${chain.driver.accountPath}/0/${d.index}`,
+          status: 'pending' as const,
+        })
+        .onConflictDoNothing()
+        .returning({ id: sweeps.id })
+      if (!sweep) return 0
+      await tx
+        .update(deposits)
+        .set({ sweepId: sweep.id })
+        .where(
+          and(
+            eq(deposits.customerAddressId, d.addressId),
+            eq(deposits.asset, d.asset),
+            eq(deposits.status, 'CONFIRMED'),
+            isNull(deposits.sweepId),
+          ),
+        )
+      return 1
+    })
+  return opened
+}
+
+/** Whether what a sweep would take is allowed to move (see `depositScreening` and `customerAddressScreening`). */
+const sweepScreening = (db: Db, sweep: SweepRow) =>
+  sweep.customerAddressId
+    ? customerAddressScreening(db, sweep.customerAddressId, sweep.asset)
+    : depositScreening(db, sweep.paymentId as string)
 
 /** Failed fundings or transfers before a sweep is given up (and left for an operator). */
 const maxAttempts = 5
@@ -367,13 +436,13 @@ async function step(
       })
       return 'skipped'
     }
-    const screening = await depositScreening(ctx.db, sweep.paymentId)
+    const screening = await sweepScreening(ctx.db, sweep)
     // a deposit that came after the sweep was opened and is not (yet) allowed: the whole balance must stay
     if (screening === 'waiting') return 'waiting'
     if (screening === 'rejected') {
       await setSweep(ctx.db, sweep, {
         status: 'skipped',
-        skipReason: 'a rejected deposit is at the address (kept for a refund)',
+        skipReason: 'a rejected deposit is at the address (kept for a refund or the operator)',
       })
       return 'skipped'
     }
@@ -388,7 +457,7 @@ async function step(
     }
     // confirmed: settlement booked the coin it moved and its fee; a fee spike may call for another top-up
     if (funding?.status !== 'confirmed') return 'waiting'
-    if ((await depositScreening(ctx.db, sweep.paymentId)) !== 'allowed') return 'waiting'
+    if ((await sweepScreening(ctx.db, sweep)) !== 'allowed') return 'waiting'
     // fees may have risen since the top-up: then top up the difference rather than send what cannot be mined
     return fundOrSend(
       ctx,

@@ -5,6 +5,7 @@ import { transfersOf, unitStage } from '../../../test/helpers/unit.ts'
 import { transfers } from '../../db/schema/index.ts'
 import type { PaymentRow } from '../payments/queries.ts'
 import { matchDeposits, recordDeposits } from './deposits.ts'
+import { createKeySet } from './key-set.ts'
 import type { WatchSet } from './watch-set.ts'
 
 const { db, scene } = await unitStage('dep')
@@ -14,6 +15,8 @@ function setup() {
   const watching = (...ps: PaymentRow[]): WatchSet => ({
     chain: toy.chain.name,
     byKey: new Map(ps.map((p) => [toy.chain.driver.addressKey(p.address), p.id])),
+    customers: createKeySet(),
+    customersNewest: new Date(0),
     elsewhere: new Map(),
     siblings: [],
     newest: new Date(),

@@ -1,14 +1,121 @@
 import type { Transfer } from '@tollgate/sdk'
-import { inArray, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { payments, transfers } from '../../db/schema/index.ts'
+import { anyAsset, customerAddresses, outboundTxs, payments, transfers } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { openTransferChecks } from '../compliance/checks.ts'
+import type { CustomerAddressRow } from '../deposits/addresses.ts'
+import { type DepositChange, openDeposits, settleDeposits } from '../deposits/lifecycle.ts'
 import { newId } from '../ids.ts'
 import type { WatchSet } from './watch-set.ts'
 
 /** A transfer found by a scan, and the payment (and merchant) it pays. */
 export type Deposit = { transfer: Transfer; paymentId: string; merchantId: string }
+
+/** A transfer found by a scan into a customer's permanent address. */
+export type CustomerDeposit = {
+  transfer: Transfer
+  address: Pick<CustomerAddressRow, 'id' | 'merchantId' | 'customerId' | 'asset'>
+}
+
+/**
+ * Which scanned transfers are customer deposits: those into a customer address of this chain (a payment's own
+ * address wins a key both claim), in the address's asset or, for a chain-wide address (common and cross modes),
+ * in any asset. What the gateway sent itself (the gas tank topping up the address to sweep a token) is never a
+ * deposit. The watch set's customer keys are a compact filter; the addresses themselves are read here.
+ *
+ * @example
+ * const customer = await matchCustomerDeposits(tx, chain.name, watch, scanned.transfers)
+ */
+export async function matchCustomerDeposits(
+  tx: Tx,
+  chain: string,
+  watch: WatchSet,
+  found: readonly Transfer[],
+): Promise<CustomerDeposit[]> {
+  const candidates = found.filter((t) => !watch.byKey.has(t.to) && watch.customers.has(t.to))
+  if (candidates.length === 0) return []
+  const keys = [...new Set(candidates.map((t) => t.to))]
+  const rows: Array<CustomerDeposit['address'] & { addressKey: string }> = []
+  for (let i = 0; i < keys.length; i += 1000)
+    rows.push(
+      ...(await tx
+        .select({
+          id: customerAddresses.id,
+          merchantId: customerAddresses.merchantId,
+          customerId: customerAddresses.customerId,
+          asset: customerAddresses.asset,
+          addressKey: customerAddresses.addressKey,
+        })
+        .from(customerAddresses)
+        .where(
+          and(
+            eq(customerAddresses.chain, chain),
+            inArray(customerAddresses.addressKey, keys.slice(i, i + 1000)),
+          ),
+        )),
+    )
+  const byKey = new Map<string, Array<(typeof rows)[number]>>()
+  for (const r of rows) byKey.set(r.addressKey, [...(byKey.get(r.addressKey) ?? []), r])
+  const hashes = [...new Set(candidates.map((t) => t.txHash))]
+  const own = new Set(
+    (
+      await tx
+        .select({ hash: outboundTxs.hash })
+        .from(outboundTxs)
+        .where(and(eq(outboundTxs.chain, chain), inArray(outboundTxs.hash, hashes)))
+    ).map((r) => r.hash),
+  )
+  return candidates.flatMap((transfer) => {
+    if (own.has(transfer.txHash)) return []
+    const address = byKey.get(transfer.to)?.find((a) => a.asset === anyAsset || a.asset === transfer.asset)
+    return address ? [{ transfer, address }] : []
+  })
+}
+
+/**
+ * Stores customer deposits' transfers once per `(chain, txHash, index)` like payments' (a rescan or a reorg
+ * revives one, never doubles it), opens their screenings (with `screen`) and their deposits, then settles the
+ * chain's open deposits at `tip`: all in the range's transaction.
+ *
+ * @example
+ * const changes = await recordCustomerDeposits(tx, chain, customer, last.height, { screen: true })
+ */
+export async function recordCustomerDeposits(
+  tx: Tx,
+  chain: LoadedChain,
+  found: readonly CustomerDeposit[],
+  tip: bigint,
+  options: { screen?: boolean; now?: Date } = {},
+): Promise<DepositChange[]> {
+  const now = options.now ?? new Date()
+  const changes: DepositChange[] = []
+  const touched: string[] = []
+  for (let i = 0; i < found.length; i += 500) {
+    const slice = found.slice(i, i + 500)
+    const stored = await upsertTransfers(
+      tx,
+      slice.map(({ transfer: t }) => ({ ...transferRow(chain, t), paymentId: null })),
+    )
+    const idOf = new Map(stored.map((r) => [`${r.txHash}:${r.index}`, r.id]))
+    const opened = slice.map((d) => ({
+      ...d,
+      transferId: idOf.get(`${d.transfer.txHash}:${d.transfer.index}`) as string,
+    }))
+    touched.push(...opened.map((d) => d.transferId))
+    if (options.screen)
+      await openTransferChecks(
+        tx,
+        chain,
+        opened.map(({ transfer: t, transferId, address }) =>
+          screeningOf(t, transferId, null, address.merchantId),
+        ),
+      )
+    changes.push(...(await openDeposits(tx, chain, opened, now)))
+  }
+  changes.push(...(await settleDeposits(tx, chain, tip, { transferIds: touched, now })))
+  return changes
+}
 
 /**
  * Which scanned transfers pay a payment: those into a watched address in the payment's own asset. The gas
@@ -60,7 +167,7 @@ export async function matchDeposits(
 export function screeningOf(
   t: Pick<Transfer, 'senders' | 'from' | 'asset' | 'amount' | 'txHash'>,
   transferId: string,
-  paymentId: string,
+  paymentId: string | null,
   merchantId: string,
 ) {
   return {

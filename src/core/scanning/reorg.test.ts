@@ -152,7 +152,7 @@ describe('a reorg deeper than the finality depth', () => {
     expect(toy.scans.length).toBe(scans)
 
     // the operator resumes below the fork: its transfers are orphaned, the halt cleared, the new branch scanned
-    const changes = await resumeChain(syncCtx, toy.chain, 2n)
+    const changes = (await resumeChain(syncCtx, toy.chain, 2n)).payments
     expect(changes.map((c) => [c.paymentId, c.type, c.to])).toEqual([[p.id, 'payment.reverted', 'PENDING']])
     expect(await cursorOf(db, toy.chain.name)).toMatchObject({
       height: 1n,

@@ -2,6 +2,7 @@ import { and, eq, gt } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { chainCursors, transfers } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
+import { type DepositChange, settleDeposits } from '../deposits/lifecycle.ts'
 import { invalidInput } from '../errors.ts'
 import { type PaymentChange, refreshPayments } from '../payments/refresh.ts'
 import { forgetBlocksAbove, storedHashesAbove } from './block-refs.ts'
@@ -34,7 +35,8 @@ export async function findCommonAncestor(db: Db, chain: LoadedChain, cursor: Cur
 
 /**
  * Moves the chain back to `ancestor` in one transaction: transfers above it are orphaned, their block refs
- * forgotten, the cursor moved, and the payments they paid recomputed (a status may go backwards).
+ * forgotten, the cursor moved, the payments they paid recomputed (a status may go backwards) and the customer
+ * deposits they were reverted (their credit taken back).
  * `holder` is the scanner doing it (its lease fences the write); without one it is an operator's resume,
  * which also clears a halt.
  *
@@ -47,13 +49,13 @@ export async function rollBack(
   ancestor: Ancestor,
   now: Date,
   holder: Omit<LeaseHolder, 'db'> | undefined,
-): Promise<PaymentChange[]> {
+): Promise<{ payments: PaymentChange[]; deposits: DepositChange[] }> {
   return db.transaction(async (tx) => {
     const orphaned = await tx
       .update(transfers)
       .set({ status: 'orphaned' })
       .where(and(eq(transfers.chain, chain.name), gt(transfers.blockHeight, ancestor.height)))
-      .returning({ paymentId: transfers.paymentId })
+      .returning({ id: transfers.id, paymentId: transfers.paymentId })
     await forgetBlocksAbove(tx, chain.name, ancestor.height)
     const moved = await tx
       .update(chainCursors)
@@ -82,7 +84,14 @@ export async function rollBack(
     if (moved.length === 0) throw holder ? leaseLost(chain.name) : noCursor(chain.name)
     await settleMisdirected(tx, chain, ancestor.height)
     const ids = orphaned.flatMap((o) => (o.paymentId ? [o.paymentId] : []))
-    return refreshPayments(tx, { paymentIds: ids, tips: new Map([[chain.name, ancestor.height]]), now })
+    const payments = await refreshPayments(tx, {
+      paymentIds: ids,
+      tips: new Map([[chain.name, ancestor.height]]),
+      now,
+    })
+    const customerTransfers = orphaned.flatMap((o) => (o.paymentId ? [] : [o.id]))
+    const deposits = await settleDeposits(tx, chain, ancestor.height, { transferIds: customerTransfers, now })
+    return { payments, deposits }
   })
 }
 
@@ -99,7 +108,7 @@ export async function resumeChain(
   ctx: { db: Db; now?: () => Date },
   chain: LoadedChain,
   fromHeight: bigint,
-): Promise<PaymentChange[]> {
+): Promise<{ payments: PaymentChange[]; deposits: DepositChange[] }> {
   if (fromHeight < 0n) throw invalidInput('fromHeight', 'fromHeight must be 0 or more')
   const [cursor] = await ctx.db
     .select({ height: chainCursors.height })

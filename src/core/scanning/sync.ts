@@ -1,12 +1,14 @@
 import type { BlockRef, Transfer } from '@tollgate/sdk'
 import type { Db } from '../../db/client.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
+import type { DepositChange } from '../deposits/lifecycle.ts'
 import { newId } from '../ids.ts'
 import { type PaymentChange, paymentsAwaitingConfirmations, refreshPayments } from '../payments/refresh.ts'
 import { blocksLink, storeBlockRefs } from './block-refs.ts'
 import { acquireLease, advanceCursor, type Cursor, haltChain, type LeaseHolder } from './cursors.ts'
-import { matchDeposits, recordDeposits } from './deposits.ts'
+import { matchCustomerDeposits, matchDeposits, recordCustomerDeposits, recordDeposits } from './deposits.ts'
 import { ReorgTooDeepError } from './errors.ts'
+import { unionKeySets } from './key-set.ts'
 import { followMempool } from './mempool.ts'
 import { recordMisdirected, settleMisdirected } from './misdirected.ts'
 import { type NetworkVerdicts, verifyNetwork, wrongNetworkMessage } from './network.ts'
@@ -44,6 +46,8 @@ export type SyncContext = {
    * for the `payment.updated` signals of payments whose amounts moved without a status change.
    */
   onCommitted?: (changes: PaymentChange[]) => void
+  /** Called with the customer deposit changes of each stored range (and rollback) once it commits. */
+  onDeposits?: (changes: DepositChange[]) => void
   now?: () => Date
 }
 
@@ -55,6 +59,8 @@ export type SyncResult = {
   blocks: number
   transfers: number
   changes: PaymentChange[]
+  /** Customer deposits seen, confirmed, held or reverted by this run. */
+  deposits: DepositChange[]
   reorgDepth?: number
   halted?: string
   /** Another scanner holds the chain. */
@@ -84,11 +90,16 @@ async function commitRange(
   found: readonly Transfer[],
   blocks: readonly BlockRef[],
   now: Date,
-): Promise<{ changes: PaymentChange[]; touched: PaymentChange[] }> {
+): Promise<{ changes: PaymentChange[]; touched: PaymentChange[]; deposits: DepositChange[] }> {
   const last = blocks.at(-1)!
   return ctx.db.transaction(async (tx) => {
     const { deposits, misdirected, deadlines } = await matchDeposits(tx, watch, found)
     await recordDeposits(tx, chain, deposits, deadlines, { screen: ctx.screen })
+    const customer = await matchCustomerDeposits(tx, chain.name, watch, found)
+    const depositChanges = await recordCustomerDeposits(tx, chain, customer, last.height, {
+      screen: ctx.screen,
+      now,
+    })
     const notices = await recordMisdirected(tx, chain, misdirected, now)
     await settleMisdirected(tx, chain, last.height, { screen: ctx.screen })
     await storeBlockRefs(tx, chain, blocks)
@@ -104,7 +115,7 @@ async function commitRange(
       now,
       touched,
     })
-    return { changes: [...notices, ...refreshed], touched }
+    return { changes: [...notices, ...refreshed], touched, deposits: depositChanges }
   })
 }
 
@@ -138,8 +149,10 @@ async function followReorg(
     'reorg: rolling back',
   )
   const undone = await rollBack(ctx.db, chain, ancestor, now, leaseHolder(ctx))
-  if (undone.length > 0) ctx.onCommitted?.(undone)
-  result.changes.push(...undone)
+  if (undone.payments.length > 0) ctx.onCommitted?.(undone.payments)
+  if (undone.deposits.length > 0) ctx.onDeposits?.(undone.deposits)
+  result.changes.push(...undone.payments)
+  result.deposits.push(...undone.deposits)
   result.reorgDepth = depth
   return { ...cursor, height: ancestor.height, hash: ancestor.hash }
 }
@@ -166,6 +179,7 @@ export async function syncChain(
     blocks: 0,
     transfers: 0,
     changes: [],
+    deposits: [],
   }
   // before the lease: a first cursor is never taken from a node on another network
   let verdict: Awaited<ReturnType<typeof verifyNetwork>>
@@ -233,7 +247,7 @@ async function scanForward(
     siblings: chain.siblings,
   })
   ctx.scanner.watch.set(chain.name, watch)
-  const watchKeys = new Set([...watch.byKey.keys(), ...watch.elsewhere.keys()])
+  const watchKeys = unionKeySets(new Set([...watch.byKey.keys(), ...watch.elsewhere.keys()]), watch.customers)
 
   let range = ctx.scanner.range.get(chain.name) ?? Math.min(10, chain.settings.maxRange)
   while (cursor.height < tip.height && Date.now() < deadline) {
@@ -261,7 +275,9 @@ async function scanForward(
     // same-status updates (amounts moved) are signals for live readers only, not changes of the run
     const signals = [...committed.changes, ...committed.touched]
     if (signals.length > 0) ctx.onCommitted?.(signals)
+    if (committed.deposits.length > 0) ctx.onDeposits?.(committed.deposits)
     result.changes.push(...committed.changes)
+    result.deposits.push(...committed.deposits)
     result.blocks += blocks.length
     if (scanned.cost) {
       const sum = result.cost ?? { blocks: 0, calls: 0, bytes: 0 }
@@ -271,7 +287,9 @@ async function scanForward(
         bytes: sum.bytes + scanned.cost.bytes,
       }
     }
-    result.transfers += scanned.transfers.filter((t) => watch.byKey.has(t.to)).length
+    result.transfers += scanned.transfers.filter(
+      (t) => watch.byKey.has(t.to) || watch.customers.has(t.to),
+    ).length
     const last = blocks.at(-1)!
     cursor = { ...cursor, height: last.height, hash: last.hash }
     range = Math.min(chain.settings.maxRange, range * 2)

@@ -1,6 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import {
+  depositEvents,
   invoiceEvents,
   invoices,
   multisigEvents,
@@ -15,9 +16,17 @@ import {
   withdrawalEvents,
   withdrawals,
 } from '../../db/schema/index.ts'
+import { depositViews } from '../deposits/queries.ts'
 import { newId } from '../ids.ts'
 import type { WebhookContext } from './events.ts'
-import { invoiceJson, multisigJson, paymentJson, refundJson, withdrawalJson } from './payloads.ts'
+import {
+  depositJson,
+  invoiceJson,
+  multisigJson,
+  paymentJson,
+  refundJson,
+  withdrawalJson,
+} from './payloads.ts'
 
 type OutboxEvent = {
   objectId: string
@@ -245,10 +254,30 @@ const multisigOutbox: Outbox = {
       .where(sql`(${multisigEvents.proposalId}, ${multisigEvents.seq}) in (${pairs(events)})`),
 }
 
-const outboxes = [paymentOutbox, withdrawalOutbox, invoiceOutbox, refundOutbox, multisigOutbox]
+const depositOutbox: Outbox = {
+  take: async (tx, limit) =>
+    (
+      await tx
+        .select()
+        .from(depositEvents)
+        .where(sql`not ${depositEvents.dispatched}`)
+        .orderBy(depositEvents.createdAt)
+        .limit(limit)
+        .for('update', { skipLocked: true })
+    ).map((e) => ({ ...e, objectId: e.depositId })),
+  objects: async (ctx, tx, ids) =>
+    (await depositViews({ db: tx }, ids)).map((d) => [d.id, depositJson(ctx.chains, d)]),
+  markDispatched: (tx, events) =>
+    tx
+      .update(depositEvents)
+      .set({ dispatched: true })
+      .where(sql`(${depositEvents.depositId}, ${depositEvents.seq}) in (${pairs(events)})`),
+}
+
+const outboxes = [paymentOutbox, withdrawalOutbox, invoiceOutbox, refundOutbox, multisigOutbox, depositOutbox]
 
 /**
- * Turns undispatched payment, withdrawal, invoice, refund and multisig events (the outboxes, written with each status change) into
+ * Turns undispatched payment, withdrawal, invoice, refund, multisig and deposit events (the outboxes, written with each status change) into
  * deliveries for every enabled endpoint of the merchant that wants the type, and marks them dispatched, in one
  * transaction. Returns the new delivery ids.
  */

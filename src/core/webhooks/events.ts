@@ -53,6 +53,11 @@ export const webhookEventTypes = [
   'multisig.confirmed',
   'multisig.failed',
   'multisig.canceled',
+  'deposit.seen',
+  'deposit.confirmed',
+  'deposit.held',
+  'deposit.rejected',
+  'deposit.reverted',
 ] as const
 
 export type WebhookSettings = {

@@ -1,6 +1,7 @@
 import type { MultisigProposalRow, RefundRow } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
 import { assetById, resolveChain } from '../chains.ts'
+import type { DepositView } from '../deposits/queries.ts'
 import { formatAmount } from '../money.ts'
 import type { InvoiceRow } from '../payments/invoice-create.ts'
 import { fiatValue, receivedFiat } from '../payments/pricing.ts'
@@ -152,5 +153,37 @@ export function multisigJson(chains: ChainRegistry, p: MultisigProposalRow, hash
     failureReason: p.failureReason,
     createdAt: p.createdAt.toISOString(),
     updatedAt: p.updatedAt.toISOString(),
+  }
+}
+
+/**
+ * A customer deposit as webhooks carry it (`data` of `deposit.*` events): amounts as decimal strings of the asset,
+ * the merchant's own customer id.
+ *
+ * @example
+ * depositJson(chains, view) // { object: 'deposit', id: 'dep_…', status: 'CONFIRMED', customerId: 'user-42', … }
+ */
+export function depositJson(chains: ChainRegistry, d: DepositView) {
+  const asset = assetById(chains, d.chain, d.asset)
+  return {
+    object: 'deposit',
+    id: d.id,
+    status: d.status,
+    customerId: d.externalCustomerId,
+    chain: d.chain,
+    asset: { id: asset.id, symbol: asset.symbol, decimals: asset.decimals },
+    amount: formatAmount(d.amount, asset.decimals),
+    credited: formatAmount(d.credited, asset.decimals),
+    belowMinimum: d.belowMinimum,
+    address: d.address,
+    txHash: d.txHash,
+    index: d.index,
+    blockHeight: d.blockHeight?.toString() ?? null,
+    confirmations: d.confirmations,
+    confirmationsRequired: d.confirmationsRequired,
+    screening: d.screening,
+    createdAt: d.createdAt.toISOString(),
+    updatedAt: d.updatedAt.toISOString(),
+    confirmedAt: d.confirmedAt?.toISOString() ?? null,
   }
 }

@@ -18,6 +18,15 @@ export const merchants = pgTable('merchants', {
   refundFee: text('refund_fee', { enum: ['MERCHANT', 'DEDUCTED'] })
     .notNull()
     .default('MERCHANT'),
+  /** The address mode new customers get (see `addressModes`); existing customers keep theirs. */
+  depositAddressMode: text('deposit_address_mode', { enum: ['single', 'common', 'cross'] })
+    .notNull()
+    .default('common'),
+  /**
+   * The smallest customer deposit credited, in base units, by chain name then asset id; a smaller one is recorded
+   * but never credited. Null: no minimum.
+   */
+  depositMinimums: jsonb('deposit_minimums').$type<Record<string, Record<string, string>>>(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 })
 

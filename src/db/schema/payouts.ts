@@ -213,7 +213,9 @@ export const sweeps = pgTable(
   {
     id: text('id').primaryKey(),
     chain: text('chain').notNull(),
-    paymentId: text('payment_id').notNull(),
+    /** The payment whose address it empties, or (`customerAddressId`) the customer address. */
+    paymentId: text('payment_id'),
+    customerAddressId: text('customer_address_id'),
     asset: text('asset').notNull(),
     fromAddress: text('from_address').notNull(),
     fromPath: text('from_path').notNull(),
@@ -233,6 +235,10 @@ export const sweeps = pgTable(
   // a payment's own sweep, and recoveries of what reached its address on other chains (one per chain and asset)
   (t) => [
     uniqueIndex('sweeps_payment_uq').on(t.paymentId, t.chain, t.asset),
+    // a customer address is swept again after each new deposit, but one sweep of an asset at a time
+    uniqueIndex('sweeps_customer_open_uq')
+      .on(t.customerAddressId, t.chain, t.asset)
+      .where(sql`${t.customerAddressId} is not null and ${t.status} not in ('done', 'skipped')`),
     index('sweeps_open_idx').on(t.chain, t.status),
   ],
 )

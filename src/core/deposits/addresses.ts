@@ -1,0 +1,202 @@
+import type { AssetInfo } from '@tollgate/sdk'
+import { and, eq, inArray } from 'drizzle-orm'
+import type { Db, Tx } from '../../db/client.ts'
+import { type AddressMode, anyAsset, customerAddresses, customers, merchants } from '../../db/schema/index.ts'
+import type { ChainRegistry, LoadedChain } from '../../plugins/registry.ts'
+import { resolveAsset, resolveChain } from '../chains.ts'
+import { TollgateError } from '../errors.ts'
+import { newId } from '../ids.ts'
+import { ensureDepositWallet, takePoolAddress, topUpAddressPool } from '../payments/addresses.ts'
+import { invalidCustomerId, maxCustomerIdLength } from './errors.ts'
+
+export type CustomerRow = typeof customers.$inferSelect
+export type CustomerAddressRow = typeof customerAddresses.$inferSelect
+
+export type DepositAddressContext = {
+  db: Db
+  chains: ChainRegistry
+  xpubFor(accountPath: string): string
+  addressPoolSize: number
+}
+
+export type DepositAddressInput = { customerId: string; chain: string; asset?: string | null }
+
+/**
+ * The merchant's customer id as given: text of 1 to 256 characters with no control characters. It is opaque to
+ * the gateway (compared exactly, never trimmed or case-folded: two ids that differ in a space are two customers).
+ *
+ * @example
+ * checkCustomerId('user-42') // 'user-42'
+ */
+export function checkCustomerId(id: unknown): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > maxCustomerIdLength)
+    throw invalidCustomerId(`customerId is text of 1 to ${maxCustomerIdLength} characters`)
+  if (/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(id))
+    throw invalidCustomerId('customerId contains control characters')
+  return id
+}
+
+/**
+ * The chains one cross-mode address receives on, starting with `chain`: its address siblings (same account path,
+ * same kind of chain), except chains whose payment addresses keep an index space of their own
+ * (`addresses: 'cross'`), where an index of the shared space may already be a payment's address.
+ */
+export function crossGroup(chains: ChainRegistry, chain: LoadedChain): LoadedChain[] {
+  if (chain.settings.addresses === 'cross') return [chain]
+  const siblings = (chain.siblings ?? []).flatMap((name) => {
+    const sibling = chains.get(name)
+    return sibling && sibling.settings.addresses !== 'cross' ? [sibling] : []
+  })
+  return [chain, ...siblings]
+}
+
+/** Which slot of a customer's addresses a request fills: the asset's own (`single`) or the chain's (`*`). */
+const slotAsset = (mode: AddressMode, asset: AssetInfo) => (mode === 'single' ? asset.id : anyAsset)
+
+async function customerFor(tx: Tx, merchantId: string, externalId: string): Promise<CustomerRow> {
+  const [merchant] = await tx
+    .select({ mode: merchants.depositAddressMode })
+    .from(merchants)
+    .where(eq(merchants.id, merchantId))
+  await tx
+    .insert(customers)
+    .values({
+      id: newId('cus'),
+      merchantId,
+      externalId,
+      addressMode: merchant?.mode ?? 'common',
+    })
+    .onConflictDoNothing()
+  // locked: concurrent requests for one customer take one address, in turn
+  const [customer] = await tx
+    .select()
+    .from(customers)
+    .where(and(eq(customers.merchantId, merchantId), eq(customers.externalId, externalId)))
+    .for('update')
+  return customer as CustomerRow
+}
+
+/** Writes the customer's address at `index` on every chain of `group` that has none in this slot yet. */
+async function placeAddress(
+  ctx: DepositAddressContext,
+  tx: Tx,
+  customer: CustomerRow,
+  group: readonly LoadedChain[],
+  asset: string,
+  index: number,
+): Promise<void> {
+  for (const chain of group) {
+    const walletId = await ensureDepositWallet(tx, chain)
+    const derived = chain.driver.deriveAddress({ xpub: ctx.xpubFor(chain.driver.accountPath), index })
+    await tx
+      .insert(customerAddresses)
+      .values({
+        id: newId('cad'),
+        merchantId: customer.merchantId,
+        customerId: customer.id,
+        chain: chain.name,
+        asset,
+        mode: customer.addressMode,
+        walletId,
+        derivationIndex: index,
+        address: derived.address,
+        addressKey: chain.driver.addressKey(derived.address),
+      })
+      .onConflictDoNothing({
+        target: [customerAddresses.customerId, customerAddresses.chain, customerAddresses.asset],
+      })
+  }
+}
+
+async function slotRow(tx: Tx | Db, customerId: string, chain: string, asset: string) {
+  const [row] = await tx
+    .select()
+    .from(customerAddresses)
+    .where(
+      and(
+        eq(customerAddresses.customerId, customerId),
+        eq(customerAddresses.chain, chain),
+        eq(customerAddresses.asset, asset),
+      ),
+    )
+  return row
+}
+
+/**
+ * A customer's permanent deposit address on a chain, created on the first call and the same on every later one.
+ * The customer is created with the merchant's address mode of the moment and keeps it:
+ * - `single`: one address per asset (`asset` defaults to the chain's native asset); only that asset is credited;
+ * - `common`: one address per chain, every asset of the chain credited;
+ * - `cross`: one address on the chain and on every chain deriving the same addresses (all EVM chains): a deposit
+ *   on any of them is the customer's.
+ * The address comes from the chain's pool in the same transaction as its row (a failed call hands out nothing).
+ * Unknown chain or asset, or a bad customer id, is a typed error with nothing written.
+ *
+ * @example
+ * const { address, networks } = await depositAddress(ctx, merchantId, { customerId: 'user-42', chain: 'ethereum' })
+ */
+export async function depositAddress(
+  ctx: DepositAddressContext,
+  merchantId: string,
+  input: DepositAddressInput,
+): Promise<{ customer: CustomerRow; address: CustomerAddressRow; networks: string[]; created: boolean }> {
+  const externalId = checkCustomerId(input.customerId)
+  const chain = resolveChain(ctx.chains, input.chain)
+  const asset =
+    input.asset == null
+      ? (chain.driver.assets.find((a) => a.native) ?? resolveAsset(chain, ''))
+      : resolveAsset(chain, input.asset)
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const placed = await ctx.db.transaction(async (tx) => {
+      const customer = await customerFor(tx, merchantId, externalId)
+      const group = customer.addressMode === 'cross' ? crossGroup(ctx.chains, chain) : [chain]
+      const slot = slotAsset(customer.addressMode, asset)
+      const existing = await slotRow(tx, customer.id, chain.name, slot)
+      if (existing) return { customer, address: existing, group, created: false }
+      // a cross address given on a sibling before this chain was configured: the same index here too
+      const [sibling] = await tx
+        .select({ index: customerAddresses.derivationIndex })
+        .from(customerAddresses)
+        .where(
+          and(
+            eq(customerAddresses.customerId, customer.id),
+            eq(customerAddresses.asset, slot),
+            inArray(
+              customerAddresses.chain,
+              group.map((c) => c.name),
+            ),
+          ),
+        )
+        .limit(1)
+      let index = sibling?.index
+      if (index === undefined) {
+        const taken = await takePoolAddress(tx, await ensureDepositWallet(tx, chain))
+        if (!taken) return undefined
+        index = taken.derivationIndex
+      }
+      await placeAddress(ctx, tx, customer, group, slot, index)
+      const address = (await slotRow(tx, customer.id, chain.name, slot)) as CustomerAddressRow
+      return { customer, address, group, created: true }
+    })
+    if (placed) {
+      const rows = await ctx.db
+        .select({ chain: customerAddresses.chain })
+        .from(customerAddresses)
+        .where(
+          and(
+            eq(customerAddresses.customerId, placed.customer.id),
+            eq(customerAddresses.derivationIndex, placed.address.derivationIndex),
+            eq(customerAddresses.asset, placed.address.asset),
+          ),
+        )
+      return {
+        customer: placed.customer,
+        address: placed.address,
+        networks: rows.map((r) => r.chain).sort(),
+        created: placed.created,
+      }
+    }
+    await topUpAddressPool(ctx, chain)
+  }
+  throw new TollgateError('ADDRESS_POOL_EXHAUSTED', 'no deposit address could be allocated; try again')
+}

@@ -1,0 +1,74 @@
+import { and, eq } from 'drizzle-orm'
+import type { Db } from '../../db/client.ts'
+import { chainCursors, deposits, kytChecks } from '../../db/schema/index.ts'
+import type { ChainRegistry } from '../../plugins/registry.ts'
+import { type AuditActor, actorName, recordAudit } from '../access/audit.ts'
+import { resolveChain } from '../chains.ts'
+import { checkFreeText, invalidInput, TollgateError } from '../errors.ts'
+import { depositNotFound } from './errors.ts'
+import { type DepositChange, settleDeposits } from './lifecycle.ts'
+
+/** An admin's decision on a held deposit: who, and why (required: it is what an auditor reads). */
+export type DepositDecision = { actor: AuditActor; note: string }
+
+/**
+ * Releases (the deposit is credited as if screening had allowed it) or rejects (never credited, never swept; its
+ * funds stay at the address for the operator) a deposit held by screening. The decision, its note and who made
+ * it are written on the deposit's check and in the audit log, in the transaction that moves the deposit.
+ * `INVALID_STATE` for a deposit not held; `NOT_FOUND` for another merchant's.
+ *
+ * @example
+ * const changes = await decideDeposit(ctx, merchantId, 'dep_…', true, { actor: { keyId }, note: 'customer verified' })
+ */
+export async function decideDeposit(
+  ctx: { db: Db; chains: ChainRegistry; now?: () => Date },
+  merchantId: string,
+  depositId: string,
+  release: boolean,
+  decision: DepositDecision,
+): Promise<DepositChange[]> {
+  const note = checkFreeText('note', decision.note, 1000)
+  if (note === undefined) throw invalidInput('note', 'a note saying why is required')
+  const now = ctx.now?.() ?? new Date()
+  return ctx.db.transaction(async (tx) => {
+    const [deposit] = await tx
+      .select()
+      .from(deposits)
+      .where(and(eq(deposits.id, depositId), eq(deposits.merchantId, merchantId)))
+      .for('update')
+    if (!deposit) throw depositNotFound('deposit')
+    const decided = await tx
+      .update(kytChecks)
+      .set({
+        state: release ? 'released' : 'rejected',
+        decidedBy: actorName(decision.actor),
+        decidedAt: now,
+        note,
+      })
+      .where(
+        and(
+          eq(kytChecks.subjectType, 'transfer'),
+          eq(kytChecks.subjectId, deposit.transferId),
+          eq(kytChecks.state, 'held'),
+        ),
+      )
+      .returning({ id: kytChecks.id, reason: kytChecks.reason })
+    if (decided.length === 0)
+      throw new TollgateError('INVALID_STATE', `this ${deposit.status} deposit is not held for review`, 'id')
+    await recordAudit(tx, {
+      merchantId,
+      actor: decision.actor,
+      action: release ? 'deposit.released' : 'deposit.rejected',
+      target: { type: 'deposit', id: depositId },
+      data: { note, checks: decided.map((c) => c.id), reasons: decided.map((c) => c.reason) },
+    })
+    const [cursor] = await tx
+      .select({ height: chainCursors.height })
+      .from(chainCursors)
+      .where(eq(chainCursors.chain, deposit.chain))
+    return settleDeposits(tx, resolveChain(ctx.chains, deposit.chain), cursor?.height ?? -1n, {
+      transferIds: [deposit.transferId],
+      now,
+    })
+  })
+}
