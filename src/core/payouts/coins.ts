@@ -3,6 +3,8 @@ import { and, asc, eq, inArray, isNull, or, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import {
   coins,
+  customerAddresses,
+  deposits,
   kytChecks,
   multisigProposals,
   type OutboundRow,
@@ -22,7 +24,7 @@ const outpoint = (c: { txid: string; vout: number }) => `${c.txid}:${c.vout}`
 /**
  * Records the deposits of completed payments as the gateway's coins (each output once, by its outpoint): the
  * confirmed transfers into a payment's address that screening allowed, spendable with the key at the payment's
- * derivation path.
+ * derivation path; and confirmed customer deposits (allowed by screening), at their customer address's path.
  *
  * @example
  * await collectDepositCoins(ctx, bitcoin) // number of new coins
@@ -60,6 +62,30 @@ export async function collectDepositCoins(ctx: { db: Db }, chain: LoadedChain): 
       ),
     )
     .limit(1000)
+  // customer deposits confirmed and allowed (credited, or booked below the minimum): coins of their address
+  const customer = await ctx.db
+    .select({
+      txid: transfers.txHash,
+      vout: transfers.index,
+      amount: transfers.amount,
+      script: transfers.toAddress,
+      address: customerAddresses.address,
+      index: customerAddresses.derivationIndex,
+    })
+    .from(deposits)
+    .innerJoin(transfers, eq(transfers.id, deposits.transferId))
+    .innerJoin(customerAddresses, eq(customerAddresses.id, deposits.customerAddressId))
+    .leftJoin(
+      coins,
+      and(
+        eq(coins.chain, transfers.chain),
+        eq(coins.txid, transfers.txHash),
+        eq(coins.vout, transfers.index),
+      ),
+    )
+    .where(and(eq(deposits.chain, chain.name), eq(deposits.status, 'CONFIRMED'), isNull(coins.txid)))
+    .limit(1000)
+  due.push(...customer)
   if (due.length === 0) return 0
   const inserted = await ctx.db
     .insert(coins)

@@ -1,6 +1,15 @@
-import { and, eq, inArray, ne, sql } from 'drizzle-orm'
+import { and, eq, inArray, isNull, ne, or, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
-import { coins, kytChecks, outboundTxs, payments, transfers } from '../../db/schema/index.ts'
+import {
+  coins,
+  customerAddresses,
+  deposits,
+  kytChecks,
+  outboundTxs,
+  payments,
+  sweeps,
+  transfers,
+} from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
 import { can } from '../chains.ts'
 import { driverLacks } from '../errors.ts'
@@ -56,20 +65,40 @@ export async function reconcileChain(
       and(eq(outboundTxs.chain, chain.name), inArray(outboundTxs.status, ['built', 'signed', 'broadcast'])),
     )
   const settled = (flying?.n ?? 0) === 0
-  const depositAddresses = (
-    await ctx.db
-      .selectDistinct({ address: payments.address })
-      .from(payments)
-      .where(and(eq(payments.chain, chain.name), eq(payments.status, 'COMPLETED')))
-  ).map((r) => r.address)
+  const depositAddresses = new Set(
+    (
+      await ctx.db
+        .selectDistinct({ address: payments.address })
+        .from(payments)
+        .where(and(eq(payments.chain, chain.name), eq(payments.status, 'COMPLETED')))
+    ).map((r) => r.address),
+  )
   // and the addresses of other chains' payments that booked a wrong-network deposit here (gateway:misdirected)
   const misdirectedAt = await ctx.db
     .selectDistinct({ address: payments.address })
     .from(transfers)
     .innerJoin(payments, eq(payments.id, transfers.misdirectedPaymentId))
     .where(and(eq(transfers.chain, chain.name), eq(transfers.status, 'confirmed')))
-  for (const { address } of misdirectedAt)
-    if (!depositAddresses.includes(address)) depositAddresses.push(address)
+  for (const { address } of misdirectedAt) depositAddresses.add(address)
+  // customer addresses holding deposits not swept away yet (a fully swept address holds nothing, booked nothing)
+  const customerHeld = await ctx.db
+    .select({
+      address: customerAddresses.address,
+      asset: deposits.asset,
+      amount: deposits.amount,
+      status: deposits.status,
+    })
+    .from(deposits)
+    .innerJoin(customerAddresses, eq(customerAddresses.id, deposits.customerAddressId))
+    .leftJoin(sweeps, eq(sweeps.id, deposits.sweepId))
+    .where(
+      and(
+        eq(deposits.chain, chain.name),
+        ne(deposits.status, 'REVERTED'),
+        or(isNull(sweeps.id), ne(sweeps.status, 'done')),
+      ),
+    )
+  for (const { address } of customerHeld) depositAddresses.add(address)
   const wallets = { treasury: roleWallet(ctx, chain, 'treasury'), gas: roleWallet(ctx, chain, 'gas') }
   const booked = await accountTotals(ctx.db, {
     chain: chain.name,
@@ -103,6 +132,9 @@ export async function reconcileChain(
         .groupBy(transfers.asset)
     ).map((r) => [r.asset, BigInt(r.total)]),
   )
+  // what customer addresses hold that the ledger does not book yet: unconfirmed, held or rejected deposits
+  for (const d of customerHeld)
+    if (d.status !== 'CONFIRMED') unallowed.set(d.asset, (unallowed.get(d.asset) ?? 0n) + d.amount)
   for (const asset of can(chain, 'coins') ? [] : chain.driver.assets) {
     let deposits = -(unallowed.get(asset.id) ?? 0n)
     for (const address of depositAddresses) deposits += await payouts.balance(address, asset)
