@@ -33,11 +33,13 @@ export type WatchSet = {
 /** Customer addresses read per query while loading (the first load of a large set reads them all). */
 const customerPage = 100_000
 
-/** Adds the chain's customer addresses created since the last refresh (all of them the first time). */
+/**
+ * Adds the chain's customer addresses created since the last refresh (all of them the first time), a page at a
+ * time: a page's strings are dropped once packed, so loading millions never holds them all at once.
+ */
 async function loadCustomerKeys(ctx: { db: Db }, ws: WatchSet): Promise<void> {
   let since = new Date(ws.customersNewest.getTime() - commitSkewMs)
   let afterId = ''
-  const fresh: string[] = []
   for (;;) {
     const rows = await ctx.db
       .select({
@@ -57,16 +59,14 @@ async function loadCustomerKeys(ctx: { db: Db }, ws: WatchSet): Promise<void> {
       )
       .orderBy(customerAddresses.createdAt, customerAddresses.id)
       .limit(customerPage)
-    for (const r of rows) fresh.push(r.key)
+    if (ws.customers.size === 0) ws.customers = createKeySet(rows.map((r) => r.key))
+    else for (const r of rows) ws.customers.add(r.key)
     const last = rows.at(-1)
     if (last && last.createdAt > ws.customersNewest) ws.customersNewest = last.createdAt
     if (!last || rows.length < customerPage) break
     since = last.createdAt
     afterId = last.id
   }
-  if (fresh.length === 0) return
-  if (ws.customers.size === 0) ws.customers = createKeySet(fresh)
-  else for (const key of fresh) if (!ws.customers.has(key)) ws.customers.add(key)
 }
 
 /** Payments still watched: open ones, and settled ones inside the monitoring window. */
