@@ -74,7 +74,7 @@ export async function discoverSweeps(ctx: SweepContext, chain: LoadedChain): Pro
       ),
     )
     .limit(500)
-  if (due.length === 0) return 0
+  if (due.length === 0) return discoverCustomerSweeps(ctx, chain)
   const inserted = await ctx.db
     .insert(sweeps)
     .values(
