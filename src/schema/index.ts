@@ -18,6 +18,7 @@ import './confirmation-policy.ts'
 import './ledger.ts'
 import './refunds.ts'
 import './multisig.ts'
+import './deposits.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

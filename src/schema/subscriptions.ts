@@ -1,12 +1,15 @@
+import { checkCustomerId } from '../core/deposits/addresses.ts'
+import { type DepositView, depositViews, findCustomer } from '../core/deposits/queries.ts'
 import { notFound } from '../core/errors.ts'
 import { getPayment, type PaymentRow } from '../core/payments/queries.ts'
 import { getPaymentForCheckout } from '../core/payments/views.ts'
 import type { WithdrawalRow } from '../core/payouts/withdrawal-transitions.ts'
 import { getWithdrawal } from '../core/payouts/withdrawals.ts'
-import type { PaymentSignal, WithdrawalSignal } from '../pubsub.ts'
+import type { DepositSignal, PaymentSignal, WithdrawalSignal } from '../pubsub.ts'
 import { builder } from './builder.ts'
 import { CheckoutPaymentRef } from './checkout-payment.ts'
 import { type GraphQLContext, requireSubscriptionScope } from './context.ts'
+import { DepositRef } from './deposits.ts'
 import { keyGuard, takeSubscriptionSlot } from './live-auth.ts'
 import { liveStream, liveValue } from './live-stream.ts'
 import { PaymentRef } from './payments.ts'
@@ -133,6 +136,36 @@ builder.subscriptionField('withdrawalsUpdated', (t) =>
         ctx.app.bus.merchantWithdrawals,
         (merchantId, signal) => getWithdrawal(ctx.app, merchantId, (signal as WithdrawalSignal).withdrawalId),
       ),
+    resolve: liveValue,
+  }),
+)
+
+builder.subscriptionField('depositsUpdated', (t) =>
+  t.field({
+    type: DepositRef,
+    description:
+      "Every change of the API key's merchant's customer deposits (needs payments:read, as the deposits query), or of one customer's (your own id), as the deposit after it. The stream ends, with UNAUTHENTICATED, as soon as the key is revoked or expires.",
+    args: { customerId: t.arg.string() },
+    subscribe: async (_root, { customerId }, ctx) => {
+      await requireSubscriptionScope(ctx, 'payments:read', 'depositsUpdated')
+      const externalId = customerId == null ? undefined : checkCustomerId(customerId)
+      // the customer may not exist yet when the stream starts: looked up until it does
+      let customerOf: string | undefined
+      return merchantChanges<DepositView>(
+        ctx,
+        'depositsUpdated',
+        ctx.app.bus.merchantDeposits,
+        async (merchantId, signal) => {
+          const { depositId, customerId: internalId } = signal as DepositSignal
+          if (externalId !== undefined) {
+            customerOf ??= (await findCustomer(ctx.app, merchantId, externalId))?.id
+            if (internalId !== customerOf) return undefined
+          }
+          const [view] = await depositViews(ctx.app, [depositId])
+          return view?.merchantId === merchantId ? view : undefined
+        },
+      )
+    },
     resolve: liveValue,
   }),
 )
