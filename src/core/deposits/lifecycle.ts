@@ -208,6 +208,7 @@ export async function settleDeposits(
       status: deposits.status,
       eventSeq: deposits.eventSeq,
       belowMinimum: deposits.belowMinimum,
+      confirmedAt: deposits.confirmedAt,
       confirmationsRequired: deposits.confirmationsRequired,
       transferId: deposits.transferId,
       transferStatus: transfers.status,
@@ -242,9 +243,10 @@ export async function settleDeposits(
     )
     const confirmed = status === 'CONFIRMED'
     const minimum = minimums.get(r.merchantId)?.[chain.name]?.[r.asset]
-    // judged when it confirms: a minimum changed later does not take back what was credited
+    // judged when it first confirms: a minimum changed later does not take back what was credited, nor move a
+    // deposit a reorg took away and gave back to the other account (its ledger references are per account)
     const belowMinimum =
-      confirmed && r.status !== 'CONFIRMED'
+      confirmed && r.status !== 'CONFIRMED' && r.confirmedAt === null
         ? minimum !== undefined && r.amount < BigInt(minimum)
         : r.belowMinimum
     const target = confirmed ? r.amount : 0n
