@@ -52,6 +52,8 @@ export async function setDepositSettings(
     if (input.minimums.length > 500) throw invalidInput('minimums', 'at most 500 minimums')
     minimums = {}
     for (const m of input.minimums) {
+      if (typeof m !== 'object' || m === null)
+        throw invalidInput('minimums', 'a minimum is { chain, asset, amount }')
       const chain = resolveChain(ctx.chains, m.chain)
       const asset = resolveAsset(chain, m.asset)
       if (typeof m.amount !== 'string' || m.amount.length > 100)
@@ -65,6 +67,8 @@ export async function setDepositSettings(
       minimums[chain.name] = byAsset
     }
   }
+  if (mode === undefined && minimums === undefined)
+    throw invalidInput('addressMode', 'nothing to change: give addressMode, minimums or both')
   await ctx.db.transaction(async (tx) => {
     await tx
       .update(merchants)
