@@ -153,6 +153,28 @@ describe('cross mode', () => {
     expect(onA.created).toBe(true)
   })
 
+  test('behavior: a sibling chain configured later joins an existing cross address at its index', async () => {
+    const onA = await depositAddress(ctx, shop, { customerId: 'early', chain: 'crossa' })
+    const late = toyChain({ name: 'crosslate' })
+    const grown = unitPaymentsContext(
+      handle,
+      loaded(toyChain({ name: 'crossa' }).chain, toyChain({ name: 'crossb' }).chain, late.chain),
+    )
+    // the customer asks again on a chain it already has: the address now receives on the new chain too
+    const again = await depositAddress(grown, shop, { customerId: 'early', chain: 'crossa' })
+    expect(again.created).toBe(false)
+    expect(again.address.id).toBe(onA.address.id)
+    expect(again.networks).toEqual(['crossa', 'crossb', 'crosslate'])
+    const onLate = await depositAddress(grown, shop, { customerId: 'early', chain: 'crosslate' })
+    expect(onLate.address).toMatchObject({
+      address: onA.address.address,
+      derivationIndex: onA.address.derivationIndex,
+    })
+    // and the new chain's payments never take that index
+    const paid = await createPayment(grown, shop, { chain: 'crosslate', asset: 'TOY', amount: '1' })
+    expect(paid.payment.derivationIndex).not.toBe(onA.address.derivationIndex)
+  })
+
   test('behavior: customer addresses and payment addresses of one account path never share an index', async () => {
     const indexes: number[] = []
     for (let i = 0; i < 4; i++) {

@@ -152,7 +152,21 @@ export async function depositAddress(
       const group = customer.addressMode === 'cross' ? crossGroup(ctx.chains, chain) : [chain]
       const slot = slotAsset(customer.addressMode, asset)
       const existing = await slotRow(tx, customer.id, chain.name, slot)
-      if (existing) return { customer, address: existing, group, created: false }
+      if (existing) {
+        // a sibling configured since: the address receives there too, at its index (which that chain's payments,
+        // drawing from the same index space, never take)
+        if (group.length > 1) {
+          const placed = await tx
+            .select({ chain: customerAddresses.chain })
+            .from(customerAddresses)
+            .where(and(eq(customerAddresses.customerId, customer.id), eq(customerAddresses.asset, slot)))
+          const have = new Set(placed.map((r) => r.chain))
+          const missing = group.filter((c) => !have.has(c.name))
+          if (missing.length > 0)
+            await placeAddress(ctx, tx, customer, missing, slot, existing.derivationIndex)
+        }
+        return { customer, address: existing, group, created: false }
+      }
       // a cross address given on a sibling before this chain was configured: the same index here too
       const [sibling] = await tx
         .select({ index: customerAddresses.derivationIndex })
