@@ -1,6 +1,6 @@
 import type { AssetInfo } from '@tollgate/sdk'
 import { and, asc, count, eq, like, sql } from 'drizzle-orm'
-import { type DepositAddressInput, depositAddress } from '../../src/core/deposits/addresses.ts'
+import { depositAddress } from '../../src/core/deposits/addresses.ts'
 import { merchantAvailable } from '../../src/core/ledger/postings.ts'
 import type { Db, DbHandle } from '../../src/db/client.ts'
 import * as schema from '../../src/db/schema/index.ts'
@@ -33,8 +33,6 @@ export function depositScene(handle: DbHandle, options: UnitSceneOptions & { mer
     }),
   }
 }
-
-export type { DepositAddressInput }
 
 /** A customer's deposits as stored, oldest first. */
 export const depositsOfCustomer = (db: Db, customerId: string) =>
