@@ -422,7 +422,7 @@ describe('collecting deposits', () => {
     expect(payouts.sent).toEqual([])
     expect((await db.select().from(sweeps).where(eq(sweeps.paymentId, p.id)))[0]).toMatchObject({
       status: 'skipped',
-      skipReason: 'a rejected deposit is at the address (kept for a refund)',
+      skipReason: 'a rejected deposit is at the address (kept for a refund or the operator)',
     })
   })
 })

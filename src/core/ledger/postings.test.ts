@@ -7,6 +7,7 @@ import { GatewayError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { getBalances } from './balances.ts'
 import {
+  belowMinimumHeld,
   depositsReceived,
   holdings,
   merchantAvailable,
@@ -19,6 +20,7 @@ import {
   postWithdrawalRelease,
   postWithdrawalReserve,
   postWithdrawalSettle,
+  syncDepositCredit,
   syncPaymentCredit,
 } from './postings.ts'
 
@@ -300,5 +302,32 @@ describe('syncPaymentCredit', () => {
     await credit(first, 100n, owner)
     expect(await credit(second, 100n, owner)).toBe(100n)
     expect((await getBalances({ db: handle.db }, owner))[0]?.available).toBe(200n)
+  })
+})
+
+describe('syncDepositCredit', () => {
+  const book = (depositId: string, owner: string, target: bigint, belowMinimum: boolean) =>
+    handle.db.transaction((tx) =>
+      syncDepositCredit(tx, { depositId, merchantId: owner, chain, asset: native, target, belowMinimum }),
+    )
+
+  test('behavior: a deposit booked below the minimum and later credited moves once, under references never reused', async () => {
+    const owner = await unitMerchant(handle, 'Minimum Shop')
+    const depositId = newId('dep')
+    await book(depositId, owner, 70n, true)
+    expect((await getBalances({ db: handle.db }, owner))[0]?.available ?? 0n).toBe(0n)
+    // the decision changes (another account): the first booking is taken back, the new one written, no collision
+    await book(depositId, owner, 70n, false)
+    await book(depositId, owner, 70n, false)
+    expect((await getBalances({ db: handle.db }, owner))[0]?.available).toBe(70n)
+    const rows = await postingsOf(depositId)
+    expect(new Set(rows.map((r) => r.refId))).toEqual(
+      new Set([`${depositId}#c1`, `${depositId}#c2`, `${depositId}#c3`]),
+    )
+    const sumOf = (account: string) =>
+      rows.filter((r) => r.account === account).reduce((s, r) => s + r.amount, 0n)
+    expect(sumOf(belowMinimumHeld)).toBe(0n)
+    expect(sumOf(merchantAvailable)).toBe(70n)
+    expect(sumOf(depositsReceived)).toBe(-70n)
   })
 })

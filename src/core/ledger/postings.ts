@@ -227,17 +227,18 @@ async function syncTarget(
   accounts: { account: string; counter: string },
   target: bigint,
 ): Promise<bigint> {
+  // the adjustment number counts every adjustment of the subject, whichever account it moved: a subject booked to
+  // one account and later to another (a decision changed) never reuses a reference
   const [row] = await tx
     .select({
-      credited: sql<string>`coalesce(sum(${ledgerPostings.amount}), 0)`,
-      count: sql<string>`count(*)`,
+      credited: sql<string>`coalesce(sum(${ledgerPostings.amount}) filter (where ${ledgerPostings.account} = ${accounts.account}), 0)`,
+      count: sql<string>`count(distinct ${ledgerPostings.refId})`,
     })
     .from(ledgerPostings)
     .where(
       and(
         eq(ledgerPostings.refType, subject.refType),
         sql`${ledgerPostings.refId} like ${`${subject.id}#%`}`,
-        eq(ledgerPostings.account, accounts.account),
       ),
     )
   const delta = target - BigInt(row?.credited ?? '0')
