@@ -266,15 +266,15 @@ describe('reorgs', () => {
 })
 
 describe('screening', () => {
-  test('behavior: with screening on, a deposit at its depth is HELD until its check is clear', async () => {
+  test('behavior: with screening on, a deposit at its depth stays SEEN until its check is decided, then CONFIRMED when clear or HELD when held', async () => {
     const { toy, address, send, sync } = scene({ screen: true })
     const chain = toy.chain.name
     const { customer, address: to } = await address('hana')
     toy.mine([send(to.address, '0x51', 80n)])
     const result = await sync()
-    expect(result.deposits.map((d) => d.type)).toEqual(['deposit.seen', 'deposit.held'])
+    expect(result.deposits.map((d) => d.type)).toEqual(['deposit.seen'])
     const [d] = await depositsOfCustomer(db, customer.id)
-    expect(d).toMatchObject({ status: 'HELD', credited: 0n })
+    expect(d).toMatchObject({ status: 'SEEN', credited: 0n })
     const [check] = await db
       .select()
       .from(kytChecks)
@@ -288,11 +288,23 @@ describe('screening', () => {
     expect(await depositRow(db, d!.id)).toMatchObject({ status: 'CONFIRMED', credited: 80n })
     expect(await depositEventsOf(db, d!.id)).toEqual([
       [1, 'deposit.seen'],
-      [2, 'deposit.held'],
-      [3, 'deposit.confirmed'],
+      [2, 'deposit.confirmed'],
     ])
     expect(await availableOf(db, merchantId, chain, toy.native.id)).toBe(80n)
     expect(await settleDepositsOf({ db }, toy.chain, [d!.transferId])).toEqual([])
+
+    // a second one that screening holds: HELD, news of its own, nothing credited
+    toy.mine([send(to.address, '0x52', 9n)])
+    await sync()
+    const held = (await depositsOfCustomer(db, customer.id)).find((x) => x.txHash === '0x52')!
+    await db
+      .update(kytChecks)
+      .set({ state: 'held', reason: 'KYT_REVIEW' })
+      .where(and(eq(kytChecks.subjectType, 'transfer'), eq(kytChecks.subjectId, held.transferId)))
+    const moved = await settleDepositsOf({ db }, toy.chain, [held.transferId])
+    expect(moved.map((c) => c.type)).toEqual(['deposit.held'])
+    expect(await depositRow(db, held.id)).toMatchObject({ status: 'HELD', credited: 0n })
+    expect(await availableOf(db, merchantId, chain, toy.native.id)).toBe(80n)
   })
 })
 
@@ -372,7 +384,8 @@ describe('sweeps of customer addresses', () => {
     await sync()
     const [a, b] = await depositsOfCustomer(db, customer.id)
     await db.update(kytChecks).set({ state: 'clear' }).where(eq(kytChecks.subjectId, a!.transferId))
-    await settleDepositsOf({ db }, toy.chain, [a!.transferId])
+    await db.update(kytChecks).set({ state: 'held' }).where(eq(kytChecks.subjectId, b!.transferId))
+    await settleDepositsOf({ db }, toy.chain, [a!.transferId, b!.transferId])
     expect((await depositRow(db, a!.id)).status).toBe('CONFIRMED')
     expect((await depositRow(db, b!.id)).status).toBe('HELD')
     expect(await discover()).toBe(0)

@@ -164,8 +164,8 @@ async function minimumsOf(tx: Tx, merchantIds: readonly string[]) {
 
 /**
  * What a deposit is now, from its transfer and its screening: `REVERTED` when a reorg took its block away;
- * `SEEN` below its depth; at its depth `CONFIRMED` when screening allows it (or screening is off), `HELD` while
- * screening holds it or has not answered, `REJECTED` when an admin rejected it.
+ * `SEEN` below its depth or while its screening is undecided; at its depth `CONFIRMED` when screening allows it
+ * (or screening is off), `HELD` while screening holds it, `REJECTED` when an admin rejected it.
  */
 function statusOf(
   transfer: { status: string; blockHeight: bigint | null },
@@ -175,7 +175,8 @@ function statusOf(
 ): DepositStatus {
   if (transfer.status === 'orphaned' || transfer.status === 'dropped' || transfer.blockHeight === null)
     return 'REVERTED'
-  if (tip - transfer.blockHeight + 1n < BigInt(confirmationsRequired)) return 'SEEN'
+  // an undecided screening keeps it SEEN, like a payment PROCESSING: HELD is news only when screening holds it
+  if (tip - transfer.blockHeight + 1n < BigInt(confirmationsRequired) || check === 'pending') return 'SEEN'
   if (check === null || check === 'clear' || check === 'released') return 'CONFIRMED'
   return check === 'rejected' ? 'REJECTED' : 'HELD'
 }

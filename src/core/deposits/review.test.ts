@@ -10,6 +10,7 @@ import {
 } from '../../../test/helpers/deposits.ts'
 import { rejection, unitMerchant, unitStage } from '../../../test/helpers/unit.ts'
 import { auditLog, kytChecks } from '../../db/schema/index.ts'
+import { settleDepositsOf } from './lifecycle.ts'
 import { decideDeposit } from './review.ts'
 import { customerAddressScreening } from './sweep-state.ts'
 
@@ -22,13 +23,15 @@ async function heldDeposit(customerId: string, amount = 250n) {
   const { customer, address: to } = await s.address(customerId)
   s.toy.mine([s.send(to.address, `0x${customerId}`, amount)])
   await s.sync()
-  const [d] = await depositsOfCustomer(db, customer.id)
+  const [seen] = await depositsOfCustomer(db, customer.id)
   await db
     .update(kytChecks)
     .set({ state: 'held', reason: 'KYT_REVIEW' })
-    .where(and(eq(kytChecks.subjectType, 'transfer'), eq(kytChecks.subjectId, d!.transferId)))
+    .where(and(eq(kytChecks.subjectType, 'transfer'), eq(kytChecks.subjectId, seen!.transferId)))
+  // the screening's decision moves it, as the screening pump does
+  await settleDepositsOf({ db }, s.toy.chain, [seen!.transferId])
   const ctx = { db, chains: s.payCtx.chains }
-  return { ...s, ctx, deposit: d!, address: to }
+  return { ...s, ctx, deposit: await depositRow(db, seen!.id), address: to }
 }
 
 const auditsOf = (depositId: string) =>
@@ -88,11 +91,11 @@ describe('decideDeposit', () => {
     )
     expect(again.code).toBe('INVALID_STATE')
     expect((await depositRow(db, deposit.id)).status).toBe('CONFIRMED')
-    // screening has not answered yet: held, but nothing for a reviewer to decide
+    // screening has not answered yet: still SEEN, nothing for a reviewer to decide
     toy.mine([send(to.address, '0xpending', 5n)])
     await sync()
     const pending = (await depositsOfCustomer(db, deposit.customerId)).find((d) => d.txHash === '0xpending')!
-    expect(pending.status).toBe('HELD')
+    expect(pending.status).toBe('SEEN')
     const err = await rejection(decideDeposit(ctx, merchantId, pending.id, true, { actor: admin, note: 'x' }))
     expect(err.code).toBe('INVALID_STATE')
     expect((await auditsOf(pending.id)).length).toBe(0)
