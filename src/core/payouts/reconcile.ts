@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, ne, or, sql } from 'drizzle-orm'
+import { and, eq, inArray, isNotNull, isNull, ne, or, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import {
   coins,
@@ -99,6 +99,14 @@ export async function reconcileChain(
       ),
     )
   for (const { address } of customerHeld) depositAddresses.add(address)
+  // and those a sweep emptied: what the gas tank's top-up left there is booked among the deposit wallets' holdings
+  const swept = await ctx.db
+    .selectDistinct({ address: sweeps.fromAddress })
+    .from(sweeps)
+    .where(
+      and(eq(sweeps.chain, chain.name), isNotNull(sweeps.customerAddressId), isNotNull(sweeps.fundingTxId)),
+    )
+  for (const { address } of swept) depositAddresses.add(address)
   const wallets = { treasury: roleWallet(ctx, chain, 'treasury'), gas: roleWallet(ctx, chain, 'gas') }
   const booked = await accountTotals(ctx.db, {
     chain: chain.name,
