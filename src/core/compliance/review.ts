@@ -1,5 +1,5 @@
-import { and, eq } from 'drizzle-orm'
-import type { Db } from '../../db/client.ts'
+import { and, eq, type SQL } from 'drizzle-orm'
+import type { Db, Tx } from '../../db/client.ts'
 import { kytChecks, payments } from '../../db/schema/index.ts'
 import { type AuditActor, actorName, recordAudit } from '../access/audit.ts'
 import { checkFreeText, invalidInput, TollgateError } from '../errors.ts'
@@ -14,6 +14,28 @@ export function checkNote(note: unknown): string {
   const text = checkFreeText('note', note, 1000)
   if (text === undefined) throw invalidInput('note', 'a note saying why is required')
   return text
+}
+
+/**
+ * Writes an admin's decision on the held checks `subject` selects (released or rejected, who, when, the note) in
+ * the caller's transaction; answers the checks decided (none: nothing of it was held).
+ *
+ * @example
+ * const decided = await decideHeldChecks(tx, eq(kytChecks.paymentId, id), true, actor, note, now)
+ */
+export function decideHeldChecks(
+  tx: Tx,
+  subject: SQL | undefined,
+  release: boolean,
+  actor: AuditActor,
+  note: string,
+  now: Date,
+) {
+  return tx
+    .update(kytChecks)
+    .set({ state: release ? 'released' : 'rejected', decidedBy: actorName(actor), decidedAt: now, note })
+    .where(and(subject, eq(kytChecks.state, 'held')))
+    .returning()
 }
 
 async function decide(
@@ -32,16 +54,14 @@ async function decide(
       .where(and(eq(payments.id, paymentId), eq(payments.merchantId, merchantId)))
       .for('update')
     if (!payment) throw new TollgateError('NOT_FOUND', 'payment not found', 'id')
-    const decided = await tx
-      .update(kytChecks)
-      .set({
-        state: release ? 'released' : 'rejected',
-        decidedBy: actorName(decision.actor),
-        decidedAt: now,
-        note,
-      })
-      .where(and(eq(kytChecks.paymentId, paymentId), eq(kytChecks.state, 'held')))
-      .returning()
+    const decided = await decideHeldChecks(
+      tx,
+      eq(kytChecks.paymentId, paymentId),
+      release,
+      decision.actor,
+      note,
+      now,
+    )
     if (decided.length === 0)
       throw new TollgateError(
         'INVALID_STATE',

@@ -2,9 +2,10 @@ import { and, eq } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { chainCursors, deposits, kytChecks } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
-import { type AuditActor, actorName, recordAudit } from '../access/audit.ts'
+import { type AuditActor, recordAudit } from '../access/audit.ts'
 import { resolveChain } from '../chains.ts'
-import { checkFreeText, invalidInput, TollgateError } from '../errors.ts'
+import { checkNote, decideHeldChecks } from '../compliance/review.ts'
+import { TollgateError } from '../errors.ts'
 import { depositNotFound } from './errors.ts'
 import { type DepositChange, settleDeposits } from './lifecycle.ts'
 
@@ -27,8 +28,7 @@ export async function decideDeposit(
   release: boolean,
   decision: DepositDecision,
 ): Promise<DepositChange[]> {
-  const note = checkFreeText('note', decision.note, 1000)
-  if (note === undefined) throw invalidInput('note', 'a note saying why is required')
+  const note = checkNote(decision.note)
   const now = ctx.now?.() ?? new Date()
   return ctx.db.transaction(async (tx) => {
     const [deposit] = await tx
@@ -37,22 +37,14 @@ export async function decideDeposit(
       .where(and(eq(deposits.id, depositId), eq(deposits.merchantId, merchantId)))
       .for('update')
     if (!deposit) throw depositNotFound('deposit')
-    const decided = await tx
-      .update(kytChecks)
-      .set({
-        state: release ? 'released' : 'rejected',
-        decidedBy: actorName(decision.actor),
-        decidedAt: now,
-        note,
-      })
-      .where(
-        and(
-          eq(kytChecks.subjectType, 'transfer'),
-          eq(kytChecks.subjectId, deposit.transferId),
-          eq(kytChecks.state, 'held'),
-        ),
-      )
-      .returning({ id: kytChecks.id, reason: kytChecks.reason })
+    const decided = await decideHeldChecks(
+      tx,
+      and(eq(kytChecks.subjectType, 'transfer'), eq(kytChecks.subjectId, deposit.transferId)),
+      release,
+      decision.actor,
+      note,
+      now,
+    )
     if (decided.length === 0)
       throw new TollgateError('INVALID_STATE', `this ${deposit.status} deposit is not held for review`, 'id')
     await recordAudit(tx, {

@@ -21,6 +21,13 @@ type CoinRow = typeof coins.$inferSelect
 
 const outpoint = (c: { txid: string; vout: number }) => `${c.txid}:${c.vout}`
 
+/** The coin a stored transfer became, joined by its outpoint (none yet: a deposit still to collect). */
+const coinOfTransfer = and(
+  eq(coins.chain, transfers.chain),
+  eq(coins.txid, transfers.txHash),
+  eq(coins.vout, transfers.index),
+)
+
 /**
  * Records the deposits of completed payments as the gateway's coins (each output once, by its outpoint): the
  * confirmed transfers into a payment's address that screening allowed, spendable with the key at the payment's
@@ -41,14 +48,7 @@ export async function collectDepositCoins(ctx: { db: Db }, chain: LoadedChain): 
     })
     .from(transfers)
     .innerJoin(payments, eq(payments.id, transfers.paymentId))
-    .leftJoin(
-      coins,
-      and(
-        eq(coins.chain, transfers.chain),
-        eq(coins.txid, transfers.txHash),
-        eq(coins.vout, transfers.index),
-      ),
-    )
+    .leftJoin(coins, coinOfTransfer)
     .leftJoin(kytChecks, and(eq(kytChecks.subjectType, 'transfer'), eq(kytChecks.subjectId, transfers.id)))
     .where(
       and(
@@ -75,14 +75,7 @@ export async function collectDepositCoins(ctx: { db: Db }, chain: LoadedChain): 
     .from(deposits)
     .innerJoin(transfers, eq(transfers.id, deposits.transferId))
     .innerJoin(customerAddresses, eq(customerAddresses.id, deposits.customerAddressId))
-    .leftJoin(
-      coins,
-      and(
-        eq(coins.chain, transfers.chain),
-        eq(coins.txid, transfers.txHash),
-        eq(coins.vout, transfers.index),
-      ),
-    )
+    .leftJoin(coins, coinOfTransfer)
     .where(and(eq(deposits.chain, chain.name), eq(deposits.status, 'CONFIRMED'), isNull(coins.txid)))
     .limit(1000)
   due.push(...customer)
