@@ -102,6 +102,10 @@ export const DepositRef = builder.objectRef<DepositView>('Deposit').implement({
     belowMinimum: t.exposeBoolean('belowMinimum', {
       description: 'Below your minimum for its asset when it confirmed: recorded, never credited',
     }),
+    wrongNetwork: t.exposeBoolean('wrongNetwork', {
+      description:
+        "Sent on a chain the customer's address was not given for (a sibling deriving the same address): HELD until releaseDeposit credits it on that chain or rejectDeposit leaves it for the operator",
+    }),
     status: t.field({ type: DepositStatusEnum, resolve: (d) => d.status }),
     address: t.exposeString('address', { description: 'The customer address it was sent to' }),
     txHash: t.exposeString('txHash'),

@@ -83,7 +83,7 @@ async function depositAddress(customerId: string, chain: SceneChain): Promise<Cu
   return res.data.depositAddress
 }
 
-const depositFields = `id customerId chain asset { symbol } amount credited belowMinimum status address txHash
+const depositFields = `id customerId chain asset { symbol } amount credited belowMinimum wrongNetwork status address txHash
   index blockHeight confirmations confirmationsRequired screening confirmedAt`
 
 type Deposit = {
@@ -94,6 +94,7 @@ type Deposit = {
   amount: string
   credited: string
   belowMinimum: boolean
+  wrongNetwork: boolean
   status: string
   address: string
   txHash: string
@@ -680,7 +681,7 @@ describe('customer deposit addresses on anvil, through the API, the chain worker
 
   test('behavior: CROSS mode: a new customer’s address lists both EVM chains and what it receives on the second chain is credited to that customer there; a COMMON address receives on its own chain only', async () => {
     const { side } = scene.devnets
-    // COMMON: alice's address is hers on home alone; what reaches it on side is nobody's deposit
+    // COMMON: alice's address is given on home alone; what reaches it on side is a wrong-network deposit, held
     const common = await depositAddress('alice', 'home')
     expect(common).toMatchObject({ mode: 'COMMON', networks: ['home'] })
     const stray = await side.payNative(common.address, parseEther('0.01'))
@@ -742,9 +743,18 @@ describe('customer deposit addresses on anvil, through the API, the chain worker
     const [, done] = await hooksOf(confirmed.id, ['deposit.seen', 'deposit.confirmed'])
     expect(done?.data).toMatchObject({ customerId: 'bob', chain: 'side', credited: '0.7' })
 
-    // the stray transfer was mined before bob's deposit, so side was scanned past it: alice has nothing there
+    // the stray transfer was mined before bob's deposit, so side was scanned past it: alice has it there, held for
+    // the merchant's decision, never credited on its own
     expect(stray.blockNumber).toBeLessThan(paid.blockNumber)
-    expect((await depositsOf('alice')).map((d) => d.chain)).toEqual(['home', 'home'])
+    const alices = await depositsOf('alice')
+    expect(alices.map((d) => d.chain).sort()).toEqual(['home', 'home', 'side'])
+    expect(alices.find((d) => d.chain === 'side')).toMatchObject({
+      wrongNetwork: true,
+      status: 'HELD',
+      amount: '0.01',
+      credited: '0',
+      address: common.address,
+    })
 
     const [sweep] = await sweptAll('side', cross.address, 1)
     expect(await side.client.getBalance({ address: treasury as Hex })).toBe(BigInt(sweep!.amount!))
@@ -757,7 +767,8 @@ describe('customer deposit addresses on anvil, through the API, the chain worker
       expect(stream.errorCodes()).toEqual([])
       const seen = stream.data().map((d) => d.depositsUpdated)
       expect(new Set(seen.map((d) => d.customerId))).toEqual(new Set(['alice']))
-      expect(new Set(seen.map((d) => d.id)).size).toBe(2)
+      // her two deposits on home and the wrong-network one on side
+      expect(new Set(seen.map((d) => d.id)).size).toBe(3)
     }
     await expectBooksExact('home')
     await expectBooksExact('side')

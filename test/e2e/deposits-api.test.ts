@@ -189,7 +189,7 @@ async function seenDeposit(merchant: Merchant, customerId: string, amount: bigin
     amount,
   }
   const changes = await app.ctx.db.transaction((tx) =>
-    recordCustomerDeposits(tx, devnet(), [{ transfer, address: row! }], 10n),
+    recordCustomerDeposits(tx, devnet(), [{ transfer, address: row!, wrongNetwork: false }], 10n),
   )
   expect(changes.map((c) => c.status)).toEqual(['SEEN'])
   const change = changes[0]!

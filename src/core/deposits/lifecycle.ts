@@ -31,6 +31,8 @@ export type CustomerTransfer = {
   transferId: string
   transfer: Pick<Transfer, 'txHash' | 'index' | 'asset' | 'amount'> & { block?: Transfer['block'] }
   address: Pick<CustomerAddressRow, 'id' | 'merchantId' | 'customerId'>
+  /** It arrived on a sibling chain of the one the address was given for: held for the merchant's decision. */
+  wrongNetwork?: boolean
 }
 
 const eventType = (status: DepositStatus) => `deposit.${status.toLowerCase()}`
@@ -88,7 +90,7 @@ export async function openDeposits(
   const choices = new Map<string, Awaited<ReturnType<typeof merchantConfirmationChoices>>>()
   for (const m of new Set(found.map((f) => f.address.merchantId)))
     choices.set(m, await merchantConfirmationChoices({ db: tx as unknown as Db }, m))
-  const rows = found.flatMap(({ transferId, transfer: t, address }) => {
+  const rows = found.flatMap(({ transferId, transfer: t, address, wrongNetwork }) => {
     const asset = chain.driver.assets.find((a) => a.id === t.asset)
     if (!asset) return []
     const choice = choices.get(address.merchantId)?.[chain.name]?.[asset.id]
@@ -105,6 +107,7 @@ export async function openDeposits(
         txHash: t.txHash,
         index: t.index,
         blockHeight: t.block?.height ?? null,
+        wrongNetwork: wrongNetwork ?? false,
         confirmationsRequired: requiredConfirmations(
           chain,
           { asset, amountDue: t.amount, priced: null },
@@ -130,6 +133,7 @@ export async function openDeposits(
       amount: deposits.amount,
       asset: deposits.asset,
       txHash: deposits.txHash,
+      wrongNetwork: deposits.wrongNetwork,
     })
   if (inserted.length === 0) return []
   await tx.insert(depositEvents).values(
@@ -139,7 +143,12 @@ export async function openDeposits(
       seq: 1,
       type: 'deposit.seen',
       status: 'SEEN' as const,
-      data: { amount: d.amount.toString(), asset: d.asset, txHash: d.txHash },
+      data: {
+        amount: d.amount.toString(),
+        asset: d.asset,
+        txHash: d.txHash,
+        ...(d.wrongNetwork ? { wrongNetwork: true } : {}),
+      },
       createdAt: now,
     })),
   )
@@ -165,20 +174,25 @@ async function minimumsOf(tx: Tx, merchantIds: readonly string[]) {
 /**
  * What a deposit is now, from its transfer and its screening: `REVERTED` when a reorg took its block away;
  * `SEEN` below its depth or while its screening is undecided; at its depth `CONFIRMED` when screening allows it
- * (or screening is off), `HELD` while screening holds it, `REJECTED` when an admin rejected it.
+ * (or screening is off), `HELD` while screening holds it, `REJECTED` when an admin rejected it. A wrong-network
+ * deposit is also `HELD` at its depth until the merchant releases it (`REJECTED` once they reject it).
  */
 function statusOf(
   transfer: { status: string; blockHeight: bigint | null },
   check: string | null,
   confirmationsRequired: number,
   tip: bigint,
+  network: { wrongNetwork: boolean; decision: string | null },
 ): DepositStatus {
   if (transfer.status === 'orphaned' || transfer.status === 'dropped' || transfer.blockHeight === null)
     return 'REVERTED'
+  if (network.decision === 'rejected') return 'REJECTED'
   // an undecided screening keeps it SEEN, like a payment PROCESSING: HELD is news only when screening holds it
   if (tip - transfer.blockHeight + 1n < BigInt(confirmationsRequired) || check === 'pending') return 'SEEN'
-  if (check === null || check === 'clear' || check === 'released') return 'CONFIRMED'
-  return check === 'rejected' ? 'REJECTED' : 'HELD'
+  if (check === 'rejected') return 'REJECTED'
+  // a wrong-network deposit waits for the merchant's release as well as screening's
+  if (network.wrongNetwork && network.decision !== 'released') return 'HELD'
+  return check === null || check === 'clear' || check === 'released' ? 'CONFIRMED' : 'HELD'
 }
 
 /**
@@ -211,6 +225,8 @@ export async function settleDeposits(
       belowMinimum: deposits.belowMinimum,
       confirmedAt: deposits.confirmedAt,
       confirmationsRequired: deposits.confirmationsRequired,
+      wrongNetwork: deposits.wrongNetwork,
+      decision: deposits.decision,
       transferId: deposits.transferId,
       transferStatus: transfers.status,
       blockHeight: transfers.blockHeight,
@@ -241,6 +257,7 @@ export async function settleDeposits(
       r.check,
       r.confirmationsRequired,
       tip,
+      r,
     )
     const confirmed = status === 'CONFIRMED'
     const minimum = minimums.get(r.merchantId)?.[chain.name]?.[r.asset]
@@ -270,6 +287,7 @@ export async function settleDeposits(
       txHash: r.txHash,
       ...(confirmed ? { credited: credited.toString(), belowMinimum } : {}),
       ...(r.check && r.check !== 'clear' ? { screening: r.check } : {}),
+      ...(r.wrongNetwork ? { wrongNetwork: true, decision: r.decision } : {}),
     }
     changes.push(
       await moveDeposit(

@@ -14,7 +14,8 @@ export type DepositDecision = { actor: AuditActor; note: string }
 
 /**
  * Releases (the deposit is credited as if screening had allowed it) or rejects (never credited, never swept; its
- * funds stay at the address for the operator) a deposit held by screening. The decision, its note and who made
+ * funds stay at the address for the operator) a deposit held by screening, or a wrong-network one (released, it
+ * is credited on the chain it arrived on and swept from there). The decision, its note and who made
  * it are written on the deposit's check and in the audit log, in the transaction that moves the deposit.
  * `INVALID_STATE` for a deposit not held; `NOT_FOUND` for another merchant's.
  *
@@ -45,14 +46,24 @@ export async function decideDeposit(
       note,
       now,
     )
-    if (decided.length === 0)
+    // screening's hold is decided first; a wrong-network deposit then waits for a decision of its own
+    const network =
+      decided.length === 0 && deposit.status === 'HELD' && deposit.wrongNetwork && deposit.decision === null
+    if (decided.length === 0 && !network)
       throw new TollgateError('INVALID_STATE', `this ${deposit.status} deposit is not held for review`, 'id')
+    if (network)
+      await tx
+        .update(deposits)
+        .set({ decision: release ? 'released' : 'rejected' })
+        .where(eq(deposits.id, depositId))
     await recordAudit(tx, {
       merchantId,
       actor: decision.actor,
       action: release ? 'deposit.released' : 'deposit.rejected',
       target: { type: 'deposit', id: depositId },
-      data: { note, checks: decided.map((c) => c.id), reasons: decided.map((c) => c.reason) },
+      data: network
+        ? { note, reasons: ['WRONG_NETWORK'], chain: deposit.chain }
+        : { note, checks: decided.map((c) => c.id), reasons: decided.map((c) => c.reason) },
     })
     const [cursor] = await tx
       .select({ height: chainCursors.height })

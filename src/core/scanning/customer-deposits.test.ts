@@ -13,6 +13,7 @@ import {
 import { customerAddresses, deposits, outboundTxs, transfers } from '../../db/schema/index.ts'
 import { addressSiblings } from '../../plugins/registry.ts'
 import { depositAddress } from '../deposits/addresses.ts'
+import { decideDeposit } from '../deposits/review.ts'
 import { setDepositSettings } from '../deposits/settings.ts'
 import { newId } from '../ids.ts'
 import { createPayment } from '../payments/create.ts'
@@ -124,6 +125,64 @@ describe('matching customer deposits', () => {
     expect(await availableOf(db, shop, 'custxa', a.native.id)).toBe(3n)
     expect(await availableOf(db, shop, 'custxb', b.token.id)).toBe(4n)
     expect((await paymentRow(db, p.payment.id)).status).toBe('PENDING')
+  })
+
+  test('behavior: a deposit on a sibling chain to a common address is held as wrong-network until the merchant decides', async () => {
+    const shop = await unitMerchant(handle, 'Wrong Network Shop')
+    const a = toyChain({ name: 'custwa', confirmations: 1 })
+    const b = toyChain({ name: 'custwb', confirmations: 1 })
+    const chains = [a.chain, b.chain]
+    for (const c of chains) c.siblings = addressSiblings(chains, c)
+    const ctx = unitPaymentsContext(handle, chains)
+    const { customer, address, networks } = await depositAddress(ctx, shop, {
+      customerId: 'lost',
+      chain: 'custwa',
+    })
+    expect(networks).toEqual(['custwa'])
+    b.mine([
+      { txHash: '0x41', index: 0, asset: b.native.id, to: address.address, amount: 6n },
+      { txHash: '0x42', index: 0, asset: b.token.id, to: address.address, amount: 8n },
+    ])
+    b.mineEmpty(1)
+    const syncCtx = { db, log: silentLog, scanner: newScannerState() }
+    const seen = await syncChain(syncCtx, b.chain)
+    expect(seen.deposits.map((d) => d.type).sort()).toEqual([
+      'deposit.held',
+      'deposit.held',
+      'deposit.seen',
+      'deposit.seen',
+    ])
+    const rows = await depositsOfCustomer(db, customer.id)
+    expect(rows.map((d) => [d.chain, d.txHash, d.status, d.wrongNetwork, d.credited])).toEqual([
+      ['custwb', '0x41', 'HELD', true, 0n],
+      ['custwb', '0x42', 'HELD', true, 0n],
+    ])
+    expect(await availableOf(db, shop, 'custwb', b.native.id)).toBe(0n)
+    // the merchant credits one on the chain it arrived on and leaves the other for the operator
+    const release = await decideDeposit(ctx, shop, rows[0]!.id, true, {
+      actor: admin,
+      note: 'customer asked',
+    })
+    expect(release.map((c) => c.status)).toEqual(['CONFIRMED'])
+    await decideDeposit(ctx, shop, rows[1]!.id, false, { actor: admin, note: 'not ours to credit' })
+    expect(
+      (await depositsOfCustomer(db, customer.id)).map((d) => [d.status, d.credited, d.decision]),
+    ).toEqual([
+      ['CONFIRMED', 6n, 'released'],
+      ['REJECTED', 0n, 'rejected'],
+    ])
+    expect(await availableOf(db, shop, 'custwb', b.native.id)).toBe(6n)
+    expect(await availableOf(db, shop, 'custwb', b.token.id)).toBe(0n)
+    const again = await decideDeposit(ctx, shop, rows[0]!.id, true, { actor: admin, note: 'twice' }).catch(
+      (err: unknown) => err,
+    )
+    expect((again as { code?: string }).code).toBe('INVALID_STATE')
+    // rescanned, nothing moves back
+    await syncChain(syncCtx, b.chain)
+    expect((await depositsOfCustomer(db, customer.id)).map((d) => d.status)).toEqual([
+      'CONFIRMED',
+      'REJECTED',
+    ])
   })
 })
 

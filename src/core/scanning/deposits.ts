@@ -12,31 +12,37 @@ import type { WatchSet } from './watch-set.ts'
 /** A transfer found by a scan, and the payment (and merchant) it pays. */
 export type Deposit = { transfer: Transfer; paymentId: string; merchantId: string }
 
-/** A transfer found by a scan into a customer's permanent address. */
+/**
+ * A transfer found by a scan into a customer's permanent address: one given for this chain, or (`wrongNetwork`)
+ * one given for a sibling chain deriving the same address.
+ */
 export type CustomerDeposit = {
   transfer: Transfer
   address: Pick<CustomerAddressRow, 'id' | 'merchantId' | 'customerId' | 'asset'>
+  wrongNetwork: boolean
 }
 
 /**
  * Which scanned transfers are customer deposits: those into a customer address of this chain (a payment's own
  * address wins a key both claim), in the address's asset or, for a chain-wide address (common and cross modes),
- * in any asset. What the gateway sent itself (the gas tank topping up the address to sweep a token) is never a
- * deposit. The watch set's customer keys are a compact filter; the addresses themselves are read here.
+ * in any asset; and, as wrong-network deposits held for the merchant, those in any asset into a customer address
+ * given only for a sibling chain (the same key is the same address there). What the gateway sent itself (the gas
+ * tank topping up the address to sweep a token) is never a deposit. The watch set's customer keys are a compact
+ * filter; the addresses themselves are read here.
  *
  * @example
- * const customer = await matchCustomerDeposits(tx, chain.name, watch, scanned.transfers)
+ * const customer = await matchCustomerDeposits(tx, watch, scanned.transfers)
  */
 export async function matchCustomerDeposits(
   tx: Tx,
-  chain: string,
   watch: WatchSet,
   found: readonly Transfer[],
 ): Promise<CustomerDeposit[]> {
   const candidates = found.filter((t) => !watch.byKey.has(t.to) && watch.customers.has(t.to))
   if (candidates.length === 0) return []
   const keys = [...new Set(candidates.map((t) => t.to))]
-  const rows: Array<CustomerDeposit['address'] & { addressKey: string }> = []
+  const family = [watch.chain, ...watch.siblings]
+  const rows: Array<CustomerDeposit['address'] & { addressKey: string; chain: string }> = []
   for (let i = 0; i < keys.length; i += 1000)
     rows.push(
       ...(await tx
@@ -46,14 +52,16 @@ export async function matchCustomerDeposits(
           customerId: customerAddresses.customerId,
           asset: customerAddresses.asset,
           addressKey: customerAddresses.addressKey,
+          chain: customerAddresses.chain,
         })
         .from(customerAddresses)
         .where(
           and(
-            eq(customerAddresses.chain, chain),
+            inArray(customerAddresses.chain, family),
             inArray(customerAddresses.addressKey, keys.slice(i, i + 1000)),
           ),
-        )),
+        )
+        .orderBy(customerAddresses.id)),
     )
   const byKey = new Map<string, Array<(typeof rows)[number]>>()
   for (const r of rows) byKey.set(r.addressKey, [...(byKey.get(r.addressKey) ?? []), r])
@@ -63,13 +71,20 @@ export async function matchCustomerDeposits(
       await tx
         .select({ hash: outboundTxs.hash })
         .from(outboundTxs)
-        .where(and(eq(outboundTxs.chain, chain), inArray(outboundTxs.hash, hashes)))
+        .where(and(eq(outboundTxs.chain, watch.chain), inArray(outboundTxs.hash, hashes)))
     ).map((r) => r.hash),
   )
-  return candidates.flatMap((transfer) => {
+  return candidates.flatMap((transfer): CustomerDeposit[] => {
     if (own.has(transfer.txHash)) return []
-    const address = byKey.get(transfer.to)?.find((a) => a.asset === anyAsset || a.asset === transfer.asset)
-    return address ? [{ transfer, address }] : []
+    const holders = byKey.get(transfer.to) ?? []
+    const here = holders.filter((a) => a.chain === watch.chain)
+    if (here.length > 0) {
+      // a key given on this chain: its own asset (single) or any (common, cross); another asset is not a deposit
+      const address = here.find((a) => a.asset === anyAsset || a.asset === transfer.asset)
+      return address ? [{ transfer, address, wrongNetwork: false }] : []
+    }
+    const elsewhere = holders[0]
+    return elsewhere ? [{ transfer, address: elsewhere, wrongNetwork: true }] : []
   })
 }
 

@@ -14,7 +14,7 @@ import { recordMisdirected, settleMisdirected } from './misdirected.ts'
 import { type NetworkVerdicts, verifyNetwork, wrongNetworkMessage } from './network.ts'
 import { type Ancestor, findCommonAncestor, rollBack } from './reorg.ts'
 import { recordScanFailure, recordScanSuccess, recordTip, type ScanCost, type ScanStage } from './status.ts'
-import { refreshWatchSet, type WatchSet } from './watch-set.ts'
+import { type CustomerKeyRegistry, refreshWatchSet, type WatchSet } from './watch-set.ts'
 
 export type SyncLogger = {
   info(obj: object, msg?: string): void
@@ -30,6 +30,8 @@ export type ScannerState = {
   range: Map<string, number>
   /** The node's network verdict per chain (see `verifyNetwork`). */
   network: NetworkVerdicts
+  /** Customer address keys per address family, shared by the family's watch sets. */
+  customerKeys: CustomerKeyRegistry
 }
 
 export type SyncContext = {
@@ -72,7 +74,7 @@ export type SyncResult = {
 }
 
 export function newScannerState(): ScannerState {
-  return { owner: newId('scn'), watch: new Map(), range: new Map(), network: new Map() }
+  return { owner: newId('scn'), watch: new Map(), range: new Map(), network: new Map(), customerKeys: new Map() }
 }
 
 function leaseHolder(ctx: SyncContext): LeaseHolder {
@@ -95,7 +97,7 @@ async function commitRange(
   return ctx.db.transaction(async (tx) => {
     const { deposits, misdirected, deadlines } = await matchDeposits(tx, watch, found)
     await recordDeposits(tx, chain, deposits, deadlines, { screen: ctx.screen })
-    const customer = await matchCustomerDeposits(tx, chain.name, watch, found)
+    const customer = await matchCustomerDeposits(tx, watch, found)
     const depositChanges = await recordCustomerDeposits(tx, chain, customer, last.height, {
       screen: ctx.screen,
       now,
@@ -245,6 +247,7 @@ async function scanForward(
   watch = await refreshWatchSet(ctx, chain.driver, watch, {
     monitoringWindowMs: chain.settings.monitoringWindowMs,
     siblings: chain.siblings,
+    customerKeys: ctx.scanner.customerKeys,
   })
   ctx.scanner.watch.set(chain.name, watch)
   const watchKeys = unionKeySets(new Set([...watch.byKey.keys(), ...watch.elsewhere.keys()]), watch.customers)

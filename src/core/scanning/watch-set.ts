@@ -21,24 +21,40 @@ export type WatchSet = {
   newest: Date
   rebuiltAt: number
   /**
-   * Keys of the chain's customer addresses: permanent (never dropped, so never rebuilt), possibly millions, kept
-   * as sorted packed bytes rather than a `Map` (10M EVM keys ≈ 200 MB instead of over 1 GB). A filter in front of
-   * the database: the addresses themselves are read for the few transfers that hit it.
+   * Keys of the customer addresses of the chain's address family (the chain and its siblings: one key is one
+   * address on all of them), possibly millions, kept as sorted packed bytes rather than a `Map` (10M EVM keys ≈
+   * 200 MB instead of over 1 GB), shared by the family's watch sets in one process. A filter in front of the
+   * database: the addresses themselves are read for the few transfers that hit it. A key of a sibling's customer
+   * address hit on this chain is a wrong-network deposit.
    */
   customers: CompactKeySet
-  /** Newest customer address `created_at` loaded so far. */
-  customersNewest: Date
+  /** Where `customers` comes from: the family's shared keys. */
+  customerKeys: CustomerKeys
 }
+
+/** A family's customer address keys (permanent: never dropped, never rebuilt) and how far they are loaded. */
+export type CustomerKeys = {
+  /** The family: its chain names, sorted, joined. */
+  family: string
+  set: CompactKeySet
+  /** Newest customer address `created_at` loaded so far. */
+  newest: Date
+  /** The load under way: one at a time per family, whichever chain's scan asks. */
+  loading: Promise<void>
+}
+
+/** The families' customer keys a scanner process holds, by family (its chain names, sorted, joined). */
+export type CustomerKeyRegistry = Map<string, CustomerKeys>
 
 /** Customer addresses read per query while loading (the first load of a large set reads them all). */
 const customerPage = 100_000
 
 /**
- * Adds the chain's customer addresses created since the last refresh (all of them the first time), a page at a
+ * Adds the family's customer addresses created since the last load (all of them the first time), a page at a
  * time: a page's strings are dropped once packed, so loading millions never holds them all at once.
  */
-async function loadCustomerKeys(ctx: { db: Db }, ws: WatchSet): Promise<void> {
-  let since = new Date(ws.customersNewest.getTime() - commitSkewMs)
+async function loadCustomerKeys(ctx: { db: Db }, family: readonly string[], keys: CustomerKeys): Promise<void> {
+  let since = new Date(keys.newest.getTime() - commitSkewMs)
   let afterId = ''
   for (;;) {
     const rows = await ctx.db
@@ -50,7 +66,7 @@ async function loadCustomerKeys(ctx: { db: Db }, ws: WatchSet): Promise<void> {
       .from(customerAddresses)
       .where(
         and(
-          eq(customerAddresses.chain, ws.chain),
+          inArray(customerAddresses.chain, [...family]),
           or(
             gt(customerAddresses.createdAt, since),
             and(eq(customerAddresses.createdAt, since), gt(customerAddresses.id, afterId)),
@@ -59,14 +75,40 @@ async function loadCustomerKeys(ctx: { db: Db }, ws: WatchSet): Promise<void> {
       )
       .orderBy(customerAddresses.createdAt, customerAddresses.id)
       .limit(customerPage)
-    if (ws.customers.size === 0) ws.customers = createKeySet(rows.map((r) => r.key))
-    else for (const r of rows) ws.customers.add(r.key)
+    if (keys.set.size === 0) keys.set = createKeySet(rows.map((r) => r.key))
+    else for (const r of rows) keys.set.add(r.key)
     const last = rows.at(-1)
-    if (last && last.createdAt > ws.customersNewest) ws.customersNewest = last.createdAt
+    if (last && last.createdAt > keys.newest) keys.newest = last.createdAt
     if (!last || rows.length < customerPage) break
     since = last.createdAt
     afterId = last.id
   }
+}
+
+const noCustomerKeys = (family: string): CustomerKeys => ({
+  family,
+  set: createKeySet(),
+  newest: new Date(0),
+  loading: Promise.resolve(),
+})
+
+/**
+ * The family's keys, brought up to date: the registry's (shared by the family's watch sets), else the watch set's
+ * own while its family is the same. Loads are chained: never two at once for one family.
+ */
+async function familyCustomerKeys(
+  ctx: { db: Db },
+  family: readonly string[],
+  registry: CustomerKeyRegistry | undefined,
+  previous: CustomerKeys | undefined,
+): Promise<CustomerKeys> {
+  const name = [...family].sort().join(',')
+  const shared =
+    registry?.get(name) ?? (previous?.family === name ? previous : undefined) ?? noCustomerKeys(name)
+  registry?.set(name, shared)
+  shared.loading = shared.loading.catch(() => undefined).then(() => loadCustomerKeys(ctx, family, shared))
+  await shared.loading
+  return shared
 }
 
 /** Payments still watched: open ones, and settled ones inside the monitoring window. */
@@ -101,7 +143,14 @@ export async function refreshWatchSet(
   ctx: { db: Db },
   driver: Pick<ChainDriver, 'addressKey'>,
   current: WatchSet | string,
-  options: { monitoringWindowMs: number; rebuildEveryMs?: number; now?: Date; siblings?: readonly string[] },
+  options: {
+    monitoringWindowMs: number
+    rebuildEveryMs?: number
+    now?: Date
+    siblings?: readonly string[]
+    /** The scanner's shared customer keys per family (without it, the watch set keeps its own). */
+    customerKeys?: CustomerKeyRegistry
+  },
 ): Promise<WatchSet> {
   const now = options.now ?? new Date()
   const siblings = options.siblings ?? []
@@ -120,7 +169,7 @@ export async function refreshWatchSet(
         rebuiltAt: now.getTime(),
         // permanent: what a rebuild of the payments' part finds loaded stays
         customers: typeof current === 'string' ? createKeySet() : current.customers,
-        customersNewest: typeof current === 'string' ? new Date(0) : current.customersNewest,
+        customerKeys: typeof current === 'string' ? noCustomerKeys('') : current.customerKeys,
       }
     : (current as WatchSet)
   const since = new Date(ws.newest.getTime() - commitSkewMs)
@@ -146,6 +195,7 @@ export async function refreshWatchSet(
     } else if (!ws.byKey.has(key)) ws.elsewhere.set(key, row.id)
     if (row.createdAt > ws.newest) ws.newest = row.createdAt
   }
-  await loadCustomerKeys(ctx, ws)
+  ws.customerKeys = await familyCustomerKeys(ctx, chains, options.customerKeys, ws.customerKeys)
+  ws.customers = ws.customerKeys.set
   return ws
 }

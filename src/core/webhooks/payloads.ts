@@ -175,6 +175,7 @@ export function depositJson(chains: ChainRegistry, d: DepositView) {
     amount: formatAmount(d.amount, asset.decimals),
     credited: formatAmount(d.credited, asset.decimals),
     belowMinimum: d.belowMinimum,
+    wrongNetwork: d.wrongNetwork,
     address: d.address,
     txHash: d.txHash,
     index: d.index,

@@ -98,6 +98,14 @@ export const deposits = pgTable(
     belowMinimum: boolean('below_minimum').notNull().default(false),
     /** What the merchant's balance holds for it now (its amount while CONFIRMED and not below the minimum). */
     credited: money('credited').notNull().default(sql`0`),
+    /**
+     * It arrived on a chain the customer's address was not given for (a sibling deriving the same address, in
+     * `single` or `common` mode): held until the merchant releases it (credited on the chain it arrived on) or
+     * rejects it (left for the operator).
+     */
+    wrongNetwork: boolean('wrong_network').notNull().default(false),
+    /** The merchant's decision on a wrong-network deposit. */
+    decision: text('decision', { enum: ['released', 'rejected'] }),
     /** The sweep that took it to the treasury (account chains), once one was opened. */
     sweepId: text('sweep_id'),
     eventSeq: integer('event_seq').notNull().default(0),

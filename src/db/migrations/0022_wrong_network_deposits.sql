@@ -1,0 +1,2 @@
+ALTER TABLE "deposits" ADD COLUMN "wrong_network" boolean DEFAULT false NOT NULL;--> statement-breakpoint
+ALTER TABLE "deposits" ADD COLUMN "decision" text;
