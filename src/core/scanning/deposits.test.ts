@@ -16,7 +16,12 @@ function setup() {
     chain: toy.chain.name,
     byKey: new Map(ps.map((p) => [toy.chain.driver.addressKey(p.address), p.id])),
     customers: createKeySet(),
-    customerKeys: { family: toy.chain.name, set: createKeySet(), newest: new Date(0), loading: Promise.resolve() },
+    customerKeys: {
+      family: toy.chain.name,
+      set: createKeySet(),
+      newest: new Date(0),
+      loading: Promise.resolve(),
+    },
     elsewhere: new Map(),
     siblings: [],
     newest: new Date(),

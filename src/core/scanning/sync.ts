@@ -74,7 +74,13 @@ export type SyncResult = {
 }
 
 export function newScannerState(): ScannerState {
-  return { owner: newId('scn'), watch: new Map(), range: new Map(), network: new Map(), customerKeys: new Map() }
+  return {
+    owner: newId('scn'),
+    watch: new Map(),
+    range: new Map(),
+    network: new Map(),
+    customerKeys: new Map(),
+  }
 }
 
 function leaseHolder(ctx: SyncContext): LeaseHolder {

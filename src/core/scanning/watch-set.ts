@@ -53,7 +53,11 @@ const customerPage = 100_000
  * Adds the family's customer addresses created since the last load (all of them the first time), a page at a
  * time: a page's strings are dropped once packed, so loading millions never holds them all at once.
  */
-async function loadCustomerKeys(ctx: { db: Db }, family: readonly string[], keys: CustomerKeys): Promise<void> {
+async function loadCustomerKeys(
+  ctx: { db: Db },
+  family: readonly string[],
+  keys: CustomerKeys,
+): Promise<void> {
   let since = new Date(keys.newest.getTime() - commitSkewMs)
   let afterId = ''
   for (;;) {
