@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { chain, defineConfig } from '@tollgate/sdk'
+import { eq } from 'drizzle-orm'
 import type { TronWeb as TronWebClient } from 'tronweb'
+import { reconcileChain } from '../../src/core/payouts/reconcile.ts'
+import { createSigner } from '../../src/core/payouts/signer.ts'
+import { roleAccountPath } from '../../src/core/payouts/wallet-roles.ts'
+import { customerAddresses, sweeps } from '../../src/db/schema/index.ts'
 import { startWorkers } from '../../src/jobs/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 import { gatewayMnemonic } from '../helpers/chain.ts'
@@ -64,6 +69,9 @@ beforeAll(async () => {
     },
   })
   app = await createTestApp({ config, env: { TOLLGATE_SEED: gatewayMnemonic } })
+  // the gas tank pays what token sweeps burn; the treasury exists before the first sweep, as an operator's does
+  node.fund(walletOf('gas'), 1_000_000_000n)
+  node.fund(walletOf('treasury'), 1_000_000n)
   key = (await app.merchant('Tron exchange')).key
   stopWorkers = await startWorkers(app.ctx)
 }, 60_000)
@@ -75,6 +83,13 @@ afterAll(async () => {
 })
 
 const gql = (query: string, variables: Record<string, unknown> = {}) => app.gql(query, variables, key)
+
+/** The gateway's own wallet of a role on `tron` (account 0), derived from its seed as the gateway does. */
+function walletOf(role: 'treasury' | 'gas') {
+  const driver = app.ctx.chains.get('tron')!.driver
+  const xpub = createSigner(gatewayMnemonic).xpub(roleAccountPath(driver.accountPath, role))
+  return driver.deriveAddress({ xpub, index: 0 }).address
+}
 const address = (customerId: string, asset?: string) =>
   depositAddressOf(gql, { customerId, chain: 'tron', ...(asset ? { asset } : {}) })
 
@@ -178,6 +193,38 @@ describe('customer deposit addresses on Tron (stand-in node)', () => {
       ['tron', 'TRX', '25', '0', 1],
       ['tron', 'USDT', '100', '0', 1],
     ])
+  }, 60_000)
+
+  test('behavior: the customer address is swept: its TRX and USDT reach the treasury and the books reconcile', async () => {
+    const tron = app.ctx.chains.get('tron')!
+    const [row] = await app.ctx.db
+      .select()
+      .from(customerAddresses)
+      .where(eq(customerAddresses.address, alice))
+    const usdt = tron.driver.assets.find((a) => a.symbol === 'USDT')!
+    const done = await waitFor(
+      "alice's TRX and USDT sweeps done",
+      async () => {
+        node.mine(1)
+        const rows = await app.ctx.db.select().from(sweeps).where(eq(sweeps.customerAddressId, row!.id))
+        return rows.length === 2 && rows.every((r) => r.status === 'done') ? rows : undefined
+      },
+      30_000,
+    )
+    const byAsset = new Map(done.map((r) => [r.asset, r]))
+    expect(byAsset.get(usdt.id)?.amount).toBe(100_000_000n)
+    expect(await tron.driver.payouts!.balance(alice, usdt)).toBe(0n)
+    // the treasury held no USDT before: alice's 100 is what it holds
+    expect(await tron.driver.payouts!.balance(walletOf('treasury'), usdt)).toBe(100_000_000n)
+    const report = await waitFor(
+      'tron settled',
+      async () => {
+        const r = await reconcileChain(app.ctx, tron, { bookFunding: false })
+        return r.settled ? r : undefined
+      },
+      20_000,
+    )
+    expect(report.discrepancies).toEqual([])
   }, 60_000)
 
   test('behavior: CROSS on Tron is COMMON: the other Tron chain derives from another account, so networks is just the chain; the address credits TRX and USDT', async () => {
