@@ -20,7 +20,6 @@ function setup() {
       family: toy.chain.name,
       set: createKeySet(),
       newest: new Date(0),
-      loading: Promise.resolve(),
     },
     elsewhere: new Map(),
     siblings: [],

@@ -39,8 +39,8 @@ export type CustomerKeys = {
   set: CompactKeySet
   /** Newest customer address `created_at` loaded so far. */
   newest: Date
-  /** The load under way: one at a time per family, whichever chain's scan asks. */
-  loading: Promise<void>
+  /** The load under way, if any: a scan that finds one waits for it instead of reading the same rows again. */
+  loading?: Promise<void>
 }
 
 /** The families' customer keys a scanner process holds, by family (its chain names, sorted, joined). */
@@ -93,12 +93,12 @@ const noCustomerKeys = (family: string): CustomerKeys => ({
   family,
   set: createKeySet(),
   newest: new Date(0),
-  loading: Promise.resolve(),
 })
 
 /**
  * The family's keys, brought up to date: the registry's (shared by the family's watch sets), else the watch set's
- * own while its family is the same. Loads are chained: never two at once for one family.
+ * own while its family is the same. A scan that finds a load under way waits for it (the next refresh reads on from
+ * where it got), so two chains of a family never read the same rows at once.
  */
 async function familyCustomerKeys(
   ctx: { db: Db },
@@ -110,8 +110,13 @@ async function familyCustomerKeys(
   const shared =
     registry?.get(name) ?? (previous?.family === name ? previous : undefined) ?? noCustomerKeys(name)
   registry?.set(name, shared)
-  shared.loading = shared.loading.catch(() => undefined).then(() => loadCustomerKeys(ctx, family, shared))
-  await shared.loading
+  if (shared.loading) await shared.loading
+  else {
+    shared.loading = loadCustomerKeys(ctx, family, shared).finally(() => {
+      shared.loading = undefined
+    })
+    await shared.loading
+  }
   return shared
 }
 
