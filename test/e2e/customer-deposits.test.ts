@@ -7,6 +7,7 @@ import {
   type SceneChain,
   startCustomerDepositsScene,
 } from '../helpers/customer-deposits.ts'
+import { type DepositView, depositFields } from '../helpers/customer-deposits-chains.ts'
 import { impersonate, payNativeFrom, sdnAddresses } from '../helpers/kyt.ts'
 import { type LiveStream, openSocket, openSse } from '../helpers/live-client.ts'
 import { waitFor } from '../helpers/processes.ts'
@@ -83,28 +84,7 @@ async function depositAddress(customerId: string, chain: SceneChain): Promise<Cu
   return res.data.depositAddress
 }
 
-const depositFields = `id customerId chain asset { symbol } amount credited belowMinimum wrongNetwork status address txHash
-  index blockHeight confirmations confirmationsRequired screening confirmedAt`
-
-type Deposit = {
-  id: string
-  customerId: string
-  chain: string
-  asset: { symbol: string }
-  amount: string
-  credited: string
-  belowMinimum: boolean
-  wrongNetwork: boolean
-  status: string
-  address: string
-  txHash: string
-  index: number
-  blockHeight: string | null
-  confirmations: number
-  confirmationsRequired: number
-  screening: string | null
-  confirmedAt: string | null
-}
+type Deposit = DepositView
 
 async function depositsOf(customerId: string): Promise<Deposit[]> {
   const res = await gql(

@@ -27,6 +27,7 @@ export type DepositView = {
   amount: string
   credited: string
   belowMinimum: boolean
+  wrongNetwork: boolean
   status: 'SEEN' | 'CONFIRMED' | 'HELD' | 'REJECTED' | 'REVERTED'
   address: string
   txHash: string
@@ -34,12 +35,13 @@ export type DepositView = {
   blockHeight: string | null
   confirmations: number
   confirmationsRequired: number
+  screening: string | null
   confirmedAt: string | null
 }
 
 const addressFields = 'id customerId chain asset { symbol } mode address networks'
-export const depositFields = `id customerId chain asset { symbol } amount credited belowMinimum status address txHash
-  index blockHeight confirmations confirmationsRequired confirmedAt`
+export const depositFields = `id customerId chain asset { symbol } amount credited belowMinimum wrongNetwork status address txHash
+  index blockHeight confirmations confirmationsRequired screening confirmedAt`
 
 /**
  * Asks for a customer's deposit address (`depositAddress`); fails the test on a UserError or a GraphQL error.
