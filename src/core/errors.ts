@@ -48,6 +48,13 @@ export const errorCodes = [
   'REFUND_LINK_USED',
   /** A multisig signature that is not a valid owner's signature of the proposal it was given for. */
   'INVALID_SIGNATURE',
+  /**
+   * A console login refused: unknown email, wrong password or code, a code used before, a locked or disabled
+   * account all answer alike, so the answer tells nothing about which accounts exist.
+   */
+  'LOGIN_FAILED',
+  /** A console login with the right password for a user with two-factor on, but no code: ask for it. */
+  'TOTP_REQUIRED',
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 

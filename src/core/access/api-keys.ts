@@ -11,6 +11,10 @@ export const apiKeyScopes = [
   'payments:write',
   'withdrawals:write',
   'webhooks:write',
+  /** Approving or rejecting withdrawals that wait for approval. */
+  'withdrawals:approve',
+  /** Reviewing what KYT screening holds: releasing or rejecting held payments, deposits and withdrawals. */
+  'compliance:review',
   'admin',
 ] as const
 export type ApiKeyScope = (typeof apiKeyScopes)[number]

@@ -29,19 +29,33 @@ export const auditActions = [
   'deposits.settings_set',
   'deposit.released',
   'deposit.rejected',
+  'console.user_created',
+  'console.user_disabled',
+  'console.role_granted',
+  'console.login_succeeded',
+  'console.login_failed',
+  'console.login_locked',
+  'console.totp_enrolled',
+  'console.logout',
 ] as const
 export type AuditAction = (typeof auditActions)[number]
 
 /**
- * Who did it: an API key (its id), an operator at the command line, or a gateway process acting on a decision
- * people made (the signer executing a multisig transfer its owners signed).
+ * Who did it: an API key (its id), a console user (a person signed in to the console), an operator at the command
+ * line, or a gateway process acting on a decision people made (the signer executing a multisig transfer its
+ * owners signed) or recording what it refused (the console's login, refusing a sign-in nobody is known for yet).
  */
-export type AuditActor = { keyId: string; requestId?: string } | { cli: true } | { system: 'signer' }
+export type AuditActor =
+  | { keyId: string; requestId?: string }
+  | { userId: string; requestId?: string }
+  | { cli: true }
+  | { system: 'signer' | 'console' }
 
-/** How an actor is written in the log: the key's id, `cli`, or `system:<process>`. */
+/** How an actor is written in the log: the key's id, `user:<id>`, `cli`, or `system:<process>`. */
 export function actorName(actor: AuditActor): string {
   if ('cli' in actor) return 'cli'
   if ('system' in actor) return `system:${actor.system}`
+  if ('userId' in actor) return `user:${actor.userId}`
   return actor.keyId
 }
 
@@ -68,7 +82,7 @@ export async function recordAudit(db: Db | Tx, entry: AuditEntry): Promise<void>
     action: entry.action,
     targetType: entry.target.type,
     targetId: entry.target.id,
-    requestId: 'keyId' in entry.actor ? (entry.actor.requestId ?? null) : null,
+    requestId: 'requestId' in entry.actor ? (entry.actor.requestId ?? null) : null,
     data: entry.data ?? null,
   })
 }
