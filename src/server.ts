@@ -14,6 +14,7 @@ import { errorCode, errorKind, TollgateError } from './core/errors.ts'
 import { statementCsv, statementQuery } from './core/ledger/statements.ts'
 import { chainProgress } from './core/scanning/cursors.ts'
 import { corsHeaders, preflight } from './cors.ts'
+import { renderSelfHostedGraphiQL, serveGraphiQLAsset, withGraphiQLPageHeaders } from './graphiql.ts'
 import { createWebSocketHandler, isWebSocketUpgrade, upgradeWebSocket } from './graphql-ws.ts'
 import { readiness } from './health.ts'
 import { useSchemaDisclosure } from './introspection.ts'
@@ -108,11 +109,11 @@ function maskError(app: AppContext) {
 type ServerContext = { requestId: string; auth?: Promise<AuthInfo | null>; clientIp?: string }
 
 /**
- * The HTTP surface: `/graphql`, the hosted checkout under `/pay/`, the CSV statement `/exports/ledger.csv`,
- * `/healthz`, `/readyz`, `/metrics`. `handle` is
- * a fetch handler, usable with `Bun.serve` (which hands it the server, asked for the socket's address) or called
- * directly in tests with that address as a string: what rate limits count by, through `TRUST_PROXY`. Without an
- * address only the per-key limit applies.
+ * The HTTP surface: `/graphql` (with GraphiQL on, its page to a browser and its files under `/graphql-assets/`),
+ * the hosted checkout under `/pay/`, the CSV statement `/exports/ledger.csv`, `/healthz`, `/readyz`, `/metrics`.
+ * `handle` is a fetch handler, usable with `Bun.serve` (which hands it the server, asked for the socket's
+ * address) or called directly in tests with that address as a string: what rate limits count by, through
+ * `TRUST_PROXY`. Without an address only the per-key limit applies.
  *
  * Rate limits, in order, on /graphql: the address's request count; for a request that presents a key, whether
  * the address has failed authentication too often (then the key is not looked up at all); the key's request
@@ -159,6 +160,8 @@ export function createHttpHandler(
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: graphiql ? { title: 'Tollgate' } : false,
+    // the bundle from our own origin (/graphql-assets/…), never a CDN
+    renderGraphiQL: renderSelfHostedGraphiQL,
     logging: false,
     // answered by corsHeaders from CORS_ORIGINS: yoga's default reflects any origin with credentials
     cors: false,
@@ -301,7 +304,7 @@ export function createHttpHandler(
         const response = await graphql(request, requestId, address())
         for (const [name, value] of Object.entries(corsHeaders(request, app.env.CORS_ORIGINS)))
           response.headers.set(name, value)
-        return response
+        return graphiql ? withGraphiQLPageHeaders(response) : response
       }
       case '/exports/ledger.csv':
         return ledgerExport(request, address())
@@ -317,10 +320,13 @@ export function createHttpHandler(
         })
       default: {
         const refundPage = path.startsWith('/refund/')
-        if (!path.startsWith('/pay/') && !refundPage) return json({ error: 'not found' }, 404)
+        const graphiqlAsset = graphiql && path.startsWith('/graphql-assets/')
+        if (!path.startsWith('/pay/') && !refundPage && !graphiqlAsset)
+          return json({ error: 'not found' }, 404)
         const subject = address()
         const refused = subject === undefined ? undefined : await limits.request(subject)
         if (refused) return tooManyRequests(refused)
+        if (graphiqlAsset) return serveGraphiQLAsset(request, path)
         return refundPage ? handleRefundPage(app, request, path) : handleCheckout(app, request, path)
       }
     }
@@ -343,7 +349,9 @@ export function createHttpHandler(
         ? '/pay'
         : path.startsWith('/refund/')
           ? '/refund'
-          : 'other'
+          : path.startsWith('/graphql-assets/')
+            ? '/graphql-assets'
+            : 'other'
     let response: Response
     try {
       response = await route(request, requestId, path, peer)
