@@ -8,6 +8,7 @@ import { checkoutLink } from './checkout/link.ts'
 import { kytCommand, kytUsage, paymentCommand } from './cli-kyt.ts'
 import { createContext, loadPluginsConfig } from './context.ts'
 import { createApiKey, revokeApiKey } from './core/access/api-keys.ts'
+import { createConsoleUser, grantConsoleRole } from './core/access/console-users.ts'
 import { createMerchant } from './core/access/merchants.ts'
 import { errorCode, errorKind } from './core/errors.ts'
 import { formatAmount } from './core/money.ts'
@@ -50,6 +51,12 @@ Usage:
   tollgate apikey create --merchant ID [--name N] [--scopes a,b] [--expires-in 90d | --expires-at ISO] [--json]
                                         --expires-in: a number with s, m, h or d; the key stops working then
   tollgate apikey revoke KEY_ID_OR_PREFIX
+  tollgate console user create --email E --name N --merchant ID --role R
+                                        a person who signs in to the console, with a role for the merchant
+                                        (viewer, operator, approver, compliance, admin); the password is read
+                                        from stdin, never the command line; prints the user's id
+  tollgate console user grant --email E --merchant ID --role R
+                                        one more role for a console user, for that merchant
   tollgate chain status                 each chain's scanned height, the node's tip, any halt; lag, last
                                         scan, last error code and the payout backlog
   tollgate reconcile [--chain N] [--json]
@@ -262,6 +269,72 @@ function keyExpiry(values: { 'expires-in'?: string; 'expires-at'?: string }): Da
     return at
   }
   return undefined
+}
+
+/**
+ * A password piped on stdin (one trailing line break dropped), so it shows in no process list or shell history.
+ * A terminal on stdin is refused: what is typed there would be echoed.
+ */
+async function passwordFromStdin(command: string): Promise<string> {
+  if (process.stdin.isTTY)
+    fail(
+      `${command}: pipe the password on stdin, e.g.\n  read -rs P && printf '%s' "$P" | tollgate ${command} …`,
+    )
+  const password = (await Bun.stdin.text()).replace(/\r?\n$/, '')
+  if (password === '') fail(`${command}: no password on stdin`)
+  return password
+}
+
+/** `tollgate console user create|grant`: the console's people, the first admin among them. */
+async function consoleCommand(sub: string | undefined, rest: string[]) {
+  const [action, ...args] = rest
+  if (sub !== 'user' || (action !== 'create' && action !== 'grant')) fail(usage)
+  const command = `console user ${action}`
+  const options = {
+    email: { type: 'string' },
+    name: { type: 'string' },
+    merchant: { type: 'string' },
+    role: { type: 'string' },
+  } as const
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>['values']
+  try {
+    values = parseArgs({ args, options }).values
+  } catch (err) {
+    // an unknown option (a --password among them) or one without its value: said in one line
+    fail(`${command}: ${(err as Error).message.split('\n')[0]}\n\n${usage}`)
+  }
+  const required = action === 'create' ? ['email', 'name', 'merchant', 'role'] : ['email', 'merchant', 'role']
+  for (const option of required)
+    if (values[option as keyof typeof values] === undefined) fail(`${command}: --${option} is required`)
+  if (action === 'grant' && values.name !== undefined) fail(`${command}: --name is for console user create`)
+  const env = loadEnv()
+  if (action === 'create') {
+    const password = await passwordFromStdin(command)
+    const created = await withDb(env, (h) =>
+      createConsoleUser(h, {
+        email: values.email,
+        displayName: values.name,
+        password,
+        membership: { merchantId: values.merchant, role: values.role },
+        actor: { cli: true },
+      }),
+    )
+    console.log(created.id)
+    return
+  }
+  const grant = await withDb(env, (h) =>
+    grantConsoleRole(h, {
+      email: values.email,
+      merchantId: values.merchant,
+      role: values.role,
+      actor: { cli: true },
+    }),
+  )
+  console.log(
+    grant.granted
+      ? `${values.email} (${grant.userId}) is ${values.role} of ${values.merchant}`
+      : `${values.email} (${grant.userId}) was ${values.role} of ${values.merchant} already`,
+  )
 }
 
 async function main(argv: string[]) {
@@ -526,6 +599,8 @@ async function main(argv: string[]) {
       }
       return
     }
+    case 'console':
+      return consoleCommand(sub, rest)
     case 'kyt':
       return kytCommand(sub, rest, { loadEnv, withDb })
     case 'payment':
