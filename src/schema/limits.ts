@@ -67,6 +67,17 @@ function cost(
   return { depth, fields }
 }
 
+/**
+ * How deep an operation that only asks the schema about itself may nest: the standard introspection query (what
+ * GraphiQL and code generators send) nests a type reference's `ofType` nine levels, 14 in all. Its field count
+ * stays under `maxFields` like any query's.
+ */
+const introspectionMaxDepth = 15
+
+/** Whether every root field of an operation is introspection (`__schema`, `__type`, `__typename`). */
+const introspectionOnly = (set: SelectionSetNode) =>
+  set.selections.every((sel) => sel.kind === Kind.FIELD && sel.name.value.startsWith('__'))
+
 function limitsRule(limits: QueryLimits) {
   return (context: ValidationContext): ASTVisitor => {
     const doc = context.getDocument()
@@ -77,9 +88,12 @@ function limitsRule(limits: QueryLimits) {
     return {
       OperationDefinition(op) {
         const acc = cost(op.selectionSet, fragments, memo, new Set())
-        if (acc.depth > limits.maxDepth)
+        const maxDepth = introspectionOnly(op.selectionSet)
+          ? Math.max(limits.maxDepth, introspectionMaxDepth)
+          : limits.maxDepth
+        if (acc.depth > maxDepth)
           context.reportError(
-            new GraphQLError(`query is nested deeper than ${limits.maxDepth} levels`, {
+            new GraphQLError(`query is nested deeper than ${maxDepth} levels`, {
               extensions: { code: 'QUERY_TOO_DEEP' },
             }),
           )

@@ -32,8 +32,6 @@ beforeAll(async () => {
     TEST_RPC_URL: `http://127.0.0.1:${await freePort()}`,
     GRAPHIQL: 'true',
     GRAPHQL_INTROSPECTION: 'true',
-    // GraphiQL's introspection query nests `ofType` nine deep, past the default limit of 10
-    GRAPHQL_MAX_DEPTH: '15',
     LOG_LEVEL: 'info',
   })
 }, 60_000)

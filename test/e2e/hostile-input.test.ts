@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { count } from 'drizzle-orm'
+import { getIntrospectionQuery } from 'graphql'
 import { paymentEvents, payments } from '../../src/db/schema/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 
@@ -406,11 +407,25 @@ const introspectionOfDepth = (ofTypes: number) =>
 
 describe('request limits', () => {
   test('error: a query nested deeper than GRAPHQL_MAX_DEPTH (10) is QUERY_TOO_DEEP and is not executed', async () => {
-    // __schema 1, types 2, fields 3, type 4, six ofType 5-10, name 11
-    const res = await app.gql(introspectionOfDepth(6), {}, null)
+    // payment 1, then invoice and payments in turn 2-10, id 11
+    const res = await app.gql(
+      `{ payment(id: "pay_x") { ${'invoice { payments { '.repeat(4)}invoice { id }${' } }'.repeat(4)} } }`,
+      {},
+      null,
+    )
     const error = expectTopLevelError(res)
     expect(error.extensions?.code).toBe('QUERY_TOO_DEEP')
     expect(error.message).toContain('10')
+  })
+
+  test("behavior: the standard introspection query (GraphiQL's, 14 deep) runs at the default depth; introspection deeper than 15 does not", async () => {
+    const res = await app.gql(getIntrospectionQuery(), {}, null)
+    expect(res.errors).toBeUndefined()
+    expect(res.data.__schema.queryType.name).toBe('Query')
+    // __schema 1, types 2, fields 3, type 4, twelve ofType 5-16, name 17
+    const deeper = expectTopLevelError(await app.gql(introspectionOfDepth(12), {}, null))
+    expect(deeper.extensions?.code).toBe('QUERY_TOO_DEEP')
+    expect(deeper.message).toContain('15')
   })
 
   test('behavior: a query exactly GRAPHQL_MAX_DEPTH deep runs', async () => {
@@ -421,8 +436,8 @@ describe('request limits', () => {
 
   test('error: depth hidden in a chain of fragments is still QUERY_TOO_DEEP', async () => {
     const fragments = Array.from(
-      { length: 12 },
-      (_, i) => `fragment T${i} on __Type { ofType { ${i < 11 ? `...T${i + 1}` : 'name'} } }`,
+      { length: 16 },
+      (_, i) => `fragment T${i} on __Type { ofType { ${i < 15 ? `...T${i + 1}` : 'name'} } }`,
     ).join('\n')
     const res = await app.gql(`{ __type(name: "Payment") { ...T0 } }\n${fragments}`, {}, null)
     expect(expectTopLevelError(res).extensions?.code).toBe('QUERY_TOO_DEEP')
