@@ -6,6 +6,7 @@ import { auditLog, consoleSessions, consoleUsers } from '../../db/schema/index.t
 import type { TollgateError } from '../errors.ts'
 import { scopesFor } from './console-roles.ts'
 import {
+  absentUserHash,
   type LoginFailed,
   lockoutMs,
   login,
@@ -120,6 +121,13 @@ describe('login', () => {
     expect(await auditActions('nobody@example.com')).toEqual([
       ['console.login_failed', 'system:console', 'unknown_email'],
     ])
+  })
+
+  test('behavior: an unknown email is checked against a stand-in hash of the same argon2id cost as a real one', async () => {
+    const u = await user()
+    const parameters = (hash: string) => hash.split('$').slice(1, 4).join('$')
+    expect(parameters(absentUserHash)).toBe('argon2id$v=19$m=19456,t=2,p=1')
+    expect(parameters((await userRow(u.id)).passwordHash)).toBe(parameters(absentUserHash))
   })
 
   test('behavior: five failures lock the account for 15 minutes, the right password included; then it opens', async () => {
