@@ -171,8 +171,8 @@ for (const [name, release] of [
     t.field({
       type: PaymentRef,
       description: release
-        ? 'Releases a payment KYT screening held: its deposits count as allowed and it completes (needs admin). Audited with the note'
-        : 'Rejects a payment KYT screening held: its held deposits are never credited or swept; it ends REJECTED (needs admin). Audited with the note',
+        ? 'Releases a payment KYT screening held: its deposits count as allowed and it completes (needs compliance:review or admin). Audited with the note'
+        : 'Rejects a payment KYT screening held: its held deposits are never credited or swept; it ends REJECTED (needs compliance:review or admin). Audited with the note',
       errors: userErrors(`${name[0]?.toUpperCase()}${name.slice(1)}Result`),
       args: {
         id: t.arg.id({ required: true }),
@@ -182,7 +182,7 @@ for (const [name, release] of [
         }),
       },
       resolve: async (_root, { id, note }, ctx) => {
-        const auth = await requireScope(ctx, 'admin')
+        const auth = await requireScope(ctx, 'compliance:review')
         const decide = release ? releasePayment : rejectPayment
         const changes = await decide(ctx.app, auth.merchantId, String(id), {
           actor: { keyId: auth.keyId, requestId: ctx.requestId },

@@ -411,8 +411,8 @@ for (const [name, release] of [
     t.field({
       type: DepositRef,
       description: release
-        ? 'Releases a deposit held by screening: it is credited as if screening had allowed it (needs admin). A deposit not held is INVALID_STATE. The note is kept with the decision and in the audit log'
-        : 'Rejects a deposit held by screening: never credited, never swept; its funds stay at the address for the operator (needs admin). A deposit not held is INVALID_STATE. The note is kept with the decision and in the audit log',
+        ? 'Releases a deposit held by screening: it is credited as if screening had allowed it (needs compliance:review or admin). A deposit not held is INVALID_STATE. The note is kept with the decision and in the audit log'
+        : 'Rejects a deposit held by screening: never credited, never swept; its funds stay at the address for the operator (needs compliance:review or admin). A deposit not held is INVALID_STATE. The note is kept with the decision and in the audit log',
       errors: userErrors(`${name[0]?.toUpperCase()}${name.slice(1)}Result`),
       args: {
         id: t.arg.id({ required: true }),
@@ -422,7 +422,7 @@ for (const [name, release] of [
         }),
       },
       resolve: async (_root, { id, note }, ctx) => {
-        const auth = await requireScope(ctx, 'admin')
+        const auth = await requireScope(ctx, 'compliance:review')
         const depositId = String(id)
         if (depositId.length > 100) throw depositNotFound('deposit')
         const changes = await decideDeposit(ctx.app, auth.merchantId, depositId, release, {

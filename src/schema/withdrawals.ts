@@ -260,15 +260,15 @@ for (const [name, approve] of [
     t.field({
       type: WithdrawalRef,
       description: approve
-        ? "Approves a withdrawal held for approval (needs admin; not the key that requested it: SELF_APPROVAL; once per key: ALREADY_DECIDED). It goes out once the chain's approvalsRequired distinct keys approved it (approvalsMissing). Recorded in the audit log"
-        : 'Refuses a held withdrawal, cancels it and releases its reserve (needs admin; once per key: ALREADY_DECIDED). Recorded in the audit log',
+        ? "Approves a withdrawal held for approval (needs withdrawals:approve or admin; not the key that requested it: SELF_APPROVAL; once per key: ALREADY_DECIDED). It goes out once the chain's approvalsRequired distinct keys approved it (approvalsMissing). Recorded in the audit log"
+        : 'Refuses a held withdrawal, cancels it and releases its reserve (needs withdrawals:approve or admin; once per key: ALREADY_DECIDED). Recorded in the audit log',
       errors: userErrors(`${name[0]?.toUpperCase()}${name.slice(1)}Result`),
       args: {
         id: t.arg.id({ required: true }),
         reason: t.arg.string({ description: 'Why (at most 500 characters), kept in the audit log' }),
       },
       resolve: async (_root, { id, reason }, ctx) => {
-        const auth = await requireScope(ctx, 'admin')
+        const auth = await requireScope(ctx, 'withdrawals:approve')
         return publishingChanges(ctx, () =>
           decideWithdrawal(ctx.app, auth.merchantId, String(id), {
             approve,
