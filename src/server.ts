@@ -7,6 +7,12 @@ import { readChainStatus } from './chain-status.ts'
 import { handleRefundPage } from './checkout/refund-routes.ts'
 import { handleCheckout } from './checkout/routes.ts'
 import { clientAddress, rateLimitSubject } from './client-ip.ts'
+import {
+  authenticateSession,
+  createConsoleAuth,
+  type SessionRejection,
+  sessionCookieOf,
+} from './console-auth.ts'
 import type { AppContext } from './context.ts'
 import { type AuthInfo, authenticate } from './core/access/api-keys.ts'
 import { readKytStatus } from './core/compliance/status.ts'
@@ -110,7 +116,9 @@ type ServerContext = { requestId: string; auth?: Promise<AuthInfo | null>; clien
 
 /**
  * The HTTP surface: `/graphql` (with GraphiQL on, its page to a browser and its files under `/graphql-assets/`),
- * the hosted checkout under `/pay/`, the CSV statement `/exports/ledger.csv`, `/healthz`, `/readyz`, `/metrics`.
+ * the hosted checkout under `/pay/`, the CSV statement `/exports/ledger.csv`, `/healthz`, `/readyz`, `/metrics`,
+ * and the console's sign-in under `/console/api/` (console-auth.ts; its session cookie also opens /graphql and the
+ * CSV, with `X-CSRF-Token` and `X-Tollgate-Merchant`).
  * `handle` is a fetch handler, usable with `Bun.serve` (which hands it the server, asked for the socket's
  * address) or called directly in tests with that address as a string: what rate limits count by, through
  * `TRUST_PROXY`. Without an address only the per-key limit applies.
@@ -155,6 +163,7 @@ export function createHttpHandler(
     log: app.log,
     metrics,
   })
+  const consoleAuth = createConsoleAuth(app)
   const yoga = createYoga<ServerContext, GraphQLContext>({
     schema: options.schema ?? schema,
     graphqlEndpoint: '/graphql',
@@ -202,23 +211,36 @@ export function createHttpHandler(
   /**
    * The rate limits of a /graphql request (see above); when it may go on, the key's lookup for the resolvers. A
    * lookup that failed for another reason than the key (the database away) is handed on as it failed, for the
-   * resolvers to mask as before.
+   * resolvers to mask as before. Without an Authorization header, the console's session cookie stands in for a
+   * key (it counts as a presented credential for the limits); a session request without its CSRF token (when
+   * `csrf`) or for a merchant not the user's is rejected before anything runs.
    */
   async function admit(
     request: Request,
     subject: string | undefined,
-  ): Promise<{ refused: RateLimited } | { auth?: Promise<AuthInfo | null> }> {
+    options: { csrf: boolean } = { csrf: true },
+  ): Promise<
+    { refused: RateLimited } | { rejected: SessionRejection } | { auth?: Promise<AuthInfo | null> }
+  > {
     const authorization = request.headers.get('authorization')
+    // an Authorization header wins: the cookie is then ignored
+    const session = authorization === null ? sessionCookieOf(request) : undefined
+    const presented = authorization !== null || session !== undefined
     const [overAddress, authBlocked] = await Promise.all([
       subject === undefined ? undefined : limits.request(subject),
-      subject === undefined || authorization === null ? undefined : limits.authBlocked(subject),
+      subject === undefined || !presented ? undefined : limits.authBlocked(subject),
     ])
     if (overAddress) return { refused: overAddress }
     if (authBlocked) return { refused: authBlocked }
-    if (authorization === null) return {}
+    if (!presented) return {}
     let auth: AuthInfo
     try {
-      auth = await authenticate(app, authorization)
+      if (session === undefined) auth = await authenticate(app, authorization)
+      else {
+        const outcome = await authenticateSession(app, request, session, options)
+        if ('rejected' in outcome) return outcome
+        auth = outcome.auth
+      }
     } catch (err) {
       if (errorKind(err) !== 'user') {
         const failed = Promise.reject(err)
@@ -238,6 +260,10 @@ export function createHttpHandler(
     if (length > app.env.MAX_BODY_BYTES) return json({ errors: [{ message: 'request body too large' }] }, 413)
     const admitted = await admit(request, subject)
     if ('refused' in admitted) return rateLimitedGraphql(admitted.refused, requestId)
+    if ('rejected' in admitted) {
+      const { status, code, message } = admitted.rejected
+      return json({ errors: [{ message, extensions: { code, requestId } }] }, status)
+    }
     return requestScope.run({ requestId }, () =>
       yoga.fetch(request, { requestId, auth: admitted.auth, clientIp: subject }),
     )
@@ -250,8 +276,14 @@ export function createHttpHandler(
    */
   async function ledgerExport(request: Request, subject: string | undefined): Promise<Response> {
     if (request.method !== 'GET') return json({ error: 'method not allowed' }, 405, { allow: 'GET' })
-    const admitted = await admit(request, subject)
+    // a download link needs no CSRF token: a GET changes nothing, and SameSite keeps other sites' pages out
+    const admitted = await admit(request, subject, { csrf: false })
     if ('refused' in admitted) return tooManyRequests(admitted.refused)
+    if ('rejected' in admitted)
+      return json(
+        { error: admitted.rejected.message, code: admitted.rejected.code },
+        admitted.rejected.status,
+      )
     const auth = (await admitted.auth) ?? null
     if (!auth)
       return json(
@@ -319,6 +351,10 @@ export function createHttpHandler(
           headers: { 'content-type': metrics.registry.contentType },
         })
       default: {
+        if (path.startsWith('/console/api/')) {
+          const client = clientAddress(peer, request.headers.get('x-forwarded-for'), app.env.TRUST_PROXY)
+          return consoleAuth.handle(request, path, client)
+        }
         const refundPage = path.startsWith('/refund/')
         const graphiqlAsset = graphiql && path.startsWith('/graphql-assets/')
         if (!path.startsWith('/pay/') && !refundPage && !graphiqlAsset)
@@ -351,7 +387,9 @@ export function createHttpHandler(
           ? '/refund'
           : path.startsWith('/graphql-assets/')
             ? '/graphql-assets'
-            : 'other'
+            : path.startsWith('/console/api/')
+              ? '/console/api'
+              : 'other'
     let response: Response
     try {
       response = await route(request, requestId, path, peer)
