@@ -19,6 +19,7 @@ import './ledger.ts'
 import './refunds.ts'
 import './multisig.ts'
 import './deposits.ts'
+import './overview.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()
