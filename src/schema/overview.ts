@@ -8,9 +8,8 @@ import {
   type VolumePoint,
   volumeIntervals,
   volumeRange,
-  type WebhookHealth,
-  webhookHealth,
 } from '../core/payments/stats.ts'
+import { type WebhookHealth, webhookHealth } from '../core/webhooks/health.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
 import { requireAuth } from './context.ts'
