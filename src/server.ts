@@ -7,6 +7,7 @@ import { readChainStatus } from './chain-status.ts'
 import { handleRefundPage } from './checkout/refund-routes.ts'
 import { handleCheckout } from './checkout/routes.ts'
 import { clientAddress, rateLimitSubject } from './client-ip.ts'
+import { createConsolePages, isConsolePagePath } from './console/serve.ts'
 import {
   authenticateSession,
   createConsoleAuth,
@@ -164,6 +165,9 @@ export function createHttpHandler(
     metrics,
   })
   const consoleAuth = createConsoleAuth(app)
+  const consolePages = createConsolePages({
+    onBuildError: (err) => app.log.error({ err }, 'the console could not be built: /console answers 500'),
+  })
   const yoga = createYoga<ServerContext, GraphQLContext>({
     schema: options.schema ?? schema,
     graphqlEndpoint: '/graphql',
@@ -357,12 +361,14 @@ export function createHttpHandler(
         }
         const refundPage = path.startsWith('/refund/')
         const graphiqlAsset = graphiql && path.startsWith('/graphql-assets/')
-        if (!path.startsWith('/pay/') && !refundPage && !graphiqlAsset)
+        const consolePage = isConsolePagePath(path)
+        if (!path.startsWith('/pay/') && !refundPage && !graphiqlAsset && !consolePage)
           return json({ error: 'not found' }, 404)
         const subject = address()
         const refused = subject === undefined ? undefined : await limits.request(subject)
         if (refused) return tooManyRequests(refused)
         if (graphiqlAsset) return serveGraphiQLAsset(request, path)
+        if (consolePage) return consolePages.handle(request, path)
         return refundPage ? handleRefundPage(app, request, path) : handleCheckout(app, request, path)
       }
     }
@@ -389,7 +395,9 @@ export function createHttpHandler(
             ? '/graphql-assets'
             : path.startsWith('/console/api/')
               ? '/console/api'
-              : 'other'
+              : isConsolePagePath(path)
+                ? '/console'
+                : 'other'
     let response: Response
     try {
       response = await route(request, requestId, path, peer)

@@ -1,0 +1,343 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { join } from 'node:path'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { parseEther } from 'viem'
+import {
+  confirmTotp,
+  createConsoleUser,
+  grantConsoleRole,
+  startTotp,
+} from '../../src/core/access/console-users.ts'
+import { totpCode } from '../../src/core/access/totp.ts'
+import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
+import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
+import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
+import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+
+// The console in Chromium against the gateway's own handler on a socket, every other host unreachable: a viewer
+// with two-factor signs in with the keyboard, picks a merchant, reads the balances and payments (one order id is
+// hostile markup), searches by order id, and signs out.
+
+const password = 'correct horse battery staple'
+const xssOrderId = `<img src=x onerror=alert(1)>"><script>alert('order')</script>`
+const plainOrderId = 'order-plain-42'
+
+let devnet: Devnet
+let app: TestApp
+let server: ReturnType<typeof Bun.serve>
+let browser: Browser
+let base: string
+let shop: { id: string; key: string }
+let xssPayment: string
+let plainPayment: string
+const viewer = { email: `viewer-${crypto.randomUUID().slice(0, 8)}@example.com`, secret: '' }
+
+beforeAll(async () => {
+  ;[devnet, browser] = await Promise.all([startDevnet(), launchBrowser()])
+  app = await createTestApp({
+    config: testConfig(devnet.url, { confirmations: 2 }, { sweeps: { enabled: false } }),
+    env: { TOLLGATE_SEED: gatewayMnemonic },
+  })
+  const handle = app.fetch as (request: Request, peer?: string) => Promise<Response>
+  server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (request) => handle(request, '127.0.0.1') })
+  base = `http://127.0.0.1:${server.port}`
+  shop = await app.merchant('Console shop')
+  const otherShop = await app.merchant('Second shop')
+  // paid on chain and scanned: the shop has a balance, and the hostile order id is a completed payment
+  xssPayment = await createPayment(xssOrderId)
+  const address = await paymentAddress(xssPayment)
+  await devnet.payNative(address, parseEther('1.5'))
+  await devnet.mine(2)
+  await syncChain(
+    { db: app.ctx.db, log: app.ctx.log, scanner: newScannerState() },
+    app.ctx.chains.get('devnet')!,
+  )
+  plainPayment = await createPayment(plainOrderId)
+
+  const { id } = await createConsoleUser(
+    { db: app.ctx.db },
+    {
+      email: viewer.email,
+      displayName: 'Vera Viewer',
+      password,
+      membership: { merchantId: shop.id, role: 'viewer' },
+    },
+  )
+  await grantConsoleRole(
+    { db: app.ctx.db },
+    { email: viewer.email, merchantId: otherShop.id, role: 'viewer' },
+  )
+  const { secret } = await startTotp({ db: app.ctx.db }, { userId: id })
+  await confirmTotp({ db: app.ctx.db }, { userId: id, code: totpCode(secret, new Date()) })
+  viewer.secret = secret
+}, 90_000)
+
+afterAll(async () => {
+  await browser?.close()
+  server?.stop(true)
+  await app?.close()
+  await devnet?.stop()
+})
+
+async function createPayment(orderId: string): Promise<string> {
+  const res = await app.gql(
+    `mutation ($input: CreatePaymentInput!) { createPayment(input: $input) {
+      ... on CreatePaymentPayload { payment { id orderId } } ... on UserError { code message } } }`,
+    { input: { chain: 'devnet', asset: 'ETH', amount: '1.5', orderId } },
+    shop.key,
+  )
+  const payment = res.data?.createPayment?.payment
+  if (!payment) throw new Error(`createPayment: ${JSON.stringify(res)}`)
+  expect(payment.orderId).toBe(orderId)
+  return payment.id
+}
+
+async function paymentAddress(id: string): Promise<string> {
+  const res = await app.gql('query ($id: ID!) { payment(id: $id) { address } }', { id }, shop.key)
+  return res.data.payment.address
+}
+
+/** A context that refuses and records every request to another host, and records CSP violations per page. */
+async function isolatedContext(width: number) {
+  const gatewayHost = new URL(base).host
+  const context = await browser.newContext({ viewport: { width, height: 800 } })
+  context.setDefaultTimeout(20_000)
+  const foreign: string[] = []
+  await context.route('**/*', (route) => {
+    const url = route.request().url()
+    if (new URL(url).host !== gatewayHost) {
+      foreign.push(url)
+      return route.abort('blockedbyclient')
+    }
+    return route.continue()
+  })
+  await context.addInitScript(() => {
+    const seen: string[] = []
+    ;(globalThis as unknown as { cspViolations: string[] }).cspViolations = seen
+    document.addEventListener('securitypolicyviolation', (e) =>
+      seen.push(`${e.violatedDirective} ${e.blockedURI}`),
+    )
+  })
+  return { context, foreign }
+}
+
+/** Page errors, dialogs, console errors and failed requests, for the test to expect none of. */
+function watch(page: Page, expected: (url: string, status: number) => boolean = () => false) {
+  const problems: string[] = []
+  const dialogs: string[] = []
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`))
+  page.on('dialog', (dialog) => {
+    dialogs.push(dialog.message())
+    void dialog.dismiss()
+  })
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !/status of (401|403|429)/.test(msg.text()))
+      problems.push(`console: ${msg.text()}`)
+  })
+  page.on('requestfailed', (r) => problems.push(`failed: ${r.url()} ${r.failure()?.errorText}`))
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !expected(r.url(), r.status())) problems.push(`${r.status()} ${r.url()}`)
+  })
+  return { problems, dialogs }
+}
+
+const cspViolations = (page: Page) =>
+  page.evaluate(() => (globalThis as unknown as { cspViolations: string[] }).cspViolations)
+
+const noHorizontalScroll = (page: Page) =>
+  page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth)
+
+async function signInWithKeyboard(page: Page, passwordTyped: string) {
+  // the email field has the focus when the form opens
+  await page.getByLabel('Email').waitFor()
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe('email')
+  await page.keyboard.type(viewer.email)
+  await page.keyboard.press('Tab')
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe('password')
+  await page.keyboard.type(passwordTyped)
+  await page.keyboard.press('Enter')
+}
+
+describe('the console in Chromium', () => {
+  let context: BrowserContext
+  let page: Page
+  let isolation: { foreign: string[] }
+  let watched: ReturnType<typeof watch>
+
+  beforeAll(async () => {
+    const isolated = await isolatedContext(1280)
+    context = isolated.context
+    isolation = isolated
+    page = await context.newPage()
+    // expected refusals: the first session check before signing in, the wrong password, TOTP_REQUIRED, and the
+    // stale CSRF token the test provokes
+    watched = watch(
+      page,
+      (url, status) =>
+        (url.endsWith('/console/api/session') && status === 401) ||
+        (url.endsWith('/console/api/login') && status === 401) ||
+        (url.endsWith('/graphql') && status === 403),
+    )
+  })
+  afterAll(() => context?.close())
+
+  test('default: sign in with password then TOTP by keyboard, pick the merchant, see balances and payments; the hostile order id is text', async () => {
+    const opened = await page.goto(`${base}/console`)
+    expect(opened?.status()).toBe(200)
+    expect(opened?.headers()['content-security-policy']).toContain("script-src 'self'")
+    expect(await page.title()).toBe('Tollgate console')
+
+    // a wrong password is refused in words
+    await signInWithKeyboard(page, 'not the password at all')
+    await page.getByRole('alert').filter({ hasText: 'The email, password or code is not right.' }).waitFor()
+    expect(await page.getByLabel('Authenticator code').count()).toBe(0)
+
+    // the right one asks for the code; the code field takes the focus (the password field kept it until then)
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('password')
+    await page.keyboard.press('ControlOrMeta+A')
+    await page.keyboard.type(password)
+    await page.keyboard.press('Enter')
+    await page.getByLabel('Authenticator code').waitFor()
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('totp')
+    await page.keyboard.type(totpCode(viewer.secret, new Date(Date.now() + 30_000)))
+    await page.keyboard.press('Enter')
+
+    // two memberships: the picker, operated by keyboard
+    await page.getByRole('heading', { name: 'Choose a merchant' }).waitFor()
+    expect(await page.getByRole('button', { name: /Second shop/ }).count()).toBe(1)
+    await page.getByRole('button', { name: /Console shop/ }).focus()
+    await page.keyboard.press('Enter')
+
+    await page.getByRole('heading', { name: 'Overview of Console shop' }).waitFor()
+    expect(await page.locator('.user-name').textContent()).toBe('Vera Viewer')
+    expect(await page.locator('.user-role').textContent()).toBe('viewer')
+    expect(await page.getByRole('button', { name: 'Sign out' }).count()).toBe(1)
+
+    // the balance of the completed payment
+    await page.locator('.balance').first().waitFor()
+    expect(await page.locator('.balance-asset').allTextContents()).toEqual(['ETH on devnet'])
+    expect(await page.locator('.balance-available .amount').textContent()).toBe('1.5')
+
+    // the latest payments, newest first: the hostile order id shown as the literal text it is
+    await page.locator('.payment').nth(1).waitFor()
+    expect(await page.locator('.payment-id').allTextContents()).toEqual([plainPayment, xssPayment])
+    expect(await page.locator('.payment-order').allTextContents()).toEqual([plainOrderId, xssOrderId])
+    expect(await page.locator('.payment-status').allTextContents()).toEqual(['PENDING', 'COMPLETED'])
+    expect(await page.locator('main img, main script').count()).toBe(0)
+    await page.screenshot({ path: join(artifactsDir, 'console-overview.png'), fullPage: true })
+  }, 60_000)
+
+  test('default: searching by the hostile order id finds that payment only; by payment id too', async () => {
+    const search = page.getByLabel('Payment id or order id')
+    await search.focus()
+    // the focused field shows a visible outline
+    const outline = await page.evaluate(() => {
+      const style = getComputedStyle(document.activeElement as Element)
+      return `${style.outlineStyle} ${style.outlineWidth}`
+    })
+    expect(outline).toBe('solid 3px')
+    await page.keyboard.type(xssOrderId)
+    await page.keyboard.press('Enter')
+    await page.getByRole('status').filter({ hasText: 'Payments matching' }).waitFor()
+    await page.waitForFunction(() => document.querySelectorAll('.payment').length === 1)
+    expect(await page.locator('.payment-id').allTextContents()).toEqual([xssPayment])
+    expect(await page.locator('.payment-order').allTextContents()).toEqual([xssOrderId])
+
+    await search.fill(plainPayment)
+    await page.keyboard.press('Enter')
+    await page.waitForFunction(
+      (id) => [...document.querySelectorAll('.payment-id')].map((e) => e.textContent).join() === id,
+      plainPayment,
+    )
+  }, 30_000)
+
+  test('error: a stale CSRF token is renewed once through GET /console/api/session and the call retried', async () => {
+    // another GET of the session rotates the token: the page's copy no longer works
+    const rotated = await context.request.get(`${base}/console/api/session`)
+    expect(rotated.status()).toBe(200)
+    const statuses: string[] = []
+    page.on('response', (r) => {
+      const path = new URL(r.url()).pathname
+      if (path === '/graphql' || path === '/console/api/session') statuses.push(`${path} ${r.status()}`)
+    })
+    await page.getByLabel('Payment id or order id').fill(xssOrderId)
+    await page.keyboard.press('Enter')
+    await page.waitForFunction(
+      (id) => [...document.querySelectorAll('.payment-id')].map((e) => e.textContent).join() === id,
+      xssPayment,
+    )
+    expect(statuses).toEqual(['/graphql 403', '/console/api/session 200', '/graphql 200'])
+  }, 30_000)
+
+  test('default: at 375 px wide nothing scrolls sideways', async () => {
+    await page.setViewportSize({ width: 375, height: 800 })
+    await page.getByRole('button', { name: 'Show latest' }).click()
+    await page.locator('.payment').nth(1).waitFor()
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375)
+    expect(await noHorizontalScroll(page)).toBe(true)
+    await page.screenshot({ path: join(artifactsDir, 'console-overview-375.png'), fullPage: true })
+  }, 30_000)
+
+  test('default: signing out ends the session and shows the sign-in form; nothing foreign, no alert, no CSP violation', async () => {
+    const [logout] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith('/console/api/logout')),
+      page.getByRole('button', { name: 'Sign out' }).click(),
+    ])
+    expect(logout.method()).toBe('POST')
+    expect(logout.headers()['x-csrf-token']).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    await page.getByRole('heading', { name: 'Sign in to the Tollgate console' }).waitFor()
+    expect(await page.getByRole('status').textContent()).toBe('You are signed out.')
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375)
+    // the cookie's session is over: the API no longer knows it
+    expect((await context.request.get(`${base}/console/api/session`)).status()).toBe(401)
+
+    expect(isolation.foreign).toEqual([])
+    expect(watched.dialogs).toEqual([])
+    expect(await cspViolations(page)).toEqual([])
+    expect(watched.problems).toEqual([])
+  }, 30_000)
+})
+
+describe('the console without a session', () => {
+  test('error: a locked account reads as locked with the time to retry; RATE_LIMITED in words', async () => {
+    const { context, foreign } = await isolatedContext(375)
+    const page = await context.newPage()
+    const watched = watch(page, (url) => url.includes('/console/api/'))
+    const email = `locked-${crypto.randomUUID().slice(0, 8)}@example.com`
+    await createConsoleUser(
+      { db: app.ctx.db },
+      { email, displayName: 'Locked', password, membership: { merchantId: shop.id, role: 'viewer' } },
+    )
+    await page.goto(`${base}/console`)
+    await page.getByLabel('Email').fill(email)
+    for (let i = 0; i < 5; i++) {
+      await page.getByLabel('Password').fill(`wrong password ${i}`)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.getByRole('alert').waitFor()
+      await page.getByRole('button', { name: 'Sign in' }).and(page.locator(':enabled')).waitFor()
+    }
+    await page.getByLabel('Password').fill(password)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page
+      .getByRole('alert')
+      .filter({
+        hasText: /^Too many failed sign-ins: this account is locked\. Try again in \d+ minutes \(at .+\)\.$/,
+      })
+      .waitFor()
+    // past the per-email attempt limit (10 a window) the limit answers, in words too
+    for (let i = 0; i < 5; i++) {
+      await page.getByRole('button', { name: 'Sign in' }).and(page.locator(':enabled')).waitFor()
+      await page.getByRole('button', { name: 'Sign in' }).click()
+    }
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /^Too many sign-in attempts\. Try again in \d+ minutes \(at .+\)\.$/ })
+      .waitFor()
+    expect(await noHorizontalScroll(page)).toBe(true)
+    expect(foreign).toEqual([])
+    expect(watched.dialogs).toEqual([])
+    expect(await cspViolations(page)).toEqual([])
+    expect(watched.problems).toEqual([])
+    await context.close()
+  }, 60_000)
+})
