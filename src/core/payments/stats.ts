@@ -1,6 +1,5 @@
 import { and, eq, gte, lt, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
-import { executeRows } from '../../db/rows.ts'
 import { type PaymentStatus, paymentStatuses, payments } from '../../db/schema/index.ts'
 import { invalidInput } from '../errors.ts'
 
