@@ -60,6 +60,8 @@ export const webhookDeliveries = pgTable(
     unique('webhook_deliveries_endpoint_event_uq').on(t.endpointId, t.eventId),
     index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
     index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.id),
+    // a merchant's webhook health counts its deliveries by state without reading everyone's
+    index('webhook_deliveries_merchant_status_idx').on(t.merchantId, t.status),
   ],
 )
 
