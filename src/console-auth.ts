@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto'
-import { and, eq, inArray, isNull } from 'drizzle-orm'
+import { inArray } from 'drizzle-orm'
 import {
   type RateLimiterAbstract,
   RateLimiterRedis,
@@ -14,15 +13,16 @@ import {
   type LoginFailed,
   login,
   logout,
+  rotateCsrf,
   type SignedIn,
   sessionFor,
   sessionLifetimeMs,
+  sha256,
   verifyCsrf,
 } from './core/access/console-sessions.ts'
 import { checkEmail } from './core/access/console-users.ts'
 import { TollgateError } from './core/errors.ts'
-import { randomSecret } from './core/ids.ts'
-import { consoleSessions, merchants } from './db/schema/index.ts'
+import { merchants } from './db/schema/index.ts'
 
 /** The cookie that carries a console session's token (HttpOnly: no script ever reads it). */
 export const sessionCookieName = 'tollgate_session'
@@ -49,8 +49,6 @@ const maxLoginBodyBytes = 8192
 const merchantIdPattern = /^mer_[A-Za-z0-9_]{1,64}$/
 // a Redis that stalls must not stall logins: past this the limit gives way (the account lockout still holds)
 const storeTimeoutMs = 250
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
 function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
@@ -278,13 +276,8 @@ export function createConsoleAuth(app: AppContext, options: { loginLimits?: Logi
       if (!(err instanceof TollgateError)) throw err
       return json(errorBody(err), 401, { 'set-cookie': clearCookie(request) })
     }
-    const csrfToken = randomSecret(32)
-    const rotated = await app.db
-      .update(consoleSessions)
-      .set({ csrfHash: sha256(csrfToken) })
-      .where(and(eq(consoleSessions.id, signedIn.session.id), isNull(consoleSessions.revokedAt)))
-      .returning({ id: consoleSessions.id })
-    if (rotated.length === 0)
+    const csrfToken = await rotateCsrf(app, signedIn.session.id)
+    if (csrfToken === undefined)
       return json({ error: 'sign in to the console', code: 'UNAUTHENTICATED' }, 401, {
         'set-cookie': clearCookie(request),
       })

@@ -55,7 +55,8 @@ export type SignedIn = { session: ConsoleSession; user: ConsoleUser; memberships
 /** A refused login; `retryAfterSeconds` is set while the account is locked. */
 export type LoginFailed = TollgateError & { retryAfterSeconds?: number }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+/** The hex SHA-256 of a token or key: what is stored and compared instead of it. */
+export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
 function loginFailed(retryAfterSeconds?: number): LoginFailed {
   const err = new TollgateError('LOGIN_FAILED', 'the email, password or code is not right')
@@ -294,6 +295,23 @@ export async function logout(ctx: SessionsContext, token: unknown): Promise<bool
     })
     return true
   })
+}
+
+/**
+ * Gives a live session a new CSRF token (only its hash is stored) and answers it; the previous one stops working.
+ * Undefined when the session ended meanwhile. A reloaded console page asks this, having kept the token in memory.
+ *
+ * @example
+ * const csrfToken = await rotateCsrf({ db }, signedIn.session.id)
+ */
+export async function rotateCsrf(ctx: SessionsContext, sessionId: string): Promise<string | undefined> {
+  const csrfToken = randomSecret(32)
+  const rotated = await ctx.db
+    .update(consoleSessions)
+    .set({ csrfHash: sha256(csrfToken) })
+    .where(and(eq(consoleSessions.id, sessionId), isNull(consoleSessions.revokedAt)))
+    .returning({ id: consoleSessions.id })
+  return rotated.length > 0 ? csrfToken : undefined
 }
 
 /**
