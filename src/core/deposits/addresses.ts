@@ -108,6 +108,21 @@ async function placeAddress(
   }
 }
 
+/** The chains a customer address receives on: every row of it (one per chain for a cross address), by name. */
+async function networksOf(tx: Tx, address: CustomerAddressRow): Promise<string[]> {
+  const rows = await tx
+    .select({ chain: customerAddresses.chain })
+    .from(customerAddresses)
+    .where(
+      and(
+        eq(customerAddresses.customerId, address.customerId),
+        eq(customerAddresses.derivationIndex, address.derivationIndex),
+        eq(customerAddresses.asset, address.asset),
+      ),
+    )
+  return rows.map((r) => r.chain).sort()
+}
+
 async function slotRow(tx: Tx | Db, customerId: string, chain: string, asset: string) {
   const [row] = await tx
     .select()
@@ -165,7 +180,7 @@ export async function depositAddress(
           if (missing.length > 0)
             await placeAddress(ctx, tx, customer, missing, slot, existing.derivationIndex)
         }
-        return { customer, address: existing, group, created: false }
+        return { customer, address: existing, networks: await networksOf(tx, existing), created: false }
       }
       // a cross address given on a sibling before this chain was configured: the same index here too
       const [sibling] = await tx
@@ -190,26 +205,9 @@ export async function depositAddress(
       }
       await placeAddress(ctx, tx, customer, group, slot, index)
       const address = (await slotRow(tx, customer.id, chain.name, slot)) as CustomerAddressRow
-      return { customer, address, group, created: true }
+      return { customer, address, networks: await networksOf(tx, address), created: true }
     })
-    if (placed) {
-      const rows = await ctx.db
-        .select({ chain: customerAddresses.chain })
-        .from(customerAddresses)
-        .where(
-          and(
-            eq(customerAddresses.customerId, placed.customer.id),
-            eq(customerAddresses.derivationIndex, placed.address.derivationIndex),
-            eq(customerAddresses.asset, placed.address.asset),
-          ),
-        )
-      return {
-        customer: placed.customer,
-        address: placed.address,
-        networks: rows.map((r) => r.chain).sort(),
-        created: placed.created,
-      }
-    }
+    if (placed) return placed
     await topUpAddressPool(ctx, chain)
   }
   throw new TollgateError('ADDRESS_POOL_EXHAUSTED', 'no deposit address could be allocated; try again')

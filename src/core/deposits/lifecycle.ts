@@ -309,8 +309,27 @@ export async function settleDeposits(
 }
 
 /**
- * Settles the deposits of the given transfers now, at the chain's stored cursor (after a screening decision or an
- * admin's review), in one transaction.
+ * Settles the deposits of the given transfers in the caller's transaction, at the chain's stored cursor (after a
+ * screening decision or an admin's review); nothing before the chain's first scan.
+ *
+ * @example
+ * const changes = await settleAtCursor(tx, chain, [transferId], now)
+ */
+export async function settleAtCursor(
+  tx: Tx,
+  chain: LoadedChain,
+  transferIds: readonly string[],
+  now?: Date,
+): Promise<DepositChange[]> {
+  const [cursor] = await tx
+    .select({ height: chainCursors.height })
+    .from(chainCursors)
+    .where(eq(chainCursors.chain, chain.name))
+  return cursor ? settleDeposits(tx, chain, cursor.height, { transferIds, now }) : []
+}
+
+/**
+ * `settleAtCursor` in a transaction of its own.
  *
  * @example
  * const changes = await settleDepositsOf({ db }, chain, [transferId])
@@ -321,22 +340,5 @@ export async function settleDepositsOf(
   transferIds: readonly string[],
 ): Promise<DepositChange[]> {
   if (transferIds.length === 0) return []
-  return ctx.db.transaction(async (tx) => {
-    const [cursor] = await tx
-      .select({ height: chainCursors.height })
-      .from(chainCursors)
-      .where(eq(chainCursors.chain, chain.name))
-    if (!cursor) return []
-    return settleDeposits(tx, chain, cursor.height, { transferIds, now: ctx.now?.() })
-  })
-}
-
-/** Whether any of these transfers is a customer deposit (the others belong to payments). */
-export async function depositTransfers(db: Db | Tx, transferIds: readonly string[]): Promise<string[]> {
-  if (transferIds.length === 0) return []
-  const rows = await db
-    .select({ transferId: deposits.transferId })
-    .from(deposits)
-    .where(inArray(deposits.transferId, [...transferIds]))
-  return rows.map((r) => r.transferId)
+  return ctx.db.transaction((tx) => settleAtCursor(tx, chain, transferIds, ctx.now?.()))
 }

@@ -1,13 +1,13 @@
 import { and, eq } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
-import { chainCursors, deposits, kytChecks } from '../../db/schema/index.ts'
+import { deposits, kytChecks } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
 import { type AuditActor, recordAudit } from '../access/audit.ts'
 import { resolveChain } from '../chains.ts'
 import { checkNote, decideHeldChecks } from '../compliance/review.ts'
 import { TollgateError } from '../errors.ts'
 import { depositNotFound } from './errors.ts'
-import { type DepositChange, settleDeposits } from './lifecycle.ts'
+import { type DepositChange, settleAtCursor } from './lifecycle.ts'
 
 /** An admin's decision on a held deposit: who, and why (required: it is what an auditor reads). */
 export type DepositDecision = { actor: AuditActor; note: string }
@@ -65,13 +65,6 @@ export async function decideDeposit(
         ? { note, reasons: ['WRONG_NETWORK'], chain: deposit.chain }
         : { note, checks: decided.map((c) => c.id), reasons: decided.map((c) => c.reason) },
     })
-    const [cursor] = await tx
-      .select({ height: chainCursors.height })
-      .from(chainCursors)
-      .where(eq(chainCursors.chain, deposit.chain))
-    return settleDeposits(tx, resolveChain(ctx.chains, deposit.chain), cursor?.height ?? -1n, {
-      transferIds: [deposit.transferId],
-      now,
-    })
+    return settleAtCursor(tx, resolveChain(ctx.chains, deposit.chain), [deposit.transferId], now)
   })
 }
