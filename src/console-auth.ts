@@ -8,7 +8,7 @@ import {
 import { rateLimitSubject } from './client-ip.ts'
 import type { AppContext } from './context.ts'
 import type { AuthInfo } from './core/access/api-keys.ts'
-import { scopesFor } from './core/access/console-roles.ts'
+import { roleScopes, scopesFor } from './core/access/console-roles.ts'
 import {
   type LoginFailed,
   login,
@@ -148,6 +148,7 @@ async function sessionView(app: Pick<AppContext, 'db'>, signedIn: SignedIn, csrf
       merchantId: m.merchantId,
       merchantName: names.get(m.merchantId) ?? null,
       role: m.role,
+      scopes: [...roleScopes[m.role]],
     })),
     csrfToken,
     expiresAt: signedIn.session.expiresAt.toISOString(),

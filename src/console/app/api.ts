@@ -1,8 +1,11 @@
 // The console's calls to the gateway: the sign-in routes under /console/api/ and the public GraphQL API, which
 // the session cookie opens when each request also carries the session's CSRF token and the merchant it acts for.
 
-/** A merchant the signed-in user holds a role at, as /console/api/login and /session name it. */
-export type Membership = { merchantId: string; merchantName: string | null; role: string }
+/**
+ * A merchant the signed-in user holds a role at, as /console/api/login and /session name it, with the API scopes
+ * the role stands for there.
+ */
+export type Membership = { merchantId: string; merchantName: string | null; role: string; scopes: string[] }
 
 /** The browser's view of a session: who, where, and the CSRF token (held in memory only, never stored). */
 export type SessionView = {

@@ -1,15 +1,58 @@
-import { h } from 'preact'
+import { type FunctionComponent, h } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { fetchSession, postLogout, runQuery, type SessionView } from './api.ts'
+import { ApiKeysPage } from './api-keys.ts'
+import { AuditPage } from './audit.ts'
+import { CompliancePage } from './compliance.ts'
 import { Header } from './header.ts'
 import { MerchantPicker, merchantChoices } from './merchant-picker.ts'
-import { Overview, type Query } from './overview.ts'
+import { MultisigPage } from './multisig.ts'
+import { Nav, pageVisible } from './nav.ts'
+import { Overview } from './overview.ts'
+import { PaymentsPage } from './payments.ts'
+import { type PageName, useRoute } from './route.ts'
 import { SignIn } from './sign-in.ts'
+import type { PageProps, Query } from './ui.ts'
+import { WebhooksPage } from './webhooks.ts'
+import { WithdrawalsPage } from './withdrawals.ts'
+
+const pages: Record<PageName, FunctionComponent<PageProps>> = {
+  overview: Overview,
+  payments: PaymentsPage,
+  withdrawals: WithdrawalsPage,
+  compliance: CompliancePage,
+  multisig: MultisigPage,
+  webhooks: WebhooksPage,
+  'api-keys': ApiKeysPage,
+  audit: AuditPage,
+}
+
+// The merchant a user last acted for, per user, so a reload returns to it. Only an id is kept (never the session
+// or its token), and only a merchant the session still holds a role at is taken from it.
+const merchantKey = (userId: string) => `tollgate.console.merchant.${userId}`
+
+function rememberedMerchant(userId: string): string | null {
+  try {
+    return localStorage.getItem(merchantKey(userId))
+  } catch {
+    return null
+  }
+}
+
+function rememberMerchant(userId: string, merchantId: string | null) {
+  try {
+    if (merchantId === null) localStorage.removeItem(merchantKey(userId))
+    else localStorage.setItem(merchantKey(userId), merchantId)
+  } catch {
+    // storage refused (private mode): the picker asks again after a reload
+  }
+}
 
 /**
  * The console: the sign-in form until there is a session, then the merchant picker (when the user holds roles at
- * several merchants) and the overview. The session's CSRF token and the chosen merchant live in memory only: a
- * reloaded page asks GET /console/api/session again, which issues a new token.
+ * several merchants) and the page the location hash names, with a menu of the pages the user's roles open. The
+ * session's CSRF token lives in memory only: a reloaded page asks GET /console/api/session again, which issues a
+ * new one.
  *
  * @example
  * render(h(App, null), document.getElementById('app'))
@@ -20,12 +63,18 @@ export function App() {
   const [merchantId, setMerchantId] = useState<string | null>(null)
   const [notice, setNotice] = useState<string | null>(null)
   const csrf = useRef('')
+  const route = useRoute()
 
   function signedIn(next: SessionView | null) {
     csrf.current = next?.csrfToken ?? ''
     setSession(next)
     const choices = next ? merchantChoices(next.memberships) : []
-    setMerchantId(choices.length === 1 ? (choices[0]?.merchantId ?? null) : null)
+    const remembered = next ? rememberedMerchant(next.user.id) : null
+    setMerchantId(
+      choices.length === 1
+        ? (choices[0]?.merchantId ?? null)
+        : (choices.find((c) => c.merchantId === remembered)?.merchantId ?? null),
+    )
     if (next) setNotice(null)
   }
 
@@ -43,8 +92,14 @@ export function App() {
   if (session === undefined) return h('main', { class: 'loading' }, h('p', null, 'Loading…'))
   if (session === null) return h(SignIn, { notice, onSignedIn: signedIn })
 
+  const userId = session.user.id
   const choices = merchantChoices(session.memberships)
   const chosen = choices.find((c) => c.merchantId === merchantId)
+
+  function pick(id: string | null) {
+    rememberMerchant(userId, id)
+    setMerchantId(id)
+  }
 
   async function signOut() {
     await postLogout(csrf.current)
@@ -74,15 +129,25 @@ export function App() {
     name: session.user.name,
     roles: chosen?.roles ?? [],
     merchantName: chosen ? (chosen.merchantName ?? chosen.merchantId) : null,
-    onSwitch: chosen && choices.length > 1 ? () => setMerchantId(null) : undefined,
+    onSwitch: chosen && choices.length > 1 ? () => pick(null) : undefined,
     onSignOut: signOut,
   })
+  if (!chosen) return h('div', { class: 'shell' }, header, h(MerchantPicker, { choices, onPick: pick }))
+
+  const scopes = new Set(chosen.scopes)
+  const page = pageVisible(route.page, scopes) ? route.page : 'overview'
   return h(
     'div',
     { class: 'shell' },
     header,
-    chosen
-      ? h(Overview, { key: chosen.merchantId, query, merchantName: chosen.merchantName })
-      : h(MerchantPicker, { choices, onPick: setMerchantId }),
+    h(Nav, { current: page, scopes }),
+    h(pages[page], {
+      // a page starts afresh for another merchant or another detail id
+      key: `${chosen.merchantId} ${page} ${route.id ?? ''}`,
+      query,
+      scopes,
+      merchantName: chosen.merchantName,
+      id: route.id,
+    }),
   )
 }

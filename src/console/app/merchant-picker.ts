@@ -2,14 +2,19 @@ import { h } from 'preact'
 import type { Membership } from './api.ts'
 
 /** One merchant the user may act for, with every role they hold there. */
-export type MerchantChoice = { merchantId: string; merchantName: string | null; roles: string[] }
+export type MerchantChoice = {
+  merchantId: string
+  merchantName: string | null
+  roles: string[]
+  scopes: string[]
+}
 
 /**
  * The user's memberships grouped per merchant (a user may hold several roles at one), in the server's order.
  *
  * @example
- * merchantChoices([{ merchantId: 'mer_1', merchantName: 'Shop', role: 'viewer' }])
- * // [{ merchantId: 'mer_1', merchantName: 'Shop', roles: ['viewer'] }]
+ * merchantChoices([{ merchantId: 'mer_1', merchantName: 'Shop', role: 'viewer', scopes: ['payments:read'] }])
+ * // [{ merchantId: 'mer_1', merchantName: 'Shop', roles: ['viewer'], scopes: ['payments:read'] }]
  */
 export function merchantChoices(memberships: readonly Membership[]): MerchantChoice[] {
   const byId = new Map<string, MerchantChoice>()
@@ -18,8 +23,10 @@ export function merchantChoices(memberships: readonly Membership[]): MerchantCho
       merchantId: m.merchantId,
       merchantName: m.merchantName,
       roles: [],
+      scopes: [],
     }
     if (!choice.roles.includes(m.role)) choice.roles.push(m.role)
+    for (const scope of m.scopes) if (!choice.scopes.includes(scope)) choice.scopes.push(scope)
     byId.set(m.merchantId, choice)
   }
   return [...byId.values()]

@@ -1,9 +1,7 @@
 import { h } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import type { QueryResult } from './api.ts'
-
-/** Runs a GraphQL operation as the signed-in user at the chosen merchant (see runQuery). */
-export type Query = <T>(query: string, variables?: Record<string, unknown>) => Promise<QueryResult<T>>
+import type { PageProps } from './ui.ts'
 
 type Balance = { chain: string; asset: { symbol: string }; available: string; reserved: string }
 type Payment = {
@@ -89,9 +87,9 @@ function PaymentList(props: { payments: Payment[] }) {
  * Everything the API answers is rendered as text (preact escapes it), never as markup.
  *
  * @example
- * h(Overview, { query, merchantName: 'Shop' })
+ * h(Overview, { query, scopes, merchantName: 'Shop', id: null })
  */
-export function Overview(props: { query: Query; merchantName: string | null }) {
+export function Overview(props: PageProps) {
   const { query } = props
   const [balances, setBalances] = useState<Loaded<Balance[]>>({ state: 'loading' })
   const [payments, setPayments] = useState<Loaded<Payment[]>>({ state: 'loading' })
