@@ -10,14 +10,18 @@ import {
   volumeRange,
 } from '../core/payments/stats.ts'
 import { type WebhookHealth, webhookHealth } from '../core/webhooks/health.ts'
+import { type QueueHealth, queueHealth } from '../queue-health.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
 import { requireAuth } from './context.ts'
 import { readCost, readListCost } from './cost.ts'
 import { PaymentStatusEnum } from './payer-fields.ts'
+// Chain.reconciliation, which the overview shows operators beside the queues
+import './reconciliation.ts'
 
-// The figures a dashboard shows for one merchant, each read only when selected. Operator-wide state (queues,
-// other merchants' activity) is not here: chain sync lag is `chains { status }`, balances `balances`.
+// The figures a dashboard shows for one merchant, each read only when selected; chain sync lag is
+// `chains { lag status }`, balances `balances`. The one gateway-wide figure, the job queues, needs admin: the
+// queues carry every merchant's work, so their counts are the operator's, not a merchant's.
 
 /** The overview of one merchant: its fields read that merchant's rows and no one else's. */
 type Overview = { merchantId: string }
@@ -73,9 +77,27 @@ const WebhookHealthRef = builder.objectRef<WebhookHealth>('WebhookHealth').imple
   }),
 })
 
+const QueueHealthRef = builder.objectRef<QueueHealth>('QueueHealth').implement({
+  description: "One of the gateway's job queues (BullMQ) by the state of its jobs",
+  fields: (t) => ({
+    name: t.exposeString('name', {
+      description: 'address-pool, scan, expire, payouts, reconcile, rates',
+    }),
+    waiting: t.exposeInt('waiting', {
+      description: 'Jobs waiting for a worker (held by priority or pause too)',
+    }),
+    active: t.exposeInt('active', { description: 'Jobs a worker is running' }),
+    delayed: t.exposeInt('delayed', {
+      description: 'Jobs scheduled for later (repeats, retries after a backoff)',
+    }),
+    failed: t.exposeInt('failed', { description: 'Jobs that failed for good and are kept for inspection' }),
+    paused: t.exposeBoolean('paused', { description: 'Whether the queue is paused (workers take nothing)' }),
+  }),
+})
+
 const OverviewRef = builder.objectRef<Overview>('Overview').implement({
   description:
-    "Your figures at a glance. Chain sync lag per chain is `chains { status { lagBlocks lastScanAgeSeconds degraded } }`, balances `balances`; the gateway's job queues are the operator's, not shown to merchants",
+    "Your figures at a glance. Chain sync lag per chain is `chains { lag status { lagBlocks lastScanAgeSeconds degraded } }`, balances `balances`; the gateway's job queues (`queues`) and each chain's reconciliation (`chains { reconciliation }`) need admin",
   fields: (t) => ({
     paymentsByStatus: t.field({
       type: [StatusCountRef],
@@ -100,6 +122,14 @@ const OverviewRef = builder.objectRef<Overview>('Overview').implement({
         "Your webhook deliveries and endpoints by state (see webhookDeliveries for each one's log)",
       complexity: readCost,
       resolve: (o, _a, ctx) => webhookHealth(ctx.app, o.merchantId, new Date()),
+    }),
+    queues: t.field({
+      type: [QueueHealthRef],
+      description:
+        "The gateway's job queues by the state of their jobs. Gateway-wide (every merchant's work shares them): needs admin",
+      authScopes: { scope: 'admin' },
+      complexity: readCost,
+      resolve: (_o, _a, ctx) => queueHealth(ctx.app.queues),
     }),
   }),
 })
