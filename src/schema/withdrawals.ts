@@ -1,3 +1,4 @@
+import { and, eq } from 'drizzle-orm'
 import { assetById, resolveChain } from '../core/chains.ts'
 import { getBalances } from '../core/ledger/balances.ts'
 import { formatAmount } from '../core/money.ts'
@@ -17,7 +18,7 @@ import {
   requestWithdrawal,
   waitingReason,
 } from '../core/payouts/withdrawals.ts'
-import { withdrawalStatuses } from '../db/schema/index.ts'
+import { apiKeys, consoleUsers, withdrawalStatuses } from '../db/schema/index.ts'
 import type { PaymentBus } from '../pubsub.ts'
 import { builder } from './builder.ts'
 import { AssetRef } from './chains.ts'
@@ -42,11 +43,41 @@ const WithdrawalEventRef = builder.objectRef<EventRow>('WithdrawalEvent').implem
   }),
 })
 
+/**
+ * The name people know an actor by: a console user's (`user:<id>`) display name, an API key's current name, or
+ * null when neither is known (a key of another merchant, a user since removed).
+ */
+async function actorDisplayName(
+  ctx: GraphQLContext,
+  actor: string,
+  merchantId: string,
+): Promise<string | null> {
+  if (actor.startsWith('user:')) {
+    const [user] = await ctx.app.db
+      .select({ name: consoleUsers.displayName })
+      .from(consoleUsers)
+      .where(eq(consoleUsers.id, actor.slice('user:'.length)))
+    return user?.name ?? null
+  }
+  const [key] = await ctx.app.db
+    .select({ name: apiKeys.name })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.id, actor), eq(apiKeys.merchantId, merchantId)))
+  return key?.name ?? null
+}
+
 const WithdrawalApprovalRef = builder.objectRef<WithdrawalApprovalRow>('WithdrawalApproval').implement({
   description: "One admin key's decision on a withdrawal held for approval (a key decides once)",
   fields: (t) => ({
     keyId: t.exposeString('keyId', { description: 'The API key that decided' }),
     keyName: t.exposeString('keyName', { description: "The key's name when it decided" }),
+    deciderName: t.string({
+      description:
+        "Who decided, as people know them: the console user's name (keyId user:<id>), else the key's name when it decided",
+      complexity: readCost,
+      resolve: async (a, _args, ctx) =>
+        a.keyId.startsWith('user:') ? ((await actorDisplayName(ctx, a.keyId, '')) ?? a.keyName) : a.keyName,
+    }),
     approve: t.exposeBoolean('approve', { description: 'true: approved; false: rejected' }),
     reason: t.string({ nullable: true, resolve: (a) => a.reason }),
     createdAt: t.field({ type: 'DateTime', resolve: (a) => a.createdAt }),
@@ -95,6 +126,19 @@ export const WithdrawalRef = builder.objectRef<WithdrawalRow>('Withdrawal').impl
       resolve: (w) => waitingReason(w),
     }),
     idempotencyKey: t.exposeString('idempotencyKey'),
+    requestedBy: t.string({
+      nullable: true,
+      description:
+        'Who requested it: the API key id, or user:<id> for a console user (null when the gateway made it)',
+      resolve: (w) => w.requestedByKey,
+    }),
+    requestedByName: t.string({
+      nullable: true,
+      description: "requestedBy as people know it: the console user's name or the API key's name",
+      complexity: readCost,
+      resolve: (w, _a, ctx) =>
+        w.requestedByKey === null ? null : actorDisplayName(ctx, w.requestedByKey, w.merchantId),
+    }),
     approvals: t.field({
       type: [WithdrawalApprovalRef],
       description: 'Admin decisions on it while it awaited approval, oldest first',

@@ -1,0 +1,309 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { join } from 'node:path'
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
+import { getAddress, type Hex, parseEther } from 'viem'
+import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
+import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
+import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
+import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
+import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import {
+  consoleUser,
+  cspViolations,
+  isolatedContext,
+  noHorizontalScroll,
+  openPage,
+  serveGateway,
+  signIn,
+  type TestConsoleUser,
+  watchPage,
+} from '../helpers/console.ts'
+import { passUntil } from '../helpers/payout-passes.ts'
+
+// The console's Withdrawals page in Chromium against a devnet whose ETH withdrawals above 1 need two approvers:
+// an operator's API key asks for 2 ETH, approver Ana approves it through the confirmation step (1 of 2), cannot
+// approve again, approver Ben (another browser) approves it out of the queue, the payout pass sends it on anvil
+// and the detail view shows its transaction. A viewer sees withdrawals without any button, and the API refuses
+// the approval the viewer's own session sends.
+
+const hostileReason = `<script>alert('reason')</script><img src=x onerror=alert(1)>`
+const destination = '0x00000000000000000000000000000000000000a1'
+
+let devnet: Devnet
+let app: TestApp
+let server: ReturnType<typeof Bun.serve>
+let browser: Browser
+let base: string
+let shop: { id: string; key: string }
+let operatorKey: string
+let ana: TestConsoleUser
+let ben: TestConsoleUser
+let vera: TestConsoleUser
+let withdrawalId: string
+
+beforeAll(async () => {
+  ;[devnet, browser] = await Promise.all([startDevnet(), launchBrowser()])
+  app = await createTestApp({
+    config: testConfig(
+      devnet.url,
+      { confirmations: 2 },
+      {
+        payouts: { mode: 'batch', approvalAbove: { ETH: '1' }, approvalsRequired: { ETH: 2 } },
+        sweeps: { enabled: false },
+      },
+    ),
+    env: { TOLLGATE_SEED: gatewayMnemonic },
+  })
+  ;({ server, base } = serveGateway(app))
+  shop = await app.merchant('Payout shop')
+
+  // the balance the real way: a 5 ETH payment paid on anvil and scanned; the operator fills the hot wallet
+  const created = await app.gql(
+    `mutation ($input: CreatePaymentInput!) { createPayment(input: $input) {
+      ... on CreatePaymentPayload { payment { id address } } } }`,
+    { input: { chain: 'devnet', asset: 'ETH', amount: '5' } },
+    shop.key,
+  )
+  await devnet.payNative(created.data.createPayment.payment.address, parseEther('5'))
+  await devnet.mine(2)
+  await syncChain(
+    { db: app.ctx.db, log: app.ctx.log, scanner: newScannerState() },
+    app.ctx.chains.get('devnet')!,
+  )
+  const treasury = roleWallet(app.ctx, app.ctx.chains.get('devnet')!, 'treasury')
+  await devnet.payNative(treasury.address, parseEther('10'))
+
+  const key = await app.gql(
+    `mutation { createApiKey(name: "payout bot", scopes: [WITHDRAWALS_WRITE, PAYMENTS_READ]) {
+      ... on ApiKeyCreated { key } } }`,
+    {},
+    shop.key,
+  )
+  operatorKey = key.data.createApiKey.key
+  withdrawalId = await requestWithdrawal('2', 'browser-quorum-1')
+  ;[ana, ben, vera] = await Promise.all([
+    consoleUser(app, 'Ana Approver', [{ merchantId: shop.id, role: 'approver' }]),
+    consoleUser(app, 'Ben Approver', [{ merchantId: shop.id, role: 'approver' }]),
+    consoleUser(app, 'Vera Viewer', [{ merchantId: shop.id, role: 'viewer' }]),
+  ])
+}, 90_000)
+
+afterAll(async () => {
+  await browser?.close()
+  server?.stop(true)
+  await app?.close()
+  await devnet?.stop()
+})
+
+async function requestWithdrawal(amount: string, idempotencyKey: string): Promise<string> {
+  const res = await app.gql(
+    `mutation ($input: RequestWithdrawalInput!) { requestWithdrawal(input: $input) {
+      ... on RequestWithdrawalPayload { withdrawal { id status } } ... on UserError { code message } } }`,
+    { input: { chain: 'devnet', asset: 'ETH', to: destination, amount, idempotencyKey } },
+    operatorKey,
+  )
+  const w = res.data?.requestWithdrawal?.withdrawal
+  if (!w) throw new Error(`requestWithdrawal: ${JSON.stringify(res)}`)
+  expect(w.status).toBe('AWAITING_APPROVAL')
+  return w.id
+}
+
+const readWithdrawal = async (id: string) =>
+  (
+    await app.gql(
+      'query ($id: ID!) { withdrawal(id: $id) { status txHash approvalsMissing approvals { keyId reason } } }',
+      { id },
+      shop.key,
+    )
+  ).data.withdrawal
+
+/** The withdrawal's card in the queue. */
+const queued = (page: Page, id: string): Locator =>
+  page.getByRole('list', { name: 'Queue' }).getByRole('article', { name: `Withdrawal ${id}` })
+
+/** Presses `label` on the card, then confirms it with `reason` typed in the confirmation step. */
+async function confirmOn(card: Locator, label: string, reason: string) {
+  await card.getByRole('button', { name: label, exact: true }).click()
+  const step = card.getByRole('group', { name: label })
+  await step.getByLabel('Reason (optional, at most 500 characters)').fill(reason)
+  await step.getByRole('button', { name: `Confirm: ${label}` }).click()
+}
+
+/** A signed-in browser of its own for `user`, with everything it must not do recorded. */
+async function session(user: TestConsoleUser, width = 1280) {
+  const { context, foreign } = await isolatedContext(browser, base, width)
+  const page = await context.newPage()
+  // expected refusals: no session before signing in, the TOTP_REQUIRED step, and a CSRF token another request of
+  // the same session rotated (the page renews it once)
+  const watched = watchPage(
+    page,
+    (url, status) =>
+      (url.endsWith('/console/api/session') && status === 401) ||
+      (url.endsWith('/console/api/login') && status === 401) ||
+      (url.endsWith('/graphql') && status === 403),
+  )
+  await signIn(page, base, user)
+  return { context, page, foreign, watched }
+}
+
+/** No foreign request, no dialog, no CSP violation, no page error in that browser. */
+async function expectClean(s: Awaited<ReturnType<typeof session>>) {
+  expect(s.foreign).toEqual([])
+  expect(s.watched.dialogs).toEqual([])
+  expect(await cspViolations(s.page)).toEqual([])
+  expect(s.watched.problems).toEqual([])
+}
+
+describe('console withdrawals in Chromium', () => {
+  const contexts: BrowserContext[] = []
+  afterAll(async () => {
+    for (const c of contexts) await c.close()
+  })
+
+  test('behavior: two approvers release a large withdrawal; the payout pass sends it and the console shows its transaction', async () => {
+    const a = await session(ana)
+    contexts.push(a.context)
+    await a.page.getByRole('link', { name: 'Withdrawals' }).click()
+    await a.page.getByRole('heading', { name: 'Withdrawals', level: 1 }).waitFor()
+    const card = queued(a.page, withdrawalId)
+    await card.waitFor()
+    expect(await card.locator('.quorum').textContent()).toBe('0 of 2 approvals')
+    expect(await card.textContent()).toContain('2 ETH on devnet')
+    expect(await card.locator('.withdrawal-to').textContent()).toBe(getAddress(destination))
+    expect(await card.textContent()).toContain('payout bot')
+
+    // pressing Approve only opens the confirmation step; nothing is decided yet
+    await card.getByRole('button', { name: 'Approve', exact: true }).click()
+    expect(await card.getByRole('group', { name: 'Approve' }).textContent()).toContain(
+      'It goes out once 2 different approvers approved it; it has 0 of 2 approvals.',
+    )
+    expect((await readWithdrawal(withdrawalId)).approvals).toEqual([])
+    await card.getByRole('button', { name: 'Cancel', exact: true }).click()
+
+    // the hostile reason is accepted as text and shown as the characters it is
+    await confirmOn(card, 'Approve', hostileReason)
+    await card.getByRole('status').filter({ hasText: 'Approved.' }).waitFor()
+    await card.locator('.quorum', { hasText: '1 of 2 approvals' }).waitFor()
+    expect(await card.locator('.decider').allTextContents()).toEqual(['Approved by Ana Approver'])
+    expect(await card.locator('.decision-reason').textContent()).toBe(hostileReason)
+    expect(await a.page.locator('main script, main img').count()).toBe(0)
+    expect((await readWithdrawal(withdrawalId)).approvals).toEqual([
+      { keyId: `user:${ana.id}`, reason: hostileReason },
+    ])
+
+    // a 10 KB reason is refused in words, then a second approval by Ana: ALREADY_DECIDED in words; nothing changes
+    await confirmOn(card, 'Approve', 'x'.repeat(10_240))
+    await card.getByRole('alert').filter({ hasText: 'The text was not accepted.' }).waitFor()
+    await card.getByRole('button', { name: 'Confirm: Approve' }).waitFor()
+    await card.getByLabel('Reason (optional, at most 500 characters)').fill('')
+    await card.getByRole('button', { name: 'Confirm: Approve' }).click()
+    await card
+      .getByRole('alert')
+      .filter({ hasText: /^You have already decided on this withdrawal: another approver must decide now\./ })
+      .waitFor()
+    const afterAna = await readWithdrawal(withdrawalId)
+    expect(afterAna).toMatchObject({ status: 'AWAITING_APPROVAL', approvalsMissing: 1 })
+    expect(afterAna.approvals).toHaveLength(1)
+
+    // Ben, in a browser of his own, approves: the withdrawal leaves the queue and is queued for sending
+    const b = await session(ben)
+    contexts.push(b.context)
+    await openPage(b.page, base, 'withdrawals')
+    const bensCard = queued(b.page, withdrawalId)
+    await bensCard.locator('.quorum', { hasText: '1 of 2 approvals' }).waitFor()
+    await confirmOn(bensCard, 'Approve', 'checked the invoice')
+    await b.page.getByText('No withdrawal is awaiting approval.').waitFor()
+    const recent = b.page
+      .getByRole('list', { name: 'Recent withdrawals' })
+      .getByRole('article', { name: `Withdrawal ${withdrawalId}` })
+    expect(await recent.locator('.withdrawal-status').textContent()).toBe('queued')
+    expect(await recent.locator('.decider').allTextContents()).toEqual([
+      'Approved by Ana Approver',
+      'Approved by Ben Approver',
+    ])
+    expect(await recent.getByRole('button').count()).toBe(0)
+    expect((await readWithdrawal(withdrawalId)).status).toBe('QUEUED')
+
+    // the payout pass sends it on anvil; the detail view shows the transaction and the history
+    await passUntil(
+      app,
+      'devnet',
+      () => devnet.mine(1),
+      'the approved withdrawal confirmed',
+      async () => (await readWithdrawal(withdrawalId)).status === 'CONFIRMED',
+      45_000,
+    )
+    const { txHash } = await readWithdrawal(withdrawalId)
+    const receipt = await devnet.client.getTransactionReceipt({ hash: txHash as Hex })
+    expect(receipt.status).toBe('success')
+    await recent.getByRole('link', { name: `Details of withdrawal ${withdrawalId}` }).click()
+    await b.page.getByRole('heading', { name: 'History' }).waitFor()
+    expect(await b.page.locator('.withdrawal-tx').textContent()).toBe(txHash)
+    expect(await b.page.locator('.withdrawal-status').textContent()).toBe('confirmed')
+    const history = await b.page.locator('.timeline .event-type').allTextContents()
+    expect(history[0]).toBe('withdrawal.requested')
+    expect(history).toContain('withdrawal.approval_added')
+    expect(history.at(-1)).toBe('withdrawal.confirmed')
+    await b.page.screenshot({ path: join(artifactsDir, 'console-withdrawal-detail.png'), fullPage: true })
+
+    await expectClean(a)
+    await expectClean(b)
+  }, 120_000)
+
+  test('error: a viewer sees the queue without buttons, and the approval its session sends is FORBIDDEN and changes nothing', async () => {
+    const waiting = await requestWithdrawal('1.5', 'browser-quorum-2')
+    const v = await session(vera, 375)
+    contexts.push(v.context)
+    await openPage(v.page, base, 'withdrawals')
+    const card = queued(v.page, waiting)
+    await card.locator('.quorum', { hasText: '0 of 2 approvals' }).waitFor()
+    await v.page
+      .getByRole('list', { name: 'Recent withdrawals' })
+      .getByRole('article', { name: `Withdrawal ${withdrawalId}` })
+      .waitFor()
+    expect(
+      await v.page
+        .locator('main')
+        .getByRole('button', { name: /Approve|Reject|Cancel/ })
+        .count(),
+    ).toBe(0)
+    expect(await v.page.getByText('Your role can read them only.').count()).toBe(1)
+
+    // the API is what refuses: the viewer's own session, its CSRF token, the approval mutation
+    const before = await readWithdrawal(waiting)
+    const answer = await v.page.evaluate(
+      async ({ id, merchantId }) => {
+        const session = await (await fetch('/console/api/session', { credentials: 'same-origin' })).json()
+        const response = await fetch('/graphql', {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: {
+            'content-type': 'application/json',
+            'x-csrf-token': session.csrfToken,
+            'x-tollgate-merchant': merchantId,
+          },
+          body: JSON.stringify({
+            query: 'mutation ($id: ID!) { approveWithdrawal(id: $id, reason: "viewer") { __typename } }',
+            variables: { id },
+          }),
+        })
+        return { status: response.status, body: await response.json() }
+      },
+      { id: waiting, merchantId: shop.id },
+    )
+    expect(answer.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
+    expect(answer.body.data?.approveWithdrawal ?? null).toBeNull()
+    expect(await readWithdrawal(waiting)).toEqual(before)
+    expect(before.approvals).toEqual([])
+
+    // the page still works with the token that fetch rotated (renewed once), and nothing scrolls sideways
+    await v.page.getByLabel('Status').selectOption('CONFIRMED')
+    await queued(v.page, withdrawalId).waitFor()
+    expect(await noHorizontalScroll(v.page)).toBe(true)
+    await v.page.screenshot({ path: join(artifactsDir, 'console-withdrawals-375.png'), fullPage: true })
+    expect(v.foreign).toEqual([])
+    expect(v.watched.dialogs).toEqual([])
+    expect(await cspViolations(v.page)).toEqual([])
+    expect(v.watched.problems).toEqual([])
+  }, 60_000)
+})
