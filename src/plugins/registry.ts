@@ -5,6 +5,7 @@ import type {
   ChainSettings,
   ColdSettings,
   DriverLogger,
+  ExplorerSettings,
   KytContext,
   KytEntry,
   KytProvider,
@@ -18,6 +19,12 @@ import type {
 import { capabilityGaps, parseUnits, SDK_API_VERSION } from '@tollgate/sdk'
 import type { ConfirmationTierSettings, DegradedAfter } from '@tollgate/sdk/define'
 import { didYouMean } from '@tollgate/sdk/names'
+import {
+  type ExplorerKind,
+  explorerPlaceholders,
+  explorerTemplateProblem,
+  type ResolvedExplorer,
+} from './explorer.ts'
 
 /** A loaded chain: its config name and its driver. */
 export type LoadedChain = {
@@ -44,6 +51,7 @@ export type LoadedChain = {
       | 'shareChainId'
       | 'creditMisdirected'
       | 'amountTiers'
+      | 'explorer'
     >
   > & {
     startHeight?: number
@@ -73,6 +81,8 @@ export type LoadedChain = {
      * amount). Always set by `loadChains`; a chain built by hand (tests) has none.
      */
     amountTiers?: ReadonlyMap<string, ConfirmationLadder>
+    /** The operator's block explorer templates, checked; null or absent: none (no links). */
+    explorer?: ResolvedExplorer | null
   }
 }
 
@@ -126,6 +136,7 @@ const settingKeys = {
     'payouts',
     'sweeps',
     'cold',
+    'explorer',
   ],
   payouts: [
     'mode',
@@ -140,6 +151,7 @@ const settingKeys = {
   ],
   sweeps: ['enabled', 'maxFeeShareBps', 'minAmount'],
   cold: ['address', 'float', 'minMove', 'multisig'],
+  explorer: Object.keys(explorerPlaceholders),
   degradedAfter: Object.keys(chainSettingDefaults.degradedAfter),
   confirmationTier: ['tiers', 'above', 'currency', 'bounds'],
   confirmationStep: ['below', 'confirmations'],
@@ -160,6 +172,21 @@ function refuseUnknownSettings(settings: unknown, at: keyof typeof settingKeys, 
         .map((k) => `${k}${didYouMean(k, known)}`)
         .join(', ')}; known: ${known.join(', ')}`,
     )
+}
+
+/** The explorer templates of a chain's settings, each checked (see `explorerTemplateProblem`); null without any. */
+function resolveExplorer(settings: ExplorerSettings | undefined): ResolvedExplorer | null {
+  if (settings === undefined) return null
+  refuseUnknownSettings(settings, 'explorer')
+  const resolved: ResolvedExplorer = { tx: null, address: null }
+  for (const kind of Object.keys(explorerPlaceholders) as ExplorerKind[]) {
+    const template = settings[kind]
+    if (template === undefined) continue
+    const problem = explorerTemplateProblem(kind, template)
+    if (problem) throw new ConfigProblem(`explorer.${kind} ${problem}`)
+    resolved[kind] = template as string
+  }
+  return resolved
 }
 
 function resolveDegradedAfter(settings: DegradedAfter = {}): Required<DegradedAfter> {
@@ -777,6 +804,7 @@ async function loadChain(
       payouts: resolvePayoutSettings(driver, settings.payouts),
       sweeps: resolveSweepSettings(driver, settings.sweeps),
       cold: resolveColdSettings(driver, settings.cold),
+      explorer: resolveExplorer(settings.explorer),
     },
   }
 }

@@ -1,4 +1,5 @@
 import type { AssetInfo } from '@tollgate/sdk'
+import type { ResolvedExplorer } from '../plugins/explorer.ts'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { builder } from './builder.ts'
 import { ChainStatusRef, loadChainStatus } from './chain-status.ts'
@@ -17,6 +18,23 @@ export const AssetRef = builder.objectRef<AssetInfo>('Asset').implement({
   }),
 })
 
+const ChainExplorerRef = builder.objectRef<ResolvedExplorer>('ChainExplorer').implement({
+  description:
+    "The operator's block explorer for a chain: URL templates (http or https only, checked at boot). Transfer.explorerUrl and Payment.addressExplorerUrl are these filled in",
+  fields: (t) => ({
+    tx: t.string({
+      nullable: true,
+      description: 'A transaction page, `{tx}` standing for the hash (percent-encoded)',
+      resolve: (e) => e.tx,
+    }),
+    address: t.string({
+      nullable: true,
+      description: 'An address page, `{address}` standing for the address (percent-encoded)',
+      resolve: (e) => e.address,
+    }),
+  }),
+})
+
 export const ChainRef = builder.objectRef<LoadedChain>('Chain').implement({
   fields: (t) => ({
     name: t.exposeString('name', { description: 'The name used in API calls, from plugins.config.ts' }),
@@ -25,6 +43,13 @@ export const ChainRef = builder.objectRef<LoadedChain>('Chain').implement({
     finalityDepth: t.int({ resolve: (c) => c.driver.finalityDepth }),
     nativeAsset: t.field({ type: AssetRef, resolve: (c) => c.driver.nativeAsset }),
     assets: t.field({ type: [AssetRef], resolve: (c) => [...c.driver.assets] }),
+    explorer: t.field({
+      type: ChainExplorerRef,
+      nullable: true,
+      description:
+        'Where people can look up its transactions and addresses (null: the operator configured none)',
+      resolve: (c) => c.settings.explorer ?? null,
+    }),
     internalTransfers: t.string({
       nullable: true,
       description:

@@ -1,6 +1,7 @@
 import { checkoutLink } from '../checkout/link.ts'
 import { getPayment, listPayments, type PaymentEventRow, type PaymentRow } from '../core/payments/queries.ts'
 import type { TransferView } from '../core/payments/views.ts'
+import { explorerLink } from '../plugins/explorer.ts'
 import { builder } from './builder.ts'
 import { afterId, toConnection } from './connection.ts'
 import { requireAuth } from './context.ts'
@@ -55,6 +56,12 @@ const TransferRef = builder.objectRef<TransferView & { decimals?: number }>('Tra
       resolve: (x) => x.fateBy,
     }),
     late: t.exposeBoolean('late'),
+    explorerUrl: t.string({
+      nullable: true,
+      description:
+        "The transaction on the block explorer the operator configured for the transfer's chain (http or https only; null without one)",
+      resolve: (x, _a, ctx) => explorerLink(ctx.app.chains.get(x.chain)?.settings.explorer, 'tx', x.txHash),
+    }),
   }),
 })
 
@@ -84,6 +91,13 @@ export const PaymentRef = builder.objectRef<PaymentRow>('Payment').implement({
       description: 'The hosted checkout page for this payment (send the payer there, or embed it)',
       resolve: (p, _a, ctx) => checkoutLink(ctx.app.env, p),
     }),
+    addressExplorerUrl: t.string({
+      nullable: true,
+      description:
+        "The deposit address on the block explorer the operator configured for the payment's chain (http or https only; null without one)",
+      resolve: (p, _a, ctx) =>
+        explorerLink(ctx.app.chains.get(p.chain)?.settings.explorer, 'address', p.address),
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (p) => p.createdAt }),
     events: t.field({
       type: [PaymentEventRef],
@@ -99,7 +113,8 @@ builder.queryField('payment', (t) =>
   t.field({
     type: PaymentRef,
     nullable: true,
-    description: "One of your payments; null for an unknown id (or another merchant's)",
+    description:
+      "One of your payments; null for an unknown id (or another merchant's, or text no id can be: over 256 characters, control characters)",
     authScopes: { scope: 'payments:read' },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
@@ -118,7 +133,17 @@ const PaymentFilter = builder.inputType('PaymentFilter', {
       description:
         'true: only payments that need your decision (Payment.exception is set): refund or resolve them',
     }),
+    address: t.string({
+      description:
+        'The deposit address, exactly; an address in any form its chain accepts is found (EVM: any letter case)',
+    }),
+    txHash: t.string({
+      description:
+        'Payments a transaction paid into (the hash as the chain writes it; hex in any letter case)',
+    }),
   }),
+  description:
+    'Every field given must match. Text no payment can hold (over 256 characters, control characters) matches nothing',
 })
 
 builder.queryField('payments', (t) =>

@@ -77,6 +77,20 @@ export type ChainSettings = {
   sweeps?: SweepSettings
   /** Cold storage: an address the gateway holds no key for; treasury funds above the float go there. */
   cold?: ColdSettings
+  /**
+   * A block explorer for people reading the API and the console: URL templates where `{tx}` (a transaction hash)
+   * and `{address}` (an address) are replaced, e.g. `{ tx: 'https://etherscan.io/tx/{tx}' }`. Only http: and
+   * https: URLs whose placeholder is outside the host; anything else is refused at boot.
+   */
+  explorer?: ExplorerSettings
+}
+
+/** A chain's block explorer links (see `ChainSettings.explorer`); each template optional. */
+export type ExplorerSettings = {
+  /** A transaction's page, with `{tx}` where its hash goes. */
+  tx?: string
+  /** An address's page, with `{address}` where it goes. */
+  address?: string
 }
 
 /**

@@ -15,6 +15,7 @@ export {
   chain,
   defineChainDriver,
   defineConfig,
+  type ExplorerSettings,
   type KytDepositAction,
   type KytEntry,
   type KytPolicyConfig,
