@@ -8,24 +8,24 @@ import {
 import { rateLimitSubject } from './client-ip.ts'
 import type { AppContext } from './context.ts'
 import type { AuthInfo } from './core/access/api-keys.ts'
-import { roleScopes, scopesFor } from './core/access/console-roles.ts'
+import { roleScopes } from './core/access/console-roles.ts'
 import {
+  actingFor,
   type LoginFailed,
   login,
   logout,
   rotateCsrf,
   type SignedIn,
+  sessionCookieName,
   sessionFor,
   sessionLifetimeMs,
+  sessionTokenOf,
   sha256,
   verifyCsrf,
 } from './core/access/console-sessions.ts'
 import { checkEmail } from './core/access/console-users.ts'
 import { TollgateError } from './core/errors.ts'
 import { merchants } from './db/schema/index.ts'
-
-/** The cookie that carries a console session's token (HttpOnly: no script ever reads it). */
-export const sessionCookieName = 'tollgate_session'
 
 /**
  * The refusal of a request that carries the session cookie without the session's CSRF token in `X-CSRF-Token`.
@@ -46,7 +46,6 @@ export type LoginLimits = { perIp: number; perEmail: number; windowSeconds: numb
 export const defaultLoginLimits: LoginLimits = { perIp: 30, perEmail: 10, windowSeconds: 15 * 60 }
 
 const maxLoginBodyBytes = 8192
-const merchantIdPattern = /^mer_[A-Za-z0-9_]{1,64}$/
 // a Redis that stalls must not stall logins: past this the limit gives way (the account lockout still holds)
 const storeTimeoutMs = 250
 
@@ -64,24 +63,13 @@ const errorBody = (err: TollgateError) => ({
 })
 
 /**
- * The session token a request carries in its `tollgate_session` cookie, if any. A request for an event stream
- * (SSE) is answered as if it had none: subscriptions re-check their credential while they run, and that check
- * knows API keys only, so they stay with the API key for now.
+ * The session token a request carries in its `tollgate_session` cookie, if any.
  *
  * @example
  * const token = sessionCookieOf(request) // 'tgs_…' or undefined
  */
 export function sessionCookieOf(request: Request): string | undefined {
-  if (request.headers.get('accept')?.includes('text/event-stream')) return undefined
-  const cookies = request.headers.get('cookie')
-  if (!cookies) return undefined
-  for (const pair of cookies.split(';')) {
-    const at = pair.indexOf('=')
-    if (at < 0 || pair.slice(0, at).trim() !== sessionCookieName) continue
-    const value = pair.slice(at + 1).trim()
-    if (value) return value
-  }
-  return undefined
+  return sessionTokenOf(request.headers.get('cookie'))
 }
 
 /**
@@ -110,8 +98,8 @@ export async function authenticateSession(
         message: 'a request with the console session needs its CSRF token in X-CSRF-Token',
       },
     }
-  const merchantId = request.headers.get('x-tollgate-merchant') ?? ''
-  if (!merchantIdPattern.test(merchantId) || !signedIn.memberships.some((m) => m.merchantId === merchantId))
+  const auth = actingFor(signedIn, request.headers.get('x-tollgate-merchant'))
+  if (!auth)
     return {
       rejected: {
         status: 403,
@@ -119,14 +107,7 @@ export async function authenticateSession(
         message: 'X-Tollgate-Merchant must name a merchant you hold a role at',
       },
     }
-  return {
-    auth: {
-      merchantId,
-      keyId: `user:${signedIn.user.id}`,
-      scopes: scopesFor(signedIn.memberships, merchantId),
-      expiresAt: signedIn.session.expiresAt,
-    },
-  }
+  return { auth }
 }
 
 /** The browser's view of a signed-in user: who, their roles per merchant (with its name), the CSRF token. */

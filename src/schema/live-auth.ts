@@ -1,5 +1,6 @@
 import { GraphQLError } from 'graphql'
 import { type ApiKeyScope, type AuthInfo, authenticate, isExpired } from '../core/access/api-keys.ts'
+import { actingFor, sessionFor, sessionTokenOf } from '../core/access/console-sessions.ts'
 import { errorKind, TollgateError } from '../core/errors.ts'
 import { liveLimits } from '../live-limits.ts'
 import { type GraphQLContext, hasScope } from './context.ts'
@@ -8,17 +9,38 @@ import { type GraphQLContext, hasScope } from './context.ts'
 const maxTimerMs = 2 ** 31 - 1
 
 /**
- * Keeps a subscription's key honest while it runs: `recheck` looks the key up again (through the auth cache,
- * which revocations evict in every process, and which never serves a key past its expiry) and answers the
- * error that must end the stream, or null; `watch` wakes a recheck when the key is evicted here, when the auth
- * cache is emptied (revocations may have been missed), and at the key's expiry.
+ * The credential a subscription was opened with, looked up again: the API key of its Authorization header, or
+ * (without one) the console session of its cookie acting for its X-Tollgate-Merchant, looked at without
+ * restarting the session's idle clock. A refused credential is thrown as a user error.
+ */
+async function credentialOf(ctx: GraphQLContext): Promise<AuthInfo> {
+  const headers = ctx.request?.headers
+  const authorization = headers?.get('authorization') ?? null
+  const session = authorization === null ? sessionTokenOf(headers?.get('cookie')) : undefined
+  if (session === undefined) return authenticate(ctx.app, authorization)
+  const auth = actingFor(
+    await sessionFor(ctx.app, session, { touch: false }),
+    headers?.get('x-tollgate-merchant'),
+  )
+  if (!auth) throw new TollgateError('FORBIDDEN', 'you no longer hold a role at this merchant')
+  return auth
+}
+
+/**
+ * Keeps a subscription's credential honest while it runs: `recheck` looks the API key (or console session) up
+ * again (keys through the auth cache, which revocations evict in every process, and which never serves a key
+ * past its expiry) and answers the error that must end the stream, or null; `watch` wakes a recheck when the key
+ * or the session's user is evicted here (a revocation, a logout), when the auth cache is emptied (revocations may
+ * have been missed), and at the key's or session's expiry.
  *
  * @example
  * const guard = keyGuard(ctx, auth, 'payments:read')
  * return liveStream({ signals, read, recheck: guard.recheck, watch: guard.watch })
  */
 export function keyGuard(ctx: GraphQLContext, auth: AuthInfo, scope: ApiKeyScope) {
-  const authorization = ctx.request?.headers.get('authorization') ?? null
+  const ended = auth.keyId.startsWith('user:')
+    ? 'the console session ended'
+    : 'the API key was revoked or has expired'
   const refuse = (code: 'UNAUTHENTICATED' | 'FORBIDDEN', message: string) => {
     ctx.app.log.info(
       { requestId: ctx.requestId, keyId: auth.keyId, code },
@@ -30,14 +52,14 @@ export function keyGuard(ctx: GraphQLContext, auth: AuthInfo, scope: ApiKeyScope
     async recheck(): Promise<unknown | null> {
       let current: AuthInfo
       try {
-        current = await authenticate(ctx.app, authorization)
+        current = await credentialOf(ctx)
       } catch (err) {
         // a database that cannot answer ends the stream too (masked); it never keeps a stream open unchecked
         if (errorKind(err) !== 'user') return err
-        return refuse('UNAUTHENTICATED', 'the API key was revoked or has expired')
+        if (err instanceof TollgateError && err.code === 'FORBIDDEN') return refuse('FORBIDDEN', err.message)
+        return refuse('UNAUTHENTICATED', ended)
       }
-      if (current.keyId !== auth.keyId)
-        return refuse('UNAUTHENTICATED', 'the API key was revoked or has expired')
+      if (current.keyId !== auth.keyId) return refuse('UNAUTHENTICATED', ended)
       if (!hasScope(current, scope))
         return refuse('FORBIDDEN', `this API key lacks the scope for this field (${scope})`)
       return null

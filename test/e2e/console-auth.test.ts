@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import { sessionCookieOf } from '../../src/console-auth.ts'
+import { roleScopes } from '../../src/core/access/console-roles.ts'
 import {
   confirmTotp,
   createConsoleUser,
@@ -9,6 +10,8 @@ import {
 } from '../../src/core/access/console-users.ts'
 import { totpCode } from '../../src/core/access/totp.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
+import { openSse } from '../helpers/live-client.ts'
+import { waitFor } from '../helpers/processes.ts'
 
 // A console user's browser signs in at /console/api/login and then calls the public API with its HttpOnly
 // session cookie, the session's CSRF token and the merchant it acts for; its scopes are its roles' there.
@@ -130,8 +133,18 @@ describe('console login', () => {
     expect(s.body.user).toEqual({ id: admin.id, email: admin.email, name: 'The admin' })
     expect(s.body.memberships).toEqual(
       expect.arrayContaining([
-        { merchantId: shop.id, merchantName: 'Console shop', role: 'admin' },
-        { merchantId: otherShop.id, merchantName: 'Another shop', role: 'viewer' },
+        {
+          merchantId: shop.id,
+          merchantName: 'Console shop',
+          role: 'admin',
+          scopes: [...roleScopes.admin],
+        },
+        {
+          merchantId: otherShop.id,
+          merchantName: 'Another shop',
+          role: 'viewer',
+          scopes: ['payments:read'],
+        },
       ]),
     )
     expect(s.body.memberships).toHaveLength(2)
@@ -407,7 +420,7 @@ describe('the API through a console session', () => {
 })
 
 describe('the session cookie', () => {
-  test('behavior: read among other cookies; an event-stream request is answered as if it had none', () => {
+  test('behavior: read among other cookies, for an event stream too', () => {
     const headers = { cookie: 'theme=dark; tollgate_session=tgs_abc; other=1' }
     expect(sessionCookieOf(new Request('http://t/graphql', { headers }))).toBe('tgs_abc')
     expect(
@@ -417,6 +430,88 @@ describe('the session cookie', () => {
       sessionCookieOf(
         new Request('http://t/graphql', { headers: { ...headers, accept: 'text/event-stream' } }),
       ),
-    ).toBeUndefined()
+    ).toBe('tgs_abc')
+  })
+})
+
+describe('live updates under a console session (SSE)', () => {
+  const watchPayments = 'subscription { paymentsUpdated { id orderId } }'
+  let server: ReturnType<typeof Bun.serve>
+  let url: string
+  beforeAll(() => {
+    server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (request) => send(request, newIp()) })
+    url = `http://127.0.0.1:${server.port}/graphql`
+  })
+  afterAll(() => server?.stop(true))
+
+  const sessionHeaders = (s: Session, extra: Record<string, string> = {}) => ({
+    headers: { cookie: s.cookie, 'x-csrf-token': s.csrf, 'x-tollgate-merchant': shop.id, ...extra },
+  })
+
+  /** A payment of the key's merchant, announced on the bus as a change (as the scanner would after a move). */
+  async function createPayment(orderId: string, merchant = shop) {
+    const key = merchant.key
+    const res = await app.gql(
+      `mutation ($input: CreatePaymentInput!) { createPayment(input: $input) {
+        ... on CreatePaymentPayload { payment { id } } ... on UserError { code } } }`,
+      { input: { chain: 'devnet', asset: 'ETH', amount: '1', orderId } },
+      key,
+    )
+    const id = res.data?.createPayment?.payment?.id
+    if (!id) throw new Error(`createPayment: ${JSON.stringify(res)}`)
+    app.ctx.bus.publish([{ paymentId: id, merchantId: merchant.id, seq: 1, type: 'payment.created' }])
+    return id as string
+  }
+
+  test("default: a signed-in viewer watches paymentsUpdated with the cookie, CSRF token and merchant; only its merchant's payments arrive", async () => {
+    const viewer = await user('viewer')
+    const s = await signIn(viewer.email)
+    const stream = openSse(url, watchPayments, {}, sessionHeaders(s))
+    await Bun.sleep(300)
+    await createPayment('elsewhere', otherShop)
+    const id = await createPayment('live-for-the-viewer')
+    await waitFor('the payment to arrive', () => stream.data().some((d) => d.paymentsUpdated?.id === id))
+    expect(stream.data().map((d) => d.paymentsUpdated.orderId)).not.toContain('elsewhere')
+    expect(stream.errorCodes()).toEqual([])
+    stream.close()
+  })
+
+  test("error: without the CSRF token, or for a merchant not the user's, no stream opens", async () => {
+    const viewer = await user('viewer')
+    const s = await signIn(viewer.email)
+    const noCsrf = openSse(
+      url,
+      watchPayments,
+      {},
+      { headers: { cookie: s.cookie, 'x-tollgate-merchant': shop.id } },
+    )
+    await noCsrf.untilEnded()
+    expect(noCsrf.errorCodes()).toEqual(['CSRF_REJECTED'])
+    const elsewhere = openSse(
+      url,
+      watchPayments,
+      {},
+      sessionHeaders(s, { 'x-tollgate-merchant': otherShop.id }),
+    )
+    await elsewhere.untilEnded()
+    expect(elsewhere.errorCodes()).toEqual(['FORBIDDEN'])
+  })
+
+  test("behavior: signing out ends the session's open streams with UNAUTHENTICATED; another session of the same user keeps its own", async () => {
+    const viewer = await user('viewer')
+    const [first, second] = [await signIn(viewer.email), await signIn(viewer.email)]
+    const ending = openSse(url, watchPayments, {}, sessionHeaders(first))
+    const staying = openSse(url, watchPayments, {}, sessionHeaders(second))
+    await Bun.sleep(300)
+    const out = await post('/console/api/logout', {}, { cookie: first.cookie, 'x-csrf-token': first.csrf })
+    expect(out.status).toBe(204)
+    await ending.untilEnded()
+    expect(ending.errorCodes()).toEqual(['UNAUTHENTICATED'])
+    const id = await createPayment('after-one-logout')
+    await waitFor('the other session to see the payment', () =>
+      staying.data().some((d) => d.paymentsUpdated?.id === id),
+    )
+    expect(staying.ended()).toBe(false)
+    staying.close()
   })
 })

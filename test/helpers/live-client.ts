@@ -136,7 +136,8 @@ export function openSse(
   url: string,
   query: string,
   variables: Record<string, unknown> = {},
-  apiKey?: string,
+  /** An API key, or the headers of another credential (a console session's cookie, CSRF token and merchant). */
+  credential?: string | { headers: Record<string, string> },
 ): LiveStream {
   const controller = new AbortController()
   const stream = newStream(() => {
@@ -147,7 +148,8 @@ export function openSse(
     'content-type': 'application/json',
     accept: 'text/event-stream',
   }
-  if (apiKey) headers.authorization = `Bearer ${apiKey}`
+  if (typeof credential === 'string') headers.authorization = `Bearer ${credential}`
+  else if (credential) Object.assign(headers, credential.headers)
   ;(async () => {
     const res = await fetch(url, {
       method: 'POST',

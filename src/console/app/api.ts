@@ -162,3 +162,118 @@ export async function runQuery<T>(
     return { kind: 'error', message: 'the gateway could not be reached' }
   }
 }
+
+/** How a live subscription ended for good: the session is gone, or the API refused it (in words). */
+export type LiveEnd = { kind: 'signed-out' } | { kind: 'error'; message: string }
+
+/**
+ * Opens a GraphQL subscription over server-sent events (POST with `accept: text/event-stream`, the cookie, the
+ * CSRF token and the merchant, as every console call) and hands each `next` payload's data to `onData`. A
+ * CSRF_REJECTED answer renews the token once through `refreshCsrf`; a dropped connection is reopened after a
+ * growing pause (the page reloads what it shows on `onData`, so nothing missed meanwhile stays missing for
+ * long). Ends for good on the API's refusal (the session ended: UNAUTHENTICATED) and answers a function that
+ * closes the stream.
+ *
+ * @example
+ * const close = openLive(connection, 'subscription { paymentsUpdated { id } }', {}, reload, onEnd, refreshCsrf)
+ */
+export function openLive(
+  connection: () => Connection,
+  query: string,
+  variables: Record<string, unknown>,
+  onData: (data: Record<string, unknown>) => void,
+  onEnd: (end: LiveEnd) => void,
+  refreshCsrf: () => Promise<string | null>,
+): () => void {
+  const controller = new AbortController()
+  let closed = false
+  let pause = 1000
+
+  const open = (csrfToken: string) =>
+    fetch('/graphql', {
+      method: 'POST',
+      credentials: 'same-origin',
+      signal: controller.signal,
+      headers: {
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+        'x-csrf-token': csrfToken,
+        'x-tollgate-merchant': connection().merchantId,
+      },
+      body: JSON.stringify({ query, variables }),
+    })
+
+  /** Reads one stream to its end; answers the refusal that ends the subscription for good, if any. */
+  async function follow(): Promise<LiveEnd | null> {
+    let response = await open(connection().csrfToken)
+    if (response.status === 403 && !response.headers.get('content-type')?.includes('event-stream')) {
+      const body = await readJson(response.clone())
+      const errors = Array.isArray(body.errors) ? (body.errors as GraphqlError[]) : []
+      if (errors[0]?.extensions?.code === 'CSRF_REJECTED') {
+        const fresh = await refreshCsrf()
+        if (fresh === null) return { kind: 'signed-out' }
+        response = await open(fresh)
+      }
+    }
+    if (response.status === 401) return { kind: 'signed-out' }
+    if (!response.headers.get('content-type')?.includes('event-stream') || !response.body) {
+      const body = await readJson(response)
+      const errors = Array.isArray(body.errors) ? (body.errors as GraphqlError[]) : []
+      if (errors.some((e) => e.extensions?.code === 'UNAUTHENTICATED')) return { kind: 'signed-out' }
+      return { kind: 'error', message: errors[0]?.message ?? `the gateway answered ${response.status}` }
+    }
+    pause = 1000
+    const reader = response.body.getReader()
+    const decoder = new TextDecoder()
+    let buffer = ''
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return null
+      buffer += decoder.decode(value, { stream: true })
+      for (let at = buffer.indexOf('\n\n'); at >= 0; at = buffer.indexOf('\n\n')) {
+        const block = buffer.slice(0, at)
+        buffer = buffer.slice(at + 2)
+        if (!/^event: next$/m.test(block)) continue
+        const text = block
+          .split('\n')
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5))
+          .join('\n')
+        let payload: { data?: Record<string, unknown> | null; errors?: GraphqlError[] }
+        try {
+          payload = JSON.parse(text)
+        } catch {
+          continue
+        }
+        const errors = payload.errors ?? []
+        if (errors.some((e) => e.extensions?.code === 'UNAUTHENTICATED')) return { kind: 'signed-out' }
+        if (errors.length > 0)
+          return { kind: 'error', message: errors[0]?.message ?? 'the stream was refused' }
+        if (payload.data) onData(payload.data)
+      }
+    }
+  }
+
+  ;(async () => {
+    while (!closed) {
+      let end: LiveEnd | null = null
+      try {
+        end = await follow()
+      } catch {
+        // the connection dropped (or was closed): reopened below unless closed
+      }
+      if (closed) return
+      if (end) {
+        onEnd(end)
+        return
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause))
+      pause = Math.min(pause * 2, 30_000)
+    }
+  })()
+
+  return () => {
+    closed = true
+    controller.abort()
+  }
+}

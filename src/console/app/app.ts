@@ -1,6 +1,6 @@
 import { type FunctionComponent, h } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { fetchSession, postLogout, runQuery, type SessionView } from './api.ts'
+import { fetchSession, openLive, postLogout, runQuery, type SessionView } from './api.ts'
 import { ApiKeysPage } from './api-keys.ts'
 import { AuditPage } from './audit.ts'
 import { CompliancePage } from './compliance.ts'
@@ -12,7 +12,7 @@ import { Overview } from './overview.ts'
 import { PaymentsPage } from './payments.ts'
 import { type PageName, useRoute } from './route.ts'
 import { SignIn } from './sign-in.ts'
-import type { PageProps, Query } from './ui.ts'
+import type { Live, PageProps, Query } from './ui.ts'
 import { WebhooksPage } from './webhooks.ts'
 import { WithdrawalsPage } from './withdrawals.ts'
 
@@ -125,6 +125,21 @@ export function App() {
     return result
   }
 
+  const live: Live = (subscription, variables, onData) => {
+    if (!chosen) return () => {}
+    const merchantId = chosen.merchantId
+    return openLive(
+      () => ({ csrfToken: csrf.current, merchantId }),
+      subscription,
+      variables,
+      onData,
+      (end) => {
+        if (end.kind === 'signed-out') signedOut('Your session ended: sign in again.')
+      },
+      refreshCsrf,
+    )
+  }
+
   const header = h(Header, {
     name: session.user.name,
     roles: chosen?.roles ?? [],
@@ -145,6 +160,7 @@ export function App() {
       // a page starts afresh for another merchant or another detail id
       key: `${chosen.merchantId} ${page} ${route.id ?? ''}`,
       query,
+      live,
       scopes,
       merchantName: chosen.merchantName,
       id: route.id,

@@ -13,9 +13,38 @@ export type Query = <T>(query: string, variables?: Record<string, unknown>) => P
  */
 export type PageProps = {
   query: Query
+  live: Live
   scopes: ReadonlySet<string>
   merchantName: string | null
   id: string | null
+}
+
+/**
+ * Opens a subscription as the signed-in user at the chosen merchant, calling `onData` with each value; answers
+ * the function that closes it (see openLive in api.ts).
+ */
+export type Live = (
+  subscription: string,
+  variables: Record<string, unknown>,
+  onData: (data: Record<string, unknown>) => void,
+) => () => void
+
+/**
+ * Follows a subscription while the component is shown; `onData` runs for each value (typically a reload of what
+ * the page shows).
+ *
+ * @example
+ * useLive(props.live, 'subscription { paymentsUpdated { id } }', {}, reload)
+ */
+export function useLive(
+  live: Live,
+  subscription: string,
+  variables: Record<string, unknown>,
+  onData: (data: Record<string, unknown>) => void,
+) {
+  const handler = useRef(onData)
+  handler.current = onData
+  useEffect(() => live(subscription, variables, (data) => handler.current(data)), [subscription])
 }
 
 /** Data being loaded, loaded, or refused with a message. */

@@ -4,7 +4,9 @@ import type { Db } from '../../db/client.ts'
 import { consoleSessions, consoleUsers } from '../../db/schema/index.ts'
 import { invalidInput, TollgateError } from '../errors.ts'
 import { newId, randomSecret } from '../ids.ts'
+import { type AuthInfo, revocationChannel } from './api-keys.ts'
 import { recordAudit } from './audit.ts'
+import { scopesFor } from './console-roles.ts'
 import {
   type ConsoleMembership,
   type ConsoleUser,
@@ -230,13 +232,18 @@ async function countFailure(
 }
 
 /**
- * The signed-in user behind a session token, with their roles per merchant; the session's idle clock restarts.
+ * The signed-in user behind a session token, with their roles per merchant; the session's idle clock restarts
+ * (unless `touch: false`, for a check that is not the user's doing).
  * A malformed, unknown, logged-out or expired token, or one of a disabled user, is UNAUTHENTICATED alike.
  *
  * @example
  * const { user, memberships, session } = await sessionFor({ db }, cookies.get('tollgate_session'))
  */
-export async function sessionFor(ctx: SessionsContext, token: unknown): Promise<SignedIn> {
+export async function sessionFor(
+  ctx: SessionsContext,
+  token: unknown,
+  options: { touch?: boolean } = {},
+): Promise<SignedIn> {
   if (typeof token !== 'string' || !tokenPattern.test(token)) throw unauthenticated()
   const now = ctx.now?.() ?? new Date()
   const [row] = await ctx.db
@@ -246,11 +253,14 @@ export async function sessionFor(ctx: SessionsContext, token: unknown): Promise<
     .where(eq(consoleSessions.tokenHash, sha256(token)))
   if (!row || row.session.revokedAt || row.user.disabledAt) throw unauthenticated()
   if (expiryOf(row.session.createdAt, row.session.lastSeenAt) <= now) throw unauthenticated()
-  const lastSeenAt = now > row.session.lastSeenAt ? now : row.session.lastSeenAt
-  await ctx.db
-    .update(consoleSessions)
-    .set({ lastSeenAt })
-    .where(and(eq(consoleSessions.id, row.session.id), isNull(consoleSessions.revokedAt)))
+  // a live stream's re-checks look without touching: an open subscription alone never keeps a session alive
+  const touch = options.touch ?? true
+  const lastSeenAt = touch && now > row.session.lastSeenAt ? now : row.session.lastSeenAt
+  if (touch)
+    await ctx.db
+      .update(consoleSessions)
+      .set({ lastSeenAt })
+      .where(and(eq(consoleSessions.id, row.session.id), isNull(consoleSessions.revokedAt)))
   return {
     session: {
       id: row.session.id,
@@ -287,6 +297,8 @@ export async function logout(ctx: SessionsContext, token: unknown): Promise<bool
       .where(and(eq(consoleSessions.tokenHash, sha256(token)), isNull(consoleSessions.revokedAt)))
       .returning({ id: consoleSessions.id, userId: consoleSessions.userId })
     if (!ended) return false
+    // at commit every API process re-checks the streams opened under this user: this session's end there
+    await tx.execute(sql`select pg_notify(${revocationChannel}, ${sessionKeyId(ended.userId)})`)
     await recordAudit(tx, {
       merchantId: null,
       actor: { userId: ended.userId },
@@ -327,4 +339,57 @@ export function verifyCsrf(session: Pick<ConsoleSession, 'csrfHash'>, presented:
   const expected = Buffer.from(session.csrfHash, 'hex')
   const given = createHash('sha256').update(presented).digest()
   return expected.length === given.length && timingSafeEqual(expected, given)
+}
+
+/** The name of the `tollgate_session` cookie, which carries a console session's token (HttpOnly). */
+export const sessionCookieName = 'tollgate_session'
+
+/**
+ * The session token in a `Cookie` header, if any.
+ *
+ * @example
+ * sessionTokenOf('theme=dark; tollgate_session=tgs_abc') // 'tgs_abc'
+ */
+export function sessionTokenOf(cookieHeader: string | null | undefined): string | undefined {
+  if (!cookieHeader) return undefined
+  for (const pair of cookieHeader.split(';')) {
+    const at = pair.indexOf('=')
+    if (at < 0 || pair.slice(0, at).trim() !== sessionCookieName) continue
+    const value = pair.slice(at + 1).trim()
+    if (value) return value
+  }
+  return undefined
+}
+
+/**
+ * The key id a console user acts under on the API (audit log, approvals, quorums, auth-cache watches).
+ *
+ * @example
+ * sessionKeyId('cu_1') // 'user:cu_1'
+ */
+export const sessionKeyId = (userId: string) => `user:${userId}`
+
+const merchantIdPattern = /^mer_[A-Za-z0-9_]{1,64}$/
+
+/**
+ * What a signed-in user may do at `merchantId` through the API, as an API key's AuthInfo (the union of their
+ * roles' scopes there, the session's expiry); null when the id is malformed or they hold no role there.
+ *
+ * @example
+ * const auth = actingFor(signedIn, request.headers.get('x-tollgate-merchant'))
+ * if (!auth) return forbidden()
+ */
+export function actingFor(signedIn: SignedIn, merchantId: string | null | undefined): AuthInfo | null {
+  if (
+    typeof merchantId !== 'string' ||
+    !merchantIdPattern.test(merchantId) ||
+    !signedIn.memberships.some((m) => m.merchantId === merchantId)
+  )
+    return null
+  return {
+    merchantId,
+    keyId: sessionKeyId(signedIn.user.id),
+    scopes: scopesFor(signedIn.memberships, merchantId),
+    expiresAt: signedIn.session.expiresAt,
+  }
 }
