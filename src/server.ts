@@ -15,7 +15,7 @@ import {
   sessionCookieOf,
 } from './console-auth.ts'
 import type { AppContext } from './context.ts'
-import { type AuthInfo, authenticate } from './core/access/api-keys.ts'
+import { type ApiKeyScope, type AuthInfo, authenticate } from './core/access/api-keys.ts'
 import { readKytStatus } from './core/compliance/status.ts'
 import { errorCode, errorKind, TollgateError } from './core/errors.ts'
 import { statementCsv, statementQuery } from './core/ledger/statements.ts'
@@ -25,6 +25,7 @@ import { renderSelfHostedGraphiQL, serveGraphiQLAsset, withGraphiQLPageHeaders }
 import { createWebSocketHandler, isWebSocketUpgrade, upgradeWebSocket } from './graphql-ws.ts'
 import { readiness } from './health.ts'
 import { useSchemaDisclosure } from './introspection.ts'
+import { kytReportCsv, kytReportQuery } from './kyt-export.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { createRateLimits, type RateLimited } from './rate-limit.ts'
 import { type GraphQLContext, hasScope } from './schema/context.ts'
@@ -117,9 +118,9 @@ type ServerContext = { requestId: string; auth?: Promise<AuthInfo | null>; clien
 
 /**
  * The HTTP surface: `/graphql` (with GraphiQL on, its page to a browser and its files under `/graphql-assets/`),
- * the hosted checkout under `/pay/`, the CSV statement `/exports/ledger.csv`, `/healthz`, `/readyz`, `/metrics`,
- * and the console's sign-in under `/console/api/` (console-auth.ts; its session cookie also opens /graphql and the
- * CSV, with `X-CSRF-Token` and `X-Tollgate-Merchant`).
+ * the hosted checkout under `/pay/`, the CSV statement `/exports/ledger.csv` and KYT report `/exports/kyt.csv`,
+ * `/healthz`, `/readyz`, `/metrics`, and the console's sign-in under `/console/api/` (console-auth.ts; its session
+ * cookie also opens /graphql and the CSVs, with `X-CSRF-Token` and `X-Tollgate-Merchant`).
  * `handle` is a fetch handler, usable with `Bun.serve` (which hands it the server, asked for the socket's
  * address) or called directly in tests with that address as a string: what rate limits count by, through
  * `TRUST_PROXY`. Without an address only the per-key limit applies.
@@ -274,11 +275,15 @@ export function createHttpHandler(
   }
 
   /**
-   * `/exports/ledger.csv`: the key's merchant's statement as CSV, streamed (payments:read; the query string is
-   * `statementQuery`'s). Admitted as /graphql requests are (the same rate limits); 401 without a valid key, 403
-   * without the scope, 400 naming a bad parameter.
+   * Who may download a CSV export: admitted as /graphql requests are (the same rate limits), the console session
+   * without a CSRF token. Answers the key, or the refusal to send: 429, 401 without a valid key, 403 without
+   * `scope`.
    */
-  async function ledgerExport(request: Request, subject: string | undefined): Promise<Response> {
+  async function exportAuth(
+    request: Request,
+    subject: string | undefined,
+    scope: ApiKeyScope,
+  ): Promise<AuthInfo | Response> {
     if (request.method !== 'GET') return json({ error: 'method not allowed' }, 405, { allow: 'GET' })
     // a download link needs no CSRF token: a GET changes nothing, and SameSite keeps other sites' pages out
     const admitted = await admit(request, subject, { csrf: false })
@@ -295,16 +300,23 @@ export function createHttpHandler(
         401,
         { 'www-authenticate': 'Bearer' },
       )
-    if (!hasScope(auth, 'payments:read'))
-      return json({ error: 'this API key lacks the scope payments:read', code: 'FORBIDDEN' }, 403)
-    let filter: ReturnType<typeof statementQuery>
+    if (!hasScope(auth, scope))
+      return json({ error: `this API key lacks the scope ${scope}`, code: 'FORBIDDEN' }, 403)
+    return auth
+  }
+
+  /** A CSV export's query string checked by `parse`, or 400 naming the bad parameter (nothing is read then). */
+  function exportQuery<T>(request: Request, parse: (params: URLSearchParams) => T): T | Response {
     try {
-      filter = statementQuery(app.chains, new URL(request.url).searchParams)
+      return parse(new URL(request.url).searchParams)
     } catch (err) {
       if (!(err instanceof TollgateError)) throw err
       return json({ error: err.message, code: err.code, field: err.field }, 400)
     }
-    const lines = statementCsv(app, auth.merchantId, filter)
+  }
+
+  /** CSV text streamed as it is read, a download named `filename`. */
+  function csvDownload(lines: AsyncGenerator<string>, filename: string): Response {
     const encoder = new TextEncoder()
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -319,10 +331,35 @@ export function createHttpHandler(
     return new Response(body, {
       headers: {
         'content-type': 'text/csv; charset=utf-8',
-        'content-disposition': 'attachment; filename="ledger.csv"',
+        'content-disposition': `attachment; filename="${filename}"`,
         'cache-control': 'no-store',
       },
     })
+  }
+
+  /**
+   * `/exports/ledger.csv`: the key's merchant's statement as CSV, streamed (payments:read; the query string is
+   * `statementQuery`'s). 401 without a valid key, 403 without the scope, 400 naming a bad parameter.
+   */
+  async function ledgerExport(request: Request, subject: string | undefined): Promise<Response> {
+    const auth = await exportAuth(request, subject, 'payments:read')
+    if (auth instanceof Response) return auth
+    const filter = exportQuery(request, (params) => statementQuery(app.chains, params))
+    if (filter instanceof Response) return filter
+    return csvDownload(statementCsv(app, auth.merchantId, filter), 'ledger.csv')
+  }
+
+  /**
+   * `/exports/kyt.csv?from=&to=`: the key's merchant's KYT screenings opened in the period as CSV, streamed, in
+   * the columns of `tollgate kyt report` (compliance:review). 401 without a valid key, 403 without the scope, 400
+   * naming a bad parameter.
+   */
+  async function kytExport(request: Request, subject: string | undefined): Promise<Response> {
+    const auth = await exportAuth(request, subject, 'compliance:review')
+    if (auth instanceof Response) return auth
+    const range = exportQuery(request, kytReportQuery)
+    if (range instanceof Response) return range
+    return csvDownload(kytReportCsv(app.db, auth.merchantId, range), 'kyt.csv')
   }
 
   async function route(
@@ -344,6 +381,8 @@ export function createHttpHandler(
       }
       case '/exports/ledger.csv':
         return ledgerExport(request, address())
+      case '/exports/kyt.csv':
+        return kytExport(request, address())
       case '/healthz':
         return json({ ok: true })
       case '/readyz': {
@@ -385,7 +424,14 @@ export function createHttpHandler(
     const offered = request.headers.get('x-request-id')
     const requestId = offered && /^[\x21-\x7e]{1,64}$/.test(offered) ? offered : crypto.randomUUID()
     const path = new URL(request.url).pathname
-    const routeLabel = ['/graphql', '/exports/ledger.csv', '/healthz', '/readyz', '/metrics'].includes(path)
+    const routeLabel = [
+      '/graphql',
+      '/exports/ledger.csv',
+      '/exports/kyt.csv',
+      '/healthz',
+      '/readyz',
+      '/metrics',
+    ].includes(path)
       ? path
       : path.startsWith('/pay/')
         ? '/pay'
