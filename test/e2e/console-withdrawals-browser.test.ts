@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
 import { getAddress, type Hex, parseEther } from 'viem'
+import { sign } from 'viem/accounts'
 import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
 import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
@@ -19,12 +20,16 @@ import {
   watchPage,
 } from '../helpers/console.ts'
 import { passUntil } from '../helpers/payout-passes.ts'
+import { deploySafe, ownerKeys } from '../helpers/safe.ts'
 
 // The console's Withdrawals page in Chromium against a devnet whose ETH withdrawals above 1 need two approvers:
 // an operator's API key asks for 2 ETH, approver Ana approves it through the confirmation step (1 of 2), cannot
 // approve again, approver Ben (another browser) approves it out of the queue, the payout pass sends it on anvil
 // and the detail view shows its transaction. A viewer sees withdrawals without any button, and the API refuses
 // the approval the viewer's own session sends.
+
+// The Multisig page on the same devnet: a 2-of-3 Safe is the cold wallet; a proposal drafted through the API is
+// listed with what owners sign, a garbage signature is refused in words, an owner's is added, and it is canceled.
 
 const hostileReason = `<script>alert('reason')</script><img src=x onerror=alert(1)>`
 const destination = '0x00000000000000000000000000000000000000a1'
@@ -40,9 +45,12 @@ let ana: TestConsoleUser
 let ben: TestConsoleUser
 let vera: TestConsoleUser
 let withdrawalId: string
+let safe: Hex
+const [owner, otherOwner, thirdOwner] = ownerKeys(3) as Array<{ key: Hex; address: Hex }>
 
 beforeAll(async () => {
   ;[devnet, browser] = await Promise.all([startDevnet(), launchBrowser()])
+  ;({ safe } = await deploySafe(devnet, [owner!.address, otherOwner!.address, thirdOwner!.address], 2))
   app = await createTestApp({
     config: testConfig(
       devnet.url,
@@ -50,6 +58,15 @@ beforeAll(async () => {
       {
         payouts: { mode: 'batch', approvalAbove: { ETH: '1' }, approvalsRequired: { ETH: 2 } },
         sweeps: { enabled: false },
+        // a float above what the hot wallet holds: the payout passes move nothing into the Safe
+        cold: {
+          address: safe,
+          multisig: {
+            threshold: 2,
+            owners: [owner!.address, otherOwner!.address, thirdOwner!.address],
+          },
+          float: { ETH: '1000' },
+        },
       },
     ),
     env: { TOLLGATE_SEED: gatewayMnemonic },
@@ -305,5 +322,90 @@ describe('console withdrawals in Chromium', () => {
     expect(v.watched.dialogs).toEqual([])
     expect(await cspViolations(v.page)).toEqual([])
     expect(v.watched.problems).toEqual([])
+  }, 60_000)
+})
+
+describe('console multisig proposals in Chromium', () => {
+  test('behavior: a proposal lists what owners sign; a garbage signature is refused in words, an owner’s is added, then it is canceled', async () => {
+    await devnet.payNative(safe, parseEther('1'))
+    const proposed = await app.gql(
+      `mutation ($input: ProposeTransferInput!) { proposeTransfer(input: $input) {
+        ... on ProposeTransferPayload { proposal { id status toSign } } ... on UserError { code message } } }`,
+      {
+        input: {
+          chain: 'devnet',
+          asset: 'ETH',
+          to: destination,
+          amount: '0.5',
+          idempotencyKey: 'browser-proposal-1',
+        },
+      },
+      shop.key,
+    )
+    const proposal = proposed.data?.proposeTransfer?.proposal as { id: string; toSign: Hex } | undefined
+    if (!proposal) throw new Error(`proposeTransfer: ${JSON.stringify(proposed)}`)
+    const readProposal = async () =>
+      (
+        await app.gql(
+          'query ($id: ID!) { multisigProposal(id: $id) { status signers } }',
+          { id: proposal.id },
+          shop.key,
+        )
+      ).data.multisigProposal
+
+    const ada = await consoleUser(app, 'Ada Admin', [{ merchantId: shop.id, role: 'admin' }])
+    const s = await session(ada, 375)
+    await s.page.getByRole('link', { name: 'Multisig' }).click()
+    await s.page.getByRole('heading', { name: 'Multisig proposals' }).waitFor()
+    const card = s.page.getByRole('article', { name: `Proposal ${proposal.id}` })
+    await card.waitFor()
+    expect(await card.locator('.proposal-status').textContent()).toBe('signing')
+    expect(await card.locator('.signatures').textContent()).toBe('0 of 2 signatures, 2 missing')
+    expect(await card.locator('.to-sign-text').textContent()).toBe(proposal.toSign)
+    expect(await s.page.getByRole('button', { name: /Execute/ }).count()).toBe(0)
+    expect(await s.page.getByText('there is nothing more to press').count()).toBe(1)
+
+    // garbage, then a signature of a key that owns nothing: refused in words, nothing written
+    const field = card.getByLabel('Owner’s signature (hex) or signed PSBT (base64)')
+    const mallory = ownerKeys(1)[0]!
+    for (const signature of [
+      '0xdeadbeef<script>',
+      await sign({ hash: proposal.toSign, privateKey: mallory.key, to: 'hex' }),
+    ]) {
+      await field.fill(signature)
+      await card.getByRole('button', { name: 'Add signature', exact: true }).click()
+      await card.getByRole('button', { name: 'Confirm: Add signature' }).click()
+      await card
+        .getByRole('alert')
+        .filter({
+          hasText: /^That is not a valid signature of one of the wallet’s owners for this proposal\./,
+        })
+        .waitFor()
+      await card.getByRole('button', { name: 'Cancel', exact: true }).click()
+    }
+    expect(await readProposal()).toEqual({ status: 'SIGNING', signers: [] })
+
+    // an owner's signature is added: 1 of 2
+    await field.fill(await sign({ hash: proposal.toSign, privateKey: owner!.key, to: 'hex' }))
+    await card.getByRole('button', { name: 'Add signature', exact: true }).click()
+    await card.getByRole('button', { name: 'Confirm: Add signature' }).click()
+    await card.locator('.signatures', { hasText: '1 of 2 signatures, 1 missing' }).waitFor()
+    expect(await card.locator('.signers li').allTextContents()).toEqual([getAddress(owner!.address)])
+    expect(await readProposal()).toEqual({ status: 'SIGNING', signers: [getAddress(owner!.address)] })
+
+    // canceled through its confirmation step; the status filter finds it among the canceled
+    await card.getByRole('button', { name: 'Cancel proposal', exact: true }).click()
+    await card.getByRole('button', { name: 'Confirm: Cancel proposal' }).click()
+    await card.locator('.proposal-status', { hasText: 'canceled' }).waitFor()
+    expect(await card.getByRole('button').count()).toBe(0)
+    expect((await readProposal()).status).toBe('CANCELED')
+    await s.page.getByLabel('Status').selectOption('SIGNING')
+    await s.page.getByText('No proposal is signing.').waitFor()
+    await s.page.getByLabel('Status').selectOption('CANCELED')
+    await s.page.getByRole('article', { name: `Proposal ${proposal.id}` }).waitFor()
+    expect(await noHorizontalScroll(s.page)).toBe(true)
+    await s.page.screenshot({ path: join(artifactsDir, 'console-multisig-375.png'), fullPage: true })
+    await expectClean(s)
+    await s.context.close()
   }, 60_000)
 })
