@@ -1,0 +1,278 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { parseEther } from 'viem'
+import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
+import { startScreeningPump } from '../../src/jobs/kyt-pump.ts'
+import { createTestApp, type TestApp } from '../helpers/app.ts'
+import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
+import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import {
+  consoleUser,
+  cspViolations,
+  isolatedContext,
+  noHorizontalScroll,
+  openPage,
+  serveGateway,
+  signIn,
+  type TestConsoleUser,
+  watchPage,
+} from '../helpers/console.ts'
+import { impersonate, kytTestConfig, payNativeFrom, sdnAddresses } from '../helpers/kyt.ts'
+import { waitFor } from '../helpers/processes.ts'
+
+// The Compliance page in Chromium, every other host unreachable: a payment paid from an SDN-listed address is held
+// by screening; a compliance officer reads the sanctions provider's answer, downloads the report, and releases
+// the payment with a note (hostile markup, shown as text); the payment completes and the audit log names the
+// officer. A viewer sees no Compliance page and the API refuses them the release.
+
+const hostileNote = 'Known customer, checked by phone <img src=x onerror=alert(1)>'
+const listedPayer = sdnAddresses('ETH')[0] as string
+
+let devnet: Devnet
+let app: TestApp
+let server: ReturnType<typeof Bun.serve>
+let browser: Browser
+let base: string
+let shop: { id: string; key: string }
+let heldPayment: string
+let officer: TestConsoleUser
+let viewer: TestConsoleUser
+
+const paymentQuery = `query ($id: ID!) { payment(id: $id) { id status kyt { id state decidedBy note } } }`
+const paymentOf = async (id: string) => (await app.gql(paymentQuery, { id }, shop.key)).data.payment
+
+beforeAll(async () => {
+  ;[devnet, browser] = await Promise.all([startDevnet(), launchBrowser()])
+  app = await createTestApp({
+    config: kytTestConfig(devnet.url, { settings: { sweeps: { enabled: false } } }),
+    env: { TOLLGATE_SEED: gatewayMnemonic },
+  })
+  ;({ server, base } = serveGateway(app))
+  shop = await app.merchant('Compliance shop')
+  officer = await consoleUser(app, 'Cora Compliance', [{ merchantId: shop.id, role: 'compliance' }])
+  viewer = await consoleUser(app, 'Vic Viewer', [{ merchantId: shop.id, role: 'viewer' }])
+
+  // paid in full by an address on the OFAC SDN list: scanned, screened, held
+  const created = await app.gql(
+    `mutation ($input: CreatePaymentInput!) { createPayment(input: $input) {
+      ... on CreatePaymentPayload { payment { id address } } ... on UserError { code message } } }`,
+    { input: { chain: 'devnet', asset: 'ETH', amount: '1.5', orderId: 'order-held-1' } },
+    shop.key,
+  )
+  const payment = created.data.createPayment.payment as { id: string; address: string }
+  heldPayment = payment.id
+  await impersonate(devnet, listedPayer)
+  await payNativeFrom(devnet, listedPayer, payment.address, parseEther('1.5'))
+  await devnet.mine(2)
+  await syncChain(
+    { db: app.ctx.db, log: app.ctx.log, scanner: newScannerState(), screen: true },
+    app.ctx.chains.get('devnet')!,
+  )
+  const pump = startScreeningPump(app.ctx, () => {}, { idleMs: 50 })
+  try {
+    await waitFor(`${heldPayment} HELD`, async () => (await paymentOf(heldPayment)).status === 'HELD')
+  } finally {
+    await pump.stop()
+  }
+}, 120_000)
+
+afterAll(async () => {
+  await browser?.close()
+  server?.stop(true)
+  await app?.close()
+  await devnet?.stop()
+})
+
+/** Expected refusals of a sign-in: no session yet, then TOTP_REQUIRED after the password. */
+const signInRefusals = (url: string, status: number) =>
+  status === 401 && (url.endsWith('/console/api/session') || url.endsWith('/console/api/login'))
+
+/** The queue's item of the held payment. */
+const heldItem = (page: Page) => page.locator('.kyt-item', { hasText: heldPayment })
+
+describe('the Compliance page', () => {
+  let context: BrowserContext
+  let page: Page
+  let isolation: { foreign: string[] }
+  let watched: ReturnType<typeof watchPage>
+
+  beforeAll(async () => {
+    const isolated = await isolatedContext(browser, base, 1280)
+    context = isolated.context
+    isolation = isolated
+    page = await context.newPage()
+    watched = watchPage(page, signInRefusals)
+    await signIn(page, base, officer)
+  })
+  afterAll(() => context?.close())
+
+  test('default: the officer opens Compliance from the menu and sees the held payment with the sanctions provider’s answer', async () => {
+    await page
+      .getByRole('navigation', { name: 'Console pages' })
+      .getByRole('link', { name: 'Compliance' })
+      .click()
+    await page.getByRole('heading', { name: 'Compliance', level: 1 }).waitFor()
+    await heldItem(page).waitFor()
+    expect(await page.locator('.kyt-item').count()).toBe(1)
+    const item = heldItem(page)
+    // the link to the payment, what was screened, the verdict and its reason
+    expect(await item.getByRole('link', { name: heldPayment }).getAttribute('href')).toBe(
+      `#/payments/${heldPayment}`,
+    )
+    expect(await item.locator('.kyt-addresses').textContent()).toBe(listedPayer)
+    expect(await item.locator('.kyt-verdict').textContent()).toBe('BLOCK')
+    expect(await item.locator('.kyt-reason').textContent()).toBe('KYT_BLOCKED: a provider blocks an address')
+    expect(await item.getByText('1.5 ETH on devnet').count()).toBe(1)
+    // every provider's answer: here the offline sanctions list
+    const answer = item.locator('.kyt-answer')
+    expect(await answer.count()).toBe(1)
+    expect(await answer.locator('.kyt-provider').textContent()).toBe('sanctions')
+    expect(await answer.locator('.kyt-answer-verdict').textContent()).toBe('BLOCK')
+    expect(await answer.locator('.kyt-categories').textContent()).toContain('sanctions')
+    // the officer may decide: both actions are offered
+    expect(await item.getByRole('button', { name: 'Release', exact: true }).count()).toBe(1)
+    expect(await item.getByRole('button', { name: 'Reject', exact: true }).count()).toBe(1)
+    await page.screenshot({ path: join(artifactsDir, 'console-compliance.png'), fullPage: true })
+  }, 30_000)
+
+  test('default: the report for the period downloads as CSV through a blob: link and holds the held screening', async () => {
+    const checkId = (await paymentOf(heldPayment)).kyt[0].id as string
+    const today = new Date().toISOString().slice(0, 10)
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)
+    await page.getByLabel('From').fill(today)
+    await page.getByLabel('To').fill(tomorrow)
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download CSV' }).click(),
+    ])
+    expect(download.url()).toStartWith('blob:')
+    expect(download.suggestedFilename()).toBe(`kyt-report-${today}-to-${tomorrow}.csv`)
+    const csv = await readFile((await download.path()) as string, 'utf8')
+    const [header, ...rows] = csv.trimEnd().split('\n')
+    expect(header).toStartWith('screenedAt,checkId,merchantId,')
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toContain(`,${checkId},${shop.id},devnet,inbound,`)
+    expect(rows[0]).toContain(`,${heldPayment},`)
+    expect(rows[0]).toContain(',held,block,KYT_BLOCKED,')
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^Saved kyt-report-.+\.csv: 1 screening\.$/ })
+      .waitFor()
+  }, 30_000)
+
+  test('default: Release refuses an empty note, then releases with a hostile note shown as text; the payment completes and the audit log names the officer', async () => {
+    const item = heldItem(page)
+    await item.getByRole('button', { name: 'Release', exact: true }).click()
+    const confirm = item.getByRole('group', { name: 'Release' })
+    await confirm.getByText(`Release payment ${heldPayment}?`, { exact: false }).waitFor()
+    // the note field has the focus; confirming without a note is refused in words, nothing is sent
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('TEXTAREA')
+    await confirm.getByRole('button', { name: 'Confirm: Release' }).click()
+    await confirm.getByRole('alert').filter({ hasText: 'A note is required.' }).waitFor()
+    expect((await paymentOf(heldPayment)).status).toBe('HELD')
+
+    await confirm.getByLabel('Note (required)').fill(hostileNote)
+    await confirm.getByRole('button', { name: 'Confirm: Release' }).click()
+    // announced on the page (the item's own outcome goes with the item)
+    await page
+      .locator('.compliance > [role=status]')
+      .filter({ hasText: `Payment ${heldPayment} released. It is now COMPLETED.` })
+      .waitFor()
+    // the item leaves the queue
+    await page.locator('.kyt-queue-empty').waitFor()
+    expect(await page.locator('.kyt-item').count()).toBe(0)
+
+    // decided: who and the note, as the characters it is
+    const decided = page.locator('.kyt-decided-item', { hasText: heldPayment })
+    await decided.waitFor()
+    expect(await decided.locator('.kyt-state').textContent()).toBe('RELEASED')
+    expect(await decided.locator('.kyt-decided-by').textContent()).toBe(`user:${officer.id}`)
+    expect(await decided.locator('.kyt-note').textContent()).toBe(hostileNote)
+    expect(await page.locator('main img, main script').count()).toBe(0)
+
+    // the API: the payment completed, its screening released by the officer with the note
+    const payment = await paymentOf(heldPayment)
+    expect(payment.status).toBe('COMPLETED')
+    expect(payment.kyt).toEqual([
+      { id: payment.kyt[0].id, state: 'RELEASED', decidedBy: `user:${officer.id}`, note: hostileNote },
+    ])
+    const audit = await app.gql(
+      '{ auditLog(first: 20) { edges { node { action actor targetType targetId data } } } }',
+      {},
+      shop.key,
+    )
+    const released = audit.data.auditLog.edges
+      .map((e: { node: Record<string, unknown> }) => e.node)
+      .filter((n: { action: string }) => n.action === 'payment.released')
+    expect(released).toHaveLength(1)
+    expect(released[0]).toMatchObject({
+      actor: `user:${officer.id}`,
+      targetType: 'payment',
+      targetId: heldPayment,
+      data: { note: hostileNote },
+    })
+    await page.screenshot({ path: join(artifactsDir, 'console-compliance-released.png'), fullPage: true })
+  }, 30_000)
+
+  test('default: at 375 px wide nothing scrolls sideways; nothing foreign, no dialog, no CSP violation', async () => {
+    await page.setViewportSize({ width: 375, height: 800 })
+    await openPage(page, base, 'compliance')
+    await page.locator('.kyt-decided-item').first().waitFor()
+    await page.locator('.kyt-decided-item details summary').first().click()
+    expect(await noHorizontalScroll(page)).toBe(true)
+    await page.screenshot({ path: join(artifactsDir, 'console-compliance-375.png'), fullPage: true })
+
+    expect(isolation.foreign).toEqual([])
+    expect(watched.dialogs).toEqual([])
+    expect(await cspViolations(page)).toEqual([])
+    expect(watched.problems).toEqual([])
+  }, 30_000)
+})
+
+describe('the Compliance page for a viewer', () => {
+  test('error: no Compliance entry in the menu, the route shows the overview, and releasePayment through the session is FORBIDDEN', async () => {
+    const { context, foreign } = await isolatedContext(browser, base, 375)
+    const page = await context.newPage()
+    const watched = watchPage(page, signInRefusals)
+    await signIn(page, base, viewer)
+    const menu = page.getByRole('navigation', { name: 'Console pages' })
+    await menu.getByRole('link', { name: 'Overview' }).waitFor()
+    expect(await menu.getByRole('link', { name: 'Compliance' }).count()).toBe(0)
+    await openPage(page, base, 'compliance')
+    await page.getByRole('heading', { name: /^Overview/ }).waitFor()
+    expect(await page.getByRole('heading', { name: 'Compliance', exact: true }).count()).toBe(0)
+
+    // the API is what refuses: the viewer's own session, with its CSRF token and merchant
+    const session = await context.request.get(`${base}/console/api/session`)
+    const { csrfToken } = await session.json()
+    const res = await context.request.post(`${base}/graphql`, {
+      headers: {
+        'content-type': 'application/json',
+        'x-csrf-token': csrfToken,
+        'x-tollgate-merchant': shop.id,
+      },
+      data: {
+        query: `mutation ($id: ID!) { releasePayment(id: $id, note: "looks fine") {
+          __typename ... on UserError { code } } }`,
+        variables: { id: heldPayment },
+      },
+    })
+    const body = await res.json()
+    const code = body.errors?.[0]?.extensions?.code ?? body.data?.releasePayment?.code
+    expect(code).toBe('FORBIDDEN')
+    // the report too
+    const csv = await context.request.get(`${base}/exports/kyt.csv?from=2025-01-01&to=2099-01-01`, {
+      headers: { 'x-tollgate-merchant': shop.id },
+    })
+    expect(csv.status()).toBe(403)
+
+    expect(await noHorizontalScroll(page)).toBe(true)
+    expect(foreign).toEqual([])
+    expect(watched.dialogs).toEqual([])
+    expect(await cspViolations(page)).toEqual([])
+    expect(watched.problems).toEqual([])
+    await context.close()
+  }, 60_000)
+})
