@@ -23,9 +23,9 @@ import { impersonate, kytTestConfig, payNativeFrom, sdnAddresses } from '../help
 import { waitFor } from '../helpers/processes.ts'
 
 // The Compliance page in Chromium, every other host unreachable: a payment paid from an SDN-listed address is held
-// by screening; a compliance officer reads the sanctions provider's answer, downloads the report, and releases
-// the payment with a note (hostile markup, shown as text); the payment completes and the audit log names the
-// officer. A viewer sees no Compliance page and the API refuses them the release.
+// by screening, and so is a customer's deposit from it; a compliance officer reads the sanctions provider's
+// answers, rejects the deposit, downloads the report, and releases the payment with a note (hostile markup, shown
+// as text); the payment completes and the audit log names the officer. A viewer sees no Compliance page and the API refuses them the release.
 
 const hostileNote = 'Known customer, checked by phone <img src=x onerror=alert(1)>'
 const listedPayer = sdnAddresses('ETH')[0] as string
@@ -37,6 +37,8 @@ let browser: Browser
 let base: string
 let shop: { id: string; key: string }
 let heldPayment: string
+let heldDeposit: string
+let depositTx: string
 let officer: TestConsoleUser
 let viewer: TestConsoleUser
 
@@ -63,8 +65,22 @@ beforeAll(async () => {
   )
   const payment = created.data.createPayment.payment as { id: string; address: string }
   heldPayment = payment.id
+  // and a customer's deposit from the same address
+  const customer = await app.gql(
+    `mutation { depositAddress(input: { chain: "devnet", customerId: "cust-7" }) {
+      ... on CustomerAddress { address } ... on UserError { code message } } }`,
+    {},
+    shop.key,
+  )
   await impersonate(devnet, listedPayer)
   await payNativeFrom(devnet, listedPayer, payment.address, parseEther('1.5'))
+  const deposited = await payNativeFrom(
+    devnet,
+    listedPayer,
+    customer.data.depositAddress.address,
+    parseEther('0.25'),
+  )
+  depositTx = deposited.transactionHash
   await devnet.mine(2)
   await syncChain(
     { db: app.ctx.db, log: app.ctx.log, scanner: newScannerState(), screen: true },
@@ -73,6 +89,11 @@ beforeAll(async () => {
   const pump = startScreeningPump(app.ctx, () => {}, { idleMs: 50 })
   try {
     await waitFor(`${heldPayment} HELD`, async () => (await paymentOf(heldPayment)).status === 'HELD')
+    heldDeposit = await waitFor('the held deposit', async () => {
+      const res = await app.gql('{ deposits(status: HELD) { edges { node { id txHash } } } }', {}, shop.key)
+      return res.data.deposits.edges.find((e: { node: { txHash: string } }) => e.node.txHash === depositTx)
+        ?.node.id as string | undefined
+    })
   } finally {
     await pump.stop()
   }
@@ -115,7 +136,7 @@ describe('the Compliance page', () => {
       .click()
     await page.getByRole('heading', { name: 'Compliance', level: 1 }).waitFor()
     await heldItem(page).waitFor()
-    expect(await page.locator('.kyt-item').count()).toBe(1)
+    expect(await page.locator('.kyt-item').count()).toBe(2)
     const item = heldItem(page)
     // the link to the payment, what was screened, the verdict and its reason
     expect(await item.getByRole('link', { name: heldPayment }).getAttribute('href')).toBe(
@@ -137,6 +158,30 @@ describe('the Compliance page', () => {
     await page.screenshot({ path: join(artifactsDir, 'console-compliance.png'), fullPage: true })
   }, 30_000)
 
+  test('default: the held customer deposit shows with its screening; Reject with a note leaves it uncredited', async () => {
+    const item = page.locator('.kyt-item', { hasText: `Deposit ${heldDeposit}` })
+    expect(await item.getByText('cust-7').count()).toBe(1)
+    expect(await item.getByText('0.25 ETH on devnet').count()).toBeGreaterThan(0)
+    expect(await item.locator('.kyt-answer .kyt-provider').textContent()).toBe('sanctions')
+    expect(await item.locator('.kyt-answer .kyt-answer-verdict').textContent()).toBe('BLOCK')
+    await item.getByRole('button', { name: 'Reject', exact: true }).click()
+    const confirm = item.getByRole('group', { name: 'Reject' })
+    await confirm.getByLabel('Note (required)').fill('Sender on the OFAC list')
+    await confirm.getByRole('button', { name: 'Confirm: Reject' }).click()
+    await page
+      .locator('.compliance > [role=status]')
+      .filter({ hasText: `Deposit ${heldDeposit} rejected. It is now REJECTED.` })
+      .waitFor()
+    await item.waitFor({ state: 'detached' })
+    expect(await page.locator('.kyt-item').count()).toBe(1)
+    const res = await app.gql(
+      'query ($id: ID!) { deposit(id: $id) { status credited } }',
+      { id: heldDeposit },
+      shop.key,
+    )
+    expect(res.data.deposit).toEqual({ status: 'REJECTED', credited: '0' })
+  }, 30_000)
+
   test('default: the report for the period downloads as CSV through a blob: link and holds the held screening', async () => {
     const checkId = (await paymentOf(heldPayment)).kyt[0].id as string
     const today = new Date().toISOString().slice(0, 10)
@@ -152,13 +197,20 @@ describe('the Compliance page', () => {
     const csv = await readFile((await download.path()) as string, 'utf8')
     const [header, ...rows] = csv.trimEnd().split('\n')
     expect(header).toStartWith('screenedAt,checkId,merchantId,')
-    expect(rows).toHaveLength(1)
-    expect(rows[0]).toContain(`,${checkId},${shop.id},devnet,inbound,`)
-    expect(rows[0]).toContain(`,${heldPayment},`)
-    expect(rows[0]).toContain(',held,block,KYT_BLOCKED,')
+    // the payment's screening, still held, and the deposit's, rejected a moment ago
+    expect(rows).toHaveLength(2)
+    const held = rows.find((r) => r.includes(`,${checkId},`)) as string
+    expect(held).toContain(`,${checkId},${shop.id},devnet,inbound,`)
+    expect(held).toContain(`,${heldPayment},`)
+    expect(held).toContain(',held,block,KYT_BLOCKED,')
+    const rejected = rows.find((r) => r !== held) as string
+    expect(rejected).toContain(`,${depositTx},`)
+    expect(rejected).toContain(',rejected,block,KYT_BLOCKED,')
+    expect(rejected).toContain(`,user:${officer.id},`)
+    expect(rejected).toEndWith(',Sender on the OFAC list')
     await page
       .getByRole('status')
-      .filter({ hasText: /^Saved kyt-report-.+\.csv: 1 screening\.$/ })
+      .filter({ hasText: /^Saved kyt-report-.+\.csv: 2 screenings\.$/ })
       .waitFor()
   }, 30_000)
 
