@@ -1,6 +1,9 @@
 import { h } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import type { QueryResult } from './api.ts'
+import { HealthSections } from './overview-health.ts'
+import { OperatorSections } from './overview-operator.ts'
+import { VolumeSection } from './overview-volume.ts'
 import type { PageProps } from './ui.ts'
 
 type Balance = { chain: string; asset: { symbol: string }; available: string; reserved: string }
@@ -83,8 +86,10 @@ function PaymentList(props: { payments: Payment[] }) {
 }
 
 /**
- * The overview of one merchant: balances per asset, the latest payments, and a search by payment id or order id.
- * Everything the API answers is rendered as text (preact escapes it), never as markup.
+ * The overview of one merchant: balances per asset, the volume of completed payments (chart and exact table),
+ * payments by status, the latest payments with a search by payment id or order id, the chains and webhook
+ * health; for admins also the gateway's job queues and each chain's reconciliation. Everything the API answers
+ * is rendered as text (preact escapes it), never as markup.
  *
  * @example
  * h(Overview, { query, scopes, merchantName: 'Shop', id: null })
@@ -151,6 +156,7 @@ export function Overview(props: PageProps) {
       h('h2', { id: 'balances-title' }, 'Balances'),
       h(BalanceList, { balances }),
     ),
+    h(VolumeSection, { query }),
     h(
       'section',
       { 'aria-labelledby': 'payments-title' },
@@ -185,5 +191,8 @@ export function Overview(props: PageProps) {
           ? h('p', { class: 'error', role: 'alert' }, `Payments could not be loaded: ${payments.message}`)
           : h(PaymentList, { payments: payments.value }),
     ),
+    h(HealthSections, { query }),
+    // gateway-wide figures: the API refuses them to anyone without admin, so they are not asked for
+    props.scopes.has('admin') ? h(OperatorSections, { query }) : null,
   )
 }
