@@ -214,3 +214,12 @@ builder.queryField('webhookDeliveries', (t) =>
     },
   }),
 )
+
+builder.queryField('webhookEventTypes', (t) =>
+  t.field({
+    type: [WebhookEventTypeEnum],
+    description: 'Every event type an endpoint can subscribe to, in the order the gateway lists them',
+    authScopes: { scope: 'webhooks:write' },
+    resolve: () => [...webhookEventTypes] as never,
+  }),
+)
