@@ -135,6 +135,7 @@ describe('the admin pages in Chromium', () => {
     expect(await card.getByText(hostileDescription, { exact: true }).count()).toBe(1)
     expect(await card.locator('.endpoint-events').textContent()).toBe('payment.completed')
     await noMarkupFromData(page)
+    await page.screenshot({ path: join(artifactsDir, 'console-webhooks.png'), fullPage: true })
 
     // once dismissed, the secret is nowhere on the page, nor when the page is opened again
     await secretBox.getByRole('button', { name: 'Done: I have copied it' }).click()
