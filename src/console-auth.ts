@@ -1,4 +1,5 @@
 import { inArray } from 'drizzle-orm'
+import QRCode from 'qrcode'
 import {
   type RateLimiterAbstract,
   RateLimiterRedis,
@@ -23,7 +24,7 @@ import {
   sha256,
   verifyCsrf,
 } from './core/access/console-sessions.ts'
-import { checkEmail } from './core/access/console-users.ts'
+import { checkEmail, confirmTotp, startTotp } from './core/access/console-users.ts'
 import { TollgateError } from './core/errors.ts'
 import { merchants } from './db/schema/index.ts'
 
@@ -124,7 +125,12 @@ async function sessionView(app: Pick<AppContext, 'db'>, signedIn: SignedIn, csrf
         ).map((m) => [m.id, m.name]),
   )
   return {
-    user: { id: signedIn.user.id, email: signedIn.user.email, name: signedIn.user.displayName },
+    user: {
+      id: signedIn.user.id,
+      email: signedIn.user.email,
+      name: signedIn.user.displayName,
+      totpEnabled: signedIn.user.totpEnabled,
+    },
     memberships: signedIn.memberships.map((m) => ({
       merchantId: m.merchantId,
       merchantName: names.get(m.merchantId) ?? null,
@@ -207,24 +213,24 @@ export function createConsoleAuth(app: AppContext, options: { loginLimits?: Logi
   }
   const clearCookie = (request: Request) => cookie(request, '', 0)
 
-  async function readLogin(request: Request): Promise<Record<string, unknown>> {
+  /** A small JSON object body; anything else (a form, too large, not an object) is INVALID_INPUT. */
+  async function readJsonBody(request: Request, shape: string): Promise<Record<string, unknown>> {
     const type = request.headers.get('content-type') ?? ''
     // JSON only: a page of another site can post a form here without asking, never JSON
     if (!/^application\/json\s*(;|$)/i.test(type))
-      throw new TollgateError('INVALID_INPUT', 'send the login as application/json')
+      throw new TollgateError('INVALID_INPUT', 'send the body as application/json')
     if (Number(request.headers.get('content-length') ?? 0) > maxLoginBodyBytes)
-      throw new TollgateError('INVALID_INPUT', 'the login body is too large')
+      throw new TollgateError('INVALID_INPUT', 'the body is too large')
     const text = await request.text()
-    if (text.length > maxLoginBodyBytes)
-      throw new TollgateError('INVALID_INPUT', 'the login body is too large')
+    if (text.length > maxLoginBodyBytes) throw new TollgateError('INVALID_INPUT', 'the body is too large')
     let body: unknown
     try {
       body = JSON.parse(text)
     } catch {
-      throw new TollgateError('INVALID_INPUT', 'the login body is not JSON')
+      throw new TollgateError('INVALID_INPUT', 'the body is not JSON')
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body))
-      throw new TollgateError('INVALID_INPUT', 'the login body is an object { email, password, totp? }')
+      throw new TollgateError('INVALID_INPUT', shape)
     return body as Record<string, unknown>
   }
 
@@ -233,7 +239,7 @@ export function createConsoleAuth(app: AppContext, options: { loginLimits?: Logi
     if (ipWait) return tooMany(ipWait)
     let signedIn: Awaited<ReturnType<typeof login>>
     try {
-      const body = await readLogin(request)
+      const body = await readJsonBody(request, 'the login body is an object { email, password, totp? }')
       const emailKey = sha256(checkEmail(body.email).toLowerCase())
       const emailWait = await overLimit(perEmail, emailKey)
       if (emailWait) return tooMany(emailWait)
@@ -288,12 +294,52 @@ export function createConsoleAuth(app: AppContext, options: { loginLimits?: Logi
     })
   }
 
+  /**
+   * Runs `act` for the cookie's session when the request carries its CSRF token: 401 without a live session,
+   * 403 CSRF_REJECTED without the token; a refusal of `act` is 400 (bad input) or 409 (wrong state).
+   */
+  async function asSignedIn(request: Request, act: (signedIn: SignedIn) => Promise<Response>) {
+    let signedIn: SignedIn
+    try {
+      signedIn = await sessionFor(app, sessionCookieOf(request))
+    } catch (err) {
+      if (!(err instanceof TollgateError)) throw err
+      return json(errorBody(err), 401)
+    }
+    if (!verifyCsrf(signedIn.session, request.headers.get('x-csrf-token')))
+      return json({ error: 'this needs the CSRF token in X-CSRF-Token', code: csrfRejectedCode }, 403)
+    try {
+      return await act(signedIn)
+    } catch (err) {
+      if (!(err instanceof TollgateError)) throw err
+      return json(errorBody(err), err.code === 'INVALID_STATE' ? 409 : 400)
+    }
+  }
+
+  /** Starts two-factor enrollment: a new secret, its otpauth URI and that URI as a QR code (an SVG data URL). */
+  const totpStartRoute = (request: Request) =>
+    asSignedIn(request, async (signedIn) => {
+      const { secret, uri } = await startTotp(app, { userId: signedIn.user.id })
+      const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 })
+      return json({ secret, uri, qrCode: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` })
+    })
+
+  /** Turns two-factor on with a code from the enrolled app (JSON `{ code }`). */
+  const totpConfirmRoute = (request: Request) =>
+    asSignedIn(request, async (signedIn) => {
+      const body = await readJsonBody(request, 'the body is an object { code }')
+      await confirmTotp(app, { userId: signedIn.user.id, code: body.code })
+      return json({ totpEnabled: true })
+    })
+
   /** Answers a request under `/console/api/`; `client` is the client's address (rate limits, the audit log). */
   async function handle(request: Request, path: string, client: string | undefined): Promise<Response> {
     const routes: Record<string, [method: string, (request: Request) => Promise<Response>]> = {
       '/console/api/login': ['POST', (r) => loginRoute(r, client)],
       '/console/api/logout': ['POST', logoutRoute],
       '/console/api/session': ['GET', sessionRoute],
+      '/console/api/totp/start': ['POST', totpStartRoute],
+      '/console/api/totp/confirm': ['POST', totpConfirmRoute],
     }
     const route = routes[path]
     if (!route) return json({ error: 'not found', code: 'NOT_FOUND' }, 404)

@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import type { PricingConfig, TollgateConfig } from '@tollgate/sdk'
 import { Redis } from 'ioredis'
 import { type AuthCache, createAuthCache, listenForRevocations } from './core/access/api-keys.ts'
+import { secretKeyOf } from './core/access/secret-box.ts'
 import { kytUpdateChannel } from './core/compliance/announce.ts'
 import type { Compliance } from './core/compliance/checks.ts'
 import { checkKytPolicy } from './core/compliance/policy.ts'
@@ -44,6 +45,8 @@ export type AppContext = PaymentsContext &
     redis: Redis
     /** Authenticated keys, evicted on every revocation (Postgres NOTIFY). */
     authCache: AuthCache
+    /** Seals console users' TOTP secrets at rest (CONSOLE_SECRET_KEY); unset: stored as they are. */
+    consoleSecretKey?: Buffer
     /** Payment signals between processes (Redis pub/sub). */
     bus: PaymentBus
     /** Queue producers (jobs are added by id; workers consume them). */
@@ -226,6 +229,7 @@ export async function createContext(env: Env, log: Logger, options: ContextOptio
     db: dbHandle.db,
     query: dbHandle.query,
     authCache,
+    consoleSecretKey: secretKeyOf(env.CONSOLE_SECRET_KEY),
     dbHandle,
     chains,
     redis,

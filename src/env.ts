@@ -96,6 +96,11 @@ const envSchema = z.object({
   TOLLGATE_PLUGINS_CONFIG: z.string().min(1).default('plugins.config.ts'),
   TOLLGATE_SEED: z.string().refine(isValidMnemonic, 'not a valid BIP39 mnemonic').optional(),
   TOLLGATE_SEED_FILE: z.string().min(1).optional(),
+  /** 32 bytes as 64 hex digits: seals console users' TOTP secrets at rest (AES-256-GCM). */
+  CONSOLE_SECRET_KEY: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`')
+    .optional(),
   TOLLGATE_XPUBS: z
     .string()
     .transform((value, ctx) => {

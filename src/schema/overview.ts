@@ -16,8 +16,6 @@ import { AssetRef } from './chains.ts'
 import { requireAuth } from './context.ts'
 import { readCost, readListCost } from './cost.ts'
 import { PaymentStatusEnum } from './payer-fields.ts'
-// Chain.reconciliation, which the overview shows operators beside the queues
-import './reconciliation.ts'
 
 // The figures a dashboard shows for one merchant, each read only when selected; chain sync lag is
 // `chains { lag status }`, balances `balances`. The one gateway-wide figure, the job queues, needs admin: the

@@ -130,7 +130,7 @@ describe('console login', () => {
     expect(attributes).toContain('Path=/')
     expect(attributes).toContain('Max-Age=43200')
     expect(attributes).not.toContain('Secure')
-    expect(s.body.user).toEqual({ id: admin.id, email: admin.email, name: 'The admin' })
+    expect(s.body.user).toEqual({ id: admin.id, email: admin.email, name: 'The admin', totpEnabled: false })
     expect(s.body.memberships).toEqual(
       expect.arrayContaining([
         {
@@ -416,6 +416,71 @@ describe('the API through a console session', () => {
       expect(res.body.errors[0].extensions.code).toBe('UNAUTHENTICATED')
       expect(res.body.data?.setDepositSettings ?? null).toBeNull()
     }
+  })
+})
+
+describe('two-factor enrollment from the console', () => {
+  const enroll = (s: Session, path: 'start' | 'confirm', body: unknown = {}, csrf: string | null = s.csrf) =>
+    post(`/console/api/totp/${path}`, body, {
+      cookie: s.cookie,
+      ...(csrf === null ? {} : { 'x-csrf-token': csrf }),
+    })
+
+  test('default: a signed-in user starts enrollment (secret, otpauth URI, QR code), confirms with a code, and later sign-ins ask for it', async () => {
+    const viewer = await user('viewer')
+    const s = await signIn(viewer.email)
+    const started = await enroll(s, 'start')
+    expect(started.status).toBe(200)
+    const body = (await started.json()) as { secret: string; uri: string; qrCode: string }
+    expect(body.secret).toMatch(/^[A-Z2-7]{32}$/)
+    expect(body.uri).toStartWith('otpauth://totp/')
+    expect(body.uri).toContain(`secret=${body.secret}`)
+    expect(body.qrCode).toStartWith('data:image/svg+xml;base64,')
+    expect(Buffer.from(body.qrCode.split(',')[1] as string, 'base64').toString()).toContain('<svg')
+
+    const wrong = await enroll(s, 'confirm', {
+      code: '000000' === totpCode(body.secret, new Date()) ? '111111' : '000000',
+    })
+    expect([wrong.status, (await wrong.json()).code]).toEqual([400, 'INVALID_INPUT'])
+    const confirmed = await enroll(s, 'confirm', { code: totpCode(body.secret, new Date()) })
+    expect([confirmed.status, await confirmed.json()]).toEqual([200, { totpEnabled: true }])
+    // on: starting again is refused, and a sign-in without the code is TOTP_REQUIRED
+    const again = await enroll(s, 'start')
+    expect([again.status, (await again.json()).code]).toEqual([409, 'INVALID_STATE'])
+    const noCode = await post('/console/api/login', { email: viewer.email, password })
+    expect([noCode.status, (await noCode.json()).code]).toEqual([401, 'TOTP_REQUIRED'])
+    const session = await post('/console/api/session', undefined, { cookie: s.cookie })
+    expect(session.status).toBe(405)
+  })
+
+  test('error: enrollment needs the session and its CSRF token; a form post or a bad body changes nothing', async () => {
+    const viewer = await user('viewer')
+    const s = await signIn(viewer.email)
+    const noCsrf = await enroll(s, 'start', {}, null)
+    expect([noCsrf.status, (await noCsrf.json()).code]).toEqual([403, 'CSRF_REJECTED'])
+    const noSession = await post('/console/api/totp/start', {}, { 'x-csrf-token': s.csrf })
+    expect([noSession.status, (await noSession.json()).code]).toEqual([401, 'UNAUTHENTICATED'])
+    const started = await enroll(s, 'start')
+    const { secret } = (await started.json()) as { secret: string }
+    const form = await send(
+      new Request('http://tollgate.test/console/api/totp/confirm', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          cookie: s.cookie,
+          'x-csrf-token': s.csrf,
+        },
+        body: `code=${totpCode(secret, new Date())}`,
+      }),
+      newIp(),
+    )
+    expect([form.status, (await form.json()).code]).toEqual([400, 'INVALID_INPUT'])
+    for (const bad of ['x'.repeat(10_000), [totpCode(secret, new Date())], '12345\u0000', null]) {
+      const res = await enroll(s, 'confirm', { code: bad })
+      expect([res.status, (await res.json()).code]).toEqual([400, 'INVALID_INPUT'])
+    }
+    // still off: a sign-in needs no code
+    expect((await post('/console/api/login', { email: viewer.email, password })).status).toBe(200)
   })
 })
 

@@ -9,7 +9,7 @@ export type Membership = { merchantId: string; merchantName: string | null; role
 
 /** The browser's view of a session: who, where, and the CSRF token (held in memory only, never stored). */
 export type SessionView = {
-  user: { id: string; email: string; name: string }
+  user: { id: string; email: string; name: string; totpEnabled: boolean }
   memberships: Membership[]
   csrfToken: string
   expiresAt: string

@@ -1,5 +1,6 @@
 import { type FunctionComponent, h } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
+import { Account } from './account.ts'
 import { fetchSession, openLive, postLogout, runQuery, type SessionView } from './api.ts'
 import { ApiKeysPage } from './api-keys.ts'
 import { AuditPage } from './audit.ts'
@@ -16,7 +17,7 @@ import type { Live, PageProps, Query } from './ui.ts'
 import { WebhooksPage } from './webhooks.ts'
 import { WithdrawalsPage } from './withdrawals.ts'
 
-const pages: Record<PageName, FunctionComponent<PageProps>> = {
+const pages: Record<Exclude<PageName, 'account'>, FunctionComponent<PageProps>> = {
   overview: Overview,
   payments: PaymentsPage,
   withdrawals: WithdrawalsPage,
@@ -151,11 +152,40 @@ export function App() {
 
   const scopes = new Set(chosen.scopes)
   const page = pageVisible(route.page, scopes) ? route.page : 'overview'
+  const nudge = session.user.totpEnabled
+    ? null
+    : h(
+        'p',
+        { class: 'nudge', role: 'note' },
+        'Two-factor authentication is off. ',
+        h('a', { href: '#/account' }, 'Turn it on'),
+        '.',
+      )
+  if (page === 'account')
+    return h(
+      'div',
+      { class: 'shell' },
+      header,
+      h(Nav, { current: page, scopes }),
+      h(Account, {
+        email: session.user.email,
+        totpEnabled: session.user.totpEnabled,
+        csrfToken: () => csrf.current,
+        onChanged: () => {
+          fetchSession().then((fresh) => {
+            if (!fresh) return signedOut('Your session ended: sign in again.')
+            csrf.current = fresh.csrfToken
+            setSession(fresh)
+          })
+        },
+      }),
+    )
   return h(
     'div',
     { class: 'shell' },
     header,
     h(Nav, { current: page, scopes }),
+    nudge,
     h(pages[page], {
       // a page starts afresh for another merchant or another detail id
       key: `${chosen.merchantId} ${page} ${route.id ?? ''}`,

@@ -10,6 +10,7 @@ export const pageNames = [
   'webhooks',
   'api-keys',
   'audit',
+  'account',
 ] as const
 
 /** One of the console's pages. */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { count, eq } from 'drizzle-orm'
 import { openUnitDb, rejection, unitMerchant } from '../../../test/helpers/unit.ts'
 import type { DbHandle } from '../../db/client.ts'
-import { auditLog, consoleSessions, consoleUsers } from '../../db/schema/index.ts'
+import { auditLog, consoleLoginThrottle, consoleSessions, consoleUsers } from '../../db/schema/index.ts'
 import type { TollgateError } from '../errors.ts'
 import { scopesFor } from './console-roles.ts'
 import {
@@ -14,6 +14,7 @@ import {
   sessionFor,
   sessionIdleMs,
   sessionLifetimeMs,
+  sha256,
   verifyCsrf,
 } from './console-sessions.ts'
 import {
@@ -62,6 +63,14 @@ async function totpUser() {
   return { ...u, secret, code: (offsetMs: number) => totpCode(secret, new Date(t0.getTime() + offsetMs)) }
 }
 
+/** The failure count and lock of an email (a count of 0 and no lock when it has no row). */
+const throttleOf = async (email: string) => {
+  const [row] = await handle.db
+    .select()
+    .from(consoleLoginThrottle)
+    .where(eq(consoleLoginThrottle.emailHash, sha256(email.toLowerCase())))
+  return { failedLogins: row?.failedLogins ?? 0, lockedUntil: row?.lockedUntil ?? null }
+}
 const userRow = async (id: string) =>
   (await handle.db.select().from(consoleUsers).where(eq(consoleUsers.id, id)))[0]!
 const auditActions = async (targetId: string) =>
@@ -138,12 +147,12 @@ describe('login', () => {
       )) as LoginFailed
       expect([err.code, err.retryAfterSeconds]).toEqual(['LOGIN_FAILED', undefined])
     }
-    expect((await userRow(u.id)).failedLogins).toBe(4)
+    expect((await throttleOf(u.email)).failedLogins).toBe(4)
     const fifth = (await rejection(
       login(at(5), { email: u.email, password: 'wrong password 5' }),
     )) as LoginFailed
     expect([fifth.code, fifth.retryAfterSeconds]).toEqual(['LOGIN_FAILED', lockoutMs / 1000])
-    expect((await userRow(u.id)).lockedUntil).toEqual(new Date(t0.getTime() + 5 + lockoutMs))
+    expect((await throttleOf(u.email)).lockedUntil).toEqual(new Date(t0.getTime() + 5 + lockoutMs))
     // locked: the right password is refused alike, with the time left
     const locked = (await rejection(login(at(minutes(10) + 5), { email: u.email, password }))) as LoginFailed
     expect(locked.code).toBe('LOGIN_FAILED')
@@ -152,7 +161,7 @@ describe('login', () => {
     // the window over, the right password works and the count starts again
     const signedIn = await login(at(minutes(15) + 5), { email: u.email, password })
     expect(signedIn.user.id).toBe(u.id)
-    const row = await userRow(u.id)
+    const row = await throttleOf(u.email)
     expect([row.failedLogins, row.lockedUntil]).toEqual([0, null])
     const actions = (await auditActions(u.id)).map(
       ([action, , reason]) => `${action}${reason ? `:${reason}` : ''}`,
@@ -166,14 +175,37 @@ describe('login', () => {
     ])
   })
 
+  test('behavior: an email nobody has is locked alike after five failures, with the same Retry-After: a lock tells nothing about who has an account', async () => {
+    const u = await user()
+    const nobody = `nobody-${crypto.randomUUID().slice(0, 8)}@example.com`
+    const answers = async (email: string) => {
+      const seen: Array<[string, number | undefined]> = []
+      for (let i = 1; i <= 6; i++) {
+        const err = (await rejection(
+          login(at(i), { email, password: i === 6 ? password : `wrong password ${i}` }),
+        )) as LoginFailed
+        seen.push([`${err.code}: ${err.message}`, err.retryAfterSeconds])
+      }
+      return seen
+    }
+    const known = await answers(u.email)
+    const unknown = await answers(nobody)
+    expect(unknown).toEqual(known)
+    expect(unknown.at(-1)?.[1]).toBe(lockoutMs / 1000 - 0)
+    expect((await throttleOf(nobody)).lockedUntil).toEqual(new Date(t0.getTime() + 5 + lockoutMs))
+    // no address is stored for an email nobody has: only its hash
+    const stored = await handle.db.select().from(consoleLoginThrottle)
+    expect(JSON.stringify(stored)).not.toContain(nobody)
+  })
+
   test('behavior: a success resets the count of failures', async () => {
     const u = await user()
     for (let i = 0; i < 4; i++) await rejection(login(at(i), { email: u.email, password: 'wrong password!' }))
     await login(at(10), { email: u.email, password })
-    expect((await userRow(u.id)).failedLogins).toBe(0)
+    expect((await throttleOf(u.email)).failedLogins).toBe(0)
     for (let i = 0; i < 4; i++)
       await rejection(login(at(20 + i), { email: u.email, password: 'wrong password!' }))
-    expect((await userRow(u.id)).lockedUntil).toBeNull()
+    expect((await throttleOf(u.email)).lockedUntil).toBeNull()
   })
 
   test('error: a disabled user cannot sign in, and their open sessions end', async () => {
@@ -216,7 +248,7 @@ describe('login', () => {
       expect([err.code, err.field, override]).toEqual(['INVALID_INPUT', field, override])
     }
     expect(await written()).toEqual(before)
-    expect((await userRow(u.id)).failedLogins).toBe(0)
+    expect((await throttleOf(u.email)).failedLogins).toBe(0)
   })
 })
 
@@ -227,7 +259,7 @@ describe('login with two-factor', () => {
     expect([err.code, err.field]).toEqual(['TOTP_REQUIRED', 'totp'])
     expect((await rejection(login(at(0), { email: u.email, password, totp: '' }))).code).toBe('TOTP_REQUIRED')
     // asking for the code is no failure
-    expect((await userRow(u.id)).failedLogins).toBe(0)
+    expect((await throttleOf(u.email)).failedLogins).toBe(0)
     const signedIn = await login(at(0), { email: u.email, password, totp: u.code(0) })
     expect(signedIn.user.totpEnabled).toBe(true)
   })
@@ -262,7 +294,7 @@ describe('login with two-factor', () => {
       login(at(0), { email: u.email, password, totp: String(wrong).padStart(6, '0') }),
     )
     expect(err.code).toBe('LOGIN_FAILED')
-    expect((await userRow(u.id)).failedLogins).toBe(1)
+    expect((await throttleOf(u.email)).failedLogins).toBe(1)
     await login(at(0), { email: u.email, password, totp: u.code(0) })
     // the same code again, within its window: refused as a replay
     const replay = await rejection(login(at(1000), { email: u.email, password, totp: u.code(0) }))

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
-import { consoleSessions, consoleUsers } from '../../db/schema/index.ts'
+import { consoleLoginThrottle, consoleSessions, consoleUsers } from '../../db/schema/index.ts'
 import { invalidInput, TollgateError } from '../errors.ts'
 import { newId, randomSecret } from '../ids.ts'
 import { type AuthInfo, revocationChannel } from './api-keys.ts'
@@ -16,6 +16,7 @@ import {
   membershipsOf,
   passwordShape,
 } from './console-users.ts'
+import { isSealed, openSecret, sealSecret } from './secret-box.ts'
 import { totpStep } from './totp.ts'
 
 /** A session ends after this long without a request… */
@@ -37,7 +38,8 @@ export const absentUserHash =
 
 const tokenPattern = /^tgs_[A-Za-z0-9_-]{43}$/
 
-type SessionsContext = { db: Db; now?: () => Date }
+/** The database, a clock for tests, and the key TOTP secrets are sealed with (CONSOLE_SECRET_KEY), when set. */
+type SessionsContext = { db: Db; now?: () => Date; consoleSecretKey?: Buffer }
 
 /** A signed-in session as the server keeps it (its tokens only as hashes). */
 export type ConsoleSession = {
@@ -104,36 +106,32 @@ export async function login(
   const now = ctx.now?.() ?? new Date()
   const [user] = await ctx.db.select().from(consoleUsers).where(emailMatches(email))
   const passwordOk = await Bun.password.verify(password, user?.passwordHash ?? absentUserHash)
-
-  if (!user) {
-    await recordAudit(ctx.db, {
-      merchantId: null,
-      actor: { system: 'console' },
-      action: 'console.login_failed',
-      target: { type: 'console_login', id: email.toLowerCase() },
-      data: { reason: 'unknown_email', ip },
-    })
-    throw loginFailed()
-  }
+  const emailHash = sha256(email.toLowerCase())
+  // counted per email, for unknown emails too: a lock, and its Retry-After, tell nothing about who has an account
   const refuse = async (reason: string): Promise<never> => {
-    throw await countFailure(ctx.db, { userId: user.id, reason, ip, now })
+    throw await countFailure(ctx.db, { emailHash, userId: user?.id, email, reason, ip, now })
   }
-  if (user.lockedUntil && user.lockedUntil > now) {
+  const [throttle] = await ctx.db
+    .select({ lockedUntil: consoleLoginThrottle.lockedUntil })
+    .from(consoleLoginThrottle)
+    .where(eq(consoleLoginThrottle.emailHash, emailHash))
+  if (throttle?.lockedUntil && throttle.lockedUntil > now) {
     await recordAudit(ctx.db, {
       merchantId: null,
       actor: { system: 'console' },
       action: 'console.login_failed',
-      target: { type: 'console_user', id: user.id },
+      target: user ? { type: 'console_user', id: user.id } : { type: 'console_login', id: emailHash },
       data: { reason: 'locked', ip },
     })
-    throw loginFailed(Math.ceil((user.lockedUntil.getTime() - now.getTime()) / 1000))
+    throw loginFailed(Math.ceil((throttle.lockedUntil.getTime() - now.getTime()) / 1000))
   }
+  if (!user) return refuse('unknown_email')
   if (user.disabledAt) return refuse('disabled')
   if (!passwordOk) return refuse('wrong_password')
   if (user.totpConfirmed && user.totpSecret) {
     if (totp === undefined)
       throw new TollgateError('TOTP_REQUIRED', 'enter the code of your authenticator app', 'totp')
-    const step = totpStep(user.totpSecret, totp, now)
+    const step = totpStep(openSecret(ctx.consoleSecretKey, user.id, user.totpSecret), totp, now)
     if (step === null) return refuse('wrong_totp')
     if (!(await claimTotpStep(ctx.db, user.id, step))) return refuse('totp_replayed')
   }
@@ -150,16 +148,20 @@ export async function login(
   }
   const opened = await ctx.db.transaction(async (tx) => {
     // a lock or a disabling that landed while the password was being checked wins over this success
+    const [locked] = await tx
+      .delete(consoleLoginThrottle)
+      .where(eq(consoleLoginThrottle.emailHash, emailHash))
+      .returning({ lockedUntil: consoleLoginThrottle.lockedUntil })
+    if (locked?.lockedUntil && locked.lockedUntil > now) return false
     const [current] = await tx
       .update(consoleUsers)
-      .set({ failedLogins: 0, lockedUntil: null })
-      .where(
-        and(
-          eq(consoleUsers.id, user.id),
-          isNull(consoleUsers.disabledAt),
-          sql`(${consoleUsers.lockedUntil} is null or ${consoleUsers.lockedUntil} <= ${now.toISOString()}::timestamptz)`,
-        ),
+      .set(
+        // a secret stored before the operator set CONSOLE_SECRET_KEY is sealed at its owner's next login
+        user.totpSecret && ctx.consoleSecretKey && !isSealed(user.totpSecret)
+          ? { totpSecret: sealSecret(ctx.consoleSecretKey, user.id, user.totpSecret) }
+          : { id: user.id },
       )
+      .where(and(eq(consoleUsers.id, user.id), isNull(consoleUsers.disabledAt)))
       .returning({ id: consoleUsers.id })
     if (!current) return false
     await tx.insert(consoleSessions).values({
@@ -196,29 +198,44 @@ export async function login(
 }
 
 /**
- * Counts a failed login of a known user in one statement (so racing guesses all count); the fifth in a row locks
- * the account for 15 minutes and starts the count again. Audited; answers the error to throw.
+ * Counts a failed login of an email in one statement (so racing guesses all count), whether or not a user has
+ * it; the fifth in a row locks the email for 15 minutes and starts the count again. Audited; answers the error
+ * to throw.
  */
 async function countFailure(
   db: Db,
-  f: { userId: string; reason: string; ip: string | null; now: Date },
+  f: {
+    emailHash: string
+    userId: string | undefined
+    email: string
+    reason: string
+    ip: string | null
+    now: Date
+  },
 ): Promise<LoginFailed> {
   const lockUntil = new Date(f.now.getTime() + lockoutMs)
-  const reaches = sql`${consoleUsers.failedLogins} + 1 >= ${maxFailedLogins}`
+  const t = consoleLoginThrottle
+  const reaches = sql`${t.failedLogins} + 1 >= ${maxFailedLogins}`
   return db.transaction(async (tx) => {
     const [row] = await tx
-      .update(consoleUsers)
-      .set({
-        failedLogins: sql`case when ${reaches} then 0 else ${consoleUsers.failedLogins} + 1 end`,
-        lockedUntil: sql`case when ${reaches} then ${lockUntil.toISOString()}::timestamptz else ${consoleUsers.lockedUntil} end`,
+      .insert(t)
+      .values({ emailHash: f.emailHash, failedLogins: maxFailedLogins <= 1 ? 0 : 1, updatedAt: f.now })
+      .onConflictDoUpdate({
+        target: t.emailHash,
+        set: {
+          failedLogins: sql`case when ${reaches} then 0 else ${t.failedLogins} + 1 end`,
+          lockedUntil: sql`case when ${reaches} then ${lockUntil.toISOString()}::timestamptz else ${t.lockedUntil} end`,
+          updatedAt: f.now,
+        },
       })
-      .where(eq(consoleUsers.id, f.userId))
-      .returning({ lockedUntil: consoleUsers.lockedUntil })
+      .returning({ lockedUntil: t.lockedUntil })
     const locked = row?.lockedUntil?.getTime() === lockUntil.getTime()
     const entry = {
       merchantId: null,
       actor: { system: 'console' },
-      target: { type: 'console_user', id: f.userId },
+      target: f.userId
+        ? { type: 'console_user', id: f.userId }
+        : { type: 'console_login', id: f.email.toLowerCase() },
     } as const
     await recordAudit(tx, { ...entry, action: 'console.login_failed', data: { reason: f.reason, ip: f.ip } })
     if (locked)

@@ -55,7 +55,6 @@ describe('createConsoleUser', () => {
     expect(await Bun.password.verify(password, row!.passwordHash)).toBe(true)
     expect(row!.totpSecret).toBeNull()
     expect(row!.totpConfirmed).toBe(false)
-    expect(row!.failedLogins).toBe(0)
     expect(row!.disabledAt).toBeNull()
     expect(await membershipsOf(handle.db, id)).toEqual([{ merchantId, role: 'admin' }])
     const audit = await auditOf(id)

@@ -6,6 +6,7 @@ import { invalidInput, notFound, TollgateError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { type AuditActor, recordAudit } from './audit.ts'
 import { type ConsoleRole, consoleRoles, isConsoleRole } from './console-roles.ts'
+import { openSecret, sealSecret } from './secret-box.ts'
 import { newTotpSecret, totpStep, totpUri } from './totp.ts'
 
 /**
@@ -34,7 +35,8 @@ export type ConsoleUser = {
 /** One role a user holds for one merchant. */
 export type ConsoleMembership = { merchantId: string; role: ConsoleRole }
 
-type UsersContext = { db: Db; now?: () => Date }
+/** The database, a clock for tests, and the key TOTP secrets are sealed with (CONSOLE_SECRET_KEY), when set. */
+type UsersContext = { db: Db; now?: () => Date; consoleSecretKey?: Buffer }
 
 /**
  * An email address as given (trimmed), or INVALID_INPUT on `email`: at most 254 characters, one `@` with
@@ -316,7 +318,7 @@ export async function startTotp(
   const secret = newTotpSecret()
   await ctx.db
     .update(consoleUsers)
-    .set({ totpSecret: secret, totpLastStep: null })
+    .set({ totpSecret: sealSecret(ctx.consoleSecretKey, params.userId, secret), totpLastStep: null })
     .where(and(eq(consoleUsers.id, params.userId), eq(consoleUsers.totpConfirmed, false)))
   return { secret, uri: totpUri(secret, user.email) }
 }
@@ -342,7 +344,8 @@ export async function confirmTotp(
     if (!user) throw notFound('console user')
     if (user.confirmed || !user.secret)
       throw new TollgateError('INVALID_STATE', 'no two-factor enrollment is under way (start one first)')
-    const step = totpStep(user.secret, params.code, now)
+    const secret = openSecret(ctx.consoleSecretKey, params.userId, user.secret)
+    const step = totpStep(secret, params.code, now)
     if (step === null) throw invalidInput('code', 'the code does not match: enter the code the app shows now')
     await tx
       .update(consoleUsers)

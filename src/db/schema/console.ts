@@ -20,7 +20,7 @@ export type ConsoleRole = (typeof consoleRoles)[number]
  * People who sign in to the console (API keys are for programs). The password is kept only as an argon2id hash;
  * the TOTP secret is set when enrollment starts and counts only once `totpConfirmed` (a code from it was shown).
  * `totpLastStep` is the time step of the last code accepted: a code of that step or an earlier one is refused, so
- * no code works twice. After too many failed logins `lockedUntil` is set and every login fails until then.
+ * no code works twice. Failed logins are counted per email in `console_login_throttle`, not here.
  */
 export const consoleUsers = pgTable(
   'console_users',
@@ -33,9 +33,6 @@ export const consoleUsers = pgTable(
     totpSecret: text('totp_secret'),
     totpConfirmed: boolean('totp_confirmed').notNull().default(false),
     totpLastStep: bigint('totp_last_step', { mode: 'number' }),
-    /** Failed logins since the last success or the last lock. */
-    failedLogins: integer('failed_logins').notNull().default(0),
-    lockedUntil: timestamp('locked_until', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     /** Set: the user can no longer sign in and their sessions end. */
     disabledAt: timestamp('disabled_at', { withTimezone: true }),
@@ -84,3 +81,16 @@ export const consoleSessions = pgTable(
   },
   (t) => [index('console_sessions_user_idx').on(t.userId)],
 )
+
+/**
+ * Failed console logins per email, whether or not a user has that email: after too many in a row the email is
+ * locked, and every login with it fails until `lockedUntil`. Keyed by the SHA-256 of the lower-cased email, so
+ * the table holds no address nobody registered, and a lock tells nothing about which accounts exist.
+ */
+export const consoleLoginThrottle = pgTable('console_login_throttle', {
+  emailHash: text('email_hash').primaryKey(),
+  /** Failed logins since the last success or the last lock. */
+  failedLogins: integer('failed_logins').notNull().default(0),
+  lockedUntil: timestamp('locked_until', { withTimezone: true }),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+})

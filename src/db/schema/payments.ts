@@ -100,6 +100,8 @@ export const payments = pgTable(
     index('payments_merchant_id_idx').on(t.merchantId, t.id),
     index('payments_chain_open_idx').on(t.chain, t.status),
     index('payments_merchant_order_idx').on(t.merchantId, t.orderId).where(sql`${t.orderId} is not null`),
+    // a merchant's search by deposit address (the console's and `payments(filter: { address })`)
+    index('payments_merchant_address_idx').on(t.merchantId, t.address),
   ],
 )
 
