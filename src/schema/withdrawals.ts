@@ -69,14 +69,14 @@ async function actorDisplayName(
 const WithdrawalApprovalRef = builder.objectRef<WithdrawalApprovalRow>('WithdrawalApproval').implement({
   description: "One admin key's decision on a withdrawal held for approval (a key decides once)",
   fields: (t) => ({
-    keyId: t.exposeString('keyId', { description: 'The API key that decided' }),
-    keyName: t.exposeString('keyName', { description: "The key's name when it decided" }),
-    deciderName: t.string({
+    keyId: t.exposeString('keyId', { description: 'The API key that decided, or user:<id> for a console user' }),
+    keyName: t.exposeString('keyName', {
       description:
-        "Who decided, as people know them: the console user's name (keyId user:<id>), else the key's name when it decided",
-      complexity: readCost,
-      resolve: async (a, _args, ctx) =>
-        a.keyId.startsWith('user:') ? ((await actorDisplayName(ctx, a.keyId, '')) ?? a.keyName) : a.keyName,
+        "Who decided, as people knew them when they did: the console user's display name (keyId user:<id>), else the key's name",
+    }),
+    deciderName: t.exposeString('keyName', {
+      description:
+        'The same as keyName (kept for clients that read it): the name stored with the decision, as it was then',
     }),
     approve: t.exposeBoolean('approve', { description: 'true: approved; false: rejected' }),
     reason: t.string({ nullable: true, resolve: (a) => a.reason }),
@@ -291,7 +291,12 @@ builder.mutationField('cancelWithdrawal', (t) =>
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
       const auth = await requireScope(ctx, 'withdrawals:write')
-      return publishingChanges(ctx, () => cancelWithdrawal(ctx.app, auth.merchantId, String(id)))
+      return publishingChanges(ctx, () =>
+        cancelWithdrawal(ctx.app, auth.merchantId, String(id), {
+          keyId: auth.keyId,
+          requestId: ctx.requestId,
+        }),
+      )
     },
   }),
 )

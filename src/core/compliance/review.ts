@@ -17,8 +17,11 @@ export function checkNote(note: unknown): string {
 }
 
 /**
- * Writes an admin's decision on the held checks `subject` selects (released or rejected, who, when, the note) in
- * the caller's transaction; answers the checks decided (none: nothing of it was held).
+ * Writes a decision on the held checks `subject` selects (released or rejected, who, when, the note) in the
+ * caller's transaction; answers the checks decided (none: nothing of it was held). Every way a held screening is
+ * decided goes through here: a payment's or a deposit's review, and the approval or end of a held withdrawal.
+ * `actor` is who decided, or how it is written when no actor stands for it (`system:approval-expiry`); `note`
+ * is null only where the decision had no reason given (a withdrawal approved without one).
  *
  * @example
  * const decided = await decideHeldChecks(tx, eq(kytChecks.paymentId, id), true, actor, note, now)
@@ -27,13 +30,14 @@ export function decideHeldChecks(
   tx: Tx,
   subject: SQL | undefined,
   release: boolean,
-  actor: AuditActor,
-  note: string,
+  actor: AuditActor | string,
+  note: string | null,
   now: Date,
 ) {
+  const decidedBy = typeof actor === 'string' ? actor : actorName(actor)
   return tx
     .update(kytChecks)
-    .set({ state: release ? 'released' : 'rejected', decidedBy: actorName(actor), decidedAt: now, note })
+    .set({ state: release ? 'released' : 'rejected', decidedBy, decidedAt: now, note })
     .where(and(subject, eq(kytChecks.state, 'held')))
     .returning()
 }

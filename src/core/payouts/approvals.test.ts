@@ -1,5 +1,11 @@
 import { describe, expect, test } from 'bun:test'
-import { chain, type DriverLogger, type PayoutSettings, type TollgateConfig } from '@tollgate/sdk'
+import {
+  chain,
+  type DriverLogger,
+  type KytAnswer,
+  type PayoutSettings,
+  type TollgateConfig,
+} from '@tollgate/sdk'
 import { and, asc, eq, sql } from 'drizzle-orm'
 import { refundScene, refundSceneDb } from '../../../test/helpers/refund-scene.ts'
 import {
@@ -12,16 +18,25 @@ import {
 } from '../../../test/helpers/unit.ts'
 import {
   auditLog,
+  consoleUsers,
+  kytChecks,
   ledgerPostings,
   withdrawalApprovals,
   withdrawalEvents,
   withdrawals,
 } from '../../db/schema/index.ts'
-import { type ChainRegistry, loadChains, PluginConfigError } from '../../plugins/registry.ts'
+import {
+  type ChainRegistry,
+  type LoadedKytProvider,
+  loadChains,
+  PluginConfigError,
+} from '../../plugins/registry.ts'
 import { createApiKey } from '../access/api-keys.ts'
+import { createConsoleUser } from '../access/console-users.ts'
+import { listKytChecks } from '../compliance/queries.ts'
 import { getBalances } from '../ledger/balances.ts'
 import { approvalsRequired, expireStaleApprovals, listWithdrawalApprovals } from './approvals.ts'
-import { decideWithdrawal, requestWithdrawal } from './withdrawals.ts'
+import { cancelWithdrawal, decideWithdrawal, requestWithdrawal } from './withdrawals.ts'
 
 const handle = await refundSceneDb(6)
 const { db } = handle
@@ -396,5 +411,147 @@ describe('refunds above the threshold', () => {
     await approve(second.withdrawalId!, s.admins[0]!)
     expect((await approve(second.withdrawalId!, s.admins[1]!, false)).status).toBe('CANCELED')
     expect(await balanceOf()).toEqual({ available: 140n, reserved: 60n })
+  })
+})
+
+describe('withdrawals held by screening', () => {
+  // every destination is graded `review`: the policy holds the withdrawal for approval with a HELD check
+  const reviewing: LoadedKytProvider = {
+    name: 'reviewer-list',
+    module: 'test',
+    provider: {
+      async screen(): Promise<KytAnswer> {
+        return {
+          verdict: 'review',
+          categories: ['high risk exchange'],
+          reasons: [],
+          source: { provider: 'reviewer-list', version: 'v1' },
+        }
+      },
+    },
+  }
+  const screened = { ...ctx, compliance: { providers: [reviewing], policy: undefined, timeoutMs: 2000 } }
+  const heldRequest = async (s: Shop, amount: string) =>
+    (
+      await requestWithdrawal(
+        screened,
+        s.merchantId,
+        { chain: toy.chain.name, asset: 'TOY', to: 'toy43', amount, idempotencyKey: `held-${++requestNo}` },
+        { keyId: s.requester },
+      )
+    ).withdrawal
+  const checkOf = async (id: string) =>
+    (
+      await db
+        .select()
+        .from(kytChecks)
+        .where(and(eq(kytChecks.subjectType, 'withdrawal'), eq(kytChecks.subjectId, id)))
+    )[0]!
+  const heldQueue = async (merchantId: string) =>
+    (await listKytChecks({ db }, merchantId, { state: 'held' })).rows.map((c) => c.subjectId)
+
+  test('behavior: the approval reaching the quorum releases its held check, with who, when and the reason', async () => {
+    const s = await shop('Held Quorum Shop')
+    const w = await heldRequest(s, '0.006')
+    expect(w.status).toBe('AWAITING_APPROVAL')
+    expect(await checkOf(w.id)).toMatchObject({ state: 'held', reason: 'KYT_REVIEW', decidedBy: null })
+    expect(await heldQueue(s.merchantId)).toEqual([w.id])
+    const [alice, bob, carol] = s.admins as [string, string, string]
+    await decide(s, w.id, alice, true, 'known supplier')
+    await decide(s, w.id, bob)
+    // short of the quorum the screening still waits
+    expect(await heldQueue(s.merchantId)).toEqual([w.id])
+    const before = Date.now()
+    expect((await decide(s, w.id, carol, true, 'invoice checked')).status).toBe('QUEUED')
+    const check = await checkOf(w.id)
+    expect(check).toMatchObject({ state: 'released', decidedBy: carol, note: 'invoice checked' })
+    expect(check.decidedAt!.getTime()).toBeGreaterThanOrEqual(before - 1000)
+    expect(await heldQueue(s.merchantId)).toEqual([])
+  })
+
+  test('behavior: a rejection rejects its held check; without a reason the note stays empty', async () => {
+    const s = await shop('Held Rejecting Shop')
+    const w = await heldRequest(s, '0.001')
+    expect(await heldQueue(s.merchantId)).toEqual([w.id])
+    expect((await decide(s, w.id, s.admins[0]!, false, 'unknown recipient')).status).toBe('CANCELED')
+    expect(await checkOf(w.id)).toMatchObject({
+      state: 'rejected',
+      decidedBy: s.admins[0],
+      note: 'unknown recipient',
+    })
+    const other = await heldRequest(s, '0.001')
+    expect((await decide(s, other.id, s.admins[1]!, false)).status).toBe('CANCELED')
+    expect(await checkOf(other.id)).toMatchObject({ state: 'rejected', decidedBy: s.admins[1], note: null })
+    expect(await heldQueue(s.merchantId)).toEqual([])
+  })
+
+  test('behavior: a held withdrawal canceled or left to expire rejects its check, which leaves the review queue', async () => {
+    const s = await shop('Held Ending Shop')
+    const canceled = await heldRequest(s, '0.001')
+    const stale = await heldRequest(s, '0.002')
+    expect((await heldQueue(s.merchantId)).sort()).toEqual([canceled.id, stale.id].sort())
+    expect((await cancelWithdrawal(ctx, s.merchantId, canceled.id, { keyId: s.requester })).status).toBe(
+      'CANCELED',
+    )
+    expect(await checkOf(canceled.id)).toMatchObject({
+      state: 'rejected',
+      decidedBy: s.requester,
+      note: 'withdrawal canceled while held',
+    })
+    await db
+      .update(withdrawals)
+      .set({ createdAt: new Date(Date.now() - 3_600_001) })
+      .where(eq(withdrawals.id, stale.id))
+    while ((await expireStaleApprovals(ctx)) > 0) {}
+    expect(await statusOf(stale.id)).toMatchObject({ status: 'CANCELED', failureReason: 'approval expired' })
+    expect(await checkOf(stale.id)).toMatchObject({
+      state: 'rejected',
+      decidedBy: 'system:approval-expiry',
+      note: 'approval expired',
+    })
+    expect(await heldQueue(s.merchantId)).toEqual([])
+  })
+})
+
+describe('console users deciding', () => {
+  const password = 'correct horse battery staple 42'
+  const user = async (displayName: string, merchantId: string) =>
+    (
+      await createConsoleUser(
+        { db },
+        {
+          email: `${crypto.randomUUID()}@example.com`,
+          displayName,
+          password,
+          membership: { merchantId, role: 'approver' },
+        },
+      )
+    ).id
+
+  test('behavior: a console user’s decision keeps their display name as it was, not user:<id>', async () => {
+    const s = await shop('Console Quorum Shop')
+    const ada = await user('Ada Approver', s.merchantId)
+    const rex = await user('Rex Rejecter', s.merchantId)
+    const approved = await request(s)
+    await decide(s, approved.id, `user:${ada}`, true, 'invoice 7')
+    const rejected = await request(s)
+    await decide(s, rejected.id, `user:${rex}`, false)
+    // renamed later: the decision keeps the name it was made under
+    await db.update(consoleUsers).set({ displayName: 'Ada Renamed' }).where(eq(consoleUsers.id, ada))
+    expect(
+      (await listWithdrawalApprovals({ db }, approved.id)).map((a) => [a.keyId, a.keyName, a.approve]),
+    ).toEqual([[`user:${ada}`, 'Ada Approver', true]])
+    expect(
+      (await listWithdrawalApprovals({ db }, rejected.id)).map((a) => [a.keyId, a.keyName, a.approve]),
+    ).toEqual([[`user:${rex}`, 'Rex Rejecter', false]])
+  })
+
+  test('error: a user of another merchant is not named by this one’s approvals (their id is kept)', async () => {
+    const s = await shop('Console Stranger Shop')
+    const elsewhere = await shop('Console Elsewhere Shop')
+    const eve = await user('Eve Elsewhere', elsewhere.merchantId)
+    const w = await request(s)
+    await decide(s, w.id, `user:${eve}`)
+    expect((await listWithdrawalApprovals({ db }, w.id)).map((a) => a.keyName)).toEqual([`user:${eve}`])
   })
 })

@@ -1,16 +1,27 @@
 import { and, asc, eq, lt, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
-import { apiKeys, withdrawalApprovals, withdrawals } from '../../db/schema/index.ts'
+import {
+  apiKeys,
+  consoleMemberships,
+  consoleUsers,
+  withdrawalApprovals,
+  withdrawals,
+} from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
+import { sessionKeyId } from '../access/console-sessions.ts'
 import { TollgateError } from '../errors.ts'
 import { postWithdrawalRelease } from '../ledger/postings.ts'
+import { decideWithdrawalCheck } from './withdrawal-screening.ts'
 import { transitionWithdrawal, type WithdrawalRow } from './withdrawal-transitions.ts'
 
 export type WithdrawalApprovalRow = typeof withdrawalApprovals.$inferSelect
 
 /** Why a withdrawal left AWAITING_APPROVAL without a decision (its `failureReason`). */
 export const approvalExpiredReason = 'approval expired'
+
+/** Who a held screening's rejection is written by when its withdrawal's approval expired (`decidedBy`). */
+export const approvalExpiryActor = 'system:approval-expiry'
 
 /**
  * How many distinct admin keys must approve a withdrawal: the chain's `approvalsRequired` for its asset when its
@@ -30,9 +41,41 @@ export function approvalsRequired(
   return payouts?.approvalsRequired?.get(w.asset) ?? 1
 }
 
+/** How a console user stands where an API key's id would (`user:<id>`). */
+const consoleUserPrefix = sessionKeyId('')
+
+/**
+ * The name a decider is known by as they decide, kept with their decision: a console user's (`user:<id>`, a
+ * member of the merchant) display name, else the merchant's API key's name; null when neither is known.
+ *
+ * @example
+ * await deciderName(tx, merchantId, 'user:usr_…') // 'Ada Lovelace'
+ */
+export async function deciderName(tx: Tx, merchantId: string, keyId: string): Promise<string | null> {
+  if (keyId.startsWith(consoleUserPrefix)) {
+    const [user] = await tx
+      .selectDistinct({ name: consoleUsers.displayName })
+      .from(consoleUsers)
+      .innerJoin(consoleMemberships, eq(consoleMemberships.userId, consoleUsers.id))
+      .where(
+        and(
+          eq(consoleUsers.id, keyId.slice(consoleUserPrefix.length)),
+          eq(consoleMemberships.merchantId, merchantId),
+        ),
+      )
+    return user?.name ?? null
+  }
+  const [key] = await tx
+    .select({ name: apiKeys.name })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.id, keyId), eq(apiKeys.merchantId, merchantId)))
+  return key?.name ?? null
+}
+
 /**
  * Records one admin key's decision on a withdrawal the caller locked (it must be AWAITING_APPROVAL), with the
- * key's name as it is now. A key decides once: a second decision of the same key is refused (`ALREADY_DECIDED`)
+ * decider's name as it is now (a console user's display name, else the key's name; see {@link deciderName}).
+ * A key decides once: a second decision of the same key is refused (`ALREADY_DECIDED`)
  * and writes nothing. Answers the approvals the withdrawal has, this one included.
  */
 export async function addApproval(
@@ -51,16 +94,13 @@ export async function addApproval(
       'id',
     )
   if (earlier) throw already()
-  const [key] = await tx
-    .select({ name: apiKeys.name })
-    .from(apiKeys)
-    .where(and(eq(apiKeys.id, decision.keyId), eq(apiKeys.merchantId, w.merchantId)))
+  const name = await deciderName(tx, w.merchantId, decision.keyId)
   await tx
     .insert(withdrawalApprovals)
     .values({
       withdrawalId: w.id,
       keyId: decision.keyId,
-      keyName: key?.name ?? decision.keyId,
+      keyName: name ?? decision.keyId,
       approve: decision.approve,
       reason: decision.reason,
     })
@@ -142,6 +182,13 @@ export async function expireStaleApprovals(
         )
         if (!row) return false
         await postWithdrawalRelease(tx, row)
+        // nobody decided it: a held screening of it is rejected by the expiry, and leaves the review queue
+        await decideWithdrawalCheck(tx, id, {
+          release: false,
+          by: approvalExpiryActor,
+          note: approvalExpiredReason,
+          now,
+        })
         return true
       })
       if (done) canceled++

@@ -3,6 +3,7 @@ import { and, eq } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { kytChecks, type WithdrawalStatus, withdrawals } from '../../db/schema/index.ts'
 import type { LoadedChain } from '../../plugins/registry.ts'
+import type { AuditActor } from '../access/audit.ts'
 import {
   attemptCheck,
   type CheckOutcome,
@@ -13,6 +14,7 @@ import {
   screeningOn,
 } from '../compliance/checks.ts'
 import { reasonOfVerdict } from '../compliance/policy.ts'
+import { decideHeldChecks } from '../compliance/review.ts'
 import { type Screening, screenSubject, versionsOf } from '../compliance/screen.ts'
 import { TollgateError } from '../errors.ts'
 import { newId } from '../ids.ts'
@@ -220,26 +222,25 @@ export async function screenWithdrawalCheck(
 }
 
 /**
- * An admin's decision on a withdrawal held by screening, recorded on its check (in the decision's transaction).
+ * Decides a withdrawal's held screening in the caller's transaction, through the same {@link decideHeldChecks}
+ * every held check is decided by: released when its approval reached the quorum, rejected when it was rejected,
+ * canceled or expired, with who decided (a key id, `user:<id>`, or `system:approval-expiry`), when, and the note.
+ * A withdrawal that was not held (no screening, or screened clear) has nothing to decide.
+ *
+ * @example
+ * await decideWithdrawalCheck(tx, 'wd_…', { release: true, by: { keyId }, note: 'known supplier' })
  */
 export async function decideWithdrawalCheck(
   tx: Tx,
   withdrawalId: string,
-  decision: { approve: boolean; by: string; note?: string },
+  decision: { release: boolean; by: AuditActor | string; note: string | null; now?: Date },
 ): Promise<void> {
-  await tx
-    .update(kytChecks)
-    .set({
-      state: decision.approve ? 'released' : 'rejected',
-      decidedBy: decision.by,
-      decidedAt: new Date(),
-      note: decision.note ?? null,
-    })
-    .where(
-      and(
-        eq(kytChecks.subjectType, 'withdrawal'),
-        eq(kytChecks.subjectId, withdrawalId),
-        eq(kytChecks.state, 'held'),
-      ),
-    )
+  await decideHeldChecks(
+    tx,
+    and(eq(kytChecks.subjectType, 'withdrawal'), eq(kytChecks.subjectId, withdrawalId)),
+    decision.release,
+    decision.by,
+    decision.note,
+    decision.now ?? new Date(),
+  )
 }

@@ -5,7 +5,7 @@ import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { outboundTxs, type WithdrawalStatus, withdrawalEvents, withdrawals } from '../../db/schema/index.ts'
 import type { ChainRegistry, LoadedChain } from '../../plugins/registry.ts'
-import { recordAudit } from '../access/audit.ts'
+import { type AuditActor, recordAudit } from '../access/audit.ts'
 import { checkIdempotencyKey } from '../access/idempotency.ts'
 import { resolveAsset, resolveChain } from '../chains.ts'
 import type { Compliance } from '../compliance/checks.ts'
@@ -258,17 +258,22 @@ export async function requestWithdrawal(
     })
 }
 
+/** The note a held screening is rejected with when its withdrawal is canceled before anyone decided it. */
+export const canceledWhileHeldNote = 'withdrawal canceled while held'
+
 /**
  * Cancels a withdrawal that has not been picked for sending (SCREENING, QUEUED or AWAITING_APPROVAL) and releases its
- * reserve; later ones are on their way to the chain and can no longer be stopped.
+ * reserve; later ones are on their way to the chain and can no longer be stopped. A held screening of it is
+ * rejected by whoever canceled (`actor`; `system:cancel` when none is given), so it leaves the review queue.
  *
  * @example
- * await cancelWithdrawal(ctx, merchantId, 'wd_…')
+ * await cancelWithdrawal(ctx, merchantId, 'wd_…', { keyId: 'key_…' })
  */
 export async function cancelWithdrawal(
   ctx: { db: Db },
   merchantId: string,
   id: string,
+  actor?: AuditActor,
 ): Promise<WithdrawalRow> {
   return ctx.db.transaction(async (tx) => {
     const current = await getWithdrawalIn(tx, merchantId, id)
@@ -285,6 +290,11 @@ export async function cancelWithdrawal(
         'id',
       )
     await postWithdrawalRelease(tx, row)
+    await decideWithdrawalCheck(tx, row.id, {
+      release: false,
+      by: actor ?? 'system:cancel',
+      note: canceledWhileHeldNote,
+    })
     return row
   })
 }
@@ -358,11 +368,12 @@ export async function decideWithdrawal(
     // the row is locked and was AWAITING_APPROVAL
     if (!row) throw new TollgateError('INVALID_STATE', 'this withdrawal is not awaiting approval', 'id')
     if (!decision.approve) await postWithdrawalRelease(tx, row)
+    // decided (queued at the quorum, or canceled): its held screening, if any, is decided with it
     if (row.status !== 'AWAITING_APPROVAL')
       await decideWithdrawalCheck(tx, row.id, {
-        approve: decision.approve,
-        by: decision.keyId,
-        ...(reason ? { note: reason } : {}),
+        release: decision.approve,
+        by: { keyId: decision.keyId },
+        note: reason ?? null,
       })
     await recordAudit(tx, {
       merchantId,
