@@ -134,7 +134,12 @@ function watch(page: Page, expected: (url: string, status: number) => boolean = 
     if (msg.type() === 'error' && !/status of (401|403|429)/.test(msg.text()))
       problems.push(`console: ${msg.text()}`)
   })
-  page.on('requestfailed', (r) => problems.push(`failed: ${r.url()} ${r.failure()?.errorText}`))
+  page.on('requestfailed', (r) => {
+    // a live stream (SSE) is aborted on purpose when its page is left or the user signs out
+    const closedStream =
+      r.headers().accept === 'text/event-stream' && r.failure()?.errorText === 'net::ERR_ABORTED'
+    if (!closedStream) problems.push(`failed: ${r.url()} ${r.failure()?.errorText}`)
+  })
   page.on('response', (r) => {
     if (r.status() >= 400 && !expected(r.url(), r.status())) problems.push(`${r.status()} ${r.url()}`)
   })
@@ -249,6 +254,23 @@ describe('the console in Chromium', () => {
       (id) => [...document.querySelectorAll('.payment-id')].map((e) => e.textContent).join() === id,
       plainPayment,
     )
+  }, 30_000)
+
+  test('behavior: a payment that changes shows on the overview without a reload (SSE under the session)', async () => {
+    await page.getByRole('button', { name: 'Show latest' }).click()
+    await page.locator('.payment').nth(1).waitFor()
+    const streams = await page.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((e) => e.name.endsWith('/graphql'))
+        .map((e) => e.name),
+    )
+    expect(streams.length).toBeGreaterThan(0)
+    const liveOrder = 'order-live-7'
+    const id = await createPayment(liveOrder)
+    app.ctx.bus.publish([{ paymentId: id, merchantId: shop.id, seq: 1, type: 'payment.created' }])
+    await page.locator('.payment-order', { hasText: liveOrder }).waitFor()
+    expect(await page.locator('.payment-id').first().textContent()).toBe(id)
   }, 30_000)
 
   test('error: a stale CSRF token is renewed once through GET /console/api/session and the call retried', async () => {

@@ -109,7 +109,12 @@ export function watchPage(page: Page, expected: (url: string, status: number) =>
     if (msg.type() === 'error' && !/status of (401|403|429)/.test(msg.text()))
       problems.push(`console: ${msg.text()}`)
   })
-  page.on('requestfailed', (r) => problems.push(`failed: ${r.url()} ${r.failure()?.errorText}`))
+  page.on('requestfailed', (r) => {
+    // a live stream (SSE) is aborted on purpose when its page is left or the user signs out
+    const closedStream =
+      r.headers().accept === 'text/event-stream' && r.failure()?.errorText === 'net::ERR_ABORTED'
+    if (!closedStream) problems.push(`failed: ${r.url()} ${r.failure()?.errorText}`)
+  })
   page.on('response', (r) => {
     if (r.status() >= 400 && !expected(r.url(), r.status())) problems.push(`${r.status()} ${r.url()}`)
   })
@@ -124,9 +129,12 @@ export const cspViolations = (page: Page) =>
 export const noHorizontalScroll = (page: Page) =>
   page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth)
 
-/** The first 401 of GET /console/api/session (no session yet) is expected on every sign-in. */
+/**
+ * Refusals every sign-in meets: the first GET /console/api/session (no session yet) and the login's
+ * TOTP_REQUIRED before the code is entered, both 401.
+ */
 export const signInRefusals = (url: string, status: number) =>
-  url.endsWith('/console/api/session') && status === 401
+  (url.endsWith('/console/api/session') || url.endsWith('/console/api/login')) && status === 401
 
 /**
  * Opens the console and signs `user` in with password and TOTP, then picks `merchantName` when the picker shows.

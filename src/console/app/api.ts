@@ -85,7 +85,11 @@ export async function postLogin(input: {
 export async function fetchSession(): Promise<SessionView | null> {
   try {
     const response = await fetch('/console/api/session', { credentials: 'same-origin' })
-    if (!response.ok) return null
+    if (!response.ok) {
+      // read to the end, so the browser does not report the answer as aborted
+      await response.text().catch(() => '')
+      return null
+    }
     return (await response.json()) as SessionView
   } catch {
     return null

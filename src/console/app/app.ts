@@ -192,6 +192,7 @@ export function App() {
       query,
       live,
       scopes,
+      merchantId: chosen.merchantId,
       merchantName: chosen.merchantName,
       id: route.id,
     }),

@@ -112,7 +112,7 @@ export function AnswerList(props: { answers: KytAnswer[] }) {
   if (props.answers.length === 0) return h('p', { class: 'muted' }, 'No provider answered.')
   return h(
     'ul',
-    { class: 'cards payments kyt-answers' },
+    { class: 'cards one-column kyt-answers' },
     props.answers.map((a, i) =>
       h(
         'li',

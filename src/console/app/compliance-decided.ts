@@ -107,7 +107,7 @@ export function DecidedChecks(props: { query: Query; reloadKey: unknown }) {
           ? h('p', { class: 'muted' }, 'None yet.')
           : h(
               'ul',
-              { class: 'cards payments kyt-decided-list' },
+              { class: 'cards one-column kyt-decided-list' },
               listed.checks.map((c) =>
                 h(
                   'li',

@@ -154,7 +154,7 @@ export function ReviewQueue(props: {
       ? h('p', { class: 'muted kyt-queue-empty' }, 'Nothing is held for review.')
       : h(
           'ul',
-          { class: 'cards payments kyt-items' },
+          { class: 'cards one-column kyt-items' },
           items.map((item) => h(QueueEntry, { key: item.key, item, scopes: props.scopes, decide })),
         ),
     queue.depositsMore

@@ -1,6 +1,5 @@
 import { h } from 'preact'
-import { useRef, useState } from 'preact/hooks'
-import type { Query } from './ui.ts'
+import { useState } from 'preact/hooks'
 
 // The compliance report for a period, saved as a CSV file: GET /exports/kyt.csv with the session cookie. That
 // route, like the ledger CSV, takes no CSRF token but needs X-Tollgate-Merchant, which a plain link cannot send:
@@ -53,14 +52,13 @@ async function refusal(response: Response): Promise<string> {
  * screening opened in the period with its verdict, providers, decision and note.
  *
  * @example
- * h(ReportExport, { query })
+ * h(ReportExport, { merchantId })
  */
-export function ReportExport(props: { query: Query }) {
+export function ReportExport(props: { merchantId: string }) {
   const [from, setFrom] = useState(() => utcDay(-30))
   const [to, setTo] = useState(() => utcDay(1))
   const [busy, setBusy] = useState(false)
   const [outcome, setOutcome] = useState<Outcome | null>(null)
-  const merchantId = useRef<string | null>(null)
 
   async function download(event: Event) {
     event.preventDefault()
@@ -69,16 +67,10 @@ export function ReportExport(props: { query: Query }) {
     setBusy(true)
     setOutcome(null)
     try {
-      if (merchantId.current === null) {
-        const me = await props.query<{ me: { id: string } }>('{ me { id } }')
-        if (me.kind !== 'data')
-          return setOutcome({ ok: false, message: me.kind === 'error' ? me.message : 'Your session ended.' })
-        merchantId.current = me.data.me.id
-      }
       const params = new URLSearchParams({ from, to })
       const response = await fetch(`/exports/kyt.csv?${params}`, {
         credentials: 'same-origin',
-        headers: { 'x-tollgate-merchant': merchantId.current },
+        headers: { 'x-tollgate-merchant': props.merchantId },
       })
       if (!response.ok) return setOutcome({ ok: false, message: await refusal(response) })
       const text = await response.text()

@@ -41,7 +41,7 @@ export function CompliancePage(props: PageProps) {
       'section',
       { 'aria-labelledby': 'kyt-report-title' },
       h('h2', { id: 'kyt-report-title' }, 'Report'),
-      h(ReportExport, { query: props.query }),
+      h(ReportExport, { merchantId: props.merchantId }),
     ),
   )
 }

@@ -1,10 +1,10 @@
 import { h } from 'preact'
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import type { QueryResult } from './api.ts'
 import { HealthSections } from './overview-health.ts'
 import { OperatorSections } from './overview-operator.ts'
 import { VolumeSection } from './overview-volume.ts'
-import type { PageProps } from './ui.ts'
+import { type PageProps, useLive } from './ui.ts'
 
 type Balance = { chain: string; asset: { symbol: string }; available: string; reserved: string }
 type Payment = {
@@ -100,9 +100,11 @@ export function Overview(props: PageProps) {
   const [payments, setPayments] = useState<Loaded<Payment[]>>({ state: 'loading' })
   const [term, setTerm] = useState('')
   const [searched, setSearched] = useState<string | null>(null)
+  const searchedRef = useRef<string | null>(null)
+  searchedRef.current = searched
 
-  async function loadLatest() {
-    setPayments({ state: 'loading' })
+  async function loadLatest(quiet = false) {
+    if (!quiet) setPayments({ state: 'loading' })
     const result = await query<{ payments: Edges<Payment> }>(latestQuery)
     setPayments(
       result.kind === 'data'
@@ -118,6 +120,14 @@ export function Overview(props: PageProps) {
     )
     loadLatest()
   }, [])
+
+  // a payment changed: balances and, unless a search is shown, the latest payments are read again
+  useLive(props.live, 'subscription { paymentsUpdated { id } }', {}, () => {
+    query<{ balances: Balance[] }>(balancesQuery).then((result) => {
+      if (result.kind === 'data') setBalances({ state: 'done', value: result.data.balances })
+    })
+    if (searchedRef.current === null) loadLatest(true)
+  })
 
   async function search(event: Event) {
     event.preventDefault()

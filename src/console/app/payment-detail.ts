@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks'
 import { type ActionablePayment, PaymentActions } from './payment-actions.ts'
 import { baseToUnits, ExternalLink, statusText } from './payment-text.ts'
 import { routeHref } from './route.ts'
-import { Facts, type PageProps, Show, Time, useLoaded } from './ui.ts'
+import { Facts, type PageProps, Show, Time, useLive, useLoaded } from './ui.ts'
 
 type PaymentEvent = {
   seq: number
@@ -151,7 +151,7 @@ function TransferList(props: { transfers: Transfer[]; payment: Detailed }) {
   const { asset } = props.payment
   return h(
     'ul',
-    { class: 'cards payments transfers' },
+    { class: 'cards one-column transfers' },
     props.transfers.map((t) => {
       const amount =
         t.asset === asset.id
@@ -197,7 +197,7 @@ function KytList(props: { checks: KytCheck[] }) {
     return h('p', { class: 'muted' }, 'No screenings (screening is off or nothing arrived).')
   return h(
     'ul',
-    { class: 'cards payments kyt-checks' },
+    { class: 'cards one-column kyt-checks' },
     props.checks.map((c) =>
       h(
         'li',
@@ -247,7 +247,7 @@ function RefundList(props: { refunds: Refund[]; symbol: string }) {
   if (props.refunds.length === 0) return h('p', { class: 'muted' }, 'No refunds.')
   return h(
     'ul',
-    { class: 'cards payments refunds' },
+    { class: 'cards one-column refunds' },
     props.refunds.map((r) =>
       h(
         'li',
@@ -367,6 +367,10 @@ export function PaymentDetail(props: PageProps & { id: string }) {
     setNotice(message)
     setRound((r) => r + 1)
   }
+  // every change of this payment (a deposit seen, a confirmation, a decision elsewhere) reads it again
+  useLive(props.live, 'subscription { paymentsUpdated { id } }', {}, (data) => {
+    if ((data.paymentsUpdated as { id?: string } | undefined)?.id === props.id) setRound((r) => r + 1)
+  })
   return h(
     'main',
     { class: 'payment-detail' },

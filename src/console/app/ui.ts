@@ -15,6 +15,8 @@ export type PageProps = {
   query: Query
   live: Live
   scopes: ReadonlySet<string>
+  /** The merchant the user acts for (sent as X-Tollgate-Merchant by every call). */
+  merchantId: string
   merchantName: string | null
   id: string | null
 }

@@ -79,7 +79,7 @@ export function PagedList<T extends { id: string }>(props: {
       : h(
           // one card a row: `payments` lays the cards out in a single column
           'ul',
-          { class: 'cards payments', 'aria-label': props.label },
+          { class: 'cards one-column', 'aria-label': props.label },
           nodes.map((node) => h('li', { key: node.id }, props.render(node))),
         ),
     hasNextPage

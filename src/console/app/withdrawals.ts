@@ -1,6 +1,6 @@
 import { h } from 'preact'
 import { useState } from 'preact/hooks'
-import type { PageProps } from './ui.ts'
+import { type PageProps, useLive } from './ui.ts'
 import { mayApprove } from './withdrawal-card.ts'
 import { WithdrawalDetail } from './withdrawal-detail.ts'
 import { WithdrawalList } from './withdrawal-list.ts'
@@ -17,8 +17,10 @@ import { statusText, withdrawalStatuses } from './withdrawal-text.ts'
 export function WithdrawalsPage(props: PageProps) {
   const [queueStatus, setQueueStatus] = useState('AWAITING_APPROVAL')
   const [round, setRound] = useState(0)
-  if (props.id) return h(WithdrawalDetail, { ...props, id: props.id })
   const changed = () => setRound((r) => r + 1)
+  // another approver's decision, a payout pass's progress: both lists are read again
+  useLive(props.live, 'subscription { withdrawalsUpdated { id } }', {}, changed)
+  if (props.id) return h(WithdrawalDetail, { ...props, id: props.id })
   const common = { query: props.query, scopes: props.scopes, reloadKey: round, onChanged: changed }
   return h(
     'main',
