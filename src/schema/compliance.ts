@@ -1,6 +1,11 @@
 import { assetById } from '../core/chains.ts'
 import type { KytCheckRow } from '../core/compliance/checks.ts'
-import { checksOfPayments, checksOfWithdrawals, listKytChecks } from '../core/compliance/queries.ts'
+import {
+  checksOfPayments,
+  checksOfWithdrawals,
+  depositsOfTransfers,
+  listKytChecks,
+} from '../core/compliance/queries.ts'
 import { rejectPayment, releasePayment } from '../core/compliance/review.ts'
 import { invariantBroken } from '../core/errors.ts'
 import { formatAmount } from '../core/money.ts'
@@ -51,6 +56,13 @@ const KytAnswerRef = builder.objectRef<StoredKytAnswer>('KytAnswer').implement({
   }),
 })
 
+/** The customer deposit a check screened, batched over the request (a page of checks asks once). */
+const checkDeposits = perRowLoader<KytCheckRow, { id: string; merchantId: string } | null>(
+  (c) => c.subjectId,
+  (ctx, transferIds) => depositsOfTransfers(ctx.app.db, transferIds),
+  () => null,
+)
+
 export const KytCheckRef = builder.objectRef<KytCheckRow>('KytCheck').implement({
   description:
     'A KYT screening: a deposit’s senders or a withdrawal’s destination, every provider’s answers, the verdict, and an admin’s decision',
@@ -59,6 +71,15 @@ export const KytCheckRef = builder.objectRef<KytCheckRow>('KytCheck').implement(
     subjectType: t.exposeString('subjectType', { description: '`transfer` (a deposit) or `withdrawal`' }),
     subjectId: t.exposeString('subjectId'),
     paymentId: t.string({ nullable: true, resolve: (c) => c.paymentId }),
+    depositId: t.id({
+      nullable: true,
+      description: 'The customer deposit screened (a `transfer` check of a customer deposit); null otherwise',
+      resolve: async (c, _a, ctx) => {
+        if (c.subjectType !== 'transfer' || c.paymentId !== null) return null
+        const deposit = await checkDeposits(ctx).load(c)
+        return deposit?.merchantId === c.merchantId ? deposit.id : null
+      },
+    }),
     chain: t.exposeString('chain'),
     direction: t.exposeString('direction', {
       description: '`inbound` (senders) or `outbound` (destination)',

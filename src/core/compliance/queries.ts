@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
-import { type KytState, kytChecks } from '../../db/schema/index.ts'
+import { deposits, type KytState, kytChecks } from '../../db/schema/index.ts'
 import { pageSize, toPage } from '../pages.ts'
 import type { KytCheckRow } from './checks.ts'
 
@@ -73,6 +73,26 @@ export async function checksOfWithdrawals(db: Db, ids: readonly string[]): Promi
     .from(kytChecks)
     .where(and(eq(kytChecks.subjectType, 'withdrawal'), inArray(kytChecks.subjectId, [...ids])))
   return new Map(rows.map((r) => [r.subjectId, r]))
+}
+
+/**
+ * The customer deposit each of several screened transfers is (a check's `subjectId` when its `subjectType` is
+ * `transfer`), with the deposit's merchant; a transfer that is no customer deposit (a payment's) is absent. For
+ * a batched field resolver.
+ *
+ * @example
+ * const byTransfer = await depositsOfTransfers(db, ['tr_…']) // Map { 'tr_…' => { id: 'dep_…', merchantId } }
+ */
+export async function depositsOfTransfers(
+  db: Db,
+  transferIds: readonly string[],
+): Promise<Map<string, { id: string; merchantId: string }>> {
+  if (transferIds.length === 0) return new Map()
+  const rows = await db
+    .select({ transferId: deposits.transferId, id: deposits.id, merchantId: deposits.merchantId })
+    .from(deposits)
+    .where(inArray(deposits.transferId, [...new Set(transferIds)]))
+  return new Map(rows.map((r) => [r.transferId, { id: r.id, merchantId: r.merchantId }]))
 }
 
 /**
