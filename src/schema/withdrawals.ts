@@ -69,7 +69,9 @@ async function actorDisplayName(
 const WithdrawalApprovalRef = builder.objectRef<WithdrawalApprovalRow>('WithdrawalApproval').implement({
   description: "One admin key's decision on a withdrawal held for approval (a key decides once)",
   fields: (t) => ({
-    keyId: t.exposeString('keyId', { description: 'The API key that decided, or user:<id> for a console user' }),
+    keyId: t.exposeString('keyId', {
+      description: 'The API key that decided, or user:<id> for a console user',
+    }),
     keyName: t.exposeString('keyName', {
       description:
         "Who decided, as people knew them when they did: the console user's display name (keyId user:<id>), else the key's name",
