@@ -280,4 +280,48 @@ describe('the Payments pages in Chromium', () => {
     expect(watched.problems).toEqual([])
     await context.close()
   }, 90_000)
+  test("error: another merchant's payment stays out of sight: its detail route says not found, its order id and address find nothing", async () => {
+    const other = await app.merchant('Another shop')
+    const res = await app.gql(
+      `mutation ($input: CreatePaymentInput!) { createPayment(input: $input) { ${paymentFields} } }`,
+      { input: { chain: 'devnet', asset: 'ETH', amount: '0.5', orderId: 'order-of-another-shop' } },
+      other.key,
+    )
+    const theirs = res.data.createPayment.payment as { id: string; address: string }
+    const { context, foreign } = await isolatedContext(browser, base, 1280)
+    const page = await context.newPage()
+    const watched = watchPage(page, signInSteps)
+    // a person of its own: a TOTP code works once, and the operator signed in moments ago
+    const onlyHere = await consoleUser(app, 'Oona Operator', [{ merchantId: shop.id, role: 'operator' }])
+    await signIn(page, base, onlyHere)
+    await openPage(page, base, 'payments', theirs.id)
+    await page.getByRole('alert').filter({ hasText: 'No payment with this id at this merchant.' }).waitFor()
+    expect(await page.locator('main').textContent()).not.toContain(theirs.address)
+    await openPage(page, base, 'payments')
+    for (const term of ['order-of-another-shop', theirs.address, theirs.id]) {
+      await search(page, term)
+      expect(await listedIds(page)).toEqual([])
+    }
+    // the header naming another merchant is refused by the gateway, whatever the page would send
+    const forged = await page.evaluate(async (merchantId) => {
+      const session = await (await fetch('/console/api/session')).json()
+      const answer = await fetch('/graphql', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-csrf-token': session.csrfToken,
+          'x-tollgate-merchant': merchantId,
+        },
+        body: JSON.stringify({ query: '{ payments(first: 5) { edges { node { id } } } }' }),
+      })
+      return { status: answer.status, body: await answer.json() }
+    }, other.id)
+    expect(forged.status).toBe(403)
+    expect(forged.body.errors[0].extensions.code).toBe('FORBIDDEN')
+    expect(foreign).toEqual([])
+    expect(watched.dialogs).toEqual([])
+    expect(await cspViolations(page)).toEqual([])
+    expect(watched.problems.filter((p) => !p.startsWith('403 '))).toEqual([])
+    await context.close()
+  }, 60_000)
 })
