@@ -40,7 +40,8 @@ export const defaultOutDir = resolve(import.meta.dir, '../docs/images')
 
 const usage = `Usage: bun scripts/console-screenshots.ts [outDir]
 
-Writes console-*.png (1280x800 unless said otherwise) to outDir (default docs/images/).
+Writes console-*.png to outDir (default docs/images/): 1280 px wide (800 px high, or down to the end of what the
+page is about), and the overview at 375x800 as on a phone.
 Needs what the tests need: Postgres on 127.0.0.1:5432 (trust, user postgres; or TEST_PG_URL), Redis on
 127.0.0.1:6379 (or REDIS_URL), Chromium at /usr/bin/chromium (or CHROMIUM_PATH); anvil comes from node_modules.
 A database and a Redis prefix of its own are created and dropped again.`
@@ -77,6 +78,7 @@ export type ConsoleDemo = {
   stop(): Promise<void>
 }
 
+/** The payload of the mutation or query `field`, as `key` asks it; throws on an error or a UserError answer. */
 const gqlOrThrow = async <T>(app: TestApp, key: string, field: string, query: string, variables = {}) => {
   const res = await app.gql(query, variables, key)
   const value = res.data?.[field]
@@ -94,8 +96,12 @@ const gqlOrThrow = async <T>(app: TestApp, key: string, field: string, query: st
  */
 export async function startConsoleDemo(): Promise<ConsoleDemo> {
   const stops: Array<() => unknown> = []
+  // in reverse order of starting; one that fails does not keep the others running
   const stop = async () => {
-    for (const s of stops.reverse()) await s()
+    for (const s of stops.reverse())
+      await Promise.resolve()
+        .then(s)
+        .catch((err) => console.error('stopping the demo:', err))
   }
   try {
     const devnet = await startDevnet()
@@ -450,6 +456,4 @@ if (import.meta.main) {
     if (browser.status === 'fulfilled') await browser.value.close()
     if (demo.status === 'fulfilled') await demo.value.stop()
   }
-  // the gateway's clients are closed; nothing of this run should keep the process, whatever a library left behind
-  process.exit()
 }
