@@ -36,6 +36,7 @@ import { createConsoleUser } from '../access/console-users.ts'
 import { listKytChecks } from '../compliance/queries.ts'
 import { getBalances } from '../ledger/balances.ts'
 import { approvalsRequired, expireStaleApprovals, listWithdrawalApprovals } from './approvals.ts'
+import { canceledWhileHeldNote, screenWithdrawalCheck } from './withdrawal-screening.ts'
 import { cancelWithdrawal, decideWithdrawal, requestWithdrawal } from './withdrawals.ts'
 
 const handle = await refundSceneDb(6)
@@ -482,6 +483,51 @@ describe('withdrawals held by screening', () => {
     const other = await heldRequest(s, '0.001')
     expect((await decide(s, other.id, s.admins[1]!, false)).status).toBe('CANCELED')
     expect(await checkOf(other.id)).toMatchObject({ state: 'rejected', decidedBy: s.admins[1], note: null })
+    expect(await heldQueue(s.merchantId)).toEqual([])
+  })
+
+  test('behavior: a withdrawal canceled while its screening was unanswered: the late hold is rejected at once, never queued for review', async () => {
+    let answering = false
+    const flaky: LoadedKytProvider = {
+      name: 'flaky-reviewer',
+      module: 'test',
+      provider: {
+        async screen(): Promise<KytAnswer> {
+          if (!answering) throw new Error('provider unreachable')
+          return {
+            verdict: 'review',
+            categories: ['high risk exchange'],
+            reasons: [],
+            source: { provider: 'flaky-reviewer', version: 'v1' },
+          }
+        },
+      },
+    }
+    const later = { ...ctx, compliance: { providers: [flaky], policy: undefined, timeoutMs: 2000 } }
+    const s = await shop('Late Hold Shop')
+    const { withdrawal: w } = await requestWithdrawal(
+      later,
+      s.merchantId,
+      {
+        chain: toy.chain.name,
+        asset: 'TOY',
+        to: 'toy43',
+        amount: '0.001',
+        idempotencyKey: `late-${++requestNo}`,
+      },
+      { keyId: s.requester },
+    )
+    expect(w.status).toBe('SCREENING')
+    expect((await checkOf(w.id)).state).toBe('pending')
+    await cancelWithdrawal({ db }, s.merchantId, w.id, { keyId: s.requester })
+    answering = true
+    const outcome = await screenWithdrawalCheck(later, toy.chain, await checkOf(w.id))
+    expect(outcome.kind).toBe('decided')
+    expect(await checkOf(w.id)).toMatchObject({
+      state: 'rejected',
+      decidedBy: 'system:cancel',
+      note: canceledWhileHeldNote,
+    })
     expect(await heldQueue(s.merchantId)).toEqual([])
   })
 

@@ -25,6 +25,7 @@ import type { PaymentRow } from '../payments/queries.ts'
 import type { PaymentChange } from '../payments/refresh.ts'
 import { type Refundable, refundableOf } from '../payments/refundable.ts'
 import { lockPaymentOf, markRefunded, reopenUnrefunded } from '../payments/resolution.ts'
+import { canceledWhileHeldNote, decideWithdrawalCheck } from './withdrawal-screening.ts'
 import { transitionWithdrawal } from './withdrawal-transitions.ts'
 import {
   approvalStatus,
@@ -449,6 +450,7 @@ export async function cancelRefund(
           'id',
         )
       await postWithdrawalRelease(tx, w)
+      await decideWithdrawalCheck(tx, w.id, { release: false, by: actor, note: canceledWhileHeldNote })
     } else
       throw new TollgateError('INVALID_STATE', `a ${refund.status} refund can no longer be canceled`, 'id')
     await recordAudit(tx, {

@@ -194,6 +194,14 @@ export async function screenWithdrawalCheck(
     )
     if (!decided) return { kind: 'skipped' as const }
     const [w] = await tx.select().from(withdrawals).where(eq(withdrawals.id, check.subjectId))
+    // canceled while its screening was pending: nothing is left to review, so a hold is rejected at once
+    if (w && w.status !== 'SCREENING' && state === 'held')
+      await decideWithdrawalCheck(tx, w.id, {
+        release: false,
+        by: 'system:cancel',
+        note: canceledWhileHeldNote,
+        now,
+      })
     if (w?.status === 'SCREENING') {
       if (action === 'refuse') {
         const row = await transitionWithdrawal(tx, w.id, ['SCREENING'], 'FAILED', {
@@ -220,6 +228,9 @@ export async function screenWithdrawalCheck(
     return { kind: 'decided' as const, state, ...(failMode ? { failMode } : {}), changes: [] }
   })
 }
+
+/** The note a held screening is rejected with when its withdrawal is canceled before anyone decided it. */
+export const canceledWhileHeldNote = 'withdrawal canceled while held'
 
 /**
  * Decides a withdrawal's held screening in the caller's transaction, through the same {@link decideHeldChecks}

@@ -19,6 +19,7 @@ import { addApproval, approvalsRequired } from './approvals.ts'
 import { type DestinationContext, screenDestination } from './destinations.ts'
 import { noteWithdrawalChange } from './withdrawal-changes.ts'
 import {
+  canceledWhileHeldNote,
   type DestinationScreening,
   decideWithdrawalCheck,
   recordWithdrawalScreening,
@@ -257,9 +258,6 @@ export async function requestWithdrawal(
       return replay
     })
 }
-
-/** The note a held screening is rejected with when its withdrawal is canceled before anyone decided it. */
-export const canceledWhileHeldNote = 'withdrawal canceled while held'
 
 /**
  * Cancels a withdrawal that has not been picked for sending (SCREENING, QUEUED or AWAITING_APPROVAL) and releases its
