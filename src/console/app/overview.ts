@@ -4,7 +4,7 @@ import type { QueryResult } from './api.ts'
 import { HealthSections } from './overview-health.ts'
 import { OperatorSections } from './overview-operator.ts'
 import { VolumeSection } from './overview-volume.ts'
-import { type PageProps, useLive } from './ui.ts'
+import { type Edges, type Loaded, type PageProps, useLive } from './ui.ts'
 
 type Balance = { chain: string; asset: { symbol: string }; available: string; reserved: string }
 type Payment = {
@@ -16,8 +16,6 @@ type Payment = {
   orderId: string | null
   createdAt: string
 }
-type Edges<T> = { edges: Array<{ node: T }> }
-type Loaded<T> = { state: 'loading' } | { state: 'error'; message: string } | { state: 'done'; value: T }
 
 const paymentFields = 'id status chain amountDue asset { symbol } orderId createdAt'
 const balancesQuery = '{ balances { chain asset { symbol } available reserved } }'
