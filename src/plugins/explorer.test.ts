@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { chain, type DriverLogger, type ExplorerSettings, type TollgateConfig } from '@tollgate/sdk'
-import { explorerLink, explorerTemplateProblem } from './explorer.ts'
+import { explorerLink, explorerTemplateProblem } from '@tollgate/sdk/explorer'
 import { loadChains, PluginConfigError } from './registry.ts'
 
 // An explorer link the API hands out is only ever an http(s) page on the host the operator named: templates are

@@ -18,13 +18,13 @@ import type {
 } from '@tollgate/sdk'
 import { capabilityGaps, parseUnits, SDK_API_VERSION } from '@tollgate/sdk'
 import type { ConfirmationTierSettings, DegradedAfter } from '@tollgate/sdk/define'
-import { didYouMean } from '@tollgate/sdk/names'
 import {
   type ExplorerKind,
   explorerPlaceholders,
   explorerTemplateProblem,
   type ResolvedExplorer,
-} from './explorer.ts'
+} from '@tollgate/sdk/explorer'
+import { didYouMean } from '@tollgate/sdk/names'
 
 /** A loaded chain: its config name and its driver. */
 export type LoadedChain = {

@@ -1,5 +1,5 @@
 import type { AssetInfo } from '@tollgate/sdk'
-import type { ResolvedExplorer } from '../plugins/explorer.ts'
+import type { ResolvedExplorer } from '@tollgate/sdk/explorer'
 import type { LoadedChain } from '../plugins/registry.ts'
 import { builder } from './builder.ts'
 import { ChainStatusRef, loadChainStatus } from './chain-status.ts'

@@ -1,7 +1,7 @@
+import { explorerLink } from '@tollgate/sdk/explorer'
 import { checkoutLink } from '../checkout/link.ts'
 import { getPayment, listPayments, type PaymentEventRow, type PaymentRow } from '../core/payments/queries.ts'
 import type { TransferView } from '../core/payments/views.ts'
-import { explorerLink } from '../plugins/explorer.ts'
 import { builder } from './builder.ts'
 import { afterId, toConnection } from './connection.ts'
 import { requireAuth } from './context.ts'
