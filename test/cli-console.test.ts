@@ -193,10 +193,12 @@ describe('tollgate console user grant', () => {
         '--name is for',
       ],
     ]
-    for (const [args, message] of cases) {
-      const run = await cli(['console', 'user', 'grant', ...args])
+    // independent refusals, run side by side
+    const runs = await Promise.all(cases.map(([args]) => cli(['console', 'user', 'grant', ...args])))
+    cases.forEach(([, message], i) => {
+      const run = runs[i]!
       expect([run.code, run.stderr.includes(message), message]).toEqual([1, true, message])
-    }
+    })
     expect((await cli(['console', 'user', 'delete'])).code).toBe(1)
     expect(await written()).toEqual(before)
   })
