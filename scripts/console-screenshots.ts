@@ -12,24 +12,24 @@ import type { Browser, Locator, Page } from 'playwright-core'
 import { parseEther } from 'viem'
 import { createPayment } from '../src/core/payments/create.ts'
 import { roleWallet } from '../src/core/payouts/wallet-roles.ts'
-import { newScannerState, syncChain } from '../src/core/scanning/sync.ts'
+import { newScannerState } from '../src/core/scanning/sync.ts'
 import { attemptDelivery } from '../src/core/webhooks/delivery.ts'
 import { dispatchWebhookEvents } from '../src/core/webhooks/dispatch.ts'
 import { paymentEvents, payments } from '../src/db/schema/index.ts'
 import { startScreeningPump } from '../src/jobs/kyt-pump.ts'
 import { processReconcile } from '../src/jobs/reconcile.ts'
-import { createTestApp, type TestApp } from '../test/helpers/app.ts'
-import { launchBrowser } from '../test/helpers/browser.ts'
-import { type Devnet, gatewayMnemonic, startDevnet } from '../test/helpers/chain.ts'
+import type { TestApp } from '../test/helpers/app.ts'
+import type { Devnet } from '../test/helpers/chain.ts'
 import {
   consolePassword,
   consoleUser,
-  cspViolations,
   openPage,
-  serveGateway,
+  pageProblems,
+  scanChain,
   signIn,
+  startConsoleScene,
   type TestConsoleUser,
-  watchPage,
+  watchedPage,
 } from '../test/helpers/console.ts'
 import { devnetUnits, fundWallet } from '../test/helpers/devnet-app.ts'
 import { impersonate, kytTestConfig, payNativeFrom, sdnAddresses } from '../test/helpers/kyt.ts'
@@ -66,11 +66,12 @@ const completedPayments: ReadonlyArray<{ amount: string; orderId: string; daysAg
   { amount: '149.9', orderId: 'order-1044', daysAgo: 0 },
 ]
 
-/** A running demo gateway: what was seeded, and how to stop it all. */
+/** A running demo gateway and the browser to capture it with: what was seeded, and how to stop it all. */
 export type ConsoleDemo = {
   app: TestApp
   devnet: Devnet
   base: string
+  browser: Browser
   admin: TestConsoleUser
   /** The demo merchant, with its all-scopes API key. */
   merchant: { id: string; name: string; key: string }
@@ -87,48 +88,42 @@ const gqlOrThrow = async <T>(app: TestApp, key: string, field: string, query: st
 }
 
 /**
- * Starts a devnet and a gateway on it with KYT screening (the offline SDN lists) and USDT withdrawals above 500 needing
- * two approvals, then seeds the demo merchant. `stop()` ends and drops everything, whatever state it is in.
+ * Starts a devnet, Chromium and a gateway on the devnet with KYT screening (the offline SDN lists) and USDT
+ * withdrawals above 500 needing two approvals, then seeds the demo merchant. `stop()` ends and drops everything,
+ * whatever state it is in.
  *
  * @example
  * const demo = await startConsoleDemo()
- * try { await captureConsole(browser, demo, 'docs/images') } finally { await demo.stop() }
+ * try { await captureConsole(demo, 'docs/images') } finally { await demo.stop() }
  */
 export async function startConsoleDemo(): Promise<ConsoleDemo> {
-  const stops: Array<() => unknown> = []
-  // in reverse order of starting; one that fails does not keep the others running
-  const stop = async () => {
-    for (const s of stops.reverse())
-      await Promise.resolve()
-        .then(s)
-        .catch((err) => console.error('stopping the demo:', err))
-  }
-  try {
-    const devnet = await startDevnet()
-    stops.push(() => devnet.stop())
-    const app = await createTestApp({
-      config: kytTestConfig(devnet.url, {
+  const scene = await startConsoleScene({
+    config: (devnet) =>
+      kytTestConfig(devnet.url, {
         settings: {
           sweeps: { enabled: false },
           payouts: { mode: 'batch', approvalAbove: { USDT: '500' }, approvalsRequired: { USDT: 2 } },
         },
       }),
-      env: { TOLLGATE_SEED: gatewayMnemonic, WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_TIMEOUT_MS: '5000' },
-    })
-    stops.push(() => app.close())
-    const { server, base } = serveGateway(app)
-    stops.push(() => server.stop(true))
-    // the merchant's webhook receiver on this machine: answers every delivery 200
-    const receiver = Bun.serve({
-      port: 0,
-      hostname: '127.0.0.1',
-      fetch: () => Response.json({ received: true }),
-    })
-    stops.push(() => receiver.stop(true))
+    env: { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_TIMEOUT_MS: '5000' },
+  })
+  // the merchant's webhook receiver on this machine: answers every delivery 200
+  const receiver = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch: () => Response.json({ received: true }),
+  })
+  // the scene's own steps each run even when another fails (see startConsoleScene)
+  const stop = async () => {
+    receiver.stop(true)
+    await scene.close()
+  }
+  try {
+    const { app, devnet, base, browser } = scene
     const seeded = await seed(app, devnet, `http://127.0.0.1:${receiver.port}/webhooks/tollgate`)
-    return { app, devnet, base, ...seeded, stop }
+    return { app, devnet, base, browser, ...seeded, stop }
   } catch (err) {
-    await stop()
+    await stop().catch((failed) => console.error('stopping the demo:', failed))
     throw err
   }
 }
@@ -187,11 +182,7 @@ async function seed(app: TestApp, devnet: Devnet, receiverUrl: string) {
     (await app.gql('query ($id: ID!) { payment(id: $id) { status } }', { id }, shop.key)).data.payment.status
   /** Mines the confirmations, scans, and screens until each payment of `ids` is in `status`. */
   const settle = async (ids: string[], status: string) => {
-    await devnet.mine(2)
-    await syncChain(
-      { db: app.ctx.db, log: app.ctx.log, scanner, screen: true },
-      app.ctx.chains.get('devnet')!,
-    )
+    await scanChain(app, devnet, { scanner, screen: true })
     const pump = startScreeningPump(app.ctx, () => {}, { idleMs: 50 })
     try {
       for (const id of ids)
@@ -289,42 +280,6 @@ async function seed(app: TestApp, devnet: Devnet, receiverUrl: string) {
   }
 }
 
-/**
- * A browser context with a fixed locale and time zone (so re-runs lay out the same) that refuses, and records,
- * every request to a host other than the gateway's, and records CSP violations (see `cspViolations`).
- */
-async function demoContext(browser: Browser, base: string, width: number) {
-  const context = await browser.newContext({
-    viewport: { width, height: 800 },
-    deviceScaleFactor: 1,
-    locale: 'en-US',
-    timezoneId: 'UTC',
-    colorScheme: 'light',
-    reducedMotion: 'reduce',
-  })
-  context.setDefaultTimeout(20_000)
-  const gatewayHost = new URL(base).host
-  const foreign: string[] = []
-  await context.route('**/*', (route) => {
-    const url = route.request().url()
-    if (new URL(url).host === gatewayHost) return route.continue()
-    foreign.push(url)
-    return route.abort('blockedbyclient')
-  })
-  await context.addInitScript(() => {
-    const seen: string[] = []
-    ;(globalThis as unknown as { cspViolations: string[] }).cspViolations = seen
-    document.addEventListener('securitypolicyviolation', (e) =>
-      seen.push(`${e.violatedDirective} ${e.blockedURI}`),
-    )
-  })
-  return { context, foreign }
-}
-
-/** What every sign-in meets on the way: no session yet, then TOTP_REQUIRED before the code. */
-const signInSteps = (url: string, status: number) =>
-  status === 401 && (url.endsWith('/console/api/session') || url.endsWith('/console/api/login'))
-
 /** Waits for the page's `h1` and for every "Loading…" in the main content to be gone. */
 async function settled(page: Page, heading: string | RegExp) {
   await page.getByRole('heading', { name: heading, level: 1 }).waitFor()
@@ -338,19 +293,25 @@ async function settled(page: Page, heading: string | RegExp) {
  * (page errors, failed responses, dialogs, CSP violations, requests to other hosts): a clean run has none.
  *
  * @example
- * const { written, problems } = await captureConsole(browser, demo, defaultOutDir)
+ * const { written, problems } = await captureConsole(demo, defaultOutDir)
  */
 export async function captureConsole(
-  browser: Browser,
   demo: ConsoleDemo,
   outDir: string,
 ): Promise<{ written: string[]; problems: string[] }> {
   mkdirSync(outDir, { recursive: true })
   const written: string[] = []
-  const { context, foreign } = await demoContext(browser, demo.base, 1280)
+  // a fixed locale and time zone, so that re-runs lay out the same
+  const { context, page, foreign, watched } = await watchedPage(demo, {
+    contextOptions: {
+      deviceScaleFactor: 1,
+      locale: 'en-US',
+      timezoneId: 'UTC',
+      colorScheme: 'light',
+      reducedMotion: 'reduce',
+    },
+  })
   try {
-    const page = await context.newPage()
-    const watched = watchPage(page, signInSteps)
     /** The viewport, the whole page, or the page from its top down to the end of a locator (at most `maxHeight`). */
     const shot = async (
       name: string,
@@ -419,13 +380,7 @@ export async function captureConsole(
     await settled(page, /^Overview/)
     await page.locator('.volume .chart canvas').first().waitFor()
     await shot('console-overview-phone.png')
-    const problems = [
-      ...watched.problems,
-      ...watched.dialogs.map((d) => `dialog: ${d}`),
-      ...(await cspViolations(page)).map((v) => `CSP violation: ${v}`),
-      ...foreign.map((url) => `request to another host: ${url}`),
-    ]
-    return { written, problems }
+    return { written, problems: await pageProblems(page, { foreign, watched }) }
   } finally {
     await context.close()
   }
@@ -438,11 +393,10 @@ if (import.meta.main) {
     process.exit(0)
   }
   const outDir = arg ? resolve(arg) : defaultOutDir
-  const [demo, browser] = await Promise.allSettled([startConsoleDemo(), launchBrowser()])
+  let demo: ConsoleDemo | undefined
   try {
-    if (demo.status === 'rejected') throw demo.reason
-    if (browser.status === 'rejected') throw browser.reason
-    const { written, problems } = await captureConsole(browser.value, demo.value, outDir)
+    demo = await startConsoleDemo()
+    const { written, problems } = await captureConsole(demo, outDir)
     for (const path of written) console.log(relative(process.cwd(), path))
     if (problems.length > 0) {
       console.error(`The console misbehaved while being captured:\n${problems.join('\n')}`)
@@ -453,7 +407,9 @@ if (import.meta.main) {
     console.error(`\n${usage}`)
     process.exitCode = 1
   } finally {
-    if (browser.status === 'fulfilled') await browser.value.close()
-    if (demo.status === 'fulfilled') await demo.value.stop()
+    await demo?.stop().catch((err) => {
+      console.error('stopping the demo:', err)
+      process.exitCode = 1
+    })
   }
 }

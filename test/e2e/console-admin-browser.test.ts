@@ -1,23 +1,22 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
+import type { BrowserContext, Locator, Page } from 'playwright-core'
 import { attemptDelivery } from '../../src/core/webhooks/delivery.ts'
 import { dispatchWebhookEvents } from '../../src/core/webhooks/dispatch.ts'
 import { webhookEndpoints } from '../../src/db/schema/index.ts'
-import { createTestApp, type TestApp } from '../helpers/app.ts'
-import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
+import type { TestApp } from '../helpers/app.ts'
+import { artifactsDir } from '../helpers/browser.ts'
 import {
+  type ConsoleScene,
   consoleUser,
-  cspViolations,
-  isolatedContext,
+  expectCleanPage,
   noHorizontalScroll,
   openPage,
-  serveGateway,
-  signIn,
-  signInRefusals,
+  signedInPage,
+  startConsoleScene,
   type TestConsoleUser,
-  watchPage,
+  type watchPage,
 } from '../helpers/console.ts'
 
 // The console's admin pages in Chromium, every other host unreachable. An admin adds a webhook endpoint whose URL
@@ -31,11 +30,10 @@ const hostileUrl = `https://example.com/hook?x="><img src=x onerror=alert(1)>`
 const hostileDescription = `<img src=x onerror=alert('desc')><script>alert('desc')</script>`
 const hostileBody = '<script>alert(1)</script>'
 
+let scene: ConsoleScene<undefined>
 let app: TestApp
-let server: ReturnType<typeof Bun.serve>
 let receiver: ReturnType<typeof Bun.serve>
 let receiverUrl: string
-let browser: Browser
 let base: string
 let shop: { id: string; key: string }
 let admin: TestConsoleUser
@@ -44,10 +42,12 @@ let receiverEndpointId: string
 let paymentId: string
 
 beforeAll(async () => {
-  browser = await launchBrowser()
   // loopback receivers allowed; example.com is never resolved when only stored (and never attempted here)
-  app = await createTestApp({ env: { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_TIMEOUT_MS: '5000' } })
-  ;({ server, base } = serveGateway(app))
+  scene = await startConsoleScene({
+    devnet: false,
+    env: { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_TIMEOUT_MS: '5000' },
+  })
+  ;({ app, base } = scene)
   // a receiver that fails with hostile markup as its body
   receiver = Bun.serve({
     port: 0,
@@ -63,10 +63,8 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  await browser?.close()
-  server?.stop(true)
   receiver?.stop(true)
-  await app?.close()
+  await scene?.close()
 })
 
 async function endpointsViaApi(): Promise<Array<{ id: string; url: string; description: string | null }>> {
@@ -90,10 +88,6 @@ async function confirm(scope: Locator, label: string) {
   await scope.getByRole('button', { name: `Confirm: ${label}` }).click()
 }
 
-/** Signing in answers 401 twice on the way: no session yet, and TOTP_REQUIRED before the code. */
-const signInSteps = (url: string, status: number) =>
-  signInRefusals(url, status) || (url.endsWith('/console/api/login') && status === 401)
-
 const noMarkupFromData = async (page: Page) =>
   expect(await page.locator('main img, main script, main iframe').count()).toBe(0)
 
@@ -104,10 +98,7 @@ describe('the admin pages in Chromium', () => {
   let watched: ReturnType<typeof watchPage>
 
   beforeAll(async () => {
-    ;({ context, foreign } = await isolatedContext(browser, base, 1280))
-    page = await context.newPage()
-    watched = watchPage(page, signInSteps)
-    await signIn(page, base, admin)
+    ;({ context, page, foreign, watched } = await signedInPage(scene, admin))
   }, 30_000)
   afterAll(() => context?.close())
 
@@ -337,19 +328,13 @@ describe('the admin pages in Chromium', () => {
     }
     await page.screenshot({ path: join(artifactsDir, 'console-api-keys-375.png'), fullPage: true })
 
-    expect(foreign).toEqual([])
-    expect(watched.dialogs).toEqual([])
-    expect(await cspViolations(page)).toEqual([])
-    expect(watched.problems).toEqual([])
+    await expectCleanPage(page, { foreign, watched })
   }, 30_000)
 })
 
 describe('an operator in Chromium', () => {
   test('error: sees Webhooks but not API keys or the audit log; createApiKey through the session answers FORBIDDEN', async () => {
-    const { context, foreign } = await isolatedContext(browser, base, 375)
-    const page = await context.newPage()
-    const watched = watchPage(page, signInSteps)
-    await signIn(page, base, operator)
+    const { context, page, foreign, watched } = await signedInPage(scene, operator, { width: 375 })
     const menu = page.getByRole('navigation', { name: 'Console pages' })
     expect(await menu.getByRole('link').allTextContents()).toContain('Webhooks')
     expect(await menu.getByRole('link', { name: 'API keys' }).count()).toBe(0)
@@ -379,10 +364,7 @@ describe('an operator in Chromium', () => {
     const keysAfter = await app.gql('{ me { apiKeys { id } } }', {}, shop.key)
     expect(keysAfter.data.me.apiKeys).toEqual(keysBefore.data.me.apiKeys)
 
-    expect(foreign).toEqual([])
-    expect(watched.dialogs).toEqual([])
-    expect(await cspViolations(page)).toEqual([])
-    expect(watched.problems).toEqual([])
+    await expectCleanPage(page, { foreign, watched })
     await context.close()
   }, 30_000)
 })

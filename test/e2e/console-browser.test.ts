@@ -1,83 +1,56 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { parseEther } from 'viem'
-import {
-  confirmTotp,
-  createConsoleUser,
-  grantConsoleRole,
-  startTotp,
-} from '../../src/core/access/console-users.ts'
+import type { BrowserContext, Page } from 'playwright-core'
+import { createConsoleUser } from '../../src/core/access/console-users.ts'
 import { totpCode } from '../../src/core/access/totp.ts'
-import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
-import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import type { TestApp } from '../helpers/app.ts'
+import { artifactsDir } from '../helpers/browser.ts'
+import {
+  type ConsoleScene,
+  consolePassword,
+  consoleUser,
+  expectCleanPage,
+  noHorizontalScroll,
+  payAndScan,
+  signInRefusals,
+  startConsoleScene,
+  type TestConsoleUser,
+  watchedPage,
+  type watchPage,
+} from '../helpers/console.ts'
 
 // The console in Chromium against the gateway's own handler on a socket, every other host unreachable: a viewer
 // with two-factor signs in with the keyboard, picks a merchant, reads the balances and payments (one order id is
 // hostile markup), searches by order id, and signs out.
 
-const password = 'correct horse battery staple'
 const xssOrderId = `<img src=x onerror=alert(1)>"><script>alert('order')</script>`
 const plainOrderId = 'order-plain-42'
 
-let devnet: Devnet
+let scene: ConsoleScene
 let app: TestApp
-let server: ReturnType<typeof Bun.serve>
-let browser: Browser
 let base: string
 let shop: { id: string; key: string }
 let xssPayment: string
 let plainPayment: string
-const viewer = { email: `viewer-${crypto.randomUUID().slice(0, 8)}@example.com`, secret: '' }
+let viewer: TestConsoleUser
 
 beforeAll(async () => {
-  ;[devnet, browser] = await Promise.all([startDevnet(), launchBrowser()])
-  app = await createTestApp({
-    config: testConfig(devnet.url, { confirmations: 2 }, { sweeps: { enabled: false } }),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
-  })
-  const handle = app.fetch as (request: Request, peer?: string) => Promise<Response>
-  server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (request) => handle(request, '127.0.0.1') })
-  base = `http://127.0.0.1:${server.port}`
+  scene = await startConsoleScene()
+  ;({ app, base } = scene)
   shop = await app.merchant('Console shop')
   const otherShop = await app.merchant('Second shop')
   // paid on chain and scanned: the shop has a balance, and the hostile order id is a completed payment
   xssPayment = await createPayment(xssOrderId)
-  const address = await paymentAddress(xssPayment)
-  await devnet.payNative(address, parseEther('1.5'))
-  await devnet.mine(2)
-  await syncChain(
-    { db: app.ctx.db, log: app.ctx.log, scanner: newScannerState() },
-    app.ctx.chains.get('devnet')!,
-  )
+  await payAndScan(app, scene.devnet, [[await paymentAddress(xssPayment), '1.5']])
   plainPayment = await createPayment(plainOrderId)
 
-  const { id } = await createConsoleUser(
-    { db: app.ctx.db },
-    {
-      email: viewer.email,
-      displayName: 'Vera Viewer',
-      password,
-      membership: { merchantId: shop.id, role: 'viewer' },
-    },
-  )
-  await grantConsoleRole(
-    { db: app.ctx.db },
-    { email: viewer.email, merchantId: otherShop.id, role: 'viewer' },
-  )
-  const { secret } = await startTotp({ db: app.ctx.db }, { userId: id })
-  await confirmTotp({ db: app.ctx.db }, { userId: id, code: totpCode(secret, new Date()) })
-  viewer.secret = secret
+  viewer = await consoleUser(app, 'Vera Viewer', [
+    { merchantId: shop.id, role: 'viewer' },
+    { merchantId: otherShop.id, role: 'viewer' },
+  ])
 }, 90_000)
 
-afterAll(async () => {
-  await browser?.close()
-  server?.stop(true)
-  await app?.close()
-  await devnet?.stop()
-})
+afterAll(() => scene?.close())
 
 async function createPayment(orderId: string): Promise<string> {
   const res = await app.gql(
@@ -97,61 +70,6 @@ async function paymentAddress(id: string): Promise<string> {
   return res.data.payment.address
 }
 
-/** A context that refuses and records every request to another host, and records CSP violations per page. */
-async function isolatedContext(width: number) {
-  const gatewayHost = new URL(base).host
-  const context = await browser.newContext({ viewport: { width, height: 800 } })
-  context.setDefaultTimeout(20_000)
-  const foreign: string[] = []
-  await context.route('**/*', (route) => {
-    const url = route.request().url()
-    if (new URL(url).host !== gatewayHost) {
-      foreign.push(url)
-      return route.abort('blockedbyclient')
-    }
-    return route.continue()
-  })
-  await context.addInitScript(() => {
-    const seen: string[] = []
-    ;(globalThis as unknown as { cspViolations: string[] }).cspViolations = seen
-    document.addEventListener('securitypolicyviolation', (e) =>
-      seen.push(`${e.violatedDirective} ${e.blockedURI}`),
-    )
-  })
-  return { context, foreign }
-}
-
-/** Page errors, dialogs, console errors and failed requests, for the test to expect none of. */
-function watch(page: Page, expected: (url: string, status: number) => boolean = () => false) {
-  const problems: string[] = []
-  const dialogs: string[] = []
-  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`))
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message())
-    void dialog.dismiss()
-  })
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !/status of (400|401|403|429)/.test(msg.text()))
-      problems.push(`console: ${msg.text()}`)
-  })
-  page.on('requestfailed', (r) => {
-    // a live stream (SSE) is aborted on purpose when its page is left or the user signs out
-    const closedStream =
-      r.headers().accept === 'text/event-stream' && r.failure()?.errorText === 'net::ERR_ABORTED'
-    if (!closedStream) problems.push(`failed: ${r.url()} ${r.failure()?.errorText}`)
-  })
-  page.on('response', (r) => {
-    if (r.status() >= 400 && !expected(r.url(), r.status())) problems.push(`${r.status()} ${r.url()}`)
-  })
-  return { problems, dialogs }
-}
-
-const cspViolations = (page: Page) =>
-  page.evaluate(() => (globalThis as unknown as { cspViolations: string[] }).cspViolations)
-
-const noHorizontalScroll = (page: Page) =>
-  page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth)
-
 async function signInWithKeyboard(page: Page, passwordTyped: string) {
   // the email field has the focus when the form opens
   await page.getByLabel('Email').waitFor()
@@ -166,23 +84,15 @@ async function signInWithKeyboard(page: Page, passwordTyped: string) {
 describe('the console in Chromium', () => {
   let context: BrowserContext
   let page: Page
-  let isolation: { foreign: string[] }
-  let watched: ReturnType<typeof watch>
+  let foreign: string[]
+  let watched: ReturnType<typeof watchPage>
 
   beforeAll(async () => {
-    const isolated = await isolatedContext(1280)
-    context = isolated.context
-    isolation = isolated
-    page = await context.newPage()
-    // expected refusals: the first session check before signing in, the wrong password, TOTP_REQUIRED, and the
-    // stale CSRF token the test provokes
-    watched = watch(
-      page,
-      (url, status) =>
-        (url.endsWith('/console/api/session') && status === 401) ||
-        (url.endsWith('/console/api/login') && status === 401) ||
-        (url.endsWith('/graphql') && status === 403),
-    )
+    // expected refusals: the first session check before signing in, the wrong password, TOTP_REQUIRED (all 401 of
+    // session or login), and the stale CSRF token the test provokes
+    ;({ context, page, foreign, watched } = await watchedPage(scene, {
+      expected: (url, status) => signInRefusals(url, status) || (url.endsWith('/graphql') && status === 403),
+    }))
   })
   afterAll(() => context?.close())
 
@@ -200,7 +110,7 @@ describe('the console in Chromium', () => {
     // the right one asks for the code; the code field takes the focus (the password field kept it until then)
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('password')
     await page.keyboard.press('ControlOrMeta+A')
-    await page.keyboard.type(password)
+    await page.keyboard.type(consolePassword)
     await page.keyboard.press('Enter')
     await page.getByLabel('Authenticator code').waitFor()
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('totp')
@@ -313,32 +223,32 @@ describe('the console in Chromium', () => {
     // the cookie's session is over: the API no longer knows it
     expect((await context.request.get(`${base}/console/api/session`)).status()).toBe(401)
 
-    expect(isolation.foreign).toEqual([])
-    expect(watched.dialogs).toEqual([])
-    expect(await cspViolations(page)).toEqual([])
-    expect(watched.problems).toEqual([])
+    await expectCleanPage(page, { foreign, watched })
   }, 30_000)
 })
 
 describe('two-factor enrollment in the console', () => {
   test('default: a user without two-factor is nudged, scans the QR code (or reads the secret), confirms a code, and the next sign-in asks for one', async () => {
-    const { context, foreign } = await isolatedContext(375)
-    const page = await context.newPage()
     // expected: no session yet, TOTP_REQUIRED, and the wrong code the test enters on purpose
-    const watched = watch(
-      page,
-      (url, status) =>
+    const { context, page, foreign, watched } = await watchedPage(scene, {
+      width: 375,
+      expected: (url, status) =>
         (url.includes('/console/api/') && status === 401) ||
         (url.endsWith('/console/api/totp/confirm') && status === 400),
-    )
+    })
     const email = `enrolling-${crypto.randomUUID().slice(0, 8)}@example.com`
     await createConsoleUser(
       { db: app.ctx.db },
-      { email, displayName: 'Enid', password, membership: { merchantId: shop.id, role: 'viewer' } },
+      {
+        email,
+        displayName: 'Enid',
+        password: consolePassword,
+        membership: { merchantId: shop.id, role: 'viewer' },
+      },
     )
     await page.goto(`${base}/console`)
     await page.getByLabel('Email').fill(email)
-    await page.getByLabel('Password').fill(password)
+    await page.getByLabel('Password').fill(consolePassword)
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.getByRole('note').filter({ hasText: 'Two-factor authentication is off.' }).waitFor()
     await page.getByRole('link', { name: 'Turn it on' }).click()
@@ -363,30 +273,33 @@ describe('two-factor enrollment in the console', () => {
 
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.getByLabel('Email').fill(email)
-    await page.getByLabel('Password').fill(password)
+    await page.getByLabel('Password').fill(consolePassword)
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.getByLabel('Authenticator code').waitFor()
     await page.getByLabel('Authenticator code').fill(totpCode(secret, new Date(Date.now() + 30_000)))
     await page.getByRole('button', { name: 'Sign in' }).click()
     // back on the page it was on (the hash route stays), now saying two-factor is on
     await page.locator('.totp-state').filter({ hasText: 'On: every sign-in asks for a code' }).waitFor()
-    expect(foreign).toEqual([])
-    expect(watched.dialogs).toEqual([])
-    expect(await cspViolations(page)).toEqual([])
-    expect(watched.problems).toEqual([])
+    await expectCleanPage(page, { foreign, watched })
     await context.close()
   }, 60_000)
 })
 
 describe('the console without a session', () => {
   test('error: a locked account reads as locked with the time to retry; RATE_LIMITED in words', async () => {
-    const { context, foreign } = await isolatedContext(375)
-    const page = await context.newPage()
-    const watched = watch(page, (url) => url.includes('/console/api/'))
+    const { context, page, foreign, watched } = await watchedPage(scene, {
+      width: 375,
+      expected: (url) => url.includes('/console/api/'),
+    })
     const email = `locked-${crypto.randomUUID().slice(0, 8)}@example.com`
     await createConsoleUser(
       { db: app.ctx.db },
-      { email, displayName: 'Locked', password, membership: { merchantId: shop.id, role: 'viewer' } },
+      {
+        email,
+        displayName: 'Locked',
+        password: consolePassword,
+        membership: { merchantId: shop.id, role: 'viewer' },
+      },
     )
     await page.goto(`${base}/console`)
     await page.getByLabel('Email').fill(email)
@@ -396,7 +309,7 @@ describe('the console without a session', () => {
       await page.getByRole('alert').waitFor()
       await page.getByRole('button', { name: 'Sign in' }).and(page.locator(':enabled')).waitFor()
     }
-    await page.getByLabel('Password').fill(password)
+    await page.getByLabel('Password').fill(consolePassword)
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page
       .getByRole('alert')
@@ -414,10 +327,7 @@ describe('the console without a session', () => {
       .filter({ hasText: /^Too many sign-in attempts\. Try again in \d+ minutes \(at .+\)\.$/ })
       .waitFor()
     expect(await noHorizontalScroll(page)).toBe(true)
-    expect(foreign).toEqual([])
-    expect(watched.dialogs).toEqual([])
-    expect(await cspViolations(page)).toEqual([])
-    expect(watched.problems).toEqual([])
+    await expectCleanPage(page, { foreign, watched })
     await context.close()
   }, 60_000)
 })

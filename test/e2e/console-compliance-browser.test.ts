@@ -1,23 +1,23 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { parseEther } from 'viem'
-import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
 import { startScreeningPump } from '../../src/jobs/kyt-pump.ts'
-import { createTestApp, type TestApp } from '../helpers/app.ts'
-import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
-import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import type { TestApp } from '../helpers/app.ts'
+import { artifactsDir } from '../helpers/browser.ts'
+import type { Devnet } from '../helpers/chain.ts'
 import {
+  type ConsoleScene,
   consoleUser,
-  cspViolations,
-  isolatedContext,
+  expectCleanPage,
   noHorizontalScroll,
   openPage,
-  serveGateway,
-  signIn,
+  scanChain,
+  signedInPage,
+  startConsoleScene,
   type TestConsoleUser,
-  watchPage,
+  type watchPage,
 } from '../helpers/console.ts'
 import { impersonate, kytTestConfig, payNativeFrom, sdnAddresses } from '../helpers/kyt.ts'
 import { waitFor } from '../helpers/processes.ts'
@@ -30,10 +30,9 @@ import { waitFor } from '../helpers/processes.ts'
 const hostileNote = 'Known customer, checked by phone <img src=x onerror=alert(1)>'
 const listedPayer = sdnAddresses('ETH')[0] as string
 
+let scene: ConsoleScene
 let devnet: Devnet
 let app: TestApp
-let server: ReturnType<typeof Bun.serve>
-let browser: Browser
 let base: string
 let shop: { id: string; key: string }
 let heldPayment: string
@@ -46,12 +45,10 @@ const paymentQuery = `query ($id: ID!) { payment(id: $id) { id status kyt { id s
 const paymentOf = async (id: string) => (await app.gql(paymentQuery, { id }, shop.key)).data.payment
 
 beforeAll(async () => {
-  ;[devnet, browser] = await Promise.all([startDevnet(), launchBrowser()])
-  app = await createTestApp({
-    config: kytTestConfig(devnet.url, { settings: { sweeps: { enabled: false } } }),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
+  scene = await startConsoleScene({
+    config: (chain) => kytTestConfig(chain.url, { settings: { sweeps: { enabled: false } } }),
   })
-  ;({ server, base } = serveGateway(app))
+  ;({ devnet, app, base } = scene)
   shop = await app.merchant('Compliance shop')
   officer = await consoleUser(app, 'Cora Compliance', [{ merchantId: shop.id, role: 'compliance' }])
   viewer = await consoleUser(app, 'Vic Viewer', [{ merchantId: shop.id, role: 'viewer' }])
@@ -81,11 +78,7 @@ beforeAll(async () => {
     parseEther('0.25'),
   )
   depositTx = deposited.transactionHash
-  await devnet.mine(2)
-  await syncChain(
-    { db: app.ctx.db, log: app.ctx.log, scanner: newScannerState(), screen: true },
-    app.ctx.chains.get('devnet')!,
-  )
+  await scanChain(app, devnet, { screen: true })
   const pump = startScreeningPump(app.ctx, () => {}, { idleMs: 50 })
   try {
     await waitFor(`${heldPayment} HELD`, async () => (await paymentOf(heldPayment)).status === 'HELD')
@@ -99,16 +92,7 @@ beforeAll(async () => {
   }
 }, 120_000)
 
-afterAll(async () => {
-  await browser?.close()
-  server?.stop(true)
-  await app?.close()
-  await devnet?.stop()
-})
-
-/** Expected refusals of a sign-in: no session yet, then TOTP_REQUIRED after the password. */
-const signInRefusals = (url: string, status: number) =>
-  status === 401 && (url.endsWith('/console/api/session') || url.endsWith('/console/api/login'))
+afterAll(() => scene?.close())
 
 /** The queue's item of the held payment. */
 const heldItem = (page: Page) => page.locator('.kyt-item', { hasText: heldPayment })
@@ -116,16 +100,11 @@ const heldItem = (page: Page) => page.locator('.kyt-item', { hasText: heldPaymen
 describe('the Compliance page', () => {
   let context: BrowserContext
   let page: Page
-  let isolation: { foreign: string[] }
+  let foreign: string[]
   let watched: ReturnType<typeof watchPage>
 
   beforeAll(async () => {
-    const isolated = await isolatedContext(browser, base, 1280)
-    context = isolated.context
-    isolation = isolated
-    page = await context.newPage()
-    watched = watchPage(page, signInRefusals)
-    await signIn(page, base, officer)
+    ;({ context, page, foreign, watched } = await signedInPage(scene, officer))
   })
   afterAll(() => context?.close())
 
@@ -276,19 +255,13 @@ describe('the Compliance page', () => {
     expect(await noHorizontalScroll(page)).toBe(true)
     await page.screenshot({ path: join(artifactsDir, 'console-compliance-375.png'), fullPage: true })
 
-    expect(isolation.foreign).toEqual([])
-    expect(watched.dialogs).toEqual([])
-    expect(await cspViolations(page)).toEqual([])
-    expect(watched.problems).toEqual([])
+    await expectCleanPage(page, { foreign, watched })
   }, 30_000)
 })
 
 describe('the Compliance page for a viewer', () => {
   test('error: no Compliance entry in the menu, the route shows the overview, and releasePayment through the session is FORBIDDEN', async () => {
-    const { context, foreign } = await isolatedContext(browser, base, 375)
-    const page = await context.newPage()
-    const watched = watchPage(page, signInRefusals)
-    await signIn(page, base, viewer)
+    const { context, page, foreign, watched } = await signedInPage(scene, viewer, { width: 375 })
     const menu = page.getByRole('navigation', { name: 'Console pages' })
     await menu.getByRole('link', { name: 'Overview' }).waitFor()
     expect(await menu.getByRole('link', { name: 'Compliance' }).count()).toBe(0)
@@ -321,10 +294,7 @@ describe('the Compliance page for a viewer', () => {
     expect(csv.status()).toBe(403)
 
     expect(await noHorizontalScroll(page)).toBe(true)
-    expect(foreign).toEqual([])
-    expect(watched.dialogs).toEqual([])
-    expect(await cspViolations(page)).toEqual([])
-    expect(watched.problems).toEqual([])
+    await expectCleanPage(page, { foreign, watched })
     await context.close()
   }, 60_000)
 })

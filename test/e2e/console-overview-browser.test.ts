@@ -1,45 +1,40 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { createPayment } from '../../src/core/payments/create.ts'
 import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
 import { processReconcile } from '../../src/jobs/reconcile.ts'
 import type { TestApp } from '../helpers/app.ts'
-import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
+import { artifactsDir } from '../helpers/browser.ts'
 import type { Devnet } from '../helpers/chain.ts'
 import {
+  type ConsoleScene,
   consoleUser,
-  cspViolations,
-  isolatedContext,
+  expectCleanPage,
   noHorizontalScroll,
-  serveGateway,
   signIn,
+  startConsoleScene,
   type TestConsoleUser,
-  watchPage,
+  watchedPage,
+  type watchPage,
 } from '../helpers/console.ts'
-import { fundWallet, paidPayments, startDevnetApp } from '../helpers/devnet-app.ts'
+import { fundWallet, paidPayments } from '../helpers/devnet-app.ts'
 
 // The console's overview in Chromium, every other host unreachable: an admin sees the volume chart (uPlot's
 // canvas) with its exact table, payments by status, the chains with their lag, webhook health, the job queues and
 // each chain's reconciliation, also at 375 px; a viewer sees the same overview without the gateway-wide sections.
 // One devnet, one gateway and one browser for the file; a completed payment and a reconciliation run are real.
 
+let scene: ConsoleScene
 let devnet: Devnet
 let app: TestApp
-let server: ReturnType<typeof Bun.serve>
-let browser: Browser
 let base: string
 let admin: TestConsoleUser
 let viewer: TestConsoleUser
 
 beforeAll(async () => {
-  const started = await Promise.all([
-    startDevnetApp({ confirmations: 2 }, { sweeps: { enabled: false } }),
-    launchBrowser(),
-  ])
-  ;({ devnet, app } = started[0])
-  browser = started[1]
-  ;({ server, base } = serveGateway(app))
+  scene = await startConsoleScene()
+  ;({ devnet, app, base } = scene)
   const shop = await app.merchant('Overview shop')
   // one payment completed on chain and scanned, one still waiting
   await paidPayments(app, devnet, shop.id, [['ETH', '1.5']], { confirmations: 2 })
@@ -55,16 +50,7 @@ beforeAll(async () => {
   viewer = await consoleUser(app, 'Vic Viewer', [{ merchantId: shop.id, role: 'viewer' }])
 }, 90_000)
 
-afterAll(async () => {
-  await browser?.close()
-  server?.stop(true)
-  await app?.close()
-  await devnet?.stop()
-})
-
-/** The refusals every sign-in meets: no session yet, then TOTP_REQUIRED before the code. */
-const signInSteps = (url: string, status: number) =>
-  status === 401 && (url.endsWith('/console/api/session') || url.endsWith('/console/api/login'))
+afterAll(() => scene?.close())
 
 /** Rows of a table as arrays of their cells' texts (header cells of a row included). */
 const rows = (page: Page, selector: string) =>
@@ -91,9 +77,7 @@ describe('the overview as an admin', () => {
   let watched: ReturnType<typeof watchPage>
 
   beforeAll(async () => {
-    ;({ context, foreign } = await isolatedContext(browser, base, 1280))
-    page = await context.newPage()
-    watched = watchPage(page, signInSteps)
+    ;({ context, page, foreign, watched } = await watchedPage(scene))
   })
   afterAll(() => context?.close())
 
@@ -187,18 +171,13 @@ describe('the overview as an admin', () => {
     expect(await drawnPixels(page)).toBeGreaterThan(100)
     await page.screenshot({ path: join(artifactsDir, 'console-overview-admin-375.png'), fullPage: true })
 
-    expect(foreign).toEqual([])
-    expect(watched.dialogs).toEqual([])
-    expect(await cspViolations(page)).toEqual([])
-    expect(watched.problems).toEqual([])
+    await expectCleanPage(page, { foreign, watched })
   }, 30_000)
 })
 
 describe('the overview as a viewer', () => {
   test('default: the same figures without the gateway-wide sections; no error, nothing foreign, no CSP violation', async () => {
-    const { context, foreign } = await isolatedContext(browser, base, 375)
-    const page = await context.newPage()
-    const watched = watchPage(page, signInSteps)
+    const { context, page, foreign, watched } = await watchedPage(scene, { width: 375 })
     const graphql: string[] = []
     page.on('request', (r) => {
       if (r.url().endsWith('/graphql')) graphql.push(r.postData() ?? '')
@@ -220,10 +199,7 @@ describe('the overview as a viewer', () => {
     expect(await noHorizontalScroll(page)).toBe(true)
     await page.screenshot({ path: join(artifactsDir, 'console-overview-viewer-375.png'), fullPage: true })
 
-    expect(foreign).toEqual([])
-    expect(watched.dialogs).toEqual([])
-    expect(await cspViolations(page)).toEqual([])
-    expect(watched.problems).toEqual([])
+    await expectCleanPage(page, { foreign, watched })
     await context.close()
   }, 60_000)
 })

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync, rmSync, statSync } from 'node:fs'
 import { basename, join } from 'node:path'
-import type { Browser } from 'playwright-core'
 import { type ConsoleDemo, captureConsole, startConsoleDemo } from '../../scripts/console-screenshots.ts'
-import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
+import { artifactsDir } from '../helpers/browser.ts'
 
 // The README's screenshot script, as `bun scripts/console-screenshots.ts` runs it but into test-artifacts/: the
 // demo it seeds has what each picture is about (checked through the API), and every page is captured signed in as
@@ -12,17 +11,13 @@ import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
 const outDir = join(artifactsDir, 'console-screenshots')
 
 let demo: ConsoleDemo
-let browser: Browser
 
 beforeAll(async () => {
   rmSync(outDir, { recursive: true, force: true })
-  ;[demo, browser] = await Promise.all([startConsoleDemo(), launchBrowser()])
+  demo = await startConsoleDemo()
 }, 60_000)
 
-afterAll(async () => {
-  await browser?.close()
-  await demo?.stop()
-})
+afterAll(() => demo?.stop())
 
 /** A PNG's width and height, from its IHDR chunk. */
 function pngSize(path: string): { width: number; height: number } {
@@ -70,7 +65,7 @@ describe('the console screenshots script', () => {
   })
 
   test('default: every page is captured, each PNG its width and under 300 KB, with nothing going wrong on the way', async () => {
-    const { written, problems } = await captureConsole(browser, demo, outDir)
+    const { written, problems } = await captureConsole(demo, outDir)
     expect(problems).toEqual([])
     expect(written.map((p) => basename(p))).toEqual([
       'console-sign-in.png',

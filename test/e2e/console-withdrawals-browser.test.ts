@@ -1,23 +1,23 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
+import type { BrowserContext, Locator, Page } from 'playwright-core'
 import { getAddress, type Hex, parseEther } from 'viem'
 import { sign } from 'viem/accounts'
 import { roleWallet } from '../../src/core/payouts/wallet-roles.ts'
-import { newScannerState, syncChain } from '../../src/core/scanning/sync.ts'
-import { createTestApp, type TestApp, testConfig } from '../helpers/app.ts'
-import { artifactsDir, launchBrowser } from '../helpers/browser.ts'
-import { type Devnet, gatewayMnemonic, startDevnet } from '../helpers/chain.ts'
+import { type TestApp, testConfig } from '../helpers/app.ts'
+import { artifactsDir } from '../helpers/browser.ts'
+import type { Devnet } from '../helpers/chain.ts'
 import {
+  type ConsoleScene,
   consoleUser,
-  cspViolations,
-  isolatedContext,
+  expectCleanPage,
   noHorizontalScroll,
   openPage,
-  serveGateway,
-  signIn,
+  payAndScan,
+  signedInPage,
+  signInRefusals,
+  startConsoleScene,
   type TestConsoleUser,
-  watchPage,
 } from '../helpers/console.ts'
 import { passUntil } from '../helpers/payout-passes.ts'
 import { deploySafe, ownerKeys } from '../helpers/safe.ts'
@@ -34,10 +34,9 @@ import { deploySafe, ownerKeys } from '../helpers/safe.ts'
 const hostileReason = `<script>alert('reason')</script><img src=x onerror=alert(1)>`
 const destination = '0x00000000000000000000000000000000000000a1'
 
+let scene: ConsoleScene
 let devnet: Devnet
 let app: TestApp
-let server: ReturnType<typeof Bun.serve>
-let browser: Browser
 let base: string
 let shop: { id: string; key: string }
 let operatorKey: string
@@ -49,29 +48,30 @@ let safe: Hex
 const [owner, otherOwner, thirdOwner] = ownerKeys(3) as Array<{ key: Hex; address: Hex }>
 
 beforeAll(async () => {
-  ;[devnet, browser] = await Promise.all([startDevnet(), launchBrowser()])
-  ;({ safe } = await deploySafe(devnet, [owner!.address, otherOwner!.address, thirdOwner!.address], 2))
-  app = await createTestApp({
-    config: testConfig(
-      devnet.url,
-      { confirmations: 2 },
-      {
-        payouts: { mode: 'batch', approvalAbove: { ETH: '1' }, approvalsRequired: { ETH: 2 } },
-        sweeps: { enabled: false },
-        // a float above what the hot wallet holds: the payout passes move nothing into the Safe
-        cold: {
-          address: safe,
-          multisig: {
-            threshold: 2,
-            owners: [owner!.address, otherOwner!.address, thirdOwner!.address],
+  scene = await startConsoleScene({
+    // the cold wallet is a Safe deployed on the devnet before the gateway starts
+    config: async (chain) => {
+      ;({ safe } = await deploySafe(chain, [owner!.address, otherOwner!.address, thirdOwner!.address], 2))
+      return testConfig(
+        chain.url,
+        { confirmations: 2 },
+        {
+          payouts: { mode: 'batch', approvalAbove: { ETH: '1' }, approvalsRequired: { ETH: 2 } },
+          sweeps: { enabled: false },
+          // a float above what the hot wallet holds: the payout passes move nothing into the Safe
+          cold: {
+            address: safe,
+            multisig: {
+              threshold: 2,
+              owners: [owner!.address, otherOwner!.address, thirdOwner!.address],
+            },
+            float: { ETH: '1000' },
           },
-          float: { ETH: '1000' },
         },
-      },
-    ),
-    env: { TOLLGATE_SEED: gatewayMnemonic },
+      )
+    },
   })
-  ;({ server, base } = serveGateway(app))
+  ;({ devnet, app, base } = scene)
   shop = await app.merchant('Payout shop')
 
   // the balance the real way: a 5 ETH payment paid on anvil and scanned; the operator fills the hot wallet
@@ -81,12 +81,7 @@ beforeAll(async () => {
     { input: { chain: 'devnet', asset: 'ETH', amount: '5' } },
     shop.key,
   )
-  await devnet.payNative(created.data.createPayment.payment.address, parseEther('5'))
-  await devnet.mine(2)
-  await syncChain(
-    { db: app.ctx.db, log: app.ctx.log, scanner: newScannerState() },
-    app.ctx.chains.get('devnet')!,
-  )
+  await payAndScan(app, devnet, [[created.data.createPayment.payment.address, '5']])
   const treasury = roleWallet(app.ctx, app.ctx.chains.get('devnet')!, 'treasury')
   await devnet.payNative(treasury.address, parseEther('10'))
 
@@ -105,12 +100,7 @@ beforeAll(async () => {
   ])
 }, 90_000)
 
-afterAll(async () => {
-  await browser?.close()
-  server?.stop(true)
-  await app?.close()
-  await devnet?.stop()
-})
+afterAll(() => scene?.close())
 
 async function requestWithdrawal(amount: string, idempotencyKey: string): Promise<string> {
   const res = await app.gql(
@@ -148,27 +138,12 @@ async function confirmOn(card: Locator, label: string, reason: string) {
 
 /** A signed-in browser of its own for `user`, with everything it must not do recorded. */
 async function session(user: TestConsoleUser, width = 1280) {
-  const { context, foreign } = await isolatedContext(browser, base, width)
-  const page = await context.newPage()
   // expected refusals: no session before signing in, the TOTP_REQUIRED step, and a CSRF token another request of
   // the same session rotated (the page renews it once)
-  const watched = watchPage(
-    page,
-    (url, status) =>
-      (url.endsWith('/console/api/session') && status === 401) ||
-      (url.endsWith('/console/api/login') && status === 401) ||
-      (url.endsWith('/graphql') && status === 403),
-  )
-  await signIn(page, base, user)
-  return { context, page, foreign, watched }
-}
-
-/** No foreign request, no dialog, no CSP violation, no page error in that browser. */
-async function expectClean(s: Awaited<ReturnType<typeof session>>) {
-  expect(s.foreign).toEqual([])
-  expect(s.watched.dialogs).toEqual([])
-  expect(await cspViolations(s.page)).toEqual([])
-  expect(s.watched.problems).toEqual([])
+  return signedInPage(scene, user, {
+    width,
+    expected: (url, status) => signInRefusals(url, status) || (url.endsWith('/graphql') && status === 403),
+  })
 }
 
 describe('console withdrawals in Chromium', () => {
@@ -263,8 +238,8 @@ describe('console withdrawals in Chromium', () => {
     expect(history.at(-1)).toBe('withdrawal.confirmed')
     await b.page.screenshot({ path: join(artifactsDir, 'console-withdrawal-detail.png'), fullPage: true })
 
-    await expectClean(a)
-    await expectClean(b)
+    await expectCleanPage(a.page, a)
+    await expectCleanPage(b.page, b)
   }, 120_000)
 
   test('error: a viewer sees the queue without buttons, and the approval its session sends is FORBIDDEN and changes nothing', async () => {
@@ -318,10 +293,7 @@ describe('console withdrawals in Chromium', () => {
     await queued(v.page, withdrawalId).waitFor()
     expect(await noHorizontalScroll(v.page)).toBe(true)
     await v.page.screenshot({ path: join(artifactsDir, 'console-withdrawals-375.png'), fullPage: true })
-    expect(v.foreign).toEqual([])
-    expect(v.watched.dialogs).toEqual([])
-    expect(await cspViolations(v.page)).toEqual([])
-    expect(v.watched.problems).toEqual([])
+    await expectCleanPage(v.page, v)
   }, 60_000)
 })
 
@@ -405,7 +377,7 @@ describe('console multisig proposals in Chromium', () => {
     await s.page.getByRole('article', { name: `Proposal ${proposal.id}` }).waitFor()
     expect(await noHorizontalScroll(s.page)).toBe(true)
     await s.page.screenshot({ path: join(artifactsDir, 'console-multisig-375.png'), fullPage: true })
-    await expectClean(s)
+    await expectCleanPage(s.page, s)
     await s.context.close()
   }, 60_000)
 })
