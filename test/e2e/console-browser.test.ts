@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
-import { createConsoleUser } from '../../src/core/access/console-users.ts'
 import { totpCode } from '../../src/core/access/totp.ts'
 import type { TestApp } from '../helpers/app.ts'
 import { artifactsDir } from '../helpers/browser.ts'
@@ -236,16 +235,9 @@ describe('two-factor enrollment in the console', () => {
         (url.includes('/console/api/') && status === 401) ||
         (url.endsWith('/console/api/totp/confirm') && status === 400),
     })
-    const email = `enrolling-${crypto.randomUUID().slice(0, 8)}@example.com`
-    await createConsoleUser(
-      { db: app.ctx.db },
-      {
-        email,
-        displayName: 'Enid',
-        password: consolePassword,
-        membership: { merchantId: shop.id, role: 'viewer' },
-      },
-    )
+    const { email } = await consoleUser(app, 'Enid', [{ merchantId: shop.id, role: 'viewer' }], {
+      totp: false,
+    })
     await page.goto(`${base}/console`)
     await page.getByLabel('Email').fill(email)
     await page.getByLabel('Password').fill(consolePassword)
@@ -291,16 +283,9 @@ describe('the console without a session', () => {
       width: 375,
       expected: (url) => url.includes('/console/api/'),
     })
-    const email = `locked-${crypto.randomUUID().slice(0, 8)}@example.com`
-    await createConsoleUser(
-      { db: app.ctx.db },
-      {
-        email,
-        displayName: 'Locked',
-        password: consolePassword,
-        membership: { merchantId: shop.id, role: 'viewer' },
-      },
-    )
+    const { email } = await consoleUser(app, 'Locked', [{ merchantId: shop.id, role: 'viewer' }], {
+      totp: false,
+    })
     await page.goto(`${base}/console`)
     await page.getByLabel('Email').fill(email)
     for (let i = 0; i < 5; i++) {

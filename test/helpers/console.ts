@@ -42,7 +42,8 @@ export function serveGateway(app: TestApp) {
 }
 
 /**
- * A console user with TOTP set up and `roles` at merchants (the first creates them).
+ * A console user with TOTP set up and `roles` at merchants (the first creates them); with `{ totp: false }`, one
+ * who has not turned two-factor on yet (its `secret` is empty).
  *
  * @example
  * const vera = await consoleUser(app, 'Vera Viewer', [{ merchantId: shop.id, role: 'viewer' }])
@@ -51,6 +52,7 @@ export async function consoleUser(
   app: TestApp,
   name: string,
   roles: Array<{ merchantId: string; role: ConsoleRole }>,
+  options: { totp?: boolean } = {},
 ): Promise<TestConsoleUser> {
   const [first, ...rest] = roles
   if (!first) throw new Error('consoleUser: at least one role')
@@ -60,6 +62,7 @@ export async function consoleUser(
     { email, displayName: name, password: consolePassword, membership: first },
   )
   for (const m of rest) await grantConsoleRole({ db: app.ctx.db }, { email, ...m })
+  if (options.totp === false) return { id, email, name, secret: '' }
   const { secret } = await startTotp({ db: app.ctx.db }, { userId: id })
   await confirmTotp({ db: app.ctx.db }, { userId: id, code: totpCode(secret, new Date()) })
   return { id, email, name, secret }
