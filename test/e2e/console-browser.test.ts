@@ -11,6 +11,7 @@ import {
   expectCleanPage,
   noHorizontalScroll,
   payAndScan,
+  signIn,
   signInRefusals,
   startConsoleScene,
   type TestConsoleUser,
@@ -209,6 +210,22 @@ describe('the console in Chromium', () => {
     await page.screenshot({ path: join(artifactsDir, 'console-overview-375.png'), fullPage: true })
   }, 30_000)
 
+  test('behavior: a reload keeps the session and the merchant chosen (no picker again), with a new CSRF token', async () => {
+    const sessionAnswers: number[] = []
+    page.on('response', (r) => {
+      if (r.url().endsWith('/console/api/session')) sessionAnswers.push(r.status())
+    })
+    await page.reload()
+    await page.getByRole('heading', { name: 'Overview of Console shop' }).waitFor()
+    expect(await page.getByRole('heading', { name: 'Choose a merchant' }).count()).toBe(0)
+    expect(await page.locator('.merchant-name').textContent()).toBe('Console shop')
+    expect(sessionAnswers).toEqual([200])
+    // only the merchant's id is kept in the browser, never the session or its token
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }))
+    expect(stored).toContain(shop.id)
+    expect(stored).not.toMatch(/tgs_|csrf/i)
+  }, 30_000)
+
   test('default: signing out ends the session and shows the sign-in form; nothing foreign, no alert, no CSP violation', async () => {
     const [logout] = await Promise.all([
       page.waitForRequest((r) => r.url().endsWith('/console/api/logout')),
@@ -316,3 +333,52 @@ describe('the console without a session', () => {
     await context.close()
   }, 60_000)
 })
+
+describe('confirmed actions by keyboard', () => {
+  test('default: an operator cancels a pending payment with the keyboard alone; the first Cancel on the confirmation keeps it', async () => {
+    const operator = await consoleUser(app, 'Otto Operator', [{ merchantId: shop.id, role: 'operator' }])
+    const pending = await createPayment('order-keyboard-cancel')
+    const { context, page, foreign, watched } = await signedInPageFor(operator)
+    await page.goto(`${base}/console#/payments/${pending}`)
+    const cancel = page.getByRole('button', { name: 'Cancel payment' })
+    await cancel.waitFor()
+    await cancel.focus()
+    await page.keyboard.press('Enter')
+    // the confirmation says what will happen and takes the focus; Tab reaches its own Cancel
+    const confirm = page.getByRole('button', { name: 'Confirm: Cancel payment' })
+    await confirm.waitFor()
+    await focusOn(page, 'Confirm: Cancel payment')
+    await page.keyboard.press('Tab')
+    await page.keyboard.press('Enter')
+    await cancel.waitFor()
+    expect(await statusOf(pending)).toBe('PENDING')
+    await cancel.focus()
+    await page.keyboard.press('Enter')
+    await focusOn(page, 'Confirm: Cancel payment')
+    await page.keyboard.press('Enter')
+    await waitForStatus(pending, 'CANCELED')
+    await expectCleanPage(page, { foreign, watched })
+    await context.close()
+  }, 60_000)
+})
+
+/** Waits until the focused element is the button labelled `label` (the confirmation moves the focus itself). */
+async function focusOn(page: Page, label: string) {
+  await page.waitForFunction((text) => document.activeElement?.textContent === text, label)
+}
+
+async function signedInPageFor(user: TestConsoleUser) {
+  const opened = await watchedPage(scene, {})
+  await signIn(opened.page, base, user)
+  return opened
+}
+
+async function statusOf(id: string): Promise<string> {
+  const res = await app.gql('query ($id: ID!) { payment(id: $id) { status } }', { id }, shop.key)
+  return res.data.payment.status
+}
+
+async function waitForStatus(id: string, status: string) {
+  for (let i = 0; i < 100 && (await statusOf(id)) !== status; i++) await Bun.sleep(100)
+  expect(await statusOf(id)).toBe(status)
+}

@@ -208,7 +208,10 @@ describe('console withdrawals in Chromium', () => {
     const recent = b.page
       .getByRole('list', { name: 'Recent withdrawals' })
       .getByRole('article', { name: `Withdrawal ${withdrawalId}` })
-    expect(await recent.locator('.withdrawal-status').textContent()).toBe('queued')
+    // the two lists are read again one after the other: the recent one may answer a moment later
+    await recent.locator('.withdrawal-status', { hasText: /^queued$/ }).waitFor()
+    // Ana's page, left open, follows Ben's decision live (withdrawalsUpdated), without a reload
+    await a.page.getByText('No withdrawal is awaiting approval.').waitFor()
     expect(await recent.locator('.decider').allTextContents()).toEqual([
       'Approved by Ana Approver',
       'Approved by Ben Approver',
