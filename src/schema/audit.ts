@@ -1,11 +1,20 @@
+import { actorNames } from '../core/access/actor-names.ts'
 import { listAuditLog } from '../core/access/audit.ts'
 import type { auditLog } from '../db/schema/index.ts'
 import { builder } from './builder.ts'
 import { afterId, toConnection } from './connection.ts'
 import { requireAuth } from './context.ts'
 import { connectionCost, defaultPageSize } from './cost.ts'
+import { perRowLoader } from './loaders.ts'
 
 type AuditRow = typeof auditLog.$inferSelect
+
+/** The names of a page of entries' actors, read in one query per kind of actor. */
+const auditActorNames = perRowLoader<AuditRow, string | null>(
+  (e) => e.actor,
+  async (ctx, actors) => actorNames(ctx.app.db, (await requireAuth(ctx)).merchantId, actors),
+  () => null,
+)
 
 const AuditEntryRef = builder.objectRef<AuditRow>('AuditEntry').implement({
   description: 'An admin action on your account, recorded in the transaction that made it.',
@@ -15,7 +24,16 @@ const AuditEntryRef = builder.objectRef<AuditRow>('AuditEntry').implement({
       description:
         'apikey.created, apikey.revoked, withdrawal.approved, withdrawal.rejected, webhook.secret_rotated',
     }),
-    actor: t.exposeString('actor', { description: 'The API key id that acted, or "cli" for an operator' }),
+    actor: t.exposeString('actor', {
+      description:
+        'Who acted: an API key id, `user:<id>` for a console user, "cli" for an operator at the command line, or `system:…`',
+    }),
+    actorName: t.string({
+      nullable: true,
+      description:
+        "The actor's name: a console user's display name or an API key's name (yours only); null for the command line and the system",
+      resolve: async (e, _args, ctx) => (await auditActorNames(ctx).load(e)) ?? null,
+    }),
     targetType: t.exposeString('targetType', { description: 'api_key, withdrawal, webhook_endpoint' }),
     targetId: t.exposeString('targetId'),
     requestId: t.string({

@@ -297,10 +297,15 @@ describe('the admin pages in Chromium', () => {
     const actions = await page.locator('.audit-entry').evaluateAll((items) =>
       items.map((li) => ({
         actor: li.querySelector('.audit-actor')?.textContent,
+        name: li.querySelector('.audit-actor-name')?.textContent,
         action: li.querySelector('.audit-action')?.textContent,
       })),
     )
     const mine = actions.filter((a) => a.actor === `user:${admin.id}`).map((a) => a.action)
+    // each shown under the admin's name, with the id beside it
+    expect(new Set(actions.filter((a) => a.actor === `user:${admin.id}`).map((a) => a.name))).toEqual(
+      new Set([admin.name]),
+    )
     expect(mine.filter((a) => a !== 'console.login_succeeded')).toEqual([
       'apikey.revoked',
       'apikey.created',

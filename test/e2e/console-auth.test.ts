@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import { sessionCookieOf } from '../../src/console-auth.ts'
+import { recordAudit } from '../../src/core/access/audit.ts'
 import { roleScopes } from '../../src/core/access/console-roles.ts'
 import {
   confirmTotp,
@@ -276,13 +277,30 @@ describe('the API through a console session', () => {
     expect(codeOf(await gqlAs(s, setSingleMode))).toBe('FORBIDDEN')
   })
 
-  test('behavior: a mutation through a session is audited with user:<id> as the actor', async () => {
+  test("behavior: a mutation through a session is audited with user:<id> as the actor, named by the user's name", async () => {
     const admin = await user('admin')
     const s = await signIn(admin.email)
     const res = await gqlAs(s, setSingleMode)
     expect(res.body.errors).toBeUndefined()
     expect(res.body.data.setDepositSettings).toEqual({ __typename: 'DepositSettings', addressMode: 'SINGLE' })
     expect(await auditActors(shop.key, 'deposits.settings_set')).toContain(`user:${admin.id}`)
+    // actorName: the console user's display name, an API key's name; another merchant's user is not named
+    const named = await app.gql(
+      `{ auditLog(first: 100) { edges { node { action actor actorName } } } }`,
+      {},
+      shop.key,
+    )
+    const entries = named.data.auditLog.edges.map((e: any) => e.node)
+    expect(entries.find((n: any) => n.actor === `user:${admin.id}`)?.actorName).toBe('The admin')
+    const outsider = await user('admin', otherShop.id)
+    await recordAudit(app.ctx.db, {
+      merchantId: shop.id,
+      actor: { userId: outsider.id },
+      action: 'deposits.settings_set',
+      target: { type: 'merchant', id: shop.id },
+    })
+    const again = await app.gql(`{ auditLog(first: 1) { edges { node { actor actorName } } } }`, {}, shop.key)
+    expect(again.data.auditLog.edges[0].node).toEqual({ actor: `user:${outsider.id}`, actorName: null })
   })
 
   test('error: without the CSRF token, or with a wrong one, the request is 403 CSRF_REJECTED and nothing is done', async () => {

@@ -8,6 +8,7 @@ type Entry = {
   id: string
   action: string
   actor: string
+  actorName: string | null
   targetType: string
   targetId: string
   requestId: string | null
@@ -19,7 +20,7 @@ type Listing = { entries: Entry[]; next: string | null }
 
 const auditQuery = `query ($after: String) {
   auditLog(first: 50, after: $after) {
-    edges { node { id action actor targetType targetId requestId data createdAt } }
+    edges { node { id action actor actorName targetType targetId requestId data createdAt } }
     pageInfo { hasNextPage endCursor }
   }
 }`
@@ -32,7 +33,17 @@ function EntryItem(props: { entry: Entry }) {
     h(Facts, {
       facts: [
         ['Time', h(Time, { iso: e.createdAt })],
-        ['Actor', h('span', { class: 'audit-actor' }, e.actor)],
+        [
+          'Actor',
+          e.actorName
+            ? [
+                h('span', { class: 'audit-actor-name', key: 'name' }, e.actorName),
+                ' (',
+                h('span', { class: 'audit-actor', key: 'id' }, e.actor),
+                ')',
+              ]
+            : h('span', { class: 'audit-actor' }, e.actor),
+        ],
         ['Action', h('span', { class: 'audit-action' }, e.action)],
         ['Target', h('span', { class: 'audit-target' }, `${e.targetType} ${e.targetId}`)],
         ['Request', e.requestId],

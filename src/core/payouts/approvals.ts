@@ -1,15 +1,9 @@
 import { and, asc, eq, lt, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
-import {
-  apiKeys,
-  consoleMemberships,
-  consoleUsers,
-  withdrawalApprovals,
-  withdrawals,
-} from '../../db/schema/index.ts'
+import { withdrawalApprovals, withdrawals } from '../../db/schema/index.ts'
 import type { ChainRegistry } from '../../plugins/registry.ts'
-import { sessionKeyId } from '../access/console-sessions.ts'
+import { actorNames } from '../access/actor-names.ts'
 import { TollgateError } from '../errors.ts'
 import { postWithdrawalRelease } from '../ledger/postings.ts'
 import { decideWithdrawalCheck } from './withdrawal-screening.ts'
@@ -41,9 +35,6 @@ export function approvalsRequired(
   return payouts?.approvalsRequired?.get(w.asset) ?? 1
 }
 
-/** How a console user stands where an API key's id would (`user:<id>`). */
-const consoleUserPrefix = sessionKeyId('')
-
 /**
  * The name a decider is known by as they decide, kept with their decision: a console user's (`user:<id>`, a
  * member of the merchant) display name, else the merchant's API key's name; null when neither is known.
@@ -52,24 +43,7 @@ const consoleUserPrefix = sessionKeyId('')
  * await deciderName(tx, merchantId, 'user:usr_…') // 'Ada Lovelace'
  */
 export async function deciderName(tx: Tx, merchantId: string, keyId: string): Promise<string | null> {
-  if (keyId.startsWith(consoleUserPrefix)) {
-    const [user] = await tx
-      .selectDistinct({ name: consoleUsers.displayName })
-      .from(consoleUsers)
-      .innerJoin(consoleMemberships, eq(consoleMemberships.userId, consoleUsers.id))
-      .where(
-        and(
-          eq(consoleUsers.id, keyId.slice(consoleUserPrefix.length)),
-          eq(consoleMemberships.merchantId, merchantId),
-        ),
-      )
-    return user?.name ?? null
-  }
-  const [key] = await tx
-    .select({ name: apiKeys.name })
-    .from(apiKeys)
-    .where(and(eq(apiKeys.id, keyId), eq(apiKeys.merchantId, merchantId)))
-  return key?.name ?? null
+  return (await actorNames(tx, merchantId, [keyId])).get(keyId) ?? null
 }
 
 /**
