@@ -13,7 +13,7 @@ import { Overview } from './overview.ts'
 import { PaymentsPage } from './payments.ts'
 import { type PageName, useRoute } from './route.ts'
 import { SignIn } from './sign-in.ts'
-import type { Live, PageProps, Query } from './ui.ts'
+import { type Live, type PageProps, type Query, SignedInActor } from './ui.ts'
 import { WebhooksPage } from './webhooks.ts'
 import { WithdrawalsPage } from './withdrawals.ts'
 
@@ -186,15 +186,19 @@ export function App() {
     header,
     h(Nav, { current: page, scopes }),
     nudge,
-    h(pages[page], {
-      // a page starts afresh for another merchant or another detail id
-      key: `${chosen.merchantId} ${page} ${route.id ?? ''}`,
-      query,
-      live,
-      scopes,
-      merchantId: chosen.merchantId,
-      merchantName: chosen.merchantName,
-      id: route.id,
-    }),
+    h(
+      SignedInActor.Provider,
+      { value: `user:${userId}` },
+      h(pages[page], {
+        // a page starts afresh for another merchant or another detail id
+        key: `${chosen.merchantId} ${page} ${route.id ?? ''}`,
+        query,
+        live,
+        scopes,
+        merchantId: chosen.merchantId,
+        merchantName: chosen.merchantName,
+        id: route.id,
+      }),
+    ),
   )
 }

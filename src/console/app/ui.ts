@@ -1,4 +1,4 @@
-import { type ComponentChildren, h } from 'preact'
+import { type ComponentChildren, createContext, h } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import type { QueryResult } from './api.ts'
 
@@ -48,6 +48,15 @@ export function useLive(
   handler.current = onData
   useEffect(() => live(subscription, variables, (data) => handler.current(data)), [subscription])
 }
+
+/**
+ * Who the signed-in user is on the API (`user:<id>`, as approvals, audit entries and `requestedBy` name them), for
+ * pieces deep in a page to leave out what the API would refuse them (approving one's own request twice).
+ *
+ * @example
+ * const me = useContext(SignedInActor) // 'user:usr_…'
+ */
+export const SignedInActor = createContext('')
 
 /** Data being loaded, loaded, or refused with a message. */
 export type Loaded<T> =

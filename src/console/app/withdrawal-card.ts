@@ -1,6 +1,7 @@
 import { type ComponentChildren, h } from 'preact'
+import { useContext } from 'preact/hooks'
 import { routeHref } from './route.ts'
-import { ConfirmAction, Facts, type Query, Time } from './ui.ts'
+import { ConfirmAction, Facts, type Query, SignedInActor, Time } from './ui.ts'
 import {
   actionOutcome,
   cancelableStatuses,
@@ -67,7 +68,21 @@ export function WithdrawalActions(props: {
     return outcome
   }
   const buttons = []
-  if (w.status === 'AWAITING_APPROVAL' && mayApprove(props.scopes))
+  // what the API would refuse this user is not offered: approving their own request, or deciding twice
+  const me = useContext(SignedInActor)
+  const decided = w.approvals.some((a) => a.keyId === me)
+  const own = w.requestedBy === me
+  if (w.status === 'AWAITING_APPROVAL' && mayApprove(props.scopes) && (decided || own))
+    buttons.push(
+      h(
+        'p',
+        { key: 'why-not', class: 'muted decided-already' },
+        own
+          ? 'You asked for this withdrawal: another approver decides it.'
+          : 'You have decided on this withdrawal: another approver must decide now.',
+      ),
+    )
+  else if (w.status === 'AWAITING_APPROVAL' && mayApprove(props.scopes))
     buttons.push(
       h(ConfirmAction, {
         key: 'approve',
