@@ -11,6 +11,7 @@ import { MultisigPage } from './multisig.ts'
 import { Nav, pageVisible } from './nav.ts'
 import { Overview } from './overview.ts'
 import { PaymentsPage } from './payments.ts'
+import { PeoplePage } from './people.ts'
 import { type PageName, useRoute } from './route.ts'
 import { SignIn } from './sign-in.ts'
 import { type Live, type PageProps, type Query, SignedInActor } from './ui.ts'
@@ -26,6 +27,7 @@ const pages: Record<Exclude<PageName, 'account'>, FunctionComponent<PageProps>> 
   webhooks: WebhooksPage,
   'api-keys': ApiKeysPage,
   audit: AuditPage,
+  people: PeoplePage,
 }
 
 // The merchant a user last acted for, per user, so a reload returns to it. Only an id is kept (never the session

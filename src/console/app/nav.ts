@@ -11,6 +11,7 @@ const entries: Array<{ page: PageName; label: string; anyOf: string[] }> = [
   { page: 'webhooks', label: 'Webhooks', anyOf: ['webhooks:write', 'admin'] },
   { page: 'api-keys', label: 'API keys', anyOf: ['admin'] },
   { page: 'audit', label: 'Audit log', anyOf: ['admin'] },
+  { page: 'people', label: 'People', anyOf: ['admin'] },
   { page: 'account', label: 'Your account', anyOf: [] },
 ]
 

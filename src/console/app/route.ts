@@ -10,6 +10,7 @@ export const pageNames = [
   'webhooks',
   'api-keys',
   'audit',
+  'people',
   'account',
 ] as const
 
