@@ -36,6 +36,7 @@ export const auditActions = [
   'console.login_failed',
   'console.login_locked',
   'console.totp_enrolled',
+  'console.password_changed',
   'console.logout',
 ] as const
 export type AuditAction = (typeof auditActions)[number]
