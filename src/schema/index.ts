@@ -21,6 +21,7 @@ import './refunds.ts'
 import './multisig.ts'
 import './deposits.ts'
 import './overview.ts'
+import './console-members.ts'
 
 /** The whole GraphQL schema; built once per process. */
 export const schema = builder.toSchema()

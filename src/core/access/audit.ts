@@ -38,6 +38,7 @@ export const auditActions = [
   'console.totp_enrolled',
   'console.password_changed',
   'console.logout',
+  'console.role_removed',
 ] as const
 export type AuditAction = (typeof auditActions)[number]
 
