@@ -24,7 +24,7 @@ import {
   sha256,
   verifyCsrf,
 } from './core/access/console-sessions.ts'
-import { checkEmail, confirmTotp, startTotp } from './core/access/console-users.ts'
+import { changePassword, checkEmail, confirmTotp, startTotp } from './core/access/console-users.ts'
 import { TollgateError } from './core/errors.ts'
 import { merchants } from './db/schema/index.ts'
 
@@ -332,6 +332,24 @@ export function createConsoleAuth(app: AppContext, options: { loginLimits?: Logi
       return json({ totpEnabled: true })
     })
 
+  /**
+   * Changes the signed-in user's password (JSON `{ currentPassword, newPassword }`); the user's other sessions end.
+   * Counted against the per-address login limit: a stolen session cannot guess the current password at will.
+   */
+  const passwordRoute = (request: Request, client: string | undefined) =>
+    asSignedIn(request, async (signedIn) => {
+      const wait = client === undefined ? undefined : await overLimit(perIp, rateLimitSubject(client))
+      if (wait) return tooMany(wait)
+      const body = await readJsonBody(request, 'the body is an object { currentPassword, newPassword }')
+      await changePassword(app, {
+        userId: signedIn.user.id,
+        keepSessionId: signedIn.session.id,
+        current: body.currentPassword,
+        next: body.newPassword,
+      })
+      return new Response(null, { status: 204, headers: { 'cache-control': 'no-store' } })
+    })
+
   /** Answers a request under `/console/api/`; `client` is the client's address (rate limits, the audit log). */
   async function handle(request: Request, path: string, client: string | undefined): Promise<Response> {
     const routes: Record<string, [method: string, (request: Request) => Promise<Response>]> = {
@@ -340,6 +358,7 @@ export function createConsoleAuth(app: AppContext, options: { loginLimits?: Logi
       '/console/api/session': ['GET', sessionRoute],
       '/console/api/totp/start': ['POST', totpStartRoute],
       '/console/api/totp/confirm': ['POST', totpConfirmRoute],
+      '/console/api/password': ['POST', (r) => passwordRoute(r, client)],
     }
     const route = routes[path]
     if (!route) return json({ error: 'not found', code: 'NOT_FOUND' }, 404)

@@ -10,6 +10,7 @@ import {
   startTotp,
 } from '../../src/core/access/console-users.ts'
 import { totpCode } from '../../src/core/access/totp.ts'
+import { auditLog } from '../../src/db/schema/index.ts'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 import { openSse } from '../helpers/live-client.ts'
 import { waitFor } from '../helpers/processes.ts'
@@ -498,6 +499,62 @@ describe('two-factor enrollment from the console', () => {
       expect([res.status, (await res.json()).code]).toEqual([400, 'INVALID_INPUT'])
     }
     // still off: a sign-in needs no code
+    expect((await post('/console/api/login', { email: viewer.email, password })).status).toBe(200)
+  })
+})
+
+describe("changing one's password", () => {
+  const change = (s: Session, body: unknown, csrf: string | null = s.csrf) =>
+    post('/console/api/password', body, {
+      cookie: s.cookie,
+      ...(csrf === null ? {} : { 'x-csrf-token': csrf }),
+    })
+  const fresh = 'a brand new passphrase of words'
+
+  test("default: with the current password the new one works at once; the user's other sessions end, this one stays; audited", async () => {
+    const viewer = await user('viewer')
+    const [mine, other] = [await signIn(viewer.email), await signIn(viewer.email)]
+    const res = await change(mine, { currentPassword: password, newPassword: fresh })
+    expect(res.status).toBe(204)
+    expect((await post('/console/api/login', { email: viewer.email, password })).status).toBe(401)
+    expect((await post('/console/api/login', { email: viewer.email, password: fresh })).status).toBe(200)
+    const get = (s: Session) =>
+      send(
+        new Request('http://tollgate.test/console/api/session', { headers: { cookie: s.cookie } }),
+        newIp(),
+      )
+    expect((await get(other)).status).toBe(401)
+    expect((await get(mine)).status).toBe(200)
+    const [entry] = await app.ctx.db
+      .select()
+      .from(auditLog)
+      .where(sql`${auditLog.targetId} = ${viewer.id} and ${auditLog.action} = 'console.password_changed'`)
+    expect(entry?.actor).toBe(`user:${viewer.id}`)
+  })
+
+  test('error: a wrong current password, a weak or unchanged new one, no CSRF token or no session change nothing', async () => {
+    const viewer = await user('viewer')
+    const s = await signIn(viewer.email)
+    const cases: Array<[unknown, number, string]> = [
+      [{ currentPassword: 'not the password at all', newPassword: fresh }, 400, 'INVALID_INPUT'],
+      [{ currentPassword: password, newPassword: 'short' }, 400, 'INVALID_INPUT'],
+      [{ currentPassword: password, newPassword: 'x'.repeat(12) }, 400, 'INVALID_INPUT'],
+      [{ currentPassword: password, newPassword: viewer.email }, 400, 'INVALID_INPUT'],
+      [{ currentPassword: password, newPassword: password }, 400, 'INVALID_INPUT'],
+      [{ currentPassword: password, newPassword: `${fresh}\u0000` }, 400, 'INVALID_INPUT'],
+      [{ currentPassword: password, newPassword: 'y'.repeat(10_240) }, 400, 'INVALID_INPUT'],
+      [{ currentPassword: password }, 400, 'INVALID_INPUT'],
+      ['not json', 400, 'INVALID_INPUT'],
+    ]
+    for (const [body, status, code] of cases) {
+      const res = await change(s, body)
+      expect([status, code, body]).toEqual([res.status, (await res.json()).code, body])
+    }
+    const noCsrf = await change(s, { currentPassword: password, newPassword: fresh }, null)
+    expect([noCsrf.status, (await noCsrf.json()).code]).toEqual([403, 'CSRF_REJECTED'])
+    const noSession = await post('/console/api/password', { currentPassword: password, newPassword: fresh })
+    expect(noSession.status).toBe(401)
+    // the old password still works: nothing was changed
     expect((await post('/console/api/login', { email: viewer.email, password })).status).toBe(200)
   })
 })

@@ -289,6 +289,17 @@ describe('two-factor enrollment in the console', () => {
     await page.getByRole('button', { name: 'Sign in' }).click()
     // back on the page it was on (the hash route stays), now saying two-factor is on
     await page.locator('.totp-state').filter({ hasText: 'On: every sign-in asks for a code' }).waitFor()
+
+    // the password changes on the same page: mismatched new ones are caught before anything is sent
+    await page.getByLabel('Current password').fill(consolePassword)
+    await page.getByLabel('New password', { exact: true }).fill('a brand new passphrase of words')
+    await page.getByLabel('New password again').fill('a brand new passphrase of wordz')
+    await page.getByRole('button', { name: 'Change password' }).click()
+    await page.getByRole('alert').filter({ hasText: 'The two new passwords differ.' }).waitFor()
+    await page.getByLabel('New password again').fill('a brand new passphrase of words')
+    await page.getByRole('button', { name: 'Change password' }).click()
+    await page.getByRole('status').filter({ hasText: 'Your password is changed' }).waitFor()
+    expect(await page.getByLabel('Current password').inputValue()).toBe('')
     await expectCleanPage(page, { foreign, watched })
     await context.close()
   }, 60_000)

@@ -20,8 +20,68 @@ async function postJson(path: string, csrfToken: string, body: unknown) {
 }
 
 /**
+ * The form that changes the signed-in user's password: the current one, the new one twice. The server ends the
+ * user's other sessions.
+ */
+function ChangePassword(props: { csrfToken: () => string }) {
+  const [fields, setFields] = useState({ current: '', next: '', again: '' })
+  const [busy, setBusy] = useState(false)
+  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null)
+  const field = (name: keyof typeof fields, label: string, autocomplete: string) => [
+    h('label', { for: `password-${name}`, key: `${name}-label` }, label),
+    h('input', {
+      key: name,
+      id: `password-${name}`,
+      type: 'password',
+      autocomplete,
+      maxLength: 200,
+      value: fields[name],
+      onInput: (e: Event) => setFields({ ...fields, [name]: (e.currentTarget as HTMLInputElement).value }),
+    }),
+  ]
+
+  async function submit(event: Event) {
+    event.preventDefault()
+    if (fields.next !== fields.again) {
+      setMessage({ ok: false, text: 'The two new passwords differ.' })
+      return
+    }
+    setBusy(true)
+    const answer = await postJson('/console/api/password', props.csrfToken(), {
+      currentPassword: fields.current,
+      newPassword: fields.next,
+    })
+    setBusy(false)
+    if (answer.status !== 204) {
+      setMessage({ ok: false, text: String(answer.body.error ?? `the gateway answered ${answer.status}`) })
+      return
+    }
+    setFields({ current: '', next: '', again: '' })
+    setMessage({ ok: true, text: 'Your password is changed; your other sessions are signed out.' })
+  }
+
+  return h(
+    'form',
+    { class: 'change-password', onSubmit: submit },
+    h(
+      'p',
+      { class: 'hint' },
+      'At least 12 characters; a passphrase of several words is easiest to remember.',
+    ),
+    field('current', 'Current password', 'current-password'),
+    field('next', 'New password', 'new-password'),
+    field('again', 'New password again', 'new-password'),
+    h('button', { type: 'submit', disabled: busy }, busy ? 'Changing…' : 'Change password'),
+    message
+      ? h('p', { class: message.ok ? 'done' : 'error', role: message.ok ? 'status' : 'alert' }, message.text)
+      : null,
+  )
+}
+
+/**
  * The signed-in user's own account: two-factor authentication, turned on by scanning a QR code (or typing the
- * secret) into an authenticator app and entering the code it shows. The secret is shown only during enrollment.
+ * secret) into an authenticator app and entering the code it shows (the secret is shown only during
+ * enrollment), and the password, changed with the current one.
  *
  * @example
  * h(Account, { email, totpEnabled: false, csrfToken: () => csrf.current, onChanged: reloadSession })
@@ -116,5 +176,7 @@ export function Account(props: {
             ),
           ],
     status,
+    h('h2', null, 'Password'),
+    h(ChangePassword, { csrfToken: props.csrfToken }),
   )
 }

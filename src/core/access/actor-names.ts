@@ -1,7 +1,7 @@
 import { and, eq, inArray } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { apiKeys, consoleMemberships, consoleUsers } from '../../db/schema/index.ts'
-import { sessionKeyId } from './console-sessions.ts'
+import { sessionKeyId } from './console-roles.ts'
 
 // How the people and programs that act on a merchant's account are known by name: a console user (`user:<id>`)
 // by their display name, an API key (`key_…`) by its name. Only a member of the merchant, or a key of its own, is

@@ -51,3 +51,11 @@ export function scopesFor(
 ): ReadonlySet<ApiKeyScope> {
   return scopesOfRoles(memberships.filter((m) => m.merchantId === merchantId).map((m) => m.role))
 }
+
+/**
+ * The key id a console user acts under on the API (audit log, approvals, quorums, auth-cache watches).
+ *
+ * @example
+ * sessionKeyId('cu_1') // 'user:cu_1'
+ */
+export const sessionKeyId = (userId: string) => `user:${userId}`

@@ -6,7 +6,7 @@ import { invalidInput, TollgateError } from '../errors.ts'
 import { newId, randomSecret } from '../ids.ts'
 import { type AuthInfo, revocationChannel } from './api-keys.ts'
 import { recordAudit } from './audit.ts'
-import { scopesFor } from './console-roles.ts'
+import { scopesFor, sessionKeyId } from './console-roles.ts'
 import {
   type ConsoleMembership,
   type ConsoleUser,
@@ -361,6 +361,8 @@ export function verifyCsrf(session: Pick<ConsoleSession, 'csrfHash'>, presented:
 /** The name of the `tollgate_session` cookie, which carries a console session's token (HttpOnly). */
 export const sessionCookieName = 'tollgate_session'
 
+export { sessionKeyId }
+
 /**
  * The session token in a `Cookie` header, if any.
  *
@@ -377,14 +379,6 @@ export function sessionTokenOf(cookieHeader: string | null | undefined): string 
   }
   return undefined
 }
-
-/**
- * The key id a console user acts under on the API (audit log, approvals, quorums, auth-cache watches).
- *
- * @example
- * sessionKeyId('cu_1') // 'user:cu_1'
- */
-export const sessionKeyId = (userId: string) => `user:${userId}`
 
 const merchantIdPattern = /^mer_[A-Za-z0-9_]{1,64}$/
 

@@ -1,11 +1,12 @@
-import { and, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, eq, isNull, lt, ne, or, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { consoleMemberships, consoleSessions, consoleUsers, merchants } from '../../db/schema/index.ts'
 import { invalidInput, notFound, TollgateError } from '../errors.ts'
 import { newId } from '../ids.ts'
+import { revocationChannel } from './api-keys.ts'
 import { type AuditActor, recordAudit } from './audit.ts'
-import { type ConsoleRole, consoleRoles, isConsoleRole } from './console-roles.ts'
+import { type ConsoleRole, consoleRoles, isConsoleRole, sessionKeyId } from './console-roles.ts'
 import { openSecret, sealSecret } from './secret-box.ts'
 import { newTotpSecret, totpStep, totpUri } from './totp.ts'
 
@@ -251,6 +252,7 @@ export async function disableConsoleUser(
       .update(consoleSessions)
       .set({ revokedAt: now })
       .where(and(eq(consoleSessions.userId, user.id), isNull(consoleSessions.revokedAt)))
+    await tx.execute(sql`select pg_notify(${revocationChannel}, ${sessionKeyId(user.id)})`)
     await recordAudit(tx, {
       merchantId: null,
       actor: params.actor ?? { cli: true },
@@ -258,6 +260,53 @@ export async function disableConsoleUser(
       target: { type: 'console_user', id: user.id },
     })
     return { userId: user.id }
+  })
+}
+
+/**
+ * Changes a signed-in user's password: the current one must be right (else INVALID_INPUT on `currentPassword`,
+ * nothing written), the new one follows the same rules as at creation and differs from it. Every other session of
+ * the user ends (a password changed because it leaked locks the leak out); the one that asked stays. Audited.
+ *
+ * @example
+ * await changePassword({ db }, { userId, keepSessionId: session.id, current: 'old…', next: 'new…' })
+ */
+export async function changePassword(
+  ctx: UsersContext,
+  params: { userId: string; keepSessionId: string; current: unknown; next: unknown },
+): Promise<void> {
+  const current = passwordShape(params.current)
+  const [user] = await ctx.db
+    .select({ email: consoleUsers.email, hash: consoleUsers.passwordHash })
+    .from(consoleUsers)
+    .where(and(eq(consoleUsers.id, params.userId), isNull(consoleUsers.disabledAt)))
+  if (!user) throw notFound('console user')
+  const next = checkNewPassword(params.next, user.email)
+  if (!(await Bun.password.verify(current, user.hash)))
+    throw invalidInput('currentPassword', 'the current password is not right')
+  if (next === current) throw invalidInput('password', 'the new password must differ from the current one')
+  const hash = await Bun.password.hash(next, passwordHashing)
+  const now = ctx.now?.() ?? new Date()
+  await ctx.db.transaction(async (tx) => {
+    await tx.update(consoleUsers).set({ passwordHash: hash }).where(eq(consoleUsers.id, params.userId))
+    await tx
+      .update(consoleSessions)
+      .set({ revokedAt: now })
+      .where(
+        and(
+          eq(consoleSessions.userId, params.userId),
+          isNull(consoleSessions.revokedAt),
+          ne(consoleSessions.id, params.keepSessionId),
+        ),
+      )
+    // at commit every API process re-checks this user's open streams: those of the ended sessions stop
+    await tx.execute(sql`select pg_notify(${revocationChannel}, ${sessionKeyId(params.userId)})`)
+    await recordAudit(tx, {
+      merchantId: null,
+      actor: { userId: params.userId },
+      action: 'console.password_changed',
+      target: { type: 'console_user', id: params.userId },
+    })
   })
 }
 
