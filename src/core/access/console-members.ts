@@ -4,11 +4,12 @@ import { consoleMemberships, consoleUsers } from '../../db/schema/index.ts'
 import { invalidInput, notFound, TollgateError } from '../errors.ts'
 import { revocationChannel } from './api-keys.ts'
 import { type AuditActor, recordAudit } from './audit.ts'
-import { type ConsoleRole, consoleRoles, isConsoleRole } from './console-roles.ts'
-import { sessionKeyId } from './console-sessions.ts'
+import { type ConsoleRole, consoleRoles, sessionKeyId } from './console-roles.ts'
 import {
+  checkDisplayName,
   checkEmail,
   checkNewPassword,
+  checkRole,
   createConsoleUser,
   emailMatches,
   grantConsoleRole,
@@ -33,25 +34,7 @@ export type ConsoleMember = {
 
 type MembersContext = { db: Db }
 
-// the same rules console-users.ts holds a display name to (1 to 100 characters, nothing unprintable), checked here
-// under the API's field name before anything is looked up
-const maxNameLength = 100
 const unprintable = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u
-
-function checkName(name: unknown): string {
-  if (typeof name !== 'string' || name.length > maxNameLength * 4)
-    throw invalidInput('name', `name is text of 1 to ${maxNameLength} characters`)
-  const trimmed = name.trim()
-  if (trimmed.length === 0 || [...trimmed].length > maxNameLength)
-    throw invalidInput('name', `name is text of 1 to ${maxNameLength} characters`)
-  if (unprintable.test(trimmed)) throw invalidInput('name', 'name must not contain control characters')
-  return trimmed
-}
-
-function checkRole(role: unknown): ConsoleRole {
-  if (!isConsoleRole(role)) throw invalidInput('role', `role is one of: ${consoleRoles.join(', ')}`)
-  return role
-}
 
 function checkUserId(userId: unknown): string {
   if (typeof userId !== 'string' || userId.length > 100 || unprintable.test(userId))
@@ -148,7 +131,7 @@ export async function addConsoleMember(
   },
 ): Promise<ConsoleMember> {
   const email = checkEmail(params.email)
-  const name = checkName(params.name)
+  const name = checkDisplayName(params.name, 'name')
   const role = checkRole(params.role)
   const password = checkNewPassword(params.password, email)
   const grant = () =>

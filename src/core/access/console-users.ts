@@ -96,18 +96,30 @@ export function checkNewPassword(password: unknown, email: string): string {
   return normalized
 }
 
-function checkDisplayName(name: unknown): string {
+/**
+ * A display name: text of 1 to 100 characters once trimmed, nothing unprintable; refused as INVALID_INPUT on
+ * `field` (the name the caller's input gives it).
+ *
+ * @example
+ * const name = checkDisplayName(input.name, 'name')
+ */
+export function checkDisplayName(name: unknown, field = 'displayName'): string {
   if (typeof name !== 'string' || name.length > maxDisplayNameLength * 4)
-    throw invalidInput('displayName', `displayName is text of 1 to ${maxDisplayNameLength} characters`)
+    throw invalidInput(field, `${field} is text of 1 to ${maxDisplayNameLength} characters`)
   const trimmed = name.trim()
   if (trimmed.length === 0 || [...trimmed].length > maxDisplayNameLength)
-    throw invalidInput('displayName', `displayName is text of 1 to ${maxDisplayNameLength} characters`)
-  if (unprintable.test(trimmed))
-    throw invalidInput('displayName', 'displayName must not contain control characters')
+    throw invalidInput(field, `${field} is text of 1 to ${maxDisplayNameLength} characters`)
+  if (unprintable.test(trimmed)) throw invalidInput(field, `${field} must not contain control characters`)
   return trimmed
 }
 
-function checkRole(role: unknown): ConsoleRole {
+/**
+ * A console role, else INVALID_INPUT on `role`.
+ *
+ * @example
+ * const role = checkRole(input.role) // 'viewer'
+ */
+export function checkRole(role: unknown): ConsoleRole {
   if (!isConsoleRole(role)) throw invalidInput('role', `role is one of: ${consoleRoles.join(', ')}`)
   return role
 }
