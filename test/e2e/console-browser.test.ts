@@ -73,7 +73,7 @@ async function paymentAddress(id: string): Promise<string> {
 async function signInWithKeyboard(page: Page, passwordTyped: string) {
   // the email field has the focus when the form opens
   await page.getByLabel('Email').waitFor()
-  expect(await page.evaluate(() => document.activeElement?.id)).toBe('email')
+  await page.waitForFunction((id) => document.activeElement?.id === id, 'email')
   await page.keyboard.type(viewer.email)
   await page.keyboard.press('Tab')
   expect(await page.evaluate(() => document.activeElement?.id)).toBe('password')
@@ -113,7 +113,7 @@ describe('the console in Chromium', () => {
     await page.keyboard.type(consolePassword)
     await page.keyboard.press('Enter')
     await page.getByLabel('Authenticator code').waitFor()
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('totp')
+    await page.waitForFunction((id) => document.activeElement?.id === id, 'totp')
     await page.keyboard.type(totpCode(viewer.secret, new Date(Date.now() + 30_000)))
     await page.keyboard.press('Enter')
 
@@ -270,7 +270,7 @@ describe('two-factor enrollment in the console', () => {
     expect(await qr.evaluate((img) => (img as HTMLImageElement).naturalWidth > 0)).toBe(true)
     const secret = (await page.locator('.totp-secret').textContent()) ?? ''
     expect(secret).toMatch(/^[A-Z2-7]{32}$/)
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('enroll-code')
+    await page.waitForFunction((id) => document.activeElement?.id === id, 'enroll-code')
     await page.keyboard.type('000000' === totpCode(secret, new Date()) ? '111111' : '000000')
     await page.keyboard.press('Enter')
     await page.getByRole('alert').filter({ hasText: 'the code does not match' }).waitFor()

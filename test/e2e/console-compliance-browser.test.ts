@@ -199,7 +199,7 @@ describe('the Compliance page', () => {
     const confirm = item.getByRole('group', { name: 'Release' })
     await confirm.getByText(`Release payment ${heldPayment}?`, { exact: false }).waitFor()
     // the note field has the focus; confirming without a note is refused in words, nothing is sent
-    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('TEXTAREA')
+    await page.waitForFunction(() => document.activeElement?.tagName === 'TEXTAREA')
     await confirm.getByRole('button', { name: 'Confirm: Release' }).click()
     await confirm.getByRole('alert').filter({ hasText: 'A note is required.' }).waitFor()
     expect((await paymentOf(heldPayment)).status).toBe('HELD')
