@@ -8,7 +8,7 @@ import { checkoutLink } from './checkout/link.ts'
 import { kytCommand, kytUsage, paymentCommand } from './cli-kyt.ts'
 import { createContext, loadPluginsConfig } from './context.ts'
 import { createApiKey, revokeApiKey } from './core/access/api-keys.ts'
-import { createConsoleUser, grantConsoleRole } from './core/access/console-users.ts'
+import { createConsoleUser, grantConsoleRole, resetConsolePassword } from './core/access/console-users.ts'
 import { createMerchant } from './core/access/merchants.ts'
 import { errorCode, errorKind } from './core/errors.ts'
 import { formatAmount } from './core/money.ts'
@@ -57,6 +57,9 @@ Usage:
                                         from stdin, never the command line; prints the user's id
   tollgate console user grant --email E --merchant ID --role R
                                         one more role for a console user, for that merchant
+  tollgate console user reset-password --email E
+                                        a forgotten password replaced (read from stdin); the user's sessions
+                                        end and the email's lock is lifted
   tollgate chain status                 each chain's scanned height, the node's tip, any halt; lag, last
                                         scan, last error code and the payout backlog
   tollgate reconcile [--chain N] [--json]
@@ -285,10 +288,11 @@ async function passwordFromStdin(command: string): Promise<string> {
   return password
 }
 
-/** `tollgate console user create|grant`: the console's people, the first admin among them. */
+/** `tollgate console user create|grant|reset-password`: the console's people, the first admin among them. */
 async function consoleCommand(sub: string | undefined, rest: string[]) {
   const [action, ...args] = rest
-  if (sub !== 'user' || (action !== 'create' && action !== 'grant')) fail(usage)
+  if (sub !== 'user' || (action !== 'create' && action !== 'grant' && action !== 'reset-password'))
+    fail(usage)
   const command = `console user ${action}`
   const options = {
     email: { type: 'string' },
@@ -303,11 +307,26 @@ async function consoleCommand(sub: string | undefined, rest: string[]) {
     // an unknown option (a --password among them) or one without its value: said in one line
     fail(`${command}: ${(err as Error).message.split('\n')[0]}\n\n${usage}`)
   }
-  const required = action === 'create' ? ['email', 'name', 'merchant', 'role'] : ['email', 'merchant', 'role']
+  const required =
+    action === 'create'
+      ? ['email', 'name', 'merchant', 'role']
+      : action === 'grant'
+        ? ['email', 'merchant', 'role']
+        : ['email']
   for (const option of required)
     if (values[option as keyof typeof values] === undefined) fail(`${command}: --${option} is required`)
   if (action === 'grant' && values.name !== undefined) fail(`${command}: --name is for console user create`)
+  if (action === 'reset-password' && (values.name ?? values.merchant ?? values.role) !== undefined)
+    fail(`${command}: takes --email only`)
   const env = loadEnv()
+  if (action === 'reset-password') {
+    const password = await passwordFromStdin(command)
+    const reset = await withDb(env, (h) =>
+      resetConsolePassword(h, { email: values.email, password, actor: { cli: true } }),
+    )
+    console.log(`${values.email} (${reset.userId}): password replaced, sessions ended`)
+    return
+  }
   if (action === 'create') {
     const password = await passwordFromStdin(command)
     const created = await withDb(env, (h) =>

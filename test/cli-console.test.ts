@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { count, eq } from 'drizzle-orm'
-import { login } from '../src/core/access/console-sessions.ts'
+import { login, sessionFor } from '../src/core/access/console-sessions.ts'
 import { membershipsOf } from '../src/core/access/console-users.ts'
 import { openDb } from '../src/db/client.ts'
 import { auditLog, consoleMemberships, consoleUsers } from '../src/db/schema/index.ts'
@@ -201,5 +201,62 @@ describe('tollgate console user grant', () => {
     })
     expect((await cli(['console', 'user', 'delete'])).code).toBe(1)
     expect(await written()).toEqual(before)
+  })
+})
+
+describe('tollgate console user reset-password', () => {
+  const reset = (email: string, stdin: string, ...extra: string[]) =>
+    cliWithStdin(['console', 'user', 'reset-password', '--email', email, ...extra], stdin)
+  const fresh = 'a replacement passphrase of words'
+
+  test('default: the new password (from stdin) works, the old one does not; every session ends and the email lock lifts; audited', async () => {
+    const id = ok(await create('forgetful@example.com', password)).stdout.trim()
+    const before = await withDb(async (h) => {
+      const signedIn = await login({ db: h.db }, { email: 'forgetful@example.com', password })
+      // locked out by failures, as a person who forgot it would be
+      for (let i = 0; i < 5; i++)
+        await login({ db: h.db }, { email: 'forgetful@example.com', password: `guess number ${i}` }).catch(
+          () => undefined,
+        )
+      return signedIn
+    })
+    const run = ok(await reset('FORGETFUL@example.com', fresh))
+    expect(run.stdout.trim()).toBe(`FORGETFUL@example.com (${id}): password replaced, sessions ended`)
+    await withDb(async (h) => {
+      await expect(sessionFor({ db: h.db }, before.token)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' })
+      await expect(login({ db: h.db }, { email: 'forgetful@example.com', password })).rejects.toMatchObject({
+        code: 'LOGIN_FAILED',
+      })
+      expect((await login({ db: h.db }, { email: 'forgetful@example.com', password: fresh })).user.id).toBe(
+        id,
+      )
+      const entries = await h.db.select().from(auditLog).where(eq(auditLog.targetId, id)).orderBy(auditLog.id)
+      expect(entries.filter((e) => e.action === 'console.password_reset').map((e) => e.actor)).toEqual([
+        'cli',
+      ])
+    })
+  })
+
+  test('error: an unknown email, a weak password, no stdin or other options exit 1; nothing is written', async () => {
+    ok(await create('steady@example.com', password))
+    const before = await written()
+    const cases: Array<[Promise<Run>, string]> = [
+      [reset('nobody@example.com', fresh), 'NOT_FOUND'],
+      [reset('steady@example.com', 'short'), 'INVALID_INPUT'],
+      [reset('steady@example.com', `${fresh}\u0000`), 'INVALID_INPUT'],
+      [reset('steady@example.com', ''), 'stdin'],
+      [reset('steady@example.com', fresh, '--role', 'admin'), 'takes --email only'],
+      [cliWithStdin(['console', 'user', 'reset-password'], fresh), '--email is required'],
+    ]
+    for (const [running, message] of cases) {
+      const run = await running
+      expect([run.code, run.stderr.includes(message), message]).toEqual([1, true, message])
+    }
+    expect(await written()).toEqual(before)
+    await withDb(async (h) => {
+      expect((await login({ db: h.db }, { email: 'steady@example.com', password })).user.email).toBe(
+        'steady@example.com',
+      )
+    })
   })
 })

@@ -37,6 +37,7 @@ export const auditActions = [
   'console.login_locked',
   'console.totp_enrolled',
   'console.password_changed',
+  'console.password_reset',
   'console.logout',
   'console.role_removed',
 ] as const

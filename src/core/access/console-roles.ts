@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { type ConsoleRole, consoleRoles } from '../../db/schema/index.ts'
 import { type ApiKeyScope, apiKeyScopes } from './api-keys.ts'
 
@@ -59,3 +60,19 @@ export function scopesFor(
  * sessionKeyId('cu_1') // 'user:cu_1'
  */
 export const sessionKeyId = (userId: string) => `user:${userId}`
+
+/**
+ * The hex SHA-256 of a token, key or email: what is stored and compared instead of it.
+ *
+ * @example
+ * sha256('tgs_…') // '3f0a…'
+ */
+export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+
+/**
+ * The key an email's failed logins and lock are kept under (`console_login_throttle`): its lower case, hashed.
+ *
+ * @example
+ * emailThrottleKey('Ana@Example.com') === emailThrottleKey('ana@example.com') // true
+ */
+export const emailThrottleKey = (email: string) => sha256(email.toLowerCase())

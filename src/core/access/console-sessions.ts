@@ -6,7 +6,7 @@ import { invalidInput, TollgateError } from '../errors.ts'
 import { newId, randomSecret } from '../ids.ts'
 import { type AuthInfo, revocationChannel } from './api-keys.ts'
 import { recordAudit } from './audit.ts'
-import { scopesFor, sessionKeyId } from './console-roles.ts'
+import { emailThrottleKey, scopesFor, sessionKeyId, sha256 } from './console-roles.ts'
 import {
   type ConsoleMembership,
   type ConsoleUser,
@@ -59,9 +59,6 @@ export type SignedIn = { session: ConsoleSession; user: ConsoleUser; memberships
 /** A refused login; `retryAfterSeconds` is set while the account is locked. */
 export type LoginFailed = TollgateError & { retryAfterSeconds?: number }
 
-/** The hex SHA-256 of a token or key: what is stored and compared instead of it. */
-export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
-
 function loginFailed(retryAfterSeconds?: number): LoginFailed {
   const err = new TollgateError('LOGIN_FAILED', 'the email, password or code is not right')
   return retryAfterSeconds === undefined ? err : Object.assign(err, { retryAfterSeconds })
@@ -106,7 +103,7 @@ export async function login(
   const now = ctx.now?.() ?? new Date()
   const [user] = await ctx.db.select().from(consoleUsers).where(emailMatches(email))
   const passwordOk = await Bun.password.verify(password, user?.passwordHash ?? absentUserHash)
-  const emailHash = sha256(email.toLowerCase())
+  const emailHash = emailThrottleKey(email)
   // counted per email, for unknown emails too: a lock, and its Retry-After, tell nothing about who has an account
   const refuse = async (reason: string): Promise<never> => {
     throw await countFailure(ctx.db, { emailHash, userId: user?.id, email, reason, ip, now })
@@ -361,7 +358,7 @@ export function verifyCsrf(session: Pick<ConsoleSession, 'csrfHash'>, presented:
 /** The name of the `tollgate_session` cookie, which carries a console session's token (HttpOnly). */
 export const sessionCookieName = 'tollgate_session'
 
-export { sessionKeyId }
+export { sessionKeyId, sha256 }
 
 /**
  * The session token in a `Cookie` header, if any.

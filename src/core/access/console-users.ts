@@ -1,12 +1,24 @@
 import { and, eq, isNull, lt, ne, or, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
-import { consoleMemberships, consoleSessions, consoleUsers, merchants } from '../../db/schema/index.ts'
+import {
+  consoleLoginThrottle,
+  consoleMemberships,
+  consoleSessions,
+  consoleUsers,
+  merchants,
+} from '../../db/schema/index.ts'
 import { invalidInput, notFound, TollgateError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { revocationChannel } from './api-keys.ts'
 import { type AuditActor, recordAudit } from './audit.ts'
-import { type ConsoleRole, consoleRoles, isConsoleRole, sessionKeyId } from './console-roles.ts'
+import {
+  type ConsoleRole,
+  consoleRoles,
+  emailThrottleKey,
+  isConsoleRole,
+  sessionKeyId,
+} from './console-roles.ts'
 import { openSecret, sealSecret } from './secret-box.ts'
 import { newTotpSecret, totpStep, totpUri } from './totp.ts'
 
@@ -319,6 +331,47 @@ export async function changePassword(
       action: 'console.password_changed',
       target: { type: 'console_user', id: params.userId },
     })
+  })
+}
+
+/**
+ * Sets a console user's password for them (an operator at the command line, when it was forgotten): the new one
+ * follows the rules of creation; every session of the user ends, their open streams too, and the email's failed
+ * logins and lock are cleared. NOT_FOUND for an email no enabled user has. Audited.
+ *
+ * @example
+ * await resetConsolePassword({ db }, { email: 'ana@example.com', password: 'a new passphrase…', actor: { cli: true } })
+ */
+export async function resetConsolePassword(
+  ctx: UsersContext,
+  params: { email: unknown; password: unknown; actor?: AuditActor },
+): Promise<{ userId: string }> {
+  const email = checkEmail(params.email)
+  const password = checkNewPassword(params.password, email)
+  const hash = await Bun.password.hash(password, passwordHashing)
+  const now = ctx.now?.() ?? new Date()
+  return ctx.db.transaction(async (tx) => {
+    const [user] = await tx
+      .update(consoleUsers)
+      .set({ passwordHash: hash })
+      .where(and(emailMatches(email), isNull(consoleUsers.disabledAt)))
+      .returning({ id: consoleUsers.id, email: consoleUsers.email })
+    if (!user) throw notFound('enabled console user')
+    await tx
+      .update(consoleSessions)
+      .set({ revokedAt: now })
+      .where(and(eq(consoleSessions.userId, user.id), isNull(consoleSessions.revokedAt)))
+    await tx
+      .delete(consoleLoginThrottle)
+      .where(eq(consoleLoginThrottle.emailHash, emailThrottleKey(user.email)))
+    await tx.execute(sql`select pg_notify(${revocationChannel}, ${sessionKeyId(user.id)})`)
+    await recordAudit(tx, {
+      merchantId: null,
+      actor: params.actor ?? { cli: true },
+      action: 'console.password_reset',
+      target: { type: 'console_user', id: user.id },
+    })
+    return { userId: user.id }
   })
 }
 
