@@ -7,7 +7,7 @@ import { merchantKytPolicy, setMerchantKytPolicy } from './core/compliance/merch
 import { reviewHeldPayment } from './core/compliance/operator-review.ts'
 import { checkKytPolicy, effectiveKytPolicy, type KytPolicy } from './core/compliance/policy.ts'
 import { checksBetween } from './core/compliance/queries.ts'
-import { csvHeader, csvLine, reportRow } from './core/compliance/report.ts'
+import { csvHeader, csvLine, reportInstant, reportRow } from './core/compliance/report.ts'
 import { KytReloadError, reloadKytProviders, rescreenAfterUpdate } from './core/compliance/update.ts'
 import { TollgateError } from './core/errors.ts'
 import { recoverMisdirectedAsOperator } from './core/payouts/misdirected-recovery.ts'
@@ -147,16 +147,11 @@ async function kytUpdate(args: string[], deps: CliDeps) {
   }
 }
 
-const isoInstant = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/
-
-/** `2026-01-31` (UTC midnight) or an ISO-8601 instant with its zone; a day the calendar lacks is refused. */
+/** A bound of the report's period (see reportInstant), else the command line is refused. */
 function parseDate(flag: string, value: string | undefined): Date {
   if (value === undefined) argsError(`kyt report: ${flag} is required (e.g. ${flag} 2026-01-01)`)
-  const m = isoInstant.exec(value)
-  const at = m ? new Date(m[4] ? value : `${value}T00:00:00Z`) : undefined
-  // Date rolls 2026-02-30 over into March
-  const day = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined
-  if (!m || !at || !day || Number.isNaN(at.getTime()) || day.getUTCDate() !== Number(m[3]))
+  const at = reportInstant(value)
+  if (!at)
     argsError(
       `kyt report: ${flag} takes a date (2026-01-31, UTC) or an ISO-8601 instant with its zone (2026-01-31T12:00:00Z), not ${JSON.stringify(value)}`,
     )

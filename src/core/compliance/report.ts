@@ -90,3 +90,24 @@ export const csvHeader = () => reportColumns.join(',')
 
 /** A report row as a CSV line. */
 export const csvLine = (row: ReportRow) => reportColumns.map((k) => csvField(row[k])).join(',')
+
+const reportInstantPattern =
+  /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/
+
+/**
+ * A bound of a report's period as written by a person: `2026-01-31` (UTC midnight) or an ISO-8601 instant with
+ * its zone; null for anything else, a day the calendar lacks included (the CLI and the HTTP export word their own
+ * refusal).
+ *
+ * @example
+ * reportInstant('2026-01-31') // 2026-01-31T00:00:00.000Z
+ * reportInstant('2026-02-30') // null
+ */
+export function reportInstant(value: string): Date | null {
+  const m = reportInstantPattern.exec(value)
+  if (!m) return null
+  const at = new Date(m[4] ? value : `${value}T00:00:00Z`)
+  // Date rolls 2026-02-30 over into March
+  const day = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])))
+  return Number.isNaN(at.getTime()) || day.getUTCDate() !== Number(m[3]) ? null : at
+}
