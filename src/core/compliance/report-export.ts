@@ -1,7 +1,7 @@
-import { checksBetween } from './core/compliance/queries.ts'
-import { csvHeader, csvLine, reportInstant, reportRow } from './core/compliance/report.ts'
-import { invalidInput, invariantBroken } from './core/errors.ts'
-import type { Db } from './db/client.ts'
+import type { Db } from '../../db/client.ts'
+import { invalidInput, invariantBroken } from '../errors.ts'
+import { checksBetween } from './queries.ts'
+import { csvHeader, csvLine, reportInstant, reportRow } from './report.ts'
 
 // `/exports/kyt.csv`: the compliance report `tollgate kyt report` prints, for one merchant over HTTP. The query
 // string is checked here; the rows and their columns are the core's (report.ts), so both give the same file.
