@@ -8,7 +8,7 @@ import { recordReconciliation, recordReconciliationFailure } from '../core/payou
 /**
  * The scheduled reconciliation of one chain: differences are logged at error level (every run until resolved),
  * operator funding found in the treasury or gas tank is booked, and the report is kept as the chain's latest
- * (`Chain.status.reconciliation`). A run that fails records its error code and fails the job as before.
+ * (`Chain.reconciliation`). A run that fails records its error code and fails the job as before.
  *
  * @example
  * await processReconcile(ctx, 'ethereum')
